@@ -1,0 +1,1 @@
+"""SPX Terminal Qt application."""
