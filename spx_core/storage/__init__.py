@@ -1,1 +1,35 @@
+"""SQLite store (SQLAlchemy 2): snapshots, instruments, underlying bars, import log.
 
+    store = Store.open(path)                       # creates, WAL, foreign keys, busy timeout, migrates
+    sid = store.save_snapshot(snap, source="Simulated", session="demo")
+    snap = store.load_snapshot(sid)                # bit-identical; checksum verified
+    with store.import_file(path=p, sha256=h, fmt="cboe-datashop") as imp:
+        imp.add_snapshot(snap, source="cboe-datashop")
+
+SQLAlchemy sessions/connections never leave this package; the engine is passed in (no global).
+"""
+
+from spx_core.storage.async_store import AsyncStore
+from spx_core.storage.codec import decode_payload, encode_snapshot
+from spx_core.storage.engine import make_engine
+from spx_core.storage.errors import (
+    DuplicateImportError,
+    MigrationError,
+    PayloadError,
+    SchemaVersionError,
+    SnapshotIntegrityError,
+    SnapshotNotFoundError,
+    StorageError,
+)
+from spx_core.storage.imports import ImportSession
+from spx_core.storage.migrations import MIGRATIONS, Migration
+from spx_core.storage.records import ImportRecord, SessionInfo, SnapshotInfo
+from spx_core.storage.store import Store
+
+__all__ = [
+    "Store", "AsyncStore", "ImportSession", "make_engine",
+    "SnapshotInfo", "SessionInfo", "ImportRecord", "Migration", "MIGRATIONS",
+    "StorageError", "SchemaVersionError", "MigrationError", "PayloadError", "SnapshotIntegrityError",
+    "SnapshotNotFoundError", "DuplicateImportError",
+    "encode_snapshot", "decode_payload",
+]

@@ -1,0 +1,293 @@
+"""Scalar implied volatility by P. Jaeckel's "Let's Be Rational" (Wilmott 2015), compiled by ``_jit.py``.
+
+For an out-of-the-money normalised call price beta in (0, exp(x/2)) with x = ln(F/K) <= 0, the
+total volatility s = vol*sqrt(T) is found in two steps: (1) a rational-cubic initial guess on one
+of four branches of b(s) (lower branch through the transformation f = ...Phi^3, two middle
+branches directly, upper branch through Phi(-s/2)), accurate to a few digits everywhere; (2) two
+third-order Householder steps on an objective chosen per branch (1/ln b on the lowest, b itself
+in the middle, ln(b_max - b) on the upper), which lands on machine precision. A bracket is
+kept so that, for absurd inputs (|x| > ~500), the iteration falls back to bisection.
+"""
+
+from __future__ import annotations
+
+from math import exp, fabs, log, sqrt
+
+from spx_core.pricing._black import normalised_black_call, normalised_intrinsic_call, normalised_vega
+from spx_core.pricing._special import inverse_norm_cdf, norm_cdf, norm_pdf
+
+DBL_EPSILON = 2.220446049250313e-16
+DBL_MIN = 2.2250738585072014e-308
+DBL_MAX = 1.7976931348623157e308
+SQRT_DBL_MAX = 1.3407807929942596e154
+SQRT_THREE = 1.732050807568877293527446341505872366942805253810
+SQRT_ONE_OVER_THREE = 0.577350269189625764509148780501957455647601751270
+TWO_PI = 6.283185307179586476925286766559005768394338798750
+TWO_PI_OVER_SQRT_TWENTY_SEVEN = 1.209199576156145233729385505094770488189377498728
+PI_OVER_SIX = 0.523598775598298873077107230546583814032861566563
+SQRT_PI_OVER_TWO = 1.253314137315500251207882642405522626503493370305
+R_MIN = -(1.0 - sqrt(DBL_EPSILON))  # rational cubic control parameter bounds
+R_MAX = 2.0 / (DBL_EPSILON * DBL_EPSILON)
+ITERATIONS = 2
+
+
+def _householder_factor(newton: float, halley: float, hh3: float) -> float:
+    return (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton / 6.0))
+
+
+def _rational_cubic(x, x_l, x_r, y_l, y_r, d_l, d_r, r):
+    """Delbourgo-Gregory shape-preserving rational cubic interpolation."""
+    h = x_r - x_l
+    if fabs(h) <= 0.0:
+        return 0.5 * (y_l + y_r)
+    t = (x - x_l) / h
+    if not r >= R_MAX:
+        omt = 1.0 - t
+        t2 = t * t
+        omt2 = omt * omt
+        return ((y_r * t2 * t + (r * y_r - h * d_r) * t2 * omt + (r * y_l + h * d_l) * t * omt2 + y_l * omt2 * omt)
+                / (1.0 + (r - 3.0) * t * omt))
+    return y_r * t + y_l * (1.0 - t)
+
+
+def _min_control(d_l, d_r, s, prefer_shape):
+    """Smallest control parameter that keeps the interpolant monotone/convex where the data are."""
+    monotonic = d_l * s >= 0.0 and d_r * s >= 0.0
+    convex = d_l <= s <= d_r
+    concave = d_l >= s >= d_r
+    if not monotonic and not convex and not concave:
+        return R_MIN
+    r1 = -DBL_MAX
+    r2 = r1
+    if monotonic:
+        if fabs(s) >= DBL_MIN:
+            r1 = (d_r + d_l) / s
+        elif prefer_shape:
+            r1 = R_MAX
+    if convex or concave:
+        if fabs(s - d_l) >= DBL_MIN and fabs(d_r - s) >= DBL_MIN:
+            r2 = max(fabs((d_r - d_l) / (d_r - s)), fabs((d_r - d_l) / (s - d_l)))
+        elif prefer_shape:
+            r2 = R_MAX
+    elif monotonic and prefer_shape:
+        r2 = R_MAX
+    return max(R_MIN, max(r1, r2))
+
+
+def _control_left(x_l, x_r, y_l, y_r, d_l, d_r, dd_l, prefer_shape):
+    """Control parameter matching the second derivative at the left end (bounded for shape)."""
+    h = x_r - x_l
+    num = 0.5 * h * dd_l + (d_r - d_l)
+    den = (y_r - y_l) / h - d_l
+    if fabs(num) < DBL_MIN:
+        r = 0.0
+    elif fabs(den) < DBL_MIN:
+        r = R_MAX if num > 0.0 else R_MIN
+    else:
+        r = num / den
+    return max(r, _min_control(d_l, d_r, (y_r - y_l) / h, prefer_shape))
+
+
+def _control_right(x_l, x_r, y_l, y_r, d_l, d_r, dd_r, prefer_shape):
+    """Control parameter matching the second derivative at the right end (bounded for shape)."""
+    h = x_r - x_l
+    num = 0.5 * h * dd_r + (d_r - d_l)
+    den = d_r - (y_r - y_l) / h
+    if fabs(num) < DBL_MIN:
+        r = 0.0
+    elif fabs(den) < DBL_MIN:
+        r = R_MAX if num > 0.0 else R_MIN
+    else:
+        r = num / den
+    return max(r, _min_control(d_l, d_r, (y_r - y_l) / h, prefer_shape))
+
+
+def _lower_map(x, s):
+    """f(s) = 2pi/sqrt(27)*|x|*Phi(-|x|/(sqrt(3)s))^3 and its first two derivatives w.r.t. beta."""
+    ax = fabs(x)
+    z = SQRT_ONE_OVER_THREE * ax / s
+    y = z * z
+    s2 = s * s
+    phi_c = norm_cdf(-z)
+    phi = norm_pdf(z)
+    fpp = (PI_OVER_SIX * y / (s2 * s) * phi_c * (8.0 * SQRT_THREE * s * ax + (3.0 * s2 * (s2 - 8.0) - 8.0 * x * x)
+                                                  * phi_c / phi) * exp(2.0 * y + 0.25 * s2))
+    phi_c2 = phi_c * phi_c
+    fp = TWO_PI * y * phi_c2 * exp(y + 0.125 * s2)
+    f = TWO_PI_OVER_SQRT_TWENTY_SEVEN * ax * (phi_c2 * phi_c)
+    return f, fp, fpp
+
+
+def _inverse_lower_map(x, f):
+    if fabs(f) < DBL_MIN:
+        return 0.0
+    return fabs(x / (SQRT_THREE * inverse_norm_cdf((f / (TWO_PI_OVER_SQRT_TWENTY_SEVEN * fabs(x))) ** (1.0 / 3.0))))
+
+
+def _upper_map(x, s):
+    """f(s) = Phi(-s/2) and its first two derivatives w.r.t. beta."""
+    f = norm_cdf(-0.5 * s)
+    w = (x / s) * (x / s)
+    fp = -0.5 * exp(0.5 * w)
+    fpp = SQRT_PI_OVER_TWO * exp(w + 0.125 * s * s) * w / s
+    return f, fp, fpp
+
+
+def _step_lower(x, s, beta, b, bp):
+    """Householder step on g(s) = 1/ln b(s) - 1/ln beta (the lowest branch)."""
+    ln_b = log(b)
+    ln_beta = log(beta)
+    bpob = bp / b
+    h = x / s
+    b_halley = h * h / s - s / 4.0
+    newton = (ln_beta - ln_b) * ln_b / ln_beta / bpob
+    halley = b_halley - bpob * (1.0 + 2.0 / ln_b)
+    b_hh3 = b_halley * b_halley - 3.0 * (h / s) * (h / s) - 0.25
+    hh3 = (b_hh3 + 2.0 * bpob * bpob * (1.0 + 3.0 / ln_b * (1.0 + 1.0 / ln_b))
+           - 3.0 * b_halley * bpob * (1.0 + 2.0 / ln_b))
+    return newton * _householder_factor(newton, halley, hh3)
+
+
+def _step_upper(x, s, beta, b, bp, b_max):
+    """Householder step on g(s) = ln(b_max - beta) - ln(b_max - b(s)) (the upper branch)."""
+    b_max_minus_b = b_max - b
+    g = log((b_max - beta) / b_max_minus_b)
+    gp = bp / b_max_minus_b
+    b_halley = (x / s) * (x / s) / s - s / 4.0
+    b_hh3 = b_halley * b_halley - 3.0 * (x / (s * s)) * (x / (s * s)) - 0.25
+    newton = -g / gp
+    halley = b_halley + gp
+    hh3 = b_hh3 + gp * (2.0 * gp + 3.0 * b_halley)
+    return newton * _householder_factor(newton, halley, hh3)
+
+
+def _step_middle(x, s, beta, b, bp):
+    """Householder step on g(s) = b(s) - beta (the two middle branches)."""
+    newton = (beta - b) / bp
+    halley = (x / s) * (x / s) / s - s / 4.0
+    hh3 = halley * halley - 3.0 * (x / (s * s)) * (x / (s * s)) - 0.25
+    return newton * _householder_factor(newton, halley, hh3)
+
+
+def _initial_guess(beta, x, b_max):
+    """Rational-cubic initial guess; returns (s, s_left, s_right, branch) with branch 0 lower, 1 middle, 2 upper."""
+    s_c = sqrt(fabs(2.0 * x))
+    b_c = normalised_black_call(x, s_c)
+    v_c = normalised_vega(x, s_c)
+    if beta < b_c:
+        s_l = s_c - b_c / v_c
+        b_l = normalised_black_call(x, s_l)
+        if beta < b_l:
+            f_l, df_l, ddf_l = _lower_map(x, s_l)
+            r = _control_right(0.0, b_l, 0.0, f_l, 1.0, df_l, ddf_l, True)
+            f = _rational_cubic(beta, 0.0, b_l, 0.0, f_l, 1.0, df_l, r)
+            if not f > 0.0:  # round-off for extreme |x|: quadratic through f(0)=0, f'(0)=1, f(b_l)
+                u = beta / b_l
+                f = (f_l * u + b_l * (1.0 - u)) * u
+            return _inverse_lower_map(x, f), DBL_MIN, s_l, 0
+        v_l = normalised_vega(x, s_l)
+        r = _control_right(b_l, b_c, s_l, s_c, 1.0 / v_l, 1.0 / v_c, 0.0, False)
+        return _rational_cubic(beta, b_l, b_c, s_l, s_c, 1.0 / v_l, 1.0 / v_c, r), s_l, s_c, 1
+    s_h = s_c + (b_max - b_c) / v_c if v_c > DBL_MIN else s_c
+    b_h = normalised_black_call(x, s_h)
+    if beta <= b_h:
+        v_h = normalised_vega(x, s_h)
+        r = _control_left(b_c, b_h, s_c, s_h, 1.0 / v_c, 1.0 / v_h, 0.0, False)
+        return _rational_cubic(beta, b_c, b_h, s_c, s_h, 1.0 / v_c, 1.0 / v_h, r), s_c, s_h, 1
+    f_h, df_h, ddf_h = _upper_map(x, s_h)
+    f = -DBL_MAX
+    if ddf_h > -SQRT_DBL_MAX and ddf_h < SQRT_DBL_MAX:
+        r = _control_left(b_h, b_max, f_h, 0.0, df_h, -0.5, ddf_h, True)
+        f = _rational_cubic(beta, b_h, b_max, f_h, 0.0, df_h, -0.5, r)
+    if f <= 0.0:  # quadratic through f(b_h), f(b_max)=0, f'(b_max)=-1/2
+        h = b_max - b_h
+        u = (beta - b_h) / h
+        f = (f_h * (1.0 - u) + 0.5 * h * u) * (1.0 - u)
+    s = -2.0 * inverse_norm_cdf(f)
+    # Near b_max the upper objective is the well-conditioned one; below half of it the middle one is.
+    return s, s_h, DBL_MAX, 2 if beta > 0.5 * b_max else 1
+
+
+def normalised_total_vol(beta: float, x: float) -> float:
+    """Total vol s with b(x, s) = beta, for x <= 0 and 0 < beta < exp(x/2) (caller checks the bounds)."""
+    b_max = exp(0.5 * x)
+    s, s_left, s_right, branch = _initial_guess(beta, x, b_max)
+    ds = -DBL_MAX
+    ds_previous = 0.0
+    reversals = 0
+    iterations = 0
+    while iterations < ITERATIONS and fabs(ds) > DBL_EPSILON * s:
+        if ds * ds_previous < 0.0:
+            reversals += 1
+        if iterations > 0 and (reversals == 3 or not (s_left < s < s_right)):
+            # Looping or outside the bracket (only for extreme |x|): bisect instead.
+            s = 0.5 * (s_left + s_right)
+            if s_right - s_left <= DBL_EPSILON * s:
+                break
+            reversals = 0
+            ds = 0.0
+        ds_previous = ds
+        b = normalised_black_call(x, s)
+        bp = normalised_vega(x, s)
+        if b > beta and s < s_right:
+            s_right = s
+        elif b < beta and s > s_left:
+            s_left = s
+        if branch == 0:
+            ds = 0.5 * (s_left + s_right) - s if (b <= 0.0 or bp <= 0.0) else _step_lower(x, s, beta, b, bp)
+        elif branch == 2:
+            ds = 0.5 * (s_left + s_right) - s if (b >= b_max or bp <= DBL_MIN) else _step_upper(x, s, beta, b, bp, b_max)
+        else:
+            ds = _step_middle(x, s, beta, b, bp)
+        ds = max(-0.5 * s, ds)
+        s += ds
+        iterations += 1
+    return s
+
+
+# Reason codes, mirrored by iv.IVReason (kept as plain ints so compiled code can use them).
+OK, BELOW_INTRINSIC, ABOVE_MAX, NO_TIME_VALUE, EXPIRED, BAD_INPUT = 0, 1, 2, 3, 4, 5
+
+
+def implied_vol_one(price, forward, strike, t, discount, is_call):
+    """(vol, reason) for one discounted Black-76 price; vol is NaN unless reason is OK."""
+    nan = float("nan")
+    if not (forward > 0.0 and strike > 0.0 and discount > 0.0 and t >= 0.0 and price >= 0.0
+            and forward < DBL_MAX and strike < DBL_MAX and t < DBL_MAX and price < DBL_MAX):
+        return nan, BAD_INPUT
+    if t == 0.0:
+        return nan, EXPIRED
+    p = price / discount
+    intrinsic = max(forward - strike, 0.0) if is_call else max(strike - forward, 0.0)
+    if p < intrinsic:
+        return nan, BELOW_INTRINSIC
+    if p >= (forward if is_call else strike):
+        return nan, ABOVE_MAX
+    # Solve for the out-of-the-money member of the put-call pair: its price is the time value.
+    beta = (p - intrinsic) / (sqrt(forward) * sqrt(strike))
+    if not beta >= DBL_MIN:  # zero (or subnormal) time value: no volatility is implied
+        return nan, NO_TIME_VALUE
+    x = -fabs(log(forward / strike))
+    if beta >= exp(0.5 * x):
+        return nan, ABOVE_MAX
+    s = normalised_total_vol(beta, x)
+    if not s < DBL_MAX:  # the price cannot be told apart from its upper bound in float64
+        return nan, ABOVE_MAX
+    return s / sqrt(t), OK
+
+
+def iv_loop(pr, f, k, t, d, c, out_vol, out_reason):
+    n = out_vol.shape[0]
+    sp, sf, sk, st, sd, sc = (pr.shape[0] > 1, f.shape[0] > 1, k.shape[0] > 1, t.shape[0] > 1,
+                              d.shape[0] > 1, c.shape[0] > 1)
+    for i in range(n):
+        vol, reason = implied_vol_one(pr[i if sp else 0], f[i if sf else 0], k[i if sk else 0],
+                                      t[i if st else 0], d[i if sd else 0], c[i if sc else 0])
+        out_vol[i] = vol
+        out_reason[i] = reason
+
+
+LOOPS = (iv_loop,)
+FUNCTIONS = (implied_vol_one, _householder_factor, _rational_cubic, _min_control, _control_left, _control_right, _lower_map,
+             _inverse_lower_map, _upper_map, _step_lower, _step_upper, _step_middle, _initial_guess,
+             normalised_total_vol)

@@ -1,0 +1,138 @@
+"""Scalar special functions for the compiled kernels: erfc, erfcx, normal cdf and its inverse.
+
+Plain Python on floats, written so numba can compile it (``_jit.py`` registers these functions);
+the pure-numpy path uses scipy.special instead. Sources: W. J. Cody, "Rational Chebyshev
+approximations for the error function", Math. Comp. 1969 (CALERF, ~18 digits) and Wichura's
+AS241 (1988) for the inverse normal, both as used by P. Jaeckel's "Let's Be Rational".
+"""
+
+from __future__ import annotations
+
+from math import exp, fabs, floor, log, sqrt
+
+ONE_OVER_SQRT_TWO = 0.7071067811865475244008443621048490392848359376887
+ONE_OVER_SQRT_TWO_PI = 0.3989422804014326779399460599343818684758586311649
+SQRT_TWO_PI = 2.506628274631000502415765284811045253006986740610
+SQRT_PI_OVER_TWO = 1.253314137315500251207882642405522626503493370305
+_SQRPI = 0.56418958354775628695  # 1/sqrt(pi)
+_THRESH = 0.46875
+_XNEG = -26.628  # below this, 2*exp(x*x) overflows
+_XBIG = 26.543  # above this, erfc underflows
+_XHUGE = 6.71e7
+
+
+def _erf_small(y: float) -> float:
+    """erf(y) for |y| <= 0.46875 (Cody's first interval)."""
+    ysq = y * y
+    num = (((0.185777706184603153 * ysq + 3.1611237438705656) * ysq + 113.864154151050156) * ysq
+           + 377.485237685302021) * ysq + 3209.37758913846947
+    den = (((ysq + 23.6012909523441209) * ysq + 244.024637934444173) * ysq
+           + 1282.61652607737228) * ysq + 2844.23683343917062
+    return y * num / den
+
+
+def _erfcx_positive(y: float) -> float:
+    """exp(y*y)*erfc(y) for y > 0.46875 (Cody's second and third intervals, no exponential)."""
+    if y <= 4.0:
+        num = (((((((2.15311535474403846e-8 * y + 0.564188496988670089) * y + 8.88314979438837594) * y
+                   + 66.1191906371416295) * y + 298.635138197400131) * y + 881.95222124176909) * y
+                + 1712.04761263407058) * y + 2051.07837782607147) * y + 1230.33935479799725
+        den = (((((((y + 15.7449261107098347) * y + 117.693950891312499) * y + 537.181101862009858) * y
+                  + 1621.38957456669019) * y + 3290.79923573345963) * y + 4362.61909014324716) * y
+               + 3439.36767414372164) * y + 1230.33935480374942
+        return num / den
+    if y >= _XHUGE:
+        return _SQRPI / y
+    ysq = 1.0 / (y * y)
+    num = ((((0.0163153871373020978 * ysq + 0.305326634961232344) * ysq + 0.360344899949804439) * ysq
+            + 0.125781726111229246) * ysq + 0.0160837851487422766) * ysq + 6.58749161529837803e-4
+    den = ((((ysq + 2.56852019228982242) * ysq + 1.87295284992346047) * ysq + 0.527905102951428412) * ysq
+           + 0.0605183413124413191) * ysq + 0.00233520497626869185
+    return (_SQRPI - ysq * num / den) / y
+
+
+def _exp_minus_square(y: float) -> float:
+    """exp(-y*y) with the square split (Cody) so the result keeps full relative accuracy for large y."""
+    ysq = floor(y * 16.0) / 16.0
+    return exp(-ysq * ysq) * exp(-(y - ysq) * (y + ysq))
+
+
+def erfc(x: float) -> float:
+    """Complementary error function, full relative accuracy in the right tail."""
+    y = fabs(x)
+    if y <= _THRESH:
+        return 1.0 - _erf_small(x)
+    if y >= _XBIG:
+        r = 0.0
+    elif y <= 4.0:  # y*y rounds by <= 1.8e-15 here, so one plain exponential keeps full accuracy
+        r = exp(-y * y) * _erfcx_positive(y)
+    else:
+        r = _exp_minus_square(y) * _erfcx_positive(y)
+    return 2.0 - r if x < 0.0 else r
+
+
+def erfcx(x: float) -> float:
+    """Scaled complementary error function exp(x*x)*erfc(x)."""
+    y = fabs(x)
+    if y <= _THRESH:
+        return exp(x * x) * (1.0 - _erf_small(x))
+    r = _erfcx_positive(y)
+    if x < 0.0:
+        if x < _XNEG:
+            return 1.79e308
+        if y <= 4.0:
+            e = exp(y * y)
+        else:
+            ysq = floor(y * 16.0) / 16.0
+            e = exp(ysq * ysq) * exp((y - ysq) * (y + ysq))
+        return (e + e) - r
+    return r
+
+
+def norm_cdf(z: float) -> float:
+    """Standard normal cdf with full relative accuracy in the left tail."""
+    return 0.5 * erfc(-z * ONE_OVER_SQRT_TWO)
+
+
+def norm_pdf(z: float) -> float:
+    return ONE_OVER_SQRT_TWO_PI * exp(-0.5 * z * z)
+
+
+def inverse_norm_cdf(u: float) -> float:
+    """Inverse standard normal cdf (Wichura AS241, ~1e-16 relative)."""
+    if u <= 0.0:
+        return -float("inf") if u == 0.0 else float("nan")
+    if u >= 1.0:
+        return float("inf") if u == 1.0 else float("nan")
+    q = u - 0.5
+    if fabs(q) <= 0.425:
+        r = 0.180625 - q * q
+        num = (((((((2.5090809287301226727e3 * r + 3.3430575583588128105e4) * r + 6.7265770927008700853e4) * r
+                   + 4.5921953931549871457e4) * r + 1.3731693765509461125e4) * r + 1.9715909503065514427e3) * r
+                + 1.3314166789178437745e2) * r + 3.3871328727963666080e0)
+        den = (((((((5.2264952788528545610e3 * r + 2.8729085735721942674e4) * r + 3.9307895800092710610e4) * r
+                   + 2.1213794301586595867e4) * r + 5.3941960214247511077e3) * r + 6.8718700749205790830e2) * r
+                + 4.2313330701600911252e1) * r + 1.0)
+        return q * num / den
+    r = sqrt(-log(u if q < 0.0 else 1.0 - u))
+    if r < 5.0:
+        r -= 1.6
+        num = (((((((7.74545014278341407640e-4 * r + 2.27238449892691845833e-2) * r + 2.41780725177450611770e-1) * r
+                   + 1.27045825245236838258e0) * r + 3.64784832476320460504e0) * r + 5.76949722146069140550e0) * r
+                + 4.63033784615654529590e0) * r + 1.42343711074968357734e0)
+        den = (((((((1.05075007164441684324e-9 * r + 5.47593808499534494600e-4) * r + 1.51986665636164571966e-2) * r
+                   + 1.48103976427480074590e-1) * r + 6.89767334985100004550e-1) * r + 1.67638483018380384940e0) * r
+                + 2.05319162663775882187e0) * r + 1.0)
+    else:
+        r -= 5.0
+        num = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r + 1.24266094738807843860e-3) * r
+                   + 2.65321895265761230930e-2) * r + 2.96560571828504891230e-1) * r + 1.78482653991729133580e0) * r
+                + 5.46378491116411436990e0) * r + 6.65790464350110377720e0)
+        den = (((((((2.04426310338993978564e-15 * r + 1.42151175831644588870e-7) * r + 1.84631831751005468180e-5) * r
+                   + 7.86869131145613259100e-4) * r + 1.48753612908506148525e-2) * r + 1.36929880922735805310e-1) * r
+                + 5.99832206555887937690e-1) * r + 1.0)
+    ret = num / den
+    return -ret if q < 0.0 else ret
+
+
+FUNCTIONS = (_erf_small, _erfcx_positive, _exp_minus_square, erfc, erfcx, norm_cdf, norm_pdf, inverse_norm_cdf)

@@ -1,0 +1,175 @@
+"""Schema migrations: an ordered list of steps, each applied in its own transaction on open.
+
+To change the schema (orders, fills, positions, backtest tables, ...), *append* a
+:class:`Migration` with the next version number to :data:`MIGRATIONS` and update
+``schema.py`` to match. Never edit a migration that has shipped: databases in the field have
+already run it. A step is a function of an open SQLAlchemy ``Connection`` (inside the
+transaction); it may run DDL and data fixes. If it raises, its transaction rolls back and the
+database stays at the previous version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, inspect, text
+
+from spx_core.storage.engine import BEGIN_OPTION
+from spx_core.storage.errors import MigrationError, SchemaVersionError
+
+__all__ = ["Migration", "MIGRATIONS", "migrate", "current_version", "latest_version"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: ``apply(conn)`` takes the database from ``version - 1`` to ``version``."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _sql(*statements: str) -> Callable[[Connection], None]:
+    def apply(conn: Connection) -> None:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    return apply
+
+
+_V1 = _sql(
+    """CREATE TABLE instruments (
+        id INTEGER PRIMARY KEY,
+        occ_symbol TEXT NOT NULL UNIQUE,
+        root TEXT NOT NULL,
+        expiry TEXT NOT NULL,
+        strike REAL NOT NULL CHECK (strike > 0),
+        option_right TEXT NOT NULL CHECK (option_right IN ('C', 'P')),
+        settlement TEXT NOT NULL CHECK (settlement IN ('AM', 'PM')),
+        multiplier INTEGER NOT NULL,
+        exchange TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        con_id INTEGER,
+        trading_class TEXT)""",
+    "CREATE INDEX ix_instruments_con_id ON instruments (con_id)",
+    """CREATE TABLE import_log (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        fmt TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('imported', 'failed')),
+        rows_read INTEGER NOT NULL DEFAULT 0,
+        quotes_stored INTEGER NOT NULL DEFAULT 0,
+        snapshots INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        time_ns INTEGER NOT NULL)""",
+    # A file can fail many times but be imported once.
+    "CREATE UNIQUE INDEX ux_import_log_sha256_imported ON import_log (sha256) WHERE status = 'imported'",
+    """CREATE TABLE import_rejections (
+        id INTEGER PRIMARY KEY,
+        import_id INTEGER NOT NULL REFERENCES import_log (id) ON DELETE CASCADE,
+        line INTEGER NOT NULL,
+        reason TEXT NOT NULL)""",
+    "CREATE INDEX ix_import_rejections_import ON import_rejections (import_id)",
+    """CREATE TABLE snapshots (
+        id INTEGER PRIMARY KEY,
+        underlying TEXT NOT NULL,
+        time_ns INTEGER NOT NULL,
+        underlying_price REAL,
+        underlying_bid REAL,
+        underlying_ask REAL,
+        n_quotes INTEGER NOT NULL,
+        n_expiries INTEGER NOT NULL,
+        checksum TEXT NOT NULL,
+        source TEXT NOT NULL,
+        session TEXT,
+        payload BLOB NOT NULL,
+        import_id INTEGER REFERENCES import_log (id) ON DELETE CASCADE)""",
+    "CREATE INDEX ix_snapshots_session_time ON snapshots (session, time_ns)",
+    "CREATE INDEX ix_snapshots_underlying_time ON snapshots (underlying, time_ns)",
+    "CREATE INDEX ix_snapshots_import ON snapshots (import_id)",
+    """CREATE TABLE underlying_bars (
+        id INTEGER PRIMARY KEY,
+        symbol TEXT NOT NULL,
+        time_ns INTEGER NOT NULL,
+        open REAL,
+        high REAL,
+        low REAL,
+        close REAL,
+        volume REAL,
+        import_id INTEGER REFERENCES import_log (id) ON DELETE SET NULL,
+        UNIQUE (symbol, time_ns))""",
+)
+
+#: Every schema step, in order. Append only.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "instruments, snapshots, underlying bars, import log", _V1),
+)
+
+
+def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    return migrations[-1].version if migrations else 0
+
+
+def _ensure_version_table(conn: Connection) -> None:
+    conn.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+        "description TEXT NOT NULL, applied_ns INTEGER NOT NULL)")
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version of the database behind ``conn`` (0 for an empty database)."""
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return int(conn.execute(text("SELECT COALESCE(MAX(version), 0) FROM schema_version")).scalar_one())
+
+
+def _check_order(migrations: Sequence[Migration]) -> None:
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise MigrationError(f"migration versions must be 1, 2, 3, ... in order; got {versions}")
+
+
+def migrate(engine: Engine, migrations: Sequence[Migration] = MIGRATIONS, *, where: str = "") -> int:
+    """Bring the database up to the last migration; return the resulting version.
+
+    Each step runs in its own ``BEGIN IMMEDIATE`` transaction and re-reads the version inside it,
+    so two processes opening the same new file at once apply each step exactly once.
+
+    Raises:
+        SchemaVersionError: the database is newer than the code (written by a later release).
+        MigrationError: a step failed (the database stays at the previous version).
+    """
+    _check_order(migrations)
+    latest = latest_version(migrations)
+    label = where or str(engine.url.database)
+    with engine.connect() as conn:
+        conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        with conn.begin():
+            _ensure_version_table(conn)
+        version = _refuse_newer(conn, latest, label)
+        for step in migrations[version:]:
+            try:
+                with conn.begin():
+                    if current_version(conn) >= step.version:
+                        continue  # another process applied it meanwhile
+                    step.apply(conn)
+                    conn.execute(text("INSERT INTO schema_version (version, description, applied_ns) "
+                                      "VALUES (:v, :d, :t)"), {"v": step.version, "d": step.description,
+                                                               "t": time.time_ns()})
+            except Exception as exc:
+                raise MigrationError(f"{label}: migration {step.version} ({step.description}) failed: {exc}; "
+                                     f"the database was left at version {step.version - 1}") from exc
+        return _refuse_newer(conn, latest, label)
+
+
+def _refuse_newer(conn: Connection, latest: int, label: str) -> int:
+    with conn.begin():
+        version = current_version(conn)
+    if version > latest:
+        raise SchemaVersionError(
+            f"database {label} has schema version {version}, but this spx-terminal only knows up to version "
+            f"{latest}: it was written by a newer release. Upgrade spx-terminal, or point --db / "
+            f"$SPX_TERMINAL_DB at another file.")
+    return version

@@ -1,0 +1,292 @@
+"""The repository: snapshots, instruments, bars and the import log, spoken in domain types.
+
+Every method checks a connection out of the engine's pool for the duration of the call, so one
+``Store`` may be used from several threads (see :class:`~spx_core.storage.async_store.AsyncStore`);
+SQLAlchemy connections and rows never leave this package.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from spx_core.domain import ChainSnapshot, OptionContract
+from spx_core.domain.calendar import from_ns
+from spx_core.paths import database_path
+from spx_core.storage import schema as t
+from spx_core.storage.engine import BEGIN_OPTION, configure_engine, make_engine
+from spx_core.storage.errors import DuplicateImportError, SnapshotNotFoundError
+from spx_core.storage.imports import MAX_FAILED_REJECTIONS, ImportSession, upsert_bars, upsert_instruments
+from spx_core.storage.migrations import MIGRATIONS, Migration, migrate
+from spx_core.storage.records import ImportRecord, SessionInfo, SnapshotInfo
+from spx_core.storage.rows import BAR_COLUMNS, as_ns, snapshot_from_payload, snapshot_info, snapshot_row
+
+__all__ = ["Store"]
+
+_INFO_COLUMNS = [c for c in t.snapshots.c if c.name != "payload"]
+
+
+class Store:
+    """SQLite-backed store. Build with :meth:`open` (a file path) or ``Store(engine)``.
+
+    Opening migrates the schema to the latest version (see :mod:`spx_core.storage.migrations`).
+    """
+
+    def __init__(self, engine: Engine, *, migrations: tuple[Migration, ...] = MIGRATIONS,
+                 _owns_engine: bool = False) -> None:
+        self._engine = configure_engine(engine)
+        self._owns_engine = _owns_engine
+        self.schema_version = migrate(self._engine, migrations)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *,
+             migrations: tuple[Migration, ...] = MIGRATIONS) -> Store:
+        """Open (creating if missing) the SQLite file at ``path`` and migrate it.
+
+        Without ``path``: ``$SPX_TERMINAL_DB``, else the database in the user's data folder
+        (see :func:`spx_core.paths.database_path`).
+
+        Raises:
+            SchemaVersionError: the file was written by a newer spx-terminal.
+            MigrationError: a migration step failed (the file stays at the last good version).
+        """
+        engine = make_engine(database_path(path))
+        try:
+            return cls(engine, migrations=migrations, _owns_engine=True)
+        except BaseException:
+            engine.dispose()
+            raise
+
+    @property
+    def path(self) -> Path | None:
+        return Path(self._engine.url.database) if self._engine.url.database else None
+
+    def close(self) -> None:
+        """Release pooled connections (only when this store created the engine)."""
+        if self._owns_engine:
+            self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self._engine.url.database!r}, schema v{self.schema_version})"
+
+    # --- connections ----------------------------------------------------------------------------
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+            with conn.begin():
+                yield conn
+
+    # --- snapshots ------------------------------------------------------------------------------
+    def save_snapshot(self, snap: ChainSnapshot, *, source: str, session: str | None = None) -> int:
+        """Store one snapshot (its own transaction); returns its id."""
+        row = snapshot_row(snap, source=source, session=session)
+        with self._write() as conn:
+            return int(conn.execute(t.snapshots.insert(), row).inserted_primary_key[0])
+
+    def save_snapshots(self, snaps: Iterable[ChainSnapshot], *, source: str,
+                       session: str | None = None) -> list[int]:
+        """Store several snapshots in one transaction (all or none); returns their ids in order."""
+        rows = [snapshot_row(s, source=source, session=session) for s in snaps]
+        with self._write() as conn:
+            return [int(conn.execute(t.snapshots.insert(), r).inserted_primary_key[0]) for r in rows]
+
+    def load_snapshot(self, snapshot_id: int) -> ChainSnapshot:
+        """The stored snapshot, bit-identical to what was saved (checksum verified).
+
+        Raises:
+            SnapshotNotFoundError: no such id.
+            SnapshotIntegrityError: the stored data does not match its checksum (names the id).
+        """
+        with self._read() as conn:
+            row = conn.execute(select(t.snapshots.c.payload, t.snapshots.c.checksum)
+                               .where(t.snapshots.c.id == int(snapshot_id))).one_or_none()
+        if row is None:
+            raise SnapshotNotFoundError(int(snapshot_id))
+        return snapshot_from_payload(int(snapshot_id), row.payload, row.checksum)
+
+    def list_snapshots(self, *, session: str | None = None, underlying: str | None = None,
+                       start: datetime | int | None = None, end: datetime | int | None = None) -> list[SnapshotInfo]:
+        """Snapshot metadata ordered by time (then id); ``start``/``end`` bound the time inclusively."""
+        query = select(*_INFO_COLUMNS).order_by(t.snapshots.c.time_ns, t.snapshots.c.id)
+        query = _time_filter(query, t.snapshots.c.time_ns, start, end)
+        if session is not None:
+            query = query.where(t.snapshots.c.session == session)
+        if underlying is not None:
+            query = query.where(t.snapshots.c.underlying == underlying)
+        with self._read() as conn:
+            return [snapshot_info(r) for r in conn.execute(query)]
+
+    def snapshot_ids(self, session: str) -> list[int]:
+        """Ids of a session's snapshots ordered by time (then id)."""
+        query = (select(t.snapshots.c.id).where(t.snapshots.c.session == session)
+                 .order_by(t.snapshots.c.time_ns, t.snapshots.c.id))
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def list_sessions(self) -> list[SessionInfo]:
+        """Named sessions ordered by their first snapshot."""
+        s = t.snapshots.c
+        query = (select(s.session, func.group_concat(s.source.distinct()), func.count(), func.min(s.time_ns),
+                        func.max(s.time_ns)).where(s.session.is_not(None)).group_by(s.session)
+                 .order_by(func.min(s.time_ns), s.session))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [SessionInfo(name=name, source=",".join(sorted(set(sources.split(",")))), n_snapshots=n,
+                            start=from_ns(lo), end=from_ns(hi)) for name, sources, n, lo, hi in rows]
+
+    def delete_snapshots(self, ids: Iterable[int]) -> int:
+        """Delete snapshots by id; returns how many were deleted."""
+        ids = [int(i) for i in ids]
+        with self._write() as conn:
+            return conn.execute(delete(t.snapshots).where(t.snapshots.c.id.in_(ids))).rowcount
+
+    # --- instruments and bars -----------------------------------------------------------------------
+    def save_instruments(self, contracts: Iterable[OptionContract]) -> int:
+        with self._write() as conn:
+            return upsert_instruments(conn, contracts)
+
+    def load_instrument(self, occ_symbol: str) -> OptionContract | None:
+        """The stored contract for an OCC symbol (with its broker ids), or None."""
+        with self._read() as conn:
+            row = conn.execute(select(t.instruments).where(t.instruments.c.occ_symbol == occ_symbol)).one_or_none()
+        if row is None:
+            return None
+        return OptionContract(root=row.root, expiry=datetime.fromisoformat(row.expiry).date(), strike=row.strike,
+                              right=row.option_right, settlement=row.settlement, multiplier=row.multiplier,
+                              exchange=row.exchange, currency=row.currency, con_id=row.con_id,
+                              trading_class=row.trading_class)
+
+    def save_bars(self, symbol: str, bars: Any) -> int:
+        with self._write() as conn:
+            return upsert_bars(conn, symbol, bars, None)
+
+    def load_bars(self, symbol: str, start: datetime | int | None = None, end: datetime | int | None = None) -> Any:
+        """Bars of ``symbol`` in [start, end] as a DataFrame: time (UTC, ns), open, high, low, close, volume."""
+        import pandas as pd
+
+        b = t.underlying_bars.c
+        query = select(b.time_ns, *(b[c] for c in BAR_COLUMNS)).where(b.symbol == symbol).order_by(b.time_ns)
+        query = _time_filter(query, b.time_ns, start, end)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        arr = np.array([r[1:] for r in rows], dtype=np.float64).reshape(len(rows), len(BAR_COLUMNS))
+        frame = pd.DataFrame(arr, columns=list(BAR_COLUMNS))  # NULL -> NaN
+        times = np.array([r[0] for r in rows], dtype=np.int64)
+        frame.insert(0, "time", pd.to_datetime(times, unit="ns", utc=True))
+        return frame
+
+    # --- imports ------------------------------------------------------------------------------------
+    def has_import(self, sha256: str) -> bool:
+        """True when a file with this SHA-256 was already imported successfully."""
+        return self._imported_id(sha256) is not None
+
+    def _imported_id(self, sha256: str) -> tuple[int, str] | None:
+        log = t.import_log.c
+        with self._read() as conn:
+            row = conn.execute(select(log.id, log.path).where(log.sha256 == sha256, log.status == t.IMPORTED)).first()
+        return None if row is None else (row.id, row.path)
+
+    @contextmanager
+    def import_file(self, *, path: str | os.PathLike[str], sha256: str, fmt: str) -> Iterator[ImportSession]:
+        """One file's import as one transaction: all of it is stored, or none of it.
+
+        On an exception inside the block everything is rolled back, a 'failed' row with the
+        error is written to the import log (its own transaction), and the exception propagates.
+
+        Raises:
+            DuplicateImportError: before the block runs, when this SHA-256 was already imported OK.
+        """
+        earlier = self._imported_id(sha256)
+        if earlier is not None:
+            raise DuplicateImportError(sha256, *earlier)
+        with self._engine.connect() as conn:
+            conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+            trans = conn.begin()
+            try:
+                import_id = self._start_import(conn, str(path), sha256, fmt)
+            except BaseException:
+                trans.rollback()
+                raise
+            imp = ImportSession(conn, import_id, path=str(path), sha256=sha256, fmt=fmt)
+            try:
+                yield imp
+                imp._finish()
+                trans.commit()
+            except BaseException as exc:
+                trans.rollback()
+                try:
+                    self._log_failure(imp, exc)
+                except Exception as log_exc:  # keep the import's own error as the one raised
+                    exc.add_note(f"(writing the 'failed' import-log row also failed: {log_exc})")
+                raise
+
+    def _start_import(self, conn: Connection, path: str, sha256: str, fmt: str) -> int:
+        try:
+            result = conn.execute(t.import_log.insert(), {
+                "path": path, "sha256": sha256, "fmt": fmt, "status": t.IMPORTED, "rows_read": 0,
+                "quotes_stored": 0, "snapshots": 0, "error": None, "time_ns": time.time_ns()})
+        except IntegrityError:  # another process imported the same file between the check and BEGIN
+            raise DuplicateImportError(sha256, None, path) from None
+        return int(result.inserted_primary_key[0])
+
+    def _log_failure(self, imp: ImportSession, exc: BaseException) -> None:
+        imp.status = t.FAILED
+        imp.error = f"{type(exc).__name__}: {exc}"
+        imp.quotes_stored = imp.snapshots = 0  # rolled back: nothing of this file is stored
+        with self._write() as conn:
+            imp.import_id = int(conn.execute(t.import_log.insert(), {
+                "path": imp.path, "sha256": imp.sha256, "fmt": imp.fmt, "status": t.FAILED,
+                "rows_read": int(imp.rows_read), "quotes_stored": 0, "snapshots": 0, "error": imp.error,
+                "time_ns": time.time_ns()}).inserted_primary_key[0])
+            kept = imp.rejected[:MAX_FAILED_REJECTIONS]
+            if kept:
+                conn.execute(t.import_rejections.insert(),
+                             [{"import_id": imp.import_id, "line": line, "reason": reason} for line, reason in kept])
+
+    def import_log(self) -> list[ImportRecord]:
+        """Every import attempt, oldest first, with its rejected rows."""
+        log, rej = t.import_log.c, t.import_rejections.c
+        with self._read() as conn:
+            rows = conn.execute(select(t.import_log).order_by(log.id)).all()
+            rejected: dict[int, list[tuple[int, str]]] = {}
+            for import_id, line, reason in conn.execute(select(rej.import_id, rej.line, rej.reason)
+                                                        .order_by(rej.import_id, rej.id)):
+                rejected.setdefault(import_id, []).append((line, reason))
+        return [ImportRecord(id=r.id, path=r.path, sha256=r.sha256, fmt=r.fmt, status=r.status, rows_read=r.rows_read,
+                             quotes_stored=r.quotes_stored, snapshots=r.snapshots, rejected=rejected.get(r.id, []),
+                             error=r.error, time=from_ns(r.time_ns)) for r in rows]
+
+    def delete_import(self, import_id: int) -> None:
+        """Forget one import: its log row, rejections and snapshots (bars stay, unlinked)."""
+        with self._write() as conn:
+            conn.execute(delete(t.import_log).where(t.import_log.c.id == int(import_id)))
+
+
+def _time_filter(query: Any, column: Any, start: datetime | int | None, end: datetime | int | None) -> Any:
+    lo, hi = as_ns(start), as_ns(end)
+    if lo is not None:
+        query = query.where(column >= lo)
+    if hi is not None:
+        query = query.where(column <= hi)
+    return query

@@ -1,0 +1,107 @@
+"""Schema migrations run on open: older files are upgraded, newer files are refused."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlalchemy import inspect
+
+from spx_core.storage import MIGRATIONS, MigrationError, Migration, SchemaVersionError, Store, make_engine
+from spx_core.storage.migrations import latest_version, migrate
+from spx_core.storage.schema import metadata
+from tests.storage.chains import realistic_chain
+
+LATEST = latest_version()
+
+
+def _version(path) -> int:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_new_file_is_at_the_latest_version_and_matches_schema_py(tmp_path):
+    path = tmp_path / "new.sqlite"
+    store = Store.open(path)
+    with store._engine.connect() as conn:
+        insp = inspect(conn)
+        actual = {name: {c["name"] for c in insp.get_columns(name)} for name in insp.get_table_names()}
+    store.close()
+
+    assert store.schema_version == LATEST == _version(path)
+    expected = {table.name: {c.name for c in table.columns} for table in metadata.sorted_tables}
+    assert actual == expected
+
+
+@pytest.mark.parametrize("start", range(len(MIGRATIONS)))
+def test_an_older_file_is_migrated_on_open(tmp_path, start):
+    path = tmp_path / "old.sqlite"
+    engine = make_engine(path)
+    migrate(engine, MIGRATIONS[:start])
+    engine.dispose()
+
+    store = Store.open(path)
+    sid = store.save_snapshot(realistic_chain(n_quotes=50, seed=1), source="t")
+    store.close()
+
+    assert _version(path) == LATEST
+    assert Store.open(path).load_snapshot(sid).checksum
+
+
+def _add_orders(conn):
+    conn.exec_driver_sql("CREATE TABLE orders (id INTEGER PRIMARY KEY, snapshot_id INTEGER "
+                         "REFERENCES snapshots (id), qty INTEGER NOT NULL)")
+    conn.exec_driver_sql("INSERT INTO orders (snapshot_id, qty) SELECT id, 1 FROM snapshots")
+
+
+def test_appending_a_migration_upgrades_an_existing_file_and_keeps_its_data(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    with Store.open(path) as store:
+        sid = store.save_snapshot(realistic_chain(n_quotes=50, seed=1), source="t")
+    later = (*MIGRATIONS, Migration(LATEST + 1, "orders", _add_orders))
+
+    with Store.open(path, migrations=later) as store:
+        assert store.schema_version == LATEST + 1
+        assert store.load_snapshot(sid).checksum
+        with store._read() as conn:
+            assert conn.exec_driver_sql("SELECT snapshot_id, qty FROM orders").all() == [(sid, 1)]
+
+
+def test_a_failing_migration_rolls_back_and_leaves_the_previous_version(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    Store.open(path).close()
+
+    def broken(conn):
+        conn.exec_driver_sql("CREATE TABLE half_done (id INTEGER)")
+        raise RuntimeError("bad data in row 7")
+
+    with pytest.raises(MigrationError, match=rf"migration {LATEST + 1} \(broken\) failed: bad data in row 7"):
+        Store.open(path, migrations=(*MIGRATIONS, Migration(LATEST + 1, "broken", broken)))
+
+    assert _version(path) == LATEST
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchall() == []
+    con.close()
+
+
+def test_a_file_from_a_newer_release_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "future.sqlite"
+    Store.open(path).close()
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO schema_version VALUES (?, 'from the future', 0)", (LATEST + 3,))
+    con.commit()
+    con.close()
+
+    with pytest.raises(SchemaVersionError, match=rf"schema version {LATEST + 3}.*only knows up to version {LATEST}"
+                                                 r".*Upgrade spx-terminal"):
+        Store.open(path)
+
+
+def test_migrations_must_be_numbered_in_order(tmp_path):
+    engine = make_engine(tmp_path / "x.sqlite")
+    with pytest.raises(MigrationError, match="1, 2, 3"):
+        migrate(engine, (*MIGRATIONS, Migration(LATEST + 2, "skips one", _add_orders)))
+    engine.dispose()
