@@ -150,6 +150,21 @@ class ChainSnapshot:
                          float(underlying_bid), float(underlying_ask))
 
     @classmethod
+    def from_canonical(cls, *, underlying: str, time_ns: int, underlying_price: float,
+                       columns: Mapping[str, np.ndarray], underlying_bid: float = float("nan"),
+                       underlying_ask: float = float("nan")) -> ChainSnapshot:
+        """Rebuild a snapshot from columns already in canonical order with their flags (storage, IPC).
+
+        No re-sort and no flag recomputation, so stored data comes back bit-identical; the checksum
+        is recomputed and callers compare it with the one they stored.
+        """
+        missing = set(COLUMNS) - set(columns)
+        if missing:
+            raise SnapshotError(f"canonical columns missing {sorted(missing)}")
+        return cls._make(underlying, int(time_ns), float(underlying_price), dict(columns),
+                         float(underlying_bid), float(underlying_ask))
+
+    @classmethod
     def _make(cls, underlying: str, time_ns: int, price: float, cols: dict[str, np.ndarray],
               ubid: float, uask: float) -> ChainSnapshot:
         ordered = {}

@@ -70,9 +70,10 @@ def snapshot_from_payload(snapshot_id: int, payload: bytes, checksum: str) -> Ch
     except PayloadError as exc:
         raise SnapshotIntegrityError(snapshot_id, f"payload is unreadable ({exc}); re-import or re-record it, "
                                                   f"or restore the database from a backup") from exc
-    # _make keeps the stored flags (no recomputation) and the canonical order (no re-sort).
-    snap = ChainSnapshot._make(d.underlying, d.time_ns, d.underlying_price, d.columns,
-                               d.underlying_bid, d.underlying_ask)
+    # from_canonical keeps the stored flags (no recomputation) and the canonical order (no re-sort).
+    snap = ChainSnapshot.from_canonical(underlying=d.underlying, time_ns=d.time_ns,
+                                        underlying_price=d.underlying_price, columns=d.columns,
+                                        underlying_bid=d.underlying_bid, underlying_ask=d.underlying_ask)
     if snap.checksum != checksum:
         raise SnapshotIntegrityError(
             snapshot_id, f"checksum mismatch: stored {checksum[:16]}..., data hashes to {snap.checksum[:16]}...; "
