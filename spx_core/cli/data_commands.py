@@ -1,0 +1,313 @@
+"""``spx-data`` data commands: import, snapshots, export, simulate.
+
+Scripts depend on these interfaces; keep them exactly::
+
+    spx-data import --format {cboe-datashop,cboe-delayed,lean-minute,databento} --db PATH [--json] FILE...
+    spx-data snapshots --db PATH [--json]
+    spx-data export --db PATH --snapshot ID --csv OUT
+    spx-data simulate --db PATH --seed N --minutes M [--start ISO]
+
+``--db`` may be left out: ``$SPX_TERMINAL_DB``, then the user data folder's database is used.
+``import`` also takes ``--root {SPX,SPXW}`` (cboe-datashop only; see that importer's docstring).
+Exit codes: 0 success (every file imported or was a duplicate), 1 a file failed or a command could not
+complete, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from spx_core.cli.main import UsageError
+
+__all__ = ["register", "cmd_import", "cmd_snapshots", "cmd_export", "cmd_simulate"]
+
+_FORMATS = ("cboe-datashop", "cboe-delayed", "lean-minute", "databento")
+_SHOWN_REJECTIONS = 20
+_EXPORT_COLUMNS = ("root", "expiry", "settlement", "strike", "right", "bid", "ask", "last", "bid_size",
+                   "ask_size", "volume", "open_interest", "quote_time", "vendor_iv", "vendor_delta",
+                   "flags", "flag_names")
+
+
+def register(subparsers: Any) -> None:
+    """Add the data commands to the ``spx-data`` parser."""
+    db_help = "SQLite database file (default: $SPX_TERMINAL_DB, else the user data folder's database)"
+    p = subparsers.add_parser("import", help="import market data files into the database",
+                              description="Import files (one transaction each; already-imported files "
+                                          "are skipped as duplicates).")
+    p.add_argument("--format", required=True, choices=_FORMATS, dest="fmt", help="file format")
+    p.add_argument("--db", metavar="PATH", help=db_help)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
+    p.add_argument("--root", choices=("SPX", "SPXW"),
+                   help="cboe-datashop only: the root of every row (default: root column, file name, expiry rule)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_import)
+
+    p = subparsers.add_parser("snapshots", help="list stored chain snapshots")
+    p.add_argument("--db", metavar="PATH", help=db_help)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_snapshots)
+
+    p = subparsers.add_parser("export", help="write one snapshot's quotes (with flags) as CSV")
+    p.add_argument("--db", metavar="PATH", help=db_help)
+    p.add_argument("--snapshot", required=True, type=int, metavar="ID", help="snapshot id (see `snapshots`)")
+    p.add_argument("--csv", required=True, metavar="OUT", help="output CSV file ('-' for stdout)")
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser("simulate", help="record simulated snapshots, one per simulated minute")
+    p.add_argument("--db", metavar="PATH", help=db_help)
+    p.add_argument("--seed", required=True, type=int, metavar="N", help="simulator seed (>= 0)")
+    p.add_argument("--minutes", required=True, type=int, metavar="M", help="simulated minutes to record (>= 1)")
+    p.add_argument("--start", metavar="ISO", help="simulated start, e.g. 2024-03-04T09:30 (naive = US/Eastern); "
+                                                  "default now; outside market hours it moves to the next open")
+    p.set_defaults(func=cmd_simulate)
+
+
+def _open_store(db: str | None):
+    from spx_core.paths import database_path
+    from spx_core.storage import Store, StorageError
+
+    path = database_path(db)
+    try:
+        return Store.open(path)
+    except (StorageError, OSError) as exc:
+        raise _CommandFailed(f"cannot open database {path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - e.g. sqlalchemy DatabaseError for a file that is not SQLite
+        raise _CommandFailed(f"cannot open database {path}: {type(exc).__name__}: {exc}; "
+                             f"is it an spx-terminal SQLite file? pass another --db") from None
+
+
+class _CommandFailed(Exception):
+    """A command could not complete; printed to stderr with exit code 1."""
+
+
+def _run(fn, args: argparse.Namespace) -> int:
+    try:
+        return fn(args)
+    except _CommandFailed as exc:
+        print(f"spx-data {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, like other Unix tools
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+# --- import ------------------------------------------------------------------------------------------
+def cmd_import(args: argparse.Namespace) -> int:
+    return _run(_import, args)
+
+
+def _import_options(args: argparse.Namespace) -> Any:
+    if args.root is None:
+        return None
+    if args.fmt != "cboe-datashop":
+        raise UsageError(f"--root applies to --format cboe-datashop only (the {args.fmt} files name their root)")
+    from spx_core.marketdata.importers.cboe_datashop import DataShopOptions
+
+    return DataShopOptions(root=args.root)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from spx_core.marketdata.importers import import_files
+
+    options = _import_options(args)
+    store = _open_store(args.db)
+    sizes = {str(Path(f)): _size(f) for f in args.files}
+    try:
+        with tqdm(total=sum(sizes.values()), unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                  desc="import", leave=False) as bar:
+            done: dict[str, int] = {}
+
+            def progress(path: str, n: int, total: int) -> None:
+                bar.update(n - done.get(path, 0))
+                done[path] = n
+                bar.set_postfix_str(Path(path).name, refresh=False)
+
+            reports = import_files(store, args.files, args.fmt, progress=progress, options=options)
+    finally:
+        store.close()
+    if args.json:
+        json.dump({"files": [r.to_dict() for r in reports]}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        _print_import_report(reports, sys.stdout)
+    return 0 if all(r.status.value in ("imported", "duplicate") for r in reports) else 1
+
+
+def _size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
+def _print_import_report(reports: list, out: TextIO) -> None:
+    for r in reports:
+        name = r.path
+        if r.status.value == "imported":
+            extra = "".join(f", {n} {what}" for n, what in ((r.bars, "bars"), (r.instruments, "instruments")) if n)
+            out.write(f"imported   {name}: {r.rows_read} rows read, {r.quotes_stored} quotes in "
+                      f"{r.snapshots} snapshot{'s' if r.snapshots != 1 else ''}{extra}, "
+                      f"{len(r.rejected)} rejected\n")
+        elif r.status.value == "duplicate":
+            out.write(f"duplicate  {name}: already imported (sha256 {r.sha256[:16]}...); nothing done\n")
+        else:
+            out.write(f"failed     {name}: {r.error}\n")
+        for rej in r.rejected[:_SHOWN_REJECTIONS]:
+            out.write(f"    {name}:{rej.line}: {rej.reason}\n")
+        if len(r.rejected) > _SHOWN_REJECTIONS:
+            out.write(f"    ... and {len(r.rejected) - _SHOWN_REJECTIONS} more rejected rows (use --json for all)\n")
+    counts = {s: sum(r.status.value == s for r in reports) for s in ("imported", "duplicate", "failed")}
+    out.write(f"{len(reports)} file{'s' if len(reports) != 1 else ''}: {counts['imported']} imported, "
+              f"{counts['duplicate']} duplicate, {counts['failed']} failed\n")
+
+
+# --- snapshots ---------------------------------------------------------------------------------------
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    return _run(_snapshots, args)
+
+
+def _snapshots(args: argparse.Namespace) -> int:
+    store = _open_store(args.db)
+    try:
+        infos = store.list_snapshots()
+    finally:
+        store.close()
+    if args.json:
+        rows = [{"id": i.id, "time": i.time.isoformat(), "underlying": i.underlying,
+                 "underlying_price": _json_float(i.underlying_price), "expiries": i.n_expiries,
+                 "quotes": i.n_quotes, "checksum": i.checksum, "source": i.source, "session": i.session}
+                for i in infos]
+        json.dump({"snapshots": rows}, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    if not infos:
+        print("no snapshots stored (import files with `spx-data import` or record with `spx-data simulate`)")
+        return 0
+    from spx_core.domain.calendar import ET
+
+    header = ("id", "time (ET)", "underlying", "expiries", "quotes", "checksum")
+    rows = [(str(i.id), i.time.astimezone(ET).strftime("%Y-%m-%d %H:%M:%S"), _fmt_price(i.underlying_price),
+             str(i.n_expiries), str(i.n_quotes), i.checksum) for i in infos]
+    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
+    for r in [header, *rows]:
+        print("  ".join(c.rjust(w) if k in (0, 2, 3, 4) else c.ljust(w) for k, (c, w) in
+                        enumerate(zip(r, widths, strict=True))).rstrip())
+    return 0
+
+
+def _json_float(x: float) -> float | None:
+    return None if not math.isfinite(x) else x
+
+
+def _fmt_price(x: float) -> str:
+    return "n/a" if not math.isfinite(x) else f"{x:.2f}"
+
+
+# --- export ------------------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    return _run(_export, args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from spx_core.storage import SnapshotIntegrityError, SnapshotNotFoundError
+
+    store = _open_store(args.db)
+    try:
+        snap = store.load_snapshot(args.snapshot)
+    except (SnapshotNotFoundError, SnapshotIntegrityError) as exc:
+        raise _CommandFailed(str(exc)) from None
+    finally:
+        store.close()
+    frame = snapshot_frame(snap)
+    if args.csv == "-":
+        frame.to_csv(sys.stdout, index=False, na_rep="")
+    else:
+        try:
+            frame.to_csv(args.csv, index=False, na_rep="")
+        except OSError as exc:
+            raise _CommandFailed(f"cannot write {args.csv}: {exc.strerror or exc}") from None
+        print(f"wrote {len(frame)} quotes of snapshot {args.snapshot} ({snap.time.isoformat()}, "
+              f"checksum {snap.checksum}) to {args.csv}", file=sys.stderr)
+    return 0
+
+
+def snapshot_frame(snap: Any):
+    """One row per quote: contract, market columns, quote time (ISO, UTC), flag bits and flag names."""
+    import numpy as np
+    import pandas as pd
+
+    from spx_core.domain import describe_flags
+    from spx_core.domain.contracts import ROOTS, settlement_for_root
+
+    c = snap.columns
+    roots = np.array([r.value for r in ROOTS], dtype=object)[c["root"]]
+    settle = np.array([settlement_for_root(r).value for r in ROOTS], dtype=object)[c["root"]]
+    names = {int(f): describe_flags(int(f)) for f in np.unique(c["flags"])}
+    frame = pd.DataFrame({
+        "root": roots, "expiry": np.datetime_as_string(c["expiry"], unit="D"), "settlement": settle,
+        "strike": c["strike"], "right": np.where(c["is_call"], "C", "P"),
+        "bid": c["bid"], "ask": c["ask"], "last": c["last"], "bid_size": c["bid_size"], "ask_size": c["ask_size"],
+        "volume": c["volume"], "open_interest": c["open_interest"],
+        "quote_time": pd.to_datetime(c["quote_time"], unit="ns", utc=True).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "vendor_iv": c["vendor_iv"], "vendor_delta": c["vendor_delta"], "flags": c["flags"].astype(np.int64),
+        "flag_names": [names[int(f)] for f in c["flags"]],
+    })
+    return frame[list(_EXPORT_COLUMNS)]
+
+
+# --- simulate ----------------------------------------------------------------------------------------
+def cmd_simulate(args: argparse.Namespace) -> int:
+    return _run(_simulate, args)
+
+
+def _parse_start(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    from spx_core.domain.calendar import ET
+
+    try:
+        start = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--start {text!r} is not an ISO date-time (e.g. 2024-03-04T09:30 or "
+                         f"2024-03-04T14:30:00+00:00)") from None
+    return start if start.tzinfo is not None else start.replace(tzinfo=ET)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig, SimulatorConfigError
+
+    if args.minutes < 1:
+        raise UsageError(f"--minutes {args.minutes} must be >= 1")
+    if args.seed < 0:
+        raise UsageError(f"--seed {args.seed} must be >= 0")
+    start = _parse_start(args.start)
+    try:
+        market = SimulatedMarket(SimulatorConfig(seed=args.seed, start=start))
+    except SimulatorConfigError as exc:
+        raise UsageError(str(exc)) from None
+    first = market.snapshot()
+    session = f"simulated:seed={args.seed}:{first.time.isoformat()}"
+    store = _open_store(args.db)
+    ids: list[int] = []
+    try:
+        for minute in tqdm(range(args.minutes), desc="simulate", unit="min", file=sys.stderr, leave=False):
+            if minute:
+                market.advance(60.0)
+            ids.append(store.save_snapshot(market.snapshot(), source="Simulated", session=session))
+    finally:
+        store.close()
+    print(f"recorded {len(ids)} simulated snapshots (ids {ids[0]}..{ids[-1]}) in session {session!r} "
+          f"of {store.path}")
+    return 0

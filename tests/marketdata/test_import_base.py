@@ -1,0 +1,75 @@
+"""import_files machinery: hashing, duplicates, failures, progress, the JSON report form."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from spx_core.marketdata.importers import ImportStatus, import_files, sha256_file
+from tests.marketdata.import_helpers import DATASHOP_CUT, DELAYED_CUT, store  # noqa: F401
+
+
+def test_sha256_streams_files_larger_than_one_block(tmp_path):
+    data = bytes(range(256)) * 9000  # ~2.3 MB, more than two 1 MiB blocks
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_unknown_format_is_a_value_error(store):
+    with pytest.raises(ValueError, match="unknown import format 'csv'; choose one of cboe-datashop"):
+        import_files(store, [DATASHOP_CUT], "csv")
+
+
+def test_duplicate_by_content_not_by_name(store, tmp_path):
+    copy = tmp_path / "spxw_renamed_copy.csv"
+    copy.write_bytes(DATASHOP_CUT.read_bytes())
+    first, second = import_files(store, [DATASHOP_CUT, copy], "cboe-datashop")
+    assert (first.status, second.status) == (ImportStatus.IMPORTED, ImportStatus.DUPLICATE)
+    assert (second.quotes_stored, second.snapshots, second.error) == (0, 0, None)
+    assert len(store.list_snapshots()) == 1
+
+
+def test_a_missing_file_fails_and_the_others_still_import(store, tmp_path):
+    missing = tmp_path / "nope.csv"
+    a, b = import_files(store, [missing, DATASHOP_CUT], "cboe-datashop")
+    assert a.status is ImportStatus.FAILED and "cannot read" in a.error and "No such file" in a.error
+    assert b.status is ImportStatus.IMPORTED
+
+
+def test_a_failed_file_can_be_imported_after_it_is_fixed(store, tmp_path):
+    path = tmp_path / "spxw_fixme.csv"
+    path.write_text("not,a,datashop,file\n")
+    assert import_files(store, [path], "cboe-datashop")[0].status is ImportStatus.FAILED
+    path.write_bytes(DATASHOP_CUT.read_bytes())
+    assert import_files(store, [path], "cboe-datashop")[0].status is ImportStatus.IMPORTED
+    assert [r.status for r in store.import_log()] == ["failed", "imported"]
+
+
+def test_progress_reaches_the_file_size(store):
+    seen = []
+    import_files(store, [DELAYED_CUT], "cboe-delayed", progress=lambda p, n, total: seen.append((p, n, total)))
+    size = DELAYED_CUT.stat().st_size
+    assert seen and seen[-1] == (str(DELAYED_CUT), size, size)
+    assert [n for _, n, _ in seen] == sorted(n for _, n, _ in seen)
+
+
+def test_report_dict_has_exactly_the_cli_contract_keys(store, tmp_path):
+    bad = tmp_path / "spxw_bad.csv"
+    bad.write_bytes(DATASHOP_CUT.read_bytes().replace(b",65.8,", b",x,"))
+    [report] = import_files(store, [bad], "cboe-datashop")
+    d = report.to_dict()
+    assert list(d) == ["path", "sha256", "status", "rows_read", "quotes_stored", "snapshots", "rejected", "error"]
+    assert d["status"] == "imported" and d["rejected"] == [{"line": 2, "reason": "bid_1545 'x' is not a number"}]
+    assert d["sha256"] == hashlib.sha256(bad.read_bytes()).hexdigest()
+
+
+def test_the_import_log_matches_the_report(store, tmp_path):
+    bad = tmp_path / "spxw_bad.csv"
+    bad.write_bytes(DATASHOP_CUT.read_bytes().replace(b",65.8,", b",x,"))
+    [report] = import_files(store, [bad], "cboe-datashop")
+    [record] = store.import_log()
+    assert (record.status, record.sha256, record.rows_read, record.quotes_stored, record.snapshots) == (
+        "imported", report.sha256, report.rows_read, report.quotes_stored, report.snapshots)
+    assert record.rejected == [(r.line, r.reason) for r in report.rejected]

@@ -1,0 +1,138 @@
+"""LEAN minute importer: option quote zips -> per-minute snapshots; index trade zip -> bars (1 h quirk)."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spx_core.domain import ET, Root
+from spx_core.marketdata.importers import ImportStatus, import_files
+from spx_core.marketdata.importers.lean_minute import LeanOptions
+from tests.marketdata.import_helpers import LEAN_INDEX, LEAN_QUOTES, snapshots, store  # noqa: F401
+
+FMT = "lean-minute"
+CALL_3700 = "20210104_spxw_minute_quote_european_call_37000000_20210104.csv"
+INDEX_MEMBER = "20210104_spx_minute_trade.csv"
+
+
+def _bars_et(store) -> pd.DataFrame:
+    bars = store.load_bars("SPX")
+    return bars.assign(time=bars["time"].dt.tz_convert(ET))
+
+
+def _rewrite(src, dst, member, edit):
+    """Copy zip ``src`` to ``dst`` with ``edit(text) -> text`` applied to ``member``."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for name in zin.namelist():
+            text = zin.read(name).decode()
+            zout.writestr(name, edit(text) if name == member else text)
+    return dst
+
+
+def test_index_bars_are_shifted_one_hour_to_eastern_time(store):
+    [report] = import_files(store, [LEAN_INDEX], FMT)
+    assert report.status is ImportStatus.IMPORTED and report.bars == 15 and report.snapshots == 0
+    bars = _bars_et(store)
+    # Raw times start at 08:30 (30600000 ms); SPX opened 2021-01-04 at 3764.61 at 09:30 ET and
+    # closed at 3700.65: after the shift those prints sit at 09:30 and in the 16:00 ET bar.
+    first = bars.iloc[0]
+    assert first["time"] == pd.Timestamp(datetime(2021, 1, 4, 9, 30, tzinfo=ET))
+    assert first["open"] == 3764.61
+    close_bar = bars[bars["time"] == pd.Timestamp(datetime(2021, 1, 4, 16, 0, tzinfo=ET))].iloc[0]
+    assert close_bar["close"] == 3700.65
+
+
+def test_the_index_shift_can_be_turned_off_explicitly(store):
+    import_files(store, [LEAN_INDEX], FMT, options=LeanOptions(index_shift_minutes=0))
+    assert _bars_et(store).iloc[0]["time"] == pd.Timestamp(datetime(2021, 1, 4, 8, 30, tzinfo=ET))
+
+
+def test_an_index_file_already_on_eastern_time_is_not_shifted_and_x10000_prices_are_scaled(store, tmp_path):
+    def to_et_x10000(text: str) -> str:
+        out = []
+        for line in text.strip().split("\n"):
+            ms, *px, vol = line.split(",")
+            out.append(",".join([str(int(ms) + 3_600_000), *(str(round(float(p) * 10_000)) for p in px), vol]))
+        return "\n".join(out) + "\n"
+
+    path = _rewrite(LEAN_INDEX, tmp_path / "20210104_trade.zip", INDEX_MEMBER, to_et_x10000)
+    import_files(store, [path], FMT)
+    first = _bars_et(store).iloc[0]
+    assert first["time"] == pd.Timestamp(datetime(2021, 1, 4, 9, 30, tzinfo=ET)) and first["open"] == 3764.61
+
+
+def test_quote_zip_gives_one_snapshot_per_minute_priced_by_the_index_in_the_same_call(store):
+    quotes, index = import_files(store, [LEAN_QUOTES, LEAN_INDEX], FMT)  # index is imported first anyway
+
+    assert quotes.status is ImportStatus.IMPORTED and index.status is ImportStatus.IMPORTED
+    assert (quotes.rows_read, quotes.quotes_stored, quotes.snapshots) == (40, 40, 10)
+    snaps = snapshots(store)
+    # the 09:30 bar's close is known at 09:31: that is the snapshot time
+    assert [s.time.astimezone(ET).strftime("%H:%M") for s in snaps] == [f"09:{m}" for m in range(31, 41)]
+    first = snaps[0]
+    assert first.underlying_price == 3766.63  # close of the 09:30 index bar
+    assert {e.root for e in first.expiries()} == {Root.SPXW}
+    row = np.flatnonzero((first.strike == 3700) & first.is_call)[0]
+    # 34200000,...,649000 (bid close),48,...,679000 (ask close),15
+    assert (first.bid[row], first.ask[row], first.bid_size[row], first.ask_size[row]) == (64.9, 67.9, 48, 15)
+    assert first.quote_time[row] == first.time_ns
+
+
+def test_without_index_bars_the_underlying_is_nan(store):
+    import_files(store, [LEAN_QUOTES], FMT)
+    assert all(np.isnan(s.underlying_price) for s in snapshots(store))
+
+
+def test_index_bars_already_in_the_store_price_a_later_import(store):
+    import_files(store, [LEAN_INDEX], FMT)
+    import_files(store, [LEAN_QUOTES], FMT)
+    assert snapshots(store)[1].underlying_price == 3766.13  # close of the 09:31 bar
+
+
+def test_a_malformed_row_is_rejected_with_member_and_line(store, tmp_path):
+    def break_row(text: str) -> str:
+        lines = text.split("\n")
+        lines[2] = lines[2].replace(",620000,", ",x,", 1)
+        return "\n".join(lines)
+
+    path = _rewrite(LEAN_QUOTES, tmp_path / "20210104_quote_european.zip", CALL_3700, break_row)
+    [report] = import_files(store, [path], FMT)
+    assert [(r.line, r.reason) for r in report.rejected] == [(3, f"{CALL_3700} line 3: bid close 'x' is not a number")]
+    assert report.quotes_stored == 39
+
+
+def test_unknown_members_are_reported_and_skipped(store, tmp_path):
+    path = tmp_path / "20210104_quote_european.zip"
+    with zipfile.ZipFile(LEAN_QUOTES) as zin, zipfile.ZipFile(path, "w") as zout:
+        for name in zin.namelist():
+            zout.writestr(name, zin.read(name))
+        zout.writestr("readme.txt", "hello")
+    [report] = import_files(store, [path], FMT)
+    assert report.status is ImportStatus.IMPORTED and report.quotes_stored == 40
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (0, "readme.txt: not a LEAN SPX/SPXW minute quote or SPX minute trade CSV; skipped")]
+
+
+def test_a_file_that_is_not_a_zip_fails(store, tmp_path):
+    path = tmp_path / "20210104_quote_european.zip"
+    path.write_bytes(b"PK\x03\x04 but then nothing useful")
+    [report] = import_files(store, [path], FMT)
+    assert report.status is ImportStatus.FAILED and "not a zip archive" in report.error
+    assert store.list_snapshots() == []
+
+
+@pytest.mark.shared_data
+def test_real_day_with_its_index(store, shared_data):
+    quotes, index = import_files(store, [shared_data / "lean_minute/spxw/20210104_quote_european.zip",
+                                         shared_data / "lean_minute/spx_index/20210104_trade.zip"], FMT)
+    assert (quotes.status, index.status) == (ImportStatus.IMPORTED, ImportStatus.IMPORTED)
+    assert (quotes.snapshots, quotes.quotes_stored, quotes.rejected) == (405, 4565, [])  # 09:31..16:15 ET
+    infos = store.list_snapshots()
+    at = {i.time.astimezone(ET).strftime("%H:%M"): i for i in infos}
+    assert at["09:31"].underlying_price == 3766.63
+    assert at["16:01"].underlying_price == 3700.65  # the closing print, in the 16:00 ET bar
+    assert at["09:31"].n_expiries == 3
