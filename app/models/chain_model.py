@@ -1,0 +1,435 @@
+"""ChainModel: the option chain of one expiry as calls | strike | puts, over numpy arrays.
+
+Rows are a window of N strikes around the money (re-centred on demand, not on every tick, so the
+table does not jump under the trader's mouse). ``data()`` only looks values up and formats them; all
+numeric work happens in :func:`~app.models.chain_data.build_block` when a chain is applied, which
+the panel does at most 10 times a second. Each apply emits one ``dataChanged`` per contiguous run of
+rows whose *displayed* text, flags or shading changed.
+
+Roles: Display (formatted numbers), TextAlignment, Background (ITM shading, ATM row, bid/ask flash
+that fades), Foreground (flag colours: crossed red, zero bid/no quote grey, wide amber), Font (bold
+strike), ToolTip (contract, sizes, bid/mid/ask IV, quality flags, why an IV is missing).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QModelRoleDataSpan, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from app.models.chain_data import (CALL, PUT, VISIBLE_FIELDS, ChainField, ExpiryBlock, atm_index, build_block,
+                                   changed_cells, contiguous_ranges, window_bounds)
+from spx_core.domain import ChainSnapshot, OptionContract, QuoteFlag, describe_flags
+
+__all__ = ["ChainModel", "STRIKE", "column_layout", "FIELD_LABELS"]
+
+STRIKE = 2  # the "side" of the strike column
+FLASH_SECONDS = 0.8  # how long a changed bid/ask stays highlighted while it fades out
+
+FIELD_LABELS: dict[ChainField, str] = {
+    ChainField.BID: "Bid", ChainField.MID: "Mid", ChainField.ASK: "Ask", ChainField.IV: "IV",
+    ChainField.DELTA: "Delta", ChainField.GAMMA: "Gamma", ChainField.THETA: "Theta", ChainField.VEGA: "Vega",
+    ChainField.VOLUME: "Volume", ChainField.OI: "OI"}
+_FIELD_HELP: dict[ChainField, str] = {
+    ChainField.BID: "bid (index points)", ChainField.MID: "mid = (bid + ask) / 2 (index points)",
+    ChainField.ASK: "ask (index points)", ChainField.IV: "implied vol of the mid, forward implied per expiry",
+    ChainField.DELTA: "delta per 1 index point", ChainField.GAMMA: "gamma: delta change per 1 index point",
+    ChainField.THETA: "theta per calendar day (index points)", ChainField.VEGA: "vega per 1 vol point",
+    ChainField.VOLUME: "volume today (contracts)", ChainField.OI: "open interest (contracts)"}
+_QUOTE_FIELDS = (ChainField.BID, ChainField.MID, ChainField.ASK)
+_FLASH_FIELDS = (ChainField.BID, ChainField.ASK)
+_ROLE_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_ROLE_ALIGN = int(Qt.ItemDataRole.TextAlignmentRole)
+_ROLE_BG = int(Qt.ItemDataRole.BackgroundRole)
+_ROLE_FG = int(Qt.ItemDataRole.ForegroundRole)
+_ROLE_FONT = int(Qt.ItemDataRole.FontRole)
+_ROLE_TIP = int(Qt.ItemDataRole.ToolTipRole)
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_CENTER = Qt.AlignmentFlag.AlignCenter
+_CELL_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_NO_FLAGS = Qt.ItemFlag.NoItemFlags
+_BAD_QUOTE = int(QuoteFlag.ZERO_BID | QuoteFlag.NO_QUOTE | QuoteFlag.STALE)
+_CROSSED, _WIDE = int(QuoteFlag.CROSSED), int(QuoteFlag.WIDE)
+
+
+def column_layout(fields: tuple[ChainField, ...] | list[ChainField]) -> list[tuple[int, ChainField | None]]:
+    """(side, field) per column: calls mirrored (bid-mid-ask kept in reading order), strike, puts."""
+    chosen = [f for f in VISIBLE_FIELDS if f in set(fields)]
+    quote = [f for f in chosen if f in _QUOTE_FIELDS]
+    rest = [f for f in chosen if f not in _QUOTE_FIELDS]
+    calls = [(CALL, f) for f in reversed(rest)] + [(CALL, f) for f in quote]
+    return calls + [(STRIKE, None)] + [(PUT, f) for f in quote + rest]
+
+
+def _strike_text(k: float) -> str:
+    return f"{k:,.0f}" if k == int(k) else f"{k:,.2f}"
+
+
+_FORMATS: dict[ChainField | None, str] = {
+    ChainField.VOLUME: "{:,.0f}", ChainField.OI: "{:,.0f}", ChainField.IV: "{:.2%}", ChainField.DELTA: "{:+.3f}",
+    ChainField.GAMMA: "{:.4f}", ChainField.IV_BID: "{:.2%}", ChainField.IV_ASK: "{:.2%}",
+    ChainField.BID_SIZE: "{:,.0f}", ChainField.ASK_SIZE: "{:,.0f}"}
+
+
+def _fmt(field: ChainField, v: float) -> str:
+    return "–" if v != v else _FORMATS.get(field, "{:,.2f}").format(v)
+
+
+def _formatter(field: ChainField | None):
+    if field is None:
+        return _strike_text
+    pattern = _FORMATS.get(field, "{:,.2f}").format
+    return lambda v: "–" if v != v else pattern(v)
+
+
+# What a column's colours depend on: 0 = quote (flags), 1 = IV (solve reason), 2 = nothing.
+def _kind(field: ChainField | None) -> int:
+    return 0 if field in _QUOTE_FIELDS else 1 if field == ChainField.IV else 2
+
+
+class ChainModel(QAbstractTableModel):
+    """Calls | strike | puts for one expiry. Feed it with :meth:`set_chain` (from the GUI thread)."""
+
+    def __init__(self, *, fields: tuple[ChainField, ...] | list[ChainField] = VISIBLE_FIELDS, window: int = 30,
+                 parent: Any = None) -> None:
+        super().__init__(parent)
+        self._set_columns(fields)
+        self._window_size = int(window)
+        self._block: ExpiryBlock | None = None
+        self._snapshot: ChainSnapshot | None = None
+        self._lo = self._hi = self._center = self._atm = 0
+        self._now = time.monotonic()
+        self._flash: dict[tuple[int, int], tuple[float, bool]] = {}
+        self._cells: list[list[float]] = []  # window rows x columns, python floats (fast lookups)
+        self._row_bg: list[list[QBrush | None]] = []  # window rows x (call, put, strike)
+        self._row_fg: list[list[QBrush | None]] = []  # window rows x (call quote, put quote, call IV, put IV)
+        self._brush = {name: QBrush(color) for name, color in {
+            "itm": QColor(70, 130, 255, 38), "atm": QColor(255, 176, 0, 48), "strike": QColor(128, 128, 128, 42),
+            "atm_strike": QColor(255, 176, 0, 150), "crossed": QColor(235, 64, 64), "grey": QColor(140, 140, 140),
+            "wide": QColor(230, 150, 20)}.items()}
+        self._bold = QFont()
+        self._bold.setBold(True)
+        self._handlers = {_ROLE_DISPLAY: self._display, _ROLE_ALIGN: self._align, _ROLE_BG: self._background,
+                          _ROLE_FG: self._foreground, _ROLE_FONT: self._font, _ROLE_TIP: self._tooltip}
+
+    def _set_columns(self, fields: tuple[ChainField, ...] | list[ChainField]) -> None:
+        # per-column lookup tables, so data() does no enum arithmetic while painting
+        self._cols = column_layout(fields)
+        self._col_side = [side for side, _ in self._cols]
+        self._col_format = [_formatter(field) for _, field in self._cols]
+        self._col_align = [_CENTER if side == STRIKE else _RIGHT for side, _ in self._cols]
+        kinds = [_kind(field) for _, field in self._cols]
+        self._col_fg = [side if kind == 0 else side + 2 if kind == 1 else -1
+                        for (side, _), kind in zip(self._cols, kinds, strict=True)]
+
+    # --- Qt model interface ----------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._hi - self._lo
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._cols)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _ROLE_DISPLAY) -> Any:
+        handler = self._handlers.get(role)
+        if handler is None or not index.isValid():
+            return None
+        return handler(index.row(), index.column())
+
+    def multiData(self, index: QModelIndex | QPersistentModelIndex, span: QModelRoleDataSpan) -> None:
+        # Qt 6 item delegates ask for all their roles in one call: one Python call per painted cell
+        # instead of seven (this halves the GUI-thread cost of a repaint).
+        if not index.isValid():
+            return
+        r, c = index.row(), index.column()
+        handlers = self._handlers
+        for i in range(len(span)):
+            role_data = span[i]
+            handler = handlers.get(role_data.role())
+            if handler is not None:
+                value = handler(r, c)
+                if value is not None:
+                    role_data.setData(value)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _ROLE_DISPLAY) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self._cols):
+            if orientation == Qt.Orientation.Vertical and role == _ROLE_DISPLAY and 0 <= section < self.rowCount():
+                return _strike_text(float(self._block.strikes[self._lo + section]))
+            return None
+        side, field = self._cols[section]
+        if role == _ROLE_DISPLAY:
+            return "Strike" if field is None else FIELD_LABELS[field]
+        if role == _ROLE_TIP:
+            return "strike (index points)" if field is None else \
+                f"{'call' if side == CALL else 'put'} {_FIELD_HELP[field]}"
+        if role == _ROLE_ALIGN:
+            return _CENTER
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        return _CELL_FLAGS if index.isValid() else _NO_FLAGS
+
+    # --- role handlers (lookups only) ----------------------------------------------------------
+    def _display(self, r: int, c: int) -> str:
+        return self._col_format[c](self._cells[r][c])
+
+    def _align(self, r: int, c: int) -> Qt.AlignmentFlag:
+        return self._col_align[c]
+
+    def _background(self, r: int, c: int) -> QBrush | None:
+        flash = self._flash.get((r, c))
+        if flash is not None:
+            fade = 1.0 - (self._now - flash[0]) / FLASH_SECONDS
+            if fade > 0:
+                color = QColor(0, 190, 90) if flash[1] else QColor(235, 70, 70)
+                color.setAlpha(int(20 + 70 * fade))
+                return QBrush(color)
+        return self._row_bg[r][self._col_side[c]]
+
+    def _foreground(self, r: int, c: int) -> QBrush | None:
+        slot = self._col_fg[c]
+        return None if slot < 0 else self._row_fg[r][slot]
+
+    def _font(self, r: int, c: int) -> QFont | None:
+        return self._bold if self._col_side[c] == STRIKE else None
+
+    def _tooltip(self, r: int, c: int) -> str | None:
+        side, field = self._cols[c]
+        b = self._block
+        k = self._lo + r
+        if field is None:
+            where = "ATM (nearest the forward)" if k == self._atm else ("below" if b.strikes[k] < b.money else "above")
+            return f"strike {_strike_text(float(b.strikes[k]))}: {where}; forward {b.money:,.2f}"
+        row = int(b.rows[side, k])
+        if row < 0:
+            return "not listed"
+        v = b.values[side, k]
+        lines = [str(self._snapshot.contract(row)),
+                 f"bid {_fmt(ChainField.BID, v[ChainField.BID])} x {v[ChainField.BID_SIZE]:.0f}   "
+                 f"ask {_fmt(ChainField.ASK, v[ChainField.ASK])} x {v[ChainField.ASK_SIZE]:.0f}",
+                 f"IV bid / mid / ask: {_fmt(ChainField.IV, v[ChainField.IV_BID])} / "
+                 f"{_fmt(ChainField.IV, v[ChainField.IV])} / {_fmt(ChainField.IV, v[ChainField.IV_ASK])}"]
+        reason = int(b.reason[side, k])
+        if reason:
+            lines.append(f"IV not solved: {_reason_text(reason)}")
+        flags = describe_flags(int(b.flags[side, k]))
+        lines.append(f"quality: {flags}" if flags else "quality: clean two-sided quote")
+        return "\n".join(lines)
+
+    # --- feeding -------------------------------------------------------------------------------
+    @property
+    def block(self) -> ExpiryBlock | None:
+        return self._block
+
+    @property
+    def snapshot(self) -> ChainSnapshot | None:
+        return self._snapshot
+
+    @property
+    def atm_row(self) -> int | None:
+        """Window row of the ATM strike, or None when it is outside the window."""
+        return self._atm - self._lo if self._block is not None and self._lo <= self._atm < self._hi else None
+
+    @property
+    def atm_strike_index(self) -> int:
+        """Index into ``block.strikes`` of the strike nearest the forward."""
+        return self._atm
+
+    def atm_iv(self) -> float:
+        """Mean of the call and put mid IVs at the ATM strike (NaN when neither solved)."""
+        if self._block is None:
+            return float("nan")
+        ivs = self._block.values[:, self._atm, ChainField.IV]
+        return float(ivs[np.isfinite(ivs)].mean()) if np.isfinite(ivs).any() else float("nan")
+
+    @property
+    def columns(self) -> list[tuple[int, ChainField | None]]:
+        return list(self._cols)
+
+    @property
+    def strike_window(self) -> int:
+        return self._window_size
+
+    def set_chain(self, snapshot: ChainSnapshot, civ: Any | None, *, changed: np.ndarray | None = None,
+                  now: float | None = None) -> None:
+        """Apply a one-expiry snapshot and its ``chain_iv`` result.
+
+        ``changed`` are the snapshot rows the source reported as re-quoted since the last apply
+        (their bid/ask cells flash); None means "unknown": flash every bid/ask whose value moved.
+        A different expiry or strike list resets the model and centres the window on the money.
+        """
+        self._now = time.monotonic() if now is None else now
+        block = build_block(snapshot, civ)
+        old = self._block
+        if not block.same_layout(old):
+            self.beginResetModel()
+            self._block, self._snapshot, self._flash = block, snapshot, {}
+            self._atm = atm_index(block.strikes, block.money)
+            self._center = self._atm
+            self._lo, self._hi = window_bounds(len(block.strikes), self._center, self._window_size)
+            self._rebuild_window()
+            self.endResetModel()
+            return
+        self._block, self._snapshot = block, snapshot
+        old_atm, self._atm = self._atm, atm_index(block.strikes, block.money)
+        dirty = self._dirty_cells(old, block, old_atm)
+        self._start_flashes(old, block, snapshot, changed)
+        self._rebuild_window()
+        self._emit_ranges(dirty)
+
+    def _dirty_cells(self, old: ExpiryBlock, new: ExpiryBlock, old_atm: int) -> np.ndarray:
+        """(window rows, columns) mask of cells whose text, colour or tooltip changed."""
+        lo, hi = self._lo, self._hi
+        diff = changed_cells(old.quantized[:, lo:hi], new.quantized[:, lo:hi])  # (2, w, nf)
+        flags_diff = old.flags[:, lo:hi] != new.flags[:, lo:hi]  # quote colours and tooltips
+        reason_diff = old.reason[:, lo:hi] != new.reason[:, lo:hi]  # IV colour and tooltip
+        strikes = new.strikes[lo:hi]
+        itm_diff = (strikes < old.money) != (strikes < new.money)
+        dirty = np.zeros((hi - lo, len(self._cols)), dtype=bool)
+        for c, (side, field) in enumerate(self._cols):
+            if side == STRIKE:
+                continue
+            dirty[:, c] = diff[side, :, field] | itm_diff
+            if field in _QUOTE_FIELDS:
+                dirty[:, c] |= flags_diff[side]
+            elif field is ChainField.IV:
+                dirty[:, c] |= reason_diff[side]
+        for k in {old_atm, self._atm} if old_atm != self._atm else ():
+            if lo <= k < hi:
+                dirty[k - lo] = True
+        return dirty
+
+    def _start_flashes(self, old: ExpiryBlock, new: ExpiryBlock, snapshot: ChainSnapshot,
+                       changed: np.ndarray | None) -> None:
+        lo, hi = self._lo, self._hi
+        if changed is None:
+            candidates = np.ones((2, hi - lo), dtype=bool)
+        else:
+            rows = np.asarray(changed, dtype=np.int64)
+            rows = rows[(rows >= 0) & (rows < len(snapshot))]
+            k = np.searchsorted(new.strikes, snapshot.columns["strike"][rows])
+            side = np.where(snapshot.columns["is_call"][rows], CALL, PUT)
+            keep = (k >= lo) & (k < hi)
+            candidates = np.zeros((2, hi - lo), dtype=bool)
+            candidates[side[keep], k[keep] - lo] = True
+        for c, (side, field) in enumerate(self._cols):
+            if field not in _FLASH_FIELDS:
+                continue
+            before = old.quantized[side, lo:hi, field]
+            after = new.quantized[side, lo:hi, field]
+            moved = candidates[side] & (before != after) & np.isfinite(before) & np.isfinite(after)
+            for r in np.flatnonzero(moved).tolist():
+                self._flash[(r, c)] = (self._now, bool(after[r] > before[r]))
+
+    def advance_flash(self, now: float | None = None) -> int:
+        """Move flash fading to ``now`` (monotonic seconds); repaint fading cells. Returns cells touched."""
+        self._now = time.monotonic() if now is None else now
+        if not self._flash:
+            return 0
+        mask = np.zeros((self.rowCount(), self.columnCount()), dtype=bool)
+        for (r, c), (t0, _up) in list(self._flash.items()):
+            if self._now - t0 >= FLASH_SECONDS:
+                del self._flash[(r, c)]
+            if r < mask.shape[0]:
+                mask[r, c] = True
+        self._emit_ranges(mask, roles=[_ROLE_BG])
+        return int(mask.sum())
+
+    def _emit_ranges(self, mask: np.ndarray, roles: list[int] | None = None) -> None:
+        """One dataChanged per contiguous block: runs of dirty rows, split into runs of dirty columns.
+
+        Splitting by columns keeps the repaint to the cells that changed (e.g. the greeks that move
+        with every tick) instead of the bounding box across the strike column.
+        """
+        for start, stop in contiguous_ranges(mask.any(axis=1)):
+            for c0, c1 in contiguous_ranges(mask[start:stop].any(axis=0)):
+                self.dataChanged.emit(self.index(start, c0), self.index(stop - 1, c1 - 1), roles or [])
+
+    def _rebuild_window(self) -> None:
+        b = self._block
+        lo, hi = self._lo, self._hi
+        w = hi - lo
+        cells = np.empty((w, len(self._cols)))
+        for c, (side, field) in enumerate(self._cols):
+            cells[:, c] = b.strikes[lo:hi] if field is None else b.values[side, lo:hi, field]
+        self._cells = cells.tolist()
+        strikes = b.strikes[lo:hi]
+        money = b.money
+        bg, fg = [], []
+        for r in range(w):
+            k = lo + r
+            atm = k == self._atm
+            call_itm, put_itm = strikes[r] < money, strikes[r] > money
+            base = self._brush["atm"] if atm else None
+            bg.append([self._brush["itm"] if call_itm else base, self._brush["itm"] if put_itm else base,
+                       self._brush["atm_strike"] if atm else self._brush["strike"]])
+            fg.append([self._quote_fg(int(b.flags[CALL, k])), self._quote_fg(int(b.flags[PUT, k])),
+                       self._brush["grey"] if b.reason[CALL, k] or not np.isfinite(b.values[CALL, k, 3]) else None,
+                       self._brush["grey"] if b.reason[PUT, k] or not np.isfinite(b.values[PUT, k, 3]) else None])
+        self._row_bg, self._row_fg = bg, fg
+
+    def _quote_fg(self, flags: int) -> QBrush | None:
+        if flags & _CROSSED:
+            return self._brush["crossed"]
+        if flags & _BAD_QUOTE:
+            return self._brush["grey"]
+        if flags & _WIDE:
+            return self._brush["wide"]
+        return None
+
+    # --- user actions --------------------------------------------------------------------------
+    def recenter(self) -> None:
+        """Centre the strike window on the current ATM strike."""
+        if self._block is None:
+            return
+        self.beginResetModel()
+        self._center = self._atm
+        self._lo, self._hi = window_bounds(len(self._block.strikes), self._center, self._window_size)
+        self._flash = {}
+        self._rebuild_window()
+        self.endResetModel()
+
+    def set_strike_window(self, n: int) -> None:
+        """Show ``n`` strikes around the money (re-centres)."""
+        self._window_size = max(1, int(n))
+        self.recenter()
+
+    def set_fields(self, fields: tuple[ChainField, ...] | list[ChainField]) -> None:
+        """Choose the visible per-side columns (strike is always shown)."""
+        self.beginResetModel()
+        self._set_columns(fields)
+        self._flash = {}
+        if self._block is not None:
+            self._rebuild_window()
+        self.endResetModel()
+
+    def contract_at(self, index: QModelIndex | QPersistentModelIndex) -> OptionContract | None:
+        """The option under a cell (None on the strike column or an unlisted side)."""
+        if not index.isValid() or self._block is None:
+            return None
+        side = self._cols[index.column()][0]
+        if side == STRIKE:
+            return None
+        row = int(self._block.rows[side, self._lo + index.row()])
+        return None if row < 0 else self._snapshot.contract(row)
+
+    def row_of_strike(self, strike: float) -> int | None:
+        """Window row showing ``strike`` (None when outside the window)."""
+        if self._block is None:
+            return None
+        k = int(np.searchsorted(self._block.strikes, strike))
+        if k < len(self._block.strikes) and self._block.strikes[k] == strike and self._lo <= k < self._hi:
+            return k - self._lo
+        return None
+
+
+def _reason_text(code: int) -> str:
+    # Imported lazily: the pricing package is only needed once a tooltip is shown.
+    from spx_core.pricing.iv import IVReason
+
+    try:
+        return IVReason(code).name.lower().replace("_", " ")
+    except ValueError:
+        return f"reason code {code}"

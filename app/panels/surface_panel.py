@@ -1,0 +1,284 @@
+"""Volatility surface panel: smiles of chosen expiries, ATM term structure, skew table, 3D surface.
+
+Feeding: connect the market-data source to :meth:`SurfacePanel.on_batch` (it only keeps the latest
+snapshot). At most once per ``refit_seconds`` a worker thread computes the chain IVs and the
+arbitrage-free SVI surface (``spx_core.surface.fit_surface``, warm-started from the previous fit)
+and prepares every array the charts draw; the GUI thread only calls ``setData``.
+
+The surface is drawn in 3D (pyqtgraph.opengl) when OpenGL works, else as a heat map.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QEvent, Qt, QTimer, Slot
+from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem, QSplitter,
+                               QTableView, QTabWidget, QVBoxLayout, QWidget)
+
+from app.models.skew_model import SkewTableModel
+from app.widgets.gl_support import opengl_available
+from app.widgets.job_runner import JobRunner
+from app.widgets.smile_plot import PALETTE, SmileData, SmilePlot, TermStructurePlot, apply_palette
+from app.widgets.surface_view import make_surface_view, surface_grid
+from spx_core.domain import ET, ChainSnapshot, Root
+from spx_core.marketdata.source import QuoteBatch
+
+__all__ = ["SurfacePanel", "compute_surface", "SurfaceResult"]
+
+_DEFAULT_DAYS = (7.0, 30.0, 90.0)  # expiries shown at start: nearest a week, a month, a quarter out
+_MIN_ABS_DELTA = 0.02  # smile points between the 2-delta put and the 2-delta call
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SurfaceResult:
+    """Everything the charts draw for one fit (built in the worker)."""
+
+    snapshot: ChainSnapshot
+    surface: Any  # spx_core.surface.VolSurface
+    smiles: dict[tuple[Root, date], SmileData]
+    days: dict[tuple[Root, date], float]
+    grid: tuple[np.ndarray, np.ndarray, np.ndarray]
+    seconds: float
+
+
+def compute_surface(snapshot: ChainSnapshot, previous: Any | None) -> SurfaceResult:
+    """Worker-thread job: chain IVs, surface fit, smile arrays and the surface grid."""
+    from spx_core.surface import chain_iv, fit_surface  # heavy imports kept off the start-up path
+
+    t0 = time.perf_counter()
+    civ = chain_iv(snapshot)
+    surface = fit_surface(civ, previous=previous)
+    smiles, days = {}, {}
+    otm = np.where(civ.k >= 0, snapshot.is_call, ~snapshot.is_call)
+    usable = otm & np.isfinite(civ.iv_mid) & (np.abs(civ.delta) >= _MIN_ABS_DELTA)
+    for e, fit in enumerate(surface.expiries):
+        key = (fit.root, fit.expiry)
+        days[key] = fit.t * 365.0
+        if not fit.fitted:
+            continue
+        rows = np.flatnonzero(usable & (civ.expiry_index == e))
+        k = civ.k[rows]
+        k_fit = np.linspace(k.min(), k.max(), 121) if len(k) else np.zeros(0)
+        label = f"{fit.expiry:%d %b %y} {fit.root.value} ({fit.t * 365.0:.0f}d)"
+        smiles[key] = SmileData(label, k, civ.iv_bid[rows], civ.iv_mid[rows], civ.iv_ask[rows], k_fit,
+                                fit.iv(k_fit))
+    return SurfaceResult(snapshot, surface, smiles, days, surface_grid(surface), time.perf_counter() - t0)
+
+
+class SurfacePanel(QWidget):
+    """Smile / term structure / skew table / surface of the latest chain, refitted at most 1 Hz."""
+
+    def __init__(self, parent: QWidget | None = None, *, refit_seconds: float = 1.0,
+                 use_gl: bool | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("surface_panel")
+        if use_gl is None:
+            use_gl, self.gl_reason = opengl_available()
+        else:
+            self.gl_reason = "forced on" if use_gl else "forced off"
+        self._pending: ChainSnapshot | None = None
+        self._result: SurfaceResult | None = None
+        self._checked: set[tuple[Root, date]] | None = None  # None: pick the defaults on the first fit
+        self._colors: dict[tuple[Root, date], str] = {}
+        self._last_error = ""
+        self.fits = 0
+        self._runner = JobRunner("surface fit", self)
+        self._runner.finished.connect(self._on_result)
+        self._runner.failed.connect(self._on_failed)
+        self._build_ui(use_gl)
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(refit_seconds * 1000))
+        self._timer.timeout.connect(self._on_timer)
+        self._timer.start()
+
+    def _build_ui(self, use_gl: bool) -> None:
+        self.expiry_list = QListWidget()
+        self.expiry_list.setToolTip("Tick expiries to overlay their smiles")
+        self.expiry_list.itemChanged.connect(self._on_item_changed)
+        self.smile = SmilePlot()
+        self.term = TermStructurePlot()
+        self.skew_model = SkewTableModel(self)
+        self.skew_table = QTableView()
+        self.skew_table.setModel(self.skew_model)
+        self.skew_table.verticalHeader().setVisible(False)
+        self.skew_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.skew_table.setWordWrap(False)
+        self.skew_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.skew_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.surface_view = make_surface_view(use_gl)
+        self.status_label = QLabel("waiting for market data…")
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.term)
+        bottom.addWidget(self.skew_table)
+        bottom.setSizes([380, 620])
+        charts = QSplitter(Qt.Orientation.Vertical)
+        charts.addWidget(self.smile)
+        charts.addWidget(bottom)
+        charts.setSizes([600, 400])
+        smile_tab = QSplitter(Qt.Orientation.Horizontal)
+        smile_tab.addWidget(self.expiry_list)
+        smile_tab.addWidget(charts)
+        smile_tab.setSizes([230, 900])
+        smile_tab.setStretchFactor(1, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(smile_tab, "Smile && skew")
+        self.tabs.addTab(self.surface_view, "Surface 3D" if self.surface_view.is_3d else "Surface heat map")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.status_label)
+        self._apply_palette()
+
+    def _apply_palette(self) -> None:
+        for plot in (self.smile, self.term) + (() if self.surface_view.is_3d else (self.surface_view,)):
+            apply_palette(plot)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:  # theme switched: re-colour the charts
+            self._apply_palette()
+        super().changeEvent(event)
+
+    # --- feeding ----------------------------------------------------------------------------------
+    @Slot(object)
+    def on_batch(self, batch: QuoteBatch) -> None:
+        """Keep the latest snapshot; the refit timer picks it up (cheap: safe at any rate)."""
+        self._pending = batch.snapshot
+
+    def refit_now(self) -> bool:
+        """Start a fit of the latest snapshot now if none is running (True when started)."""
+        if self._pending is None:
+            return False
+        previous = self._result.surface if self._result is not None else None
+        if not self._runner.submit(compute_surface, self._pending, previous):
+            return False
+        self._pending = None
+        return True
+
+    def _on_timer(self) -> None:
+        self.refit_now()
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._last_error = message
+        self.status_label.setText(message)
+
+    @Slot(object)
+    def _on_result(self, result: SurfaceResult) -> None:
+        self._result = result
+        self._last_error = ""
+        self.fits += 1
+        today = result.snapshot.time.astimezone(ET).date()
+        self._sync_expiry_list(result)
+        self.skew_model.set_surface(result.surface, today=today)
+        self._draw_smiles()
+        fits = [f for f in result.surface.expiries if f.fitted and f.t > 0]
+        self.term.set_term(np.array([f.t * 365.0 for f in fits]), np.array([f.atm_iv for f in fits]),
+                           np.array([f.root is Root.SPX for f in fits], dtype=bool))
+        self.surface_view.set_grid(*result.grid)
+        stamp = result.snapshot.time.astimezone(ET)
+        self.status_label.setText(
+            f"{len(fits)}/{len(result.surface.expiries)} expiries fitted in {result.seconds * 1000:.0f} ms   "
+            f"SPX {result.snapshot.underlying_price:,.2f}   snapshot {result.snapshot.checksum[:12]}   "
+            f"{stamp:%H:%M:%S} ET   view: {'3D' if self.surface_view.is_3d else 'heat map'} ({self.gl_reason})")
+
+    def _sync_expiry_list(self, result: SurfaceResult) -> None:
+        keys = list(result.smiles)
+        if self._checked is None:
+            self._checked = _default_keys(result.days, keys)
+        current = [self.expiry_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.expiry_list.count())]
+        if current == keys:
+            return
+        self.expiry_list.blockSignals(True)
+        self.expiry_list.clear()
+        for key in keys:
+            color = self._colors.setdefault(key, PALETTE[len(self._colors) % len(PALETTE)])
+            item = QListWidgetItem(f"{key[1]:%a %d %b %y}  {key[0].value}  {result.days[key]:.0f}d")
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if key in self._checked else Qt.CheckState.Unchecked)
+            item.setIcon(_swatch(color))
+            self.expiry_list.addItem(item)
+        self.expiry_list.blockSignals(False)
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        key = item.data(Qt.ItemDataRole.UserRole)
+        if self._checked is None:
+            self._checked = set()
+        if item.checkState() == Qt.CheckState.Checked:
+            self._checked.add(key)
+        else:
+            self._checked.discard(key)
+        self._draw_smiles()
+
+    def _draw_smiles(self) -> None:
+        if self._result is None or self._checked is None:
+            return
+        shown = {k: s for k, s in self._result.smiles.items() if k in self._checked}
+        for key in shown:
+            self._colors.setdefault(key, PALETTE[len(self._colors) % len(PALETTE)])
+        self.smile.show_smiles(shown, self._colors)
+
+    # --- API for the shell and tests --------------------------------------------------------------
+    def set_checked_expiries(self, keys: set[tuple[Root, date]]) -> None:
+        self._checked = set(keys)
+        self.expiry_list.blockSignals(True)
+        for i in range(self.expiry_list.count()):
+            item = self.expiry_list.item(i)
+            on = item.data(Qt.ItemDataRole.UserRole) in self._checked
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        self.expiry_list.blockSignals(False)
+        self._draw_smiles()
+
+    @property
+    def result(self) -> SurfaceResult | None:
+        return self._result
+
+    def grab_surface(self) -> QImage:
+        """The surface view as an image (switches to its tab so GL renders it)."""
+        self.tabs.setCurrentWidget(self.surface_view)
+        return self.surface_view.grab_image()
+
+    def self_test_status(self) -> tuple[bool, str]:
+        """(ok, message): a surface was fitted and at least one smile is drawn."""
+        if self._last_error:
+            return False, self._last_error
+        if self._result is None:
+            return False, "surface: no fit finished yet"
+        fitted = [f for f in self._result.surface.expiries if f.fitted]
+        if not fitted:
+            return False, "surface: no expiry could be fitted"
+        drawn = sum(len(self.smile.points_of(k)[0]) for k in self.smile.shown)
+        if drawn == 0:
+            return False, "surface: no smile points drawn"
+        rmse = np.nanmedian([f.rmse_volpts for f in fitted])
+        return True, (f"surface: {len(fitted)} expiries fitted (median RMSE {rmse:.2f} vol pts), "
+                      f"{len(self.smile.shown)} smiles with {drawn} points, "
+                      f"{'3D' if self.surface_view.is_3d else 'heat map'} view")
+
+    def shutdown(self) -> None:
+        self._timer.stop()
+        self._runner.shutdown()
+
+    def closeEvent(self, event: Any) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def _default_keys(days: dict[tuple[Root, date], float], keys: list[tuple[Root, date]]) -> set[tuple[Root, date]]:
+    if not keys:
+        return set()
+    d = np.array([days[k] for k in keys])
+    return {keys[int(np.argmin(np.abs(d - target)))] for target in _DEFAULT_DAYS}
+
+
+def _swatch(color: str) -> QPixmap:
+    pix = QPixmap(12, 12)
+    pix.fill(QColor(color))
+    return pix
