@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,8 +27,7 @@ import numpy as np
 
 from spx_core.domain.calendar import from_ns, to_ns
 from spx_core.domain.snapshot import ChainSnapshot
-from spx_core.marketdata.source import (BatchCallback, QuoteBatch, SourceState, SourceStatus, StatusCallback,
-                                        Subscribers)
+from spx_core.marketdata.source import PacedSource, QuoteBatch, SourceState
 
 __all__ = ["ReplaySource", "ReplayError", "changed_rows"]
 
@@ -62,7 +61,7 @@ def changed_rows(prev: ChainSnapshot | None, cur: ChainSnapshot) -> np.ndarray |
     return np.flatnonzero(diff)
 
 
-class ReplaySource:
+class ReplaySource(PacedSource):
     """Replay of stored snapshots ("Replay").
 
     Args:
@@ -80,26 +79,19 @@ class ReplaySource:
         if (session is None) == (snapshot_ids is None):
             raise ReplayError("ReplaySource needs exactly one of session=... or snapshot_ids=[...]")
         _check_speed(speed)
+        super().__init__()
         self._store, self._session = store, session
         self._wanted = None if snapshot_ids is None else [int(i) for i in snapshot_ids]
         self._speed, self._max_wait = float(speed), float(max_wait_seconds)
-        self._subs = Subscribers()
-        self._status = SourceStatus(self.name, SourceState.STOPPED, "not started")
         self._ids: list[int] | None = None
         self._times: list[int] = []
         self._position = -1
         self._prev: ChainSnapshot | None = None
         self._seek_to: int | None = None
         self._paused = False
-        self._task: asyncio.Task | None = None
-        self._wake: asyncio.Event | None = None
         self._seq = 0
 
     # --- protocol and controls -------------------------------------------------------------------
-    @property
-    def status(self) -> SourceStatus:
-        return self._status
-
     @property
     def latest(self) -> ChainSnapshot | None:
         return self._prev
@@ -122,10 +114,6 @@ class ReplaySource:
     def times(self) -> list[datetime]:
         """Timestamps of the snapshots (after start)."""
         return [from_ns(t) for t in self._times]
-
-    def subscribe(self, on_batch: BatchCallback | None = None,
-                  on_status: StatusCallback | None = None) -> Callable[[], None]:
-        return self._subs.add(on_batch, on_status)
 
     def set_speed(self, speed: float) -> None:
         """Wall-clock speed-up (1, 10, ...); 0 = as fast as possible. Takes effect at once."""
@@ -175,18 +163,6 @@ class ReplaySource:
             self._seek_to = self._position
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="replay-source")
-
-    async def stop(self) -> None:
-        """Stop playing (position is kept; a later start continues from it). Idempotent."""
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-        if self._status.state not in (SourceState.ERROR, SourceState.STOPPED):
-            self._set_status(SourceState.STOPPED, "stopped")
 
     # --- internals -------------------------------------------------------------------------------
     def _read_index(self) -> tuple[list[int], list[int]]:
@@ -263,29 +239,9 @@ class ReplaySource:
         self._seq += 1
         self._subs.emit_batch(batch)
 
-    async def _sleep_until(self, deadline: float) -> bool:
-        self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=max(deadline - asyncio.get_running_loop().time(), 0))
-        except TimeoutError:
-            return False
-        return True
-
-    async def _wait_for_poke(self) -> None:
-        self._wake.clear()
-        await self._wake.wait()
-
-    def _poke(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
-
     def _running_message(self) -> str:
         speed = "max speed" if self._speed == 0 else f"{self._speed:g}x"
         return f"{self._position + 1}/{self.length} at {speed}"
-
-    def _set_status(self, state: SourceState, message: str) -> None:
-        self._status = SourceStatus(self.name, state, message)
-        self._subs.emit_status(self._status)
 
 
 def _check_speed(speed: float) -> None:

@@ -16,6 +16,7 @@ A failing callback is logged and does not stop the source or the other subscribe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 from spx_core.domain.snapshot import ChainSnapshot
 
 __all__ = ["SourceState", "SourceStatus", "QuoteBatch", "MarketDataSource", "BatchCallback",
-           "StatusCallback", "Subscribers"]
+           "StatusCallback", "Subscribers", "PacedSource"]
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +138,66 @@ class Subscribers:
                 cb(status)
             except Exception:
                 log.exception("market-data status callback %r failed", cb)
+
+
+class PacedSource:
+    """Shared machinery of sources paced on the running asyncio loop (simulator, replay).
+
+    Holds the subscribers, the current status, the pacing task and a wake-up event that control
+    calls (speed, pause, seek) set so a sleeping loop re-reads them at once. Subclasses set ``name``
+    and implement ``start()``; ``stop()`` cancels the pacing task.
+    """
+
+    name = "Source"
+
+    def __init__(self) -> None:
+        self._subs = Subscribers()
+        self._status = SourceStatus(self.name, SourceState.STOPPED, "not started")
+        self._task: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+
+    @property
+    def status(self) -> SourceStatus:
+        return self._status
+
+    def subscribe(self, on_batch: BatchCallback | None = None,
+                  on_status: StatusCallback | None = None) -> Callable[[], None]:
+        return self._subs.add(on_batch, on_status)
+
+    @property
+    def running(self) -> bool:
+        """True while the pacing task is alive."""
+        return self._task is not None and not self._task.done()
+
+    async def stop(self) -> None:
+        """Cancel the pacing task (state is kept; a later start continues). Idempotent."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        if self._status.state not in (SourceState.ERROR, SourceState.STOPPED):
+            self._set_status(SourceState.STOPPED, "stopped")
+
+    def _set_status(self, state: SourceState, message: str) -> None:
+        self._status = SourceStatus(self.name, state, message)
+        self._subs.emit_status(self._status)
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _sleep_until(self, deadline: float) -> bool:
+        """Sleep until ``deadline`` (loop time); True when woken early by a control call."""
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=max(deadline - asyncio.get_running_loop().time(), 0))
+        except TimeoutError:
+            return False
+        return True
+
+    async def _wait_for_poke(self) -> None:
+        self._wake.clear()
+        await self._wake.wait()

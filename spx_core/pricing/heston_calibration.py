@@ -24,7 +24,6 @@ from spx_core.pricing.heston import (
     _poly_sum,
     _tail_bounds,
     average_variance,
-    log_cf,
     price,
 )
 

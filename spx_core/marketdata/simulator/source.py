@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from spx_core.domain.calendar import MarketCalendar, from_ns
 from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.marketdata.simulator.config import SimulatorConfig, SimulatorConfigError
 from spx_core.marketdata.simulator.market import SimulatedMarket
-from spx_core.marketdata.source import (BatchCallback, QuoteBatch, SourceState, SourceStatus, StatusCallback,
-                                        Subscribers)
+from spx_core.marketdata.source import PacedSource, QuoteBatch, SourceState
 
 __all__ = ["SimulatorSource"]
 
 log = logging.getLogger(__name__)
 
 
-class SimulatorSource:
+class SimulatorSource(PacedSource):
     """The embedded default market-data source ("Simulated").
 
     Args:
@@ -38,22 +36,15 @@ class SimulatorSource:
     name = "Simulated"
 
     def __init__(self, config: SimulatorConfig | None = None, *, calendar: MarketCalendar | None = None) -> None:
+        super().__init__()
         self._config = config or SimulatorConfig()
         self._calendar = calendar
         self._speed = self._config.speed
-        self._subs = Subscribers()
-        self._status = SourceStatus(self.name, SourceState.STOPPED, "not started")
         self._market: SimulatedMarket | None = None
         self._latest: ChainSnapshot | None = None
-        self._task: asyncio.Task | None = None
         self._paused = False
-        self._wake: asyncio.Event | None = None
 
     # --- protocol ------------------------------------------------------------------------------
-    @property
-    def status(self) -> SourceStatus:
-        return self._status
-
     @property
     def latest(self) -> ChainSnapshot | None:
         return self._latest
@@ -71,10 +62,6 @@ class SimulatorSource:
     def paused(self) -> bool:
         return self._paused
 
-    def subscribe(self, on_batch: BatchCallback | None = None,
-                  on_status: StatusCallback | None = None) -> Callable[[], None]:
-        return self._subs.add(on_batch, on_status)
-
     async def start(self) -> None:
         """Build the market (first time, off the loop), emit the full chain, start ticking. Idempotent."""
         if self._task is not None and not self._task.done():
@@ -91,18 +78,6 @@ class SimulatorSource:
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="simulator-source")
         self._announce_running()
-
-    async def stop(self) -> None:
-        """Stop ticking (the market keeps its state; a later start continues it). Idempotent."""
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-        if self._status.state is not SourceState.ERROR:
-            self._set_status(SourceState.STOPPED, "stopped")
 
     def pause(self) -> None:
         """Freeze the simulated clock (no batches until :meth:`resume`)."""
@@ -154,23 +129,10 @@ class SimulatorSource:
             log.exception("simulator tick failed")
             self._set_status(SourceState.ERROR, f"simulator tick failed: {exc}")
 
-    async def _sleep_until(self, deadline: float) -> bool:
-        """Sleep until ``deadline`` (loop time); True when woken early by a speed change or pause."""
-        self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=max(deadline - asyncio.get_running_loop().time(), 0))
-        except TimeoutError:
-            return False
-        return True
-
     async def _wait_resumed(self) -> None:
         while self._paused:
             self._wake.clear()
             await self._wake.wait()
-
-    def _poke(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
 
     def _publish(self, batch: QuoteBatch) -> None:
         self._latest = batch.snapshot
@@ -180,7 +142,3 @@ class SimulatorSource:
         m = self._market
         when = from_ns(m.now_ns).isoformat() if m is not None else ""
         self._set_status(SourceState.RUNNING, f"running at {self._speed:g}x, simulated time {when}")
-
-    def _set_status(self, state: SourceState, message: str) -> None:
-        self._status = SourceStatus(self.name, state, message)
-        self._subs.emit_status(self._status)
