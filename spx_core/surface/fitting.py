@@ -1,15 +1,17 @@
-"""Fitting internals of :func:`spx_core.surface.fit_surface`: data selection, grids, batched SVI fit
-with calendar repair, and the per-slice spline corrections."""
+"""Fitting internals of :func:`spx_core.surface.fit_surface`: data selection, grids, the batched SVI fit
+(with calendar refits in pure-SVI mode), and the batched spline corrections."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from spx_core.domain.quotes import QuoteFlag
 from spx_core.surface.chain_iv import ChainIV
-from spx_core.surface.correction import SmileCorrection, corrected_derivatives, fit_correction
+from spx_core.surface.correction import SmileCorrection, knot_points, spline_layout
+from spx_core.surface.correction_fit import fit_corrections_batch
 from spx_core.surface.svi import fit_svi_batch, initial_guess, svi_w
 
 _NOT_TWO_SIDED = int(QuoteFlag.CROSSED | QuoteFlag.LOCKED | QuoteFlag.NO_QUOTE | QuoteFlag.ZERO_BID)
@@ -86,17 +88,26 @@ def fit_slices(civ: ChainIV, data: _FitData, fit_ok: np.ndarray, t: np.ndarray, 
                    data.weight[sel])
     n = len(idx)
     w_atm = atm_w(sub, n)
-    init = initial_guess(group=sub.group, k=sub.k, w_mkt=sub.w_mkt, weight=sub.weight, n_exp=n, w_atm=w_atm)
+    warm = None
     if previous is not None:
+        warm = np.full((n, 5), np.nan)
+        before = {(f.root, f.expiry): f for f in previous.expiries if f.fitted}
         for j, e in enumerate(idx):
-            old = previous.by_expiry(civ.forwards[e].root, civ.forwards[e].expiry)
-            if old is not None and old.fitted:
-                init[j] = old.svi.as_array()
+            old = before.get((civ.forwards[e].root, civ.forwards[e].expiry))
+            if old is not None:
+                warm[j] = old.svi.as_array()
+    init = initial_guess(group=sub.group, k=sub.k, w_mkt=sub.w_mkt, weight=sub.weight, n_exp=n, w_atm=w_atm,
+                         warm=warm)
     kgrid = grids(sub, n, init, cfg.svi.grid_points, cfg.svi.grid_margin)
+    svi_cfg = cfg.svi
+    if cfg.correction.enabled:
+        svi_cfg = dataclasses.replace(svi_cfg, max_iter=min(svi_cfg.max_iter, svi_cfg.max_iter_corrected))
     params = fit_svi_batch(group=sub.group, k=sub.k, w_mkt=sub.w_mkt, scale=sub.scale, n_exp=n, kgrid=kgrid,
-                           init=init, config=cfg.svi).params
+                           init=init, config=svi_cfg).params
+    # With corrections on, calendar arbitrage is repaired there (floors on the corrected slices).
+    rounds = 0 if cfg.correction.enabled else cfg.calendar_rounds
     order = np.argsort(t[idx], kind="stable")
-    for _ in range(cfg.calendar_rounds):
+    for _ in range(rounds):
         lower, upper, bad = _calendar_bounds(params, kgrid, order)
         if not bad.any():
             break
@@ -128,34 +139,34 @@ def _calendar_bounds(params: np.ndarray, kgrid: np.ndarray, order: np.ndarray):
     return lower, upper, bad
 
 
-def fit_corrections(data: _FitData, params: np.ndarray, fit_ok: np.ndarray, t: np.ndarray,
-                    cfg) -> list[SmileCorrection | None]:
-    """Spline correction per fitted slice (None where disabled, too thin, or not arbitrage-free).
-
-    Slices are corrected in order of T so each one can be held above its corrected predecessor.
-    """
-    out: list[SmileCorrection | None] = [None] * len(params)
+def check_grid(data: _FitData, n_exp: int, params: np.ndarray, cfg) -> np.ndarray:
+    """The per-slice grid on which corrections are constrained and the fit is checked: ``check_points``
+    uniform points over the quoted range widened by ``grid_margin`` ATM standard deviations, plus
+    the correction's knots (sorted; (E, G) with G the same for every slice)."""
+    uniform = grids(data, n_exp, params, cfg.check_points, cfg.svi.grid_margin)
     if not cfg.correction.enabled:
+        return uniform
+    lo, h, n_seg = spline_layout(group=data.group, k=data.k, n_exp=n_exp, config=cfg.correction)
+    return np.sort(np.concatenate([uniform, knot_points(lo, h, n_seg)], axis=1), axis=1)
+
+
+def fit_corrections(data: _FitData, params: np.ndarray, fit_ok: np.ndarray, kgrid: np.ndarray,
+                    cfg) -> list[SmileCorrection | None]:
+    """Butterfly-free spline correction per fitted slice (None where disabled or not needed), all
+    slices in one batch (:func:`correction.fit_corrections_batch`), constrained on ``kgrid``."""
+    n_exp = len(params)
+    out: list[SmileCorrection | None] = [None] * n_exp
+    idx = np.flatnonzero(fit_ok)
+    if not cfg.correction.enabled or not len(idx):
         return out
-    order = np.argsort(data.group, kind="stable")
-    g = data.group[order]
-    bounds = np.searchsorted(g, np.arange(len(params) + 1))
-    prev = None
-    for e in np.argsort(t, kind="stable"):
-        if not fit_ok[e]:
-            continue
-        idx = order[bounds[e]:bounds[e + 1]]
-        k = data.k[idx]
-        resid = data.w_mkt[idx] - svi_w(k, *params[e])
-        floor = None
-        if prev is not None:
-            floor = (lambda kk, p=prev: corrected_derivatives(params[p], out[p], kk)[0])
-        kw = dict(k=k, resid=resid, scale=data.scale[idx], params=params[e], config=cfg.correction,
-                  check_points=cfg.check_points, margin=cfg.svi.grid_margin)
-        out[e] = fit_correction(w_floor=floor, **kw)
-        if out[e] is None and floor is not None:
-            # Quotes that cross the previous slice within their bands: keep the better fit; the crossing
-            # is reported in fit_arb and VolSurface takes the running max over expiries.
-            out[e] = fit_correction(**kw)
-        prev = e
+    remap = np.full(n_exp, -1)
+    remap[idx] = np.arange(len(idx))
+    sel = fit_ok[data.group]
+    group = remap[data.group[sel]]
+    k = data.k[sel]
+    resid = data.w_mkt[sel] - svi_w(k, *params[idx][group].T)
+    corr = fit_corrections_batch(group=group, k=k, resid=resid, weight=data.weight[sel], params=params[idx],
+                                 kgrid=kgrid[idx], config=cfg.correction)
+    for j, e in enumerate(idx):
+        out[e] = corr[j]
     return out

@@ -52,7 +52,7 @@ def delta_strikes(*, kgrid: np.ndarray, w_grid: np.ndarray, t: np.ndarray, w0: n
 
     The 25-delta strikes use forward (undiscounted) Black deltas: call ``N(d1) = 0.25``, put
     ``N(d1) = 0.75``, with ``d1 = -k/sqrt(w(k)) + sqrt(w(k))/2``, found by linear interpolation of d1 on
-    each slice's fine k grid (d1 falls with k on an arbitrage-free slice).
+    each slice's fine k grid (d1 falls with k on an arbitrage-free slice; the grid may repeat points).
 
     Args:
         kgrid, w_grid: (E, G) fine grid and the slice total variance on it.
@@ -73,7 +73,7 @@ def delta_strikes(*, kgrid: np.ndarray, w_grid: np.ndarray, t: np.ndarray, w0: n
     for j, target in enumerate((ndtri(delta), ndtri(1.0 - delta))):
         for e in range(n_exp):
             x = d1[e, ::-1]  # increasing in k reversed
-            if not (np.all(np.isfinite(x)) and x[0] <= target <= x[-1] and np.all(np.diff(x) > 0)):
+            if not (np.all(np.isfinite(x)) and x[0] <= target <= x[-1] and np.all(np.diff(x) >= 0)):
                 continue
             out[j, e] = np.interp(target, x, vol[e, ::-1])
     call25, put25 = out

@@ -1,15 +1,24 @@
-"""The volatility surface: per-expiry SVI slices, arbitrage-repaired, interpolated in total variance.
+"""The volatility surface: per-expiry SVI slices with an arbitrage-free spline correction, calendar-repaired,
+interpolated in total variance.
 
-``fit_surface(snapshot or ChainIV)`` fits every expiry at once (:func:`svi.fit_svi_batch`), checks
-the slices against each other for calendar arbitrage and refits violators with their neighbours as
-bounds, then reports per expiry: ATM IV, SVI parameters, RMSE (vol points), the share of quotes whose
-fitted IV lies inside the bid/ask IV band, 25-delta risk reversal and butterfly, skew, and the
-arbitrage found in the market and in the fit.
+``fit_surface(snapshot or ChainIV)`` fits every expiry at once:
+    1. raw SVI per slice (:mod:`svi`: quasi-explicit start over an (m, sigma) grid, or the previous
+       surface's parameters when better, then batched Levenberg-Marquardt with per-slice convergence);
+    2. a cubic-spline correction per slice, projected onto the butterfly-free set (:mod:`correction`,
+       :mod:`correction_fit`), which takes the fit into the bid/ask bands where SVI cannot go;
+    3. calendar repair by domination (:mod:`layers`): each slice is served as the pointwise maximum of
+       its own curve and the earlier expiries' curves that rise above it, which keeps it butterfly-free.
+It then reports per expiry: ATM IV, SVI parameters, RMSE (vol points), the share of quotes whose fitted
+IV lies inside the bid/ask IV band, 25-delta risk reversal and butterfly, skew, and the arbitrage found
+in the market and in the fit (checked on a fine grid that holds the spline knots).
 
 Between expiries, total variance is linear in T at fixed ``k = ln(K/F(T))``; before the first expiry
-it scales with T (constant vol), after the last it keeps the last slice's vol. Node curves are taken
-as a running maximum over expiries, so ``VolSurface.iv`` is calendar-arbitrage free in T even where a
-slice's own fit could not be repaired (that slice's ``fit_arb`` says so).
+it scales with T (constant vol), after the last it keeps the last slice's vol. Node curves are also
+taken as a running maximum over expiries, so ``VolSurface.iv`` is calendar-arbitrage free in T at every
+``k``, including beyond the slices' check grids.
+
+With ``SurfaceConfig(correction=CorrectionConfig(enabled=False))`` the slices are pure SVI; calendar
+crossings are then refitted with the neighbours as bounds (``calendar_rounds``) before the layers.
 """
 
 from __future__ import annotations
@@ -24,11 +33,18 @@ from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.surface import fitting
 from spx_core.surface.arbitrage import ArbReport, fit_arbitrage, market_arbitrage
 from spx_core.surface.chain_iv import ChainIV, chain_iv
-from spx_core.surface.correction import CorrectionConfig, SmileCorrection, corrected_derivatives
+from spx_core.surface.correction import CorrectionConfig, SmileCorrection
+from spx_core.surface.layers import (
+    CalendarLayers,
+    SliceBank,
+    calendar_layers,
+    layer_derivatives,
+    served_at,
+)
 from spx_core.surface.metrics import delta_strikes, slice_metrics
-from spx_core.surface.svi import SVIConfig, SVIParams
+from spx_core.surface.svi import SVIConfig, SVIParams, g_from_derivatives, svi_w
 
-__all__ = ["SurfaceConfig", "ExpiryFit", "VolSurface", "fit_surface"]
+__all__ = ["ExpiryFit", "SurfaceConfig", "VolSurface", "fit_surface"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +57,10 @@ class SurfaceConfig:
         vega_floor: quotes with vega below this are left out of the in-band score and the fit
             (index points per vol point).
         min_quotes: fewest usable quotes to fit a slice (count); fewer -> flat smile at the ATM IV.
-        calendar_rounds: refit rounds for slices that violate calendar arbitrage (count).
-        check_points: fine-grid points for the final arbitrage check (count).
+        calendar_rounds: SVI refit rounds for slices that violate calendar arbitrage, pure-SVI mode only
+            (count; with corrections the layers repair the calendar).
+        check_points: uniform points of the per-slice grid on which corrections are constrained and the
+            fit is checked; the spline knots are added to it (count).
     """
 
     svi: SVIConfig = SVIConfig()
@@ -76,6 +94,9 @@ class ExpiryFit:
         skew: dIV/dk at the forward (vol per unit of log-moneyness).
         market_arb / fit_arb: arbitrage found in the quotes / in the fitted slice.
         status: "" when fitted, else why not (too few quotes, expired).
+        floor_layers: earlier expiries' (SVI, correction) curves that rise above this slice's own somewhere
+            on its check grid; the served slice is the pointwise maximum (calendar repair that keeps
+            the slice butterfly-free, see :mod:`spx_core.surface.layers`). Empty for most slices.
     """
 
     root: Root
@@ -98,14 +119,21 @@ class ExpiryFit:
     in_band_share_svi: float = float("nan")
     rmse_volpts_svi: float = float("nan")
     status: str = ""
+    floor_layers: tuple[tuple[SVIParams, SmileCorrection | None], ...] = ()
 
     @property
     def fitted(self) -> bool:
         return self.status == ""
 
+    def derivatives(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(w, w', w'')`` of the served slice at log-moneyness ``k``: SVI plus correction, raised to
+        earlier expiries' curves where those lie above it (calendar repair, see :mod:`layers`)."""
+        layers = [(self.svi.as_array(), self.correction)] + [(p.as_array(), c) for p, c in self.floor_layers]
+        return layer_derivatives(layers, np.asarray(k, dtype=np.float64))
+
     def w(self, k: np.ndarray) -> np.ndarray:
-        """Fitted total variance of this slice (SVI plus correction) at log-moneyness ``k``."""
-        return corrected_derivatives(self.svi.as_array(), self.correction, np.asarray(k, dtype=np.float64))[0]
+        """Fitted total variance of this slice at log-moneyness ``k`` (see :meth:`derivatives`)."""
+        return self.derivatives(k)[0]
 
     def iv(self, k: np.ndarray) -> np.ndarray:
         """Fitted IV of this slice at log-moneyness ``k``."""
@@ -138,7 +166,10 @@ class VolSurface:
             return np.full(k.shape, np.nan)
         tn = np.array([f.t for f in nodes])
         # Running max over expiries: calendar-free in T by construction (see module docstring).
-        w_nodes = np.maximum(np.maximum.accumulate(np.stack([f.w(k) for f in nodes]), axis=0), 0.0)
+        # Each node curve is evaluated once per distinct k (grids repeat k along the T axis).
+        ku, inv = np.unique(k.ravel(), return_inverse=True)
+        w_u = np.maximum(np.maximum.accumulate(np.stack([f.w(ku) for f in nodes]), axis=0), 0.0)
+        w_nodes = w_u[:, inv.ravel()].reshape((len(nodes),) + k.shape)
         if len(tn) == 1:
             return w_nodes[0] * t / tn[0]
         hi = np.clip(np.searchsorted(tn, t), 1, len(tn) - 1)
@@ -190,8 +221,11 @@ def fit_surface(source: ChainSnapshot | ChainIV, *, previous: VolSurface | None 
     params = fitting.flat_params(civ, data, n_exp, t)
     if fit_ok.any():
         params[fit_ok] = fitting.fit_slices(civ, data, fit_ok, t, previous, cfg)
-    corrections = fitting.fit_corrections(data, params, fit_ok, t, cfg)
-    ev = _Evaluated.build(civ, data, params, corrections, fit_ok, t, cfg)
+    kgrid = fitting.check_grid(data, n_exp, params, cfg)
+    corrections = fitting.fit_corrections(data, params, fit_ok, kgrid, cfg)
+    bank = SliceBank.build(params, corrections)
+    cal = calendar_layers(bank, fit_ok, t, kgrid)
+    ev = _Evaluated.build(civ, data, params, cal, bank, kgrid, fit_ok, t, cfg)
     market = market_arbitrage(civ)
     out = []
     for e, f in enumerate(civ.forwards):
@@ -200,7 +234,8 @@ def fit_surface(source: ChainSnapshot | ChainIV, *, previous: VolSurface | None 
             f.root, f.expiry, f.t, f.forward, f.discount, float(ev.atm[e]), SVIParams(*(float(v) for v in params[e])),
             corrections[e], float(ev.metrics.rmse_volpts[e]), float(ev.metrics.in_band_share[e]), int(counts[e]),
             int(ev.metrics.n_scored[e]), float(ev.rr[e]), float(ev.bf[e]), float(ev.skew[e]), market[e],
-            ev.fit_arb[e], float(ev.svi_metrics.in_band_share[e]), float(ev.svi_metrics.rmse_volpts[e]), status))
+            ev.fit_arb[e], float(ev.svi_metrics.in_band_share[e]), float(ev.svi_metrics.rmse_volpts[e]), status,
+            tuple((SVIParams(*(float(v) for v in params[j])), corrections[j]) for j in cal.kept[e])))
     snap = civ.snapshot
     return VolSurface(tuple(out), snap.checksum, snap.time_ns, snap.underlying_price)
 
@@ -218,32 +253,20 @@ class _Evaluated:
     atm: np.ndarray
 
     @classmethod
-    def build(cls, civ: ChainIV, data, params: np.ndarray, corrections: list, fit_ok: np.ndarray, t: np.ndarray,
-              cfg: SurfaceConfig) -> _Evaluated:
+    def build(cls, civ: ChainIV, data, params: np.ndarray, cal: CalendarLayers, bank: SliceBank, kgrid: np.ndarray,
+              fit_ok: np.ndarray, t: np.ndarray, cfg: SurfaceConfig) -> _Evaluated:
         n_exp = len(params)
-        kgrid = fitting.grids(data, n_exp, params, cfg.check_points, margin=cfg.svi.grid_margin)
-        w_grid, g_grid = np.empty_like(kgrid), np.empty_like(kgrid)
-        w_prev = np.full_like(kgrid, np.nan)
-        w0, w1 = np.empty(n_exp), np.empty(n_exp)
-        w_rows, w_rows_svi = np.full(len(civ), np.nan), np.full(len(civ), np.nan)
-        prev = None
-        for e in np.argsort(t, kind="stable"):
-            f = civ.forwards[e]
-            w, d1, d2 = corrected_derivatives(params[e], corrections[e], kgrid[e])
-            w_grid[e] = w
-            with np.errstate(invalid="ignore", divide="ignore"):
-                g_grid[e] = (1.0 - 0.5 * kgrid[e] * d1 / w) ** 2 - 0.25 * d1 * d1 * (1.0 / w + 0.25) + 0.5 * d2
-            atm = corrected_derivatives(params[e], corrections[e], np.zeros(1))
-            w0[e], w1[e] = atm[0][0], atm[1][0]
-            rows = civ.k[f.start:f.stop]
-            w_rows[f.start:f.stop] = corrected_derivatives(params[e], corrections[e], rows)[0]
-            w_rows_svi[f.start:f.stop] = corrected_derivatives(params[e], None, rows)[0]
-            if fit_ok[e]:
-                if prev is not None:
-                    w_prev[e] = corrected_derivatives(params[prev], corrections[prev], kgrid[e])[0]
-                prev = e
-        fit_arb = fit_arbitrage(t=t, kgrid=kgrid, w_grid=w_grid, g_grid=g_grid, w_prev_grid=w_prev, fitted=fit_ok)
-        metrics = slice_metrics(civ, data_mask=data.mask, w_rows=w_rows, vega_floor=cfg.vega_floor)
+        w_grid, d1, d2 = cal.grid
+        g_grid = g_from_derivatives(kgrid, w_grid, d1, d2)
+        # The served slices at the forward (k = 0) and at every quote, in one flat evaluation.
+        group = np.concatenate([np.arange(n_exp), civ.expiry_index])
+        w, w1, _ = served_at(bank, cal.kept, group, np.concatenate([np.zeros(n_exp), civ.k]))
+        w0, w1 = w[:n_exp], w1[:n_exp]
+        p = params[civ.expiry_index]
+        w_rows_svi = svi_w(civ.k, p[:, 0], p[:, 1], p[:, 2], p[:, 3], p[:, 4])
+        fit_arb = fit_arbitrage(t=t, kgrid=kgrid, w_grid=w_grid, g_grid=g_grid, w_prev_grid=cal.prev_grid,
+                                fitted=fit_ok)
+        metrics = slice_metrics(civ, data_mask=data.mask, w_rows=w[n_exp:], vega_floor=cfg.vega_floor)
         svi_metrics = slice_metrics(civ, data_mask=data.mask, w_rows=w_rows_svi, vega_floor=cfg.vega_floor)
         rr, bf, skew, atm_iv = delta_strikes(kgrid=kgrid, w_grid=w_grid, t=t, w0=w0, w1=w1)
         return cls(metrics, svi_metrics, fit_arb, rr, bf, skew, atm_iv)

@@ -56,7 +56,9 @@ def test_surface_prints_one_json_object(db, capsys):
         assert e["discount"] == pytest.approx(x.discount, abs=5e-3)
         assert set(e["svi"]) == {"a", "b", "rho", "m", "sigma"}
         assert 0.05 < e["atm_iv"] < 0.5 and e["rmse_volpts"] < 0.5 and e["in_band_share"] > 0.8
-        assert e["market_arb"]["flags"] == [] and isinstance(e["fit_arb"]["flags"], list)
+        assert e["market_arb"]["flags"] == [] and e["fit_arb"]["flags"] == []
+        assert 0.0 <= e["in_band_share_svi"] <= 1.0 and isinstance(e["corrected"], bool)
+        assert isinstance(e["calendar_layers"], int) and e["calendar_layers"] >= 0
 
 
 def test_unknown_snapshot_fails_with_exit_1(db, capsys):
@@ -86,6 +88,10 @@ def test_surface_on_an_imported_datashop_file(shared_data, tmp_path, capsys):
     assert main(["surface", "--db", str(path), "--snapshot", str(sid), "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert len(payload["expiries"]) >= 29
+    fitted = [e for e in payload["expiries"] if e["status"] == ""]
+    scored = sum(e["n_scored"] for e in fitted)
+    assert sum(e["in_band_share"] * e["n_scored"] for e in fitted) / scored >= 0.95
+    assert all(e["fit_arb"]["flags"] == [] for e in fitted)
     out = tmp_path / "g.csv"
     assert main(["greeks", "--db", str(path), "--snapshot", str(sid), "--csv", str(out)]) == 0
     assert len(pd.read_csv(out)) > 10_000
