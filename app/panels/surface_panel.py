@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QEvent, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem, QSplitter,
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem, QSizePolicy, QSplitter,
                                QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from app.models.skew_model import SkewTableModel
@@ -113,6 +113,8 @@ class SurfacePanel(QWidget):
         self.skew_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.surface_view = make_surface_view(use_gl)
         self.status_label = QLabel("waiting for market data…")
+        # a long status line must not set the panel's minimum width (it is elided by the layout instead)
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(self.term)
         bottom.addWidget(self.skew_table)

@@ -7,8 +7,9 @@ Interface (scripts depend on it; keep it exactly):
         ``--csv -`` writes to stdout.
     spx-data surface --db PATH --snapshot ID --json
         one JSON object on stdout: per expiry T, forward, discount factor, ATM IV, SVI parameters,
-        fit RMSE (vol points), share of quotes inside the bid/ask IV band, 25-delta RR/BF, skew and the
-        arbitrage flags found in the market quotes and in the fit.
+        fit RMSE (vol points), share of quotes inside the bid/ask IV band (and both for raw SVI alone),
+        whether a spline correction and how many earlier-expiry calendar layers the slice carries,
+        25-delta RR/BF, skew and the arbitrage flags found in the market quotes and in the fit.
 
 Exit codes: 0 done, 1 the snapshot could not be read or the output not written, 2 bad usage.
 """
@@ -143,6 +144,8 @@ def surface_payload(surf, snapshot_id: int | None = None) -> dict:
             "svi": {k: _num(v) for k, v in f.svi.as_dict().items()},
             "rmse_volpts": _num(f.rmse_volpts), "in_band_share": _num(f.in_band_share),
             "n_fit": f.n_fit, "n_scored": f.n_scored,
+            "in_band_share_svi": _num(f.in_band_share_svi), "rmse_volpts_svi": _num(f.rmse_volpts_svi),
+            "corrected": f.correction is not None, "calendar_layers": len(f.floor_layers),
             "rr25": _num(f.rr25), "bf25": _num(f.bf25), "skew": _num(f.skew),
             "market_arb": {k: (_num(v) if isinstance(v, float) else v) for k, v in f.market_arb.as_dict().items()},
             "fit_arb": {k: (_num(v) if isinstance(v, float) else v) for k, v in f.fit_arb.as_dict().items()},

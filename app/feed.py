@@ -1,0 +1,78 @@
+"""Feed: bridges a spx_core MarketDataSource to Qt signals and owns switching sim <-> replay.
+
+The core calls plain callbacks on the asyncio loop (the GUI thread under qasync); the feed re-emits
+them as Qt signals so panels connect with ordinary slots. Only one source runs at a time.
+
+Signals:
+    batch(QuoteBatch): a new chain state.
+    status(SourceStatus): the current source's state changed.
+    source_changed(str): "Simulated" or "Replay" after a switch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from spx_core.marketdata.source import MarketDataSource, QuoteBatch, SourceStatus
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Feed"]
+
+
+class Feed(QObject):
+    batch = Signal(object)
+    status = Signal(object)
+    source_changed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._source: MarketDataSource | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self.batches = 0
+        self.last_batch: QuoteBatch | None = None
+
+    @property
+    def source(self) -> MarketDataSource | None:
+        return self._source
+
+    async def switch_to(self, source: MarketDataSource) -> None:
+        """Stop the current source (if any), then start ``source`` and forward its events."""
+        await self.stop()
+        self._source = source
+        self._unsubscribe = source.subscribe(self._on_batch, self._on_status)
+        self.source_changed.emit(source.name)
+        await source.start()
+
+    async def simulated(self, *, seed: int, speed: float, **config: Any) -> None:
+        """Switch to the embedded simulated market."""
+        from spx_core.marketdata.simulator import SimulatorConfig, SimulatorSource
+
+        await self.switch_to(SimulatorSource(SimulatorConfig(seed=seed, speed=speed, **config)))
+
+    async def replay(self, store: Any, session: str, *, speed: float = 1.0) -> None:
+        """Switch to a replay of a stored session."""
+        from spx_core.marketdata.replay import ReplaySource
+
+        await self.switch_to(ReplaySource(store, session=session, speed=speed))
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        source, self._source = self._source, None
+        if source is not None:
+            await source.stop()
+
+    def _on_batch(self, batch: QuoteBatch) -> None:
+        self.batches += 1
+        self.last_batch = batch
+        self.batch.emit(batch)
+
+    def _on_status(self, status: SourceStatus) -> None:
+        log.info("%s: %s %s", status.source, status.state.value, status.message)
+        self.status.emit(status)

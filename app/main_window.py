@@ -1,0 +1,324 @@
+"""Main window: docks for the panels, layout persistence, menus, theme, status bar, source toolbar.
+
+Every later panel (scanner, risk, order ticket, backtest) docks in through :meth:`MainWindow.add_panel`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
+from qasync import asyncSlot
+
+from app.feed import Feed
+from app.panels.chain_panel import ChainPanel
+from app.panels.surface_panel import SurfacePanel
+from app.resources import ResourceMissingError, icon_path, style_path
+from app.settings import AppSettings, qsettings, save_settings
+from app.source_toolbar import SourceToolBar
+from app.status_bar import TerminalStatusBar
+from spx_core.marketdata.source import QuoteBatch, SourceState, SourceStatus
+from spx_core.paths import database_path
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MainWindow", "apply_theme"]
+
+#: Bump when the dock set changes so an old saved layout is not applied to a new window.
+LAYOUT_VERSION = 1
+
+
+def apply_theme(app: QApplication, theme: str) -> None:
+    """Apply the dark or light style sheet (Fusion style underneath for consistent metrics)."""
+    app.setStyle("Fusion")
+    try:
+        app.setStyleSheet(style_path(theme).read_text(encoding="utf-8"))
+    except ResourceMissingError:
+        log.exception("theme %s unavailable; using the plain Fusion style", theme)
+        app.setStyleSheet("")
+
+
+class MainWindow(QMainWindow):
+    """The terminal window. ``start_feed()`` starts the configured source once the window is shown."""
+
+    settings_changed = Signal(object)
+    closed = Signal()
+
+    def __init__(self, settings: AppSettings, *, source: str = "sim", db_path: str | None = None) -> None:
+        super().__init__()
+        self.setObjectName("main_window")
+        self.setWindowTitle("SPX Terminal")
+        self.settings = settings
+        self.initial_source = source
+        self.db_path = database_path(db_path or settings.db_path or None)
+        self.store: Any = None
+        try:
+            self.setWindowIcon(QIcon(str(icon_path())))
+        except ResourceMissingError:
+            log.warning("app icon missing")
+        self.setDockOptions(QMainWindow.DockOption.AllowNestedDocks | QMainWindow.DockOption.AllowTabbedDocks
+                            | QMainWindow.DockOption.AnimatedDocks)
+        self.feed = Feed(self)
+        self.toolbar = SourceToolBar(self)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
+        self.status = TerminalStatusBar(self)
+        self.setStatusBar(self.status)
+        self.chain_panel = ChainPanel(strike_window=settings.strike_window, fields=settings.chain_fields)
+        self.surface_panel = SurfacePanel()
+        self.docks: dict[str, QDockWidget] = {}
+        self.add_panel("chain", "Option chain", self.chain_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.add_panel("surface", "Volatility surface", self.surface_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.splitDockWidget(self.docks["chain"], self.docks["surface"], Qt.Orientation.Horizontal)
+        self._build_menus()
+        self._wire()
+        self.resize(1600, 980)
+        self._default_split()
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        self._layout_restored = self.restore_layout()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._layout_restored:
+            self._layout_restored = True
+            QTimer.singleShot(0, self._default_split)
+            QTimer.singleShot(250, self._default_split)  # window managers may resize after mapping
+
+    def _default_split(self) -> None:
+        # The chain gets ~60% of the width: it is what a trader reads most.
+        width = max(self.width(), 1000)
+        self.resizeDocks([self.docks["chain"], self.docks["surface"]], [int(width * 0.6), int(width * 0.4)],
+                         Qt.Orientation.Horizontal)
+        self._default_state = self.saveState(LAYOUT_VERSION)
+
+    # --- panels and layout --------------------------------------------------------------------------
+    def add_panel(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        """Dock a panel; its dock's objectName (``dock_<key>``) keys the saved layout."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        self.docks[key] = dock
+        return dock
+
+    def save_layout(self) -> None:
+        store = qsettings()
+        store.setValue("layout/geometry", self.saveGeometry())
+        store.setValue("layout/state", self.saveState(LAYOUT_VERSION))
+        store.sync()
+
+    def restore_layout(self) -> bool:
+        """Restore the saved geometry and dock state; False when none was saved (or it was unusable)."""
+        store = qsettings()
+        geometry, state = store.value("layout/geometry"), store.value("layout/state")
+        if not isinstance(geometry, QByteArray) or not isinstance(state, QByteArray):
+            return False
+        self.restoreGeometry(geometry)
+        return bool(self.restoreState(state, LAYOUT_VERSION))
+
+    def reset_layout(self) -> None:
+        """Back to the default docks (all visible, default sizes) and forget the saved layout."""
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        store = qsettings()
+        store.remove("layout")
+        store.sync()
+
+    # --- menus -----------------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.settings_action = self._action(file_menu, "&Settings...", QKeySequence.StandardKey.Preferences,
+                                            self.open_settings, shortcut_fallback="Ctrl+,")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close, shortcut_fallback="Ctrl+Q")
+        data_menu = bar.addMenu("&Data")
+        self._action(data_menu, "&Simulated market", "Ctrl+1", lambda: self.toolbar.source_requested.emit("sim", ""))
+        data_menu.addAction(self.toolbar.pause_action)
+        self._action(data_menu, "&Re-centre chain", "Ctrl+R", self.chain_panel.model.recenter)
+        view_menu = bar.addMenu("&View")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        self._action(view_menu, "Reset &layout", "Ctrl+Shift+R", self.reset_layout)
+        theme_menu = view_menu.addMenu("&Theme")
+        self.theme_group = QActionGroup(self)
+        for theme, key in (("dark", "Ctrl+Shift+D"), ("light", "Ctrl+Shift+L")):
+            act = self._action(theme_menu, theme.title(), key, lambda _=False, t=theme: self.set_theme(t))
+            act.setCheckable(True)
+            act.setChecked(theme == self.settings.theme)
+            act.setObjectName(f"theme_{theme}")
+            self.theme_group.addAction(act)
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About SPX Terminal", "F1", self.show_about)
+
+    def _action(self, menu: Any, text: str, shortcut: Any, slot: Any, *, shortcut_fallback: str = "") -> QAction:
+        act = QAction(text, self)
+        keys = QKeySequence(shortcut) if not isinstance(shortcut, QKeySequence.StandardKey) else None
+        if keys is None:
+            keys = QKeySequence.keyBindings(shortcut)
+            act.setShortcuts(keys or [QKeySequence(shortcut_fallback)])
+        else:
+            act.setShortcut(keys)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def about_text(self) -> str:
+        import numpy
+        import pyqtgraph
+        import PySide6
+
+        from spx_core import __version__
+
+        return (f"<b>SPX Terminal</b> {__version__}<br>SPX/SPXW options: chain, volatility surface, "
+                f"simulated market and replay.<br><br>Python {platform.python_version()}<br>"
+                f"Qt {PySide6.QtCore.qVersion()} / PySide6 {PySide6.__version__}<br>"
+                f"pyqtgraph {pyqtgraph.__version__}<br>numpy {numpy.__version__}<br>"
+                f"Database: {self.db_path}")
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About SPX Terminal", self.about_text())
+
+    # --- settings and theme -------------------------------------------------------------------------------
+    def set_theme(self, theme: str) -> None:
+        self.apply_settings(self.settings.with_changes(theme=theme))
+
+    def apply_settings(self, new: AppSettings) -> None:
+        """Apply and persist settings; the simulator restarts when its seed changed."""
+        old, self.settings = self.settings, new
+        save_settings(new)
+        if new.theme != old.theme:
+            apply_theme(QApplication.instance(), new.theme)
+            for act in self.theme_group.actions():
+                act.setChecked(act.objectName() == f"theme_{new.theme}")
+        if new.strike_window != old.strike_window:
+            self.chain_panel.set_strike_window(new.strike_window)
+        if new.chain_columns != old.chain_columns:
+            self.chain_panel.set_visible_fields(new.chain_fields)
+        if new.speed != old.speed and self._mode() == "sim":
+            self._set_speed(new.speed)
+        if new.db_path != old.db_path:
+            self.db_path = database_path(new.db_path or None)
+            self.store = None
+        self.settings_changed.emit(new)
+        if new.seed != old.seed and self._mode() == "sim":
+            self._switch("sim", "")
+
+    def open_settings(self) -> None:
+        from app.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec():
+            self.apply_settings(dialog.result_settings())
+
+    # --- feed -----------------------------------------------------------------------------------------------
+    def _wire(self) -> None:
+        self.feed.batch.connect(self.chain_panel.on_batch)
+        self.feed.batch.connect(self.surface_panel.on_batch)
+        self.feed.batch.connect(self.status.on_batch)
+        self.feed.batch.connect(self._on_batch)
+        self.feed.status.connect(self.status.on_status)
+        self.feed.status.connect(self._on_status)
+        self.toolbar.source_requested.connect(self._switch)
+        self.toolbar.speed_requested.connect(self._set_speed)
+        self.toolbar.pause_toggled.connect(self._set_paused)
+        self.toolbar.seek_requested.connect(self._seek)
+        self.chain_panel.strike_window_changed.connect(
+            lambda n: self.apply_settings(self.settings.with_changes(strike_window=n)))
+        self.chain_panel.columns_changed.connect(
+            lambda cols: self.apply_settings(self.settings.with_changes(
+                chain_columns=tuple(getattr(c, "name", str(c)) for c in cols))))
+
+    def _mode(self) -> str:
+        return "replay" if self.feed.source is not None and self.feed.source.name == "Replay" else "sim"
+
+    def _on_batch(self, _batch: QuoteBatch) -> None:
+        src = self.feed.source
+        if src is not None and src.name == "Replay":
+            self.toolbar.set_position(src.position, src.length)
+
+    def _on_status(self, status: SourceStatus) -> None:
+        if status.state is SourceState.ERROR:
+            log.error("data source error: %s", status.message)
+
+    async def open_store(self) -> Any:
+        """Open (and migrate) the database off the GUI thread; refresh the replayable sessions."""
+        if self.store is None:
+            from spx_core.storage import Store
+
+            self.store = await asyncio.to_thread(Store.open, self.db_path)
+        sessions = await asyncio.to_thread(self.store.list_sessions)
+        self.toolbar.set_sessions([s.name for s in sessions])
+        return self.store
+
+    async def start_feed(self) -> None:
+        """Start the source chosen on the command line (replay falls back to sim with a message)."""
+        try:
+            await self.open_store()
+        except Exception as exc:  # a broken database must not stop the simulated market
+            log.exception("cannot open database %s", self.db_path)
+            self.status.showMessage(f"Database {self.db_path} unavailable: {exc}", 15_000)
+        if self.initial_source == "replay":
+            names = [self.toolbar.session_combo.itemText(i) for i in range(self.toolbar.session_combo.count())]
+            if names:
+                await self._start("replay", names[-1])
+                return
+            self.status.showMessage("No recorded sessions to replay: record one with `spx-data simulate` or "
+                                    "import files with `spx-data import`; running the simulated market", 15_000)
+        await self._start("sim", "")
+
+    async def _start(self, mode: str, session: str) -> None:
+        if mode == "replay":
+            await self.feed.replay(self.store, session, speed=1.0)
+            self.toolbar.set_mode("replay", session=session, speed=1.0)
+        else:
+            await self.feed.simulated(seed=self.settings.seed, speed=self.settings.speed)
+            self.toolbar.set_mode("sim", speed=self.settings.speed)
+
+    @asyncSlot(str, str)
+    async def _switch(self, mode: str, session: str) -> None:
+        if mode == "replay" and self.store is None:
+            await self.open_store()
+        await self._start(mode, session)
+
+    def _set_speed(self, speed: float) -> None:
+        src = self.feed.source
+        if src is not None:
+            src.set_speed(speed)
+            self.toolbar.set_speed(speed)
+        if self._mode() == "sim" and speed in (1.0, 10.0, 60.0) and speed != self.settings.speed:
+            self.settings = self.settings.with_changes(speed=speed)
+            save_settings(self.settings)
+
+    def _set_paused(self, paused: bool) -> None:
+        src = self.feed.source
+        if src is not None:
+            src.pause() if paused else src.resume()
+
+    def _seek(self, index: int) -> None:
+        src = self.feed.source
+        if src is not None and hasattr(src, "seek"):
+            src.seek(index)
+
+    async def shutdown(self) -> None:
+        await self.feed.stop()
+        self.chain_panel.shutdown()
+        self.surface_panel.shutdown()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        super().closeEvent(event)
+        self.closed.emit()  # main() shuts the feed down, then ends the loop

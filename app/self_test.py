@@ -1,0 +1,49 @@
+"""``--self-test``: drive the real window with the live feed and check that it works end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+__all__ = ["run_self_test"]
+
+
+async def run_self_test(window: Any, seconds: float, reporter: Any) -> int:
+    """Wait (up to ``seconds``) for the feed, chain and surface to populate; print each check.
+
+    Returns 0 when every check passed, else 1 (the failing checks are printed with FAIL).
+    """
+    deadline = time.monotonic() + seconds
+    checks: dict[str, tuple[bool, str]] = {}
+    while True:
+        checks = _checks(window, reporter)
+        done = all(ok for ok, _ in checks.values()) and window.surface_panel.fits >= 2
+        if done or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.25)
+    for name, (ok, message) in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'} {name}: {message}", flush=True)
+    failed = [name for name, (ok, _) in checks.items() if not ok]
+    print(f"self-test {'passed' if not failed else 'FAILED: ' + ', '.join(failed)} "
+          f"after {seconds - max(deadline - time.monotonic(), 0):.1f}s", flush=True)
+    return 1 if failed else 0
+
+
+def _checks(window: Any, reporter: Any) -> dict[str, tuple[bool, str]]:
+    from spx_core.marketdata.source import SourceState
+
+    feed = window.feed
+    src = feed.source
+    state = src.status if src is not None else None
+    running = state is not None and state.state in (SourceState.RUNNING, SourceState.FINISHED)
+    snap = feed.last_batch.snapshot if feed.last_batch is not None else None
+    return {
+        "window": (window.isVisible(), f"visible {window.width()}x{window.height()}"),
+        "feed": (running and feed.batches >= 2,
+                 f"{state.source if state else '-'} {state.state.value if state else 'not started'}, "
+                 f"{feed.batches} batches" + (f", {len(snap)} quotes, S={snap.underlying_price:.2f}" if snap else "")),
+        "chain": window.chain_panel.self_test_status(),
+        "surface": window.surface_panel.self_test_status(),
+        "errors": (not reporter.errors, "no unhandled errors" if not reporter.errors else "; ".join(reporter.errors[:3])),
+    }

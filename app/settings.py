@@ -1,0 +1,104 @@
+"""User settings, persisted with QSettings in an INI file in the app's data folder.
+
+The INI file lives beside the database (``spx_core.paths.data_dir()/settings.ini``), so tests that
+point ``SPX_TERMINAL_HOME`` at a temp folder never touch a developer's real settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from PySide6.QtCore import QSettings
+
+from app.models.chain_data import VISIBLE_FIELDS, ChainField
+from spx_core.paths import data_dir
+
+__all__ = ["AppSettings", "SettingsError", "load_settings", "save_settings", "qsettings", "THEMES", "SPEEDS"]
+
+THEMES = ("dark", "light")
+#: Simulator speeds offered in the toolbar (simulated seconds per wall second).
+SPEEDS = (1.0, 10.0, 60.0)
+
+
+class SettingsError(ValueError):
+    """A setting has a value the app cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppSettings:
+    """What the settings dialog edits.
+
+    Attributes:
+        db_path: SQLite database file; "" means the default in the user data folder.
+        seed: simulator seed (integer >= 0).
+        speed: simulator speed, simulated seconds per wall second (one of 1, 10, 60).
+        strike_window: strikes shown around the money in the chain (4..400).
+        chain_columns: visible chain columns, ChainField names (e.g. "BID", "IV").
+        theme: "dark" or "light".
+    """
+
+    db_path: str = ""
+    seed: int = 7
+    speed: float = 1.0
+    strike_window: int = 30
+    chain_columns: tuple[str, ...] = ("BID", "ASK", "IV", "DELTA", "GAMMA", "THETA", "VOLUME", "OI")
+    theme: str = "dark"
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise SettingsError(f"simulator seed {self.seed} must be >= 0")
+        if self.speed not in SPEEDS:
+            raise SettingsError(f"simulator speed {self.speed:g}x must be one of {', '.join(f'{s:g}x' for s in SPEEDS)}")
+        if not 4 <= self.strike_window <= 400:
+            raise SettingsError(f"strike window {self.strike_window} must be between 4 and 400 strikes")
+        known = {f.name for f in VISIBLE_FIELDS}
+        unknown = [c for c in self.chain_columns if c not in known]
+        if unknown or not self.chain_columns:
+            raise SettingsError(f"chain columns {unknown or '(none)'} invalid; choose from {sorted(known)}")
+        if self.theme not in THEMES:
+            raise SettingsError(f"theme {self.theme!r} must be one of {THEMES}")
+
+    @property
+    def chain_fields(self) -> list[ChainField]:
+        return [ChainField[c] for c in self.chain_columns]
+
+    def with_changes(self, **changes: object) -> AppSettings:
+        return replace(self, **changes)
+
+
+def qsettings() -> QSettings:
+    """The app's QSettings (INI file in the data folder)."""
+    return QSettings(str(data_dir() / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def load_settings() -> AppSettings:
+    """Read settings; a missing or unusable value falls back to its default (logged, not fatal)."""
+    import logging
+
+    store = qsettings()
+    defaults = AppSettings()
+    values = {}
+    for f in fields(AppSettings):
+        raw = store.value(f"settings/{f.name}")
+        if raw is None:
+            continue
+        default = getattr(defaults, f.name)
+        try:
+            if isinstance(default, tuple):
+                values[f.name] = tuple(x for x in (raw if isinstance(raw, list) else str(raw).split(",")) if x)
+            else:
+                values[f.name] = type(default)(raw)
+        except (TypeError, ValueError):
+            logging.getLogger(__name__).warning("ignoring unreadable setting %s=%r", f.name, raw)
+    try:
+        return AppSettings(**values)
+    except SettingsError as exc:
+        logging.getLogger(__name__).warning("stored settings rejected (%s); using defaults", exc)
+        return defaults
+
+
+def save_settings(settings: AppSettings) -> None:
+    store = qsettings()
+    for name, value in asdict(settings).items():
+        store.setValue(f"settings/{name}", ",".join(value) if isinstance(value, tuple) else value)
+    store.sync()

@@ -1,0 +1,50 @@
+"""Qt + asyncio fixtures for app tests.
+
+``qloop``: a qasync loop over the pytest-qt QApplication (``already_running=True`` so qtbot's
+waits drive it). Teardown never calls ``loop.stop()`` (it would call ``QApplication.exit()`` and
+make every later ``waitUntil`` return at once). Exceptions raised in plain tasks are collected by
+the loop's exception handler and fail the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+
+@pytest.fixture
+def qloop(qapp):
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    errors: list[str] = []
+
+    def handler(_loop, context):
+        exc = context.get("exception")
+        errors.append(f"{type(exc).__name__}: {exc}" if exc else context.get("message", repr(context)))
+
+    loop.set_exception_handler(handler)
+    asyncio.set_event_loop(loop)
+    yield loop
+    # to_thread work runs on qasync's QThreadExecutor; end its QThreads now (Qt aborts if a QThread
+    # is destroyed while running) without loop.close()/stop(), which would exit the QApplication.
+    executor = getattr(loop, "_QEventLoop__default_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
+        loop.set_default_executor(None)
+    asyncio.set_event_loop(None)
+    if errors:
+        pytest.fail(f"exceptions raised inside the event loop: {errors}")
+
+
+@pytest.fixture
+def run_async(qloop, qtbot):
+    """``run_async(coro, timeout=10)``: drive a coroutine to completion on the qasync loop via qtbot."""
+
+    def run(coro, timeout: float = 10.0):
+        task = qloop.create_task(coro)
+        qtbot.waitUntil(task.done, timeout=int(timeout * 1000))
+        return task.result()
+
+    return run

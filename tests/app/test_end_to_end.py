@@ -1,0 +1,53 @@
+"""End to end: the installed ``spx-terminal`` console script, in a subprocess, offscreen."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def _script(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        pytest.skip(f"{name} is not installed next to {sys.executable} (pip install -e .)")
+    return str(path)
+
+
+def _env(home: Path) -> dict[str, str]:
+    return dict(os.environ, QT_QPA_PLATFORM="offscreen", SPX_TERMINAL_HOME=str(home))
+
+
+def test_self_test_on_the_simulated_market(tmp_path):
+    result = subprocess.run([_script("spx-terminal"), "--seed", "11", "--self-test", "60"], env=_env(tmp_path),
+                            capture_output=True, text=True, timeout=180)
+    out = result.stdout
+    assert result.returncode == 0, f"exit {result.returncode}\n{out}\n{result.stderr[-3000:]}"
+    for check in ("PASS window", "PASS feed: Simulated", "PASS chain", "PASS surface", "PASS errors"):
+        assert check in out, out
+    assert "self-test passed" in out
+    assert (tmp_path / "logs" / "spx-terminal.log").exists()
+
+
+def test_self_test_replays_a_recorded_session(tmp_path):
+    db = tmp_path / "rec.sqlite"
+    rec = subprocess.run([_script("spx-data"), "simulate", "--db", str(db), "--seed", "3", "--minutes", "4",
+                          "--start", "2026-11-20T10:00"], env=_env(tmp_path), capture_output=True, text=True,
+                         timeout=120)
+    assert rec.returncode == 0, rec.stderr[-2000:]
+    result = subprocess.run([_script("spx-terminal"), "--db", str(db), "--source", "replay", "--self-test", "60"],
+                            env=_env(tmp_path), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-3000:]}"
+    assert "PASS feed: Replay" in result.stdout
+
+
+def test_bad_arguments_exit_2_with_a_message(tmp_path):
+    result = subprocess.run([_script("spx-terminal"), "--seed", "-1"], env=_env(tmp_path), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--seed -1 must be >= 0" in result.stderr
