@@ -5,24 +5,28 @@ x = ln(F/K), s = vol*sqrt(T), h = x/s, t = s/2 the normalised call price is
 
     b(x, s) = Phi(h+t)*exp(x/2) - Phi(h-t)*exp(-x/2),     B = D*sqrt(F*K)*b.
 
-For x <= 0 (out of the money) it is evaluated in one of four regions, each chosen so the
-result keeps full *relative* accuracy however small it is: (1) an asymptotic expansion for
-h < -10 with small t, (2) a 12th-order small-t expansion for t < 0.21, (3) plain cdf
-differences when h+t > 0.85 (no cancellation there) and (4) otherwise one exponential times a
-difference of two scaled complementary error functions. In-the-money values are the
+For x <= 0 (out of the money) b = exp(-(h^2+t^2)/2)/2 * [erfcx(w1) - erfcx(w2)], w1,2 = -(h+-t)/sqrt2,
+evaluated so the result keeps full *relative* accuracy however small it is: (0) where w1 and w2
+lie in one of Cody's two outer erfcx intervals (w >= 0.47: everything but the near-the-money
+band), by divided differences of Cody's rational functions (``_special.erfcx_pair``; no
+cancellation however small t is); this replaces Jaeckel's asymptotic expansion for h < -10 (his
+region 1, kept as ``asymptotic_series`` for the numpy path) at a fifth of the cost. Otherwise
+Jaeckel's regions: (2) a 12th-order small-t expansion for t < 0.21, (3) plain tails when h+t > 0.85
+and (4) one exponential times a difference of two erfcx values. In-the-money values are the
 out-of-the-money value plus intrinsic (put-call symmetry), never a difference of large terms.
 """
 
 from __future__ import annotations
 
-from math import exp, fabs, log, sqrt
+from math import exp, fabs, isnan
 
 from spx_core.pricing._special import (
     ONE_OVER_SQRT_TWO,
     ONE_OVER_SQRT_TWO_PI,
+    SQRT_TWO,
     SQRT_TWO_PI,
     erfcx,
-    norm_cdf,
+    erfcx_pair,
 )
 
 ASYMPTOTIC_H = -10.0
@@ -36,7 +40,7 @@ def asymptotic_series(h, t):
     r = (h + t) * (h - t)
     q = (h / r) * (h / r)
     # Coefficients of A(h,t) = r/t*[Y(h+t)-Y(h-t)], Y = Phi/phi, as a series in q with polynomials in e.
-    a = ((2.0+q*(-6.0E0-2.0*e+3.0*q*(1.0E1+e*(2.0E1+2.0*e)+5.0*q*(-1.4E1+e*(-7.0E1+e*(-4.2E1-2.0*e))+
+    a = (2.0+q*(-6.0E0-2.0*e+3.0*q*(1.0E1+e*(2.0E1+2.0*e)+5.0*q*(-1.4E1+e*(-7.0E1+e*(-4.2E1-2.0*e))+
          7.0*q*(1.8E1+e*(1.68E2+e*(2.52E2+e*(7.2E1+2.0*e)))+9.0*q*(-2.2E1+e*(-3.3E2+e*(-9.24E2+e*(-6.6E2+
          e*(-1.1E2-2.0*e))))+1.1E1*q*(2.6E1+e*(5.72E2+e*(2.574E3+e*(3.432E3+e*(1.43E3+e*(1.56E2+2.0*e)))))+
          1.3E1*q*(-3.0E1+e*(-9.1E2+e*(-6.006E3+e*(-1.287E4+e*(-1.001E4+e*(-2.73E3+e*(-2.1E2-2.0*e))))))+
@@ -59,14 +63,8 @@ def asymptotic_series(h, t):
          e*(1.056E3+2.0*e)))))))))))))))+3.3E1*(-7.0E1+e*(-1.309E4+e*(-6.49264E5+e*(-1.344904E7+e*(-1.4121492E8+
          e*(-8.344518E8+e*(-2.9526756E9+e*(-6.49588632E9+e*(-9.0751353E9+e*(-8.1198579E9+e*(-4.6399188E9+
          e*(-1.6689036E9+e*(-3.67158792E8+e*(-4.707164E7+e*(-3.24632E6+e*(-1.0472E5+
-         e*(-1.19E3-2.0*e)))))))))))))))))*q))))))))))))))))))
+         e*(-1.19E3-2.0*e)))))))))))))))))*q)))))))))))))))))
     return (t / r) * a
-
-
-def _asymptotic_region(h: float, t: float) -> float:
-    """Region 1: asymptotic expansion of b for h < -10 and small t, one exponential."""
-    b = ONE_OVER_SQRT_TWO_PI * exp(-0.5 * (h * h + t * t)) * asymptotic_series(h, t)
-    return fabs(max(b, 0.0))
 
 
 def small_t_series(a, h, t):
@@ -87,13 +85,6 @@ def small_t_series(a, h, t):
     return expansion
 
 
-def _small_t_region(h: float, t: float) -> float:
-    """Region 2: small-t expansion for t < 0.21; a -> 0 as h -> -inf, computed through erfcx."""
-    a = 1.0 + h * (0.5 * SQRT_TWO_PI) * erfcx(-ONE_OVER_SQRT_TWO * h)
-    b = ONE_OVER_SQRT_TWO_PI * exp(-0.5 * (h * h + t * t)) * small_t_series(a, h, t)
-    return fabs(max(b, 0.0))
-
-
 def normalised_intrinsic_call(x: float) -> float:
     """max(exp(x/2) - exp(-x/2), 0), via its Taylor series near x = 0 to avoid cancellation."""
     if x <= 0.0:
@@ -105,23 +96,32 @@ def normalised_intrinsic_call(x: float) -> float:
     return b_max - 1.0 / b_max
 
 
-def normalised_black_otm(x: float, s: float) -> float:
-    """Normalised call value b(x, s) for x <= 0 (out of the money or at the money), s > 0."""
-    if x < s * ASYMPTOTIC_H and 0.5 * s * s + x < s * (SMALL_T + ASYMPTOTIC_H):
-        return _asymptotic_region(x / s, 0.5 * s)
-    if 0.5 * s < SMALL_T:
-        return _small_t_region(x / s, 0.5 * s)
+def black_otm_and_vega(x: float, s: float):
+    """(b(x, s), db/ds) for x <= 0, s > 0: both share the factor exp(-(h^2+t^2)/2), so one exponential."""
     h = x / s
     t = 0.5 * s
-    g = 0.5 * exp(-0.5 * (h * h + t * t))
-    if x + 0.5 * s * s > s * 0.85:
+    g = exp(-0.5 * (h * h + t * t))
+    vega = ONE_OVER_SQRT_TWO_PI * g
+    # b = g/2*[erfcx(w1) - erfcx(w2)], w1,2 = -(h+-t)/sqrt2, by divided differences (no cancellation)
+    # wherever both lie in one of Cody's outer intervals; that covers all of region 1 (h < -10).
+    _, diff = erfcx_pair(-ONE_OVER_SQRT_TWO * (h + t), SQRT_TWO * t)
+    if not isnan(diff):
+        b = 0.5 * g * diff
+    elif t < SMALL_T:
+        a = 1.0 + h * (0.5 * SQRT_TWO_PI) * erfcx(-ONE_OVER_SQRT_TWO * h)
+        b = vega * small_t_series(a, h, t)  # region 2
+    elif x + 0.5 * s * s > s * 0.85:
         # Region 3 (h+t > 0.85): b is most of b_max = exp(x/2), so b = b_max - (two small tails); with
         # Phi(z) = 1 - exp(-z^2/2)*erfcx(z/sqrt2)/2 both tails share the exponential g (no cancellation).
-        b = exp(0.5 * x) - g * (erfcx(ONE_OVER_SQRT_TWO * (h + t)) + erfcx(-ONE_OVER_SQRT_TWO * (h - t)))
-        return fabs(max(b, 0.0))
-    # Region 4: one exponential times a difference of two rational functions.
-    b = g * (erfcx(-ONE_OVER_SQRT_TWO * (h + t)) - erfcx(-ONE_OVER_SQRT_TWO * (h - t)))
-    return fabs(max(b, 0.0))
+        b = exp(0.5 * x) - 0.5 * g * (erfcx(ONE_OVER_SQRT_TWO * (h + t)) + erfcx(-ONE_OVER_SQRT_TWO * (h - t)))
+    else:  # region 4: one exponential times a difference of two rational functions
+        b = 0.5 * g * (erfcx(-ONE_OVER_SQRT_TWO * (h + t)) - erfcx(-ONE_OVER_SQRT_TWO * (h - t)))
+    return fabs(max(b, 0.0)), vega
+
+
+def normalised_black_otm(x: float, s: float) -> float:
+    """Normalised call value b(x, s) for x <= 0 (out of the money or at the money), s > 0."""
+    return black_otm_and_vega(x, s)[0]
 
 
 def normalised_black_call(x: float, s: float) -> float:
@@ -143,5 +143,5 @@ def normalised_vega(x: float, s: float) -> float:
     return ONE_OVER_SQRT_TWO_PI * exp(-0.5 * (h * h + 0.25 * s * s))
 
 
-FUNCTIONS = (asymptotic_series, small_t_series, _asymptotic_region, _small_t_region, normalised_intrinsic_call,
-             normalised_black_otm, normalised_black_call, normalised_vega)
+FUNCTIONS = (asymptotic_series, small_t_series, normalised_intrinsic_call,
+             black_otm_and_vega, normalised_black_otm, normalised_black_call, normalised_vega)

@@ -5,7 +5,8 @@ on-disk cache) the first time a price, greek or implied vol is asked for, so imp
 ``spx_core.pricing`` stays cheap for the app's start. ``SPX_NO_NUMBA=1`` (read at every call, so
 tests can switch it) selects the pure-numpy path; so does a missing or broken numba. Caching
 is best effort: in a frozen (PyInstaller) app or a read-only install numba may not find a
-writable cache folder or the source file, and the kernels are then compiled in memory.
+writable cache folder, and the kernels are then compiled in memory. The on-disk cache is keyed on
+all the code compiled into the kernels, not only the file of the top-level loop (see ``_cache.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import os
 from types import SimpleNamespace
 
 _LOG = logging.getLogger(__name__)
-_JIT_OPTIONS = {"fastmath": False, "error_model": "numpy", "nogil": True}
+# Only the "contract" fast-math flag: it lets LLVM fuse a*b+c into one FMA (one rounding instead of two,
+# never less accurate); every other fast-math liberty (reassociation, reciprocals, no-NaN) stays off.
+_JIT_OPTIONS = {"fastmath": {"contract"}, "error_model": "numpy", "nogil": True}
 
 
 class _KernelCache:
@@ -34,25 +37,45 @@ def numba_disabled() -> bool:
     return os.environ.get("SPX_NO_NUMBA", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _njit(numba, fn):
+def _njit(numba, fn, cache_class):
+    dispatcher = numba.njit(cache=False, **_JIT_OPTIONS)(fn)
+    if cache_class is None:
+        return dispatcher
     try:
-        return numba.njit(cache=True, **_JIT_OPTIONS)(fn)
-    except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available" (frozen / read-only)
+        # numba has no public hook for a custom cache class; this is what njit(cache=True) does
+        # (Dispatcher.enable_caching) with numba's own FunctionCache.
+        dispatcher._cache = cache_class(fn)
+    except RuntimeError as exc:  # "cannot cache function ...: no locator available" (no writable folder)
         _LOG.info("numba cache unavailable for %s (%s); compiling in memory", fn.__name__, exc)
-        return numba.njit(cache=False, **_JIT_OPTIONS)(fn)
+    return dispatcher
 
 
 def _build() -> SimpleNamespace:
-    import numba  # noqa: PLC0415 - deliberately lazy: numba costs ~0.3 s to import
-    from numba.extending import register_jitable  # noqa: PLC0415
+    # Deliberately lazy imports: numba costs ~0.3 s to import, and _cache/_simd/_simd_iv need it.
+    import numba
+    from numba.extending import register_jitable
 
-    from spx_core.pricing import _black, _kernels, _lbr, _special  # noqa: PLC0415
+    from spx_core.pricing import (
+        _black,
+        _cache,
+        _kernels,
+        _lbr,
+        _simd,
+        _simd_iv,
+        _special,
+    )
 
-    for module in (_special, _black, _kernels, _lbr):
-        for fn in module.FUNCTIONS:
+    modules = (_special, _black, _kernels, _lbr, _simd, _simd_iv)
+    for module in modules:
+        for fn in getattr(module, "FUNCTIONS", ()):  # _simd* modules inline their own helpers
             register_jitable(fn)
-    loops = {fn.__name__: _njit(numba, fn) for fn in (*_kernels.LOOPS, *_lbr.LOOPS)}
-    return SimpleNamespace(**loops)
+    try:
+        cache_class = _cache.make_cache_class(_cache.code_digest(modules, _JIT_OPTIONS, (_build, _njit)))
+    except OSError as exc:  # e.g. no home folder to put the user cache folder in
+        _LOG.info("numba cache unavailable (%s); compiling in memory", exc)
+        cache_class = None
+    loops = (*_kernels.LOOPS, *_lbr.LOOPS, *_simd.LOOPS, *_simd_iv.LOOPS)
+    return SimpleNamespace(**{fn.__name__: _njit(numba, fn, cache_class) for fn in loops})
 
 
 def kernels() -> SimpleNamespace | None:

@@ -11,10 +11,18 @@ kept so that, for absurd inputs (|x| > ~500), the iteration falls back to bisect
 
 from __future__ import annotations
 
-from math import exp, fabs, log, sqrt
+from math import exp, expm1, fabs, log, sqrt
 
-from spx_core.pricing._black import normalised_black_call, normalised_intrinsic_call, normalised_vega
-from spx_core.pricing._special import inverse_norm_cdf, norm_cdf, norm_pdf
+from spx_core.pricing._black import black_otm_and_vega, normalised_intrinsic_call
+from spx_core.pricing._special import (
+    ONE_OVER_SQRT_TWO,
+    ONE_OVER_SQRT_TWO_PI,
+    _erf_small,
+    _erfcx_positive,
+    erfcx,
+    inverse_norm_cdf,
+    norm_cdf,
+)
 
 DBL_EPSILON = 2.220446049250313e-16
 DBL_MIN = 2.2250738585072014e-308
@@ -103,18 +111,19 @@ def _control_right(x_l, x_r, y_l, y_r, d_l, d_r, dd_r, prefer_shape):
 
 
 def _lower_map(x, s):
-    """f(s) = 2pi/sqrt(27)*|x|*Phi(-|x|/(sqrt(3)s))^3 and its first two derivatives w.r.t. beta."""
+    """f(s) = 2pi/sqrt(27)*|x|*Phi(-z)^3, z = |x|/(sqrt(3)s), and its first two derivatives w.r.t. beta.
+    With Phi(-z) = exp(-z^2/2)*erfcx(z/sqrt2)/2 the four exponentials of the textbook form reduce to two."""
     ax = fabs(x)
     z = SQRT_ONE_OVER_THREE * ax / s
     y = z * z
     s2 = s * s
-    phi_c = norm_cdf(-z)
-    phi = norm_pdf(z)
-    fpp = (PI_OVER_SIX * y / (s2 * s) * phi_c * (8.0 * SQRT_THREE * s * ax + (3.0 * s2 * (s2 - 8.0) - 8.0 * x * x)
-                                                  * phi_c / phi) * exp(2.0 * y + 0.25 * s2))
-    phi_c2 = phi_c * phi_c
-    fp = TWO_PI * y * phi_c2 * exp(y + 0.125 * s2)
-    f = TWO_PI_OVER_SQRT_TWENTY_SEVEN * ax * (phi_c2 * phi_c)
+    e = erfcx(ONE_OVER_SQRT_TWO * z)
+    decay = exp(-1.5 * y)  # Phi(-z)^3 = decay*e^3/8
+    q = exp(0.125 * s2)
+    fpp = (PI_OVER_SIX * y / (s2 * s) * 0.5 * e * (8.0 * SQRT_THREE * s * ax + (3.0 * s2 * (s2 - 8.0) - 8.0 * x * x)
+                                                    * SQRT_PI_OVER_TWO * e) * (q * q / decay))
+    fp = TWO_PI * y * 0.25 * e * e * q
+    f = TWO_PI_OVER_SQRT_TWENTY_SEVEN * ax * (0.125 * e * e * e * decay)
     return f, fp, fpp
 
 
@@ -133,10 +142,9 @@ def _upper_map(x, s):
     return f, fp, fpp
 
 
-def _step_lower(x, s, beta, b, bp):
+def _step_lower(x, s, ln_beta, b, bp):
     """Householder step on g(s) = 1/ln b(s) - 1/ln beta (the lowest branch)."""
     ln_b = log(b)
-    ln_beta = log(beta)
     bpob = bp / b
     h = x / s
     b_halley = h * h / s - s / 4.0
@@ -169,14 +177,32 @@ def _step_middle(x, s, beta, b, bp):
     return newton * _householder_factor(newton, halley, hh3)
 
 
+def _black_and_vega(x, s):
+    """(b, db/ds) for x <= 0 and any s (s <= 0: intrinsic and the one-sided vega, nonzero only at x = 0)."""
+    if not s > 0.0:
+        return normalised_intrinsic_call(x), (ONE_OVER_SQRT_TWO_PI if x == 0.0 else 0.0)
+    return black_otm_and_vega(x, s)
+
+
+def _central_point(s_c, b_max):
+    """(b, vega) at s_c = sqrt(2|x|), where h + t = 0: b = b_max*(1 - erfcx(w))/2, w = s_c/sqrt2, vega = b_max*phi(0)
+    (for small w, 1 - erfcx(w) = exp(w^2)*erf(w) - expm1(w^2) has no cancellation)."""
+    w = ONE_OVER_SQRT_TWO * s_c
+    if w <= 0.46875:
+        one_minus = exp(w * w) * _erf_small(w) - expm1(w * w)
+    else:
+        one_minus = 1.0 - _erfcx_positive(w)
+    return 0.5 * b_max * one_minus, ONE_OVER_SQRT_TWO_PI * b_max
+
+
 def _initial_guess(beta, x, b_max):
-    """Rational-cubic initial guess; returns (s, s_left, s_right, branch) with branch 0 lower, 1 middle, 2 upper."""
+    """Rational-cubic initial guess; returns (s, s_left, s_right, branch) with branch 0 lower, 1 middle, 2 upper.
+    b and its vega come together from one exponential (``black_otm_and_vega``)."""
     s_c = sqrt(fabs(2.0 * x))
-    b_c = normalised_black_call(x, s_c)
-    v_c = normalised_vega(x, s_c)
+    b_c, v_c = _central_point(s_c, b_max)
     if beta < b_c:
         s_l = s_c - b_c / v_c
-        b_l = normalised_black_call(x, s_l)
+        b_l, v_l = _black_and_vega(x, s_l)
         if beta < b_l:
             f_l, df_l, ddf_l = _lower_map(x, s_l)
             r = _control_right(0.0, b_l, 0.0, f_l, 1.0, df_l, ddf_l, True)
@@ -185,13 +211,11 @@ def _initial_guess(beta, x, b_max):
                 u = beta / b_l
                 f = (f_l * u + b_l * (1.0 - u)) * u
             return _inverse_lower_map(x, f), DBL_MIN, s_l, 0
-        v_l = normalised_vega(x, s_l)
         r = _control_right(b_l, b_c, s_l, s_c, 1.0 / v_l, 1.0 / v_c, 0.0, False)
         return _rational_cubic(beta, b_l, b_c, s_l, s_c, 1.0 / v_l, 1.0 / v_c, r), s_l, s_c, 1
     s_h = s_c + (b_max - b_c) / v_c if v_c > DBL_MIN else s_c
-    b_h = normalised_black_call(x, s_h)
+    b_h, v_h = _black_and_vega(x, s_h)
     if beta <= b_h:
-        v_h = normalised_vega(x, s_h)
         r = _control_left(b_c, b_h, s_c, s_h, 1.0 / v_c, 1.0 / v_h, 0.0, False)
         return _rational_cubic(beta, b_c, b_h, s_c, s_h, 1.0 / v_c, 1.0 / v_h, r), s_c, s_h, 1
     f_h, df_h, ddf_h = _upper_map(x, s_h)
@@ -208,10 +232,15 @@ def _initial_guess(beta, x, b_max):
     return s, s_h, DBL_MAX, 2 if beta > 0.5 * b_max else 1
 
 
-def normalised_total_vol(beta: float, x: float) -> float:
-    """Total vol s with b(x, s) = beta, for x <= 0 and 0 < beta < exp(x/2) (caller checks the bounds)."""
-    b_max = exp(0.5 * x)
+def normalised_total_vol(beta: float, x: float, b_max: float) -> float:
+    """Total vol s with b(x, s) = beta, for x <= 0 and 0 < beta < b_max = exp(x/2) (caller checks the bounds)."""
     s, s_left, s_right, branch = _initial_guess(beta, x, b_max)
+    return iterate_from_guess(beta, x, b_max, s, s_left, s_right, branch)
+
+
+def iterate_from_guess(beta, x, b_max, s, s_left, s_right, branch):
+    """The Householder iterations of ``normalised_total_vol`` from an ``_initial_guess`` result."""
+    ln_beta = log(beta) if branch == 0 else 0.0
     ds = -DBL_MAX
     ds_previous = 0.0
     reversals = 0
@@ -227,14 +256,13 @@ def normalised_total_vol(beta: float, x: float) -> float:
             reversals = 0
             ds = 0.0
         ds_previous = ds
-        b = normalised_black_call(x, s)
-        bp = normalised_vega(x, s)
+        b, bp = _black_and_vega(x, s)
         if b > beta and s < s_right:
             s_right = s
         elif b < beta and s > s_left:
             s_left = s
         if branch == 0:
-            ds = 0.5 * (s_left + s_right) - s if (b <= 0.0 or bp <= 0.0) else _step_lower(x, s, beta, b, bp)
+            ds = 0.5 * (s_left + s_right) - s if (b <= 0.0 or bp <= 0.0) else _step_lower(x, s, ln_beta, b, bp)
         elif branch == 2:
             ds = 0.5 * (s_left + s_right) - s if (b >= b_max or bp <= DBL_MIN) else _step_upper(x, s, beta, b, bp, b_max)
         else:
@@ -251,43 +279,62 @@ OK, BELOW_INTRINSIC, ABOVE_MAX, NO_TIME_VALUE, EXPIRED, BAD_INPUT = 0, 1, 2, 3, 
 
 def implied_vol_one(price, forward, strike, t, discount, is_call):
     """(vol, reason) for one discounted Black-76 price; vol is NaN unless reason is OK."""
+    if not (forward > 0.0 and strike > 0.0):
+        return float("nan"), BAD_INPUT
+    return implied_vol_with_log(price, forward, strike, t, discount, is_call, log(forward / strike))
+
+
+def solve_inputs(price, forward, strike, t, discount, is_call, log_moneyness):
+    """(reason, beta, x, b_max): with reason OK, the vol is s/sqrt(t) for the s with b(x, s) = beta
+    (x = -|ln(F/K)| <= 0, b_max = exp(x/2)); otherwise there is none, for that reason."""
     nan = float("nan")
     if not (forward > 0.0 and strike > 0.0 and discount > 0.0 and t >= 0.0 and price >= 0.0
             and forward < DBL_MAX and strike < DBL_MAX and t < DBL_MAX and price < DBL_MAX):
-        return nan, BAD_INPUT
+        return BAD_INPUT, nan, nan, nan
     if t == 0.0:
-        return nan, EXPIRED
+        return EXPIRED, nan, nan, nan
     p = price / discount
     intrinsic = max(forward - strike, 0.0) if is_call else max(strike - forward, 0.0)
     if p < intrinsic:
-        return nan, BELOW_INTRINSIC
+        return BELOW_INTRINSIC, nan, nan, nan
     if p >= (forward if is_call else strike):
-        return nan, ABOVE_MAX
+        return ABOVE_MAX, nan, nan, nan
     # Solve for the out-of-the-money member of the put-call pair: its price is the time value.
     beta = (p - intrinsic) / (sqrt(forward) * sqrt(strike))
     if not beta >= DBL_MIN:  # zero (or subnormal) time value: no volatility is implied
-        return nan, NO_TIME_VALUE
-    x = -fabs(log(forward / strike))
-    if beta >= exp(0.5 * x):
-        return nan, ABOVE_MAX
-    s = normalised_total_vol(beta, x)
+        return NO_TIME_VALUE, nan, nan, nan
+    x = -fabs(log_moneyness)
+    b_max = exp(0.5 * x)
+    if beta >= b_max:
+        return ABOVE_MAX, nan, nan, nan
+    return OK, beta, x, b_max
+
+
+def implied_vol_with_log(price, forward, strike, t, discount, is_call, log_moneyness):
+    """``implied_vol_one`` given log_moneyness = ln(F/K) (the array loop takes it from numpy's SIMD log)."""
+    code, beta, x, b_max = solve_inputs(price, forward, strike, t, discount, is_call, log_moneyness)
+    if code != OK:
+        return float("nan"), code
+    s = normalised_total_vol(beta, x, b_max)
     if not s < DBL_MAX:  # the price cannot be told apart from its upper bound in float64
-        return nan, ABOVE_MAX
+        return float("nan"), ABOVE_MAX
     return s / sqrt(t), OK
 
 
-def iv_loop(pr, f, k, t, d, c, out_vol, out_reason):
+def iv_loop(pr, f, k, t, d, c, lx, out_vol, out_reason):
+    """Implied vols into ``out_vol``/``out_reason``; every input has length n or 1, lx = ln(F/K)."""
     n = out_vol.shape[0]
-    sp, sf, sk, st, sd, sc = (pr.shape[0] > 1, f.shape[0] > 1, k.shape[0] > 1, t.shape[0] > 1,
-                              d.shape[0] > 1, c.shape[0] > 1)
+    sp, sf, sk, st, sd, sc, sx = (pr.shape[0] > 1, f.shape[0] > 1, k.shape[0] > 1, t.shape[0] > 1,
+                                  d.shape[0] > 1, c.shape[0] > 1, lx.shape[0] > 1)
     for i in range(n):
-        vol, reason = implied_vol_one(pr[i if sp else 0], f[i if sf else 0], k[i if sk else 0],
-                                      t[i if st else 0], d[i if sd else 0], c[i if sc else 0])
+        vol, reason = implied_vol_with_log(pr[i if sp else 0], f[i if sf else 0], k[i if sk else 0],
+                                           t[i if st else 0], d[i if sd else 0], c[i if sc else 0],
+                                           lx[i if sx else 0])
         out_vol[i] = vol
         out_reason[i] = reason
 
 
 LOOPS = (iv_loop,)
-FUNCTIONS = (implied_vol_one, _householder_factor, _rational_cubic, _min_control, _control_left, _control_right, _lower_map,
+FUNCTIONS = (solve_inputs, implied_vol_one, implied_vol_with_log, _householder_factor, _rational_cubic, _min_control, _control_left, _control_right, _lower_map,
              _inverse_lower_map, _upper_map, _step_lower, _step_upper, _step_middle, _initial_guess,
-             normalised_total_vol)
+             _black_and_vega, _central_point, iterate_from_guess, normalised_total_vol)

@@ -12,6 +12,7 @@ from math import exp, fabs, floor, log, sqrt
 
 ONE_OVER_SQRT_TWO = 0.7071067811865475244008443621048490392848359376887
 ONE_OVER_SQRT_TWO_PI = 0.3989422804014326779399460599343818684758586311649
+SQRT_TWO = 1.4142135623730950488016887242096980785696718753769
 SQRT_TWO_PI = 2.506628274631000502415765284811045253006986740610
 SQRT_PI_OVER_TWO = 1.253314137315500251207882642405522626503493370305
 _SQRPI = 0.56418958354775628695  # 1/sqrt(pi)
@@ -89,6 +90,70 @@ def erfcx(x: float) -> float:
     return r
 
 
+def _pair_middle(w1: float, w2: float, dw: float):
+    """(erfcx(w1), erfcx(w1) - erfcx(w2)) on Cody's middle interval, erfcx = P(w)/Q(w) there: the
+    difference (P1*Q2 - P2*Q1)/(Q1*Q2) = dw*(P2*Q[w1,w2] - Q2*P[w1,w2])/(Q1*Q2) uses the divided
+    differences P[.,.], Q[.,.] (a second Horner pass over the first one's partial sums), so it keeps
+    full relative accuracy however close w1 and w2 are (no subtraction of nearly equal values)."""
+    p = 2.15311535474403846e-8
+    dp = 0.0
+    for a in (0.564188496988670089, 8.88314979438837594, 66.1191906371416295, 298.635138197400131,
+              881.95222124176909, 1712.04761263407058, 2051.07837782607147, 1230.33935479799725):
+        dp = dp * w2 + p
+        p = p * w1 + a
+    q = 1.0
+    dq = 0.0
+    for a in (15.7449261107098347, 117.693950891312499, 537.181101862009858, 1621.38957456669019,
+              3290.79923573345963, 4362.61909014324716, 3439.36767414372164, 1230.33935480374942):
+        dq = dq * w2 + q
+        q = q * w1 + a
+    p2 = p + dw * dp
+    q2 = q + dw * dq
+    inv = 1.0 / (q * q2)
+    return p * q2 * inv, dw * (p2 * dq - q2 * dp) * inv
+
+
+def _pair_large(w1: float, w2: float, dw: float):
+    """As ``_pair_middle`` for w1 >= 4, where erfcx(w) = z*(1/sqrt(pi) - z^2*R(z^2)), z = 1/w, R = P/Q:
+    erfcx(w1) - erfcx(w2) = (z1-z2)*[1/sqrt(pi) - (z1^2+z1*z2+z2^2)*R(v1) - z2^3*(z1+z2)*R[v1,v2]], v = z^2."""
+    zz = 1.0 / (w1 * w2)
+    z1 = w2 * zz
+    z2 = w1 * zz
+    v1 = z1 * z1
+    v2 = z2 * z2
+    p = 0.0163153871373020978
+    dp = 0.0
+    for a in (0.305326634961232344, 0.360344899949804439, 0.125781726111229246, 0.0160837851487422766,
+              6.58749161529837803e-4):
+        dp = dp * v2 + p
+        p = p * v1 + a
+    q = 1.0
+    dq = 0.0
+    for a in (2.56852019228982242, 1.87295284992346047, 0.527905102951428412, 0.0605183413124413191,
+              0.00233520497626869185):
+        dq = dq * v2 + q
+        q = q * v1 + a
+    dv = v1 - v2  # = (z1 - z2)(z1 + z2) > 0
+    p2 = p - dv * dp
+    q2 = q - dv * dq
+    inv = 1.0 / (q * q2)
+    r1 = p * q2 * inv
+    r12 = (dp * q2 - p2 * dq) * inv
+    bracket = _SQRPI - (v1 + z1 * z2 + v2) * r1 - v2 * z2 * (z1 + z2) * r12
+    return z1 * (_SQRPI - v1 * r1), dw * z1 * z2 * bracket
+
+
+def erfcx_pair(w1: float, dw: float):
+    """(erfcx(w1), erfcx(w1) - erfcx(w1 + dw)) for dw >= 0 with full relative accuracy of the difference,
+    when w1 and w1 + dw lie in one of Cody's two outer intervals; (nan, nan) otherwise (use another way)."""
+    w2 = w1 + dw
+    if w1 >= 4.0:
+        return _pair_large(w1, w2, dw)
+    if w1 > _THRESH and w2 <= 4.0:
+        return _pair_middle(w1, w2, dw)
+    return float("nan"), float("nan")
+
+
 def norm_cdf(z: float) -> float:
     """Standard normal cdf with full relative accuracy in the left tail."""
     return 0.5 * erfc(-z * ONE_OVER_SQRT_TWO)
@@ -135,4 +200,5 @@ def inverse_norm_cdf(u: float) -> float:
     return -ret if q < 0.0 else ret
 
 
-FUNCTIONS = (_erf_small, _erfcx_positive, _exp_minus_square, erfc, erfcx, norm_cdf, norm_pdf, inverse_norm_cdf)
+FUNCTIONS = (_erf_small, _erfcx_positive, _exp_minus_square, erfc, erfcx, _pair_middle, _pair_large, erfcx_pair,
+             norm_cdf, norm_pdf, inverse_norm_cdf)

@@ -9,8 +9,17 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from spx_core.pricing._black import ASYMPTOTIC_H, SMALL_T, asymptotic_series, small_t_series
-from spx_core.pricing._special import ONE_OVER_SQRT_TWO, ONE_OVER_SQRT_TWO_PI, SQRT_TWO_PI
+from spx_core.pricing._black import (
+    ASYMPTOTIC_H,
+    SMALL_T,
+    asymptotic_series,
+    small_t_series,
+)
+from spx_core.pricing._special import (
+    ONE_OVER_SQRT_TWO,
+    ONE_OVER_SQRT_TWO_PI,
+    SQRT_TWO_PI,
+)
 
 
 def normalised_black_otm(x: np.ndarray, s: np.ndarray) -> np.ndarray:

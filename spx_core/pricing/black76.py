@@ -94,6 +94,51 @@ def _prepare(forward, strike, t, vol, discount, is_call):
     return flat, shape
 
 
+def log_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """ln(a/b) of 1-D length-n-or-1 arrays by numpy's SIMD log (~1 ns, vs ~5-10 ns for libm's log and a
+    division inside the compiled loop); any NaN/inf it makes belongs to inputs the kernels reject."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.log(numerator / denominator)
+
+
+_SIMD_MIN = 256  # below this many options the plain scalar loop is as fast (no copies, no second pass)
+
+
+def _materialise(flat, n):
+    """Contiguous length-n arrays (the vectorized loops index every input; length-1 inputs are repeated)."""
+    return [a if a.shape[0] == n else np.full(n, a[0], dtype=a.dtype) for a in flat]
+
+
+def _compiled_price(kern, flat, target) -> None:
+    n = target.shape[0]
+    if n < _SIMD_MIN:
+        kern.price_loop(*flat, log_ratio(flat[0], flat[1]), target)
+        return
+    full = _materialise(flat, n)
+    x = log_ratio(full[0], full[1])
+    todo = np.empty(n, dtype=np.bool_)
+    kern.price_simd(*full, x, target, todo)  # vectorized, for most options; flags the rest
+    index = np.flatnonzero(todo)
+    if index.size:
+        kern.price_at(*full, x, target, index)
+
+
+def _compiled_greeks(kern, flat, table) -> None:
+    n = table.shape[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if n < _SIMD_MIN:
+            kern.greeks_loop(*flat, log_ratio(flat[0], flat[1]), np.log(flat[4]), table)
+            return
+        full = _materialise(flat, n)
+        x = log_ratio(full[0], full[1])
+        log_d = np.log(full[4])
+    todo = np.empty(n, dtype=np.bool_)
+    kern.greeks_simd(*full, x, log_d, table, todo)  # vectorized, for most options; flags the rest
+    index = np.flatnonzero(todo)
+    if index.size:
+        kern.greeks_at(*full, x, log_d, table, index)
+
+
 def _full(flat, n):
     return [a if a.shape[0] == n else np.broadcast_to(a, (n,)) for a in flat]
 
@@ -111,7 +156,7 @@ def price(*, forward, strike, t, vol, discount, is_call, out: np.ndarray | None 
     target = out.reshape(-1)
     kern = _jit.kernels()
     if kern is not None:
-        kern.price_loop(*flat, target)
+        _compiled_price(kern, flat, target)
     else:
         _vec.price(*_full(flat, target.shape[0]), target)
     return out
@@ -132,7 +177,7 @@ def greeks(*, forward, strike, t, vol, discount, is_call, out: np.ndarray | None
     table = out.reshape(9, n)
     kern = _jit.kernels()
     if kern is not None:
-        kern.greeks_loop(*flat, table)
+        _compiled_greeks(kern, flat, table)
     else:
         _vec.greeks(*_full(flat, n), table)
     return Greeks(**{name: out[i] for i, name in enumerate(_FIELDS)})

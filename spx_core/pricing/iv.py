@@ -17,8 +17,8 @@ from enum import IntEnum
 
 import numpy as np
 
-from spx_core.pricing import _jit, _lbr
-from spx_core.pricing.black76 import _prepare
+from spx_core.pricing import _jit, _lbr, _lbr_vec
+from spx_core.pricing.black76 import _SIMD_MIN, _materialise, _prepare, log_ratio
 
 __all__ = [
     "IVReason", "IVResult", "ImpliedVolError", "InvalidInputError", "NoTimeValueError", "OptionExpiredError",
@@ -83,27 +83,46 @@ def implied_vol(*, price, forward, strike, t, discount, is_call) -> IVResult:
     reason = np.empty(n, dtype=np.uint8)
     kern = _jit.kernels()
     if kern is not None:
-        kern.iv_loop(pr, f, k, tt, d, c, vol, reason)
+        _compiled_iv(kern, [pr, f, k, tt, d, c], vol, reason)
     else:
         _iv_numpy(pr, f, k, tt, d, c, vol, reason)
     return IVResult(vol.reshape(shape), reason.reshape(shape))
 
 
-def _iv_numpy(pr, f, k, t, d, c, vol, reason) -> None:
-    """Fallback without numba: the same scalar algorithm, element by element (slow: ~20 us per option)."""
+def _compiled_iv(kern, flat, vol, reason) -> None:
     n = vol.shape[0]
-    args = [np.broadcast_to(a, (n,)).tolist() for a in (pr, f, k, t, d, c)]
-    for i, row in enumerate(zip(*args, strict=True)):
-        vol[i], reason[i] = _lbr.implied_vol_one(*row)
+    if n < _SIMD_MIN:
+        kern.iv_loop(*flat, log_ratio(flat[1], flat[2]), vol, reason)
+        return
+    full = _materialise(flat, n)
+    lx = log_ratio(full[1], full[2])
+    beta, ln_beta, x, b_max, s, s_left, s_right = (np.empty(n) for _ in range(7))
+    branch = np.empty(n, dtype=np.int8)
+    # Reason codes (vectorized), initial guesses (scalar), the Householder steps (vectorized), then the
+    # scalar steps for what the vectorized pass could not do (near the money, bisection cases).
+    kern.iv_inputs_simd(*full, lx, beta, ln_beta, x, b_max, reason)
+    kern.iv_setup_loop(beta, x, b_max, s, s_left, s_right, branch, vol, reason)
+    todo = np.empty(n, dtype=np.bool_)
+    guess = (beta, ln_beta, x, b_max, s, s_left, s_right, branch, np.sqrt(full[3]))
+    kern.iv_iterate_simd(*guess, vol, reason, todo)
+    index = np.flatnonzero(todo)
+    if index.size:
+        kern.iv_at(*guess, vol, reason, index)
+
+
+def _iv_numpy(pr, f, k, t, d, c, vol, reason) -> None:
+    """Fallback without numba: the same algorithm on whole arrays (``_lbr_vec``)."""
+    n = vol.shape[0]
+    _lbr_vec.implied_vol(*(np.broadcast_to(a, (n,)) for a in (pr, f, k, t, d, c)), vol, reason)
 
 
 _ERRORS = {
     IVReason.BELOW_INTRINSIC: (PriceBelowIntrinsicError,
-                               "price {p!r} is below the discounted intrinsic value {i!r}; check the forward, "
-                               "discount factor and that the quote is not stale or crossed"),
+                               ("price {p!r} is below the discounted intrinsic value {i!r}; check the forward, "
+                                "discount factor and that the quote is not stale or crossed")),
     IVReason.ABOVE_MAX: (PriceAboveMaximumError,
-                         "price {p!r} is at or above the no-arbitrage maximum {m!r} (D*F for a call, D*K for a put); "
-                         "check the forward, discount factor and option right"),
+                         ("price {p!r} is at or above the no-arbitrage maximum {m!r} (D*F for a call, D*K for a put); "
+                          "check the forward, discount factor and option right")),
     IVReason.NO_TIME_VALUE: (NoTimeValueError,
                              "price {p!r} has no time value over intrinsic {i!r}; no volatility is implied"),
     IVReason.EXPIRED: (OptionExpiredError, "t is 0: the option has expired, no volatility is implied"),

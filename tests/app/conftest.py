@@ -33,6 +33,9 @@ def qloop(qapp):
     if executor is not None:
         executor.shutdown(wait=True)
         loop.set_default_executor(None)
+    # already_running=True registered the loop as asyncio's running loop; unregister it so later
+    # tests (asyncio.run in the core's tests) do not see a running loop.
+    asyncio.events._set_running_loop(None)
     asyncio.set_event_loop(None)
     if errors:
         pytest.fail(f"exceptions raised inside the event loop: {errors}")

@@ -157,8 +157,8 @@ def test_put_call_parity_and_degenerate_inputs(backend):
 
 
 def test_import_is_cheap_no_numba_no_scipy_stats():
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import subprocess
+    import sys
 
     code = ("import sys, spx_core.pricing as p; "
             "print(any(m == 'numba' or m.startswith('numba.') for m in sys.modules), 'scipy.stats' in sys.modules)")

@@ -85,3 +85,27 @@ def test_deep_otm_tiny_prices_solve(backend):
     assert (p < 1e-20).all() and (p > 0).all()
     res = iv.implied_vol(price=p, forward=5000.0, strike=k, t=t, discount=1.0, is_call=c)
     np.testing.assert_allclose(res.vol, v, rtol=0, atol=1e-13)
+
+
+def test_numpy_path_matches_compiled_path(monkeypatch):
+    # The numpy fallback is the same algorithm on whole arrays (masks per branch), so on an SPX-like grid
+    # reaching every branch (deep OTM wings, 0DTE, long dated, ITM) it agrees with the compiled path.
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(7)
+    n = 20_000
+    k = 5000.0 * np.exp(rng.uniform(-1.5, 0.8, n))
+    t = np.exp(rng.uniform(np.log(0.2 / 365), np.log(5.0), n))
+    v = rng.uniform(0.05, 1.2, n)
+    c = rng.random(n) < 0.5
+    p = black76.price(forward=5000.0, strike=k, t=t, vol=v, discount=0.97, is_call=c)
+    p[:50] = np.array([np.nan, -1.0, 0.0, 1e9, 0.5] * 10)  # reason codes too
+    results = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("SPX_NO_NUMBA", flag)
+        results[flag] = iv.implied_vol(price=p, forward=5000.0, strike=k, t=t, discount=0.97, is_call=c)
+    compiled, numpy = results["0"], results["1"]
+    np.testing.assert_array_equal(numpy.reason, compiled.reason)
+    ok = compiled.ok
+    assert ok.sum() > 0.7 * n  # the rest: no time value left in float64 (deep ITM or far wings), or bad inputs
+    np.testing.assert_allclose(numpy.vol[ok], compiled.vol[ok], rtol=1e-13, atol=0)
+    assert np.isnan(numpy.vol[~ok]).all()
