@@ -74,11 +74,30 @@ def _install(out: Path) -> None:
         setattr(QMainWindow, name, hooked)
 
 
+def _hold_self_test_until_shot(out: Path) -> None:
+    # The self-test may pass (and close the window) before the shooter's next poll: make it wait
+    # for the report first, so the pictures are always of the running app.
+    import asyncio
+
+    import app.self_test as self_test
+
+    original = self_test.run_self_test
+
+    async def held(window, seconds, reporter):
+        deadline = time.monotonic() + WAIT_SECONDS + 5
+        while not (out / "shots.json").exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return await original(window, seconds, reporter)
+
+    self_test.run_self_test = held
+
+
 def main() -> int:
     out = Path(sys.argv[1])
     seconds = sys.argv[2] if len(sys.argv) > 2 else "40"
     out.mkdir(parents=True, exist_ok=True)
     _install(out)
+    _hold_self_test_until_shot(out)
     from app.main import main as app_main
 
     sys.argv = ["spx-terminal", "--source", "sim", "--seed", "7", "--self-test", seconds]
