@@ -263,6 +263,10 @@ class MainWindow(QMainWindow):
 
     async def start_feed(self) -> None:
         """Start the source chosen on the command line (replay falls back to sim with a message)."""
+        from spx_core.domain.calendar import default_calendar
+
+        await asyncio.to_thread(default_calendar().load)  # pandas-heavy: off the GUI thread, after paint
+        self.status.refresh()
         try:
             await self.open_store()
         except Exception as exc:  # a broken database must not stop the simulated market

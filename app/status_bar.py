@@ -58,10 +58,14 @@ class TerminalStatusBar(QStatusBar):
         now = datetime.now(UTC)
         self.clock_label.setText(now.astimezone(ET).strftime("%H:%M:%S ET"))
         market_now = now if self._last_market_ns is None else datetime.fromtimestamp(self._last_market_ns / 1e9, UTC)
-        try:
-            self.session_label.setText(f"Market: {default_calendar().session_at(market_now).value}")
-        except ValueError:
-            self.session_label.setText("Market: -")
+        calendar = default_calendar()
+        if not calendar.loaded:  # loading it here would delay the first paint; the app loads it in a worker
+            self.session_label.setText("Market: ...")
+        else:
+            try:
+                self.session_label.setText(f"Market: {calendar.session_at(market_now).value}")
+            except ValueError:
+                self.session_label.setText("Market: -")
         if self._last_wall is None:
             self.age_label.setText("no data")
             self._set_prop(self.age_label, "stale", "true")

@@ -94,6 +94,16 @@ class MarketCalendar:
         self._cal = None
 
     @property
+    def loaded(self) -> bool:
+        """True once the exchange calendar is loaded (the first query loads it: ~0.3 s, pandas-heavy)."""
+        return self._cal is not None
+
+    def load(self) -> MarketCalendar:
+        """Load the exchange calendar now (e.g. in a worker thread at app start); returns self."""
+        self._xc
+        return self
+
+    @property
     def _xc(self):
         if self._cal is None:
             import warnings
