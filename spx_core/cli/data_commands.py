@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from spx_core.cli.main import UsageError
+from spx_core.cli.main import UsageError, add_db_option, add_snapshot_option
 
 __all__ = ["register", "cmd_import", "cmd_snapshots", "cmd_export", "cmd_simulate"]
 
@@ -36,12 +36,11 @@ _EXPORT_COLUMNS = ("root", "expiry", "settlement", "strike", "right", "bid", "as
 
 def register(subparsers: Any) -> None:
     """Add the data commands to the ``spx-data`` parser."""
-    db_help = "SQLite database file (default: $SPX_TERMINAL_DB, else the user data folder's database)"
     p = subparsers.add_parser("import", help="import market data files into the database",
                               description="Import files (one transaction each; already-imported files "
                                           "are skipped as duplicates).")
     p.add_argument("--format", required=True, choices=_FORMATS, dest="fmt", help="file format")
-    p.add_argument("--db", metavar="PATH", help=db_help)
+    add_db_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
     p.add_argument("--root", choices=("SPX", "SPXW"),
                    help="cboe-datashop only: the root of every row (default: root column, file name, expiry rule)")
@@ -49,18 +48,18 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_import)
 
     p = subparsers.add_parser("snapshots", help="list stored chain snapshots")
-    p.add_argument("--db", metavar="PATH", help=db_help)
+    add_db_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_snapshots)
 
     p = subparsers.add_parser("export", help="write one snapshot's quotes (with flags) as CSV")
-    p.add_argument("--db", metavar="PATH", help=db_help)
-    p.add_argument("--snapshot", required=True, type=int, metavar="ID", help="snapshot id (see `snapshots`)")
+    add_db_option(p)
+    add_snapshot_option(p)
     p.add_argument("--csv", required=True, metavar="OUT", help="output CSV file ('-' for stdout)")
     p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser("simulate", help="record simulated snapshots, one per simulated minute")
-    p.add_argument("--db", metavar="PATH", help=db_help)
+    add_db_option(p)
     p.add_argument("--seed", required=True, type=int, metavar="N", help="simulator seed (>= 0)")
     p.add_argument("--minutes", required=True, type=int, metavar="M", help="simulated minutes to record (>= 1)")
     p.add_argument("--start", metavar="ISO", help="simulated start, e.g. 2024-03-04T09:30 (naive = US/Eastern); "

@@ -18,6 +18,20 @@ COMMAND_MODULES = (
 )
 
 
+DB_HELP = "SQLite database file (default: $SPX_TERMINAL_DB, else the user data folder's database)"
+
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    """``--db PATH`` as every subcommand spells it."""
+    parser.add_argument("--db", metavar="PATH", help=DB_HELP)
+
+
+def add_snapshot_option(parser: argparse.ArgumentParser) -> None:
+    """``--snapshot ID`` (required) as every subcommand spells it."""
+    parser.add_argument("--snapshot", required=True, type=int, metavar="ID",
+                        help="snapshot id (see `spx-data snapshots`)")
+
+
 class UsageError(Exception):
     """Bad command-line usage; printed to stderr with exit code 2."""
 

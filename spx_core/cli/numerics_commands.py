@@ -22,6 +22,8 @@ import math
 import sys
 from typing import Any
 
+from spx_core.cli.main import add_db_option, add_snapshot_option
+
 __all__ = ["register", "cmd_greeks", "cmd_surface", "greeks_frame", "surface_payload"]
 
 
@@ -30,16 +32,15 @@ class _CommandFailed(Exception):
 
 
 def register(subparsers: Any) -> None:
-    db_help = "SQLite database (default: $SPX_TERMINAL_DB, else the user data folder's database)"
     p = subparsers.add_parser("greeks", help="per-quote forward, T, bid/ask/mid IV and greeks of a snapshot")
-    p.add_argument("--db", metavar="PATH", help=db_help)
-    p.add_argument("--snapshot", required=True, type=int, metavar="ID", help="snapshot id (see `spx-data snapshots`)")
+    add_db_option(p)
+    add_snapshot_option(p)
     p.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write ('-' for stdout)")
     p.set_defaults(func=cmd_greeks)
 
     p = subparsers.add_parser("surface", help="fit the SVI surface of a snapshot and print it as JSON")
-    p.add_argument("--db", metavar="PATH", help=db_help)
-    p.add_argument("--snapshot", required=True, type=int, metavar="ID", help="snapshot id (see `spx-data snapshots`)")
+    add_db_option(p)
+    add_snapshot_option(p)
     p.add_argument("--json", required=True, action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_surface)
 
