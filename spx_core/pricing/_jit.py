@@ -51,7 +51,7 @@ def _njit(numba, fn, cache_class):
 
 
 def _build() -> SimpleNamespace:
-    # Deliberately lazy imports: numba costs ~0.3 s to import, and _cache/_simd/_simd_iv need it.
+    # Deliberately lazy imports: numba costs ~0.3 s to import, and _cache and the _simd* modules need it.
     import numba
     from numba.extending import register_jitable
 
@@ -61,11 +61,12 @@ def _build() -> SimpleNamespace:
         _kernels,
         _lbr,
         _simd,
+        _simd_guess,
         _simd_iv,
         _special,
     )
 
-    modules = (_special, _black, _kernels, _lbr, _simd, _simd_iv)
+    modules = (_special, _black, _kernels, _lbr, _simd, _simd_iv, _simd_guess)
     for module in modules:
         for fn in getattr(module, "FUNCTIONS", ()):  # _simd* modules inline their own helpers
             register_jitable(fn)
@@ -74,7 +75,7 @@ def _build() -> SimpleNamespace:
     except OSError as exc:  # e.g. no home folder to put the user cache folder in
         _LOG.info("numba cache unavailable (%s); compiling in memory", exc)
         cache_class = None
-    loops = (*_kernels.LOOPS, *_lbr.LOOPS, *_simd.LOOPS, *_simd_iv.LOOPS)
+    loops = (*_kernels.LOOPS, *_lbr.LOOPS, *_simd.LOOPS, *_simd_iv.LOOPS, *_simd_guess.LOOPS)
     return SimpleNamespace(**{fn.__name__: _njit(numba, fn, cache_class) for fn in loops})
 
 

@@ -1,8 +1,7 @@
 """Implied vol for large arrays in three passes, compiled by ``_jit.py`` (imported only then: needs numba).
 
 1. ``iv_inputs_simd`` (vectorized): reason codes and normalised inputs (``_lbr.solve_inputs``), then
-   ``iv_setup_loop`` (scalar): for solvable prices, "Let's Be Rational"'s initial guess, bracket and
-   branch (``_lbr._initial_guess``: branchy, stays scalar).
+   "Let's Be Rational"'s initial guess, bracket and branch for solvable prices (``_simd_guess.py``).
 2. ``iv_iterate_simd`` (vectorized, no branches): the two Householder steps of ``_lbr.normalised_total_vol``
    with the same objectives, brackets and stopping rule. b(x, s) comes from ``erfcx_pair`` as in the
    scalar code; where that does not apply (near the money) or the scalar code would bisect, ``todo`` is set.
@@ -28,7 +27,6 @@ from spx_core.pricing._lbr import (
     EXPIRED,
     NO_TIME_VALUE,
     OK,
-    _initial_guess,
     iterate_from_guess,
 )
 from spx_core.pricing._simd import (
@@ -161,15 +159,6 @@ def iv_inputs_simd(pr, f, k, t, d, c, lx, beta, ln_beta, x, b_max, reason):
         ln_beta[i] = _log(bi if code == OK else 1.0)
 
 
-def iv_setup_loop(beta, x, b_max, s, s_left, s_right, branch, vol, reason):
-    """Pass 1b (scalar): "Let's Be Rational"'s initial guess where pass 1a found a price to solve."""
-    for i in range(vol.shape[0]):
-        vol[i] = math.nan
-        branch[i] = -1
-        if reason[i] == OK:
-            s[i], s_left[i], s_right[i], branch[i] = _initial_guess(beta[i], x[i], b_max[i])
-
-
 def iv_iterate_simd(beta, ln_beta, x, b_max, s, s_left, s_right, branch, sqrt_t, vol, reason, todo):
     """Pass 2, vectorized: vol and reason for every option with branch >= 0 that needs no scalar help."""
     for i in range(vol.shape[0]):
@@ -195,4 +184,4 @@ def iv_at(beta, ln_beta, x, b_max, s, s_left, s_right, branch, sqrt_t, vol, reas
 
 HASHED = (_float_to_bits._defn, _log.py_func, _black_vega.py_func, _step.py_func, _iteration.py_func,
           _iterate.py_func)  # for the cache key (_cache.code_digest)
-LOOPS = (iv_inputs_simd, iv_setup_loop, iv_iterate_simd, iv_at)
+LOOPS = (iv_inputs_simd, iv_iterate_simd, iv_at)

@@ -163,23 +163,20 @@ def norm_pdf(z: float) -> float:
     return ONE_OVER_SQRT_TWO_PI * exp(-0.5 * z * z)
 
 
-def inverse_norm_cdf(u: float) -> float:
-    """Inverse standard normal cdf (Wichura AS241, ~1e-16 relative)."""
-    if u <= 0.0:
-        return -float("inf") if u == 0.0 else float("nan")
-    if u >= 1.0:
-        return float("inf") if u == 1.0 else float("nan")
-    q = u - 0.5
-    if fabs(q) <= 0.425:
-        r = 0.180625 - q * q
-        num = (((((((2.5090809287301226727e3 * r + 3.3430575583588128105e4) * r + 6.7265770927008700853e4) * r
-                   + 4.5921953931549871457e4) * r + 1.3731693765509461125e4) * r + 1.9715909503065514427e3) * r
-                + 1.3314166789178437745e2) * r + 3.3871328727963666080e0)
-        den = (((((((5.2264952788528545610e3 * r + 2.8729085735721942674e4) * r + 3.9307895800092710610e4) * r
-                   + 2.1213794301586595867e4) * r + 5.3941960214247511077e3) * r + 6.8718700749205790830e2) * r
-                + 4.2313330701600911252e1) * r + 1.0)
-        return q * num / den
-    r = sqrt(-log(u if q < 0.0 else 1.0 - u))
+def _inverse_central(q: float) -> float:
+    """AS241's central region: Phi^-1(0.5 + q) for |q| <= 0.425."""
+    r = 0.180625 - q * q
+    num = (((((((2.5090809287301226727e3 * r + 3.3430575583588128105e4) * r + 6.7265770927008700853e4) * r
+               + 4.5921953931549871457e4) * r + 1.3731693765509461125e4) * r + 1.9715909503065514427e3) * r
+            + 1.3314166789178437745e2) * r + 3.3871328727963666080e0)
+    den = (((((((5.2264952788528545610e3 * r + 2.8729085735721942674e4) * r + 3.9307895800092710610e4) * r
+               + 2.1213794301586595867e4) * r + 5.3941960214247511077e3) * r + 6.8718700749205790830e2) * r
+            + 4.2313330701600911252e1) * r + 1.0)
+    return q * num / den
+
+
+def _inverse_tail(r: float) -> float:
+    """AS241's tails: |Phi^-1(u)| for r = sqrt(-ln(min(u, 1-u))) >= sqrt(-ln(0.075))."""
     if r < 5.0:
         r -= 1.6
         num = (((((((7.74545014278341407640e-4 * r + 2.27238449892691845833e-2) * r + 2.41780725177450611770e-1) * r
@@ -196,9 +193,21 @@ def inverse_norm_cdf(u: float) -> float:
         den = (((((((2.04426310338993978564e-15 * r + 1.42151175831644588870e-7) * r + 1.84631831751005468180e-5) * r
                    + 7.86869131145613259100e-4) * r + 1.48753612908506148525e-2) * r + 1.36929880922735805310e-1) * r
                 + 5.99832206555887937690e-1) * r + 1.0)
-    ret = num / den
+    return num / den
+
+
+def inverse_norm_cdf(u: float) -> float:
+    """Inverse standard normal cdf (Wichura AS241, ~1e-16 relative)."""
+    if u <= 0.0:
+        return -float("inf") if u == 0.0 else float("nan")
+    if u >= 1.0:
+        return float("inf") if u == 1.0 else float("nan")
+    q = u - 0.5
+    if fabs(q) <= 0.425:
+        return _inverse_central(q)
+    ret = _inverse_tail(sqrt(-log(u if q < 0.0 else 1.0 - u)))
     return -ret if q < 0.0 else ret
 
 
 FUNCTIONS = (_erf_small, _erfcx_positive, _exp_minus_square, erfc, erfcx, _pair_middle, _pair_large, erfcx_pair,
-             norm_cdf, norm_pdf, inverse_norm_cdf)
+             norm_cdf, norm_pdf, _inverse_central, _inverse_tail, inverse_norm_cdf)

@@ -98,11 +98,15 @@ def _compiled_iv(kern, flat, vol, reason) -> None:
     lx = log_ratio(full[1], full[2])
     beta, ln_beta, x, b_max, s, s_left, s_right = (np.empty(n) for _ in range(7))
     branch = np.empty(n, dtype=np.int8)
-    # Reason codes (vectorized), initial guesses (scalar), the Householder steps (vectorized), then the
-    # scalar steps for what the vectorized pass could not do (near the money, bisection cases).
+    # Reason codes, initial guesses and Householder steps in vectorized passes; after each of the last two,
+    # the scalar code for what the vectorized pass could not do the same way (prices above the central
+    # point, near the money, bisection cases).
     kern.iv_inputs_simd(*full, lx, beta, ln_beta, x, b_max, reason)
-    kern.iv_setup_loop(beta, x, b_max, s, s_left, s_right, branch, vol, reason)
     todo = np.empty(n, dtype=np.bool_)
+    kern.iv_guess_simd(beta, x, b_max, s, s_left, s_right, branch, vol, reason, todo)
+    index = np.flatnonzero(todo)
+    if index.size:
+        kern.iv_guess_at(beta, x, b_max, s, s_left, s_right, branch, index)
     guess = (beta, ln_beta, x, b_max, s, s_left, s_right, branch, np.sqrt(full[3]))
     kern.iv_iterate_simd(*guess, vol, reason, todo)
     index = np.flatnonzero(todo)

@@ -90,3 +90,36 @@ def test_vectorized_implied_vol_matches_the_scalar_loop(monkeypatch):
     np.testing.assert_array_equal(whole.reason, reason)
     assert whole.ok.sum() > 0.6 * k.size
     np.testing.assert_allclose(whole.vol[whole.ok], vol[whole.ok], rtol=2e-15, atol=0)
+
+
+def test_vectorized_initial_guess_matches_the_scalar_one(monkeypatch):
+    # The SIMD guess recompiles _lbr's formulas on branch-free exp/log/erfcx/inverse cdf; it must give the
+    # scalar guess (same branch, same bracket, same value to a few ulps) or hand the option to the scalar code.
+    pytest.importorskip("numba")
+    monkeypatch.setenv("SPX_NO_NUMBA", "0")
+    from spx_core.pricing import _black, _jit, _lbr
+
+    rng = np.random.default_rng(11)
+    n = 4000
+    x = -(10.0 ** rng.uniform(-9.0, 2.5, n))  # at the money to |ln(F/K)| ~ 300
+    x[:4] = [0.0, -1e-300, -0.22, -0.23]  # no time value left of b_c / around _central_point's interval switch
+    s_true = 10.0 ** rng.uniform(-2.5, 1.0, n)
+    beta = np.array([_black.normalised_black_otm(xi, si) for xi, si in zip(x, s_true, strict=True)])
+    b_max = np.exp(0.5 * x)
+    live = (beta >= _lbr.DBL_MIN) & (beta < b_max)
+    reason = np.where(live, _lbr.OK, _lbr.NO_TIME_VALUE).astype(np.uint8)
+    s, s_left, s_right, vol = (np.empty(n) for _ in range(4))
+    branch = np.empty(n, dtype=np.int8)
+    todo = np.empty(n, dtype=np.bool_)
+    _jit.kernels().iv_guess_simd(beta, x, b_max, s, s_left, s_right, branch, vol, reason, todo)
+    assert np.isnan(vol).all() and (branch[~live] == -1).all() and not todo[~live].any()
+    # Below the central point b_c it is vectorized (up to |x| ~ 15, where erfcx_pair stops applying); above, scalar.
+    b_c = np.array([_lbr._central_point(math.sqrt(-2.0 * xi), bm)[0] for xi, bm in zip(x, b_max, strict=True)])
+    below = live & (beta < b_c)
+    assert todo[live & ~below].all() and not todo[below & (x >= -10.0)].any()
+    done = live & ~todo
+    assert (branch[done] == 0).sum() > 300 and (branch[done] == 1).sum() > 300
+    for i in np.flatnonzero(done):
+        ref = _lbr._initial_guess(float(beta[i]), float(x[i]), float(b_max[i]))
+        assert branch[i] == ref[3], i
+        np.testing.assert_allclose([s[i], s_left[i], s_right[i]], ref[:3], rtol=1e-13, atol=0, err_msg=str(i))
