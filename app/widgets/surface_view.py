@@ -80,7 +80,7 @@ class Surface3DView(QWidget):
         self.setObjectName("surface_3d")
         self.view = gl.GLViewWidget()
         self.view.setBackgroundColor(pg.mkColor(18, 20, 26))
-        self.view.setCameraPosition(distance=50, elevation=24, azimuth=-58)
+        self.view.setCameraPosition(distance=3.9 * _BOX, elevation=28, azimuth=-60)
         grid = gl.GLGridItem()
         grid.setSize(2 * _BOX, 2 * _BOX)
         grid.setSpacing(2, 2)
@@ -115,8 +115,8 @@ class Surface3DView(QWidget):
         texts = [(f"K/F {money[0]:.0%}", (-_BOX, -_BOX - 1.5, 0)), (f"{money[-1]:.0%}", (_BOX, -_BOX - 1.5, 0)),
                  (f"{days[0]:.0f} d", (_BOX + 1, -_BOX, 0)), (f"{days[-1]:.0f} d", (_BOX + 1, _BOX, 0)),
                  ("days to expiry", (_BOX + 1.5, 0, 0)), ("strike / forward", (0, -_BOX - 2.5, 0)),
-                 (f"IV {lo:.1f}%", (-_BOX - 1, _BOX, 0)), (f"IV {hi:.1f}%", (-_BOX - 1, _BOX, _BOX)),
-                 ("implied vol (%) by strike/forward and days to expiry", (-_BOX, _BOX, 1.25 * _BOX))]
+                 (f"IV {lo:.1f}%", (-_BOX - 1, _BOX + 1, 0)), (f"IV {hi:.1f}%", (-_BOX - 1, _BOX + 1, _BOX)),
+                 ("IV (%) by K/F and days", (-_BOX, _BOX + 1, 1.3 * _BOX))]
         for item, (text, pos) in zip(self._labels, texts, strict=True):
             item.setData(pos=np.array(pos, dtype=float), text=text)
 
