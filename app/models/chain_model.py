@@ -120,7 +120,8 @@ class ChainModel(QAbstractTableModel):
         self._cols = column_layout(fields)
         self._col_side = [side for side, _ in self._cols]
         self._col_format = [_formatter(field) for _, field in self._cols]
-        self._col_align = [_CENTER if side == STRIKE else _RIGHT for side, _ in self._cols]
+        # plain ints: an enum here costs a Python enum lookup in setData() for every painted cell
+        self._col_align = [int(_CENTER.value if side == STRIKE else _RIGHT.value) for side, _ in self._cols]
         kinds = [_kind(field) for _, field in self._cols]
         self._col_fg = [side if kind == 0 else side + 2 if kind == 1 else -1
                         for (side, _), kind in zip(self._cols, kinds, strict=True)]
@@ -144,10 +145,10 @@ class ChainModel(QAbstractTableModel):
         if not index.isValid():
             return
         r, c = index.row(), index.column()
-        handlers = self._handlers
+        get = self._handlers.get
         for i in range(len(span)):
             role_data = span[i]
-            handler = handlers.get(role_data.role())
+            handler = get(role_data.role())
             if handler is not None:
                 value = handler(r, c)
                 if value is not None:
