@@ -51,3 +51,16 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path):
                             text=True, timeout=60)
     assert result.returncode == 2
     assert "--seed -1 must be >= 0" in result.stderr
+
+
+def test_self_test_replays_an_imported_end_of_day_file(tmp_path, shared_data):
+    db = tmp_path / "eod.sqlite"
+    csv = shared_data / "cboe_datashop" / "spxw20190626.csv"
+    imp = subprocess.run([_script("spx-data"), "import", "--format", "cboe-datashop", "--db", str(db), str(csv)],
+                         env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert imp.returncode == 0, imp.stderr[-2000:]
+    result = subprocess.run([_script("spx-terminal"), "--db", str(db), "--source", "replay", "--self-test", "60"],
+                            env=_env(tmp_path), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-3000:]}"
+    assert "PASS feed: Replay finished, 1 batches, 10384 quotes" in result.stdout
+    assert "PASS surface" in result.stdout
