@@ -70,6 +70,7 @@ async def _run(app, args: argparse.Namespace, reporter, log_path) -> int:
     window.closed.connect(quit_event.set)
     window.show()
     logging.getLogger("app").info("window shown %.3fs after start; log %s", time.perf_counter() - _T0, log_path)
+    window.warm_up_pricing = True
     feed_task = asyncio.ensure_future(window.start_feed())
     try:
         if args.self_test is not None:

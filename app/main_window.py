@@ -57,6 +57,8 @@ class MainWindow(QMainWindow):
         self.initial_source = source
         self.db_path = database_path(db_path or settings.db_path or None)
         self.store: Any = None
+        #: compile the pricing kernels in the background when the feed starts (main() sets it; tests don't)
+        self.warm_up_pricing = False
         try:
             self.setWindowIcon(QIcon(str(icon_path())))
         except ResourceMissingError:
@@ -265,7 +267,13 @@ class MainWindow(QMainWindow):
         """Start the source chosen on the command line (replay falls back to sim with a message)."""
         from spx_core.domain.calendar import default_calendar
 
-        await asyncio.to_thread(default_calendar().load)  # pandas-heavy: off the GUI thread, after paint
+        await asyncio.to_thread(default_calendar().load)  # runs after the first paint
+        if self.warm_up_pricing:
+            from spx_core.pricing import start_background_warm_up
+
+            # a new install compiles the pricing kernels (~14 s): meanwhile panels price on the numpy
+            # path instead of showing an empty chain until the compile is done
+            start_background_warm_up()  # pandas-heavy: off the GUI thread, after paint
         self.status.refresh()
         try:
             await self.open_store()

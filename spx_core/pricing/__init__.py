@@ -8,6 +8,7 @@ Importing this package is cheap: no numba compilation and no scipy.stats (kernel
 """
 
 from spx_core.pricing import black76, bsm, iv
+from spx_core.pricing._jit import start_background_warm_up
 from spx_core.pricing.black76 import Greeks
 from spx_core.pricing.iv import (
     ImpliedVolError,
@@ -23,4 +24,5 @@ from spx_core.pricing.iv import (
 __all__ = [
     "Greeks", "IVReason", "IVResult", "ImpliedVolError", "NoTimeValueError", "PriceAboveMaximumError",
     "PriceBelowIntrinsicError", "black76", "bsm", "implied_vol", "implied_vol_scalar", "iv",
+    "start_background_warm_up",
 ]

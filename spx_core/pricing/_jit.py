@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from types import SimpleNamespace
 
 _LOG = logging.getLogger(__name__)
@@ -27,9 +28,12 @@ class _KernelCache:
     def __init__(self) -> None:
         self.kernels: SimpleNamespace | None = None
         self.failed = False
+        self.warming = False  # a background warm-up is compiling: other threads use the numpy path
+        self.warmed = False
 
 
 _STATE = _KernelCache()
+_LOCAL = threading.local()  # marks the warm-up thread, the only one that compiles while warming
 
 
 def numba_disabled() -> bool:
@@ -83,6 +87,8 @@ def kernels() -> SimpleNamespace | None:
     """The compiled kernels, or None when the numpy path must be used (disabled or numba unusable)."""
     if numba_disabled() or _STATE.failed:
         return None
+    if _STATE.warming and not getattr(_LOCAL, "warm_up", False):
+        return None
     if _STATE.kernels is None:
         try:
             _STATE.kernels = _build()
@@ -91,3 +97,41 @@ def kernels() -> SimpleNamespace | None:
             _STATE.failed = True
             return None
     return _STATE.kernels
+
+
+def start_background_warm_up() -> threading.Thread | None:
+    """Compile (or load from cache) the common kernels in a daemon thread.
+
+    Until it finishes, calls from every other thread take the numpy path, so an app's first
+    chain is priced at once instead of after the ~14 s first compile of a new install. Returns the
+    thread (None when numba is disabled or unusable, or a warm-up already ran).
+    """
+    if numba_disabled() or _STATE.failed or _STATE.warming or _STATE.warmed:
+        return None
+    _STATE.warming = True
+    thread = threading.Thread(target=_warm_up, name="pricing-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm_up() -> None:
+    import numpy as np
+
+    from spx_core.pricing import black76, iv
+
+    _LOCAL.warm_up = True
+    try:
+        for n in (16, 1024):  # below and above the SIMD threshold: both loop families get compiled
+            forward, discount = np.full(n, 5000.0), np.full(n, 0.99)
+            strike = np.linspace(4000.0, 6000.0, n)
+            t, vol = np.full(n, 0.1), np.full(n, 0.2)
+            is_call = np.arange(n) % 2 == 0
+            price = black76.price(forward=forward, strike=strike, t=t, vol=vol, discount=discount, is_call=is_call)
+            black76.greeks(forward=forward, strike=strike, t=t, vol=vol, discount=discount, is_call=is_call)
+            iv.implied_vol(price=price, forward=forward, strike=strike, t=t, discount=discount, is_call=is_call)
+    except Exception:  # warm-up is an optimisation: a failure leaves compile-on-first-use
+        _LOG.exception("pricing warm-up failed; kernels will compile on first use")
+    finally:
+        _LOCAL.warm_up = False
+        _STATE.warmed = True
+        _STATE.warming = False
