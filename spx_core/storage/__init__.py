@@ -5,6 +5,8 @@
     snap = store.load_snapshot(sid)                # bit-identical; checksum verified
     with store.import_file(path=p, sha256=h, fmt="cboe-datashop") as imp:
         imp.add_snapshot(snap, source="cboe-datashop")
+        imp.add_instrument_ids("databento:OPRA.PILLAR", [VendorInstrumentId(id, contract, from_ns, to_ns)])
+    store.lookup_instrument_ids("databento:OPRA.PILLAR", [id], at=time_ns)   # committed mappings only
 
 SQLAlchemy sessions/connections never leave this package; the engine is passed in (no global).
 """
@@ -23,12 +25,12 @@ from spx_core.storage.errors import (
 )
 from spx_core.storage.imports import ImportSession
 from spx_core.storage.migrations import MIGRATIONS, Migration
-from spx_core.storage.records import ImportRecord, SessionInfo, SnapshotInfo
+from spx_core.storage.records import ImportRecord, SessionInfo, SnapshotInfo, VendorInstrumentId
 from spx_core.storage.store import Store
 
 __all__ = [
     "Store", "AsyncStore", "ImportSession", "make_engine",
-    "SnapshotInfo", "SessionInfo", "ImportRecord", "Migration", "MIGRATIONS",
+    "SnapshotInfo", "SessionInfo", "ImportRecord", "VendorInstrumentId", "Migration", "MIGRATIONS",
     "StorageError", "SchemaVersionError", "MigrationError", "PayloadError", "SnapshotIntegrityError",
     "SnapshotNotFoundError", "DuplicateImportError",
     "encode_snapshot", "decode_payload",

@@ -11,7 +11,9 @@ from sqlalchemy.dialects.sqlite import insert
 
 from spx_core.domain import ChainSnapshot, OptionContract
 from spx_core.storage import schema as t
+from spx_core.storage.records import VendorInstrumentId
 from spx_core.storage.rows import bar_rows, instrument_rows, snapshot_row
+from spx_core.storage.vendor_ids import upsert_instrument_ids
 
 __all__ = ["ImportSession", "upsert_instruments", "upsert_bars", "MAX_FAILED_REJECTIONS"]
 
@@ -69,6 +71,7 @@ class ImportSession:
         self.snapshots = 0
         self.instruments = 0
         self.bars = 0
+        self.instrument_ids = 0
         self.rejected: list[tuple[int, str]] = []
         self.status = "running"
         self.error: str | None = None
@@ -83,6 +86,18 @@ class ImportSession:
 
     def add_instruments(self, contracts: Iterable[OptionContract]) -> None:
         self.instruments += upsert_instruments(self._conn, contracts)
+
+    def add_instrument_ids(self, vendor: str, mappings: Iterable[VendorInstrumentId]) -> None:
+        """Store a vendor's id -> contract mappings (and their contracts) as part of this import.
+
+        ``vendor`` names the id space (e.g. ``"databento:OPRA.PILLAR"``); each mapping holds over its
+        own time range because vendors re-use ids. Later imports find them with
+        :meth:`Store.lookup_instrument_ids` once this import has committed.
+        """
+        mappings = list(mappings)
+        # the mapping rows reference instruments rows; for contracts already added this is a no-op
+        upsert_instruments(self._conn, dict.fromkeys(m.contract for m in mappings))
+        self.instrument_ids += upsert_instrument_ids(self._conn, vendor, mappings, self.import_id)
 
     def add_bars(self, symbol: str, bars: Any) -> None:
         """Store underlying bars (DataFrame: time as int64 ns or tz-aware, open, high, low, close, volume)."""

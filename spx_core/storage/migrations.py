@@ -102,9 +102,29 @@ _V1 = _sql(
         UNIQUE (symbol, time_ns))""",
 )
 
+# Vendors' numeric instrument ids (Databento/OPRA ``instrument_id``) -> our instruments, so a quote
+# file imported later than its definitions still resolves. Vendors re-use ids across days, so each
+# mapping holds for [valid_from_ns, valid_to_ns) only (Databento: one UTC day, as its symbology
+# intervals are); ``vendor`` names the id space (e.g. "databento:OPRA.PILLAR": ids are per dataset).
+# A newer import of the same (vendor, id, valid_from) replaces the mapping; forgetting the import
+# that wrote it (import_log row deleted) removes it.
+_V2 = _sql(
+    """CREATE TABLE instrument_ids (
+        id INTEGER PRIMARY KEY,
+        vendor TEXT NOT NULL,
+        vendor_id INTEGER NOT NULL,
+        instrument_id INTEGER NOT NULL REFERENCES instruments (id) ON DELETE CASCADE,
+        valid_from_ns INTEGER NOT NULL,
+        valid_to_ns INTEGER NOT NULL CHECK (valid_to_ns > valid_from_ns),
+        import_id INTEGER REFERENCES import_log (id) ON DELETE CASCADE,
+        UNIQUE (vendor, vendor_id, valid_from_ns))""",
+    "CREATE INDEX ix_instrument_ids_import ON instrument_ids (import_id)",
+)
+
 #: Every schema step, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "instruments, snapshots, underlying bars, import log", _V1),
+    Migration(2, "vendor instrument ids (valid per date range)", _V2),
 )
 
 

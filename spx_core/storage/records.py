@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["SnapshotInfo", "SessionInfo", "ImportRecord"]
+from spx_core.domain import OptionContract
+
+__all__ = ["SnapshotInfo", "SessionInfo", "ImportRecord", "VendorInstrumentId"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +72,20 @@ class ImportRecord:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     error: str | None = None
     time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VendorInstrumentId:
+    """A vendor's numeric id for a contract, valid over ``[valid_from_ns, valid_to_ns)``.
+
+    Attributes:
+        vendor_id: the vendor's id (Databento: the record's ``instrument_id``).
+        contract: the contract it names.
+        valid_from_ns, valid_to_ns: ns since the epoch (UTC); vendors re-use ids, so a mapping only
+            holds in this range (Databento/OPRA: the UTC day of the definition).
+    """
+
+    vendor_id: int
+    contract: OptionContract
+    valid_from_ns: int
+    valid_to_ns: int

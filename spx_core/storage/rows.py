@@ -15,7 +15,7 @@ from spx_core.storage.codec import decode_payload, encode_snapshot
 from spx_core.storage.errors import PayloadError, SnapshotIntegrityError, StorageError
 from spx_core.storage.records import SnapshotInfo
 
-__all__ = ["snapshot_row", "snapshot_from_payload", "snapshot_info", "instrument_rows", "bar_rows",
+__all__ = ["snapshot_row", "snapshot_from_payload", "snapshot_info", "instrument_rows", "contract_from_row", "bar_rows",
            "nan_to_none", "none_to_nan", "as_ns"]
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -93,6 +93,14 @@ def instrument_rows(contracts: Iterable[OptionContract]) -> list[dict[str, Any]]
              "strike": c.strike, "option_right": c.right.value, "settlement": c.settlement.value,
              "multiplier": c.multiplier, "exchange": c.exchange, "currency": c.currency,
              "con_id": c.con_id, "trading_class": c.trading_class} for c in contracts]
+
+
+def contract_from_row(row: Any) -> OptionContract:
+    """The contract of an ``instruments`` row (with its broker ids)."""
+    return OptionContract(root=row.root, expiry=datetime.fromisoformat(row.expiry).date(), strike=row.strike,
+                          right=row.option_right, settlement=row.settlement, multiplier=row.multiplier,
+                          exchange=row.exchange, currency=row.currency, con_id=row.con_id,
+                          trading_class=row.trading_class)
 
 
 def _time_ns_column(values: Any) -> np.ndarray:

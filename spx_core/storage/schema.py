@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Float, ForeignKey, Integer, LargeBinary, MetaData, Table, Text
 
 __all__ = ["metadata", "schema_version", "instruments", "snapshots", "underlying_bars", "import_log",
-           "import_rejections", "IMPORTED", "FAILED"]
+           "import_rejections", "instrument_ids", "IMPORTED", "FAILED"]
 
 metadata = MetaData()
 
@@ -92,4 +92,16 @@ underlying_bars = Table(
     Column("close", Float),
     Column("volume", Float),
     Column("import_id", Integer, ForeignKey("import_log.id", ondelete="SET NULL")),
+)
+
+instrument_ids = Table(
+    "instrument_ids", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("vendor", Text, nullable=False),  # the id space, e.g. "databento:OPRA.PILLAR"
+    Column("vendor_id", Integer, nullable=False),
+    Column("instrument_id", Integer, ForeignKey("instruments.id", ondelete="CASCADE"), nullable=False),
+    # vendors re-use ids (OPRA: daily): the mapping holds for [valid_from_ns, valid_to_ns) only
+    Column("valid_from_ns", Integer, nullable=False),
+    Column("valid_to_ns", Integer, nullable=False),
+    Column("import_id", Integer, ForeignKey("import_log.id", ondelete="CASCADE")),
 )

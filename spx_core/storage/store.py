@@ -25,10 +25,23 @@ from spx_core.paths import database_path
 from spx_core.storage import schema as t
 from spx_core.storage.engine import BEGIN_OPTION, configure_engine, make_engine
 from spx_core.storage.errors import DuplicateImportError, SnapshotNotFoundError
-from spx_core.storage.imports import MAX_FAILED_REJECTIONS, ImportSession, upsert_bars, upsert_instruments
+from spx_core.storage.imports import (
+    MAX_FAILED_REJECTIONS,
+    ImportSession,
+    upsert_bars,
+    upsert_instruments,
+)
 from spx_core.storage.migrations import MIGRATIONS, Migration, migrate
 from spx_core.storage.records import ImportRecord, SessionInfo, SnapshotInfo
-from spx_core.storage.rows import BAR_COLUMNS, as_ns, snapshot_from_payload, snapshot_info, snapshot_row
+from spx_core.storage.rows import (
+    BAR_COLUMNS,
+    as_ns,
+    contract_from_row,
+    snapshot_from_payload,
+    snapshot_info,
+    snapshot_row,
+)
+from spx_core.storage.vendor_ids import lookup_instrument_ids
 
 __all__ = ["Store"]
 
@@ -170,12 +183,17 @@ class Store:
         """The stored contract for an OCC symbol (with its broker ids), or None."""
         with self._read() as conn:
             row = conn.execute(select(t.instruments).where(t.instruments.c.occ_symbol == occ_symbol)).one_or_none()
-        if row is None:
-            return None
-        return OptionContract(root=row.root, expiry=datetime.fromisoformat(row.expiry).date(), strike=row.strike,
-                              right=row.option_right, settlement=row.settlement, multiplier=row.multiplier,
-                              exchange=row.exchange, currency=row.currency, con_id=row.con_id,
-                              trading_class=row.trading_class)
+        return None if row is None else contract_from_row(row)
+
+    def lookup_instrument_ids(self, vendor: str, ids: Iterable[int], *,
+                              at: datetime | int) -> dict[int, OptionContract]:
+        """Contracts that a vendor's numeric ids named at instant ``at`` (ns UTC or aware datetime).
+
+        Only committed mappings are seen (written by ``imp.add_instrument_ids`` of earlier imports);
+        ids without a mapping valid at ``at`` are left out of the result.
+        """
+        with self._read() as conn:
+            return lookup_instrument_ids(conn, vendor, ids, at)
 
     def save_bars(self, symbol: str, bars: Any) -> int:
         with self._write() as conn:

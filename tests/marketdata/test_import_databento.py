@@ -8,9 +8,19 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from spx_core.cli.main import main
 from spx_core.domain import QuoteFlag, Root
 from spx_core.marketdata.importers import ImportStatus, import_files
-from tests.marketdata.dbn_files import MINUTE, T0, Quote, cbbo, definition, metadata, write_dbn
+from spx_core.storage import Store
+from tests.marketdata.dbn_files import (
+    MINUTE,
+    T0,
+    Quote,
+    cbbo,
+    definition,
+    metadata,
+    write_dbn,
+)
 from tests.marketdata.import_helpers import DATASHOP_CUT, LEAN_INDEX, snapshots, store  # noqa: F401
 
 FMT = "databento"
@@ -78,8 +88,9 @@ def test_unknown_instruments_and_foreign_roots_are_rejected_by_record_number(sto
     assert report.status is ImportStatus.IMPORTED and report.quotes_stored == 1
     assert [(r.line, r.reason) for r in report.rejected] == [
         (2, "definition of instrument 7: 'SPY   210104C00370000' is a SPY option, not SPX/SPXW"),
-        (4, "instrument_id 9 has no SPX/SPXW definition; import its definition file in the same spx-data "
-            "import call")]
+        (4, "quote record for instrument_id 9 on 2021-01-04 (UTC): no SPX/SPXW definition in this import call "
+            "or stored for databento:OPRA.PILLAR that day; import that day's Databento definition file first "
+            "(spx-data import --format databento DEFINITIONS.dbn) or pass it in the same import call")]
 
 
 def test_underlying_comes_from_index_bars_already_stored(store, tmp_path):
@@ -109,3 +120,60 @@ def test_the_same_bytes_are_a_duplicate(store, tmp_path):
     again = import_files(store, [path], FMT)[0]
     assert (first.status, again.status) == (ImportStatus.IMPORTED, ImportStatus.DUPLICATE)
     assert again.sha256 == first.sha256 and len(store.list_snapshots()) == 2
+
+
+@pytest.fixture
+def spx_data(capsys):
+    """Run ``spx-data import --format databento --json`` in-process; returns (exit code, file entries)."""
+    import json
+
+    def run(db, *paths) -> tuple[int, list[dict]]:
+        code = main(["import", "--format", FMT, "--db", str(db), "--json", *(str(p) for p in paths)])
+        return code, json.loads(capsys.readouterr().out)["files"]
+    return run
+
+
+def test_quotes_imported_in_a_later_call_resolve_stored_definitions(spx_data, tmp_path):
+    from databento_dbn import Schema
+
+    db = tmp_path / "later.sqlite"
+    defs = write_dbn(tmp_path / "definition.dbn", metadata(schema=Schema.DEFINITION), _definitions())
+    quotes = write_dbn(tmp_path / "cbbo.dbn", metadata(schema=Schema.CBBO_1M), _quotes())
+    assert spx_data(db, defs)[0] == 0
+    code, [q] = spx_data(db, quotes)  # a later call: only the stored mapping can resolve the ids
+
+    assert code == 0 and (q["status"], q["quotes_stored"], q["snapshots"], q["rejected"]) == ("imported", 5, 2, [])
+    with Store.open(db) as store:
+        assert [(r.path, r.snapshots) for r in store.import_log()] == [(str(defs), 0), (str(quotes), 2)]
+        first, _ = snapshots(store)
+        assert [(e.root, e.expiry) for e in first.expiries()] == [(Root.SPXW, dt.date(2021, 1, 4)),
+                                                                  (Root.SPX, dt.date(2021, 1, 15))]
+        assert list(first.strike) == [3700.0, 3700.0, 3800.0] and list(first.bid) == [64.9, 0.35, 20.0]
+        assert list(first.is_call) == [True, False, True]
+
+
+def test_stored_definitions_hold_only_for_their_day_and_dataset(spx_data, tmp_path):
+    from databento_dbn import Schema
+
+    db = tmp_path / "days.sqlite"
+    assert spx_data(db, write_dbn(tmp_path / "definition.dbn", metadata(schema=Schema.DEFINITION),
+                                  _definitions()))[0] == 0
+    next_day = [cbbo(Quote(1, T0 + 86_400 * 10**9, T0 + 86_400 * 10**9, 64.9, 67.9)),
+                cbbo(Quote(2, T0 + 86_400 * 10**9, T0 + 86_400 * 10**9, 0.3, 0.4))]
+    code_q, [q] = spx_data(db, write_dbn(tmp_path / "next.dbn", metadata(schema=Schema.CBBO_1M), next_day))
+    other = dbn_metadata_for("XNAS.ITCH")
+    code_x, [x] = spx_data(db, write_dbn(tmp_path / "other.dbn", other, _quotes()[:1]))
+
+    assert (code_q, code_x) == (1, 1)  # nothing resolved: the files fail (no valid rows), naming each record
+    # OPRA re-uses ids from day to day: yesterday's definition must not name today's quote
+    assert q["status"] == "failed" and [r["line"] for r in q["rejected"]] == [1, 2]
+    assert "instrument_id 1 on 2021-01-05 (UTC)" in q["rejected"][0]["reason"]
+    assert "import that day's Databento definition file first" in q["rejected"][0]["reason"]
+    assert x["status"] == "failed" and "stored for databento:XNAS.ITCH" in x["rejected"][0]["reason"]
+
+
+def dbn_metadata_for(dataset: str):
+    import databento_dbn as dbn
+
+    return dbn.Metadata(dataset=dataset, start=T0, stype_in=dbn.SType.RAW_SYMBOL, stype_out=dbn.SType.INSTRUMENT_ID,
+                        schema=dbn.Schema.CBBO_1M, symbols=["SPX.OPT"], end=T0 + 3600 * 10**9)

@@ -167,7 +167,8 @@ class CountingReader:
 class FileSink:
     """What a format importer sees for one file: the open import transaction plus bookkeeping.
 
-    Importers call :meth:`add_snapshot`, :meth:`add_bars`, :meth:`add_instruments`, :meth:`reject`,
+    Importers call :meth:`add_snapshot`, :meth:`add_bars`, :meth:`add_instruments`,
+    :meth:`add_instrument_ids`, :meth:`reject`,
     :meth:`count_rows` and :meth:`read_bytes`; :attr:`store` is there for read-only look-ups made
     *before* heavy work (e.g. index bars already stored).
     """
@@ -209,6 +210,10 @@ class FileSink:
         contracts = list(contracts)
         self._imp.add_instruments(contracts)
         self.instruments += len(contracts)
+
+    def add_instrument_ids(self, vendor: str, mappings: Iterable[Any]) -> None:
+        """Store a vendor's numeric id -> contract mappings (``VendorInstrumentId``) for later imports."""
+        self._imp.add_instrument_ids(vendor, mappings)
 
     @property
     def stored_anything(self) -> bool:

@@ -10,15 +10,19 @@ Records are decoded with ``databento_dbn.DBNDecoder`` from 1 MiB blocks (bounded
       its ``ts_event`` (last update), so quotes older than the staleness limit are flagged STALE.
 
 Definitions found in any file of one :func:`~spx_core.marketdata.importers.base.import_files` call are
-used by the others (definition files are imported first): pass the definition file together with
-its quote files. A quote whose instrument_id has no definition is rejected and names the fix.
+used by the others (definition files are imported first). Each definition's instrument_id -> contract
+mapping is also stored (``instrument_ids`` table, vendor ``databento:<dataset>``) for the UTC day of
+its ``ts_recv``: OPRA re-assigns ids daily, and Databento's own symbology intervals are UTC days. A
+quote file imported in a *later* call resolves ids not defined in its own call from those stored
+mappings, for the UTC day of the quote's ``ts_recv`` (only committed, i.e. earlier, imports are seen).
+A quote whose instrument_id has no definition either way is rejected and names the fix.
 The ``line`` of a DBN rejection is the 1-based record number. Underlying price: the stored SPX bar
 close at or before the sample time on that day (OPRA carries no index), else NaN.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +34,7 @@ from spx_core.domain.calendar import ET
 from spx_core.domain.contracts import ROOTS, OccSymbolError, OptionContract, Root
 from spx_core.marketdata.importers.base import FileSink, ImportFileError
 from spx_core.marketdata.importers.chains import UNDERLYING, ChainBuffer, build_snapshot
+from spx_core.storage.records import VendorInstrumentId
 
 __all__ = ["DatabentoOptions", "default_options", "import_order", "import_path"]
 
@@ -124,6 +129,11 @@ def _metadata_mappings(meta, contracts: _Contracts) -> None:
                 contracts.add(int(iv["symbol"]), contract, start, max(end, start + _DAY_NS))
 
 
+def _utc_day_ns(ns: int) -> int:
+    """Start (ns) of the UTC day holding ``ns``: the span a stored Databento id mapping is valid for."""
+    return int(ns) - int(ns) % _DAY_NS
+
+
 def _date_ns(d) -> int:
     return int(pd.Timestamp(d).tz_localize("UTC").value)
 
@@ -163,6 +173,8 @@ class _FileState:
         self.buffer = ChainBuffer()
         self.ignored: Counter[str] = Counter()
         self.new_instruments: list[OptionContract] = []
+        self.new_ids: dict[tuple[int, int], OptionContract] = {}  # (instrument_id, UTC day ns) -> contract
+        self.looked_up: set[tuple[int, int]] = set()  # (instrument_id, UTC day ns) asked of the store
         self._bars: dict[str, pd.Series] = {}
 
     def handle(self, records: list) -> None:
@@ -197,6 +209,29 @@ class _FileState:
             return
         self.contracts.add(rec.instrument_id, contract, start_ns=0)
         self.new_instruments.append(contract)
+        ts = next((x for x in (rec.ts_recv, rec.ts_event, self.meta.start) if x < _UNDEF_TS), 0)
+        self.new_ids[(int(rec.instrument_id), _utc_day_ns(ts))] = contract  # a later MODIFY wins
+
+    @property
+    def vendor(self) -> str:
+        """The id space of this file's instrument ids: Databento ids are unique per dataset (and day)."""
+        return f"databento:{self.meta.dataset or 'unknown'}"
+
+    def _from_store(self, ids: np.ndarray, ts_recv: np.ndarray, keys: list) -> None:
+        """Fill ``keys`` left None from id mappings stored by earlier imports (one look-up per UTC day)."""
+        missing = [j for j, key in enumerate(keys) if key is None]
+        wanted: defaultdict[int, set[int]] = defaultdict(set)
+        for j in missing:
+            day = _utc_day_ns(ts_recv[j])
+            if (int(ids[j]), day) not in self.looked_up:
+                wanted[day].add(int(ids[j]))
+        for day, day_ids in wanted.items():
+            found = self.sink.store.lookup_instrument_ids(self.vendor, day_ids, at=day)
+            self.looked_up.update((i, day) for i in day_ids)
+            for i, contract in found.items():
+                self.contracts.add(i, contract, day, day + _DAY_NS)
+        for j in missing:
+            keys[j] = self.contracts.get(ids[j], ts_recv[j])
 
     def _mapping(self, rec) -> None:
         for symbol in (rec.stype_out_symbol, rec.stype_in_symbol):
@@ -210,6 +245,8 @@ class _FileState:
         dbn = _dbn()
         rec_no, ids, ts_recv, ts_event, bid_px, ask_px, bid_sz, ask_sz = q.T
         keys = [self.contracts.get(i, t) for i, t in zip(ids.tolist(), ts_recv.tolist(), strict=True)]
+        if None in keys:
+            self._from_store(ids, ts_recv, keys)
         scale = float(dbn.FIXED_PRICE_SCALE)
         bid = np.where(bid_px == dbn.UNDEF_PRICE, np.nan, bid_px / scale)
         ask = np.where(ask_px == dbn.UNDEF_PRICE, np.nan, ask_px / scale)
@@ -217,8 +254,7 @@ class _FileState:
         for j, key in enumerate(keys):
             reason = None
             if key is None:
-                reason = (f"instrument_id {ids[j]} has no SPX/SPXW definition; import its definition file "
-                          f"in the same spx-data import call")
+                reason = _undefined(int(ids[j]), int(ts_recv[j]), self.vendor)
             elif bid[j] < 0 or ask[j] < 0:
                 reason = f"negative price (bid {bid[j]:g}, ask {ask[j]:g})"
             elif self.buffer.is_closed(int(ts_recv[j])):
@@ -269,6 +305,16 @@ class _FileState:
             self._flush(t)
         if self.new_instruments:
             self.sink.add_instruments(dict.fromkeys(self.new_instruments))
+        if self.new_ids:
+            self.sink.add_instrument_ids(self.vendor, [VendorInstrumentId(i, c, day, day + _DAY_NS)
+                                                       for (i, day), c in self.new_ids.items()])
         for name, count in sorted(self.ignored.items()):
             self.sink.reject(0, f"{count} {name} records are not used (only CBBO/BBO quotes, definitions "
                                 f"and symbol mappings are imported)")
+
+
+def _undefined(instrument_id: int, ts_recv: int, vendor: str) -> str:
+    day = datetime.fromtimestamp(_utc_day_ns(ts_recv) / 1e9, tz=timezone.utc).date()
+    return (f"quote record for instrument_id {instrument_id} on {day} (UTC): no SPX/SPXW definition in this "
+            f"import call or stored for {vendor} that day; import that day's Databento definition file first "
+            f"(spx-data import --format databento DEFINITIONS.dbn) or pass it in the same import call")
