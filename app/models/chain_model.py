@@ -20,8 +20,18 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QModelRoleDataSpan, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from app.models.chain_data import (CALL, PUT, VISIBLE_FIELDS, ChainField, ExpiryBlock, atm_index, build_block,
-                                   changed_cells, contiguous_ranges, window_bounds)
+from app.models.chain_changes import QUOTE_FIELDS, dirty_cells, flash_cells
+from app.models.chain_data import (
+    CALL,
+    PUT,
+    VISIBLE_FIELDS,
+    ChainField,
+    ExpiryBlock,
+    atm_index,
+    build_block,
+    contiguous_ranges,
+    window_bounds,
+)
 from spx_core.domain import ChainSnapshot, OptionContract, QuoteFlag, describe_flags
 
 __all__ = ["ChainModel", "STRIKE", "column_layout", "FIELD_LABELS"]
@@ -39,8 +49,6 @@ _FIELD_HELP: dict[ChainField, str] = {
     ChainField.DELTA: "delta per 1 index point", ChainField.GAMMA: "gamma: delta change per 1 index point",
     ChainField.THETA: "theta per calendar day (index points)", ChainField.VEGA: "vega per 1 vol point",
     ChainField.VOLUME: "volume today (contracts)", ChainField.OI: "open interest (contracts)"}
-_QUOTE_FIELDS = (ChainField.BID, ChainField.MID, ChainField.ASK)
-_FLASH_FIELDS = (ChainField.BID, ChainField.ASK)
 _ROLE_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _ROLE_ALIGN = int(Qt.ItemDataRole.TextAlignmentRole)
 _ROLE_BG = int(Qt.ItemDataRole.BackgroundRole)
@@ -58,8 +66,8 @@ _CROSSED, _WIDE = int(QuoteFlag.CROSSED), int(QuoteFlag.WIDE)
 def column_layout(fields: tuple[ChainField, ...] | list[ChainField]) -> list[tuple[int, ChainField | None]]:
     """(side, field) per column: calls mirrored (bid-mid-ask kept in reading order), strike, puts."""
     chosen = [f for f in VISIBLE_FIELDS if f in set(fields)]
-    quote = [f for f in chosen if f in _QUOTE_FIELDS]
-    rest = [f for f in chosen if f not in _QUOTE_FIELDS]
+    quote = [f for f in chosen if f in QUOTE_FIELDS]
+    rest = [f for f in chosen if f not in QUOTE_FIELDS]
     calls = [(CALL, f) for f in reversed(rest)] + [(CALL, f) for f in quote]
     return calls + [(STRIKE, None)] + [(PUT, f) for f in quote + rest]
 
@@ -87,7 +95,7 @@ def _formatter(field: ChainField | None):
 
 # What a column's colours depend on: 0 = quote (flags), 1 = IV (solve reason), 2 = nothing.
 def _kind(field: ChainField | None) -> int:
-    return 0 if field in _QUOTE_FIELDS else 1 if field == ChainField.IV else 2
+    return 0 if field in QUOTE_FIELDS else 1 if field == ChainField.IV else 2
 
 
 class ChainModel(QAbstractTableModel):
@@ -141,18 +149,24 @@ class ChainModel(QAbstractTableModel):
 
     def multiData(self, index: QModelIndex | QPersistentModelIndex, span: QModelRoleDataSpan) -> None:
         # Qt 6 item delegates ask for all their roles in one call: one Python call per painted cell
-        # instead of seven (this halves the GUI-thread cost of a repaint).
-        if not index.isValid():
-            return
+        # instead of seven (this halves the GUI-thread cost of a repaint). The delegate reuses one
+        # role array for every cell it paints, so a role without a value must be cleared: leaving it
+        # would paint the previous cell's background, colour or bold font into this one.
+        # Roles this model never provides (check state, decoration, ...) are never set by it, so they
+        # cannot hold a stale value and are skipped.
+        valid = index.isValid()
         r, c = index.row(), index.column()
         get = self._handlers.get
         for i in range(len(span)):
             role_data = span[i]
             handler = get(role_data.role())
-            if handler is not None:
-                value = handler(r, c)
-                if value is not None:
-                    role_data.setData(value)
+            if handler is None:
+                continue
+            value = handler(r, c) if valid else None
+            if value is None:
+                role_data.clearData()
+            else:
+                role_data.setData(value)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _ROLE_DISPLAY) -> Any:
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self._cols):
@@ -275,54 +289,12 @@ class ChainModel(QAbstractTableModel):
             return
         self._block, self._snapshot = block, snapshot
         old_atm, self._atm = self._atm, atm_index(block.strikes, block.money)
-        dirty = self._dirty_cells(old, block, old_atm)
-        self._start_flashes(old, block, snapshot, changed)
+        dirty = dirty_cells(old, block, lo=self._lo, hi=self._hi, columns=self._cols, old_atm=old_atm,
+                            new_atm=self._atm)
+        for r, c, up in flash_cells(old, block, snapshot, changed, lo=self._lo, hi=self._hi, columns=self._cols):
+            self._flash[(r, c)] = (self._now, up)
         self._rebuild_window()
         self._emit_ranges(dirty)
-
-    def _dirty_cells(self, old: ExpiryBlock, new: ExpiryBlock, old_atm: int) -> np.ndarray:
-        """(window rows, columns) mask of cells whose text, colour or tooltip changed."""
-        lo, hi = self._lo, self._hi
-        diff = changed_cells(old.quantized[:, lo:hi], new.quantized[:, lo:hi])  # (2, w, nf)
-        flags_diff = old.flags[:, lo:hi] != new.flags[:, lo:hi]  # quote colours and tooltips
-        reason_diff = old.reason[:, lo:hi] != new.reason[:, lo:hi]  # IV colour and tooltip
-        strikes = new.strikes[lo:hi]
-        itm_diff = (strikes < old.money) != (strikes < new.money)
-        dirty = np.zeros((hi - lo, len(self._cols)), dtype=bool)
-        for c, (side, field) in enumerate(self._cols):
-            if side == STRIKE:
-                continue
-            dirty[:, c] = diff[side, :, field] | itm_diff
-            if field in _QUOTE_FIELDS:
-                dirty[:, c] |= flags_diff[side]
-            elif field is ChainField.IV:
-                dirty[:, c] |= reason_diff[side]
-        for k in {old_atm, self._atm} if old_atm != self._atm else ():
-            if lo <= k < hi:
-                dirty[k - lo] = True
-        return dirty
-
-    def _start_flashes(self, old: ExpiryBlock, new: ExpiryBlock, snapshot: ChainSnapshot,
-                       changed: np.ndarray | None) -> None:
-        lo, hi = self._lo, self._hi
-        if changed is None:
-            candidates = np.ones((2, hi - lo), dtype=bool)
-        else:
-            rows = np.asarray(changed, dtype=np.int64)
-            rows = rows[(rows >= 0) & (rows < len(snapshot))]
-            k = np.searchsorted(new.strikes, snapshot.columns["strike"][rows])
-            side = np.where(snapshot.columns["is_call"][rows], CALL, PUT)
-            keep = (k >= lo) & (k < hi)
-            candidates = np.zeros((2, hi - lo), dtype=bool)
-            candidates[side[keep], k[keep] - lo] = True
-        for c, (side, field) in enumerate(self._cols):
-            if field not in _FLASH_FIELDS:
-                continue
-            before = old.quantized[side, lo:hi, field]
-            after = new.quantized[side, lo:hi, field]
-            moved = candidates[side] & (before != after) & np.isfinite(before) & np.isfinite(after)
-            for r in np.flatnonzero(moved).tolist():
-                self._flash[(r, c)] = (self._now, bool(after[r] > before[r]))
 
     def advance_flash(self, now: float | None = None) -> int:
         """Move flash fading to ``now`` (monotonic seconds); repaint fading cells. Returns cells touched."""

@@ -122,3 +122,46 @@ def test_column_chooser_and_strike_window(panel, qtbot, batches):
 def test_self_test_reports_missing_data(panel):
     ok, message = panel.self_test_status()
     assert not ok and "no rows" in message
+
+
+def _themed(qapp, theme: str):
+    from app.main_window import apply_theme
+
+    style, sheet = qapp.style().name(), qapp.styleSheet()
+    apply_theme(qapp, theme)
+    return lambda: (qapp.setStyle(style), qapp.setStyleSheet(sheet))
+
+
+def test_rendered_cell_backgrounds_match_the_model(panel, qtbot, qapp):
+    """Regression: the view painted the previous cell's background into cells that have none.
+
+    The ATM put side leaked amber into the call side of the strike below, and the strike column's
+    grey into the OTM puts (the delegate reuses one role array; multiData must clear unset roles).
+    Checked on rendered pixels, since the model's data() was right all along.
+    """
+    market = SimulatedMarket(SimulatorConfig(seed=7, start=datetime(2026, 11, 23, 9, 30, tzinfo=ET)))
+    restore = _themed(qapp, "dark")
+    try:
+        populated(panel, qtbot, market.advance(1.0))
+        model, table = panel.model, panel.table
+        image = table.viewport().grab().toImage()
+        by_brush: dict[int | None, set[int]] = {}
+        for row in range(model.rowCount()):
+            for column in range(model.columnCount()):
+                index = model.index(row, column)
+                rect = table.visualRect(index)
+                if not table.viewport().rect().contains(rect):
+                    continue
+                brush = model.data(index, Qt.ItemDataRole.BackgroundRole)
+                key = None if brush is None else brush.color().rgba()
+                by_brush.setdefault(key, set()).add(image.pixel(rect.left() + 2, rect.center().y()))
+        base = table.viewport().palette().base().color().rgb()
+        atm = model.atm_row
+        assert atm is not None and model.data(model.index(atm + 1, 0), Qt.ItemDataRole.BackgroundRole) is None
+        assert by_brush[None] == {base}, "a cell without a model background was painted with one"
+        for key, pixels in by_brush.items():
+            assert len(pixels) == 1, f"cells with background {key} rendered in several colours"
+            if key is not None:
+                assert pixels != {base}
+    finally:
+        restore()
