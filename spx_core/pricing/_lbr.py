@@ -144,7 +144,11 @@ def _upper_map(x, s):
 
 def _step_lower(x, s, ln_beta, b, bp):
     """Householder step on g(s) = 1/ln b(s) - 1/ln beta (the lowest branch)."""
-    ln_b = log(b)
+    return _step_lower_logs(x, s, ln_beta, log(b), b, bp)
+
+
+def _step_lower_logs(x, s, ln_beta, ln_b, b, bp):
+    """:func:`_step_lower` given ``ln b``: plain arithmetic, so it also runs on numpy arrays."""
     bpob = bp / b
     h = x / s
     b_halley = h * h / s - s / 4.0
@@ -336,5 +340,5 @@ def iv_loop(pr, f, k, t, d, c, lx, out_vol, out_reason):
 
 LOOPS = (iv_loop,)
 FUNCTIONS = (solve_inputs, implied_vol_one, implied_vol_with_log, _householder_factor, _rational_cubic, _min_control, _control_left, _control_right, _lower_map,
-             _inverse_lower_map, _upper_map, _step_lower, _step_upper, _step_middle, _initial_guess,
+             _inverse_lower_map, _upper_map, _step_lower, _step_lower_logs, _step_upper, _step_middle, _initial_guess,
              _black_and_vega, _central_point, iterate_from_guess, normalised_total_vol)

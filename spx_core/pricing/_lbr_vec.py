@@ -158,16 +158,7 @@ def _steps(branch, x, s, beta, b, bp, b_max, s_left, s_right):
     ds = _step_middle(x, s, beta, b, bp)
     lower = branch == 0
     if lower.any():
-        ln_b, ln_beta = np.log(b), np.log(beta)
-        bpob = bp / b
-        h = x / s
-        b_halley = h * h / s - s / 4.0
-        newton = (ln_beta - ln_b) * ln_b / ln_beta / bpob
-        halley = b_halley - bpob * (1.0 + 2.0 / ln_b)
-        b_hh3 = b_halley * b_halley - 3.0 * (h / s) * (h / s) - 0.25
-        hh3 = (b_hh3 + 2.0 * bpob * bpob * (1.0 + 3.0 / ln_b * (1.0 + 1.0 / ln_b))
-               - 3.0 * b_halley * bpob * (1.0 + 2.0 / ln_b))
-        step = newton * _householder_factor(newton, halley, hh3)
+        step = _lbr._step_lower_logs(x, s, np.log(beta), np.log(b), b, bp)
         ds = np.where(lower, np.where((b <= 0.0) | (bp <= 0.0), mid, step), ds)
     upper = branch == 2
     if upper.any():
