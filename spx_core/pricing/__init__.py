@@ -8,7 +8,7 @@ Importing this package is cheap: no numba compilation and no scipy.stats (kernel
 """
 
 from spx_core.pricing import black76, bsm, iv
-from spx_core.pricing._jit import start_background_warm_up
+from spx_core.pricing._warm_up import start_background_warm_up
 from spx_core.pricing.black76 import Greeks
 from spx_core.pricing.iv import (
     ImpliedVolError,

@@ -3,8 +3,9 @@
 Why not plain ``numba.njit(cache=True)``: numba stamps a cache entry with the source of the file that
 holds the top-level function only. Our loops inline helpers from other modules (``_special``,
 ``_black``, ...), so after editing a helper numba would happily load a stale kernel. Here the stamp is
-a digest of the bytecode and constants of every function compiled into the kernels plus the numeric
-module constants they read; any edit gives a new digest, hence a fresh cache folder.
+the digest of ``_registry.discover``: the bytecode of every function compiled into the kernels (found by
+following the code from the loops) and every constant they read; any edit gives a new digest, hence a
+fresh cache folder.
 
 It also works in a frozen (PyInstaller) app, where there are no ``.py`` files for numba's own
 locators: the folder is ``$NUMBA_CACHE_DIR`` when set, else the user's cache folder
@@ -13,42 +14,11 @@ locators: the folder is ``$NUMBA_CACHE_DIR`` when set, else the user's cache fol
 
 from __future__ import annotations
 
-import hashlib
 import os
-from types import CodeType, ModuleType
 
 from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLocator
 
 from spx_core.paths import APP_AUTHOR, APP_NAME
-
-
-def _update_with_code(hasher, code: CodeType) -> None:
-    # marshal output depends on reference counts, so hash the parts that define behaviour instead.
-    hasher.update(code.co_code)
-    hasher.update(repr((code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)).encode())
-    for const in code.co_consts:
-        if isinstance(const, CodeType):
-            _update_with_code(hasher, const)
-        else:
-            hasher.update(repr(const).encode())
-
-
-def code_digest(modules: tuple[ModuleType, ...], options: dict, builders: tuple = ()) -> str:
-    """sha256 over every function compiled from ``modules`` (their FUNCTIONS, LOOPS and HASHED), their numeric
-    module constants (numba freezes globals into the machine code), the jit options and the ``builders``
-    (the functions that decide how all that is compiled)."""
-    hasher = hashlib.sha256(repr(sorted(options.items())).encode())
-    for fn in builders:
-        _update_with_code(hasher, fn.__code__)
-    for module in modules:
-        hasher.update(module.__name__.encode())
-        for fn in (*getattr(module, "FUNCTIONS", ()), *getattr(module, "LOOPS", ()), *getattr(module, "HASHED", ())):
-            hasher.update(fn.__qualname__.encode())
-            _update_with_code(hasher, fn.__code__)
-        constants = sorted((name, repr(value)) for name, value in vars(module).items()
-                           if isinstance(value, int | float) and not name.startswith("__"))
-        hasher.update(repr(constants).encode())
-    return hasher.hexdigest()
 
 
 def cache_root() -> str:

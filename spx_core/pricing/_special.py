@@ -1,6 +1,6 @@
 """Scalar special functions for the compiled kernels: erfc, erfcx, normal cdf and its inverse.
 
-Plain Python on floats, written so numba can compile it (``_jit.py`` registers these functions);
+Plain Python on floats, written so numba can compile it (``_compile.py`` compiles whatever a kernel calls);
 the pure-numpy path uses scipy.special instead. Sources: W. J. Cody, "Rational Chebyshev
 approximations for the error function", Math. Comp. 1969 (CALERF, ~18 digits) and Wichura's
 AS241 (1988) for the inverse normal, both as used by P. Jaeckel's "Let's Be Rational".
@@ -10,20 +10,34 @@ from __future__ import annotations
 
 from math import exp, fabs, floor, log, sqrt
 
-ONE_OVER_SQRT_TWO = 0.7071067811865475244008443621048490392848359376887
-ONE_OVER_SQRT_TWO_PI = 0.3989422804014326779399460599343818684758586311649
-SQRT_TWO = 1.4142135623730950488016887242096980785696718753769
-SQRT_TWO_PI = 2.506628274631000502415765284811045253006986740610
-SQRT_PI_OVER_TWO = 1.253314137315500251207882642405522626503493370305
-_SQRPI = 0.56418958354775628695  # 1/sqrt(pi)
-_THRESH = 0.46875
+from spx_core.pricing._constants import (
+    AS241_CENTRAL,
+    CODY_MIDDLE,
+    CODY_SMALL,
+    ONE_OVER_SQRT_PI,
+    ONE_OVER_SQRT_TWO,
+    ONE_OVER_SQRT_TWO_PI,
+)
+
 _XNEG = -26.628  # below this, 2*exp(x*x) overflows
 _XBIG = 26.543  # above this, erfc underflows
 _XHUGE = 6.71e7
+# Cody's rational functions for erfcx, highest power first: P/Q on (CODY_SMALL, CODY_MIDDLE], and
+# (1/sqrt(pi) - z*P(z)/Q(z))/x with z = 1/x^2 above it. Each is evaluated by Horner's rule over these tuples
+# (the same operations, in the same order, as writing the polynomial out), in the function's own body: the
+# vectorized loops inline these functions, and a call would stop LLVM from vectorizing them.
+_MIDDLE_P = (2.15311535474403846e-8, 0.564188496988670089, 8.88314979438837594, 66.1191906371416295,
+             298.635138197400131, 881.95222124176909, 1712.04761263407058, 2051.07837782607147, 1230.33935479799725)
+_MIDDLE_Q = (1.0, 15.7449261107098347, 117.693950891312499, 537.181101862009858, 1621.38957456669019,
+             3290.79923573345963, 4362.61909014324716, 3439.36767414372164, 1230.33935480374942)
+_LARGE_P = (0.0163153871373020978, 0.305326634961232344, 0.360344899949804439, 0.125781726111229246,
+            0.0160837851487422766, 6.58749161529837803e-4)
+_LARGE_Q = (1.0, 2.56852019228982242, 1.87295284992346047, 0.527905102951428412, 0.0605183413124413191,
+            0.00233520497626869185)
 
 
 def _erf_small(y: float) -> float:
-    """erf(y) for |y| <= 0.46875 (Cody's first interval)."""
+    """erf(y) for |y| <= CODY_SMALL (Cody's first interval)."""
     ysq = y * y
     num = (((0.185777706184603153 * ysq + 3.1611237438705656) * ysq + 113.864154151050156) * ysq
            + 377.485237685302021) * ysq + 3209.37758913846947
@@ -33,23 +47,25 @@ def _erf_small(y: float) -> float:
 
 
 def _erfcx_positive(y: float) -> float:
-    """exp(y*y)*erfc(y) for y > 0.46875 (Cody's second and third intervals, no exponential)."""
-    if y <= 4.0:
-        num = (((((((2.15311535474403846e-8 * y + 0.564188496988670089) * y + 8.88314979438837594) * y
-                   + 66.1191906371416295) * y + 298.635138197400131) * y + 881.95222124176909) * y
-                + 1712.04761263407058) * y + 2051.07837782607147) * y + 1230.33935479799725
-        den = (((((((y + 15.7449261107098347) * y + 117.693950891312499) * y + 537.181101862009858) * y
-                  + 1621.38957456669019) * y + 3290.79923573345963) * y + 4362.61909014324716) * y
-               + 3439.36767414372164) * y + 1230.33935480374942
-        return num / den
+    """exp(y*y)*erfc(y) for y > CODY_SMALL (Cody's second and third intervals, no exponential)."""
+    if y <= CODY_MIDDLE:
+        p = _MIDDLE_P[0]
+        for a in _MIDDLE_P[1:]:
+            p = p * y + a
+        q = _MIDDLE_Q[0]
+        for a in _MIDDLE_Q[1:]:
+            q = q * y + a
+        return p / q
     if y >= _XHUGE:
-        return _SQRPI / y
+        return ONE_OVER_SQRT_PI / y
     ysq = 1.0 / (y * y)
-    num = ((((0.0163153871373020978 * ysq + 0.305326634961232344) * ysq + 0.360344899949804439) * ysq
-            + 0.125781726111229246) * ysq + 0.0160837851487422766) * ysq + 6.58749161529837803e-4
-    den = ((((ysq + 2.56852019228982242) * ysq + 1.87295284992346047) * ysq + 0.527905102951428412) * ysq
-           + 0.0605183413124413191) * ysq + 0.00233520497626869185
-    return (_SQRPI - ysq * num / den) / y
+    p = _LARGE_P[0]
+    for a in _LARGE_P[1:]:
+        p = p * ysq + a
+    q = _LARGE_Q[0]
+    for a in _LARGE_Q[1:]:
+        q = q * ysq + a
+    return (ONE_OVER_SQRT_PI - ysq * p / q) / y
 
 
 def _exp_minus_square(y: float) -> float:
@@ -61,11 +77,11 @@ def _exp_minus_square(y: float) -> float:
 def erfc(x: float) -> float:
     """Complementary error function, full relative accuracy in the right tail."""
     y = fabs(x)
-    if y <= _THRESH:
+    if y <= CODY_SMALL:
         return 1.0 - _erf_small(x)
     if y >= _XBIG:
         r = 0.0
-    elif y <= 4.0:  # y*y rounds by <= 1.8e-15 here, so one plain exponential keeps full accuracy
+    elif y <= CODY_MIDDLE:  # y*y rounds by <= 1.8e-15 here, so one plain exponential keeps full accuracy
         r = exp(-y * y) * _erfcx_positive(y)
     else:
         r = _exp_minus_square(y) * _erfcx_positive(y)
@@ -75,13 +91,13 @@ def erfc(x: float) -> float:
 def erfcx(x: float) -> float:
     """Scaled complementary error function exp(x*x)*erfc(x)."""
     y = fabs(x)
-    if y <= _THRESH:
+    if y <= CODY_SMALL:
         return exp(x * x) * (1.0 - _erf_small(x))
     r = _erfcx_positive(y)
     if x < 0.0:
         if x < _XNEG:
             return 1.79e308
-        if y <= 4.0:
+        if y <= CODY_MIDDLE:
             e = exp(y * y)
         else:
             ysq = floor(y * 16.0) / 16.0
@@ -95,16 +111,14 @@ def _pair_middle(w1: float, w2: float, dw: float):
     difference (P1*Q2 - P2*Q1)/(Q1*Q2) = dw*(P2*Q[w1,w2] - Q2*P[w1,w2])/(Q1*Q2) uses the divided
     differences P[.,.], Q[.,.] (a second Horner pass over the first one's partial sums), so it keeps
     full relative accuracy however close w1 and w2 are (no subtraction of nearly equal values)."""
-    p = 2.15311535474403846e-8
+    p = _MIDDLE_P[0]
     dp = 0.0
-    for a in (0.564188496988670089, 8.88314979438837594, 66.1191906371416295, 298.635138197400131,
-              881.95222124176909, 1712.04761263407058, 2051.07837782607147, 1230.33935479799725):
+    for a in _MIDDLE_P[1:]:
         dp = dp * w2 + p
         p = p * w1 + a
-    q = 1.0
+    q = _MIDDLE_Q[0]
     dq = 0.0
-    for a in (15.7449261107098347, 117.693950891312499, 537.181101862009858, 1621.38957456669019,
-              3290.79923573345963, 4362.61909014324716, 3439.36767414372164, 1230.33935480374942):
+    for a in _MIDDLE_Q[1:]:
         dq = dq * w2 + q
         q = q * w1 + a
     p2 = p + dw * dp
@@ -114,23 +128,21 @@ def _pair_middle(w1: float, w2: float, dw: float):
 
 
 def _pair_large(w1: float, w2: float, dw: float):
-    """As ``_pair_middle`` for w1 >= 4, where erfcx(w) = z*(1/sqrt(pi) - z^2*R(z^2)), z = 1/w, R = P/Q:
+    """As ``_pair_middle`` for w1 >= CODY_MIDDLE, where erfcx(w) = z*(1/sqrt(pi) - z^2*R(z^2)), z = 1/w, R = P/Q:
     erfcx(w1) - erfcx(w2) = (z1-z2)*[1/sqrt(pi) - (z1^2+z1*z2+z2^2)*R(v1) - z2^3*(z1+z2)*R[v1,v2]], v = z^2."""
     zz = 1.0 / (w1 * w2)
     z1 = w2 * zz
     z2 = w1 * zz
     v1 = z1 * z1
     v2 = z2 * z2
-    p = 0.0163153871373020978
+    p = _LARGE_P[0]
     dp = 0.0
-    for a in (0.305326634961232344, 0.360344899949804439, 0.125781726111229246, 0.0160837851487422766,
-              6.58749161529837803e-4):
+    for a in _LARGE_P[1:]:
         dp = dp * v2 + p
         p = p * v1 + a
-    q = 1.0
+    q = _LARGE_Q[0]
     dq = 0.0
-    for a in (2.56852019228982242, 1.87295284992346047, 0.527905102951428412, 0.0605183413124413191,
-              0.00233520497626869185):
+    for a in _LARGE_Q[1:]:
         dq = dq * v2 + q
         q = q * v1 + a
     dv = v1 - v2  # = (z1 - z2)(z1 + z2) > 0
@@ -139,17 +151,17 @@ def _pair_large(w1: float, w2: float, dw: float):
     inv = 1.0 / (q * q2)
     r1 = p * q2 * inv
     r12 = (dp * q2 - p2 * dq) * inv
-    bracket = _SQRPI - (v1 + z1 * z2 + v2) * r1 - v2 * z2 * (z1 + z2) * r12
-    return z1 * (_SQRPI - v1 * r1), dw * z1 * z2 * bracket
+    bracket = ONE_OVER_SQRT_PI - (v1 + z1 * z2 + v2) * r1 - v2 * z2 * (z1 + z2) * r12
+    return z1 * (ONE_OVER_SQRT_PI - v1 * r1), dw * z1 * z2 * bracket
 
 
 def erfcx_pair(w1: float, dw: float):
     """(erfcx(w1), erfcx(w1) - erfcx(w1 + dw)) for dw >= 0 with full relative accuracy of the difference,
     when w1 and w1 + dw lie in one of Cody's two outer intervals; (nan, nan) otherwise (use another way)."""
     w2 = w1 + dw
-    if w1 >= 4.0:
+    if w1 >= CODY_MIDDLE:
         return _pair_large(w1, w2, dw)
-    if w1 > _THRESH and w2 <= 4.0:
+    if w1 > CODY_SMALL and w2 <= CODY_MIDDLE:
         return _pair_middle(w1, w2, dw)
     return float("nan"), float("nan")
 
@@ -203,11 +215,7 @@ def inverse_norm_cdf(u: float) -> float:
     if u >= 1.0:
         return float("inf") if u == 1.0 else float("nan")
     q = u - 0.5
-    if fabs(q) <= 0.425:
+    if fabs(q) <= AS241_CENTRAL:
         return _inverse_central(q)
     ret = _inverse_tail(sqrt(-log(u if q < 0.0 else 1.0 - u)))
     return -ret if q < 0.0 else ret
-
-
-FUNCTIONS = (_erf_small, _erfcx_positive, _exp_minus_square, erfc, erfcx, _pair_middle, _pair_large, erfcx_pair,
-             norm_cdf, norm_pdf, _inverse_central, _inverse_tail, inverse_norm_cdf)

@@ -15,7 +15,7 @@ of the money (<= 1e-12 against 50-digit arithmetic), through Jaeckel's normalise
 (see ``_black.py``); nothing is rounded. Invalid inputs (F, K or D <= 0, t or vol < 0, NaN) give NaN;
 t = 0 or vol = 0 give the discounted intrinsic value.
 
-Compiled with numba on first use (see ``_jit.py``); ``SPX_NO_NUMBA=1`` selects the numpy path.
+Compiled with numba on first use (see ``_compile.py``); ``SPX_NO_NUMBA=1`` selects the numpy path.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spx_core.pricing import _jit, _vec
+from spx_core.pricing import _black_numpy
+from spx_core.pricing._arrays import SIMD_MIN, broadcast_views, log_ratio, materialise, prepare
+from spx_core.pricing._compile import KERNELS
 
 __all__ = ["DAYS_PER_YEAR", "Greeks", "greeks", "price"]
 
@@ -78,43 +80,12 @@ class Greeks:
 _FIELDS = ("price", "delta", "gamma", "vega", "theta", "rho", "vanna", "volga", "charm")
 
 
-def _prepare(forward, strike, t, vol, discount, is_call):
-    """Float64/bool arrays, their broadcast shape, and 1-D views of length n or 1 for the kernels."""
-    arrays = [np.asarray(a, dtype=np.float64) for a in (forward, strike, t, vol, discount)]
-    calls = np.asarray(is_call, dtype=np.bool_)
-    shape = np.broadcast_shapes(*(a.shape for a in arrays), calls.shape)
-    flat = []
-    for a in (*arrays, calls):
-        if a.size == 1:
-            flat.append(a.reshape(1))
-        elif a.shape == shape:
-            flat.append(np.ascontiguousarray(a).reshape(-1))
-        else:  # partial broadcasting (e.g. a strike column against an expiry row): materialise it
-            flat.append(np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1))
-    return flat, shape
-
-
-def log_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """ln(a/b) of 1-D length-n-or-1 arrays by numpy's SIMD log (~1 ns, vs ~5-10 ns for libm's log and a
-    division inside the compiled loop); any NaN/inf it makes belongs to inputs the kernels reject."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return np.log(numerator / denominator)
-
-
-_SIMD_MIN = 256  # below this many options the plain scalar loop is as fast (no copies, no second pass)
-
-
-def _materialise(flat, n):
-    """Contiguous length-n arrays (the vectorized loops index every input; length-1 inputs are repeated)."""
-    return [a if a.shape[0] == n else np.full(n, a[0], dtype=a.dtype) for a in flat]
-
-
 def _compiled_price(kern, flat, target) -> None:
     n = target.shape[0]
-    if n < _SIMD_MIN:
+    if n < SIMD_MIN:
         kern.price_loop(*flat, log_ratio(flat[0], flat[1]), target)
         return
-    full = _materialise(flat, n)
+    full = materialise(flat, n)
     x = log_ratio(full[0], full[1])
     todo = np.empty(n, dtype=np.bool_)
     kern.price_simd(*full, x, target, todo)  # vectorized, for most options; flags the rest
@@ -126,10 +97,10 @@ def _compiled_price(kern, flat, target) -> None:
 def _compiled_greeks(kern, flat, table) -> None:
     n = table.shape[1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        if n < _SIMD_MIN:
+        if n < SIMD_MIN:
             kern.greeks_loop(*flat, log_ratio(flat[0], flat[1]), np.log(flat[4]), table)
             return
-        full = _materialise(flat, n)
+        full = materialise(flat, n)
         x = log_ratio(full[0], full[1])
         log_d = np.log(full[4])
     todo = np.empty(n, dtype=np.bool_)
@@ -139,26 +110,22 @@ def _compiled_greeks(kern, flat, table) -> None:
         kern.greeks_at(*full, x, log_d, table, index)
 
 
-def _full(flat, n):
-    return [a if a.shape[0] == n else np.broadcast_to(a, (n,)) for a in flat]
-
-
 def price(*, forward, strike, t, vol, discount, is_call, out: np.ndarray | None = None) -> np.ndarray:
     """Black-76 price (index points, discounted) for every broadcast element; see the module docstring.
 
     ``out``: optional preallocated float64 array of the broadcast shape, filled and returned.
     """
-    flat, shape = _prepare(forward, strike, t, vol, discount, is_call)
+    flat, shape = prepare(forward, strike, t, vol, discount, is_call)
     if out is None:
         out = np.empty(shape, dtype=np.float64)
     elif out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float64 array of shape {shape}; got {out.dtype} {out.shape}")
     target = out.reshape(-1)
-    kern = _jit.kernels()
+    kern = KERNELS.get()
     if kern is not None:
         _compiled_price(kern, flat, target)
     else:
-        _vec.price(*_full(flat, target.shape[0]), target)
+        _black_numpy.price(*broadcast_views(flat, target.shape[0]), target)
     return out
 
 
@@ -168,16 +135,16 @@ def greeks(*, forward, strike, t, vol, discount, is_call, out: np.ndarray | None
     ``out``: optional preallocated C-contiguous float64 array of shape (9, *broadcast shape); the
     returned Greeks fields are views of its rows (in the order of the ``Greeks`` fields).
     """
-    flat, shape = _prepare(forward, strike, t, vol, discount, is_call)
+    flat, shape = prepare(forward, strike, t, vol, discount, is_call)
     n = int(np.prod(shape, dtype=np.int64))
     if out is None:
         out = np.empty((9, *shape), dtype=np.float64)
     elif out.shape != (9, *shape) or out.dtype != np.float64 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float64 array of shape {(9, *shape)}; got {out.dtype} {out.shape}")
     table = out.reshape(9, n)
-    kern = _jit.kernels()
+    kern = KERNELS.get()
     if kern is not None:
         _compiled_greeks(kern, flat, table)
     else:
-        _vec.greeks(*_full(flat, n), table)
+        _black_numpy.greeks(*broadcast_views(flat, n), table)
     return Greeks(**{name: out[i] for i, name in enumerate(_FIELDS)})

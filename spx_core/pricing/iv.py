@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from types import MappingProxyType
 
 import numpy as np
 
-from spx_core.pricing import _jit, _lbr, _lbr_vec
-from spx_core.pricing.black76 import _SIMD_MIN, _materialise, _prepare, log_ratio
+from spx_core.pricing import _constants, _implied_vol, _implied_vol_numpy
+from spx_core.pricing._arrays import SIMD_MIN, log_ratio, materialise, prepare
+from spx_core.pricing._compile import KERNELS
 
 __all__ = [
     "IVReason", "IVResult", "ImpliedVolError", "InvalidInputError", "NoTimeValueError", "OptionExpiredError",
@@ -29,12 +31,12 @@ __all__ = [
 class IVReason(IntEnum):
     """Why an implied vol is NaN (OK when it is not)."""
 
-    OK = _lbr.OK
-    BELOW_INTRINSIC = _lbr.BELOW_INTRINSIC  # undiscounted price < intrinsic max(theta*(F-K), 0)
-    ABOVE_MAX = _lbr.ABOVE_MAX  # price >= D*F (call) or D*K (put), or indistinguishable from it in float64
-    NO_TIME_VALUE = _lbr.NO_TIME_VALUE  # price equals intrinsic (or the time value is subnormal): vol undefined
-    EXPIRED = _lbr.EXPIRED  # t == 0
-    BAD_INPUT = _lbr.BAD_INPUT  # NaN/inf, F, K or D <= 0, t < 0, price < 0
+    OK = _constants.OK
+    BELOW_INTRINSIC = _constants.BELOW_INTRINSIC  # undiscounted price < intrinsic max(theta*(F-K), 0)
+    ABOVE_MAX = _constants.ABOVE_MAX  # price >= D*F (call) or D*K (put), or indistinguishable from it in float64
+    NO_TIME_VALUE = _constants.NO_TIME_VALUE  # price equals intrinsic (or the time value is subnormal): vol undefined
+    EXPIRED = _constants.EXPIRED  # t == 0
+    BAD_INPUT = _constants.BAD_INPUT  # NaN/inf, F, K or D <= 0, t < 0, price < 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +78,12 @@ class InvalidInputError(ImpliedVolError):
 
 def implied_vol(*, price, forward, strike, t, discount, is_call) -> IVResult:
     """Implied Black-76 vol for every broadcast element; see the module docstring and ``IVReason``."""
-    flat, shape = _prepare(forward, strike, t, discount, price, is_call)
+    flat, shape = prepare(forward, strike, t, discount, price, is_call)
     f, k, tt, d, pr, c = flat
     n = int(np.prod(shape, dtype=np.int64))
     vol = np.empty(n, dtype=np.float64)
     reason = np.empty(n, dtype=np.uint8)
-    kern = _jit.kernels()
+    kern = KERNELS.get()
     if kern is not None:
         _compiled_iv(kern, [pr, f, k, tt, d, c], vol, reason)
     else:
@@ -91,10 +93,10 @@ def implied_vol(*, price, forward, strike, t, discount, is_call) -> IVResult:
 
 def _compiled_iv(kern, flat, vol, reason) -> None:
     n = vol.shape[0]
-    if n < _SIMD_MIN:
+    if n < SIMD_MIN:
         kern.iv_loop(*flat, log_ratio(flat[1], flat[2]), vol, reason)
         return
-    full = _materialise(flat, n)
+    full = materialise(flat, n)
     lx = log_ratio(full[1], full[2])
     beta, ln_beta, x, b_max, s, s_left, s_right = (np.empty(n) for _ in range(7))
     branch = np.empty(n, dtype=np.int8)
@@ -115,12 +117,12 @@ def _compiled_iv(kern, flat, vol, reason) -> None:
 
 
 def _iv_numpy(pr, f, k, t, d, c, vol, reason) -> None:
-    """Fallback without numba: the same algorithm on whole arrays (``_lbr_vec``)."""
+    """Fallback without numba: the same algorithm on whole arrays (``_implied_vol_numpy``)."""
     n = vol.shape[0]
-    _lbr_vec.implied_vol(*(np.broadcast_to(a, (n,)) for a in (pr, f, k, t, d, c)), vol, reason)
+    _implied_vol_numpy.implied_vol(*(np.broadcast_to(a, (n,)) for a in (pr, f, k, t, d, c)), vol, reason)
 
 
-_ERRORS = {
+_ERRORS = MappingProxyType({
     IVReason.BELOW_INTRINSIC: (PriceBelowIntrinsicError,
                                ("price {p!r} is below the discounted intrinsic value {i!r}; check the forward, "
                                 "discount factor and that the quote is not stale or crossed")),
@@ -132,13 +134,13 @@ _ERRORS = {
     IVReason.EXPIRED: (OptionExpiredError, "t is 0: the option has expired, no volatility is implied"),
     IVReason.BAD_INPUT: (InvalidInputError,
                          "invalid input: need finite price >= 0, forward > 0, strike > 0, discount > 0 and t >= 0"),
-}
+})
 
 
 def implied_vol_scalar(*, price: float, forward: float, strike: float, t: float, discount: float,
                        is_call: bool) -> float:
     """Implied Black-76 vol of one option; raises a subclass of ``ImpliedVolError`` when there is none."""
-    vol, code = _lbr.implied_vol_one(float(price), float(forward), float(strike), float(t), float(discount),
+    vol, code = _implied_vol.implied_vol_one(float(price), float(forward), float(strike), float(t), float(discount),
                                      bool(is_call))
     if code == IVReason.OK:
         return float(vol)

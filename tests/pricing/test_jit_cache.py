@@ -23,9 +23,10 @@ STRIKES = [4000.0, 5000.0, 5300.0]
 _SCRIPT = f"""
 import json, numpy as np
 STRIKES = {STRIKES!r}
-from spx_core.pricing import _jit, black76
+from spx_core.pricing import black76
+from spx_core.pricing._compile import KERNELS
 p = black76.price(forward=5000.0, strike=np.array(STRIKES), t=0.5, vol=0.2, discount=0.99, is_call=True)
-k = _jit.kernels()
+k = KERNELS.get()
 print(json.dumps({{"price": p.tolist(), "numba": k is not None,
                   "hits": sum(k.price_loop.stats.cache_hits.values()) if k else 0,
                   "path": k.price_loop.stats.cache_path if k else None}}))
@@ -61,7 +62,7 @@ def test_second_process_loads_the_cache(tmp_path):
 
 
 def test_editing_a_helper_in_another_module_invalidates_the_cache(tmp_path):
-    # The loop lives in _kernels.py; the edit is in _special.py. Plain numba caching would reload the
+    # The loop lives in _black.py; the edit is in _special.py. Plain numba caching would reload the
     # old machine code here, because it only checks the file of the top-level function.
     tree = tmp_path / "src"
     shutil.copytree(ROOT / "spx_core", tree / "spx_core", ignore=shutil.ignore_patterns("__pycache__"))

@@ -93,11 +93,12 @@ def test_vectorized_implied_vol_matches_the_scalar_loop(monkeypatch):
 
 
 def test_vectorized_initial_guess_matches_the_scalar_one(monkeypatch):
-    # The SIMD guess recompiles _lbr's formulas on branch-free exp/log/erfcx/inverse cdf; it must give the
+    # The SIMD guess recompiles _implied_vol's formulas on branch-free exp/log/erfcx/inverse cdf; it must give the
     # scalar guess (same branch, same bracket, same value to a few ulps) or hand the option to the scalar code.
     pytest.importorskip("numba")
     monkeypatch.setenv("SPX_NO_NUMBA", "0")
-    from spx_core.pricing import _black, _jit, _lbr
+    from spx_core.pricing import _black, _constants, _implied_vol
+    from spx_core.pricing._compile import KERNELS
 
     rng = np.random.default_rng(11)
     n = 4000
@@ -106,20 +107,20 @@ def test_vectorized_initial_guess_matches_the_scalar_one(monkeypatch):
     s_true = 10.0 ** rng.uniform(-2.5, 1.0, n)
     beta = np.array([_black.normalised_black_otm(xi, si) for xi, si in zip(x, s_true, strict=True)])
     b_max = np.exp(0.5 * x)
-    live = (beta >= _lbr.DBL_MIN) & (beta < b_max)
-    reason = np.where(live, _lbr.OK, _lbr.NO_TIME_VALUE).astype(np.uint8)
+    live = (beta >= _constants.DBL_MIN) & (beta < b_max)
+    reason = np.where(live, _constants.OK, _constants.NO_TIME_VALUE).astype(np.uint8)
     s, s_left, s_right, vol = (np.empty(n) for _ in range(4))
     branch = np.empty(n, dtype=np.int8)
     todo = np.empty(n, dtype=np.bool_)
-    _jit.kernels().iv_guess_simd(beta, x, b_max, s, s_left, s_right, branch, vol, reason, todo)
+    KERNELS.get().iv_guess_simd(beta, x, b_max, s, s_left, s_right, branch, vol, reason, todo)
     assert np.isnan(vol).all() and (branch[~live] == -1).all() and not todo[~live].any()
     # Below the central point b_c it is vectorized (up to |x| ~ 15, where erfcx_pair stops applying); above, scalar.
-    b_c = np.array([_lbr._central_point(math.sqrt(-2.0 * xi), bm)[0] for xi, bm in zip(x, b_max, strict=True)])
+    b_c = np.array([_implied_vol._central_point(math.sqrt(-2.0 * xi), bm)[0] for xi, bm in zip(x, b_max, strict=True)])
     below = live & (beta < b_c)
     assert todo[live & ~below].all() and not todo[below & (x >= -10.0)].any()
     done = live & ~todo
     assert (branch[done] == 0).sum() > 300 and (branch[done] == 1).sum() > 300
     for i in np.flatnonzero(done):
-        ref = _lbr._initial_guess(float(beta[i]), float(x[i]), float(b_max[i]))
+        ref = _implied_vol._initial_guess(float(beta[i]), float(x[i]), float(b_max[i]))
         assert branch[i] == ref[3], i
         np.testing.assert_allclose([s[i], s_left[i], s_right[i]], ref[:3], rtol=1e-13, atol=0, err_msg=str(i))

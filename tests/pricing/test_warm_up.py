@@ -7,16 +7,17 @@ import sys
 PROBE = r"""
 import threading
 import numpy as np
-from spx_core.pricing import _jit, black76, start_background_warm_up
+from spx_core.pricing import black76, start_background_warm_up
+from spx_core.pricing._compile import KERNELS
 
 thread = start_background_warm_up()
 assert thread is not None
-assert _jit.kernels() is None, "main thread must not wait for the compile while warming"
+assert KERNELS.get() is None, "main thread must not wait for the compile while warming"
 p = black76.price(forward=np.full(3, 100.0), strike=np.array([90.0, 100.0, 110.0]), t=np.full(3, 0.5),
                   vol=np.full(3, 0.2), discount=np.full(3, 1.0), is_call=np.array([True, True, False]))
 thread.join(300)
 assert not thread.is_alive()
-assert _jit.kernels() is not None, "after the warm-up the compiled kernels are used"
+assert KERNELS.get() is not None, "after the warm-up the compiled kernels are used"
 q = black76.price(forward=np.full(3, 100.0), strike=np.array([90.0, 100.0, 110.0]), t=np.full(3, 0.5),
                   vol=np.full(3, 0.2), discount=np.full(3, 1.0), is_call=np.array([True, True, False]))
 assert np.allclose(p, q, rtol=1e-13, atol=0), (p, q)

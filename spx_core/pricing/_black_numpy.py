@@ -1,6 +1,7 @@
-"""Pure-numpy Black-76 price and greeks (the path used when numba is off: SPX_NO_NUMBA=1 or unavailable).
+"""Black kernels, pure numpy: Black-76 price and greeks (the path used when numba is off: SPX_NO_NUMBA=1 or
+unavailable).
 
-Same regions and formulas as the compiled scalar kernels in ``_black.py`` / ``_kernels.py``, on
+Same regions and formulas as the compiled scalar kernels in ``_black.py``, on
 whole arrays with masks; scipy.special supplies erfcx and ndtr (scipy.stats is never imported).
 """
 
@@ -9,16 +10,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from spx_core.pricing._black import (
+from spx_core.pricing._black import asymptotic_series, small_t_series
+from spx_core.pricing._constants import (
     ASYMPTOTIC_H,
-    SMALL_T,
-    asymptotic_series,
-    small_t_series,
-)
-from spx_core.pricing._special import (
     ONE_OVER_SQRT_TWO,
     ONE_OVER_SQRT_TWO_PI,
+    SMALL_T,
     SQRT_TWO_PI,
+    TAILS_D1,
 )
 
 
@@ -27,7 +26,7 @@ def normalised_black_otm(x: np.ndarray, s: np.ndarray) -> np.ndarray:
     out = np.empty_like(x)
     r1 = (x < s * ASYMPTOTIC_H) & (0.5 * s * s + x < s * (SMALL_T + ASYMPTOTIC_H))
     r2 = ~r1 & (0.5 * s < SMALL_T)
-    r3 = ~r1 & ~r2 & (x + 0.5 * s * s > 0.85 * s)
+    r3 = ~r1 & ~r2 & (x + 0.5 * s * s > TAILS_D1 * s)
     r4 = ~(r1 | r2 | r3)
     if r1.any():
         h, t = x[r1] / s[r1], 0.5 * s[r1]

@@ -1,11 +1,12 @@
-"""Branch-free Black-76 price and greeks loops that LLVM vectorizes (AVX2/AVX-512), compiled by ``_jit.py``.
+"""Black kernels, vectorized: branch-free Black-76 price and greeks loops that LLVM vectorizes (AVX2/AVX-512),
+compiled by ``_compile.py``.
 
-Imported only when the kernels are built (it needs numba). The scalar kernels in ``_kernels.py`` stay
+Imported only when the kernels are built (it needs numba). The scalar kernels in ``_black.py`` stay
 the reference: these loops handle every option whose time value comes from ``erfcx_pair`` (both
 erfcx arguments in one of Cody's outer intervals: all deep-out-of-the-money options and most others,
 ~80% of an SPX grid) with the same formulas, and flag the rest (near the money, invalid or expired
 inputs) in ``todo`` for the scalar loop. Why it is fast: no branches (every ``if`` is a select, both
-erfcx intervals are evaluated), no libm calls (``_exp`` below is a polynomial exp that vectorizes;
+erfcx intervals are evaluated), no libm calls (``_branchfree.exp`` is a polynomial exp that vectorizes;
 the logs come from numpy's SIMD log), so one loop iteration runs on 4-8 options at once.
 """
 
@@ -13,50 +14,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
-
 from spx_core.pricing import _special
-from spx_core.pricing._special import ONE_OVER_SQRT_TWO, ONE_OVER_SQRT_TWO_PI, SQRT_TWO
+from spx_core.pricing._branchfree import exp as _exp
+from spx_core.pricing._branchfree import inline
+from spx_core.pricing._constants import CODY_MIDDLE, CODY_SMALL, HUGE, ONE_OVER_SQRT_TWO, ONE_OVER_SQRT_TWO_PI, SQRT_TWO
 
-# Helpers of the vectorized loops are inlined into them in numba's untyped IR (LLVM vectorizes only a
-# loop body without calls). njit(inline="always") does that once, before type inference; inlining
-# register_jitable overloads instead multiplies type inference and took ~40 s to compile the IV loop.
-inline = njit(inline="always")
 _pair_middle = inline(_special._pair_middle)
 _pair_large = inline(_special._pair_large)
-
-_LOG2E = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01  # 32 significant bits: k*_LN2_HI is exact for |k| < 2^21
-_LN2_LO = 1.90821492927058770002e-10
-_MIDDLE_LOW = 0.46875  # Cody's interval bounds (see _special.py)
-_MIDDLE_HIGH = 4.0
-
-
-@intrinsic
-def _bits_to_float(typingctx, bits):
-    """Reinterpret an int64 as a float64 (a plain LLVM bitcast, so it vectorizes)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-    return types.float64(types.int64), codegen
-
-
-@inline
-def _exp(x):
-    """exp(x) within 1 ulp for x >= -708 (results below DBL_MIN lose bits), branch-free: x = k*ln2 + r,
-    |r| <= ln2/2, exp(r) by its degree-13 Taylor polynomial (truncation < 4e-18), 2^k built in the
-    exponent bits (in two halves so k down to -2044 stays exact)."""
-    x = min(max(x, -1400.0), 709.0)
-    kf = math.floor(x * _LOG2E + 0.5)
-    r = (x - kf * _LN2_HI) - kf * _LN2_LO
-    p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (
-        1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0 + r * (1.0 / 3628800.0 + r * (1.0 / 39916800.0 + r * (
-            1.0 / 479001600.0 + r / 6227020800.0))))))))))))
-    k = np.int64(kf)
-    k1 = k >> 1
-    return p * _bits_to_float((k1 + 1023) << 52) * _bits_to_float((k - k1 + 1023) << 52)
 
 
 @inline
@@ -71,12 +35,12 @@ def _time_value(f, k, t, v, x):
     w1 = -ONE_OVER_SQRT_TWO * d1n
     dw = SQRT_TWO * half
     w2 = w1 + dw
-    e_mid, diff_mid = _pair_middle(max(w1, _MIDDLE_LOW), min(max(w2, _MIDDLE_LOW), _MIDDLE_HIGH), dw)
-    e_large, diff_large = _pair_large(max(w1, _MIDDLE_HIGH), max(w2, _MIDDLE_HIGH), dw)
-    large = w1 >= _MIDDLE_HIGH
-    pair = large or (w1 > _MIDDLE_LOW and w2 <= _MIDDLE_HIGH)
-    ok = (pair and f > 0.0 and k > 0.0 and t > 0.0 and v > 0.0 and f < 1e300 and s > 0.0
-          and s < 1e300)
+    e_mid, diff_mid = _pair_middle(max(w1, CODY_SMALL), min(max(w2, CODY_SMALL), CODY_MIDDLE), dw)
+    e_large, diff_large = _pair_large(max(w1, CODY_MIDDLE), max(w2, CODY_MIDDLE), dw)
+    large = w1 >= CODY_MIDDLE
+    pair = large or (w1 > CODY_SMALL and w2 <= CODY_MIDDLE)
+    ok = (pair and f > 0.0 and k > 0.0 and t > 0.0 and v > 0.0 and f < HUGE and s > 0.0
+          and s < HUGE)
     e_w1 = e_large if large else e_mid
     diff = diff_large if large else diff_mid
     return ok, 0.5 * min(f, k) * e1 * diff, e1, e_w1, diff, s, d1n, u
@@ -92,7 +56,7 @@ def price_simd(f, k, t, v, d, c, x, out, todo):
 
 
 def greeks_simd(f, k, t, v, d, c, x, log_d, out, todo):
-    """Price and greeks (rows of the (9, n) ``out`` as in ``Greeks``), formulas of ``_kernels.greeks_one``."""
+    """Price and greeks (rows of the (9, n) ``out`` as in ``Greeks``), formulas of ``_black.greeks_one``."""
     for i in range(out.shape[1]):
         fi, ki, ti, vi, di, xi = f[i], k[i], t[i], v[i], d[i], x[i]
         ok, tv, e1, e_w1, diff, s, d1n, u = _time_value(fi, ki, ti, vi, xi)
@@ -121,5 +85,4 @@ def greeks_simd(f, k, t, v, d, c, x, log_d, out, todo):
         todo[i] = not (ok and di > 0.0)
 
 
-HASHED = (_bits_to_float._defn, _exp.py_func, _time_value.py_func)  # for the cache key (_cache.code_digest)
 LOOPS = (price_simd, greeks_simd)

@@ -1,4 +1,4 @@
-"""Scalar implied volatility by P. Jaeckel's "Let's Be Rational" (Wilmott 2015), compiled by ``_jit.py``.
+"""Implied-vol kernels, scalar: P. Jaeckel's "Let's Be Rational" (Wilmott 2015), compiled by ``_compile.py``.
 
 For an out-of-the-money normalised call price beta in (0, exp(x/2)) with x = ln(F/K) <= 0, the
 total volatility s = vol*sqrt(T) is found in two steps: (1) a rational-cubic initial guess on one
@@ -14,33 +14,32 @@ from __future__ import annotations
 from math import exp, expm1, fabs, log, sqrt
 
 from spx_core.pricing._black import black_otm_and_vega, normalised_intrinsic_call
-from spx_core.pricing._special import (
+from spx_core.pricing._constants import (
+    ABOVE_MAX,
+    BAD_INPUT,
+    BELOW_INTRINSIC,
+    CODY_SMALL,
+    DBL_EPSILON,
+    DBL_MAX,
+    DBL_MIN,
+    EXPIRED,
+    ITERATIONS,
+    NO_TIME_VALUE,
+    OK,
     ONE_OVER_SQRT_TWO,
     ONE_OVER_SQRT_TWO_PI,
-    _erf_small,
-    _erfcx_positive,
-    erfcx,
-    inverse_norm_cdf,
-    norm_cdf,
+    PI_OVER_SIX,
+    R_MAX,
+    R_MIN,
+    SQRT_DBL_MAX,
+    SQRT_ONE_OVER_THREE,
+    SQRT_PI_OVER_TWO,
+    SQRT_THREE,
+    TWO_PI,
+    TWO_PI_OVER_SQRT_TWENTY_SEVEN,
 )
-
-DBL_EPSILON = 2.220446049250313e-16
-DBL_MIN = 2.2250738585072014e-308
-DBL_MAX = 1.7976931348623157e308
-SQRT_DBL_MAX = 1.3407807929942596e154
-SQRT_THREE = 1.732050807568877293527446341505872366942805253810
-SQRT_ONE_OVER_THREE = 0.577350269189625764509148780501957455647601751270
-TWO_PI = 6.283185307179586476925286766559005768394338798750
-TWO_PI_OVER_SQRT_TWENTY_SEVEN = 1.209199576156145233729385505094770488189377498728
-PI_OVER_SIX = 0.523598775598298873077107230546583814032861566563
-SQRT_PI_OVER_TWO = 1.253314137315500251207882642405522626503493370305
-R_MIN = -(1.0 - sqrt(DBL_EPSILON))  # rational cubic control parameter bounds
-R_MAX = 2.0 / (DBL_EPSILON * DBL_EPSILON)
-ITERATIONS = 2
-
-
-def _householder_factor(newton: float, halley: float, hh3: float) -> float:
-    return (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton / 6.0))
+from spx_core.pricing._householder import step_lower, step_middle, step_upper
+from spx_core.pricing._special import _erf_small, _erfcx_positive, erfcx, inverse_norm_cdf, norm_cdf
 
 
 def _rational_cubic(x, x_l, x_r, y_l, y_r, d_l, d_r, r):
@@ -142,45 +141,6 @@ def _upper_map(x, s):
     return f, fp, fpp
 
 
-def _step_lower(x, s, ln_beta, b, bp):
-    """Householder step on g(s) = 1/ln b(s) - 1/ln beta (the lowest branch)."""
-    return _step_lower_logs(x, s, ln_beta, log(b), b, bp)
-
-
-def _step_lower_logs(x, s, ln_beta, ln_b, b, bp):
-    """:func:`_step_lower` given ``ln b``: plain arithmetic, so it also runs on numpy arrays."""
-    bpob = bp / b
-    h = x / s
-    b_halley = h * h / s - s / 4.0
-    newton = (ln_beta - ln_b) * ln_b / ln_beta / bpob
-    halley = b_halley - bpob * (1.0 + 2.0 / ln_b)
-    b_hh3 = b_halley * b_halley - 3.0 * (h / s) * (h / s) - 0.25
-    hh3 = (b_hh3 + 2.0 * bpob * bpob * (1.0 + 3.0 / ln_b * (1.0 + 1.0 / ln_b))
-           - 3.0 * b_halley * bpob * (1.0 + 2.0 / ln_b))
-    return newton * _householder_factor(newton, halley, hh3)
-
-
-def _step_upper(x, s, beta, b, bp, b_max):
-    """Householder step on g(s) = ln(b_max - beta) - ln(b_max - b(s)) (the upper branch)."""
-    b_max_minus_b = b_max - b
-    g = log((b_max - beta) / b_max_minus_b)
-    gp = bp / b_max_minus_b
-    b_halley = (x / s) * (x / s) / s - s / 4.0
-    b_hh3 = b_halley * b_halley - 3.0 * (x / (s * s)) * (x / (s * s)) - 0.25
-    newton = -g / gp
-    halley = b_halley + gp
-    hh3 = b_hh3 + gp * (2.0 * gp + 3.0 * b_halley)
-    return newton * _householder_factor(newton, halley, hh3)
-
-
-def _step_middle(x, s, beta, b, bp):
-    """Householder step on g(s) = b(s) - beta (the two middle branches)."""
-    newton = (beta - b) / bp
-    halley = (x / s) * (x / s) / s - s / 4.0
-    hh3 = halley * halley - 3.0 * (x / (s * s)) * (x / (s * s)) - 0.25
-    return newton * _householder_factor(newton, halley, hh3)
-
-
 def _black_and_vega(x, s):
     """(b, db/ds) for x <= 0 and any s (s <= 0: intrinsic and the one-sided vega, nonzero only at x = 0)."""
     if not s > 0.0:
@@ -192,7 +152,7 @@ def _central_point(s_c, b_max):
     """(b, vega) at s_c = sqrt(2|x|), where h + t = 0: b = b_max*(1 - erfcx(w))/2, w = s_c/sqrt2, vega = b_max*phi(0)
     (for small w, 1 - erfcx(w) = exp(w^2)*erf(w) - expm1(w^2) has no cancellation)."""
     w = ONE_OVER_SQRT_TWO * s_c
-    if w <= 0.46875:
+    if w <= CODY_SMALL:
         one_minus = exp(w * w) * _erf_small(w) - expm1(w * w)
     else:
         one_minus = 1.0 - _erfcx_positive(w)
@@ -266,19 +226,16 @@ def iterate_from_guess(beta, x, b_max, s, s_left, s_right, branch):
         elif b < beta and s > s_left:
             s_left = s
         if branch == 0:
-            ds = 0.5 * (s_left + s_right) - s if (b <= 0.0 or bp <= 0.0) else _step_lower(x, s, ln_beta, b, bp)
+            ds = 0.5 * (s_left + s_right) - s if (b <= 0.0 or bp <= 0.0) else step_lower(x, s, ln_beta, log(b), b, bp)
         elif branch == 2:
-            ds = 0.5 * (s_left + s_right) - s if (b >= b_max or bp <= DBL_MIN) else _step_upper(x, s, beta, b, bp, b_max)
+            ds = (0.5 * (s_left + s_right) - s if (b >= b_max or bp <= DBL_MIN)
+                  else step_upper(x, s, log((b_max - beta) / (b_max - b)), b, bp, b_max))
         else:
-            ds = _step_middle(x, s, beta, b, bp)
+            ds = step_middle(x, s, beta, b, bp)
         ds = max(-0.5 * s, ds)
         s += ds
         iterations += 1
     return s
-
-
-# Reason codes, mirrored by iv.IVReason (kept as plain ints so compiled code can use them).
-OK, BELOW_INTRINSIC, ABOVE_MAX, NO_TIME_VALUE, EXPIRED, BAD_INPUT = 0, 1, 2, 3, 4, 5
 
 
 def implied_vol_one(price, forward, strike, t, discount, is_call):
@@ -339,6 +296,3 @@ def iv_loop(pr, f, k, t, d, c, lx, out_vol, out_reason):
 
 
 LOOPS = (iv_loop,)
-FUNCTIONS = (solve_inputs, implied_vol_one, implied_vol_with_log, _householder_factor, _rational_cubic, _min_control, _control_left, _control_right, _lower_map,
-             _inverse_lower_map, _upper_map, _step_lower, _step_lower_logs, _step_upper, _step_middle, _initial_guess,
-             _black_and_vega, _central_point, iterate_from_guess, normalised_total_vol)

@@ -1,6 +1,8 @@
-"""Pure-numpy "Let's Be Rational" (the path used when numba is off): ``_lbr.py``'s algorithm on whole arrays.
+"""Implied-vol kernels, pure numpy (the path used when numba is off): ``_implied_vol.py``'s algorithm on whole
+arrays.
 
-Same branches, initial guesses, objectives and iteration count as the scalar code, with a boolean mask
+Same branches, initial guesses, objectives, Householder steps (``_householder.py``) and iteration count as
+the scalar code, with a boolean mask
 per branch instead of ``if``; scipy.special supplies ndtr/ndtri/erfcx (scipy.stats is never imported).
 The scalar code's bisection safeguard only fires for absurd inputs (|ln(F/K)| > ~500): those few
 elements are handed to the scalar solver, so every result is the scalar algorithm's.
@@ -11,11 +13,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from spx_core.pricing import _lbr, _vec
-from spx_core.pricing._lbr import (
+from spx_core.pricing import _black_numpy, _implied_vol
+from spx_core.pricing._constants import (
     ABOVE_MAX,
     BAD_INPUT,
     BELOW_INTRINSIC,
+    CODY_SMALL,
     DBL_EPSILON,
     DBL_MAX,
     DBL_MIN,
@@ -23,18 +26,19 @@ from spx_core.pricing._lbr import (
     ITERATIONS,
     NO_TIME_VALUE,
     OK,
+    ONE_OVER_SQRT_TWO,
+    ONE_OVER_SQRT_TWO_PI,
     PI_OVER_SIX,
     R_MAX,
     R_MIN,
+    SQRT_DBL_MAX,
     SQRT_ONE_OVER_THREE,
     SQRT_PI_OVER_TWO,
     SQRT_THREE,
     TWO_PI,
     TWO_PI_OVER_SQRT_TWENTY_SEVEN,
-    _householder_factor,
-    _step_middle,
 )
-from spx_core.pricing._special import ONE_OVER_SQRT_TWO, ONE_OVER_SQRT_TWO_PI
+from spx_core.pricing._householder import step_lower, step_middle, step_upper
 
 
 def _black_and_vega(x, s):
@@ -45,7 +49,7 @@ def _black_and_vega(x, s):
     if live.any():
         xs, ss = x[live], s[live]
         h = xs / ss
-        b[live] = _vec.normalised_black_otm(xs, ss)
+        b[live] = _black_numpy.normalised_black_otm(xs, ss)
         vega[live] = ONE_OVER_SQRT_TWO_PI * np.exp(-0.5 * (h * h + 0.25 * ss * ss))
     return b, vega
 
@@ -82,7 +86,7 @@ def _lower_guess(beta, x, b_l, s_l):
     z = SQRT_ONE_OVER_THREE * ax / s_l
     y = z * z
     s2 = s_l * s_l
-    e = special.erfcx(ONE_OVER_SQRT_TWO * z)  # as _lbr._lower_map: Phi(-z) = exp(-z^2/2)*e/2
+    e = special.erfcx(ONE_OVER_SQRT_TWO * z)  # as _implied_vol._lower_map: Phi(-z) = exp(-z^2/2)*e/2
     decay = np.exp(-1.5 * y)
     q = np.exp(0.125 * s2)
     ddf = (PI_OVER_SIX * y / (s2 * s_l) * 0.5 * e * (8.0 * SQRT_THREE * s_l * ax + (3.0 * s2 * (s2 - 8.0) - 8.0 * x * x)
@@ -105,7 +109,7 @@ def _upper_guess(beta, x, b_h, s_h, b_max):
     ddf = SQRT_PI_OVER_TWO * np.exp(w + 0.125 * s_h * s_h) * w / s_h
     h = b_max - b_h
     r = _control(0.5 * h * ddf + (-0.5 - df), (0.0 - f_h) / h - df, df, -0.5, (0.0 - f_h) / h, True)
-    f = np.where((ddf > -_lbr.SQRT_DBL_MAX) & (ddf < _lbr.SQRT_DBL_MAX),
+    f = np.where((ddf > -SQRT_DBL_MAX) & (ddf < SQRT_DBL_MAX),
                  _rational_cubic(beta, b_h, b_max, f_h, 0.0, df, -0.5, r), -DBL_MAX)
     u = (beta - b_h) / h
     f = np.where(f <= 0.0, (f_h * (1.0 - u) + 0.5 * h * u) * (1.0 - u), f)
@@ -113,10 +117,10 @@ def _upper_guess(beta, x, b_h, s_h, b_max):
 
 
 def _initial_guess(beta, x, b_max):
-    """Arrays (s, s_left, s_right, branch) exactly as ``_lbr._initial_guess`` per element."""
+    """Arrays (s, s_left, s_right, branch) exactly as ``_implied_vol._initial_guess`` per element."""
     s_c = np.sqrt(np.abs(2.0 * x))
-    w = ONE_OVER_SQRT_TWO * s_c  # b and vega at s_c in closed form, as _lbr._central_point
-    b_c = 0.5 * b_max * np.where(w <= 0.46875, np.exp(w * w) * special.erf(w) - np.expm1(w * w),
+    w = ONE_OVER_SQRT_TWO * s_c  # b and vega at s_c in closed form, as _implied_vol._central_point
+    b_c = 0.5 * b_max * np.where(w <= CODY_SMALL, np.exp(w * w) * special.erf(w) - np.expm1(w * w),
                                  1.0 - special.erfcx(w))
     v_c = ONE_OVER_SQRT_TWO_PI * b_max
     s, s_left, s_right = np.empty_like(x), np.empty_like(x), np.empty_like(x)
@@ -155,25 +159,20 @@ def _initial_guess(beta, x, b_max):
 def _steps(branch, x, s, beta, b, bp, b_max, s_left, s_right):
     """The Householder step of each element's branch (bisection where the scalar code bisects)."""
     mid = 0.5 * (s_left + s_right) - s
-    ds = _step_middle(x, s, beta, b, bp)
+    ds = step_middle(x, s, beta, b, bp)
     lower = branch == 0
     if lower.any():
-        step = _lbr._step_lower_logs(x, s, np.log(beta), np.log(b), b, bp)
+        step = step_lower(x, s, np.log(beta), np.log(b), b, bp)
         ds = np.where(lower, np.where((b <= 0.0) | (bp <= 0.0), mid, step), ds)
     upper = branch == 2
     if upper.any():
-        gap = b_max - b
-        gp = bp / gap
-        b_halley = (x / s) * (x / s) / s - s / 4.0
-        b_hh3 = b_halley * b_halley - 3.0 * (x / (s * s)) * (x / (s * s)) - 0.25
-        newton = -np.log((b_max - beta) / gap) / gp
-        step = newton * _householder_factor(newton, b_halley + gp, b_hh3 + gp * (2.0 * gp + 3.0 * b_halley))
+        step = step_upper(x, s, np.log((b_max - beta) / (b_max - b)), b, bp, b_max)
         ds = np.where(upper, np.where((b >= b_max) | (bp <= DBL_MIN), mid, step), ds)
     return ds
 
 
 def normalised_total_vol(beta, x):
-    """Arrays of s with b(x, s) = beta (x <= 0, 0 < beta < exp(x/2)), as ``_lbr.normalised_total_vol``."""
+    """Arrays of s with b(x, s) = beta (x <= 0, 0 < beta < exp(x/2)), as ``_implied_vol.normalised_total_vol``."""
     b_max = np.exp(0.5 * x)
     s, s_left, s_right, branch = _initial_guess(beta, x, b_max)
     ds = np.full_like(s, -DBL_MAX)
@@ -199,12 +198,12 @@ def normalised_total_vol(beta, x):
         ds[idx] = np.maximum(-0.5 * si, step)
         s[idx] = si + ds[idx]
     for i in np.flatnonzero(scalar):
-        s[i] = _lbr.normalised_total_vol(float(beta[i]), float(x[i]), float(b_max[i]))
+        s[i] = _implied_vol.normalised_total_vol(float(beta[i]), float(x[i]), float(b_max[i]))
     return s
 
 
 def implied_vol(pr, f, k, t, d, c, vol, reason) -> None:
-    """``_lbr.implied_vol_one`` on equal-length 1-D arrays, into ``vol`` and ``reason``."""
+    """``_implied_vol.implied_vol_one`` on equal-length 1-D arrays, into ``vol`` and ``reason``."""
     with np.errstate(all="ignore"):
         ok_input = ((f > 0.0) & (k > 0.0) & (d > 0.0) & (t >= 0.0) & (pr >= 0.0) & (f < DBL_MAX) & (k < DBL_MAX)
                     & (t < DBL_MAX) & (pr < DBL_MAX))
