@@ -1,5 +1,6 @@
 """Array plumbing shared by the pricing entry points (``black76``, ``iv``): inputs to the flat 1-D arrays the
-kernels take, numpy's SIMD logarithm, and the size above which the vectorized compiled loops pay off."""
+kernels take, numpy's SIMD logarithm, and the size above which the vectorized compiled loops pay off; and
+``read_only`` for the arrays that modules keep as constants."""
 
 from __future__ import annotations
 
@@ -40,3 +41,9 @@ def materialise(flat, n):
 def broadcast_views(flat, n):
     """Length-n views of 1-D length-n-or-1 arrays (no copies; for the numpy path, which indexes every input)."""
     return [a if a.shape[0] == n else np.broadcast_to(a, (n,)) for a in flat]
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, made read-only: a module-level array is a constant, and writing into it must fail."""
+    array.setflags(write=False)
+    return array

@@ -2,8 +2,8 @@
 
 The kernel modules are listed once (``KERNEL_MODULES``); each names its top-level array loops in ``LOOPS``.
 Everything else is found, not listed: starting from the loops, every global name a function's code reads is
-resolved in that function's globals (and closure), and whatever it names is followed in turn: plain
-functions, numba dispatchers (``njit(inline=...)``: their ``py_func``), ``@intrinsic`` definitions (their
+resolved in that function's globals (and closure; a module's members too, for ``module.helper``), and
+whatever it names is followed in turn: plain functions, numba dispatchers (``njit(inline=...)``: their ``py_func``), ``@intrinsic`` definitions (their
 ``_defn``) and the numeric constants and tuples numba freezes into the machine code. So a helper cannot be
 left out of the cache key by forgetting to list it, nor left uncompiled: ``discover`` returns the plain
 functions the loops call, which ``_compile`` makes callable from compiled code.
@@ -14,6 +14,7 @@ Pure Python (no numba), so computing the key costs no compile.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import CodeType, FunctionType, ModuleType
@@ -24,7 +25,9 @@ KERNEL_MODULES = (
     "spx_core.pricing._implied_vol",
     "spx_core.pricing._implied_vol_simd",
 )
-_PACKAGE = "spx_core."  # modules of ours: a kernel may call a helper as ``module.helper``
+# Libraries whose functions numba compiles by its own overloads (``math.exp``, ``np.int64``): referenced by
+# name, never followed. Any other module a kernel reads an attribute of (``module.helper``) is followed.
+_LIBRARIES = frozenset({*sys.stdlib_module_names, "numpy", "numba", "llvmlite", "scipy"})
 _MISSING = object()
 
 
@@ -74,7 +77,7 @@ def _referenced(fn: FunctionType):
         if value is _MISSING:
             continue  # an attribute name (``out.shape``) or a builtin (``range``): numba resolves those itself
         yield name, value
-        if isinstance(value, ModuleType) and value.__name__.startswith(_PACKAGE):
+        if isinstance(value, ModuleType) and value.__name__.partition(".")[0] not in _LIBRARIES:
             for member in names:
                 if member in vars(value):
                     yield f"{name}.{member}", vars(value)[member]

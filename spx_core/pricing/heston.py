@@ -30,15 +30,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from spx_core.pricing import black76
+from spx_core.pricing._arrays import read_only
 
 __all__ = ["HestonParams", "InvalidHestonParamsError", "price", "price_bsm", "log_cf", "DEFAULT_TOL"]
 
 DEFAULT_TOL = 1e-13  # target absolute error of the normalised integral, relative to sqrt(F*K)
 _MAX_NODES = 1 << 17  # safety cap per expiry (~0.1 s); reached only for absurd parameters
 # Chernoff search grid for moment orders p (distance from the contour Re = 1/2 of the Lewis integral).
-_P_OFFSETS = np.geomspace(0.55, 5000.0, 40)
+_P_OFFSETS = read_only(np.geomspace(0.55, 5000.0, 40))
 # Envelope scan for the integrand cut-off u_max (in the natural variable u, per year^-1/2 scale free).
-_U_SCAN = np.geomspace(0.25, 1e7, 100)
+_U_SCAN = read_only(np.geomspace(0.25, 1e7, 100))
 
 
 class InvalidHestonParamsError(ValueError):

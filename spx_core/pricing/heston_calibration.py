@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from spx_core.pricing import black76, iv
+from spx_core.pricing._arrays import read_only
 from spx_core.pricing.heston import (
     DEFAULT_TOL,
     HestonParams,
@@ -29,8 +30,8 @@ from spx_core.pricing.heston import (
 
 __all__ = ["HestonFit", "CalibrationInputError", "calibrate", "price_and_gradient", "log_cf_gradient"]
 
-LOWER = np.array([1e-5, 1e-2, 1e-5, 1e-2, -0.999])  # v0, kappa, theta, sigma, rho
-UPPER = np.array([4.0, 30.0, 4.0, 8.0, 0.999])
+LOWER = read_only(np.array([1e-5, 1e-2, 1e-5, 1e-2, -0.999]))  # v0, kappa, theta, sigma, rho
+UPPER = read_only(np.array([4.0, 30.0, 4.0, 8.0, 0.999]))
 
 
 class CalibrationInputError(ValueError):
