@@ -28,17 +28,14 @@ from spx_core.pricing._constants import (
     OK,
     ONE_OVER_SQRT_TWO,
     ONE_OVER_SQRT_TWO_PI,
-    PI_OVER_SIX,
     R_MAX,
     R_MIN,
     SQRT_DBL_MAX,
-    SQRT_ONE_OVER_THREE,
-    SQRT_PI_OVER_TWO,
     SQRT_THREE,
-    TWO_PI,
     TWO_PI_OVER_SQRT_TWENTY_SEVEN,
 )
 from spx_core.pricing._householder import step_lower, step_middle, step_upper
+from spx_core.pricing._registry import rebind
 
 
 def _black_and_vega(x, s):
@@ -81,32 +78,24 @@ def _control(num, den, d_l, d_r, slope, prefer_shape: bool):
     return np.maximum(r, _min_control(d_l, d_r, slope, prefer_shape))
 
 
+# The lower and upper maps of the initial guess are the scalar code's, evaluated on arrays.
+_lower_map = rebind(_implied_vol._lower_map, fabs=np.abs, exp=np.exp, erfcx=special.erfcx)
+_upper_map = rebind(_implied_vol._upper_map, exp=np.exp, norm_cdf=special.ndtr)
+
+
 def _lower_guess(beta, x, b_l, s_l):
-    ax = np.abs(x)
-    z = SQRT_ONE_OVER_THREE * ax / s_l
-    y = z * z
-    s2 = s_l * s_l
-    e = special.erfcx(ONE_OVER_SQRT_TWO * z)  # as _implied_vol._lower_map: Phi(-z) = exp(-z^2/2)*e/2
-    decay = np.exp(-1.5 * y)
-    q = np.exp(0.125 * s2)
-    ddf = (PI_OVER_SIX * y / (s2 * s_l) * 0.5 * e * (8.0 * SQRT_THREE * s_l * ax + (3.0 * s2 * (s2 - 8.0) - 8.0 * x * x)
-                                                      * SQRT_PI_OVER_TWO * e) * (q * q / decay))
-    df = TWO_PI * y * 0.25 * e * e * q
-    f_l = TWO_PI_OVER_SQRT_TWENTY_SEVEN * ax * (0.125 * e * e * e * decay)
+    f_l, df, ddf = _lower_map(x, s_l)
     h = b_l
     r = _control(0.5 * h * ddf + (df - 1.0), df - f_l / h, 1.0, df, f_l / h, True)
     f = _rational_cubic(beta, 0.0, b_l, 0.0, f_l, 1.0, df, r)
     u = beta / b_l
     f = np.where(f > 0.0, f, (f_l * u + b_l * (1.0 - u)) * u)
-    s = np.abs(x / (SQRT_THREE * special.ndtri((f / (TWO_PI_OVER_SQRT_TWENTY_SEVEN * ax)) ** (1.0 / 3.0))))
+    s = np.abs(x / (SQRT_THREE * special.ndtri((f / (TWO_PI_OVER_SQRT_TWENTY_SEVEN * np.abs(x))) ** (1.0 / 3.0))))
     return np.where(np.abs(f) < DBL_MIN, 0.0, s)
 
 
 def _upper_guess(beta, x, b_h, s_h, b_max):
-    f_h = special.ndtr(-0.5 * s_h)
-    w = (x / s_h) * (x / s_h)
-    df = -0.5 * np.exp(0.5 * w)
-    ddf = SQRT_PI_OVER_TWO * np.exp(w + 0.125 * s_h * s_h) * w / s_h
+    f_h, df, ddf = _upper_map(x, s_h)
     h = b_max - b_h
     r = _control(0.5 * h * ddf + (-0.5 - df), (0.0 - f_h) / h - df, df, -0.5, (0.0 - f_h) / h, True)
     f = np.where((ddf > -SQRT_DBL_MAX) & (ddf < SQRT_DBL_MAX),

@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import math
-from types import FunctionType
 
 from spx_core.pricing import _householder, _implied_vol, _special
 from spx_core.pricing._black_simd import _pair_large, _pair_middle
@@ -48,6 +47,7 @@ from spx_core.pricing._constants import (
     TWO_PI_OVER_SQRT_TWENTY_SEVEN,
 )
 from spx_core.pricing._implied_vol import _initial_guess, iterate_from_guess
+from spx_core.pricing._registry import rebind
 
 _MAX_DECAY_EXPONENT = 700.0  # _exp is exact to 1 ulp only down to -708 (normal results)
 
@@ -55,7 +55,7 @@ _MAX_DECAY_EXPONENT = 700.0  # _exp is exact to 1 ulp only down to -708 (normal 
 def _compiled_on(fn, **replacements):
     """``fn`` inlined with some of the global names it calls replaced (by the branch-free primitives below):
     the scalar formula compiled a second time, so there is one copy of it to maintain."""
-    return inline(FunctionType(fn.__code__, {**fn.__globals__, **replacements}, fn.__name__, fn.__defaults__))
+    return inline(rebind(fn, **replacements))
 
 
 _erf_small = inline(_special._erf_small)

@@ -42,6 +42,12 @@ class CompiledCode:
     digest: str
 
 
+def rebind(fn: FunctionType, **replacements) -> FunctionType:
+    """``fn``'s code with some of the global names it reads bound to other objects: how a variant (numpy arrays,
+    branch-free compiled loops) reuses a scalar formula instead of keeping a copy of it."""
+    return FunctionType(fn.__code__, {**fn.__globals__, **replacements}, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
 def loops(modules: Iterable[ModuleType]) -> tuple[FunctionType, ...]:
     """The array loops the kernel modules declare (their ``LOOPS``)."""
     return tuple(fn for module in modules for fn in module.LOOPS)
