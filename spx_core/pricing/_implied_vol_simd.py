@@ -62,9 +62,10 @@ _erf_small = inline(_special._erf_small)
 _erfcx_positive = inline(_special._erfcx_positive)  # its y <= 4 / y > 4 test becomes a select
 _inverse_central = inline(_special._inverse_central)
 _inverse_tail = inline(_special._inverse_tail)
-_step_lower = inline(_householder.step_lower)
-_step_upper = inline(_householder.step_upper)
-_step_middle = inline(_householder.step_middle)
+_householder_factor = inline(_householder.householder_factor)
+_step_lower = _compiled_on(_householder.step_lower, householder_factor=_householder_factor)
+_step_upper = _compiled_on(_householder.step_upper, householder_factor=_householder_factor)
+_step_middle = _compiled_on(_householder.step_middle, householder_factor=_householder_factor)
 
 
 @inline
