@@ -12,7 +12,7 @@ import pytest
 from spx_core.pricing import black76, iv
 from spx_core.pricing._special import erfcx_pair
 
-SMALL = 100  # below black76._SIMD_MIN: these calls take the scalar loops
+SMALL = 100  # below _arrays.SIMD_MIN: these calls take the scalar loops
 
 
 def test_erfcx_pair_difference_keeps_full_relative_accuracy():
