@@ -52,15 +52,20 @@ def _home() -> tuple[Path, PathOrigin]:
     return Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR)), _USER_DIR
 
 
-def _folder_problem(subject: str, path: Path) -> str | None:
-    """Why folder ``path`` cannot be (made) a writable folder, phrased after ``subject``; None when it can."""
-    existing = path
-    while not os.path.lexists(existing) and existing != existing.parent:
-        existing = existing.parent  # the nearest ancestor that exists decides whether mkdir can work
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists: it decides whether ``mkdir -p path`` can work."""
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _folder_problem(subject: str, path: Path, *, writable: bool = True) -> str | None:
+    """Why ``path`` cannot be (made) a folder (``writable``: one we can write), phrased after ``subject``."""
+    existing = _nearest_existing(path)
     where = subject if existing == path else f"{subject}: {existing}"
     if not existing.is_dir():
         return f"{where} is a file, not a folder"
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if writable and not os.access(existing, os.W_OK | os.X_OK):
         return f"{where} is not writable"
     return None
 
@@ -130,6 +135,10 @@ def check_database_path(path: Path, origin: PathOrigin, *, must_exist: bool) -> 
             raise DataPathError(f"{origin.label} {path} is not a regular file; {origin.fix}")
         return path
     if must_exist:
+        # a file where a folder should be is why the database is missing: say that, it is the fix
+        problem = _folder_problem(f"{origin.label} {path}: folder {path.parent}", path.parent, writable=False)
+        if problem is not None:
+            raise DataPathError(f"{problem}; {origin.fix}")
         raise DataPathError(f"{origin.label} {path}: no such database; check the path (`spx-data import` "
                             f"or `spx-data simulate` create one)")
     problem = _folder_problem(f"{origin.label} {path}: folder {path.parent}", path.parent)
