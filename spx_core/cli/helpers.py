@@ -136,7 +136,7 @@ def describe_failure(exc: BaseException, db: Path | None = None) -> str | None:
     if isinstance(exc, sqlite3.Error):
         return _sqlite_message(exc, db)
     if isinstance(exc, OSError):
-        return _os_message(exc, db)
+        return _os_message(exc)
     if isinstance(exc, MemoryError):
         return "out of memory; close other programs or work on a smaller input"
     return None
@@ -171,21 +171,28 @@ def _sqlite_message(exc: BaseException, db: Path | None) -> str:
     return template.format(db=where, msg=msg) if template else f"database {where}: {msg}"
 
 
-def _os_message(exc: OSError, db: Path | None) -> str:
-    target = exc.filename if exc.filename is not None else db
-    what = f" {target}" if target is not None else ""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"disk full while writing{what}; free some space, or write to another disk"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"permission denied:{what}; make it readable/writable, or choose another path"
-    if exc.errno == errno.EROFS:
-        return f"read-only file system:{what}; choose a path on a writable disk"
-    if exc.errno == errno.ENOENT:
-        return f"no such file or folder:{what}; check the path"
-    if exc.errno == errno.EISDIR:
-        return f"{target} is a folder; name a file" if target is not None else _one_line(exc)
-    reason = exc.strerror or _one_line(exc)
-    return f"{reason}:{what}" if what else reason
+_OS_HINTS = {
+    errno.ENOSPC: ("disk full", "free some space, or write to another disk"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space, or write to another disk"),
+    errno.EACCES: ("permission denied", "make it readable/writable, or choose another path"),
+    errno.EPERM: ("permission denied", "make it readable/writable, or choose another path"),
+    errno.EROFS: ("read-only file system", "choose a path on a writable disk"),
+    errno.ENOENT: ("no such file or folder", "check the path"),
+    errno.EISDIR: ("is a folder", "name a file"),
+}
+
+
+def _os_reason(exc: OSError) -> str:
+    """What went wrong and the fix, without naming the file: ``disk full; free some space, ...``."""
+    reason, fix = _OS_HINTS.get(exc.errno, (exc.strerror or _one_line(exc), ""))
+    return f"{reason}; {fix}" if fix else reason
+
+
+def _os_message(exc: OSError) -> str:
+    if exc.filename is None:
+        return _os_reason(exc)
+    reason, fix = _OS_HINTS.get(exc.errno, (exc.strerror or _one_line(exc), ""))
+    return f"{exc.filename}: {reason}" + (f"; {fix}" if fix else "")
 
 
 def _report_bug(prog: str, exc: BaseException, *, verbose: bool) -> None:
@@ -248,7 +255,10 @@ def output_file(target: str, *, option: str = "--csv") -> Iterator[TextIO]:
         return
     if not path.parent.is_dir():
         raise CommandFailed(f"cannot write {option} {path}: folder {path.parent} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise CommandFailed(f"cannot write {option} {path}: {_os_reason(exc)}") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the renamed output private
@@ -256,7 +266,10 @@ def output_file(target: str, *, option: str = "--csv") -> Iterator[TextIO]:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             yield fh
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            # name the target, not the temporary file (nor the database the wrapper would guess)
+            raise CommandFailed(f"cannot write {option} {path}: {_os_reason(exc)}") from None
         raise

@@ -132,7 +132,7 @@ def test_export_to_a_full_disk_leaves_no_file(small_disk, recorded):
     target = small_disk / "chain.csv"
     done = run_spx_data("export", "--db", recorded, "--snapshot", 1, "--csv", target)
     line = done.assert_one_line_failure(codes=(1,))
-    assert "disk full" in line
+    assert line == f"spx-data export: cannot write --csv {target}: disk full; free some space, or write to another disk"
     assert sorted(p.name for p in small_disk.iterdir()) == ["ballast"]
 
 
@@ -222,7 +222,8 @@ def test_failed_csv_output_leaves_no_file_and_keeps_the_old_one(recorded, tmp_pa
     kept.write_text("previous export\n")
     for target in (fresh, kept):
         assert main([command, "--db", str(recorded), "--snapshot", "1", "--csv", str(target)]) == 1
-        assert "disk full" in _one_stderr_line(capsys)
+        assert _one_stderr_line(capsys) == (f"spx-data {command}: cannot write --csv {target}: disk full; "
+                                            f"free some space, or write to another disk")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.csv"]
     assert kept.read_text() == "previous export\n"
 
@@ -249,3 +250,20 @@ def test_a_bug_is_one_line_for_the_user_and_a_traceback_in_the_log(recorded, mon
                                         f"ZeroDivisionError: division by zero; traceback in {log}")
     text = log.read_text()
     assert "Traceback" in text and "return 1 / 0" in text
+
+
+@pytest.mark.parametrize("where", ["folder", "missing_folder", "read_only"])
+def test_csv_target_that_cannot_be_written(recorded, tmp_path, request, capsys, where):
+    target = {"folder": lambda: tmp_path,
+              "missing_folder": lambda: tmp_path / "no" / "such" / "out.csv",
+              "read_only": lambda: request.getfixturevalue("read_only_dir") / "out.csv"}[where]()
+    assert main(["export", "--db", str(recorded), "--snapshot", "1", "--csv", str(target)]) == 1
+    line = _one_stderr_line(capsys)
+    assert line.startswith(f"spx-data export: ") and str(target) in line
+    assert {"folder": "is a folder; name a file", "missing_folder": "does not exist; create it first",
+            "read_only": "cannot write --csv"}[where] in line
+
+
+def test_csv_to_a_device_is_written_in_place(recorded, capsys):
+    assert main(["export", "--db", str(recorded), "--snapshot", "1", "--csv", "/dev/null"]) == 0
+    assert "to /dev/null" in capsys.readouterr().err
