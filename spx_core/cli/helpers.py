@@ -90,7 +90,10 @@ def command(fn: Callable[[argparse.Namespace], int], *, db: DbAccess | None) -> 
         except KeyboardInterrupt:
             _say(f"{prog}: interrupted")
             return 130
-        except Exception as exc:  # noqa: BLE001 - the one place failures become messages (see module doc)
+        except SystemExit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the one place failures become messages (see module doc);
+            # BaseException too: a Rust panic from a native reader (pyo3 PanicException) is not an Exception
             message = describe_failure(exc, args.db_path)
             if message is None:
                 _report_bug(prog, exc, verbose=bool(getattr(args, "verbose", False)))

@@ -267,3 +267,17 @@ def test_csv_target_that_cannot_be_written(recorded, tmp_path, request, capsys, 
 def test_csv_to_a_device_is_written_in_place(recorded, capsys):
     assert main(["export", "--db", str(recorded), "--snapshot", "1", "--csv", "/dev/null"]) == 0
     assert "to /dev/null" in capsys.readouterr().err
+
+
+def test_a_base_exception_from_native_code_is_still_one_line(recorded, monkeypatch, capsys):
+    from spx_core.cli import numerics_commands
+
+    class PanicException(BaseException):  # what pyo3 raises for a Rust panic
+        pass
+
+    def panics(_civ):
+        raise PanicException("called `Option::unwrap()` on a `None` value")
+
+    monkeypatch.setattr(numerics_commands, "greeks_frame", panics)
+    assert main(["greeks", "--db", str(recorded), "--snapshot", "1", "--csv", "-"]) == 1
+    assert "internal error (a bug, please report it): PanicException: called" in _one_stderr_line(capsys)
