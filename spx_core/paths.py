@@ -154,6 +154,6 @@ def database_path(explicit: str | os.PathLike[str] | None = None) -> Path:
         DataPathError: the path or its folder cannot be used (the message says how to fix it).
     """
     path, origin = database_origin(explicit)
-    check_database_path(path, origin, must_exist=False)
-    ensure_folder(path.parent, origin)
+    if not check_database_path(path, origin, must_exist=False).exists():
+        ensure_folder(path.parent, origin)  # an existing file's folder is left alone (it may be read-only)
     return path
