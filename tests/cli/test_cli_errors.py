@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -107,6 +108,7 @@ def test_numerics_on_a_file_that_is_not_a_good_database(tmp_path, recorded, kind
 
 
 # --- pipes, disks and outputs ------------------------------------------------------------------------------------
+@pytest.mark.skipif(shutil.which("head") is None, reason="needs the Unix `head` command")
 def test_greeks_into_head_stops_quietly(recorded):
     producer = subprocess.Popen([str(SPX_DATA), "greeks", "--db", str(recorded), "--snapshot", "1", "--csv", "-"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -281,3 +283,19 @@ def test_a_base_exception_from_native_code_is_still_one_line(recorded, monkeypat
     monkeypatch.setattr(numerics_commands, "greeks_frame", panics)
     assert main(["greeks", "--db", str(recorded), "--snapshot", "1", "--csv", "-"]) == 1
     assert "internal error (a bug, please report it): PanicException: called" in _one_stderr_line(capsys)
+
+
+def test_readers_ask_the_store_not_to_create_the_file(recorded, monkeypatch, capsys):
+    """Once ``Store.open`` takes ``create``, readers pass ``create=False`` (no race between check and open)."""
+    real_open = Store.open.__func__
+    seen = []
+
+    def open_with_create(cls, path=None, *, create=True, **kw):
+        seen.append(create)
+        return real_open(cls, path, **kw)
+
+    monkeypatch.setattr(Store, "open", classmethod(open_with_create))
+    assert main(["snapshots", "--db", str(recorded)]) == 0
+    assert main(["surface", "--db", str(recorded), "--snapshot", "1", "--json"]) == 0
+    capsys.readouterr()
+    assert seen == [False, False]
