@@ -20,7 +20,7 @@ from pathlib import Path
 
 _T0 = time.perf_counter()
 
-__all__ = ["main", "parse_args", "check_home", "startup_db"]
+__all__ = ["main", "parse_args", "check_startup_paths", "startup_db"]
 
 #: How long the status bar shows a startup note (a settings fall-back), in milliseconds.
 NOTE_MS = 30_000
@@ -42,17 +42,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def check_home(cli_db: str | None) -> None:
+def check_startup_paths(cli_db: str | None) -> None:
     """Check, before anything writes there, the data and log folders and a ``--db`` given on the command line.
 
     Raises:
         DataPathError: ``$SPX_TERMINAL_HOME`` (or the user data folder) is a file or not writable, or
             ``--db`` is a folder or lies under a file or an unwritable folder.
     """
-    from spx_core.paths import FLAG_DB, check_database_path, data_dir, log_dir
+    from spx_core.path_checks import FLAG_DB, check_database_path, check_home
 
-    data_dir()
-    log_dir()
+    check_home()
     if cli_db:
         check_database_path(Path(cli_db).expanduser(), FLAG_DB, must_exist=False)
 
@@ -65,7 +64,7 @@ def startup_db(cli_db: str | None, settings_db: str) -> Path:
     Raises:
         DataPathError: the chosen path cannot be used (the message names its source and the fix).
     """
-    from spx_core.paths import check_database_path, database_origin
+    from spx_core.path_checks import check_database_path, database_origin
 
     from app.settings import SETTINGS_DB
 
@@ -85,10 +84,10 @@ def _fatal(exc: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from spx_core.paths import DataPathError
+    from spx_core.path_checks import DataPathError
 
     try:
-        check_home(args.db)
+        check_startup_paths(args.db)
     except DataPathError as exc:  # no window yet: stderr is the only place to say it
         return _fatal(exc)
     from PySide6.QtWidgets import QApplication
@@ -110,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _run(app, args: argparse.Namespace, reporter, log_path) -> int:
     import logging
 
-    from spx_core.paths import DataPathError
+    from spx_core.path_checks import DataPathError
 
     from app.main_window import MainWindow, apply_theme
     from app.settings import load_settings_with_notes

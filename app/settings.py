@@ -13,7 +13,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from app.models.chain_data import VISIBLE_FIELDS, ChainField
-from spx_core.paths import DataPathError, PathOrigin, check_database_path, data_dir
+from spx_core.path_checks import DataPathError, PathOrigin, check_database_path
+from spx_core.paths import data_dir
 
 __all__ = ["AppSettings", "SettingsError", "load_settings", "load_settings_with_notes", "save_settings", "qsettings",
            "THEMES", "SPEEDS", "SETTINGS_DB"]

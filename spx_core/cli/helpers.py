@@ -106,7 +106,7 @@ def command(fn: Callable[[argparse.Namespace], int], *, db: DbAccess | None) -> 
 
 def resolve_db(explicit: str | None, *, must_exist: bool) -> Path:
     """The database file a command uses (``--db``, ``$SPX_TERMINAL_DB`` or the default), checked, not created."""
-    from spx_core.paths import check_database_path, database_origin
+    from spx_core.path_checks import check_database_path, database_origin
 
     path, origin = database_origin(explicit)
     return check_database_path(path, origin, must_exist=must_exist)
@@ -124,7 +124,7 @@ def open_store(path: Path, *, create: bool) -> Any:
 # --- failures -> one line ---------------------------------------------------------------------------------
 def describe_failure(exc: BaseException, db: Path | None = None) -> str | None:
     """One line (what went wrong and the fix) for an expected failure; None for a bug."""
-    from spx_core.paths import DataPathError
+    from spx_core.path_checks import DataPathError
 
     if isinstance(exc, (CommandFailed, DataPathError)):
         return _one_line(exc)
@@ -209,8 +209,8 @@ def _report_bug(prog: str, exc: BaseException, *, verbose: bool) -> None:
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"{datetime.now(timezone.utc).isoformat()} {prog} {sys.argv[1:]}\n{text}\n")
         where = f"traceback in {log}"
-    except OSError:
-        pass  # the log folder itself may be the problem; the one line below still tells the user
+    except Exception:  # noqa: BLE001 - the log folder itself may be the problem; the line below still tells
+        pass
     if verbose:
         sys.stderr.write(text)
     _say(f"{prog}: internal error (a bug, please report it): {type(exc).__name__}: {_one_line(exc)}; {where}")
