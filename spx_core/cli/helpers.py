@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 __all__ = ["UsageError", "CommandFailed", "DbAccess", "command", "add_db_option", "add_snapshot_option",
-           "open_store", "output_file", "describe_failure", "PROG"]
+           "open_store", "output_file", "describe_failure", "parse_iso_time", "PROG"]
 
 PROG = "spx-data"
 DB_HELP = "SQLite database file (default: $SPX_TERMINAL_DB, else the user data folder's database)"
@@ -61,6 +61,20 @@ def add_snapshot_option(parser: argparse.ArgumentParser) -> None:
     """``--snapshot ID`` (required) as every subcommand spells it."""
     parser.add_argument("--snapshot", required=True, type=int, metavar="ID",
                         help="snapshot id (see `spx-data snapshots`)")
+
+
+def parse_iso_time(text: str | None, *, option: str) -> datetime | None:
+    """An ISO date-time option (``--start``, ``--time``); naive means US/Eastern. Bad text is a UsageError."""
+    if text is None:
+        return None
+    from spx_core.domain.calendar import ET
+
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not an ISO date-time (e.g. 2024-03-04T09:30 or "
+                         f"2024-03-04T14:30:00+00:00)") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=ET)
 
 
 # --- the wrapper ------------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from typing import Any
 
 from spx_core.cli.helpers import (
@@ -28,6 +27,7 @@ from spx_core.cli.helpers import (
     command,
     describe_failure,
     open_store,
+    parse_iso_time,
 )
 
 __all__ = ["register", "cmd_simulate", "record_session"]
@@ -47,19 +47,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_simulate)
 
 
-def _parse_start(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    from spx_core.domain.calendar import ET
-
-    try:
-        start = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--start {text!r} is not an ISO date-time (e.g. 2024-03-04T09:30 or "
-                         f"2024-03-04T14:30:00+00:00)") from None
-    return start if start.tzinfo is not None else start.replace(tzinfo=ET)
-
-
 def _simulate(args: argparse.Namespace) -> int:
     from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig, SimulatorConfigError
 
@@ -69,7 +56,7 @@ def _simulate(args: argparse.Namespace) -> int:
         raise UsageError(f"--seed {args.seed} must be >= 0")
     if args.session is not None and not args.session.strip():
         raise UsageError("--session NAME must not be empty")
-    start = _parse_start(args.start)
+    start = parse_iso_time(args.start, option="--start")
     try:
         market = SimulatedMarket(SimulatorConfig(seed=args.seed, start=start))
     except SimulatorConfigError as exc:
