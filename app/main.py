@@ -1,6 +1,11 @@
 """``spx-terminal``: the GUI entry point (qasync: one event loop for Qt and asyncio).
 
 ``spx-terminal [--db PATH] [--source sim|replay] [--seed N] [--self-test SECONDS]``
+
+Exit codes: 0 closed normally (or the self-test passed), 1 the self-test failed, 2 bad usage or a
+path the app cannot use (``--db``, ``$SPX_TERMINAL_DB``, ``$SPX_TERMINAL_HOME``): one line on stderr
+says which and how to fix it. A bad database path in the settings file is not fatal: the default
+database is used and the fall-back is said on stderr and in the status bar.
 """
 
 from __future__ import annotations
@@ -11,10 +16,14 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 _T0 = time.perf_counter()
 
-__all__ = ["main", "parse_args"]
+__all__ = ["main", "parse_args", "check_startup_paths", "startup_db"]
+
+#: How long the status bar shows a startup note (a settings fall-back), in milliseconds.
+NOTE_MS = 30_000
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -33,8 +42,54 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def check_startup_paths(cli_db: str | None) -> None:
+    """Check, before anything writes there, the data and log folders and a ``--db`` given on the command line.
+
+    Raises:
+        DataPathError: ``$SPX_TERMINAL_HOME`` (or the user data folder) is a file or not writable, or
+            ``--db`` is a folder or lies under a file or an unwritable folder.
+    """
+    from spx_core.path_checks import FLAG_DB, check_database_path, check_home
+
+    check_home()
+    if cli_db:
+        check_database_path(Path(cli_db).expanduser(), FLAG_DB, must_exist=False)
+
+
+def startup_db(cli_db: str | None, settings_db: str) -> Path:
+    """The database the window opens: ``--db``, else the settings' path, else ``$SPX_TERMINAL_DB`` or the default.
+
+    ``settings_db`` has been checked by :func:`app.settings.load_settings_with_notes` (a bad one is "").
+
+    Raises:
+        DataPathError: the chosen path cannot be used (the message names its source and the fix).
+    """
+    from spx_core.path_checks import check_database_path, database_origin
+
+    from app.settings import SETTINGS_DB
+
+    if cli_db:
+        path, origin = database_origin(cli_db)
+    elif settings_db:
+        path, origin = database_origin(settings_db, SETTINGS_DB)
+    else:
+        path, origin = database_origin(None)
+    return check_database_path(path, origin, must_exist=False)
+
+
+def _fatal(exc: BaseException) -> int:
+    print(f"spx-terminal: {exc}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    from spx_core.path_checks import DataPathError
+
+    try:
+        check_startup_paths(args.db)
+    except DataPathError as exc:  # no window yet: stderr is the only place to say it
+        return _fatal(exc)
     from PySide6.QtWidgets import QApplication
 
     from app.logs import ErrorReporter, setup_logging
@@ -54,14 +109,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _run(app, args: argparse.Namespace, reporter, log_path) -> int:
     import logging
 
-    from app.main_window import MainWindow, apply_theme
-    from app.settings import load_settings
+    from spx_core.path_checks import DataPathError
 
-    settings = load_settings()
+    from app.main_window import MainWindow, apply_theme
+    from app.settings import load_settings_with_notes
+
+    settings, notes = load_settings_with_notes()  # a fall-back is logged (stderr) and shown once the window is
+    try:
+        db_path = startup_db(args.db, settings.db_path)
+    except DataPathError as exc:  # $SPX_TERMINAL_DB: as explicit as --db, so as fatal
+        return _fatal(exc)
     if args.seed is not None:
         settings = settings.with_changes(seed=args.seed)
     apply_theme(app, settings.theme)
-    window = MainWindow(settings, source=args.source, db_path=args.db)
+    window = MainWindow(settings, source=args.source, db_path=str(db_path))
     if os.environ.get("SPX_TERMINAL_REPORT_PAINT"):
         window.installEventFilter(_FirstPaint(window))
     quit_event = asyncio.Event()
@@ -69,6 +130,8 @@ async def _run(app, args: argparse.Namespace, reporter, log_path) -> int:
     app.aboutToQuit.connect(quit_event.set)
     window.closed.connect(quit_event.set)
     window.show()
+    for note in notes:
+        window.status.showMessage(note, NOTE_MS)
     logging.getLogger("app").info("window shown %.3fs after start; log %s", time.perf_counter() - _T0, log_path)
     window.warm_up_pricing = True
     feed_task = asyncio.ensure_future(window.start_feed())

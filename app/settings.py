@@ -6,14 +6,20 @@ point ``SPX_TERMINAL_HOME`` at a temp folder never touch a developer's real sett
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
 from app.models.chain_data import VISIBLE_FIELDS, ChainField
+from spx_core.path_checks import DataPathError, PathOrigin, check_database_path
 from spx_core.paths import data_dir
 
-__all__ = ["AppSettings", "SettingsError", "load_settings", "save_settings", "qsettings", "THEMES", "SPEEDS"]
+__all__ = ["AppSettings", "SettingsError", "load_settings", "load_settings_with_notes", "save_settings", "qsettings",
+           "THEMES", "SPEEDS", "SETTINGS_DB"]
+
+log = logging.getLogger(__name__)
 
 THEMES = ("dark", "light")
 #: Simulator speeds offered in the toolbar (simulated seconds per wall second).
@@ -22,6 +28,11 @@ SPEEDS = (1.0, 10.0, 60.0)
 
 class SettingsError(ValueError):
     """A setting has a value the app cannot use."""
+
+
+#: How messages name the database path of the settings, and how to fix it.
+SETTINGS_DB = PathOrigin("settings database path", "choose a database file in a folder you can write "
+                                                   "(Settings > Database), or start with --db PATH")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +68,11 @@ class AppSettings:
             raise SettingsError(f"chain columns {unknown or '(none)'} invalid; choose from {sorted(known)}")
         if self.theme not in THEMES:
             raise SettingsError(f"theme {self.theme!r} must be one of {THEMES}")
+        if self.db_path:
+            try:  # refused here, the settings dialog shows the reason instead of the app failing later
+                check_database_path(Path(self.db_path).expanduser(), SETTINGS_DB, must_exist=False)
+            except DataPathError as exc:
+                raise SettingsError(str(exc)) from None
 
     @property
     def chain_fields(self) -> list[ChainField]:
@@ -73,11 +89,19 @@ def qsettings() -> QSettings:
 
 def load_settings() -> AppSettings:
     """Read settings; a missing or unusable value falls back to its default (logged, not fatal)."""
-    import logging
+    return load_settings_with_notes()[0]
 
+
+def load_settings_with_notes() -> tuple[AppSettings, tuple[str, ...]]:
+    """:func:`load_settings`, plus one line per fall-back the user should be told about.
+
+    A stored database path that cannot be used (its folder is a file, or not writable) is dropped on
+    its own, so the default database is used and the other settings are kept.
+    """
     store = qsettings()
     defaults = AppSettings()
     values = {}
+    notes: list[str] = []
     for f in fields(AppSettings):
         raw = store.value(f"settings/{f.name}")
         if raw is None:
@@ -89,12 +113,19 @@ def load_settings() -> AppSettings:
             else:
                 values[f.name] = type(default)(raw)
         except (TypeError, ValueError):
-            logging.getLogger(__name__).warning("ignoring unreadable setting %s=%r", f.name, raw)
+            log.warning("ignoring unreadable setting %s=%r", f.name, raw)
+    if values.get("db_path"):
+        try:
+            AppSettings(db_path=values["db_path"])
+        except SettingsError as exc:
+            del values["db_path"]
+            notes.append(f"{exc}; using the default database this time")
+            log.warning("%s", notes[-1])
     try:
-        return AppSettings(**values)
+        return AppSettings(**values), tuple(notes)
     except SettingsError as exc:
-        logging.getLogger(__name__).warning("stored settings rejected (%s); using defaults", exc)
-        return defaults
+        log.warning("stored settings rejected (%s); using defaults", exc)
+        return defaults, tuple(notes)
 
 
 def save_settings(settings: AppSettings) -> None:

@@ -1,4 +1,4 @@
-"""``spx-data`` data commands: import, snapshots, export, simulate.
+"""``spx-data`` data commands: import, snapshots, export (``simulate`` is in :mod:`.simulate_command`).
 
 Scripts depend on these interfaces; keep them exactly::
 
@@ -7,7 +7,8 @@ Scripts depend on these interfaces; keep them exactly::
     spx-data export --db PATH --snapshot ID --csv OUT
     spx-data simulate --db PATH --seed N --minutes M [--start ISO]
 
-``--db`` may be left out: ``$SPX_TERMINAL_DB``, then the user data folder's database is used.
+``--db`` may be left out: ``$SPX_TERMINAL_DB``, then the user data folder's database is used. Read
+commands (snapshots, export) refuse a database file that does not exist.
 ``import`` also takes ``--root {SPX,SPXW}`` (cboe-datashop only; see that importer's docstring).
 Exit codes: 0 success (every file imported or was a duplicate), 1 a file failed or a command could not
 complete, 2 bad usage.
@@ -19,13 +20,20 @@ import argparse
 import json
 import math
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from spx_core.cli.main import UsageError, add_db_option, add_snapshot_option
+from spx_core.cli.helpers import (
+    DbAccess,
+    UsageError,
+    add_db_option,
+    add_snapshot_option,
+    command,
+    open_store,
+    output_file,
+)
 
-__all__ = ["register", "cmd_import", "cmd_snapshots", "cmd_export", "cmd_simulate"]
+__all__ = ["register", "cmd_import", "cmd_snapshots", "cmd_export", "snapshot_frame"]
 
 _FORMATS = ("cboe-datashop", "cboe-delayed", "lean-minute", "databento")
 _SHOWN_REJECTIONS = 20
@@ -58,51 +66,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--csv", required=True, metavar="OUT", help="output CSV file ('-' for stdout)")
     p.set_defaults(func=cmd_export)
 
-    p = subparsers.add_parser("simulate", help="record simulated snapshots, one per simulated minute")
-    add_db_option(p)
-    p.add_argument("--seed", required=True, type=int, metavar="N", help="simulator seed (>= 0)")
-    p.add_argument("--minutes", required=True, type=int, metavar="M", help="simulated minutes to record (>= 1)")
-    p.add_argument("--start", metavar="ISO", help="simulated start, e.g. 2024-03-04T09:30 (naive = US/Eastern); "
-                                                  "default now; outside market hours it moves to the next open")
-    p.set_defaults(func=cmd_simulate)
-
-
-def _open_store(db: str | None):
-    from spx_core.paths import database_path
-    from spx_core.storage import Store, StorageError
-
-    path = database_path(db)
-    try:
-        return Store.open(path)
-    except (StorageError, OSError) as exc:
-        raise _CommandFailed(f"cannot open database {path}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - e.g. sqlalchemy DatabaseError for a file that is not SQLite
-        raise _CommandFailed(f"cannot open database {path}: {type(exc).__name__}: {exc}; "
-                             f"is it an spx-terminal SQLite file? pass another --db") from None
-
-
-class _CommandFailed(Exception):
-    """A command could not complete; printed to stderr with exit code 1."""
-
-
-def _run(fn, args: argparse.Namespace) -> int:
-    try:
-        return fn(args)
-    except _CommandFailed as exc:
-        print(f"spx-data {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, like other Unix tools
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-
 
 # --- import ------------------------------------------------------------------------------------------
-def cmd_import(args: argparse.Namespace) -> int:
-    return _run(_import, args)
-
-
 def _import_options(args: argparse.Namespace) -> Any:
     if args.root is None:
         return None
@@ -119,7 +84,7 @@ def _import(args: argparse.Namespace) -> int:
     from spx_core.marketdata.importers import import_files
 
     options = _import_options(args)
-    store = _open_store(args.db)
+    store = open_store(args.db_path, create=True)
     sizes = {str(Path(f)): _size(f) for f in args.files}
     try:
         with tqdm(total=sum(sizes.values()), unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
@@ -171,12 +136,8 @@ def _print_import_report(reports: list, out: TextIO) -> None:
 
 
 # --- snapshots ---------------------------------------------------------------------------------------
-def cmd_snapshots(args: argparse.Namespace) -> int:
-    return _run(_snapshots, args)
-
-
 def _snapshots(args: argparse.Namespace) -> int:
-    store = _open_store(args.db)
+    store = open_store(args.db_path, create=False)
     try:
         infos = store.list_snapshots()
     finally:
@@ -213,28 +174,16 @@ def _fmt_price(x: float) -> str:
 
 
 # --- export ------------------------------------------------------------------------------------------
-def cmd_export(args: argparse.Namespace) -> int:
-    return _run(_export, args)
-
-
 def _export(args: argparse.Namespace) -> int:
-    from spx_core.storage import SnapshotIntegrityError, SnapshotNotFoundError
-
-    store = _open_store(args.db)
+    store = open_store(args.db_path, create=False)
     try:
         snap = store.load_snapshot(args.snapshot)
-    except (SnapshotNotFoundError, SnapshotIntegrityError) as exc:
-        raise _CommandFailed(str(exc)) from None
     finally:
         store.close()
     frame = snapshot_frame(snap)
-    if args.csv == "-":
-        frame.to_csv(sys.stdout, index=False, na_rep="")
-    else:
-        try:
-            frame.to_csv(args.csv, index=False, na_rep="")
-        except OSError as exc:
-            raise _CommandFailed(f"cannot write {args.csv}: {exc.strerror or exc}") from None
+    with output_file(args.csv) as out:
+        frame.to_csv(out, index=False, na_rep="")
+    if args.csv != "-":
         print(f"wrote {len(frame)} quotes of snapshot {args.snapshot} ({snap.time.isoformat()}, "
               f"checksum {snap.checksum}) to {args.csv}", file=sys.stderr)
     return 0
@@ -264,49 +213,6 @@ def snapshot_frame(snap: Any):
     return frame[list(_EXPORT_COLUMNS)]
 
 
-# --- simulate ----------------------------------------------------------------------------------------
-def cmd_simulate(args: argparse.Namespace) -> int:
-    return _run(_simulate, args)
-
-
-def _parse_start(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    from spx_core.domain.calendar import ET
-
-    try:
-        start = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--start {text!r} is not an ISO date-time (e.g. 2024-03-04T09:30 or "
-                         f"2024-03-04T14:30:00+00:00)") from None
-    return start if start.tzinfo is not None else start.replace(tzinfo=ET)
-
-
-def _simulate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig, SimulatorConfigError
-
-    if args.minutes < 1:
-        raise UsageError(f"--minutes {args.minutes} must be >= 1")
-    if args.seed < 0:
-        raise UsageError(f"--seed {args.seed} must be >= 0")
-    start = _parse_start(args.start)
-    try:
-        market = SimulatedMarket(SimulatorConfig(seed=args.seed, start=start))
-    except SimulatorConfigError as exc:
-        raise UsageError(str(exc)) from None
-    first = market.snapshot()
-    session = f"simulated:seed={args.seed}:{first.time.isoformat()}"
-    store = _open_store(args.db)
-    ids: list[int] = []
-    try:
-        for minute in tqdm(range(args.minutes), desc="simulate", unit="min", file=sys.stderr, leave=False):
-            if minute:
-                market.advance(60.0)
-            ids.append(store.save_snapshot(market.snapshot(), source="Simulated", session=session))
-    finally:
-        store.close()
-    print(f"recorded {len(ids)} simulated snapshots (ids {ids[0]}..{ids[-1]}) in session {session!r} "
-          f"of {store.path}")
-    return 0
+cmd_import = command(_import, db=DbAccess.WRITE)
+cmd_snapshots = command(_snapshots, db=DbAccess.READ)
+cmd_export = command(_export, db=DbAccess.READ)

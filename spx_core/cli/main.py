@@ -1,6 +1,7 @@
 """``spx-data``: the data tool. Subcommands live in their own modules and register here.
 
-Exit codes: 0 success, 1 a command failed (e.g. a file failed to import), 2 bad usage.
+Exit codes: 0 success, 1 a command failed (e.g. a file failed to import), 2 bad usage. Every failure
+is one line on stderr: :func:`spx_core.cli.helpers.command` wraps each subcommand.
 """
 
 from __future__ import annotations
@@ -11,29 +12,19 @@ import logging
 import sys
 from collections.abc import Sequence
 
+# Re-exported: subcommand modules written against this module keep working; the helpers live in one place.
+from spx_core.cli.helpers import DB_HELP, CommandFailed, UsageError, add_db_option, add_snapshot_option
+
 #: Modules that define ``register(subparsers)``; each subcommand sets ``func(args) -> int``.
 COMMAND_MODULES = (
-    "spx_core.cli.data_commands",  # import, snapshots, export, simulate
+    "spx_core.cli.data_commands",  # import, snapshots, export
+    "spx_core.cli.simulate_command",  # simulate
     "spx_core.cli.numerics_commands",  # greeks, surface
 )
 
 
-DB_HELP = "SQLite database file (default: $SPX_TERMINAL_DB, else the user data folder's database)"
-
-
-def add_db_option(parser: argparse.ArgumentParser) -> None:
-    """``--db PATH`` as every subcommand spells it."""
-    parser.add_argument("--db", metavar="PATH", help=DB_HELP)
-
-
-def add_snapshot_option(parser: argparse.ArgumentParser) -> None:
-    """``--snapshot ID`` (required) as every subcommand spells it."""
-    parser.add_argument("--snapshot", required=True, type=int, metavar="ID",
-                        help="snapshot id (see `spx-data snapshots`)")
-
-
-class UsageError(Exception):
-    """Bad command-line usage; printed to stderr with exit code 2."""
+__all__ = ["main", "build_parser", "COMMAND_MODULES", "DB_HELP", "CommandFailed", "UsageError", "add_db_option",
+           "add_snapshot_option"]
 
 
 def build_parser() -> argparse.ArgumentParser:

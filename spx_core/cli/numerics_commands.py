@@ -22,13 +22,9 @@ import math
 import sys
 from typing import Any
 
-from spx_core.cli.main import add_db_option, add_snapshot_option
+from spx_core.cli.helpers import DbAccess, add_db_option, add_snapshot_option, command, open_store, output_file
 
 __all__ = ["register", "cmd_greeks", "cmd_surface", "greeks_frame", "surface_payload"]
-
-
-class _CommandFailed(Exception):
-    """A command could not complete; printed to stderr with exit code 1."""
 
 
 def register(subparsers: Any) -> None:
@@ -46,38 +42,11 @@ def register(subparsers: Any) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from spx_core.paths import database_path
-    from spx_core.storage import SnapshotIntegrityError, SnapshotNotFoundError, Store, StorageError
-
-    path = database_path(args.db)
-    if args.db is not None and not path.exists():
-        raise _CommandFailed(f"database {path} does not exist; pass the --db used with `spx-data import`")
-    try:
-        store = Store.open(path)
-    except (StorageError, OSError) as exc:
-        raise _CommandFailed(f"cannot open database {path}: {exc}") from None
+    store = open_store(args.db_path, create=False)
     try:
         return store.load_snapshot(args.snapshot)
-    except (SnapshotNotFoundError, SnapshotIntegrityError) as exc:
-        raise _CommandFailed(f"{exc}; list stored snapshots with `spx-data snapshots --db {path}`") from None
     finally:
         store.close()
-
-
-def _run(fn, args: argparse.Namespace) -> int:
-    try:
-        return fn(args)
-    except _CommandFailed as exc:
-        print(f"spx-data {args.command}: {exc}", file=sys.stderr)
-        return 1
-
-
-def cmd_greeks(args: argparse.Namespace) -> int:
-    return _run(_greeks, args)
-
-
-def cmd_surface(args: argparse.Namespace) -> int:
-    return _run(_surface, args)
 
 
 def greeks_frame(civ):
@@ -116,13 +85,10 @@ def _greeks(args: argparse.Namespace) -> int:
 
     snap = _load(args)
     frame = greeks_frame(chain_iv(snap))
+    with output_file(args.csv) as out:
+        frame.to_csv(out, index=False, na_rep="", float_format="%.17g")
     if args.csv == "-":
-        frame.to_csv(sys.stdout, index=False, na_rep="", float_format="%.17g")
         return 0
-    try:
-        frame.to_csv(args.csv, index=False, na_rep="", float_format="%.17g")
-    except OSError as exc:
-        raise _CommandFailed(f"cannot write {args.csv}: {exc.strerror or exc}") from None
     print(f"wrote {len(frame)} quotes of snapshot {args.snapshot} (checksum {snap.checksum}) to {args.csv}",
           file=sys.stderr)
     return 0
@@ -164,3 +130,7 @@ def _surface(args: argparse.Namespace) -> int:
     json.dump(payload, sys.stdout, indent=1, allow_nan=False)
     sys.stdout.write("\n")
     return 0
+
+
+cmd_greeks = command(_greeks, db=DbAccess.READ)
+cmd_surface = command(_surface, db=DbAccess.READ)

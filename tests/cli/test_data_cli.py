@@ -96,6 +96,7 @@ def test_snapshots_lists_id_time_price_expiries_quotes_checksum(capsys, db):
 
 
 def test_snapshots_of_an_empty_database(capsys, db):
+    Store.open(db).close()
     code, out, _ = _run(capsys, "snapshots", "--db", db)
     assert code == 0 and "no snapshots stored" in out
 
@@ -122,6 +123,7 @@ def test_export_writes_one_row_per_quote_with_flag_bits_and_names(capsys, db, tm
 
 
 def test_export_of_an_unknown_snapshot_exits_1(capsys, db, tmp_path):
+    Store.open(db).close()
     code, _, err = _run(capsys, "export", "--db", db, "--snapshot", 42, "--csv", tmp_path / "x.csv")
     assert code == 1 and "no snapshot with id 42" in err
 

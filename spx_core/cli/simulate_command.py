@@ -1,0 +1,106 @@
+"""``spx-data simulate``: record simulated snapshots, one per simulated minute.
+
+Interface (scripts depend on it; keep it exactly)::
+
+    spx-data simulate --db PATH --seed N --minutes M [--start ISO] [--session NAME] [--replace]
+
+The session is named ``simulated:seed=N:<first snapshot time>`` unless ``--session`` names it. The
+simulator is deterministic, so re-running the same seed and start would only duplicate the session:
+a session that already holds snapshots is refused (exit 1) unless ``--replace`` asks to record it
+again (its old snapshots are deleted first) or ``--session`` gives the new recording another name.
+
+Exit codes: 0 recorded, 1 the session exists or the database failed (e.g. a full disk: the message
+says how many snapshots were recorded), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from spx_core.cli.helpers import (
+    CommandFailed,
+    DbAccess,
+    UsageError,
+    add_db_option,
+    command,
+    describe_failure,
+    open_store,
+    parse_iso_time,
+)
+
+__all__ = ["register", "cmd_simulate", "record_session"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("simulate", help="record simulated snapshots, one per simulated minute")
+    add_db_option(p)
+    p.add_argument("--seed", required=True, type=int, metavar="N", help="simulator seed (>= 0)")
+    p.add_argument("--minutes", required=True, type=int, metavar="M", help="simulated minutes to record (>= 1)")
+    p.add_argument("--start", metavar="ISO", help="simulated start, e.g. 2024-03-04T09:30 (naive = US/Eastern); "
+                                                  "default now; outside market hours it moves to the next open")
+    p.add_argument("--session", metavar="NAME",
+                   help="session name (default: simulated:seed=N:<start time>)")
+    p.add_argument("--replace", action="store_true",
+                   help="if the session already holds snapshots, delete them and record it again")
+    p.set_defaults(func=cmd_simulate)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig, SimulatorConfigError
+
+    if args.minutes < 1:
+        raise UsageError(f"--minutes {args.minutes} must be >= 1")
+    if args.seed < 0:
+        raise UsageError(f"--seed {args.seed} must be >= 0")
+    if args.session is not None and not args.session.strip():
+        raise UsageError("--session NAME must not be empty")
+    start = parse_iso_time(args.start, option="--start")
+    try:
+        market = SimulatedMarket(SimulatorConfig(seed=args.seed, start=start))
+    except SimulatorConfigError as exc:
+        raise UsageError(str(exc)) from None
+    session = args.session or f"simulated:seed={args.seed}:{market.snapshot().time.isoformat()}"
+    store = open_store(args.db_path, create=True)
+    try:
+        ids = record_session(store, market, session, args.minutes, replace=args.replace)
+    finally:
+        store.close()
+    print(f"recorded {len(ids)} simulated snapshots (ids {ids[0]}..{ids[-1]}) in session {session!r} "
+          f"of {args.db_path}")
+    return 0
+
+
+def record_session(store: Any, market: Any, session: str, minutes: int, *, replace: bool) -> list[int]:
+    """Record ``minutes`` snapshots of ``market`` (one per simulated minute, one transaction each).
+
+    Raises:
+        CommandFailed: the session already holds snapshots and ``replace`` is False; or a write failed
+            (a full disk, a busy or damaged database): the message says how many snapshots were kept.
+    """
+    from tqdm import tqdm
+
+    existing = store.snapshot_ids(session)
+    if existing and not replace:
+        raise CommandFailed(f"session {session!r} already recorded ({len(existing)} snapshots); "
+                            f"use --session NAME to record another, or --replace to record it again")
+    if existing:
+        store.delete_snapshots(existing)
+    ids: list[int] = []
+    # each snapshot commits on its own so that a reader (the GUI's replay) sees the session grow
+    for minute in tqdm(range(minutes), desc="simulate", unit="min", file=sys.stderr, leave=False):
+        if minute:
+            market.advance(60.0)
+        try:
+            ids.append(store.save_snapshot(market.snapshot(), source="Simulated", session=session))
+        except Exception as exc:
+            reason = describe_failure(exc, getattr(store, "path", None))
+            if reason is None:
+                raise  # a bug: the command wrapper logs it
+            raise CommandFailed(f"{reason} ({len(ids)} of {minutes} snapshots of session {session!r} were "
+                                f"recorded; rerun with --replace to record it whole)") from exc
+    return ids
+
+
+cmd_simulate = command(_simulate, db=DbAccess.WRITE)
