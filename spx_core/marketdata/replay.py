@@ -35,15 +35,16 @@ import numpy as np
 
 from spx_core.domain.calendar import ET, from_ns, to_ns
 from spx_core.domain.snapshot import ChainSnapshot
-from spx_core.marketdata.source import PacedSource, QuoteBatch, SourceKind, SourceState, SpeedMeter, speed_label
+from spx_core.marketdata.source import (SESSION_GAP_SECONDS, PacedSource, QuoteBatch, SourceKind, SourceState,
+                                        SpeedMeter, speed_label)
 from spx_core.storage.errors import SnapshotIntegrityError, SnapshotNotFoundError
 
 __all__ = ["ReplaySource", "ReplayError", "changed_rows", "GAP_SECONDS"]
 
 log = logging.getLogger(__name__)
 
-#: default for ``skip_gaps``: a gap longer than this (market seconds) is a session gap, not data spacing
-GAP_SECONDS = 1800.0
+#: shortest gap (market seconds) that ``skip_gaps`` jumps by default
+GAP_SECONDS = SESSION_GAP_SECONDS
 #: a snapshot that cannot be played; anything else failing is the store's problem and stops the replay
 _UNPLAYABLE = (SnapshotIntegrityError, SnapshotNotFoundError)
 

@@ -34,9 +34,13 @@ import numpy as np
 from spx_core.domain.snapshot import ChainSnapshot
 
 __all__ = ["SourceKind", "SourceState", "SourceStatus", "QuoteBatch", "MarketDataSource", "Seekable",
-           "SpeedControl", "SpeedMeter", "speed_label", "BatchCallback", "StatusCallback", "Subscribers", "PacedSource"]
+           "SpeedControl", "SpeedMeter", "speed_label", "SESSION_GAP_SECONDS", "BatchCallback", "StatusCallback", "Subscribers", "PacedSource"]
 
 log = logging.getLogger(__name__)
+
+#: a gap between two snapshots longer than this (market seconds) is a session gap (a night, a
+#: weekend, a halt) rather than the data's own spacing; a replay skips such gaps only when asked
+SESSION_GAP_SECONDS = 1800.0
 
 
 class SourceKind(StrEnum):
