@@ -267,7 +267,7 @@ class ReplaySource(PacedSource):
                 continue
             nxt = self._position + 1
             if self._paused or nxt >= len(self._ids):
-                if nxt >= len(self._ids) and self._status.state is not SourceState.FINISHED:
+                if nxt >= len(self._ids) and not self._paused and self._status.state is not SourceState.FINISHED:
                     self._set_status(SourceState.FINISHED, f"end of replay ({len(self._ids)} snapshots)")
                 await self._wait_for_poke()
                 continue
