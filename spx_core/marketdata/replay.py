@@ -108,6 +108,7 @@ class ReplaySource(PacedSource):
         self._gap_ns, self._max_catch_up = round(gap_seconds * 1e9), float(max_catch_up)
         self._ids: list[int] | None = None
         self._times: list[int] = []
+        self._gaps: list[int] = []  # indices entered by a gap longer than gap_seconds
         self._position = -1
         self._prev: ChainSnapshot | None = None
         self._seek_to: int | None = None
@@ -196,6 +197,7 @@ class ReplaySource(PacedSource):
         try:
             if self._ids is None:
                 self._ids, self._times = await asyncio.to_thread(self._read_index)
+                self._gaps = self._find_gaps()
         except Exception as exc:
             self._set_status(SourceState.ERROR, f"replay failed to start: {exc}")
             raise
@@ -243,6 +245,10 @@ class ReplaySource(PacedSource):
     def _is_gap(self, index: int) -> bool:
         """True when the step into ``index`` is a gap that ``skip_gaps`` jumps."""
         return self._skip_gaps and 0 < index and self._times[index] - self._times[index - 1] > self._gap_ns
+
+    def _find_gaps(self) -> list[int]:
+        """Indices whose step in from the previous snapshot is longer than ``gap_seconds``."""
+        return (np.flatnonzero(np.diff(np.asarray(self._times, dtype=np.int64)) > self._gap_ns) + 1).tolist()
 
     async def _run(self) -> None:
         try:
@@ -297,8 +303,9 @@ class ReplaySource(PacedSource):
         it is late by more than ``max_catch_up``."""
         target_ns = anchor_ns + (now - anchor_wall) * self._speed * 1e9
         stop = len(self._ids)
-        if self._skip_gaps:
-            stop = next((i for i in range(nxt + 1, stop) if self._is_gap(i)), stop)
+        if self._skip_gaps:  # the first gap after ``nxt``: a catch-up never crosses it unannounced
+            k = bisect.bisect_right(self._gaps, nxt)
+            stop = self._gaps[k] if k < len(self._gaps) else stop
         index = max(nxt, bisect.bisect_right(self._times, target_ns, nxt, stop) - 1)
         late = now - (anchor_wall + (self._times[index] - anchor_ns) / 1e9 / self._speed)
         return index, late > self._max_catch_up

@@ -34,7 +34,8 @@ import numpy as np
 from spx_core.domain.snapshot import ChainSnapshot
 
 __all__ = ["SourceKind", "SourceState", "SourceStatus", "QuoteBatch", "MarketDataSource", "Seekable",
-           "SpeedControl", "SpeedMeter", "speed_label", "SESSION_GAP_SECONDS", "BatchCallback", "StatusCallback", "Subscribers", "PacedSource"]
+           "SpeedControl", "SpeedMeter", "speed_label", "SESSION_GAP_SECONDS", "BatchCallback",
+           "StatusCallback", "Subscribers", "PacedSource"]
 
 log = logging.getLogger(__name__)
 

@@ -217,3 +217,29 @@ def test_the_source_plays_exactly_the_models_deterministic_path():
     market = SimulatedMarket(SimulatorConfig(seed=3, start=START))
     expected = [market.advance(0.0).snapshot.checksum] + [market.advance(dt).snapshot.checksum for dt in steps]
     assert [b.snapshot.checksum for b in played] == expected  # the model's path for the steps taken
+
+
+def test_speed_meter_measures_over_its_window_and_sparse_samples():
+    from spx_core.marketdata.source import SpeedMeter
+
+    meter = SpeedMeter(window=3.0, min_span=0.5)
+    assert meter.speed() is None
+    meter.mark(0.0, 0.0)
+    meter.mark(0.2, 12.0)
+    assert meter.speed() is None  # too short a span to say anything
+    for i in range(2, 50):  # 60 market seconds per wall second, sampled every 0.2 s
+        meter.mark(0.2 * i, 12.0 * i)
+    assert meter.speed() == pytest.approx(60.0)
+    meter.mark(9.8 + 5.0, 12.0 * 50)  # a 5 s stall with one step: measured, not assumed
+    assert meter.speed() == pytest.approx(12.0 / 5.0, rel=0.01)
+    meter.reset()
+    meter.mark(100.0, 0.0)
+    meter.mark(160.0, 60.0)  # minute data at 1x: two samples a minute apart still measure
+    assert meter.speed() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("speed", "achieved", "text"), [
+    (60.0, None, "60x"), (60.0, 55.0, "60x"), (60.0, 41.2, "60x (achieved 41.2x)"), (0.0, 5.0, "max"),
+    (1.0, 0.5, "1x (achieved 0.5x)")])
+def test_speed_label(speed, achieved, text):
+    assert speed_label(speed, achieved) == text
