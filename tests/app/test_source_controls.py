@@ -42,8 +42,8 @@ def _record(store, session: str, n: int, *, seed: int = 5, start: datetime = STA
 
 def _replaying(window, qtbot, run_async, session: str) -> None:
     window.toolbar.source_requested.emit(SourceKind.REPLAY, session)
-    qtbot.waitUntil(lambda: window.feed.kind is SourceKind.REPLAY and window.feed.source.position >= 0,
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: window.feed.kind is SourceKind.REPLAY and window.feed.source.position >= 0
+                    and window.feed.source.session == session, timeout=10_000)
 
 
 def _shows(window, snap) -> bool:
@@ -89,7 +89,8 @@ def test_sessions_imported_while_running_are_listed_and_can_be_picked(window, qt
     combo = window.toolbar.session_combo
     combo.setCurrentIndex(combo.findText("second"))
     combo.activated.emit(combo.currentIndex())
-    qtbot.waitUntil(lambda: window.feed.source.session == "second" and _shows(window, second[0]), timeout=10_000)
+    qtbot.waitUntil(lambda: getattr(window.feed.source, "session", None) == "second" and _shows(window, second[0]),
+                    timeout=10_000)  # (no source for a moment while the feed switches)
     assert window._mode() is SourceKind.REPLAY
     window.toolbar.sessions_wanted.emit()  # a refresh keeps the choice
     qtbot.wait(200)
