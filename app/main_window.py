@@ -288,7 +288,7 @@ class MainWindow(QMainWindow):
             return  # a refresh is in flight: its answer is as new as this one's would be
         self._sessions_refreshing = True
         try:
-            await self.refresh_sessions()
+            await self.open_store()  # (re)opens after a database change in the settings
         except Exception as exc:  # a damaged or vanished database must not break the toolbar
             log.warning("cannot list sessions in %s: %s", self.db_path, exc)
             self.status.showMessage(f"Cannot list sessions in {self.db_path}: {exc}", 10_000)
