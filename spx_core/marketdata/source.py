@@ -247,7 +247,9 @@ class PacedSource:
 
     Holds the subscribers, the current status, the pacing task and a wake-up event that control
     calls (speed, pause, seek) set so a sleeping loop re-reads them at once. Subclasses set ``name``
-    and implement ``start()``; ``stop()`` cancels the pacing task.
+    and ``kind`` and implement ``start()``; ``stop()`` cancels the pacing task. Pace against the loop's
+    clock from an anchor (not by sleeping a fixed time after each batch, which adds the batch's own
+    cost to every step) and report what was achieved with a :class:`SpeedMeter`.
     """
 
     name = "Source"
