@@ -5,19 +5,22 @@ them as Qt signals so panels connect with ordinary slots. Only one source runs a
 
 Signals:
     batch(QuoteBatch): a new chain state.
-    status(SourceStatus): the current source's state changed.
-    source_changed(str): "Simulated" or "Replay" after a switch.
+    status(SourceStatus): the current source's state changed (or it has a notice for the user).
+    source_changed(SourceKind): the kind of the source just switched to.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from spx_core.marketdata.source import MarketDataSource, QuoteBatch, SourceStatus
+from spx_core.marketdata.source import MarketDataSource, QuoteBatch, SourceKind, SourceStatus
+
+if TYPE_CHECKING:
+    from spx_core.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ __all__ = ["Feed"]
 class Feed(QObject):
     batch = Signal(object)
     status = Signal(object)
-    source_changed = Signal(str)
+    source_changed = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -40,25 +43,30 @@ class Feed(QObject):
     def source(self) -> MarketDataSource | None:
         return self._source
 
+    @property
+    def kind(self) -> SourceKind | None:
+        """The running source's kind, or None when none runs."""
+        return None if self._source is None else self._source.kind
+
     async def switch_to(self, source: MarketDataSource) -> None:
         """Stop the current source (if any), then start ``source`` and forward its events."""
         await self.stop()
         self._source = source
         self._unsubscribe = source.subscribe(self._on_batch, self._on_status)
-        self.source_changed.emit(source.name)
+        self.source_changed.emit(source.kind)
         await source.start()
 
-    async def simulated(self, *, seed: int, speed: float, **config: Any) -> None:
-        """Switch to the embedded simulated market."""
+    async def simulated(self, *, seed: int, speed: float, **config: object) -> None:
+        """Switch to the embedded simulated market (``config``: further :class:`SimulatorConfig` fields)."""
         from spx_core.marketdata.simulator import SimulatorConfig, SimulatorSource
 
         await self.switch_to(SimulatorSource(SimulatorConfig(seed=seed, speed=speed, **config)))
 
-    async def replay(self, store: Any, session: str, *, speed: float = 1.0) -> None:
+    async def replay(self, store: Store, session: str, *, speed: float = 1.0, skip_gaps: bool = False) -> None:
         """Switch to a replay of a stored session."""
         from spx_core.marketdata.replay import ReplaySource
 
-        await self.switch_to(ReplaySource(store, session=session, speed=speed))
+        await self.switch_to(ReplaySource(store, session=session, speed=speed, skip_gaps=skip_gaps))
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
@@ -74,5 +82,6 @@ class Feed(QObject):
         self.batch.emit(batch)
 
     def _on_status(self, status: SourceStatus) -> None:
-        log.info("%s: %s %s", status.source, status.state.value, status.message)
+        log.info("%s: %s %s%s", status.source, status.state.value, status.message,
+                 f" ({status.notice})" if status.notice else "")
         self.status.emit(status)

@@ -22,7 +22,7 @@ from app.resources import ResourceMissingError, icon_path, style_path
 from app.settings import AppSettings, qsettings, save_settings
 from app.source_toolbar import SourceToolBar
 from app.status_bar import TerminalStatusBar
-from spx_core.marketdata.source import QuoteBatch, SourceState, SourceStatus
+from spx_core.marketdata.source import QuoteBatch, Seekable, SourceKind, SourceState, SourceStatus, SpeedControl
 from spx_core.paths import database_path
 
 log = logging.getLogger(__name__)
@@ -241,13 +241,25 @@ class MainWindow(QMainWindow):
             lambda cols: self.apply_settings(self.settings.with_changes(
                 chain_columns=tuple(getattr(c, "name", str(c)) for c in cols))))
 
-    def _mode(self) -> str:
-        return "replay" if self.feed.source is not None and self.feed.source.name == "Replay" else "sim"
+    def _mode(self) -> SourceKind:
+        """The running source's kind (SIM until one runs)."""
+        return self.feed.kind or SourceKind.SIM
 
     def _on_batch(self, _batch: QuoteBatch) -> None:
         src = self.feed.source
-        if src is not None and src.name == "Replay":
+        if isinstance(src, Seekable):
             self.toolbar.set_position(src.position, src.length)
+        self._show_pace()
+
+    def _show_pace(self) -> None:
+        """Stated and measured speed to the toolbar and status bar (measured by the source, per batch)."""
+        src = self.feed.source
+        if isinstance(src, SpeedControl):
+            achieved = src.achieved_speed
+            self.toolbar.set_achieved(src.speed, achieved)
+            self.status.set_pace(src.speed, achieved)
+        else:
+            self.status.set_pace(None)
 
     def _on_status(self, status: SourceStatus) -> None:
         if status.state is SourceState.ERROR:
@@ -259,9 +271,38 @@ class MainWindow(QMainWindow):
             from spx_core.storage import Store
 
             self.store = await asyncio.to_thread(Store.open, self.db_path)
-        sessions = await asyncio.to_thread(self.store.list_sessions)
-        self.toolbar.set_sessions([s.name for s in sessions])
+        await self.refresh_sessions()
         return self.store
+
+    async def refresh_sessions(self) -> None:
+        """Re-read the stored sessions (one grouped query on the session index, off the GUI thread), so
+        sessions recorded or imported while the app runs can be picked."""
+        if self.store is None:
+            return
+        sessions = await asyncio.to_thread(self.store.list_sessions)
+        self.toolbar.set_sessions(sessions)
+
+    @asyncSlot()
+    async def _on_sessions_wanted(self) -> None:
+        if getattr(self, "_sessions_refreshing", False):
+            return  # a refresh is in flight: its answer is as new as this one's would be
+        self._sessions_refreshing = True
+        try:
+            await self.open_store()  # (re)opens after a database change in the settings
+        except Exception as exc:  # a damaged or vanished database must not break the toolbar
+            log.warning("cannot list sessions in %s: %s", self.db_path, exc)
+            self.status.showMessage(f"Cannot list sessions in {self.db_path}: {exc}", 10_000)
+        finally:
+            self._sessions_refreshing = False
+
+    def _wire_source_controls(self) -> None:
+        """Connect the toolbar's session refresh and skip-gaps requests (once) and start the refresh timer."""
+        if getattr(self, "_source_controls_wired", False):
+            return
+        self._source_controls_wired = True
+        self.toolbar.sessions_wanted.connect(self._on_sessions_wanted)
+        self.toolbar.skip_gaps_toggled.connect(self._set_skip_gaps)
+        self.toolbar.start_session_refresh()
 
     async def start_feed(self) -> None:
         """Start the source chosen on the command line (replay falls back to sim with a message)."""
@@ -280,35 +321,41 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # a broken database must not stop the simulated market
             log.exception("cannot open database %s", self.db_path)
             self.status.showMessage(f"Database {self.db_path} unavailable: {exc}", 15_000)
-        if self.initial_source == "replay":
-            names = [self.toolbar.session_combo.itemText(i) for i in range(self.toolbar.session_combo.count())]
+        self._wire_source_controls()
+        if SourceKind(self.initial_source) is SourceKind.REPLAY:
+            names = self.toolbar.session_names()
             if names:
-                await self._start("replay", names[-1])
+                await self._start(SourceKind.REPLAY, names[-1])  # the latest; the toolbar picks another
                 return
-            self.status.showMessage("No recorded sessions to replay: record one with `spx-data simulate` or "
-                                    "import files with `spx-data import`; running the simulated market", 15_000)
-        await self._start("sim", "")
+            self.status.showMessage(f"No recorded sessions to replay in {self.db_path}: record one with "
+                                    f"`spx-data simulate --db {self.db_path}` or import files with `spx-data "
+                                    f"import`; running the simulated market", 15_000)
+        await self._start(SourceKind.SIM, "")
 
-    async def _start(self, mode: str, session: str) -> None:
-        if mode == "replay":
-            await self.feed.replay(self.store, session, speed=1.0)
-            self.toolbar.set_mode("replay", session=session, speed=1.0)
+    async def _start(self, kind: SourceKind, session: str) -> None:
+        if kind is SourceKind.REPLAY:
+            skip = self.toolbar.skip_gaps_action.isChecked()
+            await self.feed.replay(self.store, session, speed=1.0, skip_gaps=skip)
+            self.toolbar.set_mode(kind, session=session, speed=1.0, skip_gaps=skip)
         else:
             await self.feed.simulated(seed=self.settings.seed, speed=self.settings.speed)
-            self.toolbar.set_mode("sim", speed=self.settings.speed)
+            self.toolbar.set_mode(SourceKind.SIM, speed=self.settings.speed)
+        self._show_pace()
 
-    @asyncSlot(str, str)
-    async def _switch(self, mode: str, session: str) -> None:
-        if mode == "replay" and self.store is None:
+    @asyncSlot(object, str)
+    async def _switch(self, kind: SourceKind | str, session: str) -> None:
+        kind = SourceKind(kind)  # menus may send the plain value ("sim")
+        if kind is SourceKind.REPLAY and self.store is None:
             await self.open_store()
-        await self._start(mode, session)
+        await self._start(kind, session)
 
     def _set_speed(self, speed: float) -> None:
         src = self.feed.source
-        if src is not None:
+        if isinstance(src, SpeedControl):
             src.set_speed(speed)
             self.toolbar.set_speed(speed)
-        if self._mode() == "sim" and speed in (1.0, 10.0, 60.0) and speed != self.settings.speed:
+            self._show_pace()
+        if self._mode() is SourceKind.SIM and speed in (1.0, 10.0, 60.0) and speed != self.settings.speed:
             self.settings = self.settings.with_changes(speed=speed)
             save_settings(self.settings)
 
@@ -316,11 +363,19 @@ class MainWindow(QMainWindow):
         src = self.feed.source
         if src is not None:
             src.pause() if paused else src.resume()
+        self._show_pace()
 
     def _seek(self, index: int) -> None:
         src = self.feed.source
-        if src is not None and hasattr(src, "seek"):
+        if isinstance(src, Seekable):
             src.seek(index)
+
+    def _set_skip_gaps(self, skip: bool) -> None:
+        from spx_core.marketdata.replay import ReplaySource  # loaded already when a replay runs
+
+        src = self.feed.source
+        if isinstance(src, ReplaySource):
+            src.set_skip_gaps(skip)
 
     async def shutdown(self) -> None:
         await self.feed.stop()

@@ -14,11 +14,16 @@ async def run_self_test(window: Any, seconds: float, reporter: Any) -> int:
 
     Returns 0 when every check passed, else 1 (the failing checks are printed with FAIL).
     """
+    from spx_core.marketdata.source import SourceKind
+
     deadline = time.monotonic() + seconds
     checks: dict[str, tuple[bool, str]] = {}
     while True:
         checks = _checks(window, reporter)
         src = window.feed.source
+        if src is not None and src.kind is SourceKind.REPLAY and window.feed.batches and src.speed == 1.0:
+            # 1x keeps real time (minute data: a minute per snapshot); check the flow at 60x
+            window.toolbar.speed_requested.emit(60.0)
         finished = src is not None and src.status.state.value == "finished"
         # a live feed must refit at least twice (the refit loop works); a finished replay cannot
         done = all(ok for ok, _ in checks.values()) and (window.surface_panel.fits >= 2 or finished)

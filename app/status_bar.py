@@ -1,4 +1,11 @@
-"""Status bar: data source, its state, the ET clock, the market session and the data age."""
+"""Status bar: the data source, its state and pace with one live ET clock of market time, the market
+session at that time, and how long ago data arrived.
+
+The clock is the data's own time (simulated or replayed), not the wall clock: the latest batch's
+time, run forward at the source's pace between batches while the source runs, frozen while it is
+paused or finished ("running at 60x, Thu 12 Mar 10:31:05 ET"). Data age is an alarm only for a
+source that should be producing now (running and not a replay, whose quiet spells are the data's).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,14 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from spx_core.domain.calendar import ET, UTC
-from spx_core.marketdata.source import QuoteBatch, SourceState, SourceStatus
+from spx_core.marketdata.source import QuoteBatch, SourceKind, SourceState, SourceStatus, speed_label
 
 __all__ = ["TerminalStatusBar"]
 
-#: Data older than this (wall seconds since the last batch) is shown as stale.
+#: Data older than this (wall seconds since the last batch) is shown as stale, for a running live source.
 STALE_AFTER_SECONDS = 5.0
+#: How long a source's notice (a skipped snapshot, a jumped gap) stays in the message area (ms).
+NOTICE_MS = 15_000
 
 
 class TerminalStatusBar(QStatusBar):
@@ -22,16 +31,20 @@ class TerminalStatusBar(QStatusBar):
         super().__init__(parent)
         self.source_label = QLabel("Source: -")
         self.state_label = QLabel("stopped")
-        self.clock_label = QLabel()
         self.session_label = QLabel()
         self.age_label = QLabel("no data")
         for w in (self.source_label, self.state_label):
             self.addWidget(w)
-        for w in (self.age_label, self.session_label, self.clock_label):
+        for w in (self.age_label, self.session_label):
             self.addPermanentWidget(w)
-        self.state_label.setToolTip("data source state")
-        self.age_label.setToolTip("market time of the latest chain, and how long ago (wall time) it arrived")
+        self.state_label.setToolTip("data source state, its speed and the market time of the data (US/Eastern)")
+        self.age_label.setToolTip("how long ago (wall time) the latest chain arrived")
         self.session_label.setToolTip("market session at the data's time (US/Eastern)")
+        self._state = SourceState.STOPPED
+        self._message = ""
+        self._kind: SourceKind | None = None
+        self._speed: float | None = None
+        self._achieved: float | None = None
         self._last_wall: float | None = None
         self._last_market_ns: int | None = None
         self._timer = QTimer(self)
@@ -40,40 +53,76 @@ class TerminalStatusBar(QStatusBar):
         self._timer.start()
         self.refresh()
 
+    # --- inputs ---------------------------------------------------------------------------------------
     def on_status(self, status: SourceStatus) -> None:
+        if status.kind != self._kind:
+            self._speed = self._achieved = None
+        self._state, self._message, self._kind = status.state, status.message, status.kind
         self.source_label.setText(f"Source: {status.source}")
-        self.state_label.setText(f"{status.state.value}" + (f" - {status.message}" if status.message else ""))
         self._set_prop(self.state_label, "state", status.state.value)
         if status.state is SourceState.ERROR:
             self.showMessage(status.message, 10_000)
+        elif status.notice:
+            self.showMessage(status.notice, NOTICE_MS)
+        self.refresh()
 
     def on_batch(self, batch: QuoteBatch) -> None:
         self._last_wall = time.monotonic()
         self._last_market_ns = batch.snapshot.time_ns
 
+    def set_pace(self, speed: float | None, achieved: float | None = None) -> None:
+        """The source's stated and measured speed (None when it has no speed control)."""
+        self._speed, self._achieved = speed, achieved
+
+    # --- display --------------------------------------------------------------------------------------
+    def market_time(self) -> datetime | None:
+        """The live market clock: the latest data's time, run forward at the source's pace while it runs."""
+        if self._last_market_ns is None:
+            return None
+        seconds = self._last_market_ns / 1e9
+        if self._state is SourceState.RUNNING and self._speed and self._last_wall is not None:
+            pace = self._speed if self._achieved is None else min(self._speed, self._achieved)
+            seconds += pace * (time.monotonic() - self._last_wall)
+        return datetime.fromtimestamp(seconds, UTC)
+
+    def state_text(self) -> str:
+        """``running at 60x (achieved 41x)``, ``paused``, ``finished: end of replay (390 snapshots)``."""
+        if self._state is SourceState.RUNNING:
+            return "running" if self._speed is None else f"running at {speed_label(self._speed, self._achieved)}"
+        if self._state is SourceState.PAUSED or not self._message or self._message == self._state.value:
+            return self._state.value
+        return f"{self._state.value}: {self._message}"
+
     def refresh(self) -> None:
-        """Tick the wall clock, session and data age (twice a second)."""
+        """Tick the market clock, session and data age (twice a second)."""
         from spx_core.domain.calendar import default_calendar
 
-        now = datetime.now(UTC)
-        self.clock_label.setText(now.astimezone(ET).strftime("%H:%M:%S ET"))
-        market_now = now if self._last_market_ns is None else datetime.fromtimestamp(self._last_market_ns / 1e9, UTC)
+        market_now = self.market_time()
+        text = self.state_text()
+        if market_now is not None:
+            text += ", " + market_now.astimezone(ET).strftime("%a %d %b %H:%M:%S ET")
+        self.state_label.setText(text)
         calendar = default_calendar()
         if not calendar.loaded:  # loading it here would delay the first paint; the app loads it in a worker
             self.session_label.setText("Market: ...")
         else:
             try:
-                self.session_label.setText(f"Market: {calendar.session_at(market_now).value}")
+                when = market_now or datetime.now(UTC)
+                self.session_label.setText(f"Market: {calendar.session_at(when).value}")
             except ValueError:
                 self.session_label.setText("Market: -")
         if self._last_wall is None:
             self.age_label.setText("no data")
-            self._set_prop(self.age_label, "stale", "true")
+            self._set_prop(self.age_label, "stale", "true" if self._expects_data() else "false")
             return
         age = time.monotonic() - self._last_wall
-        when = market_now.astimezone(ET).strftime("%a %d %b %H:%M:%S")
-        self.age_label.setText(f"Data {when} ({age:.1f}s ago)")
-        self._set_prop(self.age_label, "stale", "true" if age > STALE_AFTER_SECONDS else "false")
+        self.age_label.setText(f"updated {age:.1f}s ago")
+        self._set_prop(self.age_label, "stale", "true" if age > STALE_AFTER_SECONDS and self._expects_data()
+                       else "false")
+
+    def _expects_data(self) -> bool:
+        """True when silence means trouble: a live source (not a replay) that says it is running."""
+        return self._state is SourceState.RUNNING and self._kind is not SourceKind.REPLAY
 
     @staticmethod
     def _set_prop(label: QLabel, name: str, value: str) -> None:

@@ -1,17 +1,25 @@
 """ReplaySource: plays stored snapshots back as a :class:`MarketDataSource`.
 
-Snapshots play in time order, spaced by their own timestamps divided by ``speed`` (1x, 10x, ...;
-``speed=0`` = as fast as the store can load them); a gap longer than ``max_wait_seconds`` of wall
-time (a night between two recorded sessions) is cut to that. Loads run in a worker thread
-(``asyncio.to_thread``; a load is a few ms) and the next snapshot is prefetched while waiting, so the
-event loop is never blocked.
+Snapshots play in time order at ``speed`` market seconds per wall second (1x keeps real time: a
+60 s gap between two minute snapshots takes 60 s; ``speed=0`` = as fast as the store can load
+them). The pace is anchored to the loop's clock, not to the end of the previous emit, so the time a
+load or a busy GUI takes is not added to every gap; when the replay falls behind, snapshots that are
+already overdue are passed over (the next batch is diffed against the last one shown) and
+:attr:`ReplaySource.achieved_speed` measures what was really played. Gaps are never compressed
+silently: with ``skip_gaps`` on, a gap longer than ``gap_seconds`` of market time (a night, a weekend,
+a halt) is jumped at once and announced in ``status.notice``; with it off the replay waits it out.
+
+Loads run in a worker thread (``asyncio.to_thread``; a load is a few ms) and the next snapshot is
+prefetched while waiting, so the event loop is never blocked. A snapshot that fails its checksum or
+cannot be decoded (or was deleted meanwhile) is reported (``status.notice`` names its id and the
+reason, and it is logged) and skipped; the replay continues with the next one.
 
 Each batch's ``changed`` rows come from comparing the snapshot with the previously emitted one when
 both have the same rows; otherwise (and after a seek) the batch has ``layout_changed=True``.
 
 Events (see :mod:`spx_core.marketdata.source`): ``on_batch(QuoteBatch)`` per played snapshot;
 ``on_status(SourceStatus)``: starting, running, paused, finished (end reached; a seek continues),
-stopped, error (e.g. a snapshot failed its checksum: the message names its id).
+stopped, error (the index cannot be read, or the store failed); notices as above.
 """
 
 from __future__ import annotations
@@ -25,13 +33,20 @@ from typing import Any
 
 import numpy as np
 
-from spx_core.domain.calendar import from_ns, to_ns
+from spx_core.domain.calendar import ET, from_ns, to_ns
 from spx_core.domain.snapshot import ChainSnapshot
-from spx_core.marketdata.source import PacedSource, QuoteBatch, SourceState
+from spx_core.marketdata.source import (SESSION_GAP_SECONDS, PacedSource, QuoteBatch, SourceKind, SourceState,
+                                        SpeedMeter, speed_label)
+from spx_core.storage.errors import SnapshotIntegrityError, SnapshotNotFoundError
 
-__all__ = ["ReplaySource", "ReplayError", "changed_rows"]
+__all__ = ["ReplaySource", "ReplayError", "changed_rows", "GAP_SECONDS"]
 
 log = logging.getLogger(__name__)
+
+#: shortest gap (market seconds) that ``skip_gaps`` jumps by default
+GAP_SECONDS = SESSION_GAP_SECONDS
+#: a snapshot that cannot be played; anything else failing is the store's problem and stops the replay
+_UNPLAYABLE = (SnapshotIntegrityError, SnapshotNotFoundError)
 
 _LAYOUT = ("root", "expiry", "strike", "is_call")
 _MARKET = ("bid", "ask", "last", "bid_size", "ask_size", "volume", "open_interest", "quote_time", "vendor_iv",
@@ -62,39 +77,55 @@ def changed_rows(prev: ChainSnapshot | None, cur: ChainSnapshot) -> np.ndarray |
 
 
 class ReplaySource(PacedSource):
-    """Replay of stored snapshots ("Replay").
+    """Replay of stored snapshots ("Replay"); :class:`Seekable` and :class:`SpeedControl`.
 
     Args:
         store: a :class:`spx_core.storage.Store` (anything with ``list_snapshots``, ``load_snapshot``).
         session: play this session's snapshots; or
         snapshot_ids: play these snapshots (in time order).
-        speed: wall-clock speed-up (1.0 = real time); 0 = as fast as possible.
-        max_wait_seconds: longest wall-clock wait between two snapshots (seconds).
+        speed: market seconds per wall second (1.0 = real time); 0 = as fast as possible.
+        skip_gaps: jump over gaps longer than ``gap_seconds`` instead of waiting them out.
+        gap_seconds: shortest gap (market seconds) that ``skip_gaps`` jumps.
+        max_catch_up: longest lag (wall seconds) made up by passing over overdue snapshots; a longer
+            stall is dropped (play resumes from where it is) and shows in :attr:`achieved_speed`.
     """
 
     name = "Replay"
+    kind = SourceKind.REPLAY
 
     def __init__(self, store: Any, session: str | None = None, snapshot_ids: Sequence[int] | None = None,
-                 speed: float = 1.0, *, max_wait_seconds: float = 10.0) -> None:
+                 speed: float = 1.0, *, skip_gaps: bool = False, gap_seconds: float = GAP_SECONDS,
+                 max_catch_up: float = 1.0) -> None:
         if (session is None) == (snapshot_ids is None):
             raise ReplayError("ReplaySource needs exactly one of session=... or snapshot_ids=[...]")
         _check_speed(speed)
+        if not (gap_seconds > 0 and max_catch_up > 0):
+            raise ReplayError(f"gap_seconds {gap_seconds!r} and max_catch_up {max_catch_up!r} must be > 0 (seconds)")
         super().__init__()
         self._store, self._session = store, session
         self._wanted = None if snapshot_ids is None else [int(i) for i in snapshot_ids]
-        self._speed, self._max_wait = float(speed), float(max_wait_seconds)
+        self._speed, self._skip_gaps = float(speed), bool(skip_gaps)
+        self._gap_ns, self._max_catch_up = round(gap_seconds * 1e9), float(max_catch_up)
         self._ids: list[int] | None = None
         self._times: list[int] = []
+        self._gaps: list[int] = []  # indices entered by a gap longer than gap_seconds
         self._position = -1
         self._prev: ChainSnapshot | None = None
         self._seek_to: int | None = None
         self._paused = False
+        self._rebase = True  # re-anchor the pace at the current snapshot (start, resume, seek, speed)
         self._seq = 0
+        self._played_ns = 0  # market time played (gaps jumped on purpose not counted): the meter's input
+        self._meter = SpeedMeter()
 
     # --- protocol and controls -------------------------------------------------------------------
     @property
     def latest(self) -> ChainSnapshot | None:
         return self._prev
+
+    @property
+    def session(self) -> str | None:
+        return self._session
 
     @property
     def position(self) -> int:
@@ -111,35 +142,50 @@ class ReplaySource(PacedSource):
         return self._speed
 
     @property
+    def achieved_speed(self) -> float | None:
+        """Measured market seconds played per wall second over the last few seconds (None while paused)."""
+        return None if self._paused else self._meter.speed()
+
+    @property
+    def skip_gaps(self) -> bool:
+        return self._skip_gaps
+
+    @property
     def times(self) -> list[datetime]:
         """Timestamps of the snapshots (after start)."""
         return [from_ns(t) for t in self._times]
 
     def set_speed(self, speed: float) -> None:
-        """Wall-clock speed-up (1, 10, ...); 0 = as fast as possible. Takes effect at once."""
+        """Market seconds per wall second (1, 10, ...); 0 = as fast as possible. Takes effect at once."""
         _check_speed(speed)
         self._speed = float(speed)
-        self._poke()
+        self._replan()
+
+    def set_skip_gaps(self, skip: bool) -> None:
+        """Jump over (True) or wait out (False) gaps longer than ``gap_seconds``; takes effect at once."""
+        self._skip_gaps = bool(skip)
+        self._replan()
 
     def seek(self, target: int | datetime) -> None:
         """Jump to a snapshot index (negative counts from the end) or to the last snapshot at or before
-        a datetime; the target is emitted at once (``layout_changed=True``) and play continues from it."""
+        a datetime; the target is emitted at once, also while paused (``layout_changed=True``), and
+        play continues from it."""
         if self._ids is None:
             raise ReplayError("seek() before start(): start the replay first so its index is known")
         self._seek_to = self._index_of(target)
-        self._poke()
+        self._replan()
 
     def pause(self) -> None:
         if not self._paused:
             self._paused = True
-            self._poke()
+            self._replan()
             if self._task is not None and self._status.state is not SourceState.FINISHED:
                 self._set_status(SourceState.PAUSED, f"paused at {self._position + 1}/{self.length}")
 
     def resume(self) -> None:
         if self._paused:
             self._paused = False
-            self._poke()
+            self._replan()
             if self._task is not None and self._status.state is SourceState.PAUSED:
                 self._set_status(SourceState.RUNNING, self._running_message())
 
@@ -151,6 +197,7 @@ class ReplaySource(PacedSource):
         try:
             if self._ids is None:
                 self._ids, self._times = await asyncio.to_thread(self._read_index)
+                self._gaps = self._find_gaps()
         except Exception as exc:
             self._set_status(SourceState.ERROR, f"replay failed to start: {exc}")
             raise
@@ -165,6 +212,12 @@ class ReplaySource(PacedSource):
         self._task = asyncio.get_running_loop().create_task(self._run(), name="replay-source")
 
     # --- internals -------------------------------------------------------------------------------
+    def _replan(self) -> None:
+        """A control changed: re-anchor the pace, restart the measurement, wake the loop."""
+        self._rebase = True
+        self._meter.reset()
+        self._poke()
+
     def _read_index(self) -> tuple[list[int], list[int]]:
         infos = self._store.list_snapshots(session=self._session)
         if self._wanted is not None:
@@ -189,45 +242,102 @@ class ReplaySource(PacedSource):
         snap = self._store.load_snapshot(self._ids[index])
         return snap, changed_rows(prev, snap)
 
+    def _is_gap(self, index: int) -> bool:
+        """True when the step into ``index`` is a gap that ``skip_gaps`` jumps."""
+        return self._skip_gaps and 0 < index and self._times[index] - self._times[index - 1] > self._gap_ns
+
+    def _find_gaps(self) -> list[int]:
+        """Indices whose step in from the previous snapshot is longer than ``gap_seconds``."""
+        return (np.flatnonzero(np.diff(np.asarray(self._times, dtype=np.int64)) > self._gap_ns) + 1).tolist()
+
     async def _run(self) -> None:
         try:
             await self._play()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a corrupt snapshot or a closed store: say so and stop
+        except Exception as exc:  # the store failed (closed, unreadable file): say so and stop
             log.exception("replay failed")
             self._set_status(SourceState.ERROR, f"replay failed at {self._position + 1}/{self.length}: {exc}")
 
     async def _play(self) -> None:
         loop = asyncio.get_running_loop()
-        last_emit = loop.time()
         prefetch: tuple[int, asyncio.Future] | None = None
+        anchor_wall, anchor_ns = loop.time(), 0
         while True:
             if self._seek_to is not None:
                 index, self._seek_to = self._seek_to, None
-                snap, _ = await asyncio.to_thread(self._load, index, None)
-                self._emit(index, snap, None)
-                prefetch, last_emit = None, loop.time()
+                prefetch = None
+                await self._show(index, self._load_soon(index, None), jumped=True)
                 self._set_status(SourceState.PAUSED if self._paused else SourceState.RUNNING,
                                  self._running_message())
                 continue
             nxt = self._position + 1
             if self._paused or nxt >= len(self._ids):
-                if nxt >= len(self._ids) and self._status.state is not SourceState.FINISHED:
+                if nxt >= len(self._ids) and not self._paused and self._status.state is not SourceState.FINISHED:
                     self._set_status(SourceState.FINISHED, f"end of replay ({len(self._ids)} snapshots)")
                 await self._wait_for_poke()
                 continue
+            jumped = self._is_gap(nxt)
+            if self._rebase or jumped:  # play the next snapshot on schedule from now
+                self._rebase = False
+                anchor_wall, anchor_ns = loop.time(), self._times[max(self._position, 0)]
+                if jumped:
+                    anchor_ns = self._times[nxt]
+                    self._announce_gap(nxt)
             if prefetch is None or prefetch[0] != nxt:
-                prefetch = (nxt, asyncio.ensure_future(asyncio.to_thread(self._load, nxt, self._prev)))
-            gap = (self._times[nxt] - self._times[nxt - 1]) / 1e9
-            wait = 0.0 if self._speed == 0 else min(gap / self._speed, self._max_wait)
-            if loop.time() < last_emit + wait and await self._sleep_until(last_emit + wait):
-                continue  # woken by seek/pause/speed: re-evaluate
-            snap, changed = await prefetch[1]
+                prefetch = (nxt, self._load_soon(nxt, self._prev))
+            index = nxt
+            if self._speed > 0:
+                due = anchor_wall + (self._times[nxt] - anchor_ns) / 1e9 / self._speed
+                if loop.time() < due and await self._sleep_until(due):
+                    continue  # woken by seek/pause/speed: re-evaluate
+                index, stalled = self._overdue(nxt, anchor_wall, anchor_ns, loop.time())
+                if stalled:  # drop the stall instead of racing through it
+                    anchor_wall, anchor_ns = loop.time(), self._times[index]
+            load = prefetch[1] if index == nxt else self._load_soon(index, self._prev)
             prefetch = None
-            self._emit(nxt, snap, changed)
-            now = loop.time()
-            last_emit = now if now - (last_emit + wait) > max(wait, 0.05) else last_emit + wait
+            await self._show(index, load, jumped=jumped)
+
+    def _overdue(self, nxt: int, anchor_wall: float, anchor_ns: int, now: float) -> tuple[int, bool]:
+        """The latest snapshot due at ``now`` (>= ``nxt``, never across a gap to be jumped), and whether
+        it is late by more than ``max_catch_up``."""
+        target_ns = anchor_ns + (now - anchor_wall) * self._speed * 1e9
+        stop = len(self._ids)
+        if self._skip_gaps:  # the first gap after ``nxt``: a catch-up never crosses it unannounced
+            k = bisect.bisect_right(self._gaps, nxt)
+            stop = self._gaps[k] if k < len(self._gaps) else stop
+        index = max(nxt, bisect.bisect_right(self._times, target_ns, nxt, stop) - 1)
+        late = now - (anchor_wall + (self._times[index] - anchor_ns) / 1e9 / self._speed)
+        return index, late > self._max_catch_up
+
+    def _load_soon(self, index: int, prev: ChainSnapshot | None) -> asyncio.Future:
+        """Load ``index`` in a worker thread, diffed against ``prev``."""
+        fut = asyncio.ensure_future(asyncio.to_thread(self._load, index, prev))
+        # a prefetch that is passed over must not leave an unretrieved exception behind
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return fut
+
+    async def _show(self, index: int, load: asyncio.Future, *, jumped: bool) -> None:
+        """Emit the loaded snapshot ``index``; a snapshot that cannot be played is reported and skipped."""
+        before = self._position
+        try:
+            snap, changed = await load
+        except _UNPLAYABLE as exc:
+            self._position = index  # past it: play goes on with the next one
+            log.warning("replay skipped %s", exc)
+            self._set_status(self._status.state, self._status.message, notice=f"Replay skipped {exc}")
+            return
+        if not jumped and before >= 0:
+            self._played_ns += self._times[index] - self._times[before]
+        self._emit(index, snap, changed)
+        self._meter.mark(asyncio.get_running_loop().time(), self._played_ns / 1e9)
+
+    def _announce_gap(self, index: int) -> None:
+        gap = (self._times[index] - self._times[index - 1]) / 1e9
+        to = from_ns(self._times[index]).astimezone(ET).strftime("%a %d %b %H:%M:%S ET")
+        notice = f"Replay jumped a {_duration(gap)} gap to {to} (skip gaps is on)"
+        log.info(notice)
+        self._set_status(self._status.state, self._status.message, notice=notice)
 
     def _emit(self, index: int, snap: ChainSnapshot, changed: np.ndarray | None) -> None:
         layout_changed = changed is None
@@ -240,8 +350,18 @@ class ReplaySource(PacedSource):
         self._subs.emit_batch(batch)
 
     def _running_message(self) -> str:
-        speed = "max speed" if self._speed == 0 else f"{self._speed:g}x"
-        return f"{self._position + 1}/{self.length} at {speed}"
+        return f"{self._position + 1}/{self.length} at {speed_label(self._speed, None)}"
+
+
+def _duration(seconds: float) -> str:
+    """``17h 30m``, ``2d 17h``, ``45m``, ``50s``: a gap for people."""
+    s = int(round(seconds))
+    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m:02d}m"
+    return f"{m}m" if m else f"{s}s"
 
 
 def _check_speed(speed: float) -> None:

@@ -9,15 +9,21 @@ Events (plain callbacks, registered with :meth:`MarketDataSource.subscribe`):
         ``batch.layout_changed`` is True when the rows themselves changed (new listing, day roll,
         seek), in which case consumers must re-read the whole snapshot.
     on_status(status: SourceStatus): state changes (starting, running, paused, finished, error)
-        with a human-readable message.
+        with a human-readable message; ``status.notice`` carries a one-off event the user should
+        see without the state changing (a corrupt snapshot skipped, a session gap jumped over).
 
 A failing callback is logged and does not stop the source or the other subscribers.
+
+Capabilities are small runtime-checkable protocols, not attribute probing: a source that can jump
+is :class:`Seekable`; one whose pace can be set is :class:`SpeedControl`. :class:`SourceKind` says
+what a source is (simulated, replay, IB) for code that must decide by kind (menus, settings).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,10 +33,23 @@ import numpy as np
 
 from spx_core.domain.snapshot import ChainSnapshot
 
-__all__ = ["SourceState", "SourceStatus", "QuoteBatch", "MarketDataSource", "BatchCallback",
+__all__ = ["SourceKind", "SourceState", "SourceStatus", "QuoteBatch", "MarketDataSource", "Seekable",
+           "SpeedControl", "SpeedMeter", "speed_label", "SESSION_GAP_SECONDS", "BatchCallback",
            "StatusCallback", "Subscribers", "PacedSource"]
 
 log = logging.getLogger(__name__)
+
+#: a gap between two snapshots longer than this (market seconds) is a session gap (a night, a
+#: weekend, a halt) rather than the data's own spacing; a replay skips such gaps only when asked
+SESSION_GAP_SECONDS = 1800.0
+
+
+class SourceKind(StrEnum):
+    """What a source is. Values are stable strings (command line ``--source``, saved settings)."""
+
+    SIM = "sim"
+    REPLAY = "replay"
+    IB = "ib"
 
 
 class SourceState(StrEnum):
@@ -49,6 +68,8 @@ class SourceStatus:
     source: str  # "Simulated", "Replay", "IB"
     state: SourceState
     message: str = ""
+    kind: SourceKind | None = None
+    notice: str = ""  # a one-off event for people (skipped snapshot, jumped gap); state unchanged
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -82,9 +103,11 @@ class MarketDataSource(Protocol):
     * ``pause()``/``resume()`` freeze and continue the source's clock (replay and simulator).
     * ``subscribe()`` registers callbacks and returns a function that unsubscribes them.
     * ``status`` is the latest :class:`SourceStatus`; ``latest`` the latest snapshot or None.
+    * ``kind`` says what the source is; ``name`` is its label for people.
     """
 
     name: str
+    kind: SourceKind
 
     @property
     def status(self) -> SourceStatus: ...
@@ -102,6 +125,85 @@ class MarketDataSource(Protocol):
     def pause(self) -> None: ...
 
     def resume(self) -> None: ...
+
+
+@runtime_checkable
+class Seekable(Protocol):
+    """A source with a position in a finite sequence (replay).
+
+    * ``seek(index)`` jumps to snapshot ``index`` (negative counts from the end); the target is
+      emitted at once, also while paused, as a ``layout_changed`` batch.
+    * ``position`` is the index last emitted (-1 before the first); ``length`` the number of snapshots.
+    """
+
+    def seek(self, target: int) -> None: ...
+
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def length(self) -> int: ...
+
+
+@runtime_checkable
+class SpeedControl(Protocol):
+    """A source whose pace can be set.
+
+    * ``set_speed(x)``: market seconds per wall second (1, 10, 60; replay: 0 = as fast as possible).
+    * ``speed`` is the stated speed; ``achieved_speed`` the measured one over the last few wall
+      seconds (None until measured, and while paused), so a UI can say when the machine falls behind.
+    """
+
+    def set_speed(self, speed: float) -> None: ...
+
+    @property
+    def speed(self) -> float: ...
+
+    @property
+    def achieved_speed(self) -> float | None: ...
+
+
+class SpeedMeter:
+    """Measures achieved speed: market seconds advanced per wall second over a sliding window.
+
+    ``mark(wall, market_elapsed)`` is called once per emitted batch with the loop time and the
+    cumulative market seconds the source has played (gaps it skipped on purpose not counted).
+    The estimate spans from the newest sample at least ``window`` wall seconds old to the latest
+    (or the oldest kept when none is that old), so sparse data (minute bars at 1x) still measures
+    between two of its own batches. ``reset()`` after a pause, seek or speed change. The window is a
+    few seconds because a batch delivered late by a busy GUI thread skews both of its end points: over
+    5 s, a 250 ms hiccup moves the estimate by 5%, under the 10% that :func:`speed_label` reports.
+    """
+
+    def __init__(self, window: float = 5.0, min_span: float = 0.5) -> None:
+        self._window, self._min_span = float(window), float(min_span)
+        self._samples: deque[tuple[float, float]] = deque()
+
+    def reset(self) -> None:
+        self._samples.clear()
+
+    def mark(self, wall: float, market_elapsed: float) -> None:
+        self._samples.append((wall, market_elapsed))
+        # keep one sample older than the window as the reference
+        while len(self._samples) > 2 and wall - self._samples[1][0] >= self._window:
+            self._samples.popleft()
+
+    def speed(self) -> float | None:
+        """Market seconds per wall second, or None with fewer than two samples or too short a span."""
+        if len(self._samples) < 2:
+            return None
+        (w0, m0), (w1, m1) = self._samples[0], self._samples[-1]
+        if w1 - w0 < self._min_span:
+            return None
+        return (m1 - m0) / (w1 - w0)
+
+
+def speed_label(speed: float, achieved: float | None, *, tolerance: float = 0.1) -> str:
+    """"60x", "max", or "60x (achieved 41x)" when the measured speed is more than ``tolerance`` short."""
+    text = "max" if speed == 0 else f"{speed:g}x"
+    if achieved is not None and speed > 0 and achieved < speed * (1.0 - tolerance):
+        text += f" (achieved {achieved:.3g}x)"
+    return text
 
 
 class Subscribers:
@@ -145,14 +247,17 @@ class PacedSource:
 
     Holds the subscribers, the current status, the pacing task and a wake-up event that control
     calls (speed, pause, seek) set so a sleeping loop re-reads them at once. Subclasses set ``name``
-    and implement ``start()``; ``stop()`` cancels the pacing task.
+    and ``kind`` and implement ``start()``; ``stop()`` cancels the pacing task. Pace against the loop's
+    clock from an anchor (not by sleeping a fixed time after each batch, which adds the batch's own
+    cost to every step) and report what was achieved with a :class:`SpeedMeter`.
     """
 
     name = "Source"
+    kind: SourceKind
 
     def __init__(self) -> None:
         self._subs = Subscribers()
-        self._status = SourceStatus(self.name, SourceState.STOPPED, "not started")
+        self._status = SourceStatus(self.name, SourceState.STOPPED, "not started", self.kind)
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
 
@@ -181,8 +286,8 @@ class PacedSource:
         if self._status.state not in (SourceState.ERROR, SourceState.STOPPED):
             self._set_status(SourceState.STOPPED, "stopped")
 
-    def _set_status(self, state: SourceState, message: str) -> None:
-        self._status = SourceStatus(self.name, state, message)
+    def _set_status(self, state: SourceState, message: str, *, notice: str = "") -> None:
+        self._status = SourceStatus(self.name, state, message, self.kind, notice)
         self._subs.emit_status(self._status)
 
     def _poke(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import selectors
 import sqlite3
 import time
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ import pytest
 from spx_core.domain.calendar import ET
 from spx_core.marketdata.replay import ReplayError, ReplaySource, changed_rows
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
-from spx_core.marketdata.source import MarketDataSource, SourceState
+from spx_core.marketdata.source import MarketDataSource, Seekable, SourceKind, SourceState, SpeedControl
 from spx_core.storage import Store
 
 START = datetime(2025, 3, 12, 10, 0, tzinfo=ET)
@@ -60,7 +61,8 @@ def _finished(_batches, states):
 def test_satisfies_protocol(recorded):
     store, _, _ = recorded
     src = ReplaySource(store, session="s1")
-    assert isinstance(src, MarketDataSource) and src.name == "Replay"
+    assert isinstance(src, MarketDataSource) and src.name == "Replay" and src.kind is SourceKind.REPLAY
+    assert isinstance(src, Seekable) and isinstance(src, SpeedControl)
 
 
 def test_plays_every_snapshot_in_order_then_finishes(recorded):
@@ -192,17 +194,144 @@ def test_unknown_ids_fail_the_start_with_a_clear_error(recorded):
     assert src.status.state is SourceState.ERROR
 
 
-def test_corrupt_snapshot_reports_an_error_naming_it(tmp_path):
+def test_a_corrupt_snapshot_is_reported_and_skipped_and_play_continues(tmp_path, caplog):
     path = tmp_path / "bad.sqlite"
     market = SimulatedMarket(SimulatorConfig(seed=8, start=START))
+    snaps = [market.snapshot()] + [market.advance(1.0).snapshot for _ in range(3)]
     with Store.open(path) as store:
-        store.save_snapshot(market.snapshot(), source="Simulated", session="bad")
-        bad_id = store.save_snapshot(market.advance(1.0).snapshot, source="Simulated", session="bad")
+        ids = [store.save_snapshot(s, source="Simulated", session="bad") for s in snaps]
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE snapshots SET checksum = ? WHERE id = ?", ("0" * 64, bad_id))
+        conn.execute("UPDATE snapshots SET checksum = ? WHERE id = ?", ("0" * 64, ids[1]))
+        conn.execute("UPDATE snapshots SET payload = ? WHERE id = ?", (b"junk", ids[2]))
     with Store.open(path) as store:
-        batches, states = _play(ReplaySource(store, session="bad", speed=0),
-                                lambda b, s: any(x.state is SourceState.ERROR for x in s))
-    assert len(batches) == 1
-    error = next(s for s in states if s.state is SourceState.ERROR)
-    assert str(bad_id) in error.message
+        batches, states = _play(ReplaySource(store, session="bad", speed=0), _finished)
+    assert [b.snapshot.checksum for b in batches] == [snaps[0].checksum, snaps[3].checksum]
+    assert not any(s.state is SourceState.ERROR for s in states)
+    notices = [s.notice for s in states if s.notice]
+    assert len(notices) == 2
+    assert f"snapshot {ids[1]}: checksum mismatch" in notices[0]
+    assert f"snapshot {ids[2]}: payload is unreadable" in notices[1]
+    assert f"snapshot {ids[1]}" in caplog.text  # logged too
+
+
+class _VirtualSelector(selectors.DefaultSelector):
+    """Idle sleeps advance a virtual clock instead of taking wall time, so pacing over minutes of
+    market time is checked in milliseconds. While a worker thread (a snapshot load) is busy the
+    clock stands still and the wait is real, so loads take no virtual time."""
+
+    def __init__(self, clock: list[float], busy: list[int]) -> None:
+        super().__init__()
+        self._clock, self._busy = clock, busy
+
+    def select(self, timeout=None):
+        if self._busy[0]:
+            return super().select(0.05 if timeout is None else min(timeout, 0.05))
+        events = super().select(0 if timeout is not None else None)
+        if not events and timeout:
+            self._clock[0] += timeout
+        return events
+
+
+def _run_virtual(coro_fn):
+    """Run ``coro_fn()`` on a loop whose ``time()`` is virtual (see :class:`_VirtualSelector`)."""
+    clock, busy = [0.0], [0]
+
+    class Loop(asyncio.SelectorEventLoop):
+        def time(self):
+            return clock[0]
+
+        def run_in_executor(self, executor, func, *args):
+            busy[0] += 1
+            fut = super().run_in_executor(executor, func, *args)
+            fut.add_done_callback(lambda _f: busy.__setitem__(0, busy[0] - 1))
+            return fut
+
+    with asyncio.Runner(loop_factory=lambda: Loop(_VirtualSelector(clock, busy))) as runner:
+        return runner.run(coro_fn())
+
+
+@pytest.fixture(scope="module")
+def minute_session(tmp_path_factory):
+    """Session "minutes": 10:00, 10:01, 10:02 on one day, then 09:31 the next day (a 23 h 29 min gap)."""
+    path = tmp_path_factory.mktemp("minutes") / "minutes.sqlite"
+    market = SimulatedMarket(SimulatorConfig(seed=6, start=START))
+    snaps = [market.snapshot(), market.advance(60.0).snapshot, market.advance(60.0).snapshot]
+    nxt = SimulatedMarket(SimulatorConfig(seed=6, start=START.replace(hour=9, minute=31) + timedelta(days=1)))
+    snaps.append(nxt.snapshot())
+    store = Store.open(path)
+    for snap in snaps:
+        store.save_snapshot(snap, source="Simulated", session="minutes")
+    yield store
+    store.close()
+
+
+def _emit_times(store, **kwargs) -> tuple[list[float], list[str]]:
+    """Virtual loop time at which each snapshot was emitted, and the notices."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        src = ReplaySource(store, session="minutes", **kwargs)
+        at, notices = [], []
+        src.subscribe(on_batch=lambda _b: at.append(loop.time()),
+                      on_status=lambda s: s.notice and notices.append(s.notice))
+        await src.start()
+        while src.status.state is not SourceState.FINISHED and loop.time() < 200_000:
+            await asyncio.sleep(1.0)
+        await src.stop()
+        return at, notices
+
+    return _run_virtual(main)
+
+
+def test_one_x_keeps_real_time_between_minute_snapshots(minute_session):
+    at, notices = _emit_times(minute_session, speed=1.0)
+    gaps = [b - a for a, b in zip(at, at[1:])]
+    assert gaps[0] == pytest.approx(60.0, abs=0.5) and gaps[1] == pytest.approx(60.0, abs=0.5)
+    assert gaps[2] == pytest.approx(23 * 3600 + 29 * 60, abs=1.0)  # 10:02 -> 09:31: never compressed
+    assert notices == []
+
+
+def test_skip_gaps_jumps_the_overnight_gap_and_says_so(minute_session):
+    at, notices = _emit_times(minute_session, speed=10.0, skip_gaps=True)
+    gaps = [b - a for a, b in zip(at, at[1:])]
+    assert gaps[0] == pytest.approx(6.0, abs=0.1) and gaps[1] == pytest.approx(6.0, abs=0.1)
+    assert gaps[2] < 1.0
+    assert len(notices) == 1 and "23h 29m gap" in notices[0] and "09:31:00 ET" in notices[0]
+
+
+@pytest.fixture(scope="module")
+def long_session(tmp_path_factory):
+    """Session "long": 61 snapshots one second apart."""
+    path = tmp_path_factory.mktemp("long") / "long.sqlite"
+    market = SimulatedMarket(SimulatorConfig(seed=9, start=START))
+    store = Store.open(path)
+    store.save_snapshots([market.snapshot()] + [market.advance(1.0).snapshot for _ in range(60)],
+                         source="Simulated", session="long")
+    yield store
+    store.close()
+
+
+def test_stated_speed_holds_when_each_batch_costs_the_consumer_time(long_session):
+    # 100 ms of GUI work per batch at 20x (a snapshot due every 50 ms): overdue snapshots are passed
+    # over, so market time still advances at 20x; waiting for each one played about 7x
+    async def main():
+        loop = asyncio.get_running_loop()
+        src = ReplaySource(long_session, session="long", speed=20.0)
+        seen = []
+
+        def slow(batch):
+            seen.append((loop.time(), batch.snapshot.time_ns))
+            time.sleep(0.1)
+
+        src.subscribe(on_batch=slow)
+        await src.start()
+        await asyncio.sleep(2.0)
+        achieved = src.achieved_speed
+        await src.stop()
+        return seen, achieved
+
+    seen, achieved = asyncio.run(main())
+    (w0, m0), (w1, m1) = seen[1], seen[-1]
+    rate = (m1 - m0) / 1e9 / (w1 - w0)
+    assert rate == pytest.approx(20.0, rel=0.15)
+    assert achieved == pytest.approx(20.0, rel=0.15)
+    assert all(b[1] > a[1] for a, b in zip(seen, seen[1:]))  # in order, never backwards
