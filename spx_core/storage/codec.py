@@ -372,7 +372,8 @@ def decode_payload(payload: bytes) -> DecodedPayload:
         raise PayloadError(f"payload codec version {payload[4]} is unknown to this code (knows {CODEC_VERSION}); "
                            f"upgrade spx-terminal to read this database")
     try:
-        raw = zstandard.ZstdDecompressor().decompress(payload[5:])
+        # No bytes may follow the frame: a payload of the wrong length is corrupt, not "mostly fine".
+        raw = zstandard.ZstdDecompressor().decompress(payload[5:], allow_extra_data=False)
     except zstandard.ZstdError as exc:
         raise PayloadError(f"payload does not decompress: {exc}") from None
     try:
@@ -395,4 +396,6 @@ def _decode_body(r: _Reader) -> DecodedPayload:
     missing = set(COLUMNS) - set(columns)
     if missing:
         raise PayloadError(f"payload lacks columns {sorted(missing)}")
+    if r.pos != len(r.data):
+        raise PayloadError(f"payload has {len(r.data) - r.pos} bytes after its last column")
     return DecodedPayload(underlying, time_ns, price, bid, ask, columns)
