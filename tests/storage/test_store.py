@@ -261,3 +261,18 @@ def test_one_store_serves_several_threads(store):
     assert errors == []
     assert sorted(ids) == [i.id for i in store.list_snapshots()]
     assert len(ids) == 20
+
+
+@pytest.mark.parametrize(("column", "value"), [("time_ns", "time_ns - 3600000000000"), ("underlying_price", "4800.0"),
+                                               ("underlying", "'SPY'"), ("n_quotes", "n_quotes + 1")])
+def test_an_edited_time_or_price_column_is_caught_on_load(db, column, value):
+    # The plain columns are what listings show and replay orders by; the payload's checksum covers
+    # the same fields, so a row that disagrees with its verified payload was edited.
+    with Store.open(db) as store:
+        sid = store.save_snapshot(realistic_chain(n_quotes=50), source="t", session="s")
+    con = sqlite3.connect(db)
+    con.execute(f"UPDATE snapshots SET {column} = {value} WHERE id = ?", (sid,))
+    con.commit()
+    con.close()
+    with Store.open(db) as store, pytest.raises(SnapshotIntegrityError, match=rf"snapshot {sid}: its {column} column"):
+        store.load_snapshot(sid)
