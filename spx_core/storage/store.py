@@ -7,6 +7,7 @@ SQLAlchemy connections and rows never leave this package.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -29,7 +30,7 @@ from spx_core.storage.engine import (
     read_transaction,
     write_transaction,
 )
-from spx_core.storage.errors import DuplicateImportError, SnapshotNotFoundError
+from spx_core.storage.errors import DuplicateImportError, SnapshotNotFoundError, StorageError
 from spx_core.storage.imports import ImportSession, upsert_bars, upsert_instruments
 from spx_core.storage.migrations import MIGRATIONS, Migration, migrate
 from spx_core.storage.staging import OwnerLock, discard_import, purge_dead_imports
@@ -45,6 +46,8 @@ from spx_core.storage.rows import (
 from spx_core.storage.vendor_ids import lookup_instrument_ids
 
 __all__ = ["Store"]
+
+log = logging.getLogger(__name__)
 
 _INFO_COLUMNS = [c for c in t.snapshots.c if c.name != "payload"]
 
@@ -254,7 +257,10 @@ class Store:
         earlier = self._imported_id(sha256)
         if earlier is not None:
             raise DuplicateImportError(sha256, *earlier)
-        self.purge_dead_imports()
+        try:
+            self.purge_dead_imports()
+        except StorageError as exc:  # leftovers are invisible: they may wait for the next import
+            log.warning("could not purge the leftovers of interrupted imports in %s: %s", self._where, exc)
         owner = OwnerLock.acquire(self.path)
         try:
             imp = self._start_import(str(path), sha256, fmt, owner)
