@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from spx_core.storage.engine import WRITE_TIMEOUT_S, begin_immediate
+from spx_core.storage.engine import BEGIN_OPTION, WRITE_TIMEOUT_S, begin_immediate
 from spx_core.storage.errors import MigrationError, SchemaVersionError, StoreBusyError
 from spx_core.storage.sqlite_errors import translating
 
@@ -242,7 +242,8 @@ def _foreign_keys(conn: Connection, *, on: bool) -> None:
 
 
 def _refuse_newer(conn: Connection, latest: int, label: str) -> int:
-    with conn.begin():  # deferred: a read transaction, no write lock
+    conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})  # begin_immediate set IMMEDIATE on this connection
+    with conn.begin():  # a read transaction, no write lock
         version = current_version(conn)
     if version > latest:
         raise SchemaVersionError(

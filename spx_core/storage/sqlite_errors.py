@@ -42,10 +42,11 @@ def is_busy(exc: BaseException) -> bool:
     return code in (_BUSY, _LOCKED) or (code is None and "database is locked" in text)
 
 
-def busy_error(where: str, waited_s: float) -> StoreBusyError:
+def busy_error(where: str, waited_s: float | None = None) -> StoreBusyError:
+    held = "holds its write lock" if waited_s is None else f"has held its write lock for {waited_s:.1f} s"
     return StoreBusyError(
-        f"database {where} is busy: another process has held its write lock for {waited_s:.0f} s (an import, "
-        f"a recording or another writer); wait for it to finish and retry, or use another --db file")
+        f"database {where} is busy: another process {held} (an import, a recording or another writer); "
+        f"wait for it to finish and retry, or use another --db file")
 
 
 def translate(exc: BaseException, where: str) -> StorageError | None:
@@ -73,8 +74,9 @@ def translate(exc: BaseException, where: str) -> StorageError | None:
     if code == _IOERR:
         return StorageError(f"I/O error on database {where} ({text}); check the disk and free space, then retry")
     if is_busy(exc):
-        return busy_error(where, 0.0)
-    return StorageError(f"database {where}: {text}")
+        return busy_error(where)
+    return StorageError(f"database {where}: {text}; retry, and if it persists check the file with "
+                        f"`sqlite3 {where} 'PRAGMA integrity_check'`")
 
 
 @contextmanager

@@ -184,10 +184,10 @@ class Store:
                             start=from_ns(lo), end=from_ns(hi)) for name, sources, n, lo, hi in rows]
 
     def delete_snapshots(self, ids: Iterable[int]) -> int:
-        """Delete snapshots by id; returns how many were deleted."""
+        """Delete visible snapshots by id (a staging import's rows are not touched); returns how many."""
         ids = [int(i) for i in ids]
         with self._write() as conn:
-            return conn.execute(delete(t.snapshots).where(t.snapshots.c.id.in_(ids))).rowcount
+            return conn.execute(delete(t.snapshots).where(t.snapshots.c.id.in_(ids), t.visible_snapshots())).rowcount
 
     # --- instruments and bars -----------------------------------------------------------------------
     def save_instruments(self, contracts: Iterable[OptionContract]) -> int:

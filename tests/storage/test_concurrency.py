@@ -201,6 +201,7 @@ def test_a_staging_import_is_invisible_to_every_reader_until_it_publishes(tmp_pa
             with pytest.raises(SnapshotNotFoundError):
                 reader.load_snapshot(sid)
             assert not reader.has_import("a" * 64)
+            assert reader.delete_snapshots([sid]) == 0  # nobody deletes a live import's rows
         assert reader.snapshot_ids("a") == [sid] and reader.has_import("a" * 64)
         assert reader.load_instrument(realistic_chain(n_quotes=100).contract(0).occ_symbol) is not None
         assert reader.import_log()[0].rejected == [(3, "bad line")]
