@@ -69,7 +69,8 @@ class OwnerLock:
 
     @classmethod
     def acquire(cls, db_path: Path | None) -> OwnerLock:
-        folder = db_path.parent if db_path is not None else Path(tempfile.gettempdir())
+        # Absolute: the row's owner path is opened by other processes, whatever their working folder.
+        folder = db_path.resolve().parent if db_path is not None else Path(tempfile.gettempdir()).resolve()
         stem = db_path.name if db_path is not None else "memory"
         path = folder / f"{stem}-import-{uuid.uuid4().hex}.lock"
         handle = open(path, "a+b")  # noqa: SIM115 - held open for the import's lifetime

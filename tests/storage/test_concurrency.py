@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from spx_core.storage import SnapshotNotFoundError, Store, StoreBusyError
+from spx_core.storage.staging import owner_alive
 from tests.conftest import REPO
 from tests.storage.chains import realistic_chain
 
@@ -239,3 +240,17 @@ def test_the_same_file_published_by_two_imports_at_once_is_stored_once(tmp_path)
         assert type(info.value).__name__ == "DuplicateImportError"
         assert [(r.path, r.status) for r in first.import_log()] == [("c-copy.csv", "imported")]
         assert len(first.snapshot_ids("c")) == 1
+
+
+def test_the_owner_lock_of_an_import_on_a_relative_path_is_found_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with Store.open("relative.sqlite") as store:
+        with store.import_file(path="d.csv", sha256="d" * 64, fmt="test") as imp:
+            with store._read() as conn:
+                (owner,) = conn.exec_driver_sql("SELECT owner FROM import_log WHERE id = ?", (imp.import_id,)).one()
+            monkeypatch.chdir(tmp_path.parent)  # another process's working folder
+            assert Path(owner).is_absolute() and owner_alive(owner)
+            assert store.purge_dead_imports() == 0
+            imp.add_snapshot(realistic_chain(n_quotes=50), source="test", session="d")
+        assert not owner_alive(owner) and not Path(owner).exists()
+        assert len(store.snapshot_ids("d")) == 1
