@@ -25,6 +25,7 @@ from sqlalchemy import Engine, delete, select, update
 
 from spx_core.storage import schema as t
 from spx_core.storage.engine import read_transaction, write_transaction
+from spx_core.storage.errors import DatabasePathError
 
 __all__ = ["OwnerLock", "owner_alive", "purge_dead_imports", "discard_import", "DISCARD_BATCH"]
 
@@ -69,14 +70,26 @@ class OwnerLock:
 
     @classmethod
     def acquire(cls, db_path: Path | None) -> OwnerLock:
+        """Create and lock a fresh lock file next to the database (in-memory databases: the temp folder).
+
+        Raises:
+            DatabasePathError: the folder is not writable or its file system has no locks.
+        """
+        if db_path is None or str(db_path) in ("", ":memory:"):
+            folder, stem = Path(tempfile.gettempdir()), "memory"
+        else:
+            folder, stem = db_path.parent, db_path.name
         # Absolute: the row's owner path is opened by other processes, whatever their working folder.
-        folder = db_path.resolve().parent if db_path is not None else Path(tempfile.gettempdir()).resolve()
-        stem = db_path.name if db_path is not None else "memory"
-        path = folder / f"{stem}-import-{uuid.uuid4().hex}.lock"
-        handle = open(path, "a+b")  # noqa: SIM115 - held open for the import's lifetime
-        if not _try_lock(handle):  # a fresh uuid file: only a broken file system refuses
+        path = folder.resolve() / f"{stem}-import-{uuid.uuid4().hex}.lock"
+        try:
+            handle = open(path, "a+b")  # noqa: SIM115 - held open for the import's lifetime
+        except OSError as exc:
+            raise DatabasePathError(f"cannot create the import lock file {path}: {exc.strerror or exc}; the "
+                                    f"database folder must be writable") from None
+        if not _try_lock(handle):  # a fresh uuid file: only a file system without locks refuses
             handle.close()
-            raise OSError(f"cannot lock {path}; is the database folder on a file system without locks?")
+            path.unlink(missing_ok=True)
+            raise DatabasePathError(f"cannot lock {path}; keep the database on a local disk (not a network share)")
         return cls(path, handle)
 
     def release(self) -> None:

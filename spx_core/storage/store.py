@@ -33,7 +33,6 @@ from spx_core.storage.engine import (
 from spx_core.storage.errors import DuplicateImportError, SnapshotNotFoundError, StorageError
 from spx_core.storage.imports import ImportSession, upsert_bars, upsert_instruments
 from spx_core.storage.migrations import MIGRATIONS, Migration, migrate
-from spx_core.storage.staging import OwnerLock, discard_import, purge_dead_imports
 from spx_core.storage.records import ImportRecord, SessionInfo, SnapshotInfo
 from spx_core.storage.rows import (
     BAR_COLUMNS,
@@ -43,6 +42,7 @@ from spx_core.storage.rows import (
     snapshot_info,
     snapshot_row,
 )
+from spx_core.storage.staging import OwnerLock, discard_import, purge_dead_imports
 from spx_core.storage.vendor_ids import lookup_instrument_ids
 
 __all__ = ["Store"]
