@@ -15,6 +15,7 @@ between two imports of one process, and closing the tester's handle never drops 
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 import uuid
@@ -27,7 +28,7 @@ from spx_core.storage import schema as t
 from spx_core.storage.engine import read_transaction, write_transaction
 from spx_core.storage.errors import DatabasePathError
 
-__all__ = ["OwnerLock", "owner_alive", "purge_dead_imports", "discard_import", "DISCARD_BATCH"]
+__all__ = ["OwnerLock", "owner_alive", "purge_dead_imports", "discard_import", "sweep_orphan_locks", "DISCARD_BATCH"]
 
 #: Snapshots deleted per transaction when a staged (or deleted) import is removed: a few MB of pages,
 #: a few ms of write lock each, so the recorder and other writers interleave.
@@ -75,22 +76,26 @@ class OwnerLock:
         Raises:
             DatabasePathError: the folder is not writable or its file system has no locks.
         """
-        if db_path is None or str(db_path) in ("", ":memory:"):
-            folder, stem = Path(tempfile.gettempdir()), "memory"
-        else:
-            folder, stem = db_path.parent, db_path.name
-        # Absolute: the row's owner path is opened by other processes, whatever their working folder.
-        path = folder.resolve() / f"{stem}-import-{uuid.uuid4().hex}.lock"
-        try:
-            handle = open(path, "a+b")  # noqa: SIM115 - held open for the import's lifetime
-        except OSError as exc:
-            raise DatabasePathError(f"cannot create the import lock file {path}: {exc.strerror or exc}; the "
-                                    f"database folder must be writable") from None
-        if not _try_lock(handle):  # a fresh uuid file: only a file system without locks refuses
+        folder, stem = lock_folder(db_path)
+        for _ in range(3):
+            # Absolute: the row's owner path is opened by other processes, whatever their working folder.
+            path = folder / f"{stem}{_LOCK_INFIX}{uuid.uuid4().hex}.lock"
+            try:
+                handle = open(path, "a+b")  # noqa: SIM115 - held open for the import's lifetime
+            except OSError as exc:
+                raise DatabasePathError(f"cannot create the import lock file {path}: {exc.strerror or exc}; "
+                                        f"the database folder must be writable") from None
+            if not _try_lock(handle):  # a fresh uuid file: only a file system without locks refuses
+                handle.close()
+                path.unlink(missing_ok=True)
+                raise DatabasePathError(f"cannot lock {path}; keep the database on a local disk (not a network "
+                                        f"share)")
+            if _same_file(handle, path):
+                return cls(path, handle)
+            # An orphan sweep removed the file between open and lock: that lock guards nothing.
+            _unlock(handle)
             handle.close()
-            path.unlink(missing_ok=True)
-            raise DatabasePathError(f"cannot lock {path}; keep the database on a local disk (not a network share)")
-        return cls(path, handle)
+        raise DatabasePathError(f"cannot keep an import lock file in {folder}; is something deleting files there?")
 
     def release(self) -> None:
         """Drop the lock and remove the file (idempotent)."""
@@ -102,6 +107,36 @@ class OwnerLock:
             self._handle.close()
             self._handle = None
             self.path.unlink(missing_ok=True)
+
+
+_LOCK_INFIX = "-import-"
+
+
+def lock_folder(db_path: Path | None) -> tuple[Path, str]:
+    """(absolute folder, file-name stem) of a database's import lock files."""
+    if db_path is None or str(db_path) in ("", ":memory:"):
+        return Path(tempfile.gettempdir()).resolve(), "memory"
+    return db_path.resolve().parent, db_path.name
+
+
+def _same_file(handle: IO[bytes], path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def sweep_orphan_locks(db_path: Path | None) -> int:
+    """Remove lock files nobody holds (a process killed just before its row existed or just after it
+    published); returns how many. A held file is never removed, and :meth:`OwnerLock.acquire`
+    re-checks that its file survived, so a sweep cannot orphan a starting import."""
+    folder, stem = lock_folder(db_path)
+    removed = 0
+    for path in folder.glob(f"{glob.escape(stem)}{_LOCK_INFIX}*.lock"):
+        if not owner_alive(str(path)):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def owner_alive(owner: str | None) -> bool:
@@ -137,7 +172,7 @@ def discard_import(engine: Engine, import_id: int, *, status: str, where: str, t
                 break
 
 
-def purge_dead_imports(engine: Engine, *, where: str, timeout_s: float) -> int:
+def purge_dead_imports(engine: Engine, *, where: str, timeout_s: float, db_path: Path | None = None) -> int:
     """Remove what staging imports of dead processes left behind; returns how many were purged.
 
     Each is marked 'failed' ("interrupted") in the import log, so the attempt stays on record.
@@ -160,4 +195,5 @@ def purge_dead_imports(engine: Engine, *, where: str, timeout_s: float) -> int:
         if owner:
             Path(owner).unlink(missing_ok=True)
         purged += 1
+    sweep_orphan_locks(db_path)
     return purged

@@ -297,7 +297,7 @@ class Store:
 
         Live imports of any process are never touched; with nothing to purge no write lock is taken.
         """
-        return purge_dead_imports(self._engine, where=self._where, timeout_s=self.write_timeout_s)
+        return purge_dead_imports(self._engine, where=self._where, timeout_s=self.write_timeout_s, db_path=self.path)
 
     def import_log(self) -> list[ImportRecord]:
         """Every import attempt, oldest first, with its rejected rows."""

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from spx_core.storage import SnapshotNotFoundError, Store, StoreBusyError
-from spx_core.storage.staging import owner_alive
+from spx_core.storage import staging
+from spx_core.storage.staging import OwnerLock, owner_alive
 from tests.conftest import REPO
 from tests.storage.chains import realistic_chain
 
@@ -254,3 +255,36 @@ def test_the_owner_lock_of_an_import_on_a_relative_path_is_found_from_any_folder
             imp.add_snapshot(realistic_chain(n_quotes=50), source="test", session="d")
         assert not owner_alive(owner) and not Path(owner).exists()
         assert len(store.snapshot_ids("d")) == 1
+
+
+def test_orphan_lock_files_are_swept_but_held_ones_never(tmp_path):
+    db = tmp_path / "orphans.sqlite"
+    orphan = tmp_path / f"{db.name}-import-{'0' * 32}.lock"
+    orphan.write_bytes(b"")  # a process killed right after publishing, before removing its file
+    with Store.open(db) as store:
+        held = OwnerLock.acquire(db)  # an import that is just starting
+        try:
+            with store.import_file(path="e.csv", sha256="e" * 64, fmt="test") as imp:
+                imp.add_snapshot(realistic_chain(n_quotes=50), source="test", session="e")
+            assert not orphan.exists() and held.path.exists() and owner_alive(str(held.path))
+        finally:
+            held.release()
+    assert not list(tmp_path.glob("*.lock"))
+
+
+def test_a_lock_file_swept_while_being_locked_is_replaced(tmp_path, monkeypatch):
+    real_try_lock = staging._try_lock
+    calls = []
+
+    def swept_first(handle):
+        calls.append(handle.name)
+        if len(calls) == 1:
+            Path(handle.name).unlink()  # a sweep removed it between open and lock
+        return real_try_lock(handle)
+
+    monkeypatch.setattr(staging, "_try_lock", swept_first)
+    lock = OwnerLock.acquire(tmp_path / "db.sqlite")
+    try:
+        assert len(calls) == 2 and lock.path.exists() and str(lock.path) == calls[1]
+    finally:
+        lock.release()
