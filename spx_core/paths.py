@@ -72,10 +72,7 @@ def database_path(explicit: str | os.PathLike[str] | None = None, *, create_fold
         path = Path(os.environ[ENV_DB]).expanduser()
     else:
         path = data_dir() / DB_FILENAME
-    if path.is_dir():
-        raise DatabasePathError(f"database path {path} is a folder, not a file; pass a file path such as "
-                                f"{path / DB_FILENAME}")
-    if create_folder:
+    if create_folder:  # (a path that is a folder is refused by Store.open, where callers catch StorageError)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
