@@ -194,6 +194,6 @@ def purge_dead_imports(engine: Engine, *, where: str, timeout_s: float, db_path:
                 conn.execute(delete(t.import_rejections).where(t.import_rejections.c.import_id == import_id))
         if owner:
             Path(owner).unlink(missing_ok=True)
-        purged += 1
+        purged += bool(marked.rowcount)  # 0 when its owner published just before we looked
     sweep_orphan_locks(db_path)
     return purged
