@@ -3,6 +3,10 @@
 Resolution order for the database: an explicit path (``--db``), then ``$SPX_TERMINAL_DB``, then
 ``<data folder>/spx_terminal.sqlite``. The data folder is ``$SPX_TERMINAL_HOME`` when set (tests set
 it to a temporary folder), else the platform's user data folder (platformdirs).
+
+A folder that cannot be used (a file in the way, no permission) raises
+:class:`~spx_core.storage.errors.DatabasePathError` (a ``StorageError``) with one line naming the
+folder, where its path came from and what to do.
 """
 
 from __future__ import annotations
@@ -10,48 +14,71 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from spx_core.storage.errors import DatabasePathError
+
 APP_NAME = "spx-terminal"
 APP_AUTHOR = "SPXTerminal"
 ENV_HOME = "SPX_TERMINAL_HOME"
 ENV_DB = "SPX_TERMINAL_DB"
 DB_FILENAME = "spx_terminal.sqlite"
 
-__all__ = ["data_dir", "log_dir", "database_path", "ENV_HOME", "ENV_DB"]
+__all__ = ["data_dir", "log_dir", "database_path", "ENV_HOME", "ENV_DB", "DatabasePathError"]
+
+
+def _usable_folder(path: Path, origin: str) -> Path:
+    """Create ``path`` if missing and check it is a writable folder; ``origin`` says where it came from."""
+    fix = f"unset {ENV_HOME} or point it at a writable folder" if origin == ENV_HOME else "choose another folder"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DatabasePathError(f"{origin} {path} is not a folder (a file is in the way); {fix}") from None
+    except OSError as exc:
+        raise DatabasePathError(f"cannot create {origin} {path}: {exc.strerror or exc}; {fix}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise DatabasePathError(f"{origin} {path} is not writable; {fix}")
+    return path
 
 
 def data_dir() -> Path:
     """The user's data folder (created if missing)."""
     home = os.environ.get(ENV_HOME)
     if home:
-        path = Path(home)
-    else:
-        import platformdirs
+        return _usable_folder(Path(home).expanduser(), ENV_HOME)
+    import platformdirs
 
-        path = Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _usable_folder(Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR)), "data folder")
 
 
 def log_dir() -> Path:
     """The user's log folder (created if missing)."""
     home = os.environ.get(ENV_HOME)
     if home:
-        path = Path(home) / "logs"
-    else:
-        import platformdirs
+        _usable_folder(Path(home).expanduser(), ENV_HOME)
+        return _usable_folder(Path(home).expanduser() / "logs", "log folder")
+    import platformdirs
 
-        path = Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _usable_folder(Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR)), "log folder")
 
 
-def database_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The SQLite database file to use (its folder is created if missing)."""
+def database_path(explicit: str | os.PathLike[str] | None = None, *, create_folder: bool = True) -> Path:
+    """The SQLite database file to use (its folder is created if missing, unless ``create_folder=False``).
+
+    Raises:
+        DatabasePathError: the path is a folder, or its folder cannot be created.
+    """
     if explicit:
         path = Path(explicit).expanduser()
     elif os.environ.get(ENV_DB):
         path = Path(os.environ[ENV_DB]).expanduser()
     else:
         path = data_dir() / DB_FILENAME
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if create_folder:  # (a path that is a folder is refused by Store.open, where callers catch StorageError)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise DatabasePathError(f"cannot create database {path}: a file is in the way of its folder "
+                                    f"{path.parent}; choose another path") from None
+        except OSError as exc:
+            raise DatabasePathError(f"cannot create the folder {path.parent} for database {path}: "
+                                    f"{exc.strerror or exc}; choose a writable location") from None
     return path

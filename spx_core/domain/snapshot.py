@@ -3,7 +3,9 @@
 Rows are in canonical order (expiry, root, strike, call before put), so the rows of one
 (expiry, root) pair are contiguous and the same data always gives the same bytes and the same
 SHA-256 :attr:`ChainSnapshot.checksum`. Every decision made from market data (a fit, a signal,
-an order) should record the snapshot's checksum it used.
+an order) should record the snapshot's checksum it used. The checksum covers the header too
+(underlying, time, underlying price/bid/ask, row count), so the store checks a row's plain time and
+price columns against it on load (an edited time cannot reorder a replay unnoticed).
 
 Columns (all 1-D numpy arrays of equal length, read-only):
     root            uint8     index into :data:`~spx_core.domain.contracts.ROOTS`

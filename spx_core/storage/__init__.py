@@ -1,6 +1,7 @@
 """SQLite store (SQLAlchemy 2): snapshots, instruments, underlying bars, import log.
 
-    store = Store.open(path)                       # creates, WAL, foreign keys, busy timeout, migrates
+    store = Store.open(path)                       # creates, WAL, foreign keys, migrates (no write lock if current)
+    store = Store.open(path, create=False)         # read commands: a missing file is DatabaseNotFoundError
     sid = store.save_snapshot(snap, source="Simulated", session="demo")
     snap = store.load_snapshot(sid)                # bit-identical; checksum verified
     with store.import_file(path=p, sha256=h, fmt="cboe-datashop") as imp:
@@ -8,20 +9,31 @@
         imp.add_instrument_ids("databento:OPRA.PILLAR", [VendorInstrumentId(id, contract, from_ns, to_ns)])
     store.lookup_instrument_ids("databento:OPRA.PILLAR", [id], at=time_ns)   # committed mappings only
 
+Several processes share one file: readers never wait; writers hold the lock for short transactions
+(imports stage per snapshot and publish in one commit) and wait at most WRITE_TIMEOUT_S before
+StoreBusyError. Every failure is a StorageError subclass with a one-line message.
 SQLAlchemy sessions/connections never leave this package; the engine is passed in (no global).
 """
 
 from spx_core.storage.async_store import AsyncStore
 from spx_core.storage.codec import decode_payload, encode_snapshot
 from spx_core.storage.engine import make_engine
+from spx_core.storage.engine import WRITE_TIMEOUT_S
 from spx_core.storage.errors import (
+    DatabaseCorruptError,
+    DatabaseNotFoundError,
+    DatabasePathError,
+    DiskFullError,
     DuplicateImportError,
     MigrationError,
+    NotADatabaseError,
     PayloadError,
+    ReadOnlyDatabaseError,
     SchemaVersionError,
     SnapshotIntegrityError,
     SnapshotNotFoundError,
     StorageError,
+    StoreBusyError,
 )
 from spx_core.storage.imports import ImportSession
 from spx_core.storage.migrations import MIGRATIONS, Migration
@@ -32,6 +44,7 @@ __all__ = [
     "Store", "AsyncStore", "ImportSession", "make_engine",
     "SnapshotInfo", "SessionInfo", "ImportRecord", "VendorInstrumentId", "Migration", "MIGRATIONS",
     "StorageError", "SchemaVersionError", "MigrationError", "PayloadError", "SnapshotIntegrityError",
-    "SnapshotNotFoundError", "DuplicateImportError",
+    "SnapshotNotFoundError", "DuplicateImportError", "StoreBusyError", "DatabasePathError", "DatabaseNotFoundError",
+    "NotADatabaseError", "DatabaseCorruptError", "DiskFullError", "ReadOnlyDatabaseError", "WRITE_TIMEOUT_S",
     "encode_snapshot", "decode_payload",
 ]

@@ -4,7 +4,8 @@ SQLite calls block; ``asyncio.to_thread`` moves them to the default executor's t
 checks its own connection out of the pool inside that thread and returns it when done, so no
 connection is ever used by two threads at once (the sqlite3 ``check_same_thread`` guard is off
 for exactly that reason, see :mod:`spx_core.storage.engine`). Several calls may run concurrently:
-readers never block each other in WAL mode; writers queue on SQLite's lock (busy timeout).
+readers never wait in WAL mode; writers queue on SQLite's lock for at most ``store.write_timeout_s``
+and then raise :class:`~spx_core.storage.errors.StoreBusyError`.
 """
 
 from __future__ import annotations

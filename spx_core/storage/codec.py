@@ -230,12 +230,19 @@ def _fill_holes(q: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return out
 
 
+def _unpack_bits(data: bytes, n: int) -> np.ndarray:
+    # Checked first: a corrupt row count must not make unpackbits allocate gigabytes of padding.
+    if len(data) != (n + 7) // 8:
+        raise PayloadError(f"bit block of {len(data)} bytes does not hold {n} values")
+    return np.unpackbits(np.frombuffer(data, np.uint8), count=n).astype(bool)
+
+
 def _decode_float(kind: int, k: int, parts: list[bytes], n: int) -> np.ndarray:
     if kind == K_FLOAT_SHUFFLE:
         return _unshuffle_floats(parts[0], n)
     if len(parts) != 4 or k > _MAX_DECIMALS:
         raise PayloadError(f"decimal column with {len(parts)} parts and scale 1e{k} is corrupt")
-    nan = np.unpackbits(np.frombuffer(parts[1], np.uint8), count=n).astype(bool)
+    nan = _unpack_bits(parts[1], n)
     values = _unpack_ints(parts[0]).astype(np.float64) / 10.0**k
     if len(values) == n:
         x = values
@@ -281,7 +288,7 @@ def _decode_column(name: str, kind: int, param: int, parts: list[bytes], n: int,
     if kind in (K_DECIMAL, K_FLOAT_SHUFFLE) and dtype.kind == "f":
         out = _decode_float(kind, param, parts, n)
     elif kind == K_BITS and dtype.kind == "b":
-        out = np.unpackbits(np.frombuffer(parts[0], np.uint8), count=n).astype(bool)
+        out = _unpack_bits(parts[0], n)
     elif kind == K_INT:
         ints = _unpack_ints(parts[0], n)
         out = ints.view(dtype) if dtype.kind == "M" else ints.astype(dtype)
@@ -298,9 +305,14 @@ def _decode_column(name: str, kind: int, param: int, parts: list[bytes], n: int,
 def encode_snapshot(*, underlying: str, time_ns: int, underlying_price: float, underlying_bid: float,
                     underlying_ask: float, columns: Mapping[str, np.ndarray],
                     level: int = ZSTD_LEVEL) -> bytes:
-    """Encode a snapshot's header and columns (every name in ``COLUMNS``) into a payload."""
+    """Encode a snapshot's header and columns (every name in ``COLUMNS``) into a payload.
+
+    Raises:
+        PayloadError: a column is missing, not 1-D, of another length than ``strike``, or not
+            convertible to its dtype (a payload that could not be decoded is never written).
+    """
     name = underlying.encode()
-    n = len(columns["strike"])
+    n = _check_columns(columns)
     out = [struct.pack("<H", len(name)), name,
            _HEADER.pack(time_ns, underlying_price, underlying_bid, underlying_ask, n), bytes([len(COLUMNS)])]
     for col in COLUMNS:
@@ -311,6 +323,20 @@ def encode_snapshot(*, underlying: str, time_ns: int, underlying_price: float, u
     # The frame checksum makes a flipped bit on disk a PayloadError instead of silently odd columns.
     body = zstandard.ZstdCompressor(level=level, write_checksum=True).compress(b"".join(out))
     return MAGIC + bytes([CODEC_VERSION]) + body
+
+
+def _check_columns(columns: Mapping[str, np.ndarray]) -> int:
+    missing = [c for c in COLUMNS if c not in columns]
+    if missing:
+        raise PayloadError(f"cannot encode a snapshot without columns {missing}")
+    n = len(np.asarray(columns["strike"]))
+    for col, dtype in COLUMNS.items():
+        arr = np.asarray(columns[col])
+        if arr.shape != (n,):
+            raise PayloadError(f"cannot encode column {col!r} of shape {arr.shape}: every column needs ({n},)")
+        if not np.can_cast(arr.dtype, dtype, casting="same_kind") and arr.dtype != dtype:
+            raise PayloadError(f"cannot encode column {col!r} of dtype {arr.dtype} as {dtype}")
+    return n
 
 
 class _Reader:
@@ -335,18 +361,24 @@ def decode_payload(payload: bytes) -> DecodedPayload:
     Raises:
         PayloadError: wrong magic, a codec version this code does not know, truncated or corrupt data.
     """
-    if bytes(payload[:4]) != MAGIC:
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise PayloadError(f"a snapshot payload must be bytes, got {type(payload).__name__}")
+    payload = bytes(payload)
+    if len(payload) < len(MAGIC) + 1:
+        raise PayloadError(f"payload of {len(payload)} bytes is too short to be a snapshot payload")
+    if payload[:4] != MAGIC:
         raise PayloadError("not a snapshot payload (bad magic bytes)")
     if payload[4] != CODEC_VERSION:
         raise PayloadError(f"payload codec version {payload[4]} is unknown to this code (knows {CODEC_VERSION}); "
                            f"upgrade spx-terminal to read this database")
     try:
-        raw = zstandard.ZstdDecompressor().decompress(payload[5:])
+        # No bytes may follow the frame: a payload of the wrong length is corrupt, not "mostly fine".
+        raw = zstandard.ZstdDecompressor().decompress(payload[5:], allow_extra_data=False)
     except zstandard.ZstdError as exc:
         raise PayloadError(f"payload does not decompress: {exc}") from None
     try:
         return _decode_body(_Reader(raw))
-    except (ValueError, IndexError, UnicodeDecodeError, struct.error) as exc:
+    except (ValueError, IndexError, TypeError, OverflowError, UnicodeDecodeError, struct.error) as exc:
         raise PayloadError(f"payload is corrupt: {exc}") from None
 
 
@@ -364,4 +396,6 @@ def _decode_body(r: _Reader) -> DecodedPayload:
     missing = set(COLUMNS) - set(columns)
     if missing:
         raise PayloadError(f"payload lacks columns {sorted(missing)}")
+    if r.pos != len(r.data):
+        raise PayloadError(f"payload has {len(r.data) - r.pos} bytes after its last column")
     return DecodedPayload(underlying, time_ns, price, bid, ask, columns)

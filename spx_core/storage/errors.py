@@ -1,9 +1,16 @@
-"""Named storage errors. Each message says what is wrong and how to fix it."""
+"""Named storage errors. Each message is one line saying what is wrong and how to fix it.
+
+Nothing in :mod:`spx_core.storage` lets a raw ``sqlite3``/SQLAlchemy error out: they are translated
+into these classes (:mod:`spx_core.storage.sqlite_errors`), so a CLI or GUI catching ``StorageError``
+can print the message as it is. This module imports nothing, so :mod:`spx_core.paths` can use it.
+"""
 
 from __future__ import annotations
 
 __all__ = ["StorageError", "SchemaVersionError", "MigrationError", "SnapshotIntegrityError",
-           "SnapshotNotFoundError", "DuplicateImportError", "PayloadError"]
+           "SnapshotNotFoundError", "DuplicateImportError", "PayloadError", "StoreBusyError", "DatabasePathError",
+           "DatabaseNotFoundError", "NotADatabaseError", "DatabaseCorruptError", "DiskFullError",
+           "ReadOnlyDatabaseError"]
 
 
 class StorageError(Exception):
@@ -60,3 +67,31 @@ class DuplicateImportError(StorageError):
                          f"nothing to do (delete that import first to re-import it)")
         self.sha256 = sha256
         self.import_id = import_id
+
+
+class StoreBusyError(StorageError):
+    """Another process held the database's write lock for longer than the store waits (a bounded retry)."""
+
+
+class DatabasePathError(StorageError):
+    """The database (or data folder) path cannot be used: a file is in the way, it is a folder, no permission."""
+
+
+class DatabaseNotFoundError(StorageError):
+    """``Store.open(path, create=False)`` found no file at ``path``."""
+
+
+class NotADatabaseError(StorageError):
+    """The file exists but is not an SQLite database."""
+
+
+class DatabaseCorruptError(StorageError):
+    """SQLite reports the database file as damaged (malformed pages)."""
+
+
+class DiskFullError(StorageError):
+    """The disk (or the database's size limit) filled up during a write; that write stored nothing."""
+
+
+class ReadOnlyDatabaseError(StorageError):
+    """The database file (or its folder) cannot be written."""

@@ -16,19 +16,28 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from spx_core.storage.engine import BEGIN_OPTION
-from spx_core.storage.errors import MigrationError, SchemaVersionError
+from spx_core.storage.engine import BEGIN_OPTION, WRITE_TIMEOUT_S, begin_immediate
+from spx_core.storage.errors import MigrationError, SchemaVersionError, StoreBusyError
+from spx_core.storage.sqlite_errors import translating
 
 __all__ = ["Migration", "MIGRATIONS", "migrate", "current_version", "latest_version"]
 
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One schema step: ``apply(conn)`` takes the database from ``version - 1`` to ``version``."""
+    """One schema step: ``apply(conn)`` takes the database from ``version - 1`` to ``version``.
+
+    Attributes:
+        rebuilds_tables: the step rebuilds a table that others reference (SQLite changes a CHECK or a
+            column only by create-copy-drop-rename). Such a step runs with foreign keys off, as SQLite's
+            documented procedure requires (with them on, dropping the old table would cascade-delete
+            the rows that reference it), and ``PRAGMA foreign_key_check`` must pass before it commits.
+    """
 
     version: int
     description: str
     apply: Callable[[Connection], None]
+    rebuilds_tables: bool = False
 
 
 def _sql(*statements: str) -> Callable[[Connection], None]:
@@ -121,10 +130,35 @@ _V2 = _sql(
     "CREATE INDEX ix_instrument_ids_import ON instrument_ids (import_id)",
 )
 
+# Imports are staged: an import_log row in status 'staging' owns rows committed in short batches that
+# every read path filters out until one short commit flips it to 'imported' (see storage/imports.py).
+# ``owner`` is the lock file the staging process holds (storage/staging.py): when nobody holds it any
+# more, the process died and its leftovers may be purged. CHECK changes need a table rebuild.
+_V3 = _sql(
+    """CREATE TABLE import_log_v3 (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        fmt TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('staging', 'imported', 'failed')),
+        rows_read INTEGER NOT NULL DEFAULT 0,
+        quotes_stored INTEGER NOT NULL DEFAULT 0,
+        snapshots INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        time_ns INTEGER NOT NULL,
+        owner TEXT)""",
+    """INSERT INTO import_log_v3 (id, path, sha256, fmt, status, rows_read, quotes_stored, snapshots, error, time_ns)
+       SELECT id, path, sha256, fmt, status, rows_read, quotes_stored, snapshots, error, time_ns FROM import_log""",
+    "DROP TABLE import_log",
+    "ALTER TABLE import_log_v3 RENAME TO import_log",
+    "CREATE UNIQUE INDEX ux_import_log_sha256_imported ON import_log (sha256) WHERE status = 'imported'",
+)
+
 #: Every schema step, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "instruments, snapshots, underlying bars, import log", _V1),
     Migration(2, "vendor instrument ids (valid per date range)", _V2),
+    Migration(3, "staged imports (import_log status 'staging', owner lock)", _V3, rebuilds_tables=True),
 )
 
 
@@ -151,41 +185,65 @@ def _check_order(migrations: Sequence[Migration]) -> None:
         raise MigrationError(f"migration versions must be 1, 2, 3, ... in order; got {versions}")
 
 
-def migrate(engine: Engine, migrations: Sequence[Migration] = MIGRATIONS, *, where: str = "") -> int:
+def migrate(engine: Engine, migrations: Sequence[Migration] = MIGRATIONS, *, where: str = "",
+            timeout_s: float = WRITE_TIMEOUT_S) -> int:
     """Bring the database up to the last migration; return the resulting version.
 
-    Each step runs in its own ``BEGIN IMMEDIATE`` transaction and re-reads the version inside it,
-    so two processes opening the same new file at once apply each step exactly once.
+    The version is read in a read transaction first: an up-to-date database is opened without
+    taking the write lock (a running import or recorder never delays an open). Only when a step
+    must run does it take ``BEGIN IMMEDIATE`` (waiting at most ``timeout_s``) and re-read the
+    version inside it, so two processes opening the same new file apply each step exactly once.
 
     Raises:
         SchemaVersionError: the database is newer than the code (written by a later release).
         MigrationError: a step failed (the database stays at the previous version).
+        StoreBusyError: a step must run but another writer held the lock for ``timeout_s``.
     """
     _check_order(migrations)
     latest = latest_version(migrations)
     label = where or str(engine.url.database)
-    with engine.connect() as conn:
-        conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
-        with conn.begin():
-            _ensure_version_table(conn)
+    with translating(label), engine.connect() as conn:
         version = _refuse_newer(conn, latest, label)
         for step in migrations[version:]:
-            try:
-                with conn.begin():
-                    if current_version(conn) >= step.version:
-                        continue  # another process applied it meanwhile
-                    step.apply(conn)
-                    conn.execute(text("INSERT INTO schema_version (version, description, applied_ns) "
-                                      "VALUES (:v, :d, :t)"), {"v": step.version, "d": step.description,
-                                                               "t": time.time_ns()})
-            except Exception as exc:
-                raise MigrationError(f"{label}: migration {step.version} ({step.description}) failed: {exc}; "
-                                     f"the database was left at version {step.version - 1}") from exc
+            _apply(conn, step, label, timeout_s)
         return _refuse_newer(conn, latest, label)
 
 
+def _apply(conn: Connection, step: Migration, label: str, timeout_s: float) -> None:
+    if step.rebuilds_tables:
+        _foreign_keys(conn, on=False)
+    try:
+        with begin_immediate(conn, timeout_s=timeout_s, where=label):
+            _ensure_version_table(conn)
+            if current_version(conn) >= step.version:
+                return  # another process applied it meanwhile
+            step.apply(conn)
+            if step.rebuilds_tables:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise MigrationError(f"{len(broken)} rows break a foreign key, e.g. {tuple(broken[0])}")
+            conn.execute(text("INSERT INTO schema_version (version, description, applied_ns) "
+                              "VALUES (:v, :d, :t)"), {"v": step.version, "d": step.description,
+                                                       "t": time.time_ns()})
+    except StoreBusyError:
+        raise
+    except Exception as exc:
+        raise MigrationError(f"{label}: migration {step.version} ({step.description}) failed: {exc}; "
+                             f"the database was left at version {step.version - 1}") from exc
+    finally:
+        if step.rebuilds_tables:
+            _foreign_keys(conn, on=True)
+
+
+def _foreign_keys(conn: Connection, *, on: bool) -> None:
+    # The pragma is a no-op inside a transaction, and SQLAlchemy would autobegin one around it: go
+    # to the driver connection (autocommit, see engine.py) directly.
+    conn.connection.dbapi_connection.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+
+
 def _refuse_newer(conn: Connection, latest: int, label: str) -> int:
-    with conn.begin():
+    conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})  # begin_immediate set IMMEDIATE on this connection
+    with conn.begin():  # a read transaction, no write lock
         version = current_version(conn)
     if version > latest:
         raise SchemaVersionError(

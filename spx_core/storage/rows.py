@@ -59,12 +59,27 @@ def snapshot_row(snap: ChainSnapshot, *, source: str, session: str | None,
             "source": source, "session": session, "payload": payload, "import_id": import_id}
 
 
-def snapshot_from_payload(snapshot_id: int, payload: bytes, checksum: str) -> ChainSnapshot:
-    """Rebuild a stored snapshot and check it against its stored checksum.
+def snapshot_from_payload(snapshot_id: int, payload: bytes, checksum: str, *, row: Any = None) -> ChainSnapshot:
+    """Rebuild a stored snapshot and check it against its stored checksum (and its row, when given).
+
+    The checksum (:attr:`ChainSnapshot.checksum`) covers the payload's whole header: underlying,
+    time, underlying price/bid/ask and the row count. But the ``snapshots`` row repeats the time,
+    underlying, price and quote count in plain columns, and those columns are what listings show
+    and what replay orders by. So ``row`` (with those columns) is checked against the verified
+    payload too: an edit of ``time_ns`` or ``underlying_price`` outside spx-terminal is reported
+    instead of silently reordering a replay. This needs no migration (databases written before read
+    the same way: their rows were written from the same snapshot as their payloads).
 
     Raises:
-        SnapshotIntegrityError: the payload is unreadable or its data does not hash to ``checksum``.
+        SnapshotIntegrityError: the payload is unreadable, its data does not hash to ``checksum``, or
+            ``row``'s columns disagree with it.
     """
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise SnapshotIntegrityError(snapshot_id, f"payload is {type(payload).__name__}, not bytes (the database "
+                                                  f"was edited outside spx-terminal); re-import or re-record it")
+    if not isinstance(checksum, str):
+        raise SnapshotIntegrityError(snapshot_id, f"checksum is {type(checksum).__name__}, not text (the "
+                                                  f"database was edited outside spx-terminal); re-import it")
     try:
         d = decode_payload(payload)
     except PayloadError as exc:
@@ -79,7 +94,21 @@ def snapshot_from_payload(snapshot_id: int, payload: bytes, checksum: str) -> Ch
             snapshot_id, f"checksum mismatch: stored {checksum[:16]}..., data hashes to {snap.checksum[:16]}...; "
                          f"the database file is damaged or was edited outside spx-terminal. Re-import the "
                          f"source file or restore the database from a backup")
+    if row is not None:
+        _check_row(snapshot_id, snap, row)
     return snap
+
+
+def _check_row(snapshot_id: int, snap: ChainSnapshot, row: Any) -> None:
+    expected = {"underlying": snap.underlying, "time_ns": snap.time_ns,
+                "underlying_price": nan_to_none(snap.underlying_price), "n_quotes": len(snap)}
+    for name, value in expected.items():
+        stored = getattr(row, name)
+        if stored != value:
+            raise SnapshotIntegrityError(
+                snapshot_id, f"its {name} column says {stored!r} but its verified data says {value!r}; the "
+                             f"database was edited outside spx-terminal. Re-import the source file or restore "
+                             f"the database from a backup")
 
 
 def snapshot_info(row: Any) -> SnapshotInfo:

@@ -7,16 +7,18 @@ a table, change its definition here too.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, ForeignKey, Integer, LargeBinary, MetaData, Table, Text
+from sqlalchemy import ColumnElement, Column, Float, ForeignKey, Integer, LargeBinary, MetaData, Table, Text, \
+    or_, select
 
 __all__ = ["metadata", "schema_version", "instruments", "snapshots", "underlying_bars", "import_log",
-           "import_rejections", "instrument_ids", "IMPORTED", "FAILED"]
+           "import_rejections", "instrument_ids", "IMPORTED", "FAILED", "STAGING", "visible_snapshots"]
 
 metadata = MetaData()
 
 #: ``import_log.status`` values.
 IMPORTED = "imported"
 FAILED = "failed"
+STAGING = "staging"  # being imported: its rows are committed but invisible until published
 
 schema_version = Table(
     "schema_version", metadata,
@@ -53,6 +55,7 @@ import_log = Table(
     Column("snapshots", Integer, nullable=False),
     Column("error", Text),
     Column("time_ns", Integer, nullable=False),
+    Column("owner", Text),  # staging only: the lock file its process holds (storage/staging.py)
 )
 
 import_rejections = Table(
@@ -105,3 +108,13 @@ instrument_ids = Table(
     Column("valid_to_ns", Integer, nullable=False),
     Column("import_id", Integer, ForeignKey("import_log.id", ondelete="CASCADE")),
 )
+
+
+def visible_snapshots() -> ColumnElement[bool]:
+    """The WHERE clause every snapshot read path uses: hide the rows of imports still staging.
+
+    A staging import's rows are committed in short batches (so writers never hold the lock for a
+    whole file) but only become visible when its import_log row is published in one commit.
+    """
+    staging = select(import_log.c.id).where(import_log.c.status == STAGING)
+    return or_(snapshots.c.import_id.is_(None), snapshots.c.import_id.not_in(staging))

@@ -19,12 +19,12 @@ from spx_core.storage.errors import StorageError
 from spx_core.storage.records import VendorInstrumentId
 from spx_core.storage.rows import as_ns, contract_from_row
 
-__all__ = ["upsert_instrument_ids", "lookup_instrument_ids"]
+__all__ = ["upsert_instrument_ids", "lookup_instrument_ids", "check_instrument_ids"]
 
 _IN_CHUNK = 500  # ids per IN (...) list; well under SQLite's bound-parameter limit
 
 
-def _check(vendor: str, mappings: list[VendorInstrumentId]) -> None:
+def check_instrument_ids(vendor: str, mappings: list[VendorInstrumentId]) -> None:
     if not vendor:
         raise StorageError("vendor instrument ids need a vendor name (the id space, e.g. 'databento:OPRA.PILLAR')")
     for m in mappings:
@@ -39,7 +39,7 @@ def upsert_instrument_ids(conn: Connection, vendor: str, mappings: Iterable[Vend
     replaced (the newer file wins). The contracts must be stored already (:func:`upsert_instruments`).
     Returns the number of mappings given."""
     mappings = list(mappings)
-    _check(vendor, mappings)
+    check_instrument_ids(vendor, mappings)
     if not mappings:
         return 0
     symbols = sorted({m.contract.occ_symbol for m in mappings})

@@ -82,3 +82,13 @@ def test_verify_detects_tampering():
     object.__setattr__(snap, "checksum", "0" * 64)
     with pytest.raises(SnapshotError, match="checksum mismatch"):
         snap.verify()
+
+
+@pytest.mark.parametrize("change", [dict(time=T0.replace(minute=31)), dict(underlying_price=6000.05),
+                                    dict(underlying_bid=5999.0), dict(underlying_ask=6001.0)])
+def test_checksum_covers_time_and_underlying_prices(change):
+    # Storage relies on this: a stored row's time/price are checked against the checksummed payload.
+    a = _chain()
+    base = dict(time=T0, underlying_price=6000.0, flags=a.flags)
+    assert a.replace_quotes(**base).checksum == a.checksum
+    assert a.replace_quotes(**(base | change)).checksum != a.checksum

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 
 import pytest
 
@@ -14,7 +13,10 @@ from spx_core.storage import (
     VendorInstrumentId,
     make_engine,
 )
-from spx_core.storage.migrations import migrate
+from spx_core.storage.imports import upsert_instruments
+from spx_core.storage.migrations import latest_version, migrate
+from spx_core.storage.rows import snapshot_row
+from spx_core.storage.schema import import_log, snapshots
 from tests.storage.chains import realistic_chain
 
 DAY = 86_400 * 10**9
@@ -64,16 +66,19 @@ def test_a_version_1_file_gains_the_table_and_keeps_its_data(tmp_path):
     path = tmp_path / "v1.sqlite"
     engine = make_engine(path)
     assert migrate(engine, MIGRATIONS[:1]) == 1
+    snap = realistic_chain(n_quotes=50, seed=3)
+    with engine.begin() as conn:  # what the version-1 code wrote: an import, its snapshot, an instrument
+        upsert_instruments(conn, [C3700])
+        conn.execute(import_log.insert(), {"id": 1, "path": "old.csv", "sha256": "0" * 64, "fmt": "cboe-datashop",
+                                           "status": "imported", "rows_read": 50, "quotes_stored": len(snap),
+                                           "snapshots": 1, "time_ns": D0})
+        row = snapshot_row(snap, source="cboe-datashop", session=None, import_id=1)
+        sid = conn.execute(snapshots.insert(), row).inserted_primary_key[0]
     engine.dispose()
-    with Store(make_engine(path), migrations=MIGRATIONS[:1]) as old:
-        old.save_instruments([C3700])
-        with old.import_file(path="old.csv", sha256="0" * 64, fmt="cboe-datashop") as imp:
-            sid = imp.add_snapshot(realistic_chain(n_quotes=50, seed=3), source="cboe-datashop")
-        checksum = old.load_snapshot(sid).checksum
-        old._engine.dispose()
+    checksum = snap.checksum
 
     with Store.open(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == latest_version()
         assert store.load_snapshot(sid).checksum == checksum and store.has_import("0" * 64)
         assert store.load_instrument(C3700.occ_symbol) == C3700
         _import(store, "n", VENDOR, [VendorInstrumentId(1, C3700, D0, D0 + DAY)])

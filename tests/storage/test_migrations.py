@@ -7,9 +7,10 @@ import sqlite3
 import pytest
 from sqlalchemy import inspect
 
-from spx_core.storage import MIGRATIONS, MigrationError, Migration, SchemaVersionError, Store, make_engine
+from spx_core.storage import MIGRATIONS, MigrationError, Migration, SchemaVersionError, Store, StoreBusyError, make_engine
 from spx_core.storage.migrations import latest_version, migrate
-from spx_core.storage.schema import metadata
+from spx_core.storage.rows import snapshot_row
+from spx_core.storage.schema import metadata, snapshots
 from tests.storage.chains import realistic_chain
 
 LATEST = latest_version()
@@ -105,3 +106,58 @@ def test_migrations_must_be_numbered_in_order(tmp_path):
     with pytest.raises(MigrationError, match="1, 2, 3"):
         migrate(engine, (*MIGRATIONS, Migration(LATEST + 2, "skips one", _add_orders)))
     engine.dispose()
+
+
+def test_the_import_log_rebuild_keeps_every_row_that_references_it(tmp_path):
+    # Migration 3 rebuilds import_log (a CHECK change). With foreign keys on, dropping the old table
+    # would cascade-delete snapshots, rejections and vendor ids: the runner turns them off for it.
+    path = tmp_path / "v2.sqlite"
+    engine = make_engine(path)
+    migrate(engine, MIGRATIONS[:2])
+    snap = realistic_chain(n_quotes=50, seed=1)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO import_log (id, path, sha256, fmt, status, time_ns) "
+                             "VALUES (1, 'a.csv', 'aa', 't', 'imported', 0), (2, 'b.csv', 'bb', 't', 'failed', 0)")
+        conn.exec_driver_sql("INSERT INTO import_rejections (import_id, line, reason) VALUES (1, 3, 'x'), (2, 4, 'y')")
+        conn.execute(snapshots.insert(), snapshot_row(snap, source="t", session="a", import_id=1))
+        conn.exec_driver_sql("INSERT INTO instruments (id, occ_symbol, root, expiry, strike, option_right, "
+                             "settlement, multiplier, exchange, currency) "
+                             "VALUES (1, 'SPXW  240105C04700000', 'SPXW', '2024-01-05', 4700, 'C', 'PM', 100, "
+                             "'CBOE', 'USD')")
+        conn.exec_driver_sql("INSERT INTO instrument_ids (vendor, vendor_id, instrument_id, valid_from_ns, "
+                             "valid_to_ns, import_id) VALUES ('v', 7, 1, 0, 10, 1)")
+        conn.exec_driver_sql("INSERT INTO underlying_bars (symbol, time_ns, close, import_id) VALUES ('SPX', 1, 2, 1)")
+    engine.dispose()
+
+    with Store.open(path) as store:
+        assert store.schema_version == LATEST
+        assert [(r.path, r.status, r.rejected) for r in store.import_log()] == [
+            ("a.csv", "imported", [(3, "x")]), ("b.csv", "failed", [(4, "y")])]
+        (info,) = store.list_snapshots()
+        assert store.load_snapshot(info.id).checksum == snap.checksum
+        assert store.has_import("aa") and not store.has_import("bb")
+    con = sqlite3.connect(path)
+    try:
+        assert con.execute("SELECT count(*) FROM instrument_ids").fetchone() == (1,)
+        assert con.execute("SELECT import_id FROM underlying_bars").fetchall() == [(1,)]
+        assert con.execute("PRAGMA foreign_keys").fetchone() == (0,)  # a plain connection: default off
+        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert "staging" in con.execute("SELECT sql FROM sqlite_master WHERE name = 'import_log'").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_migration_that_must_wait_for_a_busy_writer_says_busy(tmp_path):
+    path = tmp_path / "old.sqlite"
+    engine = make_engine(path)
+    migrate(engine, MIGRATIONS[:1])
+    engine.dispose()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusyError, match="another process"):
+            Store.open(path, write_timeout_s=0.3)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert Store.open(path).schema_version == LATEST

@@ -12,6 +12,7 @@ import pytest
 
 from spx_core.domain import COLUMNS, OptionContract
 from spx_core.storage import SnapshotIntegrityError, SnapshotNotFoundError, Store, make_engine
+from spx_core.storage.engine import WRITE_TIMEOUT_S
 from tests.storage.chains import T0, realistic_chain
 
 
@@ -34,7 +35,9 @@ def test_open_creates_the_file_in_wal_mode_with_foreign_keys_and_busy_timeout(db
     store.close()
 
     assert db.is_file()
-    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_000, "synchronous": 1}
+    busy_ms = pragmas.pop("busy_timeout")
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1}
+    assert WRITE_TIMEOUT_S * 1000 - 5_000 < busy_ms <= WRITE_TIMEOUT_S * 1000  # what is left of the write budget
     raw = sqlite3.connect(db)  # WAL is a property of the file: a plain sqlite3 client sees it too
     assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     raw.close()
@@ -258,3 +261,18 @@ def test_one_store_serves_several_threads(store):
     assert errors == []
     assert sorted(ids) == [i.id for i in store.list_snapshots()]
     assert len(ids) == 20
+
+
+@pytest.mark.parametrize(("column", "value"), [("time_ns", "time_ns - 3600000000000"), ("underlying_price", "4800.0"),
+                                               ("underlying", "'SPY'"), ("n_quotes", "n_quotes + 1")])
+def test_an_edited_time_or_price_column_is_caught_on_load(db, column, value):
+    # The plain columns are what listings show and replay orders by; the payload's checksum covers
+    # the same fields, so a row that disagrees with its verified payload was edited.
+    with Store.open(db) as store:
+        sid = store.save_snapshot(realistic_chain(n_quotes=50), source="t", session="s")
+    con = sqlite3.connect(db)
+    con.execute(f"UPDATE snapshots SET {column} = {value} WHERE id = ?", (sid,))
+    con.commit()
+    con.close()
+    with Store.open(db) as store, pytest.raises(SnapshotIntegrityError, match=rf"snapshot {sid}: its {column} column"):
+        store.load_snapshot(sid)
