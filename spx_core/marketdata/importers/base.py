@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
+import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,6 +32,7 @@ __all__ = [
     "sha256_file",
     "import_files",
     "CountingReader",
+    "HeldRejections",
 ]
 
 log = logging.getLogger(__name__)
@@ -235,12 +238,51 @@ class FileSink:
         if self._progress is not None and n:
             self._progress(str(self.path), min(self._done, self._size), self._size)
 
+    def count_unlisted(self, n: int) -> None:
+        """Count ``n`` rejections beyond the listed ones (summed up by :meth:`finish_rejections`)."""
+        self._extra_rejections += int(n)
+
     def finish_rejections(self) -> None:
         if self._extra_rejections:
             reason = (f"{self._extra_rejections} more rejected rows not listed (only the first "
                       f"{MAX_REJECTIONS} are kept); fix the file's format and re-import")
             self.rejected.append(Rejection(0, reason))
             self._imp.reject(0, reason)
+
+
+class HeldRejections:
+    """Row rejections of one part of a file (a zip member), passed to the sink only once that part is whole.
+
+    A part that turns out unreadable half-way is then rejected once, by name, instead of leaving the
+    rejections of its first half behind. At most :data:`MAX_REJECTIONS` are kept; the rest are counted.
+    """
+
+    def __init__(self, prefix: Callable[[int], str] = lambda line: "") -> None:
+        self._prefix = prefix
+        self._held: list[tuple[int, str]] = []
+        self._extra = 0
+        self.rows = 0  # rows rejected through count_and_add (they count as rows read)
+
+    def add(self, line: int, reason: str) -> None:
+        if len(self._held) < MAX_REJECTIONS:
+            self._held.append((int(line), self._prefix(int(line)) + reason))
+        else:
+            self._extra += 1
+
+    def count_and_add(self, line: int, reason: str) -> None:
+        """For a reader's ``on_reject``: a line that could not even be split into fields."""
+        self.rows += 1
+        self.add(line, reason)
+
+    def add_all(self, rejections: Iterable[tuple[int, str]]) -> None:
+        for line, reason in rejections:
+            self.add(line, reason)
+
+    def flush(self, sink: FileSink) -> None:
+        for line, reason in self._held:
+            sink.reject(line, reason)
+        sink.count_unlisted(self._extra)
+        self._held, self._extra = [], 0
 
 
 def _format_module(fmt: str):
