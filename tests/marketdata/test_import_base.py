@@ -73,3 +73,33 @@ def test_the_import_log_matches_the_report(store, tmp_path):
     assert (record.status, record.sha256, record.rows_read, record.quotes_stored, record.snapshots) == (
         "imported", report.sha256, report.rows_read, report.quotes_stored, report.snapshots)
     assert record.rejected == [(r.line, r.reason) for r in report.rejected]
+
+
+# --- what is not a file: refused by type, never opened -----------------------------------------------
+@pytest.mark.parametrize("fmt", ["cboe-datashop", "cboe-delayed", "lean-minute", "databento"])
+def test_a_device_is_refused_instead_of_read_forever(store, fmt):
+    [report] = import_files(store, ["/dev/zero"], fmt)
+    assert report.status is ImportStatus.FAILED
+    assert report.error == "/dev/zero is a device, not a regular file; save the data to a file and import that"
+
+
+def test_a_fifo_is_refused_instead_of_waiting_for_a_writer(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "quotes.csv"
+    os.mkfifo(fifo)
+    code = ("import sys; from spx_core.cli.main import main; "
+            "sys.exit(main(['import', '--format', sys.argv[1], '--db', sys.argv[2], sys.argv[3]]))")
+    for fmt in ("cboe-datashop", "databento"):  # databento opens files early to order them: not this one
+        out = subprocess.run([sys.executable, "-c", code, fmt, str(tmp_path / "db.sqlite"), str(fifo)],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1, out.stderr
+        assert f"{fifo} is a FIFO (named pipe), not a regular file" in out.stdout
+        assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_a_folder_is_refused_with_a_hint(store, tmp_path):
+    [report] = import_files(store, [tmp_path], "cboe-datashop")
+    assert report.status is ImportStatus.FAILED and report.error == f"{tmp_path} is a folder; pass the files inside it"

@@ -33,6 +33,8 @@ __all__ = [
     "import_files",
     "CountingReader",
     "HeldRejections",
+    "not_a_regular_file",
+    "FATAL",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,11 @@ FORMATS: dict[str, str] = {
 #: Detailed rejections kept per file; beyond this one summary entry counts the rest (bounded memory).
 MAX_REJECTIONS = 10_000
 _HASH_BLOCK = 1 << 20
+
+#: What a per-file failure handler must never swallow: the user or the interpreter stopping the run.
+#: Everything else, including ``BaseException`` subclasses raised by native decoders (a Rust panic in
+#: databento_dbn surfaces as ``pyo3_runtime.PanicException``), fails only the file at hand.
+FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 #: ``progress(path, bytes_done, bytes_total)``, called as a file is read (bytes of that file).
 ProgressCallback = Callable[[str, int, int], None]
@@ -116,6 +123,25 @@ class ImportFileError(Exception):
 
     The message names the file, what is wrong and how to fix it; nothing from the file is stored.
     """
+
+
+def not_a_regular_file(path: str | Path) -> str | None:
+    """Why ``path`` cannot be imported without reading it (a folder, device or FIFO), or None.
+
+    Reading ``/dev/zero`` never ends and opening a FIFO waits for a writer, so these are refused by
+    their type before anything opens them.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}; check the path and permissions"
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder; pass the files inside it"
+    if not stat.S_ISREG(mode):
+        kind = "FIFO (named pipe)" if stat.S_ISFIFO(mode) else "device" if stat.S_ISCHR(mode) or \
+            stat.S_ISBLK(mode) else "socket" if stat.S_ISSOCK(mode) else "special file"
+        return f"{path} is a {kind}, not a regular file; save the data to a file and import that"
+    return None
 
 
 def sha256_file(path: str | Path) -> str:
@@ -310,7 +336,14 @@ def import_files(store: Any, paths: Sequence[str | Path], fmt: str, *,
     module = _format_module(fmt)
     opts = options if options is not None else module.default_options()
     paths = [Path(p) for p in paths]
-    order = module.import_order(paths) if hasattr(module, "import_order") else list(range(len(paths)))
+    order = list(range(len(paths)))
+    if hasattr(module, "import_order"):
+        try:
+            order = module.import_order(paths)
+        except FATAL:
+            raise
+        except BaseException:  # noqa: BLE001 - the order is an optimisation; each file reports its own failure
+            log.debug("import_order of %s failed; importing in the given order", fmt, exc_info=True)
     shared: dict[str, Any] = {}
     reports: dict[int, ImportReport] = {}
     for i in order:
@@ -322,6 +355,8 @@ def _import_one(store: Any, path: Path, fmt: str, module: Any, opts: Any,
                 progress: ProgressCallback | None, shared: dict[str, Any]) -> ImportReport:
     from spx_core.storage.errors import DuplicateImportError
 
+    if problem := not_a_regular_file(path):
+        return ImportReport(str(path), "", ImportStatus.FAILED, error=problem)
     try:
         digest = sha256_file(path)
         size = path.stat().st_size
@@ -342,7 +377,9 @@ def _import_one(store: Any, path: Path, fmt: str, module: Any, opts: Any,
         if progress is not None:
             progress(str(path), size, size)
         return ImportReport(str(path), digest, ImportStatus.DUPLICATE)
-    except Exception as exc:  # noqa: BLE001 - any failure of one file is reported, the others still import
+    except FATAL:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure of one file is reported, the others still import
         if not isinstance(exc, ImportFileError):
             log.debug("import of %s failed", path, exc_info=True)
         message = str(exc) if isinstance(exc, ImportFileError) else f"{path}: {type(exc).__name__}: {exc}"

@@ -22,7 +22,12 @@ close at or before the sample time on that day (OPRA carries no index), else NaN
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,8 +37,10 @@ import pandas as pd
 
 from spx_core.domain.calendar import ET
 from spx_core.domain.contracts import ROOTS, OccSymbolError, OptionContract, Root
-from spx_core.marketdata.importers.base import FileSink, ImportFileError
+from spx_core.marketdata.importers.base import FATAL, FileSink, ImportFileError, not_a_regular_file
 from spx_core.marketdata.importers.chains import UNDERLYING, ChainBuffer, build_snapshot
+from spx_core.marketdata.importers.plausible import (EARLIEST_DAY, MAX_EXPIRY_YEARS, MAX_PRICE, latest_day,
+                                                     plausible_ns_bounds)
 from spx_core.storage.records import VendorInstrumentId
 
 __all__ = ["DatabentoOptions", "default_options", "import_order", "import_path"]
@@ -76,12 +83,17 @@ def _decoder(path: Path, head: bytes):
 def import_order(paths: list[Path]) -> list[int]:
     """Definition files first (their contracts resolve the quote files' instrument ids)."""
     def is_definition(p: Path) -> bool:
+        if not_a_regular_file(p):  # never open a FIFO or device here: import_path reports it
+            return False
         try:
             with open(p, "rb") as fh:
                 head = fh.read(64 * 1024)
-            meta = next((r for r in _decoder(p, head).write_and_decode(head) if isinstance(r, _dbn().Metadata)),
-                        None)
-        except Exception:  # noqa: BLE001 - unreadable files are reported by import_path itself
+            with _NativeStderr() as native:
+                meta = next((r for r in native.decode(_decoder(p, head), head) if isinstance(r, _dbn().Metadata)),
+                            None)
+        except FATAL:
+            raise
+        except BaseException:  # noqa: BLE001 - unreadable files (even a decoder panic) are reported by import_path
             return False
         return meta is not None and meta.schema == _dbn().Schema.DEFINITION
     return sorted(range(len(paths)), key=lambda i: (not is_definition(paths[i]), i))
@@ -142,16 +154,19 @@ def import_path(sink: FileSink, path: Path, options: DatabentoOptions) -> None:
     dbn = _dbn()
     contracts: _Contracts = sink.shared.setdefault("dbn_contracts", _Contracts())
     state = _FileState(sink, contracts)
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh, _NativeStderr() as native:
         head = fh.read(_BLOCK)
         decoder = _decoder(path, head)
         block = head
         while block:
             sink.read_bytes(len(block))
             try:
-                records = decoder.write_and_decode(block)
-            except dbn.DBNError as exc:
-                raise ImportFileError(f"{path}: cannot decode DBN data after record {state.n_records} ({exc}); "
+                records = native.decode(decoder, block)
+            except FATAL:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - DBNError, or a Rust panic (pyo3 PanicException)
+                what = str(exc) if isinstance(exc, dbn.DBNError) else f"the decoder failed: {native.panic or exc}"
+                raise ImportFileError(f"{path}: cannot decode DBN data after record {state.n_records} ({what}); "
                                       f"the file is corrupt or not DBN - download it again") from None
             state.handle(records)
             block = fh.read(_BLOCK)
@@ -162,6 +177,58 @@ def import_path(sink: FileSink, path: Path, options: DatabentoOptions) -> None:
     if state.meta is None:
         raise ImportFileError(f"{path}: no DBN metadata header; this is not a complete DBN file")
     state.finish()
+
+
+class _NativeStderr:
+    """Keeps the Rust panic report of databento_dbn (and its backtrace) off the user's terminal.
+
+    A corrupt record makes the decoder panic: besides raising ``PanicException`` it writes
+    "thread ... panicked at ..." straight to file descriptor 2. While :meth:`decode` runs, fd 2 points
+    at a temporary file; a panic's message is kept (:attr:`panic`, for the error text) and anything
+    else written meanwhile (another thread's log line) is passed on to the real stderr afterwards.
+    """
+
+    def __init__(self) -> None:
+        self.panic: str | None = None
+        self._file = None
+
+    def __enter__(self) -> _NativeStderr:
+        self._file = tempfile.TemporaryFile()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def decode(self, decoder, block: bytes) -> list:
+        with self._redirected():
+            return decoder.write_and_decode(block)
+
+    @contextmanager
+    def _redirected(self) -> Iterator[None]:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(self._file.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            self._collect()
+
+    def _collect(self) -> None:
+        if not self._file.tell():
+            return
+        self._file.seek(0)
+        text = self._file.read().decode("utf-8", "replace")
+        self._file.seek(0)
+        self._file.truncate()
+        if "panicked at" in text:
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            at = next(i for i, ln in enumerate(lines) if "panicked at" in ln)
+            self.panic = lines[at + 1] if at + 1 < len(lines) else lines[at]
+            text = "\n".join(lines[:at])  # what other threads wrote before the panic
+        if text.strip():
+            sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
 class _FileState:
@@ -189,7 +256,8 @@ class _FileState:
             if isinstance(rec, (dbn.CBBOMsg, dbn.BBOMsg)):
                 level = rec.levels[0]
                 ts_event = rec.ts_event if rec.ts_event < _UNDEF_TS else 0
-                quotes.append((self.n_records, rec.instrument_id, rec.ts_recv, ts_event,
+                ts_recv = rec.ts_recv if rec.ts_recv < _UNDEF_TS else 0  # unset: rejected as implausible
+                quotes.append((self.n_records, rec.instrument_id, ts_recv, ts_event,
                                level.bid_px, level.ask_px, level.bid_sz, level.ask_sz))
             elif isinstance(rec, dbn.InstrumentDefMsg):
                 self._definition(rec)
@@ -251,12 +319,25 @@ class _FileState:
         bid = np.where(bid_px == dbn.UNDEF_PRICE, np.nan, bid_px / scale)
         ask = np.where(ask_px == dbn.UNDEF_PRICE, np.nan, ask_px / scale)
         ok = np.ones(len(q), dtype=bool)
+        lo, hi = plausible_ns_bounds()
+        when = (ts_recv >= lo) & (ts_recv < hi)
+        day = np.full(len(q), np.datetime64("NaT"), dtype="datetime64[D]")
+        day[when] = pd.DatetimeIndex(ts_recv[when], tz="UTC").tz_convert(ET).tz_localize(None).to_numpy()
         for j, key in enumerate(keys):
             reason = None
-            if key is None:
+            if not when[j]:
+                reason = (f"ts_recv {np.datetime64(int(ts_recv[j]), 'ns')} UTC is not a plausible quote time "
+                          f"({EARLIEST_DAY} to {latest_day()})")
+            elif key is None:
                 reason = _undefined(int(ids[j]), int(ts_recv[j]), self.vendor)
             elif bid[j] < 0 or ask[j] < 0:
                 reason = f"negative price (bid {bid[j]:g}, ask {ask[j]:g})"
+            elif bid[j] > MAX_PRICE or ask[j] > MAX_PRICE:
+                reason = f"implausible price (bid {bid[j]:g}, ask {ask[j]:g}; above {MAX_PRICE:,.0f})"
+            elif key[1] < day[j]:
+                reason = f"expiry {key[1]} is before the quote day {day[j]} (expired series)"
+            elif key[1] > day[j] + np.timedelta64(366 * MAX_EXPIRY_YEARS, "D"):
+                reason = f"expiry {key[1]} is more than {MAX_EXPIRY_YEARS} years after the quote day {day[j]}"
             elif self.buffer.is_closed(int(ts_recv[j])):
                 reason = f"ts_recv {ts_recv[j]} is earlier than a sample already written; the file must be time-ordered"
             if reason:

@@ -17,7 +17,7 @@ import numpy as np
 from spx_core.marketdata.importers.parsing import RowErrors
 
 __all__ = ["MAX_PRICE", "EARLIEST_DAY", "MAX_EXPIRY_YEARS", "latest_day", "check_index_price", "check_price",
-           "check_strike", "check_days", "check_expiry", "check_times_ns", "index_price_problem",
+           "check_strike", "check_days", "check_expiry", "check_times_ns", "plausible_ns_bounds", "index_price_problem",
            "time_problem"]
 
 #: Highest index level, strike or option price accepted (index points). SPX is about 6,700 in 2025;
@@ -83,10 +83,16 @@ def check_expiry(expiry: np.ndarray, quote_day: np.ndarray, name: str, errors: R
                           f"{quote_day[i]}; not a listed expiry")
 
 
-def check_times_ns(ns: np.ndarray, name: str, errors: RowErrors) -> None:
-    """Mark int64 ns instants outside the plausible quote days (the epoch, far past or future)."""
+def plausible_ns_bounds() -> tuple[int, int]:
+    """``[lo, hi)`` in int64 ns since the epoch (UTC) of plausible quote instants."""
     lo = int(np.datetime64(EARLIEST_DAY, "D").astype("datetime64[ns]").astype(np.int64))
     hi = int((np.datetime64(latest_day(), "D") + 1).astype("datetime64[ns]").astype(np.int64))
+    return lo, hi
+
+
+def check_times_ns(ns: np.ndarray, name: str, errors: RowErrors) -> None:
+    """Mark int64 ns instants outside the plausible quote days (the epoch, far past or future)."""
+    lo, hi = plausible_ns_bounds()
     bad = (ns < lo) | (ns >= hi)
     errors.mark(bad, lambda i: f"{name} {np.datetime64(int(ns[i]), 'ns')} UTC is not a plausible quote time "
                                f"({EARLIEST_DAY} to {latest_day()})")
