@@ -249,3 +249,17 @@ def test_real_file_spxw20190626(store, shared_data):
     assert np.sum(snap.bid) == pytest.approx(reference["bid_1545"].sum(), rel=1e-12)
     assert np.sum(snap.ask) == pytest.approx(reference["ask_1545"].sum(), rel=1e-12)
     assert int(np.sum(snap.open_interest)) == int(reference["open_interest"].sum())
+
+
+def test_expiries_years_out_import_under_the_monthly_expiry_rule(store, tmp_path):
+    # SPX lists about five years out: a 2035 expiry quoted in 2026 is real (no calendar window)
+    rows = DATASHOP_CUT.read_text(encoding="utf-8-sig").rstrip("\n").split("\n")
+    body = [r.replace("2019-06-26,2019-06-26", "2026-06-26,2035-12-21").replace(
+        "2019-06-26,2019-07-19", "2026-06-26,2035-12-31") for r in rows[1:]]
+    path = tmp_path / "chain_20260626.csv"  # not spxw...: roots come from the monthly-expiry rule
+    path.write_text("\n".join([rows[0], *body]) + "\n", encoding="utf-8")
+    [report] = import_files(store, [path], FMT)
+    assert report.status is ImportStatus.IMPORTED, report.error
+    assert report.rejected == [] and report.quotes_stored == 24
+    roots = {e.expiry.isoformat(): e.root for e in snapshots(store)[0].expiries()}
+    assert roots == {"2035-12-21": Root.SPX, "2035-12-31": Root.SPXW}
