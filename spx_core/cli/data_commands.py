@@ -8,7 +8,8 @@ Scripts depend on these interfaces; keep them exactly::
     spx-data simulate --db PATH --seed N --minutes M [--start ISO]
 
 ``--db`` may be left out: ``$SPX_TERMINAL_DB``, then the user data folder's database is used.
-``import`` also takes ``--root {SPX,SPXW}`` (cboe-datashop only; see that importer's docstring).
+``import`` also takes ``--root {SPX,SPXW}`` (cboe-datashop only; see that importer's docstring) and
+``--time ISO`` (cboe-delayed only: the snapshot time when the file's "Date:" line is missing or unreadable).
 Exit codes: 0 success (every file imported or was a duplicate), 1 a file failed or a command could not
 complete, 2 bad usage.
 """
@@ -44,6 +45,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
     p.add_argument("--root", choices=("SPX", "SPXW"),
                    help="cboe-datashop only: the root of every row (default: root column, file name, expiry rule)")
+    p.add_argument("--time", metavar="ISO", help="cboe-delayed only: the snapshot time when the file's Date line is "
+                                                 "missing or unreadable, e.g. 2025-10-01T16:15 (naive = US/Eastern)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=cmd_import)
 
@@ -104,10 +107,16 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _import_options(args: argparse.Namespace) -> Any:
+    if args.root is not None and args.fmt != "cboe-datashop":
+        raise UsageError(f"--root applies to --format cboe-datashop only (the {args.fmt} files name their root)")
+    if args.time is not None:
+        if args.fmt != "cboe-delayed":
+            raise UsageError(f"--time applies to --format cboe-delayed only (the {args.fmt} files carry their times)")
+        from spx_core.marketdata.importers.cboe_delayed import DelayedOptions
+
+        return DelayedOptions(time=_parse_start(args.time, option="--time"))
     if args.root is None:
         return None
-    if args.fmt != "cboe-datashop":
-        raise UsageError(f"--root applies to --format cboe-datashop only (the {args.fmt} files name their root)")
     from spx_core.marketdata.importers.cboe_datashop import DataShopOptions
 
     return DataShopOptions(root=args.root)
@@ -269,7 +278,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return _run(_simulate, args)
 
 
-def _parse_start(text: str | None) -> datetime | None:
+def _parse_start(text: str | None, option: str = "--start") -> datetime | None:
     if text is None:
         return None
     from spx_core.domain.calendar import ET
@@ -277,7 +286,7 @@ def _parse_start(text: str | None) -> datetime | None:
     try:
         start = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"--start {text!r} is not an ISO date-time (e.g. 2024-03-04T09:30 or "
+        raise UsageError(f"{option} {text!r} is not an ISO date-time (e.g. 2024-03-04T09:30 or "
                          f"2024-03-04T14:30:00+00:00)") from None
     return start if start.tzinfo is not None else start.replace(tzinfo=ET)
 

@@ -258,3 +258,20 @@ def test_a_stray_quote_rejects_only_its_line(store, tmp_path):
     [report] = import_files(store, [bad], FMT)
     assert [r.line for r in report.rejected] == [6] and "bad quoting" in report.rejected[0].reason
     assert (report.rows_read, report.quotes_stored) == (10, 18)
+
+
+def test_the_cli_names_the_line_then_accepts_time(tmp_path, capsys):
+    from spx_core.cli.main import main
+
+    path = _with_date_line(tmp_path, '"Date: sometime on October 1, 2025"')
+    db = str(tmp_path / "cli.sqlite")
+    assert main(["import", "--format", FMT, "--db", db, str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "line 3: cannot read the date and time in 'Date: sometime on October 1, 2025'; pass --time ISO" in out
+    assert main(["import", "--format", FMT, "--db", db, "--time", "2025-10-01T16:15", str(path)]) == 0
+    assert "imported   " in capsys.readouterr().out
+    for fmt, when, message in ((FMT, "10/01/2025", "--time '10/01/2025' is not an ISO date-time"),
+                               ("cboe-datashop", "2025-10-01T16:15", "--time applies to --format cboe-delayed only")):
+        with pytest.raises(SystemExit) as usage:
+            main(["import", "--format", fmt, "--db", db, "--time", when, str(path)])
+        assert usage.value.code == 2 and message in capsys.readouterr().err
