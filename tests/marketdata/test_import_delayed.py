@@ -275,3 +275,17 @@ def test_the_cli_names_the_line_then_accepts_time(tmp_path, capsys):
         with pytest.raises(SystemExit) as usage:
             main(["import", "--format", fmt, "--db", db, "--time", when, str(path)])
         assert usage.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_field_only_one_side_names_is_unknown_on_the_other(store, tmp_path):
+    lines = DELAYED_CUT.read_text().split("\n")
+    head = lines[3].split(",")
+    assert head[17] == "Volume"  # the put side's Volume
+    head[17] = "Vol."
+    lines[3] = ",".join(head)
+    path = tmp_path / "put_volume_renamed.csv"
+    path.write_text("\n".join(lines))
+    [report] = import_files(store, [path], FMT)
+    assert report.status is ImportStatus.IMPORTED and report.quotes_stored == 20, report.error
+    snap = snapshots(store)[0]
+    assert (snap.volume[~snap.is_call] == 0).all() and (snap.volume[snap.is_call] > 0).any()

@@ -229,7 +229,9 @@ def _layout(path: Path, columns: list[str]) -> dict[str, object]:
         if "bid" not in sides[side] or "ask" not in sides[side]:
             raise ImportFileError(f"{path}: the {side} columns lack Bid/Ask; not a Cboe delayed-quotes CSV")
     expiry = columns.index("expiration date") if "expiration date" in columns else None
-    return {"calls": calls, "puts": puts, "strike": strike, "expiry": expiry, "fields": sides}
+    # both sides get the same columns (one side may lack e.g. Volume): the snapshot needs one layout
+    every = sorted(set(sides["call"]) | set(sides["put"]))
+    return {"calls": calls, "puts": puts, "strike": strike, "expiry": expiry, "fields": sides, "every": every}
 
 
 def _import_rows(sink: FileSink, path: Path, stream: io.TextIOBase, head: DelayedHeader) -> None:
@@ -305,6 +307,10 @@ def _parse_side(text, lines, layout, side: str, errs: RowErrors, strike_col, exp
             cols[name] = to_float(text[i], label, errs, non_negative=name != "vendor_delta")
             if name in ("bid", "ask", "last"):
                 check_price(cols[name], label, errs, text[i])
+    for name in layout["every"]:
+        if name not in cols:  # a field only the other side has: unknown here
+            cols[name] = np.zeros(len(lines), np.int32) if name in ("volume", "open_interest") else \
+                np.full(len(lines), np.nan)
     with np.errstate(invalid="ignore"):  # 0 means "none" for the vendor's IV and for Last Sale
         for name in ("vendor_iv", "last"):
             if name in cols:

@@ -250,7 +250,11 @@ class _FileState:
         for rec in records:
             if isinstance(rec, dbn.Metadata):
                 self.meta = rec
-                _metadata_mappings(rec, self.contracts)
+                try:
+                    _metadata_mappings(rec, self.contracts)
+                except dbn.DBNError as exc:
+                    raise ImportFileError(f"{self.sink.path}: the DBN metadata header is corrupt ({str(exc)[:80]}); "
+                                          f"download the file again") from None
                 continue
             self.n_records += 1
             if isinstance(rec, (dbn.CBBOMsg, dbn.BBOMsg)):
@@ -274,6 +278,10 @@ class _FileState:
             contract = _parse_occ(rec.raw_symbol)
         except (OccSymbolError, ValueError) as exc:
             self.sink.reject(self.n_records, f"definition of instrument {rec.instrument_id}: {exc}")
+            return
+        except _dbn().DBNError as exc:  # raw_symbol bytes that are not text
+            self.sink.reject(self.n_records, f"definition of instrument {rec.instrument_id}: its raw_symbol is "
+                                             f"not readable ({str(exc)[:80]})")
             return
         self.contracts.add(rec.instrument_id, contract, start_ns=0)
         self.new_instruments.append(contract)
@@ -302,12 +310,13 @@ class _FileState:
             keys[j] = self.contracts.get(ids[j], ts_recv[j])
 
     def _mapping(self, rec) -> None:
-        for symbol in (rec.stype_out_symbol, rec.stype_in_symbol):
+        for field in ("stype_out_symbol", "stype_in_symbol"):
             try:
-                self.contracts.add(rec.instrument_id, _parse_occ(symbol), 0)
+                self.contracts.add(rec.instrument_id, _parse_occ(getattr(rec, field)), 0)
                 return
-            except (OccSymbolError, ValueError):
+            except (OccSymbolError, ValueError, _dbn().DBNError):
                 continue
+        self.ignored["SymbolMappingMsg (no SPX/SPXW symbol)"] += 1
 
     def _quotes(self, q: np.ndarray) -> None:
         dbn = _dbn()

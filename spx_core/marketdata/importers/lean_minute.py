@@ -90,7 +90,7 @@ def import_order(paths: list[Path]) -> list[int]:
 def import_path(sink: FileSink, path: Path, options: LeanOptions) -> None:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         raise ImportFileError(f"{path}: not a zip archive ({exc}); LEAN minute data comes as "
                               f"YYYYMMDD_quote_european.zip / YYYYMMDD_trade.zip") from None
     with archive:
@@ -187,7 +187,7 @@ def _times(text: np.ndarray, errors: RowErrors) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         errors.mark((ms >= _DAY_MS) | (np.fmod(ms, _MINUTE_MS) != 0),
                     lambda i: f"time {text[i]!r} ms is not a minute of the day")
-    return np.where(np.isfinite(ms), ms, 0).astype(np.int64)
+    return np.where(np.isfinite(ms) & (np.abs(ms) < _DAY_MS), ms, 0).astype(np.int64)  # bad rows are marked
 
 
 def _first_of_each(key: np.ndarray, lines: np.ndarray, held: Callable[[int, str], None], what: str) -> np.ndarray:
