@@ -22,12 +22,7 @@ close at or before the sample time on that day (OPRA carries no index), else NaN
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +34,7 @@ from spx_core.domain.calendar import ET
 from spx_core.domain.contracts import ROOTS, OccSymbolError, OptionContract, Root
 from spx_core.marketdata.importers.base import FATAL, FileSink, ImportFileError, not_a_regular_file
 from spx_core.marketdata.importers.chains import UNDERLYING, ChainBuffer, build_snapshot
+from spx_core.marketdata.importers.native import NativeStderr
 from spx_core.marketdata.importers.plausible import (EARLIEST_DAY, MAX_EXPIRY_YEARS, MAX_PRICE, latest_day,
                                                      plausible_ns_bounds)
 from spx_core.storage.records import VendorInstrumentId
@@ -88,7 +84,7 @@ def import_order(paths: list[Path]) -> list[int]:
         try:
             with open(p, "rb") as fh:
                 head = fh.read(64 * 1024)
-            with _NativeStderr() as native:
+            with NativeStderr() as native:
                 meta = next((r for r in native.decode(_decoder(p, head), head) if isinstance(r, _dbn().Metadata)),
                             None)
         except FATAL:
@@ -154,7 +150,7 @@ def import_path(sink: FileSink, path: Path, options: DatabentoOptions) -> None:
     dbn = _dbn()
     contracts: _Contracts = sink.shared.setdefault("dbn_contracts", _Contracts())
     state = _FileState(sink, contracts)
-    with open(path, "rb") as fh, _NativeStderr() as native:
+    with open(path, "rb") as fh, NativeStderr() as native:
         head = fh.read(_BLOCK)
         decoder = _decoder(path, head)
         block = head
@@ -177,58 +173,6 @@ def import_path(sink: FileSink, path: Path, options: DatabentoOptions) -> None:
     if state.meta is None:
         raise ImportFileError(f"{path}: no DBN metadata header; this is not a complete DBN file")
     state.finish()
-
-
-class _NativeStderr:
-    """Keeps the Rust panic report of databento_dbn (and its backtrace) off the user's terminal.
-
-    A corrupt record makes the decoder panic: besides raising ``PanicException`` it writes
-    "thread ... panicked at ..." straight to file descriptor 2. While :meth:`decode` runs, fd 2 points
-    at a temporary file; a panic's message is kept (:attr:`panic`, for the error text) and anything
-    else written meanwhile (another thread's log line) is passed on to the real stderr afterwards.
-    """
-
-    def __init__(self) -> None:
-        self.panic: str | None = None
-        self._file = None
-
-    def __enter__(self) -> _NativeStderr:
-        self._file = tempfile.TemporaryFile()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._file.close()
-
-    def decode(self, decoder, block: bytes) -> list:
-        with self._redirected():
-            return decoder.write_and_decode(block)
-
-    @contextmanager
-    def _redirected(self) -> Iterator[None]:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(self._file.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            self._collect()
-
-    def _collect(self) -> None:
-        if not self._file.tell():
-            return
-        self._file.seek(0)
-        text = self._file.read().decode("utf-8", "replace")
-        self._file.seek(0)
-        self._file.truncate()
-        if "panicked at" in text:
-            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-            at = next(i for i, ln in enumerate(lines) if "panicked at" in ln)
-            self.panic = lines[at + 1] if at + 1 < len(lines) else lines[at]
-            text = "\n".join(lines[:at])  # what other threads wrote before the panic
-        if text.strip():
-            sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
 class _FileState:
