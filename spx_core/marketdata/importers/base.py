@@ -4,7 +4,9 @@ Every format module defines ``import_path(sink: FileSink, path: Path, options) -
 the file (bounded memory), hands snapshots/bars/instruments to the sink and rejects malformed rows
 with a line number and a specific reason. :func:`import_files` runs one store transaction per file
 (all or nothing), skips files whose SHA-256 was already imported (status ``duplicate``) and turns
-any error that makes a file unusable into status ``failed`` with a message that says how to fix it.
+any error that makes a file unusable into status ``failed`` with a message that says how to fix it:
+any error at all, including a native decoder's panic (a ``BaseException``); only :data:`FATAL`
+(Ctrl-C, exit) stops the batch. Files that are not regular files are refused before being opened.
 """
 
 from __future__ import annotations

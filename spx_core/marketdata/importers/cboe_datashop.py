@@ -15,6 +15,10 @@ Root (the files without a ``root`` column do not say SPX or SPXW), in this order
   4. otherwise by expiry: a monthly expiry (third Friday, or the Thursday before a Friday holiday) is
      SPX (AM-settled), every other expiry SPXW. Note SPXW also lists PM contracts on those
      Fridays, so a mixed file without a root column cannot be split correctly: pass ``--root``.
+
+A header that names a column twice fails the file (which copy is meant cannot be known). Rows with
+implausible values (a quote date before 1983 or in the future, an expiry before the quote date or
+more than ten years after it, a strike or index level outside (0, 1,000,000]) are rejected.
 """
 
 from __future__ import annotations

@@ -15,7 +15,10 @@ mapping is also stored (``instrument_ids`` table, vendor ``databento:<dataset>``
 its ``ts_recv``: OPRA re-assigns ids daily, and Databento's own symbology intervals are UTC days. A
 quote file imported in a *later* call resolves ids not defined in its own call from those stored
 mappings, for the UTC day of the quote's ``ts_recv`` (only committed, i.e. earlier, imports are seen).
-A quote whose instrument_id has no definition either way is rejected and names the fix.
+A quote whose instrument_id has no definition either way is rejected and names the fix, as is one with
+an unset or implausible ``ts_recv`` (the epoch), an expired or absurdly distant expiry, or a price
+above 1,000,000. A corrupt record can make the (Rust) decoder panic: the file fails with one line
+naming the record, and the panic's own report is kept off the terminal (:mod:`.native`).
 The ``line`` of a DBN rejection is the 1-based record number. Underlying price: the stored SPX bar
 close at or before the sample time on that day (OPRA carries no index), else NaN.
 """
@@ -272,28 +275,9 @@ class _FileState:
         bid = np.where(bid_px == dbn.UNDEF_PRICE, np.nan, bid_px / scale)
         ask = np.where(ask_px == dbn.UNDEF_PRICE, np.nan, ask_px / scale)
         ok = np.ones(len(q), dtype=bool)
-        lo, hi = plausible_ns_bounds()
-        when = (ts_recv >= lo) & (ts_recv < hi)
-        day = np.full(len(q), np.datetime64("NaT"), dtype="datetime64[D]")
-        day[when] = pd.DatetimeIndex(ts_recv[when], tz="UTC").tz_convert(ET).tz_localize(None).to_numpy()
+        day = _et_days(ts_recv)
         for j, key in enumerate(keys):
-            reason = None
-            if not when[j]:
-                reason = (f"ts_recv {np.datetime64(int(ts_recv[j]), 'ns')} UTC is not a plausible quote time "
-                          f"({EARLIEST_DAY} to {latest_day()})")
-            elif key is None:
-                reason = _undefined(int(ids[j]), int(ts_recv[j]), self.vendor)
-            elif bid[j] < 0 or ask[j] < 0:
-                reason = f"negative price (bid {bid[j]:g}, ask {ask[j]:g})"
-            elif bid[j] > MAX_PRICE or ask[j] > MAX_PRICE:
-                reason = f"implausible price (bid {bid[j]:g}, ask {ask[j]:g}; above {MAX_PRICE:,.0f})"
-            elif key[1] < day[j]:
-                reason = f"expiry {key[1]} is before the quote day {day[j]} (expired series)"
-            elif key[1] > day[j] + np.timedelta64(366 * MAX_EXPIRY_YEARS, "D"):
-                reason = f"expiry {key[1]} is more than {MAX_EXPIRY_YEARS} years after the quote day {day[j]}"
-            elif self.buffer.is_closed(int(ts_recv[j])):
-                reason = f"ts_recv {ts_recv[j]} is earlier than a sample already written; the file must be time-ordered"
-            if reason:
+            if reason := self._problem(key, int(ids[j]), int(ts_recv[j]), day[j], bid[j], ask[j]):
                 self.sink.reject(int(rec_no[j]), reason)
                 ok[j] = False
         idx = np.flatnonzero(ok)
@@ -313,6 +297,26 @@ class _FileState:
         for t in sorted(self.buffer.keys()):
             if t < latest:
                 self._flush(t)
+
+    def _problem(self, key, instrument_id: int, ts_recv: int, day: np.datetime64, bid: float,
+                 ask: float) -> str | None:
+        """Why one quote record cannot be stored, or None (``day``: its ET quote day, NaT if implausible)."""
+        if np.isnat(day):
+            return (f"ts_recv {np.datetime64(ts_recv, 'ns')} UTC is not a plausible quote time "
+                    f"({EARLIEST_DAY} to {latest_day()})")
+        if key is None:
+            return _undefined(instrument_id, ts_recv, self.vendor)
+        if bid < 0 or ask < 0:
+            return f"negative price (bid {bid:g}, ask {ask:g})"
+        if bid > MAX_PRICE or ask > MAX_PRICE:
+            return f"implausible price (bid {bid:g}, ask {ask:g}; above {MAX_PRICE:,.0f})"
+        if key[1] < day:
+            return f"expiry {key[1]} is before the quote day {day} (expired series)"
+        if key[1] > day + np.timedelta64(366 * MAX_EXPIRY_YEARS, "D"):
+            return f"expiry {key[1]} is more than {MAX_EXPIRY_YEARS} years after the quote day {day}"
+        if self.buffer.is_closed(ts_recv):
+            return f"ts_recv {ts_recv} is earlier than a sample already written; the file must be time-ordered"
+        return None
 
     def _flush(self, t: int) -> None:
         cols, _ = self.buffer.pop(t, self.sink.reject)
@@ -345,6 +349,15 @@ class _FileState:
         for name, count in sorted(self.ignored.items()):
             self.sink.reject(0, f"{count} {name} records are not used (only CBBO/BBO quotes, definitions "
                                 f"and symbol mappings are imported)")
+
+
+def _et_days(ts_ns: np.ndarray) -> np.ndarray:
+    """The US/Eastern day of each ns instant; NaT where the instant is not a plausible quote time."""
+    lo, hi = plausible_ns_bounds()
+    when = (ts_ns >= lo) & (ts_ns < hi)
+    day = np.full(len(ts_ns), np.datetime64("NaT"), dtype="datetime64[D]")
+    day[when] = pd.DatetimeIndex(ts_ns[when], tz="UTC").tz_convert(ET).tz_localize(None).to_numpy()
+    return day
 
 
 def _undefined(instrument_id: int, ts_recv: int, vendor: str) -> str:

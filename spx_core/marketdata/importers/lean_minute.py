@@ -17,6 +17,13 @@ close, volume) become ``SPX`` bars (``time`` = bar start). Two quirks of these f
       close is above 100,000 is taken as x10000 and scaled.
 
 :func:`import_order` imports index zips before quote zips, so quotes of the same call find their bars.
+A zip may hold both kinds. Members are streamed one at a time into flat numeric columns (about
+40 bytes per quote held until the zip is read; a zip declaring more than :data:`MAX_INFLATED_BYTES`
+is refused), then one snapshot is written per minute. A member that cannot be read (bad CRC,
+corrupt data, encrypted, not text), whose name is implausible (a day before 1983, an expiry before
+the day or more than ten years after it, strike 0) or that repeats another member's name is
+rejected by name and the rest of the zip imports; a repeated minute (or index bar) in a member is
+rejected naming the line kept.
 """
 
 from __future__ import annotations

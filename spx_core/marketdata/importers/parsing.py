@@ -1,8 +1,14 @@
-"""Vectorized parsing of CSV text columns with per-row rejection reasons.
+"""Reading CSV text into columns, and vectorized conversion with per-row rejection reasons.
 
-Text importers read a chunk of rows with :mod:`csv` (exact physical line numbers, quoting handled),
-then convert whole columns at once here. Each conversion marks bad rows in a :class:`RowErrors`
-with a reason that names the column and the offending text, e.g. ``ask_1545 'abc' is not a number``.
+:func:`read_csv_chunks` is the one row reader of every text format. Each physical line (ended by
+``\\n``, ``\\r\\n`` or ``\\r``) is one record: a quote opened on a line must close on it, so a stray
+``"`` rejects that line alone instead of swallowing the lines after it (the :mod:`csv` module would
+join them into one field). Every line is a row, a rejection with its own number, or blank. Lines are
+split in blocks (str.split, then one reshape into columns); only odd lines (quoted, short, padded)
+take the slow path. Lines are bounded (:data:`MAX_LINE_CHARS`) so memory is bounded too.
+
+The conversions then work on whole columns: each marks bad rows in a :class:`RowErrors` with a
+reason that names the column and the offending text, e.g. ``ask_1545 'abc' is not a number``.
 """
 
 from __future__ import annotations
