@@ -46,7 +46,7 @@ from spx_core.domain.contracts import ROOTS
 from spx_core.marketdata.importers.base import FileSink, HeldRejections, ImportFileError
 from spx_core.marketdata.importers.chains import UNDERLYING, build_snapshot, dedupe_rows
 from spx_core.marketdata.importers.parsing import RowErrors, read_csv_chunks, to_float, to_int
-from spx_core.marketdata.importers.plausible import (EARLIEST_DAY, MAX_EXPIRY_YEARS, check_index_price,
+from spx_core.marketdata.importers.plausible import (EARLIEST_DAY, MAX_EXPIRY_YEARS, MAX_PRICE, check_index_price,
                                                      check_price, latest_day)
 
 __all__ = ["LeanOptions", "default_options", "import_order", "import_path", "PRICE_SCALE"]
@@ -148,7 +148,7 @@ def _member_problem(m: re.Match) -> str | None:
         return f"it expires on {expiry}, before its quote day {day} (expired series)"
     if (expiry - day).days > 366 * MAX_EXPIRY_YEARS:
         return f"it expires on {expiry}, more than {MAX_EXPIRY_YEARS} years after its quote day {day}"
-    if "strike" in m.re.groupindex and not 0 < int(m["strike"]) / PRICE_SCALE <= 1e6:
+    if "strike" in m.re.groupindex and not 0 < int(m["strike"]) / PRICE_SCALE <= MAX_PRICE:
         return f"its strike {int(m['strike']) / PRICE_SCALE:g} is not a plausible strike"
     return None
 
@@ -270,8 +270,9 @@ def _import_quotes(sink: FileSink, archive, quotes, own_bars: list[pd.DataFrame]
         parts.append({"key": day * _DAY_MS + v["ms"][keep], "contract": np.full(len(keep), len(contracts), np.int32),
                       "line": lines[keep].astype(np.int32),
                       **{k: v[k][keep] for k in ("bid", "ask", "bid_size", "ask_size")}})
-        contracts.append((_ROOT_CODE[m["root"].upper()], np.datetime64(datetime.strptime(m["expiry"], "%Y%m%d").date(), "D"),
-                          int(m["strike"]) / PRICE_SCALE, m["right"].lower() == "call"))
+        expiry = np.datetime64(datetime.strptime(m["expiry"], "%Y%m%d").date(), "D")
+        contracts.append((_ROOT_CODE[m["root"].upper()], expiry, int(m["strike"]) / PRICE_SCALE,
+                          m["right"].lower() == "call"))
     if not parts:
         return
     flat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
