@@ -219,6 +219,7 @@ def test_a_decoder_panic_in_the_cli_is_one_line_and_exit_1(tmp_path, capsys):
 
 @pytest.mark.parametrize(("quote", "reason"), [
     (Quote(1, 0, 0, 64.9, 67.9), "ts_recv 1970-01-01T00:00:00.000000000 UTC is not a plausible quote time"),
+    (Quote(1, T0 + MINUTE, 5, 64.9, 67.9), "ts_event 1970-01-01T00:00:00.000000005 UTC is not a plausible quote time"),
     (Quote(1, T0 + MINUTE, T0, 64.9, 2e6), "implausible price (bid 64.9, ask 2e+06; above 1,000,000)"),
     (Quote(4, T0 + MINUTE, T0, 1.0, 1.1), "expiry 2020-12-31 is before the quote day 2021-01-04 (expired series)"),
 ])

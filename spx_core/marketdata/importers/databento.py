@@ -277,7 +277,7 @@ class _FileState:
         ok = np.ones(len(q), dtype=bool)
         day = _et_days(ts_recv)
         for j, key in enumerate(keys):
-            if reason := self._problem(key, int(ids[j]), int(ts_recv[j]), day[j], bid[j], ask[j]):
+            if reason := self._problem(key, int(ids[j]), int(ts_recv[j]), int(ts_event[j]), day[j], bid[j], ask[j]):
                 self.sink.reject(int(rec_no[j]), reason)
                 ok[j] = False
         idx = np.flatnonzero(ok)
@@ -298,12 +298,14 @@ class _FileState:
             if t < latest:
                 self._flush(t)
 
-    def _problem(self, key, instrument_id: int, ts_recv: int, day: np.datetime64, bid: float,
+    def _problem(self, key, instrument_id: int, ts_recv: int, ts_event: int, day: np.datetime64, bid: float,
                  ask: float) -> str | None:
         """Why one quote record cannot be stored, or None (``day``: its ET quote day, NaT if implausible)."""
         if np.isnat(day):
-            return (f"ts_recv {np.datetime64(ts_recv, 'ns')} UTC is not a plausible quote time "
-                    f"({EARLIEST_DAY} to {latest_day()})")
+            return _implausible_time("ts_recv", ts_recv)
+        lo, hi = plausible_ns_bounds()
+        if ts_event and not lo <= ts_event < hi:  # 0: not set (the quote time is then ts_recv)
+            return _implausible_time("ts_event", ts_event)
         if key is None:
             return _undefined(instrument_id, ts_recv, self.vendor)
         if bid < 0 or ask < 0:
@@ -358,6 +360,11 @@ def _et_days(ts_ns: np.ndarray) -> np.ndarray:
     day = np.full(len(ts_ns), np.datetime64("NaT"), dtype="datetime64[D]")
     day[when] = pd.DatetimeIndex(ts_ns[when], tz="UTC").tz_convert(ET).tz_localize(None).to_numpy()
     return day
+
+
+def _implausible_time(name: str, ns: int) -> str:
+    return (f"{name} {np.datetime64(ns, 'ns')} UTC is not a plausible quote time "
+            f"({EARLIEST_DAY} to {latest_day()})")
 
 
 def _undefined(instrument_id: int, ts_recv: int, vendor: str) -> str:
