@@ -9,7 +9,8 @@ Scripts depend on these interfaces; keep them exactly::
 
 ``--db`` may be left out: ``$SPX_TERMINAL_DB``, then the user data folder's database is used. Read
 commands (snapshots, export) refuse a database file that does not exist.
-``import`` also takes ``--root {SPX,SPXW}`` (cboe-datashop only; see that importer's docstring).
+``import`` also takes ``--root {SPX,SPXW}`` (cboe-datashop only; see that importer's docstring) and
+``--time ISO`` (cboe-delayed only: the snapshot time when the file's "Date:" line is missing or unreadable).
 Exit codes: 0 success (every file imported or was a duplicate), 1 a file failed or a command could not
 complete, 2 bad usage.
 """
@@ -31,6 +32,7 @@ from spx_core.cli.helpers import (
     command,
     open_store,
     output_file,
+    parse_iso_time,
 )
 
 __all__ = ["register", "cmd_import", "cmd_snapshots", "cmd_export", "snapshot_frame"]
@@ -45,13 +47,15 @@ _EXPORT_COLUMNS = ("root", "expiry", "settlement", "strike", "right", "bid", "as
 def register(subparsers: Any) -> None:
     """Add the data commands to the ``spx-data`` parser."""
     p = subparsers.add_parser("import", help="import market data files into the database",
-                              description="Import files (one transaction each; already-imported files "
-                                          "are skipped as duplicates).")
+                              description="Import files (each atomic: staged, then published in one commit; "
+                                          "already-imported files are skipped as duplicates).")
     p.add_argument("--format", required=True, choices=_FORMATS, dest="fmt", help="file format")
     add_db_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
     p.add_argument("--root", choices=("SPX", "SPXW"),
                    help="cboe-datashop only: the root of every row (default: root column, file name, expiry rule)")
+    p.add_argument("--time", metavar="ISO", help="cboe-delayed only: the snapshot time when the file's Date line is "
+                                                 "missing or unreadable, e.g. 2025-10-01T16:15 (naive = US/Eastern)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=cmd_import)
 
@@ -69,10 +73,16 @@ def register(subparsers: Any) -> None:
 
 # --- import ------------------------------------------------------------------------------------------
 def _import_options(args: argparse.Namespace) -> Any:
+    if args.root is not None and args.fmt != "cboe-datashop":
+        raise UsageError(f"--root applies to --format cboe-datashop only (the {args.fmt} files name their root)")
+    if args.time is not None:
+        if args.fmt != "cboe-delayed":
+            raise UsageError(f"--time applies to --format cboe-delayed only (the {args.fmt} files carry their times)")
+        from spx_core.marketdata.importers.cboe_delayed import DelayedOptions
+
+        return DelayedOptions(time=parse_iso_time(args.time, option="--time"))
     if args.root is None:
         return None
-    if args.fmt != "cboe-datashop":
-        raise UsageError(f"--root applies to --format cboe-datashop only (the {args.fmt} files name their root)")
     from spx_core.marketdata.importers.cboe_datashop import DataShopOptions
 
     return DataShopOptions(root=args.root)

@@ -13,6 +13,8 @@ Time conventions:
 from __future__ import annotations
 
 import functools
+import threading
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -81,67 +83,80 @@ def time_to_expiry(now: datetime, expiry_instant: datetime) -> float:
     return (to_ns(expiry_instant) - to_ns(now)) / _YEAR_NS
 
 
+#: exchange_calendars computes sessions inside pandas' nanosecond range (1677-2262); beyond it the
+#: calendar falls back to a rule: every weekday trades, regular hours (no holiday is knowable there).
+_XC_FIRST = date(1678, 1, 1)
+_XC_LAST = date(2261, 12, 31)
+#: How far past a requested date a load reaches, so that walking forward (a simulator, listed
+#: expiries five years out) does not reload the calendar at every step.
+_GROW_YEARS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """Sessions and early closes loaded for ``start..end`` (both inclusive)."""
+
+    start: date
+    end: date
+    sessions: np.ndarray  # datetime64[D], sorted
+    early: dict[date, datetime]  # early-close day -> its close (ET)
+
+
 class MarketCalendar:
     """Trading days, session times and SPX expiry rules.
 
-    Backed by the exchange_calendars XNYS calendar, loaded lazily for a window of years.
+    Backed by the exchange_calendars XNYS calendar. It is loaded lazily for a window of years and
+    widened whenever a date outside it is asked for, so there is no fixed range: SPX lists about five
+    years out, backtests reach back decades. Beyond exchange_calendars' own range (1678-2261) every
+    weekday is a regular session. ``start``/``end`` only choose the first window loaded. Thread-safe:
+    a wider window replaces the old one whole, and the answer for a date never changes.
     """
 
     def __init__(self, start: date | None = None, end: date | None = None) -> None:
         today = date.today()
-        self._start = start or date(2000, 1, 3)
-        self._end = end or date(today.year + 3, 12, 31)
-        self._cal = None
+        self._first = (start or date(2000, 1, 3), end or date(today.year + 3, 12, 31))
+        self._window: _Window | None = None
+        self._lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
         """True once the exchange calendar is loaded (the first query loads it: ~0.3 s, pandas-heavy)."""
-        return self._cal is not None
+        return self._window is not None
 
     def load(self) -> MarketCalendar:
         """Load the exchange calendar now (e.g. in a worker thread at app start); returns self."""
-        self._xc
+        self._cover(*self._first)
         return self
 
-    @property
-    def _xc(self):
-        if self._cal is None:
-            import warnings
-
-            import exchange_calendars as xc  # imported lazily: pandas-heavy
-
-            with warnings.catch_warnings():
-                # exchange_calendars 4.x trips pandas 3's Pandas4Warning on its own internals.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                warnings.simplefilter("ignore", FutureWarning)
-                cal = xc.get_calendar("XNYS", start=self._start.isoformat(), end=self._end.isoformat())
-                sessions = cal.sessions
-                closes = [c.tz_convert(ET).to_pydatetime() for c in cal.schedule["close"]]
-            self._sessions = np.array(sessions.to_numpy().astype("datetime64[D]"))
-            self._early = {
-                d.date(): c for d, c in zip(sessions, closes, strict=True) if c.time() < REGULAR_CLOSE
-            }
-            self._cal = cal
-        return self._cal
-
-    def _check_range(self, d: date) -> None:
-        if not self._start <= d <= self._end:
-            raise ValueError(f"date {d} is outside the loaded calendar window {self._start}..{self._end}; "
-                             f"create MarketCalendar(start=..., end=...) covering it")
+    def _cover(self, first: date, last: date | None = None) -> _Window:
+        """The loaded window, widened first when it does not cover ``first..last``."""
+        last = last or first
+        window = self._window
+        if window is not None and window.start <= first and last <= window.end:
+            return window
+        with self._lock:
+            window = self._window
+            if window is not None and window.start <= first and last <= window.end:
+                return window  # another thread widened it meanwhile
+            start, end = (window.start, window.end) if window is not None else self._first
+            if first < start:
+                start = date(max(first.year - _GROW_YEARS, 1), 1, 1)
+            if last > end:
+                end = date(min(last.year + _GROW_YEARS, 9998), 12, 31)
+            self._window = _load_window(start, end)
+            return self._window
 
     def is_trading_day(self, d: date) -> bool:
-        self._check_range(d)
-        self._xc
-        i = np.searchsorted(self._sessions, np.datetime64(d, "D"))
-        return bool(i < len(self._sessions) and self._sessions[i] == np.datetime64(d, "D"))
+        sessions = self._cover(d).sessions
+        i = np.searchsorted(sessions, np.datetime64(d, "D"))
+        return bool(i < len(sessions) and sessions[i] == np.datetime64(d, "D"))
 
     def is_holiday(self, d: date) -> bool:
         """A weekday on which the exchange is closed."""
         return d.weekday() < 5 and not self.is_trading_day(d)
 
     def is_early_close(self, d: date) -> bool:
-        self._xc
-        return d in self._early
+        return d in self._cover(d).early
 
     def session_open(self, d: date) -> datetime:
         """Regular-session open (09:30 ET) of trading day ``d``."""
@@ -153,39 +168,43 @@ class MarketCalendar:
         """Regular-session close of trading day ``d`` (16:00 ET, or 13:00 ET on early-close days)."""
         if not self.is_trading_day(d):
             raise ValueError(f"{d} is not a trading day")
-        if self.is_early_close(d):
-            return self._early[d]
+        early = self._cover(d).early
+        if d in early:
+            return early[d]
         return datetime.combine(d, REGULAR_CLOSE, tzinfo=ET)
 
     def trading_days(self, start: date, end: date) -> list[date]:
         """Trading days ``d`` with ``start <= d <= end``."""
-        self._xc
-        lo = np.searchsorted(self._sessions, np.datetime64(start, "D"), side="left")
-        hi = np.searchsorted(self._sessions, np.datetime64(end, "D"), side="right")
-        return [d.astype(object) for d in self._sessions[lo:hi]]
+        if end < start:
+            return []
+        sessions = self._cover(start, end).sessions
+        lo = np.searchsorted(sessions, np.datetime64(start, "D"), side="left")
+        hi = np.searchsorted(sessions, np.datetime64(end, "D"), side="right")
+        return [d.astype(object) for d in sessions[lo:hi]]
 
     def trading_days_between(self, start: date, end: date) -> int:
         """Number of trading days in ``(start, end]`` (0DTE is 0, next day is 1)."""
         if end <= start:
             return 0
-        self._xc
-        lo = np.searchsorted(self._sessions, np.datetime64(start, "D"), side="right")
-        hi = np.searchsorted(self._sessions, np.datetime64(end, "D"), side="right")
+        sessions = self._cover(start, end).sessions
+        lo = np.searchsorted(sessions, np.datetime64(start, "D"), side="right")
+        hi = np.searchsorted(sessions, np.datetime64(end, "D"), side="right")
         return int(hi - lo)
 
     def previous_trading_day(self, d: date) -> date:
-        self._xc
-        i = np.searchsorted(self._sessions, np.datetime64(d, "D"), side="left") - 1
+        # the window reaches years before any date it was widened for, so "none before" is real
+        sessions = self._cover(d - timedelta(days=14), d).sessions
+        i = np.searchsorted(sessions, np.datetime64(d, "D"), side="left") - 1
         if i < 0:
-            raise ValueError(f"no trading day before {d} in the loaded window")
-        return self._sessions[i].astype(object)
+            raise ValueError(f"no trading day before {d}")
+        return sessions[i].astype(object)
 
     def next_trading_day(self, d: date) -> date:
-        self._xc
-        i = np.searchsorted(self._sessions, np.datetime64(d, "D"), side="right")
-        if i >= len(self._sessions):
-            raise ValueError(f"no trading day after {d} in the loaded window")
-        return self._sessions[i].astype(object)
+        sessions = self._cover(d, d + timedelta(days=14)).sessions
+        i = np.searchsorted(sessions, np.datetime64(d, "D"), side="right")
+        if i >= len(sessions):
+            raise ValueError(f"no trading day after {d}")
+        return sessions[i].astype(object)
 
     # --- expiry clock --------------------------------------------------------------------------
     def expiry_instant(self, expiry: date, settlement: Settlement | Root | str) -> datetime:
@@ -282,6 +301,42 @@ class MarketCalendar:
         if t < time(20, 0):
             return MarketSession.AFTER_HOURS
         return MarketSession.CLOSED
+
+
+def _load_window(start: date, end: date) -> _Window:
+    """Sessions for ``start..end``: exchange_calendars inside its range, weekdays outside it."""
+    parts, early = [], {}
+    if start < _XC_FIRST:
+        parts.append(_weekdays(start, min(end, _XC_FIRST - timedelta(days=1))))
+    lo, hi = max(start, _XC_FIRST), min(end, _XC_LAST)
+    if lo <= hi:
+        sessions, early = _exchange_sessions(lo, hi)
+        parts.append(sessions)
+    if end > _XC_LAST:
+        parts.append(_weekdays(max(start, _XC_LAST + timedelta(days=1)), end))
+    return _Window(start, end, np.concatenate(parts), early)
+
+
+def _weekdays(start: date, end: date) -> np.ndarray:
+    days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1)
+    return days[np.is_busday(days)]
+
+
+def _exchange_sessions(start: date, end: date) -> tuple[np.ndarray, dict[date, datetime]]:
+    import warnings
+
+    import exchange_calendars as xc  # imported lazily: pandas-heavy
+
+    with warnings.catch_warnings():
+        # exchange_calendars 4.x trips pandas 3's Pandas4Warning on its own internals.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        cal = xc.get_calendar("XNYS", start=start.isoformat(), end=end.isoformat())
+        sessions = cal.sessions
+        closes = cal.schedule["close"].dt.tz_convert(ET)
+    short = ((closes.dt.hour * 60 + closes.dt.minute) < REGULAR_CLOSE.hour * 60).to_numpy()
+    early = {d.date(): c.to_pydatetime() for d, c in zip(sessions[short], closes[short], strict=True)}
+    return np.array(sessions.to_numpy().astype("datetime64[D]")), early
 
 
 def _style(settlement: Settlement | Root | str) -> Settlement:

@@ -3,7 +3,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pytest
 
-from spx_core.domain import ET, MarketSession, Root, Settlement, default_calendar
+from spx_core.domain import ET, MarketCalendar, MarketSession, Root, Settlement, default_calendar
 
 CAL = default_calendar()
 
@@ -85,3 +85,59 @@ def test_market_session(ts, session):
 def test_naive_datetimes_are_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
         CAL.session_at(datetime(2026, 11, 20, 10, 0))
+
+
+# --- no fixed window: SPX lists five years out, backtests reach back decades ---------------------
+def test_dates_far_outside_the_first_window_are_answered_by_widening_it():
+    cal = MarketCalendar(start=date(2024, 1, 2), end=date(2026, 12, 31))  # a narrow first window
+    assert cal.monthly_expiry(2035, 12) == date(2035, 12, 21)
+    assert cal.is_holiday(date(2035, 12, 25)) and cal.is_early_close(date(2035, 11, 23))
+    assert cal.expiry_instant(date(2035, 12, 31), Root.SPXW) == datetime(2035, 12, 31, 16, 0, tzinfo=ET)
+    assert cal.monthly_expiry(2014, 4) == date(2014, 4, 17)  # Good Friday 2014-04-18: the Thursday before
+    assert cal.previous_trading_day(date(2035, 1, 2)) == date(2034, 12, 29)
+    assert cal.trading_days_between(date(2034, 12, 29), date(2035, 1, 2)) == 1
+
+
+def test_beyond_the_exchange_calendar_range_every_weekday_trades():
+    cal = MarketCalendar()
+    assert cal.is_trading_day(date(2300, 7, 4)) and not cal.is_trading_day(date(2300, 7, 8))  # a Sunday
+    assert cal.monthly_expiry(2400, 1) == date(2400, 1, 21)
+    assert cal.next_trading_day(date(2261, 12, 31)) == date(2262, 1, 1)  # past the seam no holiday is known
+
+
+def test_answers_do_not_change_when_the_window_widens():
+    narrow = MarketCalendar(start=date(2026, 1, 2), end=date(2026, 12, 31))
+    before = narrow.trading_days(date(2026, 3, 1), date(2026, 4, 30))
+    narrow.monthly_expiry(2040, 1)
+    assert narrow.trading_days(date(2026, 3, 1), date(2026, 4, 30)) == before == CAL.trading_days(
+        date(2026, 3, 1), date(2026, 4, 30))
+
+
+def test_a_snapshot_with_a_2035_spxw_expiry_gets_greeks_and_a_surface():
+    from spx_core.domain.snapshot import ChainSnapshot
+    from spx_core.surface import chain_iv, fit_surface
+
+    strikes = np.array([5000.0, 6000.0, 7000.0, 8000.0] * 2)
+    is_call = np.repeat([True, False], 4)
+    now = datetime(2026, 6, 26, 15, 45, tzinfo=ET)
+    snap = ChainSnapshot.from_columns(
+        underlying="SPX", time=int(now.timestamp() * 1e9), underlying_price=6000.0,
+        root=np.full(8, 1, np.uint8), expiry=np.full(8, np.datetime64("2035-12-31"), "datetime64[D]"),
+        strike=strikes, is_call=is_call,
+        bid=np.array([2300.0, 1700.0, 1200.0, 800.0, 500.0, 800.0, 1200.0, 1700.0]),
+        ask=np.array([2350.0, 1750.0, 1250.0, 850.0, 550.0, 850.0, 1250.0, 1750.0]))
+    assert snap.expiries()[0].root is Root.SPXW
+    civ = chain_iv(snap)
+    assert np.all(np.isfinite(snap.time_to_expiry())) and snap.time_to_expiry()[0] == pytest.approx(9.52, abs=0.01)
+    assert np.isfinite(civ.iv_mid).any()
+    [fit] = fit_surface(civ).expiries
+    assert fit.expiry == date(2035, 12, 31)
+
+
+def test_the_simulator_starts_in_2029(tmp_path, capsys):
+    from spx_core.cli.main import main
+
+    code = main(["simulate", "--db", str(tmp_path / "sim.sqlite"), "--seed", "7", "--minutes", "2",
+                 "--start", "2029-06-01T10:00"])
+    assert code == 0, capsys.readouterr().err
+    assert "recorded 2 simulated snapshots" in capsys.readouterr().out

@@ -73,3 +73,72 @@ def test_the_import_log_matches_the_report(store, tmp_path):
     assert (record.status, record.sha256, record.rows_read, record.quotes_stored, record.snapshots) == (
         "imported", report.sha256, report.rows_read, report.quotes_stored, report.snapshots)
     assert record.rejected == [(r.line, r.reason) for r in report.rejected]
+
+
+# --- what is not a file: refused by type, never opened -----------------------------------------------
+@pytest.mark.parametrize("fmt", ["cboe-datashop", "cboe-delayed", "lean-minute", "databento"])
+def test_a_device_is_refused_instead_of_read_forever(store, fmt):
+    [report] = import_files(store, ["/dev/zero"], fmt)
+    assert report.status is ImportStatus.FAILED
+    assert report.error == "/dev/zero is a device, not a regular file; save the data to a file and import that"
+
+
+def test_a_fifo_is_refused_instead_of_waiting_for_a_writer(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "quotes.csv"
+    os.mkfifo(fifo)
+    code = ("import sys; from spx_core.cli.main import main; "
+            "sys.exit(main(['import', '--format', sys.argv[1], '--db', sys.argv[2], sys.argv[3]]))")
+    for fmt in ("cboe-datashop", "databento"):  # databento opens files early to order them: not this one
+        out = subprocess.run([sys.executable, "-c", code, fmt, str(tmp_path / "db.sqlite"), str(fifo)],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1, out.stderr
+        assert f"{fifo} is a FIFO (named pipe), not a regular file" in out.stdout
+        assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_a_folder_is_refused_with_a_hint(store, tmp_path):
+    [report] = import_files(store, [tmp_path], "cboe-datashop")
+    assert report.status is ImportStatus.FAILED and report.error == f"{tmp_path} is a folder; pass the files inside it"
+
+
+# --- the one row reader: a physical line is a record, whatever the block boundaries -----------------
+_TEXT = 'a,1\r\nb,2\rc,3\n\n"d",4\r\n"e,5\r\nf,"6"x\n  ,  \ng,7,,\nh\ni,8'
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 8, 1 << 20])
+def test_rows_and_line_numbers_do_not_depend_on_how_the_text_is_read(monkeypatch, block):
+    import io
+
+    import spx_core.marketdata.importers.parsing as parsing
+
+    monkeypatch.setattr(parsing, "_BLOCK_CHARS", block)
+    rejected = []
+    chunks = list(parsing.read_csv_chunks(io.StringIO(_TEXT, newline=""), ncols=2, chunk_rows=2, first_line=10,
+                                          on_reject=lambda line, reason: rejected.append((line, reason))))
+    rows = [(int(n), [str(c[i]) for c in cols]) for lines, cols in chunks for i, n in enumerate(lines)]
+    assert all(len(lines) <= 2 for lines, _ in chunks)
+    # line 13 is blank (skipped); 17 has the right field count, so the conversions judge its empty cells
+    assert rows == [(10, ["a", "1"]), (11, ["b", "2"]), (12, ["c", "3"]), (14, ["d", "4"]), (17, ["  ", "  "]),
+                    (18, ["g", "7"]), (20, ["i", "8"])]
+    assert [line for line, _ in rejected] == [15, 16, 19]
+    assert "bad quoting" in rejected[0][1] and "bad quoting" in rejected[1][1]
+    assert rejected[2][1] == "has 1 fields, expected 2"
+
+
+def test_an_overlong_line_is_rejected_alone(monkeypatch):
+    import io
+
+    import spx_core.marketdata.importers.parsing as parsing
+
+    monkeypatch.setattr(parsing, "MAX_LINE_CHARS", 16)
+    monkeypatch.setattr(parsing, "_BLOCK_CHARS", 5)
+    text = "a,1\n" + "x" * 50 + "\nb,2\n" + "y" * 17 + "\r\nc,3"
+    rejected = []
+    chunks = list(parsing.read_csv_chunks(io.StringIO(text, newline=""), ncols=2, chunk_rows=10, first_line=1,
+                                          on_reject=lambda line, reason: rejected.append(line)))
+    assert [int(n) for lines, _ in chunks for n in lines] == [1, 3, 5]
+    assert rejected == [2, 4]

@@ -177,3 +177,57 @@ def dbn_metadata_for(dataset: str):
 
     return dbn.Metadata(dataset=dataset, start=T0, stype_in=dbn.SType.RAW_SYMBOL, stype_out=dbn.SType.INSTRUMENT_ID,
                         schema=dbn.Schema.CBBO_1M, symbols=["SPX.OPT"], end=T0 + 3600 * 10**9)
+
+
+# --- corrupt and implausible records ---------------------------------------------------------------
+def _panicking_dbn(path):
+    """A DBN file whose definition record claims fewer bytes than its type needs: databento_dbn panics."""
+    meta = bytes(metadata())
+    record = bytearray(bytes(definition(1, C3700)))
+    record[0] = 66  # the length byte counts 4-byte words: 264 bytes instead of 520
+    path.write_bytes(meta + bytes(record) + b"".join(bytes(q) for q in _quotes()))
+    return path
+
+
+def test_a_decoder_panic_fails_only_its_file_with_a_message(store, tmp_path, capfd):
+    import databento_dbn
+
+    corrupt = _panicking_dbn(tmp_path / "corrupt.dbn")
+    with pytest.raises(BaseException) as raised:  # what the importer has to contain
+        databento_dbn.DBNDecoder().write_and_decode(corrupt.read_bytes())
+    assert not isinstance(raised.value, Exception) and type(raised.value).__name__ == "PanicException"
+    capfd.readouterr()
+
+    good = write_dbn(tmp_path / "good.dbn", metadata(), _definitions() + _quotes())
+    bad_report, good_report = import_files(store, [corrupt, good], FMT)
+
+    assert bad_report.status is ImportStatus.FAILED
+    assert "cannot decode DBN data after record 0 (the decoder failed: Malformed" in bad_report.error
+    assert "download it again" in bad_report.error
+    assert good_report.status is ImportStatus.IMPORTED and good_report.quotes_stored == 5
+    assert [r.status for r in store.import_log()] == ["failed", "imported"]
+    assert "panicked" not in capfd.readouterr().err  # the Rust panic report stays off the terminal
+
+
+def test_a_decoder_panic_in_the_cli_is_one_line_and_exit_1(tmp_path, capsys):
+    corrupt = _panicking_dbn(tmp_path / "corrupt.dbn")
+    code = main(["import", "--format", FMT, "--db", str(tmp_path / "cli.sqlite"), str(corrupt)])
+    out = capsys.readouterr()
+    assert code == 1 and "Traceback" not in out.out + out.err
+    assert "failed     " in out.out and "the decoder failed" in out.out
+
+
+@pytest.mark.parametrize(("quote", "reason"), [
+    (Quote(1, 0, 0, 64.9, 67.9), "ts_recv 1970-01-01T00:00:00.000000000 UTC is not a plausible quote time"),
+    (Quote(1, T0 + MINUTE, 5, 64.9, 67.9), "ts_event 1970-01-01T00:00:00.000000005 UTC is not a plausible quote time"),
+    (Quote(1, T0 + MINUTE, T0, 64.9, 2e6), "implausible price (bid 64.9, ask 2e+06; above 1,000,000)"),
+    (Quote(4, T0 + MINUTE, T0, 1.0, 1.1), "expiry 2020-12-31 is before the quote day 2021-01-04 (expired series)"),
+])
+def test_implausible_quote_records_are_rejected(store, tmp_path, quote, reason):
+    records = [*_definitions(), definition(4, "SPXW  201231C03700000"), cbbo(quote),
+               cbbo(Quote(2, T0 + MINUTE, T0, 0.35, 0.5))]
+    [report] = import_files(store, [write_dbn(tmp_path / "q.dbn", metadata(), records)], FMT)
+    assert report.status is ImportStatus.IMPORTED
+    assert [(r.line, r.reason.split(" (")[0] if "plausible quote time" in reason else r.reason)
+            for r in report.rejected] == [(5, reason.split(" (")[0] if "plausible quote time" in reason else reason)]
+    assert report.quotes_stored == 1

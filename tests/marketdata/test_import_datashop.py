@@ -68,7 +68,7 @@ def test_a_malformed_row_is_rejected_with_its_line_and_the_rest_imports(store, t
 
 @pytest.mark.parametrize(("line", "old", "new", "reason"), [
     (3, "2850,P,", "2850,X,", "option_type 'X' is not C or P"),
-    (4, "2019-06-26,2875", "2019-06-25,2875", "expiration 2019-06-25 is before quote_date 2019-06-26"),
+    (4, "2019-06-26,2875", "2019-06-25,2875", "expiration 2019-06-25 is before quote_date 2019-06-26 (expired series)"),
     (6, ",60,15.8,", ",-60,15.8,", "bid_size_1545 '-60' is negative"),
     (7, "2019-06-26,2019-06-26", "2019-06-26,2019-13-01", "expiration '2019-13-01' is not a date (YYYY-MM-DD)"),
     (9, ",139,", ",1.5,", "bid_size_1545 '1.5' is not a whole number"),
@@ -79,6 +79,76 @@ def test_specific_reasons_for_malformed_rows(store, tmp_path, line, old, new, re
     bad = edit_line(DATASHOP_CUT, tmp_path / "spxw_bad.csv", line, old, new)
     [report] = import_files(store, [bad], FMT)
     assert [(r.line, r.reason) for r in report.rejected] == [(line, reason)]
+    assert report.quotes_stored == 23
+
+
+@pytest.mark.parametrize(("line", "old", "new", "reason"), [
+    (2, ",2850,C,", ",0,C,", "strike '0' is not a plausible strike (0 < strike <= 1,000,000)"),
+    (3, ",2850,P,", ",1e308,P,", "strike '1e308' is not a plausible strike (0 < strike <= 1,000,000)"),
+    (4, ",2917.8,2918.42,", ",-2917.8,2918.42,", "underlying_bid_1545 '-2917.8' is negative"),
+    (5, ",2917.8,2918.42,", ",0,2918.42,",
+     "underlying_bid_1545 '0' is not a plausible index level (0 < level <= 1,000,000)"),
+    (6, ",2917.8,2918.42,", ",2917.8,inf,", "underlying_ask_1545 'inf' is not a number"),
+    (7, ",2917.8,2918.42,", ",2917.8,1e300,",
+     "underlying_ask_1545 '1e300' is not a plausible index level (0 < level <= 1,000,000)"),
+    (8, "2019-06-26,2019-06-26,", "1970-01-01,2019-06-26,", "quote_date 1970-01-01 is not a plausible quote date"),
+    (9, "2019-06-26,2019-06-26,", "2019-06-26,2035-06-26,",
+     "expiration 2035-06-26 is more than 10 years after quote_date 2019-06-26; not a listed expiry"),
+    (10, ",0.05,2917.8,", ",1e308,2917.8,", "ask_1545 '1e308' is not a plausible price (above 1,000,000)"),
+    (11, ",124,30.1,", ",124,1e308,", "bid_1545 '1e308' is not a plausible price (above 1,000,000)"),
+])
+def test_implausible_values_are_rejected_with_their_reason(store, tmp_path, line, old, new, reason):
+    bad = edit_line(DATASHOP_CUT, tmp_path / "spxw_implausible.csv", line, old, new)
+    [report] = import_files(store, [bad], FMT)
+    [(got_line, got_reason)] = [(r.line, r.reason) for r in report.rejected]
+    assert got_line == line and got_reason.startswith(reason)
+    assert report.quotes_stored == 23
+
+
+def test_a_duplicated_header_column_fails_the_file_naming_it(store, tmp_path):
+    rows = DATASHOP_CUT.read_text(encoding="utf-8-sig").rstrip("\n").split("\n")
+    path = tmp_path / "spxw_twice.csv"
+    path.write_text("\n".join([rows[0] + ",bid_1545", *(r + ",1.0" for r in rows[1:])]) + "\n", encoding="utf-8")
+    [report] = import_files(store, [path], FMT)
+    assert report.status is ImportStatus.FAILED
+    assert "names column 'bid_1545' more than once (columns 6, 13)" in report.error
+    assert store.list_snapshots() == []
+
+
+@pytest.mark.parametrize("stray", ['"C', 'C"x', '"C"x'])
+def test_a_stray_quote_rejects_only_its_own_line(store, tmp_path, stray):
+    bad = edit_line(DATASHOP_CUT, tmp_path / "spxw_quote.csv", 6, ",C,", f",{stray},")
+    [report] = import_files(store, [bad], FMT)
+    assert report.status is ImportStatus.IMPORTED
+    assert [r.line for r in report.rejected] == [6]
+    assert report.quotes_stored == 23 and report.rows_read == 24
+
+
+def test_every_line_of_a_100_row_file_with_a_stray_quote_is_stored_or_rejected(store, tmp_path):
+    rows = DATASHOP_CUT.read_text(encoding="utf-8-sig").rstrip("\n").split("\n")
+    body = [rows[1].replace(",2850,", f",{2000 + 5 * i},") for i in range(100)]
+    body[50] = body[50].replace(",C,", ',"C,')
+    path = tmp_path / "spxw_100.csv"
+    path.write_text("\n".join([rows[0], *body]) + "\n", encoding="utf-8")
+    [report] = import_files(store, [path], FMT)
+    assert (report.rows_read, report.quotes_stored) == (100, 99)
+    [rejection] = report.rejected
+    assert rejection.line == 52 and "bad quoting" in rejection.reason
+
+
+def test_quoted_fields_on_one_line_are_read(store, tmp_path):
+    bad = edit_line(DATASHOP_CUT, tmp_path / "spxw_quoted.csv", 6, ",C,", ',"C",')
+    [report] = import_files(store, [bad], FMT)
+    assert report.rejected == [] and report.quotes_stored == 24
+
+
+def test_lines_ending_in_cr_only_are_numbered_like_any_other(store, tmp_path):
+    rows = DATASHOP_CUT.read_text(encoding="utf-8-sig").rstrip("\n").split("\n")
+    rows[4] = rows[4].replace(",0.05,", ",abc,")
+    path = tmp_path / "spxw_cr.csv"
+    path.write_bytes("\r".join(rows).encode())
+    [report] = import_files(store, [path], FMT)
+    assert [(r.line, r.reason) for r in report.rejected] == [(5, "ask_1545 'abc' is not a number")]
     assert report.quotes_stored == 23
 
 
@@ -146,6 +216,7 @@ def test_a_file_that_turns_to_garbage_midway_imports_nothing(store, tmp_path, mo
     # small chunks: the first quote date's snapshot is already written in the transaction when the
     # garbage is read, so this shows the rollback, not just an early failure
     monkeypatch.setattr("spx_core.marketdata.importers.cboe_datashop._CHUNK_ROWS", 5)
+    monkeypatch.setattr("spx_core.marketdata.importers.parsing._BLOCK_CHARS", 1024)
     rows = DATASHOP_CUT.read_text(encoding="utf-8").rstrip("\n").split("\n")
     later = [r.replace("2019-06-26,2019-07-19", "2019-06-27,2019-07-19") for r in rows[14:]]
     path = tmp_path / "spxw_corrupt.csv"
@@ -178,3 +249,17 @@ def test_real_file_spxw20190626(store, shared_data):
     assert np.sum(snap.bid) == pytest.approx(reference["bid_1545"].sum(), rel=1e-12)
     assert np.sum(snap.ask) == pytest.approx(reference["ask_1545"].sum(), rel=1e-12)
     assert int(np.sum(snap.open_interest)) == int(reference["open_interest"].sum())
+
+
+def test_expiries_years_out_import_under_the_monthly_expiry_rule(store, tmp_path):
+    # SPX lists about five years out: a 2035 expiry quoted in 2026 is real (no calendar window)
+    rows = DATASHOP_CUT.read_text(encoding="utf-8-sig").rstrip("\n").split("\n")
+    body = [r.replace("2019-06-26,2019-06-26", "2026-06-26,2035-12-21").replace(
+        "2019-06-26,2019-07-19", "2026-06-26,2035-12-31") for r in rows[1:]]
+    path = tmp_path / "chain_20260626.csv"  # not spxw...: roots come from the monthly-expiry rule
+    path.write_text("\n".join([rows[0], *body]) + "\n", encoding="utf-8")
+    [report] = import_files(store, [path], FMT)
+    assert report.status is ImportStatus.IMPORTED, report.error
+    assert report.rejected == [] and report.quotes_stored == 24
+    roots = {e.expiry.isoformat(): e.root for e in snapshots(store)[0].expiries()}
+    assert roots == {"2035-12-21": Root.SPX, "2035-12-31": Root.SPXW}

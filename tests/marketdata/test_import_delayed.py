@@ -10,6 +10,7 @@ import pytest
 
 from spx_core.domain import ET, Root
 from spx_core.marketdata.importers import ImportStatus, import_files
+from spx_core.marketdata.importers.cboe_delayed import DelayedOptions
 from tests.marketdata.import_helpers import DATASHOP_CUT, DELAYED_CUT, edit_line, snapshots, store  # noqa: F401
 
 FMT = "cboe-delayed"
@@ -140,3 +141,151 @@ def test_every_real_sample_file_imports_without_rejections(store, shared_data):
     roots = {Root(e.root) for s in snapshots(store) for e in s.expiries()}
     assert roots == {Root.SPX, Root.SPXW}
     assert {s.underlying_price for s in snapshots(store)} == {6711.2002}
+
+
+# --- header variants: years, browser locales, padding ------------------------------------------------
+_REAL_DATE = '"Date: October 1, 2025 at 6:03 PM EDT"'
+
+
+def _with_date_line(tmp_path, date_cell: str, *, pad: int = 0):
+    lines = DELAYED_CUT.read_text().rstrip("\n").split("\n")
+    assert lines[2].startswith(_REAL_DATE)
+    lines[2] = lines[2].replace(_REAL_DATE, date_cell)
+    lines = [line + "," * pad for line in lines]
+    path = tmp_path / "variant.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("cell", "expected"), [
+    ('"Date: October 1, 2025 at 6:03 PM EDT"', datetime(2025, 10, 1, 18, 3, tzinfo=ET)),
+    ('"Date: October 1 2025 at 6:03 PM EDT"', datetime(2025, 10, 1, 18, 3, tzinfo=ET)),
+    ('"Date: October 1, 2025, 6:03 PM EDT"', datetime(2025, 10, 1, 18, 3, tzinfo=ET)),
+    ("Date: October 1, 2025 at 6:03 PM EDT", datetime(2025, 10, 1, 18, 3, tzinfo=ET)),  # unquoted: split cell
+    ('"Date: Jan 6, 2025 at 4:15 PM EST"', datetime(2025, 1, 6, 16, 15, tzinfo=ET)),
+    ('"Date: October 1, 2025 at 5:03 PM GMT-5"', datetime(2025, 10, 1, 18, 3, tzinfo=ET)),
+    ('"Date: 1. Oktober 2025 um 18:03 GMT-4"', datetime(2025, 10, 1, 18, 3, tzinfo=ET)),
+    ('"Date: 1 octobre 2025 à 18:03 UTC\u22124"', datetime(2025, 10, 1, 18, 3, tzinfo=ET)),
+    ('"Date: 1 de octubre de 2025, 6:03 p. m. GMT-4"', datetime(2025, 10, 1, 18, 3, tzinfo=ET)),
+    ('"Date: 2 févr. 2025, 16:15"', datetime(2025, 2, 2, 16, 15, tzinfo=ET)),  # no zone: ET
+    ("Oct 01 2025 @ 18:03 ET", datetime(2025, 10, 1, 18, 3, tzinfo=ET)),
+])
+def test_date_line_variants_are_read(store, tmp_path, cell, expected):
+    [report] = import_files(store, [_with_date_line(tmp_path, cell)], FMT)
+    assert report.status is ImportStatus.IMPORTED, report.error
+    assert report.rejected == [] and report.quotes_stored == 20
+    assert snapshots(store)[0].time == expected
+
+
+def test_lines_padded_with_trailing_commas_import_like_unpadded(store, tmp_path):
+    [report] = import_files(store, [_with_date_line(tmp_path, _REAL_DATE, pad=6)], FMT)
+    assert report.status is ImportStatus.IMPORTED, report.error
+    assert (report.rows_read, report.quotes_stored, report.rejected) == (10, 20, [])
+
+
+@pytest.mark.parametrize("cell", ['"Date: sometime on October 1, 2025"', '"Date: October 1, 2025 at 6:03 PM AEST"',
+                                  '"Date: 10/1/2025 6:03 PM"'])
+def test_an_unreadable_time_fails_naming_the_line_and_the_time_option(store, tmp_path, cell):
+    [report] = import_files(store, [_with_date_line(tmp_path, cell)], FMT)
+    assert report.status is ImportStatus.FAILED
+    assert "line 3: cannot read the date and time in" in report.error and "pass --time ISO" in report.error
+    assert store.list_snapshots() == []
+
+
+def test_the_time_option_supplies_an_unreadable_time(store, tmp_path):
+    path = _with_date_line(tmp_path, '"Date: sometime on October 1, 2025"')
+    [report] = import_files(store, [path], FMT, options=DelayedOptions(time=datetime(2025, 10, 1, 16, 15)))
+    assert report.status is ImportStatus.IMPORTED and report.rejected == []
+    assert snapshots(store)[0].time == datetime(2025, 10, 1, 16, 15, tzinfo=ET)  # naive = ET
+
+
+def test_the_time_option_supplies_a_missing_date_line(store, tmp_path):
+    bad = edit_line(DELAYED_CUT, tmp_path / "no_date.csv", 3, "Date: October 1, 2025 at 6:03 PM EDT", "Updated")
+    [failed] = import_files(store, [bad], FMT)
+    assert failed.status is ImportStatus.FAILED and "pass --time ISO" in failed.error
+    when = datetime(2025, 10, 1, 20, 15, tzinfo=ET)
+    [report] = import_files(store, [bad], FMT, options=DelayedOptions(time=when))
+    assert report.status is ImportStatus.IMPORTED and snapshots(store)[0].time == when
+
+
+@pytest.mark.parametrize(("line", "old", "new", "message"), [
+    (2, "Last: 6711.2002", "Last: 0", "line 2: the index Last 0 is not a plausible index level"),
+    (2, "Last: 6711.2002", "Last: -6711.2", "line 2: the index Last -6711.2 is not a plausible index level"),
+    (2, "Last: 6711.2002", "Last: inf", "line 2: the index Last inf is not a plausible index level"),
+    (3, "October 1, 2025", "January 1, 1970", "the snapshot time 1970-01-01T18:03:00-04:00 is not a plausible"),
+    (4, "Gamma,Open Interest,Strike", "Gamma,IV,Strike", "the call columns name iv more than once ('iv', 'iv')"),
+])
+def test_implausible_header_values_fail_the_file(store, tmp_path, line, old, new, message):
+    bad = edit_line(DELAYED_CUT, tmp_path / "bad_header.csv", line, old, new)
+    [report] = import_files(store, [bad], FMT)
+    assert report.status is ImportStatus.FAILED and message in report.error, report.error
+    assert store.list_snapshots() == []
+
+
+def test_an_implausible_index_bid_is_stored_as_unknown_and_reported(store, tmp_path):
+    bad = edit_line(DELAYED_CUT, tmp_path / "bad_bid.csv", 3, "Bid: 6661.1099", "Bid: -1")
+    [report] = import_files(store, [bad], FMT)
+    assert report.status is ImportStatus.IMPORTED and report.quotes_stored == 20
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (3, "the index Bid -1 is not a plausible index level (0 < level <= 1,000,000); stored as unknown")]
+    assert np.isnan(snapshots(store)[0].underlying_bid)
+
+
+@pytest.mark.parametrize(("old", "new", "reason"), [
+    (",6600.00,", ",0,", "Strike '0' is not a plausible strike"),
+    (",6600.00,", ",1e308,", "Strike '1e308' is not a plausible strike"),
+    (",524.8,", ",1e308,", "call bid '1e308' is not a plausible price"),
+])
+def test_implausible_row_values_are_rejected(store, tmp_path, old, new, reason):
+    bad = edit_line(DELAYED_CUT, tmp_path / "bad_row.csv", 6, old, new)
+    [report] = import_files(store, [bad], FMT)
+    assert [r.line for r in report.rejected] in ([6], [6, 6]) and reason in report.rejected[0].reason
+
+
+def test_a_row_without_contracts_is_rejected_not_skipped(store, tmp_path):
+    rows = DELAYED_CUT.read_text().rstrip("\n").split("\n")
+    cells = rows[5].split(",")
+    cells[1] = cells[12] = ""
+    path = tmp_path / "no_contracts.csv"
+    path.write_text("\n".join([*rows[:5], ",".join(cells), *rows[6:]]) + "\n")
+    [report] = import_files(store, [path], FMT)
+    assert [(r.line, r.reason) for r in report.rejected] == [(6, "lists neither a call nor a put contract")]
+    assert report.quotes_stored == 18
+
+
+def test_a_stray_quote_rejects_only_its_line(store, tmp_path):
+    bad = edit_line(DELAYED_CUT, tmp_path / "quote.csv", 6, ",524.8,", ',"524.8,')
+    [report] = import_files(store, [bad], FMT)
+    assert [r.line for r in report.rejected] == [6] and "bad quoting" in report.rejected[0].reason
+    assert (report.rows_read, report.quotes_stored) == (10, 18)
+
+
+def test_the_cli_names_the_line_then_accepts_time(tmp_path, capsys):
+    from spx_core.cli.main import main
+
+    path = _with_date_line(tmp_path, '"Date: sometime on October 1, 2025"')
+    db = str(tmp_path / "cli.sqlite")
+    assert main(["import", "--format", FMT, "--db", db, str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "line 3: cannot read the date and time in 'Date: sometime on October 1, 2025'; pass --time ISO" in out
+    assert main(["import", "--format", FMT, "--db", db, "--time", "2025-10-01T16:15", str(path)]) == 0
+    assert "imported   " in capsys.readouterr().out
+    for fmt, when, message in ((FMT, "10/01/2025", "--time '10/01/2025' is not an ISO date-time"),
+                               ("cboe-datashop", "2025-10-01T16:15", "--time applies to --format cboe-delayed only")):
+        with pytest.raises(SystemExit) as usage:
+            main(["import", "--format", fmt, "--db", db, "--time", when, str(path)])
+        assert usage.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_field_only_one_side_names_is_unknown_on_the_other(store, tmp_path):
+    lines = DELAYED_CUT.read_text().split("\n")
+    head = lines[3].split(",")
+    assert head[17] == "Volume"  # the put side's Volume
+    head[17] = "Vol."
+    lines[3] = ",".join(head)
+    path = tmp_path / "put_volume_renamed.csv"
+    path.write_text("\n".join(lines))
+    [report] = import_files(store, [path], FMT)
+    assert report.status is ImportStatus.IMPORTED and report.quotes_stored == 20, report.error
+    snap = snapshots(store)[0]
+    assert (snap.volume[~snap.is_call] == 0).all() and (snap.volume[snap.is_call] > 0).any()

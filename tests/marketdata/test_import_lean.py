@@ -136,3 +136,161 @@ def test_real_day_with_its_index(store, shared_data):
     assert at["09:31"].underlying_price == 3766.63
     assert at["16:01"].underlying_price == 3700.65  # the closing print, in the 16:00 ET bar
     assert at["09:31"].n_expiries == 3
+
+
+# --- zips as they come: mixed, corrupt, duplicated, implausible -------------------------------------
+def _zip(path, members: dict[str, bytes]):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def _members(*zips) -> dict[str, bytes]:
+    out = {}
+    for src in zips:
+        with zipfile.ZipFile(src) as z:
+            out.update({n: z.read(n) for n in z.namelist()})
+    return out
+
+
+def test_a_zip_with_trade_and_quote_members_imports_both_even_with_bars_stored(store, tmp_path):
+    import_files(store, [LEAN_INDEX], FMT)  # stored bars (tz-aware) meet this zip's own bars (int ns)
+    mixed = _zip(tmp_path / "20210104_mixed.zip", _members(LEAN_QUOTES, LEAN_INDEX))
+    [report] = import_files(store, [mixed], FMT)
+    assert report.status is ImportStatus.IMPORTED, report.error
+    assert (report.snapshots, report.quotes_stored, report.bars) == (10, 40, 15)
+    assert snapshots(store)[0].underlying_price == 3766.63
+
+
+def _corrupt_member(src, dst, member: str):
+    """Copy a zip, flipping bytes in the middle of one member's compressed data (its CRC then fails)."""
+    data = bytearray(src.read_bytes())
+    with zipfile.ZipFile(src) as z:
+        info = z.getinfo(member)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for k in range(start + info.compress_size // 3, start + info.compress_size // 3 + 4):
+        data[k] ^= 0x5A
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_a_corrupt_member_is_rejected_by_name_and_the_rest_imports(store, tmp_path):
+    bad = _corrupt_member(LEAN_QUOTES, tmp_path / "20210104_quote_european.zip", CALL_3700)
+    [report] = import_files(store, [bad], FMT)
+    assert report.status is ImportStatus.IMPORTED, report.error
+    [rejection] = report.rejected
+    assert rejection.line == 0 and rejection.reason.startswith(f"{CALL_3700}: cannot be read (")
+    assert "member skipped, the rest of the zip imports" in rejection.reason
+    assert (report.rows_read, report.quotes_stored) == (30, 30)
+    assert not any(s.strike[s.is_call].tolist().count(3700) for s in snapshots(store))
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("19700101_spxw_minute_quote_european_call_37000000_19700101.csv",
+     "its day 1970-01-01 is not a plausible quote date"),
+    ("20210104_spxw_minute_quote_european_call_37000000_20201231.csv",
+     "it expires on 2020-12-31, before its quote day 2021-01-04 (expired series)"),
+    ("20210104_spxw_minute_quote_european_call_37000000_20990101.csv",
+     "it expires on 2099-01-01, more than 10 years after its quote day 2021-01-04"),
+    ("20210104_spxw_minute_quote_european_call_0_20210104.csv", "its strike 0 is not a plausible strike"),
+    ("20210104_spxw_minute_quote_european_call_37000000_20211332.csv", "its name does not hold valid dates"),
+])
+def test_members_whose_names_are_implausible_are_rejected_by_name(store, tmp_path, name, reason):
+    members = _members(LEAN_QUOTES)
+    members[name] = members[CALL_3700]
+    [report] = import_files(store, [_zip(tmp_path / "20210104_quote_european.zip", members)], FMT)
+    [rejection] = report.rejected
+    assert rejection.line == 0 and rejection.reason.startswith(f"{name}: {reason}") and "skipped" in rejection.reason
+    assert report.quotes_stored == 40
+
+
+def test_a_repeated_minute_in_a_member_is_rejected_naming_the_kept_line(store, tmp_path):
+    members = _members(LEAN_QUOTES)
+    lines = members[CALL_3700].decode().rstrip("\n").split("\n")
+    members[CALL_3700] = ("\n".join([*lines, lines[1]]) + "\n").encode()
+    [report] = import_files(store, [_zip(tmp_path / "20210104_quote_european.zip", members)], FMT)
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (11, f"{CALL_3700} line 11: the minute 09:31 is already on line 2; kept that one")]
+    assert (report.rows_read, report.quotes_stored) == (41, 40)
+
+
+def test_a_repeated_index_bar_is_rejected_not_dropped_silently(store, tmp_path):
+    members = _members(LEAN_INDEX)
+    lines = members[INDEX_MEMBER].decode().rstrip("\n").split("\n")
+    members[INDEX_MEMBER] = ("\n".join([*lines, lines[0].replace("3764.61", "3764.62", 1)]) + "\n").encode()
+    [report] = import_files(store, [_zip(tmp_path / "20210104_trade.zip", members)], FMT)
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (16, f"{INDEX_MEMBER} line 16: the bar at raw time 08:30 is already on line 1; kept that one")]
+    assert report.bars == 15 and _bars_et(store).iloc[0]["open"] == 3764.61
+
+
+@pytest.mark.parametrize(("old", "new", "reason"), [
+    (",3764.61,", ",0,", "open 0 is not a plausible index level"),
+    (",3764.61,", ",-3764.61,", "open '-3764.61' is negative"),
+    (",3764.61,", ",inf,", "open 'inf' is not a number"),
+])
+def test_implausible_index_levels_are_rejected(store, tmp_path, old, new, reason):
+    members = _members(LEAN_INDEX)
+    members[INDEX_MEMBER] = members[INDEX_MEMBER].replace(old.encode(), new.encode(), 1)
+    [report] = import_files(store, [_zip(tmp_path / "20210104_trade.zip", members)], FMT)
+    [rejection] = report.rejected
+    assert rejection.line == 1 and rejection.reason.startswith(f"{INDEX_MEMBER} line 1: {reason}")
+    assert report.bars == 14
+
+
+def test_a_stray_quote_in_a_member_rejects_only_its_line(store, tmp_path):
+    members = _members(LEAN_QUOTES)
+    lines = members[CALL_3700].decode().split("\n")
+    lines[3] = lines[3].replace(",", ',"', 1)
+    members[CALL_3700] = "\n".join(lines).encode()
+    [report] = import_files(store, [_zip(tmp_path / "20210104_quote_european.zip", members)], FMT)
+    assert [r.line for r in report.rejected] == [4] and "bad quoting" in report.rejected[0].reason
+    assert report.quotes_stored == 39
+
+
+_MEMORY_PROBE = """
+import resource, sys, zipfile
+from pathlib import Path
+from spx_core.marketdata.importers import import_files
+from spx_core.storage import Store
+
+path, db = Path(sys.argv[1]), Path(sys.argv[2])
+row = ",1234000,1234000,1234000,1234000,10,1256000,1256000,1256000,1256000,12\\n"
+member = "".join(f"{m * 60000}{row}" for m in range(1440)).encode()
+with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+    for k in range(280):
+        for right in ("call", "put"):
+            z.writestr(f"20210104_spxw_minute_quote_european_{right}_{(3000 + 5 * k) * 10000}_20210115.csv", member)
+inflated = sum(i.file_size for i in zipfile.ZipFile(path).infolist())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with Store.open(db) as store:
+    [report] = import_files(store, [path], "lean-minute")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(report.status.value, report.quotes_stored, inflated, before // 1024, peak // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_a_zip_inflating_to_64_mb_imports_in_bounded_memory(tmp_path):
+    import subprocess
+    import sys
+
+    # Through sh, which forks: a process exec'd straight from pytest would report pytest's own size,
+    # because Linux keeps the larger of the old and new image's peak in ru_maxrss across exec.
+    probe = [sys.executable, "-c", _MEMORY_PROBE, str(tmp_path / "20210104_quote_european.zip"),
+             str(tmp_path / "mem.sqlite")]
+    out = subprocess.run(["sh", "-c", '"$@"; exit $?', "sh", *probe], capture_output=True, text=True, timeout=240,
+                         check=True)
+    status, stored, inflated, before_mb, peak_mb = out.stdout.split()
+    assert int(before_mb) < 200, out.stdout  # the probe's own size before the import (not pytest's)
+    assert status == "imported" and int(stored) == 280 * 2 * 1440
+    assert int(inflated) > 60 * 2**20
+    assert int(peak_mb) < 300, f"peak RSS {peak_mb} MB importing a zip inflating to {int(inflated) >> 20} MB"
+
+
+def test_a_zip_declaring_more_than_the_inflation_limit_is_refused(store, monkeypatch):
+    monkeypatch.setattr("spx_core.marketdata.importers.lean_minute.MAX_INFLATED_BYTES", 1000)
+    [report] = import_files(store, [LEAN_QUOTES], FMT)
+    assert report.status is ImportStatus.FAILED
+    assert "inflate to" in report.error and "split it into days" in report.error

@@ -4,7 +4,9 @@ Every format module defines ``import_path(sink: FileSink, path: Path, options) -
 the file (bounded memory), hands snapshots/bars/instruments to the sink and rejects malformed rows
 with a line number and a specific reason. :func:`import_files` runs one store transaction per file
 (all or nothing), skips files whose SHA-256 was already imported (status ``duplicate``) and turns
-any error that makes a file unusable into status ``failed`` with a message that says how to fix it.
+any error that makes a file unusable into status ``failed`` with a message that says how to fix it:
+any error at all, including a native decoder's panic (a ``BaseException``); only :data:`FATAL`
+(Ctrl-C, exit) stops the batch. Files that are not regular files are refused before being opened.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
+import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,6 +34,9 @@ __all__ = [
     "sha256_file",
     "import_files",
     "CountingReader",
+    "HeldRejections",
+    "not_a_regular_file",
+    "FATAL",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,11 @@ FORMATS: dict[str, str] = {
 #: Detailed rejections kept per file; beyond this one summary entry counts the rest (bounded memory).
 MAX_REJECTIONS = 10_000
 _HASH_BLOCK = 1 << 20
+
+#: What a per-file failure handler must never swallow: the user or the interpreter stopping the run.
+#: Everything else, including ``BaseException`` subclasses raised by native decoders (a Rust panic in
+#: databento_dbn surfaces as ``pyo3_runtime.PanicException``), fails only the file at hand.
+FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 #: ``progress(path, bytes_done, bytes_total)``, called as a file is read (bytes of that file).
 ProgressCallback = Callable[[str, int, int], None]
@@ -113,6 +125,25 @@ class ImportFileError(Exception):
 
     The message names the file, what is wrong and how to fix it; nothing from the file is stored.
     """
+
+
+def not_a_regular_file(path: str | Path) -> str | None:
+    """Why ``path`` cannot be imported without reading it (a folder, device or FIFO), or None.
+
+    Reading ``/dev/zero`` never ends and opening a FIFO waits for a writer, so these are refused by
+    their type before anything opens them.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}; check the path and permissions"
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder; pass the files inside it"
+    if not stat.S_ISREG(mode):
+        kind = "FIFO (named pipe)" if stat.S_ISFIFO(mode) else "device" if stat.S_ISCHR(mode) or \
+            stat.S_ISBLK(mode) else "socket" if stat.S_ISSOCK(mode) else "special file"
+        return f"{path} is a {kind}, not a regular file; save the data to a file and import that"
+    return None
 
 
 def sha256_file(path: str | Path) -> str:
@@ -235,12 +266,51 @@ class FileSink:
         if self._progress is not None and n:
             self._progress(str(self.path), min(self._done, self._size), self._size)
 
+    def count_unlisted(self, n: int) -> None:
+        """Count ``n`` rejections beyond the listed ones (summed up by :meth:`finish_rejections`)."""
+        self._extra_rejections += int(n)
+
     def finish_rejections(self) -> None:
         if self._extra_rejections:
             reason = (f"{self._extra_rejections} more rejected rows not listed (only the first "
                       f"{MAX_REJECTIONS} are kept); fix the file's format and re-import")
             self.rejected.append(Rejection(0, reason))
             self._imp.reject(0, reason)
+
+
+class HeldRejections:
+    """Row rejections of one part of a file (a zip member), passed to the sink only once that part is whole.
+
+    A part that turns out unreadable half-way is then rejected once, by name, instead of leaving the
+    rejections of its first half behind. At most :data:`MAX_REJECTIONS` are kept; the rest are counted.
+    """
+
+    def __init__(self, prefix: Callable[[int], str] = lambda line: "") -> None:
+        self._prefix = prefix
+        self._held: list[tuple[int, str]] = []
+        self._extra = 0
+        self.rows = 0  # rows rejected through count_and_add (they count as rows read)
+
+    def add(self, line: int, reason: str) -> None:
+        if len(self._held) < MAX_REJECTIONS:
+            self._held.append((int(line), self._prefix(int(line)) + reason))
+        else:
+            self._extra += 1
+
+    def count_and_add(self, line: int, reason: str) -> None:
+        """For a reader's ``on_reject``: a line that could not even be split into fields."""
+        self.rows += 1
+        self.add(line, reason)
+
+    def add_all(self, rejections: Iterable[tuple[int, str]]) -> None:
+        for line, reason in rejections:
+            self.add(line, reason)
+
+    def flush(self, sink: FileSink) -> None:
+        for line, reason in self._held:
+            sink.reject(line, reason)
+        sink.count_unlisted(self._extra)
+        self._held, self._extra = [], 0
 
 
 def _format_module(fmt: str):
@@ -268,7 +338,14 @@ def import_files(store: Any, paths: Sequence[str | Path], fmt: str, *,
     module = _format_module(fmt)
     opts = options if options is not None else module.default_options()
     paths = [Path(p) for p in paths]
-    order = module.import_order(paths) if hasattr(module, "import_order") else list(range(len(paths)))
+    order = list(range(len(paths)))
+    if hasattr(module, "import_order"):
+        try:
+            order = module.import_order(paths)
+        except FATAL:
+            raise
+        except BaseException:  # noqa: BLE001 - the order is an optimisation; each file reports its own failure
+            log.debug("import_order of %s failed; importing in the given order", fmt, exc_info=True)
     shared: dict[str, Any] = {}
     reports: dict[int, ImportReport] = {}
     for i in order:
@@ -280,6 +357,8 @@ def _import_one(store: Any, path: Path, fmt: str, module: Any, opts: Any,
                 progress: ProgressCallback | None, shared: dict[str, Any]) -> ImportReport:
     from spx_core.storage.errors import DuplicateImportError
 
+    if problem := not_a_regular_file(path):
+        return ImportReport(str(path), "", ImportStatus.FAILED, error=problem)
     try:
         digest = sha256_file(path)
         size = path.stat().st_size
@@ -300,7 +379,9 @@ def _import_one(store: Any, path: Path, fmt: str, module: Any, opts: Any,
         if progress is not None:
             progress(str(path), size, size)
         return ImportReport(str(path), digest, ImportStatus.DUPLICATE)
-    except Exception as exc:  # noqa: BLE001 - any failure of one file is reported, the others still import
+    except FATAL:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure of one file is reported, the others still import
         if not isinstance(exc, ImportFileError):
             log.debug("import of %s failed", path, exc_info=True)
         message = str(exc) if isinstance(exc, ImportFileError) else f"{path}: {type(exc).__name__}: {exc}"

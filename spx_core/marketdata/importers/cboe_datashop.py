@@ -15,10 +15,15 @@ Root (the files without a ``root`` column do not say SPX or SPXW), in this order
   4. otherwise by expiry: a monthly expiry (third Friday, or the Thursday before a Friday holiday) is
      SPX (AM-settled), every other expiry SPXW. Note SPXW also lists PM contracts on those
      Fridays, so a mixed file without a root column cannot be split correctly: pass ``--root``.
+
+A header that names a column twice fails the file (which copy is meant cannot be known). Rows with
+implausible values (a quote date before 1983 or in the future, an expiry before the quote date or
+more than ten years after it, a strike or index level outside (0, 1,000,000]) are rejected.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -30,8 +35,10 @@ from spx_core.domain.calendar import ET, default_calendar, to_ns
 from spx_core.domain.contracts import ROOTS, Root
 from spx_core.marketdata.importers.base import CountingReader, FileSink, ImportFileError
 from spx_core.marketdata.importers.chains import ChainBuffer, build_snapshot
-from spx_core.marketdata.importers.parsing import (RowErrors, columns_of, read_csv_chunks, to_date, to_float,
-                                                   to_int)
+from spx_core.marketdata.importers.parsing import (RowErrors, duplicated, quoting_reason, read_csv_chunks,
+                                                   read_physical_line, split_line, to_date, to_float, to_int)
+from spx_core.marketdata.importers.plausible import (check_days, check_expiry, check_index_price, check_price,
+                                                     check_strike)
 
 __all__ = ["DataShopOptions", "default_options", "import_path", "SNAPSHOT_TIME"]
 
@@ -74,13 +81,20 @@ def import_path(sink: FileSink, path: Path, options: DataShopOptions) -> None:
 
 
 def _header(path: Path, stream: io.TextIOBase) -> list[str]:
-    first = stream.readline()
-    header = [h.strip().lower() for h in first.rstrip("\r\n").split(",")]
+    first = read_physical_line(stream)
+    try:
+        header = [h.strip().lower() for h in split_line(first[0] if first else "")]
+    except csv.Error as exc:
+        raise ImportFileError(f"{path}: line 1 (the header): {quoting_reason(exc)}") from None
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise ImportFileError(
             f"{path}: not a Cboe DataShop Option EOD Summary file: header lacks {', '.join(missing)} "
             f"(expected a header like {','.join(REQUIRED)},...); check --format")
+    if twice := duplicated(header):
+        name, where = next(iter(twice.items()))
+        raise ImportFileError(f"{path}: line 1 (the header) names column {name!r} more than once (columns "
+                              f"{', '.join(map(str, where))}); remove the extra column so each value has one meaning")
     return header
 
 
@@ -91,14 +105,13 @@ def _import_stream(sink: FileSink, path: Path, stream: io.TextIOBase, options: D
     buffer = ChainBuffer()
     under: dict[date, list[np.ndarray]] = {}
 
-    def short(line: int, row: list[str]) -> None:
+    def bad_line(line: int, reason: str) -> None:
         sink.count_rows(1)
-        sink.reject(line, f"has {len(row)} fields, the header has {len(header)}")
+        sink.reject(line, reason)
 
-    for lines, rows in read_csv_chunks(stream, ncols=len(header), chunk_rows=_CHUNK_ROWS, first_line=2,
-                                       on_short=short):
-        sink.count_rows(len(rows))
-        text = columns_of(rows, len(header))
+    for lines, text in read_csv_chunks(stream, ncols=len(header), chunk_rows=_CHUNK_ROWS, first_line=2,
+                                       on_reject=bad_line, fields_hint=f"the header has {len(header)}"):
+        sink.count_rows(len(lines))
         cols, qdate, ubid, uask, errors = _parse_chunk(text, index, lines, root_rule)
         for qd in np.unique(qdate[~errors.bad]).tolist():
             if buffer.is_closed(qd):
@@ -135,19 +148,19 @@ def _parse_chunk(text: list[np.ndarray], index: dict[str, int], lines: np.ndarra
     errors = RowErrors(lines)
     col = lambda name: text[index[name]]  # noqa: E731 - tiny local accessor
     qdate = to_date(col("quote_date"), "quote_date", errors)
+    check_days(qdate, "quote_date", errors)
     expiry = to_date(col("expiration"), "expiration", errors)
     strike = to_float(col("strike"), "strike", errors, required=True)
-    errors.mark(strike == 0, lambda i: "strike is 0")
+    check_strike(strike, "strike", errors, col("strike"))
     right = np.char.upper(np.char.strip(col("option_type").astype(str)))
     is_call = np.isin(right, ("C", "CALL"))
     errors.mark(~is_call & ~np.isin(right, ("P", "PUT")),
                 lambda i: f"option_type {col('option_type')[i]!r} is not C or P")
-    with np.errstate(invalid="ignore"):
-        errors.mark(~np.isnat(expiry) & ~np.isnat(qdate) & (expiry < qdate),
-                    lambda i: f"expiration {expiry[i]} is before quote_date {qdate[i]}")
-    cols = {"expiry": expiry, "strike": strike, "is_call": is_call,
-            "bid": to_float(col("bid_1545"), "bid_1545", errors),
-            "ask": to_float(col("ask_1545"), "ask_1545", errors)}
+    check_expiry(expiry, qdate, "expiration", errors, quote_name="quote_date")
+    cols = {"expiry": expiry, "strike": strike, "is_call": is_call}
+    for name, field in (("bid", "bid_1545"), ("ask", "ask_1545")):
+        cols[name] = to_float(col(field), field, errors)
+        check_price(cols[name], field, errors, col(field))
     for name, field in (("bid_size", "bid_size_1545"), ("ask_size", "ask_size_1545"),
                         ("volume", "trade_volume"), ("open_interest", "open_interest")):
         if field in index:
@@ -157,8 +170,12 @@ def _parse_chunk(text: list[np.ndarray], index: dict[str, int], lines: np.ndarra
     for name, field, positive in optional:
         if field in index:
             cols[name] = to_float(col(field), field, errors, non_negative=positive)
+            if name == "last":
+                check_price(cols[name], field, errors, col(field))
     ubid = to_float(col("underlying_bid_1545"), "underlying_bid_1545", errors, required=True)
     uask = to_float(col("underlying_ask_1545"), "underlying_ask_1545", errors, required=True)
+    check_index_price(ubid, "underlying_bid_1545", errors, col("underlying_bid_1545"))
+    check_index_price(uask, "underlying_ask_1545", errors, col("underlying_ask_1545"))
     cols["root"] = root_rule(text, expiry, errors)
     return cols, qdate, ubid, uask, errors
 

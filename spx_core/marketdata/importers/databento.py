@@ -15,7 +15,10 @@ mapping is also stored (``instrument_ids`` table, vendor ``databento:<dataset>``
 its ``ts_recv``: OPRA re-assigns ids daily, and Databento's own symbology intervals are UTC days. A
 quote file imported in a *later* call resolves ids not defined in its own call from those stored
 mappings, for the UTC day of the quote's ``ts_recv`` (only committed, i.e. earlier, imports are seen).
-A quote whose instrument_id has no definition either way is rejected and names the fix.
+A quote whose instrument_id has no definition either way is rejected and names the fix, as is one with
+an unset or implausible ``ts_recv`` (the epoch), an expired or absurdly distant expiry, or a price
+above 1,000,000. A corrupt record can make the (Rust) decoder panic: the file fails with one line
+naming the record, and the panic's own report is kept off the terminal (:mod:`.native`).
 The ``line`` of a DBN rejection is the 1-based record number. Underlying price: the stored SPX bar
 close at or before the sample time on that day (OPRA carries no index), else NaN.
 """
@@ -32,8 +35,11 @@ import pandas as pd
 
 from spx_core.domain.calendar import ET
 from spx_core.domain.contracts import ROOTS, OccSymbolError, OptionContract, Root
-from spx_core.marketdata.importers.base import FileSink, ImportFileError
+from spx_core.marketdata.importers.base import FATAL, FileSink, ImportFileError, not_a_regular_file
 from spx_core.marketdata.importers.chains import UNDERLYING, ChainBuffer, build_snapshot
+from spx_core.marketdata.importers.native import NativeStderr
+from spx_core.marketdata.importers.plausible import (EARLIEST_DAY, MAX_EXPIRY_YEARS, MAX_PRICE, latest_day,
+                                                     plausible_ns_bounds)
 from spx_core.storage.records import VendorInstrumentId
 
 __all__ = ["DatabentoOptions", "default_options", "import_order", "import_path"]
@@ -76,12 +82,17 @@ def _decoder(path: Path, head: bytes):
 def import_order(paths: list[Path]) -> list[int]:
     """Definition files first (their contracts resolve the quote files' instrument ids)."""
     def is_definition(p: Path) -> bool:
+        if not_a_regular_file(p):  # never open a FIFO or device here: import_path reports it
+            return False
         try:
             with open(p, "rb") as fh:
                 head = fh.read(64 * 1024)
-            meta = next((r for r in _decoder(p, head).write_and_decode(head) if isinstance(r, _dbn().Metadata)),
-                        None)
-        except Exception:  # noqa: BLE001 - unreadable files are reported by import_path itself
+            with NativeStderr() as native:
+                meta = next((r for r in native.decode(_decoder(p, head), head) if isinstance(r, _dbn().Metadata)),
+                            None)
+        except FATAL:
+            raise
+        except BaseException:  # noqa: BLE001 - unreadable files (even a decoder panic) are reported by import_path
             return False
         return meta is not None and meta.schema == _dbn().Schema.DEFINITION
     return sorted(range(len(paths)), key=lambda i: (not is_definition(paths[i]), i))
@@ -142,16 +153,19 @@ def import_path(sink: FileSink, path: Path, options: DatabentoOptions) -> None:
     dbn = _dbn()
     contracts: _Contracts = sink.shared.setdefault("dbn_contracts", _Contracts())
     state = _FileState(sink, contracts)
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh, NativeStderr() as native:
         head = fh.read(_BLOCK)
         decoder = _decoder(path, head)
         block = head
         while block:
             sink.read_bytes(len(block))
             try:
-                records = decoder.write_and_decode(block)
-            except dbn.DBNError as exc:
-                raise ImportFileError(f"{path}: cannot decode DBN data after record {state.n_records} ({exc}); "
+                records = native.decode(decoder, block)
+            except FATAL:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - DBNError, or a Rust panic (pyo3 PanicException)
+                what = str(exc) if isinstance(exc, dbn.DBNError) else f"the decoder failed: {native.panic or exc}"
+                raise ImportFileError(f"{path}: cannot decode DBN data after record {state.n_records} ({what}); "
                                       f"the file is corrupt or not DBN - download it again") from None
             state.handle(records)
             block = fh.read(_BLOCK)
@@ -183,13 +197,18 @@ class _FileState:
         for rec in records:
             if isinstance(rec, dbn.Metadata):
                 self.meta = rec
-                _metadata_mappings(rec, self.contracts)
+                try:
+                    _metadata_mappings(rec, self.contracts)
+                except dbn.DBNError as exc:
+                    raise ImportFileError(f"{self.sink.path}: the DBN metadata header is corrupt ({str(exc)[:80]}); "
+                                          f"download the file again") from None
                 continue
             self.n_records += 1
             if isinstance(rec, (dbn.CBBOMsg, dbn.BBOMsg)):
                 level = rec.levels[0]
                 ts_event = rec.ts_event if rec.ts_event < _UNDEF_TS else 0
-                quotes.append((self.n_records, rec.instrument_id, rec.ts_recv, ts_event,
+                ts_recv = rec.ts_recv if rec.ts_recv < _UNDEF_TS else 0  # unset: rejected as implausible
+                quotes.append((self.n_records, rec.instrument_id, ts_recv, ts_event,
                                level.bid_px, level.ask_px, level.bid_sz, level.ask_sz))
             elif isinstance(rec, dbn.InstrumentDefMsg):
                 self._definition(rec)
@@ -206,6 +225,10 @@ class _FileState:
             contract = _parse_occ(rec.raw_symbol)
         except (OccSymbolError, ValueError) as exc:
             self.sink.reject(self.n_records, f"definition of instrument {rec.instrument_id}: {exc}")
+            return
+        except _dbn().DBNError as exc:  # raw_symbol bytes that are not text
+            self.sink.reject(self.n_records, f"definition of instrument {rec.instrument_id}: its raw_symbol is "
+                                             f"not readable ({str(exc)[:80]})")
             return
         self.contracts.add(rec.instrument_id, contract, start_ns=0)
         self.new_instruments.append(contract)
@@ -234,12 +257,13 @@ class _FileState:
             keys[j] = self.contracts.get(ids[j], ts_recv[j])
 
     def _mapping(self, rec) -> None:
-        for symbol in (rec.stype_out_symbol, rec.stype_in_symbol):
+        for field in ("stype_out_symbol", "stype_in_symbol"):
             try:
-                self.contracts.add(rec.instrument_id, _parse_occ(symbol), 0)
+                self.contracts.add(rec.instrument_id, _parse_occ(getattr(rec, field)), 0)
                 return
-            except (OccSymbolError, ValueError):
+            except (OccSymbolError, ValueError, _dbn().DBNError):
                 continue
+        self.ignored["SymbolMappingMsg (no SPX/SPXW symbol)"] += 1
 
     def _quotes(self, q: np.ndarray) -> None:
         dbn = _dbn()
@@ -251,15 +275,9 @@ class _FileState:
         bid = np.where(bid_px == dbn.UNDEF_PRICE, np.nan, bid_px / scale)
         ask = np.where(ask_px == dbn.UNDEF_PRICE, np.nan, ask_px / scale)
         ok = np.ones(len(q), dtype=bool)
+        day = _et_days(ts_recv)
         for j, key in enumerate(keys):
-            reason = None
-            if key is None:
-                reason = _undefined(int(ids[j]), int(ts_recv[j]), self.vendor)
-            elif bid[j] < 0 or ask[j] < 0:
-                reason = f"negative price (bid {bid[j]:g}, ask {ask[j]:g})"
-            elif self.buffer.is_closed(int(ts_recv[j])):
-                reason = f"ts_recv {ts_recv[j]} is earlier than a sample already written; the file must be time-ordered"
-            if reason:
+            if reason := self._problem(key, int(ids[j]), int(ts_recv[j]), int(ts_event[j]), day[j], bid[j], ask[j]):
                 self.sink.reject(int(rec_no[j]), reason)
                 ok[j] = False
         idx = np.flatnonzero(ok)
@@ -279,6 +297,28 @@ class _FileState:
         for t in sorted(self.buffer.keys()):
             if t < latest:
                 self._flush(t)
+
+    def _problem(self, key, instrument_id: int, ts_recv: int, ts_event: int, day: np.datetime64, bid: float,
+                 ask: float) -> str | None:
+        """Why one quote record cannot be stored, or None (``day``: its ET quote day, NaT if implausible)."""
+        if np.isnat(day):
+            return _implausible_time("ts_recv", ts_recv)
+        lo, hi = plausible_ns_bounds()
+        if ts_event and not lo <= ts_event < hi:  # 0: not set (the quote time is then ts_recv)
+            return _implausible_time("ts_event", ts_event)
+        if key is None:
+            return _undefined(instrument_id, ts_recv, self.vendor)
+        if bid < 0 or ask < 0:
+            return f"negative price (bid {bid:g}, ask {ask:g})"
+        if bid > MAX_PRICE or ask > MAX_PRICE:
+            return f"implausible price (bid {bid:g}, ask {ask:g}; above {MAX_PRICE:,.0f})"
+        if key[1] < day:
+            return f"expiry {key[1]} is before the quote day {day} (expired series)"
+        if key[1] > day + np.timedelta64(366 * MAX_EXPIRY_YEARS, "D"):
+            return f"expiry {key[1]} is more than {MAX_EXPIRY_YEARS} years after the quote day {day}"
+        if self.buffer.is_closed(ts_recv):
+            return f"ts_recv {ts_recv} is earlier than a sample already written; the file must be time-ordered"
+        return None
 
     def _flush(self, t: int) -> None:
         cols, _ = self.buffer.pop(t, self.sink.reject)
@@ -311,6 +351,20 @@ class _FileState:
         for name, count in sorted(self.ignored.items()):
             self.sink.reject(0, f"{count} {name} records are not used (only CBBO/BBO quotes, definitions "
                                 f"and symbol mappings are imported)")
+
+
+def _et_days(ts_ns: np.ndarray) -> np.ndarray:
+    """The US/Eastern day of each ns instant; NaT where the instant is not a plausible quote time."""
+    lo, hi = plausible_ns_bounds()
+    when = (ts_ns >= lo) & (ts_ns < hi)
+    day = np.full(len(ts_ns), np.datetime64("NaT"), dtype="datetime64[D]")
+    day[when] = pd.DatetimeIndex(ts_ns[when], tz="UTC").tz_convert(ET).tz_localize(None).to_numpy()
+    return day
+
+
+def _implausible_time(name: str, ns: int) -> str:
+    return (f"{name} {np.datetime64(ns, 'ns')} UTC is not a plausible quote time "
+            f"({EARLIEST_DAY} to {latest_day()})")
 
 
 def _undefined(instrument_id: int, ts_recv: int, vendor: str) -> str:
