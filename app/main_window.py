@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence, QShowEvent
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QMessageBox, QWidget
 from qasync import asyncSlot
 
 from app.context import AppContext
@@ -90,7 +90,6 @@ class MainWindow(QMainWindow):
         self.setObjectName("main_window")
         self.setWindowTitle("SPX Terminal")
         self.context = AppContext(settings, self)
-        self.settings = settings
         self.initial_source = source
         self.db_path = database_path(db_path or settings.db_path or None)
         #: compile the pricing kernels in the background when the feed starts (main() sets it; tests don't)
@@ -118,7 +117,7 @@ class MainWindow(QMainWindow):
         self._default_state = self.saveState(LAYOUT_VERSION)
         self._layout_restored = self.restore_layout()
 
-    def showEvent(self, event: Any) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._layout_restored:
             self._layout_restored = True
@@ -161,6 +160,15 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         self.docks[key] = dock
         return dock
+
+    @property
+    def settings(self) -> AppSettings:
+        """The applied settings (kept in the context: panels follow them from there)."""
+        return self.context.settings
+
+    @settings.setter
+    def settings(self, settings: AppSettings) -> None:
+        self.context.set_settings(settings)
 
     @property
     def store(self) -> Store | None:
@@ -226,7 +234,8 @@ class MainWindow(QMainWindow):
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About SPX Terminal", "F1", self.show_about)
 
-    def _action(self, menu: Any, text: str, shortcut: Any, slot: Any, *, shortcut_fallback: str = "") -> QAction:
+    def _action(self, menu: QMenu, text: str, shortcut: str | QKeySequence.StandardKey, slot: Callable[[], object],
+                *, shortcut_fallback: str = "") -> QAction:
         act = QAction(text, self)
         keys = QKeySequence(shortcut) if not isinstance(shortcut, QKeySequence.StandardKey) else None
         if keys is None:
@@ -271,7 +280,6 @@ class MainWindow(QMainWindow):
         if new.db_path != old.db_path:
             self.db_path = database_path(new.db_path or None)
             self.store = None
-        self.context.set_settings(new)  # panels follow their settings from here
         self.settings_changed.emit(new)
         if new.seed != old.seed and self._mode() == "sim":
             self._switch("sim", "")

@@ -9,9 +9,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from app.main_window import MainWindow
 from app.panels.surface_panel import REFIT_INDEX_MOVE, REFIT_MARKET_SECONDS, SurfacePanel
-from app.settings import AppSettings
 from spx_core.domain import ET
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
 from spx_core.marketdata.source import QuoteBatch
@@ -70,16 +68,6 @@ def test_a_clock_only_batch_never_refits_the_surface(surface, qtbot):
     surface.on_batch(_moved_index(first, 60.0, 0.0))  # a minute later, nothing moved (e.g. a stale feed)
     qtbot.wait(300)
     assert surface.fits == 1
-
-
-@pytest.fixture
-def window(qtbot, qloop, run_async):
-    w = MainWindow(AppSettings(seed=3))
-    w.show()
-    yield w
-    run_async(w.shutdown())
-    w.close()
-    w.deleteLater()
 
 
 def test_minimised_window_computes_nothing_and_catches_up_when_restored(window, qtbot, run_async):

@@ -158,14 +158,8 @@ def test_shutdown_stops_the_timer_and_the_worker(probe, qtbot, batches):
 
 # --- registration in the main window ---------------------------------------------------------------------
 @pytest.fixture
-def window(qtbot, qloop, run_async):
-    spec = PanelSpec("probe", "Probe", ProbePanel, Qt.DockWidgetArea.BottomDockWidgetArea)
-    w = MainWindow(AppSettings(seed=3), panels=(*PANELS, spec))
-    w.show()
-    yield w
-    run_async(w.shutdown())
-    w.close()
-    w.deleteLater()
+def window(make_window):
+    return make_window(panels=(*PANELS, PanelSpec("probe", "Probe", ProbePanel, Qt.DockWidgetArea.BottomDockWidgetArea)))
 
 
 def test_a_registered_panel_is_docked_fed_self_tested_and_shut_down(window, qtbot, run_async):

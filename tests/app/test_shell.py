@@ -15,17 +15,6 @@ from app.settings_dialog import SettingsDialog
 from spx_core.marketdata.source import SourceState
 
 
-@pytest.fixture
-def window(qtbot, qloop, run_async):
-    w = MainWindow(AppSettings(seed=3))
-    w.show()
-    yield w
-    # not registered with qtbot.addWidget: pytest-qt would close it before this teardown runs
-    run_async(w.shutdown())
-    w.close()
-    w.deleteLater()
-
-
 def test_settings_round_trip_and_validation():
     s = AppSettings(seed=11, speed=10.0, strike_window=40, chain_columns=("BID", "ASK", "IV"), theme="light")
     save_settings(s)
