@@ -197,7 +197,7 @@ class LivePanel(QWidget):
         super().showEvent(event)
         if not self._closed:
             self._timer.start()
-            QTimer.singleShot(0, self._catch_up)
+            QTimer.singleShot(0, self, self._catch_up)  # context: dropped if the panel is deleted first
 
     def hideEvent(self, event: Any) -> None:
         # also sent (spontaneous) to every child when the window is minimised; restoring sends showEvent

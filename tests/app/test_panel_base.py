@@ -185,6 +185,17 @@ def test_a_registered_panel_is_docked_fed_self_tested_and_shut_down(window, qtbo
     assert not probe.refresh()
 
 
+def test_a_closed_panel_is_not_a_self_test_failure(window, qtbot, run_async):
+    from app.logs import ErrorReporter
+    from app.self_test import _checks
+
+    window.docks["probe"].close()  # e.g. closed in the user's saved layout
+    run_async(window.start_feed(), timeout=30)
+    qtbot.waitUntil(lambda: window.panels["chain"].results >= 2, timeout=20_000)
+    assert window.panels["probe"].results == 0
+    assert _checks(window, ErrorReporter(show=False))["probe"] == (True, "probe: not shown, not checked")
+
+
 def test_selections_and_settings_go_through_the_context(window, qtbot, run_async):
     chain = window.panels["chain"]
     chain.window_spin.setValue(41)
