@@ -177,10 +177,14 @@ class ChainPanel(LivePanel):
     def bind(self, context: AppContext) -> None:
         super().bind(context)
         self.contract_selected.connect(context.select_contract)
-        self.computed.connect(lambda _s: self._key is not None and context.select_expiry(self._key))
+        self.computed.connect(self._publish_expiry)
         self.strike_window_changed.connect(lambda n: context.request_settings(strike_window=n))
         self.columns_changed.connect(lambda names: context.request_settings(chain_columns=tuple(names)))
         context.settings_changed.connect(self._follow_settings)
+
+    def _publish_expiry(self) -> None:
+        if self._key is not None and self.context is not None:
+            self.context.select_expiry(self._key)  # the expiry actually shown, once its chain is on screen
 
     def _follow_settings(self, settings: AppSettings) -> None:
         self.set_strike_window(settings.strike_window)
