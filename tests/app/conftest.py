@@ -1,5 +1,8 @@
 """Qt + asyncio fixtures for app tests.
 
+``make_window(**kwargs)``: a shown MainWindow (``MainWindow(AppSettings(seed=3), **kwargs)`` unless
+``settings`` is given), shut down and closed after the test; ``window``: one made with the defaults.
+
 ``qloop``: a qasync loop over the pytest-qt QApplication (``already_running=True`` so qtbot's
 waits drive it). Teardown never calls ``loop.stop()`` (it would call ``QApplication.exit()`` and
 make every later ``waitUntil`` return at once). Exceptions raised in plain tasks are collected by
@@ -51,3 +54,29 @@ def run_async(qloop, qtbot):
         return task.result()
 
     return run
+
+
+@pytest.fixture
+def make_window(qtbot, qloop, run_async):
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+
+    made = []
+
+    def make(settings: AppSettings | None = None, **kwargs):
+        w = MainWindow(settings or AppSettings(seed=3), **kwargs)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    # not registered with qtbot.addWidget: pytest-qt would close them before their shutdown runs
+    for w in made:
+        run_async(w.shutdown())
+        w.close()
+        w.deleteLater()
+
+
+@pytest.fixture
+def window(make_window):
+    return make_window()
