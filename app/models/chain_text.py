@@ -1,0 +1,139 @@
+"""The chain as text: column labels and help, cell formats, the widest text per column, TSV and CSV.
+
+No Qt here. :class:`~app.models.chain_model.ChainModel` formats cells with :func:`formatter`; the panel
+sizes columns from :func:`widest_texts` (so a bid of 1,234.50 is never cut to "1,2…"), copies the
+selection with :func:`tsv` and exports the shown chain with :func:`write_csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from app.models.chain_data import CALL, FIELD_DECIMALS, ChainField, ExpiryBlock
+
+__all__ = ["STRIKE", "FIELD_LABELS", "FIELD_HELP", "Columns", "strike_text", "formatter", "fmt", "header_text",
+           "widest_texts", "tsv", "csv_header", "csv_rows", "write_csv"]
+
+STRIKE = 2  # the "side" of the strike column
+Columns = Sequence[tuple[int, ChainField | None]]
+
+FIELD_LABELS: dict[ChainField, str] = {
+    ChainField.BID: "Bid", ChainField.MID: "Mid", ChainField.ASK: "Ask", ChainField.IV: "IV",
+    ChainField.DELTA: "Delta", ChainField.GAMMA: "Gamma", ChainField.THETA: "Theta", ChainField.VEGA: "Vega",
+    ChainField.VOLUME: "Volume", ChainField.OI: "OI", ChainField.BID_SIZE: "Bid sz", ChainField.ASK_SIZE: "Ask sz",
+    ChainField.THETA_CLOSE: "Θ close"}
+FIELD_HELP: dict[ChainField, str] = {
+    ChainField.BID: "bid (index points)", ChainField.MID: "mid = (bid + ask) / 2 (index points)",
+    ChainField.ASK: "ask (index points)",
+    ChainField.IV: "implied vol of the mid, forward implied per expiry; italic = taken from the OTM side or "
+                   "the fitted smile where the quote pins no time value",
+    ChainField.DELTA: "delta per 1 index point", ChainField.GAMMA: "gamma: delta change per 1 index point",
+    ChainField.THETA: "theta per calendar day (index points)", ChainField.VEGA: "vega per 1 vol point",
+    ChainField.VOLUME: "volume today (contracts)", ChainField.OI: "open interest (contracts)",
+    ChainField.BID_SIZE: "bid size (contracts)", ChainField.ASK_SIZE: "ask size (contracts)",
+    ChainField.THETA_CLOSE: "theta to the close: value change from now to today's 16:00 ET close at a fixed "
+                            "forward and IV (index points; a 0DTE option goes to intrinsic)"}
+_SIDE_NAME = {CALL: "call", 1: "put"}
+_FORMATS: dict[ChainField, str] = {
+    ChainField.VOLUME: "{:,.0f}", ChainField.OI: "{:,.0f}", ChainField.IV: "{:.2%}", ChainField.DELTA: "{:+.3f}",
+    ChainField.GAMMA: "{:.4f}", ChainField.IV_BID: "{:.2%}", ChainField.IV_ASK: "{:.2%}",
+    ChainField.BID_SIZE: "{:,.0f}", ChainField.ASK_SIZE: "{:,.0f}"}
+NA = "–"
+
+
+def strike_text(k: float) -> str:
+    return f"{k:,.0f}" if k == int(k) else f"{k:,.2f}"
+
+
+def fmt(field: ChainField, v: float) -> str:
+    return NA if v != v else _FORMATS.get(field, "{:,.2f}").format(v)
+
+
+def formatter(field: ChainField | None) -> Callable[[float], str]:
+    """The cell formatter of a column (``None`` = the strike column)."""
+    if field is None:
+        return strike_text
+    pattern = _FORMATS.get(field, "{:,.2f}").format
+    return lambda v: NA if v != v else pattern(v)
+
+
+def header_text(field: ChainField | None) -> str:
+    return "Strike" if field is None else FIELD_LABELS[field]
+
+
+def widest_texts(block: ExpiryBlock | None, columns: Columns) -> list[str]:
+    """Per column, the formatted values most likely to be the widest over the whole expiry.
+
+    Digits have one width in the fonts we use, so the widest text is the one with the most
+    characters: the largest magnitude (with its sign) and the most negative value. Returns one
+    string per column holding those candidates joined by newlines (the caller measures each line).
+    """
+    out = []
+    for side, field in columns:
+        if block is None or not len(block.strikes):
+            out.append(NA)
+            continue
+        v = block.strikes if field is None else block.values[side, :, field]
+        finite = v[np.isfinite(v)]
+        if not finite.size:
+            out.append(NA)
+            continue
+        f = formatter(field)
+        out.append("\n".join({f(float(finite[np.argmax(np.abs(finite))])), f(float(finite.min())),
+                              f(float(finite.max())), NA}))
+    return out
+
+
+def tsv(cells: list[list[str]]) -> str:
+    """Rows of cell texts as tab-separated lines (what spreadsheets paste as a block)."""
+    return "\n".join("\t".join(row) for row in cells)
+
+
+def csv_header(columns: Columns) -> list[str]:
+    """Machine-readable column names: ``call_bid``, ``strike``, ``put_iv``..."""
+    names = ["root", "expiry"]
+    for side, field in columns:
+        names.append("strike" if field is None else f"{_SIDE_NAME[side]}_{field.name.lower()}")
+    names += ["call_iv_source", "put_iv_source"]
+    return names
+
+
+def csv_rows(block: ExpiryBlock, columns: Columns, lo: int, hi: int) -> list[list[str]]:
+    """Strikes ``[lo, hi)`` of the block as CSV rows: plain numbers at the shown precision (IV as a fraction)."""
+    from spx_core.surface.served import IVSource
+
+    rows = []
+    for k in range(lo, hi):
+        row = [block.root.value, block.expiry.isoformat()]
+        for side, field in columns:
+            v = float(block.strikes[k]) if field is None else float(block.values[side, k, field])
+            decimals = 2 if field is None else FIELD_DECIMALS[field]
+            row.append("" if v != v else f"{v:.{decimals}f}")
+        row += [IVSource(int(block.source[s, k])).name.lower() for s in (0, 1)]
+        rows.append(row)
+    return rows
+
+
+def write_csv(path: str | Path, header: list[str], rows: list[list[str]]) -> None:
+    """Write atomically: a failed export leaves the old file (or none), never a truncated one.
+
+    Raises:
+        OSError: the folder cannot be written (the message names the path).
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
