@@ -67,26 +67,24 @@ def header_text(field: ChainField | None) -> str:
     return "Strike" if field is None else FIELD_LABELS[field]
 
 
-def widest_texts(block: ExpiryBlock | None, columns: Columns) -> list[str]:
-    """Per column, the formatted values most likely to be the widest over the whole expiry.
+def widest_texts(block: ExpiryBlock | None, columns: Columns, lo: int = 0, hi: int | None = None) -> list[list[str]]:
+    """Per column, the formatted values that can be its widest text over strikes ``[lo, hi)``.
 
-    Digits have one width in the fonts we use, so the widest text is the one with the most
-    characters: the largest magnitude (with its sign) and the most negative value. Returns one
-    string per column holding those candidates joined by newlines (the caller measures each line).
+    Text length grows with magnitude, so the widest value is the largest or the smallest one (the
+    sign counts); with "–" for n/a that is three candidates per column, from two vectorized passes.
     """
+    if block is None or not len(block.strikes):
+        return [[NA] for _ in columns]
+    v = block.values[:, lo:hi, :]
+    high, low = np.fmax.reduce(v, axis=1), np.fmin.reduce(v, axis=1)  # (2, fields), NaN only if all NaN
+    strikes = block.strikes[lo:hi]
     out = []
     for side, field in columns:
-        if block is None or not len(block.strikes):
-            out.append(NA)
-            continue
-        v = block.strikes if field is None else block.values[side, :, field]
-        finite = v[np.isfinite(v)]
-        if not finite.size:
-            out.append(NA)
-            continue
         f = formatter(field)
-        out.append("\n".join({f(float(finite[np.argmax(np.abs(finite))])), f(float(finite.min())),
-                              f(float(finite.max())), NA}))
+        if field is None:
+            out.append([f(float(strikes.max())), f(float(strikes.min()))] if len(strikes) else [NA])
+        else:
+            out.append([f(float(high[side, field])), f(float(low[side, field])), NA])
     return out
 
 
