@@ -23,6 +23,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from app.models.chain_changes import QUOTE_FIELDS, dirty_cells, flash_cells
 from app.models.chain_data import (
     CALL,
+    FIELD_DECIMALS,
     PUT,
     SERVED_FIELDS,
     VISIBLE_FIELDS,
@@ -322,7 +323,9 @@ class ChainModel(QAbstractTableModel):
         w = hi - lo
         cells = np.empty((w, len(self._cols)))
         for c, (side, field) in enumerate(self._cols):
-            cells[:, c] = b.strikes[lo:hi] if field is None else b.values[side, lo:hi, field]
+            # rounded to the shown precision (+ 0.0 turns -0.0 into 0.0): no "-0.00" thetas
+            cells[:, c] = b.strikes[lo:hi] if field is None else \
+                np.round(b.values[side, lo:hi, field], FIELD_DECIMALS[field]) + 0.0
         self._cells = cells.tolist()
         strikes = b.strikes[lo:hi]
         money = b.money

@@ -20,7 +20,7 @@ from app.models.chain_text import STRIKE, header_text, tsv, widest_texts
 
 __all__ = ["ChainTable", "SideCaptions"]
 
-_PAD = 4  # breathing room per cell beyond the style's text margins (pixels)
+_PAD = 2  # breathing room per cell beyond the style's text margins (pixels)
 
 
 class ChainTable(QTableView):
@@ -186,9 +186,13 @@ class SideCaptions(QWidget):
         pos = [header.sectionViewportPosition(c) + left for c in range(len(columns))]
         painter = QPainter(self)
         painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        view_x0, view_x1 = left, left + self._table.viewport().width()
         for text, first, last in (("CALLS", 0, strike - 1), ("PUTS", strike + 1, len(columns) - 1)):
             if last < first:
                 continue
-            x0, x1 = pos[first], pos[last] + header.sectionSize(last)
+            # centred over the part of the group that is on screen
+            x0, x1 = max(pos[first], view_x0), min(pos[last] + header.sectionSize(last), view_x1)
+            if x1 <= x0:
+                continue
             painter.drawText(QRect(x0, 0, x1 - x0, self.height()), Qt.AlignmentFlag.AlignCenter, text)
         painter.end()
