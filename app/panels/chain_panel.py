@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSpinBox, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSizePolicy, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from app.models.chain_data import VISIBLE_FIELDS, ChainField
 from app.models.chain_model import FIELD_LABELS, ChainModel
@@ -75,11 +75,12 @@ def compute_expiry_chain(snapshot: ChainSnapshot, key: tuple[Root, date], change
     from spx_core.surface.served import serve_expiry  # scipy-heavy: imported off the start-up path
 
     t0 = time.perf_counter()
-    sl = next((s for s in snapshot.expiries() if (s.root, s.expiry) == key), None)
+    slices = snapshot.expiries()
+    sl = next((s for s in slices if (s.root, s.expiry) == key), None)
     if sl is None:
         return None
-    served = serve_expiry(snapshot, sl.root, sl.expiry, previous=previous if previous and previous.key == key
-                          else None)
+    served = serve_expiry(snapshot, sl.root, sl.expiry, slices=slices,
+                          previous=previous if previous is not None and previous.key == key else None)
     sub_changed = None
     if changed is not None:
         sub_changed = changed[(changed >= sl.start) & (changed < sl.stop)] - sl.start
@@ -163,8 +164,12 @@ class ChainPanel(LivePanel):
         self.columns_button.setMenu(self.columns_menu)
         self.info_label = QLabel("waiting for market data…")
         self.totals_label = QLabel("Volume –     Open interest –")  # not empty: the table must not move
+        self.info_label.setToolTip("EM: expected move, the ATM straddle (call mid + put mid at the strike nearest "
+                                   "the forward). Forward and DF are the volatility surface's for this expiry.")
         for label in (self.info_label, self.totals_label):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # a new text every tick must not re-run the panel's layout (that cost ~1 ms a tick)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         top = QHBoxLayout()
         top.addWidget(QLabel("Expiry"))
         top.addWidget(self.expiry_combo, 1)
@@ -329,8 +334,6 @@ class ChainPanel(LivePanel):
         self.info_label.setText(
             f"SPX {b.underlying:,.2f}   Fwd {b.forward:,.2f}   ATM IV {iv * 100:.2f}%   "
             f"EM ±{move:,.2f} ({move_frac * 100:.2f}%)   T {t_text}   DF {b.discount:.5f}   {stamp:%H:%M:%S} ET")
-        self.info_label.setToolTip("EM: expected move, the ATM straddle (call mid + put mid at the strike nearest "
-                                   "the forward). Forward and DF are the volatility surface's for this expiry.")
         call_vol, put_vol = b.side_totals(ChainField.VOLUME)
         call_oi, put_oi = b.side_totals(ChainField.OI)
         ratio = f"{put_vol / call_vol:.2f}" if call_vol > 0 else "–"

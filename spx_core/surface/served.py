@@ -32,7 +32,7 @@ import numpy as np
 
 from spx_core.domain.calendar import ET, MarketCalendar, default_calendar, from_ns, to_ns, year_fraction_ns
 from spx_core.domain.contracts import Root
-from spx_core.domain.snapshot import ChainSnapshot
+from spx_core.domain.snapshot import ChainSnapshot, ExpirySlice
 from spx_core.pricing import black76
 from spx_core.pricing.iv import IVReason
 from spx_core.surface.chain_iv import ChainIV, expiry_chain_iv, greeks_at
@@ -141,18 +141,20 @@ class ServedChain:
 
 
 def serve_expiry(snapshot: ChainSnapshot, root: Root, expiry: date, *, previous: ServedChain | None = None,
-                 config: ServeConfig | None = None, calendar: MarketCalendar | None = None) -> ServedChain:
+                 config: ServeConfig | None = None, calendar: MarketCalendar | None = None,
+                 slices: list[ExpirySlice] | None = None) -> ServedChain:
     """Served IVs, greeks and theta to the close of one expiry of ``snapshot``.
 
     ``previous``: the last result for this chain; its slice fit is reused while it is younger than
-    ``config.refit_seconds`` and warm-starts the refit otherwise.
+    ``config.refit_seconds`` and warm-starts the refit otherwise. ``slices``: ``snapshot.expiries()``
+    if already at hand.
 
     Raises:
         ExpiryNotListedError: ``(root, expiry)`` is not in ``snapshot``.
     """
     cfg = config or ServeConfig()
     cal = calendar or default_calendar()
-    civ = expiry_chain_iv(snapshot, root, expiry, forward_config=cfg.forward, calendar=cal)
+    civ = expiry_chain_iv(snapshot, root, expiry, forward_config=cfg.forward, calendar=cal, slices=slices)
     why = substitutions(civ, cfg)
     surface, fit_time = _slice_surface(civ, why, previous, cfg)
     iv, source = _served_iv(civ, why, surface)

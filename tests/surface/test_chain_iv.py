@@ -220,3 +220,24 @@ def test_slice_fit_is_reused_within_refit_seconds_then_refitted(near_close):
                                 bid=snap.columns["bid"], ask=snap.columns["ask"])
     refit = serve_expiry(later, first.root, first.expiry, previous=served, config=cfg)
     assert refit.surface is not served.surface and refit.fit_time_ns == later.time_ns
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_group_median_matches_a_per_group_sort(shuffled):
+    """The parity fit's robust scale (now one padded sort, since the chain implies every expiry's forward
+    on each tick): per group the middle of the sorted values (NaN sorts last), 0 for an empty group."""
+    from spx_core.surface.forwards import _group_median
+
+    rng = np.random.default_rng(3)
+    g = np.sort(rng.integers(0, 40, 3000))
+    g = g[g != 7]  # an empty group
+    v = np.abs(rng.standard_normal(len(g)))
+    v[np.flatnonzero(g == 11)[0]] = np.nan  # a group holding a NaN
+    if shuffled:
+        order = rng.permutation(len(g))
+        g, v = g[order], v[order]
+    out = _group_median(g, v, 41)
+    for e in range(41):
+        s = np.sort(v[g == e])
+        expect = 0.5 * (s[(len(s) - 1) // 2] + s[len(s) // 2]) if len(s) else 0.0
+        assert out[e] == expect, e
