@@ -60,6 +60,8 @@ def formatter(field: ChainField | None) -> Callable[[float], str]:
     if field is None:
         return strike_text
     pattern = _FORMATS.get(field, "{:,.2f}").format
+    if field is ChainField.DELTA:  # a delta rounded to zero has no sign (a put showing "+0.000" reads wrong)
+        return lambda v: NA if v != v else pattern(v) if v else "0.000"
     return lambda v: NA if v != v else pattern(v)
 
 

@@ -266,7 +266,7 @@ def test_near_close_zero_bids_show_the_surface_iv_marked_as_such(qapp):
     assert float(m.data(m.index(deep, delta_col))) > 0.99
     assert "intrinsic" in m.data(m.index(deep, iv_col), Qt.ItemDataRole.ToolTipRole)
     shown = {m.data(m.index(r, c)) for r in range(m.rowCount()) for c in range(m.columnCount())}
-    assert not shown & {"-0.00", "-0.000", "-0.0000", "+-0.000"}  # decay rounded to zero has no sign
+    assert not shown & {"-0.00", "-0.000", "+0.000", "-0.0000"}  # values rounded to zero have no sign
     atm = m.atm_row
     assert m.data(m.index(atm, iv_col), Qt.ItemDataRole.FontRole) is None  # its own solved IV: plain
     assert m.data(m.index(atm, iv_col), Qt.ItemDataRole.ForegroundRole) is None

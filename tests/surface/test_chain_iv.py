@@ -241,3 +241,23 @@ def test_group_median_matches_a_per_group_sort(shuffled):
         s = np.sort(v[g == e])
         expect = 0.5 * (s[(len(s) - 1) // 2] + s[len(s) // 2]) if len(s) else 0.0
         assert out[e] == expect, e
+
+
+def test_real_0dte_at_1545_serves_no_solver_artefacts(shared_data, tmp_path):
+    """SPXW 2019-06-26 15:45 ET, the same-day expiry: the solver gives 100%+ IVs to 0 / 0.05 quotes and
+    no IV (delta "-") to deep ITM ones; the served IVs are the fitted smile's, deltas near +-1."""
+    from tests.surface.realdata import load_datashop
+
+    snap = load_datashop(shared_data / "cboe_datashop" / "spxw20190626.csv", tmp_path)
+    sl = snap.expiries()[0]
+    served = serve_expiry(snap, sl.root, sl.expiry)
+    civ, c = served.civ, served.snapshot.columns
+    assert served.close_years * 365 * 24 * 60 == pytest.approx(15.0)
+    assert np.nanmax(civ.iv_mid) > 1.0 and np.isnan(civ.delta).sum() > 10  # the defect, in the solver's output
+    assert np.isfinite(served.iv).all() and served.iv.max() < 0.5
+    deep_call = c["is_call"] & (c["strike"] < civ.forward - 25)
+    deep_put = ~c["is_call"] & (c["strike"] > civ.forward + 25)
+    assert served.delta[deep_call].min() > 0.99 and served.delta[deep_put].max() < -0.99
+    cheap = c["ask"] <= 0.05
+    assert cheap.sum() > 50 and np.abs(served.theta[cheap]).max() < 15.0  # points per day on a 0.05 option
+    assert np.all(served.source[c["bid"] == 0] != IVSource.QUOTE)
