@@ -22,13 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from spx_core.domain import ChainSnapshot, Root, Settlement
-from spx_core.surface.chain_iv import expiry_subsnapshot
-from spx_core.surface.served import IVSource, ServedChain
+from spx_core.domain import ChainSnapshot, ExpirySlice, Root, Settlement
+
+if TYPE_CHECKING:  # spx_core.surface is scipy-heavy: the GUI thread imports it only when needed
+    from spx_core.surface.served import ServedChain
 
 __all__ = ["ChainField", "VISIBLE_FIELDS", "FIELD_DECIMALS", "SERVED_FIELDS", "CALL", "PUT", "ExpiryBlock",
            "build_block", "expiry_subsnapshot", "atm_index", "window_bounds", "contiguous_ranges", "ChainLayoutError"]
@@ -145,6 +146,13 @@ class ExpiryBlock:
                 and np.array_equal(self.strikes, other.strikes) and np.array_equal(self.rows, other.rows))
 
 
+def expiry_subsnapshot(snapshot: ChainSnapshot, sl: ExpirySlice) -> ChainSnapshot:
+    """The rows of one (root, expiry) as their own snapshot (see ``spx_core.surface.chain_iv``)."""
+    from spx_core.surface.chain_iv import expiry_subsnapshot as sub
+
+    return sub(snapshot, sl)
+
+
 def build_block(snapshot: ChainSnapshot, served: ServedChain | None) -> ExpiryBlock:
     """Lay out a one-expiry snapshot and its served IVs/greeks (or None: IV/greeks shown as n/a).
 
@@ -170,7 +178,7 @@ def build_block(snapshot: ChainSnapshot, served: ServedChain | None) -> ExpiryBl
     per_row[:, ChainField.OI] = c["open_interest"]
     per_row[:, ChainField.BID_SIZE] = c["bid_size"]
     per_row[:, ChainField.ASK_SIZE] = c["ask_size"]
-    codes = np.zeros((3, len(snapshot)), dtype=np.uint8)  # solver reason, IV source, substitution
+    codes = np.zeros((3, len(snapshot)), dtype=np.uint8)  # solver reason, IV source (0 = none), substitution
     forward = discount = t = close = float("nan")
     if served is not None:
         for field, attr in _SERVED_ATTRS.items():
@@ -180,8 +188,6 @@ def build_block(snapshot: ChainSnapshot, served: ServedChain | None) -> ExpiryBl
         codes[:] = served.civ.reason, served.source, served.why
         forward, discount, t = (_first_finite(getattr(served.civ, a)) for a in ("forward", "discount", "t"))
         close = served.close_years
-    else:
-        codes[1] = IVSource.NONE
     values = np.full((2, n, nf), np.nan)
     values[side, k] = per_row
     flags = np.zeros((2, n), dtype=np.uint16)

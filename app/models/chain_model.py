@@ -7,14 +7,16 @@ the panel does at most 10 times a second. Each apply emits one ``dataChanged`` p
 rows whose *displayed* text, flags or shading changed.
 
 Roles: Display (formatted numbers), TextAlignment, Background (ITM shading, ATM row, bid/ask flash
-that fades), Foreground (flag colours: crossed red, zero bid/no quote grey, wide amber), Font (bold
-strike), ToolTip (contract, sizes, bid/mid/ask IV, quality flags, why an IV is missing).
+that fades), Foreground (flag colours: crossed red, zero bid/no quote grey, wide amber; IV and greeks
+taken from the OTM side or the fitted smile blue, none grey), Font (bold strike; italic IV and greeks
+when not from the quote's own price), ToolTip (contract, sizes, bid/mid/ask IV, where the shown IV
+comes from and why, e.g. "IV from fitted surface: bid is zero", quality flags).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QModelRoleDataSpan, QPersistentModelIndex, Qt
@@ -34,9 +36,12 @@ from app.models.chain_data import (
     contiguous_ranges,
     window_bounds,
 )
-from app.models.chain_text import FIELD_HELP, FIELD_LABELS, STRIKE, fmt, formatter, header_text, strike_text
+from app.models.chain_text import (FIELD_HELP, FIELD_LABELS, STRIKE, fmt, formatter, header_text, reason_text,
+                                   served_text, strike_text)
 from spx_core.domain import ChainSnapshot, OptionContract, QuoteFlag, describe_flags
-from spx_core.surface.served import SUBSTITUTION_TEXT, IVSource, ServedChain, Substitution
+
+if TYPE_CHECKING:
+    from spx_core.surface.served import ServedChain
 
 __all__ = ["ChainModel", "STRIKE", "column_layout", "FIELD_LABELS"]
 
@@ -53,12 +58,12 @@ _CELL_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _NO_FLAGS = Qt.ItemFlag.NoItemFlags
 _BAD_QUOTE = int(QuoteFlag.ZERO_BID | QuoteFlag.NO_QUOTE | QuoteFlag.STALE)
 _CROSSED, _WIDE = int(QuoteFlag.CROSSED), int(QuoteFlag.WIDE)
-_NO_SRC, _QUOTE_SRC = int(IVSource.NONE), int(IVSource.QUOTE)  # sources above QUOTE are substitutes
+# spx_core.surface.served.IVSource codes (not imported: scipy-heavy); sources above QUOTE are substitutes
+_NO_SRC, _QUOTE_SRC = 0, 1
 
 
 #: Quote columns in reading order on both sides (sizes beside their price).
 _QUOTE_GROUP = (ChainField.BID_SIZE, ChainField.BID, ChainField.MID, ChainField.ASK, ChainField.ASK_SIZE)
-_SOURCE_TEXT = {IVSource.OTM_SIDE: "IV from the {other} at the same strike", IVSource.SURFACE: "IV from fitted surface"}
 
 
 def column_layout(fields: tuple[ChainField, ...] | list[ChainField]) -> list[tuple[int, ChainField | None]]:
@@ -73,17 +78,6 @@ def column_layout(fields: tuple[ChainField, ...] | list[ChainField]) -> list[tup
 # What a column's colours depend on: 0 = quote (flags), 1 = served IV (its source), 2 = nothing.
 def _kind(field: ChainField | None) -> int:
     return 0 if field in QUOTE_FIELDS else 1 if field in SERVED_FIELDS else 2
-
-
-def served_text(side: int, source: int, why: int, reason: int) -> str:
-    """One tooltip line saying where a quote's IV comes from ("" for its own solved IV)."""
-    if source == IVSource.QUOTE:
-        return ""
-    because = SUBSTITUTION_TEXT.get(Substitution(why), "") if why else ""
-    if source == IVSource.NONE:
-        return f"no IV: {because or _reason_text(reason)}"
-    head = _SOURCE_TEXT[IVSource(source)].format(other="put" if side == CALL else "call")
-    return f"{head}: {because}" if because else head
 
 
 class ChainModel(QAbstractTableModel):
@@ -225,7 +219,7 @@ class ChainModel(QAbstractTableModel):
         if served:
             lines.append(served)
         elif b.reason[side, k]:
-            lines.append(f"IV not solved: {_reason_text(int(b.reason[side, k]))}")
+            lines.append(f"IV not solved: {reason_text(int(b.reason[side, k]))}")
         flags = describe_flags(int(b.flags[side, k]))
         lines.append(f"quality: {flags}" if flags else "quality: clean two-sided quote")
         return "\n".join(lines)
@@ -329,7 +323,7 @@ class ChainModel(QAbstractTableModel):
         self._cells = cells.tolist()
         strikes = b.strikes[lo:hi]
         money = b.money
-        source = b.source[:, lo:hi].T.tolist()  # (w, 2) IVSource codes
+        source = b.source[:, lo:hi].T.tolist()  # (w, 2) IV source codes
         bg, fg, font = [], [], []
         for r in range(w):
             k = lo + r
@@ -411,13 +405,3 @@ class ChainModel(QAbstractTableModel):
         if k < len(self._block.strikes) and self._block.strikes[k] == strike and self._lo <= k < self._hi:
             return k - self._lo
         return None
-
-
-def _reason_text(code: int) -> str:
-    # Imported lazily: the pricing package is only needed once a tooltip is shown.
-    from spx_core.pricing.iv import IVReason
-
-    try:
-        return IVReason(code).name.lower().replace("_", " ")
-    except ValueError:
-        return f"reason code {code}"

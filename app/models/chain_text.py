@@ -18,7 +18,7 @@ import numpy as np
 from app.models.chain_data import CALL, FIELD_DECIMALS, ChainField, ExpiryBlock
 
 __all__ = ["STRIKE", "FIELD_LABELS", "FIELD_HELP", "Columns", "strike_text", "formatter", "fmt", "header_text",
-           "widest_texts", "tsv", "csv_header", "csv_rows", "write_csv"]
+           "served_text", "reason_text", "widest_texts", "tsv", "csv_header", "csv_rows", "write_csv"]
 
 STRIKE = 2  # the "side" of the strike column
 Columns = Sequence[tuple[int, ChainField | None]]
@@ -63,6 +63,31 @@ def formatter(field: ChainField | None) -> Callable[[float], str]:
     if field is ChainField.DELTA:  # a delta rounded to zero has no sign (a put showing "+0.000" reads wrong)
         return lambda v: NA if v != v else pattern(v) if v else "0.000"
     return lambda v: NA if v != v else pattern(v)
+
+
+def served_text(side: int, source: int, why: int, reason: int) -> str:
+    """One tooltip line saying where a quote's IV comes from ("" for its own solved IV)."""
+    # Imported lazily (scipy-heavy package): only needed once a tooltip is shown.
+    from spx_core.surface.served import SUBSTITUTION_TEXT, IVSource, Substitution
+
+    if source == IVSource.QUOTE:
+        return ""
+    because = SUBSTITUTION_TEXT.get(Substitution(why), "") if why else ""
+    if source == IVSource.NONE:
+        return f"no IV: {because or reason_text(reason)}"
+    other = "put" if side == CALL else "call"
+    head = f"IV from the {other} at the same strike" if source == IVSource.OTM_SIDE else "IV from fitted surface"
+    return f"{head}: {because}" if because else head
+
+
+def reason_text(code: int) -> str:
+    # Imported lazily: the pricing package is only needed once a tooltip is shown.
+    from spx_core.pricing.iv import IVReason
+
+    try:
+        return IVReason(code).name.lower().replace("_", " ")
+    except ValueError:
+        return f"reason code {code}"
 
 
 def header_text(field: ChainField | None) -> str:

@@ -295,3 +295,11 @@ def test_size_columns_sit_beside_their_prices():
                     (CALL, ChainField.ASK), (CALL, ChainField.ASK_SIZE), (STRIKE, None),
                     (PUT, ChainField.BID_SIZE), (PUT, ChainField.BID), (PUT, ChainField.ASK),
                     (PUT, ChainField.ASK_SIZE), (PUT, ChainField.IV)]
+
+
+def test_model_iv_source_codes_are_the_cores():
+    from app.models import chain_model
+    from spx_core.surface.served import IVSource
+
+    assert (chain_model._NO_SRC, chain_model._QUOTE_SRC) == (IVSource.NONE, IVSource.QUOTE)
+    assert max(IVSource) > IVSource.QUOTE and min(IVSource) == IVSource.NONE  # substitutes rank above QUOTE

@@ -369,3 +369,14 @@ def test_calls_and_puts_are_captions_not_buttons(panel, qtbot, batches):
     image = panel.captions.grab().toImage()
     background = image.pixel(0, 0)
     assert any(image.pixel(x, image.height() // 2) != background for x in range(image.width()))
+
+
+def test_importing_the_chain_panel_does_not_load_scipy():
+    """The served-IV core is scipy-heavy; it loads in the worker, not on the start-up path."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app.panels.chain_panel, app.models.chain_model; "
+            "print('scipy' in sys.modules, 'spx_core.surface' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["False", "False"]
