@@ -106,6 +106,11 @@ def expiry_label(sl: ExpirySlice, now: datetime) -> str:
     return f"{head}  ·  {dte} DTE  ·  {sl.root.value} {sl.settlement.value}"
 
 
+def _num(value: float, spec: str, suffix: str = "") -> str:
+    """A header number, "–" when it is not known (e.g. no two-sided ATM quote for the straddle)."""
+    return f"{value:{spec}}{suffix}" if np.isfinite(value) else "–"
+
+
 def _key_text(key: tuple[Root, date]) -> str:
     return f"{key[0].value} {key[1].isoformat()}"
 
@@ -332,8 +337,9 @@ class ChainPanel(LivePanel):
         move, move_frac = b.expected_move()
         t_text = f"{time_left(b.t)} left" if b.t * 365.0 < 1.0 else f"{b.t * 365.0:.2f} d"
         self.info_label.setText(
-            f"SPX {b.underlying:,.2f}   Fwd {b.forward:,.2f}   ATM IV {iv * 100:.2f}%   "
-            f"EM ±{move:,.2f} ({move_frac * 100:.2f}%)   T {t_text}   DF {b.discount:.5f}   {stamp:%H:%M:%S} ET")
+            f"SPX {b.underlying:,.2f}   Fwd {b.forward:,.2f}   ATM IV {_num(iv * 100, '.2f', '%')}   "
+            f"EM ±{_num(move, ',.2f')} ({_num(move_frac * 100, '.2f', '%')})   T {t_text}   DF {b.discount:.5f}   "
+            f"{stamp:%H:%M:%S} ET")
         call_vol, put_vol = b.side_totals(ChainField.VOLUME)
         call_oi, put_oi = b.side_totals(ChainField.OI)
         ratio = f"{put_vol / call_vol:.2f}" if call_vol > 0 else "–"
