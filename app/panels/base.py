@@ -14,11 +14,12 @@ What the base does (in the spirit of ``spx_core.marketdata.source.PacedSource``)
       job (``layout_changed`` sticks until taken), so it is safe at any batch rate.
     * A refresh timer takes the buffered batch and runs the job in a :class:`JobRunner` (one at a time;
       while one runs the input keeps buffering, so a slow job never queues work).
-    * Nothing is computed or painted while the panel is not on screen (hidden dock or tab, minimised
-      window): the timer stops on hide and the panel catches up with the latest batch when shown.
-    * Work is only done when the data moved: a batch with no changed row, no layout change and the
-      same underlying price is not recomputed (``refresh(full=True)`` forces one, e.g. after the user
-      picked another expiry).
+    * Nothing is computed or painted while the panel is not on screen (closed dock, hidden tab, dock
+      tabbed behind another, minimised window): the timer stops on hide (it idles while covered) and
+      the panel catches up with the latest batch when shown.
+    * Work is only done when the data moved (:meth:`moved`; by default a batch with no changed row,
+      no layout change and the same underlying price is not recomputed); ``refresh(full=True)`` forces
+      a job, e.g. after the user picked another expiry.
     * A failing job or ``show_result`` is logged and shown as one status line and fails the self-test
       until the next good result; the panel keeps running.
     * :meth:`shutdown` (also on close) stops the timer and the worker; idempotent, never blocks.
@@ -46,7 +47,7 @@ from spx_core.marketdata.source import QuoteBatch
 if TYPE_CHECKING:
     from app.context import AppContext
 
-__all__ = ["Job", "LivePanel", "coalesce"]
+__all__ = ["Job", "LivePanel", "coalesce", "data_moved"]
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,9 @@ def coalesce(older: QuoteBatch | None, newer: QuoteBatch) -> QuoteBatch:
     return QuoteBatch(newer.snapshot, changed, False, newer.sequence)
 
 
-def data_moved(previous: QuoteBatch | None, batch: QuoteBatch) -> bool:
-    """True when ``batch`` differs from what ``previous`` showed in anything but the clock."""
-    return (previous is None or batch.layout_changed or len(batch.changed) > 0
+def data_moved(previous: QuoteBatch, batch: QuoteBatch) -> bool:
+    """True when ``batch`` (coalesced since ``previous``) differs from it in anything but the clock."""
+    return (batch.layout_changed or len(batch.changed) > 0
             or batch.snapshot.underlying_price != previous.snapshot.underlying_price)
 
 
@@ -120,6 +121,12 @@ class LivePanel(QWidget):
         """GUI thread: show a job's result."""
         raise NotImplementedError
 
+    def moved(self, previous: QuoteBatch, batch: QuoteBatch) -> bool:
+        """Is ``batch`` worth a job after ``previous`` (the last batch computed)? Default: any quote or
+        the underlying changed. Override to refit less often (e.g. an expensive fit); layout changes
+        and forced refreshes never ask."""
+        return data_moved(previous, batch)
+
     def on_tick(self) -> None:
         """GUI thread, every refresh while shown (before a job is started)."""
 
@@ -160,8 +167,9 @@ class LivePanel(QWidget):
             return False
         batch, self._pending = self._pending, None
         force, self._force = self._force, False
-        if not force and not data_moved(self._latest, batch):
-            return False  # only the clock moved: the shown result stands
+        if not (force or batch.layout_changed or self._latest is None or self.moved(self._latest, batch)):
+            self._pending = batch  # the shown result stands; keep the changes until the data moved enough
+            return False
         self._latest = batch
         try:
             job = self.job(batch)
@@ -172,13 +180,16 @@ class LivePanel(QWidget):
         return job is not None and self._runner.submit(job.fn, *job.args)
 
     def on_screen(self) -> bool:
-        """Shown to the user: visible (not a hidden dock or tab) and its window not minimised."""
-        return self.isVisible() and not self.window().isMinimized()
+        """Shown to the user: visible (not a closed dock or hidden tab), its window not minimised, and
+        not covered (a dock tabbed behind another stays "visible" but has an empty visible region)."""
+        return self.isVisible() and not self.window().isMinimized() and not self.visibleRegion().isEmpty()
 
     def _on_timer(self) -> None:
-        if not self.on_screen():
+        if not self.isVisible() or self.window().isMinimized():
             self._timer.stop()  # showEvent restarts it
             return
+        if self.visibleRegion().isEmpty():
+            return  # covered: no show event comes when it is uncovered, so keep the (idle) timer
         self.on_tick()
         self.refresh()
 

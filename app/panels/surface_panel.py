@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidg
                                QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from app.models.skew_model import SkewTableModel
-from app.panels.base import Job, LivePanel
+from app.panels.base import Job, LivePanel, data_moved
 from app.widgets.gl_support import opengl_available
 from app.widgets.smile_plot import PALETTE, SmileData, SmilePlot, TermStructurePlot, apply_palette
 from app.widgets.surface_view import make_surface_view, surface_grid
@@ -33,6 +33,11 @@ __all__ = ["SurfacePanel", "compute_surface", "SurfaceResult"]
 
 _DEFAULT_DAYS = (7.0, 30.0, 90.0)  # expiries shown at start: nearest a week, a month, a quarter out
 _MIN_ABS_DELTA = 0.02  # smile points between the 2-delta put and the 2-delta call
+# A fit costs ~0.1 s of CPU and the surface barely changes in a few market seconds: refit once this much
+# market time has passed since the fitted snapshot, or at once when the index moves this much. At 1x that
+# is a fit every 5 s (a few % of a core); at 60x every refresh.
+REFIT_MARKET_SECONDS = 5.0
+REFIT_INDEX_MOVE = 0.0005  # relative (5 bp: ~2.5 points at 5,000)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -72,7 +77,8 @@ def compute_surface(snapshot: ChainSnapshot, previous: Any | None) -> SurfaceRes
 
 
 class SurfacePanel(LivePanel):
-    """Smile / term structure / skew table / surface of the latest chain, refitted at most 1 Hz."""
+    """Smile / term structure / skew table / surface of the latest chain, refitted at most 1 Hz (wall)
+    and every ``REFIT_MARKET_SECONDS`` of market time unless the index moves more."""
 
     def __init__(self, parent: QWidget | None = None, *, refit_seconds: float = 1.0,
                  use_gl: bool | None = None) -> None:
@@ -139,6 +145,13 @@ class SurfacePanel(LivePanel):
         super().changeEvent(event)
 
     # --- feeding (LivePanel hooks) -----------------------------------------------------------------
+    def moved(self, previous: QuoteBatch, batch: QuoteBatch) -> bool:
+        before, now = previous.snapshot, batch.snapshot
+        elapsed = (now.time_ns - before.time_ns) / 1e9
+        return data_moved(previous, batch) and (
+            not 0 <= elapsed < REFIT_MARKET_SECONDS
+            or abs(now.underlying_price / before.underlying_price - 1.0) >= REFIT_INDEX_MOVE)
+
     def job(self, batch: QuoteBatch) -> Job:
         previous = self._result.surface if self._result is not None else None
         return Job(compute_surface, (batch.snapshot, previous))

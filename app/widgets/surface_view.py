@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRect, QRectF
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -71,14 +71,28 @@ class SurfaceHeatMap(pg.PlotWidget):
 
 
 class Surface3DView(QWidget):
-    """IV surface as a shaded 3D mesh (pyqtgraph.opengl), axes labelled in the scene."""
+    """IV surface as a shaded 3D mesh (pyqtgraph.opengl), axes labelled in the scene.
+
+    The scene renders in its own native GL window (a ``QOpenGLWindow`` in a window container), not a
+    ``QOpenGLWidget``: one QOpenGLWidget anywhere in the main window, even hidden or deleted, makes Qt
+    composite every repaint of every widget through OpenGL (0.15 of a core in llvmpipe under Xvfb while
+    the chain ticks). A hidden container unmaps its window, so a hidden tab renders nothing.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         import pyqtgraph.opengl as gl  # needs PyOpenGL and a GL context: only imported when GL works
+        from pyqtgraph.opengl.GLViewWidget import GLViewMixin
+        from PySide6.QtOpenGL import QOpenGLWindow
+
+        class GLViewWindow(GLViewMixin, QOpenGLWindow):
+            """pyqtgraph's GL view as a window (the mixin is pyqtgraph's own GLViewWidget minus the widget)."""
+
+            def rect(self) -> QRect:  # GLTextItem places its text in the view's rect (a QWidget method)
+                return QRect(0, 0, self.width(), self.height())
 
         self.setObjectName("surface_3d")
-        self.view = gl.GLViewWidget()
+        self.view = GLViewWindow()
         self.view.setBackgroundColor(pg.mkColor(18, 20, 26))
         self.view.setCameraPosition(distance=3.9 * _BOX, elevation=28, azimuth=-60)
         grid = gl.GLGridItem()
@@ -98,7 +112,7 @@ class Surface3DView(QWidget):
             self.view.addItem(item)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.view)
+        layout.addWidget(QWidget.createWindowContainer(self.view, self))
         self.is_3d = True
 
     def set_grid(self, money: np.ndarray, days: np.ndarray, iv: np.ndarray) -> None:

@@ -2,6 +2,7 @@
 
 Each ``tests/benchmarks/bench_*.py`` module defines ``run(report: Report) -> None`` and adds its
 figures (with targets and in-process reference figures for ratios). Prints one table, writes JSON.
+Modules that launch the app in subprocesses: ``startup`` (first paint) and ``app_cpu`` (cores used at 1x).
 """
 
 from __future__ import annotations
