@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal, Slot
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSizePolicy, QSpinBox,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageBox, QPushButton,
+                               QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from app.models.chain_data import VISIBLE_FIELDS, ChainField
 from app.models.chain_model import FIELD_LABELS, ChainModel
@@ -219,8 +219,6 @@ class ChainPanel(LivePanel):
         return menu
 
     def _copy_row(self, row: int) -> None:
-        from PySide6.QtGui import QGuiApplication
-
         QGuiApplication.clipboard().setText(self.table.row_text(row))
 
     def _export_dialog(self) -> None:
@@ -229,22 +227,24 @@ class ChainPanel(LivePanel):
         name = f"{b.root.value}_{b.expiry:%Y%m%d}_{stamp:%Y%m%d_%H%M%S}.csv"
         path, _ = QFileDialog.getSaveFileName(self, "Export chain", str(Path.home() / name), "CSV files (*.csv)")
         if path:
-            self.export_csv(path)
+            ok, message = self.export_csv(path)
+            if not ok:  # the header line is rewritten on the next tick: say it where it stays
+                QMessageBox.warning(self, "Export chain", message)
 
-    def export_csv(self, path: str | Path) -> bool:
-        """Write the shown chain (strike window, visible columns) to ``path``; False and a status line on failure."""
+    def export_csv(self, path: str | Path) -> tuple[bool, str]:
+        """Write the shown chain (strike window, visible columns) to ``path``: (ok, one-line outcome)."""
         b = self.model.block
         if b is None:
-            self.status_message("export: no chain shown yet; wait for market data")
-            return False
+            return False, "export: no chain shown yet; wait for market data"
         lo, hi = self.model.window()
         try:
             write_csv(path, csv_header(self.model.columns), csv_rows(b, self.model.columns, lo, hi))
         except OSError as exc:
-            self.status_message(f"export failed: cannot write {path} ({exc.strerror or exc}); choose another folder")
-            return False
-        self.status_message(f"exported {hi - lo} strikes of {b.root.value} {b.expiry} to {path}")
-        return True
+            message = f"export failed: cannot write {path} ({exc.strerror or exc}); choose another folder"
+        else:
+            message = f"exported {hi - lo} strikes of {b.root.value} {b.expiry} to {path}"
+        self.status_message(message)
+        return message.startswith("exported"), message
 
     # --- LivePanel hooks ---------------------------------------------------------------------------
     @classmethod

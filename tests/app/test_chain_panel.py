@@ -345,7 +345,8 @@ def test_csv_export_of_the_shown_chain(panel, qtbot, batches, tmp_path):
 
     populated(panel, qtbot, batches[0])
     out = tmp_path / "chain.csv"
-    assert panel.export_csv(out)
+    ok, message = panel.export_csv(out)
+    assert ok and message.startswith("exported")
     with out.open(newline="") as fh:
         rows = list(csv.reader(fh))
     head = rows[0]
@@ -356,8 +357,9 @@ def test_csv_export_of_the_shown_chain(panel, qtbot, batches, tmp_path):
     first = dict(zip(head, rows[1], strict=True))
     assert float(first["strike"]) == b.strikes[lo]
     assert float(first["put_iv"]) == pytest.approx(b.values[1, lo, ChainField.IV], abs=1e-4)
-    assert not panel.export_csv(tmp_path / "missing" / "chain.csv")
-    assert "export failed" in panel.info_label.text() and "\n" not in panel.info_label.text()
+    ok, message = panel.export_csv(tmp_path / "missing" / "chain.csv")
+    assert not ok and message.startswith("export failed: cannot write") and "\n" not in message
+    assert not (tmp_path / "missing").exists() and list(tmp_path.iterdir()) == [out]  # nothing half-written
 
 
 def test_calls_and_puts_are_captions_not_buttons(panel, qtbot, batches):
