@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.models.chain_data import CALL, PUT, ChainField, ExpiryBlock, changed_cells
+from app.models.chain_data import CALL, PUT, SERVED_FIELDS, ChainField, ExpiryBlock, changed_cells
 from spx_core.domain import ChainSnapshot
 
 __all__ = ["QUOTE_FIELDS", "FLASH_FIELDS", "dirty_cells", "flash_cells"]
@@ -28,7 +28,9 @@ def dirty_cells(old: ExpiryBlock, new: ExpiryBlock, *, lo: int, hi: int, columns
     """(window rows, columns) mask of cells whose text, colour or tooltip changed."""
     diff = changed_cells(old.quantized[:, lo:hi], new.quantized[:, lo:hi])  # (2, w, nf)
     flags_diff = old.flags[:, lo:hi] != new.flags[:, lo:hi]  # quote colours and tooltips
-    reason_diff = old.reason[:, lo:hi] != new.reason[:, lo:hi]  # IV colour and tooltip
+    # IV and greek colours, fonts and tooltips follow where the served IV comes from
+    served_diff = ((old.reason[:, lo:hi] != new.reason[:, lo:hi]) | (old.source[:, lo:hi] != new.source[:, lo:hi])
+                   | (old.why[:, lo:hi] != new.why[:, lo:hi]))
     strikes = new.strikes[lo:hi]
     itm_diff = (strikes < old.money) != (strikes < new.money)
     dirty = np.zeros((hi - lo, len(columns)), dtype=bool)
@@ -38,8 +40,8 @@ def dirty_cells(old: ExpiryBlock, new: ExpiryBlock, *, lo: int, hi: int, columns
         dirty[:, c] = diff[side, :, field] | itm_diff
         if field in QUOTE_FIELDS:
             dirty[:, c] |= flags_diff[side]
-        elif field is ChainField.IV:
-            dirty[:, c] |= reason_diff[side]
+        elif field in SERVED_FIELDS:
+            dirty[:, c] |= served_diff[side]
     for k in {old_atm, new_atm} if old_atm != new_atm else ():
         if lo <= k < hi:
             dirty[k - lo] = True

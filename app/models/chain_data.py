@@ -5,12 +5,16 @@ benchmarkable on their own. :class:`~app.models.chain_model.ChainModel` only loo
 
 Units of the value block (what the chain shows):
     bid, mid, ask       index points
-    iv                  mid implied vol as a fraction (0.185 = 18.5%)
+    iv                  served implied vol as a fraction (0.185 = 18.5%): the quote's own mid IV, or
+                        the OTM side's / fitted smile's where the quote pins no time value
+                        (``source`` / ``why`` say which and why; see spx_core.surface.served)
     delta               per 1 point of the underlying (call > 0, put < 0)
     gamma               delta change per 1 index point
     theta               option value change per calendar day (index points)
+    theta_close         option value change from now to today's close (index points)
     vega                option value change per 1 vol point (index points)
     volume, oi          contracts
+    bid_size, ask_size  contracts
 """
 
 from __future__ import annotations
@@ -18,20 +22,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from spx_core.domain import ChainSnapshot, ExpirySlice, Root, Settlement
 
-__all__ = ["ChainField", "VISIBLE_FIELDS", "FIELD_DECIMALS", "CALL", "PUT", "ExpiryBlock", "build_block",
-           "expiry_subsnapshot", "atm_index", "window_bounds", "contiguous_ranges", "ChainLayoutError"]
+if TYPE_CHECKING:  # spx_core.surface is scipy-heavy: the GUI thread imports it only when needed
+    from spx_core.surface.served import ServedChain
+
+__all__ = ["ChainField", "VISIBLE_FIELDS", "FIELD_DECIMALS", "SERVED_FIELDS", "CALL", "PUT", "ExpiryBlock",
+           "build_block", "expiry_subsnapshot", "atm_index", "window_bounds", "contiguous_ranges", "ChainLayoutError"]
 
 CALL, PUT = 0, 1
 
 
 class ChainField(IntEnum):
-    """Per-quote values of the block; the first ten are the user-visible chain columns."""
+    """Per-quote values of the block (``VISIBLE_FIELDS`` are the ones a user can show)."""
 
     BID = 0
     MID = 1
@@ -47,21 +54,29 @@ class ChainField(IntEnum):
     IV_ASK = 11
     BID_SIZE = 12
     ASK_SIZE = 13
+    THETA_CLOSE = 14
 
 
 #: The fields a user can show, in their order outward from the strike column.
-VISIBLE_FIELDS: tuple[ChainField, ...] = tuple(ChainField)[:10]
+VISIBLE_FIELDS: tuple[ChainField, ...] = (
+    ChainField.BID_SIZE, ChainField.BID, ChainField.MID, ChainField.ASK, ChainField.ASK_SIZE, ChainField.IV,
+    ChainField.DELTA, ChainField.GAMMA, ChainField.THETA, ChainField.THETA_CLOSE, ChainField.VEGA,
+    ChainField.VOLUME, ChainField.OI)
+#: Fields evaluated at the served IV: they share its source (own quote, OTM side or fitted smile).
+SERVED_FIELDS: tuple[ChainField, ...] = (ChainField.IV, ChainField.DELTA, ChainField.GAMMA, ChainField.THETA,
+                                         ChainField.THETA_CLOSE, ChainField.VEGA)
 #: Decimals shown per field; values are compared at this precision so a repaint happens only when
 #: the text would change. IV is shown in percent, hence 4 decimals of the fraction.
 FIELD_DECIMALS: dict[ChainField, int] = {
     ChainField.BID: 2, ChainField.MID: 2, ChainField.ASK: 2, ChainField.IV: 4, ChainField.DELTA: 3,
     ChainField.GAMMA: 4, ChainField.THETA: 2, ChainField.VEGA: 2, ChainField.VOLUME: 0, ChainField.OI: 0,
     ChainField.IV_BID: 4, ChainField.IV_ASK: 4, ChainField.BID_SIZE: 0, ChainField.ASK_SIZE: 0,
+    ChainField.THETA_CLOSE: 2,
 }
 _SCALE = np.array([10.0 ** FIELD_DECIMALS[f] for f in ChainField])
-_CIV_FIELDS = {ChainField.IV: "iv_mid", ChainField.DELTA: "delta", ChainField.GAMMA: "gamma",
-               ChainField.THETA: "theta", ChainField.VEGA: "vega", ChainField.IV_BID: "iv_bid",
-               ChainField.IV_ASK: "iv_ask"}
+_SERVED_ATTRS = {ChainField.IV: "iv", ChainField.DELTA: "delta", ChainField.GAMMA: "gamma",
+                 ChainField.THETA: "theta", ChainField.VEGA: "vega", ChainField.THETA_CLOSE: "theta_close"}
+_SOLVER_ATTRS = {ChainField.IV_BID: "iv_bid", ChainField.IV_ASK: "iv_ask"}
 
 
 class ChainLayoutError(ValueError):
@@ -78,10 +93,12 @@ class ExpiryBlock:
         rows: (2, n) int64 row in the source snapshot, -1 where that side is not listed.
         values: (2, n, len(ChainField)) float64 in the units of the module docstring; NaN = n/a.
         quantized: ``values`` rounded to the displayed precision (for change detection).
-        flags: (2, n) uint16 QuoteFlag bits; reason: (2, n) uint8 IV reason codes (0 = solved).
+        flags: (2, n) uint16 QuoteFlag bits; reason: (2, n) uint8 mid-IV solver reason codes (0 = solved).
+        source, why: (2, n) uint8 ``IVSource`` / ``Substitution`` codes of the served IV.
         forward, discount, t: the expiry's implied forward (points), discount factor and years to
             expiry (NaN when the forward could not be implied).
         underlying: the underlying price of the snapshot; time_ns: snapshot time.
+        close_years: years from the snapshot to today's close (NaN outside the session).
     """
 
     root: Root
@@ -93,11 +110,14 @@ class ExpiryBlock:
     quantized: np.ndarray
     flags: np.ndarray
     reason: np.ndarray
+    source: np.ndarray
+    why: np.ndarray
     forward: float
     discount: float
     t: float
     underlying: float
     time_ns: int
+    close_years: float = float("nan")
 
     @property
     def key(self) -> tuple[Root, date]:
@@ -108,22 +128,33 @@ class ExpiryBlock:
         """Where "at the money" is: the implied forward, else the underlying price."""
         return self.forward if np.isfinite(self.forward) else self.underlying
 
+    def side_totals(self, field: ChainField) -> tuple[float, float]:
+        """(calls, puts) sum of ``field`` over every strike of the expiry (NaN values skipped)."""
+        v = self.values[:, :, field]
+        return float(np.nansum(v[0])), float(np.nansum(v[1]))
+
+    def expected_move(self) -> tuple[float, float]:
+        """ATM straddle (call mid + put mid at the strike nearest the money): (points, fraction of money)."""
+        if not len(self.strikes):
+            return float("nan"), float("nan")
+        k = atm_index(self.strikes, self.money)
+        points = float(self.values[0, k, ChainField.MID] + self.values[1, k, ChainField.MID])
+        return points, points / self.money if self.money > 0 else float("nan")
+
     def same_layout(self, other: ExpiryBlock | None) -> bool:
         return (other is not None and self.key == other.key and self.strikes.shape == other.strikes.shape
                 and np.array_equal(self.strikes, other.strikes) and np.array_equal(self.rows, other.rows))
 
 
 def expiry_subsnapshot(snapshot: ChainSnapshot, sl: ExpirySlice) -> ChainSnapshot:
-    """The rows of one (root, expiry) as their own snapshot (layout, flags and times carried over)."""
-    cols = {name: arr[sl.rows] for name, arr in snapshot.columns.items()}
-    return ChainSnapshot.from_columns(
-        underlying=snapshot.underlying, time=snapshot.time_ns, underlying_price=snapshot.underlying_price,
-        underlying_bid=snapshot.underlying_bid, underlying_ask=snapshot.underlying_ask, assume_sorted=True,
-        **cols)
+    """The rows of one (root, expiry) as their own snapshot (see ``spx_core.surface.chain_iv``)."""
+    from spx_core.surface.chain_iv import expiry_subsnapshot as sub
+
+    return sub(snapshot, sl)
 
 
-def build_block(snapshot: ChainSnapshot, civ: Any | None) -> ExpiryBlock:
-    """Lay out a one-expiry snapshot and its ``chain_iv`` result (or None: IV/greeks shown as n/a).
+def build_block(snapshot: ChainSnapshot, served: ServedChain | None) -> ExpiryBlock:
+    """Lay out a one-expiry snapshot and its served IVs/greeks (or None: IV/greeks shown as n/a).
 
     Raises:
         ChainLayoutError: when the snapshot holds no rows or more than one (root, expiry).
@@ -147,23 +178,26 @@ def build_block(snapshot: ChainSnapshot, civ: Any | None) -> ExpiryBlock:
     per_row[:, ChainField.OI] = c["open_interest"]
     per_row[:, ChainField.BID_SIZE] = c["bid_size"]
     per_row[:, ChainField.ASK_SIZE] = c["ask_size"]
-    reason_rows = np.zeros(len(snapshot), dtype=np.uint8)
-    forward = discount = t = float("nan")
-    if civ is not None:
-        for field, attr in _CIV_FIELDS.items():
-            per_row[:, field] = np.asarray(getattr(civ, attr), dtype=np.float64)
-        reason_rows = np.asarray(civ.reason, dtype=np.uint8)
-        forward, discount, t = (_first_finite(getattr(civ, a)) for a in ("forward", "discount", "t"))
+    codes = np.zeros((3, len(snapshot)), dtype=np.uint8)  # solver reason, IV source (0 = none), substitution
+    forward = discount = t = close = float("nan")
+    if served is not None:
+        for field, attr in _SERVED_ATTRS.items():
+            per_row[:, field] = getattr(served, attr)
+        for field, attr in _SOLVER_ATTRS.items():
+            per_row[:, field] = getattr(served.civ, attr)
+        codes[:] = served.civ.reason, served.source, served.why
+        forward, discount, t = (_first_finite(getattr(served.civ, a)) for a in ("forward", "discount", "t"))
+        close = served.close_years
     values = np.full((2, n, nf), np.nan)
     values[side, k] = per_row
     flags = np.zeros((2, n), dtype=np.uint16)
     flags[side, k] = c["flags"]
-    reason = np.zeros((2, n), dtype=np.uint8)
-    reason[side, k] = reason_rows
+    laid = np.zeros((3, 2, n), dtype=np.uint8)
+    laid[:, side, k] = codes
     with np.errstate(invalid="ignore"):
         quantized = np.round(values * _SCALE)
-    return ExpiryBlock(sl.root, sl.expiry, sl.settlement, strikes, rows, values, quantized, flags, reason,
-                       forward, discount, t, float(snapshot.underlying_price), int(snapshot.time_ns))
+    return ExpiryBlock(sl.root, sl.expiry, sl.settlement, strikes, rows, values, quantized, flags, laid[0], laid[1],
+                       laid[2], forward, discount, t, float(snapshot.underlying_price), int(snapshot.time_ns), close)
 
 
 def _first_finite(values: Any) -> float:

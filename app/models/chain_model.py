@@ -7,14 +7,16 @@ the panel does at most 10 times a second. Each apply emits one ``dataChanged`` p
 rows whose *displayed* text, flags or shading changed.
 
 Roles: Display (formatted numbers), TextAlignment, Background (ITM shading, ATM row, bid/ask flash
-that fades), Foreground (flag colours: crossed red, zero bid/no quote grey, wide amber), Font (bold
-strike), ToolTip (contract, sizes, bid/mid/ask IV, quality flags, why an IV is missing).
+that fades), Foreground (flag colours: crossed red, zero bid/no quote grey, wide amber; IV and greeks
+taken from the OTM side or the fitted smile blue, none grey), Font (bold strike; italic IV and greeks
+when not from the quote's own price), ToolTip (contract, sizes, bid/mid/ask IV, where the shown IV
+comes from and why, e.g. "IV from fitted surface: bid is zero", quality flags).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QModelRoleDataSpan, QPersistentModelIndex, Qt
@@ -23,7 +25,9 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from app.models.chain_changes import QUOTE_FIELDS, dirty_cells, flash_cells
 from app.models.chain_data import (
     CALL,
+    FIELD_DECIMALS,
     PUT,
+    SERVED_FIELDS,
     VISIBLE_FIELDS,
     ChainField,
     ExpiryBlock,
@@ -32,23 +36,16 @@ from app.models.chain_data import (
     contiguous_ranges,
     window_bounds,
 )
+from app.models.chain_text import (FIELD_HELP, FIELD_LABELS, STRIKE, fmt, formatter, header_text, reason_text,
+                                   served_text, strike_text)
 from spx_core.domain import ChainSnapshot, OptionContract, QuoteFlag, describe_flags
+
+if TYPE_CHECKING:
+    from spx_core.surface.served import ServedChain
 
 __all__ = ["ChainModel", "STRIKE", "column_layout", "FIELD_LABELS"]
 
-STRIKE = 2  # the "side" of the strike column
 FLASH_SECONDS = 0.8  # how long a changed bid/ask stays highlighted while it fades out
-
-FIELD_LABELS: dict[ChainField, str] = {
-    ChainField.BID: "Bid", ChainField.MID: "Mid", ChainField.ASK: "Ask", ChainField.IV: "IV",
-    ChainField.DELTA: "Delta", ChainField.GAMMA: "Gamma", ChainField.THETA: "Theta", ChainField.VEGA: "Vega",
-    ChainField.VOLUME: "Volume", ChainField.OI: "OI"}
-_FIELD_HELP: dict[ChainField, str] = {
-    ChainField.BID: "bid (index points)", ChainField.MID: "mid = (bid + ask) / 2 (index points)",
-    ChainField.ASK: "ask (index points)", ChainField.IV: "implied vol of the mid, forward implied per expiry",
-    ChainField.DELTA: "delta per 1 index point", ChainField.GAMMA: "gamma: delta change per 1 index point",
-    ChainField.THETA: "theta per calendar day (index points)", ChainField.VEGA: "vega per 1 vol point",
-    ChainField.VOLUME: "volume today (contracts)", ChainField.OI: "open interest (contracts)"}
 _ROLE_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _ROLE_ALIGN = int(Qt.ItemDataRole.TextAlignmentRole)
 _ROLE_BG = int(Qt.ItemDataRole.BackgroundRole)
@@ -61,41 +58,26 @@ _CELL_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _NO_FLAGS = Qt.ItemFlag.NoItemFlags
 _BAD_QUOTE = int(QuoteFlag.ZERO_BID | QuoteFlag.NO_QUOTE | QuoteFlag.STALE)
 _CROSSED, _WIDE = int(QuoteFlag.CROSSED), int(QuoteFlag.WIDE)
+# spx_core.surface.served.IVSource codes (not imported: scipy-heavy); sources above QUOTE are substitutes
+_NO_SRC, _QUOTE_SRC = 0, 1
+
+
+#: Quote columns in reading order on both sides (sizes beside their price).
+_QUOTE_GROUP = (ChainField.BID_SIZE, ChainField.BID, ChainField.MID, ChainField.ASK, ChainField.ASK_SIZE)
 
 
 def column_layout(fields: tuple[ChainField, ...] | list[ChainField]) -> list[tuple[int, ChainField | None]]:
     """(side, field) per column: calls mirrored (bid-mid-ask kept in reading order), strike, puts."""
     chosen = [f for f in VISIBLE_FIELDS if f in set(fields)]
-    quote = [f for f in chosen if f in QUOTE_FIELDS]
-    rest = [f for f in chosen if f not in QUOTE_FIELDS]
+    quote = [f for f in _QUOTE_GROUP if f in chosen]
+    rest = [f for f in chosen if f not in _QUOTE_GROUP]
     calls = [(CALL, f) for f in reversed(rest)] + [(CALL, f) for f in quote]
     return calls + [(STRIKE, None)] + [(PUT, f) for f in quote + rest]
 
 
-def _strike_text(k: float) -> str:
-    return f"{k:,.0f}" if k == int(k) else f"{k:,.2f}"
-
-
-_FORMATS: dict[ChainField | None, str] = {
-    ChainField.VOLUME: "{:,.0f}", ChainField.OI: "{:,.0f}", ChainField.IV: "{:.2%}", ChainField.DELTA: "{:+.3f}",
-    ChainField.GAMMA: "{:.4f}", ChainField.IV_BID: "{:.2%}", ChainField.IV_ASK: "{:.2%}",
-    ChainField.BID_SIZE: "{:,.0f}", ChainField.ASK_SIZE: "{:,.0f}"}
-
-
-def _fmt(field: ChainField, v: float) -> str:
-    return "–" if v != v else _FORMATS.get(field, "{:,.2f}").format(v)
-
-
-def _formatter(field: ChainField | None):
-    if field is None:
-        return _strike_text
-    pattern = _FORMATS.get(field, "{:,.2f}").format
-    return lambda v: "–" if v != v else pattern(v)
-
-
-# What a column's colours depend on: 0 = quote (flags), 1 = IV (solve reason), 2 = nothing.
+# What a column's colours depend on: 0 = quote (flags), 1 = served IV (its source), 2 = nothing.
 def _kind(field: ChainField | None) -> int:
-    return 0 if field in QUOTE_FIELDS else 1 if field == ChainField.IV else 2
+    return 0 if field in QUOTE_FIELDS else 1 if field in SERVED_FIELDS else 2
 
 
 class ChainModel(QAbstractTableModel):
@@ -114,12 +96,15 @@ class ChainModel(QAbstractTableModel):
         self._cells: list[list[float]] = []  # window rows x columns, python floats (fast lookups)
         self._row_bg: list[list[QBrush | None]] = []  # window rows x (call, put, strike)
         self._row_fg: list[list[QBrush | None]] = []  # window rows x (call quote, put quote, call IV, put IV)
+        self._row_font: list[list[QFont | None]] = []  # window rows x (call, put) font of the IV/greek cells
         self._brush = {name: QBrush(color) for name, color in {
             "itm": QColor(70, 130, 255, 38), "atm": QColor(255, 176, 0, 48), "strike": QColor(128, 128, 128, 42),
             "atm_strike": QColor(255, 176, 0, 150), "crossed": QColor(235, 64, 64), "grey": QColor(140, 140, 140),
-            "wide": QColor(230, 150, 20)}.items()}
+            "wide": QColor(230, 150, 20), "served": QColor(80, 160, 210)}.items()}
         self._bold = QFont()
         self._bold.setBold(True)
+        self._italic = QFont()  # IV and greeks not from the quote's own price
+        self._italic.setItalic(True)
         self._handlers = {_ROLE_DISPLAY: self._display, _ROLE_ALIGN: self._align, _ROLE_BG: self._background,
                           _ROLE_FG: self._foreground, _ROLE_FONT: self._font, _ROLE_TIP: self._tooltip}
 
@@ -127,12 +112,15 @@ class ChainModel(QAbstractTableModel):
         # per-column lookup tables, so data() does no enum arithmetic while painting
         self._cols = column_layout(fields)
         self._col_side = [side for side, _ in self._cols]
-        self._col_format = [_formatter(field) for _, field in self._cols]
+        self._col_format = [formatter(field) for _, field in self._cols]
         # plain ints: an enum here costs a Python enum lookup in setData() for every painted cell
         self._col_align = [int(_CENTER.value if side == STRIKE else _RIGHT.value) for side, _ in self._cols]
         kinds = [_kind(field) for _, field in self._cols]
         self._col_fg = [side if kind == 0 else side + 2 if kind == 1 else -1
                         for (side, _), kind in zip(self._cols, kinds, strict=True)]
+        # font slot: -1 strike (bold), 0/1 call/put served cells (italic when substituted), 2 none
+        self._col_font = [-1 if side == STRIKE else side if kind == 1 else 2
+                          for (side, _), kind in zip(self._cols, kinds, strict=True)]
 
     # --- Qt model interface ----------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -171,14 +159,14 @@ class ChainModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _ROLE_DISPLAY) -> Any:
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self._cols):
             if orientation == Qt.Orientation.Vertical and role == _ROLE_DISPLAY and 0 <= section < self.rowCount():
-                return _strike_text(float(self._block.strikes[self._lo + section]))
+                return strike_text(float(self._block.strikes[self._lo + section]))
             return None
         side, field = self._cols[section]
         if role == _ROLE_DISPLAY:
-            return "Strike" if field is None else FIELD_LABELS[field]
+            return header_text(field)
         if role == _ROLE_TIP:
             return "strike (index points)" if field is None else \
-                f"{'call' if side == CALL else 'put'} {_FIELD_HELP[field]}"
+                f"{'call' if side == CALL else 'put'} {FIELD_HELP[field]}"
         if role == _ROLE_ALIGN:
             return _CENTER
         return None
@@ -208,7 +196,8 @@ class ChainModel(QAbstractTableModel):
         return None if slot < 0 else self._row_fg[r][slot]
 
     def _font(self, r: int, c: int) -> QFont | None:
-        return self._bold if self._col_side[c] == STRIKE else None
+        slot = self._col_font[c]
+        return self._bold if slot < 0 else self._row_font[r][slot] if slot < 2 else None
 
     def _tooltip(self, r: int, c: int) -> str | None:
         side, field = self._cols[c]
@@ -216,19 +205,21 @@ class ChainModel(QAbstractTableModel):
         k = self._lo + r
         if field is None:
             where = "ATM (nearest the forward)" if k == self._atm else ("below" if b.strikes[k] < b.money else "above")
-            return f"strike {_strike_text(float(b.strikes[k]))}: {where}; forward {b.money:,.2f}"
+            return f"strike {strike_text(float(b.strikes[k]))}: {where}; forward {b.money:,.2f}"
         row = int(b.rows[side, k])
         if row < 0:
             return "not listed"
         v = b.values[side, k]
         lines = [str(self._snapshot.contract(row)),
-                 f"bid {_fmt(ChainField.BID, v[ChainField.BID])} x {v[ChainField.BID_SIZE]:.0f}   "
-                 f"ask {_fmt(ChainField.ASK, v[ChainField.ASK])} x {v[ChainField.ASK_SIZE]:.0f}",
-                 f"IV bid / mid / ask: {_fmt(ChainField.IV, v[ChainField.IV_BID])} / "
-                 f"{_fmt(ChainField.IV, v[ChainField.IV])} / {_fmt(ChainField.IV, v[ChainField.IV_ASK])}"]
-        reason = int(b.reason[side, k])
-        if reason:
-            lines.append(f"IV not solved: {_reason_text(reason)}")
+                 f"bid {fmt(ChainField.BID, v[ChainField.BID])} x {v[ChainField.BID_SIZE]:.0f}   "
+                 f"ask {fmt(ChainField.ASK, v[ChainField.ASK])} x {v[ChainField.ASK_SIZE]:.0f}",
+                 f"IV bid / mid / ask: {fmt(ChainField.IV, v[ChainField.IV_BID])} / "
+                 f"{fmt(ChainField.IV, v[ChainField.IV])} / {fmt(ChainField.IV, v[ChainField.IV_ASK])}"]
+        served = served_text(side, int(b.source[side, k]), int(b.why[side, k]), int(b.reason[side, k]))
+        if served:
+            lines.append(served)
+        elif b.reason[side, k]:
+            lines.append(f"IV not solved: {reason_text(int(b.reason[side, k]))}")
         flags = describe_flags(int(b.flags[side, k]))
         lines.append(f"quality: {flags}" if flags else "quality: clean two-sided quote")
         return "\n".join(lines)
@@ -267,16 +258,16 @@ class ChainModel(QAbstractTableModel):
     def strike_window(self) -> int:
         return self._window_size
 
-    def set_chain(self, snapshot: ChainSnapshot, civ: Any | None, *, changed: np.ndarray | None = None,
+    def set_chain(self, snapshot: ChainSnapshot, served: ServedChain | None, *, changed: np.ndarray | None = None,
                   now: float | None = None) -> None:
-        """Apply a one-expiry snapshot and its ``chain_iv`` result.
+        """Apply a one-expiry snapshot and its served IVs/greeks (``spx_core.surface.served.serve_expiry``).
 
         ``changed`` are the snapshot rows the source reported as re-quoted since the last apply
         (their bid/ask cells flash); None means "unknown": flash every bid/ask whose value moved.
         A different expiry or strike list resets the model and centres the window on the money.
         """
         self._now = time.monotonic() if now is None else now
-        block = build_block(snapshot, civ)
+        block = build_block(snapshot, served)
         old = self._block
         if not block.same_layout(old):
             self.beginResetModel()
@@ -326,11 +317,14 @@ class ChainModel(QAbstractTableModel):
         w = hi - lo
         cells = np.empty((w, len(self._cols)))
         for c, (side, field) in enumerate(self._cols):
-            cells[:, c] = b.strikes[lo:hi] if field is None else b.values[side, lo:hi, field]
+            # rounded to the shown precision (+ 0.0 turns -0.0 into 0.0): no "-0.00" thetas
+            cells[:, c] = b.strikes[lo:hi] if field is None else \
+                np.round(b.values[side, lo:hi, field], FIELD_DECIMALS[field]) + 0.0
         self._cells = cells.tolist()
         strikes = b.strikes[lo:hi]
         money = b.money
-        bg, fg = [], []
+        source = b.source[:, lo:hi].T.tolist()  # (w, 2) IV source codes
+        bg, fg, font = [], [], []
         for r in range(w):
             k = lo + r
             atm = k == self._atm
@@ -338,10 +332,17 @@ class ChainModel(QAbstractTableModel):
             base = self._brush["atm"] if atm else None
             bg.append([self._brush["itm"] if call_itm else base, self._brush["itm"] if put_itm else base,
                        self._brush["atm_strike"] if atm else self._brush["strike"]])
+            call_src, put_src = source[r]
             fg.append([self._quote_fg(int(b.flags[CALL, k])), self._quote_fg(int(b.flags[PUT, k])),
-                       self._brush["grey"] if b.reason[CALL, k] or not np.isfinite(b.values[CALL, k, 3]) else None,
-                       self._brush["grey"] if b.reason[PUT, k] or not np.isfinite(b.values[PUT, k, 3]) else None])
-        self._row_bg, self._row_fg = bg, fg
+                       self._served_fg(call_src), self._served_fg(put_src)])
+            font.append([self._italic if call_src > _QUOTE_SRC else None,
+                         self._italic if put_src > _QUOTE_SRC else None])
+        self._row_bg, self._row_fg, self._row_font = bg, fg, font
+
+    def _served_fg(self, source: int) -> QBrush | None:
+        if source == _QUOTE_SRC:
+            return None
+        return self._brush["grey"] if source == _NO_SRC else self._brush["served"]
 
     def _quote_fg(self, flags: int) -> QBrush | None:
         if flags & _CROSSED:
@@ -378,6 +379,14 @@ class ChainModel(QAbstractTableModel):
             self._rebuild_window()
         self.endResetModel()
 
+    def window(self) -> tuple[int, int]:
+        """``[lo, hi)``: the block's strike indices shown as rows 0..hi-lo-1."""
+        return self._lo, self._hi
+
+    def texts(self, rows: list[int], columns: list[int]) -> list[list[str]]:
+        """Displayed text of the cells ``rows`` x ``columns`` (what Ctrl+C copies)."""
+        return [[self._col_format[c](self._cells[r][c]) for c in columns] for r in rows]
+
     def contract_at(self, index: QModelIndex | QPersistentModelIndex) -> OptionContract | None:
         """The option under a cell (None on the strike column or an unlisted side)."""
         if not index.isValid() or self._block is None:
@@ -396,13 +405,3 @@ class ChainModel(QAbstractTableModel):
         if k < len(self._block.strikes) and self._block.strikes[k] == strike and self._lo <= k < self._hi:
             return k - self._lo
         return None
-
-
-def _reason_text(code: int) -> str:
-    # Imported lazily: the pricing package is only needed once a tooltip is shown.
-    from spx_core.pricing.iv import IVReason
-
-    try:
-        return IVReason(code).name.lower().replace("_", " ")
-    except ValueError:
-        return f"reason code {code}"

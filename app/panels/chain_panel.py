@@ -1,12 +1,19 @@
 """Option chain panel: expiry selector, calls | strike | puts table, strike window, column chooser.
 
+The header shows the underlying, the expiry's forward and discount factor (the surface's own, see
+``spx_core.surface.served``), ATM IV, the expected move (ATM straddle), time to expiry (h:mm on the
+expiry day) and the call/put volume and open-interest totals. IVs and greeks of quotes that pin no
+time value (zero bid, price at intrinsic) come from the OTM side or the fitted smile and are shown in
+italics with a tooltip saying so. Right-click: copy, copy row, export CSV, re-centre, columns; Ctrl+C
+copies the selection as tab-separated text. The chosen expiry is remembered (QSettings).
+
 Events (Qt signals):
     contract_selected(OptionContract): the user selected a call or put cell.
     strike_window_changed(int): the user changed the number of strikes shown (for settings).
     columns_changed(list[str]): the user changed the visible columns (ChainField names, for settings).
 
 Feeding (:class:`~app.panels.base.LivePanel`): ``on_batch`` only buffers; a 5 Hz refresh computes
-the selected expiry's IVs and greeks (``spx_core.surface.chain_iv``) in a worker thread and applies
+the selected expiry's IVs and greeks (``spx_core.surface.served``) in a worker thread and applies
 the result on the GUI thread, so a burst of batches costs one table update. (Each refresh also repaints
 the fading bid/ask flashes: at 10 Hz those frames alone cost ~0.05 of a core at 1x.)
 """
@@ -16,68 +23,105 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QMenu, QPushButton,
-                               QSpinBox, QTableView, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageBox, QPushButton,
+                               QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from app.models.chain_data import VISIBLE_FIELDS, ChainField, expiry_subsnapshot
-from app.models.chain_model import FIELD_LABELS, STRIKE, ChainModel
+from app.models.chain_data import VISIBLE_FIELDS, ChainField
+from app.models.chain_model import FIELD_LABELS, ChainModel
+from app.models.chain_text import csv_header, csv_rows, write_csv
 from app.panels.base import Job, LivePanel
-from spx_core.domain import ET, ChainSnapshot, ExpirySlice, Root
+from app.panels.chain_table import ChainTable, SideCaptions
+from spx_core.domain import ET, ChainSnapshot, ExpirySlice, Root, Settlement, default_calendar
 from spx_core.marketdata.source import QuoteBatch
 
 if TYPE_CHECKING:
     from app.context import AppContext
     from app.settings import AppSettings
+    from spx_core.surface.served import ServedChain
 
-__all__ = ["ChainPanel", "DEFAULT_FIELDS"]
+__all__ = ["ChainPanel", "DEFAULT_FIELDS", "compute_expiry_chain", "expiry_label", "time_left"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FIELDS: tuple[ChainField, ...] = (ChainField.BID, ChainField.ASK, ChainField.IV, ChainField.DELTA,
-                                          ChainField.GAMMA, ChainField.THETA, ChainField.VEGA, ChainField.VOLUME,
-                                          ChainField.OI)
-_SAMPLES = {ChainField.BID: "9,999.99", ChainField.MID: "9,999.99", ChainField.ASK: "9,999.99",
-            ChainField.IV: "199.99%", ChainField.DELTA: "+0.999", ChainField.GAMMA: "0.0000",
-            ChainField.THETA: "-99.99", ChainField.VEGA: "99.99", ChainField.VOLUME: "99,999",
-            ChainField.OI: "999,999", None: "99,999"}
+DEFAULT_FIELDS: tuple[ChainField, ...] = (ChainField.BID_SIZE, ChainField.BID, ChainField.ASK, ChainField.ASK_SIZE,
+                                          ChainField.IV, ChainField.DELTA, ChainField.GAMMA, ChainField.THETA,
+                                          ChainField.THETA_CLOSE, ChainField.VOLUME, ChainField.OI)
+#: QSettings key of the chosen expiry ("SPXW 2024-03-15"), restored on the next start.
+EXPIRY_SETTING = "chain/expiry"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _ChainResult:
     key: tuple[Root, date]
     snapshot: ChainSnapshot
-    civ: Any
+    served: ServedChain
     changed: np.ndarray | None
     seconds: float
 
 
-def compute_expiry_chain(snapshot: ChainSnapshot, key: tuple[Root, date],
-                         changed: np.ndarray | None) -> _ChainResult | None:
-    """Worker-thread job: one expiry's sub-snapshot and its IV/greeks (None if the expiry is gone)."""
-    from spx_core.surface import chain_iv  # scipy-heavy: imported off the start-up path
+def compute_expiry_chain(snapshot: ChainSnapshot, key: tuple[Root, date], changed: np.ndarray | None,
+                         previous: ServedChain | None = None) -> _ChainResult | None:
+    """Worker-thread job: one expiry's served IVs/greeks (None if the expiry is gone).
+
+    The forward and discount factor are implied from the whole snapshot (the surface's numbers);
+    ``previous`` (the last result of this expiry) lends its slice fit (see ``serve_expiry``).
+    """
+    from spx_core.surface.served import serve_expiry  # scipy-heavy: imported off the start-up path
 
     t0 = time.perf_counter()
-    sl = next((s for s in snapshot.expiries() if (s.root, s.expiry) == key), None)
+    slices = snapshot.expiries()
+    sl = next((s for s in slices if (s.root, s.expiry) == key), None)
     if sl is None:
         return None
-    sub = expiry_subsnapshot(snapshot, sl)
-    civ = chain_iv(sub)
+    served = serve_expiry(snapshot, sl.root, sl.expiry, slices=slices,
+                          previous=previous if previous is not None and previous.key == key else None)
     sub_changed = None
     if changed is not None:
         sub_changed = changed[(changed >= sl.start) & (changed < sl.stop)] - sl.start
-    return _ChainResult(key, sub, civ, sub_changed, time.perf_counter() - t0)
+    return _ChainResult(key, served.snapshot, served, sub_changed, time.perf_counter() - t0)
 
 
-def expiry_label(sl: ExpirySlice, today: date) -> str:
-    """``Fri 2024-01-19 · 12 DTE · SPX AM`` for the expiry selector."""
+def time_left(years: float) -> str:
+    """``h:mm`` of a time to expiry in ACT/365 years ("expired" at or below zero)."""
+    if not years > 0:
+        return "expired"
+    minutes = int(round(years * 365.0 * 24.0 * 60.0))
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def expiry_label(sl: ExpirySlice, now: datetime) -> str:
+    """``Fri 2024-01-19 · 12 DTE · SPX AM``; a same-day expiry shows the time left: ``0DTE 1:25 left``."""
+    today = now.astimezone(ET).date()
     dte = (sl.expiry - today).days
-    return f"{sl.expiry:%a %Y-%m-%d}  ·  {dte} DTE  ·  {sl.root.value} {sl.settlement.value}"
+    head = f"{sl.expiry:%a %Y-%m-%d}"
+    if dte == 0 and sl.settlement is Settlement.PM:
+        left = default_calendar().time_to_expiry(now, sl.expiry, sl.settlement)
+        return f"{head}  ·  0DTE {time_left(left)} left  ·  {sl.root.value} {sl.settlement.value}"
+    return f"{head}  ·  {dte} DTE  ·  {sl.root.value} {sl.settlement.value}"
+
+
+def _num(value: float, spec: str, suffix: str = "") -> str:
+    """A header number, "–" when it is not known (e.g. no two-sided ATM quote for the straddle)."""
+    return f"{value:{spec}}{suffix}" if np.isfinite(value) else "–"
+
+
+def _key_text(key: tuple[Root, date]) -> str:
+    return f"{key[0].value} {key[1].isoformat()}"
+
+
+def _parse_key(text: Any) -> tuple[Root, date] | None:
+    try:
+        root, day = str(text).split()
+        return Root(root), date.fromisoformat(day)
+    except (ValueError, TypeError):
+        return None
 
 
 class ChainPanel(LivePanel):
@@ -92,13 +136,16 @@ class ChainPanel(LivePanel):
         self.model = ChainModel(fields=fields, window=strike_window, parent=self)
         self._fields = [f for f in VISIBLE_FIELDS if f in set(fields)]
         self._key: tuple[Root, date] | None = None
+        self._served: ServedChain | None = None  # the last result: its slice fit is reused
+        self._today_items: list[int] = []  # selector items expiring today (their time left is relabelled)
         self._build_ui(strike_window)
 
     # --- UI ---------------------------------------------------------------------------------------
     def _build_ui(self, strike_window: int) -> None:
         self.expiry_combo = QComboBox()
-        self.expiry_combo.setMinimumContentsLength(34)
-        self.expiry_combo.setToolTip("Expiry: date, days to expiry, root and settlement (AM = SOQ, PM = close)")
+        self.expiry_combo.setMinimumContentsLength(30)
+        self.expiry_combo.setToolTip("Expiry: date, days to expiry (h:mm left on the day), root and settlement "
+                                     "(AM = SOQ, PM = close)")
         self.expiry_combo.currentIndexChanged.connect(self._on_expiry_chosen)
         self.window_spin = QSpinBox()
         self.window_spin.setRange(5, 400)
@@ -107,68 +154,98 @@ class ChainPanel(LivePanel):
         self.window_spin.setToolTip("How many strikes around the money to show")
         self.window_spin.valueChanged.connect(self.set_strike_window)
         self.recenter_button = QPushButton("Re-centre")
-        self.recenter_button.setToolTip("Centre the strike window on the current at-the-money strike")
-        self.recenter_button.clicked.connect(self.model.recenter)
+        self.recenter_button.setToolTip("Centre the strike window on the at-the-money strike and scroll to it")
+        self.recenter_button.clicked.connect(self.recenter)
+        self.columns_menu = QMenu("Columns", self)
+        self._column_actions: dict[ChainField, QAction] = {}
+        for field in VISIBLE_FIELDS:
+            action = QAction(FIELD_LABELS[field], self.columns_menu, checkable=True)
+            action.setChecked(field in self._fields)
+            action.toggled.connect(self._on_columns_toggled)
+            self.columns_menu.addAction(action)
+            self._column_actions[field] = action
         self.columns_button = QToolButton()
         self.columns_button.setText("Columns")
         self.columns_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(self.columns_button)
-        self._column_actions: dict[ChainField, QAction] = {}
-        for field in VISIBLE_FIELDS:
-            action = QAction(FIELD_LABELS[field], menu, checkable=True)
-            action.setChecked(field in self._fields)
-            action.toggled.connect(self._on_columns_toggled)
-            menu.addAction(action)
-            self._column_actions[field] = action
-        self.columns_button.setMenu(menu)
+        self.columns_button.setMenu(self.columns_menu)
         self.info_label = QLabel("waiting for market data…")
-        self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.totals_label = QLabel("Volume –     Open interest –")  # not empty: the table must not move
+        self.info_label.setToolTip("EM: expected move, the ATM straddle (call mid + put mid at the strike nearest "
+                                   "the forward). Forward and DF are the volatility surface's for this expiry.")
+        for label in (self.info_label, self.totals_label):
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # a new text every tick must not re-run the panel's layout (that cost ~1 ms a tick)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         top = QHBoxLayout()
         top.addWidget(QLabel("Expiry"))
         top.addWidget(self.expiry_combo, 1)
         top.addWidget(self.window_spin)
         top.addWidget(self.recenter_button)
         top.addWidget(self.columns_button)
-        sides = QHBoxLayout()
-        calls, puts = QLabel("◀  CALLS"), QLabel("PUTS  ▶")
-        for label in (calls, puts):
-            label.setStyleSheet("font-weight: 600; letter-spacing: 1px;")
-        sides.addWidget(calls)
-        sides.addStretch(1)
-        sides.addWidget(self.info_label)
-        sides.addStretch(1)
-        sides.addWidget(puts)
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setShowGrid(False)
-        self.table.setAlternatingRowColors(False)
-        self.table.setWordWrap(False)
-        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.table.horizontalHeader().setHighlightSections(False)
-        # columns share the panel's width (the chain is the panel's content); never narrower than a value
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table = ChainTable(self.model)
         self.table.selectionModel().currentChanged.connect(self._on_current_changed)
-        self.model.modelReset.connect(self._size_columns)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._show_context_menu)
+        self.captions = SideCaptions(self.table)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.setSpacing(4)
+        layout.setSpacing(3)
         layout.addLayout(top)
-        layout.addLayout(sides)
+        layout.addWidget(self.info_label)
+        layout.addWidget(self.totals_label)
+        layout.addWidget(self.captions)
         layout.addWidget(self.table, 1)
-        self._size_columns()
+        self.table.fit_columns()
 
-    def _size_columns(self) -> None:
-        fm = self.table.fontMetrics()
-        header = self.table.horizontalHeader()
-        widths = [max(fm.horizontalAdvance(_SAMPLES[field]), fm.horizontalAdvance("Strike" if side == STRIKE
-                                                                                 else FIELD_LABELS[field])) + 14
-                  for side, field in self.model.columns]
-        header.setMinimumSectionSize(min(widths))
-        self.table.setMinimumWidth(min(sum(widths) + 4, 900))
+    def _show_context_menu(self, pos: QPoint) -> None:
+        self.context_menu(self.table.indexAt(pos)).popup(self.table.viewport().mapToGlobal(pos))
+
+    def context_menu(self, index: QModelIndex) -> QMenu:
+        """Copy, copy row, export CSV, re-centre, columns (``index``: the cell right-clicked)."""
+        menu = QMenu(self)
+        menu.addAction(self.table.copy_action)
+        row = QAction("Copy &row", menu)
+        row.setEnabled(index.isValid())
+        row.triggered.connect(lambda: self._copy_row(index.row()))
+        menu.addAction(row)
+        export = QAction("&Export CSV…", menu)
+        export.setEnabled(self.model.block is not None)
+        export.triggered.connect(self._export_dialog)
+        menu.addAction(export)
+        menu.addSeparator()
+        recenter = QAction("Re-&centre", menu)
+        recenter.triggered.connect(self.recenter)
+        menu.addAction(recenter)
+        menu.addMenu(self.columns_menu)
+        return menu
+
+    def _copy_row(self, row: int) -> None:
+        QGuiApplication.clipboard().setText(self.table.row_text(row))
+
+    def _export_dialog(self) -> None:
+        b = self.model.block
+        stamp = self.model.snapshot.time.astimezone(ET)
+        name = f"{b.root.value}_{b.expiry:%Y%m%d}_{stamp:%Y%m%d_%H%M%S}.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Export chain", str(Path.home() / name), "CSV files (*.csv)")
+        if path:
+            ok, message = self.export_csv(path)
+            if not ok:  # the header line is rewritten on the next tick: say it where it stays
+                QMessageBox.warning(self, "Export chain", message)
+
+    def export_csv(self, path: str | Path) -> tuple[bool, str]:
+        """Write the shown chain (strike window, visible columns) to ``path``: (ok, one-line outcome)."""
+        b = self.model.block
+        if b is None:
+            return False, "export: no chain shown yet; wait for market data"
+        lo, hi = self.model.window()
+        try:
+            write_csv(path, csv_header(self.model.columns), csv_rows(b, self.model.columns, lo, hi))
+        except OSError as exc:
+            message = f"export failed: cannot write {path} ({exc.strerror or exc}); choose another folder"
+        else:
+            message = f"exported {hi - lo} strikes of {b.root.value} {b.expiry} to {path}"
+        self.status_message(message)
+        return message.startswith("exported"), message
 
     # --- LivePanel hooks ---------------------------------------------------------------------------
     @classmethod
@@ -194,7 +271,7 @@ class ChainPanel(LivePanel):
     def menu_actions(self) -> list[QAction]:
         recenter = QAction("&Re-centre chain", self)
         recenter.setShortcut("Ctrl+R")
-        recenter.triggered.connect(self.model.recenter)
+        recenter.triggered.connect(self.recenter)
         return [recenter]
 
     def on_tick(self) -> None:
@@ -205,7 +282,10 @@ class ChainPanel(LivePanel):
         if batch.layout_changed or self.expiry_combo.count() == 0:
             self._refresh_expiries(batch.snapshot)
             changed = None  # re-read everything
-        return None if self._key is None else Job(compute_expiry_chain, (batch.snapshot, self._key, changed))
+        if self._key is None:
+            return None
+        previous = self._served if self._served is not None and self._served.key == self._key else None
+        return Job(compute_expiry_chain, (batch.snapshot, self._key, changed, previous))
 
     def status_message(self, text: str) -> None:
         self.info_label.setText(text)
@@ -213,18 +293,23 @@ class ChainPanel(LivePanel):
     def show_result(self, result: _ChainResult | None) -> None:
         if result is None or result.key != self._key:
             return
-        self.model.set_chain(result.snapshot, result.civ, changed=result.changed)
+        self._served = result.served
+        self.model.set_chain(result.snapshot, result.served, changed=result.changed)
+        self.table.fit_columns(grow_only=True)
         self._update_info()
+        self._relabel_today(result.snapshot.time)
 
     def _refresh_expiries(self, snapshot: ChainSnapshot) -> None:
         slices = snapshot.expiries()
-        today = snapshot.time.astimezone(ET).date()
+        now = snapshot.time
+        today = now.astimezone(ET).date()
         keys = [(s.root, s.expiry) for s in slices]
-        current = self._key
+        current = self._key if self._key is not None else _parse_key(_settings().value(EXPIRY_SETTING))
         self.expiry_combo.blockSignals(True)
         self.expiry_combo.clear()
         for s in slices:
-            self.expiry_combo.addItem(expiry_label(s, today), (s.root, s.expiry))
+            self.expiry_combo.addItem(expiry_label(s, now), ((s.root, s.expiry), s))
+        self._today_items = [i for i, s in enumerate(slices) if s.expiry == today]
         if current not in keys:
             later = [i for i, s in enumerate(slices) if (s.expiry - today).days >= 1]
             current = keys[later[0] if later else 0] if keys else None
@@ -233,11 +318,19 @@ class ChainPanel(LivePanel):
         self.expiry_combo.blockSignals(False)
         self._key = current
 
+    def _relabel_today(self, now: datetime) -> None:
+        """Same-day expiries show the time left as h:mm: keep it current."""
+        for i in self._today_items:
+            data = self.expiry_combo.itemData(i)
+            if data is not None:
+                self.expiry_combo.setItemText(i, expiry_label(data[1], now))
+
     def _on_expiry_chosen(self, i: int) -> None:
-        key = self.expiry_combo.itemData(i)
-        if key is None or key == self._key:
+        data = self.expiry_combo.itemData(i)
+        if data is None or data[0] == self._key:
             return
-        self._key = key
+        self._key = data[0]
+        _settings().setValue(EXPIRY_SETTING, _key_text(self._key))
         self.refresh(full=True)
 
     def _update_info(self) -> None:
@@ -246,11 +339,23 @@ class ChainPanel(LivePanel):
             return
         iv = self.model.atm_iv()
         stamp = self.model.snapshot.time.astimezone(ET)
+        move, move_frac = b.expected_move()
+        t_text = f"{time_left(b.t)} left" if b.t * 365.0 < 1.0 else f"{b.t * 365.0:.2f} d"
         self.info_label.setText(
-            f"SPX {b.underlying:,.2f}    Fwd {b.forward:,.2f}    ATM IV {iv * 100:.2f}%    "
-            f"T {b.t * 365.0:.2f} d    DF {b.discount:.5f}    {stamp:%H:%M:%S} ET")
+            f"SPX {b.underlying:,.2f}   Fwd {b.forward:,.2f}   ATM IV {_num(iv * 100, '.2f', '%')}   "
+            f"EM ±{_num(move, ',.2f')} ({_num(move_frac * 100, '.2f', '%')})   T {t_text}   DF {b.discount:.5f}   "
+            f"{stamp:%H:%M:%S} ET")
+        call_vol, put_vol = b.side_totals(ChainField.VOLUME)
+        call_oi, put_oi = b.side_totals(ChainField.OI)
+        ratio = f"{put_vol / call_vol:.2f}" if call_vol > 0 else "–"
+        self.totals_label.setText(f"Volume  C {call_vol:,.0f} / P {put_vol:,.0f}  (P/C {ratio})     "
+                                  f"Open interest  C {call_oi:,.0f} / P {put_oi:,.0f}     (whole expiry)")
 
     # --- user actions -----------------------------------------------------------------------------
+    def recenter(self) -> None:
+        """Centre the strike window on the ATM strike and scroll the ATM row to the middle of the view."""
+        self.model.recenter()  # a reset: the table scrolls to the ATM row after it
+
     @Slot(int)
     def set_strike_window(self, n: int) -> None:
         if n != self.window_spin.value():
@@ -290,7 +395,8 @@ class ChainPanel(LivePanel):
 
     def select_expiry(self, key: tuple[Root, date]) -> None:
         for i in range(self.expiry_combo.count()):
-            if self.expiry_combo.itemData(i) == key:
+            data = self.expiry_combo.itemData(i)
+            if data is not None and data[0] == key:
                 self.expiry_combo.setCurrentIndex(i)
                 return
         raise KeyError(f"expiry {key} is not listed in the current chain")
@@ -309,3 +415,9 @@ class ChainPanel(LivePanel):
             return False, f"chain: ATM strike {atm_strike:g} has no finite IV"
         return True, (f"chain: {b.root.value} {b.expiry} shows {self.model.rowCount()} strikes, "
                       f"ATM {atm_strike:g} IV {iv * 100:.2f}%")
+
+
+def _settings():
+    from app.settings import qsettings  # the app's INI file beside the database
+
+    return qsettings()

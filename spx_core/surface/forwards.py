@@ -225,18 +225,26 @@ def _fit_lines(p: _Pairs, n_exp: int, t: np.ndarray, config: ForwardConfig) -> _
 
 
 def _group_median(g: np.ndarray, v: np.ndarray, n_exp: int) -> np.ndarray:
+    """Median of ``v`` per group (0 for an empty group); NaNs sort last, as in ``np.sort``.
+
+    Groups arrive contiguous and in order (pairs follow the snapshot's canonical order), so the
+    values are laid out as one row per group (NaN-padded) and sorted along the rows in one call:
+    ~10x faster than a lexsort on a full chain, which matters since this runs 8 times per fit.
+    """
     out = np.zeros(n_exp)
     if not len(g):
         return out
-    order = np.lexsort((v, g))
-    gs = g[order]
-    start = np.searchsorted(gs, np.arange(n_exp))
     count = np.bincount(g, minlength=n_exp)
-    has = count > 0
-    lo = start[has] + (count[has] - 1) // 2
-    hi = start[has] + count[has] // 2
-    vs = v[order]
-    out[has] = 0.5 * (vs[lo] + vs[hi])
+    if np.any(g[1:] < g[:-1]):  # not contiguous: sort by (group, value)
+        order = np.lexsort((v, g))
+        g, v = g[order], v[order]
+    start = np.cumsum(count) - count
+    grid = np.full((n_exp, int(count.max())), np.nan)
+    grid[g, np.arange(len(g)) - start[g]] = v
+    grid.sort(axis=1)
+    has = np.flatnonzero(count)
+    c = count[has]
+    out[has] = 0.5 * (grid[has, (c - 1) // 2] + grid[has, c // 2])
     return out
 
 

@@ -54,9 +54,11 @@ def make_chain(*, bid_shift: dict[tuple[float, bool], float] | None = None,
 
 
 def civ_of(snapshot: ChainSnapshot):
-    from spx_core.surface import chain_iv
+    """The served IVs and greeks of a one-expiry snapshot (what the panel's worker computes)."""
+    from spx_core.surface.served import serve_expiry
 
-    return chain_iv(snapshot)
+    sl = snapshot.expiries()[0]
+    return serve_expiry(snapshot, sl.root, sl.expiry)
 
 
 @pytest.fixture
@@ -232,3 +234,72 @@ def test_block_rejects_more_than_one_expiry_and_subsnapshot_splits(qapp):
     sub = expiry_subsnapshot(other, other.expiries()[1])
     assert len(sub) == len(one) and sub.expiries()[0].expiry == date(2024, 2, 9)
     assert np.array_equal(sub.bid, one.bid)
+
+
+def near_close_model(window: int = 61) -> ChainModel:
+    from tests.surface.test_chain_iv import zero_dte_chain
+
+    from spx_core.surface.served import serve_expiry
+
+    full = zero_dte_chain()
+    sl = full.expiries()[0]
+    served = serve_expiry(full, sl.root, sl.expiry)
+    m = ChainModel(window=window)
+    m.set_chain(served.snapshot, served)
+    return m
+
+
+def test_near_close_zero_bids_show_the_surface_iv_marked_as_such(qapp):
+    """0DTE 15 minutes before the close: no 100-400% IVs, deep ITM deltas near 1, substitutes marked."""
+    m = near_close_model()
+    iv_col, delta_col = col(m, CALL, ChainField.IV), col(m, CALL, ChainField.DELTA)
+    far = m.row_of_strike(5250.0)  # call bid 0 / ask 0.05
+    text = m.data(m.index(far, iv_col))
+    assert text.endswith("%") and float(text[:-1]) < 30.0  # the solver says hundreds of percent
+    tip = m.data(m.index(far, iv_col), Qt.ItemDataRole.ToolTipRole)
+    assert "IV from fitted surface: bid is zero" in tip
+    assert m.data(m.index(far, iv_col), Qt.ItemDataRole.FontRole).italic()
+    assert m.data(m.index(far, delta_col), Qt.ItemDataRole.FontRole).italic()
+    served_colour = m.data(m.index(far, iv_col), Qt.ItemDataRole.ForegroundRole)
+    assert served_colour is not None
+    deep = m.row_of_strike(5050.0)  # call 100 in the money, bid below intrinsic
+    assert float(m.data(m.index(deep, delta_col))) > 0.99
+    assert "intrinsic" in m.data(m.index(deep, iv_col), Qt.ItemDataRole.ToolTipRole)
+    shown = {m.data(m.index(r, c)) for r in range(m.rowCount()) for c in range(m.columnCount())}
+    assert not shown & {"-0.00", "-0.000", "+0.000", "-0.0000"}  # values rounded to zero have no sign
+    atm = m.atm_row
+    assert m.data(m.index(atm, iv_col), Qt.ItemDataRole.FontRole) is None  # its own solved IV: plain
+    assert m.data(m.index(atm, iv_col), Qt.ItemDataRole.ForegroundRole) is None
+    m.set_fields([ChainField.BID, ChainField.ASK, ChainField.THETA, ChainField.THETA_CLOSE])
+    theta_close = float(m.data(m.index(atm, col(m, CALL, ChainField.THETA_CLOSE))))
+    theta_day = float(m.data(m.index(atm, col(m, CALL, ChainField.THETA))))
+    mid = m.block.values[CALL, m.atm_strike_index, ChainField.MID]
+    assert -mid <= theta_close < 0 and theta_day < theta_close  # 15 minutes of decay, not a day's
+
+
+def test_side_totals_and_expected_move(model):
+    b = model.block
+    call_vol, put_vol = b.side_totals(ChainField.VOLUME)
+    n = len(STRIKES)
+    assert call_vol == sum(range(0, 2 * n, 2)) * 1000 and put_vol == sum(range(1, 2 * n, 2)) * 1000
+    assert b.side_totals(ChainField.OI) == (12345.0 * n, 12345.0 * n)
+    points, frac = b.expected_move()
+    k = model.atm_strike_index
+    assert points == pytest.approx(b.values[CALL, k, ChainField.MID] + b.values[PUT, k, ChainField.MID])
+    assert frac == pytest.approx(points / b.forward)
+
+
+def test_size_columns_sit_beside_their_prices():
+    cols = column_layout([ChainField.BID_SIZE, ChainField.BID, ChainField.ASK, ChainField.ASK_SIZE, ChainField.IV])
+    assert cols == [(CALL, ChainField.IV), (CALL, ChainField.BID_SIZE), (CALL, ChainField.BID),
+                    (CALL, ChainField.ASK), (CALL, ChainField.ASK_SIZE), (STRIKE, None),
+                    (PUT, ChainField.BID_SIZE), (PUT, ChainField.BID), (PUT, ChainField.ASK),
+                    (PUT, ChainField.ASK_SIZE), (PUT, ChainField.IV)]
+
+
+def test_model_iv_source_codes_are_the_cores():
+    from app.models import chain_model
+    from spx_core.surface.served import IVSource
+
+    assert (chain_model._NO_SRC, chain_model._QUOTE_SRC) == (IVSource.NONE, IVSource.QUOTE)
+    assert max(IVSource) > IVSource.QUOTE and min(IVSource) == IVSource.NONE  # substitutes rank above QUOTE
