@@ -45,3 +45,21 @@ def opengl_available() -> tuple[bool, str]:
     finally:
         surface.destroy()
     return True, f"OpenGL {version} on '{platform}'"
+
+
+def forget_gl_programs() -> None:
+    """Make pyqtgraph.opengl compile its shaders again, in whichever GL context draws next.
+
+    pyqtgraph caches each compiled shader program in module-level objects, as if there were one GL
+    context for the life of the process. Qt destroys a QOpenGLWidget's context whenever the widget
+    moves to another top-level window (a dock floated or re-docked), and the cached program ids then
+    name nothing (``GL_INVALID_VALUE`` on every draw). Call this when a GL view is rebuilt for a new
+    context. (Qt's AA_ShareOpenGLContexts would keep them valid, but it must be set before the
+    QApplication exists, which a panel cannot guarantee.)
+    """
+    from pyqtgraph.opengl import shaders
+
+    for program in shaders.ShaderProgram.names.values():
+        program.prog = None
+        for shader in program.shaders:
+            shader.compiled = None

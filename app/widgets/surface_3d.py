@@ -1,0 +1,169 @@
+"""IV surface as a shaded 3D mesh (pyqtgraph.opengl) with axis ticks in the scene and a colour bar.
+
+Re-parenting: when the widget moves to another top-level window (its dock floated, re-docked, or
+the layout reset), Qt destroys and recreates the GL view's context. pyqtgraph's items and shader
+cache keep ids from the old context and every draw then fails with GL errors. So the view watches
+for that move, drops its items at once (nothing stale is ever drawn) and rebuilds a fresh GL view
+with the last grid on the next turn of the event loop. If building fails, it shows the heat map.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from app.widgets.color_bar import ColorBar
+from app.widgets.gl_support import forget_gl_programs
+from app.widgets.surface_view import SURFACE_CMAP, SurfaceHeatMap, SurfaceTicks, surface_ticks
+
+__all__ = ["Surface3DView"]
+
+log = logging.getLogger(__name__)
+
+_BOX = 10.0  # the scene spans [-BOX, BOX] in x (K/F) and y (log days) and [0, BOX] in z (IV)
+_TEXT = (225, 225, 225, 255)
+_AXIS = (0.75, 0.75, 0.75, 1.0)
+_MAX_LABELS = 40
+
+
+class Surface3DView(QWidget):
+    """``set_grid(money, days, iv)``; ``grab_image()``; ``rebuilds`` counts GL views built after a move."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("surface_3d")
+        self.is_3d = True
+        self.rebuilds = 0
+        self.ticks: SurfaceTicks | None = None
+        self._grid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._pending_rebuild = False
+        self.fallback: SurfaceHeatMap | None = None
+        self.colorbar = ColorBar(SURFACE_CMAP, "IV (%)")
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(0)
+        self._layout.addWidget(self.colorbar)
+        self.view = self._build_view()
+
+    # --- GL view lifecycle ----------------------------------------------------------------------------
+    def _build_view(self):
+        import pyqtgraph.opengl as gl  # needs PyOpenGL and a GL context: only imported when GL works
+
+        view = gl.GLViewWidget()
+        view.setObjectName("surface_gl_view")
+        view.setBackgroundColor(pg.mkColor(18, 20, 26))
+        view.setCameraPosition(distance=3.6 * _BOX, elevation=26, azimuth=-58)
+        grid = gl.GLGridItem()
+        grid.setSize(2 * _BOX, 2 * _BOX)
+        grid.setSpacing(2, 2)
+        grid.setColor((120, 120, 120, 70))
+        view.addItem(grid)
+        flat = dict(x=np.array([-1.0, 1.0]), y=np.array([-1.0, 1.0]), z=np.zeros((2, 2)))
+        self.mesh = gl.GLSurfacePlotItem(**flat, smooth=True, drawEdges=False)
+        # a coarse wireframe on top gives the eye the grid lines a dense mesh would turn into noise
+        self.wire = gl.GLSurfacePlotItem(**flat, drawFaces=False, drawEdges=True, edgeColor=(0.05, 0.05, 0.05, 0.3))
+        self.axes = gl.GLLinePlotItem(pos=np.zeros((2, 3)), mode="lines", color=_AXIS, width=1.5, antialias=True)
+        for item in (self.mesh, self.wire, self.axes):
+            view.addItem(item)
+        self._labels = [gl.GLTextItem(color=_TEXT) for _ in range(_MAX_LABELS)]
+        for item in self._labels:
+            view.addItem(item)
+        view.installEventFilter(self)
+        self._layout.insertWidget(0, view, 1)
+        return view
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if watched is self.view and event.type() == QEvent.Type.WindowAboutToChangeInternal:
+            self._on_window_change()
+        return False
+
+    def _on_window_change(self) -> None:
+        # the old context is still current: clear the scene so no stale id is drawn meanwhile
+        self.view.clear()
+        if not self._pending_rebuild:
+            self._pending_rebuild = True
+            QTimer.singleShot(0, self._rebuild)
+
+    def _rebuild(self) -> None:
+        self._pending_rebuild = False
+        old = self.view
+        old.removeEventFilter(self)
+        self._layout.removeWidget(old)
+        old.hide()
+        old.deleteLater()
+        forget_gl_programs()
+        try:
+            self.view = self._build_view()
+        except Exception as exc:  # noqa: BLE001 (a GL driver can fail in many ways: keep the app up)
+            log.exception("3D surface view could not be rebuilt; showing the heat map instead")
+            self._use_fallback(f"{type(exc).__name__}: {exc}")
+            return
+        self.rebuilds += 1
+        if self._grid is not None:
+            self.set_grid(*self._grid)
+
+    def _use_fallback(self, reason: str) -> None:
+        self.is_3d = False
+        self.colorbar.hide()
+        self.fallback = SurfaceHeatMap()
+        self.fallback.setToolTip(f"3D view unavailable: {reason}")
+        self._layout.insertWidget(0, self.fallback, 1)
+        if self._grid is not None:
+            self.fallback.set_grid(*self._grid)
+
+    # --- data -----------------------------------------------------------------------------------------
+    def set_grid(self, money: np.ndarray, days: np.ndarray, iv: np.ndarray) -> None:
+        if iv.size == 0:
+            return
+        self._grid = (money, days, iv)
+        if self.fallback is not None:
+            self.fallback.set_grid(money, days, iv)
+            return
+        z = iv * 100.0
+        self.ticks = ticks = surface_ticks(money, days, z)
+        lo, hi = ticks.iv_range
+        zn = np.clip((np.nan_to_num(z, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+        x = np.linspace(-_BOX, _BOX, len(money))
+        y = np.linspace(-_BOX, _BOX, len(days))  # days are geometric: y is log days
+        colors = pg.colormap.get(SURFACE_CMAP).map(zn.ravel(), mode="float").reshape(*zn.shape, 4)
+        self.mesh.setData(x=x, y=y, z=zn * _BOX, colors=colors)
+        self.wire.setData(x=x[::6], y=y[::4], z=zn[::6, ::4] * _BOX + 0.02)
+        self._draw_axes(ticks)
+        self.colorbar.set_ticks(ticks.iv)
+
+    def _draw_axes(self, ticks: SurfaceTicks) -> None:
+        b, t = _BOX, 0.4  # t: tick mark length
+        seg = [(-b, -b, 0), (b, -b, 0), (b, -b, 0), (b, b, 0), (-b, b, 0), (-b, b, b)]  # K/F, days, IV axes
+        labels: list[tuple[str, tuple[float, float, float]]] = []
+        for f, text in ticks.money:
+            x = -b + 2 * b * f
+            seg += [(x, -b, 0), (x, -b - t, 0)]
+            labels.append((text, (x - 0.6, -b - 1.4, 0)))
+        for f, text in ticks.days:
+            y = -b + 2 * b * f
+            seg += [(b, y, 0), (b + t, y, 0)]
+            labels.append((text, (b + 0.8, y, 0)))
+        for f, text in ticks.iv:
+            z = b * f
+            seg += [(-b, b, z), (-b - t, b, z)]
+            labels.append((text, (-b - 2.2, b, z)))
+        labels += [("strike / forward K/F", (-3.0, -b - 3.2, 0)), ("days to expiry", (b + 3.0, -2.0, 0)),
+                   ("IV (%)", (-b - 2.2, b, b + 1.2))]
+        self.axes.setData(pos=np.array(seg, dtype=float))
+        for i, item in enumerate(self._labels):
+            text, pos = labels[i] if i < len(labels) else ("", (0.0, 0.0, 0.0))
+            item.setData(pos=np.array(pos, dtype=float), text=text)
+
+    def tick_labels(self) -> list[str]:
+        """The texts shown in the scene (for tests and the self-test)."""
+        return [item.text for item in self._labels if item.text]
+
+    def grab_image(self) -> QImage:
+        if self.fallback is not None:
+            return self.fallback.grab_image()
+        return self.view.grabFramebuffer()
