@@ -1,6 +1,8 @@
 """Main window: docks for the panels, layout persistence, menus, theme, status bar, source toolbar.
 
-Every later panel (scanner, risk, order ticket, backtest) docks in through :meth:`MainWindow.add_panel`.
+Panels are registered in ONE place, :data:`PANELS` (a :class:`PanelSpec` per panel: key, title, class,
+dock area); the window builds, docks, feeds, self-tests and shuts down every registered panel in loops
+(napari's ``add_dock_widget`` is the model). Adding a panel = its file + one line in :data:`PANELS`.
 """
 
 from __future__ import annotations
@@ -8,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
 from qasync import asyncSlot
 
+from app.context import AppContext
 from app.feed import Feed
+from app.panels.base import LivePanel
 from app.panels.chain_panel import ChainPanel
 from app.panels.surface_panel import SurfacePanel
 from app.resources import ResourceMissingError, icon_path, style_path
@@ -25,12 +31,41 @@ from app.status_bar import TerminalStatusBar
 from spx_core.marketdata.source import QuoteBatch, SourceState, SourceStatus
 from spx_core.paths import database_path
 
+if TYPE_CHECKING:
+    from spx_core.storage import Store
+
 log = logging.getLogger(__name__)
 
-__all__ = ["MainWindow", "apply_theme"]
+__all__ = ["MainWindow", "PanelSpec", "PANELS", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
 LAYOUT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PanelSpec:
+    """How a panel docks in.
+
+    Attributes:
+        key: stable id; the dock's objectName is ``dock_<key>`` (keys the saved layout).
+        title: the dock's title (also its entry in the View menu).
+        panel: the panel class; built with ``panel.create(context)``.
+        area: the dock area; panels sharing an area sit side by side, left to right in list order.
+        stretch: relative width among the panels of its area in the default layout.
+    """
+
+    key: str
+    title: str
+    panel: type[LivePanel]
+    area: Qt.DockWidgetArea = Qt.DockWidgetArea.LeftDockWidgetArea
+    stretch: int = 1
+
+
+#: Every panel of the terminal, in dock order (the one place a panel is registered).
+PANELS: tuple[PanelSpec, ...] = (
+    PanelSpec("chain", "Option chain", ChainPanel, stretch=3),  # what a trader reads most: ~60% of the width
+    PanelSpec("surface", "Volatility surface", SurfacePanel, stretch=2),
+)
 
 
 def apply_theme(app: QApplication, theme: str) -> None:
@@ -49,14 +84,15 @@ class MainWindow(QMainWindow):
     settings_changed = Signal(object)
     closed = Signal()
 
-    def __init__(self, settings: AppSettings, *, source: str = "sim", db_path: str | None = None) -> None:
+    def __init__(self, settings: AppSettings, *, source: str = "sim", db_path: str | None = None,
+                 panels: Sequence[PanelSpec] = PANELS) -> None:
         super().__init__()
         self.setObjectName("main_window")
         self.setWindowTitle("SPX Terminal")
+        self.context = AppContext(settings, self)
         self.settings = settings
         self.initial_source = source
         self.db_path = database_path(db_path or settings.db_path or None)
-        self.store: Any = None
         #: compile the pricing kernels in the background when the feed starts (main() sets it; tests don't)
         self.warm_up_pricing = False
         try:
@@ -70,12 +106,11 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
         self.status = TerminalStatusBar(self)
         self.setStatusBar(self.status)
-        self.chain_panel = ChainPanel(strike_window=settings.strike_window, fields=settings.chain_fields)
-        self.surface_panel = SurfacePanel()
+        self.specs: list[PanelSpec] = []
+        self.panels: dict[str, LivePanel] = {}
         self.docks: dict[str, QDockWidget] = {}
-        self.add_panel("chain", "Option chain", self.chain_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.add_panel("surface", "Volatility surface", self.surface_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.splitDockWidget(self.docks["chain"], self.docks["surface"], Qt.Orientation.Horizontal)
+        for spec in panels:
+            self.add_panel(spec)
         self._build_menus()
         self._wire()
         self.resize(1600, 980)
@@ -91,15 +126,32 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(250, self._default_split)  # window managers may resize after mapping
 
     def _default_split(self) -> None:
-        # The chain gets ~60% of the width: it is what a trader reads most.
+        # each area's panels share its width by their stretch
         width = max(self.width(), 1000)
-        self.resizeDocks([self.docks["chain"], self.docks["surface"]], [int(width * 0.6), int(width * 0.4)],
-                         Qt.Orientation.Horizontal)
+        for area in dict.fromkeys(spec.area for spec in self.specs):
+            specs = [spec for spec in self.specs if spec.area == area]
+            total = sum(spec.stretch for spec in specs)
+            self.resizeDocks([self.docks[spec.key] for spec in specs],
+                             [int(width * spec.stretch / total) for spec in specs], Qt.Orientation.Horizontal)
         self._default_state = self.saveState(LAYOUT_VERSION)
 
     # --- panels and layout --------------------------------------------------------------------------
-    def add_panel(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        """Dock a panel; its dock's objectName (``dock_<key>``) keys the saved layout."""
+    def add_panel(self, spec: PanelSpec) -> LivePanel:
+        """Build, dock, feed and bind the panel of ``spec`` (its dock's objectName ``dock_<key>`` keys the layout)."""
+        if spec.key in self.panels:
+            raise ValueError(f"panel key {spec.key!r} is registered twice; keys must be unique")
+        panel = spec.panel.create(self.context)
+        panel.bind(self.context)
+        self.feed.batch.connect(panel.on_batch)
+        neighbour = next((self.docks[s.key] for s in reversed(self.specs) if s.area == spec.area), None)
+        dock = self._dock(spec.key, spec.title, panel, spec.area)
+        if neighbour is not None:
+            self.splitDockWidget(neighbour, dock, Qt.Orientation.Horizontal)
+        self.specs.append(spec)
+        self.panels[spec.key] = panel
+        return panel
+
+    def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
         dock.setWidget(widget)
@@ -109,6 +161,15 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         self.docks[key] = dock
         return dock
+
+    @property
+    def store(self) -> Store | None:
+        """The open database (shared with the panels through the context)."""
+        return self.context.store
+
+    @store.setter
+    def store(self, store: Store | None) -> None:
+        self.context.set_store(store)
 
     def save_layout(self) -> None:
         store = qsettings()
@@ -146,7 +207,9 @@ class MainWindow(QMainWindow):
         data_menu = bar.addMenu("&Data")
         self._action(data_menu, "&Simulated market", "Ctrl+1", lambda: self.toolbar.source_requested.emit("sim", ""))
         data_menu.addAction(self.toolbar.pause_action)
-        self._action(data_menu, "&Re-centre chain", "Ctrl+R", self.chain_panel.model.recenter)
+        for panel in self.panels.values():
+            for action in panel.menu_actions():
+                data_menu.addAction(action)
         view_menu = bar.addMenu("&View")
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
@@ -203,15 +266,12 @@ class MainWindow(QMainWindow):
             apply_theme(QApplication.instance(), new.theme)
             for act in self.theme_group.actions():
                 act.setChecked(act.objectName() == f"theme_{new.theme}")
-        if new.strike_window != old.strike_window:
-            self.chain_panel.set_strike_window(new.strike_window)
-        if new.chain_columns != old.chain_columns:
-            self.chain_panel.set_visible_fields(new.chain_fields)
         if new.speed != old.speed and self._mode() == "sim":
             self._set_speed(new.speed)
         if new.db_path != old.db_path:
             self.db_path = database_path(new.db_path or None)
             self.store = None
+        self.context.set_settings(new)  # panels follow their settings from here
         self.settings_changed.emit(new)
         if new.seed != old.seed and self._mode() == "sim":
             self._switch("sim", "")
@@ -225,8 +285,7 @@ class MainWindow(QMainWindow):
 
     # --- feed -----------------------------------------------------------------------------------------------
     def _wire(self) -> None:
-        self.feed.batch.connect(self.chain_panel.on_batch)
-        self.feed.batch.connect(self.surface_panel.on_batch)
+        # each panel's feed is wired in add_panel
         self.feed.batch.connect(self.status.on_batch)
         self.feed.batch.connect(self._on_batch)
         self.feed.status.connect(self.status.on_status)
@@ -235,11 +294,7 @@ class MainWindow(QMainWindow):
         self.toolbar.speed_requested.connect(self._set_speed)
         self.toolbar.pause_toggled.connect(self._set_paused)
         self.toolbar.seek_requested.connect(self._seek)
-        self.chain_panel.strike_window_changed.connect(
-            lambda n: self.apply_settings(self.settings.with_changes(strike_window=n)))
-        self.chain_panel.columns_changed.connect(
-            lambda cols: self.apply_settings(self.settings.with_changes(
-                chain_columns=tuple(getattr(c, "name", str(c)) for c in cols))))
+        self.context.settings_requested.connect(self.apply_settings)
 
     def _mode(self) -> str:
         return "replay" if self.feed.source is not None and self.feed.source.name == "Replay" else "sim"
@@ -324,8 +379,8 @@ class MainWindow(QMainWindow):
 
     async def shutdown(self) -> None:
         await self.feed.stop()
-        self.chain_panel.shutdown()
-        self.surface_panel.shutdown()
+        for panel in self.panels.values():
+            panel.shutdown()
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -1,16 +1,24 @@
-"""``--self-test``: drive the real window with the live feed and check that it works end to end."""
+"""``--self-test``: drive the real window with the live feed and check that it works end to end.
+
+Checks the window, the feed, every registered panel (its ``self_test_status``) and that no error
+was reported.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.logs import ErrorReporter
+    from app.main_window import MainWindow
 
 __all__ = ["run_self_test"]
 
 
-async def run_self_test(window: Any, seconds: float, reporter: Any) -> int:
-    """Wait (up to ``seconds``) for the feed, chain and surface to populate; print each check.
+async def run_self_test(window: MainWindow, seconds: float, reporter: ErrorReporter) -> int:
+    """Wait (up to ``seconds``) for the feed and every panel to populate; print each check.
 
     Returns 0 when every check passed, else 1 (the failing checks are printed with FAIL).
     """
@@ -20,8 +28,10 @@ async def run_self_test(window: Any, seconds: float, reporter: Any) -> int:
         checks = _checks(window, reporter)
         src = window.feed.source
         finished = src is not None and src.status.state.value == "finished"
-        # a live feed must refit at least twice (the refit loop works); a finished replay cannot
-        done = all(ok for ok, _ in checks.values()) and (window.surface_panel.fits >= 2 or finished)
+        # on a live feed every panel must show at least two results (its refresh loop works); a
+        # finished replay cannot
+        refreshed = all(panel.results >= 2 for panel in window.panels.values())
+        done = all(ok for ok, _ in checks.values()) and (refreshed or finished)
         if done or time.monotonic() >= deadline:
             break
         await asyncio.sleep(0.25)
@@ -33,7 +43,7 @@ async def run_self_test(window: Any, seconds: float, reporter: Any) -> int:
     return 1 if failed else 0
 
 
-def _checks(window: Any, reporter: Any) -> dict[str, tuple[bool, str]]:
+def _checks(window: MainWindow, reporter: ErrorReporter) -> dict[str, tuple[bool, str]]:
     from spx_core.marketdata.source import SourceState
 
     feed = window.feed
@@ -41,13 +51,14 @@ def _checks(window: Any, reporter: Any) -> dict[str, tuple[bool, str]]:
     state = src.status if src is not None else None
     running = state is not None and state.state in (SourceState.RUNNING, SourceState.FINISHED)
     snap = feed.last_batch.snapshot if feed.last_batch is not None else None
-    return {
+    checks = {
         "window": (window.isVisible(), f"visible {window.width()}x{window.height()}"),
         # a one-snapshot replay (e.g. an imported end-of-day file) finishes after its only batch
         "feed": (running and (feed.batches >= 2 or (state.state is SourceState.FINISHED and feed.batches >= 1)),
                  f"{state.source if state else '-'} {state.state.value if state else 'not started'}, "
                  f"{feed.batches} batches" + (f", {len(snap)} quotes, S={snap.underlying_price:.2f}" if snap else "")),
-        "chain": window.chain_panel.self_test_status(),
-        "surface": window.surface_panel.self_test_status(),
-        "errors": (not reporter.errors, "no unhandled errors" if not reporter.errors else "; ".join(reporter.errors[:3])),
     }
+    checks.update((key, panel.self_test_status()) for key, panel in window.panels.items())
+    checks["errors"] = (not reporter.errors,
+                        "no unhandled errors" if not reporter.errors else "; ".join(reporter.errors[:3]))
+    return checks

@@ -5,10 +5,9 @@ Events (Qt signals):
     strike_window_changed(int): the user changed the number of strikes shown (for settings).
     columns_changed(list[str]): the user changed the visible columns (ChainField names, for settings).
 
-Feeding: connect the market-data source to :meth:`ChainPanel.on_batch`. It only stores the batch;
-a 10 Hz timer takes the latest one, computes the selected expiry's IVs and greeks
-(``spx_core.surface.chain_iv``) in a worker thread, and applies the result on the GUI thread, so
-a burst of batches costs one table update.
+Feeding (:class:`~app.panels.base.LivePanel`): ``on_batch`` only buffers; a 10 Hz refresh computes
+the selected expiry's IVs and greeks (``spx_core.surface.chain_iv``) in a worker thread and applies
+the result on the GUI thread, so a burst of batches costs one table update.
 """
 
 from __future__ import annotations
@@ -17,19 +16,23 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QMenu, QPushButton,
                                QSpinBox, QTableView, QToolButton, QVBoxLayout, QWidget)
 
 from app.models.chain_data import VISIBLE_FIELDS, ChainField, expiry_subsnapshot
 from app.models.chain_model import FIELD_LABELS, STRIKE, ChainModel
-from app.widgets.job_runner import JobRunner
+from app.panels.base import Job, LivePanel
 from spx_core.domain import ET, ChainSnapshot, ExpirySlice, Root
 from spx_core.marketdata.source import QuoteBatch
+
+if TYPE_CHECKING:
+    from app.context import AppContext
+    from app.settings import AppSettings
 
 __all__ = ["ChainPanel", "DEFAULT_FIELDS"]
 
@@ -76,31 +79,19 @@ def expiry_label(sl: ExpirySlice, today: date) -> str:
     return f"{sl.expiry:%a %Y-%m-%d}  ·  {dte} DTE  ·  {sl.root.value} {sl.settlement.value}"
 
 
-class ChainPanel(QWidget):
+class ChainPanel(LivePanel):
     contract_selected = Signal(object)
     strike_window_changed = Signal(int)
     columns_changed = Signal(list)
 
     def __init__(self, parent: QWidget | None = None, *, strike_window: int = 30,
                  fields: tuple[ChainField, ...] | list[ChainField] = DEFAULT_FIELDS, refresh_hz: float = 10.0) -> None:
-        super().__init__(parent)
+        super().__init__(parent, job_name="chain IV", refresh_seconds=1.0 / refresh_hz)
         self.setObjectName("chain_panel")
         self.model = ChainModel(fields=fields, window=strike_window, parent=self)
         self._fields = [f for f in VISIBLE_FIELDS if f in set(fields)]
-        self._pending: QuoteBatch | None = None
-        self._pending_changed: list[np.ndarray] | None = []  # None: layout changed, re-read everything
-        self._latest: QuoteBatch | None = None
         self._key: tuple[Root, date] | None = None
-        self._last_error = ""
-        self.last_compute_seconds = float("nan")
-        self._runner = JobRunner("chain IV", self)
-        self._runner.finished.connect(self._on_result)
-        self._runner.failed.connect(self._on_failed)
         self._build_ui(strike_window)
-        self._timer = QTimer(self)
-        self._timer.setInterval(int(1000 / refresh_hz))
-        self._timer.timeout.connect(self._on_timer)
-        self._timer.start()
 
     # --- UI ---------------------------------------------------------------------------------------
     def _build_ui(self, strike_window: int) -> None:
@@ -178,49 +169,45 @@ class ChainPanel(QWidget):
         header.setMinimumSectionSize(min(widths))
         self.table.setMinimumWidth(min(sum(widths) + 4, 900))
 
-    # --- feeding ----------------------------------------------------------------------------------
-    @Slot(object)
-    def on_batch(self, batch: QuoteBatch) -> None:
-        """Store the latest batch; the refresh timer applies it (cheap: safe at any rate)."""
-        self._pending = batch
-        if batch.layout_changed or self._pending_changed is None:
-            self._pending_changed = None
-        else:
-            self._pending_changed.append(np.asarray(batch.changed, dtype=np.int64))
+    # --- LivePanel hooks ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, context: AppContext) -> ChainPanel:
+        return cls(strike_window=context.settings.strike_window, fields=context.settings.chain_fields)
 
-    def _on_timer(self) -> None:
+    def bind(self, context: AppContext) -> None:
+        super().bind(context)
+        self.contract_selected.connect(context.select_contract)
+        self.computed.connect(lambda _s: self._key is not None and context.select_expiry(self._key))
+        self.strike_window_changed.connect(lambda n: context.request_settings(strike_window=n))
+        self.columns_changed.connect(lambda names: context.request_settings(chain_columns=tuple(names)))
+        context.settings_changed.connect(self._follow_settings)
+
+    def _follow_settings(self, settings: AppSettings) -> None:
+        self.set_strike_window(settings.strike_window)
+        self.set_visible_fields(settings.chain_fields)
+
+    def menu_actions(self) -> list[QAction]:
+        recenter = QAction("&Re-centre chain", self)
+        recenter.setShortcut("Ctrl+R")
+        recenter.triggered.connect(self.model.recenter)
+        return [recenter]
+
+    def on_tick(self) -> None:
         self.model.advance_flash()
-        if self._pending is None or self._runner.busy:
-            return
-        batch, changed_parts = self._pending, self._pending_changed
-        self._pending, self._pending_changed = None, []
-        self._latest = batch
-        if changed_parts is None or self.expiry_combo.count() == 0:
+
+    def job(self, batch: QuoteBatch) -> Job | None:
+        changed: np.ndarray | None = batch.changed
+        if batch.layout_changed or self.expiry_combo.count() == 0:
             self._refresh_expiries(batch.snapshot)
-            changed = None
-        else:
-            changed = np.unique(np.concatenate(changed_parts)) if changed_parts else np.zeros(0, np.int64)
-        self._submit(batch.snapshot, changed)
+            changed = None  # re-read everything
+        return None if self._key is None else Job(compute_expiry_chain, (batch.snapshot, self._key, changed))
 
-    def _submit(self, snapshot: ChainSnapshot, changed: np.ndarray | None) -> None:
-        if self._key is not None and not self._runner.submit(compute_expiry_chain, snapshot, self._key, changed):
-            # A job is running: keep this input for the next tick (as a full refresh, since its
-            # changed rows would otherwise be lost).
-            self._latest = None
-            self._pending = QuoteBatch(snapshot, np.zeros(0, np.int64), True, -1)
-            self._pending_changed = None
+    def status_message(self, text: str) -> None:
+        self.info_label.setText(text)
 
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        self._last_error = message
-        self.info_label.setText(message)
-
-    @Slot(object)
-    def _on_result(self, result: _ChainResult | None) -> None:
+    def show_result(self, result: _ChainResult | None) -> None:
         if result is None or result.key != self._key:
             return
-        self._last_error = ""
-        self.last_compute_seconds = result.seconds
         self.model.set_chain(result.snapshot, result.civ, changed=result.changed)
         self._update_info()
 
@@ -246,8 +233,7 @@ class ChainPanel(QWidget):
         if key is None or key == self._key:
             return
         self._key = key
-        if self._latest is not None:
-            self._submit(self._latest.snapshot, None)
+        self.refresh(full=True)
 
     def _update_info(self) -> None:
         b = self.model.block
@@ -305,10 +291,8 @@ class ChainPanel(QWidget):
         raise KeyError(f"expiry {key} is not listed in the current chain")
 
     # --- health -----------------------------------------------------------------------------------
-    def self_test_status(self) -> tuple[bool, str]:
+    def health(self) -> tuple[bool, str]:
         """(ok, message): the chain shows rows and the ATM strike has a finite implied vol."""
-        if self._last_error:
-            return False, self._last_error
         b = self.model.block
         if b is None or self.model.rowCount() == 0:
             return False, "chain: no rows shown yet (no market data applied)"
@@ -320,12 +304,3 @@ class ChainPanel(QWidget):
             return False, f"chain: ATM strike {atm_strike:g} has no finite IV"
         return True, (f"chain: {b.root.value} {b.expiry} shows {self.model.rowCount()} strikes, "
                       f"ATM {atm_strike:g} IV {iv * 100:.2f}%")
-
-    def shutdown(self) -> None:
-        """Stop the refresh timer and the worker (idempotent)."""
-        self._timer.stop()
-        self._runner.shutdown()
-
-    def closeEvent(self, event: Any) -> None:
-        self.shutdown()
-        super().closeEvent(event)

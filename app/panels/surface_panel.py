@@ -1,7 +1,7 @@
 """Volatility surface panel: smiles of chosen expiries, ATM term structure, skew table, 3D surface.
 
-Feeding: connect the market-data source to :meth:`SurfacePanel.on_batch` (it only keeps the latest
-snapshot). At most once per ``refit_seconds`` a worker thread computes the chain IVs and the
+Feeding (:class:`~app.panels.base.LivePanel`): ``on_batch`` only buffers the latest snapshot. At most
+once per ``refit_seconds``, and only when the data moved, a worker thread computes the chain IVs and the
 arbitrage-free SVI surface (``spx_core.surface.fit_surface``, warm-started from the previous fit)
 and prepares every array the charts draw; the GUI thread only calls ``setData``.
 
@@ -16,14 +16,14 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
                                QListWidgetItem, QSizePolicy, QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from app.models.skew_model import SkewTableModel
+from app.panels.base import Job, LivePanel
 from app.widgets.gl_support import opengl_available
-from app.widgets.job_runner import JobRunner
 from app.widgets.responsive_splitter import ResponsiveSplitter
 from app.widgets.plot_style import SeriesStyle, expiry_styles
 from app.widgets.smile_plot import SmileAxis, SmileData, SmilePlot
@@ -76,31 +76,22 @@ def compute_surface(snapshot: ChainSnapshot, previous: Any | None) -> SurfaceRes
     return SurfaceResult(snapshot, surface, smiles, days, surface_grid(surface), time.perf_counter() - t0)
 
 
-class SurfacePanel(QWidget):
+class SurfacePanel(LivePanel):
     """Smile / term structure / skew table / surface of the latest chain, refitted at most 1 Hz."""
 
     def __init__(self, parent: QWidget | None = None, *, refit_seconds: float = 1.0,
                  use_gl: bool | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, job_name="surface fit", refresh_seconds=refit_seconds)
         self.setObjectName("surface_panel")
         if use_gl is None:
             use_gl, self.gl_reason = opengl_available()
         else:
             self.gl_reason = "forced on" if use_gl else "forced off"
-        self._pending: ChainSnapshot | None = None
         self._result: SurfaceResult | None = None
         self._checked: set[tuple[Root, date]] | None = None  # None: pick the defaults on the first fit
         self._styles: dict[tuple[Root, date], SeriesStyle] = {}
-        self._last_error = ""
         self.fits = 0
-        self._runner = JobRunner("surface fit", self)
-        self._runner.finished.connect(self._on_result)
-        self._runner.failed.connect(self._on_failed)
         self._build_ui(use_gl)
-        self._timer = QTimer(self)
-        self._timer.setInterval(int(refit_seconds * 1000))
-        self._timer.timeout.connect(self._on_timer)
-        self._timer.start()
 
     def _build_ui(self, use_gl: bool) -> None:
         # One chart per tab page: in a 500 px wide dock (1280x720 screen) a chart shares its page with
@@ -165,34 +156,16 @@ class SurfacePanel(QWidget):
         page.setSizes([400, 600])
         return page
 
-    # --- feeding ----------------------------------------------------------------------------------
-    @Slot(object)
-    def on_batch(self, batch: QuoteBatch) -> None:
-        """Keep the latest snapshot; the refit timer picks it up (cheap: safe at any rate)."""
-        self._pending = batch.snapshot
-
-    def refit_now(self) -> bool:
-        """Start a fit of the latest snapshot now if none is running (True when started)."""
-        if self._pending is None:
-            return False
+    # --- feeding (LivePanel hooks) -----------------------------------------------------------------
+    def job(self, batch: QuoteBatch) -> Job:
         previous = self._result.surface if self._result is not None else None
-        if not self._runner.submit(compute_surface, self._pending, previous):
-            return False
-        self._pending = None
-        return True
+        return Job(compute_surface, (batch.snapshot, previous))
 
-    def _on_timer(self) -> None:
-        self.refit_now()
+    def status_message(self, text: str) -> None:
+        self.status_label.setText(text)
 
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        self._last_error = message
-        self.status_label.setText(message)
-
-    @Slot(object)
-    def _on_result(self, result: SurfaceResult) -> None:
+    def show_result(self, result: SurfaceResult) -> None:
         self._result = result
-        self._last_error = ""
         self.fits += 1
         today = result.snapshot.time.astimezone(ET).date()
         self._sync_expiry_list(result)
@@ -277,10 +250,8 @@ class SurfacePanel(QWidget):
         self.tabs.setCurrentWidget(self.surface_view)
         return self.surface_view.grab_image()
 
-    def self_test_status(self) -> tuple[bool, str]:
+    def health(self) -> tuple[bool, str]:
         """(ok, message): a surface was fitted and at least one smile is drawn."""
-        if self._last_error:
-            return False, self._last_error
         if self._result is None:
             return False, "surface: no fit finished yet"
         fitted = [f for f in self._result.surface.expiries if f.fitted]
@@ -293,14 +264,6 @@ class SurfacePanel(QWidget):
         return True, (f"surface: {len(fitted)} expiries fitted (median RMSE {rmse:.2f} vol pts), "
                       f"{len(self.smile.shown)} smiles with {drawn} points, "
                       f"{'3D' if self.surface_view.is_3d else 'heat map'} view")
-
-    def shutdown(self) -> None:
-        self._timer.stop()
-        self._runner.shutdown()
-
-    def closeEvent(self, event: Any) -> None:
-        self.shutdown()
-        super().closeEvent(event)
 
 
 def _default_keys(days: dict[tuple[Root, date], float], keys: list[tuple[Root, date]]) -> set[tuple[Root, date]]:

@@ -61,13 +61,13 @@ def test_settings_dialog_edits_and_refuses_bad_input(qtbot):
 def test_live_simulated_feed_populates_status_chain_and_surface(window, qtbot, run_async):
     run_async(window.start_feed(), timeout=30)
     qtbot.waitUntil(lambda: window.feed.batches >= 1, timeout=20_000)
-    qtbot.waitUntil(lambda: window.chain_panel.self_test_status()[0], timeout=20_000)
+    qtbot.waitUntil(lambda: window.panels["chain"].self_test_status()[0], timeout=20_000)
     assert window.status.source_label.text() == "Source: Simulated"
     assert window.feed.source.status.state is SourceState.RUNNING
     window.status.refresh()
     assert window.status.session_label.text().startswith("Market: ")
     assert "ago" in window.status.age_label.text()
-    qtbot.waitUntil(lambda: window.surface_panel.self_test_status()[0], timeout=30_000)
+    qtbot.waitUntil(lambda: window.panels["surface"].self_test_status()[0], timeout=30_000)
 
 
 def test_toolbar_speed_and_pause_drive_the_simulator(window, qtbot, run_async):
@@ -153,9 +153,9 @@ def test_error_reporter_logs_and_shows_one_dialog(caplog):
 
 def test_contract_selection_reaches_the_window(window, qtbot, run_async):
     run_async(window.start_feed(), timeout=30)
-    qtbot.waitUntil(lambda: window.chain_panel.self_test_status()[0], timeout=20_000)
-    table = window.chain_panel.table
-    with qtbot.waitSignal(window.chain_panel.contract_selected, timeout=5_000) as sig:
+    qtbot.waitUntil(lambda: window.panels["chain"].self_test_status()[0], timeout=20_000)
+    table = window.panels["chain"].table
+    with qtbot.waitSignal(window.panels["chain"].contract_selected, timeout=5_000) as sig:
         index = table.model().index(3, 0)
         table.setCurrentIndex(index)
     assert sig.args[0].strike > 0

@@ -315,9 +315,9 @@ def test_surface_panel_is_readable_in_the_main_window(main_window, qtbot, batch,
     qtbot.wait(300)  # the window's default split runs after show
     if reset:
         w.reset_layout()
-    panel = w.surface_panel
+    panel = w.panels["surface"]
     panel.on_batch(batch)
-    panel.refit_now()
+    panel.refresh(full=True)
     qtbot.waitUntil(lambda: panel.result is not None, timeout=30_000)
     qtbot.wait(100)
     problems = []

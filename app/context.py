@@ -1,0 +1,101 @@
+"""AppContext: the app-wide state panels share, so no panel needs to know another.
+
+A panel publishes a selection here (the chain: "the user selected this contract / expiry") and any
+panel that cares (builder, ticket, surface) listens; the main window owns the settings and the
+store and publishes them here. One context per main window; panels get it through
+``LivePanel.bind``.
+
+Events (Qt signals; payload types in brackets):
+    contract_selected(OptionContract): the user selected an option (e.g. a chain cell).
+    expiry_selected(tuple[Root, date]): the user chose an expiry (e.g. the chain's selector).
+    settings_changed(AppSettings): new settings were applied (and saved) by the main window.
+    settings_requested(AppSettings): a panel asks for a settings change (the main window validates,
+        applies and saves it, then emits ``settings_changed``).
+    store_changed(Store | None): the database was opened, closed or switched.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from app.settings import AppSettings, SettingsError
+from spx_core.domain import OptionContract, Root
+
+if TYPE_CHECKING:
+    from spx_core.storage import Store
+
+__all__ = ["AppContext", "ExpiryKey"]
+
+log = logging.getLogger(__name__)
+
+#: An expiry as panels name it: (root, expiry date); SPX AM and SPXW PM can share a date.
+ExpiryKey = tuple[Root, date]
+
+
+class AppContext(QObject):
+    contract_selected = Signal(object)
+    expiry_selected = Signal(object)
+    settings_changed = Signal(object)
+    settings_requested = Signal(object)
+    store_changed = Signal(object)
+
+    def __init__(self, settings: AppSettings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._store: Store | None = None
+        self._contract: OptionContract | None = None
+        self._expiry: ExpiryKey | None = None
+
+    # --- selections ---------------------------------------------------------------------------------------
+    @property
+    def contract(self) -> OptionContract | None:
+        """The last selected contract (None before any)."""
+        return self._contract
+
+    def select_contract(self, contract: OptionContract) -> None:
+        self._contract = contract
+        self.contract_selected.emit(contract)
+
+    @property
+    def expiry(self) -> ExpiryKey | None:
+        """The last chosen expiry (None before any)."""
+        return self._expiry
+
+    def select_expiry(self, key: ExpiryKey) -> None:
+        if key != self._expiry:
+            self._expiry = key
+            self.expiry_selected.emit(key)
+
+    # --- services ------------------------------------------------------------------------------------------
+    @property
+    def settings(self) -> AppSettings:
+        return self._settings
+
+    def set_settings(self, settings: AppSettings) -> None:
+        """Called by the main window once ``settings`` are applied and saved."""
+        self._settings = settings
+        self.settings_changed.emit(settings)
+
+    def request_settings(self, **changes: object) -> bool:
+        """A panel asks for these settings changes (e.g. ``strike_window=40``); False if they are invalid."""
+        try:
+            wanted = self._settings.with_changes(**changes)
+        except SettingsError as exc:  # e.g. every chain column unticked: keep the saved settings
+            log.warning("settings not changed: %s", exc)
+            return False
+        self.settings_requested.emit(wanted)
+        return True
+
+    @property
+    def store(self) -> Store | None:
+        """The open database (None until opened, or after a switch until reopened)."""
+        return self._store
+
+    def set_store(self, store: Store | None) -> None:
+        if store is not self._store:
+            self._store = store
+            self.store_changed.emit(store)
