@@ -57,9 +57,16 @@ def forget_gl_programs() -> None:
     context. (Qt's AA_ShareOpenGLContexts would keep them valid, but it must be set before the
     QApplication exists, which a panel cannot guarantee.)
     """
-    from pyqtgraph.opengl import shaders
+    from pyqtgraph.opengl import GLGraphicsItem, shaders
 
     for program in shaders.ShaderProgram.names.values():
         program.prog = None
         for shader in program.shaders:
             shader.compiled = None
+    # some item classes (GLLinePlotItem, ...) cache their own program on the class
+    pending = [GLGraphicsItem.GLGraphicsItem]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "_shaderProgram" in vars(cls):
+            cls._shaderProgram = None

@@ -10,11 +10,12 @@ with the last grid on the next turn of the event loop. If building fails, it sho
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QFont, QImage, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from app.widgets.color_bar import ColorBar
@@ -57,7 +58,7 @@ class Surface3DView(QWidget):
         view = gl.GLViewWidget()
         view.setObjectName("surface_gl_view")
         view.setBackgroundColor(pg.mkColor(18, 20, 26))
-        view.setCameraPosition(distance=3.6 * _BOX, elevation=26, azimuth=-58)
+        view.setCameraPosition(distance=4.0 * _BOX, elevation=24, azimuth=-58)
         grid = gl.GLGridItem()
         grid.setSize(2 * _BOX, 2 * _BOX)
         grid.setSpacing(2, 2)
@@ -70,20 +71,37 @@ class Surface3DView(QWidget):
         self.axes = gl.GLLinePlotItem(pos=np.zeros((2, 3)), mode="lines", color=_AXIS, width=1.5, antialias=True)
         for item in (self.mesh, self.wire, self.axes):
             view.addItem(item)
-        self._labels = [gl.GLTextItem(color=_TEXT) for _ in range(_MAX_LABELS)]
+        font = QFont()
+        font.setPointSize(9)
+        self._labels = [gl.GLTextItem(color=_TEXT, font=font) for _ in range(_MAX_LABELS)]
         for item in self._labels:
             view.addItem(item)
         view.installEventFilter(self)
         self._layout.insertWidget(0, view, 1)
+        self._fit_camera(view)
         return view
 
+    @staticmethod
+    def _fit_camera(view) -> None:
+        # the GL projection's field of view is vertical: a tall, narrow dock needs the camera further
+        # back for the scene and its labels to fit the width
+        aspect = max(view.width(), 1) / max(view.height(), 1)
+        view.setCameraPosition(distance=_BOX * max(3.6, 3.0 / aspect))
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        if self.fallback is None:
+            self._fit_camera(self.view)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
-        if watched is self.view and event.type() == QEvent.Type.WindowAboutToChangeInternal:
+        # Qt sends these to a GL widget (before it handles them) when its top-level window changes
+        moved = event.type() in (QEvent.Type.WindowAboutToChangeInternal, QEvent.Type.WindowChangeInternal)
+        if moved and watched is getattr(self, "view", None):
             self._on_window_change()
         return False
 
     def _on_window_change(self) -> None:
-        # the old context is still current: clear the scene so no stale id is drawn meanwhile
+        # the view is about to get a new context: clear the scene so no stale id is drawn meanwhile
         self.view.clear()
         if not self._pending_rebuild:
             self._pending_rebuild = True
@@ -138,7 +156,9 @@ class Surface3DView(QWidget):
 
     def _draw_axes(self, ticks: SurfaceTicks) -> None:
         b, t = _BOX, 0.4  # t: tick mark length
-        seg = [(-b, -b, 0), (b, -b, 0), (b, -b, 0), (b, b, 0), (-b, b, 0), (-b, b, b)]  # K/F, days, IV axes
+        # K/F along the front edge, days along the right edge, IV up the front-left corner (nearest the
+        # camera, so the surface never hides its labels)
+        seg = [(-b, -b, 0), (b, -b, 0), (b, -b, 0), (b, b, 0), (-b, -b, 0), (-b, -b, b)]
         labels: list[tuple[str, tuple[float, float, float]]] = []
         for f, text in ticks.money:
             x = -b + 2 * b * f
@@ -148,12 +168,14 @@ class Surface3DView(QWidget):
             y = -b + 2 * b * f
             seg += [(b, y, 0), (b + t, y, 0)]
             labels.append((text, (b + 0.8, y, 0)))
-        for f, text in ticks.iv:
+        # the colour bar has the full scale: the middle and top heights are enough here (the bottom
+        # one would sit on the first K/F label)
+        for f, text in (ticks.iv[len(ticks.iv) // 2], ticks.iv[-1]):
             z = b * f
-            seg += [(-b, b, z), (-b - t, b, z)]
-            labels.append((text, (-b - 2.2, b, z)))
-        labels += [("strike / forward K/F", (-3.0, -b - 3.2, 0)), ("days to expiry", (b + 3.0, -2.0, 0)),
-                   ("IV (%)", (-b - 2.2, b, b + 1.2))]
+            seg += [(-b, -b, z), (-b - t, -b - t, z)]
+            labels.append((text, (-b - 1.6, -b - 1.6, z)))
+        labels += [("strike / forward K/F", (-6.0, -b - 5.0, 0)), ("days to expiry", (b - 5.0, b + 2.0, 0)),
+                   ("IV (%)", (-b - 1.6, -b - 1.6, b + 1.3))]
         self.axes.setData(pos=np.array(seg, dtype=float))
         for i, item in enumerate(self._labels):
             text, pos = labels[i] if i < len(labels) else ("", (0.0, 0.0, 0.0))
@@ -166,4 +188,14 @@ class Surface3DView(QWidget):
     def grab_image(self) -> QImage:
         if self.fallback is not None:
             return self.fallback.grab_image()
-        return self.view.grabFramebuffer()
+        # QWidget.grab() drops the scene's text (painted over the GL frame): compose the frame
+        # (with its labels) and the colour bar instead
+        frame = self.view.grabFramebuffer()
+        bar = self.colorbar.grab().toImage()
+        image = QImage(frame.width() + bar.width(), max(frame.height(), bar.height()), QImage.Format.Format_RGB32)
+        image.fill(self.palette().color(self.palette().ColorRole.Window))
+        painter = QPainter(image)
+        painter.drawImage(0, 0, frame)
+        painter.drawImage(frame.width(), 0, bar)
+        painter.end()
+        return image

@@ -59,7 +59,7 @@ class SurfaceTicks:
 def surface_ticks(money: np.ndarray, days: np.ndarray, iv_pct: np.ndarray, *, days_px: float = 320.0,
                   label_px: float = 34.0) -> SurfaceTicks:
     """Ticks for K/F (every 5%), days (tenors on a log scale, ``days_px`` long, labels ``label_px``
-    wide) and IV (3-6 round steps covering the finite IVs)."""
+    wide) and IV (3-8 round steps covering the finite IVs)."""
     m0, m1 = float(money[0]), float(money[-1])
     m_ticks = np.arange(np.ceil(m0 * 20 - 1e-9), np.floor(m1 * 20 + 1e-9) + 1) / 20.0
     money_ticks = [(float((m - m0) / (m1 - m0)), f"{m:.0%}") for m in m_ticks]
@@ -68,7 +68,7 @@ def surface_ticks(money: np.ndarray, days: np.ndarray, iv_pct: np.ndarray, *, da
     span = np.log(d1 / d0)
     days_ticks = [(float(np.log(d / d0) / span), dte_label(d)) for d in tenors]
     lo, hi = float(np.nanmin(iv_pct)), float(np.nanmax(iv_pct))
-    step = next((s for s in _IV_STEPS if (hi - lo) / s <= 5), _IV_STEPS[-1])
+    step = next((s for s in _IV_STEPS if (hi - lo) / s <= 6), _IV_STEPS[-1])
     lo_n, hi_n = np.floor(lo / step) * step, np.ceil(hi / step) * step
     if hi_n <= lo_n:
         hi_n = lo_n + step
