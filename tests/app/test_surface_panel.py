@@ -326,3 +326,34 @@ def test_surface_panel_is_readable_in_the_main_window(main_window, qtbot, batch,
         qtbot.wait(50)
         problems += _check_table_readable(widget) if widget is panel.skew_table else _check_plot_readable(widget)
     assert not problems, problems
+
+
+def _coloured_share(image) -> float:
+    hits = total = 0
+    for y in range(0, image.height(), 4):
+        for x in range(0, image.width(), 4):
+            c = image.pixelColor(x, y)
+            total += 1
+            hits += max(c.red(), c.green(), c.blue()) - min(c.red(), c.green(), c.blue()) > 60
+    return hits / max(total, 1)
+
+
+def test_heat_map_survives_floating_redocking_and_reset_layout(main_window, qtbot, batch):
+    w = main_window
+    w.resize(1600, 1000)
+    w.show()
+    panel = w.panels["surface"]
+    panel.on_batch(batch)
+    panel.refresh(full=True)
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=30_000)
+    dock = panel.parentWidget()
+    for step in ("float", "redock", "float", "reset"):
+        if step == "reset":
+            w.reset_layout()
+        else:
+            dock.setFloating(step == "float")
+        qtbot.wait(100)
+        image = panel.grab_surface()
+        assert _coloured_share(image) > 0.1, f"heat map blank after {step}"
+        assert dock.isFloating() == (step == "float")
+    assert panel.self_test_status()[0]
