@@ -225,6 +225,10 @@ class SurfacePanel(LivePanel):
             style = self._styles.get(item.data(Qt.ItemDataRole.UserRole))
             item.setIcon(_swatch(style.color) if style is not None else QIcon())
         self.expiry_list.blockSignals(blocked)
+        # wide enough for its longest line (check box, swatch, text) and the scroll bar: never clipped
+        bar = self.expiry_list.verticalScrollBar().sizeHint().width()
+        self.expiry_list.setMinimumWidth(self.expiry_list.sizeHintForColumn(0) + bar
+                                         + 2 * self.expiry_list.frameWidth() + 4)
 
     def style_of(self, key: tuple[Root, date]) -> SeriesStyle | None:
         """The colour and line style of a shown expiry's smile (None when not ticked)."""
