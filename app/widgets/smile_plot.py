@@ -66,8 +66,7 @@ def smile_x(axis: SmileAxis, k: np.ndarray, iv: np.ndarray, forward: float, t: f
     return np.asarray(k, dtype=float)
 
 
-_DELTA_TICKS = [(0.05, "5P"), (0.10, "10P"), (0.25, "25P"), (0.5, "ATM"), (0.75, "25C"), (0.90, "10C"),
-                (0.95, "5C")]
+_DELTA_TICKS = [(0.10, "10P"), (0.25, "25P"), (0.5, "ATM"), (0.75, "25C"), (0.90, "10C")]
 
 
 class _SmileItems:

@@ -132,6 +132,8 @@ def test_every_ticked_expiry_gets_its_own_colour(panel):
     assert len(set(colours)) == len(keys) > 30  # pairwise distinct, however many are ticked
     # a few expiries far apart (the old palette gave 2d and 86d the same colour): clearly different
     by_days = sorted(keys, key=lambda k: panel.result.days[k])
+    lines = [panel.smile._items[k].curve.opts["pen"].style() for k in by_days]
+    assert all(a != b for a, b in zip(lines, lines[1:], strict=False))  # many: neighbours differ in style too
     few = {by_days[i] for i in (1, 9, 20, 30, 45)}
     panel.set_checked_expiries(few)
     colours = [_curve_colour(panel, k) for k in few]
@@ -308,7 +310,8 @@ def main_window(qtbot, qloop, run_async, batch):
     w.deleteLater()
 
 
-@pytest.mark.parametrize("size, reset", [((1280, 720), False), ((1920, 1080), True)], ids=["1280x720", "1920x1080-reset"])
+@pytest.mark.parametrize("size, reset", [((1280, 720), False), ((1920, 1080), True)],
+                         ids=["1280x720", "1920x1080-reset"])
 def test_surface_panel_is_readable_in_the_main_window(main_window, qtbot, batch, size, reset):
     w = main_window
     w.resize(*size)
