@@ -86,7 +86,7 @@ class Surface3DView(QWidget):
         # the GL projection's field of view is vertical: a tall, narrow dock needs the camera further
         # back for the scene and its labels to fit the width
         aspect = max(view.width(), 1) / max(view.height(), 1)
-        view.setCameraPosition(distance=_BOX * max(3.6, 3.0 / aspect))
+        view.setCameraPosition(distance=_BOX * max(3.3, 2.5 / aspect))
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(event)
@@ -174,7 +174,7 @@ class Surface3DView(QWidget):
             z = b * f
             seg += [(-b, -b, z), (-b - t, -b - t, z)]
             labels.append((text, (-b - 1.6, -b - 1.6, z)))
-        labels += [("strike / forward K/F", (-6.0, -b - 5.0, 0)), ("days to expiry", (b - 5.0, b + 2.0, 0)),
+        labels += [("strike / forward K/F", (-4.0, -b - 6.5, 0)), ("days to expiry", (b - 5.0, b + 2.0, 0)),
                    ("IV (%)", (-b - 1.6, -b - 1.6, b + 1.3))]
         self.axes.setData(pos=np.array(seg, dtype=float))
         for i, item in enumerate(self._labels):
