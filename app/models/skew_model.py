@@ -16,23 +16,26 @@ from PySide6.QtGui import QBrush, QColor
 
 from spx_core.domain.contracts import settlement_for_root
 
-__all__ = ["SkewTableModel", "SKEW_COLUMNS"]
+__all__ = ["SkewTableModel", "SKEW_COLUMNS", "KEY_COLUMNS"]
 
-#: (header, tooltip) per column.
+#: (header, tooltip) per column. What a trader reads first comes first: in a narrow panel the table
+#: scrolls sideways and these stay in view.
 SKEW_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Expiry", "expiry date, root and settlement"),
+    ("Expiry", "expiry date and root (SPXW: PM-settled, SPX: AM-settled)"),
     ("DTE", "calendar days to expiry"),
-    ("Forward", "forward implied from put-call parity (index points)"),
     ("ATM IV", "fitted implied vol at the forward (%)"),
     ("RR25", "25-delta risk reversal: call IV - put IV (vol points)"),
     ("BF25", "25-delta butterfly: (call IV + put IV)/2 - ATM IV (vol points)"),
     ("Skew", "dIV/dk at the forward (vol points per 10% of log-moneyness)"),
+    ("Forward", "forward implied from put-call parity (index points)"),
     ("RMSE", "fit RMSE against market mid IVs (vol points)"),
     ("In band", "share of two-sided quotes whose fitted IV lies within the bid/ask IV band"),
     ("Mkt arb", "static arbitrage found in the market quotes themselves"),
     ("Fit arb", "arbitrage left in the fitted slice (butterfly g(k) < 0, calendar)"),
 )
-_NUM = {1: "{:.0f}", 2: "{:,.2f}", 3: "{:.2f}%", 4: "{:+.2f}", 5: "{:+.2f}", 6: "{:+.2f}", 7: "{:.2f}",
+#: The columns that must stay visible without scrolling (Expiry .. BF25).
+KEY_COLUMNS = 5
+_NUM = {1: "{:.0f}", 2: "{:.2f}%", 3: "{:+.2f}", 4: "{:+.2f}", 5: "{:+.2f}", 6: "{:,.2f}", 7: "{:.2f}",
         8: "{:.0%}"}
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
@@ -98,19 +101,20 @@ class SkewTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if c >= 9:
                 return _arb_tip(self._arb[r][c - 9])
-            return self._status[r] or SKEW_COLUMNS[c][1]
+            return self._status[r] if c == 0 else SKEW_COLUMNS[c][1]
         return None
 
     def set_surface(self, surface: Any, *, today: date) -> None:
         """Show the fitted expiries of ``surface`` (a ``VolSurface``); ``today`` is the ET trade date."""
         fits = sorted((f for f in surface.expiries if f.fitted), key=lambda f: (f.t, f.root.value))
         keys = [(f.root, f.expiry) for f in fits]
-        values = np.array([[np.nan, (f.expiry - today).days, f.forward, 100 * f.atm_iv, 100 * f.rr25,
-                            100 * f.bf25, 10 * f.skew, f.rmse_volpts, f.in_band_share, np.nan, np.nan]
+        values = np.array([[np.nan, (f.expiry - today).days, 100 * f.atm_iv, 100 * f.rr25, 100 * f.bf25,
+                            10 * f.skew, f.forward, f.rmse_volpts, f.in_band_share, np.nan, np.nan]
                            for f in fits], dtype=np.float64).reshape(-1, len(SKEW_COLUMNS))
-        labels = [f"{f.expiry:%Y-%m-%d} {f.root.value} {settlement_for_root(f.root).value}" for f in fits]
+        # short enough that the key columns fit a narrow panel; settlement is in the tooltip
+        labels = [f"{f.expiry:%d %b %y} {f.root.value}" for f in fits]
         arb = [(f.market_arb, f.fit_arb) for f in fits]
-        status = [f.status for f in fits]
+        status = [f"{f.expiry:%a %Y-%m-%d} {f.root.value}, {settlement_for_root(f.root).value}-settled" for f in fits]
         if keys == self._keys:
             self._values, self._labels, self._arb, self._status = values, labels, arb, status
             if keys:

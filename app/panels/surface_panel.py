@@ -16,16 +16,19 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QColor, QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem, QSizePolicy, QSplitter,
-                               QTableView, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
+                               QListWidgetItem, QSizePolicy, QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from app.models.skew_model import SkewTableModel
 from app.panels.base import Job, LivePanel, data_moved
 from app.widgets.gl_support import opengl_available
-from app.widgets.smile_plot import PALETTE, SmileData, SmilePlot, TermStructurePlot, apply_palette
+from app.widgets.responsive_splitter import ResponsiveSplitter
+from app.widgets.plot_style import SeriesStyle, expiry_styles
+from app.widgets.smile_plot import SmileAxis, SmileData, SmilePlot
 from app.widgets.surface_view import make_surface_view, surface_grid
+from app.widgets.term_plot import TermStructurePlot
 from spx_core.domain import ET, ChainSnapshot, Root
 from spx_core.marketdata.source import QuoteBatch
 
@@ -70,9 +73,11 @@ def compute_surface(snapshot: ChainSnapshot, previous: Any | None) -> SurfaceRes
         rows = np.flatnonzero(usable & (civ.expiry_index == e))
         k = civ.k[rows]
         k_fit = np.linspace(k.min(), k.max(), 121) if len(k) else np.zeros(0)
-        label = f"{fit.expiry:%d %b %y} {fit.root.value} ({fit.t * 365.0:.0f}d)"
+        # the legend names an expiry by its tenor (the list beside it has the date): short enough that
+        # the legend stays in a corner of a 300 px chart; AM-settled SPX is marked as such
+        label = f"{fit.t * 365.0:.0f}d" + (" SPX AM" if fit.root is Root.SPX else "")
         smiles[key] = SmileData(label, k, civ.iv_bid[rows], civ.iv_mid[rows], civ.iv_ask[rows], k_fit,
-                                fit.iv(k_fit))
+                                fit.iv(k_fit), float(fit.forward), float(fit.t))
     return SurfaceResult(snapshot, surface, smiles, days, surface_grid(surface), time.perf_counter() - t0)
 
 
@@ -90,15 +95,56 @@ class SurfacePanel(LivePanel):
             self.gl_reason = "forced on" if use_gl else "forced off"
         self._result: SurfaceResult | None = None
         self._checked: set[tuple[Root, date]] | None = None  # None: pick the defaults on the first fit
-        self._colors: dict[tuple[Root, date], str] = {}
+        self._styles: dict[tuple[Root, date], SeriesStyle] = {}
         self.fits = 0
         self._build_ui(use_gl)
 
     def _build_ui(self, use_gl: bool) -> None:
+        # One chart per tab page: in a 500 px wide dock (1280x720 screen) a chart shares its page with
+        # at most the expiry list, so titles, legends, axes and the table's key columns stay readable.
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self._build_smile_page(), "Smile")
+        self.tabs.addTab(self._build_term_page(), "Term && skew")
+        self.surface_view = make_surface_view(use_gl)
+        self.tabs.addTab(self.surface_view, "Surface 3D" if self.surface_view.is_3d else "Surface heat map")
+        self.status_label = QLabel("waiting for market data…")
+        # a long status line must not set the panel's minimum width (it is elided by the layout instead)
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.status_label)
+
+    def _build_smile_page(self) -> QWidget:
         self.expiry_list = QListWidget()
         self.expiry_list.setToolTip("Tick expiries to overlay their smiles")
         self.expiry_list.itemChanged.connect(self._on_item_changed)
+        self.x_axis_combo = QComboBox()
+        for axis in SmileAxis:
+            self.x_axis_combo.addItem(axis.short, axis)
+        self.x_axis_combo.setToolTip("Smile x axis: log-moneyness, strike or delta (10P, 25P, ATM, 25C, 10C)")
+        self.x_axis_combo.currentIndexChanged.connect(
+            lambda i: self.smile.set_x_axis(self.x_axis_combo.itemData(i)))
         self.smile = SmilePlot()
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("x axis"))
+        row.addWidget(self.x_axis_combo, 1)
+        side_layout.addLayout(row)
+        side_layout.addWidget(self.expiry_list, 1)
+        # expiry list beside the chart when there is room, above it in a narrow dock
+        page = ResponsiveSplitter(min_side_by_side=560, side_px=(170, 150))
+        page.setObjectName("smile_page")
+        page.addWidget(side)
+        page.addWidget(self.smile)
+        page.setStretchFactor(1, 1)
+        return page
+
+    def _build_term_page(self) -> QWidget:
         self.term = TermStructurePlot()
         self.skew_model = SkewTableModel(self)
         self.skew_table = QTableView()
@@ -107,42 +153,14 @@ class SurfacePanel(LivePanel):
         self.skew_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.skew_table.setWordWrap(False)
         self.skew_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        # sized to content (never elided); too wide for the panel -> it scrolls, key columns stay left
         self.skew_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.surface_view = make_surface_view(use_gl)
-        self.status_label = QLabel("waiting for market data…")
-        # a long status line must not set the panel's minimum width (it is elided by the layout instead)
-        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.term)
-        bottom.addWidget(self.skew_table)
-        bottom.setSizes([380, 620])
-        charts = QSplitter(Qt.Orientation.Vertical)
-        charts.addWidget(self.smile)
-        charts.addWidget(bottom)
-        charts.setSizes([600, 400])
-        smile_tab = QSplitter(Qt.Orientation.Horizontal)
-        smile_tab.addWidget(self.expiry_list)
-        smile_tab.addWidget(charts)
-        smile_tab.setSizes([230, 900])
-        smile_tab.setStretchFactor(1, 1)
-        self.tabs = QTabWidget()
-        self.tabs.addTab(smile_tab, "Smile && skew")
-        self.tabs.addTab(self.surface_view, "Surface 3D" if self.surface_view.is_3d else "Surface heat map")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.setSpacing(4)
-        layout.addWidget(self.tabs, 1)
-        layout.addWidget(self.status_label)
-        self._apply_palette()
-
-    def _apply_palette(self) -> None:
-        for plot in (self.smile, self.term) + (() if self.surface_view.is_3d else (self.surface_view,)):
-            apply_palette(plot)
-
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.PaletteChange:  # theme switched: re-colour the charts
-            self._apply_palette()
-        super().changeEvent(event)
+        page = QSplitter(Qt.Orientation.Vertical)
+        page.setObjectName("term_page")
+        page.addWidget(self.term)
+        page.addWidget(self.skew_table)
+        page.setSizes([400, 600])
+        return page
 
     # --- feeding (LivePanel hooks) -----------------------------------------------------------------
     def moved(self, previous: QuoteBatch, batch: QuoteBatch) -> bool:
@@ -186,12 +204,11 @@ class SurfacePanel(LivePanel):
         self.expiry_list.blockSignals(True)
         self.expiry_list.clear()
         for key in keys:
-            color = self._colors.setdefault(key, PALETTE[len(self._colors) % len(PALETTE)])
-            item = QListWidgetItem(f"{key[1]:%a %d %b %y}  {key[0].value}  {result.days[key]:.0f}d")
+            item = QListWidgetItem(f"{result.days[key]:>3.0f}d  {key[1]:%d %b %y}  {key[0].value}")
             item.setData(Qt.ItemDataRole.UserRole, key)
+            item.setToolTip(f"{key[1]:%A %d %B %Y}  {key[0].value}")
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if key in self._checked else Qt.CheckState.Unchecked)
-            item.setIcon(_swatch(color))
             self.expiry_list.addItem(item)
         self.expiry_list.blockSignals(False)
 
@@ -209,9 +226,26 @@ class SurfacePanel(LivePanel):
         if self._result is None or self._checked is None:
             return
         shown = {k: s for k, s in self._result.smiles.items() if k in self._checked}
-        for key in shown:
-            self._colors.setdefault(key, PALETTE[len(self._colors) % len(PALETTE)])
-        self.smile.show_smiles(shown, self._colors)
+        # colours are spread over the ticked expiries by days to expiry: all distinct, near -> far
+        self._styles = expiry_styles({k: self._result.days[k] for k in shown})
+        self.smile.show_smiles(shown, self._styles)
+        self._paint_swatches()
+
+    def _paint_swatches(self) -> None:
+        blocked = self.expiry_list.blockSignals(True)  # an icon change emits itemChanged
+        for i in range(self.expiry_list.count()):
+            item = self.expiry_list.item(i)
+            style = self._styles.get(item.data(Qt.ItemDataRole.UserRole))
+            item.setIcon(_swatch(style.color) if style is not None else QIcon())
+        self.expiry_list.blockSignals(blocked)
+        # wide enough for its longest line (check box, swatch, text) and the scroll bar: never clipped
+        bar = self.expiry_list.verticalScrollBar().sizeHint().width()
+        self.expiry_list.setMinimumWidth(self.expiry_list.sizeHintForColumn(0) + bar
+                                         + 2 * self.expiry_list.frameWidth() + 4)
+
+    def style_of(self, key: tuple[Root, date]) -> SeriesStyle | None:
+        """The colour and line style of a shown expiry's smile (None when not ticked)."""
+        return self._styles.get(key)
 
     # --- API for the shell and tests --------------------------------------------------------------
     def set_checked_expiries(self, keys: set[tuple[Root, date]]) -> None:

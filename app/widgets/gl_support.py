@@ -45,3 +45,4 @@ def opengl_available() -> tuple[bool, str]:
     finally:
         surface.destroy()
     return True, f"OpenGL {version} on '{platform}'"
+

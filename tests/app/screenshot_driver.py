@@ -2,10 +2,16 @@
 
 ``python -m tests.app.screenshot_driver OUT_DIR [SECONDS]`` launches the real app through its entry
 point (``spx-terminal --source sim --seed 7 --self-test SECONDS``). When the main window is shown it
-starts polling the docked chain and surface panels; once both report populated (and the surface has
-been refitted at least twice, so smiles are drawn), it saves ``main.png`` (the whole window) and
-``surface3d.png`` (the surface view) to OUT_DIR and writes ``shots.json`` with what it saw. The app
-then finishes its own self-test and exits.
+polls the docked chain and surface panels; once both report populated (and the surface has been
+refitted at least twice, so smiles are drawn) it runs a short script of steps, each after a pause
+that lets the window settle:
+
+* ``main.png`` (the window at 1600x1000) and ``surface3d.png`` (the surface view);
+* the surface dock floated, re-docked, floated again and the layout reset: after each, how much of
+  the 3D frame is coloured by the surface (``reparent`` in the report; a lost GL context draws none);
+* ``main_1280x720.png`` and ``main_1920x1080.png``: the window at that size after Reset layout.
+
+It writes ``shots.json`` with what it saw. The app then finishes its own self-test and exits.
 """
 
 from __future__ import annotations
@@ -13,20 +19,36 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QMainWindow
 
 from app.panels.chain_panel import ChainPanel
 from app.panels.surface_panel import SurfacePanel
 
 WAIT_SECONDS = 45.0
+SETTLE_MS = 1200  # after a resize or a dock move: layout, a refit and a GL frame
+SIZES = ((1280, 720), (1920, 1080))
+
+
+def coloured_share(image: QImage, step: int = 4) -> float:
+    """Share of pixels with a clearly saturated colour (the viridis surface; not the grey background or text)."""
+    hits = total = 0
+    for y in range(0, image.height(), step):
+        for x in range(0, image.width(), step):
+            c = image.pixelColor(x, y)
+            total += 1
+            hits += max(c.red(), c.green(), c.blue()) - min(c.red(), c.green(), c.blue()) > 60
+    return hits / max(total, 1)
 
 
 class _Shooter:
     def __init__(self, window: QMainWindow, out: Path) -> None:
         self.window, self.out, self.t0 = window, out, time.monotonic()
+        self.shots: dict = {"reparent": {}}
         self.timer = QTimer(window)
         self.timer.setInterval(250)
         self.timer.timeout.connect(self.poll)
@@ -41,22 +63,71 @@ class _Shooter:
         if not ready and time.monotonic() - self.t0 < WAIT_SECONDS:
             return
         self.timer.stop()
-        shots = {}
-        if ready:
-            QApplication.processEvents()
-            self.window.grab().save(str(self.out / "main.png"))
-            shots["main"] = "main.png"
-            current = surface.tabs.currentIndex()
-            surface.grab_surface()  # first grab after a tab switch can be stale: render, then grab
-            QApplication.processEvents()
-            surface.grab_surface().save(str(self.out / "surface3d.png"))
-            surface.tabs.setCurrentIndex(current)
-            shots["surface"] = "surface3d.png"
-            shots["surface_is_3d"] = surface.surface_view.is_3d
-            shots["gl_reason"] = surface.gl_reason
-        shots["status"] = {k: list(v) for k, v in status.items()}
-        shots["window_size"] = [self.window.width(), self.window.height()]
-        (self.out / "shots.json").write_text(json.dumps(shots, indent=2))
+        self.shots["status"] = {k: list(v) for k, v in status.items()}
+        if not ready:
+            self._finish()
+            return
+        self.surface = surface
+        self._run(self._script())
+
+    def _script(self) -> list[tuple[Callable[[], None], int]]:
+        dock = self.surface.parentWidget()  # the QDockWidget holding the panel
+        steps: list[tuple[Callable[[], None], int]] = [(self._shoot_main, 0), (self._shoot_surface, 300)]
+        for name, action in (("floated", lambda: dock.setFloating(True)),
+                             ("redocked", lambda: dock.setFloating(False)),
+                             ("floated_again", lambda: dock.setFloating(True)),
+                             ("reset_layout", self.window.reset_layout)):
+            steps += [(action, SETTLE_MS), (lambda n=name: self._check_surface(n), 0)]
+        for w, h in SIZES:
+            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h), SETTLE_MS),
+                      (lambda w=w, h=h: self._save(self.window.grab().toImage(), f"main_{w}x{h}.png"), 0)]
+        return steps
+
+    def _run(self, steps: list[tuple[Callable[[], None], int]]) -> None:
+        if not steps:
+            self._finish()
+            return
+        (action, settle), rest = steps[0], steps[1:]
+        try:
+            action()
+        except Exception as exc:  # report, never hang the self-test waiting for shots.json
+            self.shots.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
+        QTimer.singleShot(settle, lambda: self._run(rest))
+
+    def _save(self, image: QImage, name: str) -> None:
+        image.save(str(self.out / name))
+        self.shots[name.removesuffix(".png")] = name
+
+    def _shoot_main(self) -> None:
+        QApplication.processEvents()
+        self.shots["window_size"] = [self.window.width(), self.window.height()]
+        self._save(self.window.grab().toImage(), "main.png")
+        self.surface.grab_surface()  # first grab after a tab switch can be stale: render, then grab
+
+    def _shoot_surface(self) -> None:
+        self._save(self.surface.grab_surface(), "surface3d.png")
+        view = self.surface.surface_view
+        self.shots["surface_is_3d"] = view.is_3d
+        self.shots["gl_reason"] = self.surface.gl_reason
+        self.shots["tick_labels"] = getattr(view, "tick_labels", list)() if view.is_3d else []
+
+    def _check_surface(self, name: str) -> None:
+        view = self.surface.surface_view
+        self.surface.grab_surface()
+        QApplication.processEvents()
+        gl_view = getattr(view, "view", None) if getattr(view, "fallback", None) is None else None
+        frame = gl_view.grabFramebuffer() if view.is_3d and gl_view is not None else view.grab_image()
+        self._save(frame, f"surface_{name}.png")
+        self.shots["reparent"][name] = {"coloured": coloured_share(frame), "is_3d": view.is_3d,
+                                        "floating": self.surface.parentWidget().isFloating()}
+
+    def _resize_and_reset(self, width: int, height: int) -> None:
+        self.surface.tabs.setCurrentIndex(0)
+        self.window.resize(width, height)
+        self.window.reset_layout()
+
+    def _finish(self) -> None:
+        (self.out / "shots.json").write_text(json.dumps(self.shots, indent=2))
 
 
 def _install(out: Path) -> None:
@@ -75,8 +146,8 @@ def _install(out: Path) -> None:
 
 
 def _hold_self_test_until_shot(out: Path) -> None:
-    # The self-test may pass (and close the window) before the shooter's next poll: make it wait
-    # for the report first, so the pictures are always of the running app.
+    # The self-test may pass (and close the window) before the shooter is done: make it wait for
+    # the report first, so the pictures are always of the running app.
     import asyncio
 
     import app.self_test as self_test
@@ -84,7 +155,7 @@ def _hold_self_test_until_shot(out: Path) -> None:
     original = self_test.run_self_test
 
     async def held(window, seconds, reporter):
-        deadline = time.monotonic() + WAIT_SECONDS + 5
+        deadline = time.monotonic() + WAIT_SECONDS + 30
         while not (out / "shots.json").exists() and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         return await original(window, seconds, reporter)

@@ -1,8 +1,9 @@
-"""Screenshots of the real app under Xvfb: the main window and the 3D volatility surface.
+"""Screenshots of the real app under Xvfb: the main window at three sizes and the 3D volatility surface.
 
 Starts ``Xvfb :N``, runs ``tests/app/screenshot_driver.py`` in a subprocess with the xcb platform
 (real OpenGL through Mesa llvmpipe), and checks the PNGs it saved are real pictures, not blank
-frames. With ``SPX_UPDATE_SCREENSHOTS=1`` the PNGs are copied to ``resources/screenshots/``.
+frames, and that the 3D view still draws after its dock was floated, re-docked and the layout reset.
+With ``SPX_UPDATE_SCREENSHOTS=1`` the PNGs are copied to ``resources/screenshots/``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from PySide6.QtGui import QImage
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.xvfb
+SHOTS = ("main", "main_1280x720", "main_1920x1080", "surface3d")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def xvfb_display():
     binary = shutil.which("Xvfb")
     if binary is None:
@@ -32,7 +34,8 @@ def xvfb_display():
             break
     else:
         pytest.skip("no free X display number in :91..:119")
-    proc = subprocess.Popen([binary, f":{number}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+    # large enough for the 1920x1080 window plus its frame
+    proc = subprocess.Popen([binary, f":{number}", "-screen", "0", "2000x1200x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10
     while not Path(f"/tmp/.X11-unix/X{number}").exists():
@@ -46,6 +49,20 @@ def xvfb_display():
     proc.stderr.close()
 
 
+@pytest.fixture(scope="module")
+def driver_run(xvfb_display, tmp_path_factory):
+    """Run the app once under Xvfb through the driver: (output folder, shots.json, stderr)."""
+    out = tmp_path_factory.mktemp("shots")
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb", DISPLAY=xvfb_display, PYTHONPATH=str(REPO),
+               SPX_TERMINAL_HOME=str(out / "home"), XDG_CONFIG_HOME=str(out / "config"))
+    env.pop("SPX_TERMINAL_NO_GL", None)
+    proc = subprocess.run([sys.executable, "-m", "tests.app.screenshot_driver", str(out), "30"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=240)
+    shots_file = out / "shots.json"
+    assert shots_file.exists(), f"driver wrote no report; rc={proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    return out, json.loads(shots_file.read_text()), proc.stderr
+
+
 def _distinct_colours(image: QImage, step: int = 7) -> int:
     seen = set()
     for y in range(0, image.height(), step):
@@ -56,24 +73,39 @@ def _distinct_colours(image: QImage, step: int = 7) -> int:
     return len(seen)
 
 
-def test_main_window_and_surface_screenshots(xvfb_display, tmp_path, qapp):
-    env = dict(os.environ, QT_QPA_PLATFORM="xcb", DISPLAY=xvfb_display, PYTHONPATH=str(REPO))
-    env.pop("SPX_TERMINAL_NO_GL", None)
-    proc = subprocess.run([sys.executable, "-m", "tests.app.screenshot_driver", str(tmp_path), "30"], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=180)
-    shots_file = tmp_path / "shots.json"
-    assert shots_file.exists(), f"driver wrote no report; rc={proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
-    shots = json.loads(shots_file.read_text())
-    assert "main" in shots, f"panels never populated: {shots['status']}\n{proc.stderr[-3000:]}"
+def test_main_window_and_surface_screenshots(driver_run, qapp):
+    out, shots, stderr = driver_run
+    assert "main" in shots, f"panels never populated: {shots['status']}\n{stderr[-3000:]}"
+    assert not shots.get("errors"), shots["errors"]
     assert shots["surface_is_3d"], f"expected the OpenGL 3D view under Xvfb+Mesa, got: {shots['gl_reason']}"
-    main = QImage(str(tmp_path / "main.png"))
-    surface = QImage(str(tmp_path / "surface3d.png"))
+    main = QImage(str(out / "main.png"))
+    surface = QImage(str(out / "surface3d.png"))
     assert main.width() >= 1400 and main.height() >= 900
     assert surface.width() > 300 and surface.height() > 200
     assert _distinct_colours(main) > 50, "main window screenshot is (nearly) blank"
     assert _distinct_colours(surface) > 30, "3D surface screenshot is (nearly) blank"
+    for w, h in ((1280, 720), (1920, 1080)):
+        image = QImage(str(out / f"main_{w}x{h}.png"))
+        assert (image.width(), image.height()) == (w, h), f"main_{w}x{h}.png is {image.width()}x{image.height()}"
+        assert _distinct_colours(image) > 50
+    labels = shots["tick_labels"]  # the 3D scene labels its three axes
+    assert {"85%", "100%", "110%"} <= set(labels) and "7d" in labels and "days to expiry" in labels
+    assert any(s.endswith("%") and s not in {"85%", "90%", "95%", "100%", "105%", "110%"} for s in labels)
     if os.environ.get("SPX_UPDATE_SCREENSHOTS") == "1":
         target = REPO / "resources" / "screenshots"
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(tmp_path / "main.png", target / "main.png")
-        shutil.copyfile(tmp_path / "surface3d.png", target / "surface3d.png")
+        for name in SHOTS:
+            shutil.copyfile(out / f"{name}.png", target / f"{name}.png")
+
+
+def test_3d_view_survives_floating_redocking_and_reset_layout(driver_run):
+    out, shots, stderr = driver_run
+    assert shots.get("surface_is_3d"), f"no 3D view to test: {shots.get('gl_reason')}"
+    steps = shots["reparent"]
+    assert list(steps) == ["floated", "redocked", "floated_again", "reset_layout"], steps
+    assert steps["floated"]["floating"] and not steps["reset_layout"]["floating"]
+    for name, step in steps.items():
+        assert step["is_3d"], f"{name}: fell back to the heat map"
+        # the surface mesh covers a good part of the frame; a lost GL context leaves only background
+        assert step["coloured"] > 0.02, f"{name}: 3D frame blank ({step['coloured']:.3f} coloured)"
+    assert "Error while drawing item" not in stderr and "GLError" not in stderr, stderr[-3000:]
