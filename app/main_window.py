@@ -441,6 +441,7 @@ class MainWindow(QMainWindow):
             src.set_skip_gaps(skip)
 
     async def shutdown(self) -> None:
+        self.toolbar.stop_session_refresh()
         await self.feed.stop()
         for panel in self.panels.values():
             panel.shutdown()

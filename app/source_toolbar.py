@@ -149,6 +149,10 @@ class SourceToolBar(QToolBar):
         """Re-read the session list every ``SESSION_REFRESH_MS`` from now on (and when a list opens)."""
         self._session_timer.start()
 
+    def stop_session_refresh(self) -> None:
+        """Stop asking for session refreshes (on shutdown: no slot may run once the loop is gone)."""
+        self._session_timer.stop()
+
     def set_sessions(self, sessions: Sequence[SessionInfo]) -> None:
         """Stored sessions that can be replayed (keeps the current choice); "Replay" only when there is one."""
         current = self.session_combo.currentText()

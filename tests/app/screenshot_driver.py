@@ -72,7 +72,7 @@ class _Shooter:
 
     def _script(self) -> list[tuple[Callable[[], None], int]]:
         dock = self.surface.parentWidget()  # the QDockWidget holding the panel
-        steps: list[tuple[Callable[[], None], int]] = [(self._shoot_main, 0), (self._shoot_surface, 300)]
+        steps: list[tuple[Callable[[], None], int]] = [(self._shoot_main, SETTLE_MS), (self._shoot_surface, 300)]
         for name, action in (("floated", lambda: dock.setFloating(True)),
                              ("redocked", lambda: dock.setFloating(False)),
                              ("floated_again", lambda: dock.setFloating(True)),
