@@ -22,7 +22,7 @@ ENV_HOME = "SPX_TERMINAL_HOME"
 ENV_DB = "SPX_TERMINAL_DB"
 DB_FILENAME = "spx_terminal.sqlite"
 
-__all__ = ["data_dir", "log_dir", "database_path", "ENV_HOME", "ENV_DB", "DatabasePathError"]
+__all__ = ["data_dir", "log_dir", "database_path", "create_database_folder", "ENV_HOME", "ENV_DB", "DatabasePathError"]
 
 
 def _usable_folder(path: Path, origin: str) -> Path:
@@ -73,12 +73,21 @@ def database_path(explicit: str | os.PathLike[str] | None = None, *, create_fold
     else:
         path = data_dir() / DB_FILENAME
     if create_folder:  # (a path that is a folder is refused by Store.open, where callers catch StorageError)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise DatabasePathError(f"cannot create database {path}: a file is in the way of its folder "
-                                    f"{path.parent}; choose another path") from None
-        except OSError as exc:
-            raise DatabasePathError(f"cannot create the folder {path.parent} for database {path}: "
-                                    f"{exc.strerror or exc}; choose a writable location") from None
+        create_database_folder(path)
     return path
+
+
+def create_database_folder(path: Path) -> None:
+    """Create the folder of database file ``path`` if missing.
+
+    Raises:
+        DatabasePathError: a file stands where a folder must be, or the folder cannot be created.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DatabasePathError(f"cannot create database {path}: a file is in the way of its folder "
+                                f"{path.parent}; choose another path") from None
+    except OSError as exc:
+        raise DatabasePathError(f"cannot create the folder {path.parent} for database {path}: "
+                                f"{exc.strerror or exc}; choose a writable location") from None

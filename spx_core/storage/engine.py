@@ -91,14 +91,9 @@ def _check_path(target: Path, *, create: bool) -> None:
         raise DatabaseNotFoundError(f"no database at {target}; check the path, or create one with "
                                     f"`spx-data import` / `spx-data simulate`")
     if create:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise DatabasePathError(f"cannot create database {target}: a file is in the way of its folder "
-                                    f"{target.parent}; choose another path") from None
-        except OSError as exc:
-            raise DatabasePathError(f"cannot create the folder {target.parent} for database {target}: "
-                                    f"{exc.strerror or exc}; choose a writable location") from None
+        from spx_core.paths import create_database_folder  # lazy: spx_core.paths imports storage.errors
+
+        create_database_folder(target)
 
 
 def make_engine(path: str | os.PathLike[str], *, echo: bool = False, create: bool = True) -> Engine:

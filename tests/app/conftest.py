@@ -7,11 +7,19 @@
 waits drive it). Teardown never calls ``loop.stop()`` (it would call ``QApplication.exit()`` and
 make every later ``waitUntil`` return at once). Exceptions raised in plain tasks are collected by
 the loop's exception handler and fail the test.
+
+``xvfb_display`` (per test) and ``xvfb_display_module`` (per module): a private Xvfb server's DISPLAY,
+skipping with a reason where Xvfb is not installed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
 
 import pytest
 
@@ -80,3 +88,39 @@ def make_window(qtbot, qloop, run_async):
 @pytest.fixture
 def window(make_window):
     return make_window()
+
+
+@contextlib.contextmanager
+def xvfb_server(screen: str = "2000x1200x24") -> Iterator[str]:
+    """A private Xvfb server (it picks a free display number itself, ``-displayfd``); yields ":N".
+
+    The default screen fits a 1920x1080 window plus its frame.
+    """
+    binary = shutil.which("Xvfb")
+    if binary is None:
+        pytest.skip("Xvfb is not installed (Debian: apt-get install xvfb libxcb-icccm4 libxcb-keysyms1 ...)")
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen([binary, "-displayfd", str(write_fd), "-screen", "0", screen, "-nolisten", "tcp"],
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    try:
+        with os.fdopen(read_fd) as pipe:
+            number = pipe.readline().strip()  # Xvfb writes the number once it accepts connections
+        if not number:
+            raise RuntimeError(f"Xvfb exited ({proc.wait(timeout=10)}) without opening a display")
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def xvfb_display() -> Iterator[str]:
+    with xvfb_server() as display:
+        yield display
+
+
+@pytest.fixture(scope="module")
+def xvfb_display_module() -> Iterator[str]:
+    with xvfb_server() as display:
+        yield display

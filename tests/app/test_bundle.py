@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,27 +85,6 @@ def test_bundle_has_resources_and_icu_and_is_trimmed(bundle):
     assert not any("translations" in p.parts for p in files), "Qt translations should be trimmed"
     size_mb = sum(p.stat().st_size for p in files) / 2**20
     assert size_mb < MAX_BUNDLE_MB, f"bundle is {size_mb:.0f} MB (> {MAX_BUNDLE_MB}): what was added?"
-
-
-@pytest.fixture
-def xvfb_display():
-    """A private Xvfb server; it picks a free display number itself (``-displayfd``)."""
-    binary = shutil.which("Xvfb")
-    if binary is None:
-        pytest.skip("Xvfb is not installed (Debian: apt-get install xvfb libxcb-icccm4 libxcb-keysyms1 ...)")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([binary, "-displayfd", str(write_fd), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    try:
-        with os.fdopen(read_fd) as pipe:
-            number = pipe.readline().strip()  # Xvfb writes the number once it accepts connections
-        if not number:
-            raise RuntimeError(f"Xvfb exited ({proc.wait(timeout=10)}) without opening a display")
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.mark.xvfb

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -144,27 +143,6 @@ def redocked():
 docked()
 app.exec()
 """
-
-
-@pytest.fixture
-def xvfb_display():
-    """A private Xvfb server; it picks a free display number itself (``-displayfd``)."""
-    binary = shutil.which("Xvfb")
-    if binary is None:
-        pytest.skip("Xvfb is not installed (Debian: apt-get install xvfb libxcb-icccm4 libxcb-keysyms1 ...)")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([binary, "-displayfd", str(write_fd), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    try:
-        with os.fdopen(read_fd) as pipe:
-            number = pipe.readline().strip()
-        if not number:
-            raise RuntimeError(f"Xvfb exited ({proc.wait(timeout=10)}) without opening a display")
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _run(driver: str, display: str, home: Path) -> subprocess.CompletedProcess:

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,35 +24,10 @@ SHOTS = ("main", "main_1280x720", "main_1920x1080", "surface3d")
 
 
 @pytest.fixture(scope="module")
-def xvfb_display():
-    binary = shutil.which("Xvfb")
-    if binary is None:
-        pytest.skip("Xvfb is not installed (Debian: apt-get install xvfb libxcb-icccm4 libxcb-keysyms1 ...)")
-    for number in range(91, 120):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
-            break
-    else:
-        pytest.skip("no free X display number in :91..:119")
-    # large enough for the 1920x1080 window plus its frame
-    proc = subprocess.Popen([binary, f":{number}", "-screen", "0", "2000x1200x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"Xvfb :{number} did not start: {proc.stderr.read().decode(errors='replace')}")
-        time.sleep(0.05)
-    yield f":{number}"
-    proc.terminate()
-    proc.wait(timeout=10)
-    proc.stderr.close()
-
-
-@pytest.fixture(scope="module")
-def driver_run(xvfb_display, tmp_path_factory):
+def driver_run(xvfb_display_module, tmp_path_factory):
     """Run the app once under Xvfb through the driver: (output folder, shots.json, stderr)."""
     out = tmp_path_factory.mktemp("shots")
-    env = dict(os.environ, QT_QPA_PLATFORM="xcb", DISPLAY=xvfb_display, PYTHONPATH=str(REPO),
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb", DISPLAY=xvfb_display_module, PYTHONPATH=str(REPO),
                SPX_TERMINAL_HOME=str(out / "home"), XDG_CONFIG_HOME=str(out / "config"))
     env.pop("SPX_TERMINAL_NO_GL", None)
     proc = subprocess.run([sys.executable, "-m", "tests.app.screenshot_driver", str(out), "30"], cwd=REPO,
