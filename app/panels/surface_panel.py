@@ -189,10 +189,13 @@ class SurfacePanel(LivePanel):
                            np.array([f.root is Root.SPX for f in fits], dtype=bool))
         self.surface_view.set_grid(*result.grid)
         stamp = result.snapshot.time.astimezone(ET)
+        # short enough for a 370 px dock at 1280x720; the details a trader rarely needs go in the tooltip
         self.status_label.setText(
-            f"{len(fits)}/{len(result.surface.expiries)} expiries fitted in {result.seconds * 1000:.0f} ms   "
-            f"SPX {result.snapshot.underlying_price:,.2f}   snapshot {result.snapshot.checksum[:12]}   "
-            f"{stamp:%H:%M:%S} ET   view: {'3D' if self.surface_view.is_3d else 'heat map'} ({self.gl_reason})")
+            f"{len(fits)}/{len(result.surface.expiries)} fitted in {result.seconds * 1000:.0f} ms · "
+            f"SPX {result.snapshot.underlying_price:,.2f} · {stamp:%H:%M:%S} ET")
+        self.status_label.setToolTip(
+            f"snapshot {result.snapshot.checksum[:12]}\n"
+            f"view: {'3D' if self.surface_view.is_3d else 'heat map'} ({self.gl_reason})")
 
     def _sync_expiry_list(self, result: SurfaceResult) -> None:
         keys = list(result.smiles)

@@ -94,11 +94,12 @@ class Surface3DView(QWidget):
         self._fit_camera(view)
         return view
 
-    @staticmethod
-    def _fit_camera(view: Any) -> None:
+    def _fit_camera(self, view: Any) -> None:
         # the GL projection's field of view is vertical: a tall, narrow dock needs the camera further
-        # back for the scene and its labels to fit the width
-        aspect = max(view.width(), 1) / max(view.height(), 1)
+        # back for the scene and its labels to fit the width. Measured on this widget (less the colour
+        # bar): the native GL window is resized by its container after this widget, so its own size lags.
+        width = max(self.width() - self.colorbar.width(), 1)
+        aspect = width / max(self.height(), 1)
         view.setCameraPosition(distance=_BOX * max(3.3, 2.5 / aspect))
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)

@@ -329,6 +329,9 @@ def test_surface_panel_is_readable_in_the_main_window(main_window, qtbot, batch,
         panel.tabs.setCurrentIndex(_tab_of(panel, widget))
         qtbot.wait(50)
         problems += _check_table_readable(widget) if widget is panel.skew_table else _check_plot_readable(widget)
+    label = panel.status_label  # the fit summary under the tabs (a QLabel cuts what does not fit)
+    if label.fontMetrics().horizontalAdvance(label.text()) > label.contentsRect().width():
+        problems.append(f"status line cut off: {label.text()!r} in {label.contentsRect().width()} px")
     assert not problems, problems
 
 
