@@ -19,7 +19,7 @@ import numpy as np
 from spx_core.domain import ChainSnapshot
 from spx_core.storage import Store, decode_payload, encode_snapshot
 from tests.benchmarks.report import Report, best_of
-from tests.storage.chains import realistic_chain
+from tests.chains import realistic_chain
 
 GROUP = "storage"
 REAL_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cboe_datashop" / "spxw20190626.csv"
@@ -72,7 +72,7 @@ def _sizes(report: Report, snap: ChainSnapshot) -> None:
     report.add(GROUP, "ref: savez_compressed size", len(_npz(snap)) / 1e3, "KB", note="20k quotes, all columns")
     report.add(GROUP, "ref: pickle+zlib size", len(zlib.compress(pickle.dumps(dict(snap.columns)))) / 1e3, "KB")
     report.add(GROUP, "payload size 20k quotes", len(_encode(snap)) / 1e3, "KB", target=150,
-               reference="ref: savez_compressed size", note="synthetic realistic chain (tests/storage/chains.py)")
+               reference="ref: savez_compressed size", note="synthetic realistic chain (tests/chains.py)")
     real = _real_chain()
     if real is not None:
         per_20k = len(_encode(real)) / len(real) * 20_000

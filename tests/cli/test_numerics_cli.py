@@ -10,7 +10,7 @@ import pytest
 
 from spx_core.cli.main import main
 from spx_core.storage import Store
-from tests.surface.synth import make_chain
+from tests.chains import make_chain
 
 
 @pytest.fixture

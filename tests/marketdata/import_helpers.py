@@ -1,10 +1,9 @@
-"""Shared helpers for the importer tests (a real SQLite store in tmp_path, fixture paths)."""
+"""Shared helpers for the importer tests (fixture paths, reading back, editing a line); the ``store``
+fixture is in ``conftest.py``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from spx_core.storage import Store
 
@@ -13,13 +12,6 @@ DATASHOP_CUT = FIXTURES / "spxw20190626_cut.csv"
 DELAYED_CUT = FIXTURES / "cboe_delayed_cut.csv"
 LEAN_QUOTES = FIXTURES / "lean" / "20210104_quote_european.zip"
 LEAN_INDEX = FIXTURES / "lean" / "20210104_trade.zip"
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "import.sqlite")
-    yield s
-    s.close()
 
 
 def snapshots(store: Store) -> list:

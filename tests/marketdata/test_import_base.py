@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from spx_core.marketdata.importers import ImportStatus, import_files, sha256_file
-from tests.marketdata.import_helpers import DATASHOP_CUT, DELAYED_CUT, store  # noqa: F401
+from tests.marketdata.import_helpers import DATASHOP_CUT, DELAYED_CUT
 
 
 def test_sha256_streams_files_larger_than_one_block(tmp_path):

@@ -21,7 +21,7 @@ from tests.marketdata.dbn_files import (
     metadata,
     write_dbn,
 )
-from tests.marketdata.import_helpers import DATASHOP_CUT, LEAN_INDEX, snapshots, store  # noqa: F401
+from tests.marketdata.import_helpers import DATASHOP_CUT, LEAN_INDEX, snapshots
 
 FMT = "databento"
 C3700, P3700, C3800 = "SPXW  210104C03700000", "SPXW  210104P03700000", "SPX   210115C03800000"

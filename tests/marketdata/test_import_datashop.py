@@ -13,7 +13,7 @@ from spx_core.domain import ET, Root
 from spx_core.marketdata.importers import ImportStatus, import_files
 from spx_core.marketdata.importers.base import FileSink
 from spx_core.marketdata.importers.cboe_datashop import DataShopOptions
-from tests.marketdata.import_helpers import DATASHOP_CUT, DELAYED_CUT, edit_line, snapshots, store  # noqa: F401
+from tests.marketdata.import_helpers import DATASHOP_CUT, DELAYED_CUT, edit_line, snapshots
 
 FMT = "cboe-datashop"
 

@@ -11,7 +11,7 @@ import pytest
 from spx_core.domain import ET, Root
 from spx_core.marketdata.importers import ImportStatus, import_files
 from spx_core.marketdata.importers.cboe_delayed import DelayedOptions
-from tests.marketdata.import_helpers import DATASHOP_CUT, DELAYED_CUT, edit_line, snapshots, store  # noqa: F401
+from tests.marketdata.import_helpers import DATASHOP_CUT, DELAYED_CUT, edit_line, snapshots
 
 FMT = "cboe-delayed"
 

@@ -12,7 +12,7 @@ import pytest
 from spx_core.domain import ET, Root
 from spx_core.marketdata.importers import ImportStatus, import_files
 from spx_core.marketdata.importers.lean_minute import LeanOptions
-from tests.marketdata.import_helpers import LEAN_INDEX, LEAN_QUOTES, snapshots, store  # noqa: F401
+from tests.marketdata.import_helpers import LEAN_INDEX, LEAN_QUOTES, snapshots
 
 FMT = "lean-minute"
 CALL_3700 = "20210104_spxw_minute_quote_european_call_37000000_20210104.csv"

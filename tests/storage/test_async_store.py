@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from spx_core.storage import AsyncStore, SnapshotNotFoundError, Store
-from tests.storage.chains import realistic_chain
+from tests.chains import realistic_chain
 
 
 def test_async_calls_run_off_the_loop_thread_and_concurrently(tmp_path):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from spx_core.domain import COLUMNS, ChainSnapshot
 from spx_core.storage import PayloadError, decode_payload, encode_snapshot
 from spx_core.storage.codec import K_DECIMAL, K_FLOAT_SHUFFLE, _encode_column
-from tests.storage.chains import realistic_chain
+from tests.chains import realistic_chain
 
 SPECIAL = [0.0, -0.0, np.nan, np.inf, -np.inf, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
            -1.7976931348623157e308, 0.1, 12.35, 4700.5, 2.0**53, 2.0**53 + 2, -12.35, 1e-9, 123456789.123]

@@ -23,13 +23,13 @@ from spx_core.storage import SnapshotNotFoundError, Store, StoreBusyError
 from spx_core.storage import staging
 from spx_core.storage.staging import OwnerLock, owner_alive
 from tests.conftest import REPO
-from tests.storage.chains import realistic_chain
+from tests.chains import realistic_chain
 
 IMPORT_SNAPSHOTS = 150  # of 20k quotes each: ~1 s of writing per import on an idle core
 RECORDER = textwrap.dedent("""
     import json, os, sys, time
     from spx_core.storage import Store
-    from tests.storage.chains import realistic_chain
+    from tests.chains import realistic_chain
 
     db, stop = sys.argv[1:3]
     store = Store.open(db)
@@ -49,7 +49,7 @@ RECORDER = textwrap.dedent("""
 IMPORTER = textwrap.dedent("""
     import json, sys, time
     from spx_core.storage import Store
-    from tests.storage.chains import realistic_chain
+    from tests.chains import realistic_chain
 
     db, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = Store.open(db)

@@ -32,7 +32,7 @@ VISIBLE = "(import_id IS NULL OR import_id NOT IN (SELECT id FROM import_log WHE
 CHILD = textwrap.dedent("""
     import sys
     from spx_core.storage import Store
-    from tests.storage.chains import realistic_chain
+    from tests.chains import realistic_chain
 
     store = Store.open(sys.argv[1])
     snap = realistic_chain(n_quotes=20_000, seed=3)

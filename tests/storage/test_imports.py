@@ -11,7 +11,7 @@ import pytest
 from spx_core.domain import OptionContract
 from spx_core.storage import DuplicateImportError, Store
 from spx_core.storage.imports import MAX_FAILED_REJECTIONS
-from tests.storage.chains import realistic_chain
+from tests.chains import realistic_chain
 
 SHA_A = hashlib.sha256(b"file a").hexdigest()
 SHA_B = hashlib.sha256(b"file b").hexdigest()

@@ -17,7 +17,7 @@ from spx_core.storage.imports import upsert_instruments
 from spx_core.storage.migrations import latest_version, migrate
 from spx_core.storage.rows import snapshot_row
 from spx_core.storage.schema import import_log, snapshots
-from tests.storage.chains import realistic_chain
+from tests.chains import realistic_chain
 
 DAY = 86_400 * 10**9
 D0 = 1609718400 * 10**9  # 2021-01-04 00:00 UTC

@@ -11,7 +11,7 @@ from spx_core.storage import MIGRATIONS, MigrationError, Migration, SchemaVersio
 from spx_core.storage.migrations import latest_version, migrate
 from spx_core.storage.rows import snapshot_row
 from spx_core.storage.schema import metadata, snapshots
-from tests.storage.chains import realistic_chain
+from tests.chains import realistic_chain
 
 LATEST = latest_version()
 

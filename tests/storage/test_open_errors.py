@@ -26,7 +26,7 @@ from spx_core.storage import (
     encode_snapshot,
 )
 from tests.conftest import REPO
-from tests.storage.chains import realistic_chain
+from tests.chains import realistic_chain
 
 
 def _one_line(exc: BaseException) -> str:

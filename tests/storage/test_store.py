@@ -13,7 +13,7 @@ import pytest
 from spx_core.domain import COLUMNS, OptionContract
 from spx_core.storage import SnapshotIntegrityError, SnapshotNotFoundError, Store, make_engine
 from spx_core.storage.engine import WRITE_TIMEOUT_S
-from tests.storage.chains import T0, realistic_chain
+from tests.chains import T0, realistic_chain
 
 
 @pytest.fixture

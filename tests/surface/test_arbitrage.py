@@ -6,7 +6,7 @@ import numpy as np
 
 from spx_core.domain import ChainSnapshot
 from spx_core.surface import ArbFlag, chain_iv, market_arbitrage
-from tests.surface.synth import NOW, make_chain
+from tests.chains import NOW, make_chain
 
 
 def _rebuild(snap, cols):

@@ -7,7 +7,7 @@ import pytest
 
 from spx_core.pricing.iv import IVReason
 from spx_core.surface import chain_iv
-from tests.surface.synth import black, make_chain, svi_w
+from tests.chains import black, make_chain, svi_w
 
 
 @pytest.fixture(scope="module")

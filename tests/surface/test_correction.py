@@ -13,7 +13,7 @@ from spx_core.surface import SmileCorrection, fit_surface
 from spx_core.surface.correction_fit import lsi
 from spx_core.surface.layers import SliceBank, layer_derivatives
 from spx_core.surface.svi import g_function
-from tests.surface.synth import make_chain
+from tests.chains import make_chain
 
 
 def test_spline_matches_scipy_inside_and_is_linear_beyond_the_knots():
@@ -120,9 +120,9 @@ class _BumpySmile:
 
 @pytest.mark.parametrize("seed", [71, 72])
 def test_correction_follows_what_svi_cannot_and_stays_arbitrage_free(seed, monkeypatch):
-    from tests.surface import synth
+    import tests.chains
 
-    monkeypatch.setattr(synth, "svi_w", _BumpySmile())
+    monkeypatch.setattr(tests.chains, "svi_w", _BumpySmile())
     snap, _ = make_chain(n_expiries=5, noise=0.3, half_spread_vol=0.001, seed=seed)
     surf = fit_surface(snap)
     gains = []

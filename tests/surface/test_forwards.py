@@ -7,7 +7,7 @@ import pytest
 
 from spx_core.domain import ChainSnapshot
 from spx_core.surface import ForwardConfig, ForwardMethod, implied_forwards
-from tests.surface.synth import NOW, make_chain
+from tests.chains import NOW, make_chain
 
 
 def test_recovers_forward_and_discount_from_noisy_parity_chain():

@@ -17,7 +17,7 @@ from spx_core.domain import ET, ChainSnapshot
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
 from spx_core.surface import ArbFlag, chain_iv, fit_surface
 from spx_core.surface.svi import g_from_derivatives
-from tests.surface.synth import NOW, make_chain
+from tests.chains import NOW, make_chain
 
 # (seed, start ET, market_hours): session open, mid-day, a Friday's 0DTE with a minute, ten seconds and
 # one second left, demo mode at night.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spx_core.surface import VolSurface, chain_iv, fit_surface
-from tests.surface.synth import make_chain
+from tests.chains import make_chain
 
 
 @pytest.fixture(scope="module")

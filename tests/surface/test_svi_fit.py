@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spx_core.surface import ArbFlag, CorrectionConfig, SurfaceConfig, chain_iv, fit_surface, g_function
-from tests.surface.synth import make_chain, svi_w
+from tests.chains import make_chain, svi_w
 
 PURE_SVI = SurfaceConfig(correction=CorrectionConfig(enabled=False))
 
