@@ -66,7 +66,7 @@ sys.exit(main(["--seed", "7"]))
 """
 APP = ["-m", "app", "--seed", "7"]
 
-PREWARM = "from spx_core.pricing._jit import start_background_warm_up as w; t = w(); t and t.join()"
+PREWARM = "from spx_core.pricing import start_background_warm_up as w; t = w(); t and t.join()"
 
 
 def _stat_ticks(path: Path) -> tuple[str, int]:
