@@ -39,7 +39,7 @@ _MIN_ABS_DELTA = 0.02  # smile points between the 2-delta put and the 2-delta ca
 # A fit costs ~0.1 s of CPU and the surface barely changes in a few market seconds: refit once this much
 # market time has passed since the fitted snapshot, or at once when the index moves this much. At 1x that
 # is a fit every 5 s (a few % of a core); at 60x every refresh.
-REFIT_MARKET_SECONDS = 5.0
+REFIT_MARKET_SECONDS = 10.0  # a smile moves slowly; the chain (what a trader watches tick by tick) updates every batch
 REFIT_INDEX_MOVE = 0.0005  # relative (5 bp: ~2.5 points at 5,000)
 
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 
 from app.models.skew_model import SkewTableModel
-from app.panels.surface_panel import SurfacePanel
+from app.panels.surface_panel import REFIT_MARKET_SECONDS, SurfacePanel
 from app.widgets.gl_support import opengl_available
 from app.widgets.smile_plot import SmileAxis
 from spx_core.domain import ET
@@ -99,7 +99,7 @@ def test_refits_keep_running_on_new_batches(panel, qtbot):
     market = SimulatedMarket(SimulatorConfig(seed=5, start=START))
     market.advance(1.0)
     fits = panel.fits
-    panel.on_batch(market.advance(5.0))
+    panel.on_batch(market.advance(REFIT_MARKET_SECONDS))  # enough market time for a refit
     qtbot.waitUntil(lambda: panel.fits > fits, timeout=30_000)
     assert panel.self_test_status()[0]
 
