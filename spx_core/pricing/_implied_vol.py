@@ -84,29 +84,27 @@ def _min_control(d_l, d_r, s, prefer_shape):
 def _control_left(x_l, x_r, y_l, y_r, d_l, d_r, dd_l, prefer_shape):
     """Control parameter matching the second derivative at the left end (bounded for shape)."""
     h = x_r - x_l
-    num = 0.5 * h * dd_l + (d_r - d_l)
-    den = (y_r - y_l) / h - d_l
-    if fabs(num) < DBL_MIN:
-        r = 0.0
-    elif fabs(den) < DBL_MIN:
-        r = R_MAX if num > 0.0 else R_MIN
-    else:
-        r = num / den
-    return max(r, _min_control(d_l, d_r, (y_r - y_l) / h, prefer_shape))
+    slope = (y_r - y_l) / h
+    return _bounded_control(0.5 * h * dd_l + (d_r - d_l), slope - d_l, slope, d_l, d_r, prefer_shape)
 
 
 def _control_right(x_l, x_r, y_l, y_r, d_l, d_r, dd_r, prefer_shape):
     """Control parameter matching the second derivative at the right end (bounded for shape)."""
     h = x_r - x_l
-    num = 0.5 * h * dd_r + (d_r - d_l)
-    den = d_r - (y_r - y_l) / h
+    slope = (y_r - y_l) / h
+    return _bounded_control(0.5 * h * dd_r + (d_r - d_l), d_r - slope, slope, d_l, d_r, prefer_shape)
+
+
+def _bounded_control(num, den, slope, d_l, d_r, prefer_shape):
+    """num / den as a rational-cubic control parameter: 0 for a vanishing numerator, the bound for a
+    vanishing denominator, and never below the shape-preserving minimum."""
     if fabs(num) < DBL_MIN:
         r = 0.0
     elif fabs(den) < DBL_MIN:
         r = R_MAX if num > 0.0 else R_MIN
     else:
         r = num / den
-    return max(r, _min_control(d_l, d_r, (y_r - y_l) / h, prefer_shape))
+    return max(r, _min_control(d_l, d_r, slope, prefer_shape))
 
 
 def _lower_map(x, s):

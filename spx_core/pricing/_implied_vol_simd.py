@@ -86,7 +86,8 @@ def _erfcx_nonneg(y):
 
 
 _min_control = _compiled_on(_implied_vol._min_control)
-_control_right = _compiled_on(_implied_vol._control_right, _min_control=_min_control)
+_bounded_control = _compiled_on(_implied_vol._bounded_control, _min_control=_min_control)
+_control_right = _compiled_on(_implied_vol._control_right, _bounded_control=_bounded_control)
 _rational_cubic = _compiled_on(_implied_vol._rational_cubic)
 _central_point = _compiled_on(_implied_vol._central_point, exp=_exp, expm1=_expm1_small, _erf_small=_erf_small,
                               _erfcx_positive=_erfcx_positive)
