@@ -15,7 +15,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from spx_core.paths import APP_AUTHOR, APP_NAME, DB_FILENAME, ENV_DB, ENV_HOME
+from spx_core.paths import (
+    DB_FILENAME,
+    ENV_DB,
+    ENV_HOME,
+    configured_database,
+    data_dir_location,
+    log_dir_location,
+)
 
 __all__ = ["DataPathError", "PathOrigin", "FLAG_DB", "check_folder", "check_home", "database_origin",
            "check_database_path"]
@@ -41,22 +48,12 @@ _USER_DIR = PathOrigin("the user data folder", f"make it writable, or set {ENV_H
 
 def _home() -> tuple[Path, PathOrigin]:
     """The data folder as :func:`spx_core.paths.data_dir` resolves it, without creating it."""
-    home = os.environ.get(ENV_HOME)
-    if home:
-        return Path(home).expanduser(), _ENV_HOME
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR)), _USER_DIR
+    return data_dir_location(), _ENV_HOME if os.environ.get(ENV_HOME) else _USER_DIR
 
 
 def _log_folder() -> tuple[Path, PathOrigin]:
     """The log folder as :func:`spx_core.paths.log_dir` resolves it, without creating it."""
-    home = os.environ.get(ENV_HOME)
-    if home:
-        return Path(home).expanduser() / "logs", _ENV_HOME
-    import platformdirs
-
-    return Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR)), _USER_DIR
+    return log_dir_location(), _ENV_HOME if os.environ.get(ENV_HOME) else _USER_DIR
 
 
 def _folder_problem(subject: str, path: Path, *, writable: bool = True) -> str | None:
@@ -103,10 +100,9 @@ def database_origin(explicit: str | os.PathLike[str] | None = None,
     Raises:
         DataPathError: the default is wanted and the data folder cannot be used.
     """
-    if explicit:
-        return Path(explicit).expanduser(), origin
-    if os.environ.get(ENV_DB):
-        return Path(os.environ[ENV_DB]).expanduser(), _ENV_DB
+    configured = configured_database(explicit)
+    if configured is not None:
+        return configured, origin if explicit else _ENV_DB
     home, home_origin = _home()
     check_folder(home, home_origin)
     return home / DB_FILENAME, PathOrigin(f"the default database (in {home_origin.label})", home_origin.fix)

@@ -22,7 +22,8 @@ ENV_HOME = "SPX_TERMINAL_HOME"
 ENV_DB = "SPX_TERMINAL_DB"
 DB_FILENAME = "spx_terminal.sqlite"
 
-__all__ = ["data_dir", "log_dir", "database_path", "create_database_folder", "ENV_HOME", "ENV_DB", "DatabasePathError"]
+__all__ = ["data_dir", "log_dir", "database_path", "create_database_folder", "data_dir_location",
+           "log_dir_location", "configured_database", "ENV_HOME", "ENV_DB", "DatabasePathError"]
 
 
 def _usable_folder(path: Path, origin: str) -> Path:
@@ -39,25 +40,45 @@ def _usable_folder(path: Path, origin: str) -> Path:
     return path
 
 
-def data_dir() -> Path:
-    """The user's data folder (created if missing)."""
+def data_dir_location() -> Path:
+    """The data folder as configured (``$SPX_TERMINAL_HOME`` or the user's), without creating it."""
     home = os.environ.get(ENV_HOME)
     if home:
-        return _usable_folder(Path(home).expanduser(), ENV_HOME)
+        return Path(home).expanduser()
     import platformdirs
 
-    return _usable_folder(Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR)), "data folder")
+    return Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+
+
+def log_dir_location() -> Path:
+    """The log folder as configured (``$SPX_TERMINAL_HOME/logs`` or the user's), without creating it."""
+    home = os.environ.get(ENV_HOME)
+    if home:
+        return Path(home).expanduser() / "logs"
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
+
+
+def configured_database(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The database named by ``explicit`` (``--db``) or ``$SPX_TERMINAL_DB``; None means the default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get(ENV_DB):
+        return Path(os.environ[ENV_DB]).expanduser()
+    return None
+
+
+def data_dir() -> Path:
+    """The user's data folder (created if missing)."""
+    return _usable_folder(data_dir_location(), ENV_HOME if os.environ.get(ENV_HOME) else "data folder")
 
 
 def log_dir() -> Path:
     """The user's log folder (created if missing)."""
-    home = os.environ.get(ENV_HOME)
-    if home:
-        _usable_folder(Path(home).expanduser(), ENV_HOME)
-        return _usable_folder(Path(home).expanduser() / "logs", "log folder")
-    import platformdirs
-
-    return _usable_folder(Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR)), "log folder")
+    if os.environ.get(ENV_HOME):
+        data_dir()  # a file in place of $SPX_TERMINAL_HOME is named as such, not as a log-folder problem
+    return _usable_folder(log_dir_location(), "log folder")
 
 
 def database_path(explicit: str | os.PathLike[str] | None = None, *, create_folder: bool = True) -> Path:
@@ -66,12 +87,7 @@ def database_path(explicit: str | os.PathLike[str] | None = None, *, create_fold
     Raises:
         DatabasePathError: the path is a folder, or its folder cannot be created.
     """
-    if explicit:
-        path = Path(explicit).expanduser()
-    elif os.environ.get(ENV_DB):
-        path = Path(os.environ[ENV_DB]).expanduser()
-    else:
-        path = data_dir() / DB_FILENAME
+    path = configured_database(explicit) or data_dir() / DB_FILENAME
     if create_folder:  # (a path that is a folder is refused by Store.open, where callers catch StorageError)
         create_database_folder(path)
     return path
