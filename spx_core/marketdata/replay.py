@@ -36,7 +36,7 @@ import numpy as np
 from spx_core.domain.calendar import ET, from_ns, to_ns
 from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.marketdata.source import (SESSION_GAP_SECONDS, PacedSource, QuoteBatch, SourceKind, SourceState,
-                                        SpeedMeter, speed_label)
+                                        speed_label)
 from spx_core.storage.errors import SnapshotIntegrityError, SnapshotNotFoundError
 
 __all__ = ["ReplaySource", "ReplayError", "changed_rows", "GAP_SECONDS"]
@@ -101,10 +101,10 @@ class ReplaySource(PacedSource):
         _check_speed(speed)
         if not (gap_seconds > 0 and max_catch_up > 0):
             raise ReplayError(f"gap_seconds {gap_seconds!r} and max_catch_up {max_catch_up!r} must be > 0 (seconds)")
-        super().__init__()
+        super().__init__(speed=speed)
         self._store, self._session = store, session
         self._wanted = None if snapshot_ids is None else [int(i) for i in snapshot_ids]
-        self._speed, self._skip_gaps = float(speed), bool(skip_gaps)
+        self._skip_gaps = bool(skip_gaps)
         self._gap_ns, self._max_catch_up = round(gap_seconds * 1e9), float(max_catch_up)
         self._ids: list[int] | None = None
         self._times: list[int] = []
@@ -112,11 +112,8 @@ class ReplaySource(PacedSource):
         self._position = -1
         self._prev: ChainSnapshot | None = None
         self._seek_to: int | None = None
-        self._paused = False
-        self._rebase = True  # re-anchor the pace at the current snapshot (start, resume, seek, speed)
         self._seq = 0
         self._played_ns = 0  # market time played (gaps jumped on purpose not counted): the meter's input
-        self._meter = SpeedMeter()
 
     # --- protocol and controls -------------------------------------------------------------------
     @property
@@ -136,15 +133,6 @@ class ReplaySource(PacedSource):
     def length(self) -> int:
         """Number of snapshots in the replay (0 until :meth:`start` has read the index)."""
         return len(self._ids or ())
-
-    @property
-    def speed(self) -> float:
-        return self._speed
-
-    @property
-    def achieved_speed(self) -> float | None:
-        """Measured market seconds played per wall second over the last few seconds (None while paused)."""
-        return None if self._paused else self._meter.speed()
 
     @property
     def skip_gaps(self) -> bool:

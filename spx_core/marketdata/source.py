@@ -255,15 +255,33 @@ class PacedSource:
     name = "Source"
     kind: SourceKind
 
-    def __init__(self) -> None:
+    def __init__(self, *, speed: float) -> None:
         self._subs = Subscribers()
         self._status = SourceStatus(self.name, SourceState.STOPPED, "not started", self.kind)
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
+        self._speed = float(speed)
+        self._paused = False
+        self._rebase = True  # re-anchor the pace at the next step (start, resume, seek, speed)
+        self._meter = SpeedMeter()
 
     @property
     def status(self) -> SourceStatus:
         return self._status
+
+    @property
+    def speed(self) -> float:
+        """The stated speed: market seconds per wall second."""
+        return self._speed
+
+    @property
+    def achieved_speed(self) -> float | None:
+        """Measured market seconds played per wall second over the last few seconds (None while paused)."""
+        return None if self._paused else self._meter.speed()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
 
     def subscribe(self, on_batch: BatchCallback | None = None,
                   on_status: StatusCallback | None = None) -> Callable[[], None]:

@@ -26,7 +26,7 @@ from spx_core.domain.calendar import MarketCalendar
 from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.marketdata.simulator.config import SimulatorConfig, SimulatorConfigError
 from spx_core.marketdata.simulator.market import SimulatedMarket
-from spx_core.marketdata.source import PacedSource, QuoteBatch, SourceKind, SourceState, SpeedMeter, speed_label
+from spx_core.marketdata.source import PacedSource, QuoteBatch, SourceKind, SourceState, speed_label
 
 __all__ = ["SimulatorSource"]
 
@@ -51,17 +51,13 @@ class SimulatorSource(PacedSource):
         if not (min_interval >= 0 and max_catch_up > 0):
             raise SimulatorConfigError(f"min_interval {min_interval!r} must be >= 0 and max_catch_up "
                                        f"{max_catch_up!r} > 0 (wall seconds)")
-        super().__init__()
         self._config = config or SimulatorConfig()
+        super().__init__(speed=self._config.speed)
         self._calendar = calendar
-        self._speed = self._config.speed
         self._min_interval, self._max_catch_up = float(min_interval), float(max_catch_up)
         self._market: SimulatedMarket | None = None
         self._latest: ChainSnapshot | None = None
-        self._paused = False
-        self._rebase = True  # re-anchor the pace to the wall clock at the next step (start, resume, speed)
         self._played = 0.0  # simulated seconds advanced since start (what the meter measures)
-        self._meter = SpeedMeter()
 
     # --- protocol ------------------------------------------------------------------------------
     @property
@@ -72,19 +68,6 @@ class SimulatorSource(PacedSource):
     def market(self) -> SimulatedMarket | None:
         """The underlying model (None before the first start); read its clock, spot, variance."""
         return self._market
-
-    @property
-    def speed(self) -> float:
-        return self._speed
-
-    @property
-    def achieved_speed(self) -> float | None:
-        """Measured simulated seconds per wall second over the last few seconds (None while paused)."""
-        return None if self._paused else self._meter.speed()
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
 
     async def start(self) -> None:
         """Build the market (first time, off the loop), emit the full chain, start ticking. Idempotent."""
