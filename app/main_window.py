@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AllowNestedDocks | QMainWindow.DockOption.AllowTabbedDocks
                             | QMainWindow.DockOption.AnimatedDocks)
         self.feed = Feed(self)
+        self._sessions_refreshing = False  # a session-list refresh is in flight
         self.toolbar = SourceToolBar(self)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
         self.status = TerminalStatusBar(self)
@@ -303,6 +304,8 @@ class MainWindow(QMainWindow):
         self.toolbar.pause_toggled.connect(self._set_paused)
         self.toolbar.seek_requested.connect(self._seek)
         self.context.settings_requested.connect(self.apply_settings)
+        self.toolbar.sessions_wanted.connect(self._on_sessions_wanted)
+        self.toolbar.skip_gaps_toggled.connect(self._set_skip_gaps)
 
     def _mode(self) -> SourceKind:
         """The running source's kind (SIM until one runs)."""
@@ -347,7 +350,7 @@ class MainWindow(QMainWindow):
 
     @asyncSlot()
     async def _on_sessions_wanted(self) -> None:
-        if getattr(self, "_sessions_refreshing", False):
+        if self._sessions_refreshing:
             return  # a refresh is in flight: its answer is as new as this one's would be
         self._sessions_refreshing = True
         try:
@@ -357,15 +360,6 @@ class MainWindow(QMainWindow):
             self.status.showMessage(f"Cannot list sessions in {self.db_path}: {exc}", 10_000)
         finally:
             self._sessions_refreshing = False
-
-    def _wire_source_controls(self) -> None:
-        """Connect the toolbar's session refresh and skip-gaps requests (once) and start the refresh timer."""
-        if getattr(self, "_source_controls_wired", False):
-            return
-        self._source_controls_wired = True
-        self.toolbar.sessions_wanted.connect(self._on_sessions_wanted)
-        self.toolbar.skip_gaps_toggled.connect(self._set_skip_gaps)
-        self.toolbar.start_session_refresh()
 
     async def start_feed(self) -> None:
         """Start the source chosen on the command line (replay falls back to sim with a message)."""
@@ -384,7 +378,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # a broken database must not stop the simulated market
             log.exception("cannot open database %s", self.db_path)
             self.status.showMessage(f"Database {self.db_path} unavailable: {exc}", 15_000)
-        self._wire_source_controls()
+        self.toolbar.start_session_refresh()
         if SourceKind(self.initial_source) is SourceKind.REPLAY:
             names = self.toolbar.session_names()
             if names:
