@@ -15,10 +15,9 @@ StoreBusyError. Every failure is a StorageError subclass with a one-line message
 SQLAlchemy sessions/connections never leave this package; the engine is passed in (no global).
 """
 
-from spx_core.storage.async_store import AsyncStore
-from spx_core.storage.codec import decode_payload, encode_snapshot
-from spx_core.storage.engine import make_engine
-from spx_core.storage.engine import WRITE_TIMEOUT_S
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from spx_core.storage.errors import (
     DatabaseCorruptError,
     DatabaseNotFoundError,
@@ -35,10 +34,34 @@ from spx_core.storage.errors import (
     StorageError,
     StoreBusyError,
 )
-from spx_core.storage.imports import ImportSession
-from spx_core.storage.migrations import MIGRATIONS, Migration
-from spx_core.storage.records import ImportRecord, SessionInfo, SnapshotInfo, VendorInstrumentId
-from spx_core.storage.store import Store
+
+# The store itself loads SQLAlchemy (~0.15 s): it is imported on first use, so code that only needs the
+# errors (spx_core.paths, the app before its first paint) does not pay for it.
+_LAZY = {
+    "AsyncStore": "async_store", "decode_payload": "codec", "encode_snapshot": "codec", "make_engine": "engine",
+    "WRITE_TIMEOUT_S": "engine", "ImportSession": "imports", "MIGRATIONS": "migrations", "Migration": "migrations",
+    "ImportRecord": "records", "SessionInfo": "records", "SnapshotInfo": "records", "VendorInstrumentId": "records",
+    "Store": "store",
+}
+
+if TYPE_CHECKING:
+    from spx_core.storage.async_store import AsyncStore
+    from spx_core.storage.codec import decode_payload, encode_snapshot
+    from spx_core.storage.engine import WRITE_TIMEOUT_S, make_engine
+    from spx_core.storage.imports import ImportSession
+    from spx_core.storage.migrations import MIGRATIONS, Migration
+    from spx_core.storage.records import ImportRecord, SessionInfo, SnapshotInfo, VendorInstrumentId
+    from spx_core.storage.store import Store
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spx_core.storage' has no attribute {name!r}")
+    value = getattr(import_module(f"spx_core.storage.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Store", "AsyncStore", "ImportSession", "make_engine",

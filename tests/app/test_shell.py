@@ -149,3 +149,14 @@ def test_contract_selection_reaches_the_window(window, qtbot, run_async):
         table.setCurrentIndex(index)
     assert sig.args[0].strike > 0
     assert Qt.Key  # keep Qt imported for keyboard tests below
+
+
+def test_the_start_up_path_loads_no_heavy_library():
+    """scipy (~0.3 s), SQLAlchemy (~0.15 s) and pandas load after the first paint (worker, store, calendar)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app.main, app.main_window, spx_core.path_checks; "
+            "print(*(m in sys.modules for m in ('scipy', 'sqlalchemy', 'pandas')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["False", "False", "False"]
