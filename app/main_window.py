@@ -22,6 +22,7 @@ from qasync import asyncSlot
 from app.context import AppContext
 from app.feed import Feed
 from app.panels.base import LivePanel
+from app.panels.builder_panel import BuilderPanel
 from app.panels.chain_panel import ChainPanel
 from app.panels.surface_panel import SurfacePanel
 from app.resources import ResourceMissingError, icon_path, style_path
@@ -65,6 +66,7 @@ class PanelSpec:
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("chain", "Option chain", ChainPanel, stretch=3),  # what a trader reads most: ~60% of the width
     PanelSpec("surface", "Volatility surface", SurfacePanel, stretch=2),
+    PanelSpec("builder", "Strategy builder", BuilderPanel, stretch=2),
 )
 
 

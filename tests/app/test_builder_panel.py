@@ -1,0 +1,141 @@
+"""Strategy builder: legs picked in the chain (Ctrl-click, right-click), edited in the builder, valued.
+
+Leg-edit functions and the legs model first, then a real main window (chain + builder docked,
+offscreen) fed batches of the seeded simulated market.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.main_window import PANELS
+from app.models.builder_model import LegColumn, LegQuote, LegsModel, resized, toggled, with_leg, without
+from app.models.chain_data import CALL, PUT, ChainField
+from spx_core.domain import ET, OptionContract, Right, Root
+from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
+from spx_core.strategies.structure import Leg
+
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+START = datetime(2024, 3, 13, 10, 30, tzinfo=ET)
+
+
+def _put(strike: float) -> OptionContract:
+    return OptionContract(Root.SPXW, datetime(2024, 3, 15).date(), strike, Right.PUT)
+
+
+# --- leg edits and the legs model --------------------------------------------------------------------------
+def test_ctrl_click_semantics_add_remove_and_flip():
+    a, b = _put(5700), _put(5675)
+    legs = toggled((), a, -1)
+    assert legs == (Leg(a, -1),)
+    legs = toggled(legs, b, 1)
+    assert legs == (Leg(a, -1), Leg(b, 1))
+    assert toggled(legs, a, -1) == (Leg(b, 1),)  # the same side again removes it
+    flipped = toggled(with_leg(legs, a, -3), a, 1)  # the other side flips it, keeping the size
+    assert flipped == (Leg(a, 3), Leg(b, 1))
+    assert without(legs, b) == (Leg(a, -1),)
+    assert resized(legs, 0, qty=4) == (Leg(a, -4), Leg(b, 1))
+    assert resized(legs, 1, buy=False) == (Leg(a, -1), Leg(b, -1))
+    assert resized(legs, 1, qty=0) == legs  # a size below one is one
+
+
+def test_legs_model_shows_sides_quotes_and_reasons_and_emits_edits(qtbot, qtmodeltester):
+    model = LegsModel()
+    a, b = _put(5700), _put(5675)
+    model.set_legs((Leg(a, -1), Leg(b, 2)))
+    model.set_quotes({a: LegQuote(10.1, 10.4, 10.25, 0.152, -0.31, ""), b: LegQuote(note="not listed")})
+    qtmodeltester.check(model)
+    text = [[model.index(r, c).data() for c in range(model.columnCount())] for r in range(2)]
+    assert text[0][:6] == ["SPXW 2024-03-15 5700 P", "Sell", "1", "10.10", "10.40", "10.25"]
+    assert text[0][LegColumn.IV] == "15.20" and text[0][LegColumn.DELTA] == "-0.310"
+    assert text[1][LegColumn.BID] == "–" and text[1][LegColumn.NOTE] == "not listed"
+    with qtbot.waitSignal(model.legs_edited) as sig:
+        assert model.setData(model.index(1, LegColumn.QTY), 5)
+    assert sig.args[0] == (Leg(a, -1), Leg(b, 5))
+    assert model.legs == (Leg(a, -1), Leg(b, 2))  # an edit is published, not applied here
+    with qtbot.waitSignal(model.legs_edited) as sig:
+        assert model.setData(model.index(0, LegColumn.SIDE), "Buy")
+    assert sig.args[0] == (Leg(a, 1), Leg(b, 2))
+
+
+# --- in the main window ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def batches():
+    market = SimulatedMarket(SimulatorConfig(seed=11, start=START))
+    return [market.advance(1.0) for _ in range(3)]
+
+
+@pytest.fixture
+def window(make_window):
+    specs = tuple(s for s in PANELS if s.key in ("chain", "builder"))
+    w = make_window(panels=specs)
+    w.resize(1600, 900)
+    return w
+
+
+def _feed(window, qtbot, batch):
+    chain = window.panels["chain"]
+    for panel in window.panels.values():
+        panel.on_batch(batch)
+    qtbot.waitUntil(lambda: chain.model.snapshot is not None and chain.model.snapshot.time_ns == batch.snapshot.time_ns,
+                    timeout=15_000)
+
+
+def _ctrl_click(chain, qtbot, row: int, side: int, field: ChainField) -> None:
+    index = chain.model.index(row, chain.model.columns.index((side, field)))
+    chain.table.scrollTo(index)
+    rect = chain.table.visualRect(index)
+    qtbot.mouseClick(chain.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
+                     rect.center())
+
+
+def test_ctrl_click_in_the_chain_adds_toggles_and_marks_legs(window, qtbot, batches):
+    _feed(window, qtbot, batches[0])
+    chain, builder, context = window.panels["chain"], window.panels["builder"], window.context
+    atm = chain.model.atm_row
+    _ctrl_click(chain, qtbot, atm - 2, PUT, ChainField.BID)  # sell a put below the money
+    _ctrl_click(chain, qtbot, atm - 4, PUT, ChainField.ASK)  # buy a lower one
+    strikes = chain.model.block.strikes
+    lo = chain.model.window()[0]
+    assert [(leg.contract.strike, leg.contract.right, leg.ratio) for leg in context.legs] == [
+        (strikes[lo + atm - 2], Right.PUT, -1), (strikes[lo + atm - 4], Right.PUT, 1)]
+    assert builder.model.rowCount() == 2
+    assert sorted(chain.table.marked_cells()) == sorted([(atm - 2, *_span(chain, PUT), False),
+                                                         (atm - 4, *_span(chain, PUT), True)])
+    _ctrl_click(chain, qtbot, atm - 4, PUT, ChainField.ASK)  # again: removed
+    assert len(context.legs) == 1 and builder.model.rowCount() == 1
+    assert len(chain.table.marked_cells()) == 1
+    _ctrl_click(chain, qtbot, atm + 1, CALL, ChainField.IV)  # not a price cell: no leg
+    assert len(context.legs) == 1
+
+
+def _span(chain, side: int) -> tuple[int, int]:
+    cols = [i for i, (s, f) in enumerate(chain.model.columns)
+            if s == side and f in (ChainField.BID, ChainField.MID, ChainField.ASK)]
+    return min(cols), max(cols)
+
+
+def test_right_click_adds_and_builder_edits_go_back_to_the_context(window, qtbot, batches):
+    _feed(window, qtbot, batches[0])
+    chain, builder, context = window.panels["chain"], window.panels["builder"], window.context
+    index = chain.model.index(chain.model.atm_row, chain.model.columns.index((CALL, ChainField.IV)))
+    menu = chain.context_menu(index)
+    actions = {a.text().split(":")[0].replace("&", ""): a for a in menu.actions()}
+    actions["Add to builder (sell)"].trigger()
+    contract = chain.model.contract_at(index)
+    assert context.legs == (Leg(contract, -1),)
+    actions["Add to builder (buy)"].trigger()  # the same contract: it becomes a buy
+    assert context.legs == (Leg(contract, 1),)
+    builder.model.setData(builder.model.index(0, LegColumn.QTY), 3)
+    assert context.legs == (Leg(contract, 3),) and builder.model.index(0, LegColumn.QTY).data() == "3"
+    rect = builder.table.visualRect(builder.model.index(0, LegColumn.REMOVE))
+    qtbot.mouseClick(builder.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert context.legs == () and chain.table.marked_cells() == []
+    assert "No legs" in builder.title_label.text()
+    context.set_legs((Leg(contract, 1),))
+    qtbot.mouseClick(builder.clear_button, Qt.MouseButton.LeftButton)
+    assert context.legs == ()
