@@ -17,10 +17,26 @@ from spx_core.strategies.recognize import recognize
 from spx_core.strategies.structure import Leg, Structure, StructureError, StructureKind
 
 __all__ = [
-    "BuildError", "vertical", "put_credit_vertical", "call_credit_vertical", "put_debit_vertical",
-    "call_debit_vertical", "bull_put_vertical", "bear_call_vertical", "bear_put_vertical", "bull_call_vertical",
-    "iron_condor", "iron_butterfly", "butterfly", "broken_wing_butterfly", "calendar", "diagonal", "straddle",
-    "strangle", "spx_spy_pair", "single",
+    "BuildError",
+    "bear_call_vertical",
+    "bear_put_vertical",
+    "broken_wing_butterfly",
+    "bull_call_vertical",
+    "bull_put_vertical",
+    "butterfly",
+    "calendar",
+    "call_credit_vertical",
+    "call_debit_vertical",
+    "diagonal",
+    "iron_butterfly",
+    "iron_condor",
+    "put_credit_vertical",
+    "put_debit_vertical",
+    "single",
+    "spx_spy_pair",
+    "straddle",
+    "strangle",
+    "vertical",
 ]
 
 
