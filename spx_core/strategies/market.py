@@ -14,13 +14,16 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from spx_core.domain.contracts import ROOTS, OptionContract
 from spx_core.domain.snapshot import ChainSnapshot
-from spx_core.surface.chain_iv import ChainIV
-from spx_core.surface.surface import VolSurface
+
+if TYPE_CHECKING:  # the surface layer loads scipy; naming a structure must not (the app imports this at start-up)
+    from spx_core.surface.chain_iv import ChainIV
+    from spx_core.surface.surface import VolSurface
 
 __all__ = ["Market", "MarketChain", "MarketError", "locate"]
 

@@ -38,7 +38,6 @@ from spx_core.strategies.margin import margin_requirement
 from spx_core.strategies.market import Market, MarketChain, MarketError, locate
 from spx_core.strategies.recognize import structure_width
 from spx_core.strategies.structure import Structure
-from spx_core.surface.chain_iv import greeks_at
 
 __all__ = ["Market", "MarketChain", "MarketError", "PriceBasis", "StructureValue", "value_structure"]
 
@@ -212,6 +211,8 @@ def _leg_greeks(chain: MarketChain, row: int) -> tuple[tuple[float, ...], str]:
     why = f"no mid IV ({civ.reason_name(row)})"
     if chain.surface is None:
         return tuple(math.nan for _ in greeks), f"{why}, greeks NaN (no fitted surface)"
+    from spx_core.surface.chain_iv import greeks_at  # the surface layer loads scipy: only when needed
+
     vol = chain.surface.iv(k=np.array([civ.k[row]]), t=np.array([civ.t[row]]))
     g = greeks_at(civ.forward[row:row + 1], chain.snapshot.columns["strike"][row:row + 1], civ.t[row:row + 1],
                   np.asarray(vol, dtype=np.float64), civ.discount[row:row + 1],
