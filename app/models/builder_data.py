@@ -15,22 +15,28 @@ jobs, so moving the T+n or IV-shift controls re-prices without refitting.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from app.models.builder_model import NOT_LISTED, LegQuote
 from app.panels.surface_panel import REFIT_INDEX_MOVE, REFIT_MARKET_SECONDS
-from spx_core.domain import ChainSnapshot, OptionContract, describe_flags
-from spx_core.domain.contracts import ROOTS
-from spx_core.strategies.structure import Leg, Structure
+from spx_core.domain import ET, ChainSnapshot, OptionContract, describe_flags
+
+if TYPE_CHECKING:  # the valuation core imports the surface (scipy): loaded in the worker, not at start-up
+    from spx_core.strategies.structure import Leg, Structure
+    from spx_core.strategies.market import Market, MarketChain
+    from spx_core.strategies.valuation import StructureValue
 
 __all__ = ["BuilderResult", "BuilderView", "GRID_POINTS", "MarketCache", "compute_builder", "leg_quotes",
            "price_grid"]
+
+log = logging.getLogger(__name__)
 
 GRID_POINTS = 401  # payoff grid (a 4-leg grid costs well under a millisecond)
 
@@ -50,11 +56,9 @@ class BuilderView:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class MarketCache:
-    """Per underlying: the snapshot, its chain IVs, the surface and the snapshot it was fitted on."""
+    """One underlying's market (snapshot, chain IVs, surface) and the snapshot the surface was fitted on."""
 
-    snapshot: ChainSnapshot
-    civ: Any  # spx_core.surface.ChainIV of ``snapshot``
-    surface: Any  # spx_core.surface.VolSurface (None when the fit failed)
+    chain: MarketChain
     fitted_on: ChainSnapshot
 
 
@@ -65,7 +69,8 @@ class BuilderResult:
     legs: tuple[Leg, ...]
     structure: Structure
     quotes: dict[OptionContract, LegQuote]
-    value: Any  # spx_core.strategies.valuation.StructureValue
+    value: StructureValue | None  # None when it cannot be valued (``value_reason`` says why)
+    value_reason: str
     odds: Any | None  # spx_core.strategies.probability.Odds (None when not computable; see ``odds_reason``)
     odds_reason: str
     curves: Any | None  # spx_core.strategies.payoff.PayoffCurves
@@ -78,25 +83,13 @@ class BuilderResult:
     seconds: float = 0.0
 
 
-def contract_row(snapshot: ChainSnapshot, contract: OptionContract) -> int:
-    """Row of ``contract`` in ``snapshot`` (-1 when not listed)."""
-    c = snapshot.columns
-    code = np.datetime64(contract.expiry, "D")
-    root = ROOTS.index(contract.root)
-    # canonical order: (expiry, root, strike, call before put); expiry is sorted, so bisect it first
-    lo, hi = np.searchsorted(c["expiry"], code, "left"), np.searchsorted(c["expiry"], code, "right")
-    if lo == hi:
-        return -1
-    rows = lo + np.flatnonzero((c["strike"][lo:hi] == contract.strike) & (c["is_call"][lo:hi] == contract.is_call)
-                               & (c["root"][lo:hi] == root))
-    return int(rows[0]) if len(rows) else -1
+def leg_quotes(chain: MarketChain, legs: tuple[Leg, ...]) -> dict[OptionContract, LegQuote]:
+    """Each leg's quote, mid IV and delta in ``chain`` (legs of that underlying); "not listed" when absent."""
+    from spx_core.strategies.market import locate
 
-
-def leg_quotes(snapshot: ChainSnapshot, civ: Any, legs: tuple[Leg, ...]) -> dict[OptionContract, LegQuote]:
-    """Each leg's quote, mid IV and delta (``civ``: the snapshot's ChainIV); "not listed" when absent."""
+    snapshot, civ = chain.snapshot, chain.civ
     out = {}
-    for leg in legs:
-        r = contract_row(snapshot, leg.contract)
+    for leg, r in zip(legs, locate(snapshot, [leg.contract for leg in legs]).tolist(), strict=True):
         if r < 0:
             out[leg.contract] = NOT_LISTED
             continue
@@ -118,43 +111,89 @@ def price_grid(structure: Structure, spot: float, sd: float, points: int = GRID_
 
 def _cache_for(snapshot: ChainSnapshot, old: MarketCache | None) -> MarketCache:
     """Chain IVs of ``snapshot``; the surface refitted when the market moved enough since ``old``'s fit."""
-    from spx_core.surface import chain_iv, fit_surface  # heavy: off the start-up path
+    from spx_core.strategies.market import MarketChain
+    from spx_core.surface import chain_iv, fit_surface
 
-    if old is not None and old.snapshot is snapshot:
+    if old is not None and old.chain.snapshot is snapshot:
         return old
     civ = chain_iv(snapshot)
-    if old is not None and old.surface is not None:
+    if old is not None and old.chain.surface is not None:
         fitted = old.fitted_on
         aged = (snapshot.time_ns - fitted.time_ns) / 1e9 >= REFIT_MARKET_SECONDS
         moved = abs(snapshot.underlying_price / fitted.underlying_price - 1.0) >= REFIT_INDEX_MOVE
         if not (aged or moved):
-            return MarketCache(snapshot, civ, old.surface, fitted)
-    surface = fit_surface(civ, previous=old.surface if old is not None else None)
-    return MarketCache(snapshot, civ, surface, snapshot)
+            return MarketCache(MarketChain(snapshot, civ, old.chain.surface), fitted)
+    surface = fit_surface(civ, previous=old.chain.surface if old is not None else None)
+    return MarketCache(MarketChain(snapshot, civ, surface), snapshot)
 
 
 def compute_builder(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...], view: BuilderView,
                     caches: dict[str, MarketCache]) -> BuilderResult:
     """Worker-thread job: the builder's result for ``legs`` on the latest snapshot per underlying."""
+    from spx_core.strategies.market import Market, MarketError
     from spx_core.strategies.recognize import recognize
+    from spx_core.strategies.valuation import value_structure
 
     t0 = time.perf_counter()
     structure = recognize(legs)
     new_caches = {u: _cache_for(s, caches.get(u)) for u, s in snapshots.items()}
+    market = Market({u: c.chain for u, c in new_caches.items()})
     quotes: dict[OptionContract, LegQuote] = {}
     for leg in legs:
-        cache = new_caches.get(leg.underlying)
-        quotes.update(leg_quotes(cache.snapshot, cache.civ, (leg,)) if cache else {leg.contract: NOT_LISTED})
-    primary = new_caches.get(structure.underlying)
-    spot = primary.snapshot.underlying_price if primary else math.nan
-    now = primary.snapshot.time if primary else None
-    front_days = (structure.front_expiry - now.date()).days if now else math.nan
-    value, odds, odds_reason, curves, density, move = _value(structure, new_caches, view, spot, now)
-    return BuilderResult(tuple(legs), structure, quotes, value, odds, odds_reason, curves, density, move, spot,
-                         front_days, view, new_caches, time.perf_counter() - t0)
+        quotes.update(leg_quotes(market[leg.underlying], (leg,)) if leg.underlying in market
+                      else {leg.contract: NOT_LISTED})
+    if structure.underlying not in market:
+        have = ", ".join(market.chains) or "none"
+        reason = f"no {structure.underlying} chain in the feed (have: {have}); choose a source that lists it"
+        return BuilderResult(tuple(legs), structure, quotes, None, reason, None, "", None, None, None, math.nan,
+                             math.nan, view, new_caches, time.perf_counter() - t0)
+    snapshot = market[structure.underlying].snapshot
+    front_days = float((structure.front_expiry - snapshot.time.astimezone(ET).date()).days)
+    try:
+        value, reason = value_structure(structure, market), ""
+    except MarketError as exc:  # a leg on an underlying the feed does not carry
+        value, reason = None, str(exc)
+    odds, odds_reason, curves, density, move = _odds_and_payoff(structure, market, view)
+    return BuilderResult(tuple(legs), structure, quotes, value, reason, odds, odds_reason, curves, density, move,
+                         snapshot.underlying_price, front_days, view, new_caches, time.perf_counter() - t0)
 
 
-def _value(structure: Structure, caches: dict[str, MarketCache], view: BuilderView, spot: float,
-           now: Any) -> tuple:
-    """value_structure, structure_odds, payoff_grid, the front expiry's density and expected move."""
-    raise NotImplementedError  # filled in once the valuation, payoff and probability modules land
+def _front_fit(structure: Structure, surface: Any) -> Any:
+    """The surface's slice of the structure's front expiry (its primary-underlying leg's root)."""
+    front = next(leg.contract for leg in structure.legs
+                 if leg.contract.expiry == structure.front_expiry and leg.underlying == structure.underlying)
+    return next((f for f in surface.expiries if (f.root, f.expiry) == (front.root, front.expiry)), None)
+
+
+def _odds_and_payoff(structure: Structure, market: Market, view: BuilderView) -> tuple:
+    """(odds, odds reason, payoff curves, front density, front expected move).
+
+    A failure here leaves the prices standing: it is logged and said as the odds' reason.
+    """
+    try:
+        return _odds_and_payoff_unguarded(structure, market, view)
+    except Exception as exc:  # a probability bug must not hide the structure's prices
+        log.exception("builder: odds/payoff of %s failed", structure.name)
+        return None, f"{type(exc).__name__}: {exc}", None, None, None
+
+
+def _odds_and_payoff_unguarded(structure: Structure, market: Market, view: BuilderView) -> tuple:
+    from spx_core.strategies.payoff import payoff_grid
+    from spx_core.strategies.probability import expected_moves, structure_odds
+    from spx_core.surface.density import expiry_density
+
+    chain = market[structure.underlying]
+    snapshot, surface = chain.snapshot, chain.surface
+    fit = _front_fit(structure, surface) if surface is not None else None
+    spot = snapshot.underlying_price
+    sd = spot * fit.atm_iv * math.sqrt(max(fit.t, 1.0 / 365.0)) if fit is not None and fit.fitted else 0.05 * spot
+    prices = price_grid(structure, spot, sd)
+    at = snapshot.time + timedelta(days=view.days_ahead)
+    curves = payoff_grid(structure, market, prices, at=at, iv_shift=view.iv_shift / 100.0)
+    if fit is None:
+        why = "no fitted surface" if surface is None else f"no fitted smile for {structure.front_expiry}"
+        return None, why, curves, None, None
+    density = expiry_density(surface, fit)
+    move = next((m for m in expected_moves(surface) if (m.root, m.expiry) == (fit.root, fit.expiry)), None)
+    odds = structure_odds(structure, market, cost=curves.cost)
+    return odds, "", curves, density if density.ok else None, move

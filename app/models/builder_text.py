@@ -85,8 +85,9 @@ def figure_texts(result: Any) -> tuple[dict[str, str], str]:
                      ror=_pct(v.return_on_risk), margin=money(v.margin, signed=False),
                      breakevens=", ".join(f"{b:,.2f}" for b in v.breakevens) or "none",
                      width=f"{v.width:g}" if math.isfinite(v.width) else "–")
-        if v.reason:
-            reasons.append(v.reason)
+        reasons += [text for text in (v.reason, v.approximated) if text]
+    elif result.value_reason:
+        reasons.append(result.value_reason)
     if o is not None:
         texts.update(pop=_pct(o.pop), pop_ln=_pct(o.pop_lognormal), ev=money(o.ev), ev_ln=money(o.ev_lognormal),
                      touch=_touch(s, o.touch), shortfall=money(o.expected_shortfall))

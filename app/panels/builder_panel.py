@@ -36,9 +36,9 @@ from app.models.builder_text import FIGURES, figure_texts
 from app.widgets.payoff_plot import PayoffPlot
 from spx_core.domain import ChainSnapshot
 from spx_core.marketdata.source import QuoteBatch
-from spx_core.strategies.structure import Leg
 
 if TYPE_CHECKING:
+    from spx_core.strategies.structure import Leg
     from app.context import AppContext
 
 __all__ = ["BuilderPanel"]

@@ -139,3 +139,53 @@ def test_right_click_adds_and_builder_edits_go_back_to_the_context(window, qtbot
     context.set_legs((Leg(contract, 1),))
     qtbot.mouseClick(builder.clear_button, Qt.MouseButton.LeftButton)
     assert context.legs == ()
+
+
+def _valued(builder, qtbot, legs_count: int):
+    qtbot.waitUntil(lambda: builder.result is not None and len(builder.result.legs) == legs_count, timeout=20_000)
+    return builder.result
+
+
+def test_a_put_credit_vertical_is_recognised_and_valued_as_value_structure(window, qtbot, batches):
+    from spx_core.strategies.market import Market
+    from spx_core.strategies.recognize import recognize
+    from spx_core.strategies.valuation import value_structure
+    from spx_core.surface import chain_iv
+
+    _feed(window, qtbot, batches[0])
+    chain, builder = window.panels["chain"], window.panels["builder"]
+    atm = chain.model.atm_row
+    _ctrl_click(chain, qtbot, atm - 3, PUT, ChainField.BID)
+    _ctrl_click(chain, qtbot, atm - 8, PUT, ChainField.ASK)
+    result = _valued(builder, qtbot, 2)
+    short, long_ = (leg.contract.strike for leg in window.context.legs)
+    assert result.structure.kind.value == "vertical"
+    assert f"{short - long_:g} wide" in result.structure.name and "put credit vertical" in result.structure.name
+    assert result.structure.name in builder.title_label.text()
+    expected = value_structure(recognize(window.context.legs), Market.of(chain_iv(batches[0].snapshot)))
+    value = result.value
+    for name in ("bid", "ask", "mid", "natural", "delta_usd", "gamma_usd_1pct", "vega_usd_volpt", "theta_usd_day",
+                 "max_profit", "max_loss", "margin", "return_on_risk"):
+        assert getattr(value, name) == pytest.approx(getattr(expected, name), rel=1e-12), name
+    assert value.breakevens == pytest.approx(expected.breakevens)
+    assert value.credit and value.mid > 0
+    assert builder.figures["mid"].text() == f"{expected.mid:,.2f} cr"
+    assert builder.figures["max_loss"].text() == f"-${expected.max_loss:,.0f}"
+    assert builder.status_label.text() == ""
+
+
+def test_a_leg_not_in_the_snapshot_says_not_listed_and_prices_are_nan(window, qtbot, batches):
+    _feed(window, qtbot, batches[0])
+    chain, builder = window.panels["chain"], window.panels["builder"]
+    atm = chain.model.atm_row
+    _ctrl_click(chain, qtbot, atm - 3, PUT, ChainField.BID)
+    listed = window.context.legs[0].contract
+    ghost = OptionContract(listed.root, listed.expiry, listed.strike - 0.5, Right.PUT)  # no half-point strikes
+    window.context.set_legs((*window.context.legs, Leg(ghost, 1)))
+    result = _valued(builder, qtbot, 2)
+    assert result.quotes[ghost].note == "not listed"
+    assert builder.model.index(1, LegColumn.NOTE).data() == "not listed"
+    assert builder.model.index(1, LegColumn.BID).data() == "–"
+    assert all(text == "–" for key, text in ((k, builder.figures[k].text()) for k in ("bid", "ask", "mid", "natural")))
+    assert "not listed" in builder.status_label.text() and str(ghost.strike).rstrip("0").rstrip(".") in \
+        builder.status_label.text()
