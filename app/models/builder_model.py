@@ -69,8 +69,8 @@ def resized(legs: tuple[Leg, ...], row: int, *, qty: int | None = None, buy: boo
 
 
 def contract_text(contract: OptionContract) -> str:
-    """``SPXW 2024-03-15 5700 P`` (settlement in the tooltip: AM/PM is in the root for SPX)."""
-    return f"{contract.root.value} {contract.expiry:%Y-%m-%d} {contract.strike:g} {contract.right.value}"
+    """``SPXW 15Mar24 5700 P`` (the broker's compact form; the full contract is in the tooltip)."""
+    return f"{contract.root.value} {contract.expiry:%d%b%y} {contract.strike:g} {contract.right.value}"
 
 
 # --- market data per leg ----------------------------------------------------------------------------------
@@ -161,6 +161,10 @@ class LegsModel(QAbstractTableModel):
         self._quotes = dict(quotes)
         if self._legs:
             self.dataChanged.emit(self.index(0, LegColumn.BID), self.index(len(self._legs) - 1, LegColumn.NOTE))
+
+    def has_notes(self) -> bool:
+        """Some leg's quote cannot be used (the Quote column is worth showing)."""
+        return any(self._quotes.get(leg.contract, NOT_LISTED).note for leg in self._legs)
 
     def quote(self, row: int) -> LegQuote | None:
         return self._quotes.get(self._legs[row].contract)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QFont, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QHeaderView,
-                               QLabel, QPushButton, QSizePolicy, QSpinBox, QSplitter, QStyledItemDelegate,
+                               QLabel, QPushButton, QSizePolicy, QSpinBox, QStyledItemDelegate,
                                QStyleOptionViewItem, QTableView, QVBoxLayout, QWidget)
 
 from app.models.builder_data import BuilderResult, BuilderView, MarketCache, compute_builder
@@ -45,6 +45,7 @@ __all__ = ["BuilderPanel"]
 
 _NARROW = 620  # below this width the figures are laid out two per row instead of four
 _MAX_IV_SHIFT = 50.0  # vol points
+_MAX_ROWS = 8  # legs shown without scrolling
 
 
 class _LegDelegate(QStyledItemDelegate):
@@ -96,16 +97,16 @@ class BuilderPanel(LivePanel):
         self.title_label = QLabel()
         font = QFont(self.title_label.font())
         font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.15)
         self.title_label.setFont(font)
         self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title_label.setWordWrap(True)  # "SPXW 2024-03-15 5740/5765/5835/5860 iron condor (25 wide)"
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.clear_button = QPushButton("Clear legs")
         self.clear_button.setToolTip("Remove every leg from the builder")
         self.clear_button.clicked.connect(lambda: self._edited(()))
         top = QHBoxLayout()
         top.addWidget(self.title_label, 1)
-        top.addWidget(self.clear_button)
+        top.addWidget(self.clear_button, 0, Qt.AlignmentFlag.AlignTop)
         self.table = self._build_table()
         self.figures = {key: QLabel("–") for key, *_ in FIGURES}
         self.figure_names = {key: QLabel(name) for key, name, *_ in FIGURES}
@@ -122,23 +123,14 @@ class BuilderPanel(LivePanel):
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.status_label.setStyleSheet("color: #e6a117;")
-        upper = QWidget()
-        upper_layout = QVBoxLayout(upper)
-        upper_layout.setContentsMargins(0, 0, 0, 0)
-        upper_layout.setSpacing(3)
-        upper_layout.addLayout(top)
-        upper_layout.addWidget(self.table, 1)
-        upper_layout.addLayout(self.grid)
-        upper_layout.addWidget(self.status_label)
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(upper)
-        self.splitter.addWidget(self._build_chart())
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.splitter, 1)
+        layout.setSpacing(3)
+        layout.addLayout(top)
+        layout.addWidget(self.table)
+        layout.addLayout(self.grid)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self._build_chart(), 1)  # the chart takes what the figures leave
         self._show_empty()
 
     def _build_table(self) -> QTableView:
@@ -155,15 +147,29 @@ class BuilderPanel(LivePanel):
         table.setWordWrap(False)
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(LegColumn.NOTE, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
         header.setHighlightSections(False)
         table.clicked.connect(self._on_clicked)
+        for signal in (self.model.modelReset, self.model.dataChanged):
+            signal.connect(self._fit_table)
         remove = QAction("Remove leg", table)
         remove.setShortcut(QKeySequence.StandardKey.Delete)
         remove.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         remove.triggered.connect(self._remove_selected)
         table.addAction(remove)
         return table
+
+    def _fit_table(self, *_: Any) -> None:
+        """Every leg on screen without scrolling (up to ``_MAX_ROWS``); the Quote column only when a leg
+        has a problem to report."""
+        self.table.setColumnHidden(LegColumn.NOTE, not self.model.has_notes())
+        # a leg's mid is its bid/ask average (the net mid is below): the first column to give up when narrow
+        self.table.setColumnHidden(LegColumn.MID, self.width() < _NARROW)
+        rows = min(max(self.model.rowCount(), 1), _MAX_ROWS)
+        bar = self.table.horizontalScrollBar()
+        height = (self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize()
+                  + 2 * self.table.frameWidth() + (bar.sizeHint().height() if bar.isVisible() else 0))
+        self.table.setFixedHeight(height)
 
     def _build_chart(self) -> QWidget:
         self.days_spin = QSpinBox()
@@ -188,6 +194,7 @@ class BuilderPanel(LivePanel):
         controls.addWidget(self.iv_spin)
         controls.addStretch(1)
         self.plot = PayoffPlot()
+        self.plot.setMinimumHeight(160)
         chart = QWidget()
         layout = QVBoxLayout(chart)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -211,6 +218,7 @@ class BuilderPanel(LivePanel):
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self._layout_figures(2 if self.width() < _NARROW else 4)
+        self._fit_table()
 
     # --- legs ------------------------------------------------------------------------------------------
     @property

@@ -50,7 +50,7 @@ def test_legs_model_shows_sides_quotes_and_reasons_and_emits_edits(qtbot, qtmode
     model.set_quotes({a: LegQuote(10.1, 10.4, 10.25, 0.152, -0.31, ""), b: LegQuote(note="not listed")})
     qtmodeltester.check(model)
     text = [[model.index(r, c).data() for c in range(model.columnCount())] for r in range(2)]
-    assert text[0][:6] == ["SPXW 2024-03-15 5700 P", "Sell", "1", "10.10", "10.40", "10.25"]
+    assert text[0][:6] == ["SPXW 15Mar24 5700 P", "Sell", "1", "10.10", "10.40", "10.25"]
     assert text[0][LegColumn.IV] == "15.20" and text[0][LegColumn.DELTA] == "-0.310"
     assert text[1][LegColumn.BID] == "–" and text[1][LegColumn.NOTE] == "not listed"
     with qtbot.waitSignal(model.legs_edited) as sig:
