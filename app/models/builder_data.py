@@ -20,6 +20,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -160,40 +161,61 @@ def compute_builder(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...], 
 
 def _front_fit(structure: Structure, surface: Any) -> Any:
     """The surface's slice of the structure's front expiry (its primary-underlying leg's root)."""
-    front = next(leg.contract for leg in structure.legs
-                 if leg.contract.expiry == structure.front_expiry and leg.underlying == structure.underlying)
+    front = next((leg.contract for leg in structure.legs
+                  if leg.contract.expiry == structure.front_expiry and leg.underlying == structure.underlying), None)
+    if front is None:  # the front expiry is another underlying's (no slice of this surface)
+        return None
     return next((f for f in surface.expiries if (f.root, f.expiry) == (front.root, front.expiry)), None)
 
 
-def _odds_and_payoff(structure: Structure, market: Market, view: BuilderView) -> tuple:
-    """(odds, odds reason, payoff curves, front density, front expected move).
-
-    A failure here leaves the prices standing: it is logged and said as the odds' reason.
-    """
+def _guarded(what: str, fn: Callable[..., Any], *args: Any) -> tuple[Any, str]:
+    """``(fn(*args), "")``, or ``(None, reason)`` when it raises: a failure in the odds or the payoff
+    is logged and said, and leaves the structure's prices standing."""
     try:
-        return _odds_and_payoff_unguarded(structure, market, view)
-    except Exception as exc:  # a probability bug must not hide the structure's prices
-        log.exception("builder: odds/payoff of %s failed", structure.name)
-        return None, f"{type(exc).__name__}: {exc}", None, None, None
+        return fn(*args), ""
+    except Exception as exc:
+        log.exception("builder: %s failed", what)
+        return None, f"{what}: {type(exc).__name__}: {exc}"
 
 
-def _odds_and_payoff_unguarded(structure: Structure, market: Market, view: BuilderView) -> tuple:
-    from spx_core.strategies.payoff import payoff_grid
-    from spx_core.strategies.probability import expected_moves, structure_odds
-    from spx_core.surface.density import expiry_density
-
+def _odds_and_payoff(structure: Structure, market: Market, view: BuilderView) -> tuple:
+    """(odds, odds reason, payoff curves, front density, front expected move)."""
     chain = market[structure.underlying]
-    snapshot, surface = chain.snapshot, chain.surface
+    surface = chain.surface
     fit = _front_fit(structure, surface) if surface is not None else None
-    spot = snapshot.underlying_price
-    sd = spot * fit.atm_iv * math.sqrt(max(fit.t, 1.0 / 365.0)) if fit is not None and fit.fitted else 0.05 * spot
-    prices = price_grid(structure, spot, sd)
-    at = snapshot.time + timedelta(days=view.days_ahead)
-    curves = payoff_grid(structure, market, prices, at=at, iv_shift=view.iv_shift / 100.0)
+    if fit is not None and not fit.fitted:
+        fit = None
+    curves, payoff_reason = _guarded("payoff", _payoff, structure, market, view, fit)
     if fit is None:
         why = "no fitted surface" if surface is None else f"no fitted smile for {structure.front_expiry}"
-        return None, why, curves, None, None
+        return None, "; ".join(r for r in (payoff_reason, f"odds: {why}") if r), curves, None, None
+    density, _ = _guarded("density", _density, surface, fit)
+    cost = curves.cost if curves is not None else None
+    odds_move, odds_reason = _guarded("odds", _odds, structure, market, surface, fit, cost)
+    odds, move = odds_move if odds_move is not None else (None, None)
+    reason = "; ".join(r for r in (payoff_reason, odds_reason) if r)
+    return odds, reason, curves, density, move
+
+
+def _payoff(structure: Structure, market: Market, view: BuilderView, fit: Any) -> Any:
+    from spx_core.strategies.payoff import payoff_grid
+
+    snapshot = market[structure.underlying].snapshot
+    spot = snapshot.underlying_price
+    sd = spot * fit.atm_iv * math.sqrt(max(fit.t, 1.0 / 365.0)) if fit is not None else 0.05 * spot
+    at = snapshot.time + timedelta(days=view.days_ahead)
+    return payoff_grid(structure, market, price_grid(structure, spot, sd), at=at, iv_shift=view.iv_shift / 100.0)
+
+
+def _density(surface: Any, fit: Any) -> Any:
+    from spx_core.surface.density import expiry_density
+
     density = expiry_density(surface, fit)
+    return density if density.ok else None
+
+
+def _odds(structure: Structure, market: Market, surface: Any, fit: Any, cost: float | None) -> tuple[Any, Any]:
+    from spx_core.strategies.probability import expected_moves, structure_odds
+
     move = next((m for m in expected_moves(surface) if (m.root, m.expiry) == (fit.root, fit.expiry)), None)
-    odds = structure_odds(structure, market, cost=curves.cost)
-    return odds, "", curves, density if density.ok else None, move
+    return structure_odds(structure, market, cost=cost), move

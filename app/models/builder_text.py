@@ -91,6 +91,6 @@ def figure_texts(result: Any) -> tuple[dict[str, str], str]:
     if o is not None:
         texts.update(pop=_pct(o.pop), pop_ln=_pct(o.pop_lognormal), ev=money(o.ev), ev_ln=money(o.ev_lognormal),
                      touch=_touch(s, o.touch), shortfall=money(o.expected_shortfall))
-    elif result.odds_reason:
-        reasons.append(f"odds: {result.odds_reason}")
+    if result.odds_reason:
+        reasons.append(result.odds_reason)
     return texts, "; ".join(reasons)

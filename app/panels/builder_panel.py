@@ -295,8 +295,9 @@ class BuilderPanel(LivePanel):
 
     def _show_chart(self, result: BuilderResult) -> None:
         self.plot.set_underlying(result.structure.underlying)
-        if result.curves is None:
-            self.plot.clear(result.value.reason if result.value is not None else "no payoff")
+        curves = result.curves
+        if curves is None or curves.reason:
+            self.plot.clear(curves.reason if curves is not None else result.odds_reason or "no payoff")
             return
         value = result.value
         self.plot.show_payoff(result.curves, spot=result.spot, breakevens=getattr(value, "breakevens", ()),

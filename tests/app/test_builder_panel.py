@@ -189,3 +189,37 @@ def test_a_leg_not_in_the_snapshot_says_not_listed_and_prices_are_nan(window, qt
     assert all(text == "–" for key, text in ((k, builder.figures[k].text()) for k in ("bid", "ask", "mid", "natural")))
     assert "not listed" in builder.status_label.text() and str(ghost.strike).rstrip("0").rstrip(".") in \
         builder.status_label.text()
+
+
+def test_t_plus_days_and_iv_shift_reprice_the_t0_curve(window, qtbot, batches):
+    _feed(window, qtbot, batches[0])
+    chain, builder = window.panels["chain"], window.panels["builder"]
+    keys = [chain.expiry_combo.itemData(i)[0] for i in range(chain.expiry_combo.count())]
+    key = next(k for k in keys if k[0] is Root.SPXW and (k[1] - START.date()).days >= 7)
+    chain.select_expiry(key)
+    qtbot.waitUntil(lambda: chain.model.block is not None and chain.model.block.key == key, timeout=15_000)
+    atm = chain.model.atm_row
+    _ctrl_click(chain, qtbot, atm - 3, PUT, ChainField.BID)
+    _ctrl_click(chain, qtbot, atm - 8, PUT, ChainField.ASK)
+    now = _valued(builder, qtbot, 2)
+    assert now.curves is not None and not now.curves.reason
+    assert builder.days_spin.maximum() >= 6  # up to the day before the expiry
+    assert builder.plot.data is not None and len(builder.plot.data.prices) == len(now.curves.prices)
+    builder.days_spin.setValue(5)
+    later = _view_result(builder, qtbot, 5.0, 0.0)
+    builder.iv_spin.setValue(5.0)
+    shifted = _view_result(builder, qtbot, 5.0, 5.0)
+    for result in (later, shifted):
+        assert result.curves.expiry == pytest.approx(now.curves.expiry)  # the expiry payoff does not move
+    # a put credit vertical gains from time and loses from a vol rise near its short strike
+    k = int(abs(now.curves.prices - window.context.legs[0].contract.strike).argmin())
+    assert later.curves.t0[k] > now.curves.t0[k] + 1.0
+    assert shifted.curves.t0[k] < later.curves.t0[k] - 1.0
+    assert builder.plot.data.t0 == pytest.approx(shifted.curves.t0, nan_ok=True)
+
+
+def _view_result(builder, qtbot, days: float, shift: float):
+    qtbot.waitUntil(lambda: builder.result is not None and builder.result.view == (days, shift) or
+                    builder.result is not None and (builder.result.view.days_ahead, builder.result.view.iv_shift)
+                    == (days, shift), timeout=20_000)
+    return builder.result
