@@ -102,11 +102,12 @@ def leg_quotes(chain: MarketChain, legs: tuple[Leg, ...]) -> dict[OptionContract
 
 
 def price_grid(structure: Structure, spot: float, sd: float, points: int = GRID_POINTS) -> np.ndarray:
-    """Primary-underlying prices for the payoff: every strike, the spot and 2.5 standard deviations
-    (``sd``, index points, at the front expiry) either side, with a margin."""
+    """Primary-underlying prices for the payoff: every strike, the spot and 2 standard deviations (``sd``,
+    index points, at the front expiry) either side, with a margin (beyond that a defined-risk payoff is
+    flat and the density is near zero: wider only shrinks the part a trader reads)."""
     kinks = structure.kinks()
-    lo, hi = min(float(kinks.min()), spot - 2.5 * sd), max(float(kinks.max()), spot + 2.5 * sd)
-    pad = 0.15 * (hi - lo) + 1.0
+    lo, hi = min(float(kinks.min()), spot - 2.0 * sd), max(float(kinks.max()), spot + 2.0 * sd)
+    pad = 0.08 * (hi - lo) + 1.0
     return np.linspace(max(lo - pad, 0.0), hi + pad, points)
 
 

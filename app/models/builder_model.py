@@ -6,7 +6,7 @@ new leg tuple from an edit (the context only stores): :func:`toggled` (a Ctrl-cl
 :func:`with_leg` (right-click "Add to builder"), :func:`without`, :func:`resized`.
 
 :class:`LegsModel` is the builder's table: one row per leg, columns ``LEG_COLUMNS``. Side (Buy/Sell) and
-Qty (contracts per unit, 1-999) are editable; an edit is not applied to the model but emitted as
+Qty (signed contracts per unit: -2 = sell two) are editable; an edit is not applied to the model but emitted as
 ``legs_edited(tuple[Leg, ...])`` for the panel to publish to the context, which then calls
 :meth:`LegsModel.set_legs` (one path for every change). The market columns come from the worker's
 :class:`LegQuote` per leg (``set_quotes``): NaN prices and a note ("not listed", "flagged: zero bid")
@@ -61,11 +61,15 @@ def toggled(legs: tuple[Leg, ...], contract: OptionContract, ratio: int) -> tupl
 
 
 def resized(legs: tuple[Leg, ...], row: int, *, qty: int | None = None, buy: bool | None = None) -> tuple[Leg, ...]:
-    """Leg ``row`` with a new size (``qty`` >= 1) and/or side."""
+    """Leg ``row`` with a new size and/or side. ``qty`` is signed (negative = sell, 0 keeps the leg as it
+    is, the size is capped at ``MAX_QTY``); ``buy`` sets the side and keeps the size."""
     leg = legs[row]
-    size = abs(leg.ratio) if qty is None else max(1, min(int(qty), MAX_QTY))
-    long = leg.ratio > 0 if buy is None else buy
-    return with_leg(legs, leg.contract, size if long else -size)
+    ratio = leg.ratio
+    if qty:
+        ratio = max(-MAX_QTY, min(int(qty), MAX_QTY))
+    if buy is not None:
+        ratio = abs(ratio) if buy else -abs(ratio)
+    return with_leg(legs, leg.contract, ratio)
 
 
 def contract_text(contract: OptionContract) -> str:
@@ -113,7 +117,7 @@ _HEADERS = {LegColumn.CONTRACT: "Contract", LegColumn.SIDE: "Side", LegColumn.QT
             LegColumn.ASK: "Ask", LegColumn.MID: "Mid", LegColumn.IV: "IV %", LegColumn.DELTA: "Delta",
             LegColumn.NOTE: "Quote", LegColumn.REMOVE: ""}
 _HEADER_TIPS = {LegColumn.SIDE: "Buy or sell (double-click to change)",
-                LegColumn.QTY: "Contracts of this leg per unit of the structure (double-click to change)",
+                LegColumn.QTY: "Contracts of this leg per unit of the structure, negative = sold (double-click to change)",
                 LegColumn.BID: "Option bid (index points)", LegColumn.ASK: "Option ask (index points)",
                 LegColumn.MID: "Option mid (index points)", LegColumn.IV: "Implied vol at the mid",
                 LegColumn.DELTA: "Option delta per contract (not x quantity)",
@@ -201,14 +205,14 @@ class LegsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(leg, col)
         if role == Qt.ItemDataRole.EditRole:
-            return abs(leg.ratio) if col == LegColumn.QTY else ("Buy" if leg.is_long else "Sell")
+            return leg.ratio if col == LegColumn.QTY else ("Buy" if leg.is_long else "Sell")
         if role == Qt.ItemDataRole.TextAlignmentRole:
             if col in _NUMERIC:
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             return int(Qt.AlignmentFlag.AlignCenter if col == LegColumn.REMOVE else
                        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole:
-            if col == LegColumn.SIDE:
+            if col in (LegColumn.SIDE, LegColumn.QTY):
                 return QBrush(_BUY if leg.is_long else _SELL)
             if col == LegColumn.NOTE:
                 return QBrush(_WARN)
@@ -223,7 +227,7 @@ class LegsModel(QAbstractTableModel):
         if col == LegColumn.SIDE:
             return "Buy" if leg.is_long else "Sell"
         if col == LegColumn.QTY:
-            return str(abs(leg.ratio))
+            return f"{leg.ratio:+d}"
         if col == LegColumn.REMOVE:
             return "✕"
         q = self._quotes.get(leg.contract)

@@ -46,6 +46,7 @@ __all__ = ["BuilderPanel"]
 _NARROW = 620  # below this width the figures are laid out two per row instead of four
 _MAX_IV_SHIFT = 50.0  # vol points
 _MAX_ROWS = 8  # legs shown without scrolling
+_VERY_NARROW = 480  # below this width the legs table also drops the Side and IV columns
 
 
 class _LegDelegate(QStyledItemDelegate):
@@ -57,8 +58,8 @@ class _LegDelegate(QStyledItemDelegate):
             combo = QComboBox(parent)
             combo.addItems(["Buy", "Sell"])
             return combo
-        spin = QSpinBox(parent)
-        spin.setRange(1, MAX_QTY)
+        spin = QSpinBox(parent)  # signed: -2 sells two (0 is refused: the leg stays as it was)
+        spin.setRange(-MAX_QTY, MAX_QTY)
         return spin
 
     def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:
@@ -163,8 +164,11 @@ class BuilderPanel(LivePanel):
         """Every leg on screen without scrolling (up to ``_MAX_ROWS``); the Quote column only when a leg
         has a problem to report."""
         self.table.setColumnHidden(LegColumn.NOTE, not self.model.has_notes())
-        # a leg's mid is its bid/ask average (the net mid is below): the first column to give up when narrow
-        self.table.setColumnHidden(LegColumn.MID, self.width() < _NARROW)
+        # narrow: the signed, coloured Qty says the side; a leg's mid is its bid/ask average (the net mid is
+        # below) and its IV is in the chain beside the framed cells; contract, prices, delta and ✕ stay
+        narrow = self.width() < _NARROW
+        for col in (LegColumn.MID, LegColumn.SIDE, LegColumn.IV):
+            self.table.setColumnHidden(col, narrow if col == LegColumn.MID else self.width() < _VERY_NARROW)
         rows = min(max(self.model.rowCount(), 1), _MAX_ROWS)
         bar = self.table.horizontalScrollBar()
         height = (self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize()

@@ -38,9 +38,11 @@ def test_ctrl_click_semantics_add_remove_and_flip():
     flipped = toggled(with_leg(legs, a, -3), a, 1)  # the other side flips it, keeping the size
     assert flipped == (Leg(a, 3), Leg(b, 1))
     assert without(legs, b) == (Leg(a, -1),)
-    assert resized(legs, 0, qty=4) == (Leg(a, -4), Leg(b, 1))
+    assert resized(legs, 0, qty=-4) == (Leg(a, -4), Leg(b, 1))
+    assert resized(legs, 0, qty=4) == (Leg(a, 4), Leg(b, 1))
     assert resized(legs, 1, buy=False) == (Leg(a, -1), Leg(b, -1))
-    assert resized(legs, 1, qty=0) == legs  # a size below one is one
+    assert resized(legs, 1, qty=0) == legs  # zero keeps the leg
+    assert resized(legs, 1, qty=-2) == (Leg(a, -1), Leg(b, -2))  # a signed size sets the side too
 
 
 def test_legs_model_shows_sides_quotes_and_reasons_and_emits_edits(qtbot, qtmodeltester):
@@ -50,12 +52,13 @@ def test_legs_model_shows_sides_quotes_and_reasons_and_emits_edits(qtbot, qtmode
     model.set_quotes({a: LegQuote(10.1, 10.4, 10.25, 0.152, -0.31, ""), b: LegQuote(note="not listed")})
     qtmodeltester.check(model)
     text = [[model.index(r, c).data() for c in range(model.columnCount())] for r in range(2)]
-    assert text[0][:6] == ["SPXW 15Mar24 5700 P", "Sell", "1", "10.10", "10.40", "10.25"]
+    assert text[0][:6] == ["SPXW 15Mar24 5700 P", "Sell", "-1", "10.10", "10.40", "10.25"]
     assert text[0][LegColumn.IV] == "15.20" and text[0][LegColumn.DELTA] == "-0.310"
     assert text[1][LegColumn.BID] == "–" and text[1][LegColumn.NOTE] == "not listed"
     with qtbot.waitSignal(model.legs_edited) as sig:
         assert model.setData(model.index(1, LegColumn.QTY), 5)
     assert sig.args[0] == (Leg(a, -1), Leg(b, 5))
+    assert model.index(0, LegColumn.QTY).data() == "-1" and model.index(1, LegColumn.QTY).data() == "+2"
     assert model.legs == (Leg(a, -1), Leg(b, 2))  # an edit is published, not applied here
     with qtbot.waitSignal(model.legs_edited) as sig:
         assert model.setData(model.index(0, LegColumn.SIDE), "Buy")
@@ -131,7 +134,7 @@ def test_right_click_adds_and_builder_edits_go_back_to_the_context(window, qtbot
     actions["Add to builder (buy)"].trigger()  # the same contract: it becomes a buy
     assert context.legs == (Leg(contract, 1),)
     builder.model.setData(builder.model.index(0, LegColumn.QTY), 3)
-    assert context.legs == (Leg(contract, 3),) and builder.model.index(0, LegColumn.QTY).data() == "3"
+    assert context.legs == (Leg(contract, 3),) and builder.model.index(0, LegColumn.QTY).data() == "+3"
     rect = builder.table.visualRect(builder.model.index(0, LegColumn.REMOVE))
     qtbot.mouseClick(builder.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert context.legs == () and chain.table.marked_cells() == []
