@@ -192,8 +192,10 @@ def _odds_and_payoff(structure: Structure, market: Market, view: BuilderView) ->
         return None, "; ".join(r for r in (payoff_reason, f"odds: {why}") if r), curves, None, None
     density, _ = _guarded("density", _density, surface, fit)
     cost = curves.cost if curves is not None else None
-    odds_move, odds_reason = _guarded("odds", _odds, structure, market, surface, fit, cost)
+    odds_move, odds_reason = _guarded("odds", _odds, structure, market, surface, fit, cost, density)
     odds, move = odds_move if odds_move is not None else (None, None)
+    if odds is not None and odds.reason:
+        odds_reason = f"odds: {odds.reason}"
     reason = "; ".join(r for r in (payoff_reason, odds_reason) if r)
     return odds, reason, curves, density, move
 
@@ -215,8 +217,9 @@ def _density(surface: Any, fit: Any) -> Any:
     return density if density.ok else None
 
 
-def _odds(structure: Structure, market: Market, surface: Any, fit: Any, cost: float | None) -> tuple[Any, Any]:
+def _odds(structure: Structure, market: Market, surface: Any, fit: Any, cost: float | None,
+          density: Any) -> tuple[Any, Any]:
     from spx_core.strategies.probability import expected_moves, structure_odds
 
     move = next((m for m in expected_moves(surface) if (m.root, m.expiry) == (fit.root, fit.expiry)), None)
-    return structure_odds(structure, market, cost=cost), move
+    return structure_odds(structure, market, cost=cost, density=density), move

@@ -60,17 +60,11 @@ def _pct(x: float) -> str:
 
 
 def _touch(structure: Any, touch: Any) -> str:
-    """Touch probability per short strike: ``5700P 31% · 5900C 24%``."""
-    if touch is None:
+    """Touch probability per short strike (a mapping strike -> probability): ``5715P 31% · 5890C 24%``."""
+    if not touch:
         return "–"
-    items = touch.items() if hasattr(touch, "items") else zip(
-        [leg.contract for leg in structure.legs if leg.ratio < 0], touch, strict=False)
-    parts = []
-    for key, p in items:
-        strike = getattr(key, "strike", key)
-        right = getattr(getattr(key, "right", None), "value", "")
-        parts.append(f"{float(strike):g}{right} {_pct(float(p))}")
-    return " · ".join(parts) if parts else "–"
+    rights = {leg.contract.strike: leg.contract.right.value for leg in structure.legs if leg.ratio < 0}
+    return " · ".join(f"{k:g}{rights.get(k, '')} {_pct(float(p))}" for k, p in sorted(touch.items()))
 
 
 def figure_texts(result: Any) -> tuple[dict[str, str], str]:

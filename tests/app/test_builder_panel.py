@@ -175,6 +175,16 @@ def test_a_put_credit_vertical_is_recognised_and_valued_as_value_structure(windo
     assert builder.figures["mid"].text() == f"{expected.mid:,.2f} cr"
     assert builder.figures["max_loss"].text() == f"-${expected.max_loss:,.0f}"
     assert builder.status_label.text() == ""
+    from spx_core.strategies.probability import structure_odds
+    from spx_core.surface import fit_surface
+
+    civ = chain_iv(batches[0].snapshot)
+    odds = structure_odds(recognize(window.context.legs), Market.of(civ, surfaces={"SPX": fit_surface(civ)}))
+    assert result.odds.pop == pytest.approx(odds.pop, abs=1e-9) and 0.0 < odds.pop < 1.0
+    assert result.odds.ev == pytest.approx(odds.ev, abs=1e-6)
+    assert builder.figures["pop"].text() == f"{odds.pop * 100:.1f}%"
+    assert builder.figures["pop_ln"].text() == f"{odds.pop_lognormal * 100:.1f}%"
+    assert builder.figures["touch"].text().startswith(f"{short:g}P ")
 
 
 def test_a_leg_not_in_the_snapshot_says_not_listed_and_prices_are_nan(window, qtbot, batches):
@@ -214,8 +224,9 @@ def test_t_plus_days_and_iv_shift_reprice_the_t0_curve(window, qtbot, batches):
     shifted = _view_result(builder, qtbot, 5.0, 5.0)
     for result in (later, shifted):
         assert result.curves.expiry == pytest.approx(now.curves.expiry)  # the expiry payoff does not move
-    # a put credit vertical gains from time and loses from a vol rise near its short strike
-    k = int(abs(now.curves.prices - window.context.legs[0].contract.strike).argmin())
+    # out of the money (the index 60 points above the short strike) a put credit vertical gains from
+    # time passing and loses from a rise in vol (at the short strike itself a narrow one can lose to time)
+    k = int(abs(now.curves.prices - (window.context.legs[0].contract.strike + 60.0)).argmin())
     assert later.curves.t0[k] > now.curves.t0[k] + 1.0
     assert shifted.curves.t0[k] < later.curves.t0[k] - 1.0
     assert builder.plot.data.t0 == pytest.approx(shifted.curves.t0, nan_ok=True)
