@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["FIGURES", "figure_texts", "money", "net_price"]
+__all__ = ["FIGURES", "WIDE_FIGURES", "figure_texts", "money", "net_price"]
 
 #: (key, name, tooltip) in display order (read row by row, four to a row on a wide panel).
 FIGURES: tuple[tuple[str, str, str], ...] = (
@@ -30,11 +30,13 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("pop_ln", "POP lognormal", "Probability of profit under a lognormal at ATM IV (what most brokers show)"),
     ("ev", "EV surface", "Expected P&L at expiry under the fitted surface's density (dollars per unit)"),
     ("ev_ln", "EV lognormal", "Expected P&L at expiry under the lognormal at ATM IV (dollars per unit)"),
-    ("breakevens", "Breakevens", "Index prices where the P&L at expiry crosses zero (at the mid price)"),
-    ("touch", "Touch", "Probability the index touches each short strike before expiry"),
     ("width", "Width", "Strike width a trader quotes (points)"),
     ("shortfall", "Shortfall 5%", "Expected P&L in the worst 5% of outcomes under the fitted density (dollars)"),
+    ("breakevens", "Breakevens", "Index prices where the P&L at expiry crosses zero (at the mid price)"),
+    ("touch", "Touch", "Probability the index touches each short strike before expiry"),
 )
+#: Figures whose text grows with the legs: each gets a row of its own below the others.
+WIDE_FIGURES = ("breakevens", "touch")
 
 
 def net_price(points: float) -> str:

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGr
 from app.models.builder_data import BuilderResult, BuilderView, MarketCache, compute_builder
 from app.models.builder_model import MAX_QTY, LegColumn, LegsModel, without
 from app.panels.base import Job, LivePanel
-from app.models.builder_text import FIGURES, figure_texts
+from app.models.builder_text import FIGURES, WIDE_FIGURES, figure_texts
 from app.widgets.payoff_plot import PayoffPlot
 from spx_core.domain import ChainSnapshot
 from spx_core.marketdata.source import QuoteBatch
@@ -116,6 +116,10 @@ class BuilderPanel(LivePanel):
                 label.setToolTip(tip)
             self.figures[key].setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.figures[key].setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            # a long value must not widen the dock (the window would outgrow a 1280 px screen)
+            self.figures[key].setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        for key in WIDE_FIGURES:
+            self.figures[key].setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.grid = QGridLayout()
         self.grid.setHorizontalSpacing(10)
         self.grid.setVerticalSpacing(2)
@@ -148,7 +152,12 @@ class BuilderPanel(LivePanel):
         table.setWordWrap(False)
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # the contract takes the width the numbers leave, elided on the left so the strike and right stay
+        # (the title names root and expiry): no horizontal scroll bar hiding delta or the remove column
+        header.setSectionResizeMode(LegColumn.CONTRACT, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
+        table.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header.setHighlightSections(False)
         table.clicked.connect(self._on_clicked)
         for signal in (self.model.modelReset, self.model.dataChanged):
@@ -170,9 +179,8 @@ class BuilderPanel(LivePanel):
         for col in (LegColumn.MID, LegColumn.SIDE, LegColumn.IV):
             self.table.setColumnHidden(col, narrow if col == LegColumn.MID else self.width() < _VERY_NARROW)
         rows = min(max(self.model.rowCount(), 1), _MAX_ROWS)
-        bar = self.table.horizontalScrollBar()
         height = (self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize()
-                  + 2 * self.table.frameWidth() + (bar.sizeHint().height() if bar.isVisible() else 0))
+                  + 2 * self.table.frameWidth())
         self.table.setFixedHeight(height)
 
     def _build_chart(self) -> QWidget:
@@ -212,10 +220,15 @@ class BuilderPanel(LivePanel):
         if columns == self._columns:
             return
         self._columns = columns
-        for i, (key, *_rest) in enumerate(FIGURES):
+        short = [key for key, *_ in FIGURES if key not in WIDE_FIGURES]
+        for i, key in enumerate(short):
             row, col = divmod(i, columns)
             self.grid.addWidget(self.figure_names[key], row, 2 * col)
             self.grid.addWidget(self.figures[key], row, 2 * col + 1)
+        first = -(-len(short) // columns)  # rows taken by the short figures
+        for row, key in enumerate(WIDE_FIGURES, start=first):
+            self.grid.addWidget(self.figure_names[key], row, 0)
+            self.grid.addWidget(self.figures[key], row, 1, 1, 2 * columns - 1)
         for c in range(8):
             self.grid.setColumnStretch(c, 1 if c % 2 and c < 2 * columns else 0)
 
@@ -280,7 +293,12 @@ class BuilderPanel(LivePanel):
         return Job(compute_builder, (dict(self._snapshots), self.legs, self.view(), dict(self._caches)))
 
     def status_message(self, text: str) -> None:
+        self._set_status(text)
+
+    def _set_status(self, text: str) -> None:
+        """The reason line: shown only when there is something to say (it would leave a gap)."""
         self.status_label.setText(text)
+        self.status_label.setVisible(bool(text))
 
     def show_result(self, result: BuilderResult) -> None:
         self._caches = result.caches
@@ -292,7 +310,7 @@ class BuilderPanel(LivePanel):
         texts, reason = figure_texts(result)
         for key, text in texts.items():
             self.figures[key].setText(text)
-        self.status_label.setText(reason)
+        self._set_status(reason)
         front = result.front_days
         self.days_spin.setMaximum(max(int(front) - 1, 0) if math.isfinite(front) else 0)
         self._show_chart(result)
@@ -311,7 +329,7 @@ class BuilderPanel(LivePanel):
         self.title_label.setText("No legs: Ctrl-click a bid (sell) or an ask (buy) in the option chain")
         for label in self.figures.values():
             label.setText("–")
-        self.status_label.setText("")
+        self._set_status("")
         self.result = None
         self.plot.clear("add legs from the option chain")
 

@@ -3,8 +3,8 @@
 The test starts ``Xvfb :N`` and runs this module as the driver in a subprocess (``python -m
 tests.app.test_screenshots_builder OUT``, xcb platform): it launches the app through its entry point
 (``--source sim --seed 7 --self-test``), waits for the chain, shows the SPXW expiry nearest a week
-out, puts an iron condor in the builder through the context (short strikes one expected move out,
-25 wide), waits for the builder to value it, then for 1280x720 and 1920x1080 (after Reset layout)
+out, puts an iron condor in the builder through the context (short strikes 0.6 expected moves
+out, 20 wide), waits for the builder to value it, then for 1280x720 and 1920x1080 (after Reset layout)
 saves the window and the builder dock. ``shots.json`` records what the builder showed.
 With ``SPX_UPDATE_SCREENSHOTS=1`` the PNGs are copied to ``resources/screenshots/builder*.png``.
 """
@@ -116,7 +116,9 @@ class _Shooter:
         def near(x: float) -> float:
             return float(strikes[abs(strikes - x).argmin()])
 
-        condor = iron_condor(self.key[0], self.key[1], near(block.forward - move), near(block.forward + move), 25.0)
+        # short strikes 0.6 of the expected move out, 20 wide: every leg inside the chain's strike window
+        condor = iron_condor(self.key[0], self.key[1], near(block.forward - 0.6 * move),
+                             near(block.forward + 0.6 * move), 20.0)
         self.window.context.select_structure(condor)
         self.stage = "valued"
         return True
