@@ -185,7 +185,8 @@ class LegsModel(QAbstractTableModel):
             return None
         col = LegColumn(section)
         if role == Qt.ItemDataRole.DisplayRole:
-            return _HEADERS[col]
+            common = self._common()
+            return f"{common[0].value} {common[1]:%d%b%y}" if col == LegColumn.CONTRACT and common else _HEADERS[col]
         if role == Qt.ItemDataRole.ToolTipRole:
             return _HEADER_TIPS.get(col)
         return None
@@ -221,9 +222,15 @@ class LegsModel(QAbstractTableModel):
             return self._tooltip(leg, col)
         return None
 
+    def _common(self) -> tuple | None:
+        """(root, expiry) shared by every leg (then the header names it and cells show strike and right)."""
+        keys = {(leg.contract.root, leg.contract.expiry) for leg in self._legs}
+        return next(iter(keys)) if len(keys) == 1 else None
+
     def _display(self, leg: Leg, col: LegColumn) -> str:
         if col == LegColumn.CONTRACT:
-            return contract_text(leg.contract)
+            c = leg.contract
+            return f"{c.strike:g} {c.right.value}" if self._common() else contract_text(c)
         if col == LegColumn.SIDE:
             return "Buy" if leg.is_long else "Sell"
         if col == LegColumn.QTY:

@@ -52,7 +52,8 @@ def test_legs_model_shows_sides_quotes_and_reasons_and_emits_edits(qtbot, qtmode
     model.set_quotes({a: LegQuote(10.1, 10.4, 10.25, 0.152, -0.31, ""), b: LegQuote(note="not listed")})
     qtmodeltester.check(model)
     text = [[model.index(r, c).data() for c in range(model.columnCount())] for r in range(2)]
-    assert text[0][:6] == ["SPXW 15Mar24 5700 P", "Sell", "-1", "10.10", "10.40", "10.25"]
+    assert text[0][:6] == ["5700 P", "Sell", "-1", "10.10", "10.40", "10.25"]  # the header names root and expiry
+    assert model.headerData(LegColumn.CONTRACT, Qt.Orientation.Horizontal) == "SPXW 15Mar24"
     assert text[0][LegColumn.IV] == "15.20" and text[0][LegColumn.DELTA] == "-0.310"
     assert text[1][LegColumn.BID] == "–" and text[1][LegColumn.NOTE] == "not listed"
     with qtbot.waitSignal(model.legs_edited) as sig:
@@ -63,6 +64,11 @@ def test_legs_model_shows_sides_quotes_and_reasons_and_emits_edits(qtbot, qtmode
     with qtbot.waitSignal(model.legs_edited) as sig:
         assert model.setData(model.index(0, LegColumn.SIDE), "Buy")
     assert sig.args[0] == (Leg(a, 1), Leg(b, 2))
+    later = OptionContract(Root.SPXW, datetime(2024, 3, 22).date(), 5700, Right.PUT)
+    model.set_legs((Leg(a, -1), Leg(later, 1)))  # a calendar: each leg names its expiry
+    assert [model.index(r, LegColumn.CONTRACT).data() for r in range(2)] == ["SPXW 15Mar24 5700 P",
+                                                                          "SPXW 22Mar24 5700 P"]
+    assert model.headerData(LegColumn.CONTRACT, Qt.Orientation.Horizontal) == "Contract"
 
 
 # --- in the main window ---------------------------------------------------------------------------------

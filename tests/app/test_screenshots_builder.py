@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,7 +52,8 @@ def test_builder_screenshots_with_an_iron_condor(builder_shots, qapp):
     assert shots["legs"] == 4 and shots["marked"] == 4
     figures = shots["figures"]
     assert figures["mid"].endswith(" cr") and figures["max_loss"].startswith("-$"), figures
-    assert len(figures["breakevens"].split(",")) >= 2, figures  # two breakevens, "5,612.50, 5,987.50"
+    assert len(re.findall(r"\d\.\d\d", figures["breakevens"])) == 2, figures  # "5,738.80, 5,866.20"
+    assert figures["pop"].endswith("%") and figures["touch"].count("%") == 2, figures
     for w, h in SIZES:
         image = QImage(str(out / f"builder_{w}x{h}.png"))
         assert (image.width(), image.height()) == (w, h)
@@ -138,8 +140,6 @@ class _Shooter:
         return True
 
     def _shoot_all(self) -> None:
-        from PySide6.QtCore import QTimer
-
         steps = []
         for w, h in SIZES:
             steps += [(lambda w=w, h=h: self._resize(w, h), SETTLE_MS), (lambda w=w, h=h: self._grab(w, h), 0)]
