@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MainWindow", "PanelSpec", "PANELS", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,7 @@ class PanelSpec:
         panel: the panel class; built with ``panel.create(context)``.
         area: the dock area; panels sharing an area sit side by side, left to right in list order.
         stretch: relative width among the panels of its area in the default layout.
+        tab_with: key of a panel to share a dock with as a tab (that panel stays in front by default).
     """
 
     key: str
@@ -60,13 +61,14 @@ class PanelSpec:
     panel: type[LivePanel]
     area: Qt.DockWidgetArea = Qt.DockWidgetArea.LeftDockWidgetArea
     stretch: int = 1
+    tab_with: str = ""
 
 
 #: Every panel of the terminal, in dock order (the one place a panel is registered).
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("chain", "Option chain", ChainPanel, stretch=3),  # what a trader reads most: ~60% of the width
     PanelSpec("surface", "Volatility surface", SurfacePanel, stretch=2),
-    PanelSpec("builder", "Strategy builder", BuilderPanel, stretch=2),
+    PanelSpec("builder", "Strategy builder", BuilderPanel, tab_with="surface"),  # comes forward when legs are picked
 )
 
 
@@ -131,10 +133,13 @@ class MainWindow(QMainWindow):
         # each area's panels share its width by their stretch
         width = max(self.width(), 1000)
         for area in dict.fromkeys(spec.area for spec in self.specs):
-            specs = [spec for spec in self.specs if spec.area == area]
+            specs = [spec for spec in self.specs if spec.area == area and spec.tab_with not in self.docks]
             total = sum(spec.stretch for spec in specs)
             self.resizeDocks([self.docks[spec.key] for spec in specs],
                              [int(width * spec.stretch / total) for spec in specs], Qt.Orientation.Horizontal)
+        for spec in self.specs:  # a tabbed panel's partner is in front by default
+            if spec.tab_with in self.docks:
+                self.docks[spec.tab_with].raise_()
         self._default_state = self.saveState(LAYOUT_VERSION)
 
     # --- panels and layout --------------------------------------------------------------------------
@@ -145,9 +150,12 @@ class MainWindow(QMainWindow):
         panel = spec.panel.create(self.context)
         panel.bind(self.context)
         self.feed.batch.connect(panel.on_batch)
-        neighbour = next((self.docks[s.key] for s in reversed(self.specs) if s.area == spec.area), None)
+        neighbour = next((self.docks[s.key] for s in reversed(self.specs)
+                          if s.area == spec.area and s.tab_with not in self.docks), None)
         dock = self._dock(spec.key, spec.title, panel, spec.area)
-        if neighbour is not None:
+        if spec.tab_with in self.docks:  # (a partner not registered before it: side by side instead)
+            self.tabifyDockWidget(self.docks[spec.tab_with], dock)
+        elif neighbour is not None:
             self.splitDockWidget(neighbour, dock, Qt.Orientation.Horizontal)
         self.specs.append(spec)
         self.panels[spec.key] = panel

@@ -186,8 +186,11 @@ class LegsModel(QAbstractTableModel):
         col = LegColumn(section)
         if role == Qt.ItemDataRole.DisplayRole:
             common = self._common()
-            return f"{common[0].value} {common[1]:%d%b%y}" if col == LegColumn.CONTRACT and common else _HEADERS[col]
+            return f"{common[1]:%d%b%y}" if col == LegColumn.CONTRACT and common else _HEADERS[col]
         if role == Qt.ItemDataRole.ToolTipRole:
+            common = self._common()
+            if col == LegColumn.CONTRACT and common:
+                return f"Every leg is {common[0].value} {common[1]:%Y-%m-%d}: the rows show strike and right"
             return _HEADER_TIPS.get(col)
         return None
 

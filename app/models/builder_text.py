@@ -30,7 +30,6 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("pop_ln", "POP lognormal", "Probability of profit under a lognormal at ATM IV (what most brokers show)"),
     ("ev", "EV surface", "Expected P&L at expiry under the fitted surface's density (dollars per unit)"),
     ("ev_ln", "EV lognormal", "Expected P&L at expiry under the lognormal at ATM IV (dollars per unit)"),
-    ("width", "Width", "Strike width a trader quotes (points)"),
     ("shortfall", "Shortfall 5%", "Expected P&L in the worst 5% of outcomes under the fitted density (dollars)"),
     ("breakevens", "Breakevens", "Index prices where the P&L at expiry crosses zero (at the mid price)"),
     ("touch", "Touch", "Probability the index touches each short strike before expiry"),
@@ -79,8 +78,7 @@ def figure_texts(result: Any) -> tuple[dict[str, str], str]:
                      delta=money(v.delta_usd), gamma=money(v.gamma_usd_1pct), vega=money(v.vega_usd_volpt),
                      theta=money(v.theta_usd_day), max_profit=money(v.max_profit), max_loss=money(-abs(v.max_loss)),
                      ror=_pct(v.return_on_risk), margin=money(v.margin, signed=False),
-                     breakevens=", ".join(f"{b:,.2f}" for b in v.breakevens) or "none",
-                     width=f"{v.width:g}" if math.isfinite(v.width) else "–")
+                     breakevens=", ".join(f"{b:,.2f}" for b in v.breakevens) or "none")
         reasons += [text for text in (v.reason, v.approximated) if text]
     elif result.value_reason:
         reasons.append(result.value_reason)

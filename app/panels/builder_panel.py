@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QFont, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QHeaderView,
-                               QLabel, QPushButton, QSizePolicy, QSpinBox, QStyledItemDelegate,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDockWidget, QDoubleSpinBox, QGridLayout, QHBoxLayout,
+                               QHeaderView, QLabel, QPushButton, QSizePolicy, QSpinBox, QStyledItemDelegate,
                                QStyleOptionViewItem, QTableView, QVBoxLayout, QWidget)
 
 from app.models.builder_data import BuilderResult, BuilderView, MarketCache, compute_builder
@@ -122,7 +122,7 @@ class BuilderPanel(LivePanel):
             self.figures[key].setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.grid = QGridLayout()
         self.grid.setHorizontalSpacing(10)
-        self.grid.setVerticalSpacing(2)
+        self.grid.setVerticalSpacing(1)
         self._columns = 0
         self._layout_figures(4)
         self.status_label = QLabel()
@@ -152,11 +152,8 @@ class BuilderPanel(LivePanel):
         table.setWordWrap(False)
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        # the contract takes the width the numbers leave, elided on the left so the strike and right stay
-        # (the title names root and expiry): no horizontal scroll bar hiding delta or the remove column
-        header.setSectionResizeMode(LegColumn.CONTRACT, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
-        table.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # a narrow contract keeps its strike and right
         table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header.setHighlightSections(False)
         table.clicked.connect(self._on_clicked)
@@ -178,6 +175,14 @@ class BuilderPanel(LivePanel):
         narrow = self.width() < _NARROW
         for col in (LegColumn.MID, LegColumn.SIDE, LegColumn.IV):
             self.table.setColumnHidden(col, narrow if col == LegColumn.MID else self.width() < _VERY_NARROW)
+        # too narrow for every column: the contract gives up width (elided on the left) rather than a
+        # scroll bar hiding delta and the remove column
+        table, header = self.table, self.table.horizontalHeader()
+        shown = [c for c in LegColumn if not table.isColumnHidden(c)]
+        needed = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in shown)
+        squeeze = needed > table.viewport().width()
+        header.setSectionResizeMode(LegColumn.CONTRACT, QHeaderView.ResizeMode.Stretch if squeeze
+                                    else QHeaderView.ResizeMode.ResizeToContents)
         rows = min(max(self.model.rowCount(), 1), _MAX_ROWS)
         height = (self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize()
                   + 2 * self.table.frameWidth())
@@ -243,8 +248,14 @@ class BuilderPanel(LivePanel):
         return self.model.legs
 
     def set_legs(self, legs: tuple[Leg, ...]) -> None:
-        """Show these legs (the context's ``legs_changed``); re-values at once."""
+        """Show these legs (the context's ``legs_changed``); re-values at once and, when the builder's dock
+        is a tab behind another, brings it to the front (the trader just picked a leg in the chain)."""
+        grew = len(legs) > len(self.model.legs)
         self.model.set_legs(legs)
+        dock = self.parentWidget()
+        # a dock tabbed behind another stays "visible" with an empty visible region; a closed one is hidden
+        if grew and isinstance(dock, QDockWidget) and self.isVisible() and self.visibleRegion().isEmpty():
+            dock.raise_()
         if not legs:
             self._show_empty()
         else:

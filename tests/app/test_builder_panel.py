@@ -53,7 +53,7 @@ def test_legs_model_shows_sides_quotes_and_reasons_and_emits_edits(qtbot, qtmode
     qtmodeltester.check(model)
     text = [[model.index(r, c).data() for c in range(model.columnCount())] for r in range(2)]
     assert text[0][:6] == ["5700 P", "Sell", "-1", "10.10", "10.40", "10.25"]  # the header names root and expiry
-    assert model.headerData(LegColumn.CONTRACT, Qt.Orientation.Horizontal) == "SPXW 15Mar24"
+    assert model.headerData(LegColumn.CONTRACT, Qt.Orientation.Horizontal) == "15Mar24"
     assert text[0][LegColumn.IV] == "15.20" and text[0][LegColumn.DELTA] == "-0.310"
     assert text[1][LegColumn.BID] == "–" and text[1][LegColumn.NOTE] == "not listed"
     with qtbot.waitSignal(model.legs_edited) as sig:
@@ -243,3 +243,19 @@ def _view_result(builder, qtbot, days: float, shift: float):
                     builder.result is not None and (builder.result.view.days_ahead, builder.result.view.iv_shift)
                     == (days, shift), timeout=20_000)
     return builder.result
+
+
+def test_the_builder_shares_the_surface_dock_and_comes_forward_when_a_leg_is_picked(make_window, qtbot, batches):
+    window = make_window()  # every registered panel
+    window.resize(1600, 900)
+    builder, surface = window.panels["builder"], window.panels["surface"]
+    assert window.tabifiedDockWidgets(window.docks["surface"]) == [window.docks["builder"]]
+    # the surface is in front until the trader picks legs
+    def in_front(panel) -> bool:  # a dock tabbed behind another stays "visible" with an empty visible region
+        return panel.isVisible() and not panel.visibleRegion().isEmpty()
+
+    qtbot.waitUntil(lambda: in_front(surface) and not in_front(builder), timeout=5_000)
+    _feed(window, qtbot, batches[0])
+    _ctrl_click(window.panels["chain"], qtbot, window.panels["chain"].model.atm_row, CALL, ChainField.ASK)
+    qtbot.waitUntil(lambda: in_front(builder), timeout=5_000)
+    assert _valued(builder, qtbot, 1).structure.kind.value == "single"

@@ -161,6 +161,7 @@ class _Shooter:
     def _resize(self, w: int, h: int) -> None:
         self.window.resize(w, h)
         self.window.reset_layout()
+        self.window.docks["builder"].raise_()  # the default layout has the surface in front of it
 
     def _grab(self, w: int, h: int) -> None:
         self.window.grab().toImage().save(str(self.out / f"builder_{w}x{h}.png"))
