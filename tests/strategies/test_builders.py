@@ -115,3 +115,23 @@ def test_nonsense_is_refused_in_one_line(build, needle) -> None:
         build()
     assert "\n" not in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("short, long, credit, needle", [
+    (4700, 4725, True, "long put 4725 is on the wrong side of short put 4700 for a credit vertical: "
+                       "put the long put below it"),
+    (4700, 4675, False, "long put 4675 is on the wrong side of short put 4700 for a debit vertical: "
+                        "put the long put above it"),
+])
+def test_a_long_strike_on_the_wrong_side_is_refused_when_the_trade_is_stated(short, long, credit, needle) -> None:
+    s, lo = OptionContract(Root.SPXW, EXP, short, Right.PUT), OptionContract(Root.SPXW, EXP, long, Right.PUT)
+    with pytest.raises(BuildError, match=needle):
+        b.vertical(s, lo, credit=credit)
+    assert b.vertical(s, lo, credit=not credit).kind is StructureKind.VERTICAL
+
+
+def test_call_verticals_check_the_side_too() -> None:
+    short, long = OptionContract(Root.SPXW, EXP, 4800, Right.CALL), OptionContract(Root.SPXW, EXP, 4775, Right.CALL)
+    with pytest.raises(BuildError, match="put the long call above it"):
+        b.vertical(short, long, credit=True)
+    assert "debit" in b.vertical(short, long, credit=False).name

@@ -112,3 +112,25 @@ def test_width_is_what_the_trader_quotes(built, width) -> None:
 def test_width_is_nan_where_a_kind_has_none() -> None:
     for built in (BUILT[11], BUILT[13], BUILT[16], BUILT[17]):
         assert structure_width(built) != structure_width(built)
+
+
+@st.composite
+def _random_legs(draw):
+    n = draw(st.integers(1, 5))
+    keys = draw(st.lists(st.tuples(st.sampled_from([EXP, FAR]), st.integers(46, 48).map(lambda k: k * 100.0),
+                                   st.booleans(), st.sampled_from([Root.SPXW, Root.SPY])),
+                         min_size=n, max_size=n, unique=True))
+    ratios = draw(st.lists(st.integers(-20, 20).filter(bool), min_size=n, max_size=n))
+    return [Leg(_c(k / 10 if root is Root.SPY else k, "C" if call else "P", e, root), r)
+            for (e, k, call, root), r in zip(keys, ratios, strict=True)]
+
+
+@given(_random_legs(), st.randoms(use_true_random=False))
+@settings(max_examples=150, deadline=None)
+def test_any_legs_are_named_the_same_whatever_their_order(legs, rnd) -> None:
+    got = recognize(legs)
+    shuffled = list(legs)
+    rnd.shuffle(shuffled)
+    assert recognize(shuffled) == got
+    assert sorted(got.legs, key=str) == sorted(legs, key=str)
+    assert recognize(got.legs) == got  # canonical order is a fixed point

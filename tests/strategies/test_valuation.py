@@ -72,7 +72,7 @@ def _structures(truth):
 
 def _by_hand(structure, market):
     """Independent sums: boolean-mask lookups into the columns, ChainIV greeks, x ratio x multiplier."""
-    out = dict(natural=0.0, far=0.0, mid=0.0, delta=0.0, gamma=0.0, vega=0.0, theta=0.0)
+    out = {k: 0.0 for k in ("natural", "far", "mid", "delta", "gamma", "vega", "theta")}
     for leg in structure.legs:
         chain = market[leg.underlying]
         snap, civ = chain.snapshot, chain.civ
