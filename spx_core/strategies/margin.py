@@ -39,7 +39,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from spx_core.strategies.expiry_profile import expiry_profile
-from spx_core.strategies.recognize import structure_width
+from spx_core.strategies.recognize import recognize, structure_width
 from spx_core.strategies.structure import Leg, Structure, StructureKind
 
 __all__ = ["NAKED_BASE", "NAKED_MINIMUM", "margin_requirement", "naked_requirement"]
@@ -80,6 +80,10 @@ def margin_requirement(structure: Structure, value_or_prices: object, underlying
         raise ValueError(f"margin needs one price per leg ({len(structure.legs)}), got shape {prices.shape}")
     if not np.all(np.isfinite(prices)) or not math.isfinite(underlying_price):
         return math.nan
+    # Margin follows the legs, not the label: read the shape and its reading order from the legs.
+    position = {leg.contract: i for i, leg in enumerate(structure.legs)}
+    structure = recognize(structure.legs)
+    prices = prices[[position[leg.contract] for leg in structure.legs]]
     legs = structure.legs
     dollars = [leg.ratio * p * leg.contract.multiplier for leg, p in zip(legs, prices, strict=True)]
     debit = float(sum(dollars))

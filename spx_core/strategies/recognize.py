@@ -70,9 +70,11 @@ def structure_width(structure: Structure) -> float:
 
     Verticals and diagonals: the strike distance; iron condors/butterflies and butterflies/BWBs: the
     wider wing; strangles: call strike minus put strike; others (single, straddle, calendar, pair): NaN.
+    The shape is read from the legs (:func:`recognize`), whatever kind, name and order the caller gave.
     """
-    strikes = [leg.contract.strike for leg in structure.legs]
-    kind = structure.kind
+    shape = recognize(structure.legs)
+    strikes = [leg.contract.strike for leg in shape.legs]
+    kind = shape.kind
     if kind in (StructureKind.VERTICAL, StructureKind.DIAGONAL):
         return abs(strikes[0] - strikes[1])
     if kind in (StructureKind.IRON_CONDOR, StructureKind.IRON_BUTTERFLY):

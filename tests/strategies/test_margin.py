@@ -136,3 +136,10 @@ def test_missing_prices_give_nan_and_a_wrong_count_is_refused() -> None:
     assert math.isnan(margin_requirement(pcv, [12.0, float("nan")], S))
     with pytest.raises(ValueError, match="one price per leg"):
         margin_requirement(pcv, [12.0], S)
+
+
+def test_margin_reads_the_shape_from_the_legs_not_the_label_or_order() -> None:
+    pcv = b.put_credit_vertical("SPXW", EXP, 4700, 25)  # short 4700P @ 12.00, long 4675P @ 7.00
+    unlabelled = Structure(pcv.legs[::-1], StructureKind.VERTICAL)  # long leg first, not reading order
+    # still a 25-wide put credit vertical: 2500 - 500 = 2000
+    assert margin_requirement(unlabelled, [7.0, 12.0], S) == pytest.approx(2000.0)
