@@ -143,3 +143,12 @@ def test_margin_reads_the_shape_from_the_legs_not_the_label_or_order() -> None:
     unlabelled = Structure(pcv.legs[::-1], StructureKind.VERTICAL)  # long leg first, not reading order
     # still a 25-wide put credit vertical: 2500 - 500 = 2000
     assert margin_requirement(unlabelled, [7.0, 12.0], S) == pytest.approx(2000.0)
+
+
+def test_spreads_need_no_index_level_but_naked_legs_do() -> None:
+    pcv = b.put_credit_vertical("SPXW", EXP, 4700, 25)
+    assert margin_requirement(pcv, [12.0, 7.0], float("nan")) == pytest.approx(2000.0)
+    put = b.single(OptionContract(Root.SPXW, EXP, 4500, Right.PUT), -1)
+    assert math.isnan(margin_requirement(put, [10.0], float("nan")))
+    strangle = b.strangle("SPXW", EXP, 4500, 5000, short=True)
+    assert math.isnan(margin_requirement(strangle, [10.0, 3.0], float("nan")))

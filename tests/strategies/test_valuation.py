@@ -239,3 +239,12 @@ def test_importing_structures_loads_no_scipy() -> None:
     code = "import sys, spx_core.strategies; print('scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+def test_market_refuses_two_chains_of_one_underlying_and_orphan_surfaces(spx) -> None:
+    civ = spx[2]
+    with pytest.raises(ValueError, match="two SPX chains"):
+        Market.of(civ, civ)
+    with pytest.raises(ValueError, match=r"surfaces given for \['SPY'\] without a chain"):
+        Market.of(civ, surfaces={"SPY": object()})
+    assert Market.of(civ).checksums == {"SPX": spx[0].checksum}
