@@ -134,3 +134,10 @@ def test_any_legs_are_named_the_same_whatever_their_order(legs, rnd) -> None:
     assert recognize(shuffled) == got
     assert sorted(got.legs, key=str) == sorted(legs, key=str)
     assert recognize(got.legs) == got  # canonical order is a fixed point
+
+
+def test_a_guts_strangle_is_a_strangle_with_a_positive_width() -> None:
+    guts = recognize([Leg(_c(4650, "C"), -1), Leg(_c(4750, "P"), -1)])
+    assert guts.kind is StructureKind.STRANGLE
+    assert guts.name == "SPXW 2024-01-05 4750/4650 short strangle"
+    assert structure_width(guts) == 100.0
