@@ -37,7 +37,7 @@ from spx_core.cli.helpers import (
     parse_iso_time,
 )
 
-__all__ = ["cmd_export", "cmd_import", "cmd_snapshots", "register", "snapshot_frame"]
+__all__ = ["register", "cmd_import", "cmd_snapshots", "cmd_export", "snapshot_frame"]
 
 _FORMATS = ("cboe-datashop", "cboe-delayed", "lean-minute", "databento", "daily-bars")
 _SHOWN_REJECTIONS = 20
