@@ -161,7 +161,7 @@ def import_path(sink: FileSink, path: Path, options: DailyBarsOptions) -> None:
     with open(path, "rb") as raw:
         try:
             with _open_text(io.BufferedReader(CountingReader(raw, sink.read_bytes))) as stream:
-                _import_stream(sink, path, stream, symbol, options)
+                _import_stream(sink, path, stream, symbol)
         except UnicodeDecodeError as exc:
             raise ImportFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
                                   f"is this really a daily OHLCV CSV?") from None
@@ -188,7 +188,7 @@ def _header(path: Path, stream: io.TextIOBase, symbol: str) -> tuple[list[str], 
     return header, columns
 
 
-def _import_stream(sink: FileSink, path: Path, stream: io.TextIOBase, symbol: str, options: DailyBarsOptions) -> None:
+def _import_stream(sink: FileSink, path: Path, stream: io.TextIOBase, symbol: str) -> None:
     header, columns = _header(path, stream, symbol)
     fmt: tuple[str, str] | None = None
     seen: dict[np.datetime64, int] = {}
