@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from spx_core.domain import ChainSnapshot, OptionContract, Right, Root, default_calendar
 from spx_core.strategies import builders
-from spx_core.strategies.market import Market, MarketError
+from spx_core.strategies.market import Market, MarketChain, MarketError
 from spx_core.strategies.payoff import (
     PayoffModel,
     Sticky,
@@ -18,7 +19,7 @@ from spx_core.strategies.payoff import (
 )
 from spx_core.strategies.valuation import value_structure
 from spx_core.surface.chain_iv import chain_iv
-from spx_core.surface.surface import fit_surface
+from spx_core.surface.surface import VolSurface, fit_surface
 from tests.chains import black, make_chain
 
 
@@ -182,3 +183,17 @@ def test_model_is_reusable_across_grids_and_shifts(market):
     b = payoff_grid(ic, market, prices, iv_shift=0.01)
     np.testing.assert_array_equal(a.t0, b.t0)
     assert a.t0.shape == prices.shape
+
+
+def test_a_leg_in_an_unfitted_expiry_takes_the_surface_interpolated_in_time(market):
+    surface = market["SPX"].surface
+    fit = _fit(market, 2)
+    unfitted = tuple(replace(f, status="too few usable quotes (3)") if f is fit else f for f in surface.expiries)
+    holed = VolSurface(unfitted, surface.snapshot_checksum, surface.time_ns, surface.underlying_price)
+    mkt = Market({"SPX": MarketChain(market["SPX"].snapshot, market["SPX"].civ, holed)})
+    atm = round(fit.forward / 5) * 5
+    call = builders.single(OptionContract(fit.root, fit.expiry, atm, Right.CALL))
+    got = payoff_grid(call, mkt, np.array([mkt["SPX"].snapshot.underlying_price]), cost=0.0).t0[0]
+    vol = holed.iv(k=np.log(atm / fit.forward), t=fit.t)  # between the neighbouring fitted expiries
+    assert vol != pytest.approx(fit.iv(np.log(np.array([atm]) / fit.forward))[0], abs=1e-6)
+    assert got == pytest.approx(100 * black(fit.forward, atm, fit.t, vol, fit.discount, True), abs=1e-7)
