@@ -17,8 +17,9 @@ and with the underlying at ``S`` (primary-underlying points):
 
 At ``tau = 0`` Black-76 is the intrinsic value, so the T+0 curve at the front expiry equals the expiry payoff.
 A leg whose underlying has no surface keeps its own mid IV (sticky-strike only; said in ``approximations``).
-SPY legs are American; until ``spx_core.pricing.american`` exists they are priced with Black-76 (European):
-the early-exercise premium of a short OTM call on a dividend payer is small but not zero (``approximations``).
+American legs (SPY) are priced with the American model their IVs were implied with (Bjerksund-Stensland
+2002, :mod:`spx_core.pricing.american`) on the leg's underlying ``x``, with the rate ``r = -ln(D0)/t0`` and the
+yield that carries ``x`` to the leg's forward, ``q = r - ln(F0/S0)/t0`` (the ChainIV convention).
 
 ``PayoffCurves`` are dollars per unit of the structure; ``cost`` is what opening it paid (the net mid from the
 snapshot unless given; negative = a credit received), so ``expiry`` and ``t0`` are P&L = value - cost.
@@ -35,10 +36,11 @@ from typing import Protocol
 import numpy as np
 
 from spx_core.domain.calendar import to_ns
-from spx_core.pricing import black76
+from spx_core.pricing import american, black76
 from spx_core.strategies.market import Market, locate
 from spx_core.strategies.structure import Structure
 from spx_core.strategies.valuation import value_structure
+from spx_core.surface.chain_iv import AMERICAN_ROOTS
 from spx_core.surface.surface import VolSurface
 
 __all__ = ["PayoffCurves", "PayoffModel", "Sticky", "front_expiry_value", "payoff_grid"]
@@ -66,7 +68,7 @@ class PayoffCurves:
         at: the instant of ``t0``; front_expiry: the expiry of ``expiry``.
         sticky, iv_shift: the re-pricing assumptions (iv_shift in vol, 0.01 = one vol point).
         reason: "" or why the curves are NaN (a leg's expiry missing, no cost).
-        approximations: "" or what the re-pricing assumes beyond the surface (SPY legs European, no surface).
+        approximations: "" or what the re-pricing assumes beyond the surface (a leg without a surface).
     """
 
     prices: np.ndarray
@@ -100,6 +102,7 @@ class PayoffModel:
     carry: np.ndarray  # (m,) F0/S0 of the leg's expiry (S0 = the leg underlying's spot)
     discount: np.ndarray  # (m,) D0 of the leg's expiry
     leg_iv: np.ndarray  # (m,) the leg's own mid IV (fallback where no surface)
+    american: np.ndarray  # (m,) bool: priced with the American model (SPY)
     smiles: tuple[Smile | None, ...]  # (m,) each leg's own expiry smile (None: keep leg_iv)
     reason: str = ""
     approximations: str = ""
@@ -132,9 +135,6 @@ class PayoffModel:
                 leg_iv[i] = chain.civ.iv_mid[row] if row >= 0 else np.nan
             if chain.surface is None:
                 notes.append(f"no {underlying} surface: its legs keep their own mid IV (sticky-strike)")
-        if "SPY" in structure.underlyings:
-            # TODO(spy): price SPY legs with spx_core.pricing.american once it lands; Black-76 until then.
-            notes.append("SPY legs priced European (Black-76), early exercise ignored")
         primary = market[structure.underlying].snapshot
         scale = structure.leg_scale() * (spots / (primary.underlying_price * structure.leg_scale()))
         return cls(structure, primary.time_ns, float(primary.underlying_price),
@@ -142,6 +142,7 @@ class PayoffModel:
                    np.array([leg.contract.is_call for leg in legs]),
                    np.array([leg.ratio * leg.contract.multiplier for leg in legs], dtype=np.float64),
                    np.where(np.isfinite(scale), scale, structure.leg_scale()), t0, carry, disc, leg_iv,
+                   np.array([leg.contract.root in AMERICAN_ROOTS for leg in legs]),
                    tuple(smiles), "; ".join(problems), "; ".join(notes))
 
     def elapsed(self, at: datetime | None) -> float:
@@ -162,6 +163,13 @@ class PayoffModel:
         vol = np.maximum(self._vols(fwd, tau, sticky) + iv_shift, 0.0)
         leg = black76.price(forward=fwd, strike=self.strike, t=tau, vol=vol, discount=self.discount ** frac,
                             is_call=self.is_call)
+        if self.american.any():
+            a = self.american
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rate = np.where(self.t0[a] > 0, -np.log(self.discount[a]) / self.t0[a], 0.0)
+                q = rate - np.where(self.t0[a] > 0, np.log(self.carry[a]) / self.t0[a], 0.0)
+            leg[..., a] = american.american_price(x[..., a], self.strike[a], tau[a], rate, q, vol[..., a],
+                                                  self.is_call[a])
         return leg @ self.weight
 
     def intrinsic(self, prices: np.ndarray) -> np.ndarray:
