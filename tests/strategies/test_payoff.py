@@ -216,3 +216,18 @@ def test_a_leg_in_an_unfitted_expiry_takes_the_surface_interpolated_in_time(mark
     vol = holed.iv(k=np.log(atm / fit.forward), t=fit.t)  # between the neighbouring fitted expiries
     assert vol != pytest.approx(fit.iv(np.log(np.array([atm]) / fit.forward))[0], abs=1e-6)
     assert got == pytest.approx(100 * black(fit.forward, atm, fit.t, vol, fit.discount, True), abs=1e-7)
+
+
+def test_a_deep_itm_spy_put_is_worth_at_least_its_exercise_value(market):
+    """American: a deep in-the-money put with r > q is worth exercising now; Black-76 would value it below
+    intrinsic (the discounted forward intrinsic)."""
+    spy = chain_iv(_spy(market["SPX"].snapshot))
+    mkt = Market.of(spy, surfaces={"SPY": fit_surface(spy)})
+    fit = [f for f in mkt["SPY"].surface.expiries if f.fitted][-1]
+    spot = mkt["SPY"].snapshot.underlying_price
+    strike = round(1.3 * spot)
+    put = builders.single(OptionContract(Root.SPY, fit.expiry, strike, Right.PUT))
+    value = payoff_grid(put, mkt, np.array([spot]), cost=0.0).t0[0] / 100
+    european = black(fit.forward, strike, fit.t, fit.iv(np.log(np.array([strike]) / fit.forward)), fit.discount,
+                     False)[0]
+    assert european < strike - spot <= value + 1e-12
