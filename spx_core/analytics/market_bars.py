@@ -20,7 +20,7 @@ from spx_core.domain import ET
 if TYPE_CHECKING:
     from spx_core.analytics.market_state import MarketStateConfig
 
-__all__ = ["BarsPart", "bars_part", "session_cutoff", "rank_and_percentile", "NO_SPX_BARS", "NO_VIX_BARS"]
+__all__ = ["BarsPart", "bars_part", "before_session", "session_cutoff", "rank_and_percentile", "NO_SPX_BARS", "NO_VIX_BARS"]
 
 NO_SPX_BARS = "no SPX bars: import sp500.csv.gz with spx-data import"
 NO_VIX_BARS = "no VIX bars: import vix.csv.gz with spx-data import"
@@ -40,7 +40,6 @@ class BarsPart:
     vrp_blocker: str  # "" when the realized leg of the VRP may be compared with the live surface
     atm_history: np.ndarray | None = field(default=None, compare=False)  # stored ATM IVs before the session
     atm_history_reason: str = ""
-    vrp_unit: str = ""
 
 
 def session_cutoff(time_ns: int) -> date:
@@ -55,7 +54,7 @@ def _bar_dates(frame: Any) -> np.ndarray:
     return np.asarray(times.dt.tz_convert("UTC").dt.date if times.dt.tz is not None else times.dt.date)
 
 
-def _before(frame: Any, session: date | None) -> Any:
+def before_session(frame: Any, session: date | None) -> Any:
     """The rows of ``frame`` (bars) of sessions before ``session``, NaN closes dropped."""
     if frame is None or len(frame) == 0:
         return None
@@ -72,8 +71,8 @@ def bars_part(bars_spx: Any, bars_vix: Any, atm_iv_history: Any, session: date |
     values: dict[str, Any] = {}
     missing: dict[str, str] = {}
     notes: list[str] = []
-    spx = _before(bars_spx, session)
-    vix = _before(bars_vix, session)
+    spx = before_session(bars_spx, session)
+    vix = before_session(bars_vix, session)
     vrp_blocker = ""
     if spx is None:
         for name in _SPX_FIELDS:
@@ -96,10 +95,8 @@ def bars_part(bars_spx: Any, bars_vix: Any, atm_iv_history: Any, session: date |
     else:
         _vix(vix, values, missing, session, notes, config)
     history, history_reason = _atm_history(atm_iv_history, session)
-    from spx_core.analytics.volatility import variance_risk_premium
-
     return BarsPart(tuple(values.items()), tuple(missing.items()), tuple(notes), vrp_blocker, history,
-                    history_reason, _doc_unit(variance_risk_premium))
+                    history_reason)
 
 
 _SPX_FIELDS = ("rv_yz_10d", "rv_yz_20d", "rv_yz_30d", "rv_cc_10d", "rv_cc_20d", "rv_cc_30d", "rv_vrp",
@@ -221,8 +218,3 @@ def _atm_history(history: Any, session: date | None) -> tuple[np.ndarray | None,
 def _last(series: Any) -> float:
     arr = np.asarray(series, dtype=np.float64)
     return float(arr[-1]) if len(arr) else float("nan")
-
-
-def _doc_unit(fn: Any) -> str:
-    """The unit the estimator states for its result (first docstring line)."""
-    return (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
@@ -89,8 +89,9 @@ class MarketState:
         rv_yz_10d/20d/30d: Yang-Zhang realized vol over ``rv_windows`` sessions.
         rv_cc_10d/20d/30d: close-to-close realized vol over the same windows.
         rv_vrp: Yang-Zhang realized vol over ``vrp_window`` sessions (the VRP's realized leg).
-        vrp: variance risk premium of ``atm_iv_30d`` over ``rv_vrp`` (``volatility.variance_risk_premium``;
-            unit in :attr:`vrp_unit`).
+        vrp_volpts: variance risk premium of ``atm_iv_30d`` over ``rv_vrp`` in vol points (implied minus
+            realized x 100; ``volatility.variance_risk_premium``).
+        vrp_variance: the same in annualized variance (implied^2 - realized^2, decimal).
         garch_vol: GARCH(1,1) forecast of realized vol per horizon: ((sessions, annualized vol), ...).
         expected_move: the front expiry's 1 SD move from its ATM IV (index points, F * iv * sqrt(t)).
         straddle_move: the front expiry's ATM straddle (index points).
@@ -124,13 +125,13 @@ class MarketState:
     rv_cc_20d: float = NAN
     rv_cc_30d: float = NAN
     rv_vrp: float = NAN
-    vrp: float = NAN
+    vrp_volpts: float = NAN
+    vrp_variance: float = NAN
     garch_vol: tuple[tuple[int, float], ...] = ()
     expected_move: float = NAN
     straddle_move: float = NAN
     missing: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
-    vrp_unit: str = field(default="", compare=False)
 
     def why(self, name: str) -> str:
         """Why field ``name`` is missing ("" when it has a value)."""
@@ -205,12 +206,11 @@ def market_state(bars_spx: Any, bars_vix: Any, surface: Any | None, *, atm_iv_hi
         _implied_vs_realized(part, values, missing, config)
     names = {f.name for f in fields(MarketState)}
     values = {k: v for k, v in values.items() if k in names}
-    return MarketState(**values, missing=tuple(sorted(missing.items())), notes=tuple(notes),
-                       vrp_unit=part.vrp_unit)
+    return MarketState(**values, missing=tuple(sorted(missing.items())), notes=tuple(notes))
 
 
 _SURFACE_FIELDS = ("atm_iv_30d", "front_atm_iv", "term_slope_volpts", "expected_move", "straddle_move",
-                   "vrp", "atm_iv_rank", "atm_iv_percentile")
+                   "vrp_volpts", "vrp_variance", "atm_iv_rank", "atm_iv_percentile")
 
 
 def _bars_key(bars_spx: Any, bars_vix: Any, atm_iv_history: Any, session: date | None,
@@ -268,13 +268,15 @@ def _implied_vs_realized(part: BarsPart, values: dict, missing: dict, config: Ma
 
     iv = values.get("atm_iv_30d", NAN)
     if not math.isfinite(iv):
-        missing["vrp"] = missing["atm_iv_rank"] = missing["atm_iv_percentile"] = (
-            "no 30-day ATM IV: " + missing.get("atm_iv_30d", "surface missing"))
+        why = "no 30-day ATM IV: " + missing.get("atm_iv_30d", "surface missing")
+        for name in ("vrp_volpts", "vrp_variance", "atm_iv_rank", "atm_iv_percentile"):
+            missing[name] = why
         return
     if part.vrp_blocker:
-        missing["vrp"] = part.vrp_blocker
+        missing["vrp_volpts"] = missing["vrp_variance"] = part.vrp_blocker
     else:
-        values["vrp"] = float(np.asarray(variance_risk_premium(np.array([iv]), np.array([values["rv_vrp"]])))[-1])
+        vrp = variance_risk_premium(iv, values["rv_vrp"])
+        values["vrp_volpts"], values["vrp_variance"] = vrp.vol_points, vrp.variance
     if part.atm_history is None:
         missing["atm_iv_rank"] = missing["atm_iv_percentile"] = part.atm_history_reason
         return

@@ -1,0 +1,372 @@
+"""Market panel: regime, VIX, IV rank/percentile, realized vs implied, GARCH forecast, term slope, expected move.
+
+Feeding (:class:`~app.panels.base.LivePanel`): ``on_batch`` only buffers. At most once a second, and only
+when the market moved enough to change the state (the surface panel's refit rule), a worker thread fits
+the snapshot's surface (warm-started from the previous fit), reads the daily bars from the store (re-read
+every ``BARS_RELOAD_SECONDS``) and computes :func:`~spx_core.analytics.market_state.market_state`; the
+GARCH and mixture fits are cached per bars' last date (:class:`~spx_core.analytics.market_state.BarsCache`),
+so a snapshot stream pays only for the surface. The GUI thread only sets label texts and chart data.
+
+A missing figure shows "n/a" with the reason and its fix in the tooltip; with no bars or no snapshot the
+status line says what to do (e.g. "no SPX bars: import sp500.csv.gz with spx-data import").
+
+Events (Qt signals):
+    state_changed(MarketState): a new market state is on screen (for the scanner's entry filters).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from app.panels.base import Job, LivePanel, data_moved
+from app.panels.surface_panel import REFIT_INDEX_MOVE, REFIT_MARKET_SECONDS
+from app.widgets.plot_style import PALETTE, ThemedPlotWidget
+from spx_core.analytics.market_state import BarsCache, MarketState
+from spx_core.domain import ET, ChainSnapshot
+from spx_core.marketdata.source import QuoteBatch
+
+if TYPE_CHECKING:
+    from app.context import AppContext
+    from spx_core.storage import Store
+
+__all__ = ["MarketPanel", "MarketResult", "BarsLoader", "compute_market", "HISTORY_SESSIONS"]
+
+BARS_RELOAD_SECONDS = 60.0  # bars change by a daily import or a recorded session: a minute is fresh enough
+HISTORY_SESSIONS = 252  # the chart shows a year of sessions
+CHART_WINDOW = 20  # sessions of the charted realized vol (about a month)
+NO_STORE = "no database open: open one in Settings (Data > database) or start the app with --db PATH"
+
+
+@dataclass(frozen=True, slots=True)
+class Bars:
+    """What the panel reads from the store (frames as ``Store.load_bars`` returns them)."""
+
+    spx: Any
+    vix: Any
+    atm_history: Any
+    reason: str = ""  # why nothing could be read ("" when the store was read)
+
+
+class BarsLoader:
+    """Reads SPX/VIX bars and our stored ATM IVs from the store, at most every ``reload_seconds`` (wall),
+    or at once after :meth:`invalidate` (a new store). Called in the worker thread."""
+
+    def __init__(self, store_of: Callable[[], Store | None], reload_seconds: float = BARS_RELOAD_SECONDS) -> None:
+        self._store_of = store_of
+        self._reload = reload_seconds
+        self._lock = threading.Lock()
+        self._bars: Bars | None = None
+        self._loaded_at = -math.inf
+        self.loads = 0
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._bars, self._loaded_at = None, -math.inf
+
+    def load(self) -> Bars:
+        with self._lock:
+            if self._bars is not None and time.monotonic() - self._loaded_at < self._reload:
+                return self._bars
+        store = self._store_of()
+        if store is None:
+            bars = Bars(None, None, None, NO_STORE)
+        else:
+            bars = Bars(store.load_bars("SPX"), store.load_bars("VIX"), _atm_history(store))
+            self.loads += 1
+        with self._lock:
+            self._bars, self._loaded_at = bars, time.monotonic()
+        return bars
+
+
+def _atm_history(store: Store) -> Any:
+    from spx_core.analytics.iv_rank import stored_atm_iv_history
+
+    return stored_atm_iv_history(store, "SPX")
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """The chart's series over the last ``HISTORY_SESSIONS`` sessions before the snapshot's session."""
+
+    spx_t: np.ndarray  # session close times (epoch seconds)
+    rv_yz: np.ndarray  # Yang-Zhang realized vol over CHART_WINDOW sessions (percent)
+    rv_cc: np.ndarray  # close-to-close, same window (percent)
+    vix_t: np.ndarray
+    vix: np.ndarray  # VIX closes (percent = index points)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MarketResult:
+    snapshot: ChainSnapshot
+    surface: Any  # spx_core.surface.VolSurface
+    state: MarketState
+    history: History
+    reason: str  # why there is no data at all ("" when the store was read)
+    seconds: float
+
+
+def compute_market(snapshot: ChainSnapshot, previous: Any, loader: BarsLoader, cache: BarsCache,
+                   history_cache: BarsCache) -> MarketResult:
+    """Worker-thread job: surface fit, bars, market state and the chart's history."""
+    from spx_core.analytics.market_bars import session_cutoff
+    from spx_core.analytics.market_state import market_state
+    from spx_core.surface import chain_iv, fit_surface  # heavy imports kept off the start-up path
+
+    t0 = time.perf_counter()
+    surface = fit_surface(chain_iv(snapshot), previous=previous)
+    bars = loader.load()
+    session = session_cutoff(snapshot.time_ns)
+    state = market_state(bars.spx, bars.vix, surface, atm_iv_history=bars.atm_history, cache=cache,
+                         session=session)
+    key = (_stamp(bars.spx), _stamp(bars.vix), session)
+    history = history_cache.get(key, lambda: _history(bars.spx, bars.vix, session))
+    return MarketResult(snapshot, surface, state, history, bars.reason, time.perf_counter() - t0)
+
+
+def _stamp(frame: Any) -> tuple:
+    return (0, None) if frame is None or len(frame) == 0 else (len(frame), frame["time"].iloc[-1])
+
+
+def _history(spx: Any, vix: Any, session: Any) -> History:
+    from spx_core.analytics.market_bars import before_session
+    from spx_core.analytics.volatility import close_to_close, yang_zhang
+
+    empty = np.zeros(0)
+    spx, vix = before_session(spx, session), before_session(vix, session)
+    spx_t, rv_yz, rv_cc, vix_t, vix_c = empty, empty, empty, empty, empty
+    if spx is not None:
+        o, h, lo, c = (np.asarray(spx[k], dtype=np.float64) for k in ("open", "high", "low", "close"))
+        tail = slice(-HISTORY_SESSIONS, None)
+        spx_t = _epoch(spx["time"])[tail]
+        rv_yz = np.asarray(yang_zhang(o, h, lo, c, CHART_WINDOW), dtype=np.float64)[tail] * 100.0
+        rv_cc = np.asarray(close_to_close(c, CHART_WINDOW), dtype=np.float64)[tail] * 100.0
+    if vix is not None:
+        vix_t = _epoch(vix["time"])[-HISTORY_SESSIONS:]
+        vix_c = np.asarray(vix["close"], dtype=np.float64)[-HISTORY_SESSIONS:]
+    return History(spx_t, rv_yz, rv_cc, vix_t, vix_c)
+
+
+def _epoch(times: Any) -> np.ndarray:
+    return np.asarray(times.astype("int64"), dtype=np.float64) / 1e9
+
+
+# --- what the panel shows ------------------------------------------------------------------------------
+def _pct(v: float) -> str:
+    return f"{v * 100:.1f}%"
+
+
+def _vols(state: MarketState, names: tuple[str, ...]) -> str:
+    return " / ".join("n/a" if not math.isfinite(getattr(state, n)) else _pct(getattr(state, n)) for n in names)
+
+
+def _regime_text(state: MarketState) -> str:
+    parts = [_label(state.trend)]
+    if state.mixture_regime:
+        parts.append(f"mixture: {state.mixture_regime} ({state.mixture_probability:.0%})")
+    return " · ".join(p for p in parts if p)
+
+
+def _label(value: Any) -> str:
+    if value is None:
+        return ""
+    for attr in ("label", "value", "name"):
+        text = getattr(value, attr, None)
+        if isinstance(text, str):
+            return text
+    return str(value)
+
+
+def _vix_text(state: MarketState) -> str:
+    bucket = _label(state.vix_bucket)
+    return f"{state.vix:.2f}" + (f" ({bucket})" if bucket else "") + f" · close {state.vix_as_of:%d %b %Y}"
+
+
+def _garch_text(state: MarketState) -> str:
+    return " · ".join(f"{h}d {_pct(v)}" for h, v in state.garch_vol)
+
+
+def _move_text(state: MarketState) -> str:
+    straddle = f" · straddle ±{state.straddle_move:.1f}" if math.isfinite(state.straddle_move) else ""
+    return (f"±{state.expected_move:.1f} pts ({state.front_expiry:%d %b} {state.front_root.value}, "
+            f"{state.front_days:.1f}d){straddle}")
+
+
+#: (title, fields it needs (the first missing one gives the reason), text of the state, tooltip)
+ROWS: tuple[tuple[str, tuple[str, ...], Callable[[MarketState], str], str], ...] = (
+    ("Regime", ("trend",), _regime_text, "Trend from ADX + SMA on SPX daily bars; Gaussian-mixture regime on "
+                                        "returns/vol features with its probability"),
+    ("VIX", ("vix",), _vix_text, "Last VIX close before this session and its bucket"),
+    ("IV rank / pct (VIX)", ("vix_rank",), lambda s: f"{s.vix_rank:.0f} / {s.vix_percentile:.0f}",
+     "IV rank and IV percentile (0-100) of the last VIX close within a year of VIX closes"),
+    ("IV rank / pct (ATM)", ("atm_iv_rank",), lambda s: f"{s.atm_iv_rank:.0f} / {s.atm_iv_percentile:.0f}",
+     "IV rank and IV percentile (0-100) of the 30-day ATM IV within our stored ATM IVs"),
+    ("ATM IV 30d", ("atm_iv_30d",), lambda s: _pct(s.atm_iv_30d),
+     "ATM IV 30 calendar days out, interpolated in total variance on the fitted surface"),
+    ("Realized YZ 10/20/30d", ("rv_yz_20d",), lambda s: _vols(s, ("rv_yz_10d", "rv_yz_20d", "rv_yz_30d")),
+     "Yang-Zhang realized vol over 10, 20 and 30 sessions (annualized)"),
+    ("Realized C-C 10/20/30d", ("rv_cc_20d",), lambda s: _vols(s, ("rv_cc_10d", "rv_cc_20d", "rv_cc_30d")),
+     "Close-to-close realized vol over 10, 20 and 30 sessions (annualized)"),
+    ("VRP (IV 30d - RV 21d)", ("vrp_volpts",), lambda s: f"{s.vrp_volpts:+.1f} vol pts",
+     "Variance risk premium: 30-day ATM IV minus 21-session Yang-Zhang realized vol"),
+    ("GARCH(1,1) forecast", ("garch_vol",), _garch_text,
+     "GARCH(1,1) forecast of realized vol over the next 1, 5 and 21 sessions (annualized)"),
+    ("Term slope (front - 30d)", ("term_slope_volpts",), lambda s: f"{s.term_slope_volpts:+.2f} vol pts",
+     "Front expiry ATM IV minus 30-day ATM IV; positive = front inverted (stress)"),
+    ("Expected move (1 SD)", ("expected_move",), _move_text,
+     "Front expiry 1 SD move from its ATM IV (forward x IV x sqrt(t)) and its ATM straddle"),
+)
+
+
+class VolHistoryPlot(ThemedPlotWidget):
+    """Realized vol (Yang-Zhang and close-to-close, 20 sessions) and VIX over a year of sessions, with the
+    current 30-day ATM IV as a horizontal line (percent)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, axisItems={"bottom": pg.DateAxisItem()})
+        self.setObjectName("vol_history_plot")
+        plot = self.getPlotItem()
+        plot.setLabel("left", "vol (%)")
+        plot.setTitle("Realized vs implied")
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        self.legend = plot.addLegend(offset=(6, 6), labelTextSize="8pt")
+        self.rv_yz = plot.plot(pen=pg.mkPen(PALETTE[0], width=2), name=f"realized YZ {CHART_WINDOW}d")
+        self.rv_cc = plot.plot(pen=pg.mkPen(PALETTE[3], width=1), name=f"realized C-C {CHART_WINDOW}d")
+        self.vix = plot.plot(pen=pg.mkPen(PALETTE[1], width=2), name="VIX")
+        self.atm = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(PALETTE[2], width=2, style=Qt.PenStyle.DashLine),
+                                   label="ATM IV 30d now {value:.1f}%",
+                                   labelOpts={"position": 0.15, "color": PALETTE[2]})
+        plot.addItem(self.atm)
+        self.atm.setVisible(False)
+
+    def set_history(self, history: History, atm_iv_30d: float) -> None:
+        self.rv_yz.setData(history.spx_t, history.rv_yz)
+        self.rv_cc.setData(history.spx_t, history.rv_cc)
+        self.vix.setData(history.vix_t, history.vix)
+        self.atm.setVisible(math.isfinite(atm_iv_30d))
+        if math.isfinite(atm_iv_30d):
+            self.atm.setValue(atm_iv_30d * 100.0)
+
+
+class MarketPanel(LivePanel):
+    """The market state of the latest snapshot and the bars in the store (see the module docstring)."""
+
+    state_changed = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None, *, refresh_seconds: float = 1.0,
+                 reload_seconds: float = BARS_RELOAD_SECONDS) -> None:
+        super().__init__(parent, job_name="market state", refresh_seconds=refresh_seconds)
+        self.setObjectName("market_panel")
+        self._own_store: Store | None = None  # the store without a context (tests, tools)
+        self.loader = BarsLoader(self._store, reload_seconds)
+        self.cache = BarsCache()
+        self._history_cache = BarsCache(size=2)
+        self._result: MarketResult | None = None
+        self._build_ui()
+
+    def _build_ui(self) -> None:
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(2)
+        self.values: dict[str, QLabel] = {}
+        for row, (title, _needs, _text, tip) in enumerate(ROWS):
+            name = QLabel(title)
+            name.setToolTip(tip)
+            value = QLabel("–")
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            grid.addWidget(name, row, 0)
+            grid.addWidget(value, row, 1)
+            self.values[title] = value
+        grid.setColumnStretch(1, 1)
+        self.chart = VolHistoryPlot()
+        self.status_label = QLabel("waiting for market data: start the simulator or a replay")
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status_label.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        layout.addLayout(grid)
+        layout.addWidget(self.chart, 1)
+        layout.addWidget(self.status_label)
+
+    def _store(self) -> Store | None:
+        return self.context.store if self.context is not None else self._own_store
+
+    def set_store(self, store: Store | None) -> None:
+        """Read bars from ``store`` (without a context: tests, tools); re-read at the next job."""
+        self._own_store = store
+        self.loader.invalidate()
+        self.refresh(full=True)
+
+    @classmethod
+    def create(cls, context: AppContext) -> MarketPanel:
+        return cls()
+
+    def bind(self, context: AppContext) -> None:
+        super().bind(context)
+        context.store_changed.connect(lambda _store: (self.loader.invalidate(), self.refresh(full=True)))
+
+    # --- feeding (LivePanel hooks) -----------------------------------------------------------------
+    def moved(self, previous: QuoteBatch, batch: QuoteBatch) -> bool:
+        before, now = previous.snapshot, batch.snapshot
+        elapsed = (now.time_ns - before.time_ns) / 1e9
+        return data_moved(previous, batch) and (
+            not 0 <= elapsed < REFIT_MARKET_SECONDS
+            or abs(now.underlying_price / before.underlying_price - 1.0) >= REFIT_INDEX_MOVE)
+
+    def job(self, batch: QuoteBatch) -> Job:
+        previous = self._result.surface if self._result is not None else None
+        return Job(compute_market, (batch.snapshot, previous, self.loader, self.cache, self._history_cache))
+
+    def status_message(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def show_result(self, result: MarketResult) -> None:
+        self._result = result
+        state = result.state
+        for title, needs, text, tip in ROWS:
+            label = self.values[title]
+            why = next((state.why(n) for n in needs if state.why(n)), "")
+            label.setText("n/a" if why else text(state))
+            label.setToolTip(f"{tip}\n\nmissing: {why}" if why else tip)
+            label.setEnabled(not why)
+        self.chart.set_history(result.history, state.atm_iv_30d)
+        self.status_label.setText(self._status(result))
+        self.state_changed.emit(state)
+
+    def _status(self, result: MarketResult) -> str:
+        state = result.state
+        if result.reason:
+            return f"no data: {result.reason}"
+        for name in ("rv_yz_20d", "vix"):  # no bars at all: the one fix that fills most of the panel
+            if state.why(name).startswith("no "):
+                return f"no data: {state.why(name)}"
+        stamp = result.snapshot.time.astimezone(ET)
+        text = f"SPX {state.spot:,.2f} · {stamp:%H:%M:%S} ET · {result.seconds * 1000:.0f} ms"
+        return " · ".join([text, *state.notes])
+
+    # --- API for the shell and tests --------------------------------------------------------------
+    @property
+    def result(self) -> MarketResult | None:
+        return self._result
+
+    @property
+    def state(self) -> MarketState | None:
+        """The market state on screen (None before the first result)."""
+        return self._result.state if self._result is not None else None
+
+    def health(self) -> tuple[bool, str]:
+        if self._result is None:
+            return False, "market: no state computed yet"
+        shown = sum(label.text() != "n/a" for label in self.values.values())
+        return shown > 0, f"market: {shown}/{len(self.values)} figures shown"
