@@ -149,16 +149,14 @@ def _returns(spx: Any) -> np.ndarray:
 
 
 def _garch(spx: Any, values: dict, missing: dict, config: MarketStateConfig) -> None:
-    from spx_core.analytics.garch import garch_forecast
+    from spx_core.analytics.garch import GarchError, garch_forecast
 
-    r = _returns(spx)
-    if len(r) < MIN_FIT_SESSIONS:
-        missing["garch_vol"] = (f"only {len(r)} SPX daily returns: a GARCH(1,1) fit needs "
-                                f"{MIN_FIT_SESSIONS}; import more SPX bars")
+    try:
+        forecast = garch_forecast(_returns(spx), horizon_days=config.garch_horizons)
+    except GarchError as exc:  # too little history or no convergence: the message says what to do
+        missing["garch_vol"] = str(exc)
         return
-    forecast = garch_forecast(r, horizon_days=config.garch_horizons)
-    values["garch_vol"] = tuple((int(h), float(v)) for h, v in zip(config.garch_horizons,
-                                                                  forecast.annualized_vol, strict=True))
+    values["garch_vol"] = tuple(zip(forecast.horizon_days, forecast.vol, strict=True))
 
 
 def _mixture(spx: Any, values: dict, missing: dict) -> None:
@@ -185,34 +183,50 @@ def _vix(vix: Any, values: dict, missing: dict, session: date | None, notes: lis
     stale = _staleness("VIX", values["vix_as_of"], session, config)
     if stale:
         notes.append(stale)
-    if len(closes) < 2:
-        missing["vix_rank"] = missing["vix_percentile"] = "one VIX close only: import the VIX history"
-        return
-    values["vix_rank"], values["vix_percentile"] = rank_and_percentile(closes[:-1], values["vix"],
-                                                                       config.rank_window)
+    rank, pct, why = rank_and_percentile(closes[:-1], values["vix"], config.rank_window, "VIX closes")
+    if why:
+        missing["vix_rank"] = missing["vix_percentile"] = why
+    else:
+        values["vix_rank"], values["vix_percentile"] = rank, pct
 
 
-def rank_and_percentile(history: np.ndarray, current: float, window: int) -> tuple[float, float]:
-    """IV rank and IV percentile (percent, 0-100) of ``current`` within the last ``window`` of ``history``."""
-    from spx_core.analytics.iv_rank import iv_percentile, iv_rank
+def rank_and_percentile(history: np.ndarray, current: float, window: int, what: str) -> tuple[float, float, str]:
+    """IV rank and IV percentile (percent, 0-100) of ``current`` within the last ``window`` of ``history``,
+    and why they are NaN ("" when they are not)."""
+    from spx_core.analytics.iv_rank import MIN_OBSERVATIONS, iv_percentile, iv_rank
 
     history = np.asarray(history, dtype=np.float64)
-    return (float(iv_rank(history, current, window=window)), float(iv_percentile(history, current, window=window)))
+    rank = float(iv_rank(history, current, window=window))
+    pct = float(iv_percentile(history, current, window=window))
+    n = int(np.isfinite(history[-window:]).sum())
+    if n < MIN_OBSERVATIONS:
+        return rank, pct, (f"only {n} {what} in the lookback: IV rank needs {MIN_OBSERVATIONS}; "
+                           "a longer history fills it")
+    if not math.isfinite(rank):
+        return rank, pct, f"the {what} of the lookback do not vary: no range to rank in"
+    return rank, pct, ""
 
 
 def _atm_history(history: Any, session: date | None) -> tuple[np.ndarray | None, str]:
-    """Our stored ATM IVs of sessions before ``session`` (annualized fractions)."""
+    """Our stored ATM IVs (``iv_rank.stored_atm_iv_history``: a Series on ET dates, annualized fractions)
+    of sessions before ``session``."""
     if history is None or len(history) == 0:
         return None, NO_ATM_HISTORY
-    index = getattr(history, "index", None)
     values = np.asarray(history, dtype=np.float64)
-    if session is not None and index is not None and hasattr(index, "tz"):
-        times = index.tz_convert(ET) if index.tz is not None else index
-        values = values[np.asarray(times.date) < session]
+    if session is not None:
+        days = np.array([_as_date(d) for d in history.index], dtype=object)
+        values = values[days < session]
     values = values[np.isfinite(values)]
-    if len(values) < 2:
-        return None, f"{NO_ATM_HISTORY} (only {len(values)} before this session)"
+    if len(values) == 0:
+        return None, f"{NO_ATM_HISTORY} (none before the {session:%Y-%m-%d} session)"
     return values, ""
+
+
+def _as_date(value: Any) -> date:
+    """A history index entry as a date (dates stay; timestamps are read in ET)."""
+    if hasattr(value, "tzinfo") and hasattr(value, "astimezone"):
+        return value.astimezone(ET).date() if value.tzinfo is not None else value.date()
+    return value
 
 
 def _last(series: Any) -> float:

@@ -280,8 +280,11 @@ def _implied_vs_realized(part: BarsPart, values: dict, missing: dict, config: Ma
     if part.atm_history is None:
         missing["atm_iv_rank"] = missing["atm_iv_percentile"] = part.atm_history_reason
         return
-    rank, pct = rank_and_percentile(part.atm_history, iv, config.rank_window)
-    values["atm_iv_rank"], values["atm_iv_percentile"] = rank, pct
+    rank, pct, why = rank_and_percentile(part.atm_history, iv, config.rank_window, "stored ATM IVs")
+    if why:
+        missing["atm_iv_rank"] = missing["atm_iv_percentile"] = why
+    else:
+        values["atm_iv_rank"], values["atm_iv_percentile"] = rank, pct
 
 
 def describe_bucket(state: MarketState) -> str:
