@@ -271,6 +271,8 @@ class MarketPanel(LivePanel):
         self.cache = BarsCache()
         self._history_cache = BarsCache(size=2)
         self._result: MarketResult | None = None
+        self._min_interval = refresh_seconds
+        self._job_started = -math.inf  # monotonic seconds
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -318,6 +320,10 @@ class MarketPanel(LivePanel):
 
     # --- feeding (LivePanel hooks) -----------------------------------------------------------------
     def moved(self, previous: QuoteBatch, batch: QuoteBatch) -> bool:
+        # The base starts the next job as soon as a result is shown; the state changes slowly, so
+        # wait out the refresh interval (wall) since the last job instead of refitting back to back.
+        if time.monotonic() - self._job_started < self._min_interval:
+            return False
         before, now = previous.snapshot, batch.snapshot
         elapsed = (now.time_ns - before.time_ns) / 1e9
         return data_moved(previous, batch) and (
@@ -325,6 +331,7 @@ class MarketPanel(LivePanel):
             or abs(now.underlying_price / before.underlying_price - 1.0) >= REFIT_INDEX_MOVE)
 
     def job(self, batch: QuoteBatch) -> Job:
+        self._job_started = time.monotonic()
         previous = self._result.surface if self._result is not None else None
         return Job(compute_market, (batch.snapshot, previous, self.loader, self.cache, self._history_cache))
 
