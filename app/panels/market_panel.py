@@ -244,7 +244,7 @@ class VolHistoryPlot(ThemedPlotWidget):
         self.vix = plot.plot(pen=pg.mkPen(PALETTE[1], width=2), name="VIX")
         self.atm = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(PALETTE[2], width=2, style=Qt.PenStyle.DashLine),
                                    label="ATM IV 30d now {value:.1f}%",
-                                   labelOpts={"position": 0.15, "color": PALETTE[2]})
+                                   labelOpts={"position": 0.75, "color": PALETTE[2], "anchors": [(0.5, 1), (0.5, 1)]})
         plot.addItem(self.atm)
         self.atm.setVisible(False)
 
