@@ -11,8 +11,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_float_array", "like", "rolling_sum", "rolling_mean", "rolling_var", "check_window",
-           "TRADING_DAYS"]
+__all__ = [
+    "TRADING_DAYS",
+    "as_float_array",
+    "check_window",
+    "like",
+    "rolling_mean",
+    "rolling_sum",
+    "rolling_var",
+]
 
 #: Trading days per year used to annualize daily statistics.
 TRADING_DAYS = 252

@@ -21,7 +21,7 @@ import numpy as np
 
 from spx_core.analytics._series import TRADING_DAYS, as_float_array
 
-__all__ = ["garch_forecast", "GarchForecast", "GarchError", "MIN_RETURNS", "RETURN_SCALE"]
+__all__ = ["MIN_RETURNS", "RETURN_SCALE", "GarchError", "GarchForecast", "garch_forecast"]
 
 #: Fewer daily returns than this cannot pin down three variance parameters; the fit is refused.
 MIN_RETURNS = 100

@@ -32,10 +32,31 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from spx_core.analytics._series import as_float_array, check_window, like, rolling_mean, rolling_var
+from spx_core.analytics._series import (
+    as_float_array,
+    check_window,
+    like,
+    rolling_mean,
+    rolling_var,
+)
 
-__all__ = ["sma", "ema", "wilder", "rsi", "macd", "bollinger", "true_range", "atr", "adx", "stochastic",
-           "parabolic_sar", "Macd", "Bollinger", "Adx", "Stochastic"]
+__all__ = [
+    "Adx",
+    "Bollinger",
+    "Macd",
+    "Stochastic",
+    "adx",
+    "atr",
+    "bollinger",
+    "ema",
+    "macd",
+    "parabolic_sar",
+    "rsi",
+    "sma",
+    "stochastic",
+    "true_range",
+    "wilder",
+]
 
 
 def _recursive(x: np.ndarray, alpha: float, window: int) -> np.ndarray:

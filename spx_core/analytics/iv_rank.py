@@ -24,8 +24,19 @@ import numpy as np
 
 from spx_core.analytics._series import as_float_array, check_window, like
 
-__all__ = ["iv_rank", "iv_percentile", "iv_rank_series", "iv_percentile_series", "atm_iv", "surface_atm_iv",
-           "vix_history", "stored_atm_iv_history", "daily_closes", "MIN_OBSERVATIONS", "ATM_DAYS"]
+__all__ = [
+    "ATM_DAYS",
+    "MIN_OBSERVATIONS",
+    "atm_iv",
+    "daily_closes",
+    "iv_percentile",
+    "iv_percentile_series",
+    "iv_rank",
+    "iv_rank_series",
+    "stored_atm_iv_history",
+    "surface_atm_iv",
+    "vix_history",
+]
 
 #: Fewer finite observations in the lookback than this give NaN rather than a rank of a handful of days.
 MIN_OBSERVATIONS = 20

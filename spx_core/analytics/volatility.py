@@ -28,10 +28,26 @@ from typing import Any
 
 import numpy as np
 
-from spx_core.analytics._series import TRADING_DAYS, as_float_array, check_window, like, rolling_mean, rolling_var
+from spx_core.analytics._series import (
+    TRADING_DAYS,
+    as_float_array,
+    check_window,
+    like,
+    rolling_mean,
+    rolling_var,
+)
 
-__all__ = ["close_to_close", "parkinson", "garman_klass", "rogers_satchell", "yang_zhang",
-           "variance_risk_premium", "VarianceRiskPremium", "log_returns", "TRADING_DAYS"]
+__all__ = [
+    "TRADING_DAYS",
+    "VarianceRiskPremium",
+    "close_to_close",
+    "garman_klass",
+    "log_returns",
+    "parkinson",
+    "rogers_satchell",
+    "variance_risk_premium",
+    "yang_zhang",
+]
 
 _LN2 = float(np.log(2.0))
 
@@ -67,7 +83,7 @@ def parkinson(high: Any, low: Any, window: int = 21, *, periods_per_year: float 
     return like(_annualized(var, periods_per_year), high, "parkinson")
 
 
-def garman_klass(open: Any, high: Any, low: Any, close: Any, window: int = 21, *,  # noqa: A002 - OHLC names
+def garman_klass(open: Any, high: Any, low: Any, close: Any, window: int = 21, *,
                  periods_per_year: float = TRADING_DAYS) -> Any:
     """Garman-Klass OHLC vol over the last ``window`` bars, annualized."""
     window = check_window(window)
@@ -77,12 +93,12 @@ def garman_klass(open: Any, high: Any, low: Any, close: Any, window: int = 21, *
     return like(_annualized(np.maximum(var, 0.0), periods_per_year), close, "garman_klass")
 
 
-def _rs_terms(open: Any, high: Any, low: Any, close: Any) -> np.ndarray:  # noqa: A002
+def _rs_terms(open: Any, high: Any, low: Any, close: Any) -> np.ndarray:
     lo_, lh, ll, lc = _logs(open, "open"), _logs(high, "high"), _logs(low, "low"), _logs(close, "close")
     return (lh - lc) * (lh - lo_) + (ll - lc) * (ll - lo_)
 
 
-def rogers_satchell(open: Any, high: Any, low: Any, close: Any, window: int = 21, *,  # noqa: A002
+def rogers_satchell(open: Any, high: Any, low: Any, close: Any, window: int = 21, *,
                     periods_per_year: float = TRADING_DAYS) -> Any:
     """Rogers-Satchell drift-independent OHLC vol over the last ``window`` bars, annualized."""
     window = check_window(window)
@@ -90,7 +106,7 @@ def rogers_satchell(open: Any, high: Any, low: Any, close: Any, window: int = 21
     return like(_annualized(var, periods_per_year), close, "rogers_satchell")
 
 
-def yang_zhang(open: Any, high: Any, low: Any, close: Any, window: int = 21, *,  # noqa: A002
+def yang_zhang(open: Any, high: Any, low: Any, close: Any, window: int = 21, *,
                periods_per_year: float = TRADING_DAYS) -> Any:
     """Yang-Zhang vol (overnight + open-to-close + Rogers-Satchell) over ``window`` bars, annualized."""
     window = check_window(window, 2)
