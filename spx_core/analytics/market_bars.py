@@ -25,8 +25,6 @@ __all__ = ["BarsPart", "bars_part", "before_session", "session_cutoff", "rank_an
 NO_SPX_BARS = "no SPX bars: import sp500.csv.gz with spx-data import"
 NO_VIX_BARS = "no VIX bars: import vix.csv.gz with spx-data import"
 NO_ATM_HISTORY = "no stored ATM IVs: record or import chain snapshots on earlier days"
-#: sessions of returns the GARCH(1,1) and mixture fits need to be more than noise (about a year)
-MIN_FIT_SESSIONS = 250
 ANNUALIZE = math.sqrt(252.0)
 
 
@@ -134,13 +132,16 @@ def _realized(spx: Any, values: dict, missing: dict, config: MarketStateConfig) 
 
 
 def _trend(spx: Any, values: dict, missing: dict) -> None:
-    from spx_core.analytics.regimes import trend_regime
+    from spx_core.analytics.regimes import TrendRegime, TrendRule, trend_regime
 
     h, lo, c = (np.asarray(spx[k], dtype=np.float64) for k in ("high", "low", "close"))
-    try:
-        values["trend"] = trend_regime(h, lo, c)
-    except ValueError as exc:  # too few sessions for ADX/SMA: the estimator says how many it needs
-        missing["trend"] = f"trend regime: {exc}"
+    regime = trend_regime(h, lo, c)
+    if regime is TrendRegime.UNKNOWN:  # ADX or the slow SMA is not defined yet
+        rule = TrendRule()
+        missing["trend"] = (f"only {len(c)} SPX sessions: the trend rule (ADX {rule.adx_window} + SMA "
+                            f"{rule.fast}/{rule.slow}) needs {rule.slow}; import more SPX bars")
+    else:
+        values["trend"] = regime
 
 
 def _returns(spx: Any) -> np.ndarray:
@@ -160,16 +161,20 @@ def _garch(spx: Any, values: dict, missing: dict, config: MarketStateConfig) -> 
 
 
 def _mixture(spx: Any, values: dict, missing: dict) -> None:
-    from spx_core.analytics.regimes import MixtureRegimes
+    from spx_core.analytics.regimes import MixtureRegimes, RegimeModelError
 
-    if len(spx) <= MIN_FIT_SESSIONS:
-        missing["mixture_regime"] = missing["mixture_probability"] = (
-            f"only {len(spx)} SPX sessions: the mixture regime model needs {MIN_FIT_SESSIONS + 1}; "
-            "import more SPX bars")
+    close = np.asarray(spx["close"], dtype=np.float64)
+    try:
+        model = MixtureRegimes().fit(close)
+    except RegimeModelError as exc:  # too little history or no convergence: the message says what to do
+        missing["mixture_regime"] = missing["mixture_probability"] = str(exc)
         return
-    model = MixtureRegimes().fit(spx)
-    label, probability = model.current(spx)
-    values["mixture_regime"], values["mixture_probability"] = str(label), float(probability)
+    proba = model.predict_proba(close)[-1]
+    state = model.current(close)
+    if state is None or not np.isfinite(proba).all():
+        missing["mixture_regime"] = missing["mixture_probability"] = "the last session has no mixture features"
+        return
+    values["mixture_regime"], values["mixture_probability"] = str(state), float(proba.max())
 
 
 def _vix(vix: Any, values: dict, missing: dict, session: date | None, notes: list,

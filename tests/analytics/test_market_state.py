@@ -14,6 +14,7 @@ import pytest
 from spx_core.analytics.garch import garch_forecast
 from spx_core.analytics.iv_rank import iv_percentile, iv_rank
 from spx_core.analytics.market_bars import NO_SPX_BARS, NO_VIX_BARS
+from spx_core.analytics.regimes import MixtureRegimes, TrendRegime, trend_regime, vix_bucket
 from spx_core.analytics.market_state import (DAYS_30, MISSING_SURFACE, BarsCache, MarketState, market_state)
 from spx_core.analytics.volatility import close_to_close, yang_zhang
 from spx_core.domain import ET
@@ -94,6 +95,15 @@ def test_realized_vols_are_the_estimators_on_the_bars(state, spx):
 def test_garch_is_garch_forecast_on_the_log_returns(state, spx):
     forecast = garch_forecast(np.diff(np.log(spx["close"].to_numpy())), horizon_days=(1, 5, 21))
     assert state.garch_vol == tuple(zip((1, 5, 21), forecast.vol, strict=True))
+
+
+def test_regimes_are_the_regime_estimators_on_the_bars(state, spx):
+    h, lo, c = (spx[k].to_numpy() for k in ("high", "low", "close"))
+    assert state.trend == trend_regime(h, lo, c) and state.trend is not TrendRegime.UNKNOWN
+    model = MixtureRegimes().fit(c)
+    assert state.mixture_regime == model.current(c) and state.mixture_regime in model.names
+    assert state.mixture_probability == pytest.approx(model.predict_proba(c)[-1].max(), rel=1e-12)
+    assert state.vix_bucket == vix_bucket(state.vix)
 
 
 def test_vix_level_and_rank_are_iv_rank_on_the_vix_closes(state, vix):
@@ -180,6 +190,8 @@ def test_short_history_gives_the_reason_not_a_number(surface):
     assert s.has("rv_yz_10d") and not s.has("rv_yz_20d") and "needs 21" in s.why("rv_yz_20d")
     assert "GARCH(1,1) needs at least" in s.why("garch_vol")
     assert "IV rank needs 20" in s.why("vix_rank")
+    assert "the trend rule (ADX 14 + SMA 50/200) needs 200" in s.why("trend") and s.trend is None
+    assert "regime model needs at least 250" in s.why("mixture_regime")
 
 
 def test_30d_iv_needs_expiries_on_both_sides(surface):
