@@ -16,11 +16,14 @@ Events (Qt signals):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as datetime_time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
     from app.context import AppContext
     from spx_core.storage import Store
 
-__all__ = ["MarketPanel", "MarketResult", "BarsLoader", "compute_market", "HISTORY_SESSIONS"]
+__all__ = ["HISTORY_SESSIONS", "BarsLoader", "MarketPanel", "MarketResult", "compute_market"]
 
 BARS_RELOAD_SECONDS = 60.0  # bars change by a daily import or a recorded session: a minute is fresh enough
 HISTORY_SESSIONS = 252  # the chart shows a year of sessions
@@ -58,8 +61,9 @@ class Bars:
 
 
 class BarsLoader:
-    """Reads SPX/VIX bars and our stored ATM IVs from the store, at most every ``reload_seconds`` (wall),
-    or at once after :meth:`invalidate` (a new store). Called in the worker thread."""
+    """Reads SPX/VIX bars from the store at most every ``reload_seconds`` (wall), and our stored ATM IVs
+    once per session (they are days *before* the session, and each stored day costs a snapshot read and
+    an IV solve); :meth:`invalidate` (a new store) re-reads both. Called in the worker thread."""
 
     def __init__(self, store_of: Callable[[], Store | None], reload_seconds: float = BARS_RELOAD_SECONDS) -> None:
         self._store_of = store_of
@@ -67,31 +71,41 @@ class BarsLoader:
         self._lock = threading.Lock()
         self._bars: Bars | None = None
         self._loaded_at = -math.inf
+        self._atm: tuple[date, Any] | None = None  # (session, history before it)
         self.loads = 0
+        self.atm_loads = 0
 
     def invalidate(self) -> None:
         with self._lock:
-            self._bars, self._loaded_at = None, -math.inf
+            self._bars, self._loaded_at, self._atm = None, -math.inf, None
 
-    def load(self) -> Bars:
+    def load(self, session: date) -> Bars:
+        """The bars and the ATM IV history of days before ``session`` (ET date)."""
         with self._lock:
-            if self._bars is not None and time.monotonic() - self._loaded_at < self._reload:
-                return self._bars
+            fresh = self._bars is not None and time.monotonic() - self._loaded_at < self._reload
+            bars, atm = self._bars, self._atm
         store = self._store_of()
         if store is None:
-            bars = Bars(None, None, None, NO_STORE)
-        else:
-            bars = Bars(store.load_bars("SPX"), store.load_bars("VIX"), _atm_history(store))
+            return Bars(None, None, None, NO_STORE)
+        if not fresh:
+            bars = Bars(store.load_bars("SPX"), store.load_bars("VIX"), None)
             self.loads += 1
+        if atm is None or atm[0] != session:
+            atm = (session, _atm_history(store, session))
+            self.atm_loads += 1
         with self._lock:
-            self._bars, self._loaded_at = bars, time.monotonic()
-        return bars
+            if not fresh:
+                self._bars, self._loaded_at = bars, time.monotonic()
+            self._atm = atm
+        return dataclasses.replace(bars, atm_history=atm[1])
 
 
-def _atm_history(store: Store) -> Any:
+def _atm_history(store: Store, session: date) -> Any:
     from spx_core.analytics.iv_rank import stored_atm_iv_history
 
-    return stored_atm_iv_history(store, "SPX")
+    # only days before the session: its own snapshots are the live ones
+    end = datetime.combine(session, datetime_time(0), ET) - timedelta(microseconds=1)
+    return stored_atm_iv_history(store, "SPX", end=end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +134,15 @@ def compute_market(snapshot: ChainSnapshot, previous: Any, loader: BarsLoader, c
     """Worker-thread job: surface fit, bars, market state and the chart's history."""
     from spx_core.analytics.market_bars import session_cutoff
     from spx_core.analytics.market_state import market_state
-    from spx_core.surface import chain_iv, fit_surface  # heavy imports kept off the start-up path
+    from spx_core.surface import (  # heavy imports kept off the start-up path
+        chain_iv,
+        fit_surface,
+    )
 
     t0 = time.perf_counter()
     surface = fit_surface(chain_iv(snapshot), previous=previous)
-    bars = loader.load()
     session = session_cutoff(snapshot.time_ns)
+    bars = loader.load(session)
     state = market_state(bars.spx, bars.vix, surface, atm_iv_history=bars.atm_history, cache=cache,
                          session=session)
     key = (_stamp(bars.spx), _stamp(bars.vix), session)
@@ -170,10 +187,10 @@ def _vols(state: MarketState, names: tuple[str, ...]) -> str:
 
 
 def _regime_text(state: MarketState) -> str:
-    parts = [_label(state.trend)]
-    if state.mixture_regime:
-        parts.append(f"mixture: {state.mixture_regime} ({state.mixture_probability:.0%})")
-    return " · ".join(p for p in parts if p)
+    trend = _label(state.trend) or "trend n/a"
+    mixture = (f"{state.mixture_regime} ({state.mixture_probability:.0%})" if state.mixture_regime
+               else "mixture n/a")
+    return f"{trend} · {mixture}"
 
 
 def _label(value: Any) -> str:
@@ -201,10 +218,10 @@ def _move_text(state: MarketState) -> str:
             f"{state.front_days:.1f}d){straddle}")
 
 
-#: (title, fields it needs (the first missing one gives the reason), text of the state, tooltip)
+#: (title, fields it shows (n/a when all are missing; the tooltip gives each missing one's reason), text, tooltip)
 ROWS: tuple[tuple[str, tuple[str, ...], Callable[[MarketState], str], str], ...] = (
-    ("Regime", ("trend",), _regime_text, "Trend from ADX + SMA on SPX daily bars; Gaussian-mixture regime on "
-                                        "returns/vol features with its probability"),
+    ("Regime", ("trend", "mixture_regime"), _regime_text,
+     "Trend from ADX + SMA on SPX daily bars; Gaussian-mixture regime on returns/vol features with its probability"),
     ("VIX", ("vix",), _vix_text, "Last VIX close before this session and its bucket"),
     ("IV rank / pct (VIX)", ("vix_rank",), lambda s: f"{s.vix_rank:.0f} / {s.vix_percentile:.0f}",
      "IV rank and IV percentile (0-100) of the last VIX close within a year of VIX closes"),
@@ -343,10 +360,12 @@ class MarketPanel(LivePanel):
         state = result.state
         for title, needs, text, tip in ROWS:
             label = self.values[title]
-            why = next((state.why(n) for n in needs if state.why(n)), "")
-            label.setText("n/a" if why else text(state))
-            label.setToolTip(f"{tip}\n\nmissing: {why}" if why else tip)
-            label.setEnabled(not why)
+            missing = [n for n in needs if not state.has(n)]
+            whys = list(dict.fromkeys(state.why(n) for n in missing))
+            shown = len(missing) < len(needs)
+            label.setText(text(state) if shown else "n/a")
+            label.setToolTip("\n\n".join([tip, *(f"missing: {why}" for why in whys)]))
+            label.setEnabled(shown)
         self.chart.set_history(result.history, state.atm_iv_30d)
         self.status_label.setText(self._status(result))
         self.state_changed.emit(state)

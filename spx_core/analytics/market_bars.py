@@ -20,7 +20,7 @@ from spx_core.domain import ET
 if TYPE_CHECKING:
     from spx_core.analytics.market_state import MarketStateConfig
 
-__all__ = ["BarsPart", "bars_part", "before_session", "session_cutoff", "rank_and_percentile", "NO_SPX_BARS", "NO_VIX_BARS"]
+__all__ = ["NO_SPX_BARS", "NO_VIX_BARS", "BarsPart", "bars_part", "before_session", "rank_and_percentile", "session_cutoff"]
 
 NO_SPX_BARS = "no SPX bars: import sp500.csv.gz with spx-data import"
 NO_VIX_BARS = "no VIX bars: import vix.csv.gz with spx-data import"

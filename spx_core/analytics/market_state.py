@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from spx_core.analytics.market_bars import BarsPart, bars_part, session_cutoff
-from spx_core.domain import ET, Root
+from spx_core.domain import Root
 
-__all__ = ["MarketState", "MarketStateConfig", "BarsCache", "market_state", "MISSING_SURFACE"]
+__all__ = ["MISSING_SURFACE", "BarsCache", "MarketState", "MarketStateConfig", "market_state"]
 
 NAN = float("nan")
 DAYS_30 = 30.0 / 365.0  # the 30-calendar-day horizon in ACT/365 years (the project's time-to-expiry)
@@ -190,7 +190,7 @@ def market_state(bars_spx: Any, bars_vix: Any, surface: Any | None, *, atm_iv_hi
     if session is None and surface is not None:
         session = session_cutoff(surface.time_ns)
     key_inputs = (bars_spx, bars_vix, atm_iv_history, session, config)
-    compute = lambda: bars_part(*key_inputs)  # noqa: E731 (deferred for the cache)
+    compute = lambda: bars_part(*key_inputs)
     if cache is None:
         part = compute()
     else:
@@ -248,7 +248,9 @@ def _surface_fields(surface: Any, values: dict, missing: dict, config: MarketSta
 
 
 def _expected_move(surface: Any, front: Any, values: dict, missing: dict) -> None:
-    from spx_core.strategies.probability import expected_moves  # scipy-heavy, and only with a surface
+    from spx_core.strategies.probability import (
+        expected_moves,  # scipy-heavy, and only with a surface
+    )
 
     move = next((m for m in expected_moves(surface) if (m.root, m.expiry) == (front.root, front.expiry)), None)
     if move is None:
@@ -285,16 +287,3 @@ def _implied_vs_realized(part: BarsPart, values: dict, missing: dict, config: Ma
         missing["atm_iv_rank"] = missing["atm_iv_percentile"] = why
     else:
         values["atm_iv_rank"], values["atm_iv_percentile"] = rank, pct
-
-
-def describe_bucket(state: MarketState) -> str:
-    """The VIX bucket as a trader reads it ("" when missing)."""
-    bucket = state.vix_bucket
-    return "" if bucket is None else str(getattr(bucket, "label", getattr(bucket, "value", bucket)))
-
-
-def session_date_of(time_ns: int) -> date:
-    """The ET session date of an instant (ns UTC)."""
-    from spx_core.domain.calendar import from_ns
-
-    return from_ns(time_ns).astimezone(ET).date()

@@ -16,8 +16,8 @@ class Trend(Enum):  # a regime enum as the estimators return them (the filter re
 
 
 def state(**values) -> MarketState:
-    base = dict(vix=18.5, vix_rank=42.0, vix_percentile=55.0, atm_iv_rank=70.0, atm_iv_percentile=80.0,
-                trend=Trend.UP, mixture_regime="calm", mixture_probability=0.9)
+    base = {"vix": 18.5, "vix_rank": 42.0, "vix_percentile": 55.0, "atm_iv_rank": 70.0, "atm_iv_percentile": 80.0,
+            "trend": Trend.UP, "mixture_regime": "calm", "mixture_probability": 0.9}
     base.update(values)
     return MarketState(**base)
 

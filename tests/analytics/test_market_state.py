@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 import numpy as np
 import pandas as pd
@@ -14,8 +14,19 @@ import pytest
 from spx_core.analytics.garch import garch_forecast
 from spx_core.analytics.iv_rank import iv_percentile, iv_rank
 from spx_core.analytics.market_bars import NO_SPX_BARS, NO_VIX_BARS
-from spx_core.analytics.regimes import MixtureRegimes, TrendRegime, trend_regime, vix_bucket
-from spx_core.analytics.market_state import (DAYS_30, MISSING_SURFACE, BarsCache, MarketState, market_state)
+from spx_core.analytics.market_state import (
+    DAYS_30,
+    MISSING_SURFACE,
+    BarsCache,
+    MarketState,
+    market_state,
+)
+from spx_core.analytics.regimes import (
+    MixtureRegimes,
+    TrendRegime,
+    trend_regime,
+    vix_bucket,
+)
 from spx_core.analytics.volatility import close_to_close, yang_zhang
 from spx_core.domain import ET
 from spx_core.surface import fit_surface

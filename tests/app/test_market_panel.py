@@ -155,3 +155,31 @@ def test_recomputes_at_most_once_a_second_and_fits_bars_once(qtbot, store, marke
     assert panel.cache.misses == 1  # GARCH and the mixture fitted once for the session's bars
     assert panel.loader.loads == 1  # bars read once (re-read every minute)
     panel.shutdown()
+
+
+def test_atm_iv_rank_from_snapshots_stored_on_earlier_days(qtbot, store, batch):
+    from spx_core.analytics.iv_rank import atm_iv
+    from tests.chains import make_chain
+
+    days = pd.bdate_range(end=date(2018, 6, 12), periods=25)
+    stored = []
+    for i, day in enumerate(days):  # one snapshot a day at 15:00 ET, smiles shifted up day by day
+        now = datetime(day.year, day.month, day.day, 15, 0, tzinfo=ET)
+        snap, _ = make_chain(n_expiries=4, now=now, spot=2780.0, strikes_per_expiry=40,
+                             svi_for=lambda t, i=i: (0.0004 * i + 0.01 * t, 0.1 * math.sqrt(t), -0.6, 0.0, 0.1))
+        store.save_snapshot(snap, source="test", session=f"d{i}")
+        stored.append(atm_iv(snap))
+    panel = make_panel(qtbot, store)
+    panel.on_batch(batch)
+    wait_result(qtbot, panel)
+    state = panel.state
+    from spx_core.analytics.iv_rank import iv_percentile, iv_rank
+
+    assert state.has("atm_iv_rank"), state.why("atm_iv_rank")
+    assert state.atm_iv_rank == pytest.approx(iv_rank(np.array(stored), state.atm_iv_30d))
+    assert state.atm_iv_percentile == pytest.approx(iv_percentile(np.array(stored), state.atm_iv_30d))
+    assert panel.values["IV rank / pct (ATM)"].text() == f"{state.atm_iv_rank:.0f} / {state.atm_iv_percentile:.0f}"
+    panel.refresh(full=True)
+    wait_result(qtbot, panel, 2)
+    assert panel.loader.atm_loads == 1  # the history before a session is read once
+    panel.shutdown()
