@@ -140,10 +140,11 @@ def compute_market(snapshot: ChainSnapshot, previous: Any, loader: BarsLoader, c
     )
 
     t0 = time.perf_counter()
-    surface = fit_surface(chain_iv(snapshot), previous=previous)
+    civ = chain_iv(snapshot)
+    surface = fit_surface(civ, previous=previous)
     session = session_cutoff(snapshot.time_ns)
     bars = loader.load(session)
-    state = market_state(bars.spx, bars.vix, surface, atm_iv_history=bars.atm_history, cache=cache,
+    state = market_state(bars.spx, bars.vix, surface, civ=civ, atm_iv_history=bars.atm_history, cache=cache,
                          session=session)
     key = (_stamp(bars.spx), _stamp(bars.vix), session)
     history = history_cache.get(key, lambda: _history(bars.spx, bars.vix, session))

@@ -173,8 +173,8 @@ class BarsCache:
         return part
 
 
-def market_state(bars_spx: Any, bars_vix: Any, surface: Any | None, *, atm_iv_history: Any = None,
-                 cache: BarsCache | None = None, config: MarketStateConfig = MarketStateConfig(),
+def market_state(bars_spx: Any, bars_vix: Any, surface: Any | None, *, civ: Any = None,
+                 atm_iv_history: Any = None, cache: BarsCache | None = None, config: MarketStateConfig = MarketStateConfig(),
                  session: date | None = None) -> MarketState:
     """The market state at the surface's snapshot.
 
@@ -182,6 +182,7 @@ def market_state(bars_spx: Any, bars_vix: Any, surface: Any | None, *, atm_iv_hi
         bars_spx / bars_vix: daily bars frames (``Store.load_bars``: time, open, high, low, close,
             volume); None or empty when not stored (the fields depending on them are missing).
         surface: the snapshot's fitted :class:`~spx_core.surface.VolSurface` (None: no snapshot yet).
+        civ: the snapshot's :class:`~spx_core.surface.ChainIV` (for the ATM straddle; None: straddle missing).
         atm_iv_history: our stored ATM IVs (``iv_rank.stored_atm_iv_history``; a Series indexed by
             time, or None when not available).
         cache: keeps the bars part between calls (None: computed every call).
@@ -202,7 +203,7 @@ def market_state(bars_spx: Any, bars_vix: Any, surface: Any | None, *, atm_iv_hi
         for name in _SURFACE_FIELDS:
             missing.setdefault(name, MISSING_SURFACE)
     else:
-        _surface_fields(surface, values, missing, config)
+        _surface_fields(surface, civ, values, missing)
         _implied_vs_realized(part, values, missing, config)
     names = {f.name for f in fields(MarketState)}
     values = {k: v for k, v in values.items() if k in names}
@@ -224,7 +225,7 @@ def _bars_key(bars_spx: Any, bars_vix: Any, atm_iv_history: Any, session: date |
     return (stamp(bars_spx), stamp(bars_vix), stamp(atm_iv_history), session, config)
 
 
-def _surface_fields(surface: Any, values: dict, missing: dict, config: MarketStateConfig) -> None:
+def _surface_fields(surface: Any, civ: Any, values: dict, missing: dict) -> None:
     """ATM 30d, front expiry, term slope and expected move from the fitted surface."""
     values["time_ns"] = int(surface.time_ns)
     values["spot"] = float(surface.underlying_price)
@@ -244,23 +245,24 @@ def _surface_fields(surface: Any, values: dict, missing: dict, config: MarketSta
         why = (f"fitted expiries span {nodes[0].t * 365:.1f}-{nodes[-1].t * 365:.1f} days, not 30 days: "
                "the 30-day IV would be extrapolated")
         missing["atm_iv_30d"] = missing["term_slope_volpts"] = why
-    _expected_move(surface, front, values, missing)
+    _expected_move(surface, civ, front, values, missing)
 
 
-def _expected_move(surface: Any, front: Any, values: dict, missing: dict) -> None:
-    from spx_core.strategies.probability import (
-        expected_moves,  # scipy-heavy, and only with a surface
-    )
+def _expected_move(surface: Any, civ: Any, front: Any, values: dict, missing: dict) -> None:
+    from spx_core.strategies.probability import expected_moves  # scipy-heavy, and only with a surface
 
-    move = next((m for m in expected_moves(surface) if (m.root, m.expiry) == (front.root, front.expiry)), None)
+    sources = (surface,) if civ is None else (surface, civ)
+    move = next((m for m in expected_moves(*sources) if (m.root, m.expiry) == (front.root, front.expiry)), None)
+    label = f"the front expiry {front.expiry:%d %b %y} {front.root.value}"
     if move is None:
-        missing["expected_move"] = missing["straddle_move"] = (
-            f"no expected move for the front expiry {front.expiry:%d %b %y}")
+        missing["expected_move"] = missing["straddle_move"] = f"no expected move for {label}"
         return
-    values["expected_move"] = float(move.iv_move)
-    values["straddle_move"] = float(move.straddle_move)
-    if not math.isfinite(values["straddle_move"]):
-        missing["straddle_move"] = f"no two-sided ATM straddle quote for {front.expiry:%d %b %y}"
+    for name, value in (("expected_move", move.iv_move), ("straddle_move", move.straddle_move)):
+        if math.isfinite(value):
+            values[name] = float(value)
+        else:
+            missing[name] = f"{label}: {move.reason or 'not computed'}" if civ is not None else (
+                f"{label}: no chain quotes passed (the straddle needs the snapshot's ChainIV)")
 
 
 def _implied_vs_realized(part: BarsPart, values: dict, missing: dict, config: MarketStateConfig) -> None:

@@ -159,6 +159,18 @@ def test_front_expiry_term_slope_and_vrp(state, surface):
 def test_expected_move_is_one_sd_from_the_front_atm_iv(state, surface):
     front = min((f for f in surface.expiries if f.fitted and f.t > 0), key=lambda f: f.t)
     assert state.expected_move == pytest.approx(front.forward * front.atm_iv * math.sqrt(front.t), rel=1e-6)
+    assert "needs the snapshot's ChainIV" in state.why("straddle_move")
+
+
+def test_straddle_move_is_expected_moves_on_the_chain(spx, vix, surface, chain):
+    from spx_core.strategies.probability import expected_moves
+    from spx_core.surface import chain_iv
+
+    civ = chain_iv(chain[0])
+    s = market_state(spx, vix, surface, civ=civ)
+    move = next(m for m in expected_moves(surface, civ) if (m.root, m.expiry) == (s.front_root, s.front_expiry))
+    assert s.straddle_move == move.straddle_move and math.isfinite(s.straddle_move)
+    assert s.expected_move == move.iv_move
 
 
 def test_bars_of_the_snapshot_session_and_later_are_not_used(spx, vix, surface, state):
