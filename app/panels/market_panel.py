@@ -63,10 +63,14 @@ class Bars:
 class BarsLoader:
     """Reads SPX/VIX bars from the store at most every ``reload_seconds`` (wall), and our stored ATM IVs
     once per session (they are days *before* the session, and each stored day costs a snapshot read and
-    an IV solve); :meth:`invalidate` (a new store) re-reads both. Called in the worker thread."""
+    an IV solve); :meth:`set_store` (GUI thread) re-reads both. :meth:`load` runs in the worker thread.
 
-    def __init__(self, store_of: Callable[[], Store | None], reload_seconds: float = BARS_RELOAD_SECONDS) -> None:
-        self._store_of = store_of
+    It holds the store, not the panel: a loader that called back into its panel would tie the widget into
+    a reference cycle, which the garbage collector may then free on a worker thread (Qt objects must die
+    on their own thread)."""
+
+    def __init__(self, reload_seconds: float = BARS_RELOAD_SECONDS) -> None:
+        self._store: Store | None = None
         self._reload = reload_seconds
         self._lock = threading.Lock()
         self._bars: Bars | None = None
@@ -75,16 +79,16 @@ class BarsLoader:
         self.loads = 0
         self.atm_loads = 0
 
-    def invalidate(self) -> None:
+    def set_store(self, store: Store | None) -> None:
+        """Read from ``store`` from now on (None: no database); forgets what was read."""
         with self._lock:
-            self._bars, self._loaded_at, self._atm = None, -math.inf, None
+            self._store, self._bars, self._loaded_at, self._atm = store, None, -math.inf, None
 
     def load(self, session: date) -> Bars:
         """The bars and the ATM IV history of days before ``session`` (ET date)."""
         with self._lock:
             fresh = self._bars is not None and time.monotonic() - self._loaded_at < self._reload
-            bars, atm = self._bars, self._atm
-        store = self._store_of()
+            bars, atm, store = self._bars, self._atm, self._store
         if store is None:
             return Bars(None, None, None, NO_STORE)
         if not fresh:
@@ -284,8 +288,7 @@ class MarketPanel(LivePanel):
                  reload_seconds: float = BARS_RELOAD_SECONDS) -> None:
         super().__init__(parent, job_name="market state", refresh_seconds=refresh_seconds)
         self.setObjectName("market_panel")
-        self._own_store: Store | None = None  # the store without a context (tests, tools)
-        self.loader = BarsLoader(self._store, reload_seconds)
+        self.loader = BarsLoader(reload_seconds)
         self.cache = BarsCache()
         self._history_cache = BarsCache(size=2)
         self._result: MarketResult | None = None
@@ -319,13 +322,9 @@ class MarketPanel(LivePanel):
         layout.addWidget(self.chart, 1)
         layout.addWidget(self.status_label)
 
-    def _store(self) -> Store | None:
-        return self.context.store if self.context is not None else self._own_store
-
     def set_store(self, store: Store | None) -> None:
-        """Read bars from ``store`` (without a context: tests, tools); re-read at the next job."""
-        self._own_store = store
-        self.loader.invalidate()
+        """Read bars from ``store`` (the context's store when bound; tests and tools may set one)."""
+        self.loader.set_store(store)
         self.refresh(full=True)
 
     @classmethod
@@ -334,7 +333,8 @@ class MarketPanel(LivePanel):
 
     def bind(self, context: AppContext) -> None:
         super().bind(context)
-        context.store_changed.connect(lambda _store: (self.loader.invalidate(), self.refresh(full=True)))
+        self.loader.set_store(context.store)
+        context.store_changed.connect(self.set_store)
 
     # --- feeding (LivePanel hooks) -----------------------------------------------------------------
     def moved(self, previous: QuoteBatch, batch: QuoteBatch) -> bool:

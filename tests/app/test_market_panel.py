@@ -183,3 +183,26 @@ def test_atm_iv_rank_from_snapshots_stored_on_earlier_days(qtbot, store, batch):
     wait_result(qtbot, panel, 2)
     assert panel.loader.atm_loads == 1  # the history before a session is read once
     panel.shutdown()
+
+
+def test_panel_is_freed_by_reference_counting_not_left_to_the_collector(qtbot, store):
+    # A reference cycle through the widget lets the garbage collector free it later on whatever thread
+    # allocates at that moment (a fit worker): Qt then warns "Timers cannot be started from another thread".
+    import gc
+    import weakref
+
+    from app.context import AppContext
+    from app.settings import AppSettings
+
+    context = AppContext(AppSettings())
+    context.set_store(store)
+    panel = MarketPanel()
+    panel.bind(context)
+    ref = weakref.ref(panel)
+    gc.disable()
+    try:
+        panel.shutdown()
+        del panel
+        assert ref() is None
+    finally:
+        gc.enable()
