@@ -49,6 +49,9 @@ class MarketStateConfig:
             bars are called stale (covers a long weekend); stale bars still give their own fields,
             labelled with their date, but are not compared with the live surface (VRP).
         garch_horizons: GARCH forecast horizons (sessions).
+        fit_sessions: the GARCH and mixture models are fitted on at most this many latest sessions
+            (2520 = ten years): the cost stays bounded as the stored history grows, and regimes of decades
+            ago do not outweigh today's market.
     """
 
     rv_windows: tuple[int, int, int] = (10, 20, 30)
@@ -56,12 +59,14 @@ class MarketStateConfig:
     rank_window: int = 252
     max_bar_age_days: int = 5
     garch_horizons: tuple[int, ...] = (1, 5, 21)
+    fit_sessions: int = 2520
 
     def __post_init__(self) -> None:
         if len(self.rv_windows) != 3 or min(self.rv_windows) < 2 or self.vrp_window < 2:
             raise ValueError(f"rv_windows needs three windows of >= 2 sessions, got {self.rv_windows}")
-        if self.rank_window < 2 or self.max_bar_age_days < 0 or not self.garch_horizons:
-            raise ValueError("rank_window >= 2, max_bar_age_days >= 0 and at least one GARCH horizon are needed")
+        if self.rank_window < 2 or self.max_bar_age_days < 0 or not self.garch_horizons or self.fit_sessions < 2:
+            raise ValueError("rank_window >= 2, max_bar_age_days >= 0, fit_sessions >= 2 and at least one GARCH "
+                             "horizon are needed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +254,9 @@ def _surface_fields(surface: Any, civ: Any, values: dict, missing: dict) -> None
 
 
 def _expected_move(surface: Any, civ: Any, front: Any, values: dict, missing: dict) -> None:
-    from spx_core.strategies.probability import expected_moves  # scipy-heavy, and only with a surface
+    from spx_core.strategies.probability import (
+        expected_moves,  # scipy-heavy, and only with a surface
+    )
 
     sources = (surface,) if civ is None else (surface, civ)
     move = next((m for m in expected_moves(*sources) if (m.root, m.expiry) == (front.root, front.expiry)), None)

@@ -19,6 +19,7 @@ from spx_core.analytics.market_state import (
     MISSING_SURFACE,
     BarsCache,
     MarketState,
+    MarketStateConfig,
     market_state,
 )
 from spx_core.analytics.regimes import (
@@ -106,6 +107,10 @@ def test_realized_vols_are_the_estimators_on_the_bars(state, spx):
 def test_garch_is_garch_forecast_on_the_log_returns(state, spx):
     forecast = garch_forecast(np.diff(np.log(spx["close"].to_numpy())), horizon_days=(1, 5, 21))
     assert state.garch_vol == tuple(zip((1, 5, 21), forecast.vol, strict=True))
+    # fitted on the latest fit_sessions only
+    short = market_state(spx, None, None, config=MarketStateConfig(fit_sessions=300))
+    recent = garch_forecast(np.diff(np.log(spx["close"].to_numpy()[-300:])), horizon_days=(1, 5, 21))
+    assert short.garch_vol == tuple(zip((1, 5, 21), recent.vol, strict=True))
 
 
 def test_regimes_are_the_regime_estimators_on_the_bars(state, spx):
@@ -164,6 +169,7 @@ def test_expected_move_is_one_sd_from_the_front_atm_iv(state, surface):
 
 def test_straddle_move_is_expected_moves_on_the_chain(spx, vix, surface, chain):
     from spx_core.strategies.probability import expected_moves
+
     from spx_core.surface import chain_iv
 
     civ = chain_iv(chain[0])

@@ -14,6 +14,7 @@ import pytest
 from app.main_window import PANELS
 from app.panels.market_panel import HISTORY_SESSIONS, ROWS, MarketPanel
 from spx_core.analytics.market_bars import NO_SPX_BARS
+from spx_core.analytics.market_state import BarsCache
 from spx_core.analytics.volatility import yang_zhang
 from spx_core.domain import ET
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
@@ -68,8 +69,16 @@ def batch(market):
     return market.advance(1.0)
 
 
-def make_panel(qtbot, store=None, **kwargs) -> MarketPanel:
+@pytest.fixture(scope="module")
+def fitted():
+    """One bars cache for the module: the GARCH and mixture fits of the stored bars are done once."""
+    return BarsCache()
+
+
+def make_panel(qtbot, store=None, cache: BarsCache | None = None, **kwargs) -> MarketPanel:
     panel = MarketPanel(**kwargs)
+    if cache is not None:
+        panel.cache = cache
     qtbot.addWidget(panel)
     panel.resize(520, 640)
     panel.show()
@@ -88,8 +97,8 @@ def test_registered_once_in_the_panel_list():
     assert next(spec.panel for spec in PANELS if spec.key == "market") is MarketPanel
 
 
-def test_panel_shows_the_market_state_from_stored_bars_and_the_chain(qtbot, store, batch, bars):
-    panel = make_panel(qtbot, store)
+def test_panel_shows_the_market_state_from_stored_bars_and_the_chain(qtbot, store, batch, bars, fitted):
+    panel = make_panel(qtbot, store, fitted)
     panel.on_batch(batch)
     wait_result(qtbot, panel)
     state = panel.state
@@ -157,7 +166,7 @@ def test_recomputes_at_most_once_a_second_and_fits_bars_once(qtbot, store, marke
     panel.shutdown()
 
 
-def test_atm_iv_rank_from_snapshots_stored_on_earlier_days(qtbot, store, batch):
+def test_atm_iv_rank_from_snapshots_stored_on_earlier_days(qtbot, store, batch, fitted):
     from spx_core.analytics.iv_rank import atm_iv
     from tests.chains import make_chain
 
@@ -169,7 +178,7 @@ def test_atm_iv_rank_from_snapshots_stored_on_earlier_days(qtbot, store, batch):
                              svi_for=lambda t, i=i: (0.0004 * i + 0.01 * t, 0.1 * math.sqrt(t), -0.6, 0.0, 0.1))
         store.save_snapshot(snap, source="test", session=f"d{i}")
         stored.append(atm_iv(snap))
-    panel = make_panel(qtbot, store)
+    panel = make_panel(qtbot, store, fitted)
     panel.on_batch(batch)
     wait_result(qtbot, panel)
     state = panel.state
