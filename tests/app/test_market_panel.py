@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import math
 import time
 from datetime import date, datetime
@@ -27,35 +26,32 @@ START = datetime(2018, 6, 13, 11, 0, tzinfo=ET)
 
 
 def csv_bars(path, columns: dict[str, str]) -> pd.DataFrame:
-    """A daily CSV (Date as M/D/YYYY) as a ``save_bars`` frame stamped at the 16:00 ET close."""
-    with gzip.open(path, "rt") as fh:
-        raw = pd.read_csv(fh)
-    times = pd.to_datetime(raw["Date"], format="%m/%d/%Y") + pd.Timedelta(hours=16)
-    frame = pd.DataFrame({"time": times.dt.tz_localize(ET).dt.tz_convert("UTC")})
-    for name in ("open", "high", "low", "close", "volume"):
-        # "." marks a missing value in these files
-        frame[name] = pd.to_numeric(raw[columns[name]], errors="coerce") if name in columns else np.nan
-    return frame
+    """pandas' own reading of a daily CSV (an independent reference for the importer), one row per date."""
+    raw = pd.read_csv(path, na_values=["."])
+    frame = pd.DataFrame({"date": pd.to_datetime(raw["Date"], format="%m/%d/%Y").dt.date})
+    for name, column in columns.items():
+        frame[name] = raw[column].astype(float)
+    return frame.dropna(subset=["close"]).set_index("date")
 
 
 @pytest.fixture(scope="module")
-def bars(tmp_path_factory):
+def bars():
     from tests.conftest import SHARED_DATA
 
     folder = SHARED_DATA / "index_daily"
     if not folder.is_dir():
         pytest.skip(f"real index data folder {folder} is absent")
-    spx = csv_bars(folder / "sp500.csv.gz", {"open": "Open", "high": "High", "low": "Low", "close": "Close",
-                                              "volume": "Volume"})
-    vix = csv_bars(folder / "vix.csv.gz", {"close": "vix"})
-    return spx, vix
+    spx = csv_bars(folder / "sp500.csv.gz", {"open": "Open", "high": "High", "low": "Low", "close": "Close"})
+    return folder, spx, csv_bars(folder / "vix.csv.gz", {"close": "vix"})
 
 
 @pytest.fixture
 def store(tmp_path, bars):
+    from spx_core.marketdata.importers import ImportStatus, import_files
+
     with Store.open(tmp_path / "market.sqlite") as s:
-        s.save_bars("SPX", bars[0])
-        s.save_bars("VIX", bars[1])
+        reports = import_files(s, [bars[0] / "sp500.csv.gz", bars[0] / "vix.csv.gz"], "daily-bars")
+        assert [r.status for r in reports] == [ImportStatus.IMPORTED] * 2
         yield s
 
 
@@ -104,11 +100,10 @@ def test_panel_shows_the_market_state_from_stored_bars_and_the_chain(qtbot, stor
     state = panel.state
     # bars strictly before the snapshot's session
     assert state.spx_as_of == date(2018, 6, 12) and state.vix_as_of == date(2018, 6, 12)
-    spx = bars[0][bars[0]["time"].dt.date < date(2018, 6, 13)]
+    spx = bars[1][bars[1].index < date(2018, 6, 13)]
     o, h, lo, c = (spx[k].to_numpy() for k in ("open", "high", "low", "close"))
     assert state.rv_yz_20d == pytest.approx(yang_zhang(o, h, lo, c, 20)[-1], rel=1e-12)
-    vix = bars[1].set_index(bars[1]["time"].dt.date)["close"]
-    assert state.vix == vix[date(2018, 6, 12)]
+    assert state.vix == bars[2]["close"][date(2018, 6, 12)]
     for name in ("vix", "vix_rank", "rv_yz_20d", "garch_vol", "trend", "atm_iv_30d", "term_slope_volpts",
                  "vrp_volpts", "expected_move"):
         assert state.has(name), (name, state.why(name))
