@@ -210,3 +210,24 @@ def test_panel_is_freed_by_reference_counting_not_left_to_the_collector(qtbot, s
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_in_the_main_window_the_panel_reads_the_windows_database(make_window, qtbot, run_async, tmp_path, bars):
+    from spx_core.marketdata.importers import import_files
+
+    db = tmp_path / "terminal.sqlite"
+    with Store.open(db) as s:
+        import_files(s, [bars[0] / "sp500.csv.gz", bars[0] / "vix.csv.gz"], "daily-bars")
+    window = make_window(db_path=str(db))
+    panel = window.panels["market"]
+    run_async(window.start_feed(), timeout=30)  # the simulated market runs today: the sample bars end in 2018
+    qtbot.waitUntil(lambda: panel.results >= 1 or bool(panel.last_error), timeout=60_000)
+    assert not panel.last_error, panel.last_error
+    state = panel.state
+    assert state.spx_as_of == date(2018, 12, 31) and state.vix_as_of == date(2019, 1, 3)
+    assert "stale bars: SPX to 2018-12-31, VIX to 2019-01-03" in panel.status_label.text()
+    assert "import recent SPX bars with spx-data import" in panel.status_label.toolTip()
+    # realized vol from 2018 is shown (dated) but never set against today's implied vol
+    assert panel.values["Realized YZ 10/20/30d"].text() != "n/a"
+    assert panel.values["VRP (IV 30d - RV 21d)"].text() == "n/a"
+    assert "realized vol is not current" in panel.values["VRP (IV 30d - RV 21d)"].toolTip()
