@@ -20,8 +20,10 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -158,12 +160,13 @@ class BarsCache:
 
     def __init__(self, size: int = 8) -> None:
         self._size = size
-        self._parts: OrderedDict[tuple, BarsPart] = OrderedDict()
+        self._parts: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple, compute: Any) -> BarsPart:
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """The value cached under ``key``, else ``compute()`` (cached)."""
         with self._lock:
             if key in self._parts:
                 self._parts.move_to_end(key)
@@ -179,8 +182,8 @@ class BarsCache:
 
 
 def market_state(bars_spx: Any, bars_vix: Any, surface: Any | None, *, civ: Any = None,
-                 atm_iv_history: Any = None, cache: BarsCache | None = None, config: MarketStateConfig = MarketStateConfig(),
-                 session: date | None = None) -> MarketState:
+                 atm_iv_history: Any = None, cache: BarsCache | None = None,
+                 config: MarketStateConfig = MarketStateConfig(), session: date | None = None) -> MarketState:
     """The market state at the surface's snapshot.
 
     Args:
@@ -196,7 +199,7 @@ def market_state(bars_spx: Any, bars_vix: Any, surface: Any | None, *, civ: Any 
     if session is None and surface is not None:
         session = session_cutoff(surface.time_ns)
     key_inputs = (bars_spx, bars_vix, atm_iv_history, session, config)
-    compute = lambda: bars_part(*key_inputs)
+    compute = partial(bars_part, *key_inputs)
     if cache is None:
         part = compute()
     else:
@@ -221,7 +224,7 @@ _SURFACE_FIELDS = ("atm_iv_30d", "front_atm_iv", "term_slope_volpts", "expected_
 
 def _bars_key(bars_spx: Any, bars_vix: Any, atm_iv_history: Any, session: date | None,
               config: MarketStateConfig) -> tuple:
-    """Cache key: what the bars part depends on (last time and count of each input before the session)."""
+    """Cache key: what the bars part depends on: each input's length and last stamp, the session, the config."""
     def stamp(frame: Any) -> tuple:
         if frame is None or len(frame) == 0:
             return (0, None)

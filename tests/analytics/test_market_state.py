@@ -247,3 +247,12 @@ def test_bars_part_is_cached_per_last_bar(spx, vix, surface, state):
     assert same(first, state) and same(again, state) and (cache.misses, cache.hits) == (1, 1)
     market_state(spx.iloc[:-1], vix, surface, cache=cache)  # one bar fewer: a new last date
     assert cache.misses == 2
+
+
+def test_filters_read_the_computed_state(spx, surface, state):
+    from spx_core.analytics.filters import MarketFilter
+
+    no_vix = market_state(spx, None, surface)
+    assert MarketFilter(vix_min=12).check(no_vix) == (False, f"VIX unknown ({NO_VIX_BARS})")
+    assert MarketFilter(regimes={state.trend.value, state.mixture_regime}).check(state) == (True, "")
+    assert MarketFilter(iv_rank_min=0.0).check(state) == (True, "")
