@@ -169,7 +169,6 @@ def test_expected_move_is_one_sd_from_the_front_atm_iv(state, surface):
 
 def test_straddle_move_is_expected_moves_on_the_chain(spx, vix, surface, chain):
     from spx_core.strategies.probability import expected_moves
-
     from spx_core.surface import chain_iv
 
     civ = chain_iv(chain[0])
