@@ -137,6 +137,7 @@ def test_atm_iv_30d_interpolates_total_variance_between_the_bracketing_expiries(
     w0 = np.maximum.accumulate([f.w(np.array([0.0]))[0] for f in fits])  # the surface's calendar-free nodes
     w = w0[lo] + (DAYS_30 - a.t) / (b.t - a.t) * (w0[lo + 1] - w0[lo])
     assert state.atm_iv_30d == pytest.approx(math.sqrt(w / DAYS_30), rel=1e-9)
+    assert state.atm_iv_30d == float(surface.iv(k=np.array(0.0), t=np.array(DAYS_30)))  # the whole surface's
     # and the truth the chain was built from (SVI at k = 0, linear in total variance)
     truth = sorted(chain[1], key=lambda e: e.t)
     ta, tb = truth[lo], truth[lo + 1]

@@ -108,6 +108,9 @@ def test_panel_shows_the_market_state_from_stored_bars_and_the_chain(qtbot, stor
                  "vrp_volpts", "expected_move"):
         assert state.has(name), (name, state.why(name))
     assert not state.notes  # the bars are current for this session
+    # the 30d ATM IV is the whole fitted surface's (the state evaluates only the expiries up to 30 days)
+    assert state.atm_iv_30d == float(panel.result.surface.iv(k=np.array(0.0), t=np.array(30 / 365)))
+    assert len(panel.result.surface.expiries) > 50
     # what a trader reads: the VIX, the expected move, the VRP sign, and the reason for the one gap
     text = {title: panel.values[title].text() for title, *_ in ROWS}
     assert text["VIX"].startswith(f"{state.vix:.2f}")
