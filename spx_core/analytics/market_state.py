@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from spx_core.analytics.market_bars import BarsPart, bars_part, session_cutoff
+from spx_core.analytics.market_bars import BarsPart, bars_part, rank_and_percentile, session_cutoff
 from spx_core.domain import Root
 
 __all__ = ["MISSING_SURFACE", "BarsCache", "MarketState", "MarketStateConfig", "market_state"]
@@ -192,8 +192,8 @@ def market_state(bars_spx: Any, bars_vix: Any, surface: Any | None, *, civ: Any 
             volume); None or empty when not stored (the fields depending on them are missing).
         surface: the snapshot's fitted :class:`~spx_core.surface.VolSurface` (None: no snapshot yet).
         civ: the snapshot's :class:`~spx_core.surface.ChainIV` (for the ATM straddle; None: straddle missing).
-        atm_iv_history: our stored ATM IVs (``iv_rank.stored_atm_iv_history``; a Series indexed by
-            time, or None when not available).
+        atm_iv_history: our stored 30-day ATM IVs (``iv_rank.stored_atm_iv_history``: a Series on ET
+            dates; only dates before the session are used), or None when not available.
         cache: keeps the bars part between calls (None: computed every call).
         session: the session the state is for (default: the snapshot's ET date; needed without a surface).
     """
@@ -263,9 +263,8 @@ def _surface_fields(surface: Any, civ: Any, values: dict, missing: dict) -> None
 
 
 def _expected_move(surface: Any, civ: Any, front: Any, values: dict, missing: dict) -> None:
-    from spx_core.strategies.probability import (
-        expected_moves,  # scipy-heavy, and only with a surface
-    )
+    # scipy-heavy, and only needed with a surface
+    from spx_core.strategies.probability import expected_moves
 
     sources = (surface,) if civ is None else (surface, civ)
     move = next((m for m in expected_moves(*sources) if (m.root, m.expiry) == (front.root, front.expiry)), None)
@@ -283,7 +282,6 @@ def _expected_move(surface: Any, civ: Any, front: Any, values: dict, missing: di
 
 def _implied_vs_realized(part: BarsPart, values: dict, missing: dict, config: MarketStateConfig) -> None:
     """VRP and the rank of the 30d ATM IV among our stored ATM IVs (need both the surface and history)."""
-    from spx_core.analytics.market_bars import rank_and_percentile
     from spx_core.analytics.volatility import variance_risk_premium
 
     iv = values.get("atm_iv_30d", NAN)
