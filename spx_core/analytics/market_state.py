@@ -29,7 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from spx_core.analytics.market_bars import BarsPart, bars_part, rank_and_percentile, session_cutoff
+from spx_core.analytics.market_bars import (
+    BarsPart,
+    bars_part,
+    rank_and_percentile,
+    session_cutoff,
+)
 from spx_core.domain import Root
 
 __all__ = ["MISSING_SURFACE", "BarsCache", "MarketState", "MarketStateConfig", "market_state"]
