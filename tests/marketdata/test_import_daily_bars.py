@@ -135,10 +135,18 @@ def test_plain_and_gzip_are_told_apart_by_content_not_name(store, tmp_path):
     assert [(r.status, r.bars) for r in reports] == [(ImportStatus.IMPORTED, 14), (ImportStatus.IMPORTED, 30)]
 
 
+def _corrupt_deflate() -> bytes:
+    data = bytearray(gzip.compress(b"Date,Close\n" + b"".join(b"2019-01-%02d,%d\n" % (d, 100 + d) for d in range(1, 29))))
+    data[14:24] = b"\xff" * 10  # inside the deflate stream, past the 10-byte gzip header
+    return bytes(data)
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"when,what\n2019-01-02,x\n", "not a daily OHLCV CSV: the header"),
     (b"Date,Close\nyesterday,100\n", "the dates are in no known format (first: 'yesterday')"),
-    (gzip.compress(b"Date,Close\n2019-01-02,100\n")[:-12], "the gzip data is damaged"),
+    (gzip.compress(b"Date,Close\n2019-01-02,100\n")[:-12], "the gzip data is damaged"),  # cut short
+    (gzip.compress(b"Date,Close\n" + b"2019-01-02,100\n" * 50)[:-8] + b"\0" * 8, "the gzip data is damaged"),  # CRC
+    (_corrupt_deflate(), "the gzip data is damaged"),
     (b"\xff\xfeD\x00a\x00", "not UTF-8 text"),
 ])
 def test_unusable_files_fail_with_one_clear_message(store, tmp_path, content, message):

@@ -34,6 +34,7 @@ import csv
 import gzip
 import io
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -128,7 +129,7 @@ def looks_like_daily_bars(path: str | Path) -> bool:
             first = read_physical_line(text)
         symbol = symbol_from_name(Path(path)) or ""
         columns = _columns([_norm(h) for h in split_line(first[0])], symbol) if first else None
-    except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile, csv.Error, ImportFileError):
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error, csv.Error, ImportFileError):
         return False
     return columns is not None
 
@@ -165,7 +166,7 @@ def import_path(sink: FileSink, path: Path, options: DailyBarsOptions) -> None:
         except UnicodeDecodeError as exc:
             raise ImportFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
                                   f"is this really a daily OHLCV CSV?") from None
-        except (gzip.BadGzipFile, EOFError, OSError) as exc:
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # cut short, corrupt deflate data, bad CRC
             raise ImportFileError(f"{path}: the gzip data is damaged ({exc}); download the file again") from None
 
 
