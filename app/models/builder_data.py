@@ -28,6 +28,7 @@ import numpy as np
 from app.models.builder_model import NOT_LISTED, LegQuote
 from app.panels.surface_panel import REFIT_INDEX_MOVE, REFIT_MARKET_SECONDS
 from spx_core.domain import ET, ChainSnapshot, OptionContract, describe_flags
+from spx_core.strategies.structure import underlying_of
 
 if TYPE_CHECKING:  # the valuation core imports the surface (scipy): loaded in the worker, not at start-up
     from spx_core.strategies.structure import Leg, Structure
@@ -57,7 +58,8 @@ class BuilderView:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class MarketCache:
-    """One underlying's market (snapshot, chain IVs, surface) and the snapshot the surface was fitted on."""
+    """One underlying's market (snapshot, chain IVs, surface) and the snapshot the surface was fitted on
+    (for an American chain: the European chain its discount factors came from)."""
 
     chain: MarketChain
     fitted_on: ChainSnapshot
@@ -111,6 +113,24 @@ def price_grid(structure: Structure, spot: float, sd: float, points: int = GRID_
     return np.linspace(max(lo - pad, 0.0), hi + pad, points)
 
 
+def _american_cache(snapshot: ChainSnapshot, old: MarketCache | None, reference: ChainSnapshot | None,
+                    legs: tuple[Leg, ...]) -> MarketCache:
+    """An American chain (SPY): IVs on the discount factor of the European ``reference`` chain (SPX parity)
+    at the legs' front expiry, no surface (payoff re-prices its legs at their own mid IV)."""
+    from spx_core.domain import default_calendar
+    from spx_core.strategies.market import MarketChain
+    from spx_core.surface.chain_iv import american_forward_config, chain_iv
+
+    if old is not None and old.chain.snapshot is snapshot and old.fitted_on is reference:
+        return old
+    config = None
+    if reference is not None:
+        front = min((leg.contract for leg in legs if leg.underlying == snapshot.underlying), key=lambda c: c.expiry)
+        config = american_forward_config(reference, default_calendar().time_to_expiry(
+            snapshot.time, front.expiry, front.settlement))
+    return MarketCache(MarketChain(snapshot, chain_iv(snapshot, forward_config=config), None), reference)
+
+
 def _cache_for(snapshot: ChainSnapshot, old: MarketCache | None) -> MarketCache:
     """Chain IVs of ``snapshot``; the surface refitted when the market moved enough since ``old``'s fit."""
     from spx_core.strategies.market import MarketChain
@@ -129,6 +149,18 @@ def _cache_for(snapshot: ChainSnapshot, old: MarketCache | None) -> MarketCache:
     return MarketCache(MarketChain(snapshot, civ, surface), snapshot)
 
 
+def _caches(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...],
+            caches: dict[str, MarketCache]) -> dict[str, MarketCache]:
+    """The market of the underlyings the legs use (nothing is solved or fitted for the others)."""
+    from spx_core.surface.chain_iv import AMERICAN_ROOTS
+
+    american = {underlying_of(root) for root in AMERICAN_ROOTS}
+    used = {leg.underlying for leg in legs} & set(snapshots)
+    european = next((s for u, s in snapshots.items() if u not in american), None)
+    return {u: _american_cache(snapshots[u], caches.get(u), european, legs) if u in american
+            else _cache_for(snapshots[u], caches.get(u)) for u in used}
+
+
 def compute_builder(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...], view: BuilderView,
                     caches: dict[str, MarketCache]) -> BuilderResult:
     """Worker-thread job: the builder's result for ``legs`` on the latest snapshot per underlying."""
@@ -138,7 +170,7 @@ def compute_builder(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...], 
 
     t0 = time.perf_counter()
     structure = recognize(legs)
-    new_caches = {u: _cache_for(s, caches.get(u)) for u, s in snapshots.items()}
+    new_caches = _caches(snapshots, legs, caches)
     market = Market({u: c.chain for u, c in new_caches.items()})
     quotes: dict[OptionContract, LegQuote] = {}
     for leg in legs:

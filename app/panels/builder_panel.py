@@ -295,7 +295,8 @@ class BuilderPanel(LivePanel):
 
     def on_batch(self, batch: QuoteBatch) -> None:
         super().on_batch(batch)
-        self._snapshots[batch.snapshot.underlying] = batch.snapshot
+        for b in (batch, *batch.companions):  # the simulator's SPY rides along with SPX
+            self._snapshots[b.snapshot.underlying] = b.snapshot
 
     def job(self, batch: QuoteBatch) -> Job | None:
         self._snapshots.setdefault(batch.snapshot.underlying, batch.snapshot)

@@ -259,3 +259,32 @@ def test_the_builder_shares_the_surface_dock_and_comes_forward_when_a_leg_is_pic
     _ctrl_click(window.panels["chain"], qtbot, window.panels["chain"].model.atm_row, CALL, ChainField.ASK)
     qtbot.waitUntil(lambda: in_front(builder), timeout=5_000)
     assert _valued(builder, qtbot, 1).structure.kind.value == "single"
+
+
+def test_an_spx_spy_pair_is_valued_with_the_spy_companion_chain(window, qtbot, batches):
+    from spx_core.strategies.builders import spx_spy_pair
+    from spx_core.strategies.market import Market, MarketChain
+    from spx_core.strategies.valuation import value_structure
+    from spx_core.surface import chain_iv
+
+    batch = batches[0]
+    spy = batch.for_underlying("SPY")
+    assert spy is not None, "the simulator lists SPY as a companion"
+    _feed(window, qtbot, batch)
+    builder = window.panels["builder"]
+    spx_keys = {(s.root, s.expiry) for s in batch.snapshot.expiries()}
+    expiry = next(s.expiry for s in spy.snapshot.expiries()
+                  if (Root.SPXW, s.expiry) in spx_keys and (s.expiry - START.date()).days >= 7)
+    strike = 5 * round(batch.snapshot.underlying_price / 5)
+    window.context.select_structure(spx_spy_pair(expiry, strike))
+    result = _valued(builder, qtbot, 2)
+    assert result.structure.kind.value == "SPX vs SPY pair"
+    assert all(not q.note and q.bid > 0 for q in result.quotes.values()), result.quotes
+    spy_civ = result.caches["SPY"].chain.civ
+    expected = value_structure(result.structure, Market({"SPX": MarketChain(batch.snapshot, chain_iv(batch.snapshot)),
+                                                         "SPY": MarketChain(spy.snapshot, spy_civ)}))
+    assert result.value.mid == pytest.approx(expected.mid, rel=1e-12)
+    assert abs(result.value.delta_usd) < 0.2 * abs(result.quotes[result.structure.legs[0].contract].delta) * 100
+    spx_iv, spy_iv = (result.quotes[leg.contract].iv for leg in result.structure.legs)
+    assert abs(spy_iv - spx_iv) < 0.02, (spx_iv, spy_iv)  # American IVs on SPX's discount: the same smile
+    assert "pair" in builder.title_label.text()
