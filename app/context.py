@@ -29,8 +29,8 @@ from app.settings import AppSettings, SettingsError
 from spx_core.domain import OptionContract, Root
 
 if TYPE_CHECKING:
-    from spx_core.strategies.structure import Leg, Structure
     from spx_core.storage import Store
+    from spx_core.strategies.structure import Leg, Structure
 
 __all__ = ["AppContext", "ExpiryKey"]
 

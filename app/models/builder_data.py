@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,12 +28,14 @@ import numpy as np
 from app.models.builder_model import NOT_LISTED, LegQuote
 from app.panels.surface_panel import REFIT_INDEX_MOVE, REFIT_MARKET_SECONDS
 from spx_core.domain import ET, ChainSnapshot, OptionContract, describe_flags
-from spx_core.strategies.structure import underlying_of
+from spx_core.strategies.structure import Leg, Structure, underlying_of
 
 if TYPE_CHECKING:  # the valuation core imports the surface (scipy): loaded in the worker, not at start-up
-    from spx_core.strategies.structure import Leg, Structure
     from spx_core.strategies.market import Market, MarketChain
+    from spx_core.strategies.payoff import PayoffCurves
+    from spx_core.strategies.probability import ExpectedMove, Odds
     from spx_core.strategies.valuation import StructureValue
+    from spx_core.surface.density import RiskNeutralDensity
 
 __all__ = ["BuilderResult", "BuilderView", "GRID_POINTS", "MarketCache", "compute_builder", "leg_quotes",
            "price_grid"]
@@ -74,11 +76,11 @@ class BuilderResult:
     quotes: dict[OptionContract, LegQuote]
     value: StructureValue | None  # None when it cannot be valued (``value_reason`` says why)
     value_reason: str
-    odds: Any | None  # spx_core.strategies.probability.Odds (None when not computable; see ``odds_reason``)
-    odds_reason: str
-    curves: Any | None  # spx_core.strategies.payoff.PayoffCurves
-    density: Any | None  # RiskNeutralDensity of the front expiry
-    move: Any | None  # ExpectedMove of the front expiry
+    odds: Odds | None  # None when not computable (``odds_reason`` says why)
+    odds_reason: str  # "" or why odds, payoff or density are missing or partial
+    curves: PayoffCurves | None
+    density: RiskNeutralDensity | None  # of the front expiry
+    move: ExpectedMove | None  # of the front expiry
     spot: float
     front_days: float  # calendar days from the snapshot to the front leg's expiry
     view: BuilderView

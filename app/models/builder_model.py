@@ -18,15 +18,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 
 from spx_core.domain import OptionContract
-
-if TYPE_CHECKING:  # spx_core.strategies' package init loads the valuation core (scipy): not at start-up
-    from spx_core.strategies.structure import Leg
+from spx_core.strategies.structure import Leg
 
 __all__ = ["LegColumn", "LegQuote", "LegsModel", "MAX_QTY", "contract_text", "resized", "toggled", "with_leg",
            "without"]
@@ -37,8 +35,6 @@ MAX_QTY = 999  # contracts of one leg per unit of the structure
 # --- leg edits (pure) -------------------------------------------------------------------------------------
 def with_leg(legs: tuple[Leg, ...], contract: OptionContract, ratio: int) -> tuple[Leg, ...]:
     """``legs`` with ``contract`` at ``ratio`` (negative = sell): replaced in place, else appended."""
-    from spx_core.strategies.structure import Leg
-
     new = Leg(contract, ratio)
     if any(leg.contract == contract for leg in legs):
         return tuple(new if leg.contract == contract else leg for leg in legs)

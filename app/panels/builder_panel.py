@@ -31,15 +31,15 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDockWidget, QDoubl
 
 from app.models.builder_data import BuilderResult, BuilderView, MarketCache, compute_builder
 from app.models.builder_model import MAX_QTY, LegColumn, LegsModel, without
-from app.panels.base import Job, LivePanel
 from app.models.builder_text import FIGURES, WIDE_FIGURES, figure_texts
+from app.panels.base import Job, LivePanel
 from app.widgets.payoff_plot import PayoffPlot
 from spx_core.domain import ChainSnapshot
 from spx_core.marketdata.source import QuoteBatch
 
 if TYPE_CHECKING:
-    from spx_core.strategies.structure import Leg
     from app.context import AppContext
+    from spx_core.strategies.structure import Leg
 
 __all__ = ["BuilderPanel"]
 
@@ -313,7 +313,7 @@ class BuilderPanel(LivePanel):
         self.status_label.setVisible(bool(text))
 
     def show_result(self, result: BuilderResult) -> None:
-        self._caches = result.caches
+        self._caches = {**self._caches, **result.caches}  # keep the others' fits warm for the next legs
         if result.legs != self.legs:
             return  # the legs changed meanwhile: a job on the new legs follows
         self.result = result

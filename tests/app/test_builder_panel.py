@@ -288,3 +288,34 @@ def test_an_spx_spy_pair_is_valued_with_the_spy_companion_chain(window, qtbot, b
     spx_iv, spy_iv = (result.quotes[leg.contract].iv for leg in result.structure.legs)
     assert abs(spy_iv - spx_iv) < 0.02, (spx_iv, spy_iv)  # American IVs on SPX's discount: the same smile
     assert "pair" in builder.title_label.text()
+
+
+def test_a_flagged_leg_says_why_and_new_snapshots_revalue(window, qtbot, batches):
+    import numpy as np
+
+    from spx_core.domain import QuoteFlag
+
+    first = batches[0]
+    _feed(window, qtbot, first)
+    builder, context = window.panels["builder"], window.context
+    snap = first.snapshot
+    zero_bid = int(np.flatnonzero(snap.flags & int(QuoteFlag.ZERO_BID))[0])  # a far wing with no bid
+    flagged = snap.contract(zero_bid)
+    with qtbot.waitSignal(context.structure_selected) as sig:
+        context.select_structure(recognize_legs((Leg(flagged, -1),)))
+    assert context.legs == sig.args[0].legs
+    result = _valued(builder, qtbot, 1)
+    assert result.quotes[flagged].note == "flagged: zero bid"
+    assert builder.model.index(0, LegColumn.NOTE).data() == "flagged: zero bid"
+    assert builder.figures["mid"].text() == "–" and "zero bid" in builder.status_label.text()
+    # a new snapshot re-values the same legs (the job reads the latest one)
+    for batch in batches[1:]:
+        window.panels["chain"].on_batch(batch)
+        builder.on_batch(batch)
+    qtbot.waitUntil(lambda: builder.result.caches["SPX"].chain.snapshot is batches[-1].snapshot, timeout=15_000)
+
+
+def recognize_legs(legs):
+    from spx_core.strategies.recognize import recognize
+
+    return recognize(legs)
