@@ -159,8 +159,8 @@ class ChainTable(QTableView):
         self._marked = tuple(legs)
         self.viewport().update()
 
-    def marked_cells(self) -> list[tuple[int, int, int, bool]]:
-        """(row, first column, last column, bought) of every shown leg's bid..ask cells."""
+    def marked_cells(self) -> list[tuple[int, int, int, int]]:
+        """(row, first column, last column, signed ratio) of every shown leg's bid..ask cells."""
         b = self._chain.block
         if b is None or not self._marked:
             return []
@@ -174,7 +174,7 @@ class ChainTable(QTableView):
             cols = [i for i, (s, f) in enumerate(self._chain.columns)
                     if s == side and f in (ChainField.BID, ChainField.MID, ChainField.ASK)]
             if cols:
-                out.append((row, min(cols), max(cols), leg.ratio > 0))
+                out.append((row, min(cols), max(cols), leg.ratio))
         return out
 
     def paintEvent(self, event: Any) -> None:
@@ -183,9 +183,9 @@ class ChainTable(QTableView):
         if not cells:
             return
         painter = QPainter(self.viewport())
-        for row, first, last, bought in cells:
+        for row, first, last, ratio in cells:
             rect = self.visualRect(self._chain.index(row, first)).united(self.visualRect(self._chain.index(row, last)))
-            painter.setPen(QPen(QColor(40, 190, 100) if bought else QColor(235, 80, 80), 2))
+            painter.setPen(QPen(QColor(40, 190, 100) if ratio > 0 else QColor(235, 80, 80), 2))
             painter.drawRect(rect.adjusted(1, 1, -1, -1))
         painter.end()
 

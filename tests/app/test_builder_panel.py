@@ -113,8 +113,8 @@ def test_ctrl_click_in_the_chain_adds_toggles_and_marks_legs(window, qtbot, batc
     assert [(leg.contract.strike, leg.contract.right, leg.ratio) for leg in context.legs] == [
         (strikes[lo + atm - 2], Right.PUT, -1), (strikes[lo + atm - 4], Right.PUT, 1)]
     assert builder.model.rowCount() == 2
-    assert sorted(chain.table.marked_cells()) == sorted([(atm - 2, *_span(chain, PUT), False),
-                                                         (atm - 4, *_span(chain, PUT), True)])
+    assert sorted(chain.table.marked_cells()) == sorted([(atm - 2, *_span(chain, PUT), -1),
+                                                         (atm - 4, *_span(chain, PUT), 1)])
     _ctrl_click(chain, qtbot, atm - 4, PUT, ChainField.ASK)  # again: removed
     assert len(context.legs) == 1 and builder.model.rowCount() == 1
     assert len(chain.table.marked_cells()) == 1
