@@ -139,9 +139,6 @@ class MainWindow(QMainWindow):
             total = sum(spec.stretch for spec in specs)
             self.resizeDocks([self.docks[spec.key] for spec in specs],
                              [int(width * spec.stretch / total) for spec in specs], Qt.Orientation.Horizontal)
-        for spec in self.specs:  # a tabbed panel's partner is in front by default
-            if spec.tab_with in self.docks:
-                self.docks[spec.tab_with].raise_()
         self._default_state = self.saveState(LAYOUT_VERSION)
 
     # --- panels and layout --------------------------------------------------------------------------
@@ -157,6 +154,7 @@ class MainWindow(QMainWindow):
         dock = self._dock(spec.key, spec.title, panel, spec.area)
         if spec.tab_with in self.docks:  # (a partner not registered before it: side by side instead)
             self.tabifyDockWidget(self.docks[spec.tab_with], dock)
+            self.docks[spec.tab_with].raise_()  # the partner stays in front
         elif neighbour is not None:
             self.splitDockWidget(neighbour, dock, Qt.Orientation.Horizontal)
         self.specs.append(spec)
