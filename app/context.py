@@ -120,3 +120,23 @@ class AppContext(QObject):
         if store is not self._store:
             self._store = store
             self.store_changed.emit(store)
+
+    # --- trading (scanner "Trade" -> the order ticket of the issue "Orders and brokers") ---------------
+    # Events: trade_requested(Structure): send this structure to the order ticket;
+    #         ticket_changed(bool): an order ticket started (True) or stopped (False) listening.
+    trade_requested = Signal(object)
+    ticket_changed = Signal(bool)
+    _ticket = False
+
+    @property
+    def ticket_available(self) -> bool:
+        """An order ticket listens to ``trade_requested`` (panels disable their Trade buttons until then)."""
+        return self._ticket
+
+    def set_ticket_available(self, available: bool) -> None:
+        if available != self._ticket:
+            self._ticket = available
+            self.ticket_changed.emit(available)
+
+    def request_trade(self, structure: Structure) -> None:
+        self.trade_requested.emit(structure)

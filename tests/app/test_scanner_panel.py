@@ -1,0 +1,197 @@
+"""Scanner panel on a simulated chain: candidates, sorting, payoff of the selection, Trade, throttling, params."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import datetime
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from app.context import AppContext
+from app.models.scanner_model import COLUMNS, ScannerTableModel
+from app.panels.scanner_panel import NO_TICKET_TIP, ScannerPanel, compute_scan
+from app.panels.scanner_params import CUSTOM
+from app.settings import AppSettings
+from spx_core.domain import ET
+from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
+from spx_core.strategies.scanner import PRESETS, ScanParams, ScanStructure
+
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")
+
+START = datetime(2024, 3, 13, 11, 0, tzinfo=ET)
+#: a wide scan so every column has varied values to sort: put credit verticals, 0.10-0.30 delta, 7-30 DTE
+WIDE = ScanParams(ScanStructure.PUT_CREDIT_VERTICAL, short_delta=(0.10, 0.30), widths=(10.0, 25.0), dte=(5, 30),
+                  top=60)
+
+
+@pytest.fixture(scope="module")
+def market():
+    return SimulatedMarket(SimulatorConfig(seed=5, start=START))
+
+
+@pytest.fixture(scope="module")
+def batch(market):
+    return market.advance(1.0)
+
+
+@pytest.fixture
+def context(qapp):
+    return AppContext(AppSettings(seed=3))
+
+
+@pytest.fixture
+def panel(qtbot, batch, context):
+    p = ScannerPanel(rescan_seconds=0.05)
+    p.bind(context)
+    qtbot.addWidget(p)
+    p.resize(1400, 900)
+    p.show()
+    p.form.set_params(WIDE)
+    p._params_settled()
+    p.on_batch(batch)
+    qtbot.waitUntil(lambda: p.outcome is not None, timeout=60_000)
+    yield p
+    p.shutdown()
+
+
+def test_model_passes_qtmodeltester(qtmodeltester, batch):
+    outcome = compute_scan(batch.snapshot, WIDE, None, None)
+    assert len(outcome.candidates) > 10
+    model = ScannerTableModel()
+    model.set_candidates(outcome.candidates, batch.snapshot.time.astimezone(ET).date())
+    qtmodeltester.check(model)
+
+
+def test_every_column_header_states_its_unit():
+    units = ("($)", "(pts)", "(%)", "(vol pts)", "(d)")
+    for col in COLUMNS:
+        assert col.title.endswith(units) or col.title in ("Expiry", "Score"), col.title
+        assert col.tip
+
+
+def test_panel_scans_the_simulated_chain_and_draws_the_selected_payoff(panel, batch):
+    outcome = panel.outcome
+    assert outcome.result is not None and outcome.result.snapshot_checksum == batch.snapshot.checksum
+    n = panel.model.rowCount()
+    assert n == len(outcome.candidates) > 10
+    assert all(c.structure.legs[0].contract.right.value == "put" for c in outcome.candidates)
+    ok, message = panel.self_test_status()
+    assert ok, message
+    # the first row (best score) is selected and its payoff drawn: expiry P&L = value at expiry - cost
+    candidate = panel.selected_candidate()
+    assert candidate is outcome.candidates[0]
+    data = panel.payoff.data
+    assert data is not None and data.t0 is not None and np.isfinite(data.t0).all()
+    mult = candidate.structure.legs[0].contract.multiplier
+    expected = candidate.structure.expiry_value(data.prices) + candidate.credit_mid * mult
+    np.testing.assert_allclose(data.expiry, expected, atol=1e-6 * mult)
+    # a put credit vertical has one breakeven, between its strikes
+    strikes = sorted(leg.contract.strike for leg in candidate.structure.legs)
+    assert len(panel.payoff.breakeven_positions) == 1 and strikes[0] < panel.payoff.breakeven_positions[0] < strikes[1]
+    assert data.density is not None and data.sd1 is not None and data.sd1[0] < data.spot < data.sd1[1]
+    assert "of" in panel.status_label.text() and "ms" in panel.status_label.text()
+
+
+@pytest.mark.parametrize("column", range(len(COLUMNS)))
+def test_sorting_by_each_column(panel, column):
+    for order in (Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder):
+        panel.table.sortByColumn(column, order)
+        values = panel.model.column_values(column)
+        finite = values[np.isfinite(values)]
+        assert np.isfinite(values[: len(finite)]).all(), "NaN sorts last"
+        steps = np.diff(finite)
+        assert (steps >= 0).all() if order == Qt.SortOrder.AscendingOrder else (steps <= 0).all()
+    # the selection follows its candidate through a sort, and the chart keeps showing it
+    panel.table.selectRow(3)
+    chosen = panel.selected_candidate()
+    panel.table.sortByColumn(column, Qt.SortOrder.AscendingOrder)
+    assert panel.selected_candidate() is chosen
+
+
+def test_sort_survives_a_rescan(panel, qtbot, market):
+    panel.table.sortByColumn(COLUMNS.index(next(c for c in COLUMNS if c.title == "POP (%)")),
+                             Qt.SortOrder.DescendingOrder)
+    before = panel.results
+    panel.on_batch(market.advance(30.0))
+    panel.refresh(full=True)
+    qtbot.waitUntil(lambda: panel.results > before, timeout=60_000)
+    pops = panel.model.column_values(COLUMNS.index(next(c for c in COLUMNS if c.title == "POP (%)")))
+    assert (np.diff(pops[np.isfinite(pops)]) <= 0).all()
+
+
+def test_trade_button_waits_for_an_order_ticket(panel, context, qtbot):
+    assert not panel.trade_button.isEnabled()
+    assert panel.trade_button.toolTip() == NO_TICKET_TIP
+    sent = []
+    context.trade_requested.connect(sent.append)
+    context.set_ticket_available(True)
+    assert panel.trade_button.isEnabled() and panel.trade_button.toolTip() != NO_TICKET_TIP
+    qtbot.mouseClick(panel.trade_button, Qt.MouseButton.LeftButton)
+    assert sent == [panel.selected_candidate().structure]
+    panel.table.clearSelection()
+    assert not panel.trade_button.isEnabled()  # nothing to trade
+    context.set_ticket_available(False)
+    panel.table.selectRow(0)
+    assert not panel.trade_button.isEnabled() and panel.trade_button.toolTip() == NO_TICKET_TIP
+
+
+def test_open_in_builder_publishes_the_structure(panel, context):
+    got = []
+    context.structure_selected.connect(got.append)
+    panel.table.selectRow(2)
+    panel.open_in_builder()
+    assert got == [panel.selected_candidate().structure]
+    assert context.legs == panel.selected_candidate().structure.legs
+
+
+def test_parameter_change_rescans_with_the_new_parameters(panel, qtbot):
+    before = panel.results
+    panel.form.widths.setText("50")
+    panel.form.widths.editingFinished.emit()
+    assert panel.form.preset.currentText() == CUSTOM
+    qtbot.waitUntil(lambda: panel.results > before, timeout=60_000)
+    assert panel.outcome.params.widths == (50.0,)
+    assert {c.width for c in panel.outcome.candidates} == {50.0}
+
+
+def test_preset_loads_its_parameters_and_rescans(panel, qtbot):
+    name = next(n for n, p in PRESETS.items() if p.structure is ScanStructure.IRON_CONDOR)
+    before = panel.results
+    panel.form.preset.setCurrentText(name)
+    qtbot.waitUntil(lambda: panel.results > before, timeout=60_000)
+    assert panel.outcome.params == PRESETS[name]
+    assert all(len(c.structure.legs) == 4 for c in panel.outcome.candidates)
+
+
+def test_bad_parameters_say_what_is_wrong_in_one_line(panel, qtbot):
+    before = panel.jobs_started
+    panel.form.widths.setText("25,,")
+    panel.form.widths.editingFinished.emit()
+    qtbot.waitUntil(lambda: panel.status_label.text().startswith("parameters:"), timeout=5_000)
+    assert "\n" not in panel.status_label.text() and "10,25,50" in panel.status_label.text()
+    qtbot.wait(300)
+    assert panel.jobs_started == before  # nothing scanned with parameters that do not parse
+
+
+def test_rescans_at_most_once_a_second_on_a_stream_of_batches(qtbot, market):
+    p = ScannerPanel(rescan_seconds=1.0)
+    qtbot.addWidget(p)
+    p.resize(1200, 800)
+    p.show()
+    p.form.set_params(dataclasses.replace(WIDE, dte=(5, 10)))
+    p._params_settled()
+    t0 = time.monotonic()
+    batches = 0
+    while time.monotonic() - t0 < 3.2:  # a batch every 50 ms (20 Hz) for ~3 s
+        p.on_batch(market.advance(0.5))
+        batches += 1
+        qtbot.wait(50)
+    elapsed = time.monotonic() - t0
+    qtbot.waitUntil(lambda: not p._runner.busy, timeout=60_000)
+    p.shutdown()
+    assert batches >= 40
+    assert 2 <= p.jobs_started <= int(elapsed) + 1, (p.jobs_started, elapsed)
+    assert p.results >= 1
