@@ -175,14 +175,19 @@ class ScannerTableModel(QAbstractTableModel):
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        if not 0 <= column < len(COLUMNS):
+        if not 0 <= column < len(COLUMNS):  # -1: no sort column, back to the scanner's order (best first)
+            self._sort = None
+            if self._candidates:
+                self._reorder(np.arange(len(self._candidates)))
             return
         self._sort = (column, order)
-        if not self._candidates:
-            return
+        if self._candidates:
+            self._reorder(self._sorted(column, order))
+
+    def _reorder(self, order: np.ndarray) -> None:
         self.layoutAboutToBeChanged.emit()
         before = self._order.copy()
-        self._order = self._sorted(column, order)
+        self._order = order
         # keep selections and the current row on their candidate
         where = np.empty_like(self._order)
         where[self._order] = np.arange(len(self._order))

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QSizePolicy, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from app.models.scanner_model import ScannerTableModel
-from app.panels.base import Job, LivePanel
+from app.panels.base import Job, LivePanel, data_moved
 from app.panels.scanner_params import ScanParamsForm
 from app.widgets.payoff_plot import PayoffPlot
 from spx_core.domain import ET, ChainSnapshot, Root
@@ -75,7 +75,6 @@ def _key(candidate: Any) -> tuple[Root, date]:
 def compute_scan(snapshot: ChainSnapshot, params: ScanParams, previous: Any | None,
                  gate: MarketGate | None) -> ScanOutcome:
     """Worker-thread job: IVs, surface, the optional market gate, the scan, densities and moves."""
-    from spx_core.strategies.probability import expected_moves
     from spx_core.strategies.scanner import scan
     from spx_core.surface import chain_iv, fit_surface
 
@@ -89,7 +88,7 @@ def compute_scan(snapshot: ChainSnapshot, params: ScanParams, previous: Any | No
     keys = {_key(c) for c in result.candidates}
     # the densities the scan priced POP and EV with: the chart shades the same distribution
     densities = {k: d for k, d in result.densities.items() if k in keys}
-    moves = {(m.root, m.expiry): m for m in expected_moves(surface) if (m.root, m.expiry) in keys}
+    moves = {(m.root, m.expiry): m for m in _expected_moves(surface) if (m.root, m.expiry) in keys}
     return ScanOutcome(snapshot, params, civ, surface, result, "", densities, moves, time.perf_counter() - t0)
 
 
@@ -103,6 +102,8 @@ class ScannerPanel(LivePanel):
         self._params: ScanParams | None = None
         self._gate: MarketGate | None = None
         self.jobs_started = 0
+        self._rescan_seconds = rescan_seconds
+        self._last_job_at = -float("inf")  # time.monotonic() of the last scan started
         self._build_ui()
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -124,8 +125,9 @@ class ScannerPanel(LivePanel):
         self.table = QTableView()
         self.table.setObjectName("scan_results")
         self.table.setModel(self.model)
+        # no sort indicator: rows stay in the scanner's order (best score first) until a header is clicked
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
-        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.DescendingOrder)  # scanner order: score
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
@@ -199,10 +201,17 @@ class ScannerPanel(LivePanel):
         return self._params
 
     # --- feeding (LivePanel hooks) -----------------------------------------------------------------------
+    def moved(self, previous: QuoteBatch, batch: QuoteBatch) -> bool:
+        # The base starts the next job as soon as a result is shown when data arrived meanwhile; a scan
+        # (IVs + fit + scan, ~0.3 s) would then run back to back on a live feed. New data re-scans at most
+        # once per ``rescan_seconds`` of wall time; a parameter change (forced) still scans at once.
+        return data_moved(previous, batch) and time.monotonic() - self._last_job_at >= self._rescan_seconds
+
     def job(self, batch: QuoteBatch) -> Job | None:
         if self._params is None:
             return None
         self.jobs_started += 1
+        self._last_job_at = time.monotonic()
         previous = self._outcome.surface if self._outcome is not None else None
         return Job(compute_scan, (batch.snapshot, self._params, previous, self._gate))
 
@@ -245,16 +254,12 @@ class ScannerPanel(LivePanel):
             if outcome is not None and outcome.candidates:
                 self.payoff.clear("select a candidate to see its payoff")
             return
-        from spx_core.strategies.market import Market
-        from spx_core.strategies.payoff import payoff_grid
-
         key = _key(candidate)
         spot = float(outcome.snapshot.underlying_price)
         moves = outcome.moves.get(key)
         density = outcome.densities.get(key)
         prices = _price_grid(candidate.structure, spot, moves)
-        market = Market.of(outcome.civ, surfaces={outcome.snapshot.underlying: outcome.surface})
-        curves = payoff_grid(candidate.structure, market, prices)
+        curves = _payoff(candidate, outcome, prices)
         self.payoff.set_underlying(candidate.structure.underlying)
         self.payoff.show_payoff(curves, spot=spot, breakevens=_breakevens(prices, curves.expiry),
                                 density=density if density is not None and density.ok else None, moves=moves)
@@ -290,6 +295,34 @@ class ScannerPanel(LivePanel):
             return True, f"scanner: gated by the market filter ({self._outcome.gate_reason})"
         return True, (f"scanner: {len(self._outcome.candidates)} candidates of "
                       f"{self._outcome.result.n_considered} considered")
+
+
+def _expected_moves(surface: Any) -> list[Any]:
+    try:
+        from spx_core.strategies.probability import expected_moves
+    except ImportError:  # TRANSITIONAL: until the probability branch's module lands, no SD bands
+        return []
+    return expected_moves(surface)
+
+
+@dataclass(frozen=True, slots=True)
+class _ExpiryOnly:  # TRANSITIONAL stand-in for PayoffCurves while spx_core.strategies.payoff is missing
+    prices: np.ndarray
+    expiry: np.ndarray
+    t0: None = None
+
+
+def _payoff(candidate: Any, outcome: ScanOutcome, prices: np.ndarray) -> Any:
+    """The candidate's ``PayoffCurves`` on ``prices`` (dollars per unit, value minus the mid cost)."""
+    from spx_core.strategies.market import Market
+
+    try:
+        from spx_core.strategies.payoff import payoff_grid
+    except ImportError:  # TRANSITIONAL: expiry curve only, from the structure and the scan's mid credit
+        mult = candidate.structure.legs[0].contract.multiplier
+        return _ExpiryOnly(prices, candidate.structure.expiry_value(prices) + candidate.credit_mid * mult)
+    market = Market.of(outcome.civ, surfaces={outcome.snapshot.underlying: outcome.surface})
+    return payoff_grid(candidate.structure, market, prices)
 
 
 def _empty_reason(outcome: ScanOutcome) -> str:

@@ -15,7 +15,7 @@ from app.models.scanner_model import COLUMNS, ScannerTableModel
 from app.panels.scanner_panel import NO_TICKET_TIP, ScannerPanel, compute_scan
 from app.panels.scanner_params import CUSTOM
 from app.settings import AppSettings
-from spx_core.domain import ET
+from spx_core.domain import ET, Right
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
 from spx_core.strategies.scanner import PRESETS, ScanParams, ScanStructure
 
@@ -77,7 +77,7 @@ def test_panel_scans_the_simulated_chain_and_draws_the_selected_payoff(panel, ba
     assert outcome.result is not None and outcome.result.snapshot_checksum == batch.snapshot.checksum
     n = panel.model.rowCount()
     assert n == len(outcome.candidates) > 10
-    assert all(c.structure.legs[0].contract.right.value == "put" for c in outcome.candidates)
+    assert all(c.structure.legs[0].contract.right is Right.PUT for c in outcome.candidates)
     ok, message = panel.self_test_status()
     assert ok, message
     # the first row (best score) is selected and its payoff drawn: expiry P&L = value at expiry - cost
