@@ -34,7 +34,7 @@ from app.panels.scanner_params import ScanParamsForm
 from app.widgets.payoff_plot import PayoffPlot
 from spx_core.domain import ET, ChainSnapshot, Root
 from spx_core.marketdata.source import QuoteBatch
-from spx_core.strategies.scanner import ScanParams
+from spx_core.strategies.scanner_params import ScanParams  # scanner_params: no scipy on the start-up path
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -72,12 +72,26 @@ def _key(candidate: Any) -> tuple[Root, date]:
     return candidate.structure.legs[0].contract.root, candidate.expiry
 
 
+def _import_core() -> tuple[Any, Any, Any]:
+    """Worker thread: the core the scan needs (scipy-heavy, so never on the start-up path).
+
+    Import order matters: the surface and chain workers import ``spx_core.surface`` first, in parallel
+    with this thread; taking the same package first keeps the module locks acyclic (importing the
+    scanner first let the surface worker see a partially initialised ``spx_core.surface.surface``,
+    about one start in six). The payoff module is loaded here too, off the GUI thread, before the GUI
+    thread prices a selection with it.
+    """
+    from spx_core.surface import chain_iv, fit_surface
+    from spx_core.strategies import payoff  # noqa: F401
+    from spx_core.strategies.scanner import scan
+
+    return chain_iv, fit_surface, scan
+
+
 def compute_scan(snapshot: ChainSnapshot, params: ScanParams, previous: Any | None,
                  gate: MarketGate | None) -> ScanOutcome:
     """Worker-thread job: IVs, surface, the optional market gate, the scan, densities and moves."""
-    from spx_core.strategies.scanner import scan
-    from spx_core.surface import chain_iv, fit_surface
-
+    chain_iv, fit_surface, scan = _import_core()
     t0 = time.perf_counter()
     civ = chain_iv(snapshot)
     surface = fit_surface(civ, previous=previous)

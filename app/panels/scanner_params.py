@@ -17,7 +17,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QSpinBox, QVBoxLayout, QWidget)
 
-from spx_core.strategies.scanner import PRESETS, ScanParams, ScanStructure, ScoreWeights
+from spx_core.strategies.scanner_params import PRESETS, ScanParams, ScanStructure, ScoreWeights
 
 __all__ = ["CUSTOM", "ScanParamsForm", "parse_widths"]
 

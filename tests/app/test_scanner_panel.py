@@ -195,3 +195,20 @@ def test_rescans_at_most_once_a_second_on_a_stream_of_batches(qtbot, market):
     assert batches >= 40
     assert 2 <= p.jobs_started <= int(elapsed) + 1, (p.jobs_started, elapsed)
     assert p.results >= 1
+
+
+def test_worker_imports_the_surface_package_before_the_scanner():
+    """The surface worker imports spx_core.surface in parallel with the scan worker's first job; the
+    scanner first (it pulls spx_core.surface.* in mid-import) let that worker see a partially initialised
+    spx_core.surface.surface (~1 start in 6). Same package first = acyclic module locks."""
+    import subprocess
+    import sys
+
+    code = ("import sys, builtins; seen = []; real = builtins.__import__\n"
+            "def spy(name, *a, **k):\n"
+            "    if name in ('spx_core.surface', 'spx_core.strategies.scanner') and name not in sys.modules:\n"
+            "        seen.append(name)\n"
+            "    return real(name, *a, **k)\n"
+            "import app.panels.scanner_panel as p; builtins.__import__ = spy; p._import_core(); print(*seen)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["spx_core.surface", "spx_core.strategies.scanner"]
