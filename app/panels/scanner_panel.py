@@ -24,7 +24,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QItemSelection, Qt, QTimer
+from PySide6.QtCore import QItemSelection, QSize, Qt, QTimer
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea,
                                QSizePolicy, QSplitter, QTableView, QVBoxLayout, QWidget)
 
@@ -135,6 +135,7 @@ class ScannerPanel(LivePanel):
         side.setWidgetResizable(True)
         side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         side.setMinimumWidth(self.form.sizeHint().width() + side.verticalScrollBar().sizeHint().width() + 4)
+        side.setMaximumWidth(side.minimumWidth() + 60)  # the results, not the form, get the spare width
         self.model = ScannerTableModel(self)
         self.table = QTableView()
         self.table.setObjectName("scan_results")
@@ -272,7 +273,7 @@ class ScannerPanel(LivePanel):
         spot = float(outcome.snapshot.underlying_price)
         moves = outcome.moves.get(key)
         density = outcome.densities.get(key)
-        prices = _price_grid(candidate.structure, spot, moves)
+        prices = _price_grid(candidate.structure, spot, moves, density)
         curves = _payoff(candidate, outcome, prices)
         self.payoff.set_underlying(candidate.structure.underlying)
         self.payoff.show_payoff(curves, spot=spot, breakevens=_breakevens(prices, curves.expiry),
@@ -301,6 +302,10 @@ class ScannerPanel(LivePanel):
     @property
     def outcome(self) -> ScanOutcome | None:
         return self._outcome
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        # docked under the chain and surface: take about 40% of a 1080 px window's height by default
+        return QSize(1000, 420)
 
     def health(self) -> tuple[bool, str]:
         if self._outcome is None:
@@ -345,12 +350,16 @@ def _empty_reason(outcome: ScanOutcome) -> str:
     return outcome.result.reason or "no candidate passes the filters"
 
 
-def _price_grid(structure: Any, spot: float, moves: Any | None) -> np.ndarray:
-    """Prices the chart spans: the strikes and the +-2 SD move with a margin on each side."""
+def _price_grid(structure: Any, spot: float, moves: Any | None, density: Any | None = None) -> np.ndarray:
+    """Prices the chart spans: the strikes, the spot, the +-2 SD move and the central 99% of the density,
+    with a margin on each side."""
     strikes = structure.kinks()
     lo, hi = float(min(strikes.min(), spot)), float(max(strikes.max(), spot))
     if moves is not None and np.isfinite(moves.sd2_low) and np.isfinite(moves.sd2_high):
         lo, hi = min(lo, float(moves.sd2_low)), max(hi, float(moves.sd2_high))
+    if density is not None and density.ok and len(density.cdf) > 1:
+        q_lo, q_hi = np.interp([0.005, 0.995], density.cdf, density.price)
+        lo, hi = min(lo, float(q_lo)), max(hi, float(q_hi))
     pad = max(0.15 * (hi - lo), 0.01 * spot)
     # the kinks are grid points, so the expiry P&L is linear between neighbours and breakevens are exact
     return np.union1d(np.linspace(lo - pad, hi + pad, _GRID_POINTS), strikes)

@@ -125,7 +125,7 @@ class ScanParamsForm(QWidget):
         weights.setToolTip("The total score is the weighted sum of the normalised scores")
         wform = QFormLayout(weights)
         for name, box in self.weights.items():
-            wform.addRow(name.replace("_", " "), box)
+            wform.addRow(_WEIGHT_LABELS.get(name, name.replace("_", " ")), box)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(form)
@@ -213,6 +213,8 @@ def _off(box: QDoubleSpinBox, scale: float = 1.0) -> float | None:
     return None if box.value() == box.minimum() else box.value() / scale
 
 
+_WEIGHT_LABELS = {"ev_per_max_loss": "EV / max loss", "pop": "POP", "credit_per_width": "Credit / width",
+                  "edge_volpts": "Edge (vol pts)"}
 _WEIGHT_TIPS = {
     "ev_per_max_loss": "Score per unit of expected value / max loss (fraction)",
     "pop": "Score per unit of probability of profit (fraction 0..1)",

@@ -112,13 +112,13 @@ def test_sorting_by_each_column(panel, column):
 
 
 def test_sort_survives_a_rescan(panel, qtbot, market):
-    panel.table.sortByColumn(COLUMNS.index(next(c for c in COLUMNS if c.title == "POP (%)")),
+    panel.table.sortByColumn(COLUMNS.index(next(c for c in COLUMNS if c.title == "POP\n(%)")),
                              Qt.SortOrder.DescendingOrder)
     before = panel.results
     panel.on_batch(market.advance(30.0))
     panel.refresh(full=True)
     qtbot.waitUntil(lambda: panel.results > before, timeout=60_000)
-    pops = panel.model.column_values(COLUMNS.index(next(c for c in COLUMNS if c.title == "POP (%)")))
+    pops = panel.model.column_values(COLUMNS.index(next(c for c in COLUMNS if c.title == "POP\n(%)")))
     assert (np.diff(pops[np.isfinite(pops)]) <= 0).all()
 
 
