@@ -9,10 +9,11 @@ and with the underlying at ``S`` (primary-underlying points):
 - its forward is ``x * (F0/S0)^(tau/t0)`` and its discount ``D0^(tau/t0)``: the snapshot's carry to the leg's
   expiry, over the time left (a calendar's back leg at the front expiry: its remaining time, its expiry's
   forward scaled with S);
-- its vol is read on the surface at the remaining time ``tau`` (the term structure rolls down) at
-  log-moneyness ``k = ln(K/F)``, where ``F`` is the forward with the underlying unchanged (**sticky-strike**:
-  each strike keeps its vol) or moved to ``S`` (**sticky-moneyness**: the vol at the same K/F follows the
-  underlying); then the parallel ``iv_shift`` is added (vol units, 0.01 = one vol point; floored at 0).
+- its vol is read on the fitted smile of the leg's own expiry (a contract keeps its smile as time passes;
+  the term structure does not roll down, as brokers' analysis tabs do) at log-moneyness ``k = ln(K/F)``,
+  where ``F`` is today's forward (**sticky-strike**: the vol at the leg's strike stays) or the forward with
+  the underlying moved to ``S`` (**sticky-moneyness**: the vol at the same K/F follows the underlying);
+  then the parallel ``iv_shift`` is added (vol units, 0.01 = one vol point; floored at 0).
 
 At ``tau = 0`` Black-76 is the intrinsic value, so the T+0 curve at the front expiry equals the expiry payoff.
 A leg whose underlying has no surface keeps its own mid IV (sticky-strike only; said in ``approximations``).
@@ -157,24 +158,25 @@ class PayoffModel:
         grow = self.carry ** frac  # (m,) forward / underlying over the time left
         x = s[..., None] * self.scale  # (n, m)
         fwd = x * grow
-        vol = np.maximum(self._vols(fwd, tau, grow, sticky) + iv_shift, 0.0)
+        vol = np.maximum(self._vols(fwd, tau, sticky) + iv_shift, 0.0)
         leg = black76.price(forward=fwd, strike=self.strike, t=tau, vol=vol, discount=self.discount ** frac,
                             is_call=self.is_call)
         return leg @ self.weight
 
-    def _vols(self, fwd: np.ndarray, tau: np.ndarray, grow: np.ndarray, sticky: Sticky) -> np.ndarray:
-        """IV per (grid point, leg): surface at the time left, k against the moved or unmoved forward."""
+    def intrinsic(self, prices: np.ndarray) -> np.ndarray:
+        """Dollar value of one unit with every leg at its intrinsic value (all legs expired) at ``prices``."""
+        x = np.asarray(prices, dtype=np.float64)[..., None] * self.scale
+        return np.where(self.is_call, np.maximum(x - self.strike, 0.0), np.maximum(self.strike - x, 0.0)) @ self.weight
+
+    def _vols(self, fwd: np.ndarray, tau: np.ndarray, sticky: Sticky) -> np.ndarray:
+        """IV per (grid point, leg) on the leg's own expiry smile, k against today's or the moved forward."""
         vol = np.broadcast_to(self.leg_iv, fwd.shape).copy()
         for surface in {id(s): s for s in self.surfaces if s is not None and s._nodes()}.values():
-            cols = np.array([s is surface for s in self.surfaces])
-            for t in np.unique(tau[cols]):  # one surface look-up per distinct expiry
-                sel = cols & (tau == t)
-                if t <= 0:
-                    vol[:, sel] = 0.0  # intrinsic: the vol does not matter
-                    continue
-                base = self.spot * self.scale[sel] * grow[sel]  # the forward with the underlying unchanged
-                f = fwd[:, sel] if sticky is Sticky.MONEYNESS else base
-                k = np.log(self.strike[sel] / f)
+            cols = np.array([s is surface for s in self.surfaces]) & (tau > 0)  # expired: intrinsic, vol unused
+            for t in np.unique(self.t0[cols]):  # one surface look-up per expiry
+                sel = cols & (self.t0 == t)
+                today = self.spot * self.scale[sel] * self.carry[sel]  # the leg's forward as of the snapshot
+                k = np.log(self.strike[sel] / (fwd[:, sel] if sticky is Sticky.MONEYNESS else today))
                 vol[:, sel] = np.broadcast_to(_bracket(surface, float(t)).iv(k=k, t=t), vol[:, sel].shape)
         return vol
 
@@ -182,7 +184,8 @@ class PayoffModel:
 def _bracket(surface: VolSurface, t: float) -> VolSurface:
     """The surface restricted to the fitted expiries around ``t`` (the only ones its interpolation in T
     reads there, but for the running maximum over earlier slices, which the served slices already hold as
-    calendar layers): a 4-leg grid then evaluates two slices instead of every expiry."""
+    calendar layers): a 4-leg grid then evaluates one or two slices instead of every expiry. At a fitted
+    expiry this is that slice; an unfitted expiry gets the surface's interpolation in T."""
     nodes = surface._nodes()  # the surface's own node list, so the interpolation is the same
     tn = np.array([f.t for f in nodes])
     hi = int(np.clip(np.searchsorted(tn, t), 0, len(tn) - 1))

@@ -122,11 +122,11 @@ def test_calendar_front_expiry_value_prices_the_back_leg_off_the_surface(market)
     prices = np.linspace(0.9, 1.1, 201) * spot
     value = front_expiry_value(cal, market, prices)
     # By hand: the near call at intrinsic; the far call with tau = T_far - T_near, its forward scaled with S
-    # by the carry over tau, vol from the surface at tau at the strike (sticky-strike).
+    # by the carry over tau, vol from its own expiry's fitted smile at its strike (sticky-strike).
     tau = far.t - near.t
     frac = tau / far.t
     carry = (far.forward / spot) ** frac
-    vol = market["SPX"].surface.iv(k=np.log(atm / (spot * carry)), t=tau)
+    vol = far.iv(np.log(atm / far.forward))
     back = black(prices * carry, atm, tau, vol, far.discount ** frac, True)
     near_leg = np.maximum(prices - atm, 0.0)
     signs = {leg.contract.expiry: leg.ratio for leg in cal.legs}
