@@ -72,7 +72,7 @@ def _key(candidate: Any) -> tuple[Root, date]:
     return candidate.structure.legs[0].contract.root, candidate.expiry
 
 
-def _import_core() -> tuple[Any, Any, Any]:
+def _import_core() -> tuple[Any, Any, Any, Any]:
     """Worker thread: the core the scan needs (scipy-heavy, so never on the start-up path).
 
     Import order matters: the surface and chain workers import ``spx_core.surface`` first, in parallel
@@ -83,15 +83,16 @@ def _import_core() -> tuple[Any, Any, Any]:
     """
     from spx_core.surface import chain_iv, fit_surface
     from spx_core.strategies import payoff  # noqa: F401
+    from spx_core.strategies.probability import expected_moves
     from spx_core.strategies.scanner import scan
 
-    return chain_iv, fit_surface, scan
+    return chain_iv, fit_surface, scan, expected_moves
 
 
 def compute_scan(snapshot: ChainSnapshot, params: ScanParams, previous: Any | None,
                  gate: MarketGate | None) -> ScanOutcome:
     """Worker-thread job: IVs, surface, the optional market gate, the scan, densities and moves."""
-    chain_iv, fit_surface, scan = _import_core()
+    chain_iv, fit_surface, scan, expected_moves = _import_core()
     t0 = time.perf_counter()
     civ = chain_iv(snapshot)
     surface = fit_surface(civ, previous=previous)
@@ -102,7 +103,8 @@ def compute_scan(snapshot: ChainSnapshot, params: ScanParams, previous: Any | No
     keys = {_key(c) for c in result.candidates}
     # the densities the scan priced POP and EV with: the chart shades the same distribution
     densities = {k: d for k, d in result.densities.items() if k in keys}
-    moves = {(m.root, m.expiry): m for m in _expected_moves(surface) if (m.root, m.expiry) in keys}
+    # straddle and ATM-IV moves of the chain, bands at forward +-1/2 x the ATM-IV move
+    moves = {(m.root, m.expiry): m for m in expected_moves(civ, surface) if (m.root, m.expiry) in keys}
     return ScanOutcome(snapshot, params, civ, surface, result, "", densities, moves, time.perf_counter() - t0)
 
 
@@ -316,30 +318,11 @@ class ScannerPanel(LivePanel):
                       f"{self._outcome.result.n_considered} considered")
 
 
-def _expected_moves(surface: Any) -> list[Any]:
-    try:
-        from spx_core.strategies.probability import expected_moves
-    except ImportError:  # TRANSITIONAL: until the probability branch's module lands, no SD bands
-        return []
-    return expected_moves(surface)
-
-
-@dataclass(frozen=True, slots=True)
-class _ExpiryOnly:  # TRANSITIONAL stand-in for PayoffCurves while spx_core.strategies.payoff is missing
-    prices: np.ndarray
-    expiry: np.ndarray
-    t0: None = None
-
-
 def _payoff(candidate: Any, outcome: ScanOutcome, prices: np.ndarray) -> Any:
     """The candidate's ``PayoffCurves`` on ``prices`` (dollars per unit, value minus the mid cost)."""
     from spx_core.strategies.market import Market
+    from spx_core.strategies.payoff import payoff_grid  # loaded by the worker (_import_core)
 
-    try:
-        from spx_core.strategies.payoff import payoff_grid
-    except ImportError:  # TRANSITIONAL: expiry curve only, from the structure and the scan's mid credit
-        mult = candidate.structure.legs[0].contract.multiplier
-        return _ExpiryOnly(prices, candidate.structure.expiry_value(prices) + candidate.credit_mid * mult)
     market = Market.of(outcome.civ, surfaces={outcome.snapshot.underlying: outcome.surface})
     return payoff_grid(candidate.structure, market, prices)
 
