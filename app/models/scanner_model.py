@@ -69,7 +69,8 @@ def _col(title: str, tip: str, key: Callable[[Any, date], float], fmt: Callable[
     return Column(title, tip, key, lambda c, today: fmt(key(c, today)))
 
 
-#: The columns, left to right (two-line headers: name, then unit, so 15 columns fit a 1280 px screen): what a trader compares first (expiry, strikes, credit) comes first.
+#: The columns, left to right: what a trader decides on (expiry, strikes, credit, POP, EV, score) first, so
+#: they stay on screen in a 1280 px window; the detail scrolls. Headers are two lines: name, then unit.
 COLUMNS: tuple[Column, ...] = (
     Column("Expiry", "Expiration date (SPXW: PM-settled)",
            lambda c, today: float(c.expiry.toordinal()), lambda c, today: f"{c.expiry:%d %b %y}"),
@@ -81,25 +82,25 @@ COLUMNS: tuple[Column, ...] = (
          lambda c, today: float(c.width), _num(0)),
     _col("Credit\nmid ($)", "Net mid price per unit; positive = credit, negative = debit",
          lambda c, today: _usd(c, c.credit_mid), _money),
-    _col("Credit\nnat ($)", "Net natural price per unit (sell at bid, buy at ask)",
-         lambda c, today: _usd(c, c.credit_natural), _money),
-    _col("Cr/width\n(%)", "Mid credit as a share of the width",
-         lambda c, today: float(c.credit_per_width), _pct),
-    _col("Pkg spread\n(pts)", "Natural bid/ask width of the whole package (sum of |ratio| x leg spread)",
-         lambda c, today: float(c.package_spread), _num(2)),
-    _col("Max loss\n($)", "Worst loss per unit at expiry (at the mid credit)",
-         lambda c, today: _usd(c, c.max_loss), _money),
     _col("POP\n(%)", "Probability of profit at expiry under the fitted surface's risk-neutral density",
          lambda c, today: float(c.pop), _pct),
     _col("EV\n($)", "Expected P&L per unit at expiry under the fitted density",
          lambda c, today: _usd(c, c.ev), _money),
+    _col("Score", "Weighted total score (the weights are in the parameters); higher is better",
+         lambda c, today: float(c.score), _num(3)),
+    _col("Max loss\n($)", "Worst loss per unit at expiry (at the mid credit)",
+         lambda c, today: _usd(c, c.max_loss), _money),
+    _col("Credit\nnat ($)", "Net natural price per unit (sell at bid, buy at ask)",
+         lambda c, today: _usd(c, c.credit_natural), _money),
+    _col("Cr/width\n(%)", "Mid credit as a share of the width",
+         lambda c, today: float(c.credit_per_width), _pct),
     _col("EV/max\nloss (%)", "Expected value per dollar at risk", lambda c, today: float(c.ev_per_max_loss), _pct),
     _col("Edge\n($)", "Market mid against the surface's fair value per unit; positive favours this trade",
          lambda c, today: float(c.edge_usd), _money),
     _col("Edge\n(vol pts)", "The edge in implied-volatility points (market IV rich to the fit when selling)",
          lambda c, today: float(c.edge_volpts), _num(2)),
-    _col("Score", "Weighted total score (the weights are in the parameters); higher is better",
-         lambda c, today: float(c.score), _num(3)),
+    _col("Pkg spread\n(pts)", "Natural bid/ask width of the whole package (sum of |ratio| x leg spread)",
+         lambda c, today: float(c.package_spread), _num(2)),
 )
 
 

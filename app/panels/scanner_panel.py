@@ -171,8 +171,9 @@ class ScannerPanel(LivePanel):
         results.setObjectName("scan_results_split")
         results.addWidget(self.table)
         results.addWidget(self.payoff)
-        results.setStretchFactor(0, 1)
-        results.setStretchFactor(1, 1)
+        results.setStretchFactor(0, 2)
+        results.setStretchFactor(1, 3)
+        results.setSizes([200, 300])  # ~2/5 table, 3/5 chart: the chart needs the height to read P&L
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)

@@ -66,6 +66,12 @@ class ScanParamsForm(QWidget):
         self.preset = QComboBox()
         self.preset.addItems([CUSTOM, *PRESETS])
         self.preset.setToolTip("Seed-plan defaults; editing any field makes the set (custom)")
+        # the preset names are long: the closed box shows their start (full name in the tooltip and the
+        # open list), so the form stays ~300 px wide and the results get the screen
+        self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.preset.setMinimumContentsLength(20)
+        self.preset.view().setMinimumWidth(self.preset.view().sizeHintForColumn(0) + 24)
+        self.preset.currentTextChanged.connect(self.preset.setToolTip)
         self.structure = QComboBox()
         for s in ScanStructure:
             self.structure.addItem(s.value, s)
