@@ -310,6 +310,8 @@ class MainWindow(QMainWindow):
         self.context.settings_requested.connect(self.apply_settings)
         self.toolbar.sessions_wanted.connect(self._on_sessions_wanted)
         self.toolbar.skip_gaps_toggled.connect(self._set_skip_gaps)
+        if "market" in self.panels:  # the market state is app-wide: the scanner's entry gate reads it
+            self.panels["market"].state_changed.connect(self.context.set_market_state)
 
     def _mode(self) -> SourceKind:
         """The running source's kind (SIM until one runs)."""

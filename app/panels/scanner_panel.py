@@ -7,9 +7,10 @@ risk-neutral densities and expected moves of the listed expiries; the GUI thread
 table and draws the payoff of the selected candidate (``payoff_grid``: well under a millisecond).
 A parameter edit re-scans the latest snapshot after a short debounce.
 
-Market gate: :meth:`ScannerPanel.set_market_gate` takes a check ``(snapshot, surface) -> (ok, why)``
-(e.g. a ``spx_core.analytics.filters.MarketFilter`` on the current ``MarketState``); when it says no,
-the scan is not run and the status line says why.
+Market gate: the form's "Market filter" box is a ``spx_core.analytics.filters.MarketFilter`` checked
+against the latest ``MarketState`` the Market panel published (``AppContext.market_state_changed``);
+when it says no (or no state has arrived: it fails closed), the scan is not run and the status line
+says why. :meth:`ScannerPanel.set_market_gate` takes any other check ``(snapshot, surface) -> (ok, why)``.
 
 Events: the panel publishes through the app context: ``select_structure`` when the user opens a
 candidate in the builder, ``request_trade`` on "Trade" (enabled once an order ticket exists).
@@ -117,6 +118,8 @@ class ScannerPanel(LivePanel):
         self._outcome: ScanOutcome | None = None
         self._params: ScanParams | None = None
         self._gate: MarketGate | None = None
+        self._filter: Any | None = None  # MarketFilter from the form (None: no gate)
+        self._market_state: Any | None = None  # the latest MarketState published in the context
         self.jobs_started = 0
         self._rescan_seconds = rescan_seconds
         self._last_job_at = -float("inf")  # time.monotonic() of the last scan started
@@ -193,7 +196,13 @@ class ScannerPanel(LivePanel):
     def bind(self, context: AppContext) -> None:
         super().bind(context)
         context.ticket_changed.connect(lambda _on: self._update_buttons())
+        context.market_state_changed.connect(self.set_market_state)
+        self._market_state = context.market_state
         self._update_buttons()
+
+    def set_market_state(self, state: Any) -> None:
+        """The latest MarketState (the gate reads it on the next scan; a state alone does not re-scan)."""
+        self._market_state = state
 
     def set_market_gate(self, gate: MarketGate | None) -> None:
         """Put a market check in front of every scan (None removes it) and re-scan."""
@@ -204,6 +213,7 @@ class ScannerPanel(LivePanel):
     def _read_params(self) -> bool:
         try:
             self._params = self.form.params()
+            self._filter = self.form.market_filter()
         except ValueError as exc:  # ScanParamsError too: one line that names the field
             self._params = None
             self.status_label.setText(f"parameters: {exc}")
@@ -231,7 +241,8 @@ class ScannerPanel(LivePanel):
         self.jobs_started += 1
         self._last_job_at = time.monotonic()
         previous = self._outcome.surface if self._outcome is not None else None
-        return Job(compute_scan, (batch.snapshot, self._params, previous, self._gate))
+        gate = self._gate or (_filter_gate(self._filter, self._market_state) if self._filter is not None else None)
+        return Job(compute_scan, (batch.snapshot, self._params, previous, gate))
 
     def status_message(self, text: str) -> None:
         self.status_label.setText(text)
@@ -326,6 +337,18 @@ def _payoff(candidate: Any, outcome: ScanOutcome, prices: np.ndarray) -> Any:
 
     market = Market.of(outcome.civ, surfaces={outcome.snapshot.underlying: outcome.surface})
     return payoff_grid(candidate.structure, market, prices)
+
+
+NO_MARKET_STATE = "no market state yet: show the Market panel (it needs SPX and VIX bars in the database)"
+
+
+def _filter_gate(market_filter: Any, state: Any | None) -> MarketGate:
+    """The form's MarketFilter as a gate over ``state`` (fails closed when no state has arrived)."""
+    def gate(_snapshot: ChainSnapshot, _surface: Any) -> tuple[bool, str]:
+        if state is None:
+            return False, NO_MARKET_STATE
+        return market_filter.check(state)
+    return gate
 
 
 def _empty_reason(outcome: ScanOutcome) -> str:

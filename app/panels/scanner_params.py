@@ -3,6 +3,9 @@
 Events (Qt signals):
     changed(): the user edited a parameter or picked a preset (the panel debounces and re-scans).
 
+The "Market filter" box is the scan's entry gate (:meth:`ScanParamsForm.market_filter`, a
+``spx_core.analytics.filters.MarketFilter``; unticked = no gate). Presets leave it as it is.
+
 :meth:`ScanParamsForm.params` builds a validated ``ScanParams`` (``ValueError`` says what is wrong);
 :meth:`ScanParamsForm.set_params` shows one. Percent fields are shown in % and stored as fractions.
 """
@@ -17,6 +20,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QSpinBox, QVBoxLayout, QWidget)
 
+from spx_core.analytics.filters import IVRankSource, MarketFilter
 from spx_core.strategies.scanner_params import PRESETS, ScanParams, ScanStructure, ScoreWeights
 
 __all__ = ["CUSTOM", "ScanParamsForm", "parse_widths"]
@@ -100,6 +104,7 @@ class ScanParamsForm(QWidget):
         self.weights = {f.name: _spin(-100.0, 100.0, 0.01, 3, "", _WEIGHT_TIPS.get(f.name, f.name))
                         for f in dataclasses.fields(ScoreWeights)}
         self._base = ScanParams()  # fields the form does not show (roots, skips, fill...) come from here
+        self._build_gate()
         self._build()
         self._connect()
         first = next(iter(PRESETS))
@@ -136,6 +141,7 @@ class ScanParamsForm(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(form)
         layout.addWidget(weights)
+        layout.addWidget(self.gate)
         layout.addStretch(1)
 
     def _connect(self) -> None:
@@ -148,6 +154,49 @@ class ScanParamsForm(QWidget):
                     self.max_leg, self.max_pkg, self.min_oi, self.top, *self.weights.values()):
             box.valueChanged.connect(self._edited)
         self.allow_flagged.toggled.connect(self._edited)
+        # the gate is not part of a preset: editing it re-scans but keeps the preset's name
+        self.gate.toggled.connect(self.changed)
+        for box in (self.iv_rank_min, self.vix_min, self.vix_max):
+            box.valueChanged.connect(self.changed)
+        self.iv_rank_source.currentIndexChanged.connect(self.changed)
+        self.regimes.editingFinished.connect(self.changed)
+        self.missing_passes.toggled.connect(self.changed)
+
+    def _build_gate(self) -> None:
+        self.gate = QGroupBox("Market filter (entry gate)")
+        self.gate.setCheckable(True)
+        self.gate.setChecked(False)
+        self.gate.setToolTip("Scan only while the market state (Market panel) passes these conditions")
+        self.iv_rank_min = _spin(0.0, 100.0, 5.0, 0, " %", "Least IV rank (0-100)", off=True)
+        self.iv_rank_source = QComboBox()
+        for source in IVRankSource:
+            self.iv_rank_source.addItem(source.label, source)
+        self.vix_min = _spin(0.0, 200.0, 1.0, 1, "", "Least VIX close (index points)", off=True)
+        self.vix_max = _spin(0.0, 200.0, 1.0, 1, "", "Most VIX close (index points)", off=True)
+        self.regimes = QLineEdit()
+        self.regimes.setPlaceholderText("any")
+        self.regimes.setToolTip("Allowed regimes, comma separated (trend, mixture or VIX bucket names, "
+                                "e.g. uptrend, calm)")
+        self.missing_passes = QCheckBox("a missing figure passes")
+        self.missing_passes.setToolTip("Off (safer): a condition whose input is missing blocks the scan")
+        form = QFormLayout(self.gate)
+        form.addRow("Min IV rank", self.iv_rank_min)
+        form.addRow("IV rank of", self.iv_rank_source)
+        vix = QHBoxLayout()
+        for w in (self.vix_min, QLabel("–"), self.vix_max):
+            vix.addWidget(w)
+        form.addRow("VIX", vix)
+        form.addRow("Regimes", self.regimes)
+        form.addRow("", self.missing_passes)
+
+    def market_filter(self) -> MarketFilter | None:
+        """The entry gate (None when the box is unticked); ``ValueError`` names a bad condition."""
+        if not self.gate.isChecked():
+            return None
+        names = frozenset(r.strip() for r in self.regimes.text().split(",") if r.strip())
+        return MarketFilter(iv_rank_min=_off(self.iv_rank_min), iv_rank_source=self.iv_rank_source.currentData(),
+                            regimes=names or None, vix_min=_off(self.vix_min), vix_max=_off(self.vix_max),
+                            missing_passes=self.missing_passes.isChecked())
 
     # --- params <-> widgets -------------------------------------------------------------------------------
     def params(self) -> ScanParams:

@@ -212,3 +212,35 @@ def test_worker_imports_the_surface_package_before_the_scanner():
             "import app.panels.scanner_panel as p; builtins.__import__ = spy; p._import_core(); print(*seen)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.split() == ["spx_core.surface", "spx_core.strategies.scanner"]
+
+
+def test_market_filter_gates_the_scan_and_says_why(panel, context, qtbot):
+    from app.panels.scanner_panel import NO_MARKET_STATE
+    from spx_core.analytics.market_state import MarketState
+
+    def rescanned(action):
+        before = panel.results
+        action()
+        qtbot.waitUntil(lambda: panel.results > before, timeout=60_000)
+
+    # ticking the box with a VIX ceiling: no state published yet -> fails closed, nothing scanned
+    panel.form.vix_max.setValue(20.0)
+    rescanned(lambda: panel.form.gate.setChecked(True))
+    assert panel.outcome.result is None and panel.model.rowCount() == 0
+    assert NO_MARKET_STATE in panel.status_label.text() and panel.payoff.data is None
+    # the Market panel publishes a state above the ceiling: the gate names the failing condition
+    context.set_market_state(MarketState(vix=27.5, vix_as_of=START.date()))
+    rescanned(lambda: panel.refresh(full=True))
+    assert panel.outcome.result is None and "27.5" in panel.status_label.text()
+    ok, message = panel.self_test_status()
+    assert ok and "market filter" in message
+    # a calm market passes: candidates again
+    context.set_market_state(MarketState(vix=14.0, vix_as_of=START.date()))
+    rescanned(lambda: panel.refresh(full=True))
+    assert panel.outcome.result is not None and panel.model.rowCount() > 0
+    # unticking removes the gate, and presets leave the gate alone
+    assert panel.form.market_filter().vix_max == 20.0
+    panel.form.preset.setCurrentIndex(2)
+    assert panel.form.gate.isChecked()
+    rescanned(lambda: panel.form.gate.setChecked(False))
+    assert panel.form.market_filter() is None
