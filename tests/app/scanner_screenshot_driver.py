@@ -5,6 +5,8 @@
 drawn the selected one's payoff, for each size (1280x720, 1920x1080) it saves:
 
 * ``scanner_main_WxH.png``: the whole window after Reset layout (the scanner docked with chain and surface);
+The iron-condor preset is picked first (a populated table, a payoff with two breakevens).
+
 * ``scanner_WxH.png``: the scanner dock floated and sized to the screen (how a trader reads the scanner),
   the crosshair held at the spot so the readout line shows.
 
@@ -23,10 +25,12 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
 
 from app.panels.scanner_panel import ScannerPanel
+from spx_core.strategies.scanner_params import PRESETS, ScanStructure
 
 WAIT_SECONDS = 60.0
 SETTLE_MS = 1500
 SIZES = ((1280, 720), (1920, 1080))
+CONDOR = next(name for name, p in PRESETS.items() if p.structure is ScanStructure.IRON_CONDOR)
 
 
 class _Shooter:
@@ -49,7 +53,22 @@ class _Shooter:
             self._finish()
             return
         self.panel = panel
-        self._run(self._script())
+        # the iron condor plan: a populated table and a payoff with two breakevens (what a trader checks)
+        results = panel.results
+        panel.form.preset.setCurrentText(CONDOR)
+        self._wait(lambda: panel.results > results and panel.payoff.data is not None,
+                   lambda: self._run(self._script()))
+
+    def _wait(self, done: Callable[[], bool], then: Callable[[], None]) -> None:
+        deadline = time.monotonic() + WAIT_SECONDS
+
+        def check() -> None:
+            if done() or time.monotonic() > deadline:
+                then()
+            else:
+                QTimer.singleShot(200, check)
+
+        check()
 
     def _script(self) -> list[tuple[Callable[[], None], int]]:
         dock = self.panel.parentWidget()
@@ -93,7 +112,7 @@ class _Shooter:
     def _report(self) -> None:
         p = self.panel
         data = p.payoff.data
-        self.shots.update(rows=p.model.rowCount(), selected=p.selected_candidate().structure.name,
+        self.shots.update(rows=p.model.rowCount(), preset=p.form.preset.currentText(), selected=p.selected_candidate().structure.name,
                           readout=p.payoff.readout.text(), payoff_points=len(data.prices),
                           breakevens=p.payoff.breakeven_positions, bands=data.sd1 is not None,
                           density=data.density is not None, trade_enabled=p.trade_button.isEnabled(),
