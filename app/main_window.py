@@ -54,6 +54,7 @@ class PanelSpec:
         panel: the panel class; built with ``panel.create(context)``.
         area: the dock area; panels sharing an area sit side by side, left to right in list order.
         stretch: relative width among the panels of its area in the default layout.
+        tab_with: key of an earlier panel to share a tabbed dock with, behind it ("" = a dock of its own).
     """
 
     key: str
@@ -61,6 +62,7 @@ class PanelSpec:
     panel: type[LivePanel]
     area: Qt.DockWidgetArea = Qt.DockWidgetArea.LeftDockWidgetArea
     stretch: int = 1
+    tab_with: str = ""
 
 
 #: Every panel of the terminal, in dock order (the one place a panel is registered).
@@ -68,7 +70,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("chain", "Option chain", ChainPanel, stretch=3),  # what a trader reads most: ~60% of the width
     PanelSpec("surface", "Volatility surface", SurfacePanel, stretch=2),
     PanelSpec("market", "Market", MarketPanel, stretch=1),  # a compact grid: the entry filters' inputs
-    PanelSpec("scanner", "Spread scanner", ScannerPanel, area=Qt.DockWidgetArea.BottomDockWidgetArea),
+    PanelSpec("scanner", "Spread scanner", ScannerPanel, tab_with="chain"),  # a tab behind the chain
 )
 
 
@@ -133,7 +135,7 @@ class MainWindow(QMainWindow):
         # each area's panels share its width by their stretch
         width = max(self.width(), 1000)
         for area in dict.fromkeys(spec.area for spec in self.specs):
-            specs = [spec for spec in self.specs if spec.area == area]
+            specs = [spec for spec in self.specs if spec.area == area and not spec.tab_with]
             total = sum(spec.stretch for spec in specs)
             self.resizeDocks([self.docks[spec.key] for spec in specs],
                              [int(width * spec.stretch / total) for spec in specs], Qt.Orientation.Horizontal)
@@ -147,9 +149,13 @@ class MainWindow(QMainWindow):
         panel = spec.panel.create(self.context)
         panel.bind(self.context)
         self.feed.batch.connect(panel.on_batch)
-        neighbour = next((self.docks[s.key] for s in reversed(self.specs) if s.area == spec.area), None)
+        neighbour = next((self.docks[s.key] for s in reversed(self.specs) if s.area == spec.area and not s.tab_with),
+                         None)
         dock = self._dock(spec.key, spec.title, panel, spec.area)
-        if neighbour is not None:
+        if spec.tab_with:
+            self.tabifyDockWidget(self.docks[spec.tab_with], dock)
+            self.docks[spec.tab_with].raise_()  # the first panel stays in front
+        elif neighbour is not None:
             self.splitDockWidget(neighbour, dock, Qt.Orientation.Horizontal)
         self.specs.append(spec)
         self.panels[spec.key] = panel

@@ -25,7 +25,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QItemSelection, QSize, Qt, QTimer
+from PySide6.QtCore import QItemSelection, Qt, QTimer
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea,
                                QSizePolicy, QSplitter, QTableView, QVBoxLayout, QWidget)
 
@@ -33,6 +33,7 @@ from app.models.scanner_model import ScannerTableModel
 from app.panels.base import Job, LivePanel, data_moved
 from app.panels.scanner_params import ScanParamsForm
 from app.widgets.payoff_plot import PayoffPlot
+from app.widgets.responsive_splitter import ResponsiveSplitter
 from spx_core.domain import ET, ChainSnapshot, Root
 from spx_core.marketdata.source import QuoteBatch
 from spx_core.strategies.scanner_params import ScanParams  # scanner_params: no scipy on the start-up path
@@ -139,8 +140,7 @@ class ScannerPanel(LivePanel):
         side.setWidget(self.form)
         side.setWidgetResizable(True)
         side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        side.setMinimumWidth(self.form.sizeHint().width() + side.verticalScrollBar().sizeHint().width() + 4)
-        side.setMaximumWidth(side.minimumWidth() + 60)  # the results, not the form, get the spare width
+        side_width = self.form.sizeHint().width() + side.verticalScrollBar().sizeHint().width() + 4
         self.model = ScannerTableModel(self)
         self.table = QTableView()
         self.table.setObjectName("scan_results")
@@ -182,11 +182,12 @@ class ScannerPanel(LivePanel):
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(results, 1)
         right_layout.addLayout(buttons)
-        split = QSplitter(Qt.Orientation.Horizontal)
+        # parameters beside the results when there is room, above them (scrolling) in a narrow dock
+        split = ResponsiveSplitter(min_side_by_side=side_width + 560, side_px=(side_width, 170))
+        split.setObjectName("scanner_split")
         split.addWidget(side)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
-        split.setCollapsible(1, False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
@@ -320,10 +321,6 @@ class ScannerPanel(LivePanel):
     @property
     def outcome(self) -> ScanOutcome | None:
         return self._outcome
-
-    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
-        # docked under the chain and surface: take about 40% of a 1080 px window's height by default
-        return QSize(1000, 420)
 
     def health(self) -> tuple[bool, str]:
         if self._outcome is None:

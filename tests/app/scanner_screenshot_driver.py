@@ -4,7 +4,7 @@
 (``spx-terminal --source sim --seed 7 --self-test 40``). Once the docked scanner has listed candidates and
 drawn the selected one's payoff, for each size (1280x720, 1920x1080) it saves:
 
-* ``scanner_main_WxH.png``: the whole window after Reset layout (the scanner docked with chain and surface);
+* ``scanner_main_WxH.png``: the whole window after Reset layout, the scanner's tab (behind the chain) raised;
 The iron-condor preset is picked first (a populated table, a payoff with two breakevens).
 
 * ``scanner_WxH.png``: the scanner dock floated and sized to the screen (how a trader reads the scanner),
@@ -44,6 +44,8 @@ class _Shooter:
 
     def poll(self) -> None:
         panel = self.window.findChild(ScannerPanel)
+        if panel is not None and not panel.on_screen():
+            panel.parentWidget().raise_()  # its dock is a tab behind the chain: bring it to the front
         ready = panel is not None and panel.model.rowCount() > 0 and panel.payoff.data is not None
         if not ready and time.monotonic() - self.t0 < WAIT_SECONDS:
             return
@@ -95,6 +97,7 @@ class _Shooter:
     def _resize_and_reset(self, width: int, height: int) -> None:
         self.window.resize(width, height)
         self.window.reset_layout()
+        self.panel.parentWidget().raise_()
 
     def _float(self, dock, width: int, height: int) -> None:
         dock.setFloating(True)
