@@ -254,3 +254,19 @@ def test_a_slow_scan_keeps_the_worker_at_most_half_busy(panel, market):
     assert not panel.moved(previous, batch)
     panel.last_compute_seconds = 0.2
     assert panel.moved(previous, batch)
+
+
+def test_in_the_main_window_a_tab_behind_the_chain_that_scans_when_raised(window, qtbot, run_async):
+    chain, scanner = window.docks["chain"], window.docks["scanner"]
+    panel = window.panels["scanner"]
+    assert scanner in window.tabifiedDockWidgets(chain)
+    run_async(window.start_feed(), timeout=30)
+    qtbot.waitUntil(lambda: window.panels["chain"].results > 0, timeout=30_000)
+    # behind the chain it computes nothing (the panel framework idles covered panels)
+    assert not panel.on_screen() and panel.jobs_started == 0
+    scanner.raise_()
+    qtbot.waitUntil(lambda: panel.model.rowCount() > 0, timeout=60_000)
+    assert panel.payoff.data is not None and panel.self_test_status()[0]
+    assert not panel.trade_button.isEnabled() and panel.trade_button.toolTip() == NO_TICKET_TIP
+    window.reset_layout()  # the default layout keeps the tab and puts the chain in front again
+    assert scanner in window.tabifiedDockWidgets(chain)
