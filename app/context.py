@@ -27,9 +27,9 @@ from PySide6.QtCore import QObject, Signal
 
 from app.settings import AppSettings, SettingsError
 from spx_core.domain import OptionContract, Root
-from spx_core.strategies.structure import Leg, Structure
 
 if TYPE_CHECKING:
+    from spx_core.strategies.structure import Leg, Structure
     from spx_core.storage import Store
 
 __all__ = ["AppContext", "ExpiryKey"]

@@ -22,6 +22,7 @@ from qasync import asyncSlot
 from app.context import AppContext
 from app.feed import Feed
 from app.panels.base import LivePanel
+from app.panels.builder_panel import BuilderPanel
 from app.panels.chain_panel import ChainPanel
 from app.panels.market_panel import MarketPanel
 from app.panels.scanner_panel import ScannerPanel
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MainWindow", "PanelSpec", "PANELS", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ class PanelSpec:
         panel: the panel class; built with ``panel.create(context)``.
         area: the dock area; panels sharing an area sit side by side, left to right in list order.
         stretch: relative width among the panels of its area in the default layout.
-        tab_with: key of an earlier panel to share a tabbed dock with, behind it ("" = a dock of its own).
+        tab_with: key of a panel to share a dock with as a tab (that panel stays in front by default).
     """
 
     key: str
@@ -70,6 +71,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("chain", "Option chain", ChainPanel, stretch=3),  # what a trader reads most: ~60% of the width
     PanelSpec("surface", "Volatility surface", SurfacePanel, stretch=2),
     PanelSpec("market", "Market", MarketPanel, stretch=1),  # a compact grid: the entry filters' inputs
+    PanelSpec("builder", "Strategy builder", BuilderPanel, tab_with="surface"),  # comes forward when legs are picked
     PanelSpec("scanner", "Spread scanner", ScannerPanel, tab_with="chain"),  # a tab behind the chain
 )
 
@@ -135,10 +137,13 @@ class MainWindow(QMainWindow):
         # each area's panels share its width by their stretch
         width = max(self.width(), 1000)
         for area in dict.fromkeys(spec.area for spec in self.specs):
-            specs = [spec for spec in self.specs if spec.area == area and not spec.tab_with]
+            specs = [spec for spec in self.specs if spec.area == area and spec.tab_with not in self.docks]
             total = sum(spec.stretch for spec in specs)
             self.resizeDocks([self.docks[spec.key] for spec in specs],
                              [int(width * spec.stretch / total) for spec in specs], Qt.Orientation.Horizontal)
+        for spec in self.specs:  # a tabbed panel's partner is in front by default
+            if spec.tab_with in self.docks:
+                self.docks[spec.tab_with].raise_()
         self._default_state = self.saveState(LAYOUT_VERSION)
 
     # --- panels and layout --------------------------------------------------------------------------
@@ -149,12 +154,11 @@ class MainWindow(QMainWindow):
         panel = spec.panel.create(self.context)
         panel.bind(self.context)
         self.feed.batch.connect(panel.on_batch)
-        neighbour = next((self.docks[s.key] for s in reversed(self.specs) if s.area == spec.area and not s.tab_with),
-                         None)
+        neighbour = next((self.docks[s.key] for s in reversed(self.specs)
+                          if s.area == spec.area and s.tab_with not in self.docks), None)
         dock = self._dock(spec.key, spec.title, panel, spec.area)
-        if spec.tab_with:
+        if spec.tab_with in self.docks:  # (a partner not registered before it: side by side instead)
             self.tabifyDockWidget(self.docks[spec.tab_with], dock)
-            self.docks[spec.tab_with].raise_()  # the first panel stays in front
         elif neighbour is not None:
             self.splitDockWidget(neighbour, dock, Qt.Orientation.Horizontal)
         self.specs.append(spec)

@@ -6,7 +6,7 @@ new leg tuple from an edit (the context only stores): :func:`toggled` (a Ctrl-cl
 :func:`with_leg` (right-click "Add to builder"), :func:`without`, :func:`resized`.
 
 :class:`LegsModel` is the builder's table: one row per leg, columns ``LEG_COLUMNS``. Side (Buy/Sell) and
-Qty (contracts per unit, 1-999) are editable; an edit is not applied to the model but emitted as
+Qty (signed contracts per unit: -2 = sell two) are editable; an edit is not applied to the model but emitted as
 ``legs_edited(tuple[Leg, ...])`` for the panel to publish to the context, which then calls
 :meth:`LegsModel.set_legs` (one path for every change). The market columns come from the worker's
 :class:`LegQuote` per leg (``set_quotes``): NaN prices and a note ("not listed", "flagged: zero bid")
@@ -18,13 +18,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 
 from spx_core.domain import OptionContract
-from spx_core.strategies.structure import Leg
+
+if TYPE_CHECKING:  # spx_core.strategies' package init loads the valuation core (scipy): not at start-up
+    from spx_core.strategies.structure import Leg
 
 __all__ = ["LegColumn", "LegQuote", "LegsModel", "MAX_QTY", "contract_text", "resized", "toggled", "with_leg",
            "without"]
@@ -35,6 +37,8 @@ MAX_QTY = 999  # contracts of one leg per unit of the structure
 # --- leg edits (pure) -------------------------------------------------------------------------------------
 def with_leg(legs: tuple[Leg, ...], contract: OptionContract, ratio: int) -> tuple[Leg, ...]:
     """``legs`` with ``contract`` at ``ratio`` (negative = sell): replaced in place, else appended."""
+    from spx_core.strategies.structure import Leg
+
     new = Leg(contract, ratio)
     if any(leg.contract == contract for leg in legs):
         return tuple(new if leg.contract == contract else leg for leg in legs)
@@ -57,16 +61,20 @@ def toggled(legs: tuple[Leg, ...], contract: OptionContract, ratio: int) -> tupl
 
 
 def resized(legs: tuple[Leg, ...], row: int, *, qty: int | None = None, buy: bool | None = None) -> tuple[Leg, ...]:
-    """Leg ``row`` with a new size (``qty`` >= 1) and/or side."""
+    """Leg ``row`` with a new size and/or side. ``qty`` is signed (negative = sell, 0 keeps the leg as it
+    is, the size is capped at ``MAX_QTY``); ``buy`` sets the side and keeps the size."""
     leg = legs[row]
-    size = abs(leg.ratio) if qty is None else max(1, min(int(qty), MAX_QTY))
-    long = leg.ratio > 0 if buy is None else buy
-    return with_leg(legs, leg.contract, size if long else -size)
+    ratio = leg.ratio
+    if qty:
+        ratio = max(-MAX_QTY, min(int(qty), MAX_QTY))
+    if buy is not None:
+        ratio = abs(ratio) if buy else -abs(ratio)
+    return with_leg(legs, leg.contract, ratio)
 
 
 def contract_text(contract: OptionContract) -> str:
-    """``SPXW 2024-03-15 5700 P`` (settlement in the tooltip: AM/PM is in the root for SPX)."""
-    return f"{contract.root.value} {contract.expiry:%Y-%m-%d} {contract.strike:g} {contract.right.value}"
+    """``SPXW 15Mar24 5700 P`` (the broker's compact form; the full contract is in the tooltip)."""
+    return f"{contract.root.value} {contract.expiry:%d%b%y} {contract.strike:g} {contract.right.value}"
 
 
 # --- market data per leg ----------------------------------------------------------------------------------
@@ -109,7 +117,7 @@ _HEADERS = {LegColumn.CONTRACT: "Contract", LegColumn.SIDE: "Side", LegColumn.QT
             LegColumn.ASK: "Ask", LegColumn.MID: "Mid", LegColumn.IV: "IV %", LegColumn.DELTA: "Delta",
             LegColumn.NOTE: "Quote", LegColumn.REMOVE: ""}
 _HEADER_TIPS = {LegColumn.SIDE: "Buy or sell (double-click to change)",
-                LegColumn.QTY: "Contracts of this leg per unit of the structure (double-click to change)",
+                LegColumn.QTY: "Contracts of this leg per unit of the structure, negative = sold (double-click to change)",
                 LegColumn.BID: "Option bid (index points)", LegColumn.ASK: "Option ask (index points)",
                 LegColumn.MID: "Option mid (index points)", LegColumn.IV: "Implied vol at the mid",
                 LegColumn.DELTA: "Option delta per contract (not x quantity)",
@@ -158,6 +166,10 @@ class LegsModel(QAbstractTableModel):
         if self._legs:
             self.dataChanged.emit(self.index(0, LegColumn.BID), self.index(len(self._legs) - 1, LegColumn.NOTE))
 
+    def has_notes(self) -> bool:
+        """Some leg's quote cannot be used (the Quote column is worth showing)."""
+        return any(self._quotes.get(leg.contract, NOT_LISTED).note for leg in self._legs)
+
     def quote(self, row: int) -> LegQuote | None:
         return self._quotes.get(self._legs[row].contract)
 
@@ -173,8 +185,12 @@ class LegsModel(QAbstractTableModel):
             return None
         col = LegColumn(section)
         if role == Qt.ItemDataRole.DisplayRole:
-            return _HEADERS[col]
+            common = self._common()
+            return f"{common[1]:%d%b%y}" if col == LegColumn.CONTRACT and common else _HEADERS[col]
         if role == Qt.ItemDataRole.ToolTipRole:
+            common = self._common()
+            if col == LegColumn.CONTRACT and common:
+                return f"Every leg is {common[0].value} {common[1]:%Y-%m-%d}: the rows show strike and right"
             return _HEADER_TIPS.get(col)
         return None
 
@@ -193,14 +209,14 @@ class LegsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(leg, col)
         if role == Qt.ItemDataRole.EditRole:
-            return abs(leg.ratio) if col == LegColumn.QTY else ("Buy" if leg.is_long else "Sell")
+            return leg.ratio if col == LegColumn.QTY else ("Buy" if leg.is_long else "Sell")
         if role == Qt.ItemDataRole.TextAlignmentRole:
             if col in _NUMERIC:
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             return int(Qt.AlignmentFlag.AlignCenter if col == LegColumn.REMOVE else
                        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole:
-            if col == LegColumn.SIDE:
+            if col in (LegColumn.SIDE, LegColumn.QTY):
                 return QBrush(_BUY if leg.is_long else _SELL)
             if col == LegColumn.NOTE:
                 return QBrush(_WARN)
@@ -209,13 +225,19 @@ class LegsModel(QAbstractTableModel):
             return self._tooltip(leg, col)
         return None
 
+    def _common(self) -> tuple | None:
+        """(root, expiry) shared by every leg (then the header names it and cells show strike and right)."""
+        keys = {(leg.contract.root, leg.contract.expiry) for leg in self._legs}
+        return next(iter(keys)) if len(keys) == 1 else None
+
     def _display(self, leg: Leg, col: LegColumn) -> str:
         if col == LegColumn.CONTRACT:
-            return contract_text(leg.contract)
+            c = leg.contract
+            return f"{c.strike:g} {c.right.value}" if self._common() else contract_text(c)
         if col == LegColumn.SIDE:
             return "Buy" if leg.is_long else "Sell"
         if col == LegColumn.QTY:
-            return str(abs(leg.ratio))
+            return f"{leg.ratio:+d}"
         if col == LegColumn.REMOVE:
             return "✕"
         q = self._quotes.get(leg.contract)

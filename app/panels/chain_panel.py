@@ -229,7 +229,7 @@ class ChainPanel(LivePanel):
 
     def _add_builder_actions(self, menu: QMenu, index: QModelIndex) -> None:
         contract = self.model.contract_at(index)
-        if contract is None:
+        if contract is None or self.context is None:  # no builder to add to outside the main window
             return
         menu.addSeparator()
         for text, ratio in (("Add to builder (&buy)", 1), ("Add to builder (&sell)", -1)):
