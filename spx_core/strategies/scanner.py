@@ -42,7 +42,6 @@ from spx_core.strategies.scanner_params import (
 )
 from spx_core.strategies.scanner_result import Candidate, ScanResult, ScanTable
 from spx_core.strategies.scanner_scores import (
-    DensityTable,
     RowData,
     calendar_odds,
     edge,
@@ -233,7 +232,7 @@ def _evaluate(c: Candidates, data: RowData, surface: VolSurface, params: ScanPar
               densities) -> tuple[ScanTable, dict]:
     p = prices(c, data)
     scanned = set(np.unique(c.book).tolist())
-    tables, used = _density_tables(surface, [b for b in books if b.index in scanned], densities)
+    tables, used = _densities(surface, [b for b in books if b.index in scanned], densities)
     cost = p.credit_mid if params.fill is Fill.MID else p.credit_natural
     odds = (calendar_odds if c.multi_expiry else expiry_odds)(c, data, tables, cost)
     edge_pts, edge_volpts = edge(c, data, p.credit_mid)
@@ -251,24 +250,23 @@ def _evaluate(c: Candidates, data: RowData, surface: VolSurface, params: ScanPar
     return table.take(order), used
 
 
-def _density_tables(surface: VolSurface, books: list[Book], given) -> tuple[dict[int, DensityTable | None], dict]:
-    """Per book index: its density table (None when the surface has no fitted slice there)."""
-    tables: dict[int, DensityTable | None] = {}
-    used = {}
+def _densities(surface: VolSurface, books: list[Book], given) -> tuple[dict[int, object], dict]:
+    """Per book index: its risk-neutral density (given, else computed from the fitted slice); None where the
+    surface has no fitted slice. Also the densities by (root, expiry), for the caller to reuse."""
+    from spx_core.surface.density import expiry_density  # the probability layer (imports scipy)
+
+    by_book: dict[int, object] = {}
+    by_key = {}
     for book in books:
         key = (book.root, book.expiry)
         density = (given or {}).get(key)
         if density is None:
             fit = _fit_of(surface, book)
-            if fit is None or not fit.t > 0:
-                tables[book.index] = None
-                continue
-            from spx_core.surface.density import expiry_density  # the probability layer's module
-
-            density = expiry_density(surface, fit)
-        used[key] = density
-        tables[book.index] = DensityTable.from_density(density)
-    return tables, used
+            density = None if fit is None else expiry_density(surface, fit)
+        by_book[book.index] = density
+        if density is not None:
+            by_key[key] = density
+    return by_book, by_key
 
 
 # --- empty results explained -------------------------------------------------------------------------------
