@@ -9,6 +9,7 @@ value (``Structure.expiry_value``) at every kink, POP and EV by the density's ow
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ class RefCandidate:
     edge_usd: float
     edge_volpts: float
     score: float
+    ev_slack: float = 0.0  # how far EV may differ from exact: the density's own mass defect x the largest payoff
 
 
 def reference_scan(snapshot, civ, surface, params: ScanParams, densities: dict) -> list[RefCandidate]:
@@ -162,8 +164,9 @@ def _evaluate(snapshot, civ, surface, params, densities, book, rows, width):
     density = densities.get((snapshot.contract(rows[0]).root, snapshot.contract(rows[0]).expiry))
     if params.structure is ScanStructure.CALENDAR:
         max_loss, pop, ev = _calendar(civ, c, rows, ratios, iv_fit, cost, density)
+        slack = 0.0
     else:
-        max_loss, pop, ev = _single_expiry(structure, cost, density)
+        max_loss, pop, ev, slack = _single_expiry(structure, cost, density)
     cpw = mid / width if width > 0 else float("nan")
     if params.min_credit_per_width is not None and not cpw >= params.min_credit_per_width:
         return None
@@ -173,7 +176,8 @@ def _evaluate(snapshot, civ, surface, params, densities, book, rows, width):
     terms = ((w.ev_per_max_loss, ev / max(max_loss, MIN_RISK)), (w.pop, pop),
              (w.credit_per_width, cpw), (w.edge_volpts, edge_volpts))
     score = sum(wt * x for wt, x in terms if wt and math.isfinite(x))
-    return RefCandidate(book, tuple(rows), width, mid, natural, max_loss, pop, ev, 100 * edge_pts, edge_volpts, score)
+    return RefCandidate(book, tuple(rows), width, mid, natural, max_loss, pop, ev, 100 * edge_pts, edge_volpts, score,
+                        slack)
 
 
 def _single_expiry(structure: Structure, cost: float, density):
@@ -183,19 +187,27 @@ def _single_expiry(structure: Structure, cost: float, density):
     beyond = pnl[-1] - pnl[-2]
     max_loss = math.inf if beyond < 0 else max(0.0, -float(pnl[:-1].min()))
     if density is None or not density.ok:
-        return max_loss, float("nan"), float("nan")
+        return max_loss, float("nan"), float("nan"), 0.0
 
     def profit(s):
         return structure.expiry_value(np.asarray(s, dtype=float)) / 100.0 + cost - PROFIT_EPS
 
-    # Breakevens by root finding between the probes, so the quadrature never straddles one.
+    # Breakevens by root finding between the probes; then the profitable pieces between consecutive
+    # points (0, kinks, breakevens, infinity) are read off their midpoints and measured with the exact CDF.
     ends = profit(probe)
     breakevens = [brentq(profit, lo, hi) for lo, hi, a, b in zip(probe[:-1], probe[1:], ends[:-1], ends[1:],
                                                                    strict=True) if (a > 0) != (b > 0)]
-    nodes, weights = density.quadrature([*strikes, *breakevens])
-    pop = float(weights[profit(nodes) > 0].sum())
+    points = sorted({0.0, *strikes, *breakevens})
+    pop = 0.0
+    for lo, hi in zip(points, [*points[1:], math.inf], strict=True):
+        probe_at = 0.5 * (lo + hi) if math.isfinite(hi) else lo + 1.0 + 100 * abs(float(profit(lo)))
+        if profit(probe_at) > 0:
+            upper = 1.0 if math.isinf(hi) else float(density.prob_below(hi))
+            pop += upper - (float(density.prob_below(lo)) if lo > 0 else 0.0)
     ev = density.expected(lambda s: structure.expiry_value(s) / 100.0, kinks=strikes) + cost
-    return max_loss, pop, ev
+    _, weights = density.quadrature(strikes)
+    slack = abs(float(weights.sum()) - 1.0) * float(np.abs(structure.expiry_value(probe[:-1]) / 100.0).max())
+    return max_loss, pop, ev, slack
 
 
 def _calendar(civ, c, rows, ratios, iv_fit, cost, density):
@@ -232,3 +244,39 @@ def _calendar(civ, c, rows, ratios, iv_fit, cost, density):
     first = profit(nodes[0]) > 0
     pop = sum(float(below[i + 1] - below[i]) for i in range(len(edges) - 1) if (i % 2 == 0) == first)
     return max_loss, pop, ev
+
+
+# --- chains the scanner tests share (computed once per process) ----------------------------------------------
+@dataclass(frozen=True)
+class Fitted:
+    """A chain with its IVs, fitted surface and risk-neutral densities."""
+
+    snap: object
+    civ: object
+    surface: object
+    densities: dict
+
+
+def fit_all(snap) -> Fitted:
+    from spx_core.surface import chain_iv, fit_surface
+    from spx_core.surface.density import surface_densities
+
+    civ = chain_iv(snap)
+    surface = fit_surface(civ)
+    return Fitted(snap, civ, surface, surface_densities(surface))
+
+
+@functools.cache
+def realistic() -> Fitted:
+    """tests.chains.realistic_chain: 8 expiries (DTE 1..407), 250 strikes each, SPX tick grid, sizes and OI."""
+    from tests.chains import realistic_chain
+
+    return fit_all(realistic_chain(n_quotes=4000, seed=5))
+
+
+@functools.cache
+def synthetic() -> Fitted:
+    """tests.chains.make_chain: 5 expiries with an equity skew and noisy mids."""
+    from tests.chains import make_chain
+
+    return fit_all(make_chain(n_expiries=5, noise=0.3, seed=2)[0])
