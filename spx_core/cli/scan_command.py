@@ -27,9 +27,16 @@ import math
 import sys
 from typing import Any
 
-from spx_core.cli.helpers import DbAccess, UsageError, add_db_option, add_snapshot_option, command, open_store
+from spx_core.cli.helpers import (
+    DbAccess,
+    UsageError,
+    add_db_option,
+    add_snapshot_option,
+    command,
+    open_store,
+)
 
-__all__ = ["register", "cmd_scan", "parse_delta", "parse_widths", "parse_days", "format_table"]
+__all__ = ["cmd_scan", "format_table", "parse_days", "parse_delta", "parse_widths", "register"]
 
 _STRUCTURES = ("put-credit-vertical", "call-credit-vertical", "iron-condor", "put-debit-vertical",
                "call-debit-vertical", "iron-butterfly", "butterfly", "bwb", "calendar")

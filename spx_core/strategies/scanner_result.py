@@ -16,7 +16,7 @@ from spx_core.strategies.scanner_candidates import Candidates
 from spx_core.strategies.scanner_params import ScanParams, ScanStructure
 from spx_core.strategies.structure import Leg, Structure, StructureKind
 
-__all__ = ["Candidate", "ScanTable", "ScanResult", "build_structure"]
+__all__ = ["Candidate", "ScanResult", "ScanTable", "build_structure"]
 
 _KIND = {
     ScanStructure.PUT_CREDIT_VERTICAL: (StructureKind.VERTICAL, "put credit vertical"),

@@ -9,8 +9,8 @@ Units: prices and P&L in index points per one unit of the structure (x multiplie
 Single-expiry structures (verticals, condors, flies) have a piecewise-linear payoff at expiry with kinks
 at their strikes. POP is the risk-neutral probability of the pieces where the P&L is positive: between
 consecutive kinks (and beyond the last one) the P&L is linear, so its zero crossings are solved per
-segment and the probability taken from the density's exact CDF at the segment ends, all candidates of an
-expiry in one call. EV is exact too: the density is the fitted smile's Breeden-Litzenberger density, so
+segment and the probability taken from the density's exact CDF at the segment ends, all candidates of
+every expiry in one batched call (:class:`~scanner_surface.ServedSlices`). EV is exact too: the density is the fitted smile's Breeden-Litzenberger density, so
 E[(S_T-K)+] = C_fit(K)/D, and EV = credit + sum(ratio x leg fair value / D) (no grid, no loop).
 Calendars are valued on the near expiry's density quadrature: the far leg priced off the fitted surface
 (Black-76, sticky strike, the far smile's fitted IV) minus the near leg's intrinsic value.
@@ -25,6 +25,7 @@ import numpy as np
 from spx_core.pricing import black76
 from spx_core.strategies.scanner_candidates import Candidates
 from spx_core.strategies.scanner_params import ScoreWeights
+from spx_core.strategies.scanner_surface import ServedSlices
 
 #: P&L above this many index points counts as a profit: a flat stretch that is zero in exact arithmetic
 #: (a butterfly bought for nothing at mid) comes out as +-1e-15 from summing quotes, and must not flip POP.
@@ -33,8 +34,19 @@ PROFIT_EPS = 1e-9
 #: mid puts its risk at ~0 (quotes of 0 / 0.05) does not get an unbounded score.
 MIN_RISK = 0.05
 
-__all__ = ["PROFIT_EPS", "MIN_RISK", "RowData", "Prices", "Odds", "prices", "expiry_odds", "calendar_odds", "edge", "score_terms",
-           "score"]
+__all__ = [
+    "MIN_RISK",
+    "PROFIT_EPS",
+    "Odds",
+    "Prices",
+    "RowData",
+    "calendar_odds",
+    "edge",
+    "expiry_odds",
+    "prices",
+    "score",
+    "score_terms",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,15 +132,14 @@ def _tail_bounds(x, v, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.where(v > 0, x, z), np.where((v > 0) & (s < 0), z, np.inf), (v > 0) | (s > 0)
 
 
-def expiry_odds(c: Candidates, data: RowData, densities: dict[int, object], credit: np.ndarray) -> Odds:
+def expiry_odds(c: Candidates, data: RowData, slices: ServedSlices, credit: np.ndarray) -> Odds:
     """Max loss, POP and EV of single-expiry candidates at the net ``credit`` (points, signed).
 
-    ``densities`` maps a book index to its :class:`~spx_core.surface.density.RiskNeutralDensity` (POP and EV
-    are NaN for candidates of an expiry without one). EV uses E[(S_T-K)+] = C_fit(K)/D (and the put
-    alike): the density is the fitted smile's Breeden-Litzenberger density, so it reprices the fitted
-    options exactly, and each leg's expectation is its surface fair value undiscounted.
+    POP and EV are NaN for candidates of an expiry the surface did not fit (no density). EV uses
+    E[(S_T-K)+] = C_fit(K)/D (and the put alike): the density is the fitted smile's Breeden-Litzenberger
+    density, so it reprices the fitted options exactly, and each leg's expectation is its fair value / D.
     """
-    n, legs = c.rows.shape
+    n = len(c)
     strikes, calls = data.strike[c.rows], data.is_call[c.rows]
     r = c.ratios.astype(np.float64)
     x = np.concatenate([np.zeros((n, 1)), np.sort(strikes, axis=1)], axis=1)
@@ -136,29 +147,29 @@ def expiry_odds(c: Candidates, data: RowData, densities: dict[int, object], cred
     slope = (calls * r).sum(axis=1)  # d payoff / dS beyond the highest strike
     max_loss = np.where(slope < 0, np.inf, np.maximum(-pnl.min(axis=1), 0.0))
     pnl = pnl - PROFIT_EPS
-    ev_all = credit + (data.fair[c.rows] / data.discount[c.rows]) @ r
-    pop, ev = np.full(n, np.nan), np.full(n, np.nan)
     seg = _segment_bounds(x[:, :-1], x[:, 1:], pnl[:, :-1], pnl[:, 1:])
     tail = _tail_bounds(x[:, -1], pnl[:, -1], slope)
     lo = np.concatenate([seg[0], tail[0][:, None]], axis=1)
     hi = np.concatenate([seg[1], tail[1][:, None]], axis=1)
     live = np.concatenate([seg[2], tail[2][:, None]], axis=1)
-    for book in np.unique(c.book):
-        density = densities.get(int(book))
-        if density is None or not density.ok:
-            continue
-        sel = np.flatnonzero(c.book == book)
-        pop[sel] = np.where(live[sel], _prob_below(density, hi[sel]) - _prob_below(density, lo[sel]), 0.0).sum(1)
-        ev[sel] = ev_all[sel]
+    # One CDF evaluation for every candidate of every expiry, on the bounds of the profitable pieces only.
+    group = np.broadcast_to(c.book[:, None], live.shape)[live]
+    below = slices.prob_below(np.concatenate([group, group]), np.concatenate([lo[live], hi[live]]))
+    mass = np.zeros(live.shape)
+    mass[live] = below[len(group):] - below[:len(group)]
+    has = slices.fitted[c.book]
+    pop = np.where(has, mass.sum(axis=1), np.nan)
+    ev = np.where(has, credit + (data.fair[c.rows] / data.discount[c.rows]) @ r, np.nan)
     return Odds(max_loss, pop, ev)
 
 
 def _prob_below(density, x: np.ndarray) -> np.ndarray:
     """P(S_T < x); x <= 0, +inf and unused (NaN) bounds are answered without asking the smile (k = ln(x/F)
-    would be -inf or NaN there)."""
+    would be -inf or NaN there), and each distinct x is asked once (strikes repeat across candidates)."""
     finite = np.isfinite(x) & (x > 0)
     out = np.where(np.isinf(x) & (x > 0), 1.0, 0.0)
-    out[finite] = density.prob_below(x[finite])
+    points, inverse = np.unique(x[finite], return_inverse=True)
+    out[finite] = density.prob_below(points)[inverse]
     return out
 
 

@@ -77,7 +77,7 @@ def _shorts(params, civ, side: dict) -> list[int]:
 
 def _candidates(params, civ, c, books, i, side):
     s = params.structure
-    k = lambda r: float(c["strike"][r])  # noqa: E731
+    k = lambda r: float(c["strike"][r])
     if s in (ScanStructure.PUT_CREDIT_VERTICAL, ScanStructure.CALL_CREDIT_VERTICAL,
              ScanStructure.PUT_DEBIT_VERTICAL, ScanStructure.CALL_DEBIT_VERTICAL):
         is_call = s in (ScanStructure.CALL_CREDIT_VERTICAL, ScanStructure.CALL_DEBIT_VERTICAL)

@@ -14,7 +14,9 @@ from spx_core.strategies.scanner import (
     params_for,
     scan,
 )
+from spx_core.strategies.scanner_candidates import books_of
 from spx_core.strategies.scanner_scores import MIN_RISK
+from spx_core.strategies.scanner_surface import ServedSlices
 from spx_core.strategies.structure import StructureKind
 from tests.strategies.scanner_reference import realistic, reference_scan, synthetic
 
@@ -167,10 +169,26 @@ def test_inputs_of_another_snapshot_are_refused():
         scan(a.snap, a.civ, b.surface, ScanParams())
 
 
-def test_the_scan_computes_missing_densities_itself():
+def test_calendars_compute_the_near_densities_they_need_and_verticals_need_none():
     f = synthetic()
-    params = params_for(ScanStructure.CALL_CREDIT_VERTICAL, dte=(0, 90))
+    params = params_for(ScanStructure.CALENDAR, dte=(0, 60))
     given = _run(f, params)
     computed = scan(f.snap, f.civ, f.surface, params)
     np.testing.assert_array_equal(computed.table.pop, given.table.pop)
     assert set(computed.densities) == {(c.structure.legs[0].contract.root, c.expiry) for c in computed.candidates}
+    assert scan(f.snap, f.civ, f.surface, params_for(ScanStructure.CALL_CREDIT_VERTICAL, dte=(0, 90))).densities == {}
+
+
+def test_batched_fitted_iv_and_cdf_equal_the_fit_and_the_density_per_expiry():
+    f = realistic()
+    books = books_of(f.snap)
+    slices = ServedSlices(f.surface, [f.surface.by_expiry(b.root, b.expiry) for b in books])
+    for book in books:
+        fit = f.surface.by_expiry(book.root, book.expiry)
+        density = f.densities[(book.root, book.expiry)]
+        k = np.linspace(-0.3, 0.2, 41)
+        group = np.full(len(k), book.index)
+        np.testing.assert_allclose(slices.iv(group, k), fit.iv(k), rtol=1e-13)
+        x = fit.forward * np.exp(k)
+        np.testing.assert_allclose(slices.prob_below(group, x), density.prob_below(x), rtol=0, atol=1e-14)
+    assert slices.prob_below(np.array([0, 0, 0]), np.array([0.0, np.inf, np.nan]))[:2].tolist() == [0.0, 1.0]

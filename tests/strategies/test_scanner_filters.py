@@ -11,10 +11,17 @@ import pytest
 from spx_core.domain.calendar import ET
 from spx_core.domain.contracts import Root
 from spx_core.domain.quotes import QualityThresholds
-from spx_core.strategies.scanner import PRESETS, ScanParams, ScanParamsError, ScanStructure, params_for, scan
+from spx_core.strategies.scanner import (
+    PRESETS,
+    ScanParams,
+    ScanParamsError,
+    ScanStructure,
+    params_for,
+    scan,
+)
 from tests.strategies.scanner_reference import fit_all, realistic
 
-BASE = dict(short_delta=(0.10, 0.45), widths=(5.0, 10.0, 25.0), dte=(0, 40), allow_flagged=True)
+BASE = {"short_delta": (0.10, 0.45), "widths": (5.0, 10.0, 25.0), "dte": (0, 40), "allow_flagged": True}
 
 
 def _scan(params, f=None):
