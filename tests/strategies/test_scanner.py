@@ -96,7 +96,7 @@ def test_candidates_carry_real_structures_and_consistent_figures():
     for cand in result.candidates:
         s = cand.structure
         assert s.kind is StructureKind.IRON_CONDOR and list(s.ratios) == [1, -1, -1, 1]
-        assert s.name.startswith("SPXW ") and s.name.endswith("iron condor")
+        assert s.name.startswith("SPXW ") and s.name.endswith(f"iron condor ({cand.width:g} wide)")
         # max loss at mid = wider wing - credit; the structure's own expiry value agrees (dollars per unit)
         assert cand.max_loss == pytest.approx(cand.width - cand.credit_mid, abs=1e-12)
         worst = s.expiry_value(np.linspace(0.0, 2 * max(s.kinks()), 20001)).min() / 100.0
