@@ -30,7 +30,13 @@ from spx_core.domain.contracts import Root
 from spx_core.domain.quotes import describe_flags
 from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.pricing import black76
-from spx_core.strategies.scanner_candidates import Book, Candidates, books_of, generate, snapshot_date
+from spx_core.strategies.scanner_candidates import (
+    Book,
+    Candidates,
+    books_of,
+    generate,
+    snapshot_date,
+)
 from spx_core.strategies.scanner_params import (
     PRESETS,
     Fill,
@@ -42,7 +48,6 @@ from spx_core.strategies.scanner_params import (
 )
 from spx_core.strategies.scanner_result import Candidate, ScanResult, ScanTable
 from spx_core.strategies.scanner_scores import (
-    DensityTable,
     RowData,
     calendar_odds,
     edge,
@@ -51,12 +56,26 @@ from spx_core.strategies.scanner_scores import (
     score,
     score_terms,
 )
+from spx_core.strategies.scanner_surface import ServedSlices
 from spx_core.surface.chain_iv import ChainIV
-from spx_core.surface.layers import SliceBank, served_at
 from spx_core.surface.surface import VolSurface
 
-__all__ = ["scan", "ScanError", "ScanParams", "ScanParamsError", "ScanStructure", "ScoreWeights", "Fill",
-           "PRESETS", "params_for", "Candidate", "ScanResult", "ScanTable", "row_data", "with_fit"]
+__all__ = [
+    "PRESETS",
+    "Candidate",
+    "Fill",
+    "ScanError",
+    "ScanParams",
+    "ScanParamsError",
+    "ScanResult",
+    "ScanStructure",
+    "ScanTable",
+    "ScoreWeights",
+    "params_for",
+    "row_data",
+    "scan",
+    "with_fit",
+]
 
 
 class ScanError(ValueError):
@@ -70,8 +89,10 @@ def scan(snapshot: ChainSnapshot, civ: ChainIV, surface: VolSurface, params: Sca
     Args:
         civ: ``chain_iv(snapshot)``.
         surface: ``fit_surface(civ)``.
-        densities: risk-neutral densities by (root, expiry) already computed for this surface (the scan
-            computes the ones it needs that are missing, with ``expiry_density``).
+        densities: risk-neutral densities by (root, expiry) already computed for this surface; calendars
+            integrate over them (the scan computes the ones it needs that are missing, with ``expiry_density``).
+            Single-expiry structures need no density object: their POP uses the same closed-form CDF of the
+            served slices, batched over every expiry (:class:`~scanner_surface.ServedSlices`).
 
     Raises:
         ScanError: ``civ`` or ``surface`` was computed from another snapshot.
@@ -79,8 +100,8 @@ def scan(snapshot: ChainSnapshot, civ: ChainIV, surface: VolSurface, params: Sca
     _check_inputs(snapshot, civ, surface)
     all_books = books_of(snapshot)
     books = [b for b in all_books if params.allows_dte(b.dte) and (not params.roots or b.root in params.roots)]
-    empty = dict(params=params, snapshot_checksum=snapshot.checksum, time_ns=snapshot.time_ns, candidates=[],
-                 table=None, n_expiries=len(books))
+    empty = {"params": params, "snapshot_checksum": snapshot.checksum, "time_ns": snapshot.time_ns,
+             "candidates": [], "table": None, "n_expiries": len(books)}
     if not books:
         return ScanResult(**empty, n_considered=0, reason=_no_expiry_reason(snapshot, all_books, params))
     data = row_data(snapshot, civ)
@@ -91,8 +112,9 @@ def scan(snapshot: ChainSnapshot, civ: ChainIV, surface: VolSurface, params: Sca
     table, densities_used = None, {}
     if keep.any():
         kept = cands.take(keep)
-        data = with_fit(data, surface, all_books, kept.rows.ravel())
-        table, densities_used = _evaluate(kept, data, surface, params, books, densities)
+        slices = ServedSlices(surface, [_fit_of(surface, b) for b in all_books])
+        data = with_fit(data, slices, kept.rows.ravel())
+        table, densities_used = _evaluate(kept, data, slices, surface, params, books, densities)
         steps = _metric_filters(params, table)
         more, keep2, reason = _run_filters(steps, len(table))
         removed += more
@@ -124,47 +146,20 @@ def row_data(snapshot: ChainSnapshot, civ: ChainIV) -> RowData:
                    k=civ.k, book=civ.expiry_index, iv_fit=nan, fair=nan.copy())
 
 
-def with_fit(data: RowData, surface: VolSurface, books: list[Book], rows: np.ndarray) -> RowData:
+def with_fit(data: RowData, slices: ServedSlices, rows: np.ndarray) -> RowData:
     """``data`` with the fitted IV and Black-76 fair value of ``rows`` (the legs the scan prices).
 
-    The fitted IV is the expiry's served slice at k = ln(K/F), i.e. ``ExpiryFit.iv(k)`` (SVI + correction,
-    raised to the earlier slices it keeps as calendar layers), evaluated for every row of every expiry in
-    one batch; rows of expiries the surface did not fit stay NaN.
+    The fitted IV is the expiry's served slice at k = ln(K/F), i.e. ``ExpiryFit.iv(k)``, for every row of
+    every expiry in one batch; rows of expiries the surface did not fit stay NaN.
     """
     rows = np.unique(rows)
-    fits = {b.index: _fit_of(surface, b) for b in books}
-    row_book = data.book[rows]
-    fitted = np.array([fits.get(int(i)) is not None for i in range(int(row_book.max(initial=-1)) + 1)], bool)
-    rows = rows[fitted[row_book]] if len(rows) else rows
     iv_fit = data.iv_fit.copy()
-    if len(rows):
-        iv_fit[rows] = _served_iv([fits.get(i) for i in range(len(fitted))], data.book[rows], data.k[rows])
+    iv_fit[rows] = slices.iv(data.book[rows], data.k[rows])
     fair = data.fair.copy()
     ok = rows[np.isfinite(iv_fit[rows]) & (data.t[rows] > 0)]
     fair[ok] = black76.price(forward=data.forward[ok], strike=data.strike[ok], t=data.t[ok], vol=iv_fit[ok],
                              discount=data.discount[ok], is_call=data.is_call[ok])
     return dataclasses.replace(data, iv_fit=iv_fit, fair=fair)
-
-
-def _served_iv(fits: list, group: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """``fits[group[i]].iv(k[i])`` for all i at once (the surface's batched slice bank, not one call per fit)."""
-    params, corrections, kept = [], [], []
-    extra = len(fits)
-    for fit in fits:
-        own = fit.svi.as_array() if fit is not None else np.array([0.0, 0.0, 0.0, 0.0, 1.0])
-        params.append(own)
-        corrections.append(fit.correction if fit is not None else None)
-    for fit in fits:
-        layers = fit.floor_layers if fit is not None else ()
-        kept.append(tuple(range(extra, extra + len(layers))))
-        extra += len(layers)
-        params += [p.as_array() for p, _ in layers]
-        corrections += [c for _, c in layers]
-    bank = SliceBank.build(np.array(params), corrections)
-    w = served_at(bank, kept, group, k)[0]
-    t = np.array([fit.t if fit is not None else np.nan for fit in fits])[group]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt(np.maximum(w, 0.0) / t)
 
 
 def _fit_of(surface: VolSurface, book: Book):
@@ -229,13 +224,17 @@ def _run_filters(steps: list[Step], n: int) -> tuple[tuple[tuple[str, int], ...]
 
 
 # --- evaluation ------------------------------------------------------------------------------------------
-def _evaluate(c: Candidates, data: RowData, surface: VolSurface, params: ScanParams, books: list[Book],
-              densities) -> tuple[ScanTable, dict]:
+def _evaluate(c: Candidates, data: RowData, slices: ServedSlices, surface: VolSurface, params: ScanParams,
+              books: list[Book], densities) -> tuple[ScanTable, dict]:
     p = prices(c, data)
-    scanned = set(np.unique(c.book).tolist())
-    tables, used = _density_tables(surface, [b for b in books if b.index in scanned], densities)
     cost = p.credit_mid if params.fill is Fill.MID else p.credit_natural
-    odds = (calendar_odds if c.multi_expiry else expiry_odds)(c, data, tables, cost)
+    used: dict = {}
+    if params.structure is ScanStructure.CALENDAR:  # valued on the near density's quadrature
+        scanned = set(np.unique(c.book).tolist())
+        by_book, used = _densities(surface, [b for b in books if b.index in scanned], densities)
+        odds = calendar_odds(c, data, by_book, cost)
+    else:
+        odds = expiry_odds(c, data, slices, cost)
     edge_pts, edge_volpts = edge(c, data, p.credit_mid)
     terms = score_terms(credit_mid=p.credit_mid, width=c.width, max_loss=odds.max_loss, pop=odds.pop, ev=odds.ev,
                         edge_volpts=edge_volpts)
@@ -251,24 +250,25 @@ def _evaluate(c: Candidates, data: RowData, surface: VolSurface, params: ScanPar
     return table.take(order), used
 
 
-def _density_tables(surface: VolSurface, books: list[Book], given) -> tuple[dict[int, DensityTable | None], dict]:
-    """Per book index: its density table (None when the surface has no fitted slice there)."""
-    tables: dict[int, DensityTable | None] = {}
-    used = {}
+def _densities(surface: VolSurface, books: list[Book], given) -> tuple[dict[int, object], dict]:
+    """Per book index: its risk-neutral density (given, else computed from the fitted slice); None where the
+    surface has no fitted slice. Also the densities by (root, expiry), for the caller to reuse."""
+    from spx_core.surface.density import (
+        expiry_density,  # the probability layer (imports scipy)
+    )
+
+    by_book: dict[int, object] = {}
+    by_key = {}
     for book in books:
         key = (book.root, book.expiry)
         density = (given or {}).get(key)
         if density is None:
             fit = _fit_of(surface, book)
-            if fit is None or not fit.t > 0:
-                tables[book.index] = None
-                continue
-            from spx_core.surface.density import expiry_density  # the probability layer's module
-
-            density = expiry_density(surface, fit)
-        used[key] = density
-        tables[book.index] = DensityTable.from_density(density)
-    return tables, used
+            density = None if fit is None else expiry_density(surface, fit)
+        by_book[book.index] = density
+        if density is not None:
+            by_key[key] = density
+    return by_book, by_key
 
 
 # --- empty results explained -------------------------------------------------------------------------------

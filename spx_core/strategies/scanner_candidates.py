@@ -22,7 +22,7 @@ from spx_core.domain.contracts import Root
 from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.strategies.scanner_params import ScanParams, ScanStructure
 
-__all__ = ["Book", "Candidates", "books_of", "generate", "LEG_RATIOS"]
+__all__ = ["LEG_RATIOS", "Book", "Candidates", "books_of", "generate"]
 
 #: Signed ratios per leg, in leg order, per structure (BWB/butterfly bodies are short two).
 LEG_RATIOS: dict[ScanStructure, tuple[int, ...]] = {

@@ -15,8 +15,16 @@ from enum import StrEnum
 
 from spx_core.domain.contracts import Root
 
-__all__ = ["ScanStructure", "Fill", "ScoreWeights", "ScanParams", "ScanParamsError", "PRESETS",
-           "STRUCTURE_DEFAULTS", "params_for"]
+__all__ = [
+    "PRESETS",
+    "STRUCTURE_DEFAULTS",
+    "Fill",
+    "ScanParams",
+    "ScanParamsError",
+    "ScanStructure",
+    "ScoreWeights",
+    "params_for",
+]
 
 
 class ScanParamsError(ValueError):

@@ -12,11 +12,12 @@ import numpy as np
 
 from spx_core.domain.contracts import OptionContract
 from spx_core.domain.snapshot import ChainSnapshot
+from spx_core.strategies.recognize import recognize
 from spx_core.strategies.scanner_candidates import Candidates
 from spx_core.strategies.scanner_params import ScanParams, ScanStructure
 from spx_core.strategies.structure import Leg, Structure, StructureKind
 
-__all__ = ["Candidate", "ScanTable", "ScanResult", "build_structure"]
+__all__ = ["Candidate", "ScanResult", "ScanTable", "build_structure"]
 
 _KIND = {
     ScanStructure.PUT_CREDIT_VERTICAL: (StructureKind.VERTICAL, "put credit vertical"),
@@ -32,17 +33,17 @@ _KIND = {
 
 
 def build_structure(snapshot: ChainSnapshot, kind: ScanStructure, rows: np.ndarray, ratios: np.ndarray) -> Structure:
-    """The :class:`Structure` of one candidate (its legs in scan order), named as a trader reads it."""
+    """The :class:`Structure` of one candidate, named as the builders and the chain's leg picker name it
+    (:func:`~spx_core.strategies.recognize.recognize`, e.g. "SPXW 2024-01-05 4700/4675 put credit vertical
+    (25 wide)"), so a scanned structure and the same legs picked by hand read the same."""
     contracts: list[OptionContract] = [snapshot.contract(int(r)) for r in rows]
     legs = tuple(Leg(c, int(q)) for c, q in zip(contracts, ratios, strict=True))
-    structure_kind, label = _KIND[kind]
-    first = contracts[0]
-    expiries = "/".join(sorted({c.expiry.isoformat() for c in contracts}))
-    strikes = "/".join(f"{c.strike:g}" for c in contracts)
-    rights = {c.right for c in contracts}
-    if kind in (ScanStructure.BUTTERFLY, ScanStructure.BWB, ScanStructure.CALENDAR) and len(rights) == 1:
-        label = f"{'call' if first.is_call else 'put'} {label}"
-    return Structure(legs, structure_kind, f"{first.root.value} {expiries} {strikes} {label}")
+    structure = recognize(legs)
+    if structure.kind is not _KIND[kind][0]:  # never expected: keep the scan's own reading rather than guess
+        structure_kind, label = _KIND[kind]
+        strikes = "/".join(f"{c.strike:g}" for c in contracts)
+        return Structure(legs, structure_kind, f"{contracts[0].root.value} {contracts[0].expiry} {strikes} {label}")
+    return structure
 
 
 def _num(x: float) -> float | None:

@@ -7,13 +7,13 @@ Units: prices and P&L in index points per one unit of the structure (x multiplie
 ``credit`` figures are signed net credits (positive = credit received, negative = debit paid).
 
 Single-expiry structures (verticals, condors, flies) have a piecewise-linear payoff at expiry with kinks
-at their strikes, so with the risk-neutral density's CDF ``F`` and partial first moment
-``M(K) = integral_0^K S f(S) dS`` (both tabulated once per expiry, linearly interpolated):
-    E[(S-K)+] = (M(inf) - M(K)) - K (F(inf) - F(K)),  E[(K-S)+] = K F(K) - M(K)
-gives the expected value of every leg, hence EV = credit + sum(ratio x leg expectation); and POP is the
-density mass of the segments between kinks where the linear P&L is positive (zero crossings solved per
-segment). Calendars are valued on the near expiry's density grid: the far leg priced off the fitted
-surface (Black-76, sticky strike, the far smile's fitted IV) minus the near leg's intrinsic value.
+at their strikes. POP is the risk-neutral probability of the pieces where the P&L is positive: between
+consecutive kinks (and beyond the last one) the P&L is linear, so its zero crossings are solved per
+segment and the probability taken from the density's exact CDF at the segment ends, all candidates of
+every expiry in one batched call (:class:`~scanner_surface.ServedSlices`). EV is exact too: the density is the fitted smile's Breeden-Litzenberger density, so
+E[(S_T-K)+] = C_fit(K)/D, and EV = credit + sum(ratio x leg fair value / D) (no grid, no loop).
+Calendars are valued on the near expiry's density quadrature: the far leg priced off the fitted surface
+(Black-76, sticky strike, the far smile's fitted IV) minus the near leg's intrinsic value.
 """
 
 from __future__ import annotations
@@ -25,9 +25,28 @@ import numpy as np
 from spx_core.pricing import black76
 from spx_core.strategies.scanner_candidates import Candidates
 from spx_core.strategies.scanner_params import ScoreWeights
+from spx_core.strategies.scanner_surface import ServedSlices
 
-__all__ = ["RowData", "DensityTable", "Prices", "Odds", "prices", "expiry_odds", "calendar_odds", "edge",
-           "score"]
+#: P&L above this many index points counts as a profit: a flat stretch that is zero in exact arithmetic
+#: (a butterfly bought for nothing at mid) comes out as +-1e-15 from summing quotes, and must not flip POP.
+PROFIT_EPS = 1e-9
+#: The smallest max loss EV / max loss divides by: one SPX tick (index points per unit), so a candidate whose
+#: mid puts its risk at ~0 (quotes of 0 / 0.05) does not get an unbounded score.
+MIN_RISK = 0.05
+
+__all__ = [
+    "MIN_RISK",
+    "PROFIT_EPS",
+    "Odds",
+    "Prices",
+    "RowData",
+    "calendar_odds",
+    "edge",
+    "expiry_odds",
+    "prices",
+    "score",
+    "score_terms",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,43 +78,6 @@ class RowData:
     @property
     def mid(self) -> np.ndarray:
         return 0.5 * (self.bid + self.ask)
-
-
-@dataclass(frozen=True, slots=True)
-class DensityTable:
-    """One expiry's risk-neutral density tabulated for interpolation.
-
-    Attributes:
-        price: ascending grid of the underlying at expiry (index points).
-        pdf: density on the grid (per index point).
-        cdf: P(S_T <= price) on the grid.
-        m1: partial first moment integral of S f(S) dS up to each grid point (index points).
-    """
-
-    price: np.ndarray
-    pdf: np.ndarray
-    cdf: np.ndarray
-    m1: np.ndarray
-
-    @classmethod
-    def from_density(cls, density) -> DensityTable:
-        """From a :class:`~spx_core.surface.density.RiskNeutralDensity` (its ``price``, ``pdf``, ``cdf``)."""
-        price = np.asarray(density.price, dtype=np.float64)
-        pdf = np.asarray(density.pdf, dtype=np.float64)
-        sp = price * pdf
-        m1 = np.concatenate([[0.0], np.cumsum(0.5 * (sp[1:] + sp[:-1]) * np.diff(price))])
-        return cls(price, pdf, np.asarray(density.cdf, dtype=np.float64), m1)
-
-    def prob_below(self, x: np.ndarray) -> np.ndarray:
-        return np.interp(x, self.price, self.cdf)
-
-    def call_expectation(self, k: np.ndarray) -> np.ndarray:
-        """E[(S_T - K)+] (index points, undiscounted)."""
-        return (self.m1[-1] - np.interp(k, self.price, self.m1)) - k * (self.cdf[-1] - self.prob_below(k))
-
-    def put_expectation(self, k: np.ndarray) -> np.ndarray:
-        """E[(K - S_T)+] (index points, undiscounted)."""
-        return k * self.prob_below(k) - np.interp(k, self.price, self.m1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,63 +118,96 @@ def _payoff(strikes: np.ndarray, calls: np.ndarray, ratios: np.ndarray, x: np.nd
     return intrinsic @ ratios.astype(np.float64)
 
 
-def _positive_mass(table: DensityTable, a, b, va, vb) -> np.ndarray:
-    """Density mass of the segments [a, b] where the line from (a, va) to (b, vb) is > 0."""
+def _segment_bounds(a, b, va, vb) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the line from (a, va) to (b, vb) is > 0: (lo, hi, any) with [lo, hi] inside [a, b]."""
     with np.errstate(invalid="ignore", divide="ignore"):
         z = a + (b - a) * va / (va - vb)  # the zero crossing (used only when the signs differ)
-    lo = np.where(va > 0, a, z)
-    hi = np.where(vb > 0, b, z)
-    return np.where((va > 0) | (vb > 0), table.prob_below(hi) - table.prob_below(lo), 0.0)
+    return np.where(va > 0, a, z), np.where(vb > 0, b, z), (va > 0) | (vb > 0)
 
 
-def _tail_mass(table: DensityTable, x, v, s) -> np.ndarray:
-    """Density mass of [x, inf) where the line v + s (S - x) is > 0."""
+def _tail_bounds(x, v, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the line v + s (S - x) is > 0 on [x, inf): (lo, hi, any); hi may be inf."""
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(s != 0, x - v / s, np.inf)
-    lo = np.where(v > 0, x, z)
-    hi = np.where((v > 0) & (s < 0), z, np.inf)
-    below_hi = np.where(np.isinf(hi), table.cdf[-1], table.prob_below(np.where(np.isinf(hi), x, hi)))
-    return np.where((v > 0) | (s > 0), below_hi - table.prob_below(np.where(np.isinf(lo), x, lo)), 0.0)
+    return np.where(v > 0, x, z), np.where((v > 0) & (s < 0), z, np.inf), (v > 0) | (s > 0)
 
 
-def expiry_odds(c: Candidates, data: RowData, tables: dict[int, DensityTable | None], credit: np.ndarray) -> Odds:
-    """Max loss, POP and EV of single-expiry candidates at the net ``credit`` (points, signed)."""
-    n, legs = c.rows.shape
+def expiry_odds(c: Candidates, data: RowData, slices: ServedSlices, credit: np.ndarray) -> Odds:
+    """Max loss, POP and EV of single-expiry candidates at the net ``credit`` (points, signed).
+
+    POP and EV are NaN for candidates of an expiry the surface did not fit (no density). EV uses
+    E[(S_T-K)+] = C_fit(K)/D (and the put alike): the density is the fitted smile's Breeden-Litzenberger
+    density, so it reprices the fitted options exactly, and each leg's expectation is its fair value / D.
+    """
+    n = len(c)
     strikes, calls = data.strike[c.rows], data.is_call[c.rows]
     r = c.ratios.astype(np.float64)
-    order = np.argsort(strikes, axis=1, kind="stable")
-    x = np.concatenate([np.zeros((n, 1)), np.take_along_axis(strikes, order, axis=1)], axis=1)
+    x = np.concatenate([np.zeros((n, 1)), np.sort(strikes, axis=1)], axis=1)
     pnl = _payoff(strikes, calls, c.ratios, x) + credit[:, None]  # at 0 and at every kink
     slope = (calls * r).sum(axis=1)  # d payoff / dS beyond the highest strike
     max_loss = np.where(slope < 0, np.inf, np.maximum(-pnl.min(axis=1), 0.0))
-    pop = np.full(n, np.nan)
-    ev = np.full(n, np.nan)
-    for book in np.unique(c.book):
-        table = tables.get(int(book))
-        if table is None:
-            continue
-        sel = np.flatnonzero(c.book == book)
-        xs, vs, k = x[sel], pnl[sel], strikes[sel]
-        mass = _positive_mass(table, xs[:, :-1], xs[:, 1:], vs[:, :-1], vs[:, 1:]).sum(axis=1)
-        pop[sel] = mass + _tail_mass(table, xs[:, -1], vs[:, -1], slope[sel])
-        leg_ev = np.where(calls[sel], table.call_expectation(k), table.put_expectation(k))
-        ev[sel] = credit[sel] + leg_ev @ r
+    pnl = pnl - PROFIT_EPS
+    seg = _segment_bounds(x[:, :-1], x[:, 1:], pnl[:, :-1], pnl[:, 1:])
+    tail = _tail_bounds(x[:, -1], pnl[:, -1], slope)
+    lo = np.concatenate([seg[0], tail[0][:, None]], axis=1)
+    hi = np.concatenate([seg[1], tail[1][:, None]], axis=1)
+    live = np.concatenate([seg[2], tail[2][:, None]], axis=1)
+    # One CDF evaluation for every candidate of every expiry, on the bounds of the profitable pieces only.
+    group = np.broadcast_to(c.book[:, None], live.shape)[live]
+    below = slices.prob_below(np.concatenate([group, group]), np.concatenate([lo[live], hi[live]]))
+    mass = np.zeros(live.shape)
+    mass[live] = below[len(group):] - below[:len(group)]
+    has = slices.fitted[c.book]
+    pop = np.where(has, mass.sum(axis=1), np.nan)
+    ev = np.where(has, credit + (data.fair[c.rows] / data.discount[c.rows]) @ r, np.nan)
     return Odds(max_loss, pop, ev)
 
 
-def calendar_odds(c: Candidates, data: RowData, tables: dict[int, DensityTable | None],
-                  credit: np.ndarray) -> Odds:
-    """Max loss, POP and EV of two-expiry candidates (leg 0 near, leg 1 far) at the near expiry."""
+def _prob_below(density, x: np.ndarray) -> np.ndarray:
+    """P(S_T < x); x <= 0, +inf and unused (NaN) bounds are answered without asking the smile (k = ln(x/F)
+    would be -inf or NaN there), and each distinct x is asked once (strikes repeat across candidates)."""
+    finite = np.isfinite(x) & (x > 0)
+    out = np.where(np.isinf(x) & (x > 0), 1.0, 0.0)
+    points, inverse = np.unique(x[finite], return_inverse=True)
+    out[finite] = density.prob_below(points)[inverse]
+    return out
+
+
+def _grid_pop(density, nodes: np.ndarray, pnl: np.ndarray) -> np.ndarray:
+    """P(P&L > 0) for P&L rows sampled at ascending ``nodes``, linear between nodes: the probability of each
+    cell where the P&L is positive, with the exact CDF at the nodes and at the few zero crossings."""
+    below = _prob_below(density, nodes)
+    a, b = pnl[:, :-1], pnl[:, 1:]
+    both = (a > 0) & (b > 0)
+    total = (both * np.diff(below)).sum(axis=1)
+    i, j = np.nonzero((a > 0) != (b > 0))  # cells with a crossing: solve it, ask the CDF there
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = nodes[j] + (nodes[j + 1] - nodes[j]) * a[i, j] / (a[i, j] - b[i, j])
+    fz = _prob_below(density, z)
+    part = np.where(a[i, j] > 0, fz - below[j], below[j + 1] - fz)
+    return total + np.bincount(i, weights=part, minlength=len(pnl))
+
+
+def calendar_odds(c: Candidates, data: RowData, densities: dict[int, object], credit: np.ndarray) -> Odds:
+    """Max loss, POP and EV of two-expiry candidates (leg 0 near, leg 1 far) at the near expiry.
+
+    EV with the near density's quadrature (Gauss-Legendre on its grid, split at the near strikes); POP from
+    the exact CDF over the P&L's positive cells between those nodes; max loss is the worst P&L over the nodes
+    holding all but 1e-9 of the probability on each side.
+    """
     n = len(c)
     max_loss, pop, ev = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     r = c.ratios.astype(np.float64)
     near, far = c.rows[:, 0], c.rows[:, 1]
     for book in np.unique(c.book):
-        table = tables.get(int(book))
-        if table is None:
+        density = densities.get(int(book))
+        if density is None or not density.ok:
             continue
         sel = np.flatnonzero(c.book == book)
-        s = table.price[None, :]
+        nodes, weights = density.quadrature(np.unique(data.strike[near[sel]]))
+        order = np.argsort(nodes)
+        nodes, weights = nodes[order], weights[order]
+        s = nodes[None, :]
         fn, ff = near[sel, None], far[sel, None]
         # The far option at the near expiry: its forward moves with the index (the carry ratio F_far/F_near),
         # its remaining time and discount are the differences, its vol the far smile's fitted IV at the strike.
@@ -202,10 +217,11 @@ def calendar_odds(c: Candidates, data: RowData, tables: dict[int, DensityTable |
         k = data.strike[fn]
         intrinsic = np.where(data.is_call[fn], np.maximum(s - k, 0.0), np.maximum(k - s, 0.0))
         pnl = r[0] * intrinsic + r[1] * value + credit[sel, None]
-        a, b = np.broadcast_to(s[:, :-1], pnl[:, :-1].shape), np.broadcast_to(s[:, 1:], pnl[:, 1:].shape)
-        pop[sel] = _positive_mass(table, a, b, pnl[:, :-1], pnl[:, 1:]).sum(axis=1)
-        ev[sel] = np.trapezoid(pnl * table.pdf[None, :], table.price, axis=1)
-        max_loss[sel] = np.maximum(-pnl.min(axis=1), 0.0)
+        ev[sel] = pnl @ weights
+        pop[sel] = _grid_pop(density, nodes, pnl - PROFIT_EPS)
+        cum = np.cumsum(weights)
+        core = (cum >= 1e-9) & (cum <= cum[-1] - 1e-9)
+        max_loss[sel] = np.maximum(-pnl[:, core].min(axis=1, initial=np.inf), 0.0)
     return Odds(max_loss, pop, ev)
 
 
@@ -228,10 +244,11 @@ def edge(c: Candidates, data: RowData, credit_mid: np.ndarray) -> tuple[np.ndarr
 
 
 def score_terms(*, credit_mid, width, max_loss, pop, ev, edge_volpts) -> dict[str, np.ndarray]:
-    """The dimensionless terms the weights multiply (NaN where a term is undefined)."""
+    """The dimensionless terms the weights multiply (NaN where a term is undefined; EV / max loss divides by at
+    least :data:`MIN_RISK`)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         credit_per_width = np.where(width > 0, credit_mid / width, np.nan)
-        ev_per_max_loss = np.where(max_loss > 0, ev / max_loss, np.nan)
+        ev_per_max_loss = ev / np.maximum(max_loss, MIN_RISK)
     return {"ev_per_max_loss": ev_per_max_loss, "pop": pop, "credit_per_width": credit_per_width,
             "edge_volpts": edge_volpts}
 
