@@ -17,8 +17,9 @@ and with the underlying at ``S`` (primary-underlying points):
 
 At ``tau = 0`` Black-76 is the intrinsic value, so the T+0 curve at the front expiry equals the expiry payoff.
 A leg whose underlying has no surface keeps its own mid IV (sticky-strike only; said in ``approximations``).
-SPY legs are American; until ``spx_core.pricing.american`` exists they are priced with Black-76 (European):
-the early-exercise premium of a short OTM call on a dividend payer is small but not zero (``approximations``).
+American legs (SPY) are priced with the American model their IVs were implied with (Bjerksund-Stensland
+2002, :mod:`spx_core.pricing.american`) on the leg's underlying ``x``, with the rate ``r = -ln(D0)/t0`` and the
+yield that carries ``x`` to the leg's forward, ``q = r - ln(F0/S0)/t0`` (the ChainIV convention).
 
 ``PayoffCurves`` are dollars per unit of the structure; ``cost`` is what opening it paid (the net mid from the
 snapshot unless given; negative = a credit received), so ``expiry`` and ``t0`` are P&L = value - cost.
@@ -30,14 +31,16 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Protocol
 
 import numpy as np
 
 from spx_core.domain.calendar import to_ns
-from spx_core.pricing import black76
+from spx_core.pricing import american, black76
 from spx_core.strategies.market import Market, locate
 from spx_core.strategies.structure import Structure
 from spx_core.strategies.valuation import value_structure
+from spx_core.surface.chain_iv import AMERICAN_ROOTS
 from spx_core.surface.surface import VolSurface
 
 __all__ = ["PayoffCurves", "PayoffModel", "Sticky", "front_expiry_value", "payoff_grid"]
@@ -65,7 +68,7 @@ class PayoffCurves:
         at: the instant of ``t0``; front_expiry: the expiry of ``expiry``.
         sticky, iv_shift: the re-pricing assumptions (iv_shift in vol, 0.01 = one vol point).
         reason: "" or why the curves are NaN (a leg's expiry missing, no cost).
-        approximations: "" or what the re-pricing assumes beyond the surface (SPY legs European, no surface).
+        approximations: "" or what the re-pricing assumes beyond the surface (a leg without a surface).
     """
 
     prices: np.ndarray
@@ -99,7 +102,8 @@ class PayoffModel:
     carry: np.ndarray  # (m,) F0/S0 of the leg's expiry (S0 = the leg underlying's spot)
     discount: np.ndarray  # (m,) D0 of the leg's expiry
     leg_iv: np.ndarray  # (m,) the leg's own mid IV (fallback where no surface)
-    surfaces: tuple[VolSurface | None, ...]  # (m,) each leg's underlying surface
+    american: np.ndarray  # (m,) bool: priced with the American model (SPY)
+    smiles: tuple[Smile | None, ...]  # (m,) each leg's own expiry smile (None: keep leg_iv)
     reason: str = ""
     approximations: str = ""
 
@@ -110,7 +114,7 @@ class PayoffModel:
         m = len(legs)
         t0, carry, disc, leg_iv = (np.full(m, np.nan) for _ in range(4))
         spots = np.full(m, np.nan)
-        surfaces: list[VolSurface | None] = [None] * m
+        smiles: list[Smile | None] = [None] * m
         problems: list[str] = []
         notes: list[str] = []
         for underlying in structure.underlyings:
@@ -122,18 +126,15 @@ class PayoffModel:
                 c = legs[i].contract
                 f = fwd.get((c.root, c.expiry))
                 spots[i] = chain.snapshot.underlying_price
-                surfaces[i] = chain.surface
                 if f is None or not (f.forward > 0 and f.t >= 0):
                     problems.append(f"leg {legs[i]}: no forward for {c.root} {c.expiry} in the snapshot")
                     continue
                 t0[i], disc[i] = f.t, f.discount
+                smiles[i] = _smile(chain.surface, c.root, c.expiry, f.t)
                 carry[i] = f.forward / spots[i] if spots[i] > 0 else 1.0
                 leg_iv[i] = chain.civ.iv_mid[row] if row >= 0 else np.nan
             if chain.surface is None:
                 notes.append(f"no {underlying} surface: its legs keep their own mid IV (sticky-strike)")
-        if "SPY" in structure.underlyings:
-            # TODO(spy): price SPY legs with spx_core.pricing.american once it lands; Black-76 until then.
-            notes.append("SPY legs priced European (Black-76), early exercise ignored")
         primary = market[structure.underlying].snapshot
         scale = structure.leg_scale() * (spots / (primary.underlying_price * structure.leg_scale()))
         return cls(structure, primary.time_ns, float(primary.underlying_price),
@@ -141,7 +142,8 @@ class PayoffModel:
                    np.array([leg.contract.is_call for leg in legs]),
                    np.array([leg.ratio * leg.contract.multiplier for leg in legs], dtype=np.float64),
                    np.where(np.isfinite(scale), scale, structure.leg_scale()), t0, carry, disc, leg_iv,
-                   tuple(surfaces), "; ".join(problems), "; ".join(notes))
+                   np.array([leg.contract.root in AMERICAN_ROOTS for leg in legs]),
+                   tuple(smiles), "; ".join(problems), "; ".join(notes))
 
     def elapsed(self, at: datetime | None) -> float:
         """Years from the snapshot to ``at`` (0 for None)."""
@@ -161,6 +163,13 @@ class PayoffModel:
         vol = np.maximum(self._vols(fwd, tau, sticky) + iv_shift, 0.0)
         leg = black76.price(forward=fwd, strike=self.strike, t=tau, vol=vol, discount=self.discount ** frac,
                             is_call=self.is_call)
+        if self.american.any():
+            a = self.american
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rate = np.where(self.t0[a] > 0, -np.log(self.discount[a]) / self.t0[a], 0.0)
+                q = rate - np.where(self.t0[a] > 0, np.log(self.carry[a]) / self.t0[a], 0.0)
+            leg[..., a] = american.american_price(x[..., a], self.strike[a], tau[a], rate, q, vol[..., a],
+                                                  self.is_call[a])
         return leg @ self.weight
 
     def intrinsic(self, prices: np.ndarray) -> np.ndarray:
@@ -171,26 +180,53 @@ class PayoffModel:
     def _vols(self, fwd: np.ndarray, tau: np.ndarray, sticky: Sticky) -> np.ndarray:
         """IV per (grid point, leg) on the leg's own expiry smile, k against today's or the moved forward."""
         vol = np.broadcast_to(self.leg_iv, fwd.shape).copy()
-        for surface in {id(s): s for s in self.surfaces if s is not None and s._nodes()}.values():
-            cols = np.array([s is surface for s in self.surfaces]) & (tau > 0)  # expired: intrinsic, vol unused
-            for t in np.unique(self.t0[cols]):  # one surface look-up per expiry
-                sel = cols & (self.t0 == t)
-                today = self.spot * self.scale[sel] * self.carry[sel]  # the leg's forward as of the snapshot
-                k = np.log(self.strike[sel] / (fwd[:, sel] if sticky is Sticky.MONEYNESS else today))
-                vol[:, sel] = np.broadcast_to(_bracket(surface, float(t)).iv(k=k, t=t), vol[:, sel].shape)
+        live = tau > 0  # expired legs are intrinsic: their vol is not used
+        for smile in {id(s): s for s in self.smiles if s is not None}.values():
+            sel = np.array([s is smile for s in self.smiles]) & live
+            if not sel.any():
+                continue
+            today = self.spot * self.scale[sel] * self.carry[sel]  # the legs' forward as of the snapshot
+            k = np.log(self.strike[sel] / (fwd[:, sel] if sticky is Sticky.MONEYNESS else today))
+            vol[:, sel] = np.broadcast_to(smile.iv(k), vol[:, sel].shape)
         return vol
+
+
+class Smile(Protocol):
+    """IV at log-moneyness ``k`` of one expiry (an :class:`ExpiryFit`, or the surface interpolated in T)."""
+
+    def iv(self, k: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Interpolated:
+    """An expiry the surface did not fit: its interpolation in T, restricted to the neighbouring slices."""
+
+    surface: VolSurface
+    t: float
+
+    def iv(self, k: np.ndarray) -> np.ndarray:
+        return self.surface.iv(k=k, t=self.t)
+
+
+def _smile(surface: VolSurface | None, root, expiry: date, t: float) -> Smile | None:
+    """The leg's own fitted slice; else the surface interpolated at ``t``; None without a surface."""
+    if surface is None or not surface._nodes():
+        return None
+    fit = surface.by_expiry(root, expiry)
+    if fit is not None and fit.fitted:
+        return fit
+    return _Interpolated(_bracket(surface, t), t) if t > 0 else None
 
 
 def _bracket(surface: VolSurface, t: float) -> VolSurface:
     """The surface restricted to the fitted expiries around ``t`` (the only ones its interpolation in T
     reads there, but for the running maximum over earlier slices, which the served slices already hold as
-    calendar layers): a 4-leg grid then evaluates one or two slices instead of every expiry. At a fitted
-    expiry this is that slice; an unfitted expiry gets the surface's interpolation in T."""
+    calendar layers): one look-up evaluates two slices instead of every expiry."""
     nodes = surface._nodes()  # the surface's own node list, so the interpolation is the same
     tn = np.array([f.t for f in nodes])
     hi = int(np.clip(np.searchsorted(tn, t), 0, len(tn) - 1))
-    keep = tuple(nodes[max(hi - 1, 0):hi + 1])
-    return VolSurface(keep, surface.snapshot_checksum, surface.time_ns, surface.underlying_price)
+    return VolSurface(tuple(nodes[max(hi - 1, 0):hi + 1]), surface.snapshot_checksum, surface.time_ns,
+                      surface.underlying_price)
 
 
 def front_expiry_value(structure: Structure, market: Market, prices: np.ndarray, *, iv_shift: float = 0.0,

@@ -119,9 +119,11 @@ def _touch(d: RiskNeutralDensity, levels: np.ndarray, spot: float) -> dict[float
     return {float(k): float(min(1.0, 2.0 * p)) for k, p in zip(levels, beyond, strict=True)}
 
 
-def _figures(d: RiskNeutralDensity, pnl, roots, kinks, short_strikes, spot) -> tuple:
+def _figures(d: RiskNeutralDensity, pnl: Callable[[np.ndarray], np.ndarray], roots: np.ndarray, kinks: np.ndarray,
+             short_strikes: np.ndarray, spot: float) -> tuple[float, Mapping[float, float], float, float]:
+    """(POP, touch per short strike, EV, expected shortfall) under one distribution; NaN without it."""
     if not d.ok:
-        return math.nan, {float(k): math.nan for k in short_strikes}, math.nan, math.nan
+        return math.nan, MappingProxyType({float(k): math.nan for k in short_strikes}), math.nan, math.nan
     return (_pop(d, pnl, roots), MappingProxyType(_touch(d, short_strikes, spot)), d.expected(pnl, kinks=kinks),
             d.shortfall(pnl, ES_ALPHA, kinks=kinks))
 
@@ -147,13 +149,13 @@ def structure_odds(structure: Structure, market: Market, *, cost: float | None =
         if not math.isfinite(cost):
             reason = f"no net mid to take as the cost ({value.reason}); pass cost="
     fit = chain.surface.by_expiry(front_root, front) if chain.surface is not None else None
-    if fit is None:
-        why = "no fitted surface in the market" if chain.surface is None else f"{front_root} {front} not in the surface"
-        nan = math.nan
-        return Odds(nan, nan, {}, {}, nan, nan, nan, nan, (), float(cost), front, "; ".join(filter(None, (reason, why))))
+    model = PayoffModel.build(structure, market)
+    if fit is None or model.reason or reason:
+        why = "no fitted surface in the market" if chain.surface is None else \
+            f"{front_root} {front} not in the surface" if fit is None else ""
+        return _unavailable(front, float(cost), "; ".join(filter(None, (reason, model.reason, why))))
     d = density if density is not None else expiry_density(chain.surface, fit)
     ln = lognormal_density(chain.surface, fit)
-    model = PayoffModel.build(structure, market)
 
     single = len(structure.expiries) == 1
 
@@ -170,8 +172,13 @@ def structure_odds(structure: Structure, market: Market, *, cost: float | None =
     roots = _breakevens(pnl, grid, linear=single) if len(grid) > len(kinks) else np.empty(0)
     pop, touch, ev, es = _figures(d, pnl, roots, kinks, shorts, spot)
     pop_ln, touch_ln, ev_ln, es_ln = _figures(ln, pnl, roots, kinks, shorts, spot)
-    reason = "; ".join(filter(None, (reason, d.reason, model.reason)))
-    return Odds(pop, pop_ln, touch, touch_ln, ev, ev_ln, es, es_ln, tuple(roots.tolist()), float(cost), front, reason)
+    return Odds(pop, pop_ln, touch, touch_ln, ev, ev_ln, es, es_ln, tuple(roots.tolist()), float(cost), front,
+                d.reason)
+
+
+def _unavailable(front: date, cost: float, reason: str) -> Odds:
+    nan = math.nan
+    return Odds(nan, nan, MappingProxyType({}), MappingProxyType({}), nan, nan, nan, nan, (), cost, front, reason)
 
 
 @dataclass(frozen=True, slots=True)

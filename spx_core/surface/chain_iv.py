@@ -10,6 +10,23 @@ same strike agree, and what keeps the 0DTE smile from being shifted by a carry g
 while taking that expiry's forward and discount factor from the *whole* snapshot: a short expiry's
 discount factor comes from the other expiries' rates, so implying it from its own rows alone would
 give a different number (1.0) than the surface fitted on the same snapshot.
+
+American rows (root SPY) invert the American model (:mod:`spx_core.pricing.american`, Bjerksund-Stensland
+2002) instead of Black-76, and their greeks are that model's. What is implied from what: the forward F and
+discount factor D of each expiry come from put-call parity exactly as for SPX (near-the-money pairs, where
+the early-exercise premia of the call and the put are small and largely cancel); the rate is r = -ln(D)/t;
+the spot is the snapshot's underlying price S (SPY's last print); the dividend yield is the one that
+carries S to the parity forward, q = r - ln(F/S)/t, which folds the cash dividends before the expiry into
+the escrowed-dividend forward (the simulator prices SPY with exactly this model, so its quotes invert to
+its surface up to tick rounding).
+
+SPY's own parity line does not pin the discount factor: the put's early-exercise premium grows with the
+strike and steepens the slope (the simulated chain implies rates below zero). :func:`american_forward_config`
+therefore takes the discount factor from a European reference chain of the same market (SPX parity, which
+identifies it) and fits only SPY's forward from its near-the-money pairs. Measured on the simulated chain
+(``tests/app/test_chain_spy.py``): near-the-money SPY mid IVs within ~0.2 vol points of the simulator's
+surface from 1 week to 6 months (the forward keeps a small bias from the put's early-exercise premium: -0.7
+dollars at 6 months); same-day expiries are dominated by penny rounding.
 """
 
 from __future__ import annotations
@@ -21,12 +38,21 @@ from datetime import date
 import numpy as np
 
 from spx_core.domain.calendar import MarketCalendar, default_calendar, year_fraction_ns
-from spx_core.domain.contracts import Root
+from spx_core.domain.contracts import ROOTS, Root
 from spx_core.domain.snapshot import ChainSnapshot, ExpirySlice
-from spx_core.pricing import black76, iv
-from spx_core.surface.forwards import ExpiryForward, ForwardConfig, forwards_from_slices, implied_forwards
+from spx_core.pricing import american, black76, iv
+from spx_core.surface.forwards import (ExpiryForward, ForwardConfig, ForwardMethod, forwards_from_slices,
+                                      implied_forwards)
 
-__all__ = ["ChainIV", "chain_iv", "expiry_chain_iv", "expiry_subsnapshot", "ExpiryNotListedError"]
+_NEVER_FIT_RATE = 1e-300  # a ForwardConfig.max_rate_se no parity slope meets: the discount factor is given
+_RATE_NEIGHBOURS = 7  # reference expiries (nearest in maturity) whose parity rates' median an American chain uses
+
+__all__ = ["ChainIV", "chain_iv", "expiry_chain_iv", "expiry_subsnapshot", "ExpiryNotListedError", "AMERICAN_ROOTS",
+           "american_forward_config", "american_inputs", "greeks_at"]
+
+#: roots whose options are American (exercisable any day): their IVs and greeks come from the American model
+AMERICAN_ROOTS = frozenset({Root.SPY})
+_AMERICAN_CODES = np.array([r in AMERICAN_ROOTS for r in ROOTS])
 
 
 class ExpiryNotListedError(KeyError):
@@ -51,6 +77,8 @@ class ChainIV:
         gamma: d2V/dS2 (per index point).
         vega: dV/dvol per vol point (index points per 0.01 of vol).
         theta: dV/dt per calendar day (index points per day; negative for a long option's decay).
+        american: True per row priced with the American model (SPY); its IVs and greeks are that model's.
+        spot: the underlying price the American rows were solved with (the snapshot's; dollars for SPY).
     """
 
     snapshot: ChainSnapshot
@@ -70,6 +98,8 @@ class ChainIV:
     gamma: np.ndarray
     vega: np.ndarray
     theta: np.ndarray
+    american: np.ndarray | None = None
+    spot: float = float("nan")
 
     def __len__(self) -> int:
         return len(self.t)
@@ -140,28 +170,86 @@ def _solve(snapshot: ChainSnapshot, forwards: tuple[ExpiryForward, ...], t: np.n
     # One solver call for bid, ask and mid: 3n options in one vectorized pass.
     prices = np.concatenate([c["bid"], c["ask"], 0.5 * (c["bid"] + c["ask"])])
     tile = (lambda a: np.concatenate([a, a, a]))  # noqa: E731 - local shorthand
-    res = iv.implied_vol(price=prices, forward=tile(forward), strike=tile(strike), t=tile(t),
-                         discount=tile(discount), is_call=tile(is_call))
-    vol = np.asarray(res.vol, dtype=np.float64)
-    reason = np.asarray(res.reason, dtype=np.uint8)
+    am = _AMERICAN_CODES[c["root"]]
+    spot = float(snapshot.underlying_price)
+    if not am.any():
+        res = iv.implied_vol(price=prices, forward=tile(forward), strike=tile(strike), t=tile(t),
+                             discount=tile(discount), is_call=tile(is_call))
+        vol, reason = np.asarray(res.vol, dtype=np.float64), np.asarray(res.reason, dtype=np.uint8)
+    else:
+        vol, reason = _solve_mixed(prices, tile(forward), tile(strike), tile(t), tile(discount), tile(is_call),
+                                   tile(am), spot)
     iv_bid, iv_ask, iv_mid = vol[:n], vol[n:2 * n], vol[2 * n:]
-    delta, gamma, vega, theta = greeks_at(forward, strike, t, iv_mid, discount, is_call)
+    delta, gamma, vega, theta = greeks_at(forward, strike, t, iv_mid, discount, is_call,
+                                          spot=spot if am.any() else None, american_rows=am)
     return ChainIV(snapshot, forwards, expiry_index, t, forward, discount, k,
                    iv_bid, iv_ask, iv_mid, reason[2 * n:], reason[:n], reason[n:2 * n],
-                   delta, gamma, vega, theta)
+                   delta, gamma, vega, theta, american=am, spot=spot)
+
+
+def american_forward_config(reference: ChainSnapshot, t: float, base: ForwardConfig | None = None) -> ForwardConfig:
+    """How to imply an American chain's forwards: the discount factor at ``t`` years from the European
+    ``reference`` chain's parity (the median rate of its parity-fitted expiries nearest ``t``; the config's
+    fallback rate when it has none), only the forward from the American chain's own near-the-money pairs."""
+    base = base or ForwardConfig()
+    fitted = [f for f in implied_forwards(reference, config=base) if f.method is ForwardMethod.PARITY_FIT]
+    rate = base.fallback_rate
+    if fitted:
+        # one expiry's parity rate is noisy (+-0.5% at a month): the median of the nearest few in maturity
+        nearest = sorted(fitted, key=lambda f: abs(f.t - t))[:_RATE_NEIGHBOURS]
+        rate = float(np.median([f.rate for f in nearest]))
+    return dataclasses.replace(base, fallback_rate=rate, max_rate_se=_NEVER_FIT_RATE)
+
+
+def american_inputs(spot: float, forward: np.ndarray, t: np.ndarray,
+                    discount: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rate, dividend yield) per row from the parity forward and discount factor: r = -ln(D)/t and the
+    yield that carries ``spot`` to F, q = r - ln(F/S)/t (both 1/year; 0 where t <= 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        live = t > 0
+        rate = np.where(live, -np.log(discount) / t, 0.0)
+        q = np.where(live, rate - np.log(forward / spot) / t, 0.0)
+    return rate, q
+
+
+def _solve_mixed(prices, forward, strike, t, discount, is_call, am, spot):
+    """Black-76 IVs for the European rows, American-model IVs for the American ones."""
+    vol = np.full(len(prices), np.nan)
+    reason = np.zeros(len(prices), dtype=np.uint8)
+    eu = ~am
+    if eu.any():
+        res = iv.implied_vol(price=prices[eu], forward=forward[eu], strike=strike[eu], t=t[eu],
+                             discount=discount[eu], is_call=is_call[eu])
+        vol[eu], reason[eu] = res.vol, res.reason
+    rate, q = american_inputs(spot, forward[am], t[am], discount[am])
+    res = american.american_iv(prices[am], spot, strike[am], t[am], rate, q, is_call[am])
+    vol[am], reason[am] = res.vol, res.reason
+    return vol, reason
 
 
 def greeks_at(forward: np.ndarray, strike: np.ndarray, t: np.ndarray, vol: np.ndarray, discount: np.ndarray,
-              is_call: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(delta, gamma, vega per vol point, theta per calendar day) at ``vol``; NaN where vol is NaN or t <= 0."""
+              is_call: np.ndarray, *, spot: float | None = None,
+              american_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(delta, gamma, vega per vol point, theta per calendar day) at ``vol``; NaN where vol is NaN or t <= 0.
+
+    Rows flagged in ``american_rows`` (with ``spot``) take the American model's greeks (see the module docstring).
+    """
     ok = np.isfinite(vol) & (t > 0)
     out = [np.full(len(vol), np.nan) for _ in range(4)]
     if not ok.any():
         return tuple(out)
-    g = black76.greeks(forward=forward[ok], strike=strike[ok], t=t[ok], vol=vol[ok], discount=discount[ok],
-                       is_call=is_call[ok])
-    out[0][ok] = g.delta
-    out[1][ok] = g.gamma
-    out[2][ok] = g.vega_per_point()
-    out[3][ok] = g.theta_per_day()
+    am = (np.zeros(len(vol), dtype=bool) if american_rows is None or spot is None
+          else np.asarray(american_rows, dtype=bool))
+    eu = ok & ~am
+    if eu.any():
+        g = black76.greeks(forward=forward[eu], strike=strike[eu], t=t[eu], vol=vol[eu], discount=discount[eu],
+                           is_call=is_call[eu])
+        for o, v in zip(out, (g.delta, g.gamma, g.vega_per_point(), g.theta_per_day()), strict=True):
+            o[eu] = v
+    sel = ok & am
+    if sel.any():
+        rate, q = american_inputs(spot, forward[sel], t[sel], discount[sel])
+        g = american.american_greeks(spot, strike[sel], t[sel], rate, q, vol[sel], is_call[sel])
+        for o, v in zip(out, (g.delta, g.gamma, g.vega_per_point(), g.theta_per_day()), strict=True):
+            o[sel] = v
     return tuple(out)

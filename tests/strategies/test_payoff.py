@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
 import pytest
 
 from spx_core.domain import ChainSnapshot, OptionContract, Right, Root, default_calendar
+from spx_core.pricing.american import american_price
 from spx_core.strategies import builders
-from spx_core.strategies.market import Market, MarketError
+from spx_core.strategies.market import Market, MarketChain, MarketError
 from spx_core.strategies.payoff import (
     PayoffModel,
     Sticky,
@@ -18,7 +20,7 @@ from spx_core.strategies.payoff import (
 )
 from spx_core.strategies.valuation import value_structure
 from spx_core.surface.chain_iv import chain_iv
-from spx_core.surface.surface import fit_surface
+from spx_core.surface.surface import VolSurface, fit_surface
 from tests.chains import black, make_chain
 
 
@@ -146,20 +148,38 @@ def _spy(snapshot: ChainSnapshot) -> ChainSnapshot:
         is_call=c["is_call"], bid=c["bid"] / 10, ask=c["ask"] / 10)
 
 
-def test_spx_spy_pair_maps_the_spy_legs_by_leg_scale(market):
+def test_spx_spy_pair_maps_the_spy_legs_by_leg_scale_and_prices_them_american(market):
     spx = market["SPX"].snapshot
     spy = chain_iv(_spy(spx))
-    mkt = Market.of(market["SPX"].civ, spy, surfaces={"SPX": market["SPX"].surface, "SPY": fit_surface(spy)})
+    spy_surface = fit_surface(spy)
+    mkt = Market.of(market["SPX"].civ, spy, surfaces={"SPX": market["SPX"].surface, "SPY": spy_surface})
     fit = _fit(market, 1)
+    spy_fit = spy_surface.by_expiry(Root.SPY, fit.expiry)
     atm = round(fit.forward / 5) * 5
     pair = builders.spx_spy_pair(fit.expiry, atm)
-    prices = _grid(fit, 101)
+    prices = spx.underlying_price * np.array([0.95, 1.0, 1.05])
     curves = payoff_grid(pair, mkt, prices)
-    assert "European" in curves.approximations
+    assert curves.approximations == "" and curves.reason == ""
     np.testing.assert_allclose(curves.expiry, pair.expiry_value(prices) - curves.cost, atol=1e-8)
-    # Same chain scaled by a tenth: 1 SPX call and 10 SPY calls at K/10 cancel before expiry too, up to the
-    # two surfaces' fits (each fitted to its own quotes; measured <= $0.004 per unit).
-    np.testing.assert_allclose(curves.t0 + curves.cost, 0.0, atol=0.01)
+    # By hand: the SPX call by Black-76 on its fitted smile; 10 SPY calls at K/10 by the American model at
+    # x = S/10 (same basis here), r = -ln(D)/t and the yield that carries x to SPY's forward.
+    spx_leg = black(fit.forward * prices / spx.underlying_price, atm, fit.t, fit.iv(np.log(np.array([atm])
+                                                                                          / fit.forward)),
+                    fit.discount, True)
+    x = prices / 10
+    rate = -np.log(spy_fit.discount) / spy_fit.t
+    q = rate - np.log(spy_fit.forward / (spx.underlying_price / 10)) / spy_fit.t
+    spy_vol = spy_fit.iv(np.log(np.array([atm / 10]) / spy_fit.forward))
+    spy_leg = american_price(x, atm / 10, spy_fit.t, rate, q, spy_vol, True)
+    np.testing.assert_allclose(curves.t0 + curves.cost, 100 * (spx_leg - 10 * spy_leg), rtol=1e-10, atol=1e-8)
+    assert np.all(american_price(x, atm / 10, spy_fit.t, rate, q, spy_vol, True)
+                  >= black(spy_fit.forward * prices / spx.underlying_price, atm / 10, spy_fit.t, spy_vol,
+                           spy_fit.discount, True) - 1e-12)
+    # At today's spot each leg is worth its quoted mid up to the fits: within the legs' half-spreads.
+    value = value_structure(pair, mkt)
+    half = 100 * sum(abs(leg.ratio) * 0.5 * (a - b) for leg, a, b in zip(pair.legs, value.leg_ask, value.leg_bid,
+                                                                          strict=True))
+    assert abs(curves.t0[1]) <= half
 
 
 def test_errors_are_one_clear_line(market):
@@ -182,3 +202,32 @@ def test_model_is_reusable_across_grids_and_shifts(market):
     b = payoff_grid(ic, market, prices, iv_shift=0.01)
     np.testing.assert_array_equal(a.t0, b.t0)
     assert a.t0.shape == prices.shape
+
+
+def test_a_leg_in_an_unfitted_expiry_takes_the_surface_interpolated_in_time(market):
+    surface = market["SPX"].surface
+    fit = _fit(market, 2)
+    unfitted = tuple(replace(f, status="too few usable quotes (3)") if f is fit else f for f in surface.expiries)
+    holed = VolSurface(unfitted, surface.snapshot_checksum, surface.time_ns, surface.underlying_price)
+    mkt = Market({"SPX": MarketChain(market["SPX"].snapshot, market["SPX"].civ, holed)})
+    atm = round(fit.forward / 5) * 5
+    call = builders.single(OptionContract(fit.root, fit.expiry, atm, Right.CALL))
+    got = payoff_grid(call, mkt, np.array([mkt["SPX"].snapshot.underlying_price]), cost=0.0).t0[0]
+    vol = holed.iv(k=np.log(atm / fit.forward), t=fit.t)  # between the neighbouring fitted expiries
+    assert vol != pytest.approx(fit.iv(np.log(np.array([atm]) / fit.forward))[0], abs=1e-6)
+    assert got == pytest.approx(100 * black(fit.forward, atm, fit.t, vol, fit.discount, True), abs=1e-7)
+
+
+def test_a_deep_itm_spy_put_is_worth_at_least_its_exercise_value(market):
+    """American: a deep in-the-money put with r > q is worth exercising now; Black-76 would value it below
+    intrinsic (the discounted forward intrinsic)."""
+    spy = chain_iv(_spy(market["SPX"].snapshot))
+    mkt = Market.of(spy, surfaces={"SPY": fit_surface(spy)})
+    fit = [f for f in mkt["SPY"].surface.expiries if f.fitted][-1]
+    spot = mkt["SPY"].snapshot.underlying_price
+    strike = round(1.3 * spot)
+    put = builders.single(OptionContract(Root.SPY, fit.expiry, strike, Right.PUT))
+    value = payoff_grid(put, mkt, np.array([spot]), cost=0.0).t0[0] / 100
+    european = black(fit.forward, strike, fit.t, fit.iv(np.log(np.array([strike]) / fit.forward)), fit.discount,
+                     False)[0]
+    assert european < strike - spot <= value + 1e-12

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import date
 
 import numpy as np
 import pytest
@@ -167,3 +168,14 @@ def test_expected_moves_from_the_straddle_and_from_atm_iv(chain):
     assert all(math.isfinite(m.iv_move) for m in only_surface)
     with pytest.raises(TypeError, match="ChainIV"):
         expected_moves()
+
+
+def test_missing_leg_or_no_mid_gives_nan_with_a_reason(market, chain):
+    _, surface = chain
+    fit = _fit(surface, 1)
+    unlisted = builders.put_credit_vertical(fit.root, fit.expiry, round(fit.forward / 5) * 5 - 50, 3)
+    odds = structure_odds(unlisted, market)  # the long leg's strike is not on the 5-point grid
+    assert math.isnan(odds.pop) and math.isnan(odds.ev) and "pass cost=" in odds.reason
+    missing = builders.put_credit_vertical(fit.root, date(2031, 1, 17), 5000, 25)  # not listed in the chain
+    odds = structure_odds(missing, market, cost=-100.0)
+    assert math.isnan(odds.pop) and "no forward" in odds.reason
