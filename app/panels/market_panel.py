@@ -265,8 +265,8 @@ class VolHistoryPlot(ThemedPlotWidget):
         self.rv_cc = plot.plot(pen=pg.mkPen(PALETTE[3], width=1), name=f"realized C-C {CHART_WINDOW}d")
         self.vix = plot.plot(pen=pg.mkPen(PALETTE[1], width=2), name="VIX")
         self.atm = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(PALETTE[2], width=2, style=Qt.PenStyle.DashLine),
-                                   label="ATM IV 30d now {value:.1f}%",
-                                   labelOpts={"position": 0.75, "color": PALETTE[2], "anchors": [(0.5, 1), (0.5, 1)]})
+                                   label="ATM IV 30d {value:.1f}",
+                                   labelOpts={"position": 0.3, "color": PALETTE[2], "anchors": [(0.5, 1), (0.5, 1)]})
         plot.addItem(self.atm)
         self.atm.setVisible(False)
 
@@ -306,6 +306,8 @@ class MarketPanel(LivePanel):
             name.setToolTip(tip)
             value = QLabel("–")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # a narrow dock wraps a long figure onto a second line instead of cutting it off
+            value.setWordWrap(True)
             value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             grid.addWidget(name, row, 0)
             grid.addWidget(value, row, 1)
@@ -373,6 +375,7 @@ class MarketPanel(LivePanel):
 
     def _status(self, result: MarketResult) -> str:
         state = result.state
+        self.status_label.setToolTip("\n".join(state.notes))
         if result.reason:
             return f"no data: {result.reason}"
         for name in ("rv_yz_20d", "vix"):  # no bars at all: the one fix that fills most of the panel
@@ -380,7 +383,11 @@ class MarketPanel(LivePanel):
                 return f"no data: {state.why(name)}"
         stamp = result.snapshot.time.astimezone(ET)
         text = f"SPX {state.spot:,.2f} · {stamp:%H:%M:%S} ET · {result.seconds * 1000:.0f} ms"
-        return " · ".join([text, *state.notes])
+        stale = [f"{symbol} to {day:%Y-%m-%d}" for symbol, day in (("SPX", state.spx_as_of), ("VIX", state.vix_as_of))
+                 if any(note.startswith(f"{symbol} bars end") for note in state.notes)]
+        if stale:  # the full sentences (with the fix) are in the tooltip
+            text += f"\nstale bars: {', '.join(stale)}; import recent bars (spx-data import)"
+        return text
 
     # --- API for the shell and tests --------------------------------------------------------------
     @property

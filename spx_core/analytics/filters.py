@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
+from functools import cache
 from typing import Any
 
 from spx_core.analytics.market_state import MarketState
 
-__all__ = ["IVRankSource", "MarketFilter"]
+__all__ = ["IVRankSource", "MarketFilter", "regime_dimensions", "regime_names"]
 
 
 class IVRankSource(Enum):
@@ -33,15 +34,18 @@ class IVRankSource(Enum):
         return "IV rank (VIX history)" if self is IVRankSource.VIX else "IV rank (stored ATM IVs)"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MarketFilter:
-    """Entry conditions on the market state; ``None`` disables a condition.
+    """Entry conditions on the market state; ``None`` disables a condition. Keyword-only: a positional
+    call written against another field order must fail, not filter on the wrong number.
 
     Attributes:
         iv_rank_min: minimum IV rank (percent, 0-100) read from ``iv_rank_source``.
         iv_rank_source: which IV rank (VIX history or our stored ATM IVs).
-        regimes: allowed regimes: a condition passes when the state's trend regime, mixture regime or VIX
-            bucket name is in the set (names compared case-insensitively, e.g. {"uptrend", "calm"}).
+        regimes: allowed regimes, per dimension: the names of trend regimes, mixture states and VIX buckets
+            (:func:`regime_dimensions`) in the set constrain that dimension, the others are free; e.g.
+            {"uptrend", "range", "calm"} = trend in {uptrend, range} and VIX bucket calm. Names compare
+            case-insensitively; an unknown name is refused (a typo must not make a filter that never passes).
         vix_min / vix_max: VIX close bounds (index points, inclusive).
         missing_passes: a condition whose input is missing passes (True) or fails (False, the default).
     """
@@ -65,7 +69,11 @@ class MarketFilter:
         if self.regimes is not None:
             if isinstance(self.regimes, str) or not self.regimes:
                 raise ValueError("regimes is a non-empty set of regime names (or None for any regime)")
-            object.__setattr__(self, "regimes", frozenset(str(r).lower() for r in self.regimes))
+            names = frozenset(str(r).lower() for r in self.regimes)
+            unknown = sorted(names - regime_names())
+            if unknown:
+                raise ValueError(f"unknown regime {', '.join(unknown)}; choose from {', '.join(sorted(regime_names()))}")
+            object.__setattr__(self, "regimes", names)
 
     @property
     def active(self) -> bool:
@@ -108,13 +116,21 @@ class MarketFilter:
     def _regime(self, state: MarketState) -> str:
         if self.regimes is None:
             return ""
-        names = {n for n in (_name(state.trend), state.mixture_regime.lower(), _name(state.vix_bucket)) if n}
-        if not names:
-            why = state.why("trend") or state.why("mixture_regime") or state.why("vix_bucket") or "not computed"
-            return self._missing("regime", why)
-        if names & self.regimes:
-            return ""
-        return f"regime {', '.join(sorted(names))} not in {{{', '.join(sorted(self.regimes))}}}"
+        values = {"trend": _name(state.trend), "mixture_regime": state.mixture_regime.lower(),
+                  "vix_bucket": _name(state.vix_bucket)}
+        for field, names in regime_dimensions().items():
+            allowed = self.regimes & names
+            if not allowed:
+                continue  # this filter does not constrain that dimension
+            label = _DIMENSION_LABELS[field]
+            value = values[field]
+            if not value or value == "unknown":
+                why = self._missing(label, state.why(field) or "not computed")
+                if why:
+                    return why
+            elif value not in allowed:
+                return f"{label} {value} not in {{{', '.join(sorted(allowed))}}}"
+        return ""
 
     def _vix(self, state: MarketState) -> str:
         if self.vix_min is None and self.vix_max is None:
@@ -126,6 +142,24 @@ class MarketFilter:
         if self.vix_max is not None and state.vix > self.vix_max:
             return f"VIX {state.vix:.2f} > {self.vix_max:g}"
         return ""
+
+
+_DIMENSION_LABELS = {"trend": "trend", "mixture_regime": "mixture regime", "vix_bucket": "VIX bucket"}
+
+
+@cache
+def regime_dimensions() -> dict[str, frozenset[str]]:
+    """The regime names of each market-state field: trend regimes, mixture state names, VIX buckets."""
+    from spx_core.analytics.regimes import MixtureRegimes, TrendRegime, VixBucket
+
+    return {"trend": frozenset(r.value for r in TrendRegime) - {"unknown"},
+            "mixture_regime": frozenset(n for k in range(1, 7) for n in MixtureRegimes(n_states=k).names),
+            "vix_bucket": frozenset(b.value for b in VixBucket) - {"unknown"}}
+
+
+def regime_names() -> frozenset[str]:
+    """Every regime name a filter may ask for."""
+    return frozenset().union(*regime_dimensions().values())
 
 
 def _name(regime: Any) -> str:

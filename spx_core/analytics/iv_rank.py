@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from spx_core.analytics._series import as_float_array, check_window, like
+from spx_core.analytics.bars import daily_closes
 
 __all__ = [
     "ATM_DAYS",
@@ -162,19 +163,6 @@ def _expiry_atm_iv(civ: Any) -> float:
 def surface_atm_iv(surface: Any, days: float = ATM_DAYS) -> float:
     """Constant-maturity ATM vol (decimal) read off a fitted :class:`~spx_core.surface.VolSurface`."""
     return float(surface.iv(k=np.array(0.0), t=np.array(float(days) / 365.0)))
-
-
-def daily_closes(bars: Any) -> Any:
-    """Last close of each US/Eastern trading date of a ``Store.load_bars`` frame, as a Series on dates."""
-    import pandas as pd
-
-    from spx_core.domain.calendar import ET
-
-    if len(bars) == 0:
-        return pd.Series([], dtype=np.float64, index=pd.Index([], dtype=object, name="date"), name="close")
-    days = bars["time"].dt.tz_convert(ET).dt.date
-    closes = bars.assign(date=days).dropna(subset=["close"]).groupby("date", sort=True)["close"].last()
-    return closes.astype(np.float64)
 
 
 def vix_history(store: Any, symbol: str = "VIX", *, start: Any = None, end: Any = None) -> Any:

@@ -84,8 +84,9 @@ def bars_part(bars_spx: Any, bars_vix: Any, atm_iv_history: Any, session: date |
             vrp_blocker = f"realized vol is not current: {stale}"
         _realized(spx, values, missing, config)
         _trend(spx, values, missing)
-        _garch(spx, values, missing, config)
-        _mixture(spx, values, missing)
+        recent = spx.iloc[-config.fit_sessions:]
+        _garch(recent, values, missing, config)
+        _mixture(recent, values, missing)
         vrp_blocker = vrp_blocker or missing.get("rv_vrp", "")
     if vix is None:
         for name in ("vix", "vix_bucket", "vix_rank", "vix_percentile"):

@@ -17,16 +17,24 @@ Every field may be missing: then it is NaN (or None) and :meth:`MarketState.why`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from spx_core.analytics.market_bars import BarsPart, bars_part, session_cutoff
+from spx_core.analytics.market_bars import (
+    BarsPart,
+    bars_part,
+    rank_and_percentile,
+    session_cutoff,
+)
 from spx_core.domain import Root
 
 __all__ = ["MISSING_SURFACE", "BarsCache", "MarketState", "MarketStateConfig", "market_state"]
@@ -49,6 +57,9 @@ class MarketStateConfig:
             bars are called stale (covers a long weekend); stale bars still give their own fields,
             labelled with their date, but are not compared with the live surface (VRP).
         garch_horizons: GARCH forecast horizons (sessions).
+        fit_sessions: the GARCH and mixture models are fitted on at most this many latest sessions
+            (2520 = ten years): the cost stays bounded as the stored history grows, and regimes of decades
+            ago do not outweigh today's market.
     """
 
     rv_windows: tuple[int, int, int] = (10, 20, 30)
@@ -56,12 +67,14 @@ class MarketStateConfig:
     rank_window: int = 252
     max_bar_age_days: int = 5
     garch_horizons: tuple[int, ...] = (1, 5, 21)
+    fit_sessions: int = 2520
 
     def __post_init__(self) -> None:
         if len(self.rv_windows) != 3 or min(self.rv_windows) < 2 or self.vrp_window < 2:
             raise ValueError(f"rv_windows needs three windows of >= 2 sessions, got {self.rv_windows}")
-        if self.rank_window < 2 or self.max_bar_age_days < 0 or not self.garch_horizons:
-            raise ValueError("rank_window >= 2, max_bar_age_days >= 0 and at least one GARCH horizon are needed")
+        if self.rank_window < 2 or self.max_bar_age_days < 0 or not self.garch_horizons or self.fit_sessions < 2:
+            raise ValueError("rank_window >= 2, max_bar_age_days >= 0, fit_sessions >= 2 and at least one GARCH "
+                             "horizon are needed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +166,13 @@ class BarsCache:
 
     def __init__(self, size: int = 8) -> None:
         self._size = size
-        self._parts: OrderedDict[tuple, BarsPart] = OrderedDict()
+        self._parts: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple, compute: Any) -> BarsPart:
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """The value cached under ``key``, else ``compute()`` (cached)."""
         with self._lock:
             if key in self._parts:
                 self._parts.move_to_end(key)
@@ -174,8 +188,8 @@ class BarsCache:
 
 
 def market_state(bars_spx: Any, bars_vix: Any, surface: Any | None, *, civ: Any = None,
-                 atm_iv_history: Any = None, cache: BarsCache | None = None, config: MarketStateConfig = MarketStateConfig(),
-                 session: date | None = None) -> MarketState:
+                 atm_iv_history: Any = None, cache: BarsCache | None = None,
+                 config: MarketStateConfig = MarketStateConfig(), session: date | None = None) -> MarketState:
     """The market state at the surface's snapshot.
 
     Args:
@@ -183,15 +197,15 @@ def market_state(bars_spx: Any, bars_vix: Any, surface: Any | None, *, civ: Any 
             volume); None or empty when not stored (the fields depending on them are missing).
         surface: the snapshot's fitted :class:`~spx_core.surface.VolSurface` (None: no snapshot yet).
         civ: the snapshot's :class:`~spx_core.surface.ChainIV` (for the ATM straddle; None: straddle missing).
-        atm_iv_history: our stored ATM IVs (``iv_rank.stored_atm_iv_history``; a Series indexed by
-            time, or None when not available).
+        atm_iv_history: our stored 30-day ATM IVs (``iv_rank.stored_atm_iv_history``: a Series on ET
+            dates; only dates before the session are used), or None when not available.
         cache: keeps the bars part between calls (None: computed every call).
         session: the session the state is for (default: the snapshot's ET date; needed without a surface).
     """
     if session is None and surface is not None:
         session = session_cutoff(surface.time_ns)
     key_inputs = (bars_spx, bars_vix, atm_iv_history, session, config)
-    compute = lambda: bars_part(*key_inputs)
+    compute = partial(bars_part, *key_inputs)
     if cache is None:
         part = compute()
     else:
@@ -216,7 +230,7 @@ _SURFACE_FIELDS = ("atm_iv_30d", "front_atm_iv", "term_slope_volpts", "expected_
 
 def _bars_key(bars_spx: Any, bars_vix: Any, atm_iv_history: Any, session: date | None,
               config: MarketStateConfig) -> tuple:
-    """Cache key: what the bars part depends on (last time and count of each input before the session)."""
+    """Cache key: what the bars part depends on: each input's length and last stamp, the session, the config."""
     def stamp(frame: Any) -> tuple:
         if frame is None or len(frame) == 0:
             return (0, None)
@@ -238,8 +252,13 @@ def _surface_fields(surface: Any, civ: Any, values: dict, missing: dict) -> None
     values.update(front_root=front.root, front_expiry=front.expiry, front_days=front.t * 365.0,
                   front_atm_iv=float(front.atm_iv))
     if nodes[0].t <= DAYS_30 <= nodes[-1].t:
-        # total variance at the forward, linear in t between the bracketing expiries (VolSurface.iv)
-        values["atm_iv_30d"] = float(surface.iv(k=np.array(0.0), t=np.array(DAYS_30)))
+        # total variance at the forward, linear in t between the bracketing expiries (VolSurface.iv). The
+        # surface's calendar repair is a running max from the front, so expiries past the first one at or
+        # beyond 30 days cannot change it: evaluating only up to it gives the same number (~5x faster on
+        # a chain with daily expiries, where every slice is a spline evaluation).
+        t_hi = next(f.t for f in nodes if f.t >= DAYS_30)
+        near = dataclasses.replace(surface, expiries=tuple(f for f in surface.expiries if f.t <= t_hi))
+        values["atm_iv_30d"] = float(near.iv(k=np.array(0.0), t=np.array(DAYS_30)))
         values["term_slope_volpts"] = (values["front_atm_iv"] - values["atm_iv_30d"]) * 100.0
     else:
         why = (f"fitted expiries span {nodes[0].t * 365:.1f}-{nodes[-1].t * 365:.1f} days, not 30 days: "
@@ -249,7 +268,8 @@ def _surface_fields(surface: Any, civ: Any, values: dict, missing: dict) -> None
 
 
 def _expected_move(surface: Any, civ: Any, front: Any, values: dict, missing: dict) -> None:
-    from spx_core.strategies.probability import expected_moves  # scipy-heavy, and only with a surface
+    # scipy-heavy, and only needed with a surface
+    from spx_core.strategies.probability import expected_moves
 
     sources = (surface,) if civ is None else (surface, civ)
     move = next((m for m in expected_moves(*sources) if (m.root, m.expiry) == (front.root, front.expiry)), None)
@@ -267,7 +287,6 @@ def _expected_move(surface: Any, civ: Any, front: Any, values: dict, missing: di
 
 def _implied_vs_realized(part: BarsPart, values: dict, missing: dict, config: MarketStateConfig) -> None:
     """VRP and the rank of the 30d ATM IV among our stored ATM IVs (need both the surface and history)."""
-    from spx_core.analytics.market_bars import rank_and_percentile
     from spx_core.analytics.volatility import variance_risk_premium
 
     iv = values.get("atm_iv_30d", NAN)

@@ -124,6 +124,14 @@ class RegimeModelError(ValueError):
     """The mixture model cannot be fitted or used (too little data, not fitted, no convergence)."""
 
 
+def _one_thread() -> Any:
+    """BLAS/OpenMP limited to one thread: a few thousand 2-D points are far too small to share out, and
+    on a busy 2-core machine the thread hand-offs made a fit take ~1.4 s instead of ~0.16 s."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
 _NAMES = {1: ("all",), 2: ("low-vol", "high-vol"), 3: ("low-vol", "mid-vol", "high-vol")}
 
 
@@ -169,7 +177,9 @@ class MixtureRegimes:
         self._centre, self._scale = data.mean(axis=0), data.std(axis=0)
         self._scale[self._scale == 0] = 1.0
         model = GaussianMixture(n_components=self.n_states, covariance_type="full", n_init=3, max_iter=500,
-                                random_state=self.random_state).fit((data - self._centre) / self._scale)
+                                random_state=self.random_state)
+        with _one_thread():
+            model.fit((data - self._centre) / self._scale)
         if not model.converged_:
             raise RegimeModelError("the Gaussian-mixture regime model did not converge; try fewer states")
         mean_log_vol = model.means_[:, 1] * self._scale[1] + self._centre[1]
@@ -185,7 +195,8 @@ class MixtureRegimes:
         x, ok = self._features(close)
         out = np.full((len(x), self.n_states), np.nan)
         if ok.any():
-            out[ok] = self._model.predict_proba((x[ok] - self._centre) / self._scale)[:, self._order]
+            with _one_thread():
+                out[ok] = self._model.predict_proba((x[ok] - self._centre) / self._scale)[:, self._order]
         return out
 
     def predict(self, close: Any) -> np.ndarray:

@@ -148,4 +148,7 @@ def variance_risk_premium(implied_vol: Any, realized_vol: Any) -> VarianceRiskPr
     out = ((iv - rv) * 100.0, iv * iv - rv * rv, ratio)
     if out[0].ndim == 0:
         return VarianceRiskPremium(*(float(x) for x in out))
+    template = implied_vol if hasattr(implied_vol, "index") else realized_vol
+    if out[0].ndim == 1 and len(out[0]) == len(getattr(template, "index", ())):
+        out = tuple(like(x, template) for x in out)  # a Series in gives Series out, on its index
     return VarianceRiskPremium(*out)

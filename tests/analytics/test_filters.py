@@ -6,7 +6,7 @@ from enum import Enum
 
 import pytest
 
-from spx_core.analytics.filters import IVRankSource, MarketFilter
+from spx_core.analytics.filters import IVRankSource, MarketFilter, regime_names
 from spx_core.analytics.market_state import MarketState
 
 
@@ -17,7 +17,7 @@ class Trend(Enum):  # a regime enum as the estimators return them (the filter re
 
 def state(**values) -> MarketState:
     base = {"vix": 18.5, "vix_rank": 42.0, "vix_percentile": 55.0, "atm_iv_rank": 70.0, "atm_iv_percentile": 80.0,
-            "trend": Trend.UP, "mixture_regime": "calm", "mixture_probability": 0.9}
+            "trend": Trend.UP, "mixture_regime": "low-vol", "mixture_probability": 0.9, "vix_bucket": "normal"}
     base.update(values)
     return MarketState(**base)
 
@@ -38,11 +38,16 @@ def test_iv_rank_minimum_reads_the_chosen_source(minimum, source, ok):
         assert why == f"{source.label} {value} < {minimum}"
 
 
-def test_regime_in_set_matches_trend_mixture_or_bucket_case_insensitively():
+def test_regimes_constrain_each_named_dimension_and_leave_the_others_free():
     assert MarketFilter(regimes=frozenset({"UPTREND"})).check(state()) == (True, "")
-    assert MarketFilter(regimes=frozenset({"calm"})).check(state(trend=Trend.RANGE)) == (True, "")
-    ok, why = MarketFilter(regimes=frozenset({"downtrend", "stress"})).check(state(trend=Trend.RANGE))
-    assert not ok and why == "regime calm, range not in {downtrend, stress}"
+    assert MarketFilter(regimes={"uptrend", "range", "normal"}).check(state(trend=Trend.RANGE)) == (True, "")
+    assert MarketFilter(regimes={"low-vol"}).check(state(trend=Trend.RANGE)) == (True, "")
+    ok, why = MarketFilter(regimes={"downtrend", "range"}).check(state())
+    assert not ok and why == "trend uptrend not in {downtrend, range}"
+    ok, why = MarketFilter(regimes={"uptrend", "calm", "elevated"}).check(state())
+    assert not ok and why == "VIX bucket normal not in {calm, elevated}"
+    ok, why = MarketFilter(regimes={"high-vol"}).check(state())
+    assert not ok and why == "mixture regime low-vol not in {high-vol}"
 
 
 @pytest.mark.parametrize(("vix", "ok", "why"), [
@@ -65,9 +70,21 @@ def test_missing_data_fails_closed_with_the_reason_and_can_pass_when_configured(
     assert not ok and why == f"VIX unknown ({reason})"
     ok, why = MarketFilter(iv_rank_min=30).check(bare)
     assert not ok and why == f"IV rank (VIX history) unknown ({reason})"
-    ok, why = MarketFilter(regimes=frozenset({"calm"})).check(MarketState(missing=(("trend", "no SPX bars"),)))
-    assert not ok and why == "regime unknown (no SPX bars)"
+    ok, why = MarketFilter(regimes=frozenset({"uptrend"})).check(MarketState(missing=(("trend", "no SPX bars"),)))
+    assert not ok and why == "trend unknown (no SPX bars)"
     assert MarketFilter(vix_min=10, iv_rank_min=30, missing_passes=True).check(bare) == (True, "")
+
+
+def test_regime_names_are_the_estimators_names():
+    assert {"uptrend", "downtrend", "range", "calm", "normal", "elevated", "stressed", "low-vol",
+            "high-vol"} <= regime_names()
+    with pytest.raises(ValueError, match="unknown regime uptrnd; choose from .*uptrend"):
+        MarketFilter(regimes={"uptrnd"})
+
+
+def test_positional_arguments_are_refused():  # the field order differs between briefs: never guess
+    with pytest.raises(TypeError):
+        MarketFilter(30, IVRankSource.VIX)  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("kwargs", [

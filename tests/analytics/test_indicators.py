@@ -81,7 +81,8 @@ def test_macd_is_ema_difference_and_signal():
     line = ema(close, 12) - ema(close, 26)
     np.testing.assert_allclose(m.macd, line, equal_nan=True)
     np.testing.assert_allclose(m.signal, ema(line, 9), equal_nan=True)
-    assert np.isnan(m.signal[:33]).all() and np.isfinite(m.signal[33:]).all()  # 26 + 9 - 1 - 1
+    # the MACD line starts with the slow EMA (index 25); its 9-bar EMA seeds 8 bars later, at index 33
+    assert np.isnan(m.signal[:33]).all() and np.isfinite(m.signal[33:]).all()
     np.testing.assert_allclose(m.histogram, line - m.signal, equal_nan=True)
     with pytest.raises(ValueError, match="shorter"):
         macd(close, 26, 12)

@@ -118,3 +118,19 @@ def test_vix_history_reads_daily_closes_on_et_dates(store):
 def test_default_svi_is_used_unchanged():
     assert default_svi(0.1)[2] == -0.7  # the test above relies on m = 0 in the default family
     assert default_svi(0.1)[3] == 0.0
+
+
+def test_daily_ohlc_folds_minute_and_daily_bars_by_et_date():
+    from spx_core.analytics.bars import daily_ohlc
+
+    t = [datetime(2024, 1, 2, 9, 30, tzinfo=ET), datetime(2024, 1, 2, 9, 31, tzinfo=ET),
+         datetime(2024, 1, 2, 16, 0, tzinfo=ET), datetime(2024, 1, 3, 16, 0, tzinfo=ET)]
+    bars = pd.DataFrame({"time": pd.to_datetime([x.astimezone(UTC) for x in t]), "open": [10, 11, np.nan, 20],
+                         "high": [12, 13, 14, 21], "low": [9, 8, 10, 19], "close": [11, 12, 13, 20.5],
+                         "volume": [1, np.nan, np.nan, np.nan]})
+    day = daily_ohlc(bars)
+    assert [d.day for d in day.index] == [2, 3]
+    np.testing.assert_array_equal(day.loc[:, ["open", "high", "low", "close"]].to_numpy(),
+                                  [[10, 14, 8, 13], [20, 21, 19, 20.5]])
+    assert day["volume"].iloc[0] == 1 and np.isnan(day["volume"].iloc[1])
+    assert daily_ohlc(bars.iloc[:0]).empty

@@ -19,6 +19,7 @@ from spx_core.analytics.market_state import (
     MISSING_SURFACE,
     BarsCache,
     MarketState,
+    MarketStateConfig,
     market_state,
 )
 from spx_core.analytics.regimes import (
@@ -106,6 +107,10 @@ def test_realized_vols_are_the_estimators_on_the_bars(state, spx):
 def test_garch_is_garch_forecast_on_the_log_returns(state, spx):
     forecast = garch_forecast(np.diff(np.log(spx["close"].to_numpy())), horizon_days=(1, 5, 21))
     assert state.garch_vol == tuple(zip((1, 5, 21), forecast.vol, strict=True))
+    # fitted on the latest fit_sessions only
+    short = market_state(spx, None, None, config=MarketStateConfig(fit_sessions=300))
+    recent = garch_forecast(np.diff(np.log(spx["close"].to_numpy()[-300:])), horizon_days=(1, 5, 21))
+    assert short.garch_vol == tuple(zip((1, 5, 21), recent.vol, strict=True))
 
 
 def test_regimes_are_the_regime_estimators_on_the_bars(state, spx):
@@ -132,6 +137,7 @@ def test_atm_iv_30d_interpolates_total_variance_between_the_bracketing_expiries(
     w0 = np.maximum.accumulate([f.w(np.array([0.0]))[0] for f in fits])  # the surface's calendar-free nodes
     w = w0[lo] + (DAYS_30 - a.t) / (b.t - a.t) * (w0[lo + 1] - w0[lo])
     assert state.atm_iv_30d == pytest.approx(math.sqrt(w / DAYS_30), rel=1e-9)
+    assert state.atm_iv_30d == float(surface.iv(k=np.array(0.0), t=np.array(DAYS_30)))  # the whole surface's
     # and the truth the chain was built from (SVI at k = 0, linear in total variance)
     truth = sorted(chain[1], key=lambda e: e.t)
     ta, tb = truth[lo], truth[lo + 1]
@@ -241,3 +247,12 @@ def test_bars_part_is_cached_per_last_bar(spx, vix, surface, state):
     assert same(first, state) and same(again, state) and (cache.misses, cache.hits) == (1, 1)
     market_state(spx.iloc[:-1], vix, surface, cache=cache)  # one bar fewer: a new last date
     assert cache.misses == 2
+
+
+def test_filters_read_the_computed_state(spx, surface, state):
+    from spx_core.analytics.filters import MarketFilter
+
+    no_vix = market_state(spx, None, surface)
+    assert MarketFilter(vix_min=12).check(no_vix) == (False, f"VIX unknown ({NO_VIX_BARS})")
+    assert MarketFilter(regimes={state.trend.value, state.mixture_regime}).check(state) == (True, "")
+    assert MarketFilter(iv_rank_min=0.0).check(state) == (True, "")

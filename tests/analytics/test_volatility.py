@@ -135,3 +135,10 @@ def test_variance_risk_premium_units():
     assert vrp.ratio == pytest.approx(1.5)
     arr = variance_risk_premium(np.array([0.2, 0.1]), np.array([0.1, np.nan]))
     assert arr.vol_points[0] == pytest.approx(10.0) and np.isnan(arr.vol_points[1])
+
+
+def test_variance_risk_premium_keeps_a_series_index():
+    idx = pd.date_range("2024-01-01", periods=3)
+    vrp = variance_risk_premium(pd.Series([0.2, 0.18, 0.25], index=idx), np.array([0.1, 0.2, 0.25]))
+    assert isinstance(vrp.vol_points, pd.Series) and vrp.vol_points.index.equals(idx)
+    np.testing.assert_allclose(vrp.vol_points, [10.0, -2.0, 0.0])

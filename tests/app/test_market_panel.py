@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import math
 import time
 from datetime import date, datetime
@@ -14,6 +13,7 @@ import pytest
 from app.main_window import PANELS
 from app.panels.market_panel import HISTORY_SESSIONS, ROWS, MarketPanel
 from spx_core.analytics.market_bars import NO_SPX_BARS
+from spx_core.analytics.market_state import BarsCache
 from spx_core.analytics.volatility import yang_zhang
 from spx_core.domain import ET
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
@@ -26,35 +26,32 @@ START = datetime(2018, 6, 13, 11, 0, tzinfo=ET)
 
 
 def csv_bars(path, columns: dict[str, str]) -> pd.DataFrame:
-    """A daily CSV (Date as M/D/YYYY) as a ``save_bars`` frame stamped at the 16:00 ET close."""
-    with gzip.open(path, "rt") as fh:
-        raw = pd.read_csv(fh)
-    times = pd.to_datetime(raw["Date"], format="%m/%d/%Y") + pd.Timedelta(hours=16)
-    frame = pd.DataFrame({"time": times.dt.tz_localize(ET).dt.tz_convert("UTC")})
-    for name in ("open", "high", "low", "close", "volume"):
-        # "." marks a missing value in these files
-        frame[name] = pd.to_numeric(raw[columns[name]], errors="coerce") if name in columns else np.nan
-    return frame
+    """pandas' own reading of a daily CSV (an independent reference for the importer), one row per date."""
+    raw = pd.read_csv(path, na_values=["."])
+    frame = pd.DataFrame({"date": pd.to_datetime(raw["Date"], format="%m/%d/%Y").dt.date})
+    for name, column in columns.items():
+        frame[name] = raw[column].astype(float)
+    return frame.dropna(subset=["close"]).set_index("date")
 
 
 @pytest.fixture(scope="module")
-def bars(tmp_path_factory):
+def bars():
     from tests.conftest import SHARED_DATA
 
     folder = SHARED_DATA / "index_daily"
     if not folder.is_dir():
         pytest.skip(f"real index data folder {folder} is absent")
-    spx = csv_bars(folder / "sp500.csv.gz", {"open": "Open", "high": "High", "low": "Low", "close": "Close",
-                                              "volume": "Volume"})
-    vix = csv_bars(folder / "vix.csv.gz", {"close": "vix"})
-    return spx, vix
+    spx = csv_bars(folder / "sp500.csv.gz", {"open": "Open", "high": "High", "low": "Low", "close": "Close"})
+    return folder, spx, csv_bars(folder / "vix.csv.gz", {"close": "vix"})
 
 
 @pytest.fixture
 def store(tmp_path, bars):
+    from spx_core.marketdata.importers import ImportStatus, import_files
+
     with Store.open(tmp_path / "market.sqlite") as s:
-        s.save_bars("SPX", bars[0])
-        s.save_bars("VIX", bars[1])
+        reports = import_files(s, [bars[0] / "sp500.csv.gz", bars[0] / "vix.csv.gz"], "daily-bars")
+        assert [r.status for r in reports] == [ImportStatus.IMPORTED] * 2
         yield s
 
 
@@ -68,8 +65,16 @@ def batch(market):
     return market.advance(1.0)
 
 
-def make_panel(qtbot, store=None, **kwargs) -> MarketPanel:
+@pytest.fixture(scope="module")
+def fitted():
+    """One bars cache for the module: the GARCH and mixture fits of the stored bars are done once."""
+    return BarsCache()
+
+
+def make_panel(qtbot, store=None, cache: BarsCache | None = None, **kwargs) -> MarketPanel:
     panel = MarketPanel(**kwargs)
+    if cache is not None:
+        panel.cache = cache
     qtbot.addWidget(panel)
     panel.resize(520, 640)
     panel.show()
@@ -88,22 +93,24 @@ def test_registered_once_in_the_panel_list():
     assert next(spec.panel for spec in PANELS if spec.key == "market") is MarketPanel
 
 
-def test_panel_shows_the_market_state_from_stored_bars_and_the_chain(qtbot, store, batch, bars):
-    panel = make_panel(qtbot, store)
+def test_panel_shows_the_market_state_from_stored_bars_and_the_chain(qtbot, store, batch, bars, fitted):
+    panel = make_panel(qtbot, store, fitted)
     panel.on_batch(batch)
     wait_result(qtbot, panel)
     state = panel.state
     # bars strictly before the snapshot's session
     assert state.spx_as_of == date(2018, 6, 12) and state.vix_as_of == date(2018, 6, 12)
-    spx = bars[0][bars[0]["time"].dt.date < date(2018, 6, 13)]
+    spx = bars[1][bars[1].index < date(2018, 6, 13)]
     o, h, lo, c = (spx[k].to_numpy() for k in ("open", "high", "low", "close"))
     assert state.rv_yz_20d == pytest.approx(yang_zhang(o, h, lo, c, 20)[-1], rel=1e-12)
-    vix = bars[1].set_index(bars[1]["time"].dt.date)["close"]
-    assert state.vix == vix[date(2018, 6, 12)]
+    assert state.vix == bars[2]["close"][date(2018, 6, 12)]
     for name in ("vix", "vix_rank", "rv_yz_20d", "garch_vol", "trend", "atm_iv_30d", "term_slope_volpts",
                  "vrp_volpts", "expected_move"):
         assert state.has(name), (name, state.why(name))
     assert not state.notes  # the bars are current for this session
+    # the 30d ATM IV is the whole fitted surface's (the state evaluates only the expiries up to 30 days)
+    assert state.atm_iv_30d == float(panel.result.surface.iv(k=np.array(0.0), t=np.array(30 / 365)))
+    assert len(panel.result.surface.expiries) > 50
     # what a trader reads: the VIX, the expected move, the VRP sign, and the reason for the one gap
     text = {title: panel.values[title].text() for title, *_ in ROWS}
     assert text["VIX"].startswith(f"{state.vix:.2f}")
@@ -157,7 +164,7 @@ def test_recomputes_at_most_once_a_second_and_fits_bars_once(qtbot, store, marke
     panel.shutdown()
 
 
-def test_atm_iv_rank_from_snapshots_stored_on_earlier_days(qtbot, store, batch):
+def test_atm_iv_rank_from_snapshots_stored_on_earlier_days(qtbot, store, batch, fitted):
     from spx_core.analytics.iv_rank import atm_iv
     from tests.chains import make_chain
 
@@ -169,7 +176,7 @@ def test_atm_iv_rank_from_snapshots_stored_on_earlier_days(qtbot, store, batch):
                              svi_for=lambda t, i=i: (0.0004 * i + 0.01 * t, 0.1 * math.sqrt(t), -0.6, 0.0, 0.1))
         store.save_snapshot(snap, source="test", session=f"d{i}")
         stored.append(atm_iv(snap))
-    panel = make_panel(qtbot, store)
+    panel = make_panel(qtbot, store, fitted)
     panel.on_batch(batch)
     wait_result(qtbot, panel)
     state = panel.state
@@ -206,3 +213,24 @@ def test_panel_is_freed_by_reference_counting_not_left_to_the_collector(qtbot, s
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_in_the_main_window_the_panel_reads_the_windows_database(make_window, qtbot, run_async, tmp_path, bars):
+    from spx_core.marketdata.importers import import_files
+
+    db = tmp_path / "terminal.sqlite"
+    with Store.open(db) as s:
+        import_files(s, [bars[0] / "sp500.csv.gz", bars[0] / "vix.csv.gz"], "daily-bars")
+    window = make_window(db_path=str(db))
+    panel = window.panels["market"]
+    run_async(window.start_feed(), timeout=30)  # the simulated market runs today: the sample bars end in 2018
+    qtbot.waitUntil(lambda: panel.results >= 1 or bool(panel.last_error), timeout=60_000)
+    assert not panel.last_error, panel.last_error
+    state = panel.state
+    assert state.spx_as_of == date(2018, 12, 31) and state.vix_as_of == date(2019, 1, 3)
+    assert "stale bars: SPX to 2018-12-31, VIX to 2019-01-03" in panel.status_label.text()
+    assert "import recent SPX bars with spx-data import" in panel.status_label.toolTip()
+    # realized vol from 2018 is shown (dated) but never set against today's implied vol
+    assert panel.values["Realized YZ 10/20/30d"].text() != "n/a"
+    assert panel.values["VRP (IV 30d - RV 21d)"].text() == "n/a"
+    assert "realized vol is not current" in panel.values["VRP (IV 30d - RV 21d)"].toolTip()
