@@ -74,7 +74,7 @@ def _key(candidate: Any) -> tuple[Root, date]:
     return candidate.structure.legs[0].contract.root, candidate.expiry
 
 
-def _import_core() -> tuple[Any, Any, Any, Any]:
+def _import_core() -> tuple[Any, Any, Any, Any, Any]:
     """Worker thread: the core the scan needs (scipy-heavy, so never on the start-up path).
 
     Import order matters: the surface and chain workers import ``spx_core.surface`` first, in parallel
@@ -84,17 +84,18 @@ def _import_core() -> tuple[Any, Any, Any, Any]:
     thread prices a selection with it.
     """
     from spx_core.surface import chain_iv, fit_surface
+    from spx_core.surface.density import expiry_density
     from spx_core.strategies import payoff  # noqa: F401
     from spx_core.strategies.probability import expected_moves
     from spx_core.strategies.scanner import scan
 
-    return chain_iv, fit_surface, scan, expected_moves
+    return chain_iv, fit_surface, scan, expected_moves, expiry_density
 
 
 def compute_scan(snapshot: ChainSnapshot, params: ScanParams, previous: Any | None,
                  gate: MarketGate | None) -> ScanOutcome:
     """Worker-thread job: IVs, surface, the optional market gate, the scan, densities and moves."""
-    chain_iv, fit_surface, scan, expected_moves = _import_core()
+    chain_iv, fit_surface, scan, expected_moves, expiry_density = _import_core()
     t0 = time.perf_counter()
     civ = chain_iv(snapshot)
     surface = fit_surface(civ, previous=previous)
@@ -103,8 +104,10 @@ def compute_scan(snapshot: ChainSnapshot, params: ScanParams, previous: Any | No
         return ScanOutcome(snapshot, params, civ, surface, None, why, seconds=time.perf_counter() - t0)
     result = scan(snapshot, civ, surface, params)
     keys = {_key(c) for c in result.candidates}
-    # the densities the scan priced POP and EV with: the chart shades the same distribution
-    densities = {k: d for k, d in result.densities.items() if k in keys}
+    # the densities the scan built (calendars) are reused; verticals and flies are priced from the
+    # surface's closed-form CDF without one, so the chart's density is computed here (same surface)
+    fits = {(f.root, f.expiry): f for f in surface.expiries}
+    densities = {k: result.densities.get(k) or expiry_density(surface, fits[k]) for k in keys if k in fits}
     # straddle and ATM-IV moves of the chain, bands at forward +-1/2 x the ATM-IV move
     moves = {(m.root, m.expiry): m for m in expected_moves(civ, surface) if (m.root, m.expiry) in keys}
     return ScanOutcome(snapshot, params, civ, surface, result, "", densities, moves, time.perf_counter() - t0)
