@@ -26,9 +26,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QItemSelection, Qt, QTimer
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea,
-                               QSizePolicy, QSplitter, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
+# spx_core.strategies.scanner_params, not .scanner: no scipy on the start-up path (see _import_core)
 from app.models.scanner_model import ScannerTableModel
 from app.panels.base import Job, LivePanel, data_moved
 from app.panels.scanner_params import ScanParamsForm
@@ -36,12 +48,12 @@ from app.widgets.payoff_plot import PayoffPlot
 from app.widgets.responsive_splitter import ResponsiveSplitter
 from spx_core.domain import ET, ChainSnapshot, Root
 from spx_core.marketdata.source import QuoteBatch
-from spx_core.strategies.scanner_params import ScanParams  # scanner_params: no scipy on the start-up path
+from spx_core.strategies.scanner_params import ScanParams
 
 if TYPE_CHECKING:
     from app.context import AppContext
 
-__all__ = ["ScanOutcome", "ScannerPanel", "compute_scan", "NO_TICKET_TIP"]
+__all__ = ["NO_TICKET_TIP", "ScanOutcome", "ScannerPanel", "compute_scan"]
 
 NO_TICKET_TIP = "Order ticket arrives with the orders issue"
 PARAM_DEBOUNCE_MS = 300  # typing a width or spinning a box re-scans once, after the user pauses
@@ -83,7 +95,7 @@ def _import_core() -> tuple[Any, Any, Any, Any, Any]:
     about one start in six). The payoff module is loaded here too, off the GUI thread, before the GUI
     thread prices a selection with it.
     """
-    from spx_core.surface import chain_iv, fit_surface
+    from spx_core.surface import chain_iv, fit_surface  # noqa: I001 (this order on purpose, see above)
     from spx_core.surface.density import expiry_density
     from spx_core.strategies import payoff  # noqa: F401
     from spx_core.strategies.probability import expected_moves
@@ -261,7 +273,7 @@ class ScannerPanel(LivePanel):
         today = outcome.snapshot.time.astimezone(ET).date()
         self.model.set_candidates(outcome.candidates, today)
         row = self.model.row_of(selected.structure) if selected is not None else -1
-        self.table.selectRow(row if row >= 0 else 0)
+        self.table.selectRow(max(row, 0))
         if not outcome.candidates:
             self.payoff.clear(_empty_reason(outcome))
         self._show_selected()  # the same candidate re-priced on the new snapshot
@@ -337,7 +349,9 @@ class ScannerPanel(LivePanel):
 def _payoff(candidate: Any, outcome: ScanOutcome, prices: np.ndarray) -> Any:
     """The candidate's ``PayoffCurves`` on ``prices`` (dollars per unit, value minus the mid cost)."""
     from spx_core.strategies.market import Market
-    from spx_core.strategies.payoff import payoff_grid  # loaded by the worker (_import_core)
+    from spx_core.strategies.payoff import (
+        payoff_grid,  # loaded by the worker (_import_core)
+    )
 
     market = Market.of(outcome.civ, surfaces={outcome.snapshot.underlying: outcome.surface})
     return payoff_grid(candidate.structure, market, prices)
@@ -379,5 +393,5 @@ def _price_grid(structure: Any, spot: float, moves: Any | None, density: Any | N
 def _breakevens(prices: np.ndarray, pnl: np.ndarray) -> list[float]:
     """Prices where the expiry P&L crosses zero (exact: the grid holds every kink, see ``_price_grid``)."""
     s = np.sign(pnl)
-    i = np.flatnonzero((s[:-1] * s[1:] < 0))
+    i = np.flatnonzero(s[:-1] * s[1:] < 0)
     return list(prices[i] - pnl[i] * (prices[i + 1] - prices[i]) / (pnl[i + 1] - pnl[i]))

@@ -17,11 +17,27 @@ import re
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from spx_core.analytics.filters import IVRankSource, MarketFilter
-from spx_core.strategies.scanner_params import PRESETS, ScanParams, ScanStructure, ScoreWeights
+from spx_core.strategies.scanner_params import (
+    PRESETS,
+    ScanParams,
+    ScanStructure,
+    ScoreWeights,
+)
 
 __all__ = ["CUSTOM", "ScanParamsForm", "parse_widths"]
 

@@ -90,7 +90,7 @@ class _Shooter:
         (action, settle), rest = steps[0], steps[1:]
         try:
             action()
-        except Exception as exc:  # report, never hang the self-test waiting for shots.json
+        except Exception as exc:  # noqa: BLE001 (report, never hang the self-test waiting for shots.json)
             self.shots.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
         QTimer.singleShot(settle, lambda: self._run(rest))
 
@@ -140,7 +140,7 @@ def _install(out: Path) -> None:
 def _hold_self_test_until_shot(out: Path) -> None:
     import asyncio
 
-    import app.self_test as self_test
+    from app import self_test
 
     original = self_test.run_self_test
 
