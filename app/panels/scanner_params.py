@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from spx_core.analytics.filters import IVRankSource, MarketFilter
 from spx_core.strategies.scanner_params import (
     PRESETS,
+    STRUCTURE_DEFAULTS,
     ScanParams,
     ScanStructure,
     ScoreWeights,
@@ -162,7 +163,7 @@ class ScanParamsForm(QWidget):
 
     def _connect(self) -> None:
         self.preset.currentTextChanged.connect(self._on_preset)
-        self.structure.currentIndexChanged.connect(self._edited)
+        self.structure.currentIndexChanged.connect(self._on_structure)
         self.delta_range.toggled.connect(self._on_range)
         self.widths.editingFinished.connect(self._edited)
         self.dte_days.editingFinished.connect(self._edited)
@@ -265,6 +266,25 @@ class ScanParamsForm(QWidget):
             return
         self.set_params(PRESETS[name], preset=name)
         self.changed.emit()
+
+    def _on_structure(self, _index: int) -> None:
+        """A new structure starts from its usual short delta and widths (an iron fly sells the 0.50 delta,
+        a put credit vertical the 0.20): keeping the last structure's 0.10 would find nothing useful."""
+        if self._loading:
+            return
+        delta, widths = STRUCTURE_DEFAULTS[self.structure.currentData()]
+        self._loading = True
+        try:
+            ranged = isinstance(delta, tuple)
+            lo, hi = delta if ranged else (delta, delta)
+            self.delta_range.setChecked(ranged)
+            self.delta_lo.setValue(lo)
+            self.delta_hi.setValue(hi)
+            self.delta_hi.setEnabled(ranged)
+            self.widths.setText(",".join(f"{w:g}" for w in widths))
+        finally:
+            self._loading = False
+        self._edited()
 
     def _on_range(self, on: bool) -> None:
         self.delta_hi.setEnabled(on)

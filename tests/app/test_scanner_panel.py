@@ -270,3 +270,16 @@ def test_in_the_main_window_a_tab_behind_the_chain_that_scans_when_raised(window
     assert not panel.trade_button.isEnabled() and panel.trade_button.toolTip() == NO_TICKET_TIP
     window.reset_layout()  # the default layout keeps the tab and puts the chain in front again
     assert scanner in window.tabifiedDockWidgets(chain)
+
+
+def test_picking_a_structure_starts_from_its_usual_delta_and_widths(panel, qtbot):
+    from spx_core.strategies.scanner_params import STRUCTURE_DEFAULTS
+
+    form = panel.form
+    before = panel.results
+    form.structure.setCurrentIndex(form.structure.findData(ScanStructure.IRON_BUTTERFLY))
+    delta, widths = STRUCTURE_DEFAULTS[ScanStructure.IRON_BUTTERFLY]
+    params = form.params()
+    assert params.short_delta == delta and params.widths == widths and form.preset.currentText() == CUSTOM
+    qtbot.waitUntil(lambda: panel.results > before, timeout=60_000)
+    assert panel.outcome.params.structure is ScanStructure.IRON_BUTTERFLY and panel.model.rowCount() > 0
