@@ -120,3 +120,30 @@ class AppContext(QObject):
         if store is not self._store:
             self._store = store
             self.store_changed.emit(store)
+
+    # --- trading (scanner "Trade" -> the order ticket of the issue "Orders and brokers") ---------------
+    # Events: trade_requested(Structure): send this structure to the order ticket;
+    #         ticket_changed(bool): an order ticket started (True) or stopped (False) listening;
+    #         market_state_changed(MarketState): the Market panel computed a new state (scanner's gate).
+    trade_requested = Signal(object)
+    ticket_changed = Signal(bool)
+    market_state_changed = Signal(object)
+    _ticket = False
+    market_state = None  # the last MarketState published (None before any)
+
+    def set_market_state(self, state: object) -> None:
+        self.market_state = state
+        self.market_state_changed.emit(state)
+
+    @property
+    def ticket_available(self) -> bool:
+        """An order ticket listens to ``trade_requested`` (panels disable their Trade buttons until then)."""
+        return self._ticket
+
+    def set_ticket_available(self, available: bool) -> None:
+        if available != self._ticket:
+            self._ticket = available
+            self.ticket_changed.emit(available)
+
+    def request_trade(self, structure: Structure) -> None:
+        self.trade_requested.emit(structure)

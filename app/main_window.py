@@ -25,6 +25,7 @@ from app.panels.base import LivePanel
 from app.panels.builder_panel import BuilderPanel
 from app.panels.chain_panel import ChainPanel
 from app.panels.market_panel import MarketPanel
+from app.panels.scanner_panel import ScannerPanel
 from app.panels.surface_panel import SurfacePanel
 from app.resources import ResourceMissingError, icon_path, style_path
 from app.settings import AppSettings, qsettings, save_settings
@@ -71,6 +72,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("surface", "Volatility surface", SurfacePanel, stretch=2),
     PanelSpec("market", "Market", MarketPanel, stretch=1),  # a compact grid: the entry filters' inputs
     PanelSpec("builder", "Strategy builder", BuilderPanel, tab_with="surface"),  # comes forward when legs are picked
+    PanelSpec("scanner", "Spread scanner", ScannerPanel, tab_with="chain"),  # a tab behind the chain
 )
 
 
@@ -316,6 +318,8 @@ class MainWindow(QMainWindow):
         self.context.settings_requested.connect(self.apply_settings)
         self.toolbar.sessions_wanted.connect(self._on_sessions_wanted)
         self.toolbar.skip_gaps_toggled.connect(self._set_skip_gaps)
+        if "market" in self.panels:  # the market state is app-wide: the scanner's entry gate reads it
+            self.panels["market"].state_changed.connect(self.context.set_market_state)
 
     def _mode(self) -> SourceKind:
         """The running source's kind (SIM until one runs)."""

@@ -293,6 +293,7 @@ class PayoffPlot(QWidget):
             if i < len(shown):
                 line.setPos(shown[i])
                 line.label.setFormat(f"BE {shown[i]:,.1f}")
+                line.label.setPosition(0.86 - 0.08 * (i % 2))  # staggered: close breakevens stay readable
             line.setVisible(i < len(shown))
 
     @staticmethod

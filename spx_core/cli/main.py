@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "spx_core.cli.data_commands",  # import, snapshots, export
     "spx_core.cli.simulate_command",  # simulate
     "spx_core.cli.numerics_commands",  # greeks, surface
+    "spx_core.cli.scan_command",  # scan
 )
 
 

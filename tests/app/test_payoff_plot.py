@@ -107,7 +107,7 @@ def test_draws_both_curves_breakevens_bands_spot_and_density(plot, curves, densi
 def test_profit_fill_is_above_zero_and_loss_fill_below_with_exact_crossings(plot, curves):
     plot.show_payoff(curves, spot=5010.0, breakevens=[4995.0])
     px, py = plot.profit_fill.getData()
-    lx, ly = plot.loss_fill.getData()
+    _, ly = plot.loss_fill.getData()
     assert (py >= 0).all() and (ly <= 0).all()
     assert py.max() == pytest.approx(500.0) and ly.min() == pytest.approx(-2000.0)
     # the fills meet the zero line at the breakeven itself, not at the nearest grid point
