@@ -331,11 +331,13 @@ class BuilderPanel(LivePanel):
         self.plot.set_underlying(result.structure.underlying)
         curves = result.curves
         if curves is None or curves.reason:
-            self.plot.clear(curves.reason if curves is not None else result.odds_reason or "no payoff")
+            # the chart says it in a few words; the reason line above has the legs and quotes
+            why = curves.reason if curves is not None else "the payoff could not be computed"
+            self.plot.clear(f"no payoff: {why.split(' (')[0]}")
             return
-        value = result.value
-        self.plot.show_payoff(result.curves, spot=result.spot, breakevens=getattr(value, "breakevens", ()),
-                              density=result.density, moves=result.move)
+        breakevens = result.value.breakevens if result.value is not None else ()
+        self.plot.show_payoff(curves, spot=result.spot, breakevens=breakevens, density=result.density,
+                              moves=result.move)
 
     def _show_empty(self) -> None:
         self.title_label.setText("No legs: Ctrl-click a bid (sell) or an ask (buy) in the option chain")

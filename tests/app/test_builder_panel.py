@@ -208,6 +208,7 @@ def test_a_leg_not_in_the_snapshot_says_not_listed_and_prices_are_nan(window, qt
     assert all(text == "–" for key, text in ((k, builder.figures[k].text()) for k in ("bid", "ask", "mid", "natural")))
     assert "not listed" in builder.status_label.text() and str(ghost.strike).rstrip("0").rstrip(".") in \
         builder.status_label.text()
+    assert builder.plot.data is None and builder.plot.message_text.startswith("no payoff: ")
 
 
 def test_t_plus_days_and_iv_shift_reprice_the_t0_curve(window, qtbot, batches):
