@@ -8,8 +8,9 @@ the snapshot's own date, 0DTE included) is in range:
    absolute delta (the one nearest a target per expiry and side, or all inside a range), wings by width;
 2. prices them (:mod:`scanner_scores`): net mid and natural credit (short bid - long ask, exactly), the
    package's bid/ask width, max loss, POP and EV under the risk-neutral density implied by the fitted
-   surface (helper module :mod:`spx_core.surface.density`), and the edge of the market mid against the
-   surface's fair value in dollars and in vol points;
+   surface (:mod:`spx_core.surface.density`: its closed-form CDF, batched over expiries by
+   :mod:`scanner_surface`; calendars integrate over the density itself), and the edge of the market mid
+   against the surface's fair value (Black-76 at ``ExpiryFit.iv(ln K/F)``) in dollars and in vol points;
 3. filters them, counting what each filter removed so an empty result says which filter emptied it;
 4. scores them with the user's :class:`ScoreWeights`, sorts best first and builds a real
    :class:`~spx_core.strategies.structure.Structure` for the best ``params.top``.

@@ -82,10 +82,6 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.rows)
 
-    @property
-    def multi_expiry(self) -> bool:
-        return bool(np.any(self.far_book != self.book))
-
     def take(self, index: np.ndarray) -> Candidates:
         """The candidates at ``index`` (a boolean mask or positions)."""
         return Candidates(self.rows[index], self.ratios, self.width[index], self.book[index], self.far_book[index])
