@@ -66,7 +66,9 @@ def test_spy_iv_inverts_the_american_model_near_the_simulators_surface(sim):
                                    surface=cfg.surface)
         truth = np.sqrt(ssvi_total_variance(k=np.log(c["strike"][ok] / forward), theta=theta,
                                             surface=cfg.surface) / t)
-        assert np.median(np.abs(civ.iv_mid[ok] - truth)) < 0.004, sl.expiry  # 0.4 vol points
+        # measured: medians of 0.01-0.05 vol points, forward within 0.15 of SPY's (cash dividends, 6 months)
+        assert np.median(np.abs(civ.iv_mid[ok] - truth)) < 0.001, sl.expiry  # 0.1 vol points
+        assert abs(civ.forwards[0].forward - forward) < 0.3, sl.expiry
         # greeks are the American model's (bumped model prices), signed as they should be
         assert np.all(res.served.delta[c["is_call"] & ok] > 0) and np.all(res.served.delta[~c["is_call"] & ok] < 0)
         assert np.all(res.served.gamma[ok] > 0) and np.all(res.served.vega[ok] > 0)
