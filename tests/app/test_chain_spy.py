@@ -7,6 +7,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
+from app.panels.base import coalesce
 from app.panels.chain_panel import ChainPanel, compute_expiry_chain
 from spx_core.domain import ET, Root
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
@@ -112,8 +113,15 @@ def test_spy_without_a_companion_says_so(qtbot, sim):
         panel.set_underlying("SPY")
         panel.on_batch(spx_only)
         qtbot.waitUntil(lambda: "lists no SPY" in panel.info_label.text(), timeout=10_000)
-        panel.on_batch(batches[0])
-        _populated(panel, qtbot, "SPY", batches[0])
+        for batch in batches:  # a burst inside one refresh interval: coalesced, the SPY companion kept
+            panel.on_batch(batch)
+        _populated(panel, qtbot, "SPY", batches[-1])
         assert panel.model.block.root is Root.SPY
     finally:
         panel.shutdown()
+
+
+def test_coalesced_batches_keep_the_newest_companions(sim):
+    _, batches = sim
+    assert coalesce(batches[1], batches[2]).for_underlying("SPY") is batches[2].companions[0]
+    assert coalesce(batches[0], batches[3]).for_underlying("SPY") is batches[3].companions[0]  # layout change
