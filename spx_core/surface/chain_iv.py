@@ -112,8 +112,17 @@ class ChainIV:
         return iv.IVReason(int(self.reason[i])).name
 
 
-def chain_iv(snapshot: ChainSnapshot, *, forward_config: ForwardConfig | None = None) -> ChainIV:
-    """Forwards, bid/ask/mid implied vols and mid-vol greeks for every quote of ``snapshot``."""
+def chain_iv(snapshot: ChainSnapshot, *, forward_config: ForwardConfig | None = None,
+             reference: ChainSnapshot | None = None) -> ChainIV:
+    """Forwards, bid/ask/mid implied vols and mid-vol greeks for every quote of ``snapshot``.
+
+    ``reference``: for an American chain (SPY), the European chain of the same instant (SPX) whose parity gives
+    the discount factors (one rate, the median of its parity-fitted expiries within a year; see
+    :func:`american_forward_config`). Without it an American chain's discount factors come from its own
+    parity slopes, which early exercise biases.
+    """
+    if reference is not None and _AMERICAN_CODES[snapshot.columns["root"]].any():
+        forward_config = american_forward_config(reference, None, forward_config)
     t = snapshot.time_to_expiry()
     forwards = implied_forwards(snapshot, config=forward_config, t_rows=t)
     return _solve(snapshot, tuple(forwards), t)
@@ -203,10 +212,12 @@ def _solve(snapshot: ChainSnapshot, forwards: tuple[ExpiryForward, ...], t: np.n
                    delta, gamma, vega, theta, american=am, spot=spot)
 
 
-def american_forward_config(reference: ChainSnapshot, t: float, base: ForwardConfig | None = None) -> ForwardConfig:
+def american_forward_config(reference: ChainSnapshot, t: float | None,
+                            base: ForwardConfig | None = None) -> ForwardConfig:
     """How to imply an American chain's forwards: the discount factor at ``t`` years from the European
-    ``reference`` chain's parity (the median rate of its parity-fitted expiries nearest ``t``; the config's
-    fallback rate when it has none), only the forward from the American chain's own near-the-money pairs."""
+    ``reference`` chain's parity (the median rate of its parity-fitted expiries nearest ``t``, or of all those
+    within a year when ``t`` is None; the config's fallback rate when it has none), only the forward from the
+    American chain's own near-the-money pairs."""
     base = base or ForwardConfig()
     slices = reference.expiries()
     fitted = [f for f in forwards_from_slices(reference, slices, _slice_years(reference, slices, None), base)
@@ -214,7 +225,8 @@ def american_forward_config(reference: ChainSnapshot, t: float, base: ForwardCon
     rate = base.fallback_rate
     if fitted:
         # one expiry's parity rate is noisy (+-0.5% at a month): the median of the nearest few in maturity
-        nearest = sorted(fitted, key=lambda f: abs(f.t - t))[:_RATE_NEIGHBOURS]
+        nearest = ([f for f in fitted if f.t <= 1.0] or fitted) if t is None else \
+            sorted(fitted, key=lambda f: abs(f.t - t))[:_RATE_NEIGHBOURS]
         rate = float(np.median([f.rate for f in nearest]))
     return dataclasses.replace(base, fallback_rate=rate, max_rate_se=_NEVER_FIT_RATE)
 

@@ -125,3 +125,21 @@ def test_coalesced_batches_keep_the_newest_companions(sim):
     _, batches = sim
     assert coalesce(batches[1], batches[2]).for_underlying("SPY") is batches[2].companions[0]
     assert coalesce(batches[0], batches[3]).for_underlying("SPY") is batches[3].companions[0]  # layout change
+
+
+def test_whole_spy_chain_iv_with_spx_as_reference(sim):
+    """``chain_iv(spy, reference=spx)``: every SPY expiry on SPX parity's rate, American IVs near the surface."""
+    from spx_core.surface.chain_iv import chain_iv
+
+    market, batches = sim
+    spy = batches[-1].for_underlying("SPY").snapshot
+    own = chain_iv(spy)
+    civ = chain_iv(spy, reference=batches[-1].snapshot)
+    rates = np.array([f.rate for f in civ.forwards if f.t > 0])
+    assert np.ptp(rates) < 1e-9 and abs(rates[0] - market.config.rate) < 0.015  # one rate: SPX parity's
+    # SPY's own parity slopes imply far too low a rate: early exercise steepens them
+    assert max(f.rate for f in own.forwards if f.t > 0.2) < market.config.rate - 0.02
+    near = (np.abs(civ.k) < 0.02) & (civ.t > 7 / 365)
+    assert civ.american.all() and np.isfinite(civ.iv_mid[near]).mean() > 0.95
+    solved = civ.iv_mid[near & np.isfinite(civ.iv_mid)]
+    assert np.all((solved > 0.05) & (solved < 0.4))
