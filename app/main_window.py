@@ -23,6 +23,7 @@ from app.context import AppContext
 from app.feed import Feed
 from app.panels.base import LivePanel
 from app.panels.chain_panel import ChainPanel
+from app.panels.market_panel import MarketPanel
 from app.panels.surface_panel import SurfacePanel
 from app.resources import ResourceMissingError, icon_path, style_path
 from app.settings import AppSettings, qsettings, save_settings
@@ -65,6 +66,7 @@ class PanelSpec:
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("chain", "Option chain", ChainPanel, stretch=3),  # what a trader reads most: ~60% of the width
     PanelSpec("surface", "Volatility surface", SurfacePanel, stretch=2),
+    PanelSpec("market", "Market", MarketPanel, stretch=1),  # a compact grid: the entry filters' inputs
 )
 
 

@@ -65,14 +65,17 @@ class Job:
 def coalesce(older: QuoteBatch | None, newer: QuoteBatch) -> QuoteBatch:
     """One batch equivalent to ``older`` then ``newer``: the newer snapshot, the union of changed rows.
 
+    Companion batches (other underlyings, e.g. the simulator's SPY) are the newer's, their changed rows not
+    merged: a panel showing one re-reads its rows.
+
     A layout change in either makes the union a layout change (row indices are no longer comparable).
     """
     if older is None:
         return newer
     if older.layout_changed or newer.layout_changed:
-        return QuoteBatch(newer.snapshot, _NO_ROWS, True, newer.sequence)
+        return QuoteBatch(newer.snapshot, _NO_ROWS, True, newer.sequence, newer.companions)
     changed = np.union1d(np.asarray(older.changed, np.int64), np.asarray(newer.changed, np.int64))
-    return QuoteBatch(newer.snapshot, changed, False, newer.sequence)
+    return QuoteBatch(newer.snapshot, changed, False, newer.sequence, newer.companions)
 
 
 def data_moved(previous: QuoteBatch, batch: QuoteBatch) -> bool:
@@ -162,7 +165,7 @@ class LivePanel(QWidget):
             self._force = True
             base = self._pending or self._latest
             if base is not None:
-                self._pending = QuoteBatch(base.snapshot, _NO_ROWS, True, base.sequence)
+                self._pending = QuoteBatch(base.snapshot, _NO_ROWS, True, base.sequence, base.companions)
         if self._pending is None or self._runner.busy or self._closed or not self.on_screen():
             return False
         batch, self._pending = self._pending, None

@@ -1,4 +1,6 @@
-"""Option chain panel: expiry selector, calls | strike | puts table, strike window, column chooser.
+"""Option chain panel: underlying (SPX / SPY) and expiry selectors, calls | strike | puts table, strike window,
+column chooser. SPY comes as the companion of the source's batches (the simulator lists it); its IVs and greeks
+are the American model's.
 
 The header shows the underlying, the expiry's forward and discount factor (the surface's own, see
 ``spx_core.surface.served``), ATM IV, the expected move (ATM straddle), time to expiry (h:mm on the
@@ -46,13 +48,15 @@ if TYPE_CHECKING:
     from app.settings import AppSettings
     from spx_core.surface.served import ServedChain
 
-__all__ = ["ChainPanel", "DEFAULT_FIELDS", "compute_expiry_chain", "expiry_label", "time_left"]
+__all__ = ["ChainPanel", "DEFAULT_FIELDS", "UNDERLYINGS", "compute_expiry_chain", "expiry_label", "time_left"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FIELDS: tuple[ChainField, ...] = (ChainField.BID_SIZE, ChainField.BID, ChainField.ASK, ChainField.ASK_SIZE,
                                           ChainField.IV, ChainField.DELTA, ChainField.GAMMA, ChainField.THETA,
                                           ChainField.THETA_CLOSE, ChainField.VOLUME, ChainField.OI)
+#: Underlyings the selector offers: the source's primary chain first, then companions it may carry.
+UNDERLYINGS: tuple[str, ...] = ("SPX", "SPY")
 #: QSettings key of the chosen expiry ("SPXW 2024-03-15"), restored on the next start.
 EXPIRY_SETTING = "chain/expiry"
 
@@ -67,11 +71,15 @@ class _ChainResult:
 
 
 def compute_expiry_chain(snapshot: ChainSnapshot, key: tuple[Root, date], changed: np.ndarray | None,
-                         previous: ServedChain | None = None) -> _ChainResult | None:
+                         previous: ServedChain | None = None,
+                         reference: ChainSnapshot | None = None) -> _ChainResult | None:
     """Worker-thread job: one expiry's served IVs/greeks (None if the expiry is gone).
 
     The forward and discount factor are implied from the whole snapshot (the surface's numbers);
     ``previous`` (the last result of this expiry) lends its slice fit (see ``serve_expiry``).
+    ``reference``: for an American chain (SPY), the European chain of the same instant (SPX) whose parity
+    gives the discount factor (``spx_core.surface.chain_iv.american_forward_config``); SPY's IVs and greeks
+    are the American model's, its quotes in pennies.
     """
     from spx_core.surface.served import serve_expiry  # scipy-heavy: imported off the start-up path
 
@@ -80,12 +88,23 @@ def compute_expiry_chain(snapshot: ChainSnapshot, key: tuple[Root, date], change
     sl = next((s for s in slices if (s.root, s.expiry) == key), None)
     if sl is None:
         return None
-    served = serve_expiry(snapshot, sl.root, sl.expiry, slices=slices,
+    served = serve_expiry(snapshot, sl.root, sl.expiry, slices=slices, config=_serve_config(snapshot, sl, reference),
                           previous=previous if previous is not None and previous.key == key else None)
     sub_changed = None
     if changed is not None:
         sub_changed = changed[(changed >= sl.start) & (changed < sl.stop)] - sl.start
     return _ChainResult(key, served.snapshot, served, sub_changed, time.perf_counter() - t0)
+
+
+def _serve_config(snapshot: ChainSnapshot, sl: ExpirySlice, reference: ChainSnapshot | None):
+    from spx_core.surface.chain_iv import AMERICAN_ROOTS, american_forward_config
+    from spx_core.surface.served import ServeConfig
+
+    if sl.root not in AMERICAN_ROOTS:
+        return None
+    t = default_calendar().time_to_expiry(snapshot.time, sl.expiry, sl.settlement)
+    forward = american_forward_config(reference, t) if reference is not None else None
+    return ServeConfig(tick_small=0.01, tick_large=0.01, **({"forward": forward} if forward else {}))
 
 
 def time_left(years: float) -> str:
@@ -136,6 +155,7 @@ class ChainPanel(LivePanel):
         self.model = ChainModel(fields=fields, window=strike_window, parent=self)
         self._fields = [f for f in VISIBLE_FIELDS if f in set(fields)]
         self._key: tuple[Root, date] | None = None
+        self._underlying = UNDERLYINGS[0]  # the chain shown: the source's primary (SPX) or a companion (SPY)
         self._served: ServedChain | None = None  # the last result: its slice fit is reused
         self._today_items: list[int] = []  # selector items expiring today (their time left is relabelled)
         self._build_ui(strike_window)
@@ -176,7 +196,13 @@ class ChainPanel(LivePanel):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             # a new text every tick must not re-run the panel's layout (that cost ~1 ms a tick)
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.underlying_combo = QComboBox()
+        self.underlying_combo.addItems(UNDERLYINGS)
+        self.underlying_combo.setToolTip("Underlying: SPX (European; Black-76 IVs) or SPY (American; IVs and greeks "
+                                         "from the Bjerksund-Stensland 2002 model)")
+        self.underlying_combo.currentTextChanged.connect(self.set_underlying)
         top = QHBoxLayout()
+        top.addWidget(self.underlying_combo)
         top.addWidget(QLabel("Expiry"))
         top.addWidget(self.expiry_combo, 1)
         top.addWidget(self.window_spin)
@@ -278,20 +304,46 @@ class ChainPanel(LivePanel):
         self.model.advance_flash()
 
     def job(self, batch: QuoteBatch) -> Job | None:
-        changed: np.ndarray | None = batch.changed
-        if batch.layout_changed or self.expiry_combo.count() == 0:
+        primary, batch = batch, batch.for_underlying(self._underlying)
+        if batch is None:
+            self.status_message(f"{self._underlying}: this source lists no {self._underlying} options "
+                                f"(the simulator does); choose {primary.snapshot.underlying}")
+            return None
+        # a companion's changed rows are not coalesced across batches: re-read its rows
+        changed: np.ndarray | None = batch.changed if batch is primary else None
+        if primary.layout_changed or batch.layout_changed or self.expiry_combo.count() == 0:
             self._refresh_expiries(batch.snapshot)
             changed = None  # re-read everything
         if self._key is None:
             return None
         previous = self._served if self._served is not None and self._served.key == self._key else None
-        return Job(compute_expiry_chain, (batch.snapshot, self._key, changed, previous))
+        reference = primary.snapshot if batch is not primary else None
+        return Job(compute_expiry_chain, (batch.snapshot, self._key, changed, previous, reference))
+
+    def underlying(self) -> str:
+        return self._underlying
+
+    @Slot(str)
+    def set_underlying(self, name: str) -> None:
+        """Show the chain of ``name`` ("SPX" or "SPY"); its expiries replace the selector's."""
+        if name not in UNDERLYINGS:
+            raise ValueError(f"underlying {name!r} is not one of {UNDERLYINGS}")
+        if name != self.underlying_combo.currentText():
+            self.underlying_combo.setCurrentText(name)  # re-enters through currentTextChanged
+            return
+        if name == self._underlying:
+            return
+        self._underlying, self._key, self._served = name, None, None
+        self.expiry_combo.blockSignals(True)
+        self.expiry_combo.clear()
+        self.expiry_combo.blockSignals(False)
+        self.refresh(full=True)
 
     def status_message(self, text: str) -> None:
         self.info_label.setText(text)
 
     def show_result(self, result: _ChainResult | None) -> None:
-        if result is None or result.key != self._key:
+        if result is None or result.key != self._key or result.snapshot.underlying != self._underlying:
             return
         self._served = result.served
         self.model.set_chain(result.snapshot, result.served, changed=result.changed)
@@ -341,8 +393,9 @@ class ChainPanel(LivePanel):
         stamp = self.model.snapshot.time.astimezone(ET)
         move, move_frac = b.expected_move()
         t_text = f"{time_left(b.t)} left" if b.t * 365.0 < 1.0 else f"{b.t * 365.0:.2f} d"
+        style = "   American" if b.root.value == "SPY" else ""
         self.info_label.setText(
-            f"SPX {b.underlying:,.2f}   Fwd {b.forward:,.2f}   ATM IV {_num(iv * 100, '.2f', '%')}   "
+            f"{self.model.snapshot.underlying} {b.underlying:,.2f}{style}   Fwd {b.forward:,.2f}   ATM IV {_num(iv * 100, '.2f', '%')}   "
             f"EM ±{_num(move, ',.2f')} ({_num(move_frac * 100, '.2f', '%')})   T {t_text}   DF {b.discount:.5f}   "
             f"{stamp:%H:%M:%S} ET")
         call_vol, put_vol = b.side_totals(ChainField.VOLUME)

@@ -2,7 +2,7 @@
 
 Scripts depend on these interfaces; keep them exactly::
 
-    spx-data import --format {cboe-datashop,cboe-delayed,lean-minute,databento} --db PATH [--json] FILE...
+    spx-data import --format {cboe-datashop,cboe-delayed,lean-minute,databento,daily-bars} --db PATH [--json] FILE...
     spx-data snapshots --db PATH [--json]
     spx-data export --db PATH --snapshot ID --csv OUT
     spx-data simulate --db PATH --seed N --minutes M [--start ISO]
@@ -10,7 +10,9 @@ Scripts depend on these interfaces; keep them exactly::
 ``--db`` may be left out: ``$SPX_TERMINAL_DB``, then the user data folder's database is used. Read
 commands (snapshots, export) refuse a database file that does not exist.
 ``import`` also takes ``--root {SPX,SPXW}`` (cboe-datashop only; see that importer's docstring) and
-``--time ISO`` (cboe-delayed only: the snapshot time when the file's "Date:" line is missing or unreadable).
+``--time ISO`` (cboe-delayed only: the snapshot time when the file's "Date:" line is missing or unreadable)
+and ``--symbol SYM`` (daily-bars only). Without ``--format``, files whose header is a daily OHLCV one
+(a date and a close column) import as daily-bars; any other file needs ``--format``.
 Exit codes: 0 success (every file imported or was a duplicate), 1 a file failed or a command could not
 complete, 2 bad usage.
 """
@@ -37,7 +39,7 @@ from spx_core.cli.helpers import (
 
 __all__ = ["register", "cmd_import", "cmd_snapshots", "cmd_export", "snapshot_frame"]
 
-_FORMATS = ("cboe-datashop", "cboe-delayed", "lean-minute", "databento")
+_FORMATS = ("cboe-datashop", "cboe-delayed", "lean-minute", "databento", "daily-bars")
 _SHOWN_REJECTIONS = 20
 _EXPORT_COLUMNS = ("root", "expiry", "settlement", "strike", "right", "bid", "ask", "last", "bid_size",
                    "ask_size", "volume", "open_interest", "quote_time", "vendor_iv", "vendor_delta",
@@ -49,13 +51,16 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("import", help="import market data files into the database",
                               description="Import files (each atomic: staged, then published in one commit; "
                                           "already-imported files are skipped as duplicates).")
-    p.add_argument("--format", required=True, choices=_FORMATS, dest="fmt", help="file format")
+    p.add_argument("--format", choices=_FORMATS, dest="fmt",
+                   help="file format (may be left out for daily OHLCV CSVs: detected from the header)")
     add_db_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
     p.add_argument("--root", choices=("SPX", "SPXW"),
                    help="cboe-datashop only: the root of every row (default: root column, file name, expiry rule)")
     p.add_argument("--time", metavar="ISO", help="cboe-delayed only: the snapshot time when the file's Date line is "
                                                  "missing or unreadable, e.g. 2025-10-01T16:15 (naive = US/Eastern)")
+    p.add_argument("--symbol", help="daily-bars only: store the bars under this symbol (default: from the "
+                                    "file name, sp500 -> SPX, vix -> VIX)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=cmd_import)
 
@@ -72,7 +77,30 @@ def register(subparsers: Any) -> None:
 
 
 # --- import ------------------------------------------------------------------------------------------
+def _detect_format(args: argparse.Namespace) -> None:
+    """Without --format: daily OHLCV CSVs are recognised by their header; anything else must say its format."""
+    if args.fmt is not None:
+        return
+    from spx_core.marketdata.importers.daily_bars import looks_like_daily_bars
+
+    others = [f for f in args.files if not looks_like_daily_bars(f)]
+    if others:
+        raise UsageError(f"--format is required: {others[0]} is not a readable daily OHLCV CSV (choose one of "
+                         f"{', '.join(_FORMATS)})")
+    args.fmt = "daily-bars"
+
+
 def _import_options(args: argparse.Namespace) -> Any:
+    _detect_format(args)
+    if args.symbol is not None:
+        if args.fmt != "daily-bars":
+            raise UsageError(f"--symbol applies to --format daily-bars only (the {args.fmt} files name their "
+                             f"underlying)")
+        if not args.symbol.strip():
+            raise UsageError("--symbol must not be empty")
+        from spx_core.marketdata.importers.daily_bars import DailyBarsOptions
+
+        return DailyBarsOptions(symbol=args.symbol)
     if args.root is not None and args.fmt != "cboe-datashop":
         raise UsageError(f"--root applies to --format cboe-datashop only (the {args.fmt} files name their root)")
     if args.time is not None:
@@ -136,8 +164,7 @@ def _print_import_report(reports: list, out: TextIO) -> None:
             out.write(f"duplicate  {name}: already imported (sha256 {r.sha256[:16]}...); nothing done\n")
         else:
             out.write(f"failed     {name}: {r.error}\n")
-        for rej in r.rejected[:_SHOWN_REJECTIONS]:
-            out.write(f"    {name}:{rej.line}: {rej.reason}\n")
+        out.writelines(f"    {name}:{rej.line}: {rej.reason}\n" for rej in r.rejected[:_SHOWN_REJECTIONS])
         if len(r.rejected) > _SHOWN_REJECTIONS:
             out.write(f"    ... and {len(r.rejected) - _SHOWN_REJECTIONS} more rejected rows (use --json for all)\n")
     counts = {s: sum(r.status.value == s for r in reports) for s in ("imported", "duplicate", "failed")}

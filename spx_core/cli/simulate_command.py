@@ -9,6 +9,10 @@ simulator is deterministic, so re-running the same seed and start would only dup
 a session that already holds snapshots is refused (exit 1) unless ``--replace`` asks to record it
 again (its old snapshots are deleted first) or ``--session`` gives the new recording another name.
 
+The simulated underlying's 1-minute OHLC bars are recorded too (``underlying_bars``, symbol = the
+snapshot's underlying, e.g. ``SPX``), built from the snapshots' underlying prices (see
+:class:`MinuteBars`), so the analytics (realized vol, indicators) run on simulated sessions.
+
 Exit codes: 0 recorded, 1 the session exists or the database failed (e.g. a full disk: the message
 says how many snapshots were recorded), 2 bad usage.
 """
@@ -16,6 +20,7 @@ says how many snapshots were recorded), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -30,7 +35,9 @@ from spx_core.cli.helpers import (
     parse_iso_time,
 )
 
-__all__ = ["register", "cmd_simulate", "record_session"]
+__all__ = ["register", "cmd_simulate", "record_session", "MinuteBars"]
+
+_NS_PER_MINUTE = 60 * 10**9
 
 
 def register(subparsers: Any) -> None:
@@ -88,12 +95,17 @@ def record_session(store: Any, market: Any, session: str, minutes: int, *, repla
     if existing:
         store.delete_snapshots(existing)
     ids: list[int] = []
+    bars: dict[str, MinuteBars] = {}
     # each snapshot commits on its own so that a reader (the GUI's replay) sees the session grow
     for minute in tqdm(range(minutes), desc="simulate", unit="min", file=sys.stderr, leave=False):
         if minute:
             market.advance(60.0)
         try:
-            ids.append(store.save_snapshot(market.snapshot(), source="Simulated", session=session))
+            snap = market.snapshot()
+            ids.append(store.save_snapshot(snap, source="Simulated", session=session))
+            bar = bars.setdefault(snap.underlying, MinuteBars()).add(snap.time_ns, snap.underlying_price)
+            if bar is not None:  # the bar this price extends, written whole each time (an upsert)
+                store.save_bars(snap.underlying, bar)
         except Exception as exc:
             reason = describe_failure(exc, getattr(store, "path", None))
             if reason is None:
@@ -101,6 +113,41 @@ def record_session(store: Any, market: Any, session: str, minutes: int, *, repla
             raise CommandFailed(f"{reason} ({len(ids)} of {minutes} snapshots of session {session!r} were "
                                 f"recorded; rerun with --replace to record it whole)") from exc
     return ids
+
+
+class MinuteBars:
+    """1-minute OHLC bars of one underlying, built from the prices of successive snapshots.
+
+    Consecutive prices ``(t0, p0) -> (t1, p1)`` form a segment of the bar of the minute ``t0`` falls
+    in (bars are stamped with their start, like the LEAN minute bars): its open is the first segment's
+    ``p0``, its close the last segment's ``p1``, high and low the extremes of every price in between.
+    With one snapshot a minute, on the minute, bar 10:00 thus opens at the 10:00 price and closes at
+    the 10:01 one (its range is only as wide as the samples show). A gap longer than
+    :attr:`max_gap_ns` (the night, a pause) starts afresh: no bar spans it. Volume is unknown (NaN).
+    """
+
+    def __init__(self, *, max_gap_ns: int = 5 * _NS_PER_MINUTE) -> None:
+        self.max_gap_ns = int(max_gap_ns)
+        self._last: tuple[int, float] | None = None
+        self._bar: dict[str, float] | None = None
+
+    def add(self, time_ns: int, price: float) -> Any:
+        """Take the next price; returns the (one-row) bar it extended as a DataFrame, or None."""
+        import pandas as pd
+
+        last, self._last = self._last, (int(time_ns), float(price))
+        if not math.isfinite(price):
+            self._last = None
+            return None
+        if last is None or not 0 < time_ns - last[0] <= self.max_gap_ns:
+            return None
+        start = last[0] - last[0] % _NS_PER_MINUTE
+        bar = self._bar
+        if bar is None or bar["time"] != start:
+            bar = self._bar = {"time": start, "open": last[1], "high": last[1], "low": last[1]}
+        bar["high"], bar["low"], bar["close"] = max(bar["high"], price), min(bar["low"], price), float(price)
+        return pd.DataFrame({**{k: [v] for k, v in bar.items()}, "volume": [math.nan]}).astype(
+            {"time": "int64"})
 
 
 cmd_simulate = command(_simulate, db=DbAccess.WRITE)

@@ -82,12 +82,22 @@ class QuoteBatch:
             ``layout_changed``.
         layout_changed: the row set differs from the previous batch's snapshot.
         sequence: monotonically increasing batch number per source run.
+        companions: batches of other underlyings taken at the same instant (the simulator's SPY), each
+            with its own rows, ``changed``, ``layout_changed`` and ``sequence``; consumers of the primary
+            chain ignore them, a panel showing another underlying reads :meth:`for_underlying`.
     """
 
     snapshot: ChainSnapshot
     changed: np.ndarray
     layout_changed: bool
     sequence: int
+    companions: tuple[QuoteBatch, ...] = ()
+
+    def for_underlying(self, underlying: str) -> QuoteBatch | None:
+        """This batch or the companion whose snapshot is of ``underlying`` (None when the source has none)."""
+        if self.snapshot.underlying == underlying:
+            return self
+        return next((b for b in self.companions if b.snapshot.underlying == underlying), None)
 
 
 BatchCallback = Callable[[QuoteBatch], None]

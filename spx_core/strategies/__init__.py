@@ -4,7 +4,14 @@ from spx_core.strategies.builders import BuildError
 from spx_core.strategies.margin import margin_requirement
 from spx_core.strategies.market import Market, MarketChain, MarketError
 from spx_core.strategies.recognize import recognize
-from spx_core.strategies.structure import PRICE_SCALE, Leg, Structure, StructureError, StructureKind, underlying_of
+from spx_core.strategies.structure import (
+    PRICE_SCALE,
+    Leg,
+    Structure,
+    StructureError,
+    StructureKind,
+    underlying_of,
+)
 from spx_core.strategies.valuation import PriceBasis, StructureValue, value_structure
 
 __all__ = [

@@ -73,16 +73,23 @@ def single(contract: OptionContract, ratio: int = 1) -> Structure:
 
 
 # --- verticals -------------------------------------------------------------------------------------
-def vertical(short: OptionContract, long: OptionContract) -> Structure:
+def vertical(short: OptionContract, long: OptionContract, *, credit: bool | None = None) -> Structure:
     """Short one, long the other: same root, expiry and right, different strikes.
 
     Credit or debit follows from the strikes: a short put above the long put (or a short call below
-    the long call) is a credit vertical, the other way round a debit vertical.
+    the long call) is a credit vertical, the other way round a debit vertical. Pass ``credit`` to have
+    a long strike on the wrong side for the intended trade refused.
     """
     if (short.root, short.expiry, short.right) != (long.root, long.expiry, long.right):
         raise BuildError(f"a vertical needs the same root, expiry and right on both legs: {short} vs {long}")
     if short.strike == long.strike:
         raise BuildError(f"a vertical needs two strikes; both legs are at {short.strike:g}")
+    is_credit = (short.strike < long.strike) if short.is_call else (short.strike > long.strike)
+    if credit is not None and credit != is_credit:
+        right = "call" if short.is_call else "put"
+        side = ("above" if short.is_call else "below") if credit else ("below" if short.is_call else "above")
+        raise BuildError(f"long {right} {long.strike:g} is on the wrong side of short {right} {short.strike:g} "
+                         f"for a {'credit' if credit else 'debit'} vertical: put the long {right} {side} it")
     return _named([Leg(short, -1), Leg(long, 1)], StructureKind.VERTICAL)
 
 

@@ -39,7 +39,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from spx_core.strategies.expiry_profile import expiry_profile
-from spx_core.strategies.recognize import structure_width
+from spx_core.strategies.recognize import recognize, structure_width
 from spx_core.strategies.structure import Leg, Structure, StructureKind
 
 __all__ = ["NAKED_BASE", "NAKED_MINIMUM", "margin_requirement", "naked_requirement"]
@@ -61,6 +61,8 @@ def naked_requirement(leg: Leg, premium: float, underlying_price: float) -> floa
     ``premium`` in the leg's index points per contract; ``underlying_price`` the leg's own underlying level.
     """
     c = leg.contract
+    if not (math.isfinite(premium) and math.isfinite(underlying_price)):
+        return math.nan
     otm = max(c.strike - underlying_price, 0.0) if c.is_call else max(underlying_price - c.strike, 0.0)
     floor = NAKED_MINIMUM * (underlying_price if c.is_call else c.strike)
     per_contract = premium + max(NAKED_BASE * underlying_price - otm, floor)
@@ -78,8 +80,12 @@ def margin_requirement(structure: Structure, value_or_prices: object, underlying
                         else value_or_prices, dtype=np.float64)
     if prices.shape != (len(structure.legs),):
         raise ValueError(f"margin needs one price per leg ({len(structure.legs)}), got shape {prices.shape}")
-    if not np.all(np.isfinite(prices)) or not math.isfinite(underlying_price):
+    if not np.all(np.isfinite(prices)):  # the index level matters only to naked legs (NaN there)
         return math.nan
+    # Margin follows the legs, not the label: read the shape and its reading order from the legs.
+    position = {leg.contract: i for i, leg in enumerate(structure.legs)}
+    structure = recognize(structure.legs)
+    prices = prices[[position[leg.contract] for leg in structure.legs]]
     legs = structure.legs
     dollars = [leg.ratio * p * leg.contract.multiplier for leg, p in zip(legs, prices, strict=True)]
     debit = float(sum(dollars))

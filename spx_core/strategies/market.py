@@ -67,8 +67,15 @@ class Market:
     def of(cls, *civs: ChainIV, surfaces: Mapping[str, VolSurface] | None = None) -> Market:
         """A market from ChainIVs (each carries its snapshot), keyed by their snapshots' underlying."""
         surfaces = surfaces or {}
-        chains = {c.snapshot.underlying: MarketChain(c.snapshot, c, surfaces.get(c.snapshot.underlying))
-                  for c in civs}
+        chains: dict[str, MarketChain] = {}
+        for c in civs:
+            u = c.snapshot.underlying
+            if u in chains:
+                raise ValueError(f"two {u} chains given to Market.of; pass one ChainIV per underlying")
+            chains[u] = MarketChain(c.snapshot, c, surfaces.get(u))
+        unused = set(surfaces) - set(chains)
+        if unused:
+            raise ValueError(f"surfaces given for {sorted(unused)} without a chain; pass their ChainIVs too")
         return cls(chains)
 
     def __getitem__(self, underlying: str) -> MarketChain:

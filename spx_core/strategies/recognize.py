@@ -69,10 +69,12 @@ def structure_width(structure: Structure) -> float:
     """The width a trader quotes, in points of the primary underlying (NaN when the kind has none).
 
     Verticals and diagonals: the strike distance; iron condors/butterflies and butterflies/BWBs: the
-    wider wing; strangles: call strike minus put strike; others (single, straddle, calendar, pair): NaN.
+    wider wing; strangles: the distance between the put and call strikes; others (single, straddle, calendar, pair): NaN.
+    The shape is read from the legs (:func:`recognize`), whatever kind, name and order the caller gave.
     """
-    strikes = [leg.contract.strike for leg in structure.legs]
-    kind = structure.kind
+    shape = recognize(structure.legs)
+    strikes = [leg.contract.strike for leg in shape.legs]
+    kind = shape.kind
     if kind in (StructureKind.VERTICAL, StructureKind.DIAGONAL):
         return abs(strikes[0] - strikes[1])
     if kind in (StructureKind.IRON_CONDOR, StructureKind.IRON_BUTTERFLY):
@@ -80,7 +82,7 @@ def structure_width(structure: Structure) -> float:
     if kind in (StructureKind.BUTTERFLY, StructureKind.BROKEN_WING_BUTTERFLY):
         return max(strikes[1] - strikes[0], strikes[2] - strikes[1])
     if kind is StructureKind.STRANGLE:
-        return strikes[1] - strikes[0]
+        return abs(strikes[1] - strikes[0])  # a "guts" strangle has its put above its call
     return float("nan")
 
 

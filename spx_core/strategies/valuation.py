@@ -211,7 +211,8 @@ def _leg_greeks(chain: MarketChain, row: int) -> tuple[tuple[float, ...], str]:
     why = f"no mid IV ({civ.reason_name(row)})"
     if chain.surface is None:
         return tuple(math.nan for _ in greeks), f"{why}, greeks NaN (no fitted surface)"
-    from spx_core.surface.chain_iv import greeks_at  # the surface layer loads scipy: only when needed
+    # The surface layer loads scipy: import it only when a leg actually needs surface greeks.
+    from spx_core.surface.chain_iv import greeks_at
 
     vol = chain.surface.iv(k=np.array([civ.k[row]]), t=np.array([civ.t[row]]))
     g = greeks_at(civ.forward[row:row + 1], chain.snapshot.columns["strike"][row:row + 1], civ.t[row:row + 1],

@@ -15,7 +15,7 @@ as smooth as the smile (finite differences of prices would lose ~8 digits at a 1
 The smile is used as the surface serves it everywhere (SVI wings beyond the quoted range, the spline
 correction inside it). Where the calendar repair (:mod:`layers`) switches from one layer to another the
 served ``w`` has a convex kink: ``w''`` has a positive Dirac part, i.e. the distribution has a small atom
-there. The atoms are located (bisection on the layer switch) and kept in :attr:`RiskNeutralDensity.atoms`,
+there. The atoms are located (Newton on the two layers' difference) and kept in :attr:`RiskNeutralDensity.atoms`,
 so expectations still reprice the fitted calls. The grid spans ``k`` until each tail holds < 1e-13.
 
 Expectations (:meth:`RiskNeutralDensity.expected`) use Gauss-Legendre on the cells of the stored grid,
@@ -32,7 +32,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from spx_core.domain.contracts import Root
-from spx_core.surface.correction import corrected_derivatives
+from spx_core.surface.layers import SliceBank
 from spx_core.surface.surface import ExpiryFit, VolSurface
 from spx_core.surface.svi import g_from_derivatives
 
@@ -199,7 +199,7 @@ def _unavailable(fit: ExpiryFit, reason: str) -> RiskNeutralDensity:
 
 def _k_range(smile: _Smile, sd: float) -> tuple[float, float]:
     """k bounds with < TAIL probability beyond each (searched out to 100 ATM standard deviations)."""
-    k = np.linspace(-100.0, 100.0, 4001) * sd
+    k = np.linspace(-100.0, 100.0, 401) * sd  # 0.5 SD steps: the bounds only need to be safe
     _, above, below = smile.terms(k)
     lo_ok = np.flatnonzero(below < TAIL)
     hi_ok = np.flatnonzero(above < TAIL)
@@ -212,37 +212,57 @@ def _layer_atoms(fit: ExpiryFit, k: np.ndarray) -> list[tuple[float, float]]:
     """Point masses where the served slice switches between calendar layers (a convex kink in ``w``)."""
     if not fit.floor_layers:
         return []
-    layers = [(fit.svi.as_array(), fit.correction)] + [(p.as_array(), c) for p, c in fit.floor_layers]
+    layers = [(fit.svi, fit.correction)] + list(fit.floor_layers)
+    bank = SliceBank.build(np.stack([p.as_array() for p, _ in layers]), [c for _, c in layers])
+    n_layers = len(layers)
 
-    def active(x: np.ndarray) -> np.ndarray:  # the layer served at x (first wins ties, as layer_derivatives)
-        return np.argmax(np.stack([corrected_derivatives(p, c, x)[0] for p, c in layers]), axis=0)
+    def evaluate(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # (layers, points) w and w', one call
+        idx = np.repeat(np.arange(n_layers)[:, None], len(x), axis=1)
+        w, w1, _ = bank.derivatives(idx, np.broadcast_to(x, idx.shape))
+        return w, w1
 
-    fine = np.linspace(k[0], k[-1], 8 * len(k))  # finer than the grid: a layer above on a short interval
-    idx = active(fine)
-    cells = np.flatnonzero(idx[1:] != idx[:-1])
-    lo, hi, end = fine[cells], fine[cells + 1], fine[cells + 1]
-    switches: list[tuple[float, int, int]] = []
-    while len(lo):  # a cell can hold several switches (0 -> 1 -> 3): peel them off left to right
-        left = active(lo)
-        for _ in range(60):  # bisection to the last bit: the switch point
-            mid = 0.5 * (lo + hi)
-            same = active(mid) == left
-            lo, hi = np.where(same, mid, lo), np.where(same, hi, mid)
-        right = active(hi)
-        switches += list(zip(0.5 * (lo + hi), left, right, strict=True))
-        more = right != active(end)
-        lo, end = hi[more], end[more]
-        hi = end.copy()
-    out = []
-    for x, a, b in switches:
-        w_a, w1_a, _ = corrected_derivatives(layers[a][0], layers[a][1], np.array([x]))
-        _, w1_b, _ = corrected_derivatives(layers[b][0], layers[b][1], np.array([x]))
-        s = float(np.sqrt(w_a[0]))
-        d2 = -x / s - 0.5 * s
-        mass = float(_phi(d2) * (w1_b[0] - w1_a[0]) / (2.0 * s))  # jump of the survival across the kink
-        if mass > 0:
-            out.append((float(fit.forward * np.exp(x)), mass))
-    return sorted(out)
+    x, a, b = _switches(evaluate, np.linspace(k[0], k[-1], 2 * len(k)), depth=2)
+    w, w1 = evaluate(x)
+    cols = np.arange(len(x))
+    s = np.sqrt(w[a, cols])
+    d2 = -x / s - 0.5 * s
+    mass = _phi(d2) * (w1[b, cols] - w1[a, cols]) / (2.0 * s)  # jump of the survival across the kink
+    return sorted((float(fit.forward * np.exp(xi)), float(m)) for xi, m in zip(x, mass, strict=True) if m > 0)
+
+
+def _switches(evaluate, grid: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(k, layer before, layer after) of every switch of the top layer along ``grid``.
+
+    Each cell where the top layer changes is solved by safeguarded Newton on the two layers' difference
+    (the served ``w`` is their maximum; ``w'`` is known). A cell that holds more than one switch (the check
+    on either side fails) is searched again on a finer grid of its own."""
+    w, _ = evaluate(grid)
+    top = np.argmax(w, axis=0)
+    cells = np.flatnonzero(top[1:] != top[:-1])
+    lo, hi, a, b = grid[cells], grid[cells + 1], top[cells], top[cells + 1]
+    cols = np.arange(len(cells))
+    d_lo, d_hi = w[b, cells] - w[a, cells], w[b, cells + 1] - w[a, cells + 1]
+    x = lo + (hi - lo) * d_lo / (d_lo - d_hi)
+    for _ in range(8):
+        wx, w1x = evaluate(x)
+        d, d1 = wx[b, cols] - wx[a, cols], w1x[b, cols] - w1x[a, cols]
+        lo, hi = np.where(d < 0, x, lo), np.where(d < 0, hi, x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = x - d / d1
+        x_new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
+        done = np.all(np.abs(x_new - x) <= 1e-14 * np.maximum(1.0, np.abs(x)))
+        x = x_new
+        if done:  # Newton from the chord converges in 2-3 steps on a cell this small
+            break
+    eps = 1e-9 * np.maximum(1.0, np.abs(x))
+    ok = (np.argmax(evaluate(x - eps)[0], axis=0) == a) & (np.argmax(evaluate(x + eps)[0], axis=0) == b)
+    out = [x[ok]], [a[ok]], [b[ok]]
+    if depth > 0:
+        for c in cells[~ok]:
+            sub = _switches(evaluate, np.linspace(grid[c], grid[c + 1], 257), depth - 1)
+            for o, v in zip(out, sub, strict=True):
+                o.append(v)
+    return tuple(np.concatenate(o) for o in out)
 
 
 def expiry_density(surface: VolSurface | None, fit: ExpiryFit, *, points: int = 801) -> RiskNeutralDensity:

@@ -163,7 +163,8 @@ def serve_expiry(snapshot: ChainSnapshot, root: Root, expiry: date, *, previous:
     if other.any():
         c = civ.snapshot.columns
         g = greeks_at(civ.forward[other], c["strike"][other], civ.t[other], iv[other], civ.discount[other],
-                      c["is_call"][other])
+                      c["is_call"][other], spot=civ.spot,
+                      american_rows=None if civ.american is None else civ.american[other])
         for out, values in zip((delta, gamma, vega, theta), g, strict=True):
             out[other] = values
     close_years = session_close_years(snapshot.time_ns, cal)

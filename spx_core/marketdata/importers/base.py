@@ -47,6 +47,7 @@ FORMATS: dict[str, str] = {
     "cboe-delayed": "spx_core.marketdata.importers.cboe_delayed",
     "lean-minute": "spx_core.marketdata.importers.lean_minute",
     "databento": "spx_core.marketdata.importers.databento",
+    "daily-bars": "spx_core.marketdata.importers.daily_bars",
 }
 
 #: Detailed rejections kept per file; beyond this one summary entry counts the rest (bounded memory).

@@ -1,15 +1,16 @@
-"""The embedded simulated SPX option market (the default data source).
+"""The embedded simulated SPX option market, with SPY beside it (the default data source).
 
 ``SimulatedMarket`` is the pure, synchronous, deterministic model; ``SimulatorSource`` paces it on
 the asyncio loop as a :class:`~spx_core.marketdata.source.MarketDataSource`.
 """
 
 from spx_core.marketdata.simulator.config import (ProcessParams, QuotingParams, SimulatorConfig,
-                                                  SimulatorConfigError, StrikeParams, SurfaceParams)
+                                                  SimulatorConfigError, SpyParams, StrikeParams,
+                                                  SurfaceParams)
 from spx_core.marketdata.simulator.market import SimulatedMarket
 
 __all__ = ["SimulatorConfig", "SimulatorConfigError", "ProcessParams", "SurfaceParams", "QuotingParams",
-           "StrikeParams", "SimulatedMarket", "SimulatorSource"]
+           "StrikeParams", "SpyParams", "SimulatedMarket", "SimulatorSource"]
 
 
 def __getattr__(name: str):

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["SimulatorConfig", "ProcessParams", "SurfaceParams", "QuotingParams", "StrikeParams",
+__all__ = ["SimulatorConfig", "ProcessParams", "SurfaceParams", "QuotingParams", "StrikeParams", "SpyParams",
            "SimulatorConfigError"]
 
 
@@ -201,6 +201,68 @@ class StrikeParams:
 
 
 @dataclass(frozen=True, slots=True)
+class SpyParams:
+    """SPY listed beside the index: price ``ratio * SPX * exp(e) * exp(q * tau)`` with ``e`` a mean-reverting
+    (Ornstein-Uhlenbeck) tracking difference and ``tau`` the years since the last ex-dividend date (SPY holds
+    the index's dividends in cash and pays them quarterly, dropping by the dividend on the ex-date). Options are
+    American, priced with :func:`spx_core.pricing.american.american_price` on the index's SSVI surface (same
+    log-moneyness against SPY's own forward) with the dividends as cash dividends.
+
+    Attributes:
+        ratio: SPY per index point (dimensionless; SPY ~ SPX/10).
+        tracking_bp: stationary standard deviation of the log tracking difference (basis points).
+        tracking_halflife: half-life of the tracking difference (seconds of clock time).
+        div_yield: yield paid as four cash dividends a year (1/year); each is one quarter's accrual.
+        ex_months: months whose third Friday is an ex-dividend date.
+        daily_days: daily expiries (every trading day) out to this many calendar days (days).
+        weekly_days: Friday expiries out to this many calendar days (days).
+        monthly_months: third-Friday monthly expiries for this many months (months).
+        near_step, far_step: strike steps near the money and further out (dollars).
+        near_sd, far_sd: band edges in standard deviations of log-moneyness (``sigma_ref * sqrt(T)``).
+        near_count, far_count: most strikes per side in each band (strikes).
+        sigma_ref: reference vol for the strike range (1/sqrt(year)); min_t: floor on T for it (years).
+        width_scale: SPY width = this * the index width table at 10x the price, / 10 (dimensionless).
+        method: American model, "bs2002" or "baw".
+        eep_refresh_seconds: the early-exercise premium (American minus European, slow-moving) is recomputed at
+            most this often (simulated seconds) and on every listing; in between quotes move with the European
+            part. 0 = every tick.
+    """
+
+    ratio: float = 0.1
+    tracking_bp: float = 2.0
+    tracking_halflife: float = 1800.0
+    div_yield: float = 0.013
+    ex_months: tuple[int, ...] = (3, 6, 9, 12)
+    daily_days: int = 30
+    weekly_days: int = 60
+    monthly_months: int = 6
+    near_step: float = 1.0
+    far_step: float = 5.0
+    near_sd: float = 2.0
+    far_sd: float = 4.0
+    near_count: int = 30
+    far_count: int = 12
+    sigma_ref: float = 0.16
+    min_t: float = 4.0 / 365.0
+    width_scale: float = 0.5
+    method: str = "bs2002"
+    eep_refresh_seconds: float = 15.0
+
+    def __post_init__(self) -> None:
+        _check(self.ratio > 0, "SpyParams.ratio must be > 0 (SPY per index point, e.g. 0.1)")
+        _check(self.tracking_bp >= 0 and self.tracking_halflife > 0,
+               "SpyParams.tracking_bp must be >= 0 and tracking_halflife > 0 (seconds)")
+        _check(0 <= self.div_yield < 0.5, "SpyParams.div_yield is per year as a decimal; use e.g. 0.013, not 1.3")
+        _check(all(1 <= m <= 12 for m in self.ex_months), "SpyParams.ex_months must be months 1-12")
+        _check(0 < self.near_step <= self.far_step, "SpyParams strike steps must satisfy 0 < near_step <= far_step")
+        _check(0 < self.near_sd <= self.far_sd and min(self.near_count, self.far_count) >= 1,
+               "SpyParams bands must satisfy 0 < near_sd <= far_sd and counts >= 1")
+        _check(self.method in ("bs2002", "baw"), f"SpyParams.method {self.method!r}: use 'bs2002' or 'baw'")
+        _check(self.eep_refresh_seconds >= 0 and self.width_scale > 0,
+               "SpyParams.eep_refresh_seconds must be >= 0 and width_scale > 0")
+
+
+@dataclass(frozen=True, slots=True)
 class SimulatorConfig:
     """The simulated market.
 
@@ -218,6 +280,7 @@ class SimulatorConfig:
         overnight_variance_share: share of a trading day's variance realized between close and open
             (dimensionless; only with ``market_hours``).
         underlying: symbol written into snapshots.
+        spy: SPY listed beside the index (each batch carries SPY's as a companion); None = index only.
     """
 
     seed: int = 7
@@ -234,6 +297,7 @@ class SimulatorConfig:
     surface: SurfaceParams = field(default_factory=SurfaceParams)
     quoting: QuotingParams = field(default_factory=QuotingParams)
     strikes: StrikeParams = field(default_factory=StrikeParams)
+    spy: SpyParams | None = field(default_factory=SpyParams)
 
     def __post_init__(self) -> None:
         _check(isinstance(self.seed, int) and self.seed >= 0, f"seed {self.seed!r} must be an int >= 0")
