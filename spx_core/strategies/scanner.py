@@ -238,7 +238,7 @@ def _evaluate(c: Candidates, data: RowData, slices: ServedSlices, surface: VolSu
         odds = expiry_odds(c, data, slices, cost)
     edge_pts, edge_volpts = edge(c, data, p.credit_mid)
     terms = score_terms(credit_mid=p.credit_mid, width=c.width, max_loss=odds.max_loss, pop=odds.pop, ev=odds.ev,
-                        edge_volpts=edge_volpts)
+                        edge_usd=100.0 * edge_pts, edge_volpts=edge_volpts)
     total = score(terms, params.weights)
     dte_of = np.zeros(max(b.index for b in books) + 1, dtype=np.int64)
     for b in books:
