@@ -79,6 +79,11 @@ __all__ = [
 ]
 
 
+#: Most candidates one scan evaluates: the payoff arrays take ~500 bytes per candidate (an iron condor with
+#: both delta ranges wide over every expiry can reach millions; the verticals of a whole chain are ~50k).
+MAX_CANDIDATES = 2_000_000
+
+
 class ScanError(ValueError):
     """The scan's inputs do not belong together (IVs or surface of another snapshot)."""
 
@@ -109,6 +114,10 @@ def scan(snapshot: ChainSnapshot, civ: ChainIV, surface: VolSurface, params: Sca
     cands = generate(params, books, all_books, strike=data.strike, abs_delta=data.abs_delta)
     if not len(cands):
         return ScanResult(**empty, n_considered=0, reason=_no_candidate_reason(params, books))
+    if len(cands) > MAX_CANDIDATES:
+        return ScanResult(**empty, n_considered=len(cands), reason=(
+            f"{len(cands):,} candidates is more than one scan evaluates ({MAX_CANDIDATES:,}: ~1 GB of arrays); "
+            f"narrow the short delta range, the widths or the DTE range"))
     removed, keep, reason = _run_filters(_quote_filters(params, cands, data), len(cands))
     table, densities_used = None, {}
     if keep.any():

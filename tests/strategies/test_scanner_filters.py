@@ -191,3 +191,12 @@ def test_a_single_weight_ranks_by_that_figure(field, column):
     values = np.nan_to_num(getattr(table, column), nan=0.0)
     np.testing.assert_allclose(table.score, 2.0 * values, rtol=1e-12, atol=1e-15)
     assert np.all(np.diff(values) <= 1e-12)
+
+
+def test_a_scan_too_large_to_evaluate_is_refused_with_what_to_narrow(monkeypatch):
+    from spx_core.strategies import scanner
+
+    monkeypatch.setattr(scanner, "MAX_CANDIDATES", 100)
+    result = _scan(params_for(ScanStructure.IRON_CONDOR, **BASE))
+    assert result.table is None and result.n_considered > 100
+    assert "more than one scan evaluates (100" in result.reason and "narrow the short delta range" in result.reason
