@@ -12,6 +12,9 @@ Events (Qt signals; payload types in brackets):
     settings_requested(AppSettings): a panel asks for a settings change (the main window validates,
         applies and saves it, then emits ``settings_changed``).
     store_changed(Store | None): the database was opened, closed or switched.
+    legs_changed(tuple[Leg, ...]): the strategy builder's legs changed (chain Ctrl-click, builder edits).
+    structure_selected(Structure): a panel chose a whole structure (e.g. a scanner candidate); its legs
+        are now the builder's (``legs_changed`` came first).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from app.settings import AppSettings, SettingsError
 from spx_core.domain import OptionContract, Root
 
 if TYPE_CHECKING:
+    from spx_core.strategies.structure import Leg, Structure
     from spx_core.storage import Store
 
 __all__ = ["AppContext", "ExpiryKey"]
@@ -42,6 +46,8 @@ class AppContext(QObject):
     settings_changed = Signal(object)
     settings_requested = Signal(object)
     store_changed = Signal(object)
+    legs_changed = Signal(object)
+    structure_selected = Signal(object)
 
     def __init__(self, settings: AppSettings, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +55,7 @@ class AppContext(QObject):
         self._store: Store | None = None
         self._contract: OptionContract | None = None
         self._expiry: ExpiryKey | None = None
+        self._legs: tuple[Leg, ...] = ()
 
     # --- selections ---------------------------------------------------------------------------------------
     @property
@@ -69,6 +76,20 @@ class AppContext(QObject):
         if key != self._expiry:
             self._expiry = key
             self.expiry_selected.emit(key)
+
+    @property
+    def legs(self) -> tuple[Leg, ...]:
+        """The strategy builder's legs (edit with ``app.models.builder_model``'s leg functions)."""
+        return self._legs
+
+    def set_legs(self, legs: tuple[Leg, ...] | list[Leg]) -> None:
+        if tuple(legs) != self._legs:
+            self._legs = tuple(legs)
+            self.legs_changed.emit(self._legs)
+
+    def select_structure(self, structure: Structure) -> None:
+        self.set_legs(structure.legs)
+        self.structure_selected.emit(structure)
 
     # --- services ------------------------------------------------------------------------------------------
     @property
@@ -99,3 +120,30 @@ class AppContext(QObject):
         if store is not self._store:
             self._store = store
             self.store_changed.emit(store)
+
+    # --- trading (scanner "Trade" -> the order ticket of the issue "Orders and brokers") ---------------
+    # Events: trade_requested(Structure): send this structure to the order ticket;
+    #         ticket_changed(bool): an order ticket started (True) or stopped (False) listening;
+    #         market_state_changed(MarketState): the Market panel computed a new state (scanner's gate).
+    trade_requested = Signal(object)
+    ticket_changed = Signal(bool)
+    market_state_changed = Signal(object)
+    _ticket = False
+    market_state = None  # the last MarketState published (None before any)
+
+    def set_market_state(self, state: object) -> None:
+        self.market_state = state
+        self.market_state_changed.emit(state)
+
+    @property
+    def ticket_available(self) -> bool:
+        """An order ticket listens to ``trade_requested`` (panels disable their Trade buttons until then)."""
+        return self._ticket
+
+    def set_ticket_available(self, available: bool) -> None:
+        if available != self._ticket:
+            self._ticket = available
+            self.ticket_changed.emit(available)
+
+    def request_trade(self, structure: Structure) -> None:
+        self.trade_requested.emit(structure)

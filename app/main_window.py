@@ -22,8 +22,10 @@ from qasync import asyncSlot
 from app.context import AppContext
 from app.feed import Feed
 from app.panels.base import LivePanel
+from app.panels.builder_panel import BuilderPanel
 from app.panels.chain_panel import ChainPanel
 from app.panels.market_panel import MarketPanel
+from app.panels.scanner_panel import ScannerPanel
 from app.panels.surface_panel import SurfacePanel
 from app.resources import ResourceMissingError, icon_path, style_path
 from app.settings import AppSettings, qsettings, save_settings
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MainWindow", "PanelSpec", "PANELS", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class PanelSpec:
         panel: the panel class; built with ``panel.create(context)``.
         area: the dock area; panels sharing an area sit side by side, left to right in list order.
         stretch: relative width among the panels of its area in the default layout.
+        tab_with: key of a panel to share a dock with as a tab (that panel stays in front by default).
     """
 
     key: str
@@ -60,6 +63,7 @@ class PanelSpec:
     panel: type[LivePanel]
     area: Qt.DockWidgetArea = Qt.DockWidgetArea.LeftDockWidgetArea
     stretch: int = 1
+    tab_with: str = ""
 
 
 #: Every panel of the terminal, in dock order (the one place a panel is registered).
@@ -67,6 +71,8 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("chain", "Option chain", ChainPanel, stretch=3),  # what a trader reads most: ~60% of the width
     PanelSpec("surface", "Volatility surface", SurfacePanel, stretch=2),
     PanelSpec("market", "Market", MarketPanel, stretch=1),  # a compact grid: the entry filters' inputs
+    PanelSpec("builder", "Strategy builder", BuilderPanel, tab_with="surface"),  # comes forward when legs are picked
+    PanelSpec("scanner", "Spread scanner", ScannerPanel, tab_with="chain"),  # a tab behind the chain
 )
 
 
@@ -131,10 +137,13 @@ class MainWindow(QMainWindow):
         # each area's panels share its width by their stretch
         width = max(self.width(), 1000)
         for area in dict.fromkeys(spec.area for spec in self.specs):
-            specs = [spec for spec in self.specs if spec.area == area]
+            specs = [spec for spec in self.specs if spec.area == area and spec.tab_with not in self.docks]
             total = sum(spec.stretch for spec in specs)
             self.resizeDocks([self.docks[spec.key] for spec in specs],
                              [int(width * spec.stretch / total) for spec in specs], Qt.Orientation.Horizontal)
+        for spec in self.specs:  # a tabbed panel's partner is in front by default
+            if spec.tab_with in self.docks:
+                self.docks[spec.tab_with].raise_()
         self._default_state = self.saveState(LAYOUT_VERSION)
 
     # --- panels and layout --------------------------------------------------------------------------
@@ -145,9 +154,12 @@ class MainWindow(QMainWindow):
         panel = spec.panel.create(self.context)
         panel.bind(self.context)
         self.feed.batch.connect(panel.on_batch)
-        neighbour = next((self.docks[s.key] for s in reversed(self.specs) if s.area == spec.area), None)
+        neighbour = next((self.docks[s.key] for s in reversed(self.specs)
+                          if s.area == spec.area and s.tab_with not in self.docks), None)
         dock = self._dock(spec.key, spec.title, panel, spec.area)
-        if neighbour is not None:
+        if spec.tab_with in self.docks:  # (a partner not registered before it: side by side instead)
+            self.tabifyDockWidget(self.docks[spec.tab_with], dock)
+        elif neighbour is not None:
             self.splitDockWidget(neighbour, dock, Qt.Orientation.Horizontal)
         self.specs.append(spec)
         self.panels[spec.key] = panel
@@ -308,6 +320,8 @@ class MainWindow(QMainWindow):
         self.context.settings_requested.connect(self.apply_settings)
         self.toolbar.sessions_wanted.connect(self._on_sessions_wanted)
         self.toolbar.skip_gaps_toggled.connect(self._set_skip_gaps)
+        if "market" in self.panels:  # the market state is app-wide: the scanner's entry gate reads it
+            self.panels["market"].state_changed.connect(self.context.set_market_state)
 
     def _mode(self) -> SourceKind:
         """The running source's kind (SIM until one runs)."""

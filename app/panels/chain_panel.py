@@ -8,11 +8,15 @@ expiry day) and the call/put volume and open-interest totals. IVs and greeks of 
 time value (zero bid, price at intrinsic) come from the OTM side or the fitted smile and are shown in
 italics with a tooltip saying so. Right-click: copy, copy row, export CSV, re-centre, columns; Ctrl+C
 copies the selection as tab-separated text. The chosen expiry is remembered (QSettings).
+Strategy builder: Ctrl-click a bid (sell) or ask (buy) to add or remove that leg; right-click "Add to
+builder (buy/sell)"; the builder's legs are framed in the table.
 
 Events (Qt signals):
     contract_selected(OptionContract): the user selected a call or put cell.
     strike_window_changed(int): the user changed the number of strikes shown (for settings).
     columns_changed(list[str]): the user changed the visible columns (ChainField names, for settings).
+    leg_toggled(OptionContract, int): Ctrl-click on a bid (-1) or ask (+1): toggle that builder leg.
+    leg_added(OptionContract, int): "Add to builder (buy)" (+1) or "(sell)" (-1) from the context menu.
 
 Feeding (:class:`~app.panels.base.LivePanel`): ``on_batch`` only buffers; a 5 Hz refresh computes
 the selected expiry's IVs and greeks (``spx_core.surface.served``) in a worker thread and applies
@@ -147,6 +151,8 @@ class ChainPanel(LivePanel):
     contract_selected = Signal(object)
     strike_window_changed = Signal(int)
     columns_changed = Signal(list)
+    leg_toggled = Signal(object, int)
+    leg_added = Signal(object, int)
 
     def __init__(self, parent: QWidget | None = None, *, strike_window: int = 30,
                  fields: tuple[ChainField, ...] | list[ChainField] = DEFAULT_FIELDS, refresh_hz: float = 5.0) -> None:
@@ -212,6 +218,7 @@ class ChainPanel(LivePanel):
         self.table.selectionModel().currentChanged.connect(self._on_current_changed)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._show_context_menu)
+        self.table.leg_clicked.connect(self.leg_toggled)
         self.captions = SideCaptions(self.table)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -243,7 +250,18 @@ class ChainPanel(LivePanel):
         recenter.triggered.connect(self.recenter)
         menu.addAction(recenter)
         menu.addMenu(self.columns_menu)
+        self._add_builder_actions(menu, index)
         return menu
+
+    def _add_builder_actions(self, menu: QMenu, index: QModelIndex) -> None:
+        contract = self.model.contract_at(index)
+        if contract is None or self.context is None:  # no builder to add to outside the main window
+            return
+        menu.addSeparator()
+        for text, ratio in (("Add to builder (&buy)", 1), ("Add to builder (&sell)", -1)):
+            action = QAction(f"{text}: {contract}", menu)
+            action.triggered.connect(lambda _=False, r=ratio: self.leg_added.emit(contract, r))
+            menu.addAction(action)
 
     def _copy_row(self, row: int) -> None:
         QGuiApplication.clipboard().setText(self.table.row_text(row))
@@ -285,6 +303,15 @@ class ChainPanel(LivePanel):
         self.strike_window_changed.connect(lambda n: context.request_settings(strike_window=n))
         self.columns_changed.connect(lambda names: context.request_settings(chain_columns=tuple(names)))
         context.settings_changed.connect(self._follow_settings)
+        self._bind_builder(context)
+
+    def _bind_builder(self, context: AppContext) -> None:
+        from app.models.builder_model import toggled, with_leg
+
+        self.leg_toggled.connect(lambda c, r: context.set_legs(toggled(context.legs, c, r)))
+        self.leg_added.connect(lambda c, r: context.set_legs(with_leg(context.legs, c, r)))
+        context.legs_changed.connect(self.table.set_marked_legs)
+        self.table.set_marked_legs(context.legs)
 
     def _publish_expiry(self) -> None:
         if self._key is not None and self.context is not None:

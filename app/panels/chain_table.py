@@ -5,16 +5,22 @@ as wide as their header and their widest value (never elided to "1,2…"); spare
 the chain still fills the panel. After every model reset (new expiry, re-centre, strike window,
 columns) it scrolls the ATM row to the middle of the viewport. :class:`SideCaptions` writes "CALLS"
 and "PUTS" over the two column groups: captions that follow the columns, not buttons.
+
+Strategy builder: a Ctrl-click on a bid cell emits ``leg_clicked(contract, -1)`` (sell), on an ask cell
+``leg_clicked(contract, +1)`` (buy); :meth:`ChainTable.set_marked_legs` frames the bid..ask cells of the
+builder's legs (green bought, red sold), painted over the cells so the model and its per-cell cost stay
+as they are.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QPoint, QRect, Qt
-from PySide6.QtGui import QAction, QFont, QFontMetrics, QGuiApplication, QKeySequence, QPainter, QPalette
+from PySide6.QtCore import QPoint, QRect, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QFont, QFontMetrics, QGuiApplication, QKeySequence, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QTableView, QWidget
 
+from app.models.chain_data import ChainField
 from app.models.chain_model import ChainModel
 from app.models.chain_text import STRIKE, header_text, tsv, widest_texts
 
@@ -24,7 +30,13 @@ _PAD = 2  # breathing room per cell beyond the style's text margins (pixels)
 
 
 class ChainTable(QTableView):
-    """Calls | strike | puts view over a :class:`ChainModel`."""
+    """Calls | strike | puts view over a :class:`ChainModel`.
+
+    Events (Qt signals):
+        leg_clicked(OptionContract, int): Ctrl-click on a bid (-1, sell) or ask (+1, buy) cell.
+    """
+
+    leg_clicked = Signal(object, int)
 
     def __init__(self, model: ChainModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +63,7 @@ class ChainTable(QTableView):
         self.copy_action.triggered.connect(self.copy_selection)
         self.addAction(self.copy_action)
         model.modelReset.connect(self._after_reset)
+        self._marked: tuple = ()  # the builder's legs (spx_core.strategies.Leg) framed in the table
 
     # --- column widths ------------------------------------------------------------------------------
     def needed_widths(self, texts: list[list[str]] | None = None) -> list[int]:
@@ -129,6 +142,52 @@ class ChainTable(QTableView):
         self._apply_widths()
         if self._scroll_pending:
             self._scroll_pending = not self.scroll_to_atm()
+
+    # --- strategy builder legs -------------------------------------------------------------------------
+    def mousePressEvent(self, event: Any) -> None:
+        index = self.indexAt(event.position().toPoint())
+        if (event.button() == Qt.MouseButton.LeftButton and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+                and index.isValid()):
+            field = self._chain.columns[index.column()][1]
+            contract = self._chain.contract_at(index)
+            if contract is not None and field in (ChainField.BID, ChainField.ASK):
+                self.leg_clicked.emit(contract, -1 if field == ChainField.BID else 1)
+        super().mousePressEvent(event)
+
+    def set_marked_legs(self, legs: tuple) -> None:
+        """Frame these legs' bid..ask cells (``Leg`` objects; those of other expiries are ignored)."""
+        self._marked = tuple(legs)
+        self.viewport().update()
+
+    def marked_cells(self) -> list[tuple[int, int, int, bool]]:
+        """(row, first column, last column, bought) of every shown leg's bid..ask cells."""
+        b = self._chain.block
+        if b is None or not self._marked:
+            return []
+        out = []
+        for leg in self._marked:
+            c = leg.contract
+            row = self._chain.row_of_strike(c.strike) if (c.root, c.expiry) == (b.root, b.expiry) else None
+            if row is None:
+                continue
+            side = 0 if c.is_call else 1
+            cols = [i for i, (s, f) in enumerate(self._chain.columns)
+                    if s == side and f in (ChainField.BID, ChainField.MID, ChainField.ASK)]
+            if cols:
+                out.append((row, min(cols), max(cols), leg.ratio > 0))
+        return out
+
+    def paintEvent(self, event: Any) -> None:
+        super().paintEvent(event)
+        cells = self.marked_cells()
+        if not cells:
+            return
+        painter = QPainter(self.viewport())
+        for row, first, last, bought in cells:
+            rect = self.visualRect(self._chain.index(row, first)).united(self.visualRect(self._chain.index(row, last)))
+            painter.setPen(QPen(QColor(40, 190, 100) if bought else QColor(235, 80, 80), 2))
+            painter.drawRect(rect.adjusted(1, 1, -1, -1))
+        painter.end()
 
     # --- copy -------------------------------------------------------------------------------------------
     def selection_text(self) -> str:

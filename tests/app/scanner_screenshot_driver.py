@@ -1,0 +1,168 @@
+"""Scanner screenshot driver (run in a subprocess under Xvfb by test_screenshots_scanner.py).
+
+``python -m tests.app.scanner_screenshot_driver OUT_DIR`` launches the real app through its entry point
+(``spx-terminal --source sim --seed 7 --self-test 40``). Once the docked scanner has listed candidates and
+drawn the selected one's payoff, for each size (1280x720, 1920x1080) it saves:
+
+* ``scanner_main_WxH.png``: the whole window after Reset layout, the scanner's tab (behind the chain) raised;
+The iron-condor preset is picked first (a populated table, a payoff with two breakevens).
+
+* ``scanner_WxH.png``: the scanner dock floated and sized to the screen (how a trader reads the scanner),
+  the crosshair held at the spot so the readout line shows.
+
+It writes ``shots.json`` (what it saw: rows, the selected structure, the payoff curves' extent, errors).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+
+from app.panels.scanner_panel import ScannerPanel
+from spx_core.strategies.scanner_params import PRESETS, ScanStructure
+
+WAIT_SECONDS = 60.0
+SETTLE_MS = 1500
+SIZES = ((1280, 720), (1920, 1080))
+CONDOR = next(name for name, p in PRESETS.items() if p.structure is ScanStructure.IRON_CONDOR)
+
+
+class _Shooter:
+    def __init__(self, window: QMainWindow, out: Path) -> None:
+        self.window, self.out, self.t0 = window, out, time.monotonic()
+        self.shots: dict = {}
+        self.timer = QTimer(window)
+        self.timer.setInterval(250)
+        self.timer.timeout.connect(self.poll)
+        self.timer.start()
+
+    def poll(self) -> None:
+        panel = self.window.findChild(ScannerPanel)
+        if panel is not None and not panel.on_screen():
+            panel.parentWidget().raise_()  # its dock is a tab behind the chain: bring it to the front
+        ready = panel is not None and panel.model.rowCount() > 0 and panel.payoff.data is not None
+        if not ready and time.monotonic() - self.t0 < WAIT_SECONDS:
+            return
+        self.timer.stop()
+        self.shots["status"] = list(panel.self_test_status()) if panel else [False, "no ScannerPanel docked"]
+        if not ready:
+            self._finish()
+            return
+        self.panel = panel
+        # the iron condor plan: a populated table and a payoff with two breakevens (what a trader checks)
+        results = panel.results
+        panel.form.preset.setCurrentText(CONDOR)
+        self._wait(lambda: panel.results > results and panel.payoff.data is not None,
+                   lambda: self._run(self._script()))
+
+    def _wait(self, done: Callable[[], bool], then: Callable[[], None]) -> None:
+        deadline = time.monotonic() + WAIT_SECONDS
+
+        def check() -> None:
+            if done() or time.monotonic() > deadline:
+                then()
+            else:
+                QTimer.singleShot(200, check)
+
+        check()
+
+    def _script(self) -> list[tuple[Callable[[], None], int]]:
+        dock = self.panel.parentWidget()
+        steps: list[tuple[Callable[[], None], int]] = []
+        for w, h in SIZES:
+            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h), SETTLE_MS),
+                      (lambda w=w, h=h: self._grab(self.window, f"scanner_main_{w}x{h}.png"), 0),
+                      (lambda w=w, h=h: self._float(dock, w, h), SETTLE_MS),
+                      (lambda w=w, h=h: self._grab(dock, f"scanner_{w}x{h}.png"), 0),
+                      (lambda: dock.setFloating(False), 300)]
+        return steps + [(self._report, 0)]
+
+    def _run(self, steps: list[tuple[Callable[[], None], int]]) -> None:
+        if not steps:
+            self._finish()
+            return
+        (action, settle), rest = steps[0], steps[1:]
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 (report, never hang the self-test waiting for shots.json)
+            self.shots.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
+        QTimer.singleShot(settle, lambda: self._run(rest))
+
+    def _resize_and_reset(self, width: int, height: int) -> None:
+        self.window.resize(width, height)
+        self.window.reset_layout()
+        self.panel.parentWidget().raise_()
+
+    def _float(self, dock, width: int, height: int) -> None:
+        dock.setFloating(True)
+        dock.setGeometry(0, 0, width, height)
+        self.panel.table.selectRow(0)
+
+    def _grab(self, widget, name: str) -> None:
+        data = self.panel.payoff.data
+        if data is not None:
+            self.panel.payoff.show_crosshair(data.spot)
+        QApplication.processEvents()
+        widget.grab().save(str(self.out / name))
+        self.shots.setdefault("sizes", {})[name] = [widget.width(), widget.height()]
+
+    def _report(self) -> None:
+        p = self.panel
+        data = p.payoff.data
+        self.shots.update(rows=p.model.rowCount(), preset=p.form.preset.currentText(), selected=p.selected_candidate().structure.name,
+                          readout=p.payoff.readout.text(), payoff_points=len(data.prices),
+                          breakevens=p.payoff.breakeven_positions, bands=data.sd1 is not None,
+                          density=data.density is not None, trade_enabled=p.trade_button.isEnabled(),
+                          trade_tip=p.trade_button.toolTip())
+
+    def _finish(self) -> None:
+        (self.out / "shots.json").write_text(json.dumps(self.shots, indent=2))
+
+
+def _install(out: Path) -> None:
+    for name in ("show", "showMaximized", "showNormal"):
+        original = getattr(QMainWindow, name)
+
+        def hooked(self, _original=original):
+            _original(self)
+            if not hasattr(self, "_spx_scanner_shooter"):
+                self._spx_scanner_shooter = _Shooter(self, out)
+
+        setattr(QMainWindow, name, hooked)
+
+
+def _hold_self_test_until_shot(out: Path) -> None:
+    import asyncio
+
+    from app import self_test
+
+    original = self_test.run_self_test
+
+    async def held(window, seconds, reporter):
+        deadline = time.monotonic() + WAIT_SECONDS + 60
+        while not (out / "shots.json").exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return await original(window, seconds, reporter)
+
+    self_test.run_self_test = held
+
+
+def main() -> int:
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    _install(out)
+    _hold_self_test_until_shot(out)
+    from app.main import main as app_main
+
+    sys.argv = ["spx-terminal", "--source", "sim", "--seed", "7", "--self-test", "40"]
+    return app_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
