@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spx_core.pricing import iv as black_iv
 from spx_core.pricing.iv import IVReason, IVResult
 
 __all__ = ["AmericanGreeks", "METHODS", "VOL_MAX", "VOL_MIN", "american_greeks", "american_iv",
@@ -218,9 +219,14 @@ def _newton(p, s, k, t, r, q, c, method):
     inside the bracket [lo, hi] (price(lo) < target < price(hi)), bisection otherwise."""
     n = p.size
     lo, hi = np.full(n, VOL_MIN), np.full(n, VOL_MAX)
-    # start from the Brenner-Subrahmanyam ATM guess of the time value, clipped into the bracket
+    # start from the Black-76 vol of the same price on the same forward (the early-exercise premium is small
+    # where the vol is well defined, so this is within a few vol points); where the price is above what a
+    # European option can be worth, from the Brenner-Subrahmanyam ATM guess of the time value
+    euro = black_iv.implied_vol(price=p, forward=s * np.exp((r - q) * t), strike=k, t=t, discount=np.exp(-r * t),
+                                is_call=c).vol
     time_value = np.maximum(p - np.maximum(np.where(c, s - k, k - s), 0.0), 1e-12 * s)
-    v = np.clip(time_value / (0.4 * s * np.sqrt(t)), 0.05, 1.0)
+    v = np.where(np.isfinite(euro), euro, time_value / (0.4 * s * np.sqrt(t)))
+    v = np.clip(v, 2.0 * VOL_MIN, 0.5 * VOL_MAX)
     tol = _PRICE_TOL * np.maximum(p, 1e-3 * s)
     active = np.arange(n)
     h = 1e-5

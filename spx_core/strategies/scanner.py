@@ -8,8 +8,9 @@ the snapshot's own date, 0DTE included) is in range:
    absolute delta (the one nearest a target per expiry and side, or all inside a range), wings by width;
 2. prices them (:mod:`scanner_scores`): net mid and natural credit (short bid - long ask, exactly), the
    package's bid/ask width, max loss, POP and EV under the risk-neutral density implied by the fitted
-   surface (helper module :mod:`spx_core.surface.density`), and the edge of the market mid against the
-   surface's fair value in dollars and in vol points;
+   surface (:mod:`spx_core.surface.density`: its closed-form CDF, batched over expiries by
+   :mod:`scanner_surface`; calendars integrate over the density itself), and the edge of the market mid
+   against the surface's fair value (Black-76 at ``ExpiryFit.iv(ln K/F)``) in dollars and in vol points;
 3. filters them, counting what each filter removed so an empty result says which filter emptied it;
 4. scores them with the user's :class:`ScoreWeights`, sorts best first and builds a real
    :class:`~spx_core.strategies.structure.Structure` for the best ``params.top``.
@@ -78,6 +79,11 @@ __all__ = [
 ]
 
 
+#: Most candidates one scan evaluates: the payoff arrays take ~500 bytes per candidate (an iron condor with
+#: both delta ranges wide over every expiry can reach millions; the verticals of a whole chain are ~50k).
+MAX_CANDIDATES = 2_000_000
+
+
 class ScanError(ValueError):
     """The scan's inputs do not belong together (IVs or surface of another snapshot)."""
 
@@ -108,6 +114,10 @@ def scan(snapshot: ChainSnapshot, civ: ChainIV, surface: VolSurface, params: Sca
     cands = generate(params, books, all_books, strike=data.strike, abs_delta=data.abs_delta)
     if not len(cands):
         return ScanResult(**empty, n_considered=0, reason=_no_candidate_reason(params, books))
+    if len(cands) > MAX_CANDIDATES:
+        return ScanResult(**empty, n_considered=len(cands), reason=(
+            f"{len(cands):,} candidates is more than one scan evaluates ({MAX_CANDIDATES:,}: ~1 GB of arrays); "
+            f"narrow the short delta range, the widths or the DTE range"))
     removed, keep, reason = _run_filters(_quote_filters(params, cands, data), len(cands))
     table, densities_used = None, {}
     if keep.any():
@@ -237,7 +247,7 @@ def _evaluate(c: Candidates, data: RowData, slices: ServedSlices, surface: VolSu
         odds = expiry_odds(c, data, slices, cost)
     edge_pts, edge_volpts = edge(c, data, p.credit_mid)
     terms = score_terms(credit_mid=p.credit_mid, width=c.width, max_loss=odds.max_loss, pop=odds.pop, ev=odds.ev,
-                        edge_volpts=edge_volpts)
+                        edge_usd=100.0 * edge_pts, edge_volpts=edge_volpts)
     total = score(terms, params.weights)
     dte_of = np.zeros(max(b.index for b in books) + 1, dtype=np.int64)
     for b in books:

@@ -1,10 +1,12 @@
 """Candidate generation for the spread scanner: index arrays of snapshot rows, one column per leg.
 
 A scan of one structure yields a :class:`Candidates` block: ``rows[i, j]`` is the snapshot row of leg
-``j`` of candidate ``i``, with the structure's fixed signed ``ratios[j]``. Rows are found with numpy
-(``searchsorted`` on each expiry's strike-sorted calls and puts); Python loops run per expiry and per
-width only, never per candidate. Every later step (prices, payoff, probability, scores) gathers leg
-columns through ``rows`` in one vectorized pass.
+``j`` of candidate ``i``, with the structure's fixed signed ``ratios[j]``. Each right's rows over all the
+scanned expiries are keyed ``expiry index x 1e6 + strike`` (ascending: the snapshot's canonical order), so
+one ``searchsorted`` finds the wing of every (short strike, width) of every expiry at once; Python loops run
+per expiry only where a structure pairs strikes per expiry (condor puts x calls, calendar expiry pairs),
+never per candidate. Every later step (prices, payoff, probability, scores) gathers leg columns through
+``rows`` in one vectorized pass.
 
 Leg order is the order a ticket reads: credit verticals short then long, debit verticals long then
 short, condors and flies by ascending strike, calendars near (short) then far (long).
@@ -81,10 +83,6 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-    @property
-    def multi_expiry(self) -> bool:
-        return bool(np.any(self.far_book != self.book))
 
     def take(self, index: np.ndarray) -> Candidates:
         """The candidates at ``index`` (a boolean mask or positions)."""

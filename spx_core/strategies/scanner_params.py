@@ -57,16 +57,20 @@ class ScoreWeights:
     """Weights of the total score ``sum(weight * term)``; a term that is NaN for a candidate adds 0.
 
     Attributes:
+        ev: per index point of expected value per unit under the fitted density.
         ev_per_max_loss: per unit of expected value / max loss (both points per unit; fraction).
         pop: per unit of probability of profit (fraction, 0..1).
         credit_per_width: per unit of net mid credit / width (fraction; negative for debits).
+        edge_usd: per dollar of market mid minus surface fair value, per unit (positive = the market pays us).
         edge_volpts: per vol point of vega-weighted richness of what is sold vs the fitted surface
             (positive = selling rich / buying cheap).
     """
 
+    ev: float = 0.0
     ev_per_max_loss: float = 1.0
     pop: float = 0.0
     credit_per_width: float = 0.0
+    edge_usd: float = 0.0
     edge_volpts: float = 0.01
 
     def __post_init__(self) -> None:

@@ -143,6 +143,8 @@ class ScanResult:
         n_considered: candidates built (listed strikes, delta and width matched) before the quote filters.
         removed: (filter name, candidates it removed), in the order the filters ran.
         reason: "" when candidates were found; else one line saying what left nothing and how to widen it.
+        densities: the risk-neutral densities by (root, expiry) a calendar scan integrated over (given or
+            computed), for the caller to reuse; empty for single-expiry structures (their POP needs none).
     """
 
     params: ScanParams

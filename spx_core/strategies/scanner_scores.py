@@ -243,14 +243,14 @@ def edge(c: Candidates, data: RowData, credit_mid: np.ndarray) -> tuple[np.ndarr
     return points, volpts
 
 
-def score_terms(*, credit_mid, width, max_loss, pop, ev, edge_volpts) -> dict[str, np.ndarray]:
-    """The dimensionless terms the weights multiply (NaN where a term is undefined; EV / max loss divides by at
-    least :data:`MIN_RISK`)."""
+def score_terms(*, credit_mid, width, max_loss, pop, ev, edge_usd, edge_volpts) -> dict[str, np.ndarray]:
+    """The terms the weights multiply, in the units :class:`ScoreWeights` states (NaN where undefined; EV / max
+    loss divides by at least :data:`MIN_RISK`)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         credit_per_width = np.where(width > 0, credit_mid / width, np.nan)
         ev_per_max_loss = ev / np.maximum(max_loss, MIN_RISK)
-    return {"ev_per_max_loss": ev_per_max_loss, "pop": pop, "credit_per_width": credit_per_width,
-            "edge_volpts": edge_volpts}
+    return {"ev": ev, "ev_per_max_loss": ev_per_max_loss, "pop": pop, "credit_per_width": credit_per_width,
+            "edge_usd": edge_usd, "edge_volpts": edge_volpts}
 
 
 def score(terms: dict[str, np.ndarray], weights: ScoreWeights) -> np.ndarray:

@@ -23,10 +23,12 @@ its surface up to tick rounding).
 SPY's own parity line does not pin the discount factor: the put's early-exercise premium grows with the
 strike and steepens the slope (the simulated chain implies rates below zero). :func:`american_forward_config`
 therefore takes the discount factor from a European reference chain of the same market (SPX parity, which
-identifies it) and fits only SPY's forward from its near-the-money pairs. Measured on the simulated chain
-(``tests/app/test_chain_spy.py``): near-the-money SPY mid IVs within ~0.2 vol points of the simulator's
-surface from 1 week to 6 months (the forward keeps a small bias from the put's early-exercise premium: -0.7
-dollars at 6 months); same-day expiries are dominated by penny rounding.
+identifies it) and fits only SPY's forward from its near-the-money pairs. That forward still carries the
+premia (C - P = D(F - K) + EEP_call - EEP_put): a first solve of the mids prices them and the forward is
+corrected before the final solve (:func:`_without_early_exercise`). Measured on the simulated chain
+(``tests/app/test_chain_spy.py``): near-the-money SPY mid IVs within 0.01-0.05 vol points (median) of the
+simulator's surface from 1 week to 6 months, the forward within 0.15 dollars (0.7 without the correction);
+same-day expiries are dominated by penny rounding.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from spx_core.surface.forwards import (ExpiryForward, ForwardConfig, ForwardMeth
 
 _NEVER_FIT_RATE = 1e-300  # a ForwardConfig.max_rate_se no parity slope meets: the discount factor is given
 _RATE_NEIGHBOURS = 7  # reference expiries (nearest in maturity) whose parity rates' median an American chain uses
+_EEP_BAND = 0.02  # |ln(K/F)| of the pairs whose early-exercise premia correct an American chain's forward
 
 __all__ = ["ChainIV", "chain_iv", "expiry_chain_iv", "expiry_subsnapshot", "ExpiryNotListedError", "AMERICAN_ROOTS",
            "american_forward_config", "american_inputs", "greeks_at"]
@@ -109,8 +112,17 @@ class ChainIV:
         return iv.IVReason(int(self.reason[i])).name
 
 
-def chain_iv(snapshot: ChainSnapshot, *, forward_config: ForwardConfig | None = None) -> ChainIV:
-    """Forwards, bid/ask/mid implied vols and mid-vol greeks for every quote of ``snapshot``."""
+def chain_iv(snapshot: ChainSnapshot, *, forward_config: ForwardConfig | None = None,
+             reference: ChainSnapshot | None = None) -> ChainIV:
+    """Forwards, bid/ask/mid implied vols and mid-vol greeks for every quote of ``snapshot``.
+
+    ``reference``: for an American chain (SPY), the European chain of the same instant (SPX) whose parity gives
+    the discount factors (one rate, the median of its parity-fitted expiries within a year; see
+    :func:`american_forward_config`). Without it an American chain's discount factors come from its own
+    parity slopes, which early exercise biases.
+    """
+    if reference is not None and _AMERICAN_CODES[snapshot.columns["root"]].any():
+        forward_config = american_forward_config(reference, None, forward_config)
     t = snapshot.time_to_expiry()
     forwards = implied_forwards(snapshot, config=forward_config, t_rows=t)
     return _solve(snapshot, tuple(forwards), t)
@@ -134,17 +146,21 @@ def expiry_chain_iv(snapshot: ChainSnapshot, root: Root, expiry: date, *,
     e = next((i for i, s in enumerate(slices) if (s.root, s.expiry) == (root, expiry)), None)
     if e is None:
         raise ExpiryNotListedError(f"{root} {expiry} is not listed in the snapshot of {snapshot.time:%Y-%m-%d %H:%M}")
-    # Years to expiry per slice, then per row: the same instants and arithmetic as
-    # ``snapshot.time_to_expiry()`` (so the same floats) at a fraction of the cost of the per-row lookup.
-    starts = np.array([s.start for s in slices], dtype=np.int64)
-    instants = (calendar or default_calendar()).expiry_instants_ns(
-        snapshot.columns["expiry"][starts], snapshot.is_am[starts])
-    t_rows = np.repeat(year_fraction_ns(snapshot.time_ns, instants), [s.stop - s.start for s in slices])
+    t_rows = _slice_years(snapshot, slices, calendar)
     forwards = forwards_from_slices(snapshot, slices, t_rows, forward_config or ForwardConfig())
     sl = slices[e]
     sub = expiry_subsnapshot(snapshot, sl)
     fwd = dataclasses.replace(forwards[e], start=0, stop=len(sub))
     return _solve(sub, (fwd,), t_rows[sl.start:sl.stop])
+
+
+def _slice_years(snapshot: ChainSnapshot, slices: list[ExpirySlice], calendar: MarketCalendar | None) -> np.ndarray:
+    """Years to expiry per slice, then per row: the same instants and arithmetic as
+    ``snapshot.time_to_expiry()`` (so the same floats) at a fraction of the cost of the per-row lookup."""
+    starts = np.array([s.start for s in slices], dtype=np.int64)
+    instants = (calendar or default_calendar()).expiry_instants_ns(
+        snapshot.columns["expiry"][starts], snapshot.is_am[starts])
+    return np.repeat(year_fraction_ns(snapshot.time_ns, instants), [s.stop - s.start for s in slices])
 
 
 def expiry_subsnapshot(snapshot: ChainSnapshot, sl: ExpirySlice) -> ChainSnapshot:
@@ -177,6 +193,15 @@ def _solve(snapshot: ChainSnapshot, forwards: tuple[ExpiryForward, ...], t: np.n
                              discount=tile(discount), is_call=tile(is_call))
         vol, reason = np.asarray(res.vol, dtype=np.float64), np.asarray(res.reason, dtype=np.uint8)
     else:
+        # The parity forward of American quotes carries the early-exercise premia (the put's exceeds the call's):
+        # solve the mids once, take the premia out of the forward, then solve everything on the corrected one.
+        first, _ = _solve_mixed(prices[2 * n:], forward, strike, t, discount, is_call, am, spot)
+        forward = _without_early_exercise(forward, discount, t, strike, is_call, first, am, spot, expiry_index)
+        starts = np.array([f.start for f in forwards], dtype=np.int64)
+        forwards = tuple(dataclasses.replace(f, forward=float(forward[s])) if s < n and am[s] else f
+                         for f, s in zip(forwards, starts, strict=True))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            k = np.log(strike / forward)
         vol, reason = _solve_mixed(prices, tile(forward), tile(strike), tile(t), tile(discount), tile(is_call),
                                    tile(am), spot)
     iv_bid, iv_ask, iv_mid = vol[:n], vol[n:2 * n], vol[2 * n:]
@@ -187,16 +212,21 @@ def _solve(snapshot: ChainSnapshot, forwards: tuple[ExpiryForward, ...], t: np.n
                    delta, gamma, vega, theta, american=am, spot=spot)
 
 
-def american_forward_config(reference: ChainSnapshot, t: float, base: ForwardConfig | None = None) -> ForwardConfig:
+def american_forward_config(reference: ChainSnapshot, t: float | None,
+                            base: ForwardConfig | None = None) -> ForwardConfig:
     """How to imply an American chain's forwards: the discount factor at ``t`` years from the European
-    ``reference`` chain's parity (the median rate of its parity-fitted expiries nearest ``t``; the config's
-    fallback rate when it has none), only the forward from the American chain's own near-the-money pairs."""
+    ``reference`` chain's parity (the median rate of its parity-fitted expiries nearest ``t``, or of all those
+    within a year when ``t`` is None; the config's fallback rate when it has none), only the forward from the
+    American chain's own near-the-money pairs."""
     base = base or ForwardConfig()
-    fitted = [f for f in implied_forwards(reference, config=base) if f.method is ForwardMethod.PARITY_FIT]
+    slices = reference.expiries()
+    fitted = [f for f in forwards_from_slices(reference, slices, _slice_years(reference, slices, None), base)
+              if f.method is ForwardMethod.PARITY_FIT]
     rate = base.fallback_rate
     if fitted:
         # one expiry's parity rate is noisy (+-0.5% at a month): the median of the nearest few in maturity
-        nearest = sorted(fitted, key=lambda f: abs(f.t - t))[:_RATE_NEIGHBOURS]
+        nearest = ([f for f in fitted if f.t <= 1.0] or fitted) if t is None else \
+            sorted(fitted, key=lambda f: abs(f.t - t))[:_RATE_NEIGHBOURS]
         rate = float(np.median([f.rate for f in nearest]))
     return dataclasses.replace(base, fallback_rate=rate, max_rate_se=_NEVER_FIT_RATE)
 
@@ -210,6 +240,34 @@ def american_inputs(spot: float, forward: np.ndarray, t: np.ndarray,
         rate = np.where(live, -np.log(discount) / t, 0.0)
         q = np.where(live, rate - np.log(forward / spot) / t, 0.0)
     return rate, q
+
+
+def _without_early_exercise(forward, discount, t, strike, is_call, vol, am, spot, expiry_index) -> np.ndarray:
+    """Per row: the parity forward plus the mean (EEP_put - EEP_call)/D of its expiry's near-the-money pairs.
+
+    For American options C - P = D (F - K) + EEP_call - EEP_put, so a parity line through American mids
+    implies F + (EEP_call - EEP_put)/D; the premia are the model's (American minus Black-76 on the same
+    forward) at the pair's mean IV, for pairs within 2% of the forward.
+    """
+    pair = np.flatnonzero(is_call[:-1] & ~is_call[1:] & (strike[:-1] == strike[1:]) & am[:-1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sig = 0.5 * (vol[pair] + vol[pair + 1])
+        near = np.isfinite(sig) & (t[pair] > 0) & (np.abs(np.log(strike[pair] / forward[pair])) <= _EEP_BAND)
+    i, sig = pair[near], sig[near]
+    if not i.size:
+        return forward
+    two = (lambda a: np.concatenate([a, a]))  # noqa: E731 - the call and the put of each pair
+    rights = np.r_[np.ones(i.size, bool), np.zeros(i.size, bool)]
+    rate, q = american_inputs(spot, forward[i], t[i], discount[i])
+    eep = (american.american_price(spot, two(strike[i]), two(t[i]), two(rate), two(q), two(sig), rights)
+           - black76.price(forward=two(forward[i]), strike=two(strike[i]), t=two(t[i]), vol=two(sig),
+                           discount=two(discount[i]), is_call=rights))
+    shift = (eep[i.size:] - eep[:i.size]) / discount[i]
+    g = expiry_index[i]
+    n_exp = int(expiry_index.max()) + 1
+    count = np.bincount(g, minlength=n_exp)
+    mean = np.bincount(g, weights=shift, minlength=n_exp) / np.maximum(count, 1)
+    return forward + mean[expiry_index]
 
 
 def _solve_mixed(prices, forward, strike, t, discount, is_call, am, spot):

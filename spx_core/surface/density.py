@@ -43,6 +43,8 @@ _INV_SQRT_2PI = 0.3989422804014327
 TAIL = 1e-13
 #: Gauss-Legendre nodes per cell for expectations.
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(6)
+#: Cell cuts around each SVI layer's vertex m, in units of its sigma.
+_SPIKE_STEPS = np.array([-300.0, -100.0, -30.0, -10.0, -3.0, -1.0, 0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0])
 
 
 def _phi(x: np.ndarray) -> np.ndarray:
@@ -61,7 +63,12 @@ class _Smile:
         straddles one."""
         corrections = [self.fit.correction] + [c for _, c in self.fit.floor_layers]
         knots = [np.asarray(c.knots) for c in corrections if c is not None]
-        return np.unique(np.concatenate(knots)) if knots else np.empty(0)
+        # SVI's curvature is concentrated within ~sigma of m: a fit with a tiny sigma (a hockey stick, seen on
+        # short expiries) has a density spike there far narrower than a grid cell, so cells are cut at m and
+        # at geometric multiples of sigma around it, where the spike's shape scales.
+        for params in [self.fit.svi] + [p for p, _ in self.fit.floor_layers]:
+            knots.append(params.m + params.sigma * _SPIKE_STEPS)
+        return np.unique(np.concatenate(knots))
 
     def terms(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(p(k), P(S_T > F e^k), P(S_T < F e^k))``: density per unit k, survival, distribution."""
@@ -113,8 +120,7 @@ class RiskNeutralDensity:
         x = np.asarray(x, dtype=np.float64)
         if self._smile is None:
             return np.full(x.shape, np.nan)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            k = np.log(x / self.forward)
+        k = np.log(np.where(x > 0, x, self.forward) / self.forward)  # x <= 0 is answered below, not logged
         below = self._smile.terms(k)[2]
         return np.where(x <= 0, 0.0, np.clip(below, 0.0, 1.0))
 
@@ -123,8 +129,7 @@ class RiskNeutralDensity:
         x = np.asarray(x, dtype=np.float64)
         if self._smile is None:
             return np.full(x.shape, np.nan)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            k = np.log(x / self.forward)
+        k = np.log(np.where(x > 0, x, self.forward) / self.forward)  # x <= 0 is answered below, not logged
         above = self._smile.terms(k)[1]
         return np.where(x <= 0, 1.0, np.clip(above, 0.0, 1.0))
 
@@ -208,8 +213,9 @@ def _k_range(smile: _Smile, sd: float) -> tuple[float, float]:
     return float(max(lo, -50.0)), float(min(hi, 50.0))  # |k| <= 50: S_T within e^-50..e^50 of F
 
 
-def _layer_atoms(fit: ExpiryFit, k: np.ndarray) -> list[tuple[float, float]]:
-    """Point masses where the served slice switches between calendar layers (a convex kink in ``w``)."""
+def _layer_atoms(fit: ExpiryFit, grid: np.ndarray) -> list[tuple[float, float]]:
+    """Point masses where the served slice switches between calendar layers (a convex kink in ``w``),
+    searched for on ``grid`` (values of k)."""
     if not fit.floor_layers:
         return []
     layers = [(fit.svi, fit.correction)] + list(fit.floor_layers)
@@ -221,7 +227,7 @@ def _layer_atoms(fit: ExpiryFit, k: np.ndarray) -> list[tuple[float, float]]:
         w, w1, _ = bank.derivatives(idx, np.broadcast_to(x, idx.shape))
         return w, w1
 
-    x, a, b = _switches(evaluate, np.linspace(k[0], k[-1], 2 * len(k)), depth=2)
+    x, a, b = _switches(evaluate, grid, depth=2)
     w, w1 = evaluate(x)
     cols = np.arange(len(x))
     s = np.sqrt(w[a, cols])
@@ -292,7 +298,7 @@ def expiry_density(surface: VolSurface | None, fit: ExpiryFit, *, points: int = 
     if not (np.all(np.isfinite(p)) and np.all(np.isfinite(below))):
         return _unavailable(fit, "the fitted smile has no positive variance somewhere in the wings")
     price = fit.forward * np.exp(k)
-    atoms = tuple(_layer_atoms(fit, k))
+    atoms = tuple(_layer_atoms(fit, np.linspace(k[0], k[-1], 2 * len(k))))
     return RiskNeutralDensity(fit.root, fit.expiry, fit.t, fit.forward, fit.discount, price, p / price,
                               np.clip(below, 0.0, 1.0), atoms, "", smile)
 

@@ -60,7 +60,7 @@ def test_every_batch_carries_a_spy_batch(spy_run):
 
 
 def test_spy_tracks_a_tenth_of_spx_plus_accrued_dividends(spy_run):
-    m, _, batches = spy_run
+    _, _, batches = spy_run
     ratios = np.array([b.for_underlying("SPY").snapshot.underlying_price / b.snapshot.underlying_price
                        for b in batches])
     # since the Dec-20 ex-date SPY has accrued ~0.22 years of a 1.3% yield: ~0.1 * exp(0.0029)
@@ -72,7 +72,7 @@ def test_spy_tracks_a_tenth_of_spx_plus_accrued_dividends(spy_run):
 def test_spy_drops_by_the_dividend_on_the_ex_date():
     m = SimulatedMarket(SimulatorConfig(seed=2, start=datetime(2025, 3, 20, 15, 59, tzinfo=ET)))
     m.advance(0.0)
-    times, amounts = m.spy.dividends(m.now_ns)
+    _, amounts = m.spy.dividends(m.now_ns)
     assert 1.6 < amounts[0] < 2.1  # a quarter of 1.3% on ~$580
     before = m.spy.spot / m.spot
     while from_ns(m.now_ns).astimezone(ET).date() < date(2025, 3, 21):
@@ -114,7 +114,7 @@ def test_daily_expiries_and_one_dollar_strikes_near_the_money(spy_run):
 
 
 def test_quotes_are_in_pennies_two_sided_and_hold_the_american_theo(spy_run):
-    m, first, batches = spy_run
+    _, _, batches = spy_run
     snap = batches[-1].for_underlying("SPY").snapshot
     bid, ask = snap.bid, snap.ask
     assert np.all(ask > bid) and np.all(bid >= 0)

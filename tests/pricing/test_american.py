@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from spx_core.pricing import IVReason, black76, bsm
-from spx_core.pricing.american import american_greeks, american_iv, american_price, escrowed_spot
 from spx_core.pricing._american_models import bivariate_cdf
+from spx_core.pricing.american import american_greeks, american_iv, american_price, escrowed_spot
 
 ql = pytest.importorskip("QuantLib")
 

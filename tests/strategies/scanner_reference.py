@@ -173,8 +173,8 @@ def _evaluate(snapshot, civ, surface, params, densities, book, rows, width):
     if params.min_pop is not None and not pop >= params.min_pop:
         return None
     w = params.weights
-    terms = ((w.ev_per_max_loss, ev / max(max_loss, MIN_RISK)), (w.pop, pop),
-             (w.credit_per_width, cpw), (w.edge_volpts, edge_volpts))
+    terms = ((w.ev, ev), (w.ev_per_max_loss, ev / max(max_loss, MIN_RISK)), (w.pop, pop),
+             (w.credit_per_width, cpw), (w.edge_usd, 100 * edge_pts), (w.edge_volpts, edge_volpts))
     score = sum(wt * x for wt, x in terms if wt and math.isfinite(x))
     return RefCandidate(book, tuple(rows), width, mid, natural, max_loss, pop, ev, 100 * edge_pts, edge_volpts, score,
                         slack)

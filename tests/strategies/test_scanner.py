@@ -42,12 +42,14 @@ def _assert_matches_reference(f, params) -> int:
         want = np.array([getattr(x, name) for x in ref])
         np.testing.assert_allclose(getattr(table, name)[idx], want, rtol=0, atol=atol, err_msg=name)
     # EV: the scan's exact C_fit/D identity vs the density's own quadrature, which is exact up to the density's
-    # normalization defect (a 1-DTE slice here integrates to 1 + 3e-5): allowed as slack, nothing more.
+    # normalization defect (the 1-DTE slice of this chain integrates to 1 - 1.7e-4 while its CDF spans 0..1):
+    # allowed as slack, nothing more; every other slice integrates to 1 within 1e-9, so there it is exact.
     slack = np.array([x.ev_slack for x in ref])
     assert np.all(np.abs(table.ev[idx] - [x.ev for x in ref]) <= 1e-8 + slack)
-    assert np.all(slack <= 1e-3)
+    assert np.mean(slack < 1e-9) > 0.5
     risk = np.maximum([x.max_loss for x in ref], MIN_RISK)
-    score_tol = 1e-7 + params.weights.pop * 1e-5 + params.weights.ev_per_max_loss * slack / risk
+    w = params.weights
+    score_tol = 1e-7 + w.pop * 1e-5 + w.ev * slack + w.ev_per_max_loss * slack / risk
     assert np.all(np.abs(table.score[idx] - [x.score for x in ref]) <= score_tol)
     np.testing.assert_array_equal(c.width[idx], [x.width for x in ref])
     if len(c.ratios) == 2:  # verticals and calendars: natural = short bid - long ask, bit for bit
@@ -61,7 +63,8 @@ def _assert_matches_reference(f, params) -> int:
 def test_vectorized_scan_equals_the_python_loop_on_a_realistic_chain(structure):
     delta = (0.15, 0.25) if structure is ScanStructure.IRON_CONDOR else (0.15, 0.35)
     params = params_for(structure, short_delta=delta, widths=(10.0, 25.0), dte=(0, 40), skips=(10.0,),
-                        allow_flagged=True, weights=ScoreWeights(ev_per_max_loss=1.0, pop=0.3, credit_per_width=0.2,
+                        allow_flagged=True, weights=ScoreWeights(ev=0.1, ev_per_max_loss=1.0, pop=0.3,
+                                                                 credit_per_width=0.2, edge_usd=0.001,
                                                                  edge_volpts=0.02))
     assert _assert_matches_reference(realistic(), params) >= 5
 

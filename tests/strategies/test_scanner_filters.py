@@ -178,3 +178,25 @@ def test_bad_parameters_are_refused_with_the_field_named(kwargs, needle):
     with pytest.raises(ScanParamsError, match=None) as exc:
         ScanParams(**kwargs)
     assert needle in str(exc.value)
+
+
+@pytest.mark.parametrize("field, column", [("pop", "pop"), ("credit_per_width", "credit_per_width"),
+                                           ("ev", "ev"), ("edge_usd", "edge_usd"), ("edge_volpts", "edge_volpts")])
+def test_a_single_weight_ranks_by_that_figure(field, column):
+    from spx_core.strategies.scanner import ScoreWeights
+
+    zero = dict.fromkeys(("ev", "ev_per_max_loss", "pop", "credit_per_width", "edge_usd", "edge_volpts"), 0.0)
+    weights = ScoreWeights(**{**zero, field: 2.0})
+    table = _scan(params_for(ScanStructure.PUT_CREDIT_VERTICAL, **BASE, weights=weights)).table
+    values = np.nan_to_num(getattr(table, column), nan=0.0)
+    np.testing.assert_allclose(table.score, 2.0 * values, rtol=1e-12, atol=1e-15)
+    assert np.all(np.diff(values) <= 1e-12)
+
+
+def test_a_scan_too_large_to_evaluate_is_refused_with_what_to_narrow(monkeypatch):
+    from spx_core.strategies import scanner
+
+    monkeypatch.setattr(scanner, "MAX_CANDIDATES", 100)
+    result = _scan(params_for(ScanStructure.IRON_CONDOR, **BASE))
+    assert result.table is None and result.n_considered > 100
+    assert "more than one scan evaluates (100" in result.reason and "narrow the short delta range" in result.reason

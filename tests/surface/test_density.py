@@ -175,3 +175,22 @@ def test_density_is_a_value_object(densities):
     assert isinstance(d, RiskNeutralDensity)
     with pytest.raises(AttributeError):
         d.forward = 1.0  # type: ignore[misc]
+
+
+def test_hockey_stick_smile_spike_is_integrated():
+    """A short expiry fitted with a near-zero SVI sigma (rho ~ -1) has a density spike ~1e-6 wide in k at m,
+    far inside one grid cell; the quadrature cuts cells around m so the mass still integrates to 1
+    (it was 1 - 1.7e-4 when the spike fell between Gauss-Legendre nodes)."""
+    from spx_core.surface import fit_surface
+    from tests.chains import realistic_chain
+
+    surf = fit_surface(realistic_chain(n_quotes=4000, seed=5))
+    for d in surface_densities(surf).values():
+        if d.ok:
+            assert abs(d.expected(np.ones_like) - 1.0) < 1e-8, (d.expiry, d.expected(np.ones_like))
+
+
+def test_probabilities_at_zero_and_below_need_no_logarithm(densities):
+    d = next(iter(densities.values()))
+    np.testing.assert_array_equal(d.prob_below(np.array([0.0, -1.0])), [0.0, 0.0])
+    np.testing.assert_array_equal(d.prob_above(np.array([0.0, -1.0])), [1.0, 1.0])
