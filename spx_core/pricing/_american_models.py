@@ -14,18 +14,18 @@ import math
 import numpy as np
 from scipy.special import ndtr
 
+from spx_core.pricing._constants import CONVERGENCE_TOL, TWO_PI
+
 __all__ = ["bivariate_cdf", "bs2002_call", "baw", "european", "RHO_BS"]
 
 #: t1 = RHO2 * T (the golden-section split of the 2002 paper); the bivariate terms' correlation is sqrt(RHO2)
 _RHO2 = 0.5 * (math.sqrt(5.0) - 1.0)
 RHO_BS = math.sqrt(_RHO2)
 _R_B_SMALL = 1e-7  # |r - b| below this: the B0 = r K/(r - b) limit (Strata's guard)
-_TWO_PI = 2.0 * math.pi
 # 12-point Gauss-Legendre on [-1, 1]: at |rho| = 0.786 it is within 1.3e-15 of the 20-point rule Genz uses for
 # |rho| >= 0.75 (measured on 20,000 random points), at 60% of the cost
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(12)
 _BAW_ITERATIONS = 40
-_BAW_TOL = 1e-10  # relative change of the critical price at which a row stops (Newton converges quadratically)
 
 
 def bivariate_cdf(a: np.ndarray, b: np.ndarray, rho: float) -> np.ndarray:
@@ -44,7 +44,7 @@ def bivariate_cdf(a: np.ndarray, b: np.ndarray, rho: float) -> np.ndarray:
     hs = ((h * h + k * k) / 2.0)[:, None]
     with np.errstate(over="ignore", invalid="ignore"):
         total = np.exp((sn * hk - hs) / (1.0 - sn * sn)) @ _GL_W
-    return total * asr / (2.0 * _TWO_PI) + ndtr(-h) * ndtr(-k)
+    return total * asr / (2.0 * TWO_PI) + ndtr(-h) * ndtr(-k)
 
 
 def european(s, k, t, r, b, v, is_call):
@@ -172,11 +172,11 @@ def _baw_critical(seed, k, t, r, b, v, phi, q):
         euro = european(xa, ka, ta, ra, ba, va, is_call[active])
         g = pa * (xa - ka) - euro - pa * (1.0 - ca * nd) * xa / qa
         # dg/dS: phi - phi e^{(b-r)t} N(phi d1) - phi (1 - e^{(b-r)t} N(phi d1))/q + e^{(b-r)t} n(d1)/(v sqrt t q)
-        pdf = np.exp(-0.5 * d1 * d1) / math.sqrt(_TWO_PI)
+        pdf = np.exp(-0.5 * d1 * d1) / math.sqrt(TWO_PI)
         dg = pa - pa * ca * nd - pa * (1.0 - ca * nd) / qa + ca * pdf / (sda * qa)
         step = g / dg
         new = np.where(xa - step > 0, xa - step, 0.5 * xa)
         x[active] = new
-        done = np.abs(new - xa) <= _BAW_TOL * xa
+        done = np.abs(new - xa) <= CONVERGENCE_TOL * xa
         active[np.flatnonzero(active)[done]] = False
     return x

@@ -52,3 +52,7 @@ ABOVE_MAX = 2
 NO_TIME_VALUE = 3
 EXPIRED = 4
 BAD_INPUT = 5
+
+#: Relative convergence tolerance of the iterative solvers: the Heston least-squares calibration (ftol, xtol,
+#: gtol), the BAW critical price's Newton (relative change) and the American implied-vol bracket (vol).
+CONVERGENCE_TOL = 1e-10

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spx_core.pricing import iv as black_iv
+from spx_core.pricing._constants import CONVERGENCE_TOL
 from spx_core.pricing.iv import IVReason, IVResult
 
 __all__ = ["AmericanGreeks", "METHODS", "VOL_MAX", "VOL_MIN", "american_greeks", "american_iv",
@@ -39,8 +40,7 @@ METHODS = ("bs2002", "baw")
 VOL_MIN = 1e-3  # lowest vol the solver looks at (0.1%): at or below its price there is no time value to imply
 VOL_MAX = 5.0  # highest (500%): a price above the model's value there is "above max"
 _PRICE_TOL = 1e-11  # stop when |model - price| <= this * max(price, 1e-3 * spot) (relative, with a floor)
-_VOL_TOL = 1e-10  # or when the bracket is this narrow (absolute vol)
-_ITERATIONS = 80  # bisection alone needs ~36 to reach _VOL_TOL from the whole bracket
+_ITERATIONS = 80  # bisection alone needs ~36 to reach CONVERGENCE_TOL from the whole bracket
 _DAY = 1.0 / 365.0
 
 
@@ -245,7 +245,7 @@ def _newton(p, s, k, t, r, q, c, method):
             step = va - f / vega
         inside = np.isfinite(step) & (step > lo[a]) & (step < hi[a])
         v[a] = np.where(inside, step, 0.5 * (lo[a] + hi[a]))
-        done = (np.abs(f) <= tol[a]) | (hi[a] - lo[a] <= _VOL_TOL)
+        done = (np.abs(f) <= tol[a]) | (hi[a] - lo[a] <= CONVERGENCE_TOL)
         v[a[done]] = va[done]
         active = a[~done]
     return v

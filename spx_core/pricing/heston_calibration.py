@@ -17,6 +17,7 @@ from scipy.optimize import least_squares
 
 from spx_core.pricing import black76, iv
 from spx_core.pricing._arrays import read_only
+from spx_core.pricing._constants import CONVERGENCE_TOL
 from spx_core.pricing.heston import (
     DEFAULT_TOL,
     HestonParams,
@@ -173,7 +174,7 @@ def calibrate(*, forward, strike, t, discount, is_call, market_price, weight=Non
     x0 = np.clip(initial.as_array(), LOWER, UPPER)
     sol = least_squares(lambda z: scale * (evaluate(z)[0] - mp_), x0, jac=lambda z: scale[:, None] * evaluate(z)[1],
                         bounds=(LOWER, UPPER), method="trf", x_scale="jac", max_nfev=max_evaluations,
-                        ftol=1e-10, xtol=1e-10, gtol=1e-10)
+                        ftol=CONVERGENCE_TOL, xtol=CONVERGENCE_TOL, gtol=CONVERGENCE_TOL)
     params = HestonParams(*(float(v) for v in sol.x))
     model_iv = iv.implied_vol(price=price(params=params, **kw), forward=f, strike=k, t=tt, discount=d,
                               is_call=call).vol
