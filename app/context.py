@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from app.settings import AppSettings, SettingsError
+from app.shared_fits import SharedFits
 from spx_core.domain import OptionContract, Root
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class AppContext(QObject):
         self._contract: OptionContract | None = None
         self._expiry: ExpiryKey | None = None
         self._legs: tuple[Leg, ...] = ()
+        #: one chain-IV solve and surface fit per snapshot for every panel of the window (worker side)
+        self.fits = SharedFits()
 
     # --- selections ---------------------------------------------------------------------------------------
     @property

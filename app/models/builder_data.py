@@ -27,6 +27,7 @@ import numpy as np
 
 from app.models.builder_model import NOT_LISTED, LegQuote
 from app.panels.surface_panel import REFIT_INDEX_MOVE, REFIT_MARKET_SECONDS
+from app.shared_fits import SharedFits
 from spx_core.domain import ET, ChainSnapshot, OptionContract, describe_flags
 from spx_core.strategies.structure import Leg, Structure, underlying_of
 
@@ -133,26 +134,26 @@ def _american_cache(snapshot: ChainSnapshot, old: MarketCache | None, reference:
     return MarketCache(MarketChain(snapshot, chain_iv(snapshot, forward_config=config), None), reference)
 
 
-def _cache_for(snapshot: ChainSnapshot, old: MarketCache | None) -> MarketCache:
-    """Chain IVs of ``snapshot``; the surface refitted when the market moved enough since ``old``'s fit."""
+def _cache_for(snapshot: ChainSnapshot, old: MarketCache | None, fits: SharedFits) -> MarketCache:
+    """Chain IVs of ``snapshot``; the surface refitted (through the window's shared fits) when the market
+    moved enough since ``old``'s fit."""
     from spx_core.strategies.market import MarketChain
-    from spx_core.surface import chain_iv, fit_surface
+    from spx_core.surface import chain_iv
 
     if old is not None and old.chain.snapshot is snapshot:
         return old
-    civ = chain_iv(snapshot)
     if old is not None and old.chain.surface is not None:
         fitted = old.fitted_on
         aged = (snapshot.time_ns - fitted.time_ns) / 1e9 >= REFIT_MARKET_SECONDS
         moved = abs(snapshot.underlying_price / fitted.underlying_price - 1.0) >= REFIT_INDEX_MOVE
         if not (aged or moved):
-            return MarketCache(MarketChain(snapshot, civ, old.chain.surface), fitted)
-    surface = fit_surface(civ, previous=old.chain.surface if old is not None else None)
-    return MarketCache(MarketChain(snapshot, civ, surface), snapshot)
+            return MarketCache(MarketChain(snapshot, chain_iv(snapshot), old.chain.surface), fitted)
+    shared = fits.memo().fit(snapshot)
+    return MarketCache(MarketChain(snapshot, shared.civ, shared.surface), snapshot)
 
 
 def _caches(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...],
-            caches: dict[str, MarketCache]) -> dict[str, MarketCache]:
+            caches: dict[str, MarketCache], fits: SharedFits) -> dict[str, MarketCache]:
     """The market of the underlyings the legs use (nothing is solved or fitted for the others)."""
     from spx_core.surface.chain_iv import AMERICAN_ROOTS
 
@@ -160,11 +161,11 @@ def _caches(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...],
     used = {leg.underlying for leg in legs} & set(snapshots)
     european = next((s for u, s in snapshots.items() if u not in american), None)
     return {u: _american_cache(snapshots[u], caches.get(u), european, legs) if u in american
-            else _cache_for(snapshots[u], caches.get(u)) for u in used}
+            else _cache_for(snapshots[u], caches.get(u), fits) for u in used}
 
 
 def compute_builder(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...], view: BuilderView,
-                    caches: dict[str, MarketCache]) -> BuilderResult:
+                    caches: dict[str, MarketCache], fits: SharedFits) -> BuilderResult:
     """Worker-thread job: the builder's result for ``legs`` on the latest snapshot per underlying."""
     from spx_core.strategies.market import Market, MarketError
     from spx_core.strategies.recognize import recognize
@@ -172,7 +173,7 @@ def compute_builder(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...], 
 
     t0 = time.perf_counter()
     structure = recognize(legs)
-    new_caches = _caches(snapshots, legs, caches)
+    new_caches = _caches(snapshots, legs, caches, fits)
     market = Market({u: c.chain for u, c in new_caches.items()})
     quotes: dict[OptionContract, LegQuote] = {}
     for leg in legs:

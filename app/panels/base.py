@@ -41,6 +41,7 @@ from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
+from app.shared_fits import SharedFits
 from app.widgets.job_runner import JobRunner
 from spx_core.marketdata.source import QuoteBatch
 
@@ -99,6 +100,7 @@ class LivePanel(QWidget):
         self.results = 0  # results shown (the self-test waits for a live panel to refresh)
         self.last_compute_seconds = float("nan")
         self.context: AppContext | None = None
+        self._own_fits: SharedFits | None = None
         self._runner = JobRunner(job_name, self)
         self._runner.finished.connect(self._on_result)
         self._runner.failed.connect(self._report_error)
@@ -115,6 +117,16 @@ class LivePanel(QWidget):
     def bind(self, context: AppContext) -> None:
         """Join the app context (override to connect selections; call super)."""
         self.context = context
+
+    @property
+    def shared_fits(self) -> SharedFits:
+        """The window's shared surface fits (the panel's own outside a window): pass it into a job and
+        call ``shared_fits.memo().fit(snapshot)`` in the worker for the snapshot's chain IVs and fitted surface."""
+        if self.context is not None:
+            return self.context.fits
+        if self._own_fits is None:
+            self._own_fits = SharedFits()
+        return self._own_fits
 
     def job(self, batch: QuoteBatch) -> Job | None:
         """GUI thread: the worker job for this (coalesced) batch, or None to skip it."""

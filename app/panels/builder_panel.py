@@ -302,7 +302,8 @@ class BuilderPanel(LivePanel):
         self._snapshots.setdefault(batch.snapshot.underlying, batch.snapshot)
         if not self.legs:
             return None
-        return Job(compute_builder, (dict(self._snapshots), self.legs, self.view(), dict(self._caches)))
+        return Job(compute_builder,
+                   (dict(self._snapshots), self.legs, self.view(), dict(self._caches), self.shared_fits))
 
     def status_message(self, text: str) -> None:
         self._set_status(text)

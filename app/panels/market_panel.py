@@ -33,6 +33,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 
 from app.panels.base import Job, LivePanel, data_moved
 from app.panels.surface_panel import REFIT_INDEX_MOVE, REFIT_MARKET_SECONDS
+from app.shared_fits import SharedFits
 from app.widgets.plot_style import PALETTE, ThemedPlotWidget
 from spx_core.analytics.market_state import BarsCache, MarketState
 from spx_core.domain import ET, ChainSnapshot
@@ -133,19 +134,15 @@ class MarketResult:
     seconds: float
 
 
-def compute_market(snapshot: ChainSnapshot, previous: Any, loader: BarsLoader, cache: BarsCache,
+def compute_market(snapshot: ChainSnapshot, fits: SharedFits, loader: BarsLoader, cache: BarsCache,
                    history_cache: BarsCache) -> MarketResult:
-    """Worker-thread job: surface fit, bars, market state and the chart's history."""
+    """Worker-thread job: surface fit (shared with the other panels), bars, market state and the chart's history."""
     from spx_core.analytics.market_bars import session_cutoff
     from spx_core.analytics.market_state import market_state
-    from spx_core.surface import (  # heavy imports kept off the start-up path
-        chain_iv,
-        fit_surface,
-    )
 
     t0 = time.perf_counter()
-    civ = chain_iv(snapshot)
-    surface = fit_surface(civ, previous=previous)
+    fitted = fits.memo().fit(snapshot)
+    civ, surface = fitted.civ, fitted.surface
     session = session_cutoff(snapshot.time_ns)
     bars = loader.load(session)
     state = market_state(bars.spx, bars.vix, surface, civ=civ, atm_iv_history=bars.atm_history, cache=cache,
@@ -352,8 +349,7 @@ class MarketPanel(LivePanel):
 
     def job(self, batch: QuoteBatch) -> Job:
         self._job_started = time.monotonic()
-        previous = self._result.surface if self._result is not None else None
-        return Job(compute_market, (batch.snapshot, previous, self.loader, self.cache, self._history_cache))
+        return Job(compute_market, (batch.snapshot, self.shared_fits, self.loader, self.cache, self._history_cache))
 
     def status_message(self, text: str) -> None:
         self.status_label.setText(text)

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 from app.models.scanner_model import ScannerTableModel
 from app.panels.base import Job, LivePanel, data_moved
 from app.panels.scanner_params import ScanParamsForm
+from app.shared_fits import SharedFits
 from app.widgets.payoff_plot import PayoffPlot
 from app.widgets.responsive_splitter import ResponsiveSplitter
 from spx_core.domain import ET, ChainSnapshot, Root
@@ -86,7 +87,7 @@ def _key(candidate: Any) -> tuple[Root, date]:
     return candidate.structure.legs[0].contract.root, candidate.expiry
 
 
-def _import_core() -> tuple[Any, Any, Any, Any, Any]:
+def _import_core() -> tuple[Any, Any, Any]:
     """Worker thread: the core the scan needs (scipy-heavy, so never on the start-up path).
 
     Import order matters: the surface and chain workers import ``spx_core.surface`` first, in parallel
@@ -95,22 +96,23 @@ def _import_core() -> tuple[Any, Any, Any, Any, Any]:
     about one start in six). The payoff module is loaded here too, off the GUI thread, before the GUI
     thread prices a selection with it.
     """
-    from spx_core.surface import chain_iv, fit_surface  # noqa: I001 (this order on purpose, see above)
+    import spx_core.surface  # noqa: F401, I001 (this order on purpose, see above)
     from spx_core.surface.density import expiry_density
     from spx_core.strategies import payoff  # noqa: F401
     from spx_core.strategies.probability import expected_moves
     from spx_core.strategies.scanner import scan
 
-    return chain_iv, fit_surface, scan, expected_moves, expiry_density
+    return scan, expected_moves, expiry_density
 
 
-def compute_scan(snapshot: ChainSnapshot, params: ScanParams, previous: Any | None,
+def compute_scan(snapshot: ChainSnapshot, params: ScanParams, fits: SharedFits,
                  gate: MarketGate | None) -> ScanOutcome:
-    """Worker-thread job: IVs, surface, the optional market gate, the scan, densities and moves."""
-    chain_iv, fit_surface, scan, expected_moves, expiry_density = _import_core()
+    """Worker-thread job: IVs and surface (shared with the other panels), the optional market gate, the scan,
+    densities and moves."""
+    scan, expected_moves, expiry_density = _import_core()
     t0 = time.perf_counter()
-    civ = chain_iv(snapshot)
-    surface = fit_surface(civ, previous=previous)
+    fitted = fits.memo().fit(snapshot)
+    civ, surface = fitted.civ, fitted.surface
     ok, why = gate(snapshot, surface) if gate is not None else (True, "")
     if not ok:
         return ScanOutcome(snapshot, params, civ, surface, None, why, seconds=time.perf_counter() - t0)
@@ -260,9 +262,8 @@ class ScannerPanel(LivePanel):
             return None
         self.jobs_started += 1
         self._last_job_at = time.monotonic()
-        previous = self._outcome.surface if self._outcome is not None else None
         gate = self._gate or (_filter_gate(self._filter, self._market_state) if self._filter is not None else None)
-        return Job(compute_scan, (batch.snapshot, self._params, previous, gate))
+        return Job(compute_scan, (batch.snapshot, self._params, self.shared_fits, gate))
 
     def status_message(self, text: str) -> None:
         self.status_label.setText(text)

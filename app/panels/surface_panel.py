@@ -18,14 +18,28 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
-                               QListWidgetItem, QSizePolicy, QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSizePolicy,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.models.skew_model import SkewTableModel
 from app.panels.base import Job, LivePanel, data_moved
+from app.shared_fits import SharedFits
 from app.widgets.gl_support import opengl_available
-from app.widgets.responsive_splitter import ResponsiveSplitter
 from app.widgets.plot_style import SeriesStyle, expiry_styles
+from app.widgets.responsive_splitter import ResponsiveSplitter
 from app.widgets.smile_plot import SmileAxis, SmileData, SmilePlot
 from app.widgets.surface_view import make_surface_view, surface_grid
 from app.widgets.term_plot import TermStructurePlot
@@ -55,13 +69,11 @@ class SurfaceResult:
     seconds: float
 
 
-def compute_surface(snapshot: ChainSnapshot, previous: Any | None) -> SurfaceResult:
-    """Worker-thread job: chain IVs, surface fit, smile arrays and the surface grid."""
-    from spx_core.surface import chain_iv, fit_surface  # heavy imports kept off the start-up path
-
+def compute_surface(snapshot: ChainSnapshot, fits: SharedFits) -> SurfaceResult:
+    """Worker-thread job: chain IVs and surface fit (shared with the other panels), smile arrays, surface grid."""
     t0 = time.perf_counter()
-    civ = chain_iv(snapshot)
-    surface = fit_surface(civ, previous=previous)
+    fitted = fits.memo().fit(snapshot)
+    civ, surface = fitted.civ, fitted.surface
     smiles, days = {}, {}
     otm = np.where(civ.k >= 0, snapshot.is_call, ~snapshot.is_call)
     usable = otm & np.isfinite(civ.iv_mid) & (np.abs(civ.delta) >= _MIN_ABS_DELTA)
@@ -171,8 +183,7 @@ class SurfacePanel(LivePanel):
             or abs(now.underlying_price / before.underlying_price - 1.0) >= REFIT_INDEX_MOVE)
 
     def job(self, batch: QuoteBatch) -> Job:
-        previous = self._result.surface if self._result is not None else None
-        return Job(compute_surface, (batch.snapshot, previous))
+        return Job(compute_surface, (batch.snapshot, self.shared_fits))
 
     def status_message(self, text: str) -> None:
         self.status_label.setText(text)

@@ -15,6 +15,7 @@ from app.models.scanner_model import COLUMNS, ScannerTableModel
 from app.panels.scanner_panel import NO_TICKET_TIP, ScannerPanel, compute_scan
 from app.panels.scanner_params import CUSTOM
 from app.settings import AppSettings
+from app.shared_fits import SharedFits
 from spx_core.domain import ET, Right
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
 from spx_core.strategies.scanner import PRESETS, ScanParams, ScanStructure
@@ -58,7 +59,7 @@ def panel(qtbot, batch, context):
 
 
 def test_model_passes_qtmodeltester(qtmodeltester, batch):
-    outcome = compute_scan(batch.snapshot, WIDE, None, None)
+    outcome = compute_scan(batch.snapshot, WIDE, SharedFits(), None)
     assert len(outcome.candidates) > 10
     model = ScannerTableModel()
     model.set_candidates(outcome.candidates, batch.snapshot.time.astimezone(ET).date())
