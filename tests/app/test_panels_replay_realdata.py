@@ -1,0 +1,167 @@
+"""Scanner and builder panels in the main window on REPLAYED real data: the Cboe DataShop chain of
+2019-06-26 15:45 ET imported with the real importer into a SQLite store, replayed by the app's feed."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.main_window import PANELS
+from app.models.builder_model import LegColumn
+from spx_core.domain import QuoteFlag, Right, Root
+from spx_core.domain.contracts import OptionContract
+from spx_core.marketdata.source import SourceKind
+from spx_core.strategies.scanner import ScanParams, ScanStructure
+from spx_core.strategies.structure import Leg
+
+pytestmark = [pytest.mark.shared_data, pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")]
+
+DAY = date(2019, 6, 26)
+#: the issue's check: 0.20-delta 25-wide put credit verticals, every expiry (0DTE included)
+PUT_CREDIT = ScanParams(ScanStructure.PUT_CREDIT_VERTICAL, short_delta=0.20, widths=(25.0,), dte=(0, 400), top=100,
+                        allow_flagged=True)
+
+
+def _import(shared_data: Path, db: Path) -> str:
+    """The DataShop file through ``import_files`` (what ``spx-data import`` runs); returns its session."""
+    from spx_core.marketdata.importers import import_files
+    from spx_core.storage import Store
+
+    store = Store.open(db)
+    try:
+        reports = import_files(store, [shared_data / "cboe_datashop" / "spxw20190626.csv"], "cboe-datashop")
+        assert not reports[0].error, reports[0].error
+        sessions = store.list_sessions()
+    finally:
+        store.close()
+    assert len(sessions) == 1
+    return sessions[0].name
+
+
+@pytest.fixture
+def replayed(make_window, qtbot, run_async, shared_data, tmp_path):
+    """A main window (chain, scanner, builder) replaying the imported session; its snapshot is the last batch."""
+    db = tmp_path / "real.sqlite"
+    session = _import(shared_data, db)
+    specs = tuple(s for s in PANELS if s.key in ("chain", "scanner", "builder"))
+    window = make_window(db_path=str(db), panels=specs)
+    run_async(window.open_store(), timeout=30)
+    assert session in window.toolbar.session_names()
+    window.toolbar.source_requested.emit(SourceKind.REPLAY, session)
+    qtbot.waitUntil(lambda: window.feed.kind is SourceKind.REPLAY and window.feed.last_batch is not None,
+                    timeout=30_000)
+    snap = window.feed.last_batch.snapshot
+    assert len(snap) == 10_384 and snap.time.date() == DAY
+    return window
+
+
+def _row(snap, contract: OptionContract) -> int:
+    c = snap.columns
+    hit = np.flatnonzero((c["strike"] == contract.strike) & (c["is_call"] == (contract.right is Right.CALL))
+                         & (c["expiry"] == np.datetime64(contract.expiry)))
+    hit = [int(i) for i in hit if snap.contract(int(i)).root is contract.root]
+    assert len(hit) == 1, contract
+    return hit[0]
+
+
+def _scan(panel, qtbot, params: ScanParams) -> None:
+    before = panel.results
+    panel.form.set_params(params)
+    panel._params_settled()
+    qtbot.waitUntil(lambda: panel.results > before and panel.outcome is not None
+                    and panel.outcome.params == params, timeout=90_000)
+
+
+def test_scanner_on_the_replayed_chain_finds_verticals_at_short_bid_minus_long_ask(replayed, qtbot):
+    window = replayed
+    snap = window.feed.last_batch.snapshot
+    panel = window.panels["scanner"]
+    window.docks["scanner"].raise_()
+    qtbot.waitUntil(panel.on_screen, timeout=5_000)
+    _scan(panel, qtbot, PUT_CREDIT)
+    outcome = panel.outcome
+    assert outcome.snapshot.checksum == snap.checksum
+    cands = outcome.candidates
+    assert panel.model.rowCount() == len(cands) >= 20
+    assert min(c.dte for c in cands) == 0  # the 15:45 0DTE expiry is scanned too
+    for cand in cands:
+        short, long_ = cand.structure.legs
+        s, lg = _row(snap, short.contract), _row(snap, long_.contract)
+        assert cand.credit_natural == snap.bid[s] - snap.ask[lg]  # exactly
+        assert cand.credit_natural <= cand.credit_mid and cand.max_loss > 0
+    assert panel.payoff.data is not None  # the selected candidate's chart
+    assert panel.status_label.text().startswith(f"{len(cands)} of ")
+
+
+def test_scanner_says_which_filter_emptied_the_scan(replayed, qtbot):
+    window = replayed
+    panel = window.panels["scanner"]
+    window.docks["scanner"].raise_()
+    # 0DTE only, flagged quotes excluded: at 15:45 the 0DTE 25-wide wing is bid 0 (ZERO_BID)
+    only_0dte = ScanParams(ScanStructure.PUT_CREDIT_VERTICAL, short_delta=0.20, widths=(25.0,), dte=(0, 0))
+    _scan(panel, qtbot, only_0dte)
+    assert panel.model.rowCount() == 0
+    text = panel.status_label.text()
+    assert "quote flags" in text and "zero bid" in text and "\n" not in text, text
+    # a DTE range with no listed expiry names the DTEs that are listed
+    _scan(panel, qtbot, ScanParams(ScanStructure.PUT_CREDIT_VERTICAL, short_delta=0.20, widths=(25.0,),
+                                   dte=(500, 600)))
+    text = panel.status_label.text()
+    assert "no listed expiry has DTE 500-600" in text and "\n" not in text, text
+
+
+def _builder_result(builder, qtbot, legs):
+    qtbot.waitUntil(lambda: builder.result is not None and builder.result.legs == legs, timeout=60_000)
+    return builder.result
+
+
+def test_builder_values_a_listed_put_credit_vertical_as_value_structure(replayed, qtbot):
+    from spx_core.strategies.market import Market
+    from spx_core.strategies.recognize import recognize
+    from spx_core.strategies.valuation import value_structure
+    from spx_core.surface import chain_iv
+
+    window = replayed
+    snap = window.feed.last_batch.snapshot
+    builder, context = window.panels["builder"], window.context
+    window.docks["builder"].raise_()
+    expiry = date(2019, 7, 19)  # 23 DTE: the 2800/2775 puts are both two-sided at 15:45
+    legs = (Leg(OptionContract(Root.SPXW, expiry, 2800.0, Right.PUT), -1),
+            Leg(OptionContract(Root.SPXW, expiry, 2775.0, Right.PUT), 1))
+    s, lg = (_row(snap, leg.contract) for leg in legs)
+    assert snap.flags[s] == 0 == snap.flags[lg]
+    context.set_legs(legs)
+    result = _builder_result(builder, qtbot, legs)
+    assert "25 wide" in result.structure.name and "put credit vertical" in result.structure.name
+    assert result.structure.name in builder.title_label.text()
+    expected = value_structure(recognize(legs), Market.of(chain_iv(snap)))
+    assert np.isfinite(result.value.natural)
+    assert result.value.natural == pytest.approx(expected.natural, rel=1e-12)
+    assert result.value.natural == pytest.approx(snap.bid[s] - snap.ask[lg], rel=1e-12)
+    assert result.value.max_loss == pytest.approx(expected.max_loss, rel=1e-12)
+    assert builder.plot.data is not None and len(builder.plot.data.prices) > 1
+    assert np.isfinite(builder.plot.data.expiry).all()
+
+
+def test_builder_says_a_zero_bid_0dte_leg_is_flagged_not_a_number(replayed, qtbot):
+    window = replayed
+    snap = window.feed.last_batch.snapshot
+    builder, context = window.panels["builder"], window.context
+    window.docks["builder"].raise_()
+    c = snap.columns
+    zero = np.flatnonzero((c["expiry"] == np.datetime64(DAY)) & ~c["is_call"]
+                          & ((snap.flags & int(QuoteFlag.ZERO_BID)) != 0))
+    assert len(zero) > 0
+    wing = snap.contract(int(zero[-1]))  # the highest zero-bid 0DTE put: a far OTM wing
+    short = OptionContract(Root.SPXW, DAY, wing.strike + 25.0, Right.PUT)
+    legs = (Leg(short, -1), Leg(wing, -1))  # selling the zero-bid wing: no price to sell at
+    context.set_legs(legs)
+    result = _builder_result(builder, qtbot, legs)
+    assert result.quotes[wing].note == "flagged: zero bid"
+    row = [leg.contract for leg in builder.model.legs].index(wing)
+    assert builder.model.index(row, LegColumn.NOTE).data() == "flagged: zero bid"
+    assert np.isnan(result.value.natural) and builder.figures["natural"].text() == "–"
+    assert "zero bid" in builder.status_label.text()
