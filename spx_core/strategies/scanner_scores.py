@@ -193,36 +193,45 @@ def calendar_odds(c: Candidates, data: RowData, densities: dict[int, object], cr
 
     EV with the near density's quadrature (Gauss-Legendre on its grid, split at the near strikes); POP from
     the exact CDF over the P&L's positive cells between those nodes; max loss is the worst P&L over the nodes
-    holding all but 1e-9 of the probability on each side.
+    holding all but 1e-9 of the probability on each side. A near expiry with no density (a slice too thin to
+    fit, e.g. 0DTE minutes before the close) still has a max loss, a payoff figure: the worst P&L over its
+    listed strikes; POP and EV stay unknown (NaN).
     """
     n = len(c)
     max_loss, pop, ev = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-    r = c.ratios.astype(np.float64)
-    near, far = c.rows[:, 0], c.rows[:, 1]
+    near = c.rows[:, 0]
     for book in np.unique(c.book):
+        sel = np.flatnonzero(c.book == book)
         density = densities.get(int(book))
         if density is None or not density.ok:
+            nodes = np.unique(data.strike[data.book == book])
+            max_loss[sel] = np.maximum(-_calendar_pnl(c, data, sel, nodes, credit).min(axis=1), 0.0)
             continue
-        sel = np.flatnonzero(c.book == book)
         nodes, weights = density.quadrature(np.unique(data.strike[near[sel]]))
         order = np.argsort(nodes)
         nodes, weights = nodes[order], weights[order]
-        s = nodes[None, :]
-        fn, ff = near[sel, None], far[sel, None]
-        # The far option at the near expiry: its forward moves with the index (the carry ratio F_far/F_near),
-        # its remaining time and discount are the differences, its vol the far smile's fitted IV at the strike.
-        value = black76.price(forward=s * (data.forward[ff] / data.forward[fn]), strike=data.strike[ff],
-                              t=data.t[ff] - data.t[fn], vol=data.iv_fit[ff],
-                              discount=data.discount[ff] / data.discount[fn], is_call=data.is_call[ff])
-        k = data.strike[fn]
-        intrinsic = np.where(data.is_call[fn], np.maximum(s - k, 0.0), np.maximum(k - s, 0.0))
-        pnl = r[0] * intrinsic + r[1] * value + credit[sel, None]
+        pnl = _calendar_pnl(c, data, sel, nodes, credit)
         ev[sel] = pnl @ weights
         pop[sel] = _grid_pop(density, nodes, pnl - PROFIT_EPS)
         cum = np.cumsum(weights)
         core = (cum >= 1e-9) & (cum <= cum[-1] - 1e-9)
         max_loss[sel] = np.maximum(-pnl[:, core].min(axis=1, initial=np.inf), 0.0)
     return Odds(max_loss, pop, ev)
+
+
+def _calendar_pnl(c: Candidates, data: RowData, sel: np.ndarray, nodes: np.ndarray, credit: np.ndarray) -> np.ndarray:
+    """(len(sel), len(nodes)) P&L at the near expiry with the index at ``nodes`` (points per unit)."""
+    r = c.ratios.astype(np.float64)
+    s = nodes[None, :]
+    fn, ff = c.rows[sel, 0, None], c.rows[sel, 1, None]
+    # The far option at the near expiry: its forward moves with the index (the carry ratio F_far/F_near),
+    # its remaining time and discount are the differences, its vol the far smile's fitted IV at the strike.
+    value = black76.price(forward=s * (data.forward[ff] / data.forward[fn]), strike=data.strike[ff],
+                          t=data.t[ff] - data.t[fn], vol=data.iv_fit[ff],
+                          discount=data.discount[ff] / data.discount[fn], is_call=data.is_call[ff])
+    k = data.strike[fn]
+    intrinsic = np.where(data.is_call[fn], np.maximum(s - k, 0.0), np.maximum(k - s, 0.0))
+    return r[0] * intrinsic + r[1] * value + credit[sel, None]
 
 
 def edge(c: Candidates, data: RowData, credit_mid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

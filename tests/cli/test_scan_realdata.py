@@ -1,0 +1,65 @@
+"""spx-data scan on the real Cboe DataShop chain of 2019-06-26 15:45 ET imported with ``spx-data import``:
+every structure answers sanely in the documented JSON, and an empty answer is one line."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from spx_core.cli.main import main
+from tests.conftest import SHARED_DATA
+
+pytestmark = pytest.mark.shared_data
+
+CANDIDATE_KEYS = {"structure", "expiry", "legs", "credit_mid", "credit_natural", "width", "max_loss", "pop", "ev",
+                  "edge_volpts", "score"}
+LEG_KEYS = {"root", "expiry", "strike", "right", "ratio"}
+CREDIT = {"put-credit-vertical", "call-credit-vertical", "iron-condor", "iron-butterfly"}
+DEBIT = {"put-debit-vertical", "call-debit-vertical", "butterfly", "calendar"}  # a BWB may be either
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    if not SHARED_DATA.is_dir():  # (the shared_data fixture is per test; this import is per module)
+        pytest.skip(f"real market data folder {SHARED_DATA} is absent")
+    path = tmp_path_factory.mktemp("realscan") / "real.sqlite"
+    csv = SHARED_DATA / "cboe_datashop" / "spxw20190626.csv"
+    assert main(["import", "--format", "cboe-datashop", "--db", str(path), str(csv)]) == 0
+    return path
+
+
+def _scan(capsys, db, structure: str, *args: str) -> tuple[int, dict | None, str]:
+    code = main(["scan", "--db", str(db), "--snapshot", "1", "--structure", structure, "--json", *args])
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if code == 0 else None), err
+
+
+@pytest.mark.parametrize("structure", sorted(CREDIT | DEBIT | {"bwb"}))
+def test_every_structure_is_sane_on_every_expiry_including_0dte(db, capsys, structure):
+    code, payload, _ = _scan(capsys, db, structure, "--short-delta", "0.20", "--width", "25", "--dte", "0-400",
+                             "--top", "500", "--allow-flagged")
+    assert code == 0 and payload["snapshot"] == 1 and len(payload["checksum"]) == 64
+    cands = payload["candidates"]
+    assert cands and min(c["expiry"] for c in cands) == "2019-06-26"  # 0DTE candidates too
+    for c in cands:
+        what = c.get("name", c)
+        assert CANDIDATE_KEYS <= set(c) and all(set(leg) == LEG_KEYS for leg in c["legs"])
+        assert c["structure"] == structure
+        assert c["credit_natural"] <= c["credit_mid"], what
+        if structure in CREDIT:
+            assert c["credit_mid"] > 0, what
+        elif structure in DEBIT:
+            assert c["credit_mid"] < 0, what
+        # max loss is a payoff figure: known for every candidate, also where no density could be fitted
+        assert c["max_loss"] is not None and math.isfinite(c["max_loss"]) and c["max_loss"] > 0, what
+        assert c["pop"] is None or 0.0 <= c["pop"] <= 1.0, what
+        assert c["score"] is not None and math.isfinite(c["score"]), what
+
+
+def test_an_empty_0dte_scan_says_which_filter_in_one_line(db, capsys):
+    code, _, err = _scan(capsys, db, "put-credit-vertical", "--short-delta", "0.20", "--width", "25", "--dte", "0-0")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "quote flags filter" in lines[0] and "zero bid" in lines[0], err
