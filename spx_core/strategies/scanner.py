@@ -124,8 +124,8 @@ def scan(snapshot: ChainSnapshot, civ: ChainIV, surface: VolSurface, params: Sca
         kept = cands.take(keep)
         slices = ServedSlices(surface, [_fit_of(surface, b) for b in all_books])
         data = with_fit(data, slices, kept.rows.ravel())
-        table, densities_used = _evaluate(kept, data, slices, surface, params, books, densities)
-        steps = _metric_filters(params, table)
+        table, densities_used, mid_only = _evaluate(kept, data, slices, surface, params, books, densities)
+        steps = _metric_filters(params, table, mid_only)
         more, keep2, reason = _run_filters(steps, len(table))
         removed += more
         table = table.take(keep2) if keep2.any() else None
@@ -208,8 +208,13 @@ def _quote_filters(params: ScanParams, c: Candidates, d: RowData) -> list[Step]:
     return steps
 
 
-def _metric_filters(params: ScanParams, t: ScanTable) -> list[Step]:
-    steps: list[Step] = []
+def _metric_filters(params: ScanParams, t: ScanTable, mid_only: np.ndarray) -> list[Step]:
+    # Always on: a package that cannot lose at its mid but can at the natural is an arbitrage inside the
+    # quotes' spread only (stale or after-hours quotes: a long fly "for a credit"); its max loss of 0 and POP
+    # of 100% would top every ranking, yet nobody fills it there. An arbitrage at the natural stays.
+    steps: list[Step] = [("riskless only at mid", lambda: ~mid_only,
+                          ("it cannot lose at the mid but can at the natural price (the legs' mids are "
+                           "inconsistent, e.g. stale after-hours quotes); scan a snapshot with live quotes"))]
     if params.min_credit_per_width is not None:
         steps.append(("credit/width", lambda: t.credit_per_width >= params.min_credit_per_width,
                       f"credit/width is below {params.min_credit_per_width:g} (or the structure has no width)"))
@@ -235,16 +240,26 @@ def _run_filters(steps: list[Step], n: int) -> tuple[tuple[tuple[str, int], ...]
 
 # --- evaluation ------------------------------------------------------------------------------------------
 def _evaluate(c: Candidates, data: RowData, slices: ServedSlices, surface: VolSurface, params: ScanParams,
-              books: list[Book], densities) -> tuple[ScanTable, dict]:
+              books: list[Book], densities) -> tuple[ScanTable, dict, np.ndarray]:
+    """The scored table, best first; the densities used; per table row, riskless at the fill price only."""
     p = prices(c, data)
     cost = p.credit_mid if params.fill is Fill.MID else p.credit_natural
     used: dict = {}
     if params.structure is ScanStructure.CALENDAR:  # valued on the near density's quadrature
         scanned = set(np.unique(c.book).tolist())
         by_book, used = _densities(surface, [b for b in books if b.index in scanned], densities)
-        odds = calendar_odds(c, data, by_book, cost)
+
+        def odds_of(cc: Candidates, credit: np.ndarray):
+            return calendar_odds(cc, data, by_book, credit)
     else:
-        odds = expiry_odds(c, data, slices, cost)
+        def odds_of(cc: Candidates, credit: np.ndarray):
+            return expiry_odds(cc, data, slices, credit)
+    odds = odds_of(c, cost)
+    # the few riskless at the fill price: can they lose at the natural? (same payoff, a smaller credit)
+    mid_only = np.zeros(len(c), dtype=bool)
+    riskless = np.flatnonzero((odds.max_loss <= 0) & (cost > p.credit_natural))
+    if len(riskless):
+        mid_only[riskless] = odds_of(c.take(riskless), p.credit_natural[riskless]).max_loss > 0
     edge_pts, edge_volpts = edge(c, data, p.credit_mid)
     terms = score_terms(credit_mid=p.credit_mid, width=c.width, max_loss=odds.max_loss, pop=odds.pop, ev=odds.ev,
                         edge_usd=100.0 * edge_pts, edge_volpts=edge_volpts)
@@ -257,7 +272,7 @@ def _evaluate(c: Candidates, data: RowData, slices: ServedSlices, surface: VolSu
     table = ScanTable(c, dte_of[c.book], p.credit_mid, p.credit_natural, p.package_spread, odds.max_loss,
                       odds.pop, odds.ev, terms["ev_per_max_loss"], 100.0 * edge_pts, edge_volpts,
                       terms["credit_per_width"], total)
-    return table.take(order), used
+    return table.take(order), used, mid_only[order]
 
 
 def _densities(surface: VolSurface, books: list[Book], given) -> tuple[dict[int, object], dict]:

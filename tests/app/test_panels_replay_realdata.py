@@ -165,3 +165,63 @@ def test_builder_says_a_zero_bid_0dte_leg_is_flagged_not_a_number(replayed, qtbo
     assert builder.model.index(row, LegColumn.NOTE).data() == "flagged: zero bid"
     assert np.isnan(result.value.natural) and builder.figures["natural"].text() == "–"
     assert "zero bid" in builder.status_label.text()
+
+
+def _replay_file(make_window, qtbot, run_async, db: Path, path: Path, fmt: str, session_index: int = 0):
+    from spx_core.marketdata.importers import import_files
+    from spx_core.storage import Store
+
+    store = Store.open(db)
+    try:
+        assert not import_files(store, [path], fmt)[0].error
+        sessions = store.list_sessions()
+    finally:
+        store.close()
+    specs = tuple(s for s in PANELS if s.key in ("chain", "scanner", "builder"))
+    window = make_window(db_path=str(db), panels=specs)
+    run_async(window.open_store(), timeout=30)
+    window.toolbar.source_requested.emit(SourceKind.REPLAY, sessions[session_index].name)
+    qtbot.waitUntil(lambda: window.feed.kind is SourceKind.REPLAY and window.feed.last_batch is not None,
+                    timeout=30_000)
+    return window
+
+
+@pytest.mark.parametrize(("rel", "fmt", "width"), [
+    ("lean_minute/spxw/20210104_quote_european.zip", "lean-minute", 100.0),  # minute bars, no index price
+    ("cboe_delayed_quotes/hgnicej_MIT__spx_quotedata.csv", "cboe-delayed", 25.0),  # SPX (AM) root, 198 DTE
+])
+def test_other_real_files_replay_into_the_scanner_and_builder(make_window, qtbot, run_async, shared_data, tmp_path,
+                                                               rel, fmt, width):
+    window = _replay_file(make_window, qtbot, run_async, tmp_path / "other.sqlite", shared_data / rel, fmt)
+    window.toolbar.pause_action.trigger()  # hold one snapshot while both panels value it
+    qtbot.wait(300)
+    snap = window.feed.last_batch.snapshot
+    scanner, builder = window.panels["scanner"], window.panels["builder"]
+    window.docks["scanner"].raise_()
+    params = ScanParams(ScanStructure.PUT_CREDIT_VERTICAL, short_delta=(0.05, 0.95), widths=(width,), dte=(0, 400),
+                        top=50, allow_flagged=True)
+    _scan(scanner, qtbot, params)
+    cands = scanner.outcome.candidates
+    text = scanner.status_label.text()
+    assert cands or (text and "\n" not in text), text
+    for cand in cands:
+        short, long_ = cand.structure.legs
+        snap_s = scanner.outcome.snapshot
+        s, lg = _row(snap_s, short.contract), _row(snap_s, long_.contract)
+        assert cand.credit_natural == snap_s.bid[s] - snap_s.ask[lg] and cand.max_loss > 0
+    # the builder on a listed vertical of the shown snapshot
+    c = snap.columns
+    two_sided = np.flatnonzero(~c["is_call"] & (c["bid"] > 0) & (c["ask"] > c["bid"]) & (snap.flags == 0))
+    contracts = [snap.contract(int(i)) for i in two_sided]
+    pairs = [(a, b) for a in contracts for b in contracts
+             if a.expiry == b.expiry and a.root is b.root and a.strike - b.strike == width]
+    assert pairs
+    legs = (Leg(pairs[0][0], -1), Leg(pairs[0][1], 1))
+    window.docks["builder"].raise_()
+    window.context.set_legs(legs)
+    result = _builder_result(builder, qtbot, legs)
+    assert "put credit vertical" in result.structure.name or "put debit vertical" in result.structure.name
+    s, lg = (_row(result.caches[snap.underlying].chain.snapshot, leg.contract) for leg in legs)
+    shown = result.caches[snap.underlying].chain.snapshot
+    assert result.value.natural == pytest.approx(shown.bid[s] - shown.ask[lg], rel=1e-12)
+    assert builder.plot.data is not None

@@ -63,3 +63,22 @@ def test_an_empty_0dte_scan_says_which_filter_in_one_line(db, capsys):
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "quote flags filter" in lines[0] and "zero bid" in lines[0], err
+
+
+def test_flies_riskless_only_at_a_stale_mid_are_filtered_with_their_count(tmp_path, capsys):
+    """After-hours delayed quotes (SPX AM June and SPXW PM June expiries in one file): some long butterflies'
+    mids sum to a credit, so at the mid they cannot lose (max loss 0, POP 100%) and topped the ranking, while
+    at the natural they are a debit. They are removed by a named filter; every candidate left can lose."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real market data folder {SHARED_DATA} is absent")
+    db = tmp_path / "delayed.sqlite"
+    csv = SHARED_DATA / "cboe_delayed_quotes" / "hgnicej_MIT__spx_quotedata-3.csv"
+    assert main(["import", "--format", "cboe-delayed", "--db", str(db), str(csv)]) == 0
+    capsys.readouterr()
+    code, payload, _ = _scan(capsys, db, "butterfly", "--short-delta", "0.1-0.5", "--width", "25", "--dte", "0-400",
+                             "--top", "500")
+    assert code == 0
+    assert payload["removed"]["riskless only at mid"] > 0
+    assert {c["legs"][0]["root"] for c in payload["candidates"]} == {"SPX", "SPXW"}  # AM and PM roots both
+    for c in payload["candidates"]:
+        assert c["credit_mid"] < 0 and c["max_loss"] > 0 and c["pop"] < 1.0, c["name"]
