@@ -219,13 +219,14 @@ def _odds_and_payoff(structure: Structure, market: Market, view: BuilderView) ->
     chain = market[structure.underlying]
     surface = chain.surface
     fit = _front_fit(structure, surface) if surface is not None else None
-    if fit is not None and not fit.fitted:
-        fit = None
-    curves, payoff_reason = _guarded("payoff", _payoff, structure, market, view, fit)
+    fitted = fit if fit is not None and fit.fitted else None
+    curves, payoff_reason = _guarded("payoff", _payoff, structure, market, view, fitted)
     if fit is None:
         why = "no fitted surface" if surface is None else f"no fitted smile for {structure.front_expiry}"
         return None, "; ".join(r for r in (payoff_reason, f"odds: {why}") if r), curves, None, None
-    density, _ = _guarded("density", _density, surface, fit)
+    # an unfitted slice (e.g. 0DTE minutes before the close) has no density, but the odds still give the
+    # lognormal figures at its market ATM IV and say why the surface's are missing
+    density, _ = _guarded("density", _density, surface, fit) if fitted is not None else (None, "")
     cost = curves.cost if curves is not None else None
     odds_move, odds_reason = _guarded("odds", _odds, structure, market, surface, fit, cost, density)
     odds, move = odds_move if odds_move is not None else (None, None)

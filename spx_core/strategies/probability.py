@@ -79,9 +79,13 @@ class Odds:
 
 
 def lognormal_density(surface: VolSurface | None, fit: ExpiryFit, *, points: int = 801) -> RiskNeutralDensity:
-    """The broker's distribution: a flat smile at the slice's ATM IV (same forward, discount, time)."""
+    """The broker's distribution: a flat smile at the slice's ATM IV (same forward, discount, time).
+
+    It needs no fitted smile: a slice too thin to fit still has its market ATM IV (``fit.atm_iv`` of the flat
+    fallback), so the flat smile is complete (status cleared); a NaN or zero ATM variance is still refused.
+    """
     w = fit.atm_iv ** 2 * fit.t
-    flat = replace(fit, svi=SVIParams(w, 0.0, 0.0, 0.0, 0.1), correction=None, floor_layers=())
+    flat = replace(fit, svi=SVIParams(w, 0.0, 0.0, 0.0, 0.1), correction=None, floor_layers=(), status="")
     return expiry_density(surface, flat, points=points)
 
 

@@ -189,6 +189,7 @@ def _replay_file(make_window, qtbot, run_async, db: Path, path: Path, fmt: str, 
 @pytest.mark.parametrize(("rel", "fmt", "width"), [
     ("lean_minute/spxw/20210104_quote_european.zip", "lean-minute", 100.0),  # minute bars, no index price
     ("cboe_delayed_quotes/hgnicej_MIT__spx_quotedata.csv", "cboe-delayed", 25.0),  # SPX (AM) root, 198 DTE
+    ("cboe_delayed_quotes/hgnicej_MIT__spx_quotedata-3.csv", "cboe-delayed", 25.0),  # SPX AM + SPXW PM expiries
 ])
 def test_other_real_files_replay_into_the_scanner_and_builder(make_window, qtbot, run_async, shared_data, tmp_path,
                                                                rel, fmt, width):
@@ -216,7 +217,8 @@ def test_other_real_files_replay_into_the_scanner_and_builder(make_window, qtbot
     pairs = [(a, b) for a in contracts for b in contracts
              if a.expiry == b.expiry and a.root is b.root and a.strike - b.strike == width]
     assert pairs
-    legs = (Leg(pairs[0][0], -1), Leg(pairs[0][1], 1))
+    pair = next((p for p in pairs if p[0].root is Root.SPX), pairs[0])  # the AM-settled root where listed
+    legs = (Leg(pair[0], -1), Leg(pair[1], 1))
     window.docks["builder"].raise_()
     window.context.set_legs(legs)
     result = _builder_result(builder, qtbot, legs)
@@ -225,3 +227,29 @@ def test_other_real_files_replay_into_the_scanner_and_builder(make_window, qtbot
     shown = result.caches[snap.underlying].chain.snapshot
     assert result.value.natural == pytest.approx(shown.bid[s] - shown.ask[lg], rel=1e-12)
     assert builder.plot.data is not None
+
+
+def test_builder_on_a_0dte_spread_minutes_before_the_close_shows_the_lognormal_odds(replayed, qtbot):
+    """At 15:45 the 0DTE slice has too few usable quotes to fit a smile: no risk-neutral POP, said so; the
+    broker's lognormal figures at the slice's market ATM IV are still shown."""
+    from math import erf, log, sqrt
+
+    window = replayed
+    builder, context = window.panels["builder"], window.context
+    window.docks["builder"].raise_()
+    legs = (Leg(OptionContract(Root.SPXW, DAY, 2920.0, Right.PUT), -1),
+            Leg(OptionContract(Root.SPXW, DAY, 2915.0, Right.PUT), 1))  # both two-sided at 15:45
+    context.set_legs(legs)
+    result = _builder_result(builder, qtbot, legs)
+    assert np.isfinite(result.value.natural) and result.value.credit
+    odds = result.odds
+    assert odds is not None and np.isnan(odds.pop) and builder.figures["pop"].text() == "–"
+    assert 0.0 < odds.pop_lognormal < 1.0
+    assert builder.figures["pop_ln"].text() == f"{odds.pop_lognormal * 100:.1f}%"
+    assert "not fitted" in builder.status_label.text()
+    # POP = P(S_T > breakeven) under the lognormal at the slice's ATM IV (forward, 15 minutes)
+    fit = result.caches["SPX"].chain.surface.by_expiry(Root.SPXW, DAY)
+    (breakeven,) = result.value.breakevens
+    sd = fit.atm_iv * sqrt(fit.t)
+    d2 = (log(fit.forward / breakeven) - 0.5 * sd * sd) / sd
+    assert odds.pop_lognormal == pytest.approx(0.5 * (1.0 + erf(d2 / sqrt(2.0))), abs=2e-3)
