@@ -170,7 +170,9 @@ def format_table(result, snapshot_id: int, snap) -> str:
     from spx_core.domain.calendar import ET
 
     when = snap.time.astimezone(ET).strftime("%Y-%m-%d %H:%M ET")
-    head = (f"snapshot {snapshot_id} ({snap.underlying} {when}, {snap.underlying_price:.2f}; checksum "
+    # minute-bar imports (Lean) carry no index price: say so as `spx-data snapshots` does, not "nan"
+    price = f"{snap.underlying_price:.2f}" if math.isfinite(snap.underlying_price) else "index price n/a"
+    head = (f"snapshot {snapshot_id} ({snap.underlying} {when}, {price}; checksum "
             f"{result.snapshot_checksum[:12]}): {result.params.structure.value}, {result.n_passed} of "
             f"{result.n_considered} candidates passed over {result.n_expiries} expiries")
     if not result.candidates:

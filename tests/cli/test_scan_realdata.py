@@ -82,3 +82,24 @@ def test_flies_riskless_only_at_a_stale_mid_are_filtered_with_their_count(tmp_pa
     assert {c["legs"][0]["root"] for c in payload["candidates"]} == {"SPX", "SPXW"}  # AM and PM roots both
     for c in payload["candidates"]:
         assert c["credit_mid"] < 0 and c["max_loss"] > 0 and c["pop"] < 1.0, c["name"]
+
+
+def test_a_minute_bar_import_without_an_index_price_scans_and_says_so(tmp_path, capsys):
+    """Lean minute quotes: 406 one-minute snapshots of 12 SPXW quotes, no index price (parity forward)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real market data folder {SHARED_DATA} is absent")
+    db = tmp_path / "lean.sqlite"
+    zipped = SHARED_DATA / "lean_minute" / "spxw" / "20210104_quote_european.zip"
+    assert main(["import", "--format", "lean-minute", "--db", str(db), str(zipped)]) == 0
+    capsys.readouterr()
+    code = main(["scan", "--db", str(db), "--snapshot", "100", "--structure", "call-credit-vertical",
+                 "--short-delta", "0.05-0.95", "--width", "100", "--allow-flagged"])
+    out = capsys.readouterr().out
+    assert code == 0
+    head = out.splitlines()[0]
+    assert "2021-01-04 11:10 ET, index price n/a;" in head and "nan" not in head, head
+    code, payload, _ = _scan(capsys, db, "call-credit-vertical", "--short-delta", "0.05-0.95", "--width", "100",
+                             "--allow-flagged", "--snapshot", "100")
+    assert code == 0 and payload["candidates"]
+    for c in payload["candidates"]:
+        assert c["credit_natural"] <= c["credit_mid"] and c["credit_mid"] > 0 and c["max_loss"] > 0
