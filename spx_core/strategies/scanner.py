@@ -301,7 +301,8 @@ def _no_expiry_reason(snapshot: ChainSnapshot, books: list[Book], params: ScanPa
     roots = [b for b in books if not params.roots or b.root in params.roots]
     listed = sorted({b.dte for b in roots})
     shown = ", ".join(str(d) for d in listed[:12]) + (", ..." if len(listed) > 12 else "")
-    want = f"{params.dte[0]}-{params.dte[1]}" + (f" (only {params.dte_days})" if params.dte_days else "")
+    only = f" (only {'/'.join(map(str, params.dte_days))})" if params.dte_days else ""  # "3/5/7", not a tuple
+    want = f"{params.dte[0]}-{params.dte[1]}{only}"
     root_text = "/".join(r.value for r in params.roots) + " " if params.roots else ""
     return (f"no listed {root_text}expiry has DTE {want} on {snapshot_date(snapshot)}; listed DTEs: "
             f"{shown or 'none'}; widen the DTE range")

@@ -103,3 +103,26 @@ def test_a_minute_bar_import_without_an_index_price_scans_and_says_so(tmp_path, 
     assert code == 0 and payload["candidates"]
     for c in payload["candidates"]:
         assert c["credit_natural"] <= c["credit_mid"] and c["credit_mid"] > 0 and c["max_loss"] > 0
+
+
+def test_a_seed_preset_on_a_file_without_its_expiries_names_the_dtes_in_one_plain_line(tmp_path):
+    """The 3/5/7-DTE credit-vertical preset on the delayed-quotes file (only a 272-DTE SPXW expiry)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real market data folder {SHARED_DATA} is absent")
+    from spx_core.storage import Store
+    from spx_core.strategies.scanner import PRESETS, scan
+    from spx_core.surface import chain_iv, fit_surface
+
+    db = tmp_path / "delayed.sqlite"
+    assert main(["import", "--format", "cboe-delayed", "--db", str(db),
+                 str(SHARED_DATA / "cboe_delayed_quotes" / "hgnicej_MIT__spx_quotedata-3.csv")]) == 0
+    store = Store.open(db)
+    try:
+        snap = store.load_snapshot(1)
+    finally:
+        store.close()
+    civ = chain_iv(snap)
+    result = scan(snap, civ, fit_surface(civ), PRESETS["Credit vertical: 0.20 delta put, 25 wide, 3/5/7 DTE"])
+    assert not result.candidates
+    assert result.reason == ("no listed SPXW expiry has DTE 3-7 (only 3/5/7) on 2025-10-01; listed DTEs: 272; "
+                             "widen the DTE range")
