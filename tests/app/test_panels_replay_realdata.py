@@ -253,3 +253,41 @@ def test_builder_on_a_0dte_spread_minutes_before_the_close_shows_the_lognormal_o
     sd = fit.atm_iv * sqrt(fit.t)
     d2 = (log(fit.forward / breakeven) - 0.5 * sd * sd) / sd
     assert odds.pop_lognormal == pytest.approx(0.5 * (1.0 + erf(d2 / sqrt(2.0))), abs=2e-3)
+
+
+def test_ctrl_click_in_the_replayed_chain_builds_the_vertical(replayed, qtbot):
+    """The chain's Ctrl-click path on the real 23-DTE expiry: sell a put bid below the money, buy the put ask
+    25 points lower (the chain shows a window of strikes around the money)."""
+    from PySide6.QtCore import Qt
+
+    from app.models.chain_data import PUT, ChainField
+
+    window = replayed
+    chain, builder = window.panels["chain"], window.panels["builder"]
+    expiry = date(2019, 7, 19)
+    window.docks["chain"].raise_()
+    qtbot.waitUntil(lambda: chain.expiry_combo.count() == 30, timeout=30_000)  # every real expiry listed
+    chain.select_expiry((Root.SPXW, expiry))
+    qtbot.waitUntil(lambda: chain.model.block is not None and chain.model.block.expiry == expiry, timeout=30_000)
+    strikes = chain.model.block.strikes[slice(*chain.model.window())]
+    short_row = chain.model.atm_row - 2
+    long_row = int(np.flatnonzero(strikes == strikes[short_row] - 25.0)[0])
+
+    def click(row: int, field) -> None:
+        index = chain.model.index(row, chain.model.columns.index((PUT, field)))
+        chain.table.scrollTo(index)
+        qtbot.mouseClick(chain.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
+                         chain.table.visualRect(index).center())
+
+    click(short_row, ChainField.BID)
+    click(long_row, ChainField.ASK)
+    legs = window.context.legs
+    short, low = float(strikes[short_row]), float(strikes[long_row])
+    assert [(leg.contract.strike, leg.contract.right, leg.ratio) for leg in legs] == [(short, Right.PUT, -1),
+                                                                                       (low, Right.PUT, 1)]
+    result = _builder_result(builder, qtbot, legs)
+    assert result.structure.name == f"SPXW 2019-07-19 {short:g}/{low:g} put credit vertical (25 wide)"
+    snap = window.feed.last_batch.snapshot
+    s, lg = (_row(snap, leg.contract) for leg in legs)
+    assert result.value.natural == pytest.approx(snap.bid[s] - snap.ask[lg], rel=1e-12)
+    assert builder.figures["natural"].text() == f"{snap.bid[s] - snap.ask[lg]:,.2f} cr"
