@@ -284,7 +284,7 @@ class ScannerPanel(LivePanel):
             text = _empty_reason(outcome)
         else:
             text = (f"{len(outcome.candidates)} of {outcome.result.n_considered:,} · "
-                    f"{outcome.seconds * 1000:.0f} ms · SPX {outcome.snapshot.underlying_price:,.2f} · "
+                    f"{outcome.seconds * 1000:.0f} ms · SPX {_price(outcome.snapshot.underlying_price)} · "
                     f"{stamp:%H:%M:%S} ET")
         self.status_label.setText(text)
         self.status_label.setToolTip(f"snapshot {outcome.snapshot.checksum[:12]}")
@@ -368,6 +368,10 @@ def _filter_gate(market_filter: Any, state: Any | None) -> MarketGate:
             return False, NO_MARKET_STATE
         return market_filter.check(state)
     return gate
+
+
+def _price(points: float) -> str:
+    return f"{points:,.2f}" if np.isfinite(points) else "n/a"  # minute-bar imports carry no index price
 
 
 def _empty_reason(outcome: ScanOutcome) -> str:

@@ -205,6 +205,7 @@ def test_other_real_files_replay_into_the_scanner_and_builder(make_window, qtbot
     cands = scanner.outcome.candidates
     text = scanner.status_label.text()
     assert cands or (text and "\n" not in text), text
+    assert "nan" not in text, text  # a file without an index price (Lean minute bars) says n/a
     for cand in cands:
         short, long_ = cand.structure.legs
         snap_s = scanner.outcome.snapshot
