@@ -228,6 +228,9 @@ def test_other_real_files_replay_into_the_scanner_and_builder(make_window, qtbot
     shown = result.caches[snap.underlying].chain.snapshot
     assert result.value.natural == pytest.approx(shown.bid[s] - shown.ask[lg], rel=1e-12)
     assert builder.plot.data is not None
+    shown_texts = [label.text() for label in builder.figures.values()] + [builder.title_label.text(),
+                                                                         builder.status_label.text()]
+    assert not [t for t in shown_texts if "nan" in t.lower()], shown_texts
 
 
 def test_builder_on_a_0dte_spread_minutes_before_the_close_shows_the_lognormal_odds(replayed, qtbot):
