@@ -37,7 +37,7 @@ LOSS_COLOR = "#e15759"
 DENSITY_COLOR = "#9aa5b1"
 BAND_COLOR = "#b07aa1"
 LEGEND_HEIGHT = 22  # px: the legend's strip above the plot area
-LABEL_ROW = 22  # px between the rows of line labels under the top of the plot area
+LABEL_ROW = 23  # px between the rows of line labels under the top of the plot area
 _LABEL_ANCHORS = [(0, 0), (1, 0)]  # a line label hangs below its position (right of the line, left near the edge)
 _DENSITY_SHARE = 0.33  # the density's peak reaches a third of the chart height
 
