@@ -32,7 +32,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 from app.panels.base import Job, LivePanel, data_moved
-from app.panels.surface_panel import REFIT_INDEX_MOVE, REFIT_MARKET_SECONDS
+from app.panels.surface_panel import refit_due
 from app.shared_fits import SharedFits
 from app.widgets.plot_style import PALETTE, ThemedPlotWidget
 from spx_core.analytics.market_state import BarsCache, MarketState
@@ -356,11 +356,7 @@ class MarketPanel(LivePanel):
         # wait out the refresh interval (wall) since the last job instead of refitting back to back.
         if time.monotonic() - self._job_started < self._min_interval:
             return False
-        before, now = previous.snapshot, batch.snapshot
-        elapsed = (now.time_ns - before.time_ns) / 1e9
-        return data_moved(previous, batch) and (
-            not 0 <= elapsed < REFIT_MARKET_SECONDS
-            or abs(now.underlying_price / before.underlying_price - 1.0) >= REFIT_INDEX_MOVE)
+        return data_moved(previous, batch) and refit_due(previous.snapshot, batch.snapshot)
 
     def job(self, batch: QuoteBatch) -> Job:
         self._job_started = time.monotonic()
