@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MainWindow", "PanelSpec", "PANELS", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +70,10 @@ class PanelSpec:
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("chain", "Option chain", ChainPanel, stretch=3),  # what a trader reads most: ~60% of the width
     PanelSpec("surface", "Volatility surface", SurfacePanel, stretch=2),
-    PanelSpec("market", "Market", MarketPanel, stretch=1),  # a compact grid: the entry filters' inputs
     PanelSpec("builder", "Strategy builder", BuilderPanel, tab_with="surface"),  # comes forward when legs are picked
+    # a glance, not a workspace: as a third column it took a fifth of a 1280 px screen from the chain and the
+    # builder; as a tab it still feeds the scanner's entry gate (it computes while covered)
+    PanelSpec("market", "Market", MarketPanel, tab_with="surface"),
     PanelSpec("scanner", "Spread scanner", ScannerPanel, tab_with="chain"),  # a tab behind the chain
 )
 

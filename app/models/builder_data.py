@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.models.builder_model import NOT_LISTED, LegQuote
-from app.panels.surface_panel import REFIT_INDEX_MOVE, REFIT_MARKET_SECONDS
+from app.panels.surface_panel import refit_due
 from app.shared_fits import SharedFits
 from spx_core.domain import ET, ChainSnapshot, OptionContract, describe_flags
 from spx_core.strategies.structure import Leg, Structure, underlying_of
@@ -142,12 +142,8 @@ def _cache_for(snapshot: ChainSnapshot, old: MarketCache | None, fits: SharedFit
 
     if old is not None and old.chain.snapshot is snapshot:
         return old
-    if old is not None and old.chain.surface is not None:
-        fitted = old.fitted_on
-        aged = (snapshot.time_ns - fitted.time_ns) / 1e9 >= REFIT_MARKET_SECONDS
-        moved = abs(snapshot.underlying_price / fitted.underlying_price - 1.0) >= REFIT_INDEX_MOVE
-        if not (aged or moved):
-            return MarketCache(MarketChain(snapshot, chain_iv(snapshot), old.chain.surface), fitted)
+    if old is not None and old.chain.surface is not None and not refit_due(old.fitted_on, snapshot):
+        return MarketCache(MarketChain(snapshot, chain_iv(snapshot), old.chain.surface), old.fitted_on)
     shared = fits.memo().fit(snapshot)
     return MarketCache(MarketChain(snapshot, shared.civ, shared.surface), snapshot)
 

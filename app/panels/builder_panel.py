@@ -23,11 +23,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QFont, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDockWidget, QDoubleSpinBox, QGridLayout, QHBoxLayout,
-                               QHeaderView, QLabel, QPushButton, QSizePolicy, QSpinBox, QStyledItemDelegate,
-                               QStyleOptionViewItem, QTableView, QVBoxLayout, QWidget)
+                               QFrame, QHeaderView, QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
+                               QSplitter, QStyledItemDelegate, QStyleOptionViewItem, QTableView, QVBoxLayout,
+                               QWidget)
 
 from app.models.builder_data import BuilderResult, BuilderView, MarketCache, compute_builder
 from app.models.builder_model import MAX_QTY, LegColumn, LegsModel, without
@@ -43,10 +44,11 @@ if TYPE_CHECKING:
 
 __all__ = ["BuilderPanel"]
 
-_NARROW = 620  # below this width the figures are laid out two per row instead of four
+_NARROW = 620  # below this width the figures are laid out three per row instead of four
+_CHART_SHARE = 0.45  # the figures take at most this much less of the height by default: the chart the rest
 _MAX_IV_SHIFT = 50.0  # vol points
 _MAX_ROWS = 8  # legs shown without scrolling
-_VERY_NARROW = 480  # below this width the legs table also drops the Side and IV columns
+_VERY_NARROW = 480  # below this width the legs table also drops the Side and IV columns, and two figures a row
 
 
 class _LegDelegate(QStyledItemDelegate):
@@ -128,14 +130,34 @@ class BuilderPanel(LivePanel):
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.status_label.setStyleSheet("color: #e6a117;")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        summary = QWidget()
+        layout = QVBoxLayout(summary)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(3)
         layout.addLayout(top)
         layout.addWidget(self.table)
         layout.addLayout(self.grid)
         layout.addWidget(self.status_label)
-        layout.addWidget(self._build_chart(), 1)  # the chart takes what the figures leave
+        layout.addStretch(1)
+        self.summary = summary
+        summary.installEventFilter(self)  # its layout requests (a new title, legs, a reason) re-split
+        # the figures above, the chart below, split by a handle the trader can drag: on a 720 px screen the
+        # figures fitted whole left the chart ~170 px; dragged up, the figures scroll
+        self.summary_scroll = QScrollArea()
+        self.summary_scroll.setWidget(summary)
+        self.summary_scroll.setWidgetResizable(True)
+        self.summary_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.summary_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.summary_scroll)
+        self.splitter.addWidget(self._build_chart())
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(1, 1)  # a taller dock grows the chart
+        self._user_split = False  # the trader dragged the handle: keep their split
+        self.splitter.splitterMoved.connect(self._on_split_moved)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        outer.addWidget(self.splitter)
         self._show_empty()
 
     def _build_table(self) -> QTableView:
@@ -187,6 +209,7 @@ class BuilderPanel(LivePanel):
         height = (self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize()
                   + 2 * self.table.frameWidth())
         self.table.setFixedHeight(height)
+        self._default_split()  # the legs' rows changed the height the figures need
 
     def _build_chart(self) -> QWidget:
         self.days_spin = QSpinBox()
@@ -239,8 +262,31 @@ class BuilderPanel(LivePanel):
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
-        self._layout_figures(2 if self.width() < _NARROW else 4)
+        width = self.width()
+        self._layout_figures(2 if width < _VERY_NARROW else 3 if width < _NARROW else 4)
         self._fit_table()
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt API)
+        if watched is self.summary and event.type() == QEvent.Type.LayoutRequest:
+            QTimer.singleShot(0, self, self._default_split)  # once the layout has the new size
+        return super().eventFilter(watched, event)
+
+    def _on_split_moved(self, *_: Any) -> None:
+        self._user_split = True
+
+    def _default_split(self) -> None:
+        """The figures as tall as they need (at most ``_CHART_SHARE`` of the height), the chart the rest."""
+        if self._user_split or not hasattr(self, "splitter"):  # (model signals during construction)
+            return
+        total = sum(self.splitter.sizes())
+        if total <= 0:
+            return
+        layout = self.summary.layout()
+        width = self.summary_scroll.viewport().width()
+        needed = max(layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else 0,
+                     self.summary.minimumSizeHint().height())
+        top = min(needed, int(total * _CHART_SHARE))
+        self.splitter.setSizes([top, total - top])
 
     # --- legs ------------------------------------------------------------------------------------------
     @property
@@ -312,6 +358,7 @@ class BuilderPanel(LivePanel):
         """The reason line: shown only when there is something to say (it would leave a gap)."""
         self.status_label.setText(text)
         self.status_label.setVisible(bool(text))
+        self._default_split()
 
     def show_result(self, result: BuilderResult) -> None:
         self._caches = {**self._caches, **result.caches}  # keep the others' fits warm for the next legs

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 from app.panels.base import Job, LivePanel, data_moved
-from app.panels.surface_panel import REFIT_INDEX_MOVE, REFIT_MARKET_SECONDS
+from app.panels.surface_panel import refit_due
 from app.shared_fits import SharedFits
 from app.widgets.plot_style import PALETTE, ThemedPlotWidget
 from spx_core.analytics.market_state import BarsCache, MarketState
@@ -49,6 +49,8 @@ BARS_RELOAD_SECONDS = 60.0  # bars change by a daily import or a recorded sessio
 HISTORY_SESSIONS = 252  # the chart shows a year of sessions
 CHART_WINDOW = 20  # sessions of the charted realized vol (about a month)
 NO_STORE = "no database open: open one in Settings (Data > database) or start the app with --db PATH"
+#: what the chart says instead of empty axes when the store has neither SPX nor VIX bars
+NO_BARS_CHART = "no SPX/VIX bars: import sp500.csv.gz / vix.csv.gz with spx-data import"
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,9 +217,9 @@ def _garch_text(state: MarketState) -> str:
 
 
 def _move_text(state: MarketState) -> str:
+    # one line in the value column: the two moves first, then which expiry (its root is in the tooltip)
     straddle = f" · straddle ±{state.straddle_move:.1f}" if math.isfinite(state.straddle_move) else ""
-    return (f"±{state.expected_move:.1f} pts ({state.front_expiry:%d %b} {state.front_root.value}, "
-            f"{state.front_days:.1f}d){straddle}")
+    return f"±{state.expected_move:.1f} pts{straddle} · {state.front_expiry:%d %b} ({state.front_days:.1f}d)"
 
 
 #: (title, fields it shows (n/a when all are missing; the tooltip gives each missing one's reason), text, tooltip)
@@ -267,6 +269,9 @@ class VolHistoryPlot(ThemedPlotWidget):
         plot.addItem(self.atm)
         self.atm.setVisible(False)
 
+    def has_history(self, history: History) -> bool:
+        return len(history.spx_t) > 0 or len(history.vix_t) > 0
+
     def set_history(self, history: History, atm_iv_30d: float) -> None:
         self.rv_yz.setData(history.spx_t, history.rv_yz)
         self.rv_cc.setData(history.spx_t, history.rv_cc)
@@ -311,6 +316,16 @@ class MarketPanel(LivePanel):
             self.values[title] = value
         grid.setColumnStretch(1, 1)
         self.chart = VolHistoryPlot()
+        # no bars: a sentence saying which files to import, not empty axes with a made-up date
+        self.chart_empty = QLabel("waiting for market data")
+        self.chart_empty.setObjectName("market_chart_empty")
+        self.chart_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.chart_empty.setWordWrap(True)
+        self.chart_empty.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.chart_empty.setStyleSheet("color: #999999;")
+        self.chart_stack = QStackedWidget()
+        self.chart_stack.addWidget(self.chart_empty)
+        self.chart_stack.addWidget(self.chart)
         self.status_label = QLabel("waiting for market data: start the simulator or a replay")
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status_label.setWordWrap(True)
@@ -318,7 +333,7 @@ class MarketPanel(LivePanel):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
         layout.addLayout(grid)
-        layout.addWidget(self.chart, 1)
+        layout.addWidget(self.chart_stack, 1)
         layout.addWidget(self.status_label)
 
     def set_store(self, store: Store | None) -> None:
@@ -341,11 +356,7 @@ class MarketPanel(LivePanel):
         # wait out the refresh interval (wall) since the last job instead of refitting back to back.
         if time.monotonic() - self._job_started < self._min_interval:
             return False
-        before, now = previous.snapshot, batch.snapshot
-        elapsed = (now.time_ns - before.time_ns) / 1e9
-        return data_moved(previous, batch) and (
-            not 0 <= elapsed < REFIT_MARKET_SECONDS
-            or abs(now.underlying_price / before.underlying_price - 1.0) >= REFIT_INDEX_MOVE)
+        return data_moved(previous, batch) and refit_due(previous.snapshot, batch.snapshot)
 
     def job(self, batch: QuoteBatch) -> Job:
         self._job_started = time.monotonic()
@@ -365,9 +376,17 @@ class MarketPanel(LivePanel):
             label.setText(text(state) if shown else "n/a")
             label.setToolTip("\n\n".join([tip, *(f"missing: {why}" for why in whys)]))
             label.setEnabled(shown)
-        self.chart.set_history(result.history, state.atm_iv_30d)
+        self._show_chart(result)
         self.status_label.setText(self._status(result))
         self.state_changed.emit(state)
+
+    def _show_chart(self, result: MarketResult) -> None:
+        self.chart.set_history(result.history, result.state.atm_iv_30d)
+        if self.chart.has_history(result.history):
+            self.chart_stack.setCurrentWidget(self.chart)
+            return
+        self.chart_empty.setText(NO_STORE if result.reason == NO_STORE else NO_BARS_CHART)
+        self.chart_stack.setCurrentWidget(self.chart_empty)
 
     def _status(self, result: MarketResult) -> str:
         state = result.state
@@ -384,6 +403,18 @@ class MarketPanel(LivePanel):
         if stale:  # the full sentences (with the fix) are in the tooltip
             text += f"\nstale bars: {', '.join(stale)}; import recent bars (spx-data import)"
         return text
+
+    # --- covered tab -------------------------------------------------------------------------------
+    def on_screen(self) -> bool:
+        # The market state is app-wide (the scanner's entry gate reads it), so a tab covered by the surface
+        # or the builder keeps computing; a closed dock or a minimised window still computes nothing.
+        return self.isVisible() and not self.window().isMinimized()
+
+    def _on_timer(self) -> None:
+        if self.on_screen() and self.visibleRegion().isEmpty():
+            self.refresh()  # the base skips covered panels; this one still feeds the gate
+            return
+        super()._on_timer()
 
     # --- API for the shell and tests --------------------------------------------------------------
     @property

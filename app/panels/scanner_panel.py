@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 # spx_core.strategies.scanner_params, not .scanner: no scipy on the start-up path (see _import_core)
-from app.models.scanner_model import ScannerTableModel
+from app.models.scanner_model import COLUMNS, ScannerTableModel
 from app.panels.base import Job, LivePanel, data_moved
 from app.panels.scanner_params import ScanParamsForm
 from app.shared_fits import SharedFits
@@ -171,6 +171,7 @@ class ScannerPanel(LivePanel):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.setWordWrap(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self._score_beside_strikes()
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.doubleClicked.connect(lambda _i: self.open_in_builder())
         self.payoff = PayoffPlot()
@@ -211,6 +212,14 @@ class ScannerPanel(LivePanel):
         self._update_buttons()
 
     # --- context ----------------------------------------------------------------------------------------------
+    def _score_beside_strikes(self) -> None:
+        # The ranking next to the structure it ranks: past the prices it sat at the right edge of a 1280 px
+        # screen, cut to "0.07" by the horizontal scroll (a view order only: the model's columns stay put)
+        header = self.table.horizontalHeader()
+        titles = [column.title for column in COLUMNS]
+        header.moveSection(header.visualIndex(titles.index("Score")),
+                           header.visualIndex(titles.index("Strikes\n(pts)")) + 1)
+
     def bind(self, context: AppContext) -> None:
         super().bind(context)
         context.ticket_changed.connect(lambda _on: self._update_buttons())

@@ -69,6 +69,15 @@ class SurfaceResult:
     seconds: float
 
 
+def refit_due(fitted: ChainSnapshot, now: ChainSnapshot) -> bool:
+    """Whether a surface fitted on ``fitted`` is stale for ``now``: ``REFIT_MARKET_SECONDS`` of market time
+    have passed (or time went back: a replay seek), or the index moved ``REFIT_INDEX_MOVE`` or more.
+    The one refit schedule of every view that shows fitted-surface figures."""
+    elapsed = (now.time_ns - fitted.time_ns) / 1e9
+    return (not 0 <= elapsed < REFIT_MARKET_SECONDS
+            or abs(now.underlying_price / fitted.underlying_price - 1.0) >= REFIT_INDEX_MOVE)
+
+
 def compute_surface(snapshot: ChainSnapshot, fits: SharedFits) -> SurfaceResult:
     """Worker-thread job: chain IVs and surface fit (shared with the other panels), smile arrays, surface grid."""
     t0 = time.perf_counter()
@@ -176,11 +185,7 @@ class SurfacePanel(LivePanel):
 
     # --- feeding (LivePanel hooks) -----------------------------------------------------------------
     def moved(self, previous: QuoteBatch, batch: QuoteBatch) -> bool:
-        before, now = previous.snapshot, batch.snapshot
-        elapsed = (now.time_ns - before.time_ns) / 1e9
-        return data_moved(previous, batch) and (
-            not 0 <= elapsed < REFIT_MARKET_SECONDS
-            or abs(now.underlying_price / before.underlying_price - 1.0) >= REFIT_INDEX_MOVE)
+        return data_moved(previous, batch) and refit_due(previous.snapshot, batch.snapshot)
 
     def job(self, batch: QuoteBatch) -> Job:
         return Job(compute_surface, (batch.snapshot, self.shared_fits))

@@ -36,6 +36,9 @@ PROFIT_COLOR = "#59a14f"
 LOSS_COLOR = "#e15759"
 DENSITY_COLOR = "#9aa5b1"
 BAND_COLOR = "#b07aa1"
+LEGEND_HEIGHT = 22  # px: the legend's strip above the plot area
+LABEL_ROW = 23  # px between the rows of line labels under the top of the plot area
+_LABEL_ANCHORS = [(0, 0), (1, 0)]  # a line label hangs below its position (right of the line, left near the edge)
 _DENSITY_SHARE = 0.33  # the density's peak reaches a third of the chart height
 
 
@@ -91,7 +94,7 @@ class PayoffPlot(QWidget):
         for name in ("left", "bottom"):
             plot.getAxis(name).enableAutoSIPrefix(False)
         plot.setMenuEnabled(False)
-        self.legend = plot.addLegend(offset=(6, 6), labelTextSize="8pt", verSpacing=-6)
+        self.legend = self._build_legend(plot)
         self._build_density_axis(plot)
         self._build_items(plot)
         self.readout = QLabel(" ")
@@ -108,6 +111,18 @@ class PayoffPlot(QWidget):
         self.clear("no structure selected")
 
     # --- construction --------------------------------------------------------------------------------
+    @staticmethod
+    def _build_legend(plot: pg.PlotItem) -> pg.LegendItem:
+        # One row in a strip of its own above the plot area (the title's row, unused): inside the view a
+        # corner legend covered the spot and breakeven labels whenever they stood near that corner.
+        legend = pg.LegendItem(labelTextSize="8pt", colCount=3, frame=False, horSpacing=4)
+        legend.layout.setContentsMargins(2, 0, 2, 0)  # (9 px by default: the strip would double)
+        legend.setParentItem(plot)
+        legend.anchor(itemPos=(0.5, 0.0), parentPos=(0.5, 0.0), offset=(0, 0))
+        plot.legend = legend  # the theme colours the legend it finds there
+        plot.layout.setRowFixedHeight(0, LEGEND_HEIGHT)
+        return legend
+
     def _build_density_axis(self, plot: pg.PlotItem) -> None:
         # second ViewBox on the right axis sharing x (pyqtgraph's MultiplePlotAxes recipe)
         self.density_view = pg.ViewBox()
@@ -127,6 +142,21 @@ class PayoffPlot(QWidget):
 
     def _sync_views(self) -> None:
         self.density_view.setGeometry(self.plot_widget.getPlotItem().vb.sceneBoundingRect())
+        self._place_labels()
+
+    def _place_labels(self) -> None:
+        """Spot label in the top row of the plot area, breakevens alternating in the two rows below it:
+        rows in pixels (fractions of the height overlapped on a small chart and poked out of a short one)."""
+        height = self.plot_widget.getPlotItem().vb.height()
+        if height <= 0:
+            return
+
+        def position(row: int) -> float:
+            return max(1.0 - (2 + row * LABEL_ROW) / height, 0.05)
+
+        self.spot_line.label.setPosition(position(0))
+        for i, line in enumerate(self._breakeven_lines):
+            line.label.setPosition(position(1 + i % 2))
 
     def _build_items(self, plot: pg.PlotItem) -> None:
         self.sd2_band = self._band(plot, "\u00b12\u03c3", 28)
@@ -140,7 +170,8 @@ class PayoffPlot(QWidget):
         self.expiry_curve = plot.plot(pen=pg.mkPen(EXPIRY_COLOR, width=2), name="At expiry")
         self.t0_curve = plot.plot(pen=pg.mkPen(T0_COLOR, width=2, style=Qt.PenStyle.DashLine), name="T+0 (now)")
         self.spot_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#dddd55", width=1, style=Qt.PenStyle.DashLine),
-                                         label="spot", labelOpts={"position": 0.96, "color": "#cccc44"})
+                                         label="spot", labelOpts={"position": 0.96, "color": "#cccc44",
+                                                                      "anchors": _LABEL_ANCHORS})
         self.spot_dot = pg.ScatterPlotItem(size=8, brush=pg.mkBrush("#dddd55"), pen=pg.mkPen("#333333"))
         plot.addItem(self.spot_line)
         plot.addItem(self.spot_dot)
@@ -286,15 +317,15 @@ class PayoffPlot(QWidget):
         while len(self._breakeven_lines) < len(shown):
             line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#dddddd", width=1, style=Qt.PenStyle.DashDotLine),
                                    label="", labelOpts={"position": 0.86, "color": "#dddddd",
-                                                        "fill": pg.mkBrush(0, 0, 0, 120)})
+                                                        "fill": pg.mkBrush(0, 0, 0, 120), "anchors": _LABEL_ANCHORS})
             plot.addItem(line)
             self._breakeven_lines.append(line)
         for i, line in enumerate(self._breakeven_lines):
             if i < len(shown):
                 line.setPos(shown[i])
                 line.label.setFormat(f"BE {shown[i]:,.1f}")
-                line.label.setPosition(0.86 - 0.08 * (i % 2))  # staggered: close breakevens stay readable
             line.setVisible(i < len(shown))
+        self._place_labels()  # staggered rows: close breakevens stay readable
 
     @staticmethod
     def _show_band(band: pg.LinearRegionItem, bounds: tuple[float, float] | None) -> None:
@@ -323,7 +354,7 @@ class PayoffPlot(QWidget):
         y = np.concatenate([v[np.isfinite(v)] for v in values] + [np.zeros(1)])
         lo, hi = float(y.min()), float(y.max())
         span = max(hi - lo, 1.0)
-        # room below for the density (it fills the lower third) and above for the legend and labels
+        # room below for the density (it fills the lower third) and above for the spot and breakeven labels
         plot.setYRange(lo - 0.12 * span, hi + 0.18 * span, padding=0)
 
     def _on_mouse(self, event: tuple[Any, ...]) -> None:

@@ -250,7 +250,7 @@ def test_the_builder_shares_the_surface_dock_and_comes_forward_when_a_leg_is_pic
     window = make_window()  # every registered panel
     window.resize(1600, 900)
     builder, surface = window.panels["builder"], window.panels["surface"]
-    assert window.tabifiedDockWidgets(window.docks["surface"]) == [window.docks["builder"]]
+    assert window.tabifiedDockWidgets(window.docks["surface"]) == [window.docks["builder"], window.docks["market"]]
     # the surface is in front until the trader picks legs
     def in_front(panel) -> bool:  # a dock tabbed behind another stays "visible" with an empty visible region
         return panel.isVisible() and not panel.visibleRegion().isEmpty()
@@ -320,3 +320,35 @@ def recognize_legs(legs):
     from spx_core.strategies.recognize import recognize
 
     return recognize(legs)
+
+
+def test_at_1280x720_the_chart_gets_the_height_and_every_figure_fits(make_window, qtbot, batches):
+    window = make_window()  # every registered panel, the default layout
+    window.resize(1280, 720)
+    window.docks["builder"].raise_()
+    qtbot.wait(400)  # the default split runs after the show
+    _feed(window, qtbot, batches[0])
+    chain, builder = window.panels["chain"], window.panels["builder"]
+    atm = chain.model.atm_row
+    for row, side, field in ((atm - 6, PUT, ChainField.ASK), (atm - 3, PUT, ChainField.BID),
+                             (atm + 3, CALL, ChainField.BID), (atm + 6, CALL, ChainField.ASK)):
+        _ctrl_click(chain, qtbot, row, side, field)
+    window.docks["builder"].raise_()
+    _valued(builder, qtbot, 4)
+    qtbot.wait(100)
+    # the figures as tall as they need, three to a row at this width; the chart the rest (it was ~170 px)
+    assert builder._columns == 3
+    plot = builder.plot.plot_widget
+    assert plot.height() >= 280, (plot.height(), builder.height())
+    assert builder.summary_scroll.verticalScrollBar().maximum() == 0  # nothing scrolled out of sight
+    for key, label in builder.figures.items():
+        text = label.text()
+        assert label.fontMetrics().horizontalAdvance(text) <= label.width(), (key, text, label.width())
+    # the trader drags the handle: the split stays theirs through a resize
+    sizes = builder.splitter.sizes()
+    builder.splitter.moveSplitter(sizes[0] - 60, 1)
+    moved = builder.splitter.sizes()
+    assert moved[0] < sizes[0]
+    window.resize(1300, 740)
+    qtbot.wait(100)
+    assert builder.splitter.sizes()[0] == moved[0]

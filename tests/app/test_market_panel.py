@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from app.main_window import PANELS
-from app.panels.market_panel import HISTORY_SESSIONS, ROWS, MarketPanel
+from app.panels.market_panel import HISTORY_SESSIONS, NO_BARS_CHART, ROWS, MarketPanel
 from spx_core.analytics.market_bars import NO_SPX_BARS
 from spx_core.analytics.market_state import BarsCache
 from spx_core.analytics.volatility import yang_zhang
@@ -126,6 +126,7 @@ def test_panel_shows_the_market_state_from_stored_bars_and_the_chain(qtbot, stor
     _, v = panel.chart.vix.getData()
     assert v[-1] == state.vix and panel.chart.atm.isVisible()
     assert panel.chart.atm.value() == pytest.approx(state.atm_iv_30d * 100.0)
+    assert panel.chart_stack.currentWidget() is panel.chart
     assert "SPX" in panel.status_label.text()
     panel.shutdown()
 
@@ -146,6 +147,9 @@ def test_empty_store_says_which_file_to_import(qtbot, tmp_path, batch):
         wait_result(qtbot, panel)
         assert panel.status_label.text() == f"no data: {NO_SPX_BARS}"
         assert NO_SPX_BARS in panel.values["Realized YZ 10/20/30d"].toolTip()
+        # the chart says which files to import instead of empty axes with a made-up date axis
+        assert panel.chart_stack.currentWidget() is panel.chart_empty and not panel.chart.isVisible()
+        assert panel.chart_empty.isVisible() and panel.chart_empty.text() == NO_BARS_CHART
         panel.shutdown()
 
 
@@ -234,3 +238,26 @@ def test_in_the_main_window_the_panel_reads_the_windows_database(make_window, qt
     assert panel.values["Realized YZ 10/20/30d"].text() != "n/a"
     assert panel.values["VRP (IV 30d - RV 21d)"].text() == "n/a"
     assert "realized vol is not current" in panel.values["VRP (IV 30d - RV 21d)"].toolTip()
+
+
+def test_by_default_a_tab_beside_the_surface_that_leaves_the_chain_its_width(make_window, qtbot, run_async):
+    window = make_window()
+    window.resize(1280, 720)
+    qtbot.wait(400)  # the default split runs after the show (and again 250 ms later)
+    docks = window.docks
+    assert docks["market"] in window.tabifiedDockWidgets(docks["surface"])
+    assert docks["chain"].width() >= 0.55 * window.width()  # the market no longer takes a column of its own
+    panel = window.panels["market"]
+    assert panel.visibleRegion().isEmpty()  # the surface is in front
+    # covered by the surface, it still computes: the scanner's entry gate reads its state
+    run_async(window.start_feed(), timeout=30)
+    qtbot.waitUntil(lambda: panel.results >= 1 or bool(panel.last_error), timeout=60_000)
+    assert not panel.last_error, panel.last_error
+    assert panel.visibleRegion().isEmpty()  # computed while covered
+    assert window.context.market_state is panel.state
+    # the expected move fits on one line of the value column at the right column's width
+    docks["market"].raise_()
+    qtbot.waitUntil(lambda: not panel.visibleRegion().isEmpty(), timeout=5_000)
+    label = panel.values["Expected move (1 SD)"]
+    assert label.text().startswith("±")
+    assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width(), (label.text(), label.width())

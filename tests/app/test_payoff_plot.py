@@ -177,3 +177,28 @@ def test_follows_the_theme_palette(plot, curves):
     plot.plot_widget.setPalette(pal)
     axis = plot.plot_widget.getPlotItem().getAxis("left")
     assert axis.textPen().color().name() == "#101010"
+
+
+@pytest.mark.parametrize("spot", [4905.0, 5000.0, 5095.0])  # the labels at the left edge, middle, right edge
+def test_legend_never_covers_the_spot_or_breakeven_labels(qtbot, curves, density, spot):
+    # the builder's chart at 1280x720: a small chart where a corner legend covered the labels
+    p = PayoffPlot()
+    qtbot.addWidget(p)
+    p.resize(320, 200)
+    p.show()
+    p.show_payoff(curves, spot=spot, breakevens=[4910.0, 4995.0, 5090.0], density=density,
+                  moves=_Moves(4970.0, 5050.0, 4930.0, 5090.0))
+    qtbot.wait(20)
+    legend = p.legend.sceneBoundingRect()
+    assert legend.width() > 0 and len(p.legend.items) == 3
+    view = p.plot_widget.getPlotItem().vb.sceneBoundingRect()
+    assert not legend.intersects(view)  # outside the plot area: no label inside it can collide
+    labels = [p.spot_line.label] + [line.label for line in p._breakeven_lines if line.isVisible()]
+    assert len(labels) == 4
+    for label in labels:
+        assert not legend.intersects(label.sceneBoundingRect()), label.format
+        assert label.sceneBoundingRect().top() >= view.top() - 0.5, label.format  # inside the plot area
+    rects = [label.sceneBoundingRect() for label in labels[:3]]  # spot 4905/5000/5095 vs BE 4910, 4995
+    assert not rects[0].intersects(rects[1]) and not rects[0].intersects(rects[2])  # stacked rows
+    scene = p.plot_widget.sceneRect()
+    assert scene.contains(legend)  # and not cut off at the top

@@ -284,3 +284,20 @@ def test_picking_a_structure_starts_from_its_usual_delta_and_widths(panel, qtbot
     assert params.short_delta == delta and params.widths == widths and form.preset.currentText() == CUSTOM
     qtbot.waitUntil(lambda: panel.results > before, timeout=60_000)
     assert panel.outcome.params.structure is ScanStructure.IRON_BUTTERFLY and panel.model.rowCount() > 0
+
+
+def test_at_1280x720_the_score_is_not_cut_off_at_the_tables_edge(window, qtbot, run_async):
+    window.resize(1280, 720)
+    panel = window.panels["scanner"]
+    window.docks["scanner"].raise_()
+    run_async(window.start_feed(), timeout=30)
+    qtbot.waitUntil(lambda: panel.model.rowCount() > 0, timeout=60_000)
+    qtbot.wait(100)
+    header = panel.table.horizontalHeader()
+    titles = [column.title for column in COLUMNS]
+    score, strikes = titles.index("Score"), titles.index("Strikes\n(pts)")
+    assert header.visualIndex(score) == header.visualIndex(strikes) + 1  # read beside the structure it ranks
+    right = header.sectionViewportPosition(score) + header.sectionSize(score)
+    assert right <= panel.table.viewport().width(), (right, panel.table.viewport().width())
+    # a view order only: the model's columns (and sorting by them) are unchanged
+    assert panel.model.headerData(score, Qt.Orientation.Horizontal) == "Score"

@@ -59,10 +59,11 @@ def test_builder_screenshots_with_an_iron_condor(builder_shots, qapp):
         assert (image.width(), image.height()) == (w, h)
         panel = QImage(str(out / f"builder_panel_{w}x{h}.png"))
         assert panel.width() > 300 and panel.height() > 300
+        assert QImage(str(out / f"market_{w}x{h}.png")).width() == w
     if os.environ.get("SPX_UPDATE_SCREENSHOTS") == "1":
         target = REPO / "resources" / "screenshots"
         target.mkdir(parents=True, exist_ok=True)
-        for png in out.glob("builder*.png"):
+        for png in [*out.glob("builder*.png"), *out.glob("market*.png")]:
             shutil.copyfile(png, target / png.name)
 
 
@@ -142,7 +143,9 @@ class _Shooter:
     def _shoot_all(self) -> None:
         steps = []
         for w, h in SIZES:
-            steps += [(lambda w=w, h=h: self._resize(w, h), SETTLE_MS), (lambda w=w, h=h: self._grab(w, h), 0)]
+            steps += [(lambda w=w, h=h: self._resize(w, h), SETTLE_MS), (lambda w=w, h=h: self._grab(w, h), 0),
+                      (lambda: self.window.docks["market"].raise_(), 300),
+                      (lambda w=w, h=h: self._grab_market(w, h), 0)]
         self._run(steps)
 
     def _run(self, steps) -> None:
@@ -166,6 +169,10 @@ class _Shooter:
     def _grab(self, w: int, h: int) -> None:
         self.window.grab().toImage().save(str(self.out / f"builder_{w}x{h}.png"))
         self.window.panels["builder"].grab().toImage().save(str(self.out / f"builder_panel_{w}x{h}.png"))
+
+
+    def _grab_market(self, w: int, h: int) -> None:  # the market tab beside the builder (no bars in the sim)
+        self.window.grab().toImage().save(str(self.out / f"market_{w}x{h}.png"))
 
 
 def _drive(out: Path) -> int:
