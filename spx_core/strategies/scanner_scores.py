@@ -263,10 +263,14 @@ def score_terms(*, credit_mid, width, max_loss, pop, ev, edge_usd, edge_volpts) 
 
 
 def score(terms: dict[str, np.ndarray], weights: ScoreWeights) -> np.ndarray:
-    """``sum(weight x term)``; a NaN term adds nothing (it is unknown, not bad)."""
+    """``sum(weight x term)``; a NaN term adds nothing (it is unknown, not bad), but a candidate none of whose
+    weighted terms is known has no score (NaN: it ranks after every scored one, not as a neutral 0 above the
+    candidates with a known negative score)."""
     total = np.zeros(len(next(iter(terms.values()))))
+    known = np.zeros(len(total), dtype=bool)
     for name, values in terms.items():
         w = getattr(weights, name)
         if w:
             total += w * np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-    return total
+            known |= np.isfinite(values)
+    return np.where(known, total, np.nan)

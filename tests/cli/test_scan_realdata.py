@@ -55,7 +55,9 @@ def test_every_structure_is_sane_on_every_expiry_including_0dte(db, capsys, stru
         # max loss is a payoff figure: known for every candidate, also where no density could be fitted
         assert c["max_loss"] is not None and math.isfinite(c["max_loss"]) and c["max_loss"] > 0, what
         assert c["pop"] is None or 0.0 <= c["pop"] <= 1.0, what
-        assert c["score"] is not None and math.isfinite(c["score"]), what
+        assert c["score"] is None or math.isfinite(c["score"]), what  # None: none of its weighted terms is known
+    scored = [c["score"] is not None for c in cands]
+    assert scored == sorted(scored, reverse=True), "unscored candidates rank after every scored one"
 
 
 def test_an_empty_0dte_scan_says_which_filter_in_one_line(db, capsys):

@@ -200,3 +200,18 @@ def test_a_scan_too_large_to_evaluate_is_refused_with_what_to_narrow(monkeypatch
     result = _scan(params_for(ScanStructure.IRON_CONDOR, **BASE))
     assert result.table is None and result.n_considered > 100
     assert "more than one scan evaluates (100" in result.reason and "narrow the short delta range" in result.reason
+
+
+def test_a_candidate_with_no_known_score_term_ranks_last_not_as_zero():
+    from spx_core.strategies.scanner_params import ScoreWeights
+    from spx_core.strategies.scanner_scores import score
+
+    nan = float("nan")
+    terms = {"ev": np.array([-1.0, nan, 2.0]), "ev_per_max_loss": np.array([nan, nan, nan]),
+             "pop": np.array([0.5, nan, nan]), "credit_per_width": np.array([nan, nan, nan]),
+             "edge_usd": np.array([nan, nan, nan]), "edge_volpts": np.array([nan, nan, nan])}
+    weights = ScoreWeights(ev=1.0, ev_per_max_loss=0.0, pop=1.0, credit_per_width=0.0, edge_usd=0.0,
+                           edge_volpts=0.0)
+    total = score(terms, weights)
+    np.testing.assert_allclose(total[[0, 2]], [-0.5, 2.0])
+    assert np.isnan(total[1])
