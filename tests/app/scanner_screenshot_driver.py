@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 
 from app.panels.scanner_panel import ScannerPanel
 from spx_core.strategies.scanner_params import PRESETS, ScanStructure
+from tests.app.screenshot_driver import run_app
 
 WAIT_SECONDS = 60.0
 SETTLE_MS = 1500
@@ -125,43 +126,8 @@ class _Shooter:
         (self.out / "shots.json").write_text(json.dumps(self.shots, indent=2))
 
 
-def _install(out: Path) -> None:
-    for name in ("show", "showMaximized", "showNormal"):
-        original = getattr(QMainWindow, name)
-
-        def hooked(self, _original=original):
-            _original(self)
-            if not hasattr(self, "_spx_scanner_shooter"):
-                self._spx_scanner_shooter = _Shooter(self, out)
-
-        setattr(QMainWindow, name, hooked)
-
-
-def _hold_self_test_until_shot(out: Path) -> None:
-    import asyncio
-
-    from app import self_test
-
-    original = self_test.run_self_test
-
-    async def held(window, seconds, reporter):
-        deadline = time.monotonic() + WAIT_SECONDS + 60
-        while not (out / "shots.json").exists() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        return await original(window, seconds, reporter)
-
-    self_test.run_self_test = held
-
-
 def main() -> int:
-    out = Path(sys.argv[1])
-    out.mkdir(parents=True, exist_ok=True)
-    _install(out)
-    _hold_self_test_until_shot(out)
-    from app.main import main as app_main
-
-    sys.argv = ["spx-terminal", "--source", "sim", "--seed", "7", "--self-test", "40"]
-    return app_main()
+    return run_app(Path(sys.argv[1]), _Shooter, wait_seconds=WAIT_SECONDS + 60)
 
 
 if __name__ == "__main__":

@@ -130,32 +130,34 @@ class _Shooter:
         (self.out / "shots.json").write_text(json.dumps(self.shots, indent=2))
 
 
-def _install(out: Path) -> None:
-    # Hook every QMainWindow.show*: the driver needs no knowledge of how main() builds the window.
+def install(out: Path, make_shooter: Callable[[QMainWindow, Path], object],
+            min_size: tuple[int, int] | None = None) -> None:
+    """Hook every QMainWindow.show*: a driver needs no knowledge of how main() builds the window.
+    ``min_size``: grow a smaller window to it first (the main shots start from a roomy window)."""
     for name in ("show", "showMaximized", "showNormal"):
         original = getattr(QMainWindow, name)
 
         def hooked(self, _original=original):
             _original(self)
-            if self.width() < 1400 or self.height() < 900:
-                self.resize(1600, 1000)
+            if min_size is not None and (self.width() < min_size[0] - 200 or self.height() < min_size[1] - 100):
+                self.resize(*min_size)
             if not hasattr(self, "_spx_shooter"):
-                self._spx_shooter = _Shooter(self, out)
+                self._spx_shooter = make_shooter(self, out)
 
         setattr(QMainWindow, name, hooked)
 
 
-def _hold_self_test_until_shot(out: Path) -> None:
+def hold_self_test_until_shot(out: Path, wait_seconds: float) -> None:
     # The self-test may pass (and close the window) before the shooter is done: make it wait for
     # the report first, so the pictures are always of the running app.
     import asyncio
 
-    import app.self_test as self_test
+    from app import self_test
 
     original = self_test.run_self_test
 
     async def held(window, seconds, reporter):
-        deadline = time.monotonic() + WAIT_SECONDS + 30
+        deadline = time.monotonic() + wait_seconds
         while not (out / "shots.json").exists() and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         return await original(window, seconds, reporter)
@@ -163,16 +165,21 @@ def _hold_self_test_until_shot(out: Path) -> None:
     self_test.run_self_test = held
 
 
-def main() -> int:
-    out = Path(sys.argv[1])
-    seconds = sys.argv[2] if len(sys.argv) > 2 else "40"
+def run_app(out: Path, make_shooter: Callable[[QMainWindow, Path], object], *, seconds: str = "40",
+            wait_seconds: float = WAIT_SECONDS + 30, min_size: tuple[int, int] | None = None) -> int:
+    """Run the real app (simulated market, seed 7, self-test) with ``make_shooter`` hooked to its window."""
     out.mkdir(parents=True, exist_ok=True)
-    _install(out)
-    _hold_self_test_until_shot(out)
+    install(out, make_shooter, min_size)
+    hold_self_test_until_shot(out, wait_seconds)
     from app.main import main as app_main
 
     sys.argv = ["spx-terminal", "--source", "sim", "--seed", "7", "--self-test", seconds]
     return app_main()
+
+
+def main() -> int:
+    seconds = sys.argv[2] if len(sys.argv) > 2 else "40"
+    return run_app(Path(sys.argv[1]), _Shooter, seconds=seconds, min_size=(1600, 1000))
 
 
 if __name__ == "__main__":
