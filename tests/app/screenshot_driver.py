@@ -34,6 +34,36 @@ SETTLE_MS = 1200  # after a resize or a dock move: layout, a refit and a GL fram
 SIZES = ((1280, 720), (1920, 1080))
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_driver(module: str, display: str, out: Path, *args: str, timeout: float = 300) -> tuple[dict, str]:
+    """Run the driver ``module`` (``python -m``) under the Xvfb ``display`` writing into ``out``:
+    (its shots.json, its stderr). Fails with the driver's output when it wrote no report."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb", DISPLAY=display, PYTHONPATH=str(REPO),
+               SPX_TERMINAL_HOME=str(out / "home"), XDG_CONFIG_HOME=str(out / "config"))
+    env.pop("SPX_TERMINAL_NO_GL", None)
+    proc = subprocess.run([sys.executable, "-m", module, str(out), *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+    shots_file = out / "shots.json"
+    assert shots_file.exists(), f"driver wrote no report; rc={proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    return json.loads(shots_file.read_text()), proc.stderr
+
+
+def distinct_colours(image: QImage, step: int = 7) -> int:
+    """Distinct pixel colours on a ``step`` grid, counted up to 201 (a blank or failed grab has a handful)."""
+    seen = set()
+    for y in range(0, image.height(), step):
+        for x in range(0, image.width(), step):
+            seen.add(image.pixel(x, y))
+            if len(seen) > 200:
+                return len(seen)
+    return len(seen)
+
+
 def coloured_share(image: QImage, step: int = 4) -> float:
     """Share of pixels with a clearly saturated colour (the viridis surface; not the grey background or text)."""
     hits = total = 0

@@ -8,17 +8,14 @@ With ``SPX_UPDATE_SCREENSHOTS=1`` the PNGs are copied to ``resources/screenshots
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from PySide6.QtGui import QImage
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.app.screenshot_driver import REPO, distinct_colours, run_driver
+
 pytestmark = pytest.mark.xvfb
 SHOTS = ("main", "main_1280x720", "main_1920x1080", "surface3d")
 
@@ -27,24 +24,8 @@ SHOTS = ("main", "main_1280x720", "main_1920x1080", "surface3d")
 def driver_run(xvfb_display_module, tmp_path_factory):
     """Run the app once under Xvfb through the driver: (output folder, shots.json, stderr)."""
     out = tmp_path_factory.mktemp("shots")
-    env = dict(os.environ, QT_QPA_PLATFORM="xcb", DISPLAY=xvfb_display_module, PYTHONPATH=str(REPO),
-               SPX_TERMINAL_HOME=str(out / "home"), XDG_CONFIG_HOME=str(out / "config"))
-    env.pop("SPX_TERMINAL_NO_GL", None)
-    proc = subprocess.run([sys.executable, "-m", "tests.app.screenshot_driver", str(out), "30"], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=240)
-    shots_file = out / "shots.json"
-    assert shots_file.exists(), f"driver wrote no report; rc={proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
-    return out, json.loads(shots_file.read_text()), proc.stderr
-
-
-def _distinct_colours(image: QImage, step: int = 7) -> int:
-    seen = set()
-    for y in range(0, image.height(), step):
-        for x in range(0, image.width(), step):
-            seen.add(image.pixel(x, y))
-            if len(seen) > 200:
-                return len(seen)
-    return len(seen)
+    shots, stderr = run_driver("tests.app.screenshot_driver", xvfb_display_module, out, "30", timeout=240)
+    return out, shots, stderr
 
 
 def test_main_window_and_surface_screenshots(driver_run, qapp):
@@ -56,12 +37,12 @@ def test_main_window_and_surface_screenshots(driver_run, qapp):
     surface = QImage(str(out / "surface3d.png"))
     assert main.width() >= 1400 and main.height() >= 900
     assert surface.width() > 300 and surface.height() > 200
-    assert _distinct_colours(main) > 50, "main window screenshot is (nearly) blank"
-    assert _distinct_colours(surface) > 30, "3D surface screenshot is (nearly) blank"
+    assert distinct_colours(main) > 50, "main window screenshot is (nearly) blank"
+    assert distinct_colours(surface) > 30, "3D surface screenshot is (nearly) blank"
     for w, h in ((1280, 720), (1920, 1080)):
         image = QImage(str(out / f"main_{w}x{h}.png"))
         assert (image.width(), image.height()) == (w, h), f"main_{w}x{h}.png is {image.width()}x{image.height()}"
-        assert _distinct_colours(image) > 50
+        assert distinct_colours(image) > 50
     labels = shots["tick_labels"]  # the 3D scene labels its three axes
     assert {"85%", "100%", "110%"} <= set(labels) and "7d" in labels and "days to expiry" in labels
     assert any(s.endswith("%") and s not in {"85%", "90%", "95%", "100%", "105%", "110%"} for s in labels)
