@@ -304,8 +304,8 @@ def _off(box: QDoubleSpinBox, scale: float = 1.0) -> float | None:
     return None if box.value() == box.minimum() else box.value() / scale
 
 
-_WEIGHT_LABELS = {"ev_per_max_loss": "EV / max loss", "pop": "POP", "credit_per_width": "Credit / width",
-                  "edge_volpts": "Edge (vol pts)"}
+_WEIGHT_LABELS = {"ev": "EV (pts)", "ev_per_max_loss": "EV / max loss", "pop": "POP",
+                  "credit_per_width": "Credit / width", "edge_usd": "Edge ($)", "edge_volpts": "Edge (vol pts)"}
 _WEIGHT_TIPS = {
     "ev_per_max_loss": "Score per unit of expected value / max loss (fraction)",
     "pop": "Score per unit of probability of profit (fraction 0..1)",

@@ -37,15 +37,19 @@ SIZES = ((1280, 720), (1920, 1080))
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_driver(module: str, display: str, out: Path, *args: str, timeout: float = 300) -> tuple[dict, str]:
+def run_driver(module: str, display: str, out: Path, *args: str, timeout: float = 300,
+               gl: bool = True) -> tuple[dict, str]:
     """Run the driver ``module`` (``python -m``) under the Xvfb ``display`` writing into ``out``:
-    (its shots.json, its stderr). Fails with the driver's output when it wrote no report."""
+    (its shots.json, its stderr). ``gl=False`` keeps the app off OpenGL. Fails with the driver's output when it
+    wrote no report."""
     import os
     import subprocess
 
     env = dict(os.environ, QT_QPA_PLATFORM="xcb", DISPLAY=display, PYTHONPATH=str(REPO),
                SPX_TERMINAL_HOME=str(out / "home"), XDG_CONFIG_HOME=str(out / "config"))
     env.pop("SPX_TERMINAL_NO_GL", None)
+    if not gl:
+        env["SPX_TERMINAL_NO_GL"] = "1"
     proc = subprocess.run([sys.executable, "-m", module, str(out), *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout, check=False)
     shots_file = out / "shots.json"

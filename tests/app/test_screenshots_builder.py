@@ -15,14 +15,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.app.screenshot_driver import REPO, run_driver
+
 SIZES = ((1280, 720), (1920, 1080))
 WAIT_SECONDS = 60.0
 SETTLE_MS = 1500
@@ -32,13 +32,8 @@ SETTLE_MS = 1500
 @pytest.fixture(scope="module")
 def builder_shots(xvfb_display_module, tmp_path_factory):
     out = tmp_path_factory.mktemp("builder_shots")
-    env = dict(os.environ, QT_QPA_PLATFORM="xcb", DISPLAY=xvfb_display_module, PYTHONPATH=str(REPO),
-               SPX_TERMINAL_HOME=str(out / "home"), XDG_CONFIG_HOME=str(out / "config"), SPX_TERMINAL_NO_GL="1")
-    proc = subprocess.run([sys.executable, "-m", "tests.app.test_screenshots_builder", str(out)], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=300, check=False)
-    report = out / "shots.json"
-    assert report.exists(), f"driver wrote no report; rc={proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
-    return out, json.loads(report.read_text())
+    shots, _ = run_driver("tests.app.test_screenshots_builder", xvfb_display_module, out, gl=False)
+    return out, shots
 
 
 @pytest.mark.xvfb
@@ -175,27 +170,7 @@ class _Shooter:
         self.window.grab().toImage().save(str(self.out / f"market_{w}x{h}.png"))
 
 
-def _drive(out: Path) -> int:
-    from PySide6.QtWidgets import QMainWindow
-
-    from tests.app.screenshot_driver import _hold_self_test_until_shot
-
-    original = QMainWindow.show
-
-    def hooked(self):
-        original(self)
-        if not hasattr(self, "_builder_shooter") and hasattr(self, "panels"):
-            self._builder_shooter = _Shooter(self, out)
-
-    QMainWindow.show = hooked
-    _hold_self_test_until_shot(out)
-    from app.main import main as app_main
-
-    sys.argv = ["spx-terminal", "--source", "sim", "--seed", "7", "--self-test", "20"]
-    return app_main()
-
-
 if __name__ == "__main__":
-    target = Path(sys.argv[1])
-    target.mkdir(parents=True, exist_ok=True)
-    sys.exit(_drive(target))
+    from tests.app.screenshot_driver import run_app
+
+    sys.exit(run_app(Path(sys.argv[1]), _Shooter, seconds="20"))
