@@ -13,6 +13,10 @@ Interface (scripts depend on it; keep it exactly):
     (a debit is a negative credit); numbers that are unknown are null. Extra keys may be added, never removed.
 Optional filters: --min-pop P, --min-credit-per-width X, --max-leg-spread PTS, --max-package-spread PTS,
 --min-open-interest N, --allow-flagged.
+Market gate (the seed plans' entry filters, on the market state at the snapshot from the index bars stored in the
+same database, as the Market panel computes it): --iv-rank-min X [--iv-rank-source vix|atm],
+--regime NAME[,NAME...], --vix A-B. A closed gate scans nothing: exit 1, the reason on stderr and, with --json,
+``"market": {"ok": false, "reason": ...}`` with no candidates. Missing data (no VIX bars) closes the gate.
 
 Exit codes: 0 candidates found, 1 none found (the one-line reason on stderr says which filter removed
 them; with --json the object is still printed, its "reason" saying the same) or the snapshot could not be
@@ -60,6 +64,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-package-spread", type=float, metavar="PTS", help="widest package bid/ask (points)")
     p.add_argument("--min-open-interest", type=int, metavar="N", help="least open interest on every leg")
     p.add_argument("--allow-flagged", action="store_true", help="keep legs whose quotes carry quality flags")
+    gate = p.add_argument_group("market gate", "scan only when the market state at the snapshot passes "
+                                "(index bars from `spx-data import sp500.csv.gz vix.csv.gz`)")
+    gate.add_argument("--iv-rank-min", type=float, metavar="X", help="least IV rank (percent, 0-100)")
+    gate.add_argument("--iv-rank-source", choices=("vix", "atm"), default="vix",
+                      help="IV rank of the VIX history (default) or of our stored 30-day ATM IVs")
+    gate.add_argument("--regime", metavar="NAME[,NAME...]",
+                      help="allowed regimes, e.g. uptrend,range,calm (trend, VIX bucket, mixture state names)")
+    gate.add_argument("--vix", metavar="A-B", help="VIX close between A and B (index points)")
     p.set_defaults(func=cmd_scan)
 
 
@@ -140,19 +152,64 @@ def _params(args: argparse.Namespace):
         raise UsageError(str(exc)) from None
 
 
+def market_filter(args: argparse.Namespace):
+    """The market gate the options ask for, or None when none of them is given."""
+    if args.iv_rank_min is None and args.regime is None and args.vix is None:
+        return None
+    from spx_core.analytics.filters import IVRankSource, MarketFilter
+
+    vix = None
+    if args.vix is not None:
+        pair = _split_range(args.vix, "--vix", "15-30")
+        if pair is None:
+            raise UsageError(f"--vix {args.vix!r} must be a range A-B of VIX levels (e.g. 15-30)")
+        vix = tuple(_number(x, "--vix", "15-30") for x in pair)
+    regimes = None if args.regime is None else frozenset(r.strip() for r in args.regime.split(",") if r.strip())
+    try:
+        return MarketFilter(iv_rank_min=args.iv_rank_min, iv_rank_source=IVRankSource(args.iv_rank_source),
+                            regimes=regimes, vix_min=vix[0] if vix else None, vix_max=vix[1] if vix else None)
+    except ValueError as exc:
+        raise UsageError(f"market gate: {exc}") from None
+
+
+def _market_gate(gate, store, snap, civ, surface) -> tuple[bool, str]:
+    """(open, why) of ``gate`` on the market state at ``snap`` (bars stored before the snapshot's session)."""
+    from spx_core.analytics.filters import IVRankSource
+    from spx_core.analytics.iv_rank import stored_atm_iv_history
+    from spx_core.analytics.market_state import market_state
+
+    history = stored_atm_iv_history(store, snap.underlying) if gate.iv_rank_source is IVRankSource.ATM else None
+    state = market_state(store.load_bars("SPX"), store.load_bars("VIX"), surface, civ=civ,
+                         atm_iv_history=history)
+    ok, why = gate.check(state)
+    if why and state.notes:  # e.g. stale bars: the figure is from an earlier date, say which
+        why = f"{why} ({'; '.join(state.notes)})"
+    return ok, why
+
+
 # --- the command -------------------------------------------------------------------------------------------
 def _scan(args: argparse.Namespace) -> int:
     params = _params(args)  # usage errors before the database is opened
+    gate = market_filter(args)
     from spx_core.strategies.scanner import scan
     from spx_core.surface import chain_iv, fit_surface
 
     store = open_store(args.db_path, create=False)
     try:
         snap = store.load_snapshot(args.snapshot)
+        civ = chain_iv(snap)
+        surface = fit_surface(civ)
+        is_open, why = _market_gate(gate, store, snap, civ, surface) if gate is not None else (True, "")
     finally:
         store.close()
-    civ = chain_iv(snap)
-    result = scan(snap, civ, fit_surface(civ), params)
+    if not is_open:
+        if args.json:
+            json.dump({"snapshot": args.snapshot, "checksum": snap.checksum, "candidates": [],
+                       "market": {"ok": False, "reason": why}}, sys.stdout, indent=1, allow_nan=False)
+            sys.stdout.write("\n")
+        print(f"spx-data scan: market gate closed for snapshot {args.snapshot}: {why}", file=sys.stderr)
+        return 1
+    result = scan(snap, civ, surface, params)
     if args.json:
         json.dump(result.to_json(args.snapshot), sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
