@@ -91,7 +91,8 @@ def record_session(store: Any, market: Any, session: str, minutes: int, *, repla
     """Record ``minutes`` steps of ``market`` (one per simulated minute, one transaction each).
 
     A step is the batch of :meth:`SimulatedMarket.advance`: the index snapshot and, when the market
-    lists SPY, the companion SPY snapshot of the same instant. Returns the ids of every snapshot recorded (index and companions), in recording order.
+    lists SPY, the companion SPY snapshot of the same instant.
+    Returns the ids of every snapshot recorded (index and companions), in recording order.
 
     Raises:
         CommandFailed: the session already holds snapshots and ``replace`` is False; or a write failed

@@ -76,8 +76,11 @@ def test_a_session_with_companions_plays_spx_exactly_as_an_spx_only_one(recorded
         plain, _ = _play(ReplaySource(only, session="sim", speed=0))
     both, _ = _play(ReplaySource(store, session="sim", speed=0))
     assert all(b.companions == () for b in plain)
-    key = lambda b: (b.snapshot.checksum, b.layout_changed, b.changed.tolist(), b.sequence)  # noqa: E731
-    assert [key(b) for b in both] == [key(b) for b in plain]
+    assert [_key(b) for b in both] == [_key(b) for b in plain]
+
+
+def _key(batch):
+    return batch.snapshot.checksum, batch.layout_changed, batch.changed.tolist(), batch.sequence
 
 
 def test_a_companion_is_the_latest_at_or_before_the_primary_time(tmp_path):
