@@ -102,7 +102,9 @@ def record_session(store: Any, market: Any, session: str, minutes: int, *, repla
 
     existing = store.snapshot_ids(session)
     if existing and not replace:
-        raise CommandFailed(f"session {session!r} already recorded ({len(existing)} snapshots); "
+        # counted as the recording counts them: steps (index snapshots), the SPY companions aside
+        steps = len(store.list_snapshots(session=session, underlying=market.snapshot().underlying))
+        raise CommandFailed(f"session {session!r} already recorded ({steps} snapshots); "
                             f"use --session NAME to record another, or --replace to record it again")
     if existing:
         store.delete_snapshots(existing)
