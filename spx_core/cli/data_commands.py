@@ -9,6 +9,9 @@ Scripts depend on these interfaces; keep them exactly::
 
 ``--db`` may be left out: ``$SPX_TERMINAL_DB``, then the user data folder's database is used. Read
 commands (snapshots, export) refuse a database file that does not exist.
+``snapshots`` lists every stored snapshot, a simulated session's SPY companions included; when several
+underlyings are stored it also says how many of each on stderr (stdout's table keeps its columns; the
+``--json`` rows name their ``underlying``).
 ``import`` also takes ``--root {SPX,SPXW}`` (cboe-datashop only; see that importer's docstring) and
 ``--time ISO`` (cboe-delayed only: the snapshot time when the file's "Date:" line is missing or unreadable)
 and ``--symbol SYM`` (daily-bars only). Without ``--format``, files whose header is a daily OHLCV one
@@ -199,7 +202,20 @@ def _snapshots(args: argparse.Namespace) -> int:
     for r in [header, *rows]:
         print("  ".join(c.rjust(w) if k in (0, 2, 3, 4) else c.ljust(w) for k, (c, w) in
                         enumerate(zip(r, widths, strict=True))).rstrip())
+    _per_underlying(infos)
     return 0
+
+
+def _per_underlying(infos: list[Any]) -> None:
+    """With several underlyings stored (a simulated session's SPY companions), say how many of each on
+    stderr: the table on stdout keeps its columns (its "underlying" is the price), scripts parse it."""
+    counts: dict[str, int] = {}
+    for i in infos:
+        counts[i.underlying] = counts.get(i.underlying, 0) + 1
+    if len(counts) > 1:
+        per = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+        print(f"{len(infos)} snapshots by underlying: {per} (--json names each row's underlying)",
+              file=sys.stderr)
 
 
 def _json_float(x: float) -> float | None:

@@ -9,8 +9,13 @@ simulator is deterministic, so re-running the same seed and start would only dup
 a session that already holds snapshots is refused (exit 1) unless ``--replace`` asks to record it
 again (its old snapshots are deleted first) or ``--session`` gives the new recording another name.
 
-The simulated underlying's 1-minute OHLC bars are recorded too (``underlying_bars``, symbol = the
-snapshot's underlying, e.g. ``SPX``), built from the snapshots' underlying prices (see
+Each step also records the simulator's SPY companion snapshot (``QuoteBatch.companions``: same
+instant, ``underlying = "SPY"``) in the same session, so a replay of the session carries SPY beside SPX
+(:class:`~spx_core.marketdata.replay.ReplaySource` plays SPX and attaches SPY as the companion). The
+printed count is of steps (SPX snapshots); the companions are counted after it.
+
+The simulated underlyings' 1-minute OHLC bars are recorded too (``underlying_bars``, symbol = the
+snapshot's underlying: ``SPX`` and ``SPY``), built from the snapshots' underlying prices (see
 :class:`MinuteBars`), so the analytics (realized vol, indicators) run on simulated sessions.
 
 Exit codes: 0 recorded, 1 the session exists or the database failed (e.g. a full disk: the message
@@ -74,13 +79,20 @@ def _simulate(args: argparse.Namespace) -> int:
         ids = record_session(store, market, session, args.minutes, replace=args.replace)
     finally:
         store.close()
-    print(f"recorded {len(ids)} simulated snapshots (ids {ids[0]}..{ids[-1]}) in session {session!r} "
-          f"of {args.db_path}")
+    n_steps = args.minutes
+    extra = len(ids) - n_steps
+    companions = f", with {extra} SPY companion snapshots" if extra else ""
+    print(f"recorded {n_steps} simulated snapshots (ids {min(ids)}..{max(ids)}{companions}) in session "
+          f"{session!r} of {args.db_path}")
     return 0
 
 
 def record_session(store: Any, market: Any, session: str, minutes: int, *, replace: bool) -> list[int]:
-    """Record ``minutes`` snapshots of ``market`` (one per simulated minute, one transaction each).
+    """Record ``minutes`` steps of ``market`` (one per simulated minute, one transaction each).
+
+    A step is the batch of :meth:`SimulatedMarket.advance`: the index snapshot and, when the market
+    lists SPY, the companion SPY snapshot of the same instant.
+    Returns the ids of every snapshot recorded (index and companions), in recording order.
 
     Raises:
         CommandFailed: the session already holds snapshots and ``replace`` is False; or a write failed
@@ -90,27 +102,34 @@ def record_session(store: Any, market: Any, session: str, minutes: int, *, repla
 
     existing = store.snapshot_ids(session)
     if existing and not replace:
-        raise CommandFailed(f"session {session!r} already recorded ({len(existing)} snapshots); "
+        # counted as the recording counts them: steps (index snapshots), the SPY companions aside
+        steps = len(store.list_snapshots(session=session, underlying=market.snapshot().underlying))
+        raise CommandFailed(f"session {session!r} already recorded ({steps} snapshots); "
                             f"use --session NAME to record another, or --replace to record it again")
     if existing:
         store.delete_snapshots(existing)
     ids: list[int] = []
+    done = 0  # steps recorded whole
     bars: dict[str, MinuteBars] = {}
     # each snapshot commits on its own so that a reader (the GUI's replay) sees the session grow
     for minute in tqdm(range(minutes), desc="simulate", unit="min", file=sys.stderr, leave=False):
-        if minute:
-            market.advance(60.0)
+        # the first step is advance(0.0), as the live source starts: it emits SPY's first snapshot too
+        batch = market.advance(60.0 if minute else 0.0)
         try:
-            snap = market.snapshot()
-            ids.append(store.save_snapshot(snap, source="Simulated", session=session))
-            bar = bars.setdefault(snap.underlying, MinuteBars()).add(snap.time_ns, snap.underlying_price)
-            if bar is not None:  # the bar this price extends, written whole each time (an upsert)
-                store.save_bars(snap.underlying, bar)
+            snaps = [batch.snapshot, *(b.snapshot for b in batch.companions)]
+            # one transaction per step: a reader never sees SPX without its SPY companion
+            step_ids = store.save_snapshots(snaps, source="Simulated", session=session)
+            done += 1
+            ids.extend(step_ids)
+            for snap in snaps:
+                bar = bars.setdefault(snap.underlying, MinuteBars()).add(snap.time_ns, snap.underlying_price)
+                if bar is not None:  # the bar this price extends, written whole each time (an upsert)
+                    store.save_bars(snap.underlying, bar)
         except Exception as exc:
             reason = describe_failure(exc, getattr(store, "path", None))
             if reason is None:
                 raise  # a bug: the command wrapper logs it
-            raise CommandFailed(f"{reason} ({len(ids)} of {minutes} snapshots of session {session!r} were "
+            raise CommandFailed(f"{reason} ({done} of {minutes} snapshots of session {session!r} were "
                                 f"recorded; rerun with --replace to record it whole)") from exc
     return ids
 

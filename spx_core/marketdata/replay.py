@@ -14,8 +14,19 @@ prefetched while waiting, so the event loop is never blocked. A snapshot that fa
 cannot be decoded (or was deleted meanwhile) is reported (``status.notice`` names its id and the
 reason, and it is logged) and skipped; the replay continues with the next one.
 
+A session may hold several underlyings (``spx-data simulate`` records SPY beside SPX). The replay
+plays the session's **primary** underlying: SPX when the session (or the chosen ids) holds any SPX
+snapshot, otherwise the underlying with the most snapshots (ties: the first in time). One
+:class:`QuoteBatch` is emitted per primary snapshot, so ``batch.snapshot`` is always the primary chain;
+every other underlying rides in ``batch.companions`` with its snapshot of the same time, or the latest
+earlier one (none before its first). Positions, ``length``, ``times``, seeks, speed and gaps are those
+of the primary snapshots only; a session of one underlying replays exactly as it always did. A
+companion that cannot be played is reported like a primary one and left out of that batch.
+
 Each batch's ``changed`` rows come from comparing the snapshot with the previously emitted one when
-both have the same rows; otherwise (and after a seek) the batch has ``layout_changed=True``.
+both have the same rows; otherwise (and after a seek) the batch has ``layout_changed=True``. A
+companion is diffed the same way against the previous batch's companion of its underlying (a
+repeated snapshot has no changed rows).
 
 Events (see :mod:`spx_core.marketdata.source`): ``on_batch(QuoteBatch)`` per played snapshot;
 ``on_status(SourceStatus)``: starting, running, paused, finished (end reached; a seek continues),
@@ -39,7 +50,7 @@ from spx_core.marketdata.source import (SESSION_GAP_SECONDS, PacedSource, QuoteB
                                         speed_label)
 from spx_core.storage.errors import SnapshotIntegrityError, SnapshotNotFoundError
 
-__all__ = ["ReplaySource", "ReplayError", "changed_rows", "GAP_SECONDS"]
+__all__ = ["ReplaySource", "ReplayError", "changed_rows", "primary_underlying", "GAP_SECONDS"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +62,17 @@ _UNPLAYABLE = (SnapshotIntegrityError, SnapshotNotFoundError)
 _LAYOUT = ("root", "expiry", "strike", "is_call")
 _MARKET = ("bid", "ask", "last", "bid_size", "ask_size", "volume", "open_interest", "quote_time", "vendor_iv",
            "vendor_delta", "flags")
+
+
+def primary_underlying(underlyings: Sequence[str]) -> str | None:
+    """The underlying a replay plays (``underlyings`` in time order): SPX when present, else the most
+    frequent (ties: the first seen); None when empty."""
+    if "SPX" in underlyings:
+        return "SPX"
+    counts: dict[str, int] = {}
+    for u in underlyings:
+        counts[u] = counts.get(u, 0) + 1
+    return max(counts, key=counts.__getitem__, default=None)  # max keeps the first of equal counts
 
 
 class ReplayError(ValueError):
@@ -111,6 +133,10 @@ class ReplaySource(PacedSource):
         self._gaps: list[int] = []  # indices entered by a gap longer than gap_seconds
         self._position = -1
         self._prev: ChainSnapshot | None = None
+        # other underlyings: name -> (ids, times) in time order; the last emitted (id, snapshot) of each
+        self._companions: dict[str, tuple[list[int], list[int]]] = {}
+        self._prev_companions: dict[str, tuple[int, ChainSnapshot]] = {}
+        self._companion_seq: dict[str, int] = {}
         self._seek_to: int | None = None
         self._seq = 0
         self._played_ns = 0  # market time played (gaps jumped on purpose not counted): the meter's input
@@ -184,7 +210,7 @@ class ReplaySource(PacedSource):
         self._set_status(SourceState.STARTING, "reading the replay index")
         try:
             if self._ids is None:
-                self._ids, self._times = await asyncio.to_thread(self._read_index)
+                self._ids, self._times, self._companions = await asyncio.to_thread(self._read_index)
                 self._gaps = self._find_gaps()
         except Exception as exc:
             self._set_status(SourceState.ERROR, f"replay failed to start: {exc}")
@@ -206,7 +232,8 @@ class ReplaySource(PacedSource):
         self._meter.reset()
         self._poke()
 
-    def _read_index(self) -> tuple[list[int], list[int]]:
+    def _read_index(self) -> tuple[list[int], list[int], dict[str, tuple[list[int], list[int]]]]:
+        """(primary ids, primary times, {other underlying: (ids, times)}), each in time order."""
         infos = self._store.list_snapshots(session=self._session)
         if self._wanted is not None:
             wanted = set(self._wanted)
@@ -214,7 +241,14 @@ class ReplaySource(PacedSource):
             missing = wanted - {i.id for i in infos}
             if missing:
                 raise ReplayError(f"snapshot ids not in the store: {sorted(missing)[:10]}")
-        return [i.id for i in infos], [to_ns(i.time) for i in infos]
+        primary = primary_underlying([i.underlying for i in infos])
+        by_underlying: dict[str, tuple[list[int], list[int]]] = {}
+        for i in infos:
+            ids, times = by_underlying.setdefault(i.underlying, ([], []))
+            ids.append(i.id)
+            times.append(to_ns(i.time))
+        ids, times = by_underlying.pop(primary, ([], []))
+        return ids, times, by_underlying
 
     def _index_of(self, target: int | datetime) -> int:
         n = len(self._ids)
@@ -226,9 +260,25 @@ class ReplaySource(PacedSource):
             raise ReplayError(f"seek index {target} is outside 0..{n - 1}")
         return i
 
-    def _load(self, index: int, prev: ChainSnapshot | None) -> tuple[ChainSnapshot, np.ndarray | None]:
+    def _load(self, index: int, prev: ChainSnapshot | None,
+              prev_companions: dict[str, tuple[int, ChainSnapshot]]) -> _Loaded:
         snap = self._store.load_snapshot(self._ids[index])
-        return snap, changed_rows(prev, snap)
+        companions, skipped = [], []
+        for name, (ids, times) in self._companions.items():
+            j = bisect.bisect_right(times, self._times[index]) - 1
+            if j < 0:
+                continue  # not listed yet at this time
+            before = prev_companions.get(name)
+            if before is not None and before[0] == ids[j]:  # the same snapshot again: nothing changed
+                companions.append((name, ids[j], before[1], np.zeros(0, np.int64)))
+                continue
+            try:
+                other = self._store.load_snapshot(ids[j])
+            except _UNPLAYABLE as exc:
+                skipped.append(str(exc))
+                continue
+            companions.append((name, ids[j], other, changed_rows(before and before[1], other)))
+        return snap, changed_rows(prev, snap), companions, skipped
 
     def _is_gap(self, index: int) -> bool:
         """True when the step into ``index`` is a gap that ``skip_gaps`` jumps."""
@@ -299,8 +349,10 @@ class ReplaySource(PacedSource):
         return index, late > self._max_catch_up
 
     def _load_soon(self, index: int, prev: ChainSnapshot | None) -> asyncio.Future:
-        """Load ``index`` in a worker thread, diffed against ``prev``."""
-        fut = asyncio.ensure_future(asyncio.to_thread(self._load, index, prev))
+        """Load ``index`` (and its companions) in a worker thread, diffed against ``prev`` (and the last
+        emitted companions; none when ``prev`` is None: a seek re-reads everything)."""
+        prev_companions = dict(self._prev_companions) if prev is not None else {}
+        fut = asyncio.ensure_future(asyncio.to_thread(self._load, index, prev, prev_companions))
         # a prefetch that is passed over must not leave an unretrieved exception behind
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         return fut
@@ -309,15 +361,18 @@ class ReplaySource(PacedSource):
         """Emit the loaded snapshot ``index``; a snapshot that cannot be played is reported and skipped."""
         before = self._position
         try:
-            snap, changed = await load
+            snap, changed, companions, skipped = await load
         except _UNPLAYABLE as exc:
             self._position = index  # past it: play goes on with the next one
             log.warning("replay skipped %s", exc)
             self._set_status(self._status.state, self._status.message, notice=f"Replay skipped {exc}")
             return
+        for reason in skipped:
+            log.warning("replay left out a companion: %s", reason)
+            self._set_status(self._status.state, self._status.message, notice=f"Replay skipped {reason}")
         if not jumped and before >= 0:
             self._played_ns += self._times[index] - self._times[before]
-        self._emit(index, snap, changed)
+        self._emit(index, snap, changed, companions)
         self._meter.mark(asyncio.get_running_loop().time(), self._played_ns / 1e9)
 
     def _announce_gap(self, index: int) -> None:
@@ -327,18 +382,37 @@ class ReplaySource(PacedSource):
         log.info(notice)
         self._set_status(self._status.state, self._status.message, notice=notice)
 
-    def _emit(self, index: int, snap: ChainSnapshot, changed: np.ndarray | None) -> None:
-        layout_changed = changed is None
-        if layout_changed:
-            changed = np.arange(len(snap), dtype=np.int64)
+    def _emit(self, index: int, snap: ChainSnapshot, changed: np.ndarray | None,
+              companions: Sequence[_Companion] = ()) -> None:
         self._position, self._prev = index, snap
-        batch = QuoteBatch(snapshot=snap, changed=changed.astype(np.int64, copy=False),
-                           layout_changed=layout_changed, sequence=self._seq)
+        self._prev_companions = {name: (cid, other) for name, cid, other, _ in companions}
+        extra = []
+        for name, _, other, rows in companions:
+            seq = self._companion_seq.get(name, 0)
+            self._companion_seq[name] = seq + 1
+            extra.append(_batch(other, rows, seq))
+        batch = _batch(snap, changed, self._seq, tuple(extra))
         self._seq += 1
         self._subs.emit_batch(batch)
 
     def _running_message(self) -> str:
         return f"{self._position + 1}/{self.length} at {speed_label(self._speed, None)}"
+
+
+#: (underlying, snapshot id, snapshot, changed rows or None for a layout change)
+_Companion = tuple[str, int, ChainSnapshot, "np.ndarray | None"]
+#: what a load yields: primary snapshot, its changed rows, its companions, the companions left out (reasons)
+_Loaded = tuple[ChainSnapshot, "np.ndarray | None", list[_Companion], list[str]]
+
+
+def _batch(snap: ChainSnapshot, changed: np.ndarray | None, sequence: int,
+           companions: tuple[QuoteBatch, ...] = ()) -> QuoteBatch:
+    """A batch of ``snap``; ``changed`` None = a layout change (every row changed)."""
+    layout_changed = changed is None
+    if layout_changed:
+        changed = np.arange(len(snap), dtype=np.int64)
+    return QuoteBatch(snapshot=snap, changed=changed.astype(np.int64, copy=False), layout_changed=layout_changed,
+                      sequence=sequence, companions=companions)
 
 
 def _duration(seconds: float) -> str:

@@ -57,7 +57,7 @@ def test_simulate_records_minute_bars_of_the_snapshot_prices(tmp_path, capsys):
     assert main(["simulate", "--db", str(db), "--seed", "5", "--minutes", "8", "--start", "2024-03-05T15:55"]) == 0
     capsys.readouterr()
     with Store.open(db) as store:
-        snaps = [store.load_snapshot(i.id) for i in store.list_snapshots()]
+        snaps = [store.load_snapshot(i.id) for i in store.list_snapshots(underlying="SPX")]  # SPY companions aside
         bars = store.load_bars("SPX")
     times = [datetime.fromtimestamp(s.time_ns / 1e9, ET).strftime("%m-%d %H:%M") for s in snaps]
     # 15:55 .. 16:00, then the next session opens: no bar spans the night

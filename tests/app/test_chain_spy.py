@@ -143,3 +143,43 @@ def test_whole_spy_chain_iv_with_spx_as_reference(sim):
     assert civ.american.all() and np.isfinite(civ.iv_mid[near]).mean() > 0.95
     solved = civ.iv_mid[near & np.isfinite(civ.iv_mid)]
     assert np.all((solved > 0.05) & (solved < 0.4))
+
+
+def test_spy_view_works_in_a_replay_of_a_simulated_session(qtbot, tmp_path):
+    """``spx-data simulate`` records SPY beside SPX; the replay brings it back as the companion."""
+    import asyncio
+
+    from spx_core.cli.simulate_command import record_session
+    from spx_core.marketdata.replay import ReplaySource
+    from spx_core.marketdata.source import SourceState
+    from spx_core.storage import Store
+
+    with Store.open(tmp_path / "rec.sqlite") as store:
+        record_session(store, SimulatedMarket(SimulatorConfig(seed=11, start=START)), "rec", 3, replace=False)
+        batches, states = [], []
+
+        async def play():
+            src = ReplaySource(store, session="rec", speed=0)
+            src.subscribe(on_batch=batches.append, on_status=states.append)
+            await src.start()
+            while not any(s.state is SourceState.FINISHED for s in states):
+                await asyncio.sleep(0.005)
+            await src.stop()
+
+        asyncio.run(asyncio.wait_for(play(), 30))
+    assert [b.snapshot.underlying for b in batches] == ["SPX"] * 3  # what every other consumer reads
+    panel = ChainPanel(strike_window=21, refresh_hz=50.0)
+    qtbot.addWidget(panel)
+    panel.show()
+    try:
+        panel.set_underlying("SPY")
+        for batch in batches:
+            panel.on_batch(batch)
+        _populated(panel, qtbot, "SPY", batches[-1])
+        assert panel.model.block.root is Root.SPY and "lists no SPY" not in panel.info_label.text()
+        spy = batches[-1].for_underlying("SPY").snapshot
+        assert panel.model.block.underlying == pytest.approx(spy.underlying_price)  # the recorded SPY chain
+        panel.set_underlying("SPX")  # and back to the replay's index chain
+        _populated(panel, qtbot, "SPX", batches[-1])
+    finally:
+        panel.shutdown()

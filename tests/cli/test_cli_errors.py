@@ -151,7 +151,7 @@ def test_simulate_again_refuses_to_duplicate_the_session(tmp_path):
     assert line == (f"spx-data simulate: session {session!r} already recorded (2 snapshots); "
                     f"use --session NAME to record another, or --replace to record it again")
     with Store.open(db) as store:
-        assert [(s.name, s.n_snapshots) for s in store.list_sessions()] == [(session, 2)]
+        assert [(s.name, s.n_snapshots) for s in store.list_sessions()] == [(session, 4)]  # 2 SPX + 2 SPY
 
 
 def test_simulate_replace_and_session(tmp_path, capsys):
@@ -161,14 +161,15 @@ def test_simulate_replace_and_session(tmp_path, capsys):
 
     assert simulate(2) == 0
     with Store.open(db) as store:
-        before = [i.checksum for i in store.list_snapshots()]
+        before = [i.checksum for i in store.list_snapshots(underlying="SPX")]
     assert simulate(3, "--replace") == 0
     assert simulate(2, "--session", "second take") == 0
     capsys.readouterr()
     with Store.open(db) as store:
         sessions = {s.name: s.n_snapshots for s in store.list_sessions()}
-        replaced = [i.checksum for i in store.list_snapshots(session="simulated:seed=9:2024-03-05T15:00:00+00:00")]
-    assert sessions == {"simulated:seed=9:2024-03-05T15:00:00+00:00": 3, "second take": 2}
+        replaced = [i.checksum for i in store.list_snapshots(session="simulated:seed=9:2024-03-05T15:00:00+00:00",
+                                                             underlying="SPX")]
+    assert sessions == {"simulated:seed=9:2024-03-05T15:00:00+00:00": 6, "second take": 4}  # SPX + SPY each step
     assert replaced[:2] == before  # deterministic: the same seed and start record the same snapshots
 
 
@@ -192,17 +193,18 @@ def _one_stderr_line(capsys) -> str:
 
 
 def test_simulate_disk_full_injected(tmp_path, monkeypatch, capsys):
-    """ENOSPC faked by patching Store.save_snapshot (the real-disk test above needs root to mount a tmpfs)."""
-    real_save = Store.save_snapshot
+    """ENOSPC faked by patching Store.save_snapshots (the real-disk test above needs root to mount a tmpfs);
+    simulate writes each step (SPX and its SPY companion) in one save_snapshots transaction."""
+    real_save = Store.save_snapshots
     calls = []
 
-    def save_until_full(self, snap, **kw):
+    def save_until_full(self, snaps, **kw):
         calls.append(1)
         if len(calls) > 2:
             raise _disk_full()
-        return real_save(self, snap, **kw)
+        return real_save(self, snaps, **kw)
 
-    monkeypatch.setattr(Store, "save_snapshot", save_until_full)
+    monkeypatch.setattr(Store, "save_snapshots", save_until_full)
     db = tmp_path / "sim.sqlite"
     assert main(["simulate", "--db", str(db), "--seed", "4", "--minutes", "5", "--start", START]) == 1
     line = _one_stderr_line(capsys)
