@@ -95,6 +95,7 @@ class LivePanel(QWidget):
         self._pending: QuoteBatch | None = None  # buffered since the last job was started
         self._force = False  # recompute even if the data did not move (a selection changed)
         self._latest: QuoteBatch | None = None  # the last batch a job was started on
+        self._job_started_at = -float("inf")  # time.monotonic() when the last job was prepared (job_spacing)
         self._last_error = ""
         self._closed = False
         self.results = 0  # results shown (the self-test waits for a live panel to refresh)
@@ -142,6 +143,13 @@ class LivePanel(QWidget):
         and forced refreshes never ask."""
         return data_moved(previous, batch)
 
+    def job_spacing(self) -> float:
+        """Least wall seconds between the starts of two jobs on new data (forced refreshes and layout changes
+        never wait). Default 0: a result shown starts the next job at once when data arrived meanwhile (the
+        chain). An expensive, slowly changing view (scanner, market state) returns its refresh interval so it
+        does not recompute back to back on a live feed."""
+        return 0.0
+
     def on_tick(self) -> None:
         """GUI thread, every refresh while shown (before a job is started)."""
 
@@ -182,10 +190,12 @@ class LivePanel(QWidget):
             return False
         batch, self._pending = self._pending, None
         force, self._force = self._force, False
-        if not (force or batch.layout_changed or self._latest is None or self.moved(self._latest, batch)):
+        if not (force or batch.layout_changed or self._latest is None
+                or (time.monotonic() - self._job_started_at >= self.job_spacing() and self.moved(self._latest, batch))):
             self._pending = batch  # the shown result stands; keep the changes until the data moved enough
             return False
         self._latest = batch
+        self._job_started_at = time.monotonic()
         try:
             job = self.job(batch)
         except Exception as exc:  # a panel bug must not stop the refresh loop

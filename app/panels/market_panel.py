@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QLabel,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.panels.base import Job, LivePanel, data_moved
 from app.panels.surface_panel import refit_due
@@ -295,7 +302,6 @@ class MarketPanel(LivePanel):
         self._history_cache = BarsCache(size=2)
         self._result: MarketResult | None = None
         self._min_interval = refresh_seconds
-        self._job_started = -math.inf  # monotonic seconds
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -351,15 +357,13 @@ class MarketPanel(LivePanel):
         context.store_changed.connect(self.set_store)
 
     # --- feeding (LivePanel hooks) -----------------------------------------------------------------
+    def job_spacing(self) -> float:
+        return self._min_interval  # the state changes slowly: never refit back to back on a live feed
+
     def moved(self, previous: QuoteBatch, batch: QuoteBatch) -> bool:
-        # The base starts the next job as soon as a result is shown; the state changes slowly, so
-        # wait out the refresh interval (wall) since the last job instead of refitting back to back.
-        if time.monotonic() - self._job_started < self._min_interval:
-            return False
         return data_moved(previous, batch) and refit_due(previous.snapshot, batch.snapshot)
 
     def job(self, batch: QuoteBatch) -> Job:
-        self._job_started = time.monotonic()
         return Job(compute_market, (batch.snapshot, self.shared_fits, self.loader, self.cache, self._history_cache))
 
     def status_message(self, text: str) -> None:

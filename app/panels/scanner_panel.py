@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 
 # spx_core.strategies.scanner_params, not .scanner: no scipy on the start-up path (see _import_core)
 from app.models.scanner_model import COLUMNS, ScannerTableModel
-from app.panels.base import Job, LivePanel, data_moved
+from app.panels.base import Job, LivePanel
 from app.panels.scanner_params import ScanParamsForm
 from app.shared_fits import SharedFits
 from app.widgets.payoff_plot import PayoffPlot
@@ -140,7 +140,6 @@ class ScannerPanel(LivePanel):
         self._market_state: Any | None = None  # the latest MarketState published in the context
         self.jobs_started = 0
         self._rescan_seconds = rescan_seconds
-        self._last_job_at = -float("inf")  # time.monotonic() of the last scan started
         self._build_ui()
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -256,21 +255,18 @@ class ScannerPanel(LivePanel):
         return self._params
 
     # --- feeding (LivePanel hooks) -----------------------------------------------------------------------
-    def moved(self, previous: QuoteBatch, batch: QuoteBatch) -> bool:
-        # The base starts the next job as soon as a result is shown when data arrived meanwhile; a scan
-        # (IVs + fit + scan: 0.3 s alone, 2 s on a busy 2-core machine) would then run back to back on a
-        # live feed. New data re-scans at most once per ``rescan_seconds`` of wall time, and never more
-        # than half the time (a 2 s scan waits 4 s), so the scanner takes at most half a core; a
-        # parameter change (forced) still scans at once.
+    def job_spacing(self) -> float:
+        # A scan (IVs + fit + scan: 0.3 s alone, 2 s on a busy 2-core machine) must not run back to back on a
+        # live feed: new data re-scans at most once per ``rescan_seconds`` of wall time, and never more than
+        # half the time (a 2 s scan waits 4 s), so the scanner takes at most half a core; a parameter change
+        # (forced) still scans at once.
         last = self.last_compute_seconds if np.isfinite(self.last_compute_seconds) else 0.0
-        wait = max(self._rescan_seconds, 2.0 * last)
-        return data_moved(previous, batch) and time.monotonic() - self._last_job_at >= wait
+        return max(self._rescan_seconds, 2.0 * last)
 
     def job(self, batch: QuoteBatch) -> Job | None:
         if self._params is None:
             return None
         self.jobs_started += 1
-        self._last_job_at = time.monotonic()
         gate = self._gate or (_filter_gate(self._filter, self._market_state) if self._filter is not None else None)
         return Job(compute_scan, (batch.snapshot, self._params, self.shared_fits, gate))
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from spx_core.pricing import iv as black_iv
 from spx_core.pricing._constants import CONVERGENCE_TOL
+from spx_core.pricing.black76 import DAYS_PER_YEAR, GreekUnits
 from spx_core.pricing.iv import IVReason, IVResult
 
 __all__ = ["AmericanGreeks", "METHODS", "VOL_MAX", "VOL_MIN", "american_greeks", "american_iv",
@@ -41,11 +42,11 @@ VOL_MIN = 1e-3  # lowest vol the solver looks at (0.1%): at or below its price t
 VOL_MAX = 5.0  # highest (500%): a price above the model's value there is "above max"
 _PRICE_TOL = 1e-11  # stop when |model - price| <= this * max(price, 1e-3 * spot) (relative, with a floor)
 _ITERATIONS = 80  # bisection alone needs ~36 to reach CONVERGENCE_TOL from the whole bracket
-_DAY = 1.0 / 365.0
+_DAY = 1.0 / DAYS_PER_YEAR
 
 
 @dataclass(frozen=True, slots=True)
-class AmericanGreeks:
+class AmericanGreeks(GreekUnits):
     """Price and greeks by central differences of the model price (same units as ``black76.Greeks``).
 
     ``delta`` dV/dS, ``gamma`` d2V/dS2 (per dollar), ``vega`` dV/dvol per 1.00 of vol, ``theta`` dV/dt as a
@@ -58,12 +59,6 @@ class AmericanGreeks:
     vega: np.ndarray
     theta: np.ndarray
     rho: np.ndarray
-
-    def vega_per_point(self) -> np.ndarray:
-        return self.vega / 100.0
-
-    def theta_per_day(self) -> np.ndarray:
-        return self.theta / 365.0
 
 
 def dividend_yield_equivalent(spot, t, rate, div_yield, dividends) -> np.ndarray:

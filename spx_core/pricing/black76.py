@@ -28,13 +28,29 @@ from spx_core.pricing import _black_numpy
 from spx_core.pricing._arrays import SIMD_MIN, broadcast_views, log_ratio, materialise, prepare
 from spx_core.pricing._compile import KERNELS
 
-__all__ = ["DAYS_PER_YEAR", "Greeks", "greeks", "price"]
+__all__ = ["DAYS_PER_YEAR", "GreekUnits", "Greeks", "greeks", "price"]
 
 DAYS_PER_YEAR = 365.0  # calendar days per year used by theta_per_day()
 
 
+class GreekUnits:
+    """Trader units of ``vega`` (per 1.00 of vol) and ``theta`` (per year), for every greeks result."""
+
+    __slots__ = ()
+    vega: np.ndarray
+    theta: np.ndarray
+
+    def vega_per_point(self) -> np.ndarray:
+        """Vega for a one vol-point (0.01) move."""
+        return self.vega / 100.0
+
+    def theta_per_day(self) -> np.ndarray:
+        """Theta per calendar day (theta per year / 365)."""
+        return self.theta / DAYS_PER_YEAR
+
+
 @dataclass(frozen=True, slots=True)
-class Greeks:
+class Greeks(GreekUnits):
     """Price and greeks, each an ndarray of the broadcast input shape.
 
     With S = D*F (the spot-equivalent: the discounted forward, i.e. the prepaid forward S*exp(-q*t)),
@@ -63,14 +79,6 @@ class Greeks:
     vanna: np.ndarray
     volga: np.ndarray
     charm: np.ndarray
-
-    def vega_per_point(self) -> np.ndarray:
-        """Vega for a one vol-point (0.01) move."""
-        return self.vega / 100.0
-
-    def theta_per_day(self) -> np.ndarray:
-        """Theta per calendar day (theta per year / 365)."""
-        return self.theta / DAYS_PER_YEAR
 
     def forward_delta(self, discount: np.ndarray | float) -> np.ndarray:
         """dV/dF = delta * D, for the discount factor the greeks were computed with."""

@@ -117,21 +117,19 @@ class RiskNeutralDensity:
     # --- distribution -----------------------------------------------------------------------------
     def prob_below(self, x: np.ndarray | float) -> np.ndarray:
         """P(S_T < x), vectorized over ``x`` (index points); exact, atoms included (from the smile's slope)."""
-        x = np.asarray(x, dtype=np.float64)
-        if self._smile is None:
-            return np.full(x.shape, np.nan)
-        k = np.log(np.where(x > 0, x, self.forward) / self.forward)  # x <= 0 is answered below, not logged
-        below = self._smile.terms(k)[2]
-        return np.where(x <= 0, 0.0, np.clip(below, 0.0, 1.0))
+        return self._tail(x, below=True)
 
     def prob_above(self, x: np.ndarray | float) -> np.ndarray:
         """P(S_T > x), vectorized over ``x`` (index points)."""
+        return self._tail(x, below=False)
+
+    def _tail(self, x: np.ndarray | float, *, below: bool) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         if self._smile is None:
             return np.full(x.shape, np.nan)
         k = np.log(np.where(x > 0, x, self.forward) / self.forward)  # x <= 0 is answered below, not logged
-        above = self._smile.terms(k)[1]
-        return np.where(x <= 0, 1.0, np.clip(above, 0.0, 1.0))
+        p = self._smile.terms(k)[2 if below else 1]
+        return np.where(x <= 0, 0.0 if below else 1.0, np.clip(p, 0.0, 1.0))
 
     # --- expectations -----------------------------------------------------------------------------
     def expectation(self, values_on_grid: np.ndarray) -> float:
