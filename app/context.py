@@ -150,3 +150,28 @@ class AppContext(QObject):
 
     def request_trade(self, structure: Structure) -> None:
         self.trade_requested.emit(structure)
+
+    # --- orders (issue "Orders and brokers") -----------------------------------------------------------------
+    # Events: order_requested(OrderRequest): open the ticket with this order (e.g. a trade's closing order);
+    #         contract_traded(OptionContract): the user asked to trade one contract (chain double-click);
+    #         trading_changed(TradingSession | None): the order service was started, switched or stopped.
+    order_requested = Signal(object)
+    contract_traded = Signal(object)
+    trading_changed = Signal(object)
+    _trading = None
+
+    @property
+    def trading(self):  # -> app.trading.TradingSession | None (untyped: context must not import it)
+        """The order service of this window (paper broker by default); None until started."""
+        return self._trading
+
+    def set_trading(self, trading: object) -> None:
+        if trading is not self._trading:
+            self._trading = trading
+            self.trading_changed.emit(trading)
+
+    def request_order(self, request: object) -> None:
+        self.order_requested.emit(request)
+
+    def trade_contract(self, contract: OptionContract) -> None:
+        self.contract_traded.emit(contract)
