@@ -161,8 +161,9 @@ _V3 = _sql(
 # ``snapshot_id`` is a plain number, not a foreign key: snapshots may be pruned, the record of what an
 # order was decided on must stay (its checksum names the data). ``trade_decisions.order_ref`` is soft for
 # the same reason (a SKIP has none; a TRADE is recorded before its order is stored).
-# ``orders.trade_id``: the trade a CLOSE order closes (always set), or the trade an OPEN order's first
-# fill opened (NULL before it).
+# ``orders.trade_id`` is the request's (the trade a CLOSE order closes, or an OPEN order extends);
+# ``booked_trade_id`` the trade its fills were booked to (NULL before the first fill): a trade's orders.
+# ``positions.day_*``: the day baseline of portfolio.positions.Position, so a restart keeps today's P&L.
 _ORDER_STATUSES = "('pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'expired')"
 _V4 = _sql(
     """CREATE TABLE trades (
@@ -171,10 +172,12 @@ _V4 = _sql(
         kind TEXT NOT NULL,
         side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
         quantity INTEGER NOT NULL CHECK (quantity >= 0),
-        opened_quantity INTEGER NOT NULL CHECK (opened_quantity >= quantity),
+        opened_quantity INTEGER NOT NULL CHECK (opened_quantity >= 0),
+        closed_quantity INTEGER NOT NULL CHECK (closed_quantity >= 0),
         open_price REAL,
         close_price REAL,
         realized_pnl REAL NOT NULL,
+        commission_fees REAL NOT NULL,
         status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
         opened_ns INTEGER NOT NULL,
         closed_ns INTEGER,
@@ -182,12 +185,21 @@ _V4 = _sql(
     "CREATE INDEX ix_trades_open ON trades (id) WHERE status = 'open'",
     "CREATE INDEX ix_trades_opened ON trades (opened_ns)",
     "CREATE INDEX ix_trades_closed ON trades (closed_ns)",
+    # a trade leg's own accounting (portfolio.trades.TradeLeg), so a restored trade continues where it stopped
     """CREATE TABLE trade_legs (
         id INTEGER PRIMARY KEY,
         trade_id INTEGER NOT NULL REFERENCES trades (id) ON DELETE CASCADE,
         leg INTEGER NOT NULL CHECK (leg >= 0),
         instrument_id INTEGER NOT NULL REFERENCES instruments (id),
         ratio INTEGER NOT NULL CHECK (ratio != 0),
+        held INTEGER NOT NULL,
+        avg_cost REAL NOT NULL CHECK (avg_cost >= 0),
+        opened INTEGER NOT NULL CHECK (opened >= 0),
+        open_price REAL,
+        closed INTEGER NOT NULL CHECK (closed >= 0),
+        close_price REAL,
+        realized_pnl REAL NOT NULL,
+        commission_fees REAL NOT NULL,
         UNIQUE (trade_id, leg))""",
     f"""CREATE TABLE orders (
         id INTEGER PRIMARY KEY,
@@ -205,6 +217,7 @@ _V4 = _sql(
         kind TEXT NOT NULL,
         intent TEXT NOT NULL CHECK (intent IN ('open', 'close')),
         trade_id INTEGER REFERENCES trades (id),
+        booked_trade_id INTEGER REFERENCES trades (id),
         broker TEXT NOT NULL,
         source TEXT NOT NULL,
         status TEXT NOT NULL CHECK (status IN {_ORDER_STATUSES}),
@@ -219,11 +232,12 @@ _V4 = _sql(
         fees REAL NOT NULL DEFAULT 0,
         updated_ns INTEGER NOT NULL,
         CHECK ((order_type = 'LMT') = (limit_price IS NOT NULL)),
-        CHECK (intent = 'open' OR trade_id IS NOT NULL))""",
+        CHECK (intent = 'open' OR trade_id IS NOT NULL),
+        CHECK (trade_id IS NULL OR booked_trade_id IS NULL OR booked_trade_id = trade_id))""",
     # "working orders" (restored on restart) and "today's orders" are the two hot reads
     "CREATE INDEX ix_orders_working ON orders (id) WHERE status IN ('pending', 'submitted', 'partially_filled')",
     "CREATE INDEX ix_orders_updated ON orders (updated_ns)",
-    "CREATE INDEX ix_orders_trade ON orders (trade_id)",
+    "CREATE INDEX ix_orders_booked_trade ON orders (booked_trade_id)",
     """CREATE TABLE order_legs (
         id INTEGER PRIMARY KEY,
         order_id INTEGER NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
@@ -272,7 +286,10 @@ _V4 = _sql(
         realized_pnl REAL NOT NULL,
         commission_fees REAL NOT NULL,
         opened_ns INTEGER NOT NULL,
-        updated_ns INTEGER NOT NULL)""",
+        updated_ns INTEGER NOT NULL,
+        day_start_ns INTEGER NOT NULL,
+        day_realized_pnl REAL NOT NULL,
+        day_start_unrealized REAL)""",
     "CREATE INDEX ix_positions_open ON positions (id) WHERE quantity != 0",
     "CREATE INDEX ix_positions_updated ON positions (updated_ns)",
     # shares an exercised/assigned physically settled option (SPY) delivered; the fill that closed it

@@ -19,7 +19,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from collections.abc import Callable, Mapping
+from datetime import datetime, time, timezone
+
+from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy.dialects.sqlite import insert
+
+from spx_core.domain import OptionContract
+from spx_core.domain.calendar import ET, to_ns
 
 from spx_core.execution.orders import (
     Fill,
@@ -29,7 +36,19 @@ from spx_core.execution.orders import (
     OrderState,
     apply,
 )
+from spx_core.portfolio.decisions import TradeDecision
+from spx_core.portfolio.positions import Position, apply_fill
+from spx_core.portfolio.trades import Trade, apply_trade_fill, new_trade
 from spx_core.storage import schema as t
+from spx_core.storage.ledger_rows import (
+    decision_from_row,
+    decision_row,
+    load_positions,
+    load_trades,
+    position_row,
+    trade_leg_rows,
+    trade_row,
+)
 from spx_core.storage.orders_rows import (
     event_row,
     fill_row,
@@ -41,7 +60,7 @@ from spx_core.storage.orders_rows import (
     state_columns,
 )
 
-__all__ = ["OrderRepository", "UnknownOrderError"]
+__all__ = ["OrderRepository", "UnknownOrderError", "et_day_start_ns"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +75,12 @@ class UnknownOrderError(OrderError, KeyError):
         return str(self.args[0])
 
 
+def et_day_start_ns(time_ns: int) -> int:
+    """Midnight US/Eastern of the day ``time_ns`` falls on (UTC ns): where a day's P&L starts counting."""
+    day = datetime.fromtimestamp(time_ns // 10**9, tz=timezone.utc).astimezone(ET).date()
+    return to_ns(datetime.combine(day, time(0), tzinfo=ET))
+
+
 class OrderRepository:
     """Orders, fills, positions, trades and decisions in a :class:`~spx_core.storage.store.Store`'s database.
 
@@ -64,8 +89,10 @@ class OrderRepository:
     changes inside the lock, so two writers never interleave half-changes.
     """
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, *, day_start: Callable[[int], int] = et_day_start_ns) -> None:
+        """``day_start(time_ns)``: the start of the day a fill at ``time_ns`` counts to (day P&L)."""
         self._store = store
+        self._day_start = day_start
 
     # --- orders -------------------------------------------------------------------------------------
     def add_order(self, request: OrderRequest) -> OrderState:
@@ -155,6 +182,66 @@ class OrderRepository:
                 return []
             return load_events(conn, [order_id], {order_id: ref})[order_id]
 
+    # --- positions and trades -----------------------------------------------------------------------------
+    def positions(self, *, closed_since_ns: int | None = None) -> list[Position]:
+        """Open positions (unmarked, contract order) and, with ``closed_since_ns``, the flat ones changed since."""
+        p = t.positions.c
+        where = p.quantity != 0 if closed_since_ns is None else or_(p.quantity != 0,
+                                                                     p.updated_ns >= int(closed_since_ns))
+        with self._store._read() as conn:
+            return load_positions(conn, where)
+
+    def start_day(self, day_start_ns: int, marks: Mapping[OptionContract, float] | None = None) -> list[Position]:
+        """Roll every stored position's day baseline to ``day_start_ns`` (one transaction); the positions.
+
+        ``marks``: contract -> mark at the day start (e.g. the previous close); a position without one
+        gets a NaN baseline (its day P&L is NaN until a fill rolls it). Positions already at a later
+        baseline are left alone, so calling it twice is harmless.
+        """
+        marks = marks or {}
+        with self._store._write() as conn:
+            ids = {c: i for i, c in _instrument_ids_of_positions(conn).items()}
+            out = []
+            for position in load_positions(conn):
+                if position.day_start_ns < day_start_ns:
+                    position = position.start_day(day_start_ns, marks.get(position.contract, float("nan")))
+                    conn.execute(update(t.positions).where(t.positions.c.instrument_id == ids[position.contract])
+                                 .values(position_row(position, ids[position.contract])))
+                out.append(position)
+            return out
+
+    def trades(self, *, open_only: bool = False, since_ns: int | None = None) -> list[Trade]:
+        """Trades in id order; ``open_only``; ``since_ns``: open ones and those closed at or after it."""
+        tr = t.trades.c
+        conds = []
+        if open_only:
+            conds.append(tr.status == "open")
+        if since_ns is not None:
+            conds.append(or_(tr.status == "open", tr.closed_ns >= int(since_ns)))
+        where = None if not conds else conds[0] if len(conds) == 1 else conds[0] & conds[1]
+        with self._store._read() as conn:
+            return load_trades(conn, where)
+
+    def trade(self, trade_id: int) -> Trade | None:
+        with self._store._read() as conn:
+            found = load_trades(conn, t.trades.c.id == int(trade_id))
+        return found[0] if found else None
+
+    # --- decisions ----------------------------------------------------------------------------------------
+    def record_decision(self, decision: TradeDecision) -> int:
+        """Store one TRADE/SKIP decision (its own transaction); returns its id."""
+        with self._store._write() as conn:
+            return int(conn.execute(t.trade_decisions.insert(), decision_row(decision)).inserted_primary_key[0])
+
+    def decisions(self, *, since_ns: int | None = None) -> list[TradeDecision]:
+        """Decisions in time order (then id), from ``since_ns`` on."""
+        d = t.trade_decisions.c
+        query = select(t.trade_decisions).order_by(d.time_ns, d.id)
+        if since_ns is not None:
+            query = query.where(d.time_ns >= int(since_ns))
+        with self._store._read() as conn:
+            return [decision_from_row(r) for r in conn.execute(query)]
+
     # --- consistency --------------------------------------------------------------------------------
     def verify(self) -> list[str]:
         """Problems found comparing the denormalized rows with a replay of the stored events ([] = sound).
@@ -178,7 +265,48 @@ class OrderRepository:
 
     def _book_fill(self, conn: Connection, row: Any, state: OrderState, fill: Fill) -> dict[str, Any]:
         """Position and trade effects of an order's fill (same transaction); extra ``orders`` columns."""
-        return {}
+        self._book_position(conn, fill)
+        request = state.request
+        trade_id = row.booked_trade_id if row.booked_trade_id is not None else request.trade_id
+        if trade_id is None:  # an OPEN order's first fill opens its trade, with the next row id
+            trade_id = conn.execute(select(func.coalesce(func.max(t.trades.c.id), 0) + 1)).scalar_one()
+            trade, stored = new_trade(trade_id, request, fill.time_ns), False
+        else:
+            found = load_trades(conn, t.trades.c.id == trade_id)
+            if not found:  # the foreign key makes this unreachable unless the file was edited
+                raise OrderError(f"order {request.ref}: its trade {trade_id} is not stored")
+            trade, stored = found[0], True
+        trade = apply_trade_fill(trade, state, fill)
+        self._save_trade(conn, trade, stored=stored)
+        return {"booked_trade_id": trade_id}
+
+    def _book_position(self, conn: Connection, fill: Fill) -> Position:
+        instrument_id = instrument_ids(conn, [fill.contract])[fill.contract]
+        found = load_positions(conn, t.positions.c.instrument_id == instrument_id)
+        position = apply_fill(found[0] if found else None, fill, day_start_ns=self._day_start(fill.time_ns))
+        stmt = insert(t.positions).values(position_row(position, instrument_id))
+        conn.execute(stmt.on_conflict_do_update(index_elements=[t.positions.c.instrument_id],
+                                                set_={k: stmt.excluded[k] for k in position_row(position, 0)
+                                                      if k != "instrument_id"}))
+        return position
+
+    def _save_trade(self, conn: Connection, trade: Trade, *, stored: bool) -> None:
+        row = trade_row(trade)
+        if stored:
+            conn.execute(update(t.trades).where(t.trades.c.id == trade.id).values(row))
+        else:
+            conn.execute(t.trades.insert(), row)
+        legs = trade_leg_rows(trade, instrument_ids(conn, trade.contracts))
+        stmt = insert(t.trade_legs)
+        conn.execute(stmt.on_conflict_do_update(index_elements=[t.trade_legs.c.trade_id, t.trade_legs.c.leg],
+                                                set_={k: stmt.excluded[k] for k in legs[0]
+                                                      if k not in ("trade_id", "leg")}), legs)
+
+
+def _instrument_ids_of_positions(conn: Connection) -> dict[int, OptionContract]:
+    from spx_core.storage.orders_rows import contracts_by_id
+
+    return contracts_by_id(conn, conn.execute(select(t.positions.c.instrument_id)).scalars())
 
 
 def _row_and_state(conn: Connection, where: Any) -> tuple[Any, OrderState] | None:

@@ -19,7 +19,6 @@ from spx_core.domain import OptionContract
 from spx_core.execution.orders import (
     EventKind,
     Fill,
-    Intent,
     OrderEvent,
     OrderRequest,
     OrderState,
@@ -83,12 +82,10 @@ def state_columns(state: OrderState) -> dict[str, Any]:
 
 
 def request_from_row(row: Any, legs: tuple[Leg, ...]) -> OrderRequest:
-    intent = Intent(row.intent)
-    # an OPEN order's trade_id column is the trade its fills opened, not part of what was asked
     return OrderRequest(ref=row.ref, legs=legs, side=row.side, quantity=row.quantity, order_type=row.order_type,
                         limit=row.limit_price, tif=row.tif, account=row.account, snapshot_id=row.snapshot_id,
                         snapshot_checksum=row.snapshot_checksum, created_ns=row.created_ns, name=row.name,
-                        kind=row.kind, intent=intent, trade_id=row.trade_id if intent is Intent.CLOSE else None,
+                        kind=row.kind, intent=row.intent, trade_id=row.trade_id,
                         broker=row.broker, source=row.source)
 
 

@@ -124,9 +124,11 @@ trades = Table(
     Column("side", Text, nullable=False),  # the opening order's side
     Column("quantity", Integer, nullable=False),  # open units
     Column("opened_quantity", Integer, nullable=False),
+    Column("closed_quantity", Integer, nullable=False),
     Column("open_price", Float),  # points per unit, the opening order's convention; NULL = NaN
     Column("close_price", Float),
     Column("realized_pnl", Float, nullable=False),  # dollars, net of commission and fees
+    Column("commission_fees", Float, nullable=False),  # dollars (already in realized_pnl)
     Column("status", Text, nullable=False),  # "open" | "closed"
     Column("opened_ns", Integer, nullable=False),
     Column("closed_ns", Integer),
@@ -139,6 +141,15 @@ trade_legs = Table(
     Column("leg", Integer, nullable=False),
     Column("instrument_id", Integer, ForeignKey("instruments.id"), nullable=False),
     Column("ratio", Integer, nullable=False),  # signed per unit held
+    # the leg's accounting (portfolio.trades.TradeLeg): contracts, points per contract, dollars
+    Column("held", Integer, nullable=False),
+    Column("avg_cost", Float, nullable=False),
+    Column("opened", Integer, nullable=False),
+    Column("open_price", Float),  # NULL = NaN (none opened)
+    Column("closed", Integer, nullable=False),
+    Column("close_price", Float),  # NULL = NaN (none closed)
+    Column("realized_pnl", Float, nullable=False),
+    Column("commission_fees", Float, nullable=False),
 )
 
 orders = Table(
@@ -158,7 +169,8 @@ orders = Table(
     Column("name", Text, nullable=False),
     Column("kind", Text, nullable=False),
     Column("intent", Text, nullable=False),
-    Column("trade_id", Integer, ForeignKey("trades.id")),  # closes it (CLOSE) / opened it (OPEN, once filled)
+    Column("trade_id", Integer, ForeignKey("trades.id")),  # the request's: closes it (CLOSE) / extends it (OPEN)
+    Column("booked_trade_id", Integer, ForeignKey("trades.id")),  # the trade its fills went to (None before)
     Column("broker", Text, nullable=False),
     Column("source", Text, nullable=False),
     # the state: the fold of order_events, denormalized in the same transaction as each event
@@ -225,6 +237,9 @@ positions = Table(
     Column("commission_fees", Float, nullable=False),  # dollars
     Column("opened_ns", Integer, nullable=False),
     Column("updated_ns", Integer, nullable=False),
+    Column("day_start_ns", Integer, nullable=False),  # the day the day figures count from
+    Column("day_realized_pnl", Float, nullable=False),  # dollars realized (net) since day_start_ns
+    Column("day_start_unrealized", Float),  # dollars unrealized at day_start_ns; NULL = NaN (no mark then)
 )
 
 share_deliveries = Table(
