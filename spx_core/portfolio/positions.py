@@ -32,10 +32,11 @@ from spx_core.domain.quotes import QuoteFlag
 from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.execution.broker import MarketView
 from spx_core.execution.orders import Fill
-from spx_core.strategies.market import locate
+from spx_core.strategies.market import Market, locate
 from spx_core.strategies.structure import underlying_of
 
-__all__ = ["Position", "PositionError", "apply_fill", "Book", "quote_marks", "marks_from_view"]
+__all__ = ["Position", "PositionError", "apply_fill", "Book", "quote_marks", "marks_from_view", "marks_for",
+           "MarkSource"]
 
 
 class PositionError(ValueError):
@@ -199,15 +200,36 @@ def quote_marks(snapshot: ChainSnapshot, contracts: Sequence[OptionContract], *,
 def marks_from_view(market: MarketView, contracts: Iterable[OptionContract], *,
                     allow_flags: QuoteFlag | int = QuoteFlag.NONE) -> dict[OptionContract, float]:
     """Contract -> mark from the latest snapshot of each contract's underlying (NaN where none is usable)."""
+    return _marks_by_underlying(market.snapshot, contracts, allow_flags)
+
+
+def _marks_by_underlying(snapshot_of, contracts: Iterable[OptionContract],
+                         allow_flags: QuoteFlag | int) -> dict[OptionContract, float]:
     by_underlying: dict[str, list[OptionContract]] = {}
     for contract in contracts:
         by_underlying.setdefault(underlying_of(contract.root), []).append(contract)
     out: dict[OptionContract, float] = {}
     for underlying, group in by_underlying.items():
-        snap = market.snapshot(underlying)
+        snap = snapshot_of(underlying)
         marks = quote_marks(snap, group, allow_flags=allow_flags) if snap is not None else np.full(len(group), np.nan)
         out.update(zip(group, marks.tolist(), strict=True))
     return out
+
+
+#: Where marks come from: a broker MarketView (latest snapshots), a strategies Market (its snapshots), or prices.
+MarkSource = MarketView | Market | Mapping[OptionContract, float]
+
+
+def marks_for(source: MarkSource | None, contracts: Iterable[OptionContract], *,
+              allow_flags: QuoteFlag | int = QuoteFlag.NONE) -> dict[OptionContract, float]:
+    """Contract -> mark from any :data:`MarkSource` (NaN where there is none; ``None`` gives all NaN)."""
+    if source is None:
+        return {c: math.nan for c in contracts}
+    if isinstance(source, Market):
+        return _marks_by_underlying(lambda u: source[u].snapshot if u in source else None, contracts, allow_flags)
+    if isinstance(source, MarketView):
+        return marks_from_view(source, contracts, allow_flags=allow_flags)
+    return {c: float(source.get(c, math.nan)) for c in contracts}
 
 
 class Book:

@@ -35,7 +35,7 @@ from spx_core.strategies.recognize import recognize
 from spx_core.strategies.structure import Leg, Structure
 from spx_core.strategies.valuation import value_structure
 
-__all__ = ["Trade", "TradeLeg", "TradeError", "TradeLedger", "new_trade", "apply_trade_fill", "short_label", "closing_request",
+__all__ = ["Trade", "TradeLeg", "TradeError", "TradeLedger", "new_trade", "apply_trade_fill", "settle_trade", "short_label", "closing_request",
            "money_text"]
 
 OPEN = "open"
@@ -249,12 +249,28 @@ def apply_trade_fill(trade: Trade, order: OrderState, fill: Fill) -> Trade:
     closing = request.intent is Intent.CLOSE
     if closing and request.trade_id != trade.id:
         raise TradeError(f"order {request.ref} closes trade {request.trade_id}, not trade {trade.id}")
+    return _book(trade, fill, closing=closing, ref=request.ref)
+
+
+def settle_trade(trade: Trade, contract: OptionContract, price: float, time_ns: int, exec_id: str) -> Trade:
+    """The trade after its ``contract`` leg settled at ``price`` (points, intrinsic value): whatever the leg
+    holds closes at that price with no commission (see :mod:`spx_core.portfolio.settlement`)."""
+    index = next((i for i, leg in enumerate(trade.legs) if leg.contract == contract), None)
+    if index is None or trade.leg_states[index].held == 0:
+        return trade
+    held = trade.leg_states[index].held
+    fill = Fill(exec_id=f"{exec_id}:trade{trade.id}", leg=index, contract=contract,
+                side=Side.SELL if held > 0 else Side.BUY, quantity=abs(held), price=price, time_ns=time_ns)
+    return _book(trade, fill, closing=True, ref=None, check_side=False)
+
+
+def _book(trade: Trade, fill: Fill, *, closing: bool, ref: str | None, check_side: bool = True) -> Trade:
     index = next((i for i, leg in enumerate(trade.legs) if leg.contract == fill.contract), None)
     if index is None:
         raise TradeError(f"fill {fill.exec_id} ({fill.contract}) is not a leg of trade {trade.id} ({trade.name})")
     state = trade.leg_states[index]
     held_sign = 1 if state.leg.ratio > 0 else -1
-    if (fill.side.sign == held_sign) == closing:
+    if check_side and (fill.side.sign == held_sign) == closing:
         verb = "close" if closing else "open"
         raise TradeError(f"fill {fill.exec_id} {fill.side}s {fill.contract}, which does not {verb} trade "
                          f"{trade.id}'s {'long' if held_sign > 0 else 'short'} leg")
@@ -270,7 +286,7 @@ def apply_trade_fill(trade: Trade, order: OrderState, fill: Fill) -> Trade:
     state = replace(state, held=pos.quantity, avg_cost=pos.avg_cost, realized_pnl=pos.realized_pnl,
                     commission_fees=pos.commission_fees)
     states = trade.leg_states[:index] + (state,) + trade.leg_states[index + 1:]
-    refs = trade.order_refs if request.ref in trade.order_refs else trade.order_refs + (request.ref,)
+    refs = trade.order_refs if ref is None or ref in trade.order_refs else trade.order_refs + (ref,)
     return _summarize(replace(trade, leg_states=states, order_refs=refs), fill.time_ns)
 
 
@@ -354,6 +370,20 @@ class TradeLedger:
         self._by_ref.setdefault(request.ref, trade.id)
         self._seen.add(fill.exec_id)
         return trade
+
+    def on_settlement(self, fill: Fill) -> list[Trade]:
+        """Settle every open trade holding ``fill.contract`` at the settlement fill's price (each trade closes
+        what its own leg holds; the fill itself is the net position's); returns the trades changed."""
+        if fill.exec_id in self._seen:
+            return []
+        changed = []
+        for trade in self.trades(open_only=True):
+            after = settle_trade(trade, fill.contract, fill.price, fill.time_ns, fill.exec_id)
+            if after is not trade:
+                self._trades[trade.id] = after
+                changed.append(after)
+        self._seen.add(fill.exec_id)
+        return changed
 
     def closing_request(self, trade: Trade | int, **kwargs) -> OrderRequest:
         """:func:`closing_request` for a trade of this ledger (by object or id)."""
