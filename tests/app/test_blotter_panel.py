@@ -65,7 +65,6 @@ def test_placed_order_shows_then_fills_with_fills_per_leg(setup, market, qtbot):
     assert panel.fills_model.rowCount() == 2  # one fill per leg (1 lot)
     assert {panel.fills_model.data(panel.fills_model.index(r, 0)) for r in range(2)} == {"1", "2"}
     assert not panel.cancel_button.isEnabled()  # a filled order cannot be cancelled
-    qtbot.waitUntil(lambda: panel.results > 0, timeout=5000)
 
 
 def test_cancel_from_the_row_with_the_button_and_the_del_key(setup, market, qtbot):
@@ -85,11 +84,14 @@ def test_cancel_from_the_row_with_the_button_and_the_del_key(setup, market, qtbo
     assert panel.model.row_of(first.ref) == panel.model.row_of(second.ref) == -1
 
 
-def test_modify_price_and_quantity_from_the_row(setup, market):
+def test_modify_price_and_quantity_from_the_row(setup, market, qtbot):
     panel, session = setup
     request = _resting(session)
     session.place(request)
     drive(session, market)
+    panel.on_batch(market.advance(1.0))  # the worker prices the working order's package (Market column)
+    qtbot.waitUntil(lambda: _cell(panel, request.ref, "Market") != "", timeout=5000)
+    assert float(_cell(panel, request.ref, "Market")) < request.limit  # the bid is below what it asks
     panel.select_ref(request.ref)
     new_limit = round(request.limit + 0.10, 2)
     panel.ask_changes = lambda state: {"limit": new_limit, "quantity": 2}
