@@ -27,6 +27,7 @@ from app.panels.chain_panel import ChainPanel
 from app.panels.market_panel import MarketPanel
 from app.panels.scanner_panel import ScannerPanel
 from app.panels.surface_panel import SurfacePanel
+from app.panels.ticket_panel import TicketPanel
 from app.resources import ResourceMissingError, icon_path, style_path
 from app.settings import AppSettings, qsettings, save_settings
 from app.source_toolbar import SourceToolBar
@@ -75,6 +76,7 @@ PANELS: tuple[PanelSpec, ...] = (
     # builder; as a tab it still feeds the scanner's entry gate (it computes while covered)
     PanelSpec("market", "Market", MarketPanel, tab_with="surface"),
     PanelSpec("scanner", "Spread scanner", ScannerPanel, tab_with="chain"),  # a tab behind the chain
+    PanelSpec("ticket", "Order ticket", TicketPanel, tab_with="surface"),  # comes forward when a trade is asked
 )
 
 
