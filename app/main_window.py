@@ -22,9 +22,11 @@ from qasync import asyncSlot
 from app.context import AppContext
 from app.feed import Feed
 from app.panels.base import LivePanel
+from app.panels.blotter_panel import BlotterPanel
 from app.panels.builder_panel import BuilderPanel
 from app.panels.chain_panel import ChainPanel
 from app.panels.market_panel import MarketPanel
+from app.panels.positions_panel import PositionsPanel
 from app.panels.scanner_panel import ScannerPanel
 from app.panels.surface_panel import SurfacePanel
 from app.panels.ticket_panel import TicketPanel
@@ -43,7 +45,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MainWindow", "PanelSpec", "PANELS", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,18 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("market", "Market", MarketPanel, tab_with="surface"),
     PanelSpec("scanner", "Spread scanner", ScannerPanel, tab_with="chain"),  # a tab behind the chain
     PanelSpec("ticket", "Order ticket", TicketPanel, tab_with="surface"),  # comes forward when a trade is asked
+    # trading: a strip along the bottom (a third of the height), positions in front, orders a tab behind
+    PanelSpec("positions", "Positions", PositionsPanel, area=Qt.DockWidgetArea.BottomDockWidgetArea),
+    PanelSpec("blotter", "Orders", BlotterPanel, area=Qt.DockWidgetArea.BottomDockWidgetArea, tab_with="positions"),
 )
+
+#: Share of the window's height the bottom docks (positions, orders) take in the default layout.
+BOTTOM_SHARE = 0.3
+
+
+def _trading_settings(settings: AppSettings) -> tuple[object, ...]:
+    """The settings the order service is built from (a change restarts it)."""
+    return (settings.broker, settings.starting_cash, settings.fill_model, settings.fill_offset, settings.latency_ms)
 
 
 def apply_theme(app: QApplication, theme: str) -> None:
@@ -145,6 +158,10 @@ class MainWindow(QMainWindow):
             total = sum(spec.stretch for spec in specs)
             self.resizeDocks([self.docks[spec.key] for spec in specs],
                              [int(width * spec.stretch / total) for spec in specs], Qt.Orientation.Horizontal)
+        bottom = [self.docks[s.key] for s in self.specs
+                  if s.area == Qt.DockWidgetArea.BottomDockWidgetArea and s.tab_with not in self.docks]
+        if bottom:
+            self.resizeDocks(bottom, [int(self.height() * BOTTOM_SHARE)] * len(bottom), Qt.Orientation.Vertical)
         self._default_state = self.saveState(LAYOUT_VERSION)
 
     # --- panels and layout --------------------------------------------------------------------------
@@ -194,7 +211,38 @@ class MainWindow(QMainWindow):
 
     @store.setter
     def store(self, store: Store | None) -> None:
+        if store is not self.context.store:
+            self.stop_trading()  # orders are written to the database they were placed in
         self.context.set_store(store)
+
+    # --- trading --------------------------------------------------------------------------------------
+    def start_trading(self) -> None:
+        """Open the order service on the open database (restores working orders and positions); idempotent.
+
+        A failure (an unusable database, a broker this build lacks) is one status line; the market runs on."""
+        if self.store is None or self.context.trading is not None:
+            return
+        from app.trading import open_session
+
+        try:
+            session = open_session(self.store, self.settings, parent=self)
+        except Exception as exc:
+            log.exception("cannot start the order service")
+            self.status.showMessage(f"Orders unavailable: {exc}", 15_000)
+            return
+        self.feed.batch.connect(session.on_batch)
+        session.broker_changed.connect(self.status.set_trading)
+        if self.feed.last_batch is not None:
+            session.on_batch(self.feed.last_batch)
+        self.context.set_trading(session)
+
+    def stop_trading(self) -> None:
+        session = self.context.trading
+        if session is None:
+            return
+        self.feed.batch.disconnect(session.on_batch)
+        self.context.set_trading(None)
+        session.close()
 
     def save_layout(self) -> None:
         store = qsettings()
@@ -297,6 +345,9 @@ class MainWindow(QMainWindow):
         if new.db_path != old.db_path:
             self.db_path = database_path(new.db_path or None)
             self.store = None
+        elif _trading_settings(new) != _trading_settings(old) and self.store is not None:
+            self.stop_trading()  # the new broker adopts the working orders on restore
+            self.start_trading()
         self.settings_changed.emit(new)
         if new.seed != old.seed and self._mode() == "sim":
             self._switch("sim", "")
@@ -320,6 +371,7 @@ class MainWindow(QMainWindow):
         self.toolbar.pause_toggled.connect(self._set_paused)
         self.toolbar.seek_requested.connect(self._seek)
         self.context.settings_requested.connect(self.apply_settings)
+        self.context.trading_changed.connect(self.status.set_trading)
         self.toolbar.sessions_wanted.connect(self._on_sessions_wanted)
         self.toolbar.skip_gaps_toggled.connect(self._set_skip_gaps)
         if "market" in self.panels:  # the market state is app-wide: the scanner's entry gate reads it
@@ -355,6 +407,7 @@ class MainWindow(QMainWindow):
             from spx_core.storage import Store
 
             self.store = await asyncio.to_thread(Store.open, self.db_path)
+        self.start_trading()
         await self.refresh_sessions()
         return self.store
 
@@ -457,6 +510,7 @@ class MainWindow(QMainWindow):
         await self.feed.stop()
         for panel in self.panels.values():
             panel.shutdown()
+        self.stop_trading()
         if self.store is not None:
             self.store.close()
             self.store = None

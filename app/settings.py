@@ -7,6 +7,7 @@ point ``SPX_TERMINAL_HOME`` at a temp folder never touch a developer's real sett
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -17,13 +18,18 @@ from spx_core.path_checks import DataPathError, PathOrigin, check_database_path
 from spx_core.paths import data_dir
 
 __all__ = ["AppSettings", "SettingsError", "load_settings", "load_settings_with_notes", "save_settings", "qsettings",
-           "THEMES", "SPEEDS", "SETTINGS_DB"]
+           "THEMES", "SPEEDS", "SETTINGS_DB", "BROKERS", "FILL_MODELS"]
 
 log = logging.getLogger(__name__)
 
 THEMES = ("dark", "light")
 #: Simulator speeds offered in the toolbar (simulated seconds per wall second).
 SPEEDS = (1.0, 10.0, 60.0)
+#: Brokers orders can go to: the in-process paper broker (default) or Interactive Brokers (TWS / IB Gateway).
+BROKERS = ("paper", "ib")
+#: Paper fill models (``spx_core.execution.fill_model.FillModel.mode``): cross at the natural price, fill at
+#: mid, or at mid -/+ ``fill_offset`` of the package spread against us.
+FILL_MODELS = ("natural", "mid", "mid_offset")
 
 
 class SettingsError(ValueError):
@@ -46,6 +52,13 @@ class AppSettings:
         strike_window: strikes shown around the money in the chain (4..400).
         chain_columns: visible chain columns, ChainField names (e.g. "BID", "IV").
         theme: "dark" or "light".
+        broker: where orders go, one of :data:`BROKERS` ("paper" default).
+        starting_cash: the paper account's cash before any trade, dollars (> 0).
+        fill_model: paper fill model, one of :data:`FILL_MODELS`.
+        fill_offset: for "mid_offset", the fraction of the package's bid/ask spread paid beyond mid (0..1;
+            0.30 as the SPX Tools plan's backtest uses).
+        latency_ms: paper broker latency between an order's arrival and its first possible fill, wall ms of
+            market time (0..60000).
     """
 
     db_path: str = ""
@@ -54,6 +67,11 @@ class AppSettings:
     strike_window: int = 30
     chain_columns: tuple[str, ...] = ("BID", "ASK", "IV", "DELTA", "GAMMA", "THETA", "VOLUME", "OI")
     theme: str = "dark"
+    broker: str = "paper"
+    starting_cash: float = 100_000.0
+    fill_model: str = "natural"
+    fill_offset: float = 0.30
+    latency_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -68,11 +86,24 @@ class AppSettings:
             raise SettingsError(f"chain columns {unknown or '(none)'} invalid; choose from {sorted(known)}")
         if self.theme not in THEMES:
             raise SettingsError(f"theme {self.theme!r} must be one of {THEMES}")
+        self._check_trading()
         if self.db_path:
             try:  # refused here, the settings dialog shows the reason instead of the app failing later
                 check_database_path(Path(self.db_path).expanduser(), SETTINGS_DB, must_exist=False)
             except DataPathError as exc:
                 raise SettingsError(str(exc)) from None
+
+    def _check_trading(self) -> None:
+        if self.broker not in BROKERS:
+            raise SettingsError(f"broker {self.broker!r} must be one of {', '.join(BROKERS)}")
+        if not (math.isfinite(self.starting_cash) and self.starting_cash > 0):
+            raise SettingsError(f"starting cash {self.starting_cash!r} must be a positive number of dollars")
+        if self.fill_model not in FILL_MODELS:
+            raise SettingsError(f"fill model {self.fill_model!r} must be one of {', '.join(FILL_MODELS)}")
+        if not 0.0 <= self.fill_offset <= 1.0:
+            raise SettingsError(f"fill offset {self.fill_offset!r} must be a fraction of the spread from 0 to 1")
+        if not 0 <= self.latency_ms <= 60_000:
+            raise SettingsError(f"paper latency {self.latency_ms} ms must be between 0 and 60000 ms")
 
     @property
     def chain_fields(self) -> list[ChainField]:
