@@ -29,6 +29,7 @@ from app.panels.market_panel import MarketPanel
 from app.panels.positions_panel import PositionsPanel
 from app.panels.scanner_panel import ScannerPanel
 from app.panels.surface_panel import SurfacePanel
+from app.panels.ticket_panel import TicketPanel
 from app.resources import ResourceMissingError, icon_path, style_path
 from app.settings import AppSettings, qsettings, save_settings
 from app.source_toolbar import SourceToolBar
@@ -77,6 +78,7 @@ PANELS: tuple[PanelSpec, ...] = (
     # builder; as a tab it still feeds the scanner's entry gate (it computes while covered)
     PanelSpec("market", "Market", MarketPanel, tab_with="surface"),
     PanelSpec("scanner", "Spread scanner", ScannerPanel, tab_with="chain"),  # a tab behind the chain
+    PanelSpec("ticket", "Order ticket", TicketPanel, tab_with="surface"),  # comes forward when a trade is asked
     # trading: a strip along the bottom (a third of the height), positions in front, orders a tab behind
     PanelSpec("positions", "Positions", PositionsPanel, area=Qt.DockWidgetArea.BottomDockWidgetArea),
     PanelSpec("blotter", "Orders", BlotterPanel, area=Qt.DockWidgetArea.BottomDockWidgetArea, tab_with="positions"),

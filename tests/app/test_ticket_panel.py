@@ -1,0 +1,231 @@
+"""Order ticket panel on a real trading session (store, order service, pre-trade gate) over the hand-priced chain.
+
+The broker is the gate tests' ``RecordingBroker``: it records what reaches it and acknowledges nothing by
+itself, so a test decides when the order leaves "pending" (as IB does, some time after the send) and can
+count exactly what was sent. Every number below is in ``tests/execution/gate_market.py``'s table: the
+4700/4675 put credit vertical is bid 10.00 - 6.00 = 4.00, asked 10.20 - 5.80 = 4.40, mid 4.20.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.context import AppContext
+from app.models.ticket_model import PriceMode
+from app.panels.ticket_panel import TicketPanel
+from app.settings import AppSettings
+from app.trading import FeedMarket, TradingSession
+from spx_core.execution.gate import GateSettings, PreTradeGate
+from spx_core.execution.orders import (EventKind, Fill, Intent, OrderEvent, OrderRequest, OrderStatus, Side,
+                                       new_ref)
+from spx_core.execution.service import OrderService
+from spx_core.marketdata.source import QuoteBatch
+from spx_core.storage import Store
+from spx_core.storage.orders_repo import OrderRepository
+from spx_core.strategies.builders import put_credit_vertical
+from spx_core.strategies.structure import Leg
+from tests.execution.gate_market import DAY, RecordingBroker, chain, contract
+
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+VERTICAL = put_credit_vertical("SPXW", DAY, 4700, 25)  # held: -1 4700P, +1 4675P
+
+
+def _batch(snapshot) -> QuoteBatch:
+    return QuoteBatch(snapshot, np.arange(len(snapshot), dtype=np.int64), True, 1)
+
+
+@pytest.fixture
+def make_trading(tmp_path, qapp):
+    made = []
+
+    def make(*, live: bool = False) -> SimpleNamespace:
+        store = Store.open(tmp_path / f"orders{len(made)}.sqlite")
+        repo = OrderRepository(store)
+        broker = RecordingBroker(live=live)
+        gate = PreTradeGate(GateSettings(live_trading=live))
+        market = FeedMarket()
+        market.update(_batch(chain()))
+        service = OrderService(repo, broker, gate, market)
+        session = TradingSession(service, repo, market, starting_cash=100_000.0, gate=gate, refresh_ms=0)
+        made.append(SimpleNamespace(store=store, repo=repo, broker=broker, session=session, market=market))
+        return made[-1]
+
+    yield make
+    for t in made:
+        t.session.close()
+        t.store.close()
+
+
+@pytest.fixture
+def make_ticket(qtbot, make_trading):
+    def make(*, live: bool = False) -> tuple[TicketPanel, AppContext, SimpleNamespace]:
+        trading = make_trading(live=live)
+        context = AppContext(AppSettings(seed=3))
+        panel = TicketPanel()
+        qtbot.addWidget(panel)
+        panel.bind(context)
+        panel.on_batch(_batch(chain()))
+        context.set_trading(trading.session)
+        panel.resize(560, 640)
+        panel.show()
+        qtbot.waitExposed(panel)
+        return panel, context, trading
+
+    return make
+
+
+def _ack(trading: SimpleNamespace, state, status: OrderStatus = OrderStatus.SUBMITTED) -> None:
+    trading.broker._emit(OrderEvent(state.ref, EventKind.STATUS, trading.market.now_ns(), status=status,
+                                    broker_order_id="7"))
+
+
+def _ctrl_enter(panel: TicketPanel, qtbot) -> None:
+    """Ctrl+Enter typed in the quantity box of the active window (as a trader sends)."""
+    panel.window().windowHandle().requestActivate()
+    qtbot.waitUntil(panel.isActiveWindow, timeout=2000)
+    panel.quantity_spin.setFocus()
+    qtbot.keyClick(panel.quantity_spin, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+
+
+# --- opening ------------------------------------------------------------------------------------------------
+def test_binding_makes_the_ticket_available_and_a_structure_opens_as_a_credit_sale(make_ticket):
+    panel, context, _ = make_ticket()
+    assert context.ticket_available
+    context.request_trade(VERTICAL)  # what the scanner's and the builder's Trade buttons send
+    order = panel.order
+    assert order.side is Side.SELL and order.legs == (Leg(contract(4700), 1), Leg(contract(4675), -1))
+    assert [panel.legs_model.index(r, 0).data() for r in range(2)] == ["Sell", "Buy"]
+    assert {k: label.text() for k, label in panel.package.items()} == {"bid": "4.00", "ask": "4.40", "mid": "4.20",
+                                                                      "natural": "4.00"}
+    assert panel.mode is PriceMode.MID and panel.limit == pytest.approx(4.20)
+    assert panel.premium_label.text() == "credit $420"
+    assert panel.verdict_label.text().startswith("ready") and panel.send_button.isEnabled()
+    panel.shutdown()
+    assert not context.ticket_available
+
+
+def test_a_chain_contract_and_a_closing_request_open_with_their_side_and_terms(make_ticket):
+    panel, context, _ = make_ticket()
+    context.trade_contract(contract(4700), "sell")  # a double-click on the bid
+    assert panel.order.legs == (Leg(contract(4700), 1),) and panel.order.side is Side.SELL
+    assert panel.quote.natural == pytest.approx(10.00)
+    request = OrderRequest(ref=new_ref(), legs=VERTICAL.legs, side=Side.SELL, quantity=2, limit=1.45,
+                           intent=Intent.CLOSE, trade_id=12, name=VERTICAL.name, kind="vertical", source="positions")
+    context.request_order(request)  # a trade's closing order: the ticket shows it, nothing is sent
+    assert panel.order.intent is Intent.CLOSE and panel.order.trade_id == 12 and panel.order.quantity == 2
+    assert panel.order.side is Side.BUY  # selling (-4700, +4675) is buying (+4700, -4675)
+    assert panel.mode is PriceMode.CUSTOM and panel.limit == pytest.approx(1.45)
+    assert panel.title_label.text().startswith("Close trade #12")
+    assert panel.quantity_spin.value() == 2 and panel.side_combo.currentText() == "Buy"
+
+
+# --- price modes and ticks ------------------------------------------------------------------------------------
+def test_price_modes_ticks_and_the_plus_minus_buttons(make_ticket, qtbot):
+    panel, context, _ = make_ticket()
+    context.request_trade(VERTICAL)
+    qtbot.mouseClick(panel.mode_buttons[PriceMode.NATURAL], Qt.MouseButton.LeftButton)
+    assert panel.limit == pytest.approx(4.00) and panel.limit_spin.value() == pytest.approx(4.00)
+    qtbot.mouseClick(panel.up_button, Qt.MouseButton.LeftButton)
+    assert panel.mode is PriceMode.CUSTOM and panel.limit == pytest.approx(4.05)  # combos tick 0.05
+    for _ in range(2):
+        qtbot.mouseClick(panel.down_button, Qt.MouseButton.LeftButton)
+    assert panel.limit == pytest.approx(3.95)
+    panel.limit_spin.setValue(4.12)  # typed: rounded onto the grid
+    assert panel.limit == pytest.approx(4.10) and panel.limit_spin.value() == pytest.approx(4.10)
+    context.trade_contract(contract(4650), "buy")  # a single leg at 3.00 x 3.20
+    assert panel.mode is PriceMode.MID and panel.limit == pytest.approx(3.10)
+    qtbot.mouseClick(panel.up_button, Qt.MouseButton.LeftButton)
+    assert panel.limit == pytest.approx(3.20)  # 0.10 from 3.00 up
+    panel.set_custom_limit(3.00)
+    qtbot.mouseClick(panel.down_button, Qt.MouseButton.LeftButton)
+    assert panel.limit == pytest.approx(2.95)  # 0.05 below 3.00
+
+
+# --- the gate's verdict -------------------------------------------------------------------------------------
+def test_a_refused_order_shows_the_check_and_sends_nothing(make_ticket, qtbot):
+    panel, context, trading = make_ticket()
+    context.request_trade(VERTICAL)
+    panel.quantity_spin.setValue(51)  # GateSettings.max_quantity = 50
+    assert panel.verdict_label.text().startswith("refused by quantity") and not panel.send_button.isEnabled()
+    _ctrl_enter(panel, qtbot)
+    assert panel.status_label.text().startswith("not sent: refused by quantity")
+    assert trading.broker.submitted == [] and trading.repo.orders() == []
+    panel.quantity_spin.setValue(1)
+    panel.set_custom_limit(9.00)  # a typo far from the market
+    assert "price" in panel.verdict_label.text() and not panel.send_button.isEnabled()
+
+
+# --- sending --------------------------------------------------------------------------------------------------
+def test_ctrl_enter_sends_one_order_and_a_second_while_pending_does_not(make_ticket, qtbot):
+    panel, context, trading = make_ticket()
+    context.request_trade(VERTICAL)
+    _ctrl_enter(panel, qtbot)
+    assert len(trading.broker.submitted) == 1
+    sent = trading.broker.submitted[0]
+    assert (sent.side, sent.quantity, sent.limit, sent.snapshot_checksum) == (Side.SELL, 1, 4.20, chain().checksum)
+    stored = trading.repo.orders()
+    assert [o.ref for o in stored] == [sent.ref] and stored[0].status is OrderStatus.PENDING
+    assert "pending" in panel.status_label.text() and not panel.send_button.isEnabled()
+    _ctrl_enter(panel, qtbot)  # pressed again before the broker answered
+    qtbot.mouseClick(panel.send_button, Qt.MouseButton.LeftButton)
+    assert len(trading.broker.submitted) == 1 and len(trading.repo.orders()) == 1
+    assert panel.status_label.text().startswith("not sent: the last order is still pending")
+    _ack(trading, stored[0])
+    assert "submitted" in panel.status_label.text() and panel.send_button.isEnabled()
+    _ctrl_enter(panel, qtbot)  # acknowledged: the next press is a new order under a new reference
+    assert len(trading.broker.submitted) == 2 and trading.broker.submitted[1].ref != sent.ref
+
+
+def test_the_status_line_follows_the_order_to_its_fill(make_ticket):
+    panel, context, trading = make_ticket()
+    context.request_trade(VERTICAL)
+    state = panel.send()
+    _ack(trading, state)
+    for i, (leg, price) in enumerate(zip(state.request.legs, (10.10, 5.90), strict=True)):
+        fill = Fill(f"x{i}", i, leg.contract, state.request.leg_side(i), 1, price, trading.market.now_ns(),
+                    commission=0.65, fees=0.5)
+        trading.broker._emit(OrderEvent(state.ref, EventKind.FILL, trading.market.now_ns(), fill=fill))
+    assert panel.status_label.text() == "order 7: filled 1 of 1 @ 4.20, commission and fees $2.30"
+
+
+def test_a_rejection_by_the_broker_shows_its_reason(make_ticket):
+    panel, context, trading = make_ticket()
+    context.request_trade(VERTICAL)
+    state = panel.send()
+    trading.broker._emit(OrderEvent(state.ref, EventKind.STATUS, trading.market.now_ns(),
+                                    status=OrderStatus.REJECTED, reason="201: order rejected, margin"))
+    assert panel.status_label.text().endswith("rejected: 201: order rejected, margin")
+
+
+def _answer_live_dialog(qtbot, *, accept: bool) -> list[str]:
+    seen = []
+
+    def answer():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, answer)
+            return
+        seen.append(box.text())
+        wanted = next(b for b in box.buttons() if (box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole) == accept)
+        wanted.click()
+
+    QTimer.singleShot(0, answer)
+    return seen
+
+
+def test_a_live_order_needs_a_confirmation(make_ticket, qtbot):
+    panel, context, trading = make_ticket(live=True)
+    context.request_trade(VERTICAL)
+    assert panel.verdict_label.text().startswith("ready")
+    seen = _answer_live_dialog(qtbot, accept=False)
+    assert panel.send() is None
+    assert "LIVE account DU123" in seen[0] and "SELL 1 x" in seen[0]
+    assert trading.broker.submitted == [] and panel.status_label.text() == "not sent: the live order was not confirmed"
+    _answer_live_dialog(qtbot, accept=True)
+    assert panel.send() is not None and len(trading.broker.submitted) == 1
