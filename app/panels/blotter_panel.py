@@ -140,6 +140,10 @@ class BlotterPanel(LivePanel):
         detail_layout.setContentsMargins(0, 0, 0, 0)
         detail_layout.addWidget(self.detail_label)
         detail_layout.addWidget(self.fills, 1)
+        # a short strip at the bottom of a 1280x720 window: two rows of orders and one of fills still read
+        row = self.table.verticalHeader().defaultSectionSize()
+        self.table.setMinimumHeight(3 * row + 4)
+        self.fills.setMinimumHeight(2 * row + 4)
         split = QSplitter(Qt.Orientation.Vertical)
         split.setObjectName("blotter_split")
         split.addWidget(self.table)
