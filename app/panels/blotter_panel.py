@@ -140,16 +140,18 @@ class BlotterPanel(LivePanel):
         detail_layout.setContentsMargins(0, 0, 0, 0)
         detail_layout.addWidget(self.detail_label)
         detail_layout.addWidget(self.fills, 1)
-        # a short strip at the bottom of a 1280x720 window: two rows of orders and one of fills still read
+        # a short strip at the bottom of the window: the fills sit beside the orders, so every order row stays
+        # readable at 1280x720 (stacked, the orders got one row)
         row = self.table.verticalHeader().defaultSectionSize()
         self.table.setMinimumHeight(3 * row + 4)
         self.fills.setMinimumHeight(2 * row + 4)
-        split = QSplitter(Qt.Orientation.Vertical)
+        split = QSplitter(Qt.Orientation.Horizontal)
         split.setObjectName("blotter_split")
         split.addWidget(self.table)
         split.addWidget(detail)
         split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setStretchFactor(1, 1)
+        split.setSizes([660, 340])  # proportions until the first layout
         self.filter_combo = QComboBox()
         self.filter_combo.setObjectName("blotter_filter")
         for mode, text in _FILTERS:
