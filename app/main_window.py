@@ -271,6 +271,7 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
             dock.show()
         self.restoreState(self._default_state, LAYOUT_VERSION)
+        self._default_split()  # the default proportions at the current size (the state holds another size's)
         store = qsettings()
         store.remove("layout")
         store.sync()

@@ -246,8 +246,9 @@ class BlotterPanel(LivePanel):
             return
         legs = ", ".join(f"{leg.ratio:+d} {contract_text(leg.contract)}" for leg in state.request.legs)
         why = f" · {state.reason}" if state.reason else ""
-        self.detail_label.setText(f"{state.request.name or 'order'} {state.ref}: {legs} · "
-                                  f"{len(state.fills)} fills{why}")
+        text = f"{state.request.name or 'order'} {state.ref}: {legs} · {len(state.fills)} fills{why}"
+        self.detail_label.setText(text)
+        self.detail_label.setToolTip(text)  # the pane beside the orders is narrow: the whole line on hover
 
     def _update_buttons(self) -> None:
         state = self.selected_state()
