@@ -151,8 +151,9 @@ class OrderTracker:
     def event(self, t: Tracked, kind: EventKind, **fields) -> bool:
         ids = {"broker_order_id": str(t.order_id) if t.order_id is not None else None,
                "perm_id": str(t.state.perm_id or "") or None}
-        if fields.get("perm_id"):
-            ids["perm_id"] = fields.pop("perm_id")
+        perm_id = fields.pop("perm_id", None)
+        if perm_id:
+            ids["perm_id"] = perm_id
         event = OrderEvent(ref=t.ref, kind=kind, time_ns=fields.pop("time_ns", None) or self._clock(),
                            **ids, **fields)
         try:
