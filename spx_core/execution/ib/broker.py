@@ -26,7 +26,12 @@ from collections.abc import Callable, Sequence
 from spx_core.execution.broker import Broker, BrokerError, WhatIf
 from spx_core.execution.ib.compat import ib_module, unset_to_nan
 from spx_core.execution.ib.connection import IbConnection, NotConnected
-from spx_core.execution.ib.contracts import ContractError, QualifiedCache, bag_for, qualify
+from spx_core.execution.ib.contracts import (
+    ContractError,
+    QualifiedCache,
+    bag_for,
+    qualify,
+)
 from spx_core.execution.ib.pacing import TokenBucket
 from spx_core.execution.ib.tracking import Modify, OrderTracker, Tracked, tap
 from spx_core.execution.orders import OrderRequest, OrderState, OrderStatus, OrderType

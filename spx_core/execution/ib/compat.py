@@ -11,7 +11,7 @@ import importlib
 from functools import cache
 from types import ModuleType
 
-__all__ = ["ib_module", "IbUnavailable", "UNSET_DOUBLE", "unset_to_nan"]
+__all__ = ["UNSET_DOUBLE", "IbUnavailable", "ib_module", "unset_to_nan"]
 
 #: IB's "no value" double (``sys.float_info.max``) in both libraries.
 UNSET_DOUBLE = 1.7976931348623157e308

@@ -22,9 +22,13 @@ from enum import StrEnum
 
 from spx_core.execution.broker import BrokerError
 from spx_core.execution.ib.compat import ib_module
-from spx_core.execution.ib.settings import IbSettings, LiveTradingRefused, is_paper_account
+from spx_core.execution.ib.settings import (
+    IbSettings,
+    LiveTradingRefused,
+    is_paper_account,
+)
 
-__all__ = ["IbConnection", "ConnectionState", "ConnectionStatus", "NotConnected"]
+__all__ = ["ConnectionState", "ConnectionStatus", "IbConnection", "NotConnected"]
 
 log = logging.getLogger(__name__)
 

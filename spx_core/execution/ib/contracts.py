@@ -20,7 +20,7 @@ from spx_core.domain.contracts import OccSymbolError, OptionContract, Right, Roo
 from spx_core.execution.broker import BrokerError
 from spx_core.execution.ib.compat import ib_module
 
-__all__ = ["ContractError", "to_ib_option", "from_ib", "qualify", "bag_for", "ib_symbol", "QualifiedCache"]
+__all__ = ["ContractError", "QualifiedCache", "bag_for", "from_ib", "ib_symbol", "qualify", "to_ib_option"]
 
 #: The underlying symbol IB lists each root's options under.
 _SYMBOL = {Root.SPX: "SPX", Root.SPXW: "SPX", Root.XSP: "XSP", Root.SPY: "SPY"}

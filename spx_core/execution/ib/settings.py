@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from spx_core.execution.broker import BrokerError
 
-__all__ = ["IbSettings", "LiveTradingRefused", "LIVE_CONFIRMATION", "LIVE_PORTS", "PAPER_PORTS"]
+__all__ = ["LIVE_CONFIRMATION", "LIVE_PORTS", "PAPER_PORTS", "IbSettings", "LiveTradingRefused"]
 
 #: What the user types in the settings to allow live trading (compared exactly).
 LIVE_CONFIRMATION = "I UNDERSTAND LIVE TRADING"

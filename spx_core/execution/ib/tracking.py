@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,10 +24,18 @@ from datetime import datetime
 from spx_core.execution.ib.compat import unset_to_nan
 from spx_core.execution.ib.contracts import from_ib
 from spx_core.execution.orders import (
-    EventKind, Fill, IllegalTransition, OrderEvent, OrderRequest, OrderState, OrderStatus, Side, apply,
+    EventKind,
+    Fill,
+    IllegalTransition,
+    OrderEvent,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    Side,
+    apply,
 )
 
-__all__ = ["Tracked", "Modify", "Replace", "OrderTracker", "tap"]
+__all__ = ["Modify", "OrderTracker", "Replace", "Tracked", "tap"]
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +264,7 @@ class OrderTracker:
             return
         self._execs[exec_id] = _Execution(
             ref=t.ref, leg=leg, side=Side.BUY if execution.side == "BOT" else Side.SELL,
-            quantity=int(round(float(execution.shares))), price=float(execution.price),
+            quantity=round(float(execution.shares)), price=float(execution.price),
             time_ns=_ns(execution.time) or self._clock(), order_id=int(execution.orderId),
             perm_id=int(execution.permId or 0))
         if exec_id in self._commissions:
@@ -265,7 +274,7 @@ class OrderTracker:
 
     def on_commission(self, report) -> None:
         commission = unset_to_nan(report.commission)
-        commission = 0.0 if commission != commission else commission
+        commission = 0.0 if math.isnan(commission) else commission
         if report.execId in self._execs:
             self._fill(report.execId, commission)
         elif len(self._commissions) < 10_000:
@@ -292,7 +301,7 @@ class OrderTracker:
 
 def _same_terms(order, m: Modify) -> bool:
     price_ok = m.ib_limit is None or abs(unset_to_nan(order.lmtPrice) - m.ib_limit) < 1e-9
-    return price_ok and int(round(float(order.totalQuantity))) == m.ib_quantity
+    return price_ok and round(float(order.totalQuantity)) == m.ib_quantity
 
 
 def _ns(when: object) -> int:

@@ -9,7 +9,15 @@ from datetime import date
 
 from spx_core.domain.contracts import OptionContract, Right, Root
 from spx_core.execution.ib import IbBroker, IbConnection, IbSettings
-from spx_core.execution.orders import EventKind, OrderEvent, OrderRequest, OrderStatus, Side, apply, OrderState
+from spx_core.execution.orders import (
+    EventKind,
+    OrderEvent,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    Side,
+    apply,
+)
 from spx_core.strategies.structure import Leg
 from tests.fakes.ib_gateway import FakeGateway
 
@@ -68,8 +76,8 @@ class Session:
 
 
 def settings_for(gw: FakeGateway, **overrides) -> IbSettings:
-    base = dict(host=gw.host, port=gw.port, client_id=17, connect_timeout=3.0, request_timeout=3.0,
-                reconnect_delay=0.05, reconnect_max_delay=0.2, commission_wait=0.5)
+    base = {"host": gw.host, "port": gw.port, "client_id": 17, "connect_timeout": 3.0, "request_timeout": 3.0,
+                "reconnect_delay": 0.05, "reconnect_max_delay": 0.2, "commission_wait": 0.5}
     base.update(overrides)
     return IbSettings(**base)
 

@@ -8,10 +8,22 @@ from dataclasses import replace
 import pytest
 
 from spx_core.execution.ib import (
-    LIVE_CONFIRMATION, ConnectionState, IbBroker, IbConnection, IbSettings, LiveTradingRefused,
+    LIVE_CONFIRMATION,
+    ConnectionState,
+    IbBroker,
+    IbConnection,
+    IbSettings,
+    LiveTradingRefused,
 )
 from spx_core.execution.orders import OrderState, OrderStatus
-from tests.execution.ib.harness import TODAY, VERSIONS, Session, credit_vertical, run, settings_for
+from tests.execution.ib.harness import (
+    TODAY,
+    VERSIONS,
+    Session,
+    credit_vertical,
+    run,
+    settings_for,
+)
 from tests.fakes.ib_gateway import FakeGateway
 
 pytestmark = pytest.mark.parametrize("version", VERSIONS)

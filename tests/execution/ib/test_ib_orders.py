@@ -7,11 +7,18 @@ import math
 
 import pytest
 
+from spx_core.domain.contracts import Root
 from spx_core.execution.ib.contracts import ContractError, qualify
 from spx_core.execution.orders import OrderStatus, Side
-from tests.execution.ib.harness import MONTHLY, VERSIONS, Session, credit_vertical, put, run
+from tests.execution.ib.harness import (
+    MONTHLY,
+    VERSIONS,
+    Session,
+    credit_vertical,
+    put,
+    run,
+)
 from tests.fakes.ib_book import BAG_CON_ID
-from spx_core.domain.contracts import Root
 
 pytestmark = pytest.mark.parametrize("version", VERSIONS)
 
