@@ -69,7 +69,8 @@ class IbBroker(Broker):
         self._settings = s
         self._exchange = exchange
         self._order_rate = TokenBucket.per_minute(s.orders_per_minute)
-        self._messages = TokenBucket(s.messages_per_second, max(1.0, s.messages_per_second))
+        # burst of a tenth of a second: no 1-s window ever holds more than 1.1 x the rate (TWS's limit is 50/s)
+        self._messages = TokenBucket(s.messages_per_second, max(1.0, s.messages_per_second / 10))
         self._qualified = QualifiedCache()
         self._tasks: set[asyncio.Task] = set()
         self._what_ifs: dict[tuple, WhatIf] = {}

@@ -106,21 +106,25 @@ def test_restart_adopts_working_orders_by_ref(version, ib_client_errors):
             await conn.connect()
             first.submit(credit_vertical("r-keep", 5650, 5625, limit=5.0))
             kept = await first.status("r-keep", OrderStatus.SUBMITTED)
-            await conn.disconnect()  # the app quits with the order working at TWS
+            first.submit(credit_vertical("r-ack", 5600, 5575, limit=6.0))
+            await first.status("r-ack", OrderStatus.SUBMITTED)
+            await conn.disconnect()  # the app quits with the orders working at TWS
             never_sent = OrderState.new(credit_vertical("r-lost", 5600, 5575, limit=5.0))
+            ack_lost = OrderState.new(first.states["r-ack"].request)  # stored PENDING: the ack never got stored
 
             second = Session(gw, conn2 := IbConnection(settings_for(gw)), IbBroker(conn2))
             second.broker.bind(second.sink)
-            second.states.update({"r-keep": kept, "r-lost": never_sent})
-            second.broker.adopt([kept, never_sent])
+            second.states.update({"r-keep": kept, "r-lost": never_sent, "r-ack": ack_lost})
+            second.broker.adopt([kept, never_sent, ack_lost])
             await conn2.connect()  # reconciliation: r-keep is open at TWS, r-lost unknown there
             lost = await second.status("r-lost", OrderStatus.CANCELLED)
             assert "never reached TWS" in lost.reason
             assert second.states["r-keep"].status is OrderStatus.SUBMITTED
+            await second.status("r-ack", OrderStatus.SUBMITTED)  # TWS knows the ref: adopted, not re-sent
             second.broker._cancel("r-keep")
             await second.status("r-keep", OrderStatus.CANCELLED)
             await conn2.disconnect()
-            assert _refs_placed(gw) == ["r-keep"]
+            assert _refs_placed(gw) == ["r-keep", "r-ack"]
 
     asyncio.run(asyncio.wait_for(main(), 15))
 

@@ -9,7 +9,8 @@ import pytest
 
 from spx_core.domain.contracts import Root
 from spx_core.execution.ib.contracts import ContractError, qualify
-from spx_core.execution.orders import OrderStatus, Side
+from spx_core.execution.orders import OrderRequest, OrderStatus, Side
+from spx_core.strategies.structure import Leg
 from tests.execution.ib.harness import (
     MONTHLY,
     VERSIONS,
@@ -167,3 +168,16 @@ def test_order_rate_limit_rejects_the_excess(version):
 
     s = run(version, body, settings={"orders_per_minute": 1})
     assert len(s.gw.placed_orders()) == 1
+
+
+def test_messages_are_paced(version):
+    async def body(s: Session) -> None:
+        for i in range(12):  # 12 single-put orders: a contract lookup and a placeOrder each
+            s.submit(OrderRequest(ref=f"r-p{i}", legs=(Leg(put(5500 + 5 * i), 1),), side=Side.BUY, quantity=1,
+                                  limit=0.05, broker="ib"))
+        await s.until(lambda: all(s.states[f"r-p{i}"].status is not OrderStatus.PENDING for i in range(12)),
+                      timeout=5, what="all acknowledged")
+
+    s = run(version, body, settings={"messages_per_second": 20.0, "orders_per_minute": 100})
+    assert s.gw.count(3) == 12
+    assert s.gw.max_rate(1.0, {3, 9}) <= 22
