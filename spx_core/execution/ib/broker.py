@@ -214,9 +214,18 @@ class IbBroker(Broker):
             t.replace, t.modify = None, None
             return
         request = t.request.with_terms(limit=m.limit, quantity=remaining)
-        contract, order = await self._build(request)
+        try:
+            contract, order = await self._build(request)
+            await self._messages.take()
+            if not self.connected:
+                raise ConnectionError("not connected")
+        except (BrokerError, ConnectionError, TimeoutError) as exc:
+            # the old order is gone at TWS: say so rather than show a working order that is not there
+            t.replace, t.modify = None, None
+            self.tracker.status(t, OrderStatus.CANCELLED, f"cancelled to be replaced by the modify, but the "
+                                                          f"replacement could not be sent ({exc}); place it again")
+            return
         m.ib_quantity = int(order.totalQuantity)
-        await self._messages.take()
         t.replace = None
         self.ib.placeOrder(contract, order)
         t.contract, t.ib_order, t.echoed = contract, order, None
@@ -246,8 +255,14 @@ class IbBroker(Broker):
         if key in self._what_ifs:
             return self._what_ifs[key]
         if self.connected:
-            self._spawn(self.what_if_async(request))
+            self._spawn(self._what_if_quietly(request))
         return None
+
+    async def _what_if_quietly(self, request: OrderRequest) -> None:
+        try:
+            await self.what_if_async(request)
+        except (BrokerError, TimeoutError, ConnectionError) as exc:
+            log.warning("IB what-if of order %s failed: %s", request.ref, exc)
 
     async def what_if_async(self, request: OrderRequest) -> WhatIf:
         """IB's margin and commission for ``request`` if it were sent (TWS's what-if; nothing is sent)."""
