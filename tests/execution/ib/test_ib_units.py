@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
+import socket
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from spx_core.domain.contracts import Root
 from spx_core.execution.ib.broker import ib_terms
 from spx_core.execution.ib.compat import UNSET_DOUBLE, ib_module, unset_to_nan
-from spx_core.execution.ib.connection import ConnectionState, ConnectionStatus
+from spx_core.execution.ib.connection import (
+    ConnectionState,
+    ConnectionStatus,
+    IbConnection,
+)
 from spx_core.execution.ib.contracts import bag_for, from_ib, to_ib_option
 from spx_core.execution.ib.pacing import TokenBucket
 from spx_core.execution.ib.settings import (
@@ -101,3 +108,27 @@ def test_token_bucket_take_waits_for_tokens():
         return loop.time() - start
 
     assert 0.08 <= asyncio.run(main()) < 0.5  # 5 at once, then 5 more at 50/s
+
+
+def test_only_compat_names_the_client_libraries():
+    """ib_insync and ib_async are reached through compat.ib_module() only, so the same code runs on both."""
+    root = Path(__file__).resolve().parents[3]
+    pattern = re.compile(r"^\s*(import|from)\s+(ib_insync|ib_async)\b", re.MULTILINE)
+    offenders = [str(path.relative_to(root)) for folder in ("spx_core", "app") for path in (root / folder).rglob("*.py")
+                 if pattern.search(path.read_text(encoding="utf-8"))]
+    assert offenders == []
+
+
+def test_unreachable_gateway_is_one_clear_error(ib_client_errors):
+    ib_client_errors.allow("API connection failed", "Make sure API port")
+
+    async def main() -> None:
+        with socket.socket() as probe:  # a free port nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        conn = IbConnection(IbSettings(port=port, connect_timeout=2.0))
+        with pytest.raises(ConnectionError, match=rf"cannot reach TWS/IB Gateway at 127.0.0.1:{port} .*; start it"):
+            await conn.connect()
+        assert conn.status.state is ConnectionState.DISCONNECTED and not conn.connected
+
+    asyncio.run(main())
