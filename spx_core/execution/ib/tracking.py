@@ -78,6 +78,7 @@ class Tracked:
     echoed: object | None = None  # the contract as TWS echoed it in openOrder: a modify must re-send exactly this
     ib_order: object | None = None
     sending: bool = False
+    send_started: float = 0.0  # monotonic seconds of the first send attempt (bounds a re-send after a drop)
     known: bool = False  # TWS listed it (open order) since the last reconciliation began
     modify: Modify | None = None
     replace: Replace | None = None

@@ -84,16 +84,37 @@ def test_drop_reconnect_reconciles_fills_and_sends_nothing_twice(version, ib_cli
         state = await s.status("r-rest", OrderStatus.SUBMITTED)
         s.gw.drop_clients()
         await s.until(lambda: not s.conn.connected, what="drop seen")
-        s.submit(credit_vertical("r-late", 5600, 5575, limit=5.0))  # while away: queued, sent after reconnect
+        s.submit(credit_vertical("r-late", 5600, 5575, limit=5.0))  # while away: refused, never queued
+        assert "not connected to TWS" in s.states["r-late"].reason
+        assert s.states["r-late"].status is OrderStatus.REJECTED
         s.gw.fill_order(int(state.broker_order_id))  # filled while we were away
         await s.status("r-rest", OrderStatus.FILLED, timeout=5)
-        await s.status("r-late", OrderStatus.SUBMITTED, timeout=5)
         assert len(s.fills("r-rest")) == 2
         assert "IB DU1234567 (paper): reconnecting - connection to TWS dropped" in s.statuses
         assert s.statuses[-1] == "IB DU1234567 (paper): connected"
 
     s = run(version, body)
-    assert sorted(_refs_placed(s.gw)) == ["r-late", "r-rest"]  # each ref sent exactly once
+    assert _refs_placed(s.gw) == ["r-rest"]  # sent exactly once
+
+
+def test_order_lost_in_a_drop_is_sent_once_after_the_reconnect(version, ib_client_errors):
+    ib_client_errors.allow("Peer closed")
+
+    async def body(s: Session) -> None:
+        client = s.conn.ib.client
+        real_place = client.placeOrder
+        client.placeOrder = lambda *args: None  # the bytes go into a socket that is already dead
+        s.submit(credit_vertical("r-lost", 5650, 5625, limit=5.0))
+        await s.until(lambda: s.broker.tracker.orders["r-lost"].order_id is not None, what="sent")
+        del client.placeOrder
+        assert client.placeOrder == real_place
+        s.gw.drop_clients()
+        await s.until(lambda: not s.conn.connected, what="drop seen")
+        state = await s.status("r-lost", OrderStatus.SUBMITTED, timeout=5)  # TWS did not know it: re-sent
+        assert state.broker_order_id != "None"
+
+    s = run(version, body)
+    assert _refs_placed(s.gw) == ["r-lost"]
 
 
 def test_restart_adopts_working_orders_by_ref(version, ib_client_errors):
