@@ -1,7 +1,8 @@
 """What the adapter knows of each of our orders, and the translation of TWS's reports into order events.
 
 TWS's own pushes are the only source of order state: ``openOrder`` / ``orderStatus`` (working, cancelled),
-``execDetails`` of each LEG (fills; the BAG summary execution is skipped) joined with its ``commissionReport``,
+``execDetails`` of each LEG (fills; the BAG summary execution is skipped) joined with its ``commissionReport``
+(IB's figure includes exchange and regulatory fees: it is recorded as the fill's commission, fees 0),
 ``completedOrder`` (what finished while we were away) and error codes (201 rejected, 202 cancelled). The client
 library's local ``Trade.orderStatus`` is never read: ib_insync marks a still-working order Cancelled after a
 failed modify (error 105).
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from spx_core.domain.contracts import OptionContract
 from spx_core.execution.ib.compat import unset_to_nan
 from spx_core.execution.ib.contracts import from_ib
 from spx_core.execution.orders import (
@@ -259,7 +261,8 @@ class OrderTracker:
         if t is None or exec_id in self._execs or any(f.exec_id == exec_id for f in t.state.fills):
             return
         ours = from_ib(contract)
-        leg = next((i for i, lg in enumerate(t.request.legs) if lg.contract == ours), None)
+        leg = next((i for i, lg in enumerate(t.request.legs) if ours is not None and _same_listing(lg.contract, ours)),
+                   None)
         if leg is None:
             log.warning("order %s: execution %s of %s is none of its legs; ignored", t.ref, exec_id, ours)
             return
@@ -298,6 +301,11 @@ class OrderTracker:
         fill = Fill(exec_id=exec_id, leg=e.leg, contract=t.request.legs[e.leg].contract, side=e.side,
                     quantity=e.quantity, price=e.price, time_ns=e.time_ns, commission=commission)
         self.event(t, EventKind.FILL, fill=fill, time_ns=e.time_ns, perm_id=str(e.perm_id) if e.perm_id else None)
+
+
+def _same_listing(a: OptionContract, b: OptionContract) -> bool:
+    """The same listed option, whatever exchange/currency label each side carries (TWS reports SMART or CBOE)."""
+    return (a.root, a.expiry, a.strike, a.right) == (b.root, b.expiry, b.strike, b.right)
 
 
 def _same_terms(order, m: Modify) -> bool:
