@@ -255,6 +255,7 @@ class IbBroker(Broker):
         if not self.connected:
             raise NotConnected(f"not connected to TWS; order {ref} was not cancelled: cancel it again once the "
                                f"connection is back (or in TWS)")
+        t.cancel_requested = True
         self.ib.client.cancelOrder(t.order_id)
 
     # --- what-if -------------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ _CANCELLED = {"Cancelled", "ApiCancelled"}
 #: Error codes that reject an order TWS has not accepted yet; other codes reject it only while it is unacknowledged.
 REJECTED_CODES = frozenset({201, 203})
 CANCELLED_CODE = 202
+#: Seconds an unasked-for "Cancelled" status waits for the error that says why (201 rejected / 202 cancelled).
+REASON_WAIT_S = 0.5
 #: A modify TWS refused because the order it got does not match the working one (ib_insync issue 464).
 MODIFY_MISMATCH = 105
 #: Informational codes for an order: the order goes on (e.g. 399 "will be placed at the open").
@@ -80,6 +82,7 @@ class Tracked:
     echoed: object | None = None  # the contract as TWS echoed it in openOrder: a modify must re-send exactly this
     ib_order: object | None = None
     sending: bool = False
+    cancel_requested: bool = False  # we asked TWS to cancel it
     send_started: float = 0.0  # monotonic seconds of the first send attempt (bounds a re-send after a drop)
     known: bool = False  # TWS listed it (open order) since the last reconciliation began
     modify: Modify | None = None
@@ -214,8 +217,12 @@ class OrderTracker:
     def _tws_status(self, t: Tracked, tws_status: str, perm_id: int) -> None:
         if tws_status in _WORKING and t.state.status is OrderStatus.PENDING:
             self.status(t, OrderStatus.SUBMITTED, perm_id=perm_id)
-        elif tws_status in _CANCELLED:
-            self.status(t, OrderStatus.CANCELLED, "cancelled at TWS", perm_id=perm_id)
+        elif tws_status in _CANCELLED and not t.state.status.is_done:
+            if t.cancel_requested:
+                self.status(t, OrderStatus.CANCELLED, "cancelled as asked", perm_id=perm_id)
+            else:  # TWS's own cancel or a rejection: its error (202 / 201 with the reason) follows; wait for it
+                self._call_later(REASON_WAIT_S, lambda: self.status(t, OrderStatus.CANCELLED, "cancelled at TWS",
+                                                                    perm_id=perm_id))
 
     def on_completed_order(self, contract, order, order_state) -> None:
         if order.orderRef in self.orders:

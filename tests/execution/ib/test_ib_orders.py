@@ -121,6 +121,19 @@ def test_cancel_is_confirmed_by_tws(version, ib_client_errors):
     run(version, body)
 
 
+def test_cancel_by_tws_says_why(version, ib_client_errors):
+    ib_client_errors.allow(202)
+
+    async def body(s: Session) -> None:
+        s.submit(credit_vertical("r-tws", 5650, 5625, limit=5.0))
+        state = await s.status("r-tws", OrderStatus.SUBMITTED)
+        s.gw.cancel_order(int(state.broker_order_id), reason="Margin check failed")
+        state = await s.status("r-tws", OrderStatus.CANCELLED)
+        assert "Margin check failed" in state.reason  # the 202 after the Cancelled status carries the why
+
+    run(version, body)
+
+
 def test_reject_201_with_the_text(version, ib_client_errors):
     ib_client_errors.allow(201)
 
