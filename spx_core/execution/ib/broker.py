@@ -192,12 +192,25 @@ class IbBroker(Broker):
         order.totalQuantity = m.ib_quantity
         if m.ib_limit is not None:
             order.lmtPrice = m.ib_limit
-        contract = t.echoed or t.contract
-        if contract is None:  # adopted and not echoed yet: the legs' conIds make the same BAG
-            contract, _ = await self._build(t.request)
-        await self._messages.take()
-        self.ib.client.placeOrder(t.order_id, contract, order)  # not ib.placeOrder: it asserts on local status
+        try:
+            contract = t.echoed or t.contract
+            if contract is None:  # adopted and not echoed yet: the legs' conIds make the same BAG
+                contract, _ = await self._build(t.request)
+            await self._messages.take()
+            self.ib.client.placeOrder(t.order_id, contract, order)  # not ib.placeOrder: it asserts on local status
+        except (BrokerError, ConnectionError, TimeoutError) as exc:
+            log.warning("order %s: the modify was not sent (%s); the order works on unchanged", t.ref, exc)
+            t.modify = None
+            return
         t.ib_order = order
+        self._call_later(self._settings.request_timeout, lambda: self._modify_timed_out(t, m))
+
+    def _modify_timed_out(self, t: Tracked, m: Modify) -> None:
+        """TWS neither confirmed nor refused the modify: stop waiting so the order can be modified again."""
+        if t.modify is m and t.replace is None:
+            log.warning("order %s: TWS did not confirm the modify within %g s; the order shows its last confirmed "
+                        "terms", t.ref, self._settings.request_timeout)
+            t.modify = None
 
     def _cancel_for_replace(self, t: Tracked) -> None:
         assert t.replace is not None
