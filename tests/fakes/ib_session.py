@@ -32,6 +32,7 @@ class Subscription:
     legs: tuple[tuple[Instrument, int, str], ...]  # one (instrument, 1, "BUY") unless a BAG
     is_bag: bool
     delayed: bool
+    generic: frozenset[str] = frozenset()  # generic tick list: 100 option volume, 101 open interest, 104/106 vols
 
 
 class Session:
@@ -81,6 +82,8 @@ class Session:
     def _handshake(self, announcement: str) -> None:
         low, high = parse_version_range(announcement)
         if not low <= self.gw.server_version <= high:
+            self.gw.failures.append(f"the client offered versions {low}..{high}; the gateway is set to "
+                                    f"{self.gw.server_version}: pick a server_version the client supports")
             self.close()  # as TWS does with a client it cannot serve
             return
         self.version = self.gw.server_version
@@ -107,7 +110,7 @@ class Session:
             self.send(msg.tick_price(sub.req_id, DELAYED[tick] if sub.delayed else tick, value, size))
 
         def size(tick: int, value: float) -> None:
-            self.send(msg.tick_size(sub.req_id, DELAYED[tick] if sub.delayed else tick, value))
+            self.send(msg.tick_size(sub.req_id, DELAYED.get(tick, tick) if sub.delayed else tick, value))
 
         inst = sub.legs[0][0]
         if sub.is_bag:
@@ -118,12 +121,20 @@ class Session:
         q = book.quote(inst)
         if inst.sec_type == "IND":
             price(4, q.last), price(9, book.close_of(inst))
+            for tick, wanted in ((23, "104"), (24, "106")):
+                if wanted in sub.generic:
+                    self.send([45, 6, sub.req_id, tick, book.market.vol])
             return
         price(1, q.bid, q.bid_size), size(0, q.bid_size)
         price(2, q.ask, q.ask_size), size(3, q.ask_size)
         price(4, q.last, 1), size(5, 1), price(9, q.last)
         if q.greeks is None:
             return
+        call = inst.right == "C"
+        if "101" in sub.generic:
+            size(27 if call else 28, 500 + int(inst.strike) % 997)
+        if "100" in sub.generic:
+            size(29 if call else 30, 20 + int(inst.strike) % 89)
         for tick, opt_price in ((10, q.bid), (11, q.ask), (12, q.last), (13, q.greeks.price)):
             iv = q.greeks.iv if tick == 13 else implied_vol(book, inst, opt_price)
             self.send(msg.tick_option(sub.req_id, DELAYED[tick] if sub.delayed else tick, q.greeks, iv=iv,
@@ -138,7 +149,7 @@ def _req_mkt_data(s: Session, fields: list[str]) -> None:
         contract.legs = r.short_legs()
     if r.bool():
         r.skip(3)
-    r.skip(1)  # genericTickList
+    generic = frozenset(t.strip() for t in r.str().split(",") if t.strip())
     snapshot = r.bool()
     legs = ib_trading.resolve_legs(s.gw.book, contract)
     if legs is None:
@@ -155,7 +166,7 @@ def _req_mkt_data(s: Session, fields: list[str]) -> None:
         else:
             s.error(req_id, 354, NOT_SUBSCRIBED)
             return
-    sub = Subscription(req_id, legs, contract.sec_type == "BAG", delayed)
+    sub = Subscription(req_id, legs, contract.sec_type == "BAG", delayed, generic)
     s.send([81, req_id, legs[0][0].min_tick, "c70003", 3])
     s.send([58, 1, req_id, 3 if delayed else 1])
     s.send_ticks(sub)

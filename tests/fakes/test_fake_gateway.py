@@ -92,6 +92,12 @@ def test_qualify_spx_options_and_unknown(version, ib_decoder_errors):
         assert len(details) == len(gw.book.strikes)
         unknown = await ib.qualifyContractsAsync(ibm.Option("SPX", EXPIRY, 5801, "P", "SMART"))
         assert [c for c in unknown if c is not None] == []  # ib_async keeps a None in the slot
+        spy = ibm.Stock("SPY", "SMART", "USD")
+        await ib.qualifyContractsAsync(spy)
+        assert spy.conId == 756733
+        # the third Friday lists SPX (AM) and SPXW (PM) at the same strike: ambiguous without tradingClass
+        both = await ib.reqContractDetailsAsync(ibm.Option("SPX", "20261218", 5800, "P", "SMART"))
+        assert sorted(d.contract.tradingClass for d in both) == ["SPX", "SPXW"]
 
     run(version, body)
 
@@ -275,8 +281,45 @@ def test_duplicate_client_id_refused(version, ib_decoder_errors):
     run(version, body)
 
 
+def test_combo_ticks_generic_ticks_and_symbol_search(version):
+    async def body(gw, ib):
+        short, long = await spxw(ib, (5750, "P"), (5725, "P"))
+        legs = [ib.reqMktData(c) for c in (short, long)]
+        combo = ib.reqMktData(vertical(short, long))
+        await until(lambda: combo.bid == combo.bid and all(t.ask == t.ask for t in legs))
+        assert combo.bid == pytest.approx(legs[1].bid - legs[0].ask)
+        assert combo.ask == pytest.approx(legs[1].ask - legs[0].bid)
+        oi = ib.reqMktData(short, "100,101")
+        await until(lambda: oi.putOpenInterest > 0 and oi.putVolume > 0)
+        index = ib.reqMktData(ibm.Index("SPX", "CBOE", conId=SPX_CON_ID), "106")
+        await until(lambda: index.last == 5800 and index.impliedVolatility > 0)
+        found = await ib.reqMatchingSymbolsAsync("SP")
+        assert {d.contract.symbol for d in found} == {"SPX", "SPY"}
+
+    run(version, body)
+
+
+def test_order_errors(version, ib_decoder_errors):
+    ib_decoder_errors.allow(103, 104, 10147)
+
+    async def body(gw, ib):
+        (put,) = await spxw(ib, (5800, "P"))
+        codes: list[int] = []
+        ib.errorEvent += lambda req_id, code, *rest: codes.append(code)
+        trade = ib.placeOrder(put, ibm.LimitOrder("BUY", 1, 500.0))
+        await until(lambda: trade.orderStatus.status == "Filled")
+        trade.order.lmtPrice = 400.0
+        ib.client.placeOrder(trade.order.orderId, put, trade.order)  # modify a filled order (the IB API asserts)
+        ib.client.cancelOrder(99_999)  # unknown order
+        ib.client.placeOrder(trade.order.orderId - 1, put, ibm.LimitOrder("BUY", 1, 1.0))  # id already used
+        await until(lambda: sorted(codes) == [103, 104, 10147])
+        assert gw.orders()[0].lmt_price == 500.0 and len(gw.orders()) == 1
+
+    run(version, body)
+
+
 def test_market_data_without_subscription(version, ib_decoder_errors):
-    ib_decoder_errors.allow(354)
+    ib_decoder_errors.allow(354, 10168)
 
     async def body(gw, ib):
         (call,) = await spxw(ib, (5800, "C"))
@@ -289,6 +332,11 @@ def test_market_data_without_subscription(version, ib_decoder_errors):
         delayed = ib.reqMktData(call, snapshot=True)
         await until(lambda: delayed.modelGreeks is not None and delayed.bid > 0)
         assert delayed.marketDataType == 3
+        gw.set_no_subscription(delayed_enabled=False)
+        codes: list[int] = []
+        ib.errorEvent += lambda req_id, code, *rest: codes.append(code)
+        ib.reqMktData(call)
+        await until(lambda: codes == [10168])
 
     run(version, body)
 
