@@ -10,7 +10,13 @@ import pytest
 from tests.fakes import ib_messages as msg
 from tests.fakes.ib_book import BAG_CON_ID, OptionBook
 from tests.fakes.ib_client import ib_module
-from tests.fakes.ib_codec import FieldReader, FrameBuffer, WireLeg, frame, parse_version_range
+from tests.fakes.ib_codec import (
+    FieldReader,
+    FrameBuffer,
+    WireLeg,
+    frame,
+    parse_version_range,
+)
 from tests.fakes.ib_gateway import FakeGateway, Received
 from tests.fakes.ib_orders import Blotter, OrderRecord, bag_echo
 from tests.fakes.ib_requests import BAG_LEGS_INDEX, parse_place_order
