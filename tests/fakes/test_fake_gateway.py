@@ -275,7 +275,7 @@ def test_duplicate_client_id_refused(version, ib_decoder_errors):
     async def body(gw, ib):
         other = ibm.IB()
         with pytest.raises((ConnectionError, asyncio.TimeoutError)):
-            await other.connectAsync(gw.host, gw.port, clientId=7, timeout=1)
+            await other.connectAsync(gw.host, gw.port, clientId=7, timeout=0.3)
         assert ib.isConnected()
 
     run(version, body)
@@ -358,3 +358,47 @@ def test_gateway_in_background_thread(version):
     finally:
         gw.stop()
     assert gw.position(gw.orders()[0].legs[0][0].con_id) == -1
+
+
+def test_off_tick_price_refused_with_110(version, ib_decoder_errors):
+    ib_decoder_errors.allow(110)
+
+    async def body(gw, ib):
+        put, other = await spxw(ib, (5800, "P"), (5775, "P"))
+        codes: list[int] = []
+        ib.errorEvent += lambda req_id, code, *rest: codes.append(code)
+        ib.placeOrder(put, ibm.LimitOrder("BUY", 1, 21.93))  # above 3.00 the SPX tick is 0.10
+        ib.placeOrder(vertical(put, other), ibm.LimitOrder("BUY", 1, -1.02))  # combos trade in 0.05
+        resting = ib.placeOrder(put, ibm.LimitOrder("BUY", 1, 2.95))  # below 3.00: 0.05 is fine
+        await until(lambda: codes == [110, 110] and resting.orderStatus.status == "Submitted")
+        assert [o.status for o in gw.orders()] == ["Cancelled", "Cancelled", "Submitted"]
+
+    run(version, body)
+
+
+def test_pnl_subscriptions_follow_fills_and_market(version):
+    async def body(gw, ib):
+        (put,) = await spxw(ib, (5800, "P"))
+        account, single = ib.reqPnL("DU1234567"), ib.reqPnLSingle("DU1234567", "", put.conId)
+        trade = ib.placeOrder(put, ibm.LimitOrder("BUY", 2, 500.0))
+        await until(lambda: trade.orderStatus.status == "Filled" and single.position == 2)
+        gw.move_market(spot=5700)  # the put gains
+        await until(lambda: single.unrealizedPnL > 1000 and account.unrealizedPnL > 1000)
+        assert single.value == pytest.approx(2 * 100 * gw.blotter.mark(gw.orders()[0].legs[0][0]))
+
+    run(version, body)
+
+
+def test_pacing_limit_drops_excess_messages(version, ib_decoder_errors):
+    ib_decoder_errors.allow(100)
+
+    async def body(gw, ib):
+        ib.client.MaxRequests = 0  # switch off the client's own throttle to overrun the gateway
+        times: list[object] = []
+        ib.client.wrapper.currentTime = times.append
+        for _ in range(20):
+            ib.client.reqCurrentTime()
+        await until(lambda: gw.pacing_violations > 0 and len(times) + gw.pacing_violations == 20)
+        assert gw.max_rate(1.0, {49}) == 20 and len(times) < 20
+
+    run(version, body, pacing_limit=12)

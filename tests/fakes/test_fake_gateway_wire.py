@@ -109,7 +109,7 @@ def test_version_the_client_cannot_speak_fails_clearly(fail_on_client_errors):
         gw = FakeGateway(server_version=178, today=TODAY)
         async with gw:
             with pytest.raises((ConnectionError, asyncio.TimeoutError)):
-                await ibm.IB().connectAsync(gw.host, gw.port, clientId=1, timeout=1)
+                await ibm.IB().connectAsync(gw.host, gw.port, clientId=1, timeout=0.3)
             failures, gw.failures = gw.failures, []
         return failures
 
