@@ -165,11 +165,12 @@ def _inst_block(inst: Instrument) -> list[object]:
 
 
 def position(account: str, inst: Instrument, qty: float, avg_cost: float) -> list[object]:
-    return [61, 3, account, *_inst_block(inst), inst.exchange, inst.currency, inst.local_symbol,
+    """position (61): TWS leaves the exchange empty, so the contract cannot be sent back as an order as is."""
+    return [61, 3, account, *_inst_block(inst), "", inst.currency, inst.local_symbol,
             inst.trading_class, qty, avg_cost]
 
 
 def portfolio(account: str, inst: Instrument, qty: float, mark: float, value: float, avg_cost: float,
               unrealized: float, realized: float) -> list[object]:
-    return [7, 8, *_inst_block(inst), inst.exchange, inst.currency, inst.local_symbol, inst.trading_class,
+    return [7, 8, *_inst_block(inst), "", inst.currency, inst.local_symbol, inst.trading_class,
             qty, mark, value, avg_cost, unrealized, realized, account]

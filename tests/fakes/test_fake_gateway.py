@@ -152,6 +152,7 @@ def test_bag_limit_order_filled_with_executions_and_commissions(version):
         await until(lambda: {p.contract.conId: p.position for p in ib.positions()}
                     == {short.conId: -2, long.conId: 2})
         assert {p.contract.conId for p in ib.portfolio()} == {short.conId, long.conId}
+        assert {p.contract.exchange for p in ib.positions()} == {""}  # as TWS: not sendable back as is
 
     gw = run(version, body)
     assert len(gw.placed_orders()) == 1
