@@ -106,12 +106,12 @@ def _record(gw: FakeGateway, s: Session, p: PlacedOrder, legs, what_if: bool = F
                        p.account or gw.accounts[0], p.order_ref, p.outside_rth, what_if)
 
 
-def off_tick(o: OrderRecord) -> bool:
+def off_tick(order_type: str, price: float | None, is_combo: bool) -> bool:
     """True when a limit price is off the SPX grid (0.05 below 3.00, 0.10 above; combos 0.05): TWS error 110."""
-    if o.order_type != "LMT" or o.lmt_price is None:
+    if order_type != "LMT" or price is None:
         return False
-    tick = COMBO_TICK if o.is_combo else spx_tick(abs(o.lmt_price))
-    return abs(round(o.lmt_price / tick) * tick - o.lmt_price) > 1e-9
+    tick = COMBO_TICK if is_combo else spx_tick(abs(price))
+    return abs(round(price / tick) * tick - price) > 1e-9
 
 
 def _new_order(s: Session, p: PlacedOrder) -> None:
@@ -123,7 +123,7 @@ def _new_order(s: Session, p: PlacedOrder) -> None:
         return
     o = _record(gw, s, p, legs)
     gw.blotter.orders[o.order_id] = o
-    if gw.validate_ticks and off_tick(o):
+    if gw.validate_ticks and off_tick(o.order_type, o.lmt_price, o.is_combo):
         _refuse(gw, s, o, 110, OFF_TICK)
         return
     step = gw.instructions.popleft() if gw.instructions else None
@@ -134,7 +134,8 @@ def _new_order(s: Session, p: PlacedOrder) -> None:
     report_order(gw, o)
     if step is not None:
         qty = o.quantity if step.quantity is None else step.quantity
-        qty = qty * o.quantity if 0 < qty < 1 and step.kind == "fill" else qty
+        if 0 < qty < 1 and step.kind == "fill":  # a fraction of the order, in whole contracts
+            qty = max(1, round(qty * o.quantity))
         price = step.price if step.price is not None else default_fill_price(gw, o)
         fill_and_report(gw, o, qty, price)
     elif gw.auto_fill:
@@ -165,9 +166,7 @@ def _modify(s: Session, o: OrderRecord, p: PlacedOrder) -> None:
     if p.quantity < o.filled:
         s.error(o.order_id, 201, "Order rejected - reason:The quantity is below the filled quantity.")
         return
-    if s.gw.validate_ticks and p.order_type == "LMT" and p.lmt_price is not None and off_tick(
-            OrderRecord(o.order_id, 0, 0, o.echo, o.legs, p.action, p.quantity, "LMT", p.lmt_price, None, "",
-                        "", "")):
+    if s.gw.validate_ticks and off_tick(p.order_type, p.lmt_price, o.is_combo):
         s.error(o.order_id, 110, OFF_TICK)  # the working order is left as it was
         return
     o.quantity, o.lmt_price, o.aux_price = p.quantity, p.lmt_price, p.aux_price

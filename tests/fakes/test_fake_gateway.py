@@ -168,6 +168,10 @@ def test_partial_fill_then_fill_order(version):
         gw.fill_order(trade.order.orderId)
         await until(lambda: trade.orderStatus.status == "Filled")
         assert trade.orderStatus.filled == 3 and trade.orderStatus.avgFillPrice == -3.0
+        gw.fill_next(0.5)  # half of the next order
+        half = ib.placeOrder(vertical(short, long), ibm.LimitOrder("BUY", 4, -3.0))
+        await until(lambda: half.orderStatus.filled == 2)
+        assert half.orderStatus.status == "Submitted" and gw.position(short.conId) == -5
 
     run(version, body)
 
