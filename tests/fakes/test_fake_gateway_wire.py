@@ -65,17 +65,27 @@ async def _client_bytes(version: int, contract, order) -> bytes:
     return sent[0]
 
 
-def test_place_order_parsed_from_what_the_real_client_sends():
+@pytest.mark.parametrize("what_if", [True, False])
+@pytest.mark.parametrize("version", [157, 176, 178])
+def test_place_order_parsed_from_what_the_real_client_sends(version, what_if):
+    if version > 176 and ibm.__name__ == "ib_insync":
+        pytest.skip("ib_insync stops at client version 176")
     combo = ibm.Contract(secType="BAG", symbol="SPX", exchange="SMART", currency="USD", comboLegs=[
         ibm.ComboLeg(conId=11, ratio=1, action="BUY", exchange="SMART"),
         ibm.ComboLeg(conId=12, ratio=2, action="SELL", exchange="SMART")])
-    order = ibm.LimitOrder("SELL", 3, 1.45, orderRef="abc", whatIf=True)
-    (fields,) = FrameBuffer().feed(asyncio.run(_client_bytes(176, combo, order)))
+    order = ibm.LimitOrder("SELL", 3, 1.45, orderRef="abc", whatIf=what_if)
+    (fields,) = FrameBuffer().feed(asyncio.run(_client_bytes(version, combo, order)))
     assert fields[BAG_LEGS_INDEX] == "2"
-    p = parse_place_order(fields, 176)
-    assert (p.order_id, p.action, p.quantity, p.lmt_price, p.order_ref, p.what_if) == (42, "SELL", 3, 1.45, "abc",
-                                                                                      True)
+    p = parse_place_order(fields, version)
+    assert (p.order_id, p.action, p.quantity, p.lmt_price, p.order_ref, p.what_if) == (
+        42, "SELL", 3, 1.45, "abc", what_if)
     assert [(leg.con_id, leg.ratio, leg.action) for leg in p.contract.legs] == [(11, 1, "BUY"), (12, 2, "SELL")]
+    single = ibm.Option("SPX", "20261204", 5800, "P", "SMART", tradingClass="SPXW", conId=77)
+    (fields,) = FrameBuffer().feed(asyncio.run(_client_bytes(version, single, ibm.MarketOrder("BUY", 1,
+                                                                                            whatIf=what_if))))
+    p = parse_place_order(fields, version)
+    assert (p.contract.con_id, p.contract.strike, p.order_type, p.lmt_price, p.what_if) == (
+        77, 5800.0, "MKT", None, what_if)
 
 
 def test_codec_round_trip_and_version_range():
