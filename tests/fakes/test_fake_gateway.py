@@ -254,6 +254,11 @@ def test_reconnect_sees_same_orders_and_executions(version, ib_decoder_errors):
             assert completed[0].orderStatus.status == "Filled"
             assert {p.contract.conId: p.position for p in ib2.positions()} == {short.conId: -1, long.conId: 1}
             assert ib2.client.getReqId() > resting.order.orderId  # nextValidId persisted
+            (kept,) = ib2.openTrades()  # contract and order exactly as TWS echoed them
+            assert kept.order.deltaNeutralOrderType == "None"
+            kept.order.lmtPrice = -8.0
+            ib2.placeOrder(kept.contract, kept.order)  # a modify after the restart is accepted
+            await until(lambda: [o.lmt_price for o in gw.orders() if o.is_live] == [-8.0])
         finally:
             ib2.disconnect()
 
