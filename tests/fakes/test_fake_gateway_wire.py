@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import date
 
 import pytest
@@ -103,6 +104,23 @@ def test_max_rate_counts_the_busiest_window():
     gw.received_log = [Received(9, [], t, 1) for t in (0.0, 0.2, 0.9, 1.05, 1.1, 3.0)]
     assert gw.max_rate(1.0) == 4  # 0.2, 0.9, 1.05, 1.1
     assert gw.max_rate(1.0, {1}) == 0
+
+
+def test_client_error_collector_allows_only_what_is_declared(ib_decoder_errors):
+    from tests.fakes.fixtures import ClientErrorLog
+
+    ib_decoder_errors.allow(200, 201)  # the autouse collector sees these records too
+    log = logging.getLogger(f"{ibm.__name__}.wrapper")
+    handler = ClientErrorLog()
+    log.addHandler(handler)
+    try:
+        log.error("Error 200, reqId 5: No security definition has been found for the request")
+        log.error("Error 201, reqId 9: Order rejected")
+        log.warning("Warning 2104, reqId -1: farm OK")
+    finally:
+        log.removeHandler(handler)
+    handler.allow(200)
+    assert handler.unexpected() == [f"{ibm.__name__}.wrapper: Error 201, reqId 9: Order rejected"]
 
 
 def test_unsupported_versions_refused():
