@@ -136,6 +136,7 @@ class OptionBook:
         self.previous_close = spot
         self.now = datetime.combine(today, time(10, 0), EASTERN)
         self.by_con_id: dict[int, Instrument] = {}
+        self._by_date: dict[tuple[str, str], list[Instrument]] = {}  # (symbol, YYYYMMDD) -> options
         self._add(Instrument(SPX_CON_ID, "SPX", "IND", "CBOE", local_symbol="SPX", trading_class="SPX",
                              long_name="S&P 500 Stock Index", min_tick=0.01))
         self._add(Instrument(13455763, "VIX", "IND", "CBOE", local_symbol="VIX", trading_class="VIX",
@@ -160,6 +161,8 @@ class OptionBook:
 
     def _add(self, instrument: Instrument) -> None:
         self.by_con_id[instrument.con_id] = instrument
+        if instrument.expiry is not None:
+            self._by_date.setdefault((instrument.symbol, instrument.last_trade_date), []).append(instrument)
 
     def _dailies(self, n: int) -> list[date]:
         days, day = [], self.today
@@ -178,7 +181,10 @@ class OptionBook:
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         return out
 
-    def instruments(self) -> Iterator[Instrument]:
+    def instruments(self, symbol: str = "", last_trade_date: str = "") -> Iterator[Instrument]:
+        """All instruments, or only the options of one full expiry date when both are given (a fast path)."""
+        if symbol and len(last_trade_date) == 8:
+            return iter(self._by_date.get((symbol, last_trade_date), []))
         return iter(self.by_con_id.values())
 
     # --- pricing -------------------------------------------------------------------------------------------

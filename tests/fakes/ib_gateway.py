@@ -30,7 +30,7 @@ from tests.fakes import ib_trading
 from tests.fakes.ib_book import OptionBook
 from tests.fakes.ib_codec import API_PREFIX, FrameBuffer
 from tests.fakes.ib_orders import Blotter
-from tests.fakes.ib_session import Session
+from tests.fakes.ib_session import Session, push_pnl
 from tests.fakes.ib_trading import Instruction, WhatIfAnswer
 
 _log = logging.getLogger("tests.fakes.ib_gateway")
@@ -51,7 +51,8 @@ class FakeGateway:
 
     def __init__(self, *, server_version: int = 176, account: str = "DU1234567", today: date | None = None,
                  spot: float = 5800.0, vol: float = 0.16, auto_fill: bool = True,
-                 commission_per_contract: float = 0.65) -> None:
+                 commission_per_contract: float = 0.65, validate_ticks: bool = True,
+                 pacing_limit: int | None = None) -> None:
         if server_version not in SUPPORTED_VERSIONS:
             raise ValueError(f"server_version {server_version} unsupported: use 157..178 (157 and 176 are tested)")
         self.server_version = server_version
@@ -59,6 +60,9 @@ class FakeGateway:
         self.book = OptionBook(today=today or date.today(), spot=spot, vol=vol)
         self.blotter = Blotter(self.book, account, commission_per_contract=commission_per_contract)
         self.auto_fill = auto_fill
+        self.validate_ticks = validate_ticks  # off-grid limit prices get error 110, as at TWS
+        self.pacing_limit = pacing_limit  # messages/s per client beyond which error 100 and the message is dropped
+        self.pacing_violations = 0
         self.instructions: deque[Instruction] = deque()
         self.what_if_answer: WhatIfAnswer | None = None
         self.no_subscription = False
@@ -214,6 +218,7 @@ class FakeGateway:
         for s in self.live_sessions():
             for sub in list(s.tickers.values()):
                 s.send_ticks(sub)
+            push_pnl(s)
         if self.auto_fill:
             for o in list(self.blotter.orders.values()):
                 if o.is_live:

@@ -15,6 +15,11 @@ from collections.abc import Sequence
 from tests.fakes.ib_book import Greeks, Instrument
 from tests.fakes.ib_codec import UNSET_DOUBLE_TEXT, WireContract, WireLeg
 
+UNSET_INTEGER = 2**31 - 1  # TWS's "unset" int (displaySize of a plain order)
+# TWS reports deltaNeutralOrderType as the string "None", which makes the decoders read the delta-neutral fields
+# that follow; a client re-sending that order object sends them too (the placeOrder parser skips them).
+DELTA_NEUTRAL_TYPE = "None"
+
 
 def error(version: int, req_id: int, code: int, text: str) -> list[object]:
     fields: list[object] = [4, 2, req_id, code, text]
@@ -103,7 +108,8 @@ def open_order(version: int, o, margins: Sequence[str] | None = None, commission
     if version < 177:
         fields.append("")  # faProfile
     fields += ["", "", "", "", "", 0, "", -1, 0, "", "", "", "", "",  # modelCode .. stockRangeUpper
-               "", 0, 0, 0, "", 3, 0, 0, "", 0, 0, "", 0, "", ""]  # displaySize .. deltaNeutralAuxPrice (type empty)
+               UNSET_INTEGER, 0, 0, 0, "", 3, 0, 0, "", 0, 0, "", 0,  # displaySize .. volatilityType
+               DELTA_NEUTRAL_TYPE, "", 0, "", "", "", "", 0, 0, ""]  # "None" and the 8 fields it brings, as TWS
     fields += [0, 0, "", "", "", "", ""]  # continuousUpdate .. comboLegsDescrip
     fields += _legs_block(o.echo.legs)
     fields += [0, 0]  # orderComboLegs, smartComboRoutingParams
@@ -131,7 +137,8 @@ def completed_order(version: int, o) -> list[object]:
                o.order_ref, o.perm_id, int(o.outside_rth), 0, 0.0, "", "", "", ""]
     if version < 177:
         fields.append("")  # faProfile
-    fields += ["", "", "", "", "", 0, "", -1, "", "", "", "", "", "", 0, 0, "", 3, 0, "", 0, "", ""]
+    fields += ["", "", "", "", "", 0, "", -1, "", "", "", "", "", UNSET_INTEGER, 0, 0, "", 3, 0, "", 0,
+               DELTA_NEUTRAL_TYPE, "", 0, 0, 0, ""]  # deltaNeutral "None" and its 4 fields in this layout
     fields += [0, 0, "", "", ""]  # continuousUpdate .. comboLegsDescrip
     fields += _legs_block(o.echo.legs)
     fields += [0, 0, "", "", "", ""]  # orderComboLegs, params, scale x3, hedgeType
@@ -165,11 +172,12 @@ def _inst_block(inst: Instrument) -> list[object]:
 
 
 def position(account: str, inst: Instrument, qty: float, avg_cost: float) -> list[object]:
-    return [61, 3, account, *_inst_block(inst), inst.exchange, inst.currency, inst.local_symbol,
+    """position (61): TWS leaves the exchange empty, so the contract cannot be sent back as an order as is."""
+    return [61, 3, account, *_inst_block(inst), "", inst.currency, inst.local_symbol,
             inst.trading_class, qty, avg_cost]
 
 
 def portfolio(account: str, inst: Instrument, qty: float, mark: float, value: float, avg_cost: float,
               unrealized: float, realized: float) -> list[object]:
-    return [7, 8, *_inst_block(inst), inst.exchange, inst.currency, inst.local_symbol, inst.trading_class,
+    return [7, 8, *_inst_block(inst), "", inst.currency, inst.local_symbol, inst.trading_class,
             qty, mark, value, avg_cost, unrealized, realized, account]

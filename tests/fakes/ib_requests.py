@@ -96,7 +96,8 @@ def match_instruments(book: OptionBook, c: WireContract) -> list[Instrument]:
         return [inst] if inst is not None and _fits(inst, c, by_con_id=True) else []
     if not c.symbol and not c.local_symbol:
         return []
-    return [inst for inst in book.instruments() if _fits(inst, c, by_con_id=False)]
+    candidates = book.instruments(c.symbol, c.last_trade_date) if c.sec_type == "OPT" else book.instruments()
+    return [inst for inst in candidates if _fits(inst, c, by_con_id=False)]
 
 
 def _fits(inst: Instrument, c: WireContract, *, by_con_id: bool) -> bool:

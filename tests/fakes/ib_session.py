@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ class Subscription:
     legs: tuple[tuple[Instrument, int, str], ...]  # one (instrument, 1, "BUY") unless a BAG
     is_bag: bool
     delayed: bool
+    generic: frozenset[str] = frozenset()  # generic tick list: 100 option volume, 101 open interest, 104/106 vols
 
 
 class Session:
@@ -46,7 +48,9 @@ class Session:
         self.tickers: dict[int, Subscription] = {}
         self.account_updates = False
         self.positions_sub = False
+        self.pnl_reqs: dict[int, int] = {}  # reqId -> conId (0 = the account's PnL)
         self.closed = False
+        self._recent: deque[float] = deque()  # arrival times within the last second, for the pacing limit
 
     # --- plumbing -----------------------------------------------------------------------------------------
     def send(self, fields: list[object]) -> None:
@@ -70,6 +74,8 @@ class Session:
             return
         msg_id = int(fields[0])
         self.gw.record(msg_id, fields, self.client_id)
+        if self._over_pacing_limit():
+            return  # TWS drops what exceeds its message rate
         if not self.ready:
             if msg_id == 71:
                 self._start_api(int(fields[2]))
@@ -78,9 +84,25 @@ class Session:
         if handler is not None:
             handler(self, fields)
 
+    def _over_pacing_limit(self) -> bool:
+        limit = self.gw.pacing_limit
+        if limit is None:
+            return False
+        now = time.monotonic()
+        self._recent.append(now)
+        while now - self._recent[0] > 1.0:
+            self._recent.popleft()
+        if len(self._recent) <= limit:
+            return False
+        self.gw.pacing_violations += 1
+        self.error(-1, 100, f"Max rate of messages per second has been exceeded:max={limit} rec={len(self._recent)}")
+        return True
+
     def _handshake(self, announcement: str) -> None:
         low, high = parse_version_range(announcement)
         if not low <= self.gw.server_version <= high:
+            self.gw.failures.append(f"the client offered versions {low}..{high}; the gateway is set to "
+                                    f"{self.gw.server_version}: pick a server_version the client supports")
             self.close()  # as TWS does with a client it cannot serve
             return
         self.version = self.gw.server_version
@@ -107,7 +129,7 @@ class Session:
             self.send(msg.tick_price(sub.req_id, DELAYED[tick] if sub.delayed else tick, value, size))
 
         def size(tick: int, value: float) -> None:
-            self.send(msg.tick_size(sub.req_id, DELAYED[tick] if sub.delayed else tick, value))
+            self.send(msg.tick_size(sub.req_id, DELAYED.get(tick, tick) if sub.delayed else tick, value))
 
         inst = sub.legs[0][0]
         if sub.is_bag:
@@ -118,12 +140,20 @@ class Session:
         q = book.quote(inst)
         if inst.sec_type == "IND":
             price(4, q.last), price(9, book.close_of(inst))
+            for tick, wanted in ((23, "104"), (24, "106")):
+                if wanted in sub.generic:
+                    self.send([45, 6, sub.req_id, tick, book.market.vol])
             return
         price(1, q.bid, q.bid_size), size(0, q.bid_size)
         price(2, q.ask, q.ask_size), size(3, q.ask_size)
         price(4, q.last, 1), size(5, 1), price(9, q.last)
         if q.greeks is None:
             return
+        call = inst.right == "C"
+        if "101" in sub.generic:
+            size(27 if call else 28, 500 + int(inst.strike) % 997)
+        if "100" in sub.generic:
+            size(29 if call else 30, 20 + int(inst.strike) % 89)
         for tick, opt_price in ((10, q.bid), (11, q.ask), (12, q.last), (13, q.greeks.price)):
             iv = q.greeks.iv if tick == 13 else implied_vol(book, inst, opt_price)
             self.send(msg.tick_option(sub.req_id, DELAYED[tick] if sub.delayed else tick, q.greeks, iv=iv,
@@ -138,7 +168,7 @@ def _req_mkt_data(s: Session, fields: list[str]) -> None:
         contract.legs = r.short_legs()
     if r.bool():
         r.skip(3)
-    r.skip(1)  # genericTickList
+    generic = frozenset(t.strip() for t in r.str().split(",") if t.strip())
     snapshot = r.bool()
     legs = ib_trading.resolve_legs(s.gw.book, contract)
     if legs is None:
@@ -155,7 +185,7 @@ def _req_mkt_data(s: Session, fields: list[str]) -> None:
         else:
             s.error(req_id, 354, NOT_SUBSCRIBED)
             return
-    sub = Subscription(req_id, legs, contract.sec_type == "BAG", delayed)
+    sub = Subscription(req_id, legs, contract.sec_type == "BAG", delayed, generic)
     s.send([81, req_id, legs[0][0].min_tick, "c70003", 3])
     s.send([58, 1, req_id, 3 if delayed else 1])
     s.send_ticks(sub)
@@ -271,6 +301,40 @@ def _cancel_positions(s: Session, fields: list[str]) -> None:
     s.positions_sub = False
 
 
+def push_pnl(s: Session) -> None:
+    """pnl (94) / pnlSingle (95) to each PnL subscription of the session; daily P&L = unrealized + realized."""
+    blotter = s.gw.blotter
+    for req_id, con_id in s.pnl_reqs.items():
+        if con_id == 0:
+            values = blotter.account_values()
+            unrealized, realized = values["UnrealizedPnL"], values["RealizedPnL"]
+            s.send([94, req_id, round(unrealized + realized, 2), round(unrealized, 2), round(realized, 2)])
+            continue
+        pos = blotter.positions.get(con_id)
+        if pos is None:
+            s.send([95, req_id, 0, 0.0, 0.0, 0.0, 0.0])
+            continue
+        mult = float(pos.instrument.multiplier or 1)
+        value = pos.quantity * blotter.mark(pos.instrument) * mult
+        unrealized = value - pos.quantity * pos.avg_cost
+        s.send([95, req_id, pos.quantity, round(unrealized + pos.realized_pnl, 2), round(unrealized, 2),
+                round(pos.realized_pnl, 2), round(value, 2)])
+
+
+def _req_pnl(s: Session, fields: list[str]) -> None:
+    s.pnl_reqs[int(fields[1])] = 0
+    push_pnl(s)
+
+
+def _req_pnl_single(s: Session, fields: list[str]) -> None:
+    s.pnl_reqs[int(fields[1])] = int(fields[4] or 0)
+    push_pnl(s)
+
+
+def _cancel_pnl(s: Session, fields: list[str]) -> None:
+    s.pnl_reqs.pop(int(fields[1]), None)
+
+
 def _req_ids(s: Session, fields: list[str]) -> None:
     s.send([9, 1, s.gw.blotter.next_order_id])
 
@@ -287,5 +351,5 @@ HANDLERS = {
     1: _req_mkt_data, 2: _cancel_mkt_data, 6: _req_account_updates, 8: _req_ids, 9: _req_contract_details,
     17: _req_managed_accounts, 49: _req_current_time, 59: _req_market_data_type, 61: _req_positions,
     62: _req_account_summary, 64: _cancel_positions, 76: _req_account_updates_multi, 78: _req_sec_def_opt_params,
-    81: _req_matching_symbols,
+    81: _req_matching_symbols, 92: _req_pnl, 93: _cancel_pnl, 94: _req_pnl_single, 95: _cancel_pnl,
 }

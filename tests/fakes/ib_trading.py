@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tests.fakes import ib_messages as msg
-from tests.fakes.ib_book import Instrument, OptionBook
+from tests.fakes.ib_book import Instrument, OptionBook, spx_tick
 from tests.fakes.ib_codec import FieldReader, WireContract
 from tests.fakes.ib_orders import (
     OrderRecord,
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = ["package_prices"]
 NO_DEFINITION = "No security definition has been found for the request"
+OFF_TICK = "The price does not conform to the minimum price variation for this contract."
+COMBO_TICK = 0.05  # SPX complex orders trade in 0.05 whatever the premium
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,14 @@ def _record(gw: FakeGateway, s: Session, p: PlacedOrder, legs, what_if: bool = F
                        p.account or gw.accounts[0], p.order_ref, p.outside_rth, what_if)
 
 
+def off_tick(order_type: str, price: float | None, is_combo: bool) -> bool:
+    """True when a limit price is off the SPX grid (0.05 below 3.00, 0.10 above; combos 0.05): TWS error 110."""
+    if order_type != "LMT" or price is None:
+        return False
+    tick = COMBO_TICK if is_combo else spx_tick(abs(price))
+    return abs(round(price / tick) * tick - price) > 1e-9
+
+
 def _new_order(s: Session, p: PlacedOrder) -> None:
     gw = s.gw
     gw.blotter.note_order_id(p.order_id)
@@ -112,22 +122,30 @@ def _new_order(s: Session, p: PlacedOrder) -> None:
         s.error(p.order_id, 200, NO_DEFINITION)
         return
     o = _record(gw, s, p, legs)
-    step = gw.instructions.popleft() if gw.instructions else None
     gw.blotter.orders[o.order_id] = o
+    if gw.validate_ticks and off_tick(o.order_type, o.lmt_price, o.is_combo):
+        _refuse(gw, s, o, 110, OFF_TICK)
+        return
+    step = gw.instructions.popleft() if gw.instructions else None
     if step is not None and step.kind == "reject":
-        o.status, o.completed_status = "Cancelled", step.text
-        o.completed_time = gw.blotter.clock_text()
-        s.error(o.order_id, step.code, step.text)
+        _refuse(gw, s, o, step.code, step.text)
         return
     o.status = "Submitted"
     report_order(gw, o)
     if step is not None:
         qty = o.quantity if step.quantity is None else step.quantity
-        qty = qty * o.quantity if 0 < qty < 1 and step.kind == "fill" else qty
+        if 0 < qty < 1 and step.kind == "fill":  # a fraction of the order, in whole contracts
+            qty = max(1, round(qty * o.quantity))
         price = step.price if step.price is not None else default_fill_price(gw, o)
         fill_and_report(gw, o, qty, price)
     elif gw.auto_fill:
         try_fill(gw, o)
+
+
+def _refuse(gw: FakeGateway, s: Session, o: OrderRecord, code: int, text: str) -> None:
+    """A new order TWS does not accept: only the error; kept as Cancelled for completed orders."""
+    o.status, o.completed_status, o.completed_time = "Cancelled", text, gw.blotter.clock_text()
+    s.error(o.order_id, code, text)
 
 
 def default_fill_price(gw: FakeGateway, o: OrderRecord) -> float:
@@ -147,6 +165,9 @@ def _modify(s: Session, o: OrderRecord, p: PlacedOrder) -> None:
         return
     if p.quantity < o.filled:
         s.error(o.order_id, 201, "Order rejected - reason:The quantity is below the filled quantity.")
+        return
+    if s.gw.validate_ticks and off_tick(p.order_type, p.lmt_price, o.is_combo):
+        s.error(o.order_id, 110, OFF_TICK)  # the working order is left as it was
         return
     o.quantity, o.lmt_price, o.aux_price = p.quantity, p.lmt_price, p.aux_price
     o.order_type, o.tif, o.order_ref = p.order_type, p.tif or o.tif, p.order_ref
@@ -219,7 +240,7 @@ def fill_and_report(gw: FakeGateway, o: OrderRecord, qty: float, price: float) -
 
 
 def push_positions(gw: FakeGateway, instruments: list[Instrument]) -> None:
-    from tests.fakes.ib_session import push_account
+    from tests.fakes.ib_session import push_account, push_pnl
 
     for s in gw.live_sessions():
         for inst in instruments:
@@ -232,6 +253,7 @@ def push_positions(gw: FakeGateway, instruments: list[Instrument]) -> None:
                 s.send(portfolio_message(gw, pos))
         if s.account_updates:
             push_account(s)
+        push_pnl(s)
 
 
 # --- cancel, open/completed orders, executions ------------------------------------------------------------

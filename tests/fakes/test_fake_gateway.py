@@ -92,6 +92,12 @@ def test_qualify_spx_options_and_unknown(version, ib_decoder_errors):
         assert len(details) == len(gw.book.strikes)
         unknown = await ib.qualifyContractsAsync(ibm.Option("SPX", EXPIRY, 5801, "P", "SMART"))
         assert [c for c in unknown if c is not None] == []  # ib_async keeps a None in the slot
+        spy = ibm.Stock("SPY", "SMART", "USD")
+        await ib.qualifyContractsAsync(spy)
+        assert spy.conId == 756733
+        # the third Friday lists SPX (AM) and SPXW (PM) at the same strike: ambiguous without tradingClass
+        both = await ib.reqContractDetailsAsync(ibm.Option("SPX", "20261218", 5800, "P", "SMART"))
+        assert sorted(d.contract.tradingClass for d in both) == ["SPX", "SPXW"]
 
     run(version, body)
 
@@ -146,6 +152,7 @@ def test_bag_limit_order_filled_with_executions_and_commissions(version):
         await until(lambda: {p.contract.conId: p.position for p in ib.positions()}
                     == {short.conId: -2, long.conId: 2})
         assert {p.contract.conId for p in ib.portfolio()} == {short.conId, long.conId}
+        assert {p.contract.exchange for p in ib.positions()} == {""}  # as TWS: not sendable back as is
 
     gw = run(version, body)
     assert len(gw.placed_orders()) == 1
@@ -161,6 +168,10 @@ def test_partial_fill_then_fill_order(version):
         gw.fill_order(trade.order.orderId)
         await until(lambda: trade.orderStatus.status == "Filled")
         assert trade.orderStatus.filled == 3 and trade.orderStatus.avgFillPrice == -3.0
+        gw.fill_next(0.5)  # half of the next order
+        half = ib.placeOrder(vertical(short, long), ibm.LimitOrder("BUY", 4, -3.0))
+        await until(lambda: half.orderStatus.filled == 2)
+        assert half.orderStatus.status == "Submitted" and gw.position(short.conId) == -5
 
     run(version, body)
 
@@ -243,6 +254,11 @@ def test_reconnect_sees_same_orders_and_executions(version, ib_decoder_errors):
             assert completed[0].orderStatus.status == "Filled"
             assert {p.contract.conId: p.position for p in ib2.positions()} == {short.conId: -1, long.conId: 1}
             assert ib2.client.getReqId() > resting.order.orderId  # nextValidId persisted
+            (kept,) = ib2.openTrades()  # contract and order exactly as TWS echoed them
+            assert kept.order.deltaNeutralOrderType == "None"
+            kept.order.lmtPrice = -8.0
+            ib2.placeOrder(kept.contract, kept.order)  # a modify after the restart is accepted
+            await until(lambda: [o.lmt_price for o in gw.orders() if o.is_live] == [-8.0])
         finally:
             ib2.disconnect()
 
@@ -250,7 +266,7 @@ def test_reconnect_sees_same_orders_and_executions(version, ib_decoder_errors):
 
 
 def test_connectivity_lost_then_restored(version, ib_decoder_errors):
-    ib_decoder_errors.allow(1100, 1102)
+    ib_decoder_errors.allow(1100, 1101, 1102)
 
     async def body(gw, ib):
         codes: list[int] = []
@@ -259,6 +275,14 @@ def test_connectivity_lost_then_restored(version, ib_decoder_errors):
         gw.connectivity_lost()
         gw.connectivity_restored()
         await until(lambda: codes == [1100, 1102] and gw.count(62) == before + 1)
+        index = ib.reqMktData(ibm.Index("SPX", "CBOE", conId=SPX_CON_ID))
+        await until(lambda: index.last == 5800)
+        gw.connectivity_lost()
+        gw.connectivity_restored(data_lost=True)  # 1101: IB dropped the subscriptions; the client must renew
+        await until(lambda: codes[-1] == 1101)
+        gw.move_market(spot=5810)
+        await asyncio.sleep(0.05)
+        assert index.last == 5800
 
     run(version, body)
 
@@ -269,14 +293,51 @@ def test_duplicate_client_id_refused(version, ib_decoder_errors):
     async def body(gw, ib):
         other = ibm.IB()
         with pytest.raises((ConnectionError, asyncio.TimeoutError)):
-            await other.connectAsync(gw.host, gw.port, clientId=7, timeout=1)
+            await other.connectAsync(gw.host, gw.port, clientId=7, timeout=0.3)
         assert ib.isConnected()
 
     run(version, body)
 
 
+def test_combo_ticks_generic_ticks_and_symbol_search(version):
+    async def body(gw, ib):
+        short, long = await spxw(ib, (5750, "P"), (5725, "P"))
+        legs = [ib.reqMktData(c) for c in (short, long)]
+        combo = ib.reqMktData(vertical(short, long))
+        await until(lambda: combo.bid == combo.bid and all(t.ask == t.ask for t in legs))
+        assert combo.bid == pytest.approx(legs[1].bid - legs[0].ask)
+        assert combo.ask == pytest.approx(legs[1].ask - legs[0].bid)
+        oi = ib.reqMktData(short, "100,101")
+        await until(lambda: oi.putOpenInterest > 0 and oi.putVolume > 0)
+        index = ib.reqMktData(ibm.Index("SPX", "CBOE", conId=SPX_CON_ID), "106")
+        await until(lambda: index.last == 5800 and index.impliedVolatility > 0)
+        found = await ib.reqMatchingSymbolsAsync("SP")
+        assert {d.contract.symbol for d in found} == {"SPX", "SPY"}
+
+    run(version, body)
+
+
+def test_order_errors(version, ib_decoder_errors):
+    ib_decoder_errors.allow(103, 104, 10147)
+
+    async def body(gw, ib):
+        (put,) = await spxw(ib, (5800, "P"))
+        codes: list[int] = []
+        ib.errorEvent += lambda req_id, code, *rest: codes.append(code)
+        trade = ib.placeOrder(put, ibm.LimitOrder("BUY", 1, 500.0))
+        await until(lambda: trade.orderStatus.status == "Filled")
+        trade.order.lmtPrice = 400.0
+        ib.client.placeOrder(trade.order.orderId, put, trade.order)  # modify a filled order (the IB API asserts)
+        ib.client.cancelOrder(99_999)  # unknown order
+        ib.client.placeOrder(trade.order.orderId - 1, put, ibm.LimitOrder("BUY", 1, 1.0))  # id already used
+        await until(lambda: sorted(codes) == [103, 104, 10147])
+        assert gw.orders()[0].lmt_price == 500.0 and len(gw.orders()) == 1
+
+    run(version, body)
+
+
 def test_market_data_without_subscription(version, ib_decoder_errors):
-    ib_decoder_errors.allow(354)
+    ib_decoder_errors.allow(354, 10168)
 
     async def body(gw, ib):
         (call,) = await spxw(ib, (5800, "C"))
@@ -289,6 +350,11 @@ def test_market_data_without_subscription(version, ib_decoder_errors):
         delayed = ib.reqMktData(call, snapshot=True)
         await until(lambda: delayed.modelGreeks is not None and delayed.bid > 0)
         assert delayed.marketDataType == 3
+        gw.set_no_subscription(delayed_enabled=False)
+        codes: list[int] = []
+        ib.errorEvent += lambda req_id, code, *rest: codes.append(code)
+        ib.reqMktData(call)
+        await until(lambda: codes == [10168])
 
     run(version, body)
 
@@ -310,3 +376,47 @@ def test_gateway_in_background_thread(version):
     finally:
         gw.stop()
     assert gw.position(gw.orders()[0].legs[0][0].con_id) == -1
+
+
+def test_off_tick_price_refused_with_110(version, ib_decoder_errors):
+    ib_decoder_errors.allow(110)
+
+    async def body(gw, ib):
+        put, other = await spxw(ib, (5800, "P"), (5775, "P"))
+        codes: list[int] = []
+        ib.errorEvent += lambda req_id, code, *rest: codes.append(code)
+        ib.placeOrder(put, ibm.LimitOrder("BUY", 1, 21.93))  # above 3.00 the SPX tick is 0.10
+        ib.placeOrder(vertical(put, other), ibm.LimitOrder("BUY", 1, -1.02))  # combos trade in 0.05
+        resting = ib.placeOrder(put, ibm.LimitOrder("BUY", 1, 2.95))  # below 3.00: 0.05 is fine
+        await until(lambda: codes == [110, 110] and resting.orderStatus.status == "Submitted")
+        assert [o.status for o in gw.orders()] == ["Cancelled", "Cancelled", "Submitted"]
+
+    run(version, body)
+
+
+def test_pnl_subscriptions_follow_fills_and_market(version):
+    async def body(gw, ib):
+        (put,) = await spxw(ib, (5800, "P"))
+        account, single = ib.reqPnL("DU1234567"), ib.reqPnLSingle("DU1234567", "", put.conId)
+        trade = ib.placeOrder(put, ibm.LimitOrder("BUY", 2, 500.0))
+        await until(lambda: trade.orderStatus.status == "Filled" and single.position == 2)
+        gw.move_market(spot=5700)  # the put gains
+        await until(lambda: single.unrealizedPnL > 1000 and account.unrealizedPnL > 1000)
+        assert single.value == pytest.approx(2 * 100 * gw.blotter.mark(gw.orders()[0].legs[0][0]))
+
+    run(version, body)
+
+
+def test_pacing_limit_drops_excess_messages(version, ib_decoder_errors):
+    ib_decoder_errors.allow(100)
+
+    async def body(gw, ib):
+        ib.client.MaxRequests = 0  # switch off the client's own throttle to overrun the gateway
+        times: list[object] = []
+        ib.client.wrapper.currentTime = times.append
+        for _ in range(20):
+            ib.client.reqCurrentTime()
+        await until(lambda: gw.pacing_violations > 0 and len(times) + gw.pacing_violations == 20)
+        assert gw.max_rate(1.0, {49}) == 20 and len(times) < 20
+
+    run(version, body, pacing_limit=12)
