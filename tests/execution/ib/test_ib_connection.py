@@ -32,7 +32,9 @@ REQ_OPEN_ORDERS = 5
 
 
 def _refs_placed(gw: FakeGateway) -> list[str]:
-    return [ref for fields in gw.placed_orders() for ref in fields if ref.startswith("r-")]
+    """Our refs of the orders TWS got, once per TWS order id (a modify re-sends an id: not a new order)."""
+    by_id = {fields[1]: ref for fields in gw.placed_orders() for ref in fields if ref.startswith("r-")}
+    return list(by_id.values())
 
 
 def test_connect_and_sync_shows_the_paper_account(version):
@@ -142,6 +144,9 @@ def test_restart_adopts_working_orders_by_ref(version, ib_client_errors):
             assert "never reached TWS" in lost.reason
             assert second.states["r-keep"].status is OrderStatus.SUBMITTED
             await second.status("r-ack", OrderStatus.SUBMITTED)  # TWS knows the ref: adopted, not re-sent
+            second.broker._modify(kept.request.with_terms(limit=4.5))  # re-sent as TWS echoed it after restart
+            await second.until(lambda: second.states["r-keep"].limit == 4.5, what="amend after restart")
+            assert [o.lmt_price for o in gw.orders() if o.order_ref == "r-keep"] in ([4.5], [-4.5])
             second.broker._cancel("r-keep")
             await second.status("r-keep", OrderStatus.CANCELLED)
             await conn2.disconnect()
