@@ -201,7 +201,8 @@ class OrderTracker:
         m = t.modify
         if m is not None and t.replace is None and _same_terms(order, m):
             t.modify = None
-            self.event(t, EventKind.AMEND, limit=m.limit, quantity=m.quantity, perm_id=str(perm_id) or None)
+            self.event(t, EventKind.AMEND, limit=m.limit, quantity=m.quantity,
+                       perm_id=str(perm_id) if perm_id else None)
 
     def on_order_status(self, order_id: int, status: str, *args) -> None:
         client_id = args[6] if len(args) > 6 else None  # filled, remaining, avg, permId, parentId, last, clientId
