@@ -90,12 +90,15 @@ def test_drop_reconnect_reconciles_fills_and_sends_nothing_twice(version, ib_cli
         assert "not connected to TWS" in s.states["r-late"].reason
         assert s.states["r-late"].status is OrderStatus.REJECTED
         s.gw.fill_order(int(state.broker_order_id))  # filled while we were away
+        with pytest.raises(TimeoutError, match="IB not connected within 0.001 s"):
+            await s.conn.wait_ready(0.001)
+        await s.conn.wait_ready(5)
         await s.status("r-rest", OrderStatus.FILLED, timeout=5)
         assert len(s.fills("r-rest")) == 2
         assert "IB DU1234567 (paper): reconnecting - connection to TWS dropped" in s.statuses
         assert s.statuses[-1] == "IB DU1234567 (paper): connected"
 
-    s = run(version, body)
+    s = run(version, body, settings={"reconnect_delay": 0.2})
     assert _refs_placed(s.gw) == ["r-rest"]  # sent exactly once
 
 
