@@ -74,6 +74,9 @@ def compute_ticket(snapshots: dict[str, ChainSnapshot], held: tuple[Leg, ...], p
                    caches: dict[str, Any], fits: SharedFits) -> TicketValue:
     """Worker-thread job: value one unit of ``held`` and the greeks of ``positions`` (legs = signed
     contracts held) on the latest snapshot per underlying."""
+    # the surface package first, as the surface and chain workers take it in parallel: the same package first
+    # keeps the module locks acyclic (see app.panels.scanner_panel._import_core)
+    import spx_core.surface  # noqa: F401, I001 (this order on purpose)
     from app.models.builder_data import _caches  # the builder's market assembly (shared fits, SPY's IVs)
     from spx_core.strategies.market import Market, MarketError
     from spx_core.strategies.valuation import value_structure

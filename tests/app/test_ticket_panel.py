@@ -8,6 +8,7 @@ count exactly what was sent. Every number below is in ``tests/execution/gate_mar
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,14 +17,18 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.context import AppContext
+from app.main_window import PANELS
+from app.models.chain_data import PUT, ChainField
 from app.models.ticket_model import PriceMode
 from app.panels.ticket_panel import TicketPanel
 from app.settings import AppSettings
 from app.trading import FeedMarket, TradingSession
+from spx_core.domain import ET
 from spx_core.execution.gate import GateSettings, PreTradeGate
 from spx_core.execution.orders import (EventKind, Fill, Intent, OrderEvent, OrderRequest, OrderStatus, Side,
                                        new_ref)
 from spx_core.execution.service import OrderService
+from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
 from spx_core.marketdata.source import QuoteBatch
 from spx_core.storage import Store
 from spx_core.storage.orders_repo import OrderRepository
@@ -229,3 +234,74 @@ def test_a_live_order_needs_a_confirmation(make_ticket, qtbot):
     assert trading.broker.submitted == [] and panel.status_label.text() == "not sent: the live order was not confirmed"
     _answer_live_dialog(qtbot, accept=True)
     assert panel.send() is not None and len(trading.broker.submitted) == 1
+
+
+# --- in the main window: the chain and the builder open the ticket -------------------------------------------
+START = datetime(2024, 3, 13, 10, 30, tzinfo=ET)
+
+
+@pytest.fixture(scope="module")
+def sim_batch():
+    return SimulatedMarket(SimulatorConfig(seed=11, start=START)).advance(1.0)
+
+
+@pytest.fixture
+def window(make_trading, make_window, qtbot, sim_batch):
+    # The chain and surface workers import spx_core.surface at the same moment on a fresh process, and one
+    # of them can see the other's half-initialised spx_core.surface.surface (a race of those two panels,
+    # without the ticket); import it here first so this file tests the ticket, not that race.
+    import spx_core.surface  # noqa: F401
+
+    specs = tuple(s for s in PANELS if s.key in ("chain", "surface", "builder", "ticket"))
+    w = make_window(panels=specs)
+    w.resize(1600, 900)
+    trading = make_trading()
+    trading.session.on_batch(sim_batch)
+    w.feed.batch.connect(trading.session.on_batch)  # as MainWindow.start_trading wires its own session
+    w.context.set_trading(trading.session)
+    chain = w.panels["chain"]
+    for panel in w.panels.values():
+        panel.on_batch(sim_batch)
+    qtbot.waitUntil(lambda: chain.model.snapshot is not None, timeout=15_000)
+    w.trading = trading
+    return w
+
+
+def test_a_double_click_on_a_bid_in_the_chain_brings_the_ticket_forward_to_sell_it(window, qtbot):
+    chain, ticket = window.panels["chain"], window.panels["ticket"]
+    assert not ticket.on_screen()  # a tab behind the surface
+    row = chain.model.atm_row - 2
+    for field, side in ((ChainField.BID, Side.SELL), (ChainField.ASK, Side.BUY)):
+        index = chain.model.index(row, chain.model.columns.index((PUT, field)))
+        chain.table.scrollTo(index)
+        at = chain.table.visualRect(index).center()
+        qtbot.mouseClick(chain.table.viewport(), Qt.MouseButton.LeftButton, pos=at)  # a double-click's first press
+        qtbot.mouseDClick(chain.table.viewport(), Qt.MouseButton.LeftButton, pos=at)
+        contract = chain.model.contract_at(index)
+        assert ticket.order.legs == (Leg(contract, 1),) and ticket.order.side is side
+        assert ticket.on_screen() and ticket.quantity_spin.hasFocus()
+    assert ticket.verdict_label.text().startswith("ready"), ticket.verdict_label.text()
+
+
+def test_the_builders_trade_button_sends_its_structure_and_the_ticket_values_it(window, qtbot):
+    chain, builder, ticket = window.panels["chain"], window.panels["builder"], window.panels["ticket"]
+    assert not builder.trade_button.isEnabled()  # no legs
+    lo = chain.model.window()[0]
+    atm = chain.model.atm_row
+    strikes = chain.model.block.strikes
+    short, long = (chain.model.contract_at(chain.model.index(r, chain.model.columns.index((PUT, ChainField.BID))))
+                   for r in (atm - 2, atm - 4))
+    assert short.strike == strikes[lo + atm - 2]
+    window.context.set_legs((Leg(short, -1), Leg(long, 1)))
+    assert builder.trade_button.isEnabled()
+    qtbot.mouseClick(builder.trade_button, Qt.MouseButton.LeftButton)
+    assert ticket.order.side is Side.SELL and ticket.order.legs == (Leg(short, 1), Leg(long, -1))
+    assert "put credit vertical" in ticket.title_label.text() and ticket.on_screen()
+    qtbot.waitUntil(lambda: ticket.value is not None and ticket.value.value is not None, timeout=30_000)
+    figures = {k: label.text() for k, label in ticket.figures.items()}
+    width = short.strike - long.strike
+    credit = ticket.limit * 100
+    assert figures["max_profit"] == f"+${credit:,.0f}", figures
+    assert figures["max_loss"] == f"-${width * 100 - credit:,.0f}", figures
+    assert figures["delta"].startswith("$0 → +$"), figures  # flat book; a short put vertical is long delta
+    assert figures["commission"].startswith("$"), figures
