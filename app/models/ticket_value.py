@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the valuation core loads the surface layer (scipy): in the 
     from spx_core.execution.fees import FeeSchedule
     from spx_core.strategies.valuation import StructureValue
 
-__all__ = ["Greeks", "TicketValue", "OrderFigures", "compute_ticket", "order_figures", "position_legs", "NO_GREEKS"]
+__all__ = ["NO_GREEKS", "Greeks", "OrderFigures", "TicketValue", "compute_ticket", "order_figures", "position_legs"]
 
 
 @dataclass(frozen=True, slots=True)
