@@ -342,3 +342,10 @@ def test_what_if_margin_and_commission():
     close = broker.what_if(request(put_vertical(), Side.BUY, 2, 0.60, intent="close", trade_id=1))
     assert close.init_margin_change == pytest.approx(-(2500 - 50) * 2)
     assert broker.what_if(request((Leg(contract(4651, "P"), 1),), Side.BUY, 1, 1.0)).warning
+
+
+def test_demo_clock_can_trade_outside_hours():
+    evening = FakeMarket(chain(), now_ns=to_ns(datetime(2024, 1, 6, 22, 0, tzinfo=ET)))  # a Saturday night
+    broker, rec, _ = make(evening, enforce_hours=False)
+    send(broker, rec, request(put_vertical(), Side.SELL, 1, 0.40))
+    assert rec.states["r1"].status is OrderStatus.FILLED
