@@ -163,11 +163,13 @@ class PaperBroker(Broker):
         limit = request.limit if request.order_type is OrderType.LMT else None
         self._emit(OrderEvent(request.ref, EventKind.AMEND, now, limit=limit, quantity=request.quantity,
                               broker_order_id=work.broker_id))
+        repriced = limit != work.request.limit
         work.request = work.request.with_terms(limit=limit, quantity=request.quantity)
         if work.filled_units >= request.quantity:  # cut to what already filled: the amend made it FILLED
             del self._working[request.ref]
             return
-        work.resting = False  # a new price is a new order to the market: it may take liquidity again
+        if repriced:  # a new price is a new order to the market: it may take liquidity again
+            work.resting = False
         work.visible_ns = now + self._latency
         if self._latency == 0:
             self._look(work, now)

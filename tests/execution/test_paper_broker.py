@@ -349,3 +349,15 @@ def test_demo_clock_can_trade_outside_hours():
     broker, rec, _ = make(evening, enforce_hours=False)
     send(broker, rec, request(put_vertical(), Side.SELL, 1, 0.40))
     assert rec.states["r1"].status is OrderStatus.FILLED
+
+
+def test_quantity_only_modify_keeps_the_order_resting():
+    broker, rec, market = make()
+    req = request(put_vertical(), Side.SELL, 1, 0.60)
+    send(broker, rec, req)  # rests: natural 0.40
+    broker._modify(req.with_terms(quantity=2))
+    market.update(requote({(4650, "P"): (1.70, 1.80, 10, 10), (4625, "P"): (0.95, 1.05, 10, 10)},
+                          time_ns=T0 + SECOND))  # natural 0.65 crosses 0.60: a resting order fills at its limit
+    broker.on_market()
+    assert rec.states["r1"].avg_fill_price == pytest.approx(0.60)
+    assert rec.states["r1"].filled == 2
