@@ -352,10 +352,12 @@ def test_demo_clock_can_trade_outside_hours():
 
 
 def test_quantity_only_modify_keeps_the_order_resting():
-    broker, rec, market = make()
+    broker, rec, market = make(latency_ns=SECOND // 10)
     req = request(put_vertical(), Side.SELL, 1, 0.60)
-    send(broker, rec, req)  # rests: natural 0.40
-    broker._modify(req.with_terms(quantity=2))
+    send(broker, rec, req)
+    market.now = T0 + SECOND // 10
+    broker.on_market()  # seen by the market: rests, natural 0.40
+    broker._modify(req.with_terms(quantity=2))  # next seen after the latency, the market having moved
     market.update(requote({(4650, "P"): (1.70, 1.80, 10, 10), (4625, "P"): (0.95, 1.05, 10, 10)},
                           time_ns=T0 + SECOND))  # natural 0.65 crosses 0.60: a resting order fills at its limit
     broker.on_market()
