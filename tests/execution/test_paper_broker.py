@@ -363,3 +363,48 @@ def test_quantity_only_modify_keeps_the_order_resting():
     broker.on_market()
     assert rec.states["r1"].avg_fill_price == pytest.approx(0.60)
     assert rec.states["r1"].filled == 2
+
+
+# --- the real Cboe DataShop chain of 2019-06-26 15:45 ET (figures read off the CSV rows by hand) ----------------
+@pytest.fixture
+def datashop(shared_data, tmp_path):
+    from tests.surface.realdata import load_datashop
+
+    snap = load_datashop(shared_data / "cboe_datashop" / "spxw20190626.csv", tmp_path)
+    return FakeMarket(snap, now_ns=snap.time_ns)
+
+
+def _legs(expiry, *strikes_rights_ratios):
+    from datetime import date
+
+    return tuple(Leg(contract(k, r, expiry=date.fromisoformat(expiry)), q) for k, r, q in strikes_rights_ratios)
+
+
+@pytest.mark.shared_data
+def test_real_0dte_vertical_buys_a_zero_bid_wing_at_its_ask(datashop):
+    # 2915P bid 0.35 x 38, 2900P bid 0 / ask 0.05 x 723 (flagged zero bid: still bought at the ask)
+    legs = _legs("2019-06-26", (2915, "P", 1), (2900, "P", -1))
+    broker, rec, _ = make(datashop)
+    send(broker, rec, request(legs, Side.SELL, 50, 0.30))
+    fills = rec.fills()
+    assert [(f.quantity, f.price) for f in fills] == [(38, 0.35), (38, 0.05)]
+    assert [f.commission for f in fills] == pytest.approx([38 * 0.65, 38 * 0.50])  # 0.05 premium: $0.50 tier
+    assert [f.fees for f in fills] == pytest.approx([38 * (0.36 + THIRD_PARTY)] * 2)
+    assert rec.states["r1"].status is OrderStatus.PARTIALLY_FILLED
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(("mode", "price", "leg_prices"), [
+    ("natural", 4.95, [5.50, 1.90, 1.55, 0.20]),
+    ("mid", 5.17, [5.60, 1.85, 1.60, 0.18]),  # mid 5.175 received on the cent below; 2975C mid 0.175 -> 0.18
+    ("mid_offset", 5.04, [5.54, 1.88, 1.57, 0.19]),  # 5.175 - 0.30 x (0.20 + 0.10 + 0.10 + 0.05)
+])
+def test_real_iron_condor(datashop, mode, price, leg_prices):
+    # 2019-06-28: 2900P 5.50/5.70 (40), 2875P 1.80/1.90 (95), 2950C 1.55/1.65 (36), 2975C 0.15/0.20 (583)
+    legs = _legs("2019-06-28", (2900, "P", 1), (2875, "P", -1), (2950, "C", 1), (2975, "C", -1))
+    broker, rec, _ = make(datashop, fill_model=FillModel(mode=mode))
+    send(broker, rec, request(legs, Side.SELL, 100, 4.50))
+    fills = rec.fills()
+    assert {f.quantity for f in fills} == {36}  # 2950C shows 36 on the bid
+    assert [f.price for f in fills] == pytest.approx(leg_prices)
+    assert rec.states["r1"].avg_fill_price == pytest.approx(price)
