@@ -343,7 +343,7 @@ def what_if_figures(request: OrderRequest, market: MarketView, fees: FeeSchedule
     missing). NaN margin with a ``warning`` when a leg has no two-sided quote.
     """
     quotes = LegQuotes.from_market(request.legs, market)
-    ok = (quotes.bid > 0) & (quotes.ask > 0)
+    ok = (quotes.bid >= 0) & (quotes.ask > 0)  # a zero bid is a price here (the 0 / 0.05 wing is worth 0.025)
     mids = [0.5 * (b + a) if good else math.nan for b, a, good in zip(quotes.bid, quotes.ask, ok, strict=True)]
     sign = request.side.sign if request.intent is Intent.OPEN else -request.side.sign
     held = Structure(tuple(Leg(leg.contract, leg.ratio * sign) for leg in request.legs))

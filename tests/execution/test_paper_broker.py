@@ -408,3 +408,13 @@ def test_real_iron_condor(datashop, mode, price, leg_prices):
     assert {f.quantity for f in fills} == {36}  # 2950C shows 36 on the bid
     assert [f.price for f in fills] == pytest.approx(leg_prices)
     assert rec.states["r1"].avg_fill_price == pytest.approx(price)
+
+
+@pytest.mark.shared_data
+def test_real_what_if_values_a_zero_bid_wing(datashop):
+    legs = _legs("2019-06-26", (2915, "P", 1), (2900, "P", -1))
+    broker, _, _ = make(datashop)
+    w = broker.what_if(request(legs, Side.SELL, 2, 0.30))
+    # 15 wide x $100 less the mid credit (0.425 - 0.025) x $100, x 2
+    assert w.init_margin_change == pytest.approx((1500 - 40) * 2)
+    assert w.warning == ""
