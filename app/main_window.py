@@ -178,7 +178,8 @@ class MainWindow(QMainWindow):
         if spec.tab_with in self.docks:  # (a partner not registered before it: side by side instead)
             self.tabifyDockWidget(self.docks[spec.tab_with], dock)
             self.docks[spec.tab_with].raise_()  # the partner stays in front
-        elif neighbour is not None:
+        elif neighbour is not None and not self.tabifiedDockWidgets(neighbour):
+            # (beside a tab group addDockWidget already put it: splitting a tabbed dock would add a tab)
             self.splitDockWidget(neighbour, dock, Qt.Orientation.Horizontal)
         self.specs.append(spec)
         self.panels[spec.key] = panel

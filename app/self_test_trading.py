@@ -1,7 +1,9 @@
-"""The self-test's paper round trip: place a 1-lot SPXW put credit vertical at the natural price through the
-window's :class:`~app.trading.TradingSession` (the path the ticket sends on, so through the pre-trade gate),
-wait for the fill, find the order in the blotter and the trade in the positions panel, close it at the
-natural price and see it flat. Each step is one PASS/FAIL line; the first failure ends the round trip.
+"""The self-test's paper round trip, as a user does it: open the order ticket with a 1-lot SPXW put credit
+vertical at the natural price and press Send (``TicketPanel.send``: the session, so the pre-trade gate), wait
+for the fill, find the order in the blotter and the trade in the positions panel, press "Close trade" there
+(the ticket opens with the closing order), pick the natural price, Send, and see the trade flat. Each step is
+one PASS/FAIL line; the first failure ends the round trip. A window without a ticket places through
+``TradingSession.place`` directly.
 """
 
 from __future__ import annotations
@@ -105,17 +107,38 @@ async def _until(done: Callable[[], Any], deadline: float) -> Any:
         await asyncio.sleep(0.05)
 
 
-async def _place_filled(session: TradingSession, request: OrderRequest, deadline: float) -> tuple[bool, str]:
-    result = session.place(request)
-    if result.verdict is not None and not result.verdict.ok:
-        return False, f"{request.name}: {result.verdict.message}"
-    state = await _until(lambda: _filled(session, request.ref), deadline)
-    stored = next((s for s in session.orders() if s.ref == request.ref), result.state)
-    if not state:
-        why = f" ({stored.reason})" if stored.reason else ""
-        return False, f"{request.name} {request.side.value} {request.limit}: {stored.status.value}{why}, not filled"
-    return True, (f"{request.name} {request.side.value} 1 at {request.limit:.2f}: filled at "
-                  f"{stored.avg_fill_price:.2f}, commission+fees ${stored.commission + stored.fees:.2f}")
+Sent = tuple[bool, str, str]  # (sent, why not, the ref it went out under)
+
+
+def _send(window: MainWindow, session: TradingSession, request: OrderRequest, *, opened: bool = False) -> Sent:
+    """Press Send on the ticket (opened on ``request`` unless ``opened``), or place directly without a ticket."""
+    from app.panels.ticket_panel import TicketPanel
+
+    ticket = window.panels.get("ticket")
+    if not isinstance(ticket, TicketPanel):
+        result = session.place(request)
+        return result.verdict.ok, result.verdict.message, request.ref
+    if not opened:
+        ticket.open_request(request)
+    state = ticket.send()
+    return state is not None, ticket.status_label.text(), state.ref if state is not None else ""
+
+
+async def _fill(session: TradingSession, request: OrderRequest, deadline: float,
+                send: Callable[[], Sent]) -> tuple[bool, str, str]:
+    """Send, then wait for the fill: (filled, what happened, the order's ref)."""
+    sent, why, ref = send()
+    if not sent:
+        return False, f"{request.name}: not sent: {why}", ref
+    filled = await _until(lambda: _filled(session, ref), deadline)
+    stored = next(s for s in session.orders() if s.ref == ref)
+    if not filled:
+        reason = f" ({stored.reason})" if stored.reason else ""
+        return (False, f"{request.name} {stored.request.side.value} at {stored.limit}: {stored.status.value}{reason}",
+                ref)
+    return True, (f"{stored.request.name} {stored.request.side.value} 1 at {stored.limit:.2f} "
+                  f"(from the {stored.request.source}): filled at {stored.avg_fill_price:.2f}, commission+fees "
+                  f"${stored.commission + stored.fees:.2f}"), ref
 
 
 def _filled(session: TradingSession, ref: str) -> bool:
@@ -134,36 +157,55 @@ async def run_trading_check(window: MainWindow, seconds: float) -> Checks:
         return {"trading": (False, "no order service: the database did not open or the broker is unavailable "
                                    "(see the log)")}
     deadline = time.monotonic() + seconds
-    try:
-        request = await _until(lambda: _try_vertical(session), deadline)
-        if not isinstance(request, OrderRequest):
-            sample_vertical(session.market, broker=session.broker_name)  # raises with the reason
-    except SelfTestOrderError as exc:
-        return {"paper order": (False, str(exc))}
-    checks: Checks = {"paper order": await _place_filled(session, request, deadline)}
-    if not checks["paper order"][0]:
+    request = await _until(lambda: _try_vertical(session), deadline)
+    if not isinstance(request, OrderRequest):
+        try:
+            sample_vertical(session.market, broker=session.broker_name)
+        except SelfTestOrderError as exc:  # says why no vertical could be priced
+            return {"trading: paper order": (False, str(exc))}
+    ok, text, ref = await _fill(session, request, deadline, lambda: _send(window, session, request))
+    checks: Checks = {"trading: paper order": (ok, text)}
+    if not ok:
         return checks
     blotter, positions = window.panels.get("blotter"), window.panels.get("positions")
-    row = blotter.model.row_of(request.ref) if blotter is not None else -1
-    checks["blotter"] = (row >= 0, f"order {request.ref} in row {row}" if row >= 0 else
-                         f"order {request.ref} not in the blotter")
-    trade = await _until(lambda: _trade_of(session, request.ref), deadline)
+    row = blotter.model.row_of(ref) if blotter is not None else -1
+    checks["trading: blotter"] = (row >= 0, f"order {ref} in row {row}" if row >= 0 else
+                                  f"order {ref} is not in the blotter")
+    trade = await _until(lambda: _trade_of(session, ref), deadline)
     shown = trade is not None and positions is not None and positions.model.trade_row(trade.id) >= 0
-    checks["position"] = (shown, trade.describe(math.nan) if shown else "the trade is not in the positions panel")
+    checks["trading: positions"] = (shown, trade.describe(trade.mark_price(session.market)) if shown
+                                    else "the trade is not in the positions panel")
     if not shown:
         return checks
     try:
         closing = closing_at_natural(session, trade.id)
     except SelfTestOrderError as exc:
-        checks["close"] = (False, str(exc))
+        checks["trading: close"] = (False, str(exc))
         return checks
-    checks["close"] = await _place_filled(session, closing, deadline)
-    if checks["close"][0]:
+    ok, text, _ref = await _fill(session, closing, deadline, lambda: _close(window, session, positions, trade.id,
+                                                                           closing))
+    checks["trading: close"] = (ok, text)
+    if checks["trading: close"][0]:
         flat = await _until(lambda: _is_flat(session, trade.id), deadline)
         closed = session.portfolio.trade(trade.id) if session.portfolio is not None else None
-        checks["flat"] = (bool(flat), f"{closed.name}: {closed.status}, realized ${closed.realized_pnl:+,.2f}"
-                          if closed is not None else "the trade vanished from the portfolio")
+        checks["trading: flat"] = (bool(flat), f"{closed.describe()}" if closed is not None
+                                   else "the trade vanished from the portfolio")
     return checks
+
+
+def _close(window: MainWindow, session: TradingSession, positions: Any, trade_id: int,
+           closing: OrderRequest) -> Sent:
+    """"Close trade" in the positions panel (the ticket opens with the closing order), natural price, Send."""
+    from app.models.ticket_model import PriceMode
+    from app.panels.ticket_panel import TicketPanel
+
+    ticket = window.panels.get("ticket")
+    if not isinstance(ticket, TicketPanel):
+        return _send(window, session, closing)
+    if not (positions.select_trade(trade_id) and positions.close_selected()):
+        return False, f"the positions panel did not close trade {trade_id}: {positions.status_label.text()}", ""
+    ticket.set_mode(PriceMode.NATURAL)  # cross the market: the self-test wants the fill now
+    return _send(window, session, closing, opened=True)
 
 
 def _try_vertical(session: TradingSession) -> OrderRequest | None:

@@ -55,8 +55,8 @@ class AppSettings:
         broker: where orders go, one of :data:`BROKERS` ("paper" default).
         starting_cash: the paper account's cash before any trade, dollars (> 0).
         fill_model: paper fill model, one of :data:`FILL_MODELS`.
-        fill_offset: for "mid_offset", the fraction of the package's bid/ask spread paid beyond mid (0..1;
-            0.30 as the SPX Tools plan's backtest uses).
+        fill_offset: for "mid_offset", the fraction of each leg's bid/ask spread paid beyond mid (0..0.5, where
+            0.5 is the natural price; 0.30 as the SPX Tools plan's backtest uses).
         latency_ms: paper broker latency between an order's arrival and its first possible fill, wall ms of
             market time (0..60000).
     """
@@ -100,8 +100,9 @@ class AppSettings:
             raise SettingsError(f"starting cash {self.starting_cash!r} must be a positive number of dollars")
         if self.fill_model not in FILL_MODELS:
             raise SettingsError(f"fill model {self.fill_model!r} must be one of {', '.join(FILL_MODELS)}")
-        if not 0.0 <= self.fill_offset <= 1.0:
-            raise SettingsError(f"fill offset {self.fill_offset!r} must be a fraction of the spread from 0 to 1")
+        if not 0.0 <= self.fill_offset <= 0.5:
+            raise SettingsError(f"fill offset {self.fill_offset!r} must be a fraction of the spread from 0 to 0.5 "
+                                f"(0.5 fills at the natural price)")
         if not 0 <= self.latency_ms <= 60_000:
             raise SettingsError(f"paper latency {self.latency_ms} ms must be between 0 and 60000 ms")
 

@@ -48,7 +48,7 @@ __all__ = [
     "MarketDriven",
     "Portfolio",
     "TradingSession",
-    "contract_marks",
+   
     "day_start_ns",
     "open_session",
 ]
@@ -100,32 +100,13 @@ def day_start_ns(now_ns: int) -> int:
     return int(datetime.combine(day, time(0), ET).timestamp()) * 1_000_000_000
 
 
-def contract_marks(contracts: Iterable[OptionContract], market: FeedMarket) -> dict[OptionContract, float]:
-    """Mid of each contract's quote in the market (NaN when unlisted, one-sided or flagged: no mark is
-    better than a wrong one)."""
-    from spx_core.strategies.market import locate
-    from spx_core.strategies.structure import underlying_of
-
-    by_underlying: dict[str, list[OptionContract]] = {}
-    for c in contracts:
-        by_underlying.setdefault(underlying_of(c.root), []).append(c)
-    marks: dict[OptionContract, float] = {}
-    for underlying, wanted in by_underlying.items():
-        snap = market.snapshot(underlying)
-        rows = locate(snap, wanted).tolist() if snap is not None else [-1] * len(wanted)
-        for c, r in zip(wanted, rows, strict=True):
-            ok = r >= 0 and snap.bid[r] > 0 and snap.ask[r] >= snap.bid[r] and int(snap.flags[r]) == 0
-            marks[c] = 0.5 * float(snap.bid[r] + snap.ask[r]) if ok else math.nan
-    return marks
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class Portfolio:
     """What the positions panel shows, as of ``time_ns`` (market clock).
 
     Attributes:
-        positions: per contract, marked (``Position.mark`` points; NaN without a quote); open ones and those
-            closed today.
+        positions: every position of the account (flat ones carry realized P&L), marked (``Position.mark``,
+            points; NaN without a usable quote).
         trades: open trades and those closed today (``spx_core.portfolio.trades.Trade``).
         marks: contract -> mid (points), the marks above.
         account: the account line (``AccountSummary``) or None when it could not be computed (``reason``).
@@ -169,6 +150,7 @@ class TradingSession(QObject):
         self._positions: tuple[Any, ...] = ()
         self._trades: tuple[Any, ...] = ()
         self._reload = True  # positions/trades must be re-read from the store (a fill arrived)
+        self._day_start = 0  # the market day the stored day baselines count from (midnight ET, UTC ns)
         self._closed = False
         self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_order)
         self._timer = QTimer(self)
@@ -227,7 +209,7 @@ class TradingSession(QObject):
     # --- orders (everything through the service: the gate cannot be skipped) -------------------------------
     def preview(self, request: OrderRequest) -> Any:
         """The gate's verdict on ``request`` now, without approving it (the ticket shows it before sending)."""
-        return self.gate.preview(request, self.market, self.broker)
+        return self.service.preview(request)
 
     def what_if(self, request: OrderRequest) -> WhatIf | None:
         return self.broker.what_if(request)
@@ -242,9 +224,25 @@ class TradingSession(QObject):
     def cancel(self, ref: str) -> None:
         self.service.cancel(ref)
 
-    def close_request(self, trade_id: int) -> OrderRequest:
-        """The order that closes the open part of trade ``trade_id`` (the ticket opens with it)."""
-        return self.service.close_request(trade_id)
+    def close_request(self, trade_id: int, *, quantity: int | None = None) -> OrderRequest:
+        """The order that closes the open units of trade ``trade_id`` (the ticket opens with it): a limit at the
+        package's mid now when every leg has a quote (tick-rounded; the ticket re-prices it), else a market order.
+
+        Raises:
+            TradeError: no such trade, or it has nothing open.
+        """
+        from spx_core.execution.ticks import round_to_tick
+        from spx_core.portfolio.trades import TradeError, closing_request
+
+        trade = self.repo.trade(trade_id)
+        if trade is None:
+            raise TradeError(f"no trade {trade_id} in the store")
+        mark = trade.mark_price(self.market)  # opening convention; closing is the opposite side: same number
+        limit = None
+        if math.isfinite(mark):
+            limit = round_to_tick(mark, combo=len(trade.legs) > 1, root=trade.legs[0].contract.root)
+        return closing_request(trade, quantity=quantity, limit=limit, now_ns=self.market.now_ns(),
+                               broker=self.broker_name, account=self.account, source="positions")
 
     def orders(self) -> list[OrderState]:
         return list(self.service.orders())
@@ -275,20 +273,34 @@ class TradingSession(QObject):
         """Re-read positions and trades if fills arrived, re-mark them, compute the account; emit."""
         now = self.market.now_ns()
         start = day_start_ns(now) if now else 0
+        if start > self._day_start:  # a new market day: today's P&L counts from the marks now
+            self._roll_day(start)
         if self._reload:
             self._reload = False
-            self._positions = tuple(self.repo.positions(closed_since_ns=start))
-            trades = {t.id: t for t in self.repo.trades(open_only=True)}
-            trades.update({t.id: t for t in self.repo.trades(since_ns=start)})
-            self._trades = tuple(sorted(trades.values(), key=lambda t: t.opened_ns))
-        contracts = {p.contract for p in self._positions} | {leg.contract for t in self._trades for leg in t.legs}
-        marks = contract_marks(contracts, self.market)
+            # every position ever (flat ones carry realized P&L into net liquidation); open and today's trades
+            self._positions = tuple(self.repo.positions(closed_since_ns=0))
+            self._trades = tuple(self.repo.trades(since_ns=start))
+        from spx_core.portfolio.positions import marks_from_view
+
+        contracts = {p.contract for p in self._positions if p.is_open} | {c for t in self._trades for c in t.contracts}
+        marks = marks_from_view(self.market, contracts)
         positions = tuple(p.with_mark(marks.get(p.contract, math.nan)) for p in self._positions)
         account, reason = self._account(positions, start)
         self.portfolio = Portfolio(positions, self._trades, marks, account, now, start,
                                    self.market.snapshots, reason)
         self.portfolio_changed.emit(self.portfolio)
         return self.portfolio
+
+    def _roll_day(self, start: int) -> None:
+        from spx_core.portfolio.positions import marks_from_view
+
+        self._day_start = start
+        held = [p.contract for p in self.repo.positions()]
+        try:
+            self.repo.start_day(start, marks_from_view(self.market, held))
+        except Exception:  # the day figures become NaN (said by the account line); trading goes on
+            log.exception("trading: rolling the day baseline to %d failed", start)
+        self._reload = True
 
     def _account(self, positions: tuple[Any, ...], start: int) -> tuple[Any | None, str]:
         from spx_core.portfolio.account import account_summary

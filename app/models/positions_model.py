@@ -9,8 +9,9 @@ Units: prices in points per unit (a trade's in its opening order's convention: a
 1.45), money in dollars; greeks in dollars (delta per SPX point, gamma for a 1% move, vega per vol point, theta
 per calendar day) for the quantity held.
 
-P&L today: a contract held by one trade takes its position's ``day_pnl`` (realized today + the change of
-unrealized since the day start); a contract shared by several trades splits it by contracts held.
+Legs come from the trade's own per-leg accounting (``Trade.leg_states``), so two trades on one contract
+never mix. P&L today is shown for trades opened today (their whole P&L); for older trades the start-of-day
+mark is not stored per trade, and the account line's day P&L (per position) covers them.
 """
 
 from __future__ import annotations
@@ -188,17 +189,12 @@ class PositionsModel(QAbstractItemModel):
         p = self._portfolio
         assert p is not None
         today = datetime.fromtimestamp(p.time_ns / 1e9, ET).date() if p.time_ns else date.today()
-        positions = {pos.contract: pos for pos in p.positions}
-        holders: dict[OptionContract, int] = {}
-        for t in p.trades:
-            for leg in t.legs:
-                holders[leg.contract] = holders.get(leg.contract, 0) + abs(leg.ratio * t.quantity)
         trades = list(p.trades)
         rows, legs = [], []
         for t in trades:
-            leg_rows = [self._leg_row(t, leg, positions.get(leg.contract), holders, p.marks, today)
-                        for leg in t.legs]
-            rows.append(self._trade_row(t, leg_rows, p.marks))
+            opened_today = t.opened_ns >= p.day_start_ns
+            leg_rows = [self._leg_row(t, ls, p.marks, today, opened_today) for ls in t.leg_states]
+            rows.append(self._trade_row(t, leg_rows, p.marks, opened_today))
             legs.append(leg_rows)
         shape = [(t.id, len(t.legs)) for t in trades]
         if shape == [(t.id, len(t.legs)) for t in self._trades]:
@@ -219,35 +215,29 @@ class PositionsModel(QAbstractItemModel):
                 parent = self.index(r, 0)
                 self.dataChanged.emit(self.index(0, 0, parent), self.index(len(leg_rows) - 1, last, parent))
 
-    def _leg_row(self, t: Any, leg: Any, pos: Any | None, holders: dict[OptionContract, int],
-                 marks: Mapping[OptionContract, float], today: date) -> _Row:
-        c = leg.contract
-        qty = leg.ratio * t.quantity
+    def _leg_row(self, t: Any, ls: Any, marks: Mapping[OptionContract, float], today: date,
+                 opened_today: bool) -> _Row:
+        """A leg from the trade's own per-leg accounting (``TradeLeg``: held, average cost, realized)."""
+        c = ls.contract
         mark = marks.get(c, math.nan)
-        share = abs(qty) / holders[c] if holders.get(c) else math.nan
-        if pos is not None and holders.get(c) == abs(pos.quantity) and pos.is_open:
-            avg, pnl_open, today_pnl = pos.avg_cost, pos.unrealized_pnl * share, pos.day_pnl * share
-            realized = pos.realized_pnl * share
-        elif pos is not None and not pos.is_open and t.status != "open":  # closed today, alone on the contract
-            avg, pnl_open, today_pnl, realized = math.nan, 0.0, pos.day_pnl, pos.realized_pnl
-        else:  # shared with another trade in a way the per-contract figures cannot split
-            avg, pnl_open, today_pnl, realized = math.nan, math.nan, math.nan, math.nan
+        pnl_open = ls.position().with_mark(mark).unrealized_pnl
+        today_pnl = ls.realized_pnl + pnl_open if opened_today else math.nan
         g = self._greeks.get(c, _NO_GREEKS)
-        return _Row(contract_text(c), qty, avg, mark, pnl_open, today_pnl, realized,
-                    tuple(x * qty for x in g), (c.expiry - today).days, t.status != "open",  # type: ignore[arg-type]
-                    tip=c.occ_symbol)
+        return _Row(contract_text(c), ls.held, ls.avg_cost if ls.held else ls.open_price, mark, pnl_open,
+                    today_pnl, ls.realized_pnl, tuple(x * ls.held for x in g),  # type: ignore[arg-type]
+                    (c.expiry - today).days, not t.is_open, tip=c.occ_symbol)
 
-    def _trade_row(self, t: Any, legs: list[_Row], marks: Mapping[OptionContract, float]) -> _Row:
-        closed = t.status != "open"
-        mark = math.nan if closed else float(t.mark_price(marks))
-        pnl_open = 0.0 if closed else float(t.unrealized_pnl(mark))
-        today_pnl = sum(r.pnl_today for r in legs)  # NaN when a leg's day figure is unknown
-        greeks = tuple(sum(r.greeks[i] for r in legs) for i in range(4))
-        sign = -1 if str(t.side) == "sell" else 1
-        tip = t.describe(mark) if not closed else f"{t.name}: closed at {t.close_price:.2f}"
-        return _Row(t.name, sign * t.quantity, float(t.open_price), mark, pnl_open, today_pnl,
-                    float(t.realized_pnl), greeks, min((r.dte for r in legs if r.dte is not None), default=None),
-                    closed, tip)
+    def _trade_row(self, t: Any, legs: list[_Row], marks: Mapping[OptionContract, float], opened_today: bool) -> _Row:
+        """The trade: package prices in its opening convention; P&L today only for a trade opened today (an
+        older trade's start-of-day mark is not stored: the account line's day P&L covers it)."""
+        mark = float(t.mark_price(marks)) if t.is_open else math.nan
+        pnl_open = float(t.unrealized_pnl(mark))
+        today_pnl = t.total_pnl(mark) if opened_today else math.nan
+        greeks = tuple(math.fsum(r.greeks[i] for r in legs) for i in range(4))
+        tip = t.describe(mark)
+        return _Row(t.name, t.side.sign * t.quantity, float(t.open_price), mark, pnl_open, today_pnl,
+                    float(t.realized_pnl), greeks,  # type: ignore[arg-type]
+                    min((r.dte for r in legs if r.dte is not None), default=None), not t.is_open, tip)
 
     # --- Qt model API -------------------------------------------------------------------------------------
     def index(self, row: int, column: int, parent: _INDEX = QModelIndex()) -> QModelIndex:  # noqa: B008
