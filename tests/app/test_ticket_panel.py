@@ -305,3 +305,49 @@ def test_the_builders_trade_button_sends_its_structure_and_the_ticket_values_it(
     assert figures["max_loss"] == f"-${width * 100 - credit:,.0f}", figures
     assert figures["delta"].startswith("$0 → +$"), figures  # flat book; a short put vertical is long delta
     assert figures["commission"].startswith("$"), figures
+
+
+# --- the paper broker -----------------------------------------------------------------------------------------
+def _put_vertical(snapshot, below: float = 0.985, width: float = 25.0):
+    """A put credit vertical on the SPXW expiry after today, short strike ~1.5% below the index, both legs bid."""
+    today = snapshot.time.astimezone(ET).date()
+    sl = min((s for s in snapshot.expiries() if s.root.value == "SPXW" and s.expiry > today), key=lambda s: s.expiry)
+    c = snapshot.columns
+    rows = [r for r in range(sl.start, sl.stop) if not c["is_call"][r] and c["bid"][r] > 0]
+    strikes = {float(c["strike"][r]) for r in rows}
+    short = min(strikes, key=lambda k: abs(k - below * snapshot.underlying_price))
+    assert short - width in strikes
+    return put_credit_vertical("SPXW", sl.expiry, short, width)
+
+
+def test_one_click_on_the_paper_broker_fills_once_and_the_position_enters_the_greeks(qtbot, tmp_path):
+    from tests.app.trading_factory import session_on, sim_market
+
+    market = sim_market()
+    batch = market.advance(1.0)
+    session, store = session_on(tmp_path / "paper.sqlite")
+    context = AppContext(AppSettings(seed=3))
+    panel = TicketPanel()
+    qtbot.addWidget(panel)
+    try:
+        session.on_batch(batch)
+        panel.bind(context)
+        panel.on_batch(batch)
+        context.set_trading(session)
+        panel.show()
+        qtbot.waitExposed(panel)
+        context.request_trade(_put_vertical(batch.snapshot))
+        qtbot.mouseClick(panel.form.mode_buttons[PriceMode.NATURAL], Qt.MouseButton.LeftButton)
+        _ctrl_enter(panel, qtbot)
+        orders = session.orders()
+        assert len(orders) == 1 and orders[0].status is OrderStatus.FILLED
+        assert orders[0].avg_fill_price == pytest.approx(panel.quote.natural)
+        assert panel.form.status_label.text().startswith(f"order {orders[0].broker_order_id}: filled 1 of 1 @ ")
+        qtbot.waitUntil(lambda: panel._positions != (), timeout=5000)  # the portfolio came back with two legs
+        assert sorted(leg.ratio for leg in panel._positions) == [-1, 1]
+        qtbot.waitUntil(lambda: panel.value is not None and panel.value.positions.delta > 0, timeout=30_000)
+        assert not panel.form.figures["delta"].text().startswith("$0 →")  # the book is no longer flat
+    finally:
+        panel.shutdown()
+        session.close()
+        store.close()
