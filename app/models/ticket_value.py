@@ -20,6 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+# the builder's market assembly (shared fits, SPY's IVs); imported here, on the GUI thread: it imports the
+# surface panel's module, whose Qt objects must not be created by a worker's first import
+from app.models.builder_data import _caches
 from app.models.ticket_model import PackageQuote, TicketOrder, held_legs
 from app.shared_fits import SharedFits
 from spx_core.domain import ChainSnapshot
@@ -77,7 +80,6 @@ def compute_ticket(snapshots: dict[str, ChainSnapshot], held: tuple[Leg, ...], p
     # the surface package first, as the surface and chain workers take it in parallel: the same package first
     # keeps the module locks acyclic (see app.panels.scanner_panel._import_core)
     import spx_core.surface  # noqa: F401, I001 (this order on purpose)
-    from app.models.builder_data import _caches  # the builder's market assembly (shared fits, SPY's IVs)
     from spx_core.strategies.market import Market, MarketError
     from spx_core.strategies.valuation import value_structure
 
