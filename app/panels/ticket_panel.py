@@ -86,6 +86,8 @@ class TicketPanel(LivePanel):
         form.step_requested.connect(self.step)
         form.limit_typed.connect(self._on_limit_typed)
         form.send_requested.connect(self.send)
+        # what callers outside read (the self-test's round trip reads the status line)
+        self.status_label, self.verdict_label, self.send_button = form.status_label, form.verdict_label, form.send_button
         self.send_action = QAction("Send order", self)
         self.send_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
         self.send_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)

@@ -347,6 +347,14 @@ def test_one_click_on_the_paper_broker_fills_once_and_the_position_enters_the_gr
         assert sorted(leg.ratio for leg in panel._positions) == [-1, 1]
         qtbot.waitUntil(lambda: panel.value is not None and panel.value.positions.delta > 0, timeout=30_000)
         assert not panel.form.figures["delta"].text().startswith("$0 →")  # the book is no longer flat
+        trade = session.portfolio.open_trades[0]
+        context.request_order(session.close_request(trade.id))  # the positions panel's "Close trade"
+        assert panel.order.intent is Intent.CLOSE and panel.order.side is Side.BUY
+        qtbot.mouseClick(panel.form.mode_buttons[PriceMode.NATURAL], Qt.MouseButton.LeftButton)
+        assert panel.form.verdict_label.text().startswith("ready"), panel.form.verdict_label.text()
+        closing = panel.send()
+        assert closing is not None and closing.status is OrderStatus.FILLED and len(session.orders()) == 2
+        qtbot.waitUntil(lambda: panel._positions == (), timeout=5000)  # flat again
     finally:
         panel.shutdown()
         session.close()
