@@ -308,7 +308,7 @@ def test_the_builders_trade_button_sends_its_structure_and_the_ticket_values_it(
 
 
 # --- the paper broker -----------------------------------------------------------------------------------------
-def _put_vertical(snapshot, below: float = 0.985, width: float = 25.0):
+def put_vertical(snapshot, below: float = 0.985, width: float = 25.0):
     """A put credit vertical on the SPXW expiry after today, short strike ~1.5% below the index, both legs bid."""
     today = snapshot.time.astimezone(ET).date()
     sl = min((s for s in snapshot.expiries() if s.root.value == "SPXW" and s.expiry > today), key=lambda s: s.expiry)
@@ -336,7 +336,7 @@ def test_one_click_on_the_paper_broker_fills_once_and_the_position_enters_the_gr
         context.set_trading(session)
         panel.show()
         qtbot.waitExposed(panel)
-        context.request_trade(_put_vertical(batch.snapshot))
+        context.request_trade(put_vertical(batch.snapshot))
         qtbot.mouseClick(panel.form.mode_buttons[PriceMode.NATURAL], Qt.MouseButton.LeftButton)
         _ctrl_enter(panel, qtbot)
         orders = session.orders()
