@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMessageBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
 from app.models.ticket_model import PackageQuote, PriceMode, TicketOrder, held_legs, limit_for, quote_order, step_limit
 from app.models.ticket_text import figure_texts, order_line, status_text, verdict_text
@@ -93,9 +93,16 @@ class TicketPanel(LivePanel):
         self.send_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.send_action.triggered.connect(self.send)
         self.addAction(self.send_action)
+        # scrolls rather than growing the window: on a 720 px screen the dock shares the height with the strip
+        # of positions and orders below it
+        scroll = QScrollArea()
+        scroll.setWidget(form)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(form)
+        layout.addWidget(scroll)
 
     # --- opening ----------------------------------------------------------------------------------------
     def open_order(self, order: TicketOrder, *, ref: str | None = None) -> None:

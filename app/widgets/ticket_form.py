@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout,
-                               QHeaderView, QLabel, QPushButton, QSizePolicy, QSpinBox, QTableView, QToolButton,
+from PySide6.QtCore import QLocale, Qt, Signal
+from PySide6.QtGui import QDoubleValidator, QFont
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox, QTableView, QToolButton,
                                QVBoxLayout, QWidget)
 
 from app.models.ticket_legs import TicketColumn, TicketLegsModel
@@ -31,6 +31,7 @@ from spx_core.execution.orders import OrderType, Side, TimeInForce
 __all__ = ["TicketForm"]
 
 _COLOURS = {"ok": "#2eaa5c", "warn": "#e6a117", "bad": "#e14b4b", "idle": "#888888"}
+_WIDE = ("what_if",)  # figures whose text needs a whole row
 _PACKAGE_TIP = ("Points per unit: what one unit of the legs as written costs to buy (natural: what crossing every "
                 "leg's spread pays for a buy or receives for a sell)")
 
@@ -70,8 +71,8 @@ class TicketForm(QWidget):
         layout.addLayout(package)
         layout.addLayout(self._build_terms())
         layout.addLayout(self._build_price())
+        layout.addWidget(self._build_send())  # the verdict and Send stay in view on a short dock
         layout.addLayout(self._build_figures())
-        layout.addWidget(self._build_send())
         layout.addStretch(1)
 
     # --- building -----------------------------------------------------------------------------------------
@@ -131,37 +132,48 @@ class TicketForm(QWidget):
             button.setText(text)
             button.setToolTip(f"{'Lower' if ticks < 0 else 'Raise'} the limit by one tick")
             button.clicked.connect(lambda _=False, t=ticks: self.step_requested.emit(t))
-        self.limit_spin = QDoubleSpinBox()
-        self.limit_spin.setDecimals(2)
-        self.limit_spin.setRange(-99_999.0, 99_999.0)
-        self.limit_spin.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)
-        self.limit_spin.setKeyboardTracking(False)  # "1.45" typed is one price, not "1", "1.", "1.4"
-        self.limit_spin.setToolTip("Limit per unit (points; rounded to the tick: combos 0.05, SPX singles 0.05 "
-                                   "below 3.00 and 0.10 from 3.00)")
-        self.limit_spin.valueChanged.connect(self.limit_typed)
+        # a line edit, not a spin box: its arrows would step by cents across the tick grid (the -/+ buttons step
+        # by ticks), and a button-less spin box draws no text under the app's style sheet
+        self.limit_edit = QLineEdit()
+        self._shown_limit = ""  # the text the ticket last showed (an unchanged box is no custom price)
+        validator = QDoubleValidator(-99_999.0, 99_999.0, 2, self.limit_edit)
+        validator.setNotation(QDoubleValidator.Notation.StandardNotation)
+        validator.setLocale(QLocale.c())  # "1.45" whatever the system locale's decimal mark
+        self.limit_edit.setValidator(validator)
+        self.limit_edit.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.limit_edit.setMaximumWidth(self.limit_edit.fontMetrics().horizontalAdvance("-9,999.00") + 16)
+        self.limit_edit.setToolTip("Limit per unit (points; rounded to the tick: combos 0.05, SPX singles 0.05 "
+                                   "below 3.00 and 0.10 from 3.00); Enter applies it")
+        self.limit_edit.editingFinished.connect(self._on_limit_edited)
         self.premium_label = QLabel()
         row.addSpacing(6)
         row.addWidget(self.down_button)
-        row.addWidget(self.limit_spin)
+        row.addWidget(self.limit_edit)
         row.addWidget(self.up_button)
         row.addWidget(self.premium_label, 1)
         return row
 
     def _build_figures(self) -> QGridLayout:
+        """Name/value pairs two to a row (the broker's what-if, a long text, on a row of its own)."""
         grid = QGridLayout()
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(1)
         self.figures: dict[str, QLabel] = {}
-        for i, (key, name, tip) in enumerate(FIGURES):
+        row = col = 0
+        for key, name, tip in FIGURES:
             title, value = QLabel(name), QLabel("–")
             for label in (title, value):
                 label.setToolTip(tip)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-            grid.addWidget(title, i, 0)
-            grid.addWidget(value, i, 1)
+            if key in _WIDE and col:
+                row, col = row + 1, 0
+            grid.addWidget(title, row, col)
+            grid.addWidget(value, row, col + 1, 1, 3 if key in _WIDE else 1)
+            row, col = (row + 1, 0) if key in _WIDE or col else (row, 2)
             self.figures[key] = value
         grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
         return grid
 
     def _build_send(self) -> QWidget:
@@ -184,6 +196,12 @@ class TicketForm(QWidget):
         layout.addWidget(self.status_label, 1, 0, 1, 2)
         layout.setColumnStretch(0, 1)
         return box
+
+    def _on_limit_edited(self) -> None:
+        text = self.limit_edit.text().strip()
+        self.limit_edit.setModified(False)
+        if text and text != self._shown_limit:
+            self.limit_typed.emit(float(text))
 
     def _fit_table(self, *_: Any) -> None:
         """Every leg on screen without scrolling; the Quote column only when a leg has something to say."""
@@ -220,12 +238,13 @@ class TicketForm(QWidget):
 
     def show_price(self, order: TicketOrder, limit: float, mode: PriceMode) -> None:
         market = order.order_type is OrderType.MKT
-        for w in (*self.mode_buttons.values(), self.limit_spin, self.down_button, self.up_button):
+        for w in (*self.mode_buttons.values(), self.limit_edit, self.down_button, self.up_button):
             w.setEnabled(not market)
         self.mode_buttons[mode].setChecked(True)
-        self.limit_spin.blockSignals(True)
-        self.limit_spin.setValue(limit if math.isfinite(limit) else 0.0)
-        self.limit_spin.blockSignals(False)
+        text = f"{limit:.2f}" if math.isfinite(limit) else ""
+        if text != self.limit_edit.text() and not (self.limit_edit.hasFocus() and self.limit_edit.isModified()):
+            self.limit_edit.setText(text)  # (never under the trader's typing)
+        self._shown_limit = text
         self.premium_label.setText(premium_text(order, limit))
 
     def show_figures(self, texts: dict[str, str]) -> None:

@@ -135,14 +135,18 @@ def test_price_modes_ticks_and_the_plus_minus_buttons(make_ticket, qtbot):
     panel, context, _ = make_ticket()
     context.request_trade(VERTICAL)
     qtbot.mouseClick(panel.form.mode_buttons[PriceMode.NATURAL], Qt.MouseButton.LeftButton)
-    assert panel.limit == pytest.approx(4.00) and panel.form.limit_spin.value() == pytest.approx(4.00)
+    assert panel.limit == pytest.approx(4.00) and panel.form.limit_edit.text() == "4.00"
     qtbot.mouseClick(panel.form.up_button, Qt.MouseButton.LeftButton)
     assert panel.mode is PriceMode.CUSTOM and panel.limit == pytest.approx(4.05)  # combos tick 0.05
     for _ in range(2):
         qtbot.mouseClick(panel.form.down_button, Qt.MouseButton.LeftButton)
     assert panel.limit == pytest.approx(3.95)
-    panel.form.limit_spin.setValue(4.12)  # typed: rounded onto the grid
-    assert panel.limit == pytest.approx(4.10) and panel.form.limit_spin.value() == pytest.approx(4.10)
+    edit = panel.form.limit_edit
+    edit.setFocus()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "4.12")  # typed: rounded onto the grid
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert panel.limit == pytest.approx(4.10) and edit.text() == "4.10"
     context.trade_contract(contract(4650), "buy")  # a single leg at 3.00 x 3.20
     assert panel.mode is PriceMode.MID and panel.limit == pytest.approx(3.10)
     qtbot.mouseClick(panel.form.up_button, Qt.MouseButton.LeftButton)
