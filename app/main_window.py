@@ -158,10 +158,15 @@ class MainWindow(QMainWindow):
             total = sum(spec.stretch for spec in specs)
             self.resizeDocks([self.docks[spec.key] for spec in specs],
                              [int(width * spec.stretch / total) for spec in specs], Qt.Orientation.Horizontal)
-        bottom = [self.docks[s.key] for s in self.specs
-                  if s.area == Qt.DockWidgetArea.BottomDockWidgetArea and s.tab_with not in self.docks]
-        if bottom:
-            self.resizeDocks(bottom, [int(self.height() * BOTTOM_SHARE)] * len(bottom), Qt.Orientation.Vertical)
+        # the bottom strip's height against the row above it (one call for both: Qt moves the separator between
+        # the areas only when it is given a dock on each side)
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        pair = [next((self.docks[s.key] for s in self.specs if (s.area == bottom) is below and not s.tab_with), None)
+                for below in (False, True)]
+        if None not in pair:
+            height = self.height()
+            self.resizeDocks(pair, [int(height * (1 - BOTTOM_SHARE)), int(height * BOTTOM_SHARE)],
+                             Qt.Orientation.Vertical)
         self._default_state = self.saveState(LAYOUT_VERSION)
 
     # --- panels and layout --------------------------------------------------------------------------
@@ -266,6 +271,7 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
             dock.show()
         self.restoreState(self._default_state, LAYOUT_VERSION)
+        self._default_split()  # the default proportions at the current size (the state holds another size's)
         store = qsettings()
         store.remove("layout")
         store.sync()

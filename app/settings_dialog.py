@@ -1,13 +1,14 @@
-"""Settings dialog: database, simulator seed and speed, strike window, visible chain columns, theme."""
+"""Settings dialog: database, simulator seed and speed, strike window, visible chain columns, theme, and the
+paper account (broker, starting cash, fill model, latency)."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from app.models.chain_data import VISIBLE_FIELDS
-from app.settings import SPEEDS, THEMES, AppSettings, SettingsError
+from app.settings import BROKERS, FILL_MODELS, SPEEDS, THEMES, AppSettings, SettingsError
 
 __all__ = ["SettingsDialog"]
 
@@ -19,6 +20,7 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setObjectName("settings_dialog")
+        self._original = settings
         form = QFormLayout()
         self.db_edit = QLineEdit(settings.db_path)
         self.db_edit.setPlaceholderText("default: spx_terminal.sqlite in the user data folder")
@@ -54,6 +56,7 @@ class SettingsDialog(QDialog):
         self.theme_combo.addItems(THEMES)
         self.theme_combo.setCurrentText(settings.theme)
         form.addRow("Theme", self.theme_combo)
+        self._trading_rows(form, settings)
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #ff6b6b")
         self.note = QLabel("Database and seed changes take effect when the source restarts.")
@@ -66,7 +69,35 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.note)
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
-        self._original = settings
+
+    def _trading_rows(self, form: QFormLayout, settings: AppSettings) -> None:
+        self.broker_combo = QComboBox()
+        self.broker_combo.addItems(BROKERS)
+        self.broker_combo.setCurrentText(settings.broker)
+        self.broker_combo.setToolTip("paper: the in-process paper broker on the market shown; ib: Interactive "
+                                     "Brokers (not in this build yet)")
+        form.addRow("Broker", self.broker_combo)
+        self.cash_spin = QDoubleSpinBox()
+        self.cash_spin.setRange(1.0, 1e9)
+        self.cash_spin.setDecimals(0)
+        self.cash_spin.setPrefix("$")
+        self.cash_spin.setValue(settings.starting_cash)
+        form.addRow("Paper starting cash", self.cash_spin)
+        self.fill_combo = QComboBox()
+        self.fill_combo.addItems(FILL_MODELS)
+        self.fill_combo.setCurrentText(settings.fill_model)
+        form.addRow("Paper fill model", self.fill_combo)
+        self.offset_spin = QDoubleSpinBox()
+        self.offset_spin.setRange(0.0, 0.5)
+        self.offset_spin.setSingleStep(0.05)
+        self.offset_spin.setValue(settings.fill_offset)
+        self.offset_spin.setToolTip("mid_offset: the fraction of each leg's spread paid beyond mid (0.5 = natural)")
+        form.addRow("Mid offset (of the spread)", self.offset_spin)
+        self.latency_spin = QSpinBox()
+        self.latency_spin.setRange(0, 60_000)
+        self.latency_spin.setSuffix(" ms")
+        self.latency_spin.setValue(settings.latency_ms)
+        form.addRow("Paper latency", self.latency_spin)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Database file", self.db_edit.text(),
@@ -77,11 +108,14 @@ class SettingsDialog(QDialog):
 
     def result_settings(self) -> AppSettings:
         """The edited settings; raises SettingsError naming the bad field."""
-        return AppSettings(
+        # from the original: a field this dialog does not edit keeps its value
+        return self._original.with_changes(
             db_path=self.db_edit.text().strip(), seed=self.seed_spin.value(),
             speed=float(self.speed_combo.currentData()), strike_window=self.window_spin.value(),
             chain_columns=tuple(name for name, box in self.column_checks.items() if box.isChecked()),
-            theme=self.theme_combo.currentText())
+            theme=self.theme_combo.currentText(), broker=self.broker_combo.currentText(),
+            starting_cash=float(self.cash_spin.value()), fill_model=self.fill_combo.currentText(),
+            fill_offset=round(float(self.offset_spin.value()), 4), latency_ms=self.latency_spin.value())
 
     def accept(self) -> None:
         try:

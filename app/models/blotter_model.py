@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -24,7 +25,7 @@ from PySide6.QtGui import QColor
 from spx_core.domain.calendar import ET
 from spx_core.domain.contracts import OptionContract
 from spx_core.domain.snapshot import ChainSnapshot
-from spx_core.execution.orders import Fill, OrderState, OrderStatus, Side
+from spx_core.execution.orders import Fill, OrderRequest, OrderState, OrderStatus, Side
 from spx_core.strategies.structure import Leg
 
 __all__ = [
@@ -66,6 +67,10 @@ def _time(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, ET).strftime("%d %b %H:%M:%S") if ns else ""
 
 
+def _clock(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, ET).strftime("%H:%M:%S") if ns else ""
+
+
 def _price(v: float | None) -> str:
     return "" if v is None or not math.isfinite(v) else f"{v:.2f}"
 
@@ -77,6 +82,18 @@ def _money(v: float) -> str:
 def _structure(s: OrderState) -> str:
     req = s.request
     return req.name or " / ".join(f"{leg.ratio:+d} {contract_text(leg.contract)}" for leg in req.legs)
+
+
+@lru_cache(maxsize=4096)
+def order_label(request: OrderRequest) -> str:
+    """"25-wide put credit vertical · 04 Dec": what the order trades, short enough for a 1280 px strip (the
+    structure as held after a fill, so a SELL of (+P1, -P2) reads as the credit vertical it opens)."""
+    from spx_core.portfolio.trades import short_label
+    from spx_core.strategies.recognize import recognize
+
+    held = [Leg(leg.contract, leg.ratio * request.side.sign) for leg in request.legs]
+    front = min(leg.contract.expiry for leg in request.legs)
+    return f"{short_label(recognize(held))} · {front:%d %b}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +109,8 @@ class _Col:
 ORDER_COLUMNS: tuple[_Col, ...] = (
     _Col("Time (ET)", "When the order was placed (market clock, US/Eastern)",
          lambda s, m: _time(s.request.created_ns or s.updated_ns), right=False),
-    _Col("Structure", "The structure's name (or its legs)", lambda s, m: _structure(s), right=False),
+    _Col("Structure", "What the order trades, as held after a fill (the full name in the tooltip)",
+         lambda s, m: order_label(s.request), right=False),
     _Col("Side", "BUY pays the limit per unit, SELL receives it", lambda s, m: s.request.side.value.upper(),
          right=False),
     _Col("Filled", "Units filled / units ordered", lambda s, m: f"{s.filled}/{s.quantity}"),
@@ -230,7 +248,7 @@ class OrdersModel(QAbstractTableModel):
             return int((Qt.AlignmentFlag.AlignRight if col.right else Qt.AlignmentFlag.AlignLeft)
                        | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return s.reason or _structure(s)
+            return f"{_structure(s)}\n{s.reason}" if s.reason else _structure(s)
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,
@@ -244,8 +262,8 @@ class OrdersModel(QAbstractTableModel):
         return None
 
 
-#: Fill columns: leg, contract, side, quantity, price, time, commission, fees, exec id.
-FILL_HEADERS = ("Leg", "Contract", "Side", "Qty", "Price", "Time (ET)", "Commission ($)", "Fees ($)", "Exec id")
+#: Fill columns (the execution id is the row's tooltip: the pane sits beside the orders in a short strip).
+FILL_HEADERS = ("Leg", "Contract", "Side", "Qty", "Price", "Time (ET)", "Comm ($)", "Fees ($)")
 
 
 class FillsModel(QAbstractTableModel):
@@ -272,10 +290,11 @@ class FillsModel(QAbstractTableModel):
         f = self._fills[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return (str(f.leg + 1), contract_text(f.contract), f.side.value.upper(), str(f.quantity),
-                    f"{f.price:.2f}", _time(f.time_ns), f"{f.commission:.2f}", f"{f.fees:.2f}",
-                    f.exec_id)[index.column()]
+                    f"{f.price:.2f}", _clock(f.time_ns), f"{f.commission:.2f}", f"{f.fees:.2f}")[index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"execution {f.exec_id} at {_time(f.time_ns)} ET"
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            left = index.column() in (1, 2, 8)
+            left = index.column() in (1, 2)
             return int((Qt.AlignmentFlag.AlignLeft if left else Qt.AlignmentFlag.AlignRight)
                        | Qt.AlignmentFlag.AlignVCenter)
         return None

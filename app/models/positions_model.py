@@ -147,6 +147,14 @@ class _Row:
 _NO_GREEKS = (math.nan,) * 4
 
 
+def _trade_label(trade: Any) -> str:
+    """"25-wide put credit vertical · 04 Dec" (the full name is the tooltip): short enough for a 1280 px strip."""
+    from spx_core.portfolio.trades import short_label
+
+    front = min(leg.contract.expiry for leg in trade.legs)
+    return f"{short_label(trade.structure)} · {front:%d %b}"
+
+
 class PositionsModel(QAbstractItemModel):
     """Trades with their legs (see the module docstring). Top rows: internalId 0; a leg: its trade's row + 1."""
 
@@ -234,8 +242,8 @@ class PositionsModel(QAbstractItemModel):
         pnl_open = float(t.unrealized_pnl(mark))
         today_pnl = t.total_pnl(mark) if opened_today else math.nan
         greeks = tuple(math.fsum(r.greeks[i] for r in legs) for i in range(4))
-        tip = t.describe(mark)
-        return _Row(t.name, t.side.sign * t.quantity, float(t.open_price), mark, pnl_open, today_pnl,
+        tip = f"{t.name}\n{t.describe(mark)}"
+        return _Row(_trade_label(t), t.side.sign * t.quantity, float(t.open_price), mark, pnl_open, today_pnl,
                     float(t.realized_pnl), greeks,  # type: ignore[arg-type]
                     min((r.dte for r in legs if r.dte is not None), default=None), not t.is_open, tip)
 

@@ -140,12 +140,18 @@ class BlotterPanel(LivePanel):
         detail_layout.setContentsMargins(0, 0, 0, 0)
         detail_layout.addWidget(self.detail_label)
         detail_layout.addWidget(self.fills, 1)
-        split = QSplitter(Qt.Orientation.Vertical)
+        # a short strip at the bottom of the window: the fills sit beside the orders, so every order row stays
+        # readable at 1280x720 (stacked, the orders got one row)
+        row = self.table.verticalHeader().defaultSectionSize()
+        self.table.setMinimumHeight(3 * row + 4)
+        self.fills.setMinimumHeight(2 * row + 4)
+        split = QSplitter(Qt.Orientation.Horizontal)
         split.setObjectName("blotter_split")
         split.addWidget(self.table)
         split.addWidget(detail)
         split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setStretchFactor(1, 1)
+        split.setSizes([660, 340])  # proportions until the first layout
         self.filter_combo = QComboBox()
         self.filter_combo.setObjectName("blotter_filter")
         for mode, text in _FILTERS:
@@ -240,8 +246,9 @@ class BlotterPanel(LivePanel):
             return
         legs = ", ".join(f"{leg.ratio:+d} {contract_text(leg.contract)}" for leg in state.request.legs)
         why = f" · {state.reason}" if state.reason else ""
-        self.detail_label.setText(f"{state.request.name or 'order'} {state.ref}: {legs} · "
-                                  f"{len(state.fills)} fills{why}")
+        text = f"{state.request.name or 'order'} {state.ref}: {legs} · {len(state.fills)} fills{why}"
+        self.detail_label.setText(text)
+        self.detail_label.setToolTip(text)  # the pane beside the orders is narrow: the whole line on hover
 
     def _update_buttons(self) -> None:
         state = self.selected_state()

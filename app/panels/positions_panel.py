@@ -64,7 +64,7 @@ class PositionsPanel(LivePanel):
         self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setUniformRowHeights(True)
-        self.tree.setAlternatingRowColors(True)
+        self.tree.setMinimumHeight(3 * (self.fontMetrics().height() + 6))  # a short strip still shows a trade
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setStretchLastSection(False)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -85,14 +85,14 @@ class PositionsPanel(LivePanel):
         self.close_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.close_action.triggered.connect(self.close_selected)
         self.addAction(self.close_action)
-        bar = QHBoxLayout()
+        bar = QHBoxLayout()  # one line above the tree: the account, what is held, the action
+        bar.addWidget(self.account_label, 3)
         bar.addWidget(self.status_label, 1)
         bar.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.account_label)
-        layout.addWidget(self.tree, 1)
         layout.addLayout(bar)
+        layout.addWidget(self.tree, 1)
         self._selected_trade: int | None = None
         self._update_buttons()
 

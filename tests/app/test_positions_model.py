@@ -70,7 +70,8 @@ def test_trade_row_with_legs_marks_and_pnl(opened):
     assert model.rowCount() == 1
     parent = model.index(0, 0)
     assert model.rowCount(parent) == 2
-    assert _cell(model, 0, "Trade / leg") == opened[0].name == "SPXW 2024-03-15 5100/5075 put credit vertical (25 wide)"
+    assert _cell(model, 0, "Trade / leg") == "25-wide put credit vertical · 15 Mar"
+    assert model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole).startswith(opened[0].name)
     assert _cell(model, 0, "Qty") == "-2"  # two sold
     assert _cell(model, 0, "Open") == "1.45" and _cell(model, 0, "Mark") == "0.70"
     # (1.45 - 0.70) x 2 units x 100: the open P&L at the mark, before charges (those are realized)

@@ -149,3 +149,15 @@ def test_feed_market_follows_the_latest_batch_and_its_companions(market):
     assert view.snapshot("SPX") is batch.snapshot
     assert set(view.snapshots) == {b.snapshot.underlying for b in (batch, *batch.companions)}
     assert day_start_ns(batch.snapshot.time_ns) <= batch.snapshot.time_ns < day_start_ns(batch.snapshot.time_ns) + 86_400e9
+
+
+def test_settings_dialog_keeps_and_edits_the_trading_settings(qtbot):
+    from app.settings_dialog import SettingsDialog
+
+    mine = AppSettings(starting_cash=25_000.0, fill_model="mid_offset", fill_offset=0.3, latency_ms=250)
+    dialog = SettingsDialog(mine)
+    qtbot.addWidget(dialog)
+    assert dialog.result_settings() == mine  # OK without edits changes nothing
+    dialog.fill_combo.setCurrentText("natural")
+    dialog.latency_spin.setValue(0)
+    assert dialog.result_settings() == mine.with_changes(fill_model="natural", latency_ms=0)
