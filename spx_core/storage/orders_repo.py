@@ -17,17 +17,15 @@ denormalized rows against that replay (and the positions against the fold of the
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, time, timezone
+from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from spx_core.domain import OptionContract
 from spx_core.domain.calendar import ET, to_ns
-
 from spx_core.execution.orders import (
     Fill,
     OrderError,
@@ -38,11 +36,14 @@ from spx_core.execution.orders import (
 )
 from spx_core.portfolio.decisions import TradeDecision
 from spx_core.portfolio.positions import Position, apply_fill
-from spx_core.portfolio.trades import Trade, apply_trade_fill, new_trade
+from spx_core.portfolio.settlement import ShareDelivery
+from spx_core.portfolio.trades import Trade, apply_trade_fill, new_trade, settle_trade
 from spx_core.storage import schema as t
 from spx_core.storage.ledger_rows import (
     decision_from_row,
     decision_row,
+    delivery_row,
+    load_deliveries,
     load_positions,
     load_trades,
     position_row,
@@ -56,9 +57,9 @@ from spx_core.storage.orders_rows import (
     load_events,
     load_states,
     request_row,
-    stale_state_columns,
     state_columns,
 )
+from spx_core.storage.orders_verify import ledger_problems
 
 __all__ = ["OrderRepository", "UnknownOrderError", "et_day_start_ns"]
 
@@ -227,6 +228,38 @@ class OrderRepository:
             found = load_trades(conn, t.trades.c.id == int(trade_id))
         return found[0] if found else None
 
+    def apply_settlement(self, fills: Iterable[Fill], deliveries: Iterable[ShareDelivery] = ()) -> None:
+        """Book expiry/exercise fills (no order: ``fills.order_id`` NULL) and share deliveries; ONE transaction.
+
+        Each fill closes its contract's position and settles the leg of every open trade holding it
+        (:func:`~spx_core.portfolio.trades.settle_trade`). Idempotent: fills and deliveries whose
+        ``exec_id`` is stored are skipped (a settlement run twice books once).
+        """
+        fills, deliveries = list(fills), list(deliveries)
+        with self._store._write() as conn:
+            stored = set(conn.execute(select(t.fills.c.exec_id).where(
+                t.fills.c.exec_id.in_([f.exec_id for f in fills]))).scalars())
+            for fill in fills:
+                if fill.exec_id in stored:
+                    continue
+                stored.add(fill.exec_id)
+                self._insert_fill(conn, fill, order_id=None)
+                self._book_position(conn, fill)
+                for trade in load_trades(conn, t.trades.c.status == "open"):
+                    after = settle_trade(trade, fill.contract, fill.price, fill.time_ns, fill.exec_id)
+                    if after is not trade:
+                        self._save_trade(conn, after, stored=True)
+            done = set(conn.execute(select(t.share_deliveries.c.exec_id)).scalars())
+            rows = [delivery_row(d, instrument_ids(conn, [d.contract])[d.contract])
+                    for d in deliveries if d.exec_id not in done]
+            if rows:
+                conn.execute(t.share_deliveries.insert(), rows)
+
+    def deliveries(self) -> list[ShareDelivery]:
+        """Stored share deliveries in the order they were booked."""
+        with self._store._read() as conn:
+            return load_deliveries(conn)
+
     # --- decisions ----------------------------------------------------------------------------------------
     def record_decision(self, decision: TradeDecision) -> int:
         """Store one TRADE/SKIP decision (its own transaction); returns its id."""
@@ -244,18 +277,14 @@ class OrderRepository:
 
     # --- consistency --------------------------------------------------------------------------------
     def verify(self) -> list[str]:
-        """Problems found comparing the denormalized rows with a replay of the stored events ([] = sound).
+        """Problems found comparing the stored rows with a replay of the stored events and fills ([] = sound).
 
-        Checks every order row against the replay of its events. Cheap enough to run on open.
+        Order rows against the replay of their events, positions against the fold of their fills, trades
+        against a ledger rebuilt from every fill (:mod:`spx_core.storage.orders_verify`). One read
+        transaction: a consistent view even while another process writes.
         """
-        problems = []
         with self._store._read() as conn:
-            for row, state in load_states(conn):
-                stale = stale_state_columns(row, state)
-                if stale:
-                    problems.append(f"order {row.ref}: stored {', '.join(stale)} differ from the replay of its "
-                                    f"events")
-        return problems
+            return ledger_problems(conn, self._day_start)
 
     # --- internals ----------------------------------------------------------------------------------
     def _insert_fill(self, conn: Connection, fill: Fill, *, order_id: int | None) -> int:

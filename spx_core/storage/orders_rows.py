@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from spx_core.domain import OptionContract
 from spx_core.execution.orders import (

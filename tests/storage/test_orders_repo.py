@@ -7,10 +7,25 @@ import sqlite3
 
 import pytest
 
-from spx_core.execution.orders import IllegalTransition, Intent, OrderError, OrderStatus, replay
+from spx_core.execution.orders import (
+    IllegalTransition,
+    Intent,
+    OrderError,
+    OrderStatus,
+    replay,
+)
 from spx_core.storage import Store
 from spx_core.storage.orders_repo import OrderRepository, UnknownOrderError
-from tests.storage.orders_factory import SEC, T0, fill_event, filled_events, single, status, vertical, put
+from tests.storage.orders_factory import (
+    SEC,
+    T0,
+    fill_event,
+    filled_events,
+    put,
+    single,
+    status,
+    vertical,
+)
 
 
 @pytest.fixture
