@@ -33,6 +33,7 @@ QUOTES: dict[tuple[Root, date, float, str], tuple[float, float]] = {
     (Root.SPX, MONTHLY, 4700, "P"): (40.00, 40.60), (Root.SPX, MONTHLY, 4650, "P"): (27.00, 27.50),
     (Root.SPXW, YESTERDAY, 4700, "P"): (0.05, 0.10),
     (Root.SPXW, DAY, 4600, "P"): (float("nan"), 1.10),  # no bid
+    (Root.SPXW, DAY, 4575, "P"): (0.0, 0.05),  # a zero bid
     (Root.SPXW, DAY, 4625, "P"): (2.40, 2.10),  # crossed
 }
 

@@ -163,6 +163,7 @@ def test_unlisted_leg_and_missing_chain(market, broker):
 
 @pytest.mark.parametrize(("strike", "side", "words"), [
     (4600, Side.SELL, "has no bid"),  # selling needs a bid
+    (4575, Side.SELL, "has no bid"),  # and zero is no bid
     (4625, Side.BUY, "quote is crossed"),
 ])
 def test_unusable_quotes(market, broker, strike, side, words):
