@@ -29,7 +29,8 @@ from spx_core.domain.calendar import (
 )
 from spx_core.domain.contracts import OptionContract, Settlement
 
-__all__ = ["OPTION_CLOSE_DELAY", "last_trade_instant", "market_open", "session_close", "session_close_ns"]
+__all__ = ["OPTION_CLOSE_DELAY", "is_expired", "last_trade_instant", "market_open", "session_close",
+           "session_close_ns"]
 
 #: Index and index-ETF options close this long after the equity close (16:15 vs 16:00 ET).
 OPTION_CLOSE_DELAY = timedelta(minutes=15)
@@ -45,6 +46,11 @@ def last_trade_instant(contract: OptionContract, calendar: MarketCalendar | None
     if contract.settlement is Settlement.AM:
         return cal.session_close(cal.previous_trading_day(contract.expiry)) + OPTION_CLOSE_DELAY
     return cal.expiry_instant(contract.expiry, Settlement.PM).astimezone(ET)
+
+
+def is_expired(contract: OptionContract, now_ns: int, calendar: MarketCalendar | None = None) -> bool:
+    """True once ``contract`` has stopped trading for good (its last trading instant has passed)."""
+    return now_ns >= to_ns(last_trade_instant(contract, calendar))
 
 
 def session_close(contract: OptionContract, day: date, calendar: MarketCalendar | None = None) -> datetime:
