@@ -32,6 +32,7 @@ from spx_core.execution.checks import (
     PackageQuote,
     package_quote,
 )
+from spx_core.execution.fill_model import DEFAULT_BLOCKING
 from spx_core.execution.orders import OrderRequest
 from spx_core.execution.rate_limit import SlidingWindowLimiter
 
@@ -91,7 +92,8 @@ class GateSettings:
         price_band: how far a limit may be from the natural (:class:`PriceBand`).
         live_trading: False refuses every order to a broker whose ``is_live`` is True.
         orders_per_minute: new orders and modifies per sliding 60 s of market clock (the Tastyworks plan's 60).
-        refuse_flags: quote flags that make a leg unusable for pricing an order.
+        refuse_flags: quote flags that make a leg unusable for pricing an order (by default the ones on which
+            the paper fill model never fills: crossed, no quote, outside bounds, stale).
         max_snapshot_age_s: seconds of market clock a chain may lag the clock before orders on it are refused
             (None: no limit).
     """
@@ -101,7 +103,7 @@ class GateSettings:
     price_band: PriceBand = field(default_factory=PriceBand)
     live_trading: bool = False
     orders_per_minute: int = 60
-    refuse_flags: QuoteFlag = QuoteFlag.CROSSED | QuoteFlag.NO_QUOTE
+    refuse_flags: QuoteFlag = DEFAULT_BLOCKING
     max_snapshot_age_s: float | None = 600.0
 
     def __post_init__(self) -> None:

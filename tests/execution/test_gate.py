@@ -10,6 +10,7 @@ import pytest
 from spx_core.domain import ET
 from spx_core.execution.approval import ApprovedOrder
 from spx_core.execution.checks import CHECKS, CheckFailure, CloseContext, package_quote
+from spx_core.execution.fill_model import LegQuotes, natural_price
 from spx_core.execution.gate import GateSettings, PreTradeGate, PriceBand
 from spx_core.execution.orders import Intent, OrderRequest, Side, new_ref
 from spx_core.strategies.structure import Leg
@@ -57,6 +58,24 @@ def test_package_quote_matches_hand_computation(market):
     assert q.bid == pytest.approx(10.00 - 6.00) and q.ask == pytest.approx(10.20 - 5.80)
     assert q.natural(Side.SELL) == pytest.approx(4.00) and q.natural(Side.BUY) == pytest.approx(4.40)
     assert q.width == pytest.approx(0.40) and q.mid == pytest.approx(4.20)
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+@pytest.mark.parametrize("legs", [
+    ((4700, "P", 1), (4675, "P", -1)),  # vertical
+    ((4700, "P", 1), (4675, "P", -1), (4725, "C", 1), (4750, "C", -1)),  # iron condor
+    ((4650, "C", 1), (4700, "C", -2), (4750, "C", 1)),  # butterfly
+])
+def test_the_gates_natural_is_the_paper_fill_models(market, legs, side):
+    legs = tuple(Leg(contract(k, r), q) for k, r, q in legs)
+    gate_natural = package_quote(legs, market, side=side).natural(side)
+    assert gate_natural == pytest.approx(natural_price(legs, side, LegQuotes.from_market(legs, market)), abs=1e-12)
+
+
+def test_iron_condor_natural_by_hand(market):
+    # SELL (+4700P, -4675P, +4725C, -4750C): 10.00 - 6.00 + 7.40 - 2.65
+    legs = (Leg(contract(4700), 1), Leg(contract(4675), -1), Leg(contract(4725, "C"), 1), Leg(contract(4750, "C"), -1))
+    assert package_quote(legs, market, side=Side.SELL).natural(Side.SELL) == pytest.approx(8.75)
 
 
 def test_preview_never_mints_and_never_counts(market, broker):
