@@ -107,9 +107,9 @@ class RecordingBroker(Broker):
 
 def put_credit_spread(*, limit: float = 4.20, quantity: int = 1, **kw) -> OrderRequest:
     """SELL +4700P -4675P: natural 10.00 - 6.00 = 4.00 (package bid), package ask 10.20 - 5.80 = 4.40."""
-    return OrderRequest(ref=kw.pop("ref", None) or new_ref(), legs=(Leg(contract(4700), 1), Leg(contract(4675), -1)),
-                        side=kw.pop("side", Side.SELL), quantity=quantity, limit=limit, created_ns=to_ns(T0), name="25-wide put credit",
-                        kind="vertical", **kw)
+    kw = {"ref": new_ref(), "side": Side.SELL, "created_ns": to_ns(T0), "name": "25-wide put credit",
+          "kind": "vertical"} | kw
+    return OrderRequest(legs=(Leg(contract(4700), 1), Leg(contract(4675), -1)), quantity=quantity, limit=limit, **kw)
 
 
 def single(strike: float, right: str, side: Side, limit: float | None, *, quantity: int = 1,

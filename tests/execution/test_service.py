@@ -240,6 +240,15 @@ def test_close_a_trade_and_refuse_over_closing(world, market):
     assert late.state.reason == f"refused by close: trade #{trade.id} is already closed"
 
 
+def test_a_close_of_an_unknown_trade_is_refused_though_it_cannot_be_stored(world):
+    service, repo, broker, shown = world
+    result = service.place(put_credit_spread(limit=4.40, side=Side.BUY, intent=Intent.CLOSE, trade_id=99))
+    assert result.state.status is OrderStatus.REJECTED and not result.sent
+    assert result.state.reason == "refused by close: trade #99 does not exist; pick an open trade"
+    assert repo.order(result.state.ref) is None and broker.working_refs() == ()
+    assert shown == [result.state]
+
+
 # --- restart, expiry, switching ----------------------------------------------------------------------------------
 def test_restore_hands_working_orders_to_a_new_broker(db, market):
     store = Store.open(db)
@@ -292,6 +301,14 @@ def test_expire_day_for_a_broker_that_does_not_expire_its_orders(db, market, cap
     assert broker.cancelled == [ref] and service.orders()[0].status is OrderStatus.EXPIRED
     assert "ignored, the order is already expired" in caplog.text and "ERROR" not in caplog.text
     store.close()
+
+
+def test_a_day_order_without_a_creation_time_expires_by_when_it_was_sent(world, market):
+    service, repo, broker, shown = world
+    market.move(seconds=3600)  # 11:30 ET
+    ref = service.place(put_credit_spread(limit=4.30, created_ns=0)).state.ref
+    assert service.expire_day(to_ns(datetime(2024, 1, 5, 15, 59, tzinfo=ET))) == []
+    assert repo.order(ref).status is OrderStatus.SUBMITTED
 
 
 def test_switch_broker_only_when_nothing_works_at_the_old_one(world, market):
