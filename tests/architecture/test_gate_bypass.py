@@ -6,7 +6,9 @@
    and an expired one, and the broker sees nothing; no Broker subclass overrides the final methods.
 2. Static (ast scan of spx_core/ and app/): only gate.py mints or registers, nothing else touches the gate's
    minter, nobody outside spx_core/execution calls a broker's underscored methods, and only the order service
-   calls a broker's ``submit`` / ``modify``. The scanner is itself tested on offending snippets.
+   calls a broker's ``submit`` / ``modify`` / ``adopt`` (adopt takes restored states, not approvals: the
+   restart path is the service's ``restore()`` over the store's working orders, which the gate approved when
+   they were placed). The scanner is itself tested on offending snippets.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def test_no_broker_overrides_the_final_methods():
 
 # --- static --------------------------------------------------------------------------------------------
 MINT_NAMES = {"mint", "register_minter"}
-SEND_NAMES = {"submit", "modify"}
+#: adopt() takes stored states, not approvals: only the service's restore() may hand orders over that way
+SEND_NAMES = {"submit", "modify", "adopt"}
 PRIVATE_SEND = {"_submit", "_modify", "_cancel"}
 
 
@@ -160,6 +163,21 @@ def test_only_the_gate_mints_and_only_the_service_sends():
     assert found == []
 
 
+def test_the_service_sends_only_what_its_gate_just_approved():
+    tree = ast.parse((REPO / SERVICE).read_text(encoding="utf-8"))
+    sends = 0
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+        calls = [c for c in ast.walk(fn) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
+                 and c.func.attr in ("submit", "modify") and ast.unparse(c.func.value) == "self.broker"]
+        if not calls:
+            continue
+        verdicts = [a for a in ast.walk(fn) if isinstance(a, ast.Assign) and ast.unparse(a.targets[0]) == "verdict"]
+        assert verdicts and all(ast.unparse(a.value).startswith("self.gate.check(") for a in verdicts), fn.name
+        assert all(ast.unparse(c.args[0]) == "verdict.approved" for c in calls), fn.name
+        sends += len(calls)
+    assert sends == 2  # place and modify
+
+
 def test_the_service_does_send_and_the_gate_does_mint():
     # the rule is not vacuous: the two allowed places are where the scanner would otherwise fire
     service = (REPO / SERVICE).read_text(encoding="utf-8")
@@ -176,6 +194,7 @@ def test_the_service_does_send_and_the_gate_does_mint():
     "self.broker.submit(approved)\n",
     "session.broker.modify(x)\n",
     "paper.submit(verdict.approved)\n",
+    "self.trading.broker.adopt([OrderState(request, status=OrderStatus.SUBMITTED)])\n",
     "broker._submit(request)\n",
     "self._broker._modify(request)\n",
 ])

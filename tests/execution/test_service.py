@@ -11,7 +11,7 @@ import pytest
 from spx_core.domain import ET, Root
 from spx_core.domain.calendar import to_ns
 from spx_core.execution.broker import BrokerError
-from spx_core.execution.gate import GateSettings, PreTradeGate
+from spx_core.execution.gate import CheckFailure, GateSettings, PreTradeGate
 from spx_core.execution.orders import (
     EventKind,
     Fill,
@@ -97,6 +97,17 @@ def test_a_refused_order_is_stored_rejected_and_never_sent(world):
     assert [e.status for e in repo.events(result.state.ref)] == [OrderStatus.REJECTED]
     assert broker.working_refs() == () and repo.positions() == []
     assert [s.status for s in shown] == [OrderStatus.REJECTED]
+
+
+def test_a_gate_that_refuses_leaves_the_broker_untouched(world):
+    service, repo, broker, shown = world
+    ref = service.place(put_credit_spread(limit=4.30)).state.ref
+    events = repo.events(ref)
+    service.gate.limits = lambda request, market: [CheckFailure("max_vega", "vega beyond $2,000")]
+    assert service.modify(ref, limit=4.25).message == "refused by limits: max_vega: vega beyond $2,000"
+    assert service.place(put_credit_spread()).state.status is OrderStatus.REJECTED
+    assert repo.events(ref) == events and broker.working_refs() == (ref,)
+    assert repo.order(ref).limit == 4.30
 
 
 def test_placing_a_stored_ref_again_sends_nothing(world):
