@@ -269,6 +269,8 @@ def check_notional(ctx: CheckContext) -> CheckFailure | None:
     exposure = order_exposure_usd(ctx.request, price, ctx.quote)
     limit = ctx.settings.max_notional
     if math.isnan(exposure):
+        if ctx.quote.unlisted or ctx.quote.unquoted:
+            return None  # check_structure / check_priced said why
         return CheckFailure("notional", "the order's maximum loss cannot be computed from the current quotes")
     if exposure > limit:
         what = "unlimited" if math.isinf(exposure) else f"${exposure:,.0f}"

@@ -116,6 +116,18 @@ def test_naked_short_call_is_unlimited_risk(market, broker):
     assert failed(verdict)["notional"].startswith("unlimited at risk")
 
 
+def test_a_calendar_short_the_later_leg_is_margined_naked(market, broker):
+    # BUY (+0105 4700P, -0119 4700P) at the natural 10.20 - 40.00 = -29.80 (a credit). The later leg is short, so
+    # the risk is Reg-T offset-free: the long leg's 10.20 premium + the short put naked:
+    # 40.00 + max(15% x 4705 - 5 OTM, 10% x 4700) = 740.75 points -> $1,020 + $74,075 = $75,095.
+    legs = (Leg(contract(4700), 1), Leg(contract(4700, "P", MONTHLY, "SPX"), -1))
+    req = OrderRequest(ref=new_ref(), legs=legs, side=Side.BUY, quantity=1, limit=-29.80)
+    assert PreTradeGate(GateSettings(max_notional=75_100)).check(req, market, broker).ok
+    verdict = PreTradeGate(GateSettings(max_notional=75_000)).check(req, market, broker)
+    assert failed(verdict) == {"notional": "$75,095 at risk is above the $75,000 limit (GateSettings.max_notional); "
+                                           "trade fewer units or a defined-risk structure"}
+
+
 def test_closing_orders_count_only_their_premium(market, broker):
     # Buying back a naked call closes risk: its notional is the premium, not unlimited.
     trade = SimpleNamespace(id=7, legs=(Leg(contract(4750, "C"), -1),), quantity=1, status="open")
