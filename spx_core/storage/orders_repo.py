@@ -16,12 +16,11 @@ denormalized rows against that replay (and the positions against the fold of the
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, time, timezone
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from spx_core.domain import OptionContract
@@ -51,6 +50,7 @@ from spx_core.storage.ledger_rows import (
     trade_row,
 )
 from spx_core.storage.orders_rows import (
+    contracts_by_id,
     event_row,
     fill_row,
     instrument_ids,
@@ -62,8 +62,6 @@ from spx_core.storage.orders_rows import (
 from spx_core.storage.orders_verify import ledger_problems
 
 __all__ = ["OrderRepository", "UnknownOrderError", "et_day_start_ns"]
-
-log = logging.getLogger(__name__)
 
 
 class UnknownOrderError(OrderError, KeyError):
@@ -171,9 +169,8 @@ class OrderRepository:
             conds.append(o.status.in_(t.WORKING_STATUSES))
         if since_ns is not None:
             conds.append(o.updated_ns >= int(since_ns))
-        where = None if not conds else conds[0] if len(conds) == 1 else conds[0] & conds[1]
         with self._store._read() as conn:
-            return [state for _, state in load_states(conn, where)]
+            return [state for _, state in load_states(conn, and_(*conds) if conds else None)]
 
     def events(self, ref: str) -> list[OrderEvent]:
         """The order's stored events in replay order ([] for an unknown ref)."""
@@ -201,7 +198,7 @@ class OrderRepository:
         """
         marks = marks or {}
         with self._store._write() as conn:
-            ids = {c: i for i, c in _instrument_ids_of_positions(conn).items()}
+            ids = _position_instrument_ids(conn)
             out = []
             for position in load_positions(conn):
                 if position.day_start_ns < day_start_ns:
@@ -219,9 +216,8 @@ class OrderRepository:
             conds.append(tr.status == "open")
         if since_ns is not None:
             conds.append(or_(tr.status == "open", tr.closed_ns >= int(since_ns)))
-        where = None if not conds else conds[0] if len(conds) == 1 else conds[0] & conds[1]
         with self._store._read() as conn:
-            return load_trades(conn, where)
+            return load_trades(conn, and_(*conds) if conds else None)
 
     def trade(self, trade_id: int) -> Trade | None:
         with self._store._read() as conn:
@@ -332,10 +328,10 @@ class OrderRepository:
                                                       if k not in ("trade_id", "leg")}), legs)
 
 
-def _instrument_ids_of_positions(conn: Connection) -> dict[int, OptionContract]:
-    from spx_core.storage.orders_rows import contracts_by_id
-
-    return contracts_by_id(conn, conn.execute(select(t.positions.c.instrument_id)).scalars())
+def _position_instrument_ids(conn: Connection) -> dict[OptionContract, int]:
+    """Contract -> ``instruments.id`` of every stored position."""
+    by_id = contracts_by_id(conn, conn.execute(select(t.positions.c.instrument_id)).scalars())
+    return {contract: instrument_id for instrument_id, contract in by_id.items()}
 
 
 def _row_and_state(conn: Connection, where: Any) -> tuple[Any, OrderState] | None:

@@ -13,7 +13,16 @@ from spx_core.portfolio.trades import closing_request
 from spx_core.storage import Store
 from spx_core.storage.orders_repo import OrderRepository
 from tests.cli.conftest import run_spx_data
-from tests.storage.orders_factory import EXPIRY, SEC, T0, filled_events, put, single, status, vertical
+from tests.storage.orders_factory import (
+    EXPIRY,
+    SEC,
+    T0,
+    filled_events,
+    put,
+    single,
+    status,
+    vertical,
+)
 
 ORDER_KEYS = ["id", "ref", "status", "quantity", "limit", "filled", "avg_fill_price", "legs", "fills"]
 LEG_KEYS = ["root", "expiry", "strike", "right", "ratio"]
