@@ -30,9 +30,9 @@ from spx_core.storage.imports import upsert_instruments
 from spx_core.storage.rows import contract_from_row, nan_to_none
 from spx_core.strategies.structure import Leg
 
-__all__ = ["instrument_ids", "contracts_by_id", "request_row", "state_columns", "request_from_row", "event_row",
-           "fill_row", "fill_from_row", "load_states", "load_events", "load_fills", "stale_state_columns",
-           "STATE_COLUMNS"]
+__all__ = ["instrument_ids", "stored_instrument_ids", "contracts_by_id", "request_row", "state_columns",
+           "request_from_row", "event_row", "fill_row", "fill_from_row", "load_states", "load_events", "load_fills",
+           "stale_state_columns", "STATE_COLUMNS"]
 
 _CHUNK = 500  # ids per IN (...) list: far below SQLite's 32766 variable limit
 
@@ -46,12 +46,18 @@ def instrument_ids(conn: Connection, contracts: Iterable[OptionContract]) -> dic
     """The ``instruments.id`` of each contract, inserting the ones not stored yet (broker ids filled in)."""
     contracts = list(dict.fromkeys(contracts))
     upsert_instruments(conn, contracts)
+    return stored_instrument_ids(conn, contracts)
+
+
+def stored_instrument_ids(conn: Connection, contracts: Iterable[OptionContract]) -> dict[OptionContract, int]:
+    """The ``instruments.id`` of the contracts already stored (others are left out); reads only."""
+    contracts = list(dict.fromkeys(contracts))
     i = t.instruments.c
     by_symbol: dict[str, int] = {}
     for k in range(0, len(contracts), _CHUNK):
         symbols = [c.occ_symbol for c in contracts[k:k + _CHUNK]]
         by_symbol.update(conn.execute(select(i.occ_symbol, i.id).where(i.occ_symbol.in_(symbols))).all())
-    return {c: by_symbol[c.occ_symbol] for c in contracts}
+    return {c: by_symbol[c.occ_symbol] for c in contracts if c.occ_symbol in by_symbol}
 
 
 def contracts_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, OptionContract]:

@@ -125,7 +125,8 @@ def test_text_output_is_an_aligned_table(db):
     assert header.split()[:3] == ["root", "expiry", "strike"] and len(rows) == 4
     end = header.index("avg cost") + len("avg cost")  # numbers are right-aligned under their heading
     assert [r[end - 4:end] for r in rows] == ["0.00", "1.00", "0.60", "2.10"]
-    assert total == "total: unrealized $20.00 (1 without a mark left out), realized $22.16 (net of commissions and fees)"
+    assert total == ("total: unrealized $20.00 (1 without a mark left out), realized $22.16 "
+                     "(net of commissions and fees)")
 
 
 def test_an_empty_database_says_so(tmp_path):
