@@ -3,12 +3,14 @@
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spx_core.execution.orders import EventKind, Intent, OrderEvent, OrderType, Side, apply
 from spx_core.portfolio.trades import TradeError, TradeLedger, closing_request, money_text, short_label
 from spx_core.strategies.recognize import recognize
 from spx_core.strategies.structure import Leg
-from tests.portfolio.helpers import T0, View, chain, fill, opt
+from tests.portfolio.helpers import T0, Desk, View, chain, fill, opt
 
 P4700, P4675 = opt(4700), opt(4675)
 IC = (opt(4600), opt(4650), opt(4750, "C"), opt(4800, "C"))
@@ -152,3 +154,40 @@ def test_ledger_restored_from_stored_trades_continues_and_ignores_repeated_execu
     ref2 = desk.order([(P4700, 1)], "buy", 1, limit=3.0)
     desk.ledger.on_fill(desk.orders[ref2], fill(P4700, "buy", 1, 3.0), trade_id_for_new=lambda: next(ids))
     assert ledger.trade(41).name == "SPXW 2024-01-05 4700 long put"
+
+
+_steps = st.lists(st.tuples(st.booleans(), st.integers(1, 5), st.integers(5, 900), st.integers(0, 600),
+                            st.integers(0, 150)), min_size=1, max_size=25)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_steps, st.integers(0, 900), st.integers(0, 600))
+def test_trade_pnl_equals_its_fill_cash_less_charges_to_the_cent(steps, short_mark, long_mark):
+    """Random opens and partial closes of a vertical: realized + open P&L == the fills' cash - charges + held value,
+    and once flat, realized == the fills' cash - charges, to the cent."""
+    desk = Desk()
+    legs = [(P4700, 1), (P4675, -1)]
+    ref = desk.order(legs, "sell", 1000, limit=1.0)
+    desk.fill(ref, [3.00, 1.50], 1, commission=0.65, fees=0.49)
+    trade = None
+    for add, units, short_c, long_c, charge_c in steps:
+        units = units if add else min(units, desk.ledger.trades()[0].quantity)
+        if units == 0:
+            continue
+        if add:
+            trade = desk.fill(ref, [short_c / 100, long_c / 100], units, commission=charge_c / 100)
+        else:
+            close = desk.order(legs, "buy", units, limit=1.0, intent=Intent.CLOSE, trade_id=1)
+            trade = desk.fill(close, [short_c / 100, long_c / 100], units, commission=charge_c / 100)
+    trade = desk.ledger.trade(1)
+    cash = sum(f.cash - f.commission - f.fees for f in desk.fills)
+    marks = {P4700: short_mark / 100, P4675: long_mark / 100}
+    held_value = -trade.quantity * (marks[P4700] - marks[P4675]) * 100  # short the 4700, long the 4675
+    assert round(trade.total_pnl(trade.mark_price(marks)), 2) == pytest.approx(round(cash + held_value, 2), abs=0.011)
+    close = desk.order(legs, "buy", trade.quantity, limit=1.0, intent=Intent.CLOSE, trade_id=1) \
+        if trade.quantity else None
+    if close:
+        trade = desk.fill(close, [short_mark / 100, long_mark / 100], trade.quantity)
+    assert trade.status == "closed"
+    cash = sum(f.cash - f.commission - f.fees for f in desk.fills)
+    assert round(trade.realized_pnl, 2) == pytest.approx(round(cash, 2), abs=0.011)
