@@ -74,3 +74,18 @@ def test_day_pnl_counts_from_the_day_start_from_baselines_or_from_fills():
     held = apply_fill(None, f1).with_mark(1.40)
     assert account_summary(0.0, [held], [], None, DAY, start_marks=start).day_pnl == pytest.approx(120.0)
     assert math.isnan(account_summary(0.0, [held], [], None, DAY).day_pnl)
+
+
+def test_delivered_shares_count_in_cash_and_net_liquidation():
+    from spx_core.portfolio.settlement import settle
+    call = opt(450, "C", root="SPY")
+    p = apply_fill(None, fill(call, "buy", 1, 1.00))
+    result = settle([p], underlying_prices={"SPY": 452.01}, now_ns=T0 + 2 * 86_400 * 10**9)
+    p = apply_fill(p, result.fills[0])
+    spy = chain({opt(455, "C", root="SPY"): (0.10, 0.12)}, underlying="SPY", price=453.0)
+    acct = account_summary(100_000.0, [p], [], View(spy), DAY, deliveries=result.deliveries)
+    # paid 100 for the call, paid the 450 strike for 100 shares now worth 453
+    assert acct.cash == pytest.approx(100_000 - 100 - 45_000)
+    assert acct.net_liquidation == pytest.approx(100_000 - 100 + 300)
+    at_delivery = account_summary(100_000.0, [p], [], None, DAY, deliveries=result.deliveries)
+    assert at_delivery.net_liquidation == pytest.approx(100_000 - 100 + 201)

@@ -128,3 +128,17 @@ def test_day_pnl_is_realized_today_plus_the_change_in_unrealized():
     assert p.day_pnl == pytest.approx(110.0)
     # the same figure from prices: 3 contracts from 1.80 to 1.40 except the one bought back at 1.50
     assert p.day_pnl == pytest.approx(2 * 40 + 30)
+
+
+def test_book_start_day_rolls_every_baseline_at_the_given_marks():
+    day = T0 + 86_400 * 10**9
+    book = Book()
+    book.apply(fill(P4700, "sell", 2, 2.00, t=T0))
+    book.apply(fill(opt(4650), "buy", 1, 1.00, t=T0))
+    book.start_day(day, {P4700: 1.50})
+    short, long_ = book.get(P4700), book.get(opt(4650))
+    assert short.day_start_unrealized == pytest.approx(100.0) and math.isnan(long_.day_start_unrealized)
+    book.mark({P4700: 1.20, opt(4650): 0.90})
+    assert book.get(P4700).day_pnl == pytest.approx(60.0)  # 2 x (1.50 - 1.20) x 100
+    book.apply(fill(P4700, "buy", 2, 1.10, t=day + 1))
+    assert book.get(P4700).day_pnl == pytest.approx(80.0) and book.get(P4700).day_realized_pnl == pytest.approx(180)

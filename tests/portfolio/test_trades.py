@@ -191,3 +191,15 @@ def test_trade_pnl_equals_its_fill_cash_less_charges_to_the_cent(steps, short_ma
     assert trade.status == "closed"
     cash = sum(f.cash - f.commission - f.fees for f in desk.fills)
     assert round(trade.realized_pnl, 2) == pytest.approx(round(cash, 2), abs=0.011)
+
+
+def test_an_opening_order_naming_a_trade_adds_to_it(desk):
+    _, t = _vertical(desk, units=1)
+    close = desk.order([(P4700, 1), (P4675, -1)], "buy", 1, limit=0.70, intent=Intent.CLOSE, trade_id=t.id)
+    desk.fill(close, [1.20, 0.50], 1)
+    add = desk.order([(P4700, 1), (P4675, -1)], "sell", 2, limit=1.00, trade_id=t.id)
+    t = desk.fill(add, [2.00, 1.00], 2)
+    assert (t.id, t.quantity, t.opened_quantity, t.status) == (1, 2, 3, "open")
+    assert t.open_price == pytest.approx((1.45 + 2 * 1.00) / 3)  # every opening fill
+    assert t.cost_price == pytest.approx(1.00)  # what is held now
+    assert t.unrealized_pnl(0.50) == pytest.approx(2 * 50.0)
