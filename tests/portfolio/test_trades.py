@@ -87,6 +87,8 @@ def test_partial_leg_fills_count_whole_units_only(desk):
     state = apply(state, OrderEvent(ref, EventKind.FILL, T0, fill=f))
     t = desk.ledger.on_fill(state, f)
     assert (t.quantity, t.opened_quantity, t.status) == (0, 0, "open") and math.isnan(t.open_price)
+    assert t.describe() == "25-wide put credit vertical, opening (legs filling), no mark, realized $0"
+    assert t.leg_unrealized_pnl({P4700: 2.50}) == pytest.approx(100.0)  # 2 sold at 3.00, now 2.50
     f2 = fill(P4675, "buy", 1, 1.55, leg=1)
     t = desk.ledger.on_fill(apply(state, OrderEvent(ref, EventKind.FILL, T0, fill=f2)), f2)
     assert (t.quantity, t.opened_quantity) == (1, 1) and t.open_price == pytest.approx(1.45)
