@@ -10,7 +10,7 @@ Price convention (one for every order, package or single leg):
     one unit of the legs as written costs to buy. A BUY order pays up to ``limit``; a SELL order receives at
     least ``limit``. A put credit vertical is written as IB writes its BAG orders: short leg +1, long leg -1,
     side SELL, a positive limit (SELL 1 x (+2865P, -2840P) at 1.45 receives at least 1.45 per unit).
-    :func:`normalize_side` turns any legs + side into that form (first leg's ratio positive).
+    :func:`normalize_side` turns any legs + side into that form (a non-negative package price).
 
 Fills are per leg (one contract, buy or sell, quantity in contracts, price per contract in points,
 commission and fees in dollars); the package quantity filled is the smallest ``leg filled / |ratio|``.
@@ -125,21 +125,26 @@ def package_price(ratios: Sequence[int], prices: Sequence[float]) -> float:
     return float(sum(r * p for r, p in zip(ratios, prices, strict=True)))
 
 
-def normalize_side(legs: Sequence[Leg], side: Side) -> tuple[tuple[Leg, ...], Side]:
-    """The same order with the first leg's ratio positive and the ratios divided by their common factor.
+def normalize_side(legs: Sequence[Leg], side: Side,
+                   prices: Sequence[float] | None = None) -> tuple[tuple[Leg, ...], Side]:
+    """The same order written the way traders and IB read it, with the ratios divided by their common factor.
 
-    Selling (+a, -b) is buying (-a, +b): the ticket writes every order in the form whose first leg is bought
-    for a BUY (and sold for a SELL), which is how IB echoes BAG orders and how traders read them.
+    Selling (+a, -b) is buying (-a, +b). With leg ``prices`` (e.g. mids) whose package price is known, the
+    form with a non-negative package price is chosen (a credit vertical or iron condor is SOLD at a
+    positive price); without them, or when they are not all finite, the first leg's ratio is made positive.
     """
     legs = tuple(legs)
     if not legs:
         raise OrderError("an order needs at least one leg")
     common = reduce(gcd, (abs(leg.ratio) for leg in legs))
-    if legs[0].ratio < 0:
-        legs = tuple(Leg(leg.contract, -leg.ratio) for leg in legs)
-        side = side.opposite
     if common > 1:
         legs = tuple(Leg(leg.contract, leg.ratio // common) for leg in legs)
+    ratios = [leg.ratio for leg in legs]
+    priced = prices is not None and len(prices) == len(legs) and all(math.isfinite(p) for p in prices)
+    flip = package_price(ratios, prices) < 0 if priced else ratios[0] < 0
+    if flip:
+        legs = tuple(Leg(leg.contract, -leg.ratio) for leg in legs)
+        side = side.opposite
     return legs, side
 
 
