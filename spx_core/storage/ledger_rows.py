@@ -86,7 +86,7 @@ def load_trades(conn: Connection, where: ColumnElement[bool] | None = None) -> l
     rows = conn.execute(query).all()
     if not rows:
         return []
-    ids = select(tr.id).where(where) if where is not None else [r.id for r in rows]
+    ids = select(tr.id) if where is None else select(tr.id).where(where)  # a subquery: no IN list of every id
     leg_rows = conn.execute(select(t.trade_legs).where(tl.trade_id.in_(ids)).order_by(tl.trade_id, tl.leg)).all()
     contracts = contracts_by_id(conn, (r.instrument_id for r in leg_rows))
     legs: dict[int, list[TradeLeg]] = {}

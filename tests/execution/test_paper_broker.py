@@ -342,3 +342,24 @@ def test_what_if_margin_and_commission():
     close = broker.what_if(request(put_vertical(), Side.BUY, 2, 0.60, intent="close", trade_id=1))
     assert close.init_margin_change == pytest.approx(-(2500 - 50) * 2)
     assert broker.what_if(request((Leg(contract(4651, "P"), 1),), Side.BUY, 1, 1.0)).warning
+
+
+def test_demo_clock_can_trade_outside_hours():
+    evening = FakeMarket(chain(), now_ns=to_ns(datetime(2024, 1, 6, 22, 0, tzinfo=ET)))  # a Saturday night
+    broker, rec, _ = make(evening, enforce_hours=False)
+    send(broker, rec, request(put_vertical(), Side.SELL, 1, 0.40))
+    assert rec.states["r1"].status is OrderStatus.FILLED
+
+
+def test_quantity_only_modify_keeps_the_order_resting():
+    broker, rec, market = make(latency_ns=SECOND // 10)
+    req = request(put_vertical(), Side.SELL, 1, 0.60)
+    send(broker, rec, req)
+    market.now = T0 + SECOND // 10
+    broker.on_market()  # seen by the market: rests, natural 0.40
+    broker._modify(req.with_terms(quantity=2))  # next seen after the latency, the market having moved
+    market.update(requote({(4650, "P"): (1.70, 1.80, 10, 10), (4625, "P"): (0.95, 1.05, 10, 10)},
+                          time_ns=T0 + SECOND))  # natural 0.65 crosses 0.60: a resting order fills at its limit
+    broker.on_market()
+    assert rec.states["r1"].avg_fill_price == pytest.approx(0.60)
+    assert rec.states["r1"].filled == 2

@@ -175,7 +175,6 @@ def test_decisions_are_recorded_in_time_order(repo):
 
 def test_expiry_settles_positions_and_trades_once_and_spy_delivers_shares(repo):
     from spx_core.portfolio.settlement import settle, settlement_prices
-
     from tests.storage.orders_factory import call, single
 
     _open_vertical(repo, quantity=1)  # SELL +5000P / -4975P at 2.10 / 0.60
