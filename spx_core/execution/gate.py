@@ -7,10 +7,14 @@ the issue-10 portfolio-limits hook), reports *every* failure, and only when none
 single-use :class:`~spx_core.execution.approval.ApprovedOrder` a broker's ``submit`` / ``modify`` demands.
 
 By construction, not by convention: this module registers the approval key at import (a second registration
-is refused, so no other module can hold it) and keeps it in a closure no attribute reaches; ``ApprovedOrder()``
-cannot be called; a broker's final ``submit`` / ``modify`` consumes the approval (single use, expiring on the
-market clock). ``tests/architecture/test_gate_bypass.py`` proves each of these and scans the sources so that
-only this module mints and only the order service sends.
+is refused, so no other module can hold it; one that registered first would leave this module unimportable)
+and keeps the key in a closure that no module attribute names; ``ApprovedOrder()`` cannot be called; a
+broker's final ``submit`` / ``modify`` consumes the approval (single use, expiring on the market clock).
+``tests/architecture/test_gate_bypass.py`` proves each of these and scans spx_core/ and app/ so that only this
+module mints (nothing else touches ``_mint``) and only the order service sends.
+
+The gate keeps one piece of state, the order rate window: give each order service its own gate, and call it
+from the service's thread.
 """
 
 from __future__ import annotations
