@@ -19,6 +19,7 @@ import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -27,6 +28,7 @@ from spx_core.execution import approval, gate
 from spx_core.execution.approval import APPROVAL_TTL_NS, ApprovedOrder, GateBypassError
 from spx_core.execution.broker import Broker
 from spx_core.execution.gate import PreTradeGate
+from spx_core.execution.paper import PaperBroker
 from tests.execution.gate_market import RecordingBroker, StaticMarket, put_credit_spread
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +78,19 @@ def test_a_bare_request_never_reaches_the_broker(method):
     with pytest.raises(GateBypassError, match="only orders approved by the pre-trade gate"):
         getattr(broker, method)(put_credit_spread())
     assert broker.submitted == broker.modified == []
+
+
+@pytest.mark.parametrize("method", ["submit", "modify"])
+def test_the_paper_broker_takes_no_bare_request(method):
+    market = StaticMarket()
+    broker, events = PaperBroker(market), []
+    broker.bind(events.append)
+    request = put_credit_spread(limit=4.00)  # marketable: it would fill at once
+    with pytest.raises(GateBypassError):
+        getattr(broker, method)(request, market.now_ns())
+    with pytest.raises(GateBypassError):
+        getattr(broker, method)(SimpleNamespace(request=request, consume=lambda now=None: request), market.now_ns())
+    assert events == [] and broker.working_refs() == ()
 
 
 @pytest.mark.parametrize("method", ["submit", "modify"])
