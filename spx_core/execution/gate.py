@@ -100,6 +100,9 @@ class GateSettings:
             the paper fill model never fills: crossed, no quote, outside bounds, stale).
         max_snapshot_age_s: seconds of market clock a chain may lag the clock before orders on it are refused
             (None: no limit).
+        enforce_hours: False drops the market-hours check (not the expiry one) for the simulator's always-open
+            demo clock (``SimulatorConfig.market_hours=False``, paired with ``PaperBroker(enforce_hours=False)``);
+            a live broker is always held to the hours.
     """
 
     max_quantity: int = 50
@@ -109,6 +112,7 @@ class GateSettings:
     orders_per_minute: int = 60
     refuse_flags: QuoteFlag = DEFAULT_BLOCKING
     max_snapshot_age_s: float | None = 600.0
+    enforce_hours: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.max_quantity, bool) or not isinstance(self.max_quantity, int) or self.max_quantity < 1:

@@ -231,6 +231,14 @@ def test_market_closed(broker, when, words):
     assert words in failed(verdict)["market_open"], verdict.message
 
 
+def test_the_demo_clock_may_trade_around_the_clock_but_not_live(broker):
+    market = StaticMarket(datetime(2024, 1, 6, 11, 0, tzinfo=ET))  # Saturday
+    req = single(4700, "P", Side.BUY, 40.60, expiry=MONTHLY, root="SPX")
+    assert PreTradeGate(GateSettings(enforce_hours=False)).check(req, market, broker).ok
+    live = GateSettings(enforce_hours=False, live_trading=True)
+    assert "weekend" in failed(PreTradeGate(live).check(req, market, RecordingBroker(live=True)))["market_open"]
+
+
 def test_zero_dte_stops_at_four(broker):
     market = StaticMarket(datetime(2024, 1, 5, 16, 5, tzinfo=ET))
     verdict = PreTradeGate().check(put_credit_spread(), market, broker)

@@ -149,6 +149,16 @@ def test_the_rate_limit_counts_orders_and_modifies(db, market):
     store.close()
 
 
+def test_the_demo_clock_trades_on_a_saturday(db):
+    market = StaticMarket(datetime(2024, 1, 6, 11, 0, tzinfo=ET))
+    store = Store.open(db)
+    service = OrderService(OrderRepository(store), PaperBroker(market, enforce_hours=False),
+                           PreTradeGate(GateSettings(enforce_hours=False)), market)
+    result = service.place(single(4700, "P", Side.BUY, 40.60, expiry=MONTHLY, root="SPX"))
+    assert result.state.status is OrderStatus.FILLED, result.state.reason
+    store.close()
+
+
 # --- broker events ---------------------------------------------------------------------------------------------
 def test_an_event_the_store_refuses_is_logged_and_not_shown(world, caplog):
     service, repo, broker, shown = world
