@@ -90,13 +90,13 @@ class LegQuotes:
     @classmethod
     def from_market(cls, legs: Sequence[Leg], market: MarketView, row_cache: RowCache | None = None) -> LegQuotes:
         n = len(legs)
-        bid, ask = np.full(n, np.nan), np.full(n, np.nan)
-        bid_size, ask_size = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        flags, rows = np.zeros(n, np.uint16), np.full(n, -1, np.int64)
+        rows = np.full(n, -1, np.int64)
         books: list[tuple[str, str]] = [("", "")] * n
         missing = [""] * n
-        for underlying in dict.fromkeys(underlying_of(leg.contract.root) for leg in legs):
-            idx = [i for i, leg in enumerate(legs) if underlying_of(leg.contract.root) == underlying]
+        unders = [underlying_of(leg.contract.root) for leg in legs]
+        snaps = {}
+        for underlying in dict.fromkeys(unders):
+            idx = [i for i, u in enumerate(unders) if u == underlying]
             snap = market.snapshot(underlying)
             if snap is None:
                 for i in idx:
@@ -104,17 +104,25 @@ class LegQuotes:
                 continue
             wanted = [legs[i].contract for i in idx]
             found = row_cache.rows(snap, wanted) if row_cache is not None else locate(snap, wanted).tolist()
-            c = snap.columns
+            snaps[underlying] = snap
             for i, row in zip(idx, found, strict=True):
                 books[i] = (underlying, snap.checksum)
+                rows[i] = row
                 if row < 0:
                     missing[i] = f"not listed in the {underlying} chain of {snap.time:%Y-%m-%d %H:%M:%S} UTC"
-                    continue
-                rows[i] = row
-                bid[i], ask[i] = c["bid"][row], c["ask"][row]
-                bid_size[i], ask_size[i] = c["bid_size"][row], c["ask_size"][row]
-                flags[i] = c["flags"][row]
-        return cls(bid, ask, bid_size, ask_size, flags, rows, tuple(books), tuple(missing))
+        if len(snaps) == 1 and rows.min() >= 0:  # the usual case: one chain, every leg listed: gather at once
+            c = next(iter(snaps.values())).columns
+            return cls(c["bid"][rows], c["ask"][rows], c["bid_size"][rows].astype(np.int64),
+                       c["ask_size"][rows].astype(np.int64), c["flags"][rows], rows, tuple(books), tuple(missing))
+        out = {"bid": np.full(n, np.nan), "ask": np.full(n, np.nan), "bid_size": np.zeros(n, np.int64),
+               "ask_size": np.zeros(n, np.int64), "flags": np.zeros(n, np.uint16)}
+        for i, row in enumerate(rows.tolist()):
+            if row >= 0:
+                c = snaps[unders[i]].columns
+                for name, arr in out.items():
+                    arr[i] = c[name][row]
+        return cls(out["bid"], out["ask"], out["bid_size"], out["ask_size"], out["flags"], rows, tuple(books),
+                   tuple(missing))
 
 
 class RowCache:

@@ -19,7 +19,9 @@ Events (through the sink bound by the order service, in this order for one order
 
 Latency: an order (or a modified one) becomes visible to the market ``latency_ns`` after it is sent; it is
 first looked at by the first :meth:`on_market` whose clock is at or past that instant. With no latency it is
-looked at inside ``submit`` / ``modify`` already, against the market of that instant.
+looked at inside ``submit`` / ``modify`` already, against the market of that instant. A cancel takes effect at
+once (a paper order never races its cancel); a re-priced order takes liquidity again, a quantity-only change
+leaves it resting at its limit.
 
 Quantities: a fill takes whole units of the structure (every leg ``|ratio| x units`` contracts), capped by the
 displayed sizes; the rest keeps working at its limit.

@@ -418,3 +418,18 @@ def test_real_what_if_values_a_zero_bid_wing(datashop):
     # 15 wide x $100 less the mid credit (0.425 - 0.025) x $100, x 2
     assert w.init_margin_change == pytest.approx((1500 - 40) * 2)
     assert w.warning == ""
+
+
+def test_spx_vs_spy_pair_reads_each_leg_from_its_own_chain():
+    spy = chain({(470, "P"): (1.41, 1.43, 10, 10)}, spot=470.0)
+    spy = type(spy).from_columns(underlying="SPY", time=T0, underlying_price=470.0, root=["SPY"],
+                                 expiry=[spy.expiry[0]], strike=[470.0], is_call=[False], bid=[1.41], ask=[1.43],
+                                 bid_size=[25], ask_size=[10])
+    legs = (Leg(contract(4650, "P"), 1), Leg(contract(470, "P", root=Root.SPY), -10))
+    broker, rec, _ = make(FakeMarket(chain(), spy))
+    # buy 4650P at its ask 1.50, sell 10 SPY 470P at their bid 1.41: 1.50 - 14.10 = -12.60 per unit;
+    # sizes: SPX 12 on the ask, SPY 25 on the bid / 10 = 2 units
+    send(broker, rec, request(legs, Side.BUY, 5, -12.60))
+    fills = rec.fills()
+    assert [(f.side, f.quantity, f.price) for f in fills] == [(Side.BUY, 2, 1.50), (Side.SELL, 20, 1.41)]
+    assert rec.states["r1"].avg_fill_price == pytest.approx(-12.60)
