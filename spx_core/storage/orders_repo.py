@@ -27,6 +27,7 @@ from spx_core.domain import OptionContract
 from spx_core.domain.calendar import ET, to_ns
 from spx_core.execution.orders import (
     Fill,
+    Intent,
     OrderError,
     OrderEvent,
     OrderRequest,
@@ -113,8 +114,9 @@ class OrderRepository:
                 return stored
             if request.trade_id is not None and conn.execute(
                     select(t.trades.c.id).where(t.trades.c.id == request.trade_id)).first() is None:
-                raise OrderError(f"order {request.ref}: it closes trade {request.trade_id}, which is not stored; "
-                                 f"close a trade listed by OrderRepository.trades()")
+                verb = "closes" if request.intent is Intent.CLOSE else "extends"
+                raise OrderError(f"order {request.ref}: it {verb} trade {request.trade_id}, which is not stored; "
+                                 f"name a trade listed by OrderRepository.trades()")
             state = OrderState.new(request)
             order_id = int(conn.execute(t.orders.insert(), {**request_row(request), **state_columns(state)})
                            .inserted_primary_key[0])

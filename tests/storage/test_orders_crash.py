@@ -123,3 +123,43 @@ def test_sigkill_mid_stream_loses_no_committed_event_and_leaves_rows_equal_to_th
     with Store.open(db) as store:
         repo = OrderRepository(store)
         assert repo.positions() and repo.trades()
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from spx_core.storage import Store
+    from spx_core.storage.orders_repo import OrderRepository
+    from tests.storage.orders_factory import SEC, T0, filled_events, vertical
+
+    repo = OrderRepository(Store.open(sys.argv[1]))
+    name = sys.argv[2]
+    for i in range(15):
+        request = vertical(f"{name}{i}", quantity=1, short=5000 - 5 * i, long=4975 - 5 * i, created_ns=T0 + i * SEC)
+        repo.add_order(request)
+        for event in filled_events(request, (2.0, 0.5), T0 + i * SEC, tag=name):
+            repo.append(event)
+""")
+
+
+def test_two_processes_writing_orders_at_once_interleave_whole_transactions(tmp_path):
+    db = tmp_path / "two_writers.sqlite"
+    Store.open(db).close()  # migrated once, so the writers start together
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), name], stderr=subprocess.PIPE, text=True,
+                              cwd=REPO, env=env) for name in ("a", "b")]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+
+    with Store.open(db) as store:
+        repo = OrderRepository(store)
+        assert repo.verify() == []
+        trades = repo.trades()
+        # each order opened its own trade: ids handed out inside the write lock never collide
+        assert sorted(ref for trade in trades for ref in trade.order_refs) == sorted(
+            f"{name}{i}" for name in ("a", "b") for i in range(15))
+        assert [trade.id for trade in trades] == list(range(1, 31))
+        # both writers traded the same contracts: every fill reached its position (no lost update)
+        by_strike = {p.contract.strike: p.quantity for p in repo.positions(closed_since_ns=0)}
+        assert by_strike[5000.0] == -2 and by_strike[4905.0] == 2  # short in a's and b's first order, long in last
+        assert sum(by_strike.values()) == 0 and sum(abs(q) for q in by_strike.values()) == 2 * 2 * 5

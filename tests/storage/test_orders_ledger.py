@@ -211,3 +211,22 @@ def test_verify_names_a_position_or_trade_row_that_disagrees_with_the_fills(repo
     assert repo.verify() == [
         "position SPXW 2024-03-04 5000P PM: stored quantity differ from the fold of its fills",
         "trade 1: the stored row differs from the replay of its fills"]
+
+
+def test_an_opening_order_naming_a_trade_extends_it_and_a_restart_keeps_the_grouping(path):
+    with Store.open(path) as store:
+        repo = OrderRepository(store)
+        _open_vertical(repo, quantity=1, prices=(2.10, 0.60))
+        more = vertical("more", quantity=1, trade_id=1, created_ns=T0 + 600 * SEC)
+        repo.add_order(more)
+        for e in filled_events(more, (2.30, 0.70), T0 + 600 * SEC):
+            repo.append(e)
+        shown = repo.trades()
+
+    with Store.open(path) as store:
+        repo = OrderRepository(store)
+        [trade] = repo.trades()
+        assert repr([trade]) == repr(shown)
+        assert (trade.quantity, trade.order_refs) == (2, ("open1", "more"))
+        assert trade.open_price == pytest.approx(((2.10 - 0.60) + (2.30 - 0.70)) / 2)
+        assert repo.verify() == []

@@ -153,6 +153,8 @@ def test_unknown_refs_and_unknown_trades_are_refused_with_a_clear_message(repo):
         repo.append(status("nope", OrderStatus.SUBMITTED, T0))
     with pytest.raises(OrderError, match="closes trade 42, which is not stored"):
         repo.add_order(vertical("c1", intent=Intent.CLOSE, trade_id=42))
+    with pytest.raises(OrderError, match="extends trade 42, which is not stored"):
+        repo.add_order(vertical("e1", trade_id=42))
     assert repo.order("nope") is None and repo.events("nope") == []
 
 
