@@ -52,7 +52,7 @@ class FakeGateway:
     def __init__(self, *, server_version: int = 176, account: str = "DU1234567", today: date | None = None,
                  spot: float = 5800.0, vol: float = 0.16, auto_fill: bool = True,
                  commission_per_contract: float = 0.65, validate_ticks: bool = True,
-                 pacing_limit: int | None = None) -> None:
+                 pacing_limit: int | None = None, port: int = 0) -> None:
         if server_version not in SUPPORTED_VERSIONS:
             raise ValueError(f"server_version {server_version} unsupported: use 157..178 (157 and 176 are tested)")
         self.server_version = server_version
@@ -72,7 +72,7 @@ class FakeGateway:
         self.received_log: list[Received] = []
         self.failures: list[str] = []
         self.host = "127.0.0.1"
-        self.port = 0
+        self.port = port  # 0: an ephemeral port, read back after start
         self._sessions: list[Session] = []
         self._tasks: set[asyncio.Task] = set()
         self._server: asyncio.AbstractServer | None = None
@@ -82,7 +82,7 @@ class FakeGateway:
     # --- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> tuple[str, int]:
         self._loop = asyncio.get_running_loop()
-        self._server = await asyncio.start_server(self._serve, self.host, 0)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.host, self.port
 
