@@ -114,7 +114,11 @@ class FakeGateway:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             try:
-                started.set_result(loop.run_until_complete(self.start()))
+                try:
+                    started.set_result(loop.run_until_complete(self.start()))
+                except OSError as e:  # e.g. the port is taken: tell the caller at once
+                    started.set_exception(e)
+                    return
                 loop.run_forever()
                 loop.run_until_complete(self.aclose())
             finally:

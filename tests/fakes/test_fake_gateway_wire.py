@@ -206,3 +206,13 @@ def test_standalone_server_walks_the_market():
         proc.terminate()
         proc.wait(timeout=5)
         proc.stdout.close()
+
+
+def test_start_in_thread_reports_a_taken_port():
+    first = FakeGateway(today=TODAY)
+    _, port = first.start_in_thread()
+    try:
+        with pytest.raises(OSError):
+            FakeGateway(today=TODAY, port=port).start_in_thread()
+    finally:
+        first.stop()
