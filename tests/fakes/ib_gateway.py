@@ -29,9 +29,11 @@ from typing import Any, Self, TypeVar
 from tests.fakes import ib_trading
 from tests.fakes.ib_book import OptionBook
 from tests.fakes.ib_codec import API_PREFIX, FrameBuffer
-from tests.fakes.ib_orders import Blotter
+from tests.fakes.ib_orders import Blotter, OrderRecord
 from tests.fakes.ib_session import Session, push_pnl
 from tests.fakes.ib_trading import Instruction, WhatIfAnswer
+
+__all__ = ["FakeGateway", "OrderRecord", "Received", "WhatIfAnswer"]
 
 _log = logging.getLogger("tests.fakes.ib_gateway")
 T = TypeVar("T")
@@ -289,7 +291,7 @@ class FakeGateway:
         self._call(lambda: [s.error(-1, code, text) for s in self.live_sessions()])
 
     # --- state views ----------------------------------------------------------------------------------------
-    def orders(self) -> list[Any]:
+    def orders(self) -> list[OrderRecord]:
         """Snapshot of all order records (``ib_orders.OrderRecord``), what-ifs excluded."""
         return self._call(lambda: list(self.blotter.orders.values()))
 
