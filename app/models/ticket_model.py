@@ -36,8 +36,18 @@ from spx_core.execution.ticks import round_to_tick, tick_size
 from spx_core.strategies.market import locate
 from spx_core.strategies.structure import Leg, Structure
 
-__all__ = ["PriceMode", "TicketOrder", "LegLine", "PackageQuote", "quote_order", "limit_for", "step_limit",
-           "snap_limit", "held_legs", "MAX_QUANTITY"]
+__all__ = [
+    "MAX_QUANTITY",
+    "LegLine",
+    "PackageQuote",
+    "PriceMode",
+    "TicketOrder",
+    "held_legs",
+    "limit_for",
+    "quote_order",
+    "snap_limit",
+    "step_limit",
+]
 
 #: The quantity spin box's ceiling (units); the gate's own limit (``GateSettings.max_quantity``) refuses more.
 MAX_QUANTITY = 10_000

@@ -22,8 +22,8 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("max_profit", "Max profit", "Best P&L at expiry after the premium at the limit (dollars, whole order)"),
     ("max_loss", "Max loss", "Worst P&L at expiry after the premium at the limit (dollars, whole order)"),
     ("margin", "Margin", "Reg-T / Cboe margin by the local rule (dollars, whole order)"),
-    ("commission", "Commission", "Broker commission + exchange, clearing and regulatory fees if every leg "
-                                 "fills at its mid (FeeSchedule; the order minimum applies per order)"),
+    ("commission", "Commission", ("Broker commission + exchange, clearing and regulatory fees if every leg "
+                                 "fills at its mid (FeeSchedule; the order minimum applies per order)")),
     ("what_if", "Broker what-if", "The broker's own margin and commission for this order before sending"),
     ("delta", "Delta $", "Dollar delta of the open positions now → after this order fills (per index point)"),
     ("gamma", "Gamma $/1%", "Dollar gamma now → after (change of dollar delta for a 1% move)"),
@@ -64,13 +64,14 @@ def figure_texts(figures: OrderFigures, what_if: Any = None) -> dict[str, str]:
         "max_profit": money(figures.max_profit),
         "max_loss": money(-abs(figures.max_loss)) if not math.isinf(figures.max_loss) else "unlimited",
         "margin": money(figures.margin, signed=False),
-        "commission": (f"{money(charges, signed=False)} ({money(figures.commission, signed=False)} + "
-                       f"{money(figures.fees, signed=False)} fees)") if math.isfinite(charges) else "–",
+        "commission": (f"${charges:,.2f} (${figures.commission:,.2f} + ${figures.fees:,.2f} fees)"
+                       if math.isfinite(charges) else "–"),
         "what_if": "–",
     }
     if what_if is not None:
         texts["what_if"] = (f"margin {money(what_if.init_margin_change, signed=False)}, commission "
-                            f"{money(what_if.commission, signed=False)} ({what_if.source})"
+                            + (f"${what_if.commission:,.2f}" if math.isfinite(what_if.commission) else "–")
+                            + f" ({what_if.source})"
                             + (f"; {what_if.warning}" if what_if.warning else ""))
     texts.update(greeks_text(figures.before, figures.after))
     return texts

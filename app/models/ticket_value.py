@@ -20,6 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+# the builder's market assembly (shared fits, SPY's IVs); imported here, on the GUI thread: it imports the
+# surface panel's module, whose Qt objects must not be created by a worker's first import
+from app.models.builder_data import _caches
 from app.models.ticket_model import PackageQuote, TicketOrder, held_legs
 from app.shared_fits import SharedFits
 from spx_core.domain import ChainSnapshot
@@ -29,7 +32,7 @@ if TYPE_CHECKING:  # the valuation core loads the surface layer (scipy): in the 
     from spx_core.execution.fees import FeeSchedule
     from spx_core.strategies.valuation import StructureValue
 
-__all__ = ["Greeks", "TicketValue", "OrderFigures", "compute_ticket", "order_figures", "position_legs", "NO_GREEKS"]
+__all__ = ["NO_GREEKS", "Greeks", "OrderFigures", "TicketValue", "compute_ticket", "order_figures", "position_legs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,9 @@ def compute_ticket(snapshots: dict[str, ChainSnapshot], held: tuple[Leg, ...], p
                    caches: dict[str, Any], fits: SharedFits) -> TicketValue:
     """Worker-thread job: value one unit of ``held`` and the greeks of ``positions`` (legs = signed
     contracts held) on the latest snapshot per underlying."""
-    from app.models.builder_data import _caches  # the builder's market assembly (shared fits, SPY's IVs)
+    # the surface package first, as the surface and chain workers take it in parallel: the same package first
+    # keeps the module locks acyclic (see app.panels.scanner_panel._import_core)
+    import spx_core.surface  # noqa: F401, I001 (this order on purpose)
     from spx_core.strategies.market import Market, MarketError
     from spx_core.strategies.valuation import value_structure
 

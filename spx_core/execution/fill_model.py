@@ -47,14 +47,16 @@ from enum import StrEnum
 
 import numpy as np
 
+from spx_core.domain.contracts import OptionContract
 from spx_core.domain.quotes import QuoteFlag, describe_flags
+from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.execution.broker import MarketView
 from spx_core.execution.orders import OrderType, Side
 from spx_core.execution.ticks import round_to_tick
 from spx_core.strategies.market import locate
 from spx_core.strategies.structure import Leg, underlying_of
 
-__all__ = ["FillDecision", "FillMode", "FillModel", "LegQuotes", "SizeBook", "allocate_leg_prices",
+__all__ = ["FillDecision", "FillMode", "FillModel", "LegQuotes", "RowCache", "SizeBook", "allocate_leg_prices",
            "mid_price", "natural_price"]
 
 #: Flags that stop a fill by default: the quote is not a market one could trade on.
@@ -86,32 +88,64 @@ class LegQuotes:
     missing: tuple[str, ...]  # per leg: "" or why there is no quote at all (no chain / not listed)
 
     @classmethod
-    def from_market(cls, legs: Sequence[Leg], market: MarketView) -> LegQuotes:
+    def from_market(cls, legs: Sequence[Leg], market: MarketView, row_cache: RowCache | None = None) -> LegQuotes:
         n = len(legs)
-        bid, ask = np.full(n, np.nan), np.full(n, np.nan)
-        bid_size, ask_size = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        flags, rows = np.zeros(n, np.uint16), np.full(n, -1, np.int64)
+        rows = np.full(n, -1, np.int64)
         books: list[tuple[str, str]] = [("", "")] * n
         missing = [""] * n
-        for underlying in dict.fromkeys(underlying_of(leg.contract.root) for leg in legs):
-            idx = [i for i, leg in enumerate(legs) if underlying_of(leg.contract.root) == underlying]
+        unders = [underlying_of(leg.contract.root) for leg in legs]
+        snaps = {}
+        for underlying in dict.fromkeys(unders):
+            idx = [i for i, u in enumerate(unders) if u == underlying]
             snap = market.snapshot(underlying)
             if snap is None:
                 for i in idx:
                     missing[i] = f"no {underlying} market data (start a market source)"
                 continue
-            found = locate(snap, [legs[i].contract for i in idx])
-            c = snap.columns
-            for i, row in zip(idx, found.tolist(), strict=True):
+            wanted = [legs[i].contract for i in idx]
+            found = row_cache.rows(snap, wanted) if row_cache is not None else locate(snap, wanted).tolist()
+            snaps[underlying] = snap
+            for i, row in zip(idx, found, strict=True):
                 books[i] = (underlying, snap.checksum)
+                rows[i] = row
                 if row < 0:
                     missing[i] = f"not listed in the {underlying} chain of {snap.time:%Y-%m-%d %H:%M:%S} UTC"
-                    continue
-                rows[i] = row
-                bid[i], ask[i] = c["bid"][row], c["ask"][row]
-                bid_size[i], ask_size[i] = c["bid_size"][row], c["ask_size"][row]
-                flags[i] = c["flags"][row]
-        return cls(bid, ask, bid_size, ask_size, flags, rows, tuple(books), tuple(missing))
+        if len(snaps) == 1 and rows.min() >= 0:  # the usual case: one chain, every leg listed: gather at once
+            c = next(iter(snaps.values())).columns
+            return cls(c["bid"][rows], c["ask"][rows], c["bid_size"][rows].astype(np.int64),
+                       c["ask_size"][rows].astype(np.int64), c["flags"][rows], rows, tuple(books), tuple(missing))
+        out = {"bid": np.full(n, np.nan), "ask": np.full(n, np.nan), "bid_size": np.zeros(n, np.int64),
+               "ask_size": np.zeros(n, np.int64), "flags": np.zeros(n, np.uint16)}
+        for i, row in enumerate(rows.tolist()):
+            if row >= 0:
+                c = snaps[unders[i]].columns
+                for name, arr in out.items():
+                    arr[i] = c[name][row]
+        return cls(out["bid"], out["ask"], out["bid_size"], out["ask_size"], out["flags"], rows, tuple(books),
+                   tuple(missing))
+
+
+class RowCache:
+    """Snapshot rows of contracts, remembered per underlying until its snapshot changes (by checksum).
+
+    Orders resting across many market updates ask for the same few contracts each time; one vectorized
+    :func:`~spx_core.strategies.market.locate` per snapshot answers them all (warm it with every working
+    order's contracts at once).
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[str, dict[OptionContract, int]]] = {}
+
+    def rows(self, snap: ChainSnapshot, contracts: Sequence[OptionContract]) -> list[int]:
+        entry = self._rows.get(snap.underlying)
+        if entry is None or entry[0] != snap.checksum:
+            entry = (snap.checksum, {})
+            self._rows[snap.underlying] = entry
+        known = entry[1]
+        missing = [c for c in dict.fromkeys(contracts) if c not in known]
+        if missing:
+            known.update(zip(missing, locate(snap, missing).tolist(), strict=True))
+        return [known[c] for c in contracts]
 
 
 def _buys(legs: Sequence[Leg], side: Side) -> np.ndarray:
@@ -267,20 +301,23 @@ class FillModel:
         """Why these quotes cannot fill the order ("" when they can), naming the first bad leg."""
         buys = _buys(legs, Side(side))
         both = self.mode is not FillMode.NATURAL and order_type is not OrderType.MKT
+        blocking = int(self.blocking_flags)
         for i, leg in enumerate(legs):
+            bid, ask = float(quotes.bid[i]), float(quotes.ask[i])
+            flags = int(quotes.flags[i]) & blocking
+            needed = ("bid", "ask") if both else (("ask",) if buys[i] else ("bid",))
+            absent = [s for s, v in (("bid", bid), ("ask", ask)) if s in needed and not v > 0]
+            crossed = bid > 0 and ask > 0 and bid > ask
+            if not (quotes.missing[i] or flags or absent or crossed):
+                continue
             name = f"leg {i + 1} ({leg})"
             if quotes.missing[i]:
                 return f"{name} is {quotes.missing[i]}"
-            bid, ask = float(quotes.bid[i]), float(quotes.ask[i])
-            flags = int(quotes.flags[i]) & int(self.blocking_flags)
             if flags:
                 return f"{name} has a bad quote ({describe_flags(flags)}: bid {bid:g}, ask {ask:g})"
-            needed = ("bid", "ask") if both else (("ask",) if buys[i] else ("bid",))
-            absent = [s for s, v in (("bid", bid), ("ask", ask)) if s in needed and not v > 0]
             if absent:
                 return f"{name} has no {' or '.join(absent)} (bid {bid:g}, ask {ask:g})"
-            if bid > 0 and ask > 0 and bid > ask:
-                return f"{name} is crossed (bid {bid:g} > ask {ask:g})"
+            return f"{name} is crossed (bid {bid:g} > ask {ask:g})"
         return ""
 
     def available_units(self, legs: Sequence[Leg], side: Side, quotes: LegQuotes,

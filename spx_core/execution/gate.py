@@ -7,10 +7,14 @@ the issue-10 portfolio-limits hook), reports *every* failure, and only when none
 single-use :class:`~spx_core.execution.approval.ApprovedOrder` a broker's ``submit`` / ``modify`` demands.
 
 By construction, not by convention: this module registers the approval key at import (a second registration
-is refused, so no other module can hold it) and keeps it in a closure no attribute reaches; ``ApprovedOrder()``
-cannot be called; a broker's final ``submit`` / ``modify`` consumes the approval (single use, expiring on the
-market clock). ``tests/architecture/test_gate_bypass.py`` proves each of these and scans the sources so that
-only this module mints and only the order service sends.
+is refused, so no other module can hold it; one that registered first would leave this module unimportable)
+and keeps the key in a closure that no module attribute names; ``ApprovedOrder()`` cannot be called; a
+broker's final ``submit`` / ``modify`` consumes the approval (single use, expiring on the market clock).
+``tests/architecture/test_gate_bypass.py`` proves each of these and scans spx_core/ and app/ so that only this
+module mints (nothing else touches ``_mint``) and only the order service sends.
+
+The gate keeps one piece of state, the order rate window: give each order service its own gate, and call it
+from the service's thread.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from spx_core.execution.checks import (
     PackageQuote,
     package_quote,
 )
+from spx_core.execution.fill_model import DEFAULT_BLOCKING
 from spx_core.execution.orders import OrderRequest
 from spx_core.execution.rate_limit import SlidingWindowLimiter
 
@@ -91,9 +96,13 @@ class GateSettings:
         price_band: how far a limit may be from the natural (:class:`PriceBand`).
         live_trading: False refuses every order to a broker whose ``is_live`` is True.
         orders_per_minute: new orders and modifies per sliding 60 s of market clock (the Tastyworks plan's 60).
-        refuse_flags: quote flags that make a leg unusable for pricing an order.
+        refuse_flags: quote flags that make a leg unusable for pricing an order (by default the ones on which
+            the paper fill model never fills: crossed, no quote, outside bounds, stale).
         max_snapshot_age_s: seconds of market clock a chain may lag the clock before orders on it are refused
             (None: no limit).
+        enforce_hours: False drops the market-hours check (not the expiry one) for the simulator's always-open
+            demo clock (``SimulatorConfig.market_hours=False``, paired with ``PaperBroker(enforce_hours=False)``);
+            a live broker is always held to the hours.
     """
 
     max_quantity: int = 50
@@ -101,8 +110,9 @@ class GateSettings:
     price_band: PriceBand = field(default_factory=PriceBand)
     live_trading: bool = False
     orders_per_minute: int = 60
-    refuse_flags: QuoteFlag = QuoteFlag.CROSSED | QuoteFlag.NO_QUOTE
+    refuse_flags: QuoteFlag = DEFAULT_BLOCKING
     max_snapshot_age_s: float | None = 600.0
+    enforce_hours: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.max_quantity, bool) or not isinstance(self.max_quantity, int) or self.max_quantity < 1:

@@ -18,6 +18,7 @@ Times are market-clock nanoseconds (UTC), never the wall clock, so the backteste
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timedelta
 
 from spx_core.domain.calendar import (
@@ -40,17 +41,38 @@ def _calendar(calendar: MarketCalendar | None) -> MarketCalendar:
     return calendar if calendar is not None else default_calendar()
 
 
+# The calendar answers in datetimes (~20 us a question); the paper broker asks per leg at every market update,
+# so the answers are cached here as nanoseconds (a calendar's answer for a date never changes).
+@functools.lru_cache(maxsize=4096)
+def _stop(cal: MarketCalendar, expiry: date, settlement: Settlement) -> tuple[datetime, int]:
+    if settlement is Settlement.AM:
+        stop = cal.session_close(cal.previous_trading_day(expiry)) + OPTION_CLOSE_DELAY
+    else:
+        stop = cal.expiry_instant(expiry, Settlement.PM).astimezone(ET)
+    return stop, to_ns(stop)
+
+
+@functools.lru_cache(maxsize=1024)
+def _session(cal: MarketCalendar, day: date) -> tuple[int, int] | None:
+    """(open ns, options close ns) of trading day ``day``; None when the exchange is shut that day."""
+    if not cal.is_trading_day(day):
+        return None
+    return to_ns(cal.session_open(day)), to_ns(cal.session_close(day) + OPTION_CLOSE_DELAY)
+
+
+@functools.lru_cache(maxsize=256)
+def _et_day(second: int) -> date:
+    return from_ns(second * 1_000_000_000).astimezone(ET).date()
+
+
 def last_trade_instant(contract: OptionContract, calendar: MarketCalendar | None = None) -> datetime:
     """When ``contract`` stops trading for good (ET): the PM expiry close, or the AM series' prior-day close."""
-    cal = _calendar(calendar)
-    if contract.settlement is Settlement.AM:
-        return cal.session_close(cal.previous_trading_day(contract.expiry)) + OPTION_CLOSE_DELAY
-    return cal.expiry_instant(contract.expiry, Settlement.PM).astimezone(ET)
+    return _stop(_calendar(calendar), contract.expiry, contract.settlement)[0]
 
 
 def is_expired(contract: OptionContract, now_ns: int, calendar: MarketCalendar | None = None) -> bool:
     """True once ``contract`` has stopped trading for good (its last trading instant has passed)."""
-    return now_ns >= to_ns(last_trade_instant(contract, calendar))
+    return now_ns >= _stop(_calendar(calendar), contract.expiry, contract.settlement)[1]
 
 
 def session_close(contract: OptionContract, day: date, calendar: MarketCalendar | None = None) -> datetime:
@@ -66,7 +88,7 @@ def session_close_ns(contract: OptionContract, now_ns: int, calendar: MarketCale
     A DAY order expires then. A contract's next session never ends after its last trading instant.
     """
     cal = _calendar(calendar)
-    day = from_ns(now_ns).astimezone(ET).date()
+    day = _et_day(now_ns // 1_000_000_000)
     if not cal.is_trading_day(day):
         day = cal.next_trading_day(day)
     close = session_close(contract, day, cal)
@@ -78,22 +100,24 @@ def session_close_ns(contract: OptionContract, now_ns: int, calendar: MarketCale
 def market_open(contract: OptionContract, now_ns: int, calendar: MarketCalendar | None = None) -> tuple[bool, str]:
     """``(True, "")`` when ``contract`` trades at ``now_ns``; otherwise ``(False, reason)``, one line saying why."""
     cal = _calendar(calendar)
-    now = from_ns(now_ns).astimezone(ET)
-    stop = last_trade_instant(contract, cal)
-    if now >= stop:
+    stop, stop_ns = _stop(cal, contract.expiry, contract.settlement)
+    day = _et_day(now_ns // 1_000_000_000)
+    session = _session(cal, day) if now_ns < stop_ns else None
+    if session is not None and session[0] <= now_ns < min(session[1], stop_ns):
+        return True, ""
+    # closed: say why (the slow path, datetimes only here)
+    if now_ns >= stop_ns:
         return False, (f"{contract} has expired for trading: it stopped at {stop:%Y-%m-%d %H:%M} ET; "
                        f"pick a later expiry")
-    day = now.date()
-    if not cal.is_trading_day(day):
+    now = from_ns(now_ns).astimezone(ET)
+    if session is None:
         what = "a holiday" if cal.is_holiday(day) else "a weekend"
         return False, (f"market closed for {contract}: {day:%a %Y-%m-%d} is {what}; "
                        f"it opens {cal.session_open(cal.next_trading_day(day)):%a %Y-%m-%d %H:%M} ET")
-    opens = cal.session_open(day)
-    if now < opens:
-        return False, f"market closed for {contract}: it opens at {opens:%H:%M} ET today ({now:%H:%M} ET now)"
+    if now_ns < session[0]:
+        return False, (f"market closed for {contract}: it opens at {cal.session_open(day):%H:%M} ET today "
+                       f"({now:%H:%M} ET now)")
     close = session_close(contract, day, cal)
-    if now >= close:
-        early = " (early close)" if cal.is_early_close(day) else ""
-        return False, (f"market closed for {contract}: it closed at {close:%H:%M} ET{early} "
-                       f"({now:%H:%M} ET now); send it in the next session")
-    return True, ""
+    early = " (early close)" if cal.is_early_close(day) else ""
+    return False, (f"market closed for {contract}: it closed at {close:%H:%M} ET{early} "
+                   f"({now:%H:%M} ET now); send it in the next session")

@@ -19,7 +19,9 @@ Events (through the sink bound by the order service, in this order for one order
 
 Latency: an order (or a modified one) becomes visible to the market ``latency_ns`` after it is sent; it is
 first looked at by the first :meth:`on_market` whose clock is at or past that instant. With no latency it is
-looked at inside ``submit`` / ``modify`` already, against the market of that instant.
+looked at inside ``submit`` / ``modify`` already, against the market of that instant. A cancel takes effect at
+once (a paper order never races its cancel); a re-priced order takes liquidity again, a quantity-only change
+leaves it resting at its limit.
 
 Quantities: a fill takes whole units of the structure (every leg ``|ratio| x units`` contracts), capped by the
 displayed sizes; the rest keeps working at its limit.
@@ -34,7 +36,13 @@ from dataclasses import dataclass
 from spx_core.domain.calendar import MarketCalendar
 from spx_core.execution.broker import Broker, BrokerError, MarketView, WhatIf
 from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
-from spx_core.execution.fill_model import FillDecision, FillModel, LegQuotes, SizeBook
+from spx_core.execution.fill_model import (
+    FillDecision,
+    FillModel,
+    LegQuotes,
+    RowCache,
+    SizeBook,
+)
 from spx_core.execution.hours import is_expired, market_open, session_close_ns
 from spx_core.execution.orders import (
     EventKind,
@@ -74,13 +82,17 @@ class _Working:
 
 
 class PaperBroker(Broker):
-    """In-process broker filling against ``market`` (module docstring). Not thread-safe: call it from one loop."""
+    """In-process broker filling against ``market`` (module docstring). Not thread-safe: call it from one loop.
+
+    ``enforce_hours=False`` drops the market-hours rule (not the expiry one) for a simulator running in its
+    always-open demo mode (``SimulatorConfig.market_hours=False``), whose clock runs through nights and weekends.
+    """
 
     name = "paper"
 
     def __init__(self, market: MarketView, *, fees: FeeSchedule = DEFAULT_FEES, fill_model: FillModel | None = None,
                  latency_ns: int = 0, account: str = "PAPER", calendar: MarketCalendar | None = None,
-                 id_prefix: str = "P") -> None:
+                 id_prefix: str = "P", enforce_hours: bool = True) -> None:
         super().__init__()
         if latency_ns < 0:
             raise ValueError(f"latency_ns {latency_ns!r} must be >= 0 (nanoseconds)")
@@ -91,10 +103,12 @@ class PaperBroker(Broker):
         self._account = account
         self._calendar = calendar
         self._prefix = id_prefix
+        self._hours = enforce_hours
         self._next_id = 1
         self._working: dict[str, _Working] = {}  # ref -> order, in the order they were sent (deterministic)
         self._seen: set[str] = set()  # every ref ever sent here: a ref is sent once
         self._sizes = SizeBook()
+        self._rows = RowCache()
 
     # --- identity ------------------------------------------------------------------------------------------
     @property
@@ -124,7 +138,8 @@ class PaperBroker(Broker):
         self._seen.add(request.ref)
         now = self._market.now_ns()
         broker_id = self._new_id()
-        reason = order_problem(request, self._market, now, account=self._account, calendar=self._calendar)
+        reason = order_problem(request, self._market, now, account=self._account, calendar=self._calendar,
+                               hours=self._hours)
         if reason:
             self._status(request.ref, OrderStatus.REJECTED, now, reason, broker_id)
             return
@@ -141,7 +156,7 @@ class PaperBroker(Broker):
             raise BrokerError(f"order {request.ref} is not working at the paper broker; it cannot be modified")
         now = self._market.now_ns()
         reason = order_problem(request, self._market, now, account=self._account, calendar=self._calendar,
-                               check_listing=False)
+                               check_listing=False, hours=self._hours)
         if reason:
             raise BrokerError(f"modify of {request.ref} refused: {reason}")
         if request.quantity < work.filled_units or request.quantity < 1:
@@ -150,11 +165,13 @@ class PaperBroker(Broker):
         limit = request.limit if request.order_type is OrderType.LMT else None
         self._emit(OrderEvent(request.ref, EventKind.AMEND, now, limit=limit, quantity=request.quantity,
                               broker_order_id=work.broker_id))
+        repriced = limit != work.request.limit
         work.request = work.request.with_terms(limit=limit, quantity=request.quantity)
         if work.filled_units >= request.quantity:  # cut to what already filled: the amend made it FILLED
             del self._working[request.ref]
             return
-        work.resting = False  # a new price is a new order to the market: it may take liquidity again
+        if repriced:  # a new price is a new order to the market: it may take liquidity again
+            work.resting = False
         work.visible_ns = now + self._latency
         if self._latency == 0:
             self._look(work, now)
@@ -198,9 +215,22 @@ class PaperBroker(Broker):
         """Look at every working order against the current market: expire what is due, fill what crosses."""
         now = self._market.now_ns()
         self.expire(now)
+        self._warm_rows(now)
         for work in list(self._working.values()):
             if work.request.ref in self._working and now >= work.visible_ns:
                 self._look(work, now)
+
+    def _warm_rows(self, now: int) -> None:
+        """One vectorized row look-up per underlying for every order about to be looked at."""
+        by_underlying: dict[str, list] = {}
+        for work in self._working.values():
+            if now >= work.visible_ns:
+                for leg in work.request.legs:
+                    by_underlying.setdefault(underlying_of(leg.contract.root), []).append(leg.contract)
+        for underlying, contracts in by_underlying.items():
+            snap = self._market.snapshot(underlying)
+            if snap is not None:
+                self._rows.rows(snap, contracts)
 
     def expire(self, now_ns: int) -> list[str]:
         """Expire the DAY orders whose session closed at or before ``now_ns``; returns their refs."""
@@ -218,14 +248,13 @@ class PaperBroker(Broker):
             del self._working[request.ref]
             self._status(request.ref, OrderStatus.EXPIRED, now, f"{gone} stopped trading", work.broker_id)
             return
-        if any(not market_open(leg.contract, now, self._calendar)[0] for leg in request.legs):
+        if self._hours and any(not market_open(leg.contract, now, self._calendar)[0] for leg in request.legs):
             return  # a GTC order waits for the next session
-        quotes = LegQuotes.from_market(request.legs, self._market)
+        quotes = LegQuotes.from_market(request.legs, self._market, self._rows)
         wanted = request.quantity - work.filled_units
         decision = self._model.decide(request.legs, request.side, quotes, order_type=request.order_type,
                                       limit=request.limit, resting=work.resting, wanted=wanted, sizes=self._sizes)
-        if decision.units == 0 and request.order_type is OrderType.MKT and work.rounds == 0 \
-                and not decision.reason.startswith("no displayed size"):
+        if decision.through is None and request.order_type is OrderType.MKT and work.rounds == 0:
             del self._working[request.ref]
             self._status(request.ref, OrderStatus.REJECTED, now, f"market order not filled: {decision.reason}",
                          work.broker_id)
@@ -276,7 +305,7 @@ class PaperBroker(Broker):
 
 # --- what a real exchange refuses, and the what-if figures ----------------------------------------------------
 def order_problem(request: OrderRequest, market: MarketView, now_ns: int, *, account: str,
-                  calendar: MarketCalendar | None = None, check_listing: bool = True) -> str:
+                  calendar: MarketCalendar | None = None, check_listing: bool = True, hours: bool = True) -> str:
     """Why an exchange would refuse ``request`` at ``now_ns`` ("" when it would take it): one line."""
     if request.account and request.account != account:
         return f"account {request.account!r} is not this broker's ({account!r}); pick the paper account"
@@ -289,7 +318,7 @@ def order_problem(request: OrderRequest, market: MarketView, now_ns: int, *, acc
         for i, leg in enumerate(legs):
             if quotes.missing[i]:
                 return f"unknown contract: leg {i + 1} ({leg.contract}) is {quotes.missing[i]}"
-    for i, leg in enumerate(legs):
+    for i, leg in enumerate(legs if hours else ()):
         is_open, why = market_open(leg.contract, now_ns, calendar)
         if not is_open:
             return why if len(legs) == 1 else f"leg {i + 1}: {why}"
@@ -316,7 +345,7 @@ def what_if_figures(request: OrderRequest, market: MarketView, fees: FeeSchedule
     missing). NaN margin with a ``warning`` when a leg has no two-sided quote.
     """
     quotes = LegQuotes.from_market(request.legs, market)
-    ok = (quotes.bid > 0) & (quotes.ask > 0)
+    ok = (quotes.bid >= 0) & (quotes.ask > 0)  # a zero bid is a price here (the 0 / 0.05 wing is worth 0.025)
     mids = [0.5 * (b + a) if good else math.nan for b, a, good in zip(quotes.bid, quotes.ask, ok, strict=True)]
     sign = request.side.sign if request.intent is Intent.OPEN else -request.side.sign
     held = Structure(tuple(Leg(leg.contract, leg.ratio * sign) for leg in request.legs))

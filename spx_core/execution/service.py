@@ -27,15 +27,16 @@ events on that loop), the backtest's own thread in the backtester. A call from a
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from spx_core.domain.calendar import ET, MarketCalendar, from_ns
-from spx_core.execution import hours
+from spx_core.execution import hours, ticks
 from spx_core.execution.broker import Broker, BrokerError, MarketView
-from spx_core.execution.checks import CloseContext
+from spx_core.execution.checks import CloseContext, package_quote
 from spx_core.execution.gate import PreTradeGate, Verdict
 from spx_core.execution.orders import (
     EventKind,
@@ -49,12 +50,20 @@ from spx_core.execution.orders import (
     TimeInForce,
     apply,
 )
+from spx_core.portfolio.trades import closing_request
 
-__all__ = ["OrderService", "PlaceResult", "OrderListener"]
+__all__ = ["ExpiresDayOrders", "OrderListener", "OrderService", "PlaceResult"]
 
 log = logging.getLogger(__name__)
 
 OrderListener = Callable[[OrderState], None]
+
+
+@runtime_checkable
+class ExpiresDayOrders(Protocol):
+    """A broker that expires its own DAY orders at the session close (events through its sink)."""
+
+    def expire(self, now_ns: int) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,11 +248,13 @@ class OrderService:
     def expire_day(self, now_ns: int) -> list[OrderState]:
         """Expire every working DAY order whose session closed at or before ``now_ns``; the expired states.
 
-        The EXPIRED status is stored first, then the broker is told to drop the order (its CANCELLED echo
-        is ignored, see :meth:`on_event`).
+        A broker that expires its own DAY orders (:class:`ExpiresDayOrders`, the paper broker) does it first and
+        its EXPIRED events arrive through :meth:`on_event`; what is still working after that (a broker that
+        lost the order, a broker without the capability) is stored EXPIRED here, then dropped at the broker
+        (its CANCELLED echo is ignored, see :meth:`on_event`).
         """
         self._check_thread()
-        out = []
+        expired = set(self.broker.expire(now_ns)) if isinstance(self.broker, ExpiresDayOrders) else set()
         for state in self.repo.orders(working_only=True):
             req = state.request
             if req.tif is not TimeInForce.DAY or req.broker != self.broker.name:
@@ -255,9 +266,9 @@ class OrderService:
                                             reason=f"DAY order expired at the {from_ns(close).astimezone(ET):%H:%M} "
                                                    f"ET close"))
             if done is not None:
-                out.append(done)
+                expired.add(req.ref)
                 self._drop_at_broker(req.ref)
-        return out
+        return [s for s in (self.repo.order(ref) for ref in sorted(expired)) if s is not None]
 
     def _first_event_ns(self, state: OrderState) -> int:
         """When the order reached the broker (its first event), for requests that carry no ``created_ns``."""
@@ -284,6 +295,25 @@ class OrderService:
         self.broker = broker
         broker.bind(self.on_event)
         return self.restore()
+
+    def close_request(self, trade_id: int, *, quantity: int | None = None) -> OrderRequest:
+        """The order that closes trade ``trade_id`` (all open units by default), for the ticket to show.
+
+        A limit order at the current natural price (on the tick grid) when the legs are quoted, else a market
+        order (which the gate refuses until quotes return).
+        """
+        trade = self.repo.trade(trade_id)
+        if trade is None:
+            raise OrderError(f"no trade #{trade_id} in the store; pick a trade from the positions panel")
+        side = trade.side.opposite
+        natural = package_quote(trade.order_legs, self.market, self.gate.settings.refuse_flags, side).natural(side)
+        limit = None
+        if math.isfinite(natural):
+            roots = {leg.contract.root for leg in trade.legs}
+            tick = ticks.order_tick_size(natural, roots, combo=len(trade.legs) > 1)
+            limit = round(round(natural / tick) * tick, 10)
+        return closing_request(trade, quantity=quantity, limit=limit, now_ns=int(self.market.now_ns()),
+                               broker=self.broker.name, account=self.broker.account)
 
     # --- reading -------------------------------------------------------------------------------------------
     def orders(self, **kwargs: Any) -> list[OrderState]:

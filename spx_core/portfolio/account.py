@@ -12,6 +12,10 @@ Marks are quote mids (NaN when a quote is unusable: see :mod:`spx_core.portfolio
 without a mark makes unrealized P&L, net liquidation and buying power NaN and is listed in ``unmarked``, so the
 account line says what it cannot value instead of showing a made-up number.
 
+Shares delivered by an exercised or assigned SPY option (``deliveries``) are cash paid/received at the
+delivery price and a holding valued at the market's latest underlying price (at the delivery price when the
+market has none); their day P&L is not tracked here (options only).
+
 Margin prices: the legs' marks when every leg has one; otherwise the legs' average opening prices (the credit
 actually received, which is what "credit applied" refers to). The underlying level (naked legs only) comes from
 the market's latest snapshot of the structure's primary underlying.
@@ -28,6 +32,7 @@ from spx_core.domain.quotes import QuoteFlag
 from spx_core.execution.broker import MarketView
 from spx_core.execution.orders import Fill
 from spx_core.portfolio.positions import MarkSource, Position, marks_for
+from spx_core.portfolio.settlement import ShareDelivery
 from spx_core.portfolio.trades import Trade
 from spx_core.strategies.margin import margin_requirement
 from spx_core.strategies.market import Market
@@ -107,7 +112,7 @@ def day_pnl_from_fills(positions: Iterable[Position], fills: Iterable[Fill], day
 def account_summary(starting_cash: float, positions: Iterable[Position], trades: Iterable[Trade],
                     market: MarkSource | None, day_start_ns: int, *,
                     start_marks: Mapping[OptionContract, float] | None = None,
-                    fills: Iterable[Fill] | None = None,
+                    fills: Iterable[Fill] | None = None, deliveries: Iterable[ShareDelivery] = (),
                     allow_flags: QuoteFlag | int = QuoteFlag.NONE) -> AccountSummary:
     """The account line (formulas in the module docstring).
 
@@ -126,8 +131,9 @@ def account_summary(starting_cash: float, positions: Iterable[Position], trades:
     marks = {p.contract: p.mark for p in positions}
     realized = math.fsum(p.realized_pnl for p in positions)
     unrealized = math.fsum(p.unrealized_pnl for p in positions)
-    cash = starting_cash + realized - math.fsum(p.cost_basis for p in positions)
-    net_liq = starting_cash + realized + unrealized
+    share_cash, share_value = _shares(deliveries, market)
+    cash = starting_cash + realized - math.fsum(p.cost_basis for p in positions) + share_cash
+    net_liq = starting_cash + realized + unrealized + share_cash + share_value
     margin = 0.0
     for trade in trades:
         if trade.is_open:
@@ -143,6 +149,22 @@ def account_summary(starting_cash: float, positions: Iterable[Position], trades:
         unrealized_pnl=unrealized, realized_pnl=realized,
         commissions=math.fsum(p.commission_fees for p in positions),
         unmarked=tuple(p.contract for p in positions if p.is_open and not math.isfinite(p.mark)))
+
+
+def _shares(deliveries: Iterable[ShareDelivery], market: MarkSource | None) -> tuple[float, float]:
+    """(cash the deliveries moved, value of the shares held) in dollars."""
+    cash = 0.0
+    held: dict[str, int] = {}
+    last: dict[str, float] = {}
+    for d in sorted(deliveries, key=lambda d: d.time_ns):
+        cash += d.cash
+        held[d.symbol] = held.get(d.symbol, 0) + d.shares
+        last[d.symbol] = d.price
+    value = 0.0
+    for symbol, shares in held.items():
+        price = _underlying_price(market, symbol)
+        value += shares * (price if math.isfinite(price) else last[symbol])
+    return cash, value
 
 
 def _day_pnl(p: Position, day_start_ns: int, start_marks: Mapping[OptionContract, float]) -> float:

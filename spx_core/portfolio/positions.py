@@ -56,7 +56,8 @@ class Position:
         opened_ns: when the current position opened from flat (UTC ns).
         updated_ns: the last fill's time (UTC ns).
         mark: the live mark (points per contract; NaN when there is no usable quote).
-        day_start_ns: the start of the day the day figures below count from (UTC ns; 0 = never rolled).
+        day_start_ns: the start of the day the day figures below count from (UTC ns; the first fill's time
+            until a day start is given).
         day_realized_pnl: dollars realized (net) by fills at or after ``day_start_ns``.
         day_start_unrealized: dollars of unrealized P&L at the day start (NaN when there was no mark then).
     """
@@ -138,13 +139,14 @@ def apply_fill(position: Position | None, fill: Fill, *, day_start_ns: int | Non
     """The position after ``fill`` (rules in the module docstring). ``None`` starts a flat position.
 
     ``day_start_ns``: when given and later than the position's day baseline, the day is rolled first (at the
-    position's last mark) so the day figures count from it.
+    position's last mark) so the day figures count from it. A new position without one counts its day from
+    this first fill.
 
     Raises:
         PositionError: the fill is for another contract.
     """
-    if position is None:
-        position = Position(fill.contract, day_start_ns=day_start_ns or 0)
+    if position is None:  # nothing before the first fill: it is a valid day baseline when none is given
+        position = Position(fill.contract, day_start_ns=fill.time_ns if day_start_ns is None else day_start_ns)
     elif position.contract != fill.contract:
         raise PositionError(f"fill {fill.exec_id} is for {fill.contract}, not for the position in {position.contract}")
     if day_start_ns is not None and day_start_ns > position.day_start_ns:

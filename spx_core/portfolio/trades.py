@@ -35,8 +35,8 @@ from spx_core.strategies.recognize import recognize
 from spx_core.strategies.structure import Leg, Structure
 from spx_core.strategies.valuation import value_structure
 
-__all__ = ["Trade", "TradeLeg", "TradeError", "TradeLedger", "new_trade", "apply_trade_fill", "settle_trade", "short_label", "closing_request",
-           "money_text"]
+__all__ = ["Trade", "TradeLeg", "TradeError", "TradeLedger", "new_trade", "apply_trade_fill", "settle_trade",
+           "short_label", "closing_request", "money_text"]
 
 OPEN = "open"
 CLOSED = "closed"
@@ -163,12 +163,23 @@ class Trade:
         return self._package(self.leg_marks(source))
 
     def unrealized_pnl(self, mark_price: float) -> float:
-        """Dollars of the open units at ``mark_price`` against their average cost (0 when flat)."""
-        if self.quantity == 0:
+        """Dollars of the open units at ``mark_price`` against their average cost (0 when flat; NaN without a
+        mark while any leg holds contracts). Contracts beyond whole units (a leg filled ahead of the others)
+        are not in a package price; :meth:`leg_unrealized_pnl` values them leg by leg."""
+        if all(s.held == 0 for s in self.leg_states):
             return 0.0
         if not math.isfinite(mark_price):
             return math.nan
         return (mark_price - self.cost_price) * self.side.sign * self.quantity * self.multiplier
+
+    def leg_unrealized_pnl(self, source: Market | MarketView | Mapping[OptionContract, float]) -> float:
+        """Dollars of every contract held at its own leg mark against its average cost (NaN when a held leg has
+        no mark): exact for any fill state, including legs filled ahead of the others."""
+        total = 0.0
+        for s, mark in zip(self.leg_states, self.leg_marks(source), strict=True):
+            if s.held:
+                total += (mark - s.avg_cost) * s.held * s.contract.multiplier
+        return total
 
     def total_pnl(self, mark_price: float) -> float:
         """Realized (net) + unrealized dollars."""
@@ -181,7 +192,8 @@ class Trade:
         """
         units = self.quantity if self.is_open else self.opened_quantity
         head = f"{units} x {short_label(self.structure)}" if units > 1 else short_label(self.structure)
-        parts = [head, f"opened at {self.open_price:.2f}"]
+        opened = f"opened at {self.open_price:.2f}" if math.isfinite(self.open_price) else "opening (legs filling)"
+        parts = [head, opened]
         if not self.is_open:
             parts.append(f"closed at {self.close_price:.2f}" if math.isfinite(self.close_price) else "closed")
             parts.append(money_text(self.realized_pnl))
@@ -294,9 +306,9 @@ def _summarize(trade: Trade, time_ns: int) -> Trade:
     """Recompute the trade's totals from its legs' accounting."""
     states = trade.leg_states
     units = [abs(s.leg.ratio) for s in states]
-    held_units = min(max(0, s.held * (1 if s.leg.ratio > 0 else -1)) // u for s, u in zip(states, units))
-    opened_units = min(s.opened // u for s, u in zip(states, units))
-    closed_units = min(s.closed // u for s, u in zip(states, units))
+    held_units = min(max(0, s.held * (1 if s.leg.ratio > 0 else -1)) // u for s, u in zip(states, units, strict=True))
+    opened_units = min(s.opened // u for s, u in zip(states, units, strict=True))
+    closed_units = min(s.closed // u for s, u in zip(states, units, strict=True))
     flat = all(s.held == 0 for s in states) and opened_units > 0
     open_price = trade._package([s.open_price for s in states]) if opened_units else math.nan
     close_price = trade._package([s.close_price for s in states]) if closed_units else math.nan

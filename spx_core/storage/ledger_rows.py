@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from spx_core.domain import OptionContract
 from spx_core.portfolio.decisions import TradeDecision
 from spx_core.portfolio.positions import Position
+from spx_core.portfolio.settlement import ShareDelivery
 from spx_core.portfolio.trades import Trade, TradeLeg
 from spx_core.storage import schema as t
 from spx_core.storage.orders_rows import contracts_by_id
@@ -22,7 +23,7 @@ from spx_core.storage.rows import nan_to_none, none_to_nan
 from spx_core.strategies.structure import Leg
 
 __all__ = ["position_row", "load_positions", "trade_row", "trade_leg_rows", "load_trades", "decision_row",
-           "decision_from_row"]
+           "decision_from_row", "delivery_row", "load_deliveries"]
 
 
 # --- positions ----------------------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ def load_trades(conn: Connection, where: ColumnElement[bool] | None = None) -> l
     rows = conn.execute(query).all()
     if not rows:
         return []
-    ids = select(tr.id).where(where) if where is not None else [r.id for r in rows]
+    ids = select(tr.id) if where is None else select(tr.id).where(where)  # a subquery: no IN list of every id
     leg_rows = conn.execute(select(t.trade_legs).where(tl.trade_id.in_(ids)).order_by(tl.trade_id, tl.leg)).all()
     contracts = contracts_by_id(conn, (r.instrument_id for r in leg_rows))
     legs: dict[int, list[TradeLeg]] = {}
@@ -123,3 +124,16 @@ def decision_from_row(row: Any) -> TradeDecision:
                          snapshot_checksum=row.snapshot_checksum, config_hash=row.config_hash or "",
                          limit_profile=row.limit_profile or "", order_ref=row.order_ref)
 
+
+
+# --- share deliveries ---------------------------------------------------------------------------------------
+def delivery_row(d: ShareDelivery, instrument_id: int) -> dict[str, Any]:
+    return {"exec_id": d.exec_id, "instrument_id": instrument_id, "symbol": d.symbol, "shares": d.shares,
+            "price": d.price, "time_ns": d.time_ns}
+
+
+def load_deliveries(conn: Connection) -> list[ShareDelivery]:
+    rows = conn.execute(select(t.share_deliveries).order_by(t.share_deliveries.c.id)).all()
+    contracts = contracts_by_id(conn, (r.instrument_id for r in rows))
+    return [ShareDelivery(symbol=r.symbol, shares=r.shares, price=r.price, time_ns=r.time_ns,
+                          contract=contracts[r.instrument_id], exec_id=r.exec_id) for r in rows]

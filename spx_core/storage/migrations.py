@@ -292,10 +292,11 @@ _V4 = _sql(
         day_start_unrealized REAL)""",
     "CREATE INDEX ix_positions_open ON positions (id) WHERE quantity != 0",
     "CREATE INDEX ix_positions_updated ON positions (updated_ns)",
-    # shares an exercised/assigned physically settled option (SPY) delivered; the fill that closed it
+    # shares an exercised/assigned physically settled option (SPY) delivered (portfolio.settlement.ShareDelivery)
     """CREATE TABLE share_deliveries (
         id INTEGER PRIMARY KEY,
-        fill_id INTEGER NOT NULL UNIQUE REFERENCES fills (id) ON DELETE CASCADE,
+        exec_id TEXT NOT NULL UNIQUE CHECK (exec_id != ''),
+        instrument_id INTEGER NOT NULL REFERENCES instruments (id),
         symbol TEXT NOT NULL,
         shares INTEGER NOT NULL CHECK (shares != 0),
         price REAL NOT NULL CHECK (price >= 0),

@@ -16,20 +16,18 @@ denormalized rows against that replay (and the positions against the fold of the
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, time, timezone
 from typing import Any
 
-from collections.abc import Callable, Mapping
-from datetime import datetime, time, timezone
-
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from spx_core.domain import OptionContract
 from spx_core.domain.calendar import ET, to_ns
-
 from spx_core.execution.orders import (
     Fill,
+    Intent,
     OrderError,
     OrderEvent,
     OrderRequest,
@@ -38,11 +36,14 @@ from spx_core.execution.orders import (
 )
 from spx_core.portfolio.decisions import TradeDecision
 from spx_core.portfolio.positions import Position, apply_fill
-from spx_core.portfolio.trades import Trade, apply_trade_fill, new_trade
+from spx_core.portfolio.settlement import ShareDelivery
+from spx_core.portfolio.trades import Trade, apply_trade_fill, new_trade, settle_trade
 from spx_core.storage import schema as t
 from spx_core.storage.ledger_rows import (
     decision_from_row,
     decision_row,
+    delivery_row,
+    load_deliveries,
     load_positions,
     load_trades,
     position_row,
@@ -50,19 +51,19 @@ from spx_core.storage.ledger_rows import (
     trade_row,
 )
 from spx_core.storage.orders_rows import (
+    contracts_by_id,
     event_row,
     fill_row,
     instrument_ids,
     load_events,
     load_states,
     request_row,
-    stale_state_columns,
     state_columns,
+    stored_instrument_ids,
 )
+from spx_core.storage.orders_verify import ledger_problems
 
 __all__ = ["OrderRepository", "UnknownOrderError", "et_day_start_ns"]
-
-log = logging.getLogger(__name__)
 
 
 class UnknownOrderError(OrderError, KeyError):
@@ -113,8 +114,9 @@ class OrderRepository:
                 return stored
             if request.trade_id is not None and conn.execute(
                     select(t.trades.c.id).where(t.trades.c.id == request.trade_id)).first() is None:
-                raise OrderError(f"order {request.ref}: it closes trade {request.trade_id}, which is not stored; "
-                                 f"close a trade listed by OrderRepository.trades()")
+                verb = "closes" if request.intent is Intent.CLOSE else "extends"
+                raise OrderError(f"order {request.ref}: it {verb} trade {request.trade_id}, which is not stored; "
+                                 f"name a trade listed by OrderRepository.trades()")
             state = OrderState.new(request)
             order_id = int(conn.execute(t.orders.insert(), {**request_row(request), **state_columns(state)})
                            .inserted_primary_key[0])
@@ -144,12 +146,13 @@ class OrderRepository:
             if fill is not None and _fill_owner(conn, fill.exec_id, row.id):
                 return state
             new = apply(state, event)
-            fill_id = None if fill is None else self._insert_fill(conn, fill, order_id=row.id)
+            ids: dict[OptionContract, int] = {}  # instrument ids looked up once per transaction
+            fill_id = None if fill is None else self._insert_fill(conn, fill, order_id=row.id, ids=ids)
             seq = conn.execute(select(func.count()).where(t.order_events.c.order_id == row.id)).scalar_one()
             conn.execute(t.order_events.insert(), event_row(event, order_id=row.id, seq=seq, fill_id=fill_id))
             changes = state_columns(new)
             if fill is not None:
-                changes.update(self._book_fill(conn, row, new, fill))
+                changes.update(self._book_fill(conn, row, new, fill, ids))
             conn.execute(update(t.orders).where(t.orders.c.id == row.id).values(**changes))
             return new
 
@@ -170,9 +173,8 @@ class OrderRepository:
             conds.append(o.status.in_(t.WORKING_STATUSES))
         if since_ns is not None:
             conds.append(o.updated_ns >= int(since_ns))
-        where = None if not conds else conds[0] if len(conds) == 1 else conds[0] & conds[1]
         with self._store._read() as conn:
-            return [state for _, state in load_states(conn, where)]
+            return [state for _, state in load_states(conn, and_(*conds) if conds else None)]
 
     def events(self, ref: str) -> list[OrderEvent]:
         """The order's stored events in replay order ([] for an unknown ref)."""
@@ -200,7 +202,7 @@ class OrderRepository:
         """
         marks = marks or {}
         with self._store._write() as conn:
-            ids = {c: i for i, c in _instrument_ids_of_positions(conn).items()}
+            ids = _position_instrument_ids(conn)
             out = []
             for position in load_positions(conn):
                 if position.day_start_ns < day_start_ns:
@@ -218,14 +220,46 @@ class OrderRepository:
             conds.append(tr.status == "open")
         if since_ns is not None:
             conds.append(or_(tr.status == "open", tr.closed_ns >= int(since_ns)))
-        where = None if not conds else conds[0] if len(conds) == 1 else conds[0] & conds[1]
         with self._store._read() as conn:
-            return load_trades(conn, where)
+            return load_trades(conn, and_(*conds) if conds else None)
 
     def trade(self, trade_id: int) -> Trade | None:
         with self._store._read() as conn:
             found = load_trades(conn, t.trades.c.id == int(trade_id))
         return found[0] if found else None
+
+    def apply_settlement(self, fills: Iterable[Fill], deliveries: Iterable[ShareDelivery] = ()) -> None:
+        """Book expiry/exercise fills (no order: ``fills.order_id`` NULL) and share deliveries; ONE transaction.
+
+        Each fill closes its contract's position and settles the leg of every open trade holding it
+        (:func:`~spx_core.portfolio.trades.settle_trade`). Idempotent: fills and deliveries whose
+        ``exec_id`` is stored are skipped (a settlement run twice books once).
+        """
+        fills, deliveries = list(fills), list(deliveries)
+        with self._store._write() as conn:
+            stored = set(conn.execute(select(t.fills.c.exec_id).where(
+                t.fills.c.exec_id.in_([f.exec_id for f in fills]))).scalars())
+            ids: dict[OptionContract, int] = {}
+            for fill in fills:
+                if fill.exec_id in stored:
+                    continue
+                stored.add(fill.exec_id)
+                self._insert_fill(conn, fill, order_id=None, ids=ids)
+                self._book_position(conn, fill, ids)
+                for trade in load_trades(conn, t.trades.c.status == "open"):
+                    after = settle_trade(trade, fill.contract, fill.price, fill.time_ns, fill.exec_id)
+                    if after is not trade:
+                        self._save_trade(conn, after, stored=True, ids=ids)
+            done = set(conn.execute(select(t.share_deliveries.c.exec_id)).scalars())
+            rows = [delivery_row(d, _ids(conn, [d.contract], ids)[d.contract])
+                    for d in deliveries if d.exec_id not in done]
+            if rows:
+                conn.execute(t.share_deliveries.insert(), rows)
+
+    def deliveries(self) -> list[ShareDelivery]:
+        """Stored share deliveries in the order they were booked."""
+        with self._store._read() as conn:
+            return load_deliveries(conn)
 
     # --- decisions ----------------------------------------------------------------------------------------
     def record_decision(self, decision: TradeDecision) -> int:
@@ -244,28 +278,26 @@ class OrderRepository:
 
     # --- consistency --------------------------------------------------------------------------------
     def verify(self) -> list[str]:
-        """Problems found comparing the denormalized rows with a replay of the stored events ([] = sound).
+        """Problems found comparing the stored rows with a replay of the stored events and fills ([] = sound).
 
-        Checks every order row against the replay of its events. Cheap enough to run on open.
+        Order rows against the replay of their events, positions against the fold of their fills, trades
+        against a ledger rebuilt from every fill (:mod:`spx_core.storage.orders_verify`). One read
+        transaction: a consistent view even while another process writes.
         """
-        problems = []
         with self._store._read() as conn:
-            for row, state in load_states(conn):
-                stale = stale_state_columns(row, state)
-                if stale:
-                    problems.append(f"order {row.ref}: stored {', '.join(stale)} differ from the replay of its "
-                                    f"events")
-        return problems
+            return ledger_problems(conn, self._day_start)
 
     # --- internals ----------------------------------------------------------------------------------
-    def _insert_fill(self, conn: Connection, fill: Fill, *, order_id: int | None) -> int:
-        instrument_id = instrument_ids(conn, [fill.contract])[fill.contract]
+    def _insert_fill(self, conn: Connection, fill: Fill, *, order_id: int | None, ids: dict[OptionContract, int]
+                     ) -> int:
+        instrument_id = _ids(conn, [fill.contract], ids)[fill.contract]
         return int(conn.execute(t.fills.insert(), fill_row(fill, order_id=order_id, instrument_id=instrument_id))
                    .inserted_primary_key[0])
 
-    def _book_fill(self, conn: Connection, row: Any, state: OrderState, fill: Fill) -> dict[str, Any]:
+    def _book_fill(self, conn: Connection, row: Any, state: OrderState, fill: Fill,
+                   ids: dict[OptionContract, int]) -> dict[str, Any]:
         """Position and trade effects of an order's fill (same transaction); extra ``orders`` columns."""
-        self._book_position(conn, fill)
+        self._book_position(conn, fill, ids)
         request = state.request
         trade_id = row.booked_trade_id if row.booked_trade_id is not None else request.trade_id
         if trade_id is None:  # an OPEN order's first fill opens its trade, with the next row id
@@ -277,36 +309,48 @@ class OrderRepository:
                 raise OrderError(f"order {request.ref}: its trade {trade_id} is not stored")
             trade, stored = found[0], True
         trade = apply_trade_fill(trade, state, fill)
-        self._save_trade(conn, trade, stored=stored)
+        self._save_trade(conn, trade, stored=stored, ids=ids)
         return {"booked_trade_id": trade_id}
 
-    def _book_position(self, conn: Connection, fill: Fill) -> Position:
-        instrument_id = instrument_ids(conn, [fill.contract])[fill.contract]
+    def _book_position(self, conn: Connection, fill: Fill, ids: dict[OptionContract, int]) -> Position:
+        instrument_id = _ids(conn, [fill.contract], ids)[fill.contract]
         found = load_positions(conn, t.positions.c.instrument_id == instrument_id)
         position = apply_fill(found[0] if found else None, fill, day_start_ns=self._day_start(fill.time_ns))
-        stmt = insert(t.positions).values(position_row(position, instrument_id))
+        row = position_row(position, instrument_id)
+        stmt = insert(t.positions).values(row)
         conn.execute(stmt.on_conflict_do_update(index_elements=[t.positions.c.instrument_id],
-                                                set_={k: stmt.excluded[k] for k in position_row(position, 0)
-                                                      if k != "instrument_id"}))
+                                                set_={k: stmt.excluded[k] for k in row if k != "instrument_id"}))
         return position
 
-    def _save_trade(self, conn: Connection, trade: Trade, *, stored: bool) -> None:
+    def _save_trade(self, conn: Connection, trade: Trade, *, stored: bool, ids: dict[OptionContract, int]) -> None:
         row = trade_row(trade)
         if stored:
             conn.execute(update(t.trades).where(t.trades.c.id == trade.id).values(row))
         else:
             conn.execute(t.trades.insert(), row)
-        legs = trade_leg_rows(trade, instrument_ids(conn, trade.contracts))
+        legs = trade_leg_rows(trade, _ids(conn, trade.contracts, ids))
         stmt = insert(t.trade_legs)
         conn.execute(stmt.on_conflict_do_update(index_elements=[t.trade_legs.c.trade_id, t.trade_legs.c.leg],
                                                 set_={k: stmt.excluded[k] for k in legs[0]
                                                       if k not in ("trade_id", "leg")}), legs)
 
 
-def _instrument_ids_of_positions(conn: Connection) -> dict[int, OptionContract]:
-    from spx_core.storage.orders_rows import contracts_by_id
+def _ids(conn: Connection, contracts: Iterable[OptionContract], cache: dict[OptionContract, int]
+         ) -> dict[OptionContract, int]:
+    """``cache`` with the instrument ids of ``contracts`` added (stored ones looked up, new ones inserted)."""
+    missing = [c for c in contracts if c not in cache]
+    if missing:
+        cache.update(stored_instrument_ids(conn, missing))
+        still = [c for c in missing if c not in cache]
+        if still:
+            cache.update(instrument_ids(conn, still))
+    return cache
 
-    return contracts_by_id(conn, conn.execute(select(t.positions.c.instrument_id)).scalars())
+
+def _position_instrument_ids(conn: Connection) -> dict[OptionContract, int]:
+    """Contract -> ``instruments.id`` of every stored position."""
+    by_id = contracts_by_id(conn, conn.execute(select(t.positions.c.instrument_id)).scalars())
+    return {contract: instrument_id for instrument_id, contract in by_id.items()}
 
 
 def _row_and_state(conn: Connection, where: Any) -> tuple[Any, OrderState] | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, select
+from sqlalchemy import ColumnElement, Connection, Select, select
 
 from spx_core.domain import OptionContract
 from spx_core.execution.orders import (
@@ -30,9 +30,9 @@ from spx_core.storage.imports import upsert_instruments
 from spx_core.storage.rows import contract_from_row, nan_to_none
 from spx_core.strategies.structure import Leg
 
-__all__ = ["instrument_ids", "contracts_by_id", "request_row", "state_columns", "request_from_row", "event_row",
-           "fill_row", "fill_from_row", "load_states", "load_events", "load_fills", "stale_state_columns",
-           "STATE_COLUMNS"]
+__all__ = ["instrument_ids", "stored_instrument_ids", "contracts_by_id", "request_row", "state_columns",
+           "request_from_row", "event_row", "fill_row", "fill_from_row", "load_states", "load_events", "load_fills",
+           "stale_state_columns", "STATE_COLUMNS"]
 
 _CHUNK = 500  # ids per IN (...) list: far below SQLite's 32766 variable limit
 
@@ -46,12 +46,18 @@ def instrument_ids(conn: Connection, contracts: Iterable[OptionContract]) -> dic
     """The ``instruments.id`` of each contract, inserting the ones not stored yet (broker ids filled in)."""
     contracts = list(dict.fromkeys(contracts))
     upsert_instruments(conn, contracts)
+    return stored_instrument_ids(conn, contracts)
+
+
+def stored_instrument_ids(conn: Connection, contracts: Iterable[OptionContract]) -> dict[OptionContract, int]:
+    """The ``instruments.id`` of the contracts already stored (others are left out); reads only."""
+    contracts = list(dict.fromkeys(contracts))
     i = t.instruments.c
     by_symbol: dict[str, int] = {}
     for k in range(0, len(contracts), _CHUNK):
         symbols = [c.occ_symbol for c in contracts[k:k + _CHUNK]]
         by_symbol.update(conn.execute(select(i.occ_symbol, i.id).where(i.occ_symbol.in_(symbols))).all())
-    return {c: by_symbol[c.occ_symbol] for c in contracts}
+    return {c: by_symbol[c.occ_symbol] for c in contracts if c.occ_symbol in by_symbol}
 
 
 def contracts_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, OptionContract]:
@@ -123,53 +129,48 @@ def load_fills(conn: Connection, where: ColumnElement[bool]) -> dict[int, Fill]:
     return {r.id: fill_from_row(r, contracts[r.instrument_id]) for r in rows}
 
 
-def load_events(conn: Connection, order_ids: ColumnElement[bool] | list[int],
+def load_events(conn: Connection, order_ids: Select[Any] | list[int],
                 refs: Mapping[int, str]) -> dict[int, list[OrderEvent]]:
-    """Each order's events in replay order (``seq``); ``order_ids`` is a list or a subquery clause."""
+    """Each order's events in replay order (``seq``); ``order_ids`` is a list of ids or a SELECT of them."""
     e = t.order_events.c
-    cond = _in(e.order_id, order_ids)
+    cond = e.order_id.in_(order_ids)
     rows = conn.execute(select(t.order_events).where(cond).order_by(e.order_id, e.seq)).all()
-    fills = load_fills(conn, _in(t.fills.c.id, select(e.fill_id).where(cond, e.fill_id.is_not(None))))
+    fills = load_fills(conn, t.fills.c.id.in_(select(e.fill_id).where(cond, e.fill_id.is_not(None))))
     out: dict[int, list[OrderEvent]] = {oid: [] for oid in refs}
     for r in rows:
         out[r.order_id].append(_event_from_row(refs[r.order_id], r, fills.get(r.fill_id)))
     return out
 
 
-def load_states(conn: Connection, where: ColumnElement[bool] | None = None, *,
-                order_by: Any = None) -> list[tuple[Any, OrderState]]:
-    """``(orders row, replayed state)`` of the orders matching ``where``, in id order (or ``order_by``).
+def load_states(conn: Connection, where: ColumnElement[bool] | None = None) -> list[tuple[Any, OrderState]]:
+    """``(orders row, replayed state)`` of the orders matching ``where``, in id (= stored) order.
 
     Three queries (orders, legs, events with their fills) whatever the number of orders.
     """
     o = t.orders.c
-    query = select(t.orders).order_by(o.id if order_by is None else order_by)
+    query = select(t.orders).order_by(o.id)
     if where is not None:
         query = query.where(where)
     rows = conn.execute(query).all()
     if not rows:
         return []
-    ids = select(o.id).where(where) if where is not None else None
-    legs = _load_legs(conn, ids if ids is not None else [r.id for r in rows])
+    # the same WHERE as a subquery: no IN list of every id (SQLite caps the number of bound variables)
+    ids = select(o.id) if where is None else select(o.id).where(where)
     refs = {r.id: r.ref for r in rows}
-    events = load_events(conn, ids if ids is not None else list(refs), refs)
+    legs = _load_legs(conn, ids)
+    events = load_events(conn, ids, refs)
     return [(r, replay(request_from_row(r, legs[r.id]), events[r.id], id=r.id)) for r in rows]
 
 
-def _load_legs(conn: Connection, order_ids: Any) -> dict[int, tuple[Leg, ...]]:
+def _load_legs(conn: Connection, order_ids: Select[Any] | list[int]) -> dict[int, tuple[Leg, ...]]:
     ol = t.order_legs.c
-    rows = conn.execute(select(ol.order_id, ol.instrument_id, ol.ratio).where(_in(ol.order_id, order_ids))
+    rows = conn.execute(select(ol.order_id, ol.instrument_id, ol.ratio).where(ol.order_id.in_(order_ids))
                         .order_by(ol.order_id, ol.leg)).all()
     contracts = contracts_by_id(conn, (r.instrument_id for r in rows))
     out: dict[int, list[Leg]] = {}
     for r in rows:
         out.setdefault(r.order_id, []).append(Leg(contracts[r.instrument_id], r.ratio))
     return {k: tuple(v) for k, v in out.items()}
-
-
-def _in(column: Any, ids: Any) -> ColumnElement[bool]:
-    """``column IN (ids)`` for a list or a subquery (a ColumnElement is a WHERE clause on ``orders``)."""
-    return column.in_(ids)
 
 
 def stale_state_columns(row: Any, state: OrderState) -> list[str]:

@@ -245,12 +245,14 @@ positions = Table(
 share_deliveries = Table(
     "share_deliveries", metadata,
     Column("id", Integer, primary_key=True),
-    Column("fill_id", Integer, ForeignKey("fills.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("exec_id", Text, nullable=False, unique=True),  # "exercise:<occ>"
+    Column("instrument_id", Integer, ForeignKey("instruments.id"), nullable=False),  # the option exercised
     Column("symbol", Text, nullable=False),
     Column("shares", Integer, nullable=False),  # signed: + received
     Column("price", Float, nullable=False),  # dollars per share
     Column("time_ns", Integer, nullable=False),
 )
+
 
 trade_decisions = Table(
     "trade_decisions", metadata,

@@ -33,7 +33,7 @@ def _chain(quotes: dict[float, tuple[float, float]], flags: dict[float, int] | N
     """SPXW puts at these strikes with these (bid, ask)."""
     strikes = sorted(quotes)
     n = len(strikes)
-    cols = dict(bid=np.array([quotes[k][0] for k in strikes]), ask=np.array([quotes[k][1] for k in strikes]))
+    cols = {"bid": np.array([quotes[k][0] for k in strikes]), "ask": np.array([quotes[k][1] for k in strikes])}
     if flags is not None:
         cols["flags"] = np.array([flags.get(k, 0) for k in strikes], dtype=np.uint16)
     return ChainSnapshot.from_columns(underlying="SPX", time=NOW, underlying_price=5750.0, root=["SPXW"] * n,
@@ -163,3 +163,18 @@ def test_positions_become_legs_without_the_flat_ones():
 def test_a_market_order_has_no_limit():
     order = TicketOrder.from_contract(_put(5700), "buy").with_changes(order_type=OrderType.MKT)
     assert order.request(limit=1.0, snapshot=CHAIN).limit is None
+
+
+def test_figure_texts_in_dollars_with_cents_for_charges_and_the_brokers_what_if():
+    from app.models.ticket_text import figure_texts
+    from app.models.ticket_value import OrderFigures
+    from spx_core.execution.broker import WhatIf
+
+    f = OrderFigures(480.0, 480.0, 4520.0, 4500.0, 2.6, 1.84, Greeks(16.0, -2.0, -24.0, 60.0),
+                     Greeks(), Greeks(16.0, -2.0, -24.0, 60.0))
+    texts = figure_texts(f, WhatIf(4500.0, 4500.0, 2.6, "paper (local rules)"))
+    assert texts["max_profit"] == "+$480" and texts["max_loss"] == "-$4,520" and texts["margin"] == "$4,500"
+    assert texts["commission"] == "$4.44 ($2.60 + $1.84 fees)"
+    assert texts["what_if"] == "margin $4,500, commission $2.60 (paper (local rules))"
+    assert texts["delta"] == "$0 → +$16" and texts["theta"] == "$0 → +$60"
+    assert figure_texts(OrderFigures(0, 0, math.inf, 0, 0, 0, Greeks(), Greeks(), Greeks()))["max_loss"] == "unlimited"

@@ -33,6 +33,7 @@ QUOTES: dict[tuple[Root, date, float, str], tuple[float, float]] = {
     (Root.SPX, MONTHLY, 4700, "P"): (40.00, 40.60), (Root.SPX, MONTHLY, 4650, "P"): (27.00, 27.50),
     (Root.SPXW, YESTERDAY, 4700, "P"): (0.05, 0.10),
     (Root.SPXW, DAY, 4600, "P"): (float("nan"), 1.10),  # no bid
+    (Root.SPXW, DAY, 4575, "P"): (0.0, 0.05),  # a zero bid
     (Root.SPXW, DAY, 4625, "P"): (2.40, 2.10),  # crossed
 }
 
@@ -41,13 +42,15 @@ def contract(strike: float, right: str = "P", expiry: date = DAY, root: Root = R
     return OptionContract(root, expiry, strike, Right(right))
 
 
-def chain(when: datetime = T0, quotes: dict | None = None, spot: float = 4705.0) -> ChainSnapshot:
-    q = QUOTES if quotes is None else quotes
+def chain(when: datetime | int = T0, quotes: dict | None = None, spot: float = 4705.0, size: int = 50) -> ChainSnapshot:
+    """The chain at ``when``; ``quotes`` overrides some of :data:`QUOTES`; ``size`` contracts on every side."""
+    q = QUOTES | (quotes or {})
     keys = list(q)
     return ChainSnapshot.from_columns(
         underlying="SPX", time=when, underlying_price=spot, root=[k[0].value for k in keys],
         expiry=[k[1] for k in keys], strike=[k[2] for k in keys], is_call=[k[3] == "C" for k in keys],
-        bid=np.array([q[k][0] for k in keys]), ask=np.array([q[k][1] for k in keys]))
+        bid=np.array([q[k][0] for k in keys]), ask=np.array([q[k][1] for k in keys]),
+        bid_size=np.full(len(keys), size), ask_size=np.full(len(keys), size))
 
 
 class StaticMarket:
@@ -55,7 +58,7 @@ class StaticMarket:
 
     def __init__(self, when: datetime = T0, snapshots: dict[str, ChainSnapshot] | None = None) -> None:
         self.clock = to_ns(when)
-        self.snapshots = {"SPX": chain(when)} if snapshots is None else snapshots
+        self.snapshots = {"SPX": chain(self.clock)} if snapshots is None else snapshots
 
     def now_ns(self) -> int:
         return self.clock
@@ -65,6 +68,11 @@ class StaticMarket:
 
     def advance(self, seconds: float) -> None:
         self.clock += int(seconds * 1e9)
+
+    def move(self, quotes: dict | None = None, *, seconds: float = 1.0) -> None:
+        """Advance the clock and publish a new SPX chain (``quotes`` overriding the base quotes)."""
+        self.advance(seconds)
+        self.snapshots["SPX"] = chain(self.clock, quotes)
 
 
 class RecordingBroker(Broker):
@@ -99,9 +107,9 @@ class RecordingBroker(Broker):
 
 def put_credit_spread(*, limit: float = 4.20, quantity: int = 1, **kw) -> OrderRequest:
     """SELL +4700P -4675P: natural 10.00 - 6.00 = 4.00 (package bid), package ask 10.20 - 5.80 = 4.40."""
-    return OrderRequest(ref=kw.pop("ref", None) or new_ref(), legs=(Leg(contract(4700), 1), Leg(contract(4675), -1)),
-                        side=Side.SELL, quantity=quantity, limit=limit, created_ns=to_ns(T0), name="25-wide put credit",
-                        kind="vertical", **kw)
+    kw = {"ref": new_ref(), "side": Side.SELL, "created_ns": to_ns(T0), "name": "25-wide put credit",
+          "kind": "vertical"} | kw
+    return OrderRequest(legs=(Leg(contract(4700), 1), Leg(contract(4675), -1)), quantity=quantity, limit=limit, **kw)
 
 
 def single(strike: float, right: str, side: Side, limit: float | None, *, quantity: int = 1,

@@ -10,6 +10,7 @@ import pytest
 from spx_core.domain import ET
 from spx_core.execution.approval import ApprovedOrder
 from spx_core.execution.checks import CHECKS, CheckFailure, CloseContext, package_quote
+from spx_core.execution.fill_model import LegQuotes, natural_price
 from spx_core.execution.gate import GateSettings, PreTradeGate, PriceBand
 from spx_core.execution.orders import Intent, OrderRequest, Side, new_ref
 from spx_core.strategies.structure import Leg
@@ -59,6 +60,24 @@ def test_package_quote_matches_hand_computation(market):
     assert q.width == pytest.approx(0.40) and q.mid == pytest.approx(4.20)
 
 
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+@pytest.mark.parametrize("legs", [
+    ((4700, "P", 1), (4675, "P", -1)),  # vertical
+    ((4700, "P", 1), (4675, "P", -1), (4725, "C", 1), (4750, "C", -1)),  # iron condor
+    ((4650, "C", 1), (4700, "C", -2), (4750, "C", 1)),  # butterfly
+])
+def test_the_gates_natural_is_the_paper_fill_models(market, legs, side):
+    legs = tuple(Leg(contract(k, r), q) for k, r, q in legs)
+    gate_natural = package_quote(legs, market, side=side).natural(side)
+    assert gate_natural == pytest.approx(natural_price(legs, side, LegQuotes.from_market(legs, market)), abs=1e-12)
+
+
+def test_iron_condor_natural_by_hand(market):
+    # SELL (+4700P, -4675P, +4725C, -4750C): 10.00 - 6.00 + 7.40 - 2.65
+    legs = (Leg(contract(4700), 1), Leg(contract(4675), -1), Leg(contract(4725, "C"), 1), Leg(contract(4750, "C"), -1))
+    assert package_quote(legs, market, side=Side.SELL).natural(Side.SELL) == pytest.approx(8.75)
+
+
 def test_preview_never_mints_and_never_counts(market, broker):
     gate = PreTradeGate(GateSettings(orders_per_minute=1))
     for _ in range(3):
@@ -95,6 +114,18 @@ def test_notional_uses_premium_of_a_debit(market, broker):
 def test_naked_short_call_is_unlimited_risk(market, broker):
     verdict = PreTradeGate().check(single(4750, "C", Side.SELL, 2.55), market, broker)
     assert failed(verdict)["notional"].startswith("unlimited at risk")
+
+
+def test_a_calendar_short_the_later_leg_is_margined_naked(market, broker):
+    # BUY (+0105 4700P, -0119 4700P) at the natural 10.20 - 40.00 = -29.80 (a credit). The later leg is short, so
+    # the risk is Reg-T offset-free: the long leg's 10.20 premium + the short put naked:
+    # 40.00 + max(15% x 4705 - 5 OTM, 10% x 4700) = 740.75 points -> $1,020 + $74,075 = $75,095.
+    legs = (Leg(contract(4700), 1), Leg(contract(4700, "P", MONTHLY, "SPX"), -1))
+    req = OrderRequest(ref=new_ref(), legs=legs, side=Side.BUY, quantity=1, limit=-29.80)
+    assert PreTradeGate(GateSettings(max_notional=75_100)).check(req, market, broker).ok
+    verdict = PreTradeGate(GateSettings(max_notional=75_000)).check(req, market, broker)
+    assert failed(verdict) == {"notional": "$75,095 at risk is above the $75,000 limit (GateSettings.max_notional); "
+                                           "trade fewer units or a defined-risk structure"}
 
 
 def test_closing_orders_count_only_their_premium(market, broker):
@@ -163,6 +194,7 @@ def test_unlisted_leg_and_missing_chain(market, broker):
 
 @pytest.mark.parametrize(("strike", "side", "words"), [
     (4600, Side.SELL, "has no bid"),  # selling needs a bid
+    (4575, Side.SELL, "has no bid"),  # and zero is no bid
     (4625, Side.BUY, "quote is crossed"),
 ])
 def test_unusable_quotes(market, broker, strike, side, words):
@@ -197,6 +229,14 @@ def test_market_closed(broker, when, words):
     market = StaticMarket(when)
     verdict = PreTradeGate().check(single(4700, "P", Side.BUY, 40.60, expiry=MONTHLY, root="SPX"), market, broker)
     assert words in failed(verdict)["market_open"], verdict.message
+
+
+def test_the_demo_clock_may_trade_around_the_clock_but_not_live(broker):
+    market = StaticMarket(datetime(2024, 1, 6, 11, 0, tzinfo=ET))  # Saturday
+    req = single(4700, "P", Side.BUY, 40.60, expiry=MONTHLY, root="SPX")
+    assert PreTradeGate(GateSettings(enforce_hours=False)).check(req, market, broker).ok
+    live = GateSettings(enforce_hours=False, live_trading=True)
+    assert "weekend" in failed(PreTradeGate(live).check(req, market, RecordingBroker(live=True)))["market_open"]
 
 
 def test_zero_dte_stops_at_four(broker):

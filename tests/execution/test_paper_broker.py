@@ -342,3 +342,94 @@ def test_what_if_margin_and_commission():
     close = broker.what_if(request(put_vertical(), Side.BUY, 2, 0.60, intent="close", trade_id=1))
     assert close.init_margin_change == pytest.approx(-(2500 - 50) * 2)
     assert broker.what_if(request((Leg(contract(4651, "P"), 1),), Side.BUY, 1, 1.0)).warning
+
+
+def test_demo_clock_can_trade_outside_hours():
+    evening = FakeMarket(chain(), now_ns=to_ns(datetime(2024, 1, 6, 22, 0, tzinfo=ET)))  # a Saturday night
+    broker, rec, _ = make(evening, enforce_hours=False)
+    send(broker, rec, request(put_vertical(), Side.SELL, 1, 0.40))
+    assert rec.states["r1"].status is OrderStatus.FILLED
+
+
+def test_quantity_only_modify_keeps_the_order_resting():
+    broker, rec, market = make(latency_ns=SECOND // 10)
+    req = request(put_vertical(), Side.SELL, 1, 0.60)
+    send(broker, rec, req)
+    market.now = T0 + SECOND // 10
+    broker.on_market()  # seen by the market: rests, natural 0.40
+    broker._modify(req.with_terms(quantity=2))  # next seen after the latency, the market having moved
+    market.update(requote({(4650, "P"): (1.70, 1.80, 10, 10), (4625, "P"): (0.95, 1.05, 10, 10)},
+                          time_ns=T0 + SECOND))  # natural 0.65 crosses 0.60: a resting order fills at its limit
+    broker.on_market()
+    assert rec.states["r1"].avg_fill_price == pytest.approx(0.60)
+    assert rec.states["r1"].filled == 2
+
+
+# --- the real Cboe DataShop chain of 2019-06-26 15:45 ET (figures read off the CSV rows by hand) ----------------
+@pytest.fixture
+def datashop(shared_data, tmp_path):
+    from tests.surface.realdata import load_datashop
+
+    snap = load_datashop(shared_data / "cboe_datashop" / "spxw20190626.csv", tmp_path)
+    return FakeMarket(snap, now_ns=snap.time_ns)
+
+
+def _legs(expiry, *strikes_rights_ratios):
+    from datetime import date
+
+    return tuple(Leg(contract(k, r, expiry=date.fromisoformat(expiry)), q) for k, r, q in strikes_rights_ratios)
+
+
+@pytest.mark.shared_data
+def test_real_0dte_vertical_buys_a_zero_bid_wing_at_its_ask(datashop):
+    # 2915P bid 0.35 x 38, 2900P bid 0 / ask 0.05 x 723 (flagged zero bid: still bought at the ask)
+    legs = _legs("2019-06-26", (2915, "P", 1), (2900, "P", -1))
+    broker, rec, _ = make(datashop)
+    send(broker, rec, request(legs, Side.SELL, 50, 0.30))
+    fills = rec.fills()
+    assert [(f.quantity, f.price) for f in fills] == [(38, 0.35), (38, 0.05)]
+    assert [f.commission for f in fills] == pytest.approx([38 * 0.65, 38 * 0.50])  # 0.05 premium: $0.50 tier
+    assert [f.fees for f in fills] == pytest.approx([38 * (0.36 + THIRD_PARTY)] * 2)
+    assert rec.states["r1"].status is OrderStatus.PARTIALLY_FILLED
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(("mode", "price", "leg_prices"), [
+    ("natural", 4.95, [5.50, 1.90, 1.55, 0.20]),
+    ("mid", 5.17, [5.60, 1.85, 1.60, 0.18]),  # mid 5.175 received on the cent below; 2975C mid 0.175 -> 0.18
+    ("mid_offset", 5.04, [5.54, 1.88, 1.57, 0.19]),  # 5.175 - 0.30 x (0.20 + 0.10 + 0.10 + 0.05)
+])
+def test_real_iron_condor(datashop, mode, price, leg_prices):
+    # 2019-06-28: 2900P 5.50/5.70 (40), 2875P 1.80/1.90 (95), 2950C 1.55/1.65 (36), 2975C 0.15/0.20 (583)
+    legs = _legs("2019-06-28", (2900, "P", 1), (2875, "P", -1), (2950, "C", 1), (2975, "C", -1))
+    broker, rec, _ = make(datashop, fill_model=FillModel(mode=mode))
+    send(broker, rec, request(legs, Side.SELL, 100, 4.50))
+    fills = rec.fills()
+    assert {f.quantity for f in fills} == {36}  # 2950C shows 36 on the bid
+    assert [f.price for f in fills] == pytest.approx(leg_prices)
+    assert rec.states["r1"].avg_fill_price == pytest.approx(price)
+
+
+@pytest.mark.shared_data
+def test_real_what_if_values_a_zero_bid_wing(datashop):
+    legs = _legs("2019-06-26", (2915, "P", 1), (2900, "P", -1))
+    broker, _, _ = make(datashop)
+    w = broker.what_if(request(legs, Side.SELL, 2, 0.30))
+    # 15 wide x $100 less the mid credit (0.425 - 0.025) x $100, x 2
+    assert w.init_margin_change == pytest.approx((1500 - 40) * 2)
+    assert w.warning == ""
+
+
+def test_spx_vs_spy_pair_reads_each_leg_from_its_own_chain():
+    spy = chain({(470, "P"): (1.41, 1.43, 10, 10)}, spot=470.0)
+    spy = type(spy).from_columns(underlying="SPY", time=T0, underlying_price=470.0, root=["SPY"],
+                                 expiry=[spy.expiry[0]], strike=[470.0], is_call=[False], bid=[1.41], ask=[1.43],
+                                 bid_size=[25], ask_size=[10])
+    legs = (Leg(contract(4650, "P"), 1), Leg(contract(470, "P", root=Root.SPY), -10))
+    broker, rec, _ = make(FakeMarket(chain(), spy))
+    # buy 4650P at its ask 1.50, sell 10 SPY 470P at their bid 1.41: 1.50 - 14.10 = -12.60 per unit;
+    # sizes: SPX 12 on the ask, SPY 25 on the bid / 10 = 2 units
+    send(broker, rec, request(legs, Side.BUY, 5, -12.60))
+    fills = rec.fills()
+    assert [(f.side, f.quantity, f.price) for f in fills] == [(Side.BUY, 2, 1.50), (Side.SELL, 20, 1.41)]
+    assert rec.states["r1"].avg_fill_price == pytest.approx(-12.60)

@@ -37,6 +37,22 @@ def test_a_new_file_is_at_the_latest_version_and_matches_schema_py(tmp_path):
     assert actual == expected
 
 
+def test_schema_py_states_the_migrated_nullability_and_foreign_keys(tmp_path):
+    # queries build on schema.py: a NOT NULL or a foreign key it misstates goes unnoticed until a write fails
+    with Store.open(tmp_path / "new.sqlite") as store, store._engine.connect() as conn:
+        insp = inspect(conn)
+        tables = insp.get_table_names()
+        nullable = {(n, c["name"], bool(c["nullable"] and not c.get("primary_key"))) for n in tables
+                    for c in insp.get_columns(n)}
+        keys = {(n, tuple(f["constrained_columns"]), f["referred_table"]) for n in tables
+                for f in insp.get_foreign_keys(n)}
+
+    assert nullable == {(t.name, c.name, bool(c.nullable and not c.primary_key)) for t in metadata.sorted_tables
+                        for c in t.columns}
+    assert keys == {(t.name, (fk.parent.name,), fk.column.table.name) for t in metadata.sorted_tables
+                    for fk in t.foreign_keys}
+
+
 @pytest.mark.parametrize("start", range(len(MIGRATIONS)))
 def test_an_older_file_is_migrated_on_open(tmp_path, start):
     path = tmp_path / "old.sqlite"

@@ -7,12 +7,20 @@ import sqlite3
 
 import pytest
 
-from spx_core.execution.orders import OrderStatus
+from spx_core.execution.orders import OrderStatus, Side
 from spx_core.portfolio.decisions import TradeDecision
 from spx_core.portfolio.trades import closing_request
 from spx_core.storage import Store
 from spx_core.storage.orders_repo import OrderRepository, et_day_start_ns
-from tests.storage.orders_factory import SEC, T0, fill_event, filled_events, put, status, vertical
+from tests.storage.orders_factory import (
+    SEC,
+    T0,
+    fill_event,
+    filled_events,
+    put,
+    status,
+    vertical,
+)
 
 DAY = et_day_start_ns(T0)
 
@@ -163,3 +171,62 @@ def test_decisions_are_recorded_in_time_order(repo):
     assert ids == [1, 2]
     assert repo.decisions() == [trade, skip]
     assert repo.decisions(since_ns=T0 + 2) == [skip]
+
+
+def test_expiry_settles_positions_and_trades_once_and_spy_delivers_shares(repo):
+    from spx_core.portfolio.settlement import settle, settlement_prices
+    from tests.storage.orders_factory import call, single
+
+    _open_vertical(repo, quantity=1)  # SELL +5000P / -4975P at 2.10 / 0.60
+    spy_call = call(500, root="SPY")
+    spy = single("spy1", spy_call, side=Side.BUY,
+                 quantity=2, limit=1.0)
+    repo.add_order(spy)
+    for e in filled_events(spy, (1.0,), T0 + 60 * SEC):
+        repo.append(e)
+    after_close = T0 + 10 * 3600 * SEC
+    result = settle(repo.positions(), underlying_prices=settlement_prices(spx_close=4990.0, spy_close=510.0),
+                    now_ns=after_close)
+
+    repo.apply_settlement(result.fills, result.deliveries)
+    repo.apply_settlement(result.fills, result.deliveries)  # run twice: booked once
+
+    assert repo.positions() == []
+    vertical_trade, spy_trade = repo.trades()
+    assert (vertical_trade.status, spy_trade.status) == ("closed", "closed")
+    assert vertical_trade.close_price == pytest.approx(10.0)  # the short 5000P settled 10 in the money
+    assert [(d.symbol, d.shares, d.price, d.exec_id) for d in repo.deliveries()] == [
+        ("SPY", 200, 510.0, f"exercise:{spy_call.occ_symbol}")]
+    assert repo.verify() == []
+
+
+def test_verify_names_a_position_or_trade_row_that_disagrees_with_the_fills(repo, store):
+    _open_vertical(repo, quantity=1)
+    assert repo.verify() == []
+
+    with sqlite3.connect(store.path) as con:
+        con.execute("UPDATE positions SET quantity = quantity - 1 WHERE avg_cost = 2.1")
+        con.execute("UPDATE trades SET realized_pnl = 0")
+
+    assert repo.verify() == [
+        "position SPXW 2024-03-04 5000P PM: stored quantity differ from the fold of its fills",
+        "trade 1: the stored row differs from the replay of its fills"]
+
+
+def test_an_opening_order_naming_a_trade_extends_it_and_a_restart_keeps_the_grouping(path):
+    with Store.open(path) as store:
+        repo = OrderRepository(store)
+        _open_vertical(repo, quantity=1, prices=(2.10, 0.60))
+        more = vertical("more", quantity=1, trade_id=1, created_ns=T0 + 600 * SEC)
+        repo.add_order(more)
+        for e in filled_events(more, (2.30, 0.70), T0 + 600 * SEC):
+            repo.append(e)
+        shown = repo.trades()
+
+    with Store.open(path) as store:
+        repo = OrderRepository(store)
+        [trade] = repo.trades()
+        assert repr([trade]) == repr(shown)
+        assert (trade.quantity, trade.order_refs) == (2, ("open1", "more"))
+        assert trade.open_price == pytest.approx(((2.10 - 0.60) + (2.30 - 0.70)) / 2)
+        assert repo.verify() == []

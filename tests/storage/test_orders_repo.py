@@ -7,10 +7,25 @@ import sqlite3
 
 import pytest
 
-from spx_core.execution.orders import IllegalTransition, Intent, OrderError, OrderStatus, replay
+from spx_core.execution.orders import (
+    IllegalTransition,
+    Intent,
+    OrderError,
+    OrderStatus,
+    replay,
+)
 from spx_core.storage import Store
 from spx_core.storage.orders_repo import OrderRepository, UnknownOrderError
-from tests.storage.orders_factory import SEC, T0, fill_event, filled_events, single, status, vertical, put
+from tests.storage.orders_factory import (
+    SEC,
+    T0,
+    fill_event,
+    filled_events,
+    put,
+    single,
+    status,
+    vertical,
+)
 
 
 @pytest.fixture
@@ -138,6 +153,8 @@ def test_unknown_refs_and_unknown_trades_are_refused_with_a_clear_message(repo):
         repo.append(status("nope", OrderStatus.SUBMITTED, T0))
     with pytest.raises(OrderError, match="closes trade 42, which is not stored"):
         repo.add_order(vertical("c1", intent=Intent.CLOSE, trade_id=42))
+    with pytest.raises(OrderError, match="extends trade 42, which is not stored"):
+        repo.add_order(vertical("e1", trade_id=42))
     assert repo.order("nope") is None and repo.events("nope") == []
 
 
@@ -180,7 +197,8 @@ def test_the_schema_refuses_bad_enums_and_dangling_references(repo, store):
         with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
             con.execute("INSERT INTO order_legs (order_id, leg, instrument_id, ratio) VALUES (99, 0, 1, 1)")
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-            con.execute("INSERT INTO order_events (order_id, seq, kind, time_ns, reason) VALUES (1, 0, 'status', 0, '')")
+            con.execute("INSERT INTO order_events (order_id, seq, kind, time_ns, reason) "
+                        "VALUES (1, 0, 'status', 0, '')")  # a status event without a status
 
 
 def test_orders_come_back_after_closing_and_reopening_the_file(tmp_path):
