@@ -6,8 +6,11 @@ positions panel shows its portfolio, the status bar its broker and account.
 
 What it wires (every order path goes through ``OrderService``, so through the pre-trade gate):
     * an :class:`OrderRepository` on the window's store (every state change one transaction, before it shows);
-    * the broker the settings name (the in-process :class:`PaperBroker` by default, filling against this
-      session's :class:`FeedMarket`: the feed's latest snapshot per underlying, SPX with its SPY companion);
+    * the broker the settings name: the in-process :class:`PaperBroker` by default, filling against this
+      session's :class:`FeedMarket` (the feed's latest snapshot per underlying, SPX with its SPY companion), or
+      Interactive Brokers (``IbBroker`` over an ``IbConnection`` to TWS / IB Gateway, connected on the running
+      loop at :meth:`TradingSession.start`; its state and any refusal, e.g. a live port without the typed
+      confirmation, come back as ``broker_changed`` and ``link_message``);
     * ``service.restore()`` at start: working orders back at the broker, positions and today's P&L read back.
 
 Feeding: :meth:`on_batch` (connected to the feed) updates the market view and lets a market-driven broker
