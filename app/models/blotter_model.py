@@ -79,6 +79,10 @@ def _money(v: float) -> str:
     return f"{v:,.2f}" if math.isfinite(v) else ""
 
 
+def _placed_ns(s: OrderState) -> int:
+    return s.request.created_ns or s.updated_ns
+
+
 def _structure(s: OrderState) -> str:
     req = s.request
     return req.name or " / ".join(f"{leg.ratio:+d} {contract_text(leg.contract)}" for leg in req.legs)
@@ -108,7 +112,7 @@ class _Col:
 #: 1280 px screen; the reason, ref and broker id scroll.
 ORDER_COLUMNS: tuple[_Col, ...] = (
     _Col("Time (ET)", "When the order was placed (market clock, US/Eastern)",
-         lambda s, m: _time(s.request.created_ns or s.updated_ns), right=False),
+         lambda s, m: _time(_placed_ns(s)), right=False),
     _Col("Structure", "What the order trades, as held after a fill (the full name in the tooltip)",
          lambda s, m: order_label(s.request), right=False),
     _Col("Side", "BUY pays the limit per unit, SELL receives it", lambda s, m: s.request.side.value.upper(),
@@ -127,6 +131,7 @@ ORDER_COLUMNS: tuple[_Col, ...] = (
     _Col("Ref", "Our order reference (the idempotency key at the broker)", lambda s, m: s.ref, right=False),
     _Col("Broker id", "The broker's order id", lambda s, m: s.broker_order_id or "", right=False),
 )
+TIME_COLUMN = 0
 STATUS_COLUMN = next(i for i, c in enumerate(ORDER_COLUMNS) if c.title == "Status")
 MARKET_COLUMN = next(i for i, c in enumerate(ORDER_COLUMNS) if c.title == "Market")
 
@@ -240,6 +245,8 @@ class OrdersModel(QAbstractTableModel):
         s = self._states[self._rows[index.row()]]
         col = ORDER_COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
+            if index.column() == TIME_COLUMN and self._day_start_ns and _placed_ns(s) >= self._day_start_ns:
+                return _clock(_placed_ns(s))  # today's: the clock alone (the date is the tooltip)
             market = self._market.get(s.ref, math.nan) if s.is_working else math.nan
             return col.text(s, market)
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == STATUS_COLUMN:
@@ -248,15 +255,16 @@ class OrdersModel(QAbstractTableModel):
             return int((Qt.AlignmentFlag.AlignRight if col.right else Qt.AlignmentFlag.AlignLeft)
                        | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{_structure(s)}\n{s.reason}" if s.reason else _structure(s)
+            head = f"{_time(_placed_ns(s))} ET · {_structure(s)}"
+            return f"{head}\n{s.reason}" if s.reason else head
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(ORDER_COLUMNS):
             return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return ORDER_COLUMNS[section].title
+        if role == Qt.ItemDataRole.DisplayRole:  # name over unit: narrower columns
+            return ORDER_COLUMNS[section].title.replace(" (", "\n(")
         if role == Qt.ItemDataRole.ToolTipRole:
             return ORDER_COLUMNS[section].tip
         return None

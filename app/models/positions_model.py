@@ -90,10 +90,10 @@ def contract_greeks(contracts: Sequence[OptionContract], snapshots: Mapping[str,
     return GreeksResult(out, {**caches, **new}, "; ".join(dict.fromkeys(reasons)), time.perf_counter() - t0)
 
 
-def _money(v: float, signed: bool = True) -> str:
+def _money(v: float) -> str:
     if not math.isfinite(v):
         return ""
-    return f"{v:+,.2f}" if signed else f"{v:,.2f}"
+    return f"{v + 0.0 if abs(v) >= 0.005 else 0.0:+,.2f}"  # no "-0.00" for a rounding crumb
 
 
 def _points(v: float) -> str:
@@ -305,8 +305,8 @@ class PositionsModel(QAbstractItemModel):
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(POSITION_HEADERS):
             return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return POSITION_HEADERS[section]
+        if role == Qt.ItemDataRole.DisplayRole:  # name over unit: the columns stay as narrow as their numbers
+            return POSITION_HEADERS[section].replace(" (", "\n(")
         if role == Qt.ItemDataRole.ToolTipRole:
             return POSITION_TIPS[section]
         return None

@@ -209,7 +209,9 @@ class BlotterPanel(LivePanel):
         if (selected := self.selected_state()) is not None and selected.ref == state.ref:
             self._show_detail(state)
         if state.reason and state.status.is_done:
-            self.status_label.setText(f"{state.request.name or state.ref}: {state.status.value} ({state.reason})")
+            text = f"{state.request.name or state.ref}: {state.status.value} ({state.reason})"
+            self.status_label.setText(text)
+            self.status_label.setToolTip(text)  # a long refusal is cut in a narrow dock: all of it on hover
         self._update_buttons()
 
     def set_filter(self, mode: BlotterFilter | str) -> None:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.models.positions_model import PositionsModel, account_text, contract_greeks
+from app.models.positions_model import POSITION_HEADERS, PositionsModel, account_text, contract_greeks
 from app.panels.base import Job, LivePanel
 from spx_core.marketdata.source import QuoteBatch
 
@@ -85,16 +85,26 @@ class PositionsPanel(LivePanel):
         self.close_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.close_action.triggered.connect(self.close_selected)
         self.addAction(self.close_action)
-        bar = QHBoxLayout()  # one line above the tree: the account, what is held, the action
-        bar.addWidget(self.account_label, 3)
+        self.account_label.setWordWrap(True)  # a 760 px tab at 1280x720 wraps it rather than cut it
+        self._greeks_beside_pnl()
+        bar = QHBoxLayout()
         bar.addWidget(self.status_label, 1)
         bar.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.account_label)
         layout.addLayout(bar)
         layout.addWidget(self.tree, 1)
         self._selected_trade: int | None = None
         self._update_buttons()
+
+    def _greeks_beside_pnl(self) -> None:
+        # what a trader watches (marks, P&L, delta, theta) before what scrolls on a 1280 px screen (realized,
+        # gamma, vega): a view order only, the model's columns stay put
+        header = self.tree.header()
+        for title, after in (("Theta ($/day)", "Delta ($/pt)"), ("Realized ($)", "Vega ($/vol pt)")):
+            header.moveSection(header.visualIndex(POSITION_HEADERS.index(title)),
+                               header.visualIndex(POSITION_HEADERS.index(after)) + 1)
 
     # --- session -------------------------------------------------------------------------------------------
     def bind(self, context: AppContext) -> None:

@@ -72,6 +72,8 @@ def test_filters_show_working_today_and_all_newest_first(states):
     assert _texts(model, "Ref") == ["e", "c"]
     model.set_filter(BlotterFilter.ALL)
     assert _texts(model, "Ref") == ["e", "d", "c", "b", "a"]
+    # today's orders by the clock alone, older ones with their date
+    assert _texts(model, "Time (ET)")[3:] == ["11:00:00", "11 Mar 11:00:00"]
 
 
 def test_row_texts_say_fill_prices_status_reason_and_charges(states):
