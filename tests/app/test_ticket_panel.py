@@ -285,6 +285,9 @@ def test_a_double_click_on_a_bid_in_the_chain_brings_the_ticket_forward_to_sell_
         assert ticket.order.legs == (Leg(contract, 1),) and ticket.order.side is side
         assert ticket.on_screen() and ticket.form.quantity_spin.hasFocus()
     assert ticket.form.verdict_label.text().startswith("ready"), ticket.form.verdict_label.text()
+    window.docks["ticket"].close()  # the trader closed the ticket's dock: the next trade shows it again
+    window.context.trade_contract(contract, "sell")
+    assert window.docks["ticket"].isVisible() and ticket.on_screen()
 
 
 def test_the_builders_trade_button_sends_its_structure_and_the_ticket_values_it(window, qtbot):
