@@ -8,7 +8,7 @@ count exactly what was sent. Every number below is in ``tests/execution/gate_mar
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,11 +19,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.context import AppContext
 from app.main_window import PANELS
 from app.models.chain_data import PUT, ChainField
+from app.models.ticket_legs import TicketColumn
 from app.models.ticket_model import PriceMode
 from app.panels.ticket_panel import TicketPanel
 from app.settings import AppSettings
 from app.trading import FeedMarket, TradingSession
-from spx_core.domain import ET
+from spx_core.domain import ET, Root
 from spx_core.execution.gate import GateSettings, PreTradeGate
 from spx_core.execution.orders import (EventKind, Fill, Intent, OrderEvent, OrderRequest, OrderStatus, Side,
                                        new_ref)
@@ -34,7 +35,7 @@ from spx_core.storage import Store
 from spx_core.storage.orders_repo import OrderRepository
 from spx_core.strategies.builders import put_credit_vertical
 from spx_core.strategies.structure import Leg
-from tests.execution.gate_market import DAY, RecordingBroker, chain, contract
+from tests.execution.gate_market import DAY, QUOTES, T0, RecordingBroker, chain, contract
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 
@@ -128,6 +129,20 @@ def test_a_chain_contract_and_a_closing_request_open_with_their_side_and_terms(m
     assert panel.mode is PriceMode.CUSTOM and panel.limit == pytest.approx(1.45)
     assert panel.form.title_label.text().startswith("Close trade #12")
     assert panel.form.quantity_spin.value() == 2 and panel.form.side_combo.currentText() == "Buy"
+
+
+def test_leg_quotes_and_a_mid_limit_follow_the_market(make_ticket, qtbot):
+    panel, context, trading = make_ticket()
+    context.request_trade(VERTICAL)
+    moved = dict(QUOTES)
+    moved[(Root.SPXW, DAY, 4700, "P")] = (10.50, 10.70)
+    batch = _batch(chain(T0 + timedelta(seconds=1), moved))
+    trading.session.on_batch(batch)
+    panel.on_batch(batch)
+    bid = panel.form.legs_model.index(0, TicketColumn.BID)
+    qtbot.waitUntil(lambda: bid.data() == "10.50", timeout=5000)  # at the panel's refresh rate
+    assert panel.limit == pytest.approx(4.70) and panel.form.package["mid"].text() == "4.70"  # 10.60 - 5.90
+    assert panel.form.verdict_label.text().startswith("ready")
 
 
 # --- price modes and ticks ------------------------------------------------------------------------------------
