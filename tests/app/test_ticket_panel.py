@@ -169,6 +169,9 @@ def test_price_modes_ticks_and_the_plus_minus_buttons(make_ticket, qtbot):
     panel.set_custom_limit(3.00)
     qtbot.mouseClick(panel.form.down_button, Qt.MouseButton.LeftButton)
     assert panel.limit == pytest.approx(2.95)  # 0.05 below 3.00
+    panel.form.type_combo.setCurrentText("MKT")
+    assert not panel.form.limit_edit.isEnabled() and panel.form.premium_label.text() == "at the market"
+    assert panel._request()[0].limit is None and panel.form.verdict_label.text() != ""
 
 
 # --- the gate's verdict -------------------------------------------------------------------------------------
