@@ -79,18 +79,18 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("market", "Market", MarketPanel, tab_with="surface"),
     PanelSpec("scanner", "Spread scanner", ScannerPanel, tab_with="chain"),  # a tab behind the chain
     PanelSpec("ticket", "Order ticket", TicketPanel, tab_with="surface"),  # comes forward when a trade is asked
-    # trading: a strip along the bottom (a third of the height), positions in front, orders a tab behind
-    PanelSpec("positions", "Positions", PositionsPanel, area=Qt.DockWidgetArea.BottomDockWidgetArea),
-    PanelSpec("blotter", "Orders", BlotterPanel, area=Qt.DockWidgetArea.BottomDockWidgetArea, tab_with="positions"),
+    # tabs behind the chain, not a strip along the bottom: at 1280x720 a strip took the builder's chart down to
+    # ~190 px (the tables are as wide as the chain; the ticket and the panel's status lines report fills)
+    PanelSpec("positions", "Positions", PositionsPanel, tab_with="chain"),
+    PanelSpec("blotter", "Orders", BlotterPanel, tab_with="chain"),
 )
-
-#: Share of the window's height the bottom docks (positions, orders) take in the default layout.
-BOTTOM_SHARE = 0.3
 
 
 def _trading_settings(settings: AppSettings) -> tuple[object, ...]:
-    """The settings the order service is built from (a change restarts it)."""
-    return (settings.broker, settings.starting_cash, settings.fill_model, settings.fill_offset, settings.latency_ms)
+    """The settings the order service is built from (a change restarts it): the broker, the paper account's
+    and the IB connection's."""
+    return tuple(getattr(settings, f) for f in settings.__dataclass_fields__
+                 if f in ("broker", "starting_cash", "fill_model", "fill_offset", "latency_ms") or f.startswith("ib_"))
 
 
 def apply_theme(app: QApplication, theme: str) -> None:
@@ -158,15 +158,6 @@ class MainWindow(QMainWindow):
             total = sum(spec.stretch for spec in specs)
             self.resizeDocks([self.docks[spec.key] for spec in specs],
                              [int(width * spec.stretch / total) for spec in specs], Qt.Orientation.Horizontal)
-        # the bottom strip's height against the row above it (one call for both: Qt moves the separator between
-        # the areas only when it is given a dock on each side)
-        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
-        pair = [next((self.docks[s.key] for s in self.specs if (s.area == bottom) is below and not s.tab_with), None)
-                for below in (False, True)]
-        if None not in pair:
-            height = self.height()
-            self.resizeDocks(pair, [int(height * (1 - BOTTOM_SHARE)), int(height * BOTTOM_SHARE)],
-                             Qt.Orientation.Vertical)
         self._default_state = self.saveState(LAYOUT_VERSION)
 
     # --- panels and layout --------------------------------------------------------------------------
@@ -183,8 +174,7 @@ class MainWindow(QMainWindow):
         if spec.tab_with in self.docks:  # (a partner not registered before it: side by side instead)
             self.tabifyDockWidget(self.docks[spec.tab_with], dock)
             self.docks[spec.tab_with].raise_()  # the partner stays in front
-        elif neighbour is not None and not self.tabifiedDockWidgets(neighbour):
-            # (beside a tab group addDockWidget already put it: splitting a tabbed dock would add a tab)
+        elif neighbour is not None:
             self.splitDockWidget(neighbour, dock, Qt.Orientation.Horizontal)
         self.specs.append(spec)
         self.panels[spec.key] = panel
@@ -271,7 +261,6 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
             dock.show()
         self.restoreState(self._default_state, LAYOUT_VERSION)
-        self._default_split()  # the default proportions at the current size (the state holds another size's)
         store = qsettings()
         store.remove("layout")
         store.sync()

@@ -59,6 +59,11 @@ class AppSettings:
             0.5 is the natural price; 0.30 as the SPX Tools plan's backtest uses).
         latency_ms: paper broker latency between an order's arrival and its first possible fill, wall ms of
             market time (0..60000).
+        ib_host / ib_port / ib_client_id: where TWS or IB Gateway listens (paper TWS 7497 by default) and the
+            API client id (keep it stable: TWS binds orders to it).
+        ib_account: the IB account orders go to ("" = the one TWS manages).
+        ib_live_enabled / ib_live_confirmation: live trading needs both the switch on and the confirmation
+            ``spx_core.execution.ib.LIVE_CONFIRMATION`` typed exactly; otherwise a live port or account is refused.
     """
 
     db_path: str = ""
@@ -72,6 +77,12 @@ class AppSettings:
     fill_model: str = "natural"
     fill_offset: float = 0.30
     latency_ms: int = 0
+    ib_host: str = "127.0.0.1"
+    ib_port: int = 7497
+    ib_client_id: int = 17
+    ib_account: str = ""
+    ib_live_enabled: bool = False
+    ib_live_confirmation: str = ""
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -105,6 +116,12 @@ class AppSettings:
                                 f"(0.5 fills at the natural price)")
         if not 0 <= self.latency_ms <= 60_000:
             raise SettingsError(f"paper latency {self.latency_ms} ms must be between 0 and 60000 ms")
+        if not self.ib_host.strip():
+            raise SettingsError("IB host is empty; use 127.0.0.1 for TWS or IB Gateway on this machine")
+        if not 0 < self.ib_port < 65536:
+            raise SettingsError(f"IB port {self.ib_port} is not a TCP port; TWS paper listens on 7497")
+        if self.ib_client_id < 0:
+            raise SettingsError(f"IB client id {self.ib_client_id} must be >= 0")
 
     @property
     def chain_fields(self) -> list[ChainField]:
@@ -140,7 +157,9 @@ def load_settings_with_notes() -> tuple[AppSettings, tuple[str, ...]]:
             continue
         default = getattr(defaults, f.name)
         try:
-            if isinstance(default, tuple):
+            if isinstance(default, bool):  # the INI stores "true"/"false": bool("false") would be True
+                values[f.name] = str(raw).strip().lower() in ("true", "1", "yes")
+            elif isinstance(default, tuple):
                 values[f.name] = tuple(x for x in (raw if isinstance(raw, list) else str(raw).split(",")) if x)
             else:
                 values[f.name] = type(default)(raw)

@@ -1,5 +1,5 @@
-"""Settings dialog: database, simulator seed and speed, strike window, visible chain columns, theme, and the
-paper account (broker, starting cash, fill model, latency)."""
+"""Settings dialog: database, simulator seed and speed, strike window, visible chain columns, theme, and where
+orders go (broker; the paper account's cash, fill model and latency; TWS / IB Gateway and the live switch)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ class SettingsDialog(QDialog):
         self.broker_combo.addItems(BROKERS)
         self.broker_combo.setCurrentText(settings.broker)
         self.broker_combo.setToolTip("paper: the in-process paper broker on the market shown; ib: Interactive "
-                                     "Brokers (not in this build yet)")
+                                     "Brokers through TWS or IB Gateway (below)")
         form.addRow("Broker", self.broker_combo)
         self.cash_spin = QDoubleSpinBox()
         self.cash_spin.setRange(1.0, 1e9)
@@ -98,6 +98,33 @@ class SettingsDialog(QDialog):
         self.latency_spin.setSuffix(" ms")
         self.latency_spin.setValue(settings.latency_ms)
         form.addRow("Paper latency", self.latency_spin)
+        self.ib_host_edit = QLineEdit(settings.ib_host)
+        self.ib_port_spin = QSpinBox()
+        self.ib_port_spin.setRange(1, 65535)
+        self.ib_port_spin.setValue(settings.ib_port)
+        self.ib_port_spin.setToolTip("TWS paper 7497, IB Gateway paper 4002 (live: 7496 / 4001)")
+        self.ib_client_spin = QSpinBox()
+        self.ib_client_spin.setRange(0, 2**31 - 1)
+        self.ib_client_spin.setValue(settings.ib_client_id)
+        ib_row = QHBoxLayout()
+        for label, widget in (("host", self.ib_host_edit), ("port", self.ib_port_spin),
+                              ("client id", self.ib_client_spin)):
+            ib_row.addWidget(QLabel(label))
+            ib_row.addWidget(widget)
+        form.addRow("IB (TWS / Gateway)", ib_row)
+        self.ib_account_edit = QLineEdit(settings.ib_account)
+        self.ib_account_edit.setPlaceholderText("the account TWS manages")
+        form.addRow("IB account", self.ib_account_edit)
+        self.live_check = QCheckBox("Enable live trading (real money)")
+        self.live_check.setChecked(settings.ib_live_enabled)
+        self.live_edit = QLineEdit(settings.ib_live_confirmation)
+        from spx_core.execution.ib.settings import LIVE_CONFIRMATION  # (no IB client library is loaded by it)
+
+        self.live_edit.setPlaceholderText(f"type {LIVE_CONFIRMATION} to confirm")
+        live_row = QHBoxLayout()
+        live_row.addWidget(self.live_check)
+        live_row.addWidget(self.live_edit, 1)
+        form.addRow("IB live", live_row)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Database file", self.db_edit.text(),
@@ -115,7 +142,10 @@ class SettingsDialog(QDialog):
             chain_columns=tuple(name for name, box in self.column_checks.items() if box.isChecked()),
             theme=self.theme_combo.currentText(), broker=self.broker_combo.currentText(),
             starting_cash=float(self.cash_spin.value()), fill_model=self.fill_combo.currentText(),
-            fill_offset=round(float(self.offset_spin.value()), 4), latency_ms=self.latency_spin.value())
+            fill_offset=round(float(self.offset_spin.value()), 4), latency_ms=self.latency_spin.value(),
+            ib_host=self.ib_host_edit.text().strip(), ib_port=self.ib_port_spin.value(),
+            ib_client_id=self.ib_client_spin.value(), ib_account=self.ib_account_edit.text().strip(),
+            ib_live_enabled=self.live_check.isChecked(), ib_live_confirmation=self.live_edit.text())
 
     def accept(self) -> None:
         try:

@@ -89,6 +89,7 @@ class TerminalStatusBar(QStatusBar):
             live = False
         else:
             self.account_label.setText(session.describe())
+            self.account_label.setToolTip(session.link_message or "where orders go: the broker and its account id")
             live = bool(session.is_live)
         self._set_prop(self.account_label, "live", "true" if live else "false")
         # red without relying on the theme's style sheet: a live account must never look like paper

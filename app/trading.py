@@ -6,8 +6,11 @@ positions panel shows its portfolio, the status bar its broker and account.
 
 What it wires (every order path goes through ``OrderService``, so through the pre-trade gate):
     * an :class:`OrderRepository` on the window's store (every state change one transaction, before it shows);
-    * the broker the settings name (the in-process :class:`PaperBroker` by default, filling against this
-      session's :class:`FeedMarket`: the feed's latest snapshot per underlying, SPX with its SPY companion);
+    * the broker the settings name: the in-process :class:`PaperBroker` by default, filling against this
+      session's :class:`FeedMarket` (the feed's latest snapshot per underlying, SPX with its SPY companion), or
+      Interactive Brokers (``IbBroker`` over an ``IbConnection`` to TWS / IB Gateway, connected on the running
+      loop at :meth:`TradingSession.start`; its state and any refusal, e.g. a live port without the typed
+      confirmation, come back as ``broker_changed`` and ``link_message``);
     * ``service.restore()`` at start: working orders back at the broker, positions and today's P&L read back.
 
 Feeding: :meth:`on_batch` (connected to the feed) updates the market view and lets a market-driven broker
@@ -23,6 +26,7 @@ Events (Qt signals):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -64,6 +68,13 @@ class MarketDriven(Protocol):
     """A broker that fills against the market it is shown (the paper broker): call after every update."""
 
     def on_market(self) -> None: ...
+
+
+@runtime_checkable
+class LinkedBroker(Protocol):
+    """A broker behind a connection the session opens and follows (IB: ``IbConnection``)."""
+
+    connection: Any
 
 
 class FeedMarket:
@@ -152,6 +163,10 @@ class TradingSession(QObject):
         self._reload = True  # positions/trades must be re-read from the store (a fill arrived)
         self._day_start = 0  # the market day the stored day baselines count from (midnight ET, UTC ns)
         self._closed = False
+        #: the broker link's last word ("IB DU123 (paper): connected", or why it is not): the status bar tooltip
+        self.link_message = ""
+        self._link_tasks: set[asyncio.Task] = set()
+        self._unlink: Callable[[], None] | None = None
         self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_order)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -176,12 +191,14 @@ class TradingSession(QObject):
         return self.broker.is_live
 
     def describe(self) -> str:
-        """"Paper · PAPER", "IB paper · DU123456", "IB LIVE · U123456" (what the status bar shows)."""
+        """"Paper · PAPER", "IB paper · DU123456", "IB LIVE · U123456" (what the status bar shows); a broker
+        that is not connected says so."""
         if self.broker_name == "paper":
             kind = "Paper"
         else:
             kind = f"{self.broker_name.upper()} {'LIVE' if self.is_live else 'paper'}"
-        return f"{kind} · {self.account or 'no account yet'}"
+        state = "" if self.broker.connected else " (not connected)"
+        return f"{kind} · {self.account or 'no account yet'}{state}"
 
     # --- lifetime ---------------------------------------------------------------------------------------
     def start(self) -> list[OrderState]:
@@ -189,7 +206,34 @@ class TradingSession(QObject):
         restored = self.service.restore()
         log.info("trading: %s, %d working orders restored", self.describe(), len(restored))
         self.refresh_portfolio()
+        if isinstance(self.broker, LinkedBroker):
+            self._link(self.broker.connection)
         return restored
+
+    def _link(self, connection: Any) -> None:
+        """Follow the connection's state (status bar) and connect it on the running loop (never blocks)."""
+        self._unlink = connection.on_status(self._on_link)
+        self._spawn(self._connect(connection))
+
+    async def _connect(self, connection: Any) -> None:
+        from spx_core.execution.broker import BrokerError
+
+        try:
+            await connection.connect()
+        except (ConnectionError, TimeoutError, OSError, BrokerError) as exc:  # incl. LiveTradingRefused
+            self.link_message = str(exc)
+            log.warning("trading: %s", exc)
+            self.broker_changed.emit(self)
+
+    def _on_link(self, status: Any) -> None:
+        self.link_message = status.text
+        if not self._closed:
+            self.broker_changed.emit(self)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._link_tasks.add(task)
+        task.add_done_callback(self._link_tasks.discard)
 
     def close(self) -> None:
         """Stop listening and release the broker (idempotent)."""
@@ -200,7 +244,17 @@ class TradingSession(QObject):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._unlink is not None:
+            self._unlink()
+            self._unlink = None
+        for task in list(self._link_tasks):
+            task.cancel()
         self.broker.close()
+        if isinstance(self.broker, LinkedBroker):
+            try:
+                asyncio.get_running_loop().create_task(self.broker.connection.disconnect())
+            except RuntimeError:  # no loop runs (a test's teardown): the library's socket closes with it
+                self.broker.connection.ib.disconnect()
 
     def switch_broker(self, broker: Broker) -> None:
         self.service.switch_broker(broker)
@@ -312,6 +366,17 @@ class TradingSession(QObject):
             return None, f"account line unavailable: {type(exc).__name__}: {exc}"
 
 
+def ib_broker(settings: AppSettings) -> Broker:
+    """The Interactive Brokers broker the settings describe (not connected yet: :meth:`TradingSession.start`
+    connects it on the running loop)."""
+    from spx_core.execution.ib import IbBroker, IbConnection, IbSettings
+
+    ib = IbSettings(host=settings.ib_host, port=settings.ib_port, client_id=settings.ib_client_id,
+                    account=settings.ib_account, live_enabled=settings.ib_live_enabled,
+                    live_confirmation=settings.ib_live_confirmation)
+    return IbBroker(IbConnection(ib))
+
+
 def paper_broker(settings: AppSettings, market: FeedMarket) -> Broker:
     """The paper broker the settings describe (fill model, latency; fees: the default schedule)."""
     from spx_core.execution.fill_model import FillModel
@@ -330,17 +395,23 @@ def open_session(store: Store, settings: AppSettings, *, broker: Callable[[FeedM
     """A started session on ``store`` with the broker the settings name (``broker(market)`` builds another).
 
     Raises:
-        BrokerUnavailable: the settings name Interactive Brokers, which the terminal cannot connect to yet.
+        BrokerUnavailable: the settings name Interactive Brokers and no IB client library is installed.
     """
     from spx_core.execution.gate import GateSettings, PreTradeGate
     from spx_core.execution.service import OrderService
     from spx_core.storage.orders_repo import OrderRepository
 
     market = FeedMarket()
-    if broker is None and settings.broker != "paper":
-        raise BrokerUnavailable(f"broker {settings.broker!r} is not available in this build; choose "
-                                f"\"paper\" in Settings (Interactive Brokers comes with the IB adapter)")
-    built = broker(market) if broker is not None else paper_broker(settings, market)
+    if broker is not None:
+        built = broker(market)
+    elif settings.broker == "ib":
+        try:
+            built = ib_broker(settings)
+        except ImportError as exc:  # neither ib_insync nor ib_async is installed
+            raise BrokerUnavailable(f"Interactive Brokers needs ib_insync or ib_async ({exc}); install one, or "
+                                    f"choose \"paper\" in Settings") from None
+    else:
+        built = paper_broker(settings, market)
     repo = OrderRepository(store)
     gate = PreTradeGate(GateSettings())
     service = OrderService(repo, built, gate, market)

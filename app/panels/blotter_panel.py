@@ -140,18 +140,17 @@ class BlotterPanel(LivePanel):
         detail_layout.setContentsMargins(0, 0, 0, 0)
         detail_layout.addWidget(self.detail_label)
         detail_layout.addWidget(self.fills, 1)
-        # a short strip at the bottom of the window: the fills sit beside the orders, so every order row stays
-        # readable at 1280x720 (stacked, the orders got one row)
+        # the orders above, the selected order's fills per leg under them (a few rows: an order has 1-4 legs)
         row = self.table.verticalHeader().defaultSectionSize()
         self.table.setMinimumHeight(3 * row + 4)
         self.fills.setMinimumHeight(2 * row + 4)
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = QSplitter(Qt.Orientation.Vertical)
         split.setObjectName("blotter_split")
         split.addWidget(self.table)
         split.addWidget(detail)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
-        split.setSizes([660, 340])  # proportions until the first layout
+        split.setSizes([700, 300])  # proportions until the first layout
         self.filter_combo = QComboBox()
         self.filter_combo.setObjectName("blotter_filter")
         for mode, text in _FILTERS:

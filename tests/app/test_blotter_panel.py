@@ -121,3 +121,20 @@ def test_without_a_session_the_panel_says_so(qtbot):
     ok, message = panel.self_test_status()
     assert not ok and "database is not open" in message
     panel.shutdown()
+
+
+def test_modify_dialog_asks_only_for_what_changed(qtbot, setup, market):
+    from app.panels.blotter_panel import ModifyDialog
+
+    _panel, session = setup
+    request = _resting(session)
+    session.place(request)
+    state = next(s for s in session.orders() if s.ref == request.ref)
+    dialog = ModifyDialog(state)
+    qtbot.addWidget(dialog)
+    assert dialog.changes() == {}
+    assert dialog.quantity.minimum() == 1  # never below what is filled (nothing yet)
+    dialog.limit.setValue(request.limit + 0.05)
+    assert dialog.changes() == {"limit": round(request.limit + 0.05, 2)}
+    dialog.quantity.setValue(3)
+    assert dialog.changes()["quantity"] == 3

@@ -11,7 +11,7 @@ import pytest
 from app.self_test_trading import sample_vertical
 from app.settings import AppSettings, SettingsError
 from app.status_bar import TerminalStatusBar
-from app.trading import BrokerUnavailable, FeedMarket, TradingSession, day_start_ns, open_session
+from app.trading import FeedMarket, TradingSession, day_start_ns
 from spx_core.execution.orders import Intent, OrderStatus, Side
 from tests.app.trading_factory import drive, session_on, sim_market
 
@@ -121,20 +121,25 @@ def test_status_bar_shows_the_broker_and_account(qapp, trading):
     assert bar.account_label.text() == "Orders: not connected"
 
 
-def test_ib_without_the_adapter_is_one_clear_error(qapp, tmp_path):
-    from spx_core.storage import Store
+def test_switches_saved_in_the_ini_read_back_as_saved(qapp):
+    from app.settings import load_settings, qsettings
 
-    store = Store.open(tmp_path / "ib.sqlite")
-    try:
-        with pytest.raises(BrokerUnavailable, match="choose \"paper\" in Settings"):
-            open_session(store, AppSettings(broker="ib"))
-    finally:
-        store.close()
+    ini = qsettings()
+    ini.setValue("settings/ib_live_enabled", "false")  # what a fresh process reads from the INI file: text
+    ini.setValue("settings/starting_cash", "25000")
+    ini.sync()
+    loaded = load_settings()
+    assert loaded.ib_live_enabled is False  # bool("false") is True: live trading must never be switched on so
+    assert loaded.starting_cash == 25_000.0
+    ini.setValue("settings/ib_live_enabled", "true")
+    ini.sync()
+    assert load_settings().ib_live_enabled is True
 
 
 @pytest.mark.parametrize("changes, words", [
     ({"broker": "tws"}, "broker 'tws'"), ({"starting_cash": 0.0}, "starting cash"),
     ({"fill_model": "last"}, "fill model"), ({"fill_offset": 0.7}, "fill offset"), ({"latency_ms": -1}, "latency"),
+    ({"ib_port": 0}, "IB port"), ({"ib_host": " "}, "IB host"), ({"ib_client_id": -1}, "client id"),
 ])
 def test_trading_settings_are_validated(changes, words):
     with pytest.raises(SettingsError, match=words):

@@ -232,3 +232,13 @@ def test_the_scanner_catches_bypasses(snippet):
 ])
 def test_the_scanner_leaves_ordinary_code_alone(snippet, path):
     assert violations(snippet, path) == []
+
+
+def test_an_approval_for_one_broker_cannot_be_spent_at_another(approved):
+    """An approval judged for the paper broker is refused by any other broker (e.g. a live IB one)."""
+    approval_, market = approved
+    other = RecordingBroker()
+    other.name = "ib"
+    with pytest.raises(GateBypassError, match="approved for the paper broker, not ib"):
+        other.submit(approval_, market.now_ns())
+    assert other.submitted == [] and not approval_.used

@@ -173,3 +173,46 @@ def test_blotter_average_cost_and_realized_pnl():
     assert blotter.positions[inst.con_id].avg_cost == pytest.approx(299.5)  # a short's basis is net of fees
     assert blotter._apply_position(inst, 1, 1.0, 0.5) == pytest.approx(199.0)  # buy 1 back at 1.00
     assert blotter.positions[inst.con_id].quantity == -1
+
+
+def test_standalone_server_walks_the_market():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.ib_serve", "--port", "0", "--walk", "0.02"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        port = int(line.split(" on ")[1].split(",")[0].rsplit(":", 1)[1])
+
+        async def main() -> set[float]:
+            ib = ibm.IB()
+            await ib.connectAsync("127.0.0.1", port, clientId=1, timeout=2)
+            ticker = ib.reqMktData(ibm.Index("SPX", "CBOE", conId=416904))
+            seen: set[float] = set()
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+                if ticker.last == ticker.last:  # not NaN
+                    seen.add(ticker.last)
+                if len(seen) >= 3:
+                    break
+            ib.disconnect()
+            return seen
+
+        assert len(asyncio.run(main())) >= 3  # the index moved twice
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+        proc.stdout.close()
+
+
+def test_start_in_thread_reports_a_taken_port():
+    first = FakeGateway(today=TODAY)
+    _, port = first.start_in_thread()
+    try:
+        with pytest.raises(OSError):
+            FakeGateway(today=TODAY, port=port).start_in_thread()
+    finally:
+        first.stop()
