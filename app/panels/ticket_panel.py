@@ -35,7 +35,9 @@ from app.panels.base import Job, LivePanel
 from app.widgets.ticket_form import TicketForm
 from spx_core.domain import ChainSnapshot, OptionContract
 from spx_core.execution.fees import DEFAULT_FEES
-from spx_core.execution.orders import OrderError, OrderRequest, OrderState, OrderStatus, OrderType, Side, new_ref
+from spx_core.execution.fees import FeeSchedule
+from spx_core.execution.orders import (Intent, OrderError, OrderRequest, OrderState, OrderStatus, OrderType, Side,
+                                       new_ref)
 from spx_core.marketdata.source import QuoteBatch
 
 if TYPE_CHECKING:
@@ -68,7 +70,6 @@ class TicketPanel(LivePanel):
         self.verdict: Any = None  # the gate's last preview
         self.what_if: Any = None  # the broker's last what-if (None when it cannot say)
         self.session: Any = None  # app.trading.TradingSession
-        self.fees = DEFAULT_FEES
         self._snapshots: dict[str, ChainSnapshot] = {}
         self._caches: dict[str, Any] = {}
         self._positions: tuple = ()  # open positions as legs (for the post-trade greeks)
@@ -138,8 +139,7 @@ class TicketPanel(LivePanel):
 
     @staticmethod
     def _title(order: TicketOrder) -> str:
-        close = f"Close trade #{order.trade_id}: " if order.trade_id is not None and order.intent.value == "close" \
-            else ""
+        close = f"Close trade #{order.trade_id}: " if order.intent is Intent.CLOSE else ""
         return close + (order.name or " / ".join(str(leg) for leg in order.legs))
 
     # --- inputs ------------------------------------------------------------------------------------------
@@ -174,6 +174,13 @@ class TicketPanel(LivePanel):
             self.set_custom_limit(value)
 
     # --- the order and its verdict --------------------------------------------------------------------
+    @property
+    def fees(self) -> FeeSchedule:
+        """The schedule of the commission estimate: the one the paper broker charges (IB's own commission is in
+        its what-if), else the default IBKR schedule."""
+        fees = getattr(self.session.broker, "fees", None) if self.session is not None else None
+        return fees if isinstance(fees, FeeSchedule) else DEFAULT_FEES
+
     def update_order(self) -> None:
         """Re-read the legs' quotes and re-price, re-preview and re-show the order (GUI thread, cheap)."""
         order = self.order

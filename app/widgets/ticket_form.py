@@ -31,7 +31,7 @@ from spx_core.execution.orders import OrderType, Side, TimeInForce
 __all__ = ["TicketForm"]
 
 _COLOURS = {"ok": "#2eaa5c", "warn": "#e6a117", "bad": "#e14b4b", "idle": "#888888"}
-_WIDE = ("what_if",)  # figures whose text needs a whole row
+_WIDE = ("commission", "what_if")  # figures whose text needs a whole row (wrapped when even that is short)
 _PACKAGE_TIP = ("Points per unit: what one unit of the legs as written costs to buy (natural: what crossing every "
                 "leg's spread pays for a buy or receives for a sell)")
 
@@ -154,7 +154,7 @@ class TicketForm(QWidget):
         return row
 
     def _build_figures(self) -> QGridLayout:
-        """Name/value pairs two to a row (the broker's what-if, a long text, on a row of its own)."""
+        """Name/value pairs two to a row (the charges and the broker's what-if, long texts, on rows of their own)."""
         grid = QGridLayout()
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(1)
@@ -166,6 +166,7 @@ class TicketForm(QWidget):
                 label.setToolTip(tip)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            value.setWordWrap(key in _WIDE)
             if key in _WIDE and col:
                 row, col = row + 1, 0
             grid.addWidget(title, row, col)

@@ -178,3 +178,17 @@ def test_figure_texts_in_dollars_with_cents_for_charges_and_the_brokers_what_if(
     assert texts["what_if"] == "margin $4,500, commission $2.60 (paper (local rules))"
     assert texts["delta"] == "$0 → +$16" and texts["theta"] == "$0 → +$60"
     assert figure_texts(OrderFigures(0, 0, math.inf, 0, 0, 0, Greeks(), Greeks(), Greeks()))["max_loss"] == "unlimited"
+
+
+def test_the_legs_model_passes_the_model_tester_and_shows_sides_and_notes(qtmodeltester):
+    from app.models.ticket_legs import TicketColumn, TicketLegsModel
+
+    model = TicketLegsModel()
+    order = TicketOrder.from_structure(put_credit_vertical(Root.SPXW, EXPIRY, 5700, 25), source="scanner")
+    model.set_lines(quote_order(order, {"SPX": CHAIN}).legs)
+    qtmodeltester.check(model)
+    row = [model.index(0, c).data() for c in range(model.columnCount())]
+    assert row == ["Sell", "1", "SPXW 15Mar24 5700 P", "10.10", "10.40", "10.25", "ok"] and not model.has_notes()
+    model.set_lines(quote_order(order, {"SPX": _chain({5700: (10.10, 10.40)})}).legs)  # the 5675 unlisted
+    assert model.index(1, TicketColumn.NOTE).data() == "not listed" and model.index(1, TicketColumn.BID).data() == "–"
+    assert model.has_notes()

@@ -8,7 +8,7 @@ count exactly what was sent. Every number below is in ``tests/execution/gate_mar
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,11 +19,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.context import AppContext
 from app.main_window import PANELS
 from app.models.chain_data import PUT, ChainField
+from app.models.ticket_legs import TicketColumn
 from app.models.ticket_model import PriceMode
 from app.panels.ticket_panel import TicketPanel
 from app.settings import AppSettings
 from app.trading import FeedMarket, TradingSession
-from spx_core.domain import ET
+from spx_core.domain import ET, Root
 from spx_core.execution.gate import GateSettings, PreTradeGate
 from spx_core.execution.orders import (EventKind, Fill, Intent, OrderEvent, OrderRequest, OrderStatus, Side,
                                        new_ref)
@@ -34,7 +35,7 @@ from spx_core.storage import Store
 from spx_core.storage.orders_repo import OrderRepository
 from spx_core.strategies.builders import put_credit_vertical
 from spx_core.strategies.structure import Leg
-from tests.execution.gate_market import DAY, RecordingBroker, chain, contract
+from tests.execution.gate_market import DAY, QUOTES, T0, RecordingBroker, chain, contract
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 
@@ -130,6 +131,20 @@ def test_a_chain_contract_and_a_closing_request_open_with_their_side_and_terms(m
     assert panel.form.quantity_spin.value() == 2 and panel.form.side_combo.currentText() == "Buy"
 
 
+def test_leg_quotes_and_a_mid_limit_follow_the_market(make_ticket, qtbot):
+    panel, context, trading = make_ticket()
+    context.request_trade(VERTICAL)
+    moved = dict(QUOTES)
+    moved[(Root.SPXW, DAY, 4700, "P")] = (10.50, 10.70)
+    batch = _batch(chain(T0 + timedelta(seconds=1), moved))
+    trading.session.on_batch(batch)
+    panel.on_batch(batch)
+    bid = panel.form.legs_model.index(0, TicketColumn.BID)
+    qtbot.waitUntil(lambda: bid.data() == "10.50", timeout=5000)  # at the panel's refresh rate
+    assert panel.limit == pytest.approx(4.70) and panel.form.package["mid"].text() == "4.70"  # 10.60 - 5.90
+    assert panel.form.verdict_label.text().startswith("ready")
+
+
 # --- price modes and ticks ------------------------------------------------------------------------------------
 def test_price_modes_ticks_and_the_plus_minus_buttons(make_ticket, qtbot):
     panel, context, _ = make_ticket()
@@ -154,6 +169,9 @@ def test_price_modes_ticks_and_the_plus_minus_buttons(make_ticket, qtbot):
     panel.set_custom_limit(3.00)
     qtbot.mouseClick(panel.form.down_button, Qt.MouseButton.LeftButton)
     assert panel.limit == pytest.approx(2.95)  # 0.05 below 3.00
+    panel.form.type_combo.setCurrentText("MKT")
+    assert not panel.form.limit_edit.isEnabled() and panel.form.premium_label.text() == "at the market"
+    assert panel._request()[0].limit is None and panel.form.verdict_label.text() != ""
 
 
 # --- the gate's verdict -------------------------------------------------------------------------------------
@@ -285,6 +303,9 @@ def test_a_double_click_on_a_bid_in_the_chain_brings_the_ticket_forward_to_sell_
         assert ticket.order.legs == (Leg(contract, 1),) and ticket.order.side is side
         assert ticket.on_screen() and ticket.form.quantity_spin.hasFocus()
     assert ticket.form.verdict_label.text().startswith("ready"), ticket.form.verdict_label.text()
+    window.docks["ticket"].close()  # the trader closed the ticket's dock: the next trade shows it again
+    window.context.trade_contract(contract, "sell")
+    assert window.docks["ticket"].isVisible() and ticket.on_screen()
 
 
 def test_the_builders_trade_button_sends_its_structure_and_the_ticket_values_it(window, qtbot):
