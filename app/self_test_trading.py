@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from app.models.blotter_model import natural_price
 from spx_core.domain.calendar import ET
 from spx_core.domain.contracts import Root
-from spx_core.execution.orders import OrderRequest, OrderStatus, OrderType, Side, new_ref, normalize_side
+from spx_core.execution.orders import (
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    new_ref,
+    normalize_side,
+)
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -154,8 +161,8 @@ async def run_trading_check(window: MainWindow, seconds: float) -> Checks:
     """Place, fill, see, close, see flat (up to ``seconds``); one check per step."""
     session = window.context.trading
     if session is None:
-        return {"trading": (False, "no order service: the database did not open or the broker is unavailable "
-                                   "(see the log)")}
+        why = "no order service: the database did not open or the broker is unavailable (see the log)"
+        return {"trading": (False, why)}
     deadline = time.monotonic() + seconds
     request = await _until(lambda: _try_vertical(session), deadline)
     if not isinstance(request, OrderRequest):

@@ -3,12 +3,33 @@ orders go (broker; the paper account's cash, fill model and latency; TWS / IB Ga
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.models.chain_data import VISIBLE_FIELDS
-from app.settings import BROKERS, FILL_MODELS, SPEEDS, THEMES, AppSettings, SettingsError
+from app.settings import (
+    BROKERS,
+    FILL_MODELS,
+    SPEEDS,
+    THEMES,
+    AppSettings,
+    SettingsError,
+)
 
 __all__ = ["SettingsDialog"]
 
@@ -118,7 +139,9 @@ class SettingsDialog(QDialog):
         self.live_check = QCheckBox("Enable live trading (real money)")
         self.live_check.setChecked(settings.ib_live_enabled)
         self.live_edit = QLineEdit(settings.ib_live_confirmation)
-        from spx_core.execution.ib.settings import LIVE_CONFIRMATION  # (no IB client library is loaded by it)
+        from spx_core.execution.ib.settings import (
+            LIVE_CONFIRMATION,  # (no IB client library is loaded by it)
+        )
 
         self.live_edit.setPlaceholderText(f"type {LIVE_CONFIRMATION} to confirm")
         live_row = QHBoxLayout()

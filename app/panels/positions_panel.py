@@ -31,7 +31,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.models.positions_model import POSITION_HEADERS, PositionsModel, account_text, contract_greeks
+from app.models.positions_model import (
+    POSITION_HEADERS,
+    PositionsModel,
+    account_text,
+    contract_greeks,
+)
 from app.panels.base import Job, LivePanel
 from spx_core.marketdata.source import QuoteBatch
 

@@ -7,11 +7,25 @@ from datetime import date, datetime
 import pytest
 from PySide6.QtCore import Qt
 
-from app.models.blotter_model import (ORDER_COLUMNS, STATUS_COLOURS, BlotterFilter, FillsModel, OrdersModel,
-                                      natural_price)
+from app.models.blotter_model import (
+    ORDER_COLUMNS,
+    STATUS_COLOURS,
+    BlotterFilter,
+    FillsModel,
+    OrdersModel,
+    natural_price,
+)
 from spx_core.domain import ET, OptionContract, Right, Root
-from spx_core.execution.orders import (EventKind, Fill, OrderEvent, OrderRequest, OrderState, OrderStatus, Side,
-                                       apply)
+from spx_core.execution.orders import (
+    EventKind,
+    Fill,
+    OrderEvent,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    Side,
+    apply,
+)
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
 from spx_core.strategies.market import locate
 from spx_core.strategies.structure import Leg

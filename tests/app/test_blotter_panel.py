@@ -13,7 +13,6 @@ from app.models.blotter_model import ORDER_COLUMNS, BlotterFilter
 from app.panels.blotter_panel import BlotterPanel
 from app.self_test_trading import sample_vertical
 from app.settings import AppSettings
-from spx_core.execution.orders import OrderStatus
 from tests.app.trading_factory import drive, session_on, sim_market
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")

@@ -8,11 +8,26 @@ from datetime import date, datetime
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 
-from app.models.positions_model import LOSS, POSITION_HEADERS, PROFIT, PositionsModel, account_text
+from app.models.positions_model import (
+    LOSS,
+    POSITION_HEADERS,
+    PROFIT,
+    PositionsModel,
+    account_text,
+)
 from app.trading import Portfolio
 from spx_core.domain import ET, OptionContract, Right, Root
-from spx_core.execution.orders import (EventKind, Fill, Intent, OrderEvent, OrderRequest, OrderState, OrderStatus,
-                                       Side, apply)
+from spx_core.execution.orders import (
+    EventKind,
+    Fill,
+    Intent,
+    OrderEvent,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    Side,
+    apply,
+)
 from spx_core.portfolio.account import AccountSummary
 from spx_core.portfolio.trades import TradeLedger
 from spx_core.strategies.structure import Leg
@@ -54,8 +69,8 @@ def opened():
     return _ledger_trades(_filled("open", Side.SELL, (2.10, 0.65)))  # sold 2 at 1.45 credit
 
 
-def _cell(model, row, title, parent=QModelIndex()):
-    return model.data(model.index(row, COL[title], parent))
+def _cell(model, row, title, parent=None):
+    return model.data(model.index(row, COL[title], parent or QModelIndex()))
 
 
 def test_model_passes_qtmodeltester(qtmodeltester, opened):

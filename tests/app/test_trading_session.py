@@ -43,7 +43,7 @@ def test_paper_order_fills_and_shows_as_a_trade_with_its_legs(trading, market):
     assert result.verdict.ok, result.verdict.message
     drive(trading, market, steps=3)
     assert _status(trading, request.ref) is OrderStatus.FILLED
-    assert [s.status for s in seen][0] is OrderStatus.PENDING and seen[-1].status is OrderStatus.FILLED
+    assert seen[0].status is OrderStatus.PENDING and seen[-1].status is OrderStatus.FILLED
     portfolio = trading.refresh_portfolio()
     (trade,) = portfolio.open_trades
     assert request.ref in trade.order_refs and trade.quantity == 1

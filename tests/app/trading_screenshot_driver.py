@@ -26,7 +26,11 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
 
-from app.self_test_trading import SelfTestOrderError, closing_at_natural, sample_vertical
+from app.self_test_trading import (
+    SelfTestOrderError,
+    closing_at_natural,
+    sample_vertical,
+)
 from tests.app.screenshot_driver import run_app
 
 WAIT_SECONDS = 60.0
