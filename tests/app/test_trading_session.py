@@ -166,3 +166,14 @@ def test_settings_dialog_keeps_and_edits_the_trading_settings(qtbot):
     dialog.fill_combo.setCurrentText("natural")
     dialog.latency_spin.setValue(0)
     assert dialog.result_settings() == mine.with_changes(fill_model="natural", latency_ms=0)
+
+
+def test_the_window_starts_the_session_with_its_database_and_stops_it_with_the_store(make_window, run_async):
+    window = make_window()
+    assert window.context.trading is None and window.status.account_label.text() == "Orders: not connected"
+    run_async(window.open_store(), timeout=30)
+    session = window.context.trading
+    assert session is not None and window.status.account_label.text() == "Paper · PAPER"
+    assert window.panels["blotter"].session is session and window.panels["positions"].session is session
+    window.store = None  # e.g. another database chosen in the settings
+    assert window.context.trading is None and window.status.account_label.text() == "Orders: not connected"
