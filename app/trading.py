@@ -366,6 +366,16 @@ class TradingSession(QObject):
             return None, f"account line unavailable: {type(exc).__name__}: {exc}"
 
 
+def live_trading_allowed(settings: AppSettings) -> bool:
+    """The user switched live trading on and typed the confirmation (the gate's ``live_trading``; the IB
+    connection applies the same rule to live ports and accounts)."""
+    if settings.broker != "ib" or not settings.ib_live_enabled:
+        return False
+    from spx_core.execution.ib.settings import LIVE_CONFIRMATION
+
+    return settings.ib_live_confirmation == LIVE_CONFIRMATION
+
+
 def ib_broker(settings: AppSettings) -> Broker:
     """The Interactive Brokers broker the settings describe (not connected yet: :meth:`TradingSession.start`
     connects it on the running loop)."""
@@ -413,7 +423,7 @@ def open_session(store: Store, settings: AppSettings, *, broker: Callable[[FeedM
     else:
         built = paper_broker(settings, market)
     repo = OrderRepository(store)
-    gate = PreTradeGate(GateSettings())
+    gate = PreTradeGate(GateSettings(live_trading=live_trading_allowed(settings)))
     service = OrderService(repo, built, gate, market)
     session = TradingSession(service, repo, market, starting_cash=settings.starting_cash, gate=gate,
                              refresh_ms=refresh_ms, parent=parent)

@@ -66,6 +66,9 @@ def test_a_live_port_without_the_confirmation_is_refused_in_one_line(qtbot, qloo
         qtbot.waitUntil(lambda: bool(session.link_message), timeout=5_000)
         assert "LIVE trading port" in session.link_message and "\n" not in session.link_message
         assert not session.broker.connected and session.describe().endswith("(not connected)")
+        drive(session, sim_market())
+        verdict = session.preview(sample_vertical(session.market, broker=session.broker_name))
+        assert not verdict.ok  # nothing can be sent: not connected
     finally:
         session.close()
         qtbot.wait(100)
@@ -73,3 +76,27 @@ def test_a_live_port_without_the_confirmation_is_refused_in_one_line(qtbot, qloo
 
 def _status(session, ref: str) -> OrderStatus:
     return next(s.status for s in session.orders() if s.ref == ref)
+
+
+def test_a_confirmed_live_account_shows_in_red(qtbot, qloop, store):
+    from spx_core.execution.ib import LIVE_CONFIRMATION
+
+    gw = FakeGateway(account="U7654321", today=START.date())
+    host, port = gw.start_in_thread()
+    settings = AppSettings(broker="ib", ib_host=host, ib_port=port, ib_client_id=6, ib_live_enabled=True,
+                           ib_live_confirmation=LIVE_CONFIRMATION)
+    session = open_session(store, settings, refresh_ms=0)
+    bar = TerminalStatusBar()
+    qtbot.addWidget(bar)
+    session.broker_changed.connect(bar.set_trading)
+    try:
+        qtbot.waitUntil(lambda: session.broker.connected, timeout=15_000)
+        assert session.is_live and bar.account_label.text() == "IB LIVE · U7654321"
+        assert bar.account_label.property("live") == "true" and "#ff3b30" in bar.account_label.styleSheet()
+        drive(session, sim_market())
+        request = sample_vertical(session.market, broker=session.broker_name)
+        assert "live_trading" not in session.preview(request).message  # switched on and confirmed: the gate agrees
+    finally:
+        session.close()
+        qtbot.wait(200)
+        gw.stop()
