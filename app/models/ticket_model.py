@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -87,9 +87,14 @@ class TicketOrder:
     trade_id: int | None = None
     source: str = "ticket"
     limit: float | None = None
+    #: leg mids when opened (orientation only: with them a credit package is written SOLD at a positive price)
+    prices: tuple[float, ...] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        legs, side = normalize_side(self.legs, Side(self.side))
+        legs, side = normalize_side(self.legs, Side(self.side), self.prices)
+        if side is not Side(self.side) and self.limit is not None:
+            # buying (-a, +b) for up to X is selling (+a, -b) for at least -X: the same order, written flipped
+            object.__setattr__(self, "limit", -self.limit)
         object.__setattr__(self, "legs", legs)
         object.__setattr__(self, "side", side)
         object.__setattr__(self, "order_type", OrderType(self.order_type))
@@ -103,9 +108,17 @@ class TicketOrder:
         return cls((Leg(contract, 1),), Side(side), name=str(contract), kind="single", source=source)
 
     @classmethod
-    def from_structure(cls, structure: Structure, *, source: str) -> TicketOrder:
-        """Open ``structure`` as held (its short legs negative): buy it as written, then normalize."""
-        return cls(structure.legs, Side.BUY, name=structure.name, kind=structure.kind.value, source=source)
+    def from_structure(cls, structure: Structure, *, source: str,
+                       snapshots: Mapping[str, ChainSnapshot] | None = None) -> TicketOrder:
+        """Open ``structure`` as held (its short legs negative): buy it as written, then normalize; with the
+        latest ``snapshots`` a package bought for a credit (an iron condor, a credit vertical) becomes a SELL
+        at a positive price, as traders and IB write it."""
+        order = cls(structure.legs, Side.BUY, name=structure.name, kind=structure.kind.value, source=source)
+        if not snapshots:
+            return order
+        mids = tuple(line.mid for line in quote_order(order, snapshots).legs)  # normalizing keeps the leg order
+        return cls(structure.legs, Side.BUY, name=structure.name, kind=structure.kind.value, source=source,
+                   prices=mids)
 
     @classmethod
     def from_request(cls, request: OrderRequest) -> TicketOrder:

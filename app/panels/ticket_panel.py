@@ -124,7 +124,7 @@ class TicketPanel(LivePanel):
         self.open_order(TicketOrder.from_contract(contract, Side(side)))
 
     def open_structure(self, structure: Structure) -> None:
-        self.open_order(TicketOrder.from_structure(structure, source="ticket"))
+        self.open_order(TicketOrder.from_structure(structure, source="ticket", snapshots=self._snapshots))
 
     def open_request(self, request: OrderRequest) -> None:
         """A prepared request (e.g. a trade's closing order): its terms, limit and reference."""

@@ -60,11 +60,11 @@ def test_one_contract_from_the_chain_and_a_closing_request_keep_their_terms():
                            quantity=3, limit=0.70, tif=TimeInForce.GTC, intent=Intent.CLOSE, trade_id=7,
                            name="25-wide put credit vertical", kind="vertical", source="positions")
     order = TicketOrder.from_request(request)
-    # normalized: buying (-a, +b) is selling (+a, -b); the limit keeps its number (same package, same price)
+    # normalized: buying (-a, +b) for up to 0.70 is selling (+a, -b) for at least -0.70 (the same order)
     assert order.legs == (Leg(_put(5700), 1), Leg(_put(5675), -1)) and order.side is Side.SELL
-    assert (order.quantity, order.limit, order.tif, order.intent, order.trade_id) == (3, 0.70, TimeInForce.GTC,
+    assert (order.quantity, order.limit, order.tif, order.intent, order.trade_id) == (3, -0.70, TimeInForce.GTC,
                                                                                       Intent.CLOSE, 7)
-    built = order.request(limit=0.70, ref="spx-close-1", snapshot=CHAIN)
+    built = order.request(limit=order.limit, ref="spx-close-1", snapshot=CHAIN)
     assert built.snapshot_checksum == CHAIN.checksum and built.created_ns == CHAIN.time_ns
     assert built.leg_quantity(0) == request.leg_quantity(0)  # the same contracts change hands
 
@@ -192,3 +192,21 @@ def test_the_legs_model_passes_the_model_tester_and_shows_sides_and_notes(qtmode
     model.set_lines(quote_order(order, {"SPX": _chain({5700: (10.10, 10.40)})}).legs)  # the 5675 unlisted
     assert model.index(1, TicketColumn.NOTE).data() == "not listed" and model.index(1, TicketColumn.BID).data() == "–"
     assert model.has_notes()
+
+
+def test_a_structure_bought_for_a_credit_opens_as_a_sell_at_a_positive_price():
+    """An iron condor written long wings first would be a BUY at a negative price; with quotes it is SOLD."""
+    strikes = {5600: (1.00, 1.10), 5625: (1.60, 1.70), 5900: (1.40, 1.50), 5925: (0.80, 0.90)}
+    puts, calls = (5600, 5625), (5900, 5925)
+    n = len(strikes)
+    snap = ChainSnapshot.from_columns(
+        underlying="SPX", time=NOW, underlying_price=5750.0, root=["SPXW"] * n, expiry=[EXPIRY] * n,
+        strike=list(strikes), is_call=[k in calls for k in strikes], bid=[b for b, _ in strikes.values()],
+        ask=[a for _, a in strikes.values()])
+    condor = iron_condor(Root.SPXW, EXPIRY, puts[1], calls[0], 25)
+    plain = TicketOrder.from_structure(condor, source="scanner")
+    priced = TicketOrder.from_structure(condor, source="scanner", snapshots={"SPX": snap})
+    assert plain.side is Side.BUY and priced.side is Side.SELL
+    quote = quote_order(priced, {"SPX": snap})
+    assert quote.mid > 0 and quote.natural > 0
+    assert held_legs(priced) == held_legs(plain)  # the same position either way
