@@ -121,7 +121,8 @@ def test_a_chain_contract_and_a_closing_request_open_with_their_side_and_terms(m
     context.trade_contract(contract(4700), "sell")  # a double-click on the bid
     assert panel.order.legs == (Leg(contract(4700), 1),) and panel.order.side is Side.SELL
     assert panel.quote.natural == pytest.approx(10.00)
-    request = OrderRequest(ref=new_ref(), legs=VERTICAL.legs, side=Side.SELL, quantity=2, limit=1.45,
+    # selling the held legs (-4700, +4675) for at least -1.45 = buying them back for at most 1.45
+    request = OrderRequest(ref=new_ref(), legs=VERTICAL.legs, side=Side.SELL, quantity=2, limit=-1.45,
                            intent=Intent.CLOSE, trade_id=12, name=VERTICAL.name, kind="vertical", source="positions")
     context.request_order(request)  # a trade's closing order: the ticket shows it, nothing is sent
     assert panel.order.intent is Intent.CLOSE and panel.order.trade_id == 12 and panel.order.quantity == 2
