@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # the valuation core imports the surface (scipy): loaded in t
     from spx_core.surface.density import RiskNeutralDensity
 
 __all__ = ["BuilderResult", "BuilderView", "GRID_POINTS", "MarketCache", "compute_builder", "leg_quotes",
-           "price_grid"]
+           "market_caches", "price_grid"]
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +148,17 @@ def _cache_for(snapshot: ChainSnapshot, old: MarketCache | None, fits: SharedFit
     return MarketCache(MarketChain(snapshot, shared.civ, shared.surface), snapshot)
 
 
-def _caches(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...],
-            caches: dict[str, MarketCache], fits: SharedFits) -> dict[str, MarketCache]:
-    """The market of the underlyings the legs use (nothing is solved or fitted for the others)."""
+def market_caches(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...],
+                  caches: dict[str, MarketCache], fits: SharedFits) -> dict[str, MarketCache]:
+    """The market (one :class:`MarketCache` per underlying) that values ``legs`` on the latest ``snapshots``.
+
+    Only the underlyings the legs use are solved (nothing is fitted for the others). A European chain's IVs
+    are solved for each new snapshot and its surface refitted through the window's shared ``fits`` when the
+    market moved enough (``refit_due``); an American chain (SPY) takes its discount factors from the first
+    European chain in ``snapshots``. ``caches`` (the previous call's result) is reused where nothing changed;
+    the caller keeps the returned dict for its next call. Worker thread: the builder, the ticket and the
+    positions' greeks all value legs this way, so they agree on one market.
+    ``Market({u: c.chain for u, c in result.items()})`` is what the valuation core takes."""
     from spx_core.surface.chain_iv import AMERICAN_ROOTS
 
     american = {underlying_of(root) for root in AMERICAN_ROOTS}
@@ -169,7 +177,7 @@ def compute_builder(snapshots: dict[str, ChainSnapshot], legs: tuple[Leg, ...], 
 
     t0 = time.perf_counter()
     structure = recognize(legs)
-    new_caches = _caches(snapshots, legs, caches, fits)
+    new_caches = market_caches(snapshots, legs, caches, fits)
     market = Market({u: c.chain for u, c in new_caches.items()})
     quotes: dict[OptionContract, LegQuote] = {}
     for leg in legs:

@@ -70,13 +70,13 @@ def contract_greeks(contracts: Sequence[OptionContract], snapshots: Mapping[str,
     t0 = time.perf_counter()
     if not contracts:
         return GreeksResult({}, caches)
-    from app.models.builder_data import _caches
+    from app.models.builder_data import market_caches
     from spx_core.strategies.builders import single
     from spx_core.strategies.market import Market, MarketError
     from spx_core.strategies.valuation import value_structure
 
     legs = tuple(single(c).legs[0] for c in contracts)
-    new = _caches(dict(snapshots), legs, caches, fits)
+    new = market_caches(dict(snapshots), legs, caches, fits)
     market = Market({u: c.chain for u, c in new.items()})
     out: dict[OptionContract, tuple[float, float, float, float]] = {}
     reasons = []

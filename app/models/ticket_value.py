@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 # the builder's market assembly (shared fits, SPY's IVs); imported here, on the GUI thread: it imports the
 # surface panel's module, whose Qt objects must not be created by a worker's first import
-from app.models.builder_data import _caches
+from app.models.builder_data import market_caches
 from app.models.ticket_model import PackageQuote, TicketOrder, held_legs
 from app.shared_fits import SharedFits
 from spx_core.domain import ChainSnapshot
@@ -84,7 +84,7 @@ def compute_ticket(snapshots: dict[str, ChainSnapshot], held: tuple[Leg, ...], p
     from spx_core.strategies.valuation import value_structure
 
     t0 = time.perf_counter()
-    new_caches = _caches(snapshots, held + positions, caches, fits)
+    new_caches = market_caches(snapshots, held + positions, caches, fits)
     market = Market({u: c.chain for u, c in new_caches.items()})
     value, reason = None, ""
     try:
