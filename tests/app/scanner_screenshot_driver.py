@@ -15,18 +15,16 @@ It writes ``shots.json`` (what it saw: rows, the selected structure, the payoff 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMainWindow
 
 from app.panels.scanner_panel import ScannerPanel
 from spx_core.strategies.scanner_params import PRESETS, ScanStructure
-from tests.app.screenshot_driver import run_app
+from tests.app.screenshot_driver import Shooter, Step, run_app
 
 WAIT_SECONDS = 60.0
 SETTLE_MS = 1500
@@ -34,15 +32,7 @@ SIZES = ((1280, 720), (1920, 1080))
 CONDOR = next(name for name, p in PRESETS.items() if p.structure is ScanStructure.IRON_CONDOR)
 
 
-class _Shooter:
-    def __init__(self, window: QMainWindow, out: Path) -> None:
-        self.window, self.out, self.t0 = window, out, time.monotonic()
-        self.shots: dict = {}
-        self.timer = QTimer(window)
-        self.timer.setInterval(250)
-        self.timer.timeout.connect(self.poll)
-        self.timer.start()
-
+class _Shooter(Shooter):
     def poll(self) -> None:
         panel = self.window.findChild(ScannerPanel)
         if panel is not None and not panel.on_screen():
@@ -73,32 +63,16 @@ class _Shooter:
 
         check()
 
-    def _script(self) -> list[tuple[Callable[[], None], int]]:
+    def _script(self) -> list[Step]:
         dock = self.panel.parentWidget()
-        steps: list[tuple[Callable[[], None], int]] = []
+        steps: list[Step] = []
         for w, h in SIZES:
-            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h), SETTLE_MS),
+            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h, dock), SETTLE_MS),
                       (lambda w=w, h=h: self._grab(self.window, f"scanner_main_{w}x{h}.png"), 0),
                       (lambda w=w, h=h: self._float(dock, w, h), SETTLE_MS),
                       (lambda w=w, h=h: self._grab(dock, f"scanner_{w}x{h}.png"), 0),
                       (lambda: dock.setFloating(False), 300)]
         return steps + [(self._report, 0)]
-
-    def _run(self, steps: list[tuple[Callable[[], None], int]]) -> None:
-        if not steps:
-            self._finish()
-            return
-        (action, settle), rest = steps[0], steps[1:]
-        try:
-            action()
-        except Exception as exc:  # noqa: BLE001 (report, never hang the self-test waiting for shots.json)
-            self.shots.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
-        QTimer.singleShot(settle, lambda: self._run(rest))
-
-    def _resize_and_reset(self, width: int, height: int) -> None:
-        self.window.resize(width, height)
-        self.window.reset_layout()
-        self.panel.parentWidget().raise_()
 
     def _float(self, dock, width: int, height: int) -> None:
         dock.setFloating(True)
@@ -109,9 +83,7 @@ class _Shooter:
         data = self.panel.payoff.data
         if data is not None:
             self.panel.payoff.show_crosshair(data.spot)
-        QApplication.processEvents()
-        widget.grab().save(str(self.out / name))
-        self.shots.setdefault("sizes", {})[name] = [widget.width(), widget.height()]
+        super()._grab(widget, name)
 
     def _report(self) -> None:
         p = self.panel
@@ -121,9 +93,6 @@ class _Shooter:
                           breakevens=p.payoff.breakeven_positions, bands=data.sd1 is not None,
                           density=data.density is not None, trade_enabled=p.trade_button.isEnabled(),
                           trade_tip=p.trade_button.toolTip())
-
-    def _finish(self) -> None:
-        (self.out / "shots.json").write_text(json.dumps(self.shots, indent=2))
 
 
 def main() -> int:

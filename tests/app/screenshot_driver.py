@@ -12,15 +12,23 @@ that lets the window settle:
 * ``main_1280x720.png`` and ``main_1920x1080.png``: the window at that size after Reset layout.
 
 It writes ``shots.json`` with what it saw. The app then finishes its own self-test and exits.
+
+The other drivers (``scanner_screenshot_driver``, ``trading_screenshot_driver``, the ticket's and the
+builder's test modules) build on what this module shares: :class:`Shooter` (poll timer, step script,
+report), :class:`StagedShooter`, :func:`run_app` on the driver side; :func:`driver_shots`,
+:func:`distinct_colours` and :func:`update_screenshots` on the test side.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QImage
@@ -79,14 +87,131 @@ def coloured_share(image: QImage, step: int = 4) -> float:
     return hits / max(total, 1)
 
 
-class _Shooter:
+#: one step of a shooter's script: what to do, then how long (ms) to let the window settle before the next
+Step = tuple[Callable[[], None], int]
+
+
+def driver_shots(module: str, display: str, tmp_path_factory: Any, *args: str, **kwargs: Any) -> tuple[Path, dict, str]:
+    """:func:`run_driver` into a fresh temporary folder named after ``module``: (that folder, shots.json, stderr).
+    What a test module's fixture returns."""
+    out = tmp_path_factory.mktemp(module.rsplit(".", 1)[-1])
+    shots, stderr = run_driver(module, display, out, *args, **kwargs)
+    return out, shots, stderr
+
+
+def update_screenshots(pngs: Iterable[Path]) -> None:
+    """With ``SPX_UPDATE_SCREENSHOTS=1`` only: copy ``pngs`` into ``resources/screenshots/`` (the README's)."""
+    if os.environ.get("SPX_UPDATE_SCREENSHOTS") != "1":
+        return
+    target = REPO / "resources" / "screenshots"
+    target.mkdir(parents=True, exist_ok=True)
+    for png in pngs:
+        shutil.copyfile(png, target / png.name)
+
+
+def weekly_spxw(chain: Any) -> tuple:
+    """The chain panel's SPXW expiry key nearest a week after its snapshot (the selector lists every expiry)."""
+    today = chain.model.snapshot.time.date()
+    keys = [chain.expiry_combo.itemData(i)[0] for i in range(chain.expiry_combo.count())]
+    keys = [k for k in keys if k[0].value == "SPXW"]
+    return min(keys, key=lambda k: abs((k[1] - today).days - 7))
+
+
+def condor_near_money(block: Any, key: tuple) -> Any:
+    """An iron condor on ``key``: short strikes 0.6 of the chain block's expected move either side of the
+    forward, 20 wide (every leg inside the chain's strike window)."""
+    from spx_core.strategies.builders import iron_condor
+
+    move, _ = block.expected_move()
+    strikes = block.strikes
+
+    def near(x: float) -> float:
+        return float(strikes[abs(strikes - x).argmin()])
+
+    return iron_condor(key[0], key[1], near(block.forward - 0.6 * move), near(block.forward + 0.6 * move), 20.0)
+
+
+class Shooter:
+    """What every driver's shooter shares: the subclass's ``poll`` on a 250 ms timer started on the window,
+    a script of :data:`Step` run one after another on the event loop, and the report ``shots.json`` written
+    when the script ends (``_finish``).
+
+    A step that raises is recorded in ``shots["errors"]`` and the script goes on: a driver must never hang
+    the self-test, which waits for ``shots.json``."""
+
     def __init__(self, window: QMainWindow, out: Path) -> None:
         self.window, self.out, self.t0 = window, out, time.monotonic()
-        self.shots: dict = {"reparent": {}}
+        self.shots: dict = {}
         self.timer = QTimer(window)
         self.timer.setInterval(250)
         self.timer.timeout.connect(self.poll)
         self.timer.start()
+
+    def poll(self) -> None:
+        raise NotImplementedError
+
+    def _run(self, steps: list[Step]) -> None:
+        if not steps:
+            self._finish()
+            return
+        (action, settle), rest = steps[0], steps[1:]
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 (report, never hang the self-test waiting for shots.json)
+            self.shots.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
+        QTimer.singleShot(settle, lambda: self._run(rest))
+
+    def _finish(self) -> None:
+        (self.out / "shots.json").write_text(json.dumps(self.shots, indent=2))
+
+    def _resize_and_reset(self, width: int, height: int, front: Any = None) -> None:
+        """The window at ``width`` x ``height`` after Reset layout, ``front`` (a dock) raised in its tab group."""
+        self.window.resize(width, height)
+        self.window.reset_layout()
+        if front is not None:
+            front.raise_()
+
+    def _grab(self, widget: Any, name: str) -> None:
+        """Save ``widget`` as ``name`` (after pending paints) and record its size in ``shots["sizes"]``."""
+        QApplication.processEvents()
+        widget.grab().save(str(self.out / name))
+        self.shots.setdefault("sizes", {})[name] = [widget.width(), widget.height()]
+
+
+class StagedShooter(Shooter):
+    """A shooter that works through stages before its pictures: ``poll`` calls ``self._<stage>()`` until it
+    returns True (having set the next ``stage``); stage "finish", an exception or ``wait_seconds`` without
+    getting there ends the wait, ``_stopped()`` records the outcome and ``_script()`` runs."""
+
+    wait_seconds = 60.0
+
+    def __init__(self, window: QMainWindow, out: Path) -> None:
+        super().__init__(window, out)
+        self.stage = "chain"
+
+    def poll(self) -> None:
+        try:
+            done = getattr(self, f"_{self.stage}")()
+        except Exception as exc:  # noqa: BLE001 (report, never hang)
+            self.shots.setdefault("errors", []).append(f"{self.stage}: {type(exc).__name__}: {exc}")
+            done = True
+            self.stage = "finish"
+        if self.stage == "finish" or (not done and time.monotonic() - self.t0 > self.wait_seconds):
+            self.timer.stop()
+            self._stopped()
+            self._run(self._script())
+
+    def _stopped(self) -> None:
+        """Record why the wait ended (called once, before the script)."""
+
+    def _script(self) -> list[Step]:
+        raise NotImplementedError
+
+
+class _Shooter(Shooter):
+    def __init__(self, window: QMainWindow, out: Path) -> None:
+        super().__init__(window, out)
+        self.shots["reparent"] = {}
 
     def poll(self) -> None:
         chain = self.window.findChild(ChainPanel)
@@ -104,9 +229,9 @@ class _Shooter:
         self.surface = surface
         self._run(self._script())
 
-    def _script(self) -> list[tuple[Callable[[], None], int]]:
+    def _script(self) -> list[Step]:
         dock = self.surface.parentWidget()  # the QDockWidget holding the panel
-        steps: list[tuple[Callable[[], None], int]] = [(self._shoot_main, SETTLE_MS), (self._shoot_surface, 300)]
+        steps: list[Step] = [(self._shoot_main, SETTLE_MS), (self._shoot_surface, 300)]
         for name, action in (("floated", lambda: dock.setFloating(True)),
                              ("redocked", lambda: dock.setFloating(False)),
                              ("floated_again", lambda: dock.setFloating(True)),
@@ -116,17 +241,6 @@ class _Shooter:
             steps += [(lambda w=w, h=h: self._resize_and_reset(w, h), SETTLE_MS),
                       (lambda w=w, h=h: self._save(self.window.grab().toImage(), f"main_{w}x{h}.png"), 0)]
         return steps
-
-    def _run(self, steps: list[tuple[Callable[[], None], int]]) -> None:
-        if not steps:
-            self._finish()
-            return
-        (action, settle), rest = steps[0], steps[1:]
-        try:
-            action()
-        except Exception as exc:  # report, never hang the self-test waiting for shots.json
-            self.shots.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
-        QTimer.singleShot(settle, lambda: self._run(rest))
 
     def _save(self, image: QImage, name: str) -> None:
         image.save(str(self.out / name))
@@ -155,13 +269,9 @@ class _Shooter:
         self.shots["reparent"][name] = {"coloured": coloured_share(frame), "is_3d": view.is_3d,
                                         "floating": self.surface.parentWidget().isFloating()}
 
-    def _resize_and_reset(self, width: int, height: int) -> None:
+    def _resize_and_reset(self, width: int, height: int, front: Any = None) -> None:
         self.surface.tabs.setCurrentIndex(0)
-        self.window.resize(width, height)
-        self.window.reset_layout()
-
-    def _finish(self) -> None:
-        (self.out / "shots.json").write_text(json.dumps(self.shots, indent=2))
+        super()._resize_and_reset(width, height, front)
 
 
 def install(out: Path, make_shooter: Callable[[QMainWindow, Path], object],

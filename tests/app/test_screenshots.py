@@ -8,13 +8,14 @@ With ``SPX_UPDATE_SCREENSHOTS=1`` the PNGs are copied to ``resources/screenshots
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from PySide6.QtGui import QImage
 
-from tests.app.screenshot_driver import REPO, distinct_colours, run_driver
+from tests.app.screenshot_driver import (
+    distinct_colours,
+    driver_shots,
+    update_screenshots,
+)
 
 pytestmark = pytest.mark.xvfb
 SHOTS = ("main", "main_1280x720", "main_1920x1080", "surface3d")
@@ -23,9 +24,7 @@ SHOTS = ("main", "main_1280x720", "main_1920x1080", "surface3d")
 @pytest.fixture(scope="module")
 def driver_run(xvfb_display_module, tmp_path_factory):
     """Run the app once under Xvfb through the driver: (output folder, shots.json, stderr)."""
-    out = tmp_path_factory.mktemp("shots")
-    shots, stderr = run_driver("tests.app.screenshot_driver", xvfb_display_module, out, "30", timeout=240)
-    return out, shots, stderr
+    return driver_shots("tests.app.screenshot_driver", xvfb_display_module, tmp_path_factory, "30", timeout=240)
 
 
 def test_main_window_and_surface_screenshots(driver_run, qapp):
@@ -46,11 +45,7 @@ def test_main_window_and_surface_screenshots(driver_run, qapp):
     labels = shots["tick_labels"]  # the 3D scene labels its three axes
     assert {"85%", "100%", "110%"} <= set(labels) and "7d" in labels and "days to expiry" in labels
     assert any(s.endswith("%") and s not in {"85%", "90%", "95%", "100%", "105%", "110%"} for s in labels)
-    if os.environ.get("SPX_UPDATE_SCREENSHOTS") == "1":
-        target = REPO / "resources" / "screenshots"
-        target.mkdir(parents=True, exist_ok=True)
-        for name in SHOTS:
-            shutil.copyfile(out / f"{name}.png", target / f"{name}.png")
+    update_screenshots(out / f"{name}.png" for name in SHOTS)
 
 
 def test_3d_view_survives_floating_redocking_and_reset_layout(driver_run):

@@ -11,17 +11,20 @@ With ``SPX_UPDATE_SCREENSHOTS=1`` the PNGs are copied to ``resources/screenshots
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.app.screenshot_driver import REPO, run_driver
+from tests.app.screenshot_driver import (
+    StagedShooter,
+    Step,
+    condor_near_money,
+    driver_shots,
+    update_screenshots,
+    weekly_spxw,
+)
 
 SIZES = ((1280, 720), (1920, 1080))
 WAIT_SECONDS = 60.0
@@ -31,8 +34,8 @@ SETTLE_MS = 1500
 # --- the test ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def builder_shots(xvfb_display_module, tmp_path_factory):
-    out = tmp_path_factory.mktemp("builder_shots")
-    shots, _ = run_driver("tests.app.test_screenshots_builder", xvfb_display_module, out, gl=False)
+    out, shots, _ = driver_shots("tests.app.test_screenshots_builder", xvfb_display_module, tmp_path_factory,
+                                 gl=False)
     return out, shots
 
 
@@ -55,69 +58,33 @@ def test_builder_screenshots_with_an_iron_condor(builder_shots, qapp):
         panel = QImage(str(out / f"builder_panel_{w}x{h}.png"))
         assert panel.width() > 300 and panel.height() > 300
         assert QImage(str(out / f"market_{w}x{h}.png")).width() == w
-    if os.environ.get("SPX_UPDATE_SCREENSHOTS") == "1":
-        target = REPO / "resources" / "screenshots"
-        target.mkdir(parents=True, exist_ok=True)
-        for png in [*out.glob("builder*.png"), *out.glob("market*.png")]:
-            shutil.copyfile(png, target / png.name)
+    update_screenshots([*out.glob("builder*.png"), *out.glob("market*.png")])
 
 
 # --- the driver (runs in the app's process) -------------------------------------------------------------------
-class _Shooter:
+class _Shooter(StagedShooter):
     """Polls the window; once the chain is up, loads the condor, waits for its value, takes the pictures."""
 
-    def __init__(self, window, out: Path) -> None:
-        from PySide6.QtCore import QTimer
+    wait_seconds = WAIT_SECONDS
 
-        self.window, self.out, self.t0 = window, out, time.monotonic()
-        self.shots: dict = {}
-        self.stage = "chain"
-        self.timer = QTimer(window)
-        self.timer.setInterval(250)
-        self.timer.timeout.connect(self.poll)
-        self.timer.start()
-
-    def poll(self) -> None:
-        try:
-            done = getattr(self, f"_{self.stage}")()
-        except Exception as exc:  # report, never hang
-            self.shots.setdefault("errors", []).append(f"{self.stage}: {type(exc).__name__}: {exc}")
-            done = True
-            self.stage = "finish"
-        if self.stage == "finish" or (not done and time.monotonic() - self.t0 > WAIT_SECONDS):
-            self.timer.stop()
-            self.shots["status"] = {k: list(p.self_test_status()) for k, p in self.window.panels.items()}
-            self._shoot_all()
+    def _stopped(self) -> None:
+        self.shots["status"] = {k: list(p.self_test_status()) for k, p in self.window.panels.items()}
 
     def _chain(self) -> bool:
         chain = self.window.panels["chain"]
         if not chain.self_test_status()[0]:
             return False
-        today = chain.model.snapshot.time.date()  # the shown expiry's rows only: the selector lists them all
-        keys = [chain.expiry_combo.itemData(i)[0] for i in range(chain.expiry_combo.count())]
-        keys = [k for k in keys if k[0].value == "SPXW"]
-        self.key = min(keys, key=lambda k: abs((k[1] - today).days - 7))
+        self.key = weekly_spxw(chain)
         self.shots["expiry"] = f"{self.key[0].value} {self.key[1]}"
         chain.select_expiry(self.key)
         self.stage = "condor"
         return True
 
     def _condor(self) -> bool:
-        from spx_core.strategies.builders import iron_condor
-
         block = self.window.panels["chain"].model.block
         if block is None or block.key != self.key:
             return False
-        move, _ = block.expected_move()
-        strikes = block.strikes
-
-        def near(x: float) -> float:
-            return float(strikes[abs(strikes - x).argmin()])
-
-        # short strikes 0.6 of the expected move out, 20 wide: every leg inside the chain's strike window
-        condor = iron_condor(self.key[0], self.key[1], near(block.forward - 0.6 * move),
-                             near(block.forward + 0.6 * move), 20.0)
-        self.window.context.select_structure(condor)
+        self.window.context.select_structure(condor_near_money(block, self.key))
         self.stage = "valued"
         return True
 
@@ -135,36 +102,19 @@ class _Shooter:
         self.stage = "finish"
         return True
 
-    def _shoot_all(self) -> None:
-        steps = []
+    def _script(self) -> list[Step]:
+        dock = self.window.docks["builder"]  # the default layout has the surface in front of it
+        steps: list[Step] = []
         for w, h in SIZES:
-            steps += [(lambda w=w, h=h: self._resize(w, h), SETTLE_MS), (lambda w=w, h=h: self._grab(w, h), 0),
+            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h, dock), SETTLE_MS),
+                      (lambda w=w, h=h: self._grab_sized(w, h), 0),
                       (lambda: self.window.docks["market"].raise_(), 300),
                       (lambda w=w, h=h: self._grab_market(w, h), 0)]
-        self._run(steps)
+        return steps
 
-    def _run(self, steps) -> None:
-        from PySide6.QtCore import QTimer
-
-        if not steps:
-            (self.out / "shots.json").write_text(json.dumps(self.shots, indent=2))
-            return
-        (action, settle), rest = steps[0], steps[1:]
-        try:
-            action()
-        except Exception as exc:
-            self.shots.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
-        QTimer.singleShot(settle, lambda: self._run(rest))
-
-    def _resize(self, w: int, h: int) -> None:
-        self.window.resize(w, h)
-        self.window.reset_layout()
-        self.window.docks["builder"].raise_()  # the default layout has the surface in front of it
-
-    def _grab(self, w: int, h: int) -> None:
+    def _grab_sized(self, w: int, h: int) -> None:
         self.window.grab().toImage().save(str(self.out / f"builder_{w}x{h}.png"))
         self.window.panels["builder"].grab().toImage().save(str(self.out / f"builder_panel_{w}x{h}.png"))
-
 
     def _grab_market(self, w: int, h: int) -> None:  # the market tab beside the builder (no bars in the sim)
         self.window.grab().toImage().save(str(self.out / f"market_{w}x{h}.png"))

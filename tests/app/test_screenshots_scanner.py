@@ -7,14 +7,15 @@ checks the PNGs are real pictures of the right size with a listed, charted candi
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from PySide6.QtGui import QImage
 
 from app.panels.scanner_panel import NO_TICKET_TIP
-from tests.app.screenshot_driver import REPO, distinct_colours, run_driver
+from tests.app.screenshot_driver import (
+    distinct_colours,
+    driver_shots,
+    update_screenshots,
+)
 
 pytestmark = pytest.mark.xvfb
 SIZES = ((1280, 720), (1920, 1080))
@@ -23,9 +24,7 @@ SIZES = ((1280, 720), (1920, 1080))
 @pytest.fixture(scope="module")
 def driver_run(xvfb_display_module, tmp_path_factory):
     """Run the app once under Xvfb through the driver: (output folder, shots.json, stderr)."""
-    out = tmp_path_factory.mktemp("scanner_shots")
-    shots, stderr = run_driver("tests.app.scanner_screenshot_driver", xvfb_display_module, out, timeout=300)
-    return out, shots, stderr
+    return driver_shots("tests.app.scanner_screenshot_driver", xvfb_display_module, tmp_path_factory, timeout=300)
 
 
 def test_scanner_screenshots(driver_run):
@@ -44,8 +43,4 @@ def test_scanner_screenshots(driver_run):
         for image in (main, floated):
             assert distinct_colours(image) > 50, "screenshot is (nearly) blank"
         names += [f"scanner_main_{w}x{h}", f"scanner_{w}x{h}"]
-    if os.environ.get("SPX_UPDATE_SCREENSHOTS") == "1":
-        target = REPO / "resources" / "screenshots"
-        target.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            shutil.copyfile(out / f"{name}.png", target / f"{name}.png")
+    update_screenshots(out / f"{name}.png" for name in names)

@@ -13,16 +13,19 @@ showed. With ``SPX_UPDATE_SCREENSHOTS=1`` the PNGs are copied to ``resources/scr
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.app.screenshot_driver import REPO, run_driver
+from tests.app.screenshot_driver import (
+    StagedShooter,
+    Step,
+    condor_near_money,
+    driver_shots,
+    update_screenshots,
+    weekly_spxw,
+)
 
 SIZES = ((1280, 720), (1920, 1080))
 WAIT_SECONDS = 60.0
@@ -33,8 +36,7 @@ FLOAT_SIZE = (600, 560)
 # --- the test ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ticket_shots(xvfb_display_module, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ticket_shots")
-    shots, _ = run_driver("tests.app.test_screenshots_ticket", xvfb_display_module, out, gl=False)
+    out, shots, _ = driver_shots("tests.app.test_screenshots_ticket", xvfb_display_module, tmp_path_factory, gl=False)
     return out, shots
 
 
@@ -60,68 +62,34 @@ def test_ticket_screenshots_with_a_filled_iron_condor(ticket_shots, qapp):
         panel = QImage(str(out / f"ticket_panel_{w}x{h}.png"))
         assert panel.width() > 300 and panel.height() > 200
         assert shots[f"send_visible_{w}x{h}"], "the Send button is scrolled out of the ticket's dock"
-    if os.environ.get("SPX_UPDATE_SCREENSHOTS") == "1":
-        target = REPO / "resources" / "screenshots"
-        target.mkdir(parents=True, exist_ok=True)
-        for png in out.glob("ticket*.png"):
-            shutil.copyfile(png, target / png.name)
+    update_screenshots(out.glob("ticket*.png"))
 
 
 # --- the driver (runs in the app's process) -------------------------------------------------------------------
-class _Shooter:
+class _Shooter(StagedShooter):
     """Polls the window; once the chain and the session are up, opens the condor, sends it, takes the pictures."""
 
-    def __init__(self, window, out: Path) -> None:
-        from PySide6.QtCore import QTimer
+    wait_seconds = WAIT_SECONDS
 
-        self.window, self.out, self.t0 = window, out, time.monotonic()
-        self.shots: dict = {}
-        self.stage = "chain"
-        self.timer = QTimer(window)
-        self.timer.setInterval(250)
-        self.timer.timeout.connect(self.poll)
-        self.timer.start()
-
-    def poll(self) -> None:
-        try:
-            done = getattr(self, f"_{self.stage}")()
-        except Exception as exc:  # report, never hang
-            self.shots.setdefault("errors", []).append(f"{self.stage}: {type(exc).__name__}: {exc}")
-            done = True
-            self.stage = "finish"
-        if self.stage == "finish" or (not done and time.monotonic() - self.t0 > WAIT_SECONDS):
-            self.timer.stop()
-            if self.stage != "finish":
-                self.shots.setdefault("errors", []).append(f"timed out at stage {self.stage}")
-            self._shoot_all()
+    def _stopped(self) -> None:
+        if self.stage != "finish":
+            self.shots.setdefault("errors", []).append(f"timed out at stage {self.stage}")
 
     def _chain(self) -> bool:
         chain = self.window.panels["chain"]
         if not chain.self_test_status()[0] or self.window.context.trading is None:
             return False
-        today = chain.model.snapshot.time.date()
-        keys = [chain.expiry_combo.itemData(i)[0] for i in range(chain.expiry_combo.count())]
-        keys = [k for k in keys if k[0].value == "SPXW"]
-        self.key = min(keys, key=lambda k: abs((k[1] - today).days - 7))
+        self.key = weekly_spxw(chain)
         chain.select_expiry(self.key)
         self.stage = "condor"
         return True
 
     def _condor(self) -> bool:
-        from spx_core.strategies.builders import iron_condor
-
         block = self.window.panels["chain"].model.block
         if block is None or block.key != self.key:
             return False
-        move, _ = block.expected_move()
-        strikes = block.strikes
-
-        def near(x: float) -> float:
-            return float(strikes[abs(strikes - x).argmin()])
-
-        condor = iron_condor(self.key[0], self.key[1], near(block.forward - 0.6 * move),
-                             near(block.forward + 0.6 * move), 20.0)
-        self.window.context.request_trade(condor)  # what the scanner's and the builder's Trade buttons do
+        # what the scanner's and the builder's Trade buttons do
+        self.window.context.request_trade(condor_near_money(block, self.key))
         self.stage = "valued"
         return True
 
@@ -148,32 +116,17 @@ class _Shooter:
         self.stage = "finish"
         return True
 
-    def _shoot_all(self) -> None:
-        steps = []
+    def _script(self) -> list[Step]:
+        dock = self.window.docks["ticket"]  # the default layout has the surface in front of it
+        steps: list[Step] = []
         for w, h in SIZES:
-            steps += [(lambda w=w, h=h: self._resize(w, h), SETTLE_MS), (lambda w=w, h=h: self._grab(w, h), 0)]
-        steps += [(self._float, SETTLE_MS), (self._grab_floating, 0),
-                  (lambda: self.window.docks["ticket"].setFloating(False), 300)]
-        self._run(steps)
+            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h, dock), SETTLE_MS),
+                      (lambda w=w, h=h: self._grab_sized(w, h), 0)]
+        return steps + [(self._float, SETTLE_MS), (self._grab_floating, 0), (lambda: dock.setFloating(False), 300)]
 
-    def _run(self, steps) -> None:
-        from PySide6.QtCore import QTimer
-
-        if not steps:
-            self.shots.setdefault("status", self.window.panels["ticket"].form.status_label.text())
-            (self.out / "shots.json").write_text(json.dumps(self.shots, indent=2))
-            return
-        (action, settle), rest = steps[0], steps[1:]
-        try:
-            action()
-        except Exception as exc:
-            self.shots.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
-        QTimer.singleShot(settle, lambda: self._run(rest))
-
-    def _resize(self, w: int, h: int) -> None:
-        self.window.resize(w, h)
-        self.window.reset_layout()
-        self.window.docks["ticket"].raise_()  # the default layout has the surface in front of it
+    def _finish(self) -> None:
+        self.shots.setdefault("status", self.window.panels["ticket"].form.status_label.text())
+        super()._finish()
 
     def _float(self) -> None:  # the whole ticket at the size a trader would give a floating ticket
         dock = self.window.docks["ticket"]
@@ -183,7 +136,7 @@ class _Shooter:
     def _grab_floating(self) -> None:
         self.window.panels["ticket"].grab().toImage().save(str(self.out / "ticket_floating.png"))
 
-    def _grab(self, w: int, h: int) -> None:
+    def _grab_sized(self, w: int, h: int) -> None:
         send = self.window.panels["ticket"].form.send_button
         self.shots[f"send_visible_{w}x{h}"] = not send.visibleRegion().isEmpty()
         self.window.grab().toImage().save(str(self.out / f"ticket_{w}x{h}.png"))

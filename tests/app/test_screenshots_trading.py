@@ -8,13 +8,14 @@ orders it placed reached the states a trader expects and the PNGs are real pictu
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from PySide6.QtGui import QImage
 
-from tests.app.screenshot_driver import REPO, distinct_colours, run_driver
+from tests.app.screenshot_driver import (
+    distinct_colours,
+    driver_shots,
+    update_screenshots,
+)
 
 pytestmark = pytest.mark.xvfb
 SIZES = ((1280, 720), (1920, 1080))
@@ -22,9 +23,7 @@ SIZES = ((1280, 720), (1920, 1080))
 
 @pytest.fixture(scope="module")
 def driver_run(xvfb_display_module, tmp_path_factory):
-    out = tmp_path_factory.mktemp("trading_shots")
-    shots, stderr = run_driver("tests.app.trading_screenshot_driver", xvfb_display_module, out, timeout=400)
-    return out, shots, stderr
+    return driver_shots("tests.app.trading_screenshot_driver", xvfb_display_module, tmp_path_factory, timeout=400)
 
 
 def test_trading_screenshots(driver_run):
@@ -45,8 +44,4 @@ def test_trading_screenshots(driver_run):
             for image in (main, floated):
                 assert distinct_colours(image) > 40, "screenshot is (nearly) blank"
             names += [f"trading_{key}_main_{w}x{h}", f"{key}_{w}x{h}"]
-    if os.environ.get("SPX_UPDATE_SCREENSHOTS") == "1":
-        target = REPO / "resources" / "screenshots"
-        target.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            shutil.copyfile(out / f"{name}.png", target / f"{name}.png")
+    update_screenshots(out / f"{name}.png" for name in names)

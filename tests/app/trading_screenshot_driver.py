@@ -17,36 +17,28 @@ It writes ``shots.json`` (rows, statuses, greeks shown, errors).
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QMainWindow
 
 from app.self_test_trading import (
     SelfTestOrderError,
     closing_at_natural,
     sample_vertical,
 )
-from tests.app.screenshot_driver import run_app
+from tests.app.screenshot_driver import Shooter, Step, run_app
 
 WAIT_SECONDS = 60.0
 SETTLE_MS = 1500
 SIZES = ((1280, 720), (1920, 1080))
 
 
-class _Shooter:
+class _Shooter(Shooter):
     def __init__(self, window: QMainWindow, out: Path) -> None:
-        self.window, self.out, self.t0 = window, out, time.monotonic()
-        self.shots: dict = {}
+        super().__init__(window, out)
         self.refs: dict[str, str] = {}
-        self.timer = QTimer(window)
-        self.timer.setInterval(250)
-        self.timer.timeout.connect(self.poll)
-        self.timer.start()
 
     # --- trading ---------------------------------------------------------------------------------------
     def poll(self) -> None:
@@ -88,32 +80,16 @@ class _Shooter:
                                                    quantity=500))
 
     # --- pictures --------------------------------------------------------------------------------------
-    def _script(self) -> list[tuple[Callable[[], None], int]]:
-        steps: list[tuple[Callable[[], None], int]] = []
+    def _script(self) -> list[Step]:
+        steps: list[Step] = []
         for w, h in SIZES:
             for key in ("positions", "blotter"):
-                steps += [(lambda w=w, h=h, k=key: self._resize_and_reset(w, h, k), SETTLE_MS),
+                steps += [(lambda w=w, h=h, k=key: self._resize_and_reset(w, h, self.window.docks[k]), SETTLE_MS),
                           (lambda w=w, h=h, k=key: self._grab(self.window, f"trading_{k}_main_{w}x{h}.png"), 0),
                           (lambda w=w, h=h, k=key: self._float(k, w, h), SETTLE_MS),
                           (lambda w=w, h=h, k=key: self._grab(self.window.docks[k], f"{k}_{w}x{h}.png"), 0),
                           (lambda k=key: self.window.docks[k].setFloating(False), 300)]
         return steps + [(self._report, 0)]
-
-    def _run(self, steps: list[tuple[Callable[[], None], int]]) -> None:
-        if not steps:
-            self._finish()
-            return
-        (action, settle), rest = steps[0], steps[1:]
-        try:
-            action()
-        except Exception as exc:  # noqa: BLE001 (report, never hang the self-test waiting for shots.json)
-            self.shots.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
-        QTimer.singleShot(settle, lambda: self._run(rest))
-
-    def _resize_and_reset(self, width: int, height: int, key: str) -> None:
-        self.window.resize(width, height)
-        self.window.reset_layout()
-        self.window.docks[key].raise_()
 
     def _float(self, key: str, width: int, height: int) -> None:
         dock = self.window.docks[key]
@@ -121,11 +97,6 @@ class _Shooter:
         dock.setGeometry(0, 0, width, height // 2)
         blotter = self.window.panels["blotter"]
         blotter.select_ref(self.refs["first"])
-
-    def _grab(self, widget, name: str) -> None:
-        QApplication.processEvents()
-        widget.grab().save(str(self.out / name))
-        self.shots.setdefault("sizes", {})[name] = [widget.width(), widget.height()]
 
     def _report(self) -> None:
         positions, blotter = self.window.panels["positions"], self.window.panels["blotter"]
@@ -137,9 +108,6 @@ class _Shooter:
                           delta=[pm.data(pm.index(r, 7)) for r in range(pm.rowCount())],
                           account=positions.account_label.text(),
                           status_bar=self.window.status.account_label.text())
-
-    def _finish(self) -> None:
-        (self.out / "shots.json").write_text(json.dumps(self.shots, indent=2))
 
 
 def main() -> int:
