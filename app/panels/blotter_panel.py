@@ -17,20 +17,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QMenu,
     QPushButton,
-    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTableView,
@@ -46,18 +42,18 @@ from app.models.blotter_model import (
     contract_text,
     working_prices,
 )
-from app.panels.base import Job, LivePanel
+from app.panels.base import Job
+from app.panels.session_panel import NO_SESSION, SessionPanel
 from app.trading import day_start_ns
+from app.widgets.row_views import line_label, popup_row_menu, row_view, shortcut_action
 from spx_core.execution.orders import OrderState, OrderType
 from spx_core.marketdata.source import QuoteBatch
 
 if TYPE_CHECKING:
-    from app.context import AppContext
     from app.trading import TradingSession
 
-__all__ = ["BlotterPanel", "ModifyDialog"]
+__all__ = ["NO_SESSION", "BlotterPanel", "ModifyDialog"]
 
-NO_SESSION = "no order service: the database is not open yet"
 _FILTERS = ((BlotterFilter.TODAY, "Today"), (BlotterFilter.WORKING, "Working"), (BlotterFilter.ALL, "All"))
 
 
@@ -98,13 +94,12 @@ class ModifyDialog(QDialog):
         return out
 
 
-class BlotterPanel(LivePanel):
+class BlotterPanel(SessionPanel):
     """See the module docstring."""
 
     def __init__(self, parent: QWidget | None = None, *, refresh_seconds: float = 0.5) -> None:
         super().__init__(parent, job_name="blotter prices", refresh_seconds=refresh_seconds)
         self.setObjectName("blotter_panel")
-        self.session: TradingSession | None = None
         self._snapshots: dict[str, Any] = {}
         #: opens the modify dialog and returns its changes (tests replace it)
         self.ask_changes = self._ask_changes
@@ -113,28 +108,14 @@ class BlotterPanel(LivePanel):
     # --- layout ---------------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
         self.model = OrdersModel(self)
-        self.table = QTableView()
-        self.table.setObjectName("blotter_orders")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.table.setWordWrap(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table = row_view(QTableView(), self.model, "blotter_orders")
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
         self.table.doubleClicked.connect(lambda _i: self.modify_selected())
         self.fills_model = FillsModel(self)
-        self.fills = QTableView()
-        self.fills.setObjectName("blotter_fills")
-        self.fills.setModel(self.fills_model)
-        self.fills.verticalHeader().setVisible(False)
-        self.fills.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.fills.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.detail_label = QLabel("select an order to see its fills per leg")
-        self.detail_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.fills = row_view(QTableView(), self.fills_model, "blotter_fills", select_rows=False)
+        self.detail_label = line_label("select an order to see its fills per leg")
         detail = QWidget()
         detail_layout = QVBoxLayout(detail)
         detail_layout.setContentsMargins(0, 0, 0, 0)
@@ -163,13 +144,9 @@ class BlotterPanel(LivePanel):
         self.cancel_button = QPushButton("Cancel order")
         self.cancel_button.setToolTip("Cancel the selected working order (Del)")
         self.cancel_button.clicked.connect(self.cancel_selected)
-        self.cancel_action = QAction("Cancel order", self)
-        self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Delete))
-        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.cancel_action.triggered.connect(self.cancel_selected)
-        self.addAction(self.cancel_action)
-        self.status_label = QLabel(NO_SESSION)
-        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.cancel_action = shortcut_action(self, "Cancel order", [QKeySequence(Qt.Key.Key_Delete)],
+                                             self.cancel_selected)
+        self.status_label = line_label(NO_SESSION)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Show"))
         bar.addWidget(self.filter_combo)
@@ -183,21 +160,15 @@ class BlotterPanel(LivePanel):
         self._update_buttons()
 
     # --- session --------------------------------------------------------------------------------------------
-    def bind(self, context: AppContext) -> None:
-        super().bind(context)
-        context.trading_changed.connect(self.set_session)
-        self.set_session(context.trading)
+    def session_slots(self) -> dict[str, Any]:
+        return {"order_changed": self.on_order}
 
-    def set_session(self, session: TradingSession | None) -> None:
-        """Follow this session's orders (None: no order service; the table empties)."""
-        if self.session is not None:
-            self.session.order_changed.disconnect(self.on_order)
-        self.session = session
+    def session_changed(self, session: TradingSession | None) -> None:
+        """This session's orders (None: no order service; the table empties)."""
         if session is None:
             self.model.set_orders([])
             self.status_label.setText(NO_SESSION)
         else:
-            session.order_changed.connect(self.on_order)
             self.model.set_orders(session.orders())
             self._update_day(session.market.now_ns())
             self.status_label.setText(f"{len(self.model.states())} orders · {session.describe()}")
@@ -259,16 +230,8 @@ class BlotterPanel(LivePanel):
         self.cancel_action.setEnabled(working)
 
     def _context_menu(self, pos: QPoint) -> None:
-        index = self.table.indexAt(pos)
-        if not index.isValid():
-            return
-        self.table.selectRow(index.row())
-        menu = QMenu(self)
-        modify = menu.addAction("Modify…", self.modify_selected)
-        cancel = menu.addAction("Cancel order", self.cancel_selected)
-        for act in (modify, cancel):
-            act.setEnabled(self.cancel_button.isEnabled())
-        menu.popup(self.table.viewport().mapToGlobal(pos))
+        popup_row_menu(self, self.table, pos, [("Modify…", self.modify_selected), ("Cancel order", self.cancel_selected)],
+                       enabled=self.cancel_button.isEnabled)
 
     def cancel_selected(self) -> bool:
         """Ask the broker to cancel the selected working order (its CANCELLED state comes back as an event)."""

@@ -17,15 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QMenu,
     QPushButton,
-    QSizePolicy,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -37,25 +31,23 @@ from app.models.positions_model import (
     account_text,
     contract_greeks,
 )
-from app.panels.base import Job, LivePanel
+from app.panels.base import Job
+from app.panels.session_panel import NO_SESSION, SessionPanel
+from app.widgets.row_views import line_label, popup_row_menu, row_view, shortcut_action
 from spx_core.marketdata.source import QuoteBatch
 
 if TYPE_CHECKING:
-    from app.context import AppContext
     from app.trading import Portfolio, TradingSession
 
-__all__ = ["PositionsPanel"]
-
-NO_SESSION = "no order service: the database is not open yet"
+__all__ = ["NO_SESSION", "PositionsPanel"]
 
 
-class PositionsPanel(LivePanel):
+class PositionsPanel(SessionPanel):
     """See the module docstring."""
 
     def __init__(self, parent: QWidget | None = None, *, refresh_seconds: float = 1.0) -> None:
         super().__init__(parent, job_name="position greeks", refresh_seconds=refresh_seconds)
         self.setObjectName("positions_panel")
-        self.session: TradingSession | None = None
         self.portfolio: Portfolio | None = None
         self._caches: dict[str, Any] = {}
         self._refresh_seconds = refresh_seconds
@@ -63,33 +55,22 @@ class PositionsPanel(LivePanel):
 
     def _build_ui(self) -> None:
         self.model = PositionsModel(self)
-        self.tree = QTreeView()
-        self.tree.setObjectName("positions_tree")
-        self.tree.setModel(self.model)
-        self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree = row_view(QTreeView(), self.model, "positions_tree")
         self.tree.setUniformRowHeights(True)
         self.tree.setMinimumHeight(3 * (self.fontMetrics().height() + 6))  # a short strip still shows a trade
-        self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setStretchLastSection(False)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
         self.tree.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self.model.modelReset.connect(self._after_reset)
-        self.account_label = QLabel(NO_SESSION)
+        self.account_label = line_label(NO_SESSION)
         self.account_label.setObjectName("account_line")
-        self.account_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.account_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status_label = QLabel("")
-        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status_label = line_label()
         self.close_button = QPushButton("Close trade…")
         self.close_button.setToolTip("Open the order ticket with the selected trade's closing order (Ctrl+W)")
         self.close_button.clicked.connect(self.close_selected)
-        self.close_action = QAction("Close trade…", self)
-        self.close_action.setShortcut(QKeySequence("Ctrl+W"))
-        self.close_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.close_action.triggered.connect(self.close_selected)
-        self.addAction(self.close_action)
+        self.close_action = shortcut_action(self, "Close trade…", ["Ctrl+W"], self.close_selected)
         self.account_label.setWordWrap(True)  # a 760 px tab at 1280x720 wraps it rather than cut it
         self._greeks_beside_pnl()
         bar = QHBoxLayout()
@@ -112,20 +93,13 @@ class PositionsPanel(LivePanel):
                                header.visualIndex(POSITION_HEADERS.index(after)) + 1)
 
     # --- session -------------------------------------------------------------------------------------------
-    def bind(self, context: AppContext) -> None:
-        super().bind(context)
-        context.trading_changed.connect(self.set_session)
-        self.set_session(context.trading)
+    def session_slots(self) -> dict[str, Any]:
+        return {"portfolio_changed": self.set_portfolio}
 
-    def set_session(self, session: TradingSession | None) -> None:
-        if self.session is not None:
-            self.session.portfolio_changed.disconnect(self.set_portfolio)
-        self.session = session
+    def session_changed(self, session: TradingSession | None) -> None:
         if session is None:
             self.account_label.setText(NO_SESSION)
-            return
-        session.portfolio_changed.connect(self.set_portfolio)
-        if session.portfolio is not None:
+        elif session.portfolio is not None:
             self.set_portfolio(session.portfolio)
 
     def set_portfolio(self, portfolio: Portfolio) -> None:
@@ -166,14 +140,7 @@ class PositionsPanel(LivePanel):
         self.close_action.setEnabled(ok)
 
     def _context_menu(self, pos: QPoint) -> None:
-        index = self.tree.indexAt(pos)
-        if not index.isValid():
-            return
-        self.tree.setCurrentIndex(index)
-        menu = QMenu(self)
-        act = menu.addAction("Close trade…", self.close_selected)
-        act.setEnabled(self.close_button.isEnabled())
-        menu.popup(self.tree.viewport().mapToGlobal(pos))
+        popup_row_menu(self, self.tree, pos, [("Close trade…", self.close_selected)], enabled=self.close_button.isEnabled)
 
     def close_selected(self) -> bool:
         """Publish the selected open trade's closing order (``AppContext.request_order``: the ticket opens)."""

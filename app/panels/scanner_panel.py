@@ -27,13 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QItemSelection, Qt, QTimer
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
-    QLabel,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -47,6 +43,7 @@ from app.panels.scanner_params import ScanParamsForm
 from app.shared_fits import SharedFits
 from app.widgets.payoff_plot import PayoffPlot
 from app.widgets.responsive_splitter import ResponsiveSplitter
+from app.widgets.row_views import line_label, row_view
 from spx_core.domain import ET, ChainSnapshot, Root
 from spx_core.marketdata.source import QuoteBatch
 from spx_core.strategies.scanner_params import ScanParams
@@ -158,18 +155,10 @@ class ScannerPanel(LivePanel):
         side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         side_width = self.form.sizeHint().width() + side.verticalScrollBar().sizeHint().width() + 4
         self.model = ScannerTableModel(self)
-        self.table = QTableView()
-        self.table.setObjectName("scan_results")
-        self.table.setModel(self.model)
+        self.table = row_view(QTableView(), self.model, "scan_results")
         # no sort indicator: rows stay in the scanner's order (best score first) until a header is clicked
         self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.table.setWordWrap(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self._score_beside_strikes()
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.doubleClicked.connect(lambda _i: self.open_in_builder())
@@ -181,8 +170,7 @@ class ScannerPanel(LivePanel):
         self.builder_button = QPushButton("Open in builder")
         self.builder_button.setToolTip("Send the selected candidate's legs to the strategy builder (double-click)")
         self.builder_button.clicked.connect(self.open_in_builder)
-        self.status_label = QLabel("waiting for market data…")
-        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status_label = line_label("waiting for market data…")
         buttons = QHBoxLayout()
         buttons.addWidget(self.status_label, 1)
         buttons.addWidget(self.builder_button)

@@ -25,13 +25,15 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
 from app.models.ticket_model import PackageQuote, PriceMode, TicketOrder, held_legs, limit_for, quote_order, step_limit
 from app.models.ticket_text import figure_texts, order_line, status_text, verdict_text
 from app.models.ticket_value import TicketValue, compute_ticket, order_figures, position_legs
-from app.panels.base import Job, LivePanel
+from app.panels.base import Job
+from app.panels.session_panel import SessionPanel
+from app.widgets.row_views import shortcut_action
 from app.widgets.ticket_form import TicketForm
 from spx_core.domain import ChainSnapshot, OptionContract
 from spx_core.execution.fees import DEFAULT_FEES
@@ -49,7 +51,7 @@ __all__ = ["TicketPanel"]
 log = logging.getLogger(__name__)
 
 
-class TicketPanel(LivePanel):
+class TicketPanel(SessionPanel):
     """See the module docstring.
 
     Events (Qt signals):
@@ -69,7 +71,6 @@ class TicketPanel(LivePanel):
         self._custom = math.nan
         self.verdict: Any = None  # the gate's last preview
         self.what_if: Any = None  # the broker's last what-if (None when it cannot say)
-        self.session: Any = None  # app.trading.TradingSession
         self._snapshots: dict[str, ChainSnapshot] = {}
         self._caches: dict[str, Any] = {}
         self._positions: tuple = ()  # open positions as legs (for the post-trade greeks)
@@ -89,11 +90,8 @@ class TicketPanel(LivePanel):
         form.send_requested.connect(self.send)
         # what callers outside read (the self-test's round trip reads the status line)
         self.status_label, self.verdict_label, self.send_button = form.status_label, form.verdict_label, form.send_button
-        self.send_action = QAction("Send order", self)
-        self.send_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        self.send_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.send_action.triggered.connect(self.send)
-        self.addAction(self.send_action)
+        self.send_action = shortcut_action(self, "Send order", [QKeySequence("Ctrl+Return"),
+                                                                QKeySequence("Ctrl+Enter")], self.send)
         # scrolls rather than growing the window: on a 720 px screen the dock shares the height with the strip
         # of positions and orders below it
         scroll = QScrollArea()
@@ -288,15 +286,11 @@ class TicketPanel(LivePanel):
         self.form.send_button.setEnabled(not self.pending and self.verdict is not None and self.verdict.ok)
 
     # --- session and context --------------------------------------------------------------------------
-    def set_session(self, session: Any) -> None:
-        """Follow this TradingSession (None: no order service; sending is off)."""
-        if self.session is not None:
-            self.session.order_changed.disconnect(self._on_order_changed)
-            self.session.portfolio_changed.disconnect(self._on_portfolio)
-        self.session = session
-        if session is not None:
-            session.order_changed.connect(self._on_order_changed)
-            session.portfolio_changed.connect(self._on_portfolio)
+    def session_slots(self) -> dict[str, Any]:
+        return {"order_changed": self._on_order_changed, "portfolio_changed": self._on_portfolio}
+
+    def session_changed(self, session: Any) -> None:
+        """A TradingSession to follow (None: no order service; sending is off)."""
         self._on_portfolio()
         self.update_order()
 
@@ -318,8 +312,6 @@ class TicketPanel(LivePanel):
         context.trade_requested.connect(self.open_structure)
         context.contract_traded.connect(self.open_contract)
         context.order_requested.connect(self.open_request)
-        context.trading_changed.connect(self.set_session)
-        self.set_session(context.trading)
         context.set_ticket_available(True)
 
     def shutdown(self) -> None:
