@@ -24,11 +24,15 @@ from PySide6.QtCore import QTimer
 
 from app.panels.scanner_panel import ScannerPanel
 from spx_core.strategies.scanner_params import PRESETS, ScanStructure
-from tests.app.screenshot_driver import Shooter, Step, run_app
+from tests.app.screenshot_driver import (
+    PANEL_SETTLE_MS,
+    PANEL_WAIT_SECONDS,
+    SIZES,
+    Shooter,
+    Step,
+    run_app,
+)
 
-WAIT_SECONDS = 60.0
-SETTLE_MS = 1500
-SIZES = ((1280, 720), (1920, 1080))
 CONDOR = next(name for name, p in PRESETS.items() if p.structure is ScanStructure.IRON_CONDOR)
 
 
@@ -38,7 +42,7 @@ class _Shooter(Shooter):
         if panel is not None and not panel.on_screen():
             panel.parentWidget().raise_()  # its dock is a tab behind the chain: bring it to the front
         ready = panel is not None and panel.model.rowCount() > 0 and panel.payoff.data is not None
-        if not ready and time.monotonic() - self.t0 < WAIT_SECONDS:
+        if not ready and time.monotonic() - self.t0 < PANEL_WAIT_SECONDS:
             return
         self.timer.stop()
         self.shots["status"] = list(panel.self_test_status()) if panel else [False, "no ScannerPanel docked"]
@@ -53,7 +57,7 @@ class _Shooter(Shooter):
                    lambda: self._run(self._script()))
 
     def _wait(self, done: Callable[[], bool], then: Callable[[], None]) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
+        deadline = time.monotonic() + PANEL_WAIT_SECONDS
 
         def check() -> None:
             if done() or time.monotonic() > deadline:
@@ -67,9 +71,9 @@ class _Shooter(Shooter):
         dock = self.panel.parentWidget()
         steps: list[Step] = []
         for w, h in SIZES:
-            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h, dock), SETTLE_MS),
+            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h, dock), PANEL_SETTLE_MS),
                       (lambda w=w, h=h: self._grab(self.window, f"scanner_main_{w}x{h}.png"), 0),
-                      (lambda w=w, h=h: self._float(dock, w, h), SETTLE_MS),
+                      (lambda w=w, h=h: self._float(dock, w, h), PANEL_SETTLE_MS),
                       (lambda w=w, h=h: self._grab(dock, f"scanner_{w}x{h}.png"), 0),
                       (lambda: dock.setFloating(False), 300)]
         return steps + [(self._report, 0)]
@@ -96,7 +100,7 @@ class _Shooter(Shooter):
 
 
 def main() -> int:
-    return run_app(Path(sys.argv[1]), _Shooter, wait_seconds=WAIT_SECONDS + 60)
+    return run_app(Path(sys.argv[1]), _Shooter, wait_seconds=PANEL_WAIT_SECONDS + 60)
 
 
 if __name__ == "__main__":

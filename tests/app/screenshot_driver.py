@@ -39,7 +39,11 @@ from app.panels.surface_panel import SurfacePanel
 
 WAIT_SECONDS = 45.0
 SETTLE_MS = 1200  # after a resize or a dock move: layout, a refit and a GL frame
-SIZES = ((1280, 720), (1920, 1080))
+SIZES = ((1280, 720), (1920, 1080))  # the screen sizes every driver shoots the window at
+#: the panel drivers (scanner, trading, ticket, builder): how long they wait for their data, and how long
+#: they let the window settle after a resize or a dock move (a scan or a fill may land meanwhile)
+PANEL_WAIT_SECONDS = 60.0
+PANEL_SETTLE_MS = 1500
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -183,7 +187,7 @@ class StagedShooter(Shooter):
     returns True (having set the next ``stage``); stage "finish", an exception or ``wait_seconds`` without
     getting there ends the wait, ``_stopped()`` records the outcome and ``_script()`` runs."""
 
-    wait_seconds = 60.0
+    wait_seconds = PANEL_WAIT_SECONDS
 
     def __init__(self, window: QMainWindow, out: Path) -> None:
         super().__init__(window, out)
@@ -206,6 +210,37 @@ class StagedShooter(Shooter):
 
     def _script(self) -> list[Step]:
         raise NotImplementedError
+
+
+class CondorShooter(StagedShooter):
+    """A staged shooter whose first stages put an iron condor on the chain: "chain" waits for the chain panel
+    (and ``_chain_ready()``), shows the SPXW expiry nearest a week out (:func:`weekly_spxw`); "condor" waits
+    for that expiry's block and hands :func:`condor_near_money` to ``_open_condor`` (the subclass: the
+    builder or the ticket), then goes on to stage "valued" (the subclass's)."""
+
+    def _chain_ready(self) -> bool:
+        return True
+
+    def _open_condor(self, condor: Any) -> None:
+        raise NotImplementedError
+
+    def _chain(self) -> bool:
+        chain = self.window.panels["chain"]
+        if not chain.self_test_status()[0] or not self._chain_ready():
+            return False
+        self.key = weekly_spxw(chain)
+        self.shots["expiry"] = f"{self.key[0].value} {self.key[1]}"
+        chain.select_expiry(self.key)
+        self.stage = "condor"
+        return True
+
+    def _condor(self) -> bool:
+        block = self.window.panels["chain"].model.block
+        if block is None or block.key != self.key:
+            return False
+        self._open_condor(condor_near_money(block, self.key))
+        self.stage = "valued"
+        return True
 
 
 class _Shooter(Shooter):

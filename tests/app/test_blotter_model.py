@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 import pytest
 from PySide6.QtCore import Qt
@@ -15,42 +15,32 @@ from app.models.blotter_model import (
     OrdersModel,
     natural_price,
 )
-from spx_core.domain import ET, OptionContract, Right, Root
-from spx_core.execution.orders import (
-    EventKind,
-    Fill,
-    OrderEvent,
-    OrderRequest,
-    OrderState,
-    OrderStatus,
-    Side,
-    apply,
-)
-from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
+from spx_core.domain import OptionContract, Right, Root
+from spx_core.execution.orders import OrderState, OrderStatus, Side
 from spx_core.strategies.market import locate
 from spx_core.strategies.structure import Leg
+from tests.app.trading_factory import (
+    T0,
+    put_vertical,
+    sim_market,
+    with_fill,
+    with_status,
+)
 
-T0 = int(datetime(2024, 3, 13, 11, 0, tzinfo=ET).timestamp()) * 1_000_000_000
 DAY = 86_400 * 1_000_000_000
-SHORT = OptionContract(Root.SPXW, date(2024, 3, 15), 5100.0, Right.PUT)
-LONG = OptionContract(Root.SPXW, date(2024, 3, 15), 5075.0, Right.PUT)
 COL = {c.title: i for i, c in enumerate(ORDER_COLUMNS)}
 
 
 def _order(ref: str, created_ns: int, *, status: OrderStatus = OrderStatus.SUBMITTED, fill_units: int = 0,
            reason: str = "") -> OrderState:
-    req = OrderRequest(ref=ref, legs=(Leg(SHORT, 1), Leg(LONG, -1)), side=Side.SELL, quantity=2, limit=1.45,
-                       created_ns=created_ns, name="25-wide put credit vertical")
-    s = OrderState.new(req)
     first = OrderStatus.REJECTED if status is OrderStatus.REJECTED else OrderStatus.SUBMITTED
-    s = apply(s, OrderEvent(ref, EventKind.STATUS, created_ns + 1, status=first, reason=reason,
-                            broker_order_id=f"P{ref}"))
-    for u in range(fill_units):
-        for leg, (contract, side, price) in enumerate(((SHORT, Side.SELL, 2.10), (LONG, Side.BUY, 0.65))):
-            s = apply(s, OrderEvent(ref, EventKind.FILL, created_ns + 2 + u, fill=Fill(
-                f"{ref}-{u}-{leg}", leg, contract, side, 1, price, created_ns + 2 + u, 0.65, 0.49)))
+    s = with_status(OrderState.new(put_vertical(ref, created_ns)), created_ns + 1, first, reason=reason,
+                    broker_order_id=f"P{ref}")
+    for u in range(fill_units):  # one contract per leg: short sold at 2.10, long bought at 0.65
+        for leg, price in enumerate((2.10, 0.65)):
+            s = with_fill(s, f"{ref}-{u}-{leg}", leg, 1, price, created_ns + 2 + u, commission=0.65, fees=0.49)
     if status is OrderStatus.CANCELLED:
-        s = apply(s, OrderEvent(ref, EventKind.STATUS, created_ns + 9, status=status, reason=reason))
+        s = with_status(s, created_ns + 9, status, reason=reason)
     return s
 
 
@@ -144,7 +134,7 @@ def test_fills_model_lists_fills_by_leg(states):
 
 
 def test_natural_price_against_hand_computed_quotes():
-    market = SimulatedMarket(SimulatorConfig(seed=5, start=datetime(2024, 3, 13, 11, 0, tzinfo=ET)))
+    market = sim_market(seed=5)
     snap = market.advance(1.0).snapshot
     expiry = next(e.expiry for e in snap.expiries() if e.root is Root.SPXW and e.expiry > date(2024, 3, 13))
     k = round(snap.underlying_price * 0.98 / 5) * 5

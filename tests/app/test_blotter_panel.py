@@ -13,7 +13,7 @@ from app.models.blotter_model import ORDER_COLUMNS, BlotterFilter
 from app.panels.blotter_panel import BlotterPanel
 from app.self_test_trading import sample_vertical
 from app.settings import AppSettings
-from tests.app.trading_factory import drive, session_on, sim_market
+from tests.app.trading_factory import drive, running_session, show_panel, sim_market
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 COL = {c.title: i for i, c in enumerate(ORDER_COLUMNS)}
@@ -26,19 +26,11 @@ def market():
 
 @pytest.fixture
 def setup(qtbot, tmp_path, market):
-    session, store = session_on(tmp_path / "blotter.sqlite")
-    drive(session, market)
-    context = AppContext(AppSettings(seed=3))
-    panel = BlotterPanel(refresh_seconds=0.05)
-    panel.bind(context)
-    qtbot.addWidget(panel)
-    panel.resize(1200, 500)
-    panel.show()
-    context.set_trading(session)
-    yield panel, session
-    panel.shutdown()
-    session.close()
-    store.close()
+    with running_session(tmp_path / "blotter.sqlite", market) as session:
+        panel = BlotterPanel(refresh_seconds=0.05)
+        show_panel(qtbot, panel, session, (1200, 500))
+        yield panel, session
+        panel.shutdown()
 
 
 def _cell(panel: BlotterPanel, ref: str, title: str) -> str:

@@ -3,7 +3,7 @@ marks, P&L, greeks scaled by what is held, in-place repaint vs rebuild."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
@@ -16,38 +16,24 @@ from app.models.positions_model import (
     account_text,
 )
 from app.trading import Portfolio
-from spx_core.domain import ET, OptionContract, Right, Root
-from spx_core.execution.orders import (
-    EventKind,
-    Fill,
-    Intent,
-    OrderEvent,
-    OrderRequest,
-    OrderState,
-    OrderStatus,
-    Side,
-    apply,
-)
+from spx_core.domain import ET
+from spx_core.execution.orders import Intent, OrderState, OrderStatus, Side
 from spx_core.portfolio.account import AccountSummary
 from spx_core.portfolio.trades import TradeLedger
-from spx_core.strategies.structure import Leg
+from tests.app.trading_factory import LONG_PUT as LONG
+from tests.app.trading_factory import SHORT_PUT as SHORT
+from tests.app.trading_factory import T0, put_vertical, with_fill, with_status
 
-T0 = int(datetime(2024, 3, 13, 11, 0, tzinfo=ET).timestamp()) * 1_000_000_000
 DAY_START = int(datetime(2024, 3, 13, 0, 0, tzinfo=ET).timestamp()) * 1_000_000_000
-SHORT = OptionContract(Root.SPXW, date(2024, 3, 15), 5100.0, Right.PUT)
-LONG = OptionContract(Root.SPXW, date(2024, 3, 15), 5075.0, Right.PUT)
 COL = {h: i for i, h in enumerate(POSITION_HEADERS)}
 
 
 def _filled(ref: str, side: Side, prices: tuple[float, float], *, intent: Intent = Intent.OPEN,
             trade_id: int | None = None, t: int = T0) -> OrderState:
-    req = OrderRequest(ref=ref, legs=(Leg(SHORT, 1), Leg(LONG, -1)), side=side, quantity=2, limit=1.45,
-                       created_ns=t, name="25-wide put credit vertical", kind="vertical", intent=intent,
-                       trade_id=trade_id)
-    s = apply(OrderState.new(req), OrderEvent(ref, EventKind.STATUS, t, status=OrderStatus.SUBMITTED))
-    for leg, contract in enumerate((SHORT, LONG)):
-        s = apply(s, OrderEvent(ref, EventKind.FILL, t + 1, fill=Fill(f"{ref}-{leg}", leg, contract, req.leg_side(leg),
-                                                                      2, prices[leg], t + 1, 1.30, 0.98)))
+    request = put_vertical(ref, t, side, kind="vertical", intent=intent, trade_id=trade_id)
+    s = with_status(OrderState.new(request), t, OrderStatus.SUBMITTED)
+    for leg, price in enumerate(prices):  # both lots of each leg in one fill
+        s = with_fill(s, f"{ref}-{leg}", leg, 2, price, t + 1, commission=1.30, fees=0.98)
     return s
 
 

@@ -8,13 +8,11 @@ import math
 import pytest
 from PySide6.QtCore import QModelIndex
 
-from app.context import AppContext
 from app.models.positions_model import POSITION_HEADERS
 from app.panels.positions_panel import PositionsPanel
 from app.self_test_trading import sample_vertical
-from app.settings import AppSettings
 from spx_core.execution.orders import Intent, OrderStatus
-from tests.app.trading_factory import session_on, sim_market
+from tests.app.trading_factory import running_session, show_panel, sim_market
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 COL = {h: i for i, h in enumerate(POSITION_HEADERS)}
@@ -23,26 +21,19 @@ COL = {h: i for i, h in enumerate(POSITION_HEADERS)}
 @pytest.fixture
 def setup(qtbot, tmp_path):
     market = sim_market()
-    session, store = session_on(tmp_path / "positions.sqlite")
-    context = AppContext(AppSettings(seed=3))
-    panel = PositionsPanel(refresh_seconds=0.05)
-    panel.bind(context)
-    qtbot.addWidget(panel)
-    panel.resize(1400, 400)
-    panel.show()
-    context.set_trading(session)
+    with running_session(tmp_path / "positions.sqlite") as session:
+        panel = PositionsPanel(refresh_seconds=0.05)
+        context = show_panel(qtbot, panel, session, (1400, 400))
 
-    def feed(steps: int = 1) -> None:
-        for _ in range(steps):
-            batch = market.advance(1.0)
-            session.on_batch(batch)
-            panel.on_batch(batch)
+        def feed(steps: int = 1) -> None:
+            for _ in range(steps):
+                batch = market.advance(1.0)
+                session.on_batch(batch)
+                panel.on_batch(batch)
 
-    feed()
-    yield panel, session, context, feed
-    panel.shutdown()
-    session.close()
-    store.close()
+        feed()
+        yield panel, session, context, feed
+        panel.shutdown()
 
 
 def _filled_trade(session, feed):

@@ -18,17 +18,13 @@ from pathlib import Path
 import pytest
 
 from tests.app.screenshot_driver import (
-    StagedShooter,
+    PANEL_SETTLE_MS,
+    SIZES,
+    CondorShooter,
     Step,
-    condor_near_money,
     driver_shots,
     update_screenshots,
-    weekly_spxw,
 )
-
-SIZES = ((1280, 720), (1920, 1080))
-WAIT_SECONDS = 60.0
-SETTLE_MS = 1500
 
 
 # --- the test ---------------------------------------------------------------------------------------------
@@ -62,31 +58,14 @@ def test_builder_screenshots_with_an_iron_condor(builder_shots, qapp):
 
 
 # --- the driver (runs in the app's process) -------------------------------------------------------------------
-class _Shooter(StagedShooter):
+class _Shooter(CondorShooter):
     """Polls the window; once the chain is up, loads the condor, waits for its value, takes the pictures."""
-
-    wait_seconds = WAIT_SECONDS
 
     def _stopped(self) -> None:
         self.shots["status"] = {k: list(p.self_test_status()) for k, p in self.window.panels.items()}
 
-    def _chain(self) -> bool:
-        chain = self.window.panels["chain"]
-        if not chain.self_test_status()[0]:
-            return False
-        self.key = weekly_spxw(chain)
-        self.shots["expiry"] = f"{self.key[0].value} {self.key[1]}"
-        chain.select_expiry(self.key)
-        self.stage = "condor"
-        return True
-
-    def _condor(self) -> bool:
-        block = self.window.panels["chain"].model.block
-        if block is None or block.key != self.key:
-            return False
-        self.window.context.select_structure(condor_near_money(block, self.key))
-        self.stage = "valued"
-        return True
+    def _open_condor(self, condor) -> None:
+        self.window.context.select_structure(condor)
 
     def _valued(self) -> bool:
         builder = self.window.panels["builder"]
@@ -106,7 +85,7 @@ class _Shooter(StagedShooter):
         dock = self.window.docks["builder"]  # the default layout has the surface in front of it
         steps: list[Step] = []
         for w, h in SIZES:
-            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h, dock), SETTLE_MS),
+            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h, dock), PANEL_SETTLE_MS),
                       (lambda w=w, h=h: self._grab_sized(w, h), 0),
                       (lambda: self.window.docks["market"].raise_(), 300),
                       (lambda w=w, h=h: self._grab_market(w, h), 0)]

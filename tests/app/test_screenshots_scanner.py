@@ -12,13 +12,13 @@ from PySide6.QtGui import QImage
 
 from app.panels.scanner_panel import NO_TICKET_TIP
 from tests.app.screenshot_driver import (
+    SIZES,
     distinct_colours,
     driver_shots,
     update_screenshots,
 )
 
 pytestmark = pytest.mark.xvfb
-SIZES = ((1280, 720), (1920, 1080))
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,14 @@ from pathlib import Path
 import pytest
 
 from tests.app.screenshot_driver import (
-    StagedShooter,
+    PANEL_SETTLE_MS,
+    SIZES,
+    CondorShooter,
     Step,
-    condor_near_money,
     driver_shots,
     update_screenshots,
-    weekly_spxw,
 )
 
-SIZES = ((1280, 720), (1920, 1080))
-WAIT_SECONDS = 60.0
-SETTLE_MS = 1500
 FLOAT_SIZE = (600, 560)
 
 
@@ -66,32 +63,18 @@ def test_ticket_screenshots_with_a_filled_iron_condor(ticket_shots, qapp):
 
 
 # --- the driver (runs in the app's process) -------------------------------------------------------------------
-class _Shooter(StagedShooter):
+class _Shooter(CondorShooter):
     """Polls the window; once the chain and the session are up, opens the condor, sends it, takes the pictures."""
-
-    wait_seconds = WAIT_SECONDS
 
     def _stopped(self) -> None:
         if self.stage != "finish":
             self.shots.setdefault("errors", []).append(f"timed out at stage {self.stage}")
 
-    def _chain(self) -> bool:
-        chain = self.window.panels["chain"]
-        if not chain.self_test_status()[0] or self.window.context.trading is None:
-            return False
-        self.key = weekly_spxw(chain)
-        chain.select_expiry(self.key)
-        self.stage = "condor"
-        return True
+    def _chain_ready(self) -> bool:
+        return self.window.context.trading is not None
 
-    def _condor(self) -> bool:
-        block = self.window.panels["chain"].model.block
-        if block is None or block.key != self.key:
-            return False
-        # what the scanner's and the builder's Trade buttons do
-        self.window.context.request_trade(condor_near_money(block, self.key))
-        self.stage = "valued"
-        return True
+    def _open_condor(self, condor) -> None:
+        self.window.context.request_trade(condor)  # what the scanner's and the builder's Trade buttons do
 
     def _valued(self) -> bool:
         from app.models.ticket_model import PriceMode
@@ -120,9 +103,9 @@ class _Shooter(StagedShooter):
         dock = self.window.docks["ticket"]  # the default layout has the surface in front of it
         steps: list[Step] = []
         for w, h in SIZES:
-            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h, dock), SETTLE_MS),
+            steps += [(lambda w=w, h=h: self._resize_and_reset(w, h, dock), PANEL_SETTLE_MS),
                       (lambda w=w, h=h: self._grab_sized(w, h), 0)]
-        return steps + [(self._float, SETTLE_MS), (self._grab_floating, 0), (lambda: dock.setFloating(False), 300)]
+        return steps + [(self._float, PANEL_SETTLE_MS), (self._grab_floating, 0), (lambda: dock.setFloating(False), 300)]
 
     def _finish(self) -> None:
         self.shots.setdefault("status", self.window.panels["ticket"].form.status_label.text())

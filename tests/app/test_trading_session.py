@@ -13,7 +13,7 @@ from app.settings import AppSettings, SettingsError
 from app.status_bar import TerminalStatusBar
 from app.trading import FeedMarket, TradingSession, day_start_ns
 from spx_core.execution.orders import Intent, OrderStatus, Side
-from tests.app.trading_factory import drive, session_on, sim_market
+from tests.app.trading_factory import drive, running_session, session_on, sim_market
 
 
 @pytest.fixture
@@ -23,11 +23,8 @@ def market():
 
 @pytest.fixture
 def trading(qapp, tmp_path, market):
-    session, store = session_on(tmp_path / "orders.sqlite")
-    drive(session, market)
-    yield session
-    session.close()
-    store.close()
+    with running_session(tmp_path / "orders.sqlite", market) as session:
+        yield session
 
 
 def _status(session: TradingSession, ref: str) -> OrderStatus:

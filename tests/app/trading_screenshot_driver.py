@@ -28,11 +28,14 @@ from app.self_test_trading import (
     closing_at_natural,
     sample_vertical,
 )
-from tests.app.screenshot_driver import Shooter, Step, run_app
-
-WAIT_SECONDS = 60.0
-SETTLE_MS = 1500
-SIZES = ((1280, 720), (1920, 1080))
+from tests.app.screenshot_driver import (
+    PANEL_SETTLE_MS,
+    PANEL_WAIT_SECONDS,
+    SIZES,
+    Shooter,
+    Step,
+    run_app,
+)
 
 
 class _Shooter(Shooter):
@@ -47,7 +50,7 @@ class _Shooter(Shooter):
             ready = session is not None and sample_vertical(session.market) is not None
         except SelfTestOrderError:
             ready = False
-        if not ready and time.monotonic() - self.t0 < WAIT_SECONDS:
+        if not ready and time.monotonic() - self.t0 < PANEL_WAIT_SECONDS:
             return
         self.timer.stop()
         if not ready:
@@ -56,7 +59,7 @@ class _Shooter(Shooter):
             return
         self.session = session
         self._run([(self._open_trades, 0), (lambda: None, 2000), (self._close_second, 0),
-                   (lambda: None, 2000), (self._rest_and_refuse, 0), (lambda: None, SETTLE_MS)]
+                   (lambda: None, 2000), (self._rest_and_refuse, 0), (lambda: None, PANEL_SETTLE_MS)]
                   + self._script())
 
     def _place(self, name: str, request) -> None:
@@ -84,9 +87,9 @@ class _Shooter(Shooter):
         steps: list[Step] = []
         for w, h in SIZES:
             for key in ("positions", "blotter"):
-                steps += [(lambda w=w, h=h, k=key: self._resize_and_reset(w, h, self.window.docks[k]), SETTLE_MS),
+                steps += [(lambda w=w, h=h, k=key: self._resize_and_reset(w, h, self.window.docks[k]), PANEL_SETTLE_MS),
                           (lambda w=w, h=h, k=key: self._grab(self.window, f"trading_{k}_main_{w}x{h}.png"), 0),
-                          (lambda w=w, h=h, k=key: self._float(k, w, h), SETTLE_MS),
+                          (lambda w=w, h=h, k=key: self._float(k, w, h), PANEL_SETTLE_MS),
                           (lambda w=w, h=h, k=key: self._grab(self.window.docks[k], f"{k}_{w}x{h}.png"), 0),
                           (lambda k=key: self.window.docks[k].setFloating(False), 300)]
         return steps + [(self._report, 0)]
@@ -111,7 +114,7 @@ class _Shooter(Shooter):
 
 
 def main() -> int:
-    return run_app(Path(sys.argv[1]), _Shooter, wait_seconds=WAIT_SECONDS + 90)
+    return run_app(Path(sys.argv[1]), _Shooter, wait_seconds=PANEL_WAIT_SECONDS + 90)
 
 
 if __name__ == "__main__":
