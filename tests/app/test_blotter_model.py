@@ -19,13 +19,7 @@ from spx_core.domain import OptionContract, Right, Root
 from spx_core.execution.orders import OrderState, OrderStatus, Side
 from spx_core.strategies.market import locate
 from spx_core.strategies.structure import Leg
-from tests.app.trading_factory import (
-    T0,
-    put_vertical,
-    sim_market,
-    with_fill,
-    with_status,
-)
+from tests.app.trading_factory import T0, put_vertical, sim_market, with_fill, with_status
 
 DAY = 86_400 * 1_000_000_000
 COL = {c.title: i for i, c in enumerate(ORDER_COLUMNS)}

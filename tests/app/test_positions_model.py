@@ -20,9 +20,7 @@ from spx_core.domain import ET
 from spx_core.execution.orders import Intent, OrderState, OrderStatus, Side
 from spx_core.portfolio.account import AccountSummary
 from spx_core.portfolio.trades import TradeLedger
-from tests.app.trading_factory import LONG_PUT as LONG
-from tests.app.trading_factory import SHORT_PUT as SHORT
-from tests.app.trading_factory import T0, put_vertical, with_fill, with_status
+from tests.app.trading_factory import LONG_PUT as LONG, SHORT_PUT as SHORT, T0, put_vertical, with_fill, with_status
 
 DAY_START = int(datetime(2024, 3, 13, 0, 0, tzinfo=ET).timestamp()) * 1_000_000_000
 COL = {h: i for i, h in enumerate(POSITION_HEADERS)}

@@ -11,11 +11,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QImage
 
-from tests.app.screenshot_driver import (
-    distinct_colours,
-    driver_shots,
-    update_screenshots,
-)
+from tests.app.screenshot_driver import distinct_colours, driver_shots, update_screenshots
 
 pytestmark = pytest.mark.xvfb
 SHOTS = ("main", "main_1280x720", "main_1920x1080", "surface3d")

@@ -17,14 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.screenshot_driver import (
-    PANEL_SETTLE_MS,
-    SIZES,
-    CondorShooter,
-    Step,
-    driver_shots,
-    update_screenshots,
-)
+from tests.app.screenshot_driver import PANEL_SETTLE_MS, SIZES, CondorShooter, Step, driver_shots, update_screenshots
 
 
 # --- the test ---------------------------------------------------------------------------------------------

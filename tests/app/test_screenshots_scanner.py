@@ -11,12 +11,7 @@ import pytest
 from PySide6.QtGui import QImage
 
 from app.panels.scanner_panel import NO_TICKET_TIP
-from tests.app.screenshot_driver import (
-    SIZES,
-    distinct_colours,
-    driver_shots,
-    update_screenshots,
-)
+from tests.app.screenshot_driver import SIZES, distinct_colours, driver_shots, update_screenshots
 
 pytestmark = pytest.mark.xvfb
 

@@ -11,12 +11,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QImage
 
-from tests.app.screenshot_driver import (
-    SIZES,
-    distinct_colours,
-    driver_shots,
-    update_screenshots,
-)
+from tests.app.screenshot_driver import SIZES, distinct_colours, driver_shots, update_screenshots
 
 pytestmark = pytest.mark.xvfb
 

@@ -14,16 +14,7 @@ from app.context import AppContext
 from app.settings import AppSettings
 from app.trading import TradingSession, open_session
 from spx_core.domain import ET, OptionContract, Right, Root
-from spx_core.execution.orders import (
-    EventKind,
-    Fill,
-    OrderEvent,
-    OrderRequest,
-    OrderState,
-    OrderStatus,
-    Side,
-    apply,
-)
+from spx_core.execution.orders import EventKind, Fill, OrderEvent, OrderRequest, OrderState, OrderStatus, Side, apply
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
 from spx_core.storage import Store
 from spx_core.strategies.structure import Leg

@@ -28,14 +28,7 @@ from app.self_test_trading import (
     closing_at_natural,
     sample_vertical,
 )
-from tests.app.screenshot_driver import (
-    PANEL_SETTLE_MS,
-    PANEL_WAIT_SECONDS,
-    SIZES,
-    Shooter,
-    Step,
-    run_app,
-)
+from tests.app.screenshot_driver import PANEL_SETTLE_MS, PANEL_WAIT_SECONDS, SIZES, Shooter, Step, run_app
 
 
 class _Shooter(Shooter):
