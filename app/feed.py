@@ -1,4 +1,4 @@
-"""Feed: bridges a spx_core MarketDataSource to Qt signals and owns switching sim <-> replay.
+"""Feed: bridges a spx_core MarketDataSource to Qt signals and owns switching sim <-> replay <-> IB.
 
 The core calls plain callbacks on the asyncio loop (the GUI thread under qasync); the feed re-emits
 them as Qt signals so panels connect with ordinary slots. Only one source runs at a time.
@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from spx_core.marketdata.source import MarketDataSource, QuoteBatch, SourceKind, SourceStatus
 
 if TYPE_CHECKING:
+    from spx_core.execution.ib import IbSettings
     from spx_core.storage import Store
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,15 @@ class Feed(QObject):
         from spx_core.marketdata.replay import ReplaySource
 
         await self.switch_to(ReplaySource(store, session=session, speed=speed, skip_gaps=skip_gaps))
+
+    async def ib(self, settings: IbSettings, **source: object) -> None:
+        """Switch to Interactive Brokers market data over its own TWS connection (closed when the feed switches
+        away); ``source``: further :class:`IbMarketDataSource` options (strike_window, expiries, max_tickers).
+        A failure to connect is the source's ERROR status (one line), not an exception."""
+        from spx_core.execution.ib import IbConnection
+        from spx_core.marketdata.ib_source import IbMarketDataSource
+
+        await self.switch_to(IbMarketDataSource(IbConnection(settings), owns_connection=True, **source))
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:

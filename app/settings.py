@@ -17,7 +17,7 @@ from spx_core.path_checks import DataPathError, PathOrigin, check_database_path
 from spx_core.paths import data_dir
 
 __all__ = ["AppSettings", "SettingsError", "load_settings", "load_settings_with_notes", "save_settings", "qsettings",
-           "THEMES", "SPEEDS", "SETTINGS_DB"]
+           "THEMES", "SPEEDS", "SETTINGS_DB", "ib_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ class AppSettings:
         strike_window: strikes shown around the money in the chain (4..400).
         chain_columns: visible chain columns, ChainField names (e.g. "BID", "IV").
         theme: "dark" or "light".
+        ib_host / ib_port / ib_client_id: TWS or IB Gateway for the "IB" market-data source (paper TWS 7497);
+            the client id must differ from every other API client's on that TWS (the order connection's too).
     """
 
     db_path: str = ""
@@ -54,6 +56,9 @@ class AppSettings:
     strike_window: int = 30
     chain_columns: tuple[str, ...] = ("BID", "ASK", "IV", "DELTA", "GAMMA", "THETA", "VOLUME", "OI")
     theme: str = "dark"
+    ib_host: str = "127.0.0.1"
+    ib_port: int = 7497
+    ib_client_id: int = 18
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -68,6 +73,7 @@ class AppSettings:
             raise SettingsError(f"chain columns {unknown or '(none)'} invalid; choose from {sorted(known)}")
         if self.theme not in THEMES:
             raise SettingsError(f"theme {self.theme!r} must be one of {THEMES}")
+        _check_ib(self)
         if self.db_path:
             try:  # refused here, the settings dialog shows the reason instead of the app failing later
                 check_database_path(Path(self.db_path).expanduser(), SETTINGS_DB, must_exist=False)
@@ -80,6 +86,22 @@ class AppSettings:
 
     def with_changes(self, **changes: object) -> AppSettings:
         return replace(self, **changes)
+
+
+def _check_ib(s: AppSettings) -> None:
+    if not s.ib_host.strip():
+        raise SettingsError("IB host is empty; use 127.0.0.1 for TWS / IB Gateway on this machine")
+    if not 0 < s.ib_port < 65536:
+        raise SettingsError(f"IB port {s.ib_port} is not a TCP port; paper TWS listens on 7497, IB Gateway on 4002")
+    if not 0 <= s.ib_client_id < 2**31:
+        raise SettingsError(f"IB client id {s.ib_client_id} must be a non-negative integer")
+
+
+def ib_settings(s: AppSettings):
+    """The IB connection settings of the "IB" market-data source (``spx_core.execution.ib.IbSettings``)."""
+    from spx_core.execution.ib import IbSettings
+
+    return IbSettings(host=s.ib_host, port=s.ib_port, client_id=s.ib_client_id)
 
 
 def qsettings() -> QSettings:

@@ -1,0 +1,74 @@
+"""The IB market-data source in the app: ``--source ib`` / the toolbar's "IB" choice on the qasync loop against the
+fake gateway (in its own thread, as TWS is another process), the chain panel's subscription note, and the
+settings that say where TWS is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from app.main import parse_args
+from app.settings import AppSettings, SettingsError, ib_settings
+from spx_core.domain.calendar import ET
+from spx_core.marketdata.source import SourceKind, SourceState
+from tests.fakes.fixtures import fail_on_client_errors
+from tests.fakes.ib_gateway import FakeGateway
+
+__all__ = ["fail_on_client_errors"]
+
+
+@pytest.fixture
+def gateway(fail_on_client_errors):
+    gw = FakeGateway(today=datetime.now(ET).date())  # the source picks expiries from today's New York date
+    host, port = gw.start_in_thread()
+    yield gw, host, port
+    gw.stop()
+
+
+def _ib_window(make_window, host: str, port: int):
+    return make_window(AppSettings(seed=3, ib_host=host, ib_port=port, ib_client_id=41), source="ib")
+
+
+def test_source_ib_streams_the_chain_and_says_what_is_subscribed(gateway, make_window, qtbot, run_async):
+    gw, host, port = gateway
+    window = _ib_window(make_window, host, port)
+    run_async(window.start_feed(), timeout=20)
+    qtbot.waitUntil(lambda: window.feed.kind is SourceKind.IB and window.feed.last_batch is not None, timeout=10_000)
+    source = window.feed.source
+    assert source.status.state is SourceState.RUNNING
+    note = window.panels["chain"].source_label
+    qtbot.waitUntil(lambda: note.text() == source.subscriptions().text, timeout=5_000)
+    assert note.text().startswith("IB: 98 of ") and "contracts subscribed (ticker limit 99)" in note.text()
+    assert note.isVisible()
+    toolbar = window.toolbar
+    assert SourceKind(toolbar.source_combo.currentData()) is SourceKind.IB
+    assert not toolbar.speed_combo.isVisible()  # a live market has no speed
+    assert len(window.feed.last_batch.snapshot) == 98
+    toolbar.source_requested.emit(SourceKind.SIM, "")  # back to the simulator: the IB connection is closed
+    qtbot.waitUntil(lambda: window.feed.kind is SourceKind.SIM and window.feed.source.running, timeout=10_000)
+    qtbot.waitUntil(lambda: toolbar.speed_combo.isVisible() and not note.isVisible(), timeout=5_000)
+    assert not source.connection.ib.isConnected()
+
+
+def test_unreachable_tws_is_one_status_line_and_the_app_runs_on(make_window, qtbot, run_async,
+                                                               fail_on_client_errors):
+    fail_on_client_errors.allow("API connection failed", "Make sure API port")
+    window = _ib_window(make_window, "127.0.0.1", 1)  # nothing listens on port 1
+    run_async(window.start_feed(), timeout=20)
+    status = window.feed.source.status
+    assert status.state is SourceState.ERROR and "\n" not in status.message
+    assert status.message.startswith("IB market data: cannot reach TWS/IB Gateway at 127.0.0.1:1")
+    window.toolbar.source_requested.emit(SourceKind.SIM, "")
+    qtbot.waitUntil(lambda: window.feed.kind is SourceKind.SIM and window.feed.last_batch is not None,
+                    timeout=10_000)
+
+
+def test_ib_settings_and_the_command_line():
+    assert parse_args(["--source", "ib"]).source == "ib"
+    s = ib_settings(AppSettings(ib_host="10.0.0.5", ib_port=4002, ib_client_id=9))
+    assert (s.host, s.port, s.client_id) == ("10.0.0.5", 4002, 9)
+    with pytest.raises(SettingsError, match="IB port 0 is not a TCP port; paper TWS listens on 7497"):
+        AppSettings(ib_port=0)
+    with pytest.raises(SettingsError, match="IB host is empty"):
+        AppSettings(ib_host=" ")
