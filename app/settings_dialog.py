@@ -1,4 +1,5 @@
-"""Settings dialog: database, simulator seed and speed, strike window, visible chain columns, theme."""
+"""Settings dialog: database, simulator seed and speed, strike window, visible chain columns, theme, and where
+TWS / IB Gateway listens for the IB market-data source."""
 
 from __future__ import annotations
 
@@ -54,6 +55,21 @@ class SettingsDialog(QDialog):
         self.theme_combo.addItems(THEMES)
         self.theme_combo.setCurrentText(settings.theme)
         form.addRow("Theme", self.theme_combo)
+        self.ib_host_edit = QLineEdit(settings.ib_host)
+        self.ib_port_spin = QSpinBox()
+        self.ib_port_spin.setRange(1, 65535)
+        self.ib_port_spin.setValue(settings.ib_port)
+        self.ib_port_spin.setToolTip("TWS paper 7497, IB Gateway paper 4002 (live ports are refused)")
+        self.ib_client_spin = QSpinBox()
+        self.ib_client_spin.setRange(0, 2**31 - 1)
+        self.ib_client_spin.setValue(settings.ib_client_id)
+        self.ib_client_spin.setToolTip("API client id of the market-data connection: unique among TWS's clients")
+        ib_row = QHBoxLayout()
+        for label, widget in (("host", self.ib_host_edit), ("port", self.ib_port_spin),
+                              ("client id", self.ib_client_spin)):
+            ib_row.addWidget(QLabel(label))
+            ib_row.addWidget(widget, 1 if widget is self.ib_host_edit else 0)
+        form.addRow("IB (TWS / Gateway)", ib_row)
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #ff6b6b")
         self.note = QLabel("Database and seed changes take effect when the source restarts.")
@@ -77,11 +93,12 @@ class SettingsDialog(QDialog):
 
     def result_settings(self) -> AppSettings:
         """The edited settings; raises SettingsError naming the bad field."""
-        return AppSettings(
+        return self._original.with_changes(  # settings this dialog does not show are kept as they were
             db_path=self.db_edit.text().strip(), seed=self.seed_spin.value(),
             speed=float(self.speed_combo.currentData()), strike_window=self.window_spin.value(),
             chain_columns=tuple(name for name, box in self.column_checks.items() if box.isChecked()),
-            theme=self.theme_combo.currentText())
+            theme=self.theme_combo.currentText(), ib_host=self.ib_host_edit.text().strip(),
+            ib_port=self.ib_port_spin.value(), ib_client_id=self.ib_client_spin.value())
 
     def accept(self) -> None:
         try:

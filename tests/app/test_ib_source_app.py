@@ -72,3 +72,18 @@ def test_ib_settings_and_the_command_line():
         AppSettings(ib_port=0)
     with pytest.raises(SettingsError, match="IB host is empty"):
         AppSettings(ib_host=" ")
+
+
+def test_settings_dialog_edits_where_tws_is(qtbot):
+    from app.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(AppSettings(ib_port=4002, ib_client_id=7))
+    qtbot.addWidget(dialog)
+    assert (dialog.ib_port_spin.value(), dialog.ib_client_spin.value()) == (4002, 7)
+    dialog.ib_host_edit.setText(" 192.168.1.20 ")
+    dialog.ib_client_spin.setValue(12)
+    result = dialog.result_settings()
+    assert (result.ib_host, result.ib_port, result.ib_client_id) == ("192.168.1.20", 4002, 12)
+    dialog.ib_host_edit.setText("")
+    dialog.accept()
+    assert "IB host is empty" in dialog.error_label.text() and dialog.result() == 0
