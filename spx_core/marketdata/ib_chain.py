@@ -26,8 +26,15 @@ from spx_core.domain.contracts import ROOTS, OptionContract, Right, Root
 from spx_core.domain.quotes import QuoteFlag
 from spx_core.domain.snapshot import ChainSnapshot
 
-__all__ = ["ChainListing", "Selection", "Subscriptions", "ChainRows", "select_window", "vendor_number",
-           "GREEK_FIELDS"]
+__all__ = [
+    "GREEK_FIELDS",
+    "ChainListing",
+    "ChainRows",
+    "Selection",
+    "Subscriptions",
+    "select_window",
+    "vendor_number",
+]
 
 #: Trading classes of SPX options: monthly AM-settled SPX, and SPXW (weeklies, dailies, PM-settled).
 SPX_CLASSES = ("SPX", "SPXW")

@@ -1,15 +1,12 @@
 """IbMarketDataSource: SPX/SPXW option quotes from TWS / IB Gateway as a :class:`MarketDataSource` (kind IB).
 
-Async only: every library call used here either only sends a message (``reqMktData``, ``cancelMktData``,
-``reqMarketDataType``) or is awaited (``qualifyContractsAsync``, ``reqSecDefOptParamsAsync``); the blocking API
-nests event loops and breaks under the app's qasync loop.
+Async only (the requests are in :mod:`spx_core.marketdata.ib_lines`, the pure chain logic in
+:mod:`spx_core.marketdata.ib_chain`).
 
 Start: connect (unless connected), qualify the index and stream it, list the chain with ``reqSecDefOptParams``
 (SPX and SPXW), wait for the index level, choose the strike window (:func:`~spx_core.marketdata.ib_chain.
-select_window`), qualify it and subscribe. Every message goes through a token bucket (:data:`DATA_SHARE` of
-the settings' ``messages_per_second``; TWS disconnects a client above 50/s), qualifications in burst-sized
-batches. The client library throttles too (45/s), but by queueing: a window's hundreds of requests would hold
-an order back for seconds; paced here, the library's queue stays empty.
+select_window`), qualify it and subscribe, every message paced by a token bucket (:data:`DATA_SHARE` of the
+settings' ``messages_per_second``; TWS disconnects a client above 50/s).
 
 Streaming: tickers update in place as ticks arrive; every ``1/hz`` s the source reads them all, and emits one
 :class:`QuoteBatch` when something moved (``changed`` = the rows that did). ``layout_changed`` when the rows
@@ -36,13 +33,21 @@ from datetime import date, datetime
 import numpy as np
 
 from spx_core.domain.calendar import ET
-from spx_core.domain.contracts import OptionContract
 from spx_core.domain.snapshot import ChainSnapshot
-from spx_core.execution.ib.compat import ib_module
-from spx_core.execution.ib.connection import ConnectionState, ConnectionStatus, IbConnection
-from spx_core.execution.ib.contracts import to_ib_option
+from spx_core.execution.ib.connection import (
+    ConnectionState,
+    ConnectionStatus,
+    IbConnection,
+)
 from spx_core.execution.ib.pacing import TokenBucket
-from spx_core.marketdata.ib_chain import ChainListing, ChainRows, Selection, Subscriptions, select_window
+from spx_core.marketdata.ib_chain import (
+    ChainListing,
+    ChainRows,
+    Selection,
+    Subscriptions,
+    select_window,
+)
+from spx_core.marketdata.ib_lines import IbDataError, IbLines
 from spx_core.marketdata.source import (
     BatchCallback,
     QuoteBatch,
@@ -53,12 +58,10 @@ from spx_core.marketdata.source import (
     Subscribers,
 )
 
-__all__ = ["IbMarketDataSource", "IbDataError", "DELAYED_NOTE", "NO_DATA_NOTE"]
+__all__ = ["DELAYED_NOTE", "NO_DATA_NOTE", "IbDataError", "IbMarketDataSource"]
 
 log = logging.getLogger(__name__)
 
-#: generic ticks: 100 option volume, 101 open interest (model greeks come with every option line)
-GENERIC_TICKS = "100,101"
 DELAYED = 3
 #: the share of the connection's message rate the source uses: the rest is left to the connection's own requests
 #: (about 8 at every connect) and to orders, which must never queue behind a window of market-data requests
@@ -70,10 +73,6 @@ DELAYED_NOTE = f"no market data subscription for SPX options: showing delayed da
 NO_DATA_NOTE = (f"no market data subscription for SPX options and delayed data is not enabled: {SUBSCRIBE_HINT} "
                 f"(or allow delayed data there)")
 _NOT_SUBSCRIBED, _DELAYED_SHOWN, _DELAYED_REFUSED = 354, 10167, 10168
-
-
-class IbDataError(RuntimeError):
-    """The chain cannot be set up (unlisted index, empty chain, no index price); one line saying why."""
 
 
 class IbMarketDataSource:
@@ -108,19 +107,16 @@ class IbMarketDataSource:
         self._period, self._recenter_fraction = 1.0 / hz, recenter_fraction
         self._owns = owns_connection
         rate = connection.settings.messages_per_second * DATA_SHARE
-        self._bucket = bucket or TokenBucket(rate, max(1.0, rate / 10))
+        self._timeout = connection.settings.request_timeout
+        self._lines = IbLines(connection, bucket or TokenBucket(rate, max(1.0, rate / 10)), underlying=underlying,
+                              timeout=self._timeout)
         self._today = today or (lambda: datetime.now(ET).date())
         self._clock = clock
-        self._timeout = connection.settings.request_timeout
         self._subs = Subscribers()
         self._status = SourceStatus(self.name, SourceState.STOPPED, "not started", self.kind)
-        self._io = asyncio.Lock()  # one request sequence at a time (subscribe, re-centre, resubscribe)
         self._listing: ChainListing | None = None
         self._selection: Selection | None = None
         self._rows: ChainRows | None = None
-        self._options: dict[OptionContract, object] = {}  # qualified IB contracts (conIds never change)
-        self._tickers: dict[OptionContract, object] = {}
-        self._index = self._index_ticker = None
         self._data_type = connection.settings.market_data_type
         self._delayed = self._no_data = False
         self._stale = ""  # why quotes are stale ("" while live)
@@ -153,9 +149,8 @@ class IbMarketDataSource:
 
     def subscriptions(self) -> Subscriptions:
         """What is streamed now (the chain panel shows ``.text``: "IB: 98 of 240 contracts subscribed")."""
-        sel = self._selection
-        return Subscriptions(tuple(self._tickers) if sel is None else tuple(c for c in sel.contracts
-                                                                           if c in self._tickers),
+        sel, tickers = self._selection, self._lines.tickers
+        return Subscriptions(tuple(tickers) if sel is None else tuple(c for c in sel.contracts if c in tickers),
                              0 if sel is None else sel.wanted, self.max_tickers - 1, self._delayed)
 
     @property
@@ -219,41 +214,19 @@ class IbMarketDataSource:
         for undo in self._unhook:
             undo()
         self._unhook = []
-        if self._owns:
-            await self.connection.disconnect()
-        elif self.connection.connected:
-            ib = self.connection.ib
-            for contract in [self._index, *(self._options[c] for c in self._tickers)]:
-                if contract is not None and ib.ticker(contract) is not None:
-                    await self._send()
-                    ib.cancelMktData(contract)
-        self._tickers.clear()
-        self._index_ticker = None
+        await self._lines.close(disconnect=self._owns)
 
     async def _discover(self) -> None:
-        ib = self.connection.ib
         self._set_status(SourceState.STARTING, f"listing the {self.underlying} option chain")
-        index = ib_module().Index(self.underlying, "CBOE", "USD")
-        await self._send()
-        await asyncio.wait_for(ib.qualifyContractsAsync(index), self._timeout)
-        if not index.conId:
-            raise IbDataError(f"IB does not list the {self.underlying} index on CBOE; check the symbol")
-        self._index = index
-        async with self._io:
-            await self._send()
-            self._index_ticker = ib.reqMktData(index, "", False, False)
-        await self._send()
-        chains = await asyncio.wait_for(ib.reqSecDefOptParamsAsync(self.underlying, "", "IND", index.conId),
-                                        self._timeout)
-        self._listing = ChainListing.from_params(chains, underlying=self.underlying,
-                                                 underlying_con_id=index.conId)
+        await self._lines.open_index()
+        self._listing = await self._lines.listing()
         if not self._listing.series(self._today()):
             raise IbDataError(f"IB lists no current SPX/SPXW option expiries for {self.underlying}")
         spot = await self._wait_for_index()
         selection = self._select(spot)
         self._set_status(SourceState.STARTING, f"qualifying {len(selection.contracts)} contracts around "
                                                f"{spot:.2f}")
-        async with self._io:
+        async with self._lines.io:
             await self._apply(selection)
 
     async def _wait_for_index(self) -> float:
@@ -272,42 +245,11 @@ class IbMarketDataSource:
                              strike_window=self.strike_window, max_lines=self.max_tickers - 1)
 
     async def _apply(self, selection: Selection) -> None:
-        """Qualify what is new, cancel lines left outside, subscribe the rest (caller holds ``_io``)."""
-        ib = self.connection.ib
-        await self._qualify([c for c in selection.contracts if c not in self._options])
-        keep = tuple(c for c in selection.contracts if c in self._options)
-        for contract in [c for c in self._tickers if c not in set(keep)]:
-            await self._send()
-            ib.cancelMktData(self._options[contract])
-            del self._tickers[contract]
-        for contract in keep:
-            if contract not in self._tickers:
-                await self._send()
-                self._tickers[contract] = ib.reqMktData(self._options[contract], GENERIC_TICKS, False, False)
+        """Stream ``selection`` (caller holds the lines' io); the next batch is a new layout."""
+        keep = await self._lines.apply(selection.contracts)
         self._selection = replace(selection, contracts=keep)
         self._rows = ChainRows(keep, self._clock())
         self._layout_dirty = True
-
-    async def _qualify(self, contracts: list[OptionContract]) -> None:
-        """Qualify in batches of the bucket's burst, each batch's messages paid for before it is sent."""
-        ib = self.connection.ib
-        options = [(c, to_ib_option(c)) for c in contracts]
-        size = max(1, int(self._bucket.burst))
-        for start in range(0, len(options), size):
-            part = options[start:start + size]
-            await self._send(len(part))
-            await asyncio.wait_for(ib.qualifyContractsAsync(*(o for _, o in part)), self._timeout)
-        missing = 0
-        for contract, option in options:
-            if option.conId:
-                self._options[contract] = option
-            else:
-                missing += 1
-        if missing:
-            log.info("IB does not list %d of %d contracts of the window", missing, len(options))
-
-    async def _send(self, n: int = 1) -> None:
-        await self._bucket.take(n)
 
     # --- streaming -----------------------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -334,7 +276,7 @@ class IbMarketDataSource:
         spot = self._index_price()
         if not math.isfinite(spot):
             spot = self._latest.underlying_price if self._latest is not None else self._selection.center
-        changed = rows.read([self._tickers.get(c) for c in rows.contracts], now)
+        changed = rows.read([self._lines.tickers.get(c) for c in rows.contracts], now)
         stale = bool(self._stale)
         layout = self._layout_dirty or self._latest is None
         if not layout and not changed.size and self._last_key == (spot, stale):
@@ -347,13 +289,7 @@ class IbMarketDataSource:
         self._subs.emit_batch(QuoteBatch(snap, changed, layout, self._sequence))
 
     def _index_price(self) -> float:
-        t = self._index_ticker
-        if t is None:
-            return math.nan
-        for value in (t.last, (t.bid + t.ask) / 2 if t.bid > 0 and t.ask > 0 else math.nan, t.close):
-            if value is not None and math.isfinite(value) and value > 0:
-                return float(value)
-        return math.nan
+        return self._lines.index_price()
 
     def _maybe_recenter(self) -> None:
         sel, listing = self._selection, self._listing
@@ -372,7 +308,7 @@ class IbMarketDataSource:
 
     async def _recenter(self, spot: float) -> None:
         selection = self._select(spot)
-        async with self._io:
+        async with self._lines.io:
             if selection.contracts == self._selection.contracts:
                 self._selection = replace(self._selection, center=selection.center)
                 return
@@ -381,7 +317,7 @@ class IbMarketDataSource:
             except (TimeoutError, ConnectionError) as exc:  # keep the old window; try again on the next move
                 log.warning("IB re-centre failed: %s", exc)
                 return
-        log.info("IB chain re-centred on %.2f: %d contracts", spot, len(self._tickers))
+        log.info("IB chain re-centred on %.2f: %d contracts", spot, len(self._lines.tickers))
         self._announce()
 
     # --- events --------------------------------------------------------------------------------------------
@@ -398,20 +334,9 @@ class IbMarketDataSource:
 
     async def _go_delayed(self) -> None:
         log.info("no live market data subscription: switching to delayed data")
-        async with self._io:
-            await self._send()
-            self.connection.ib.reqMarketDataType(DELAYED)
-            await self._resubscribe()
-
-    async def _resubscribe(self) -> None:
-        """Request every line again (after 1101, a reconnect, a data type change); the caller holds ``_io``."""
-        ib = self.connection.ib
-        if self._index is not None:
-            await self._send()
-            self._index_ticker = ib.reqMktData(self._index, "", False, False)
-        for contract in list(self._tickers):
-            await self._send()
-            self._tickers[contract] = ib.reqMktData(self._options[contract], GENERIC_TICKS, False, False)
+        async with self._lines.io:
+            await self._lines.set_data_type(DELAYED)
+            await self._lines.resubscribe()
 
     def _on_connection(self, status: ConnectionStatus) -> None:
         if status.state is ConnectionState.LINK_LOST:
@@ -428,12 +353,11 @@ class IbMarketDataSource:
     async def _on_ready(self, data_lost: bool) -> None:
         """After a reconnect or 1101 (``data_lost``: every line re-requested) or 1102 (lines kept)."""
         if data_lost:
-            async with self._io:
+            async with self._lines.io:
                 if self._data_type != self.connection.settings.market_data_type:
-                    await self._send()
-                    self.connection.ib.reqMarketDataType(self._data_type)
-                await self._resubscribe()
-            log.info("IB market data resubscribed: %d lines", len(self._tickers) + 1)
+                    await self._lines.set_data_type(self._data_type)
+                await self._lines.resubscribe()
+            log.info("IB market data resubscribed: %d lines", len(self._lines.tickers) + 1)
         self._stale = ""
         self._announce()
 

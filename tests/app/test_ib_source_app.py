@@ -31,7 +31,7 @@ def _ib_window(make_window, host: str, port: int):
 
 
 def test_source_ib_streams_the_chain_and_says_what_is_subscribed(gateway, make_window, qtbot, run_async):
-    gw, host, port = gateway
+    _, host, port = gateway
     window = _ib_window(make_window, host, port)
     run_async(window.start_feed(), timeout=20)
     qtbot.waitUntil(lambda: window.feed.kind is SourceKind.IB and window.feed.last_batch is not None, timeout=10_000)

@@ -21,7 +21,13 @@ from spx_core.domain.contracts import Right, Root
 from spx_core.domain.quotes import QuoteFlag
 from spx_core.execution.ib import IbConnection, IbSettings
 from spx_core.marketdata.ib_source import DELAYED_NOTE, NO_DATA_NOTE, IbMarketDataSource
-from spx_core.marketdata.source import MarketDataSource, QuoteBatch, SourceKind, SourceState, SourceStatus
+from spx_core.marketdata.source import (
+    MarketDataSource,
+    QuoteBatch,
+    SourceKind,
+    SourceState,
+    SourceStatus,
+)
 from tests.fakes.fixtures import fail_on_client_errors
 from tests.fakes.ib_book import SPX_CON_ID
 from tests.fakes.ib_gateway import FakeGateway
