@@ -349,3 +349,46 @@ def test_unreachable_gateway_is_one_line_error(client_errors):
     assert src.status.state is SourceState.ERROR and not src.running
     assert src.status.message.startswith("IB market data: cannot reach TWS/IB Gateway at 127.0.0.1:1")
     assert "\n" not in src.status.message
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_ticks_are_coalesced_at_the_cadence_and_pause_holds_batches(version):
+    async def body(r: Run) -> None:
+        await r.next_batch("first batch")
+        stamps: list[float] = []
+        r.source.subscribe(lambda b: stamps.append(time.monotonic()))
+        for i in range(20):  # 20 market moves in 0.4 s: a few batches, never two within one period
+            r.gw.move_market(spot=5800.0 + (i % 3))
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        assert 1 <= len(stamps) <= 4 and all(b - a >= 0.2 for a, b in zip(stamps, stamps[1:], strict=False))
+        r.source.pause()
+        assert r.source.status.state is SourceState.PAUSED
+        held = len(r.batches)
+        r.gw.move_market(spot=5790.0)
+        await asyncio.sleep(0.6)
+        assert len(r.batches) == held
+        r.source.resume()
+        resumed = await r.next_batch("batch after resume")
+        assert resumed.snapshot.underlying_price == pytest.approx(5790.0) and not resumed.layout_changed
+        assert r.source.status.state is SourceState.RUNNING
+
+    run(version, body, source={"strike_window": 4, "expiries": 2})
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_shared_connection_keeps_running_and_its_lines_are_cancelled(version):
+    async def main() -> None:
+        async with FakeGateway(server_version=version, today=TODAY) as gw:
+            conn = IbConnection(IbSettings(host=gw.host, port=gw.port, client_id=24, request_timeout=3.0))
+            await conn.connect()  # the broker's connection, say
+            src = IbMarketDataSource(conn, today=lambda: TODAY, clock=market_clock(), strike_window=3, expiries=1)
+            await src.start()
+            assert src.status.state is SourceState.RUNNING and len(src.subscriptions().contracts) == 6
+            await src.stop()
+            assert conn.connected and src.status.state is SourceState.STOPPED
+            await asyncio.sleep(0.1)
+            assert gw.count(CANCEL_MKT_DATA) == 1 + 6  # the index and every option line
+            await conn.disconnect()
+
+    asyncio.run(asyncio.wait_for(main(), 15))
