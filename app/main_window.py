@@ -421,7 +421,7 @@ class MainWindow(QMainWindow):
             from app.settings import ib_settings
 
             self.toolbar.set_mode(kind)  # before connecting: the choice shows while TWS answers
-            await self.feed.ib(ib_settings(self.settings))
+            await self.feed.ib(ib_settings(self.settings), strike_window=self.settings.strike_window)
         else:
             await self.feed.simulated(seed=self.settings.seed, speed=self.settings.speed)
             self.toolbar.set_mode(SourceKind.SIM, speed=self.settings.speed)
