@@ -116,11 +116,15 @@ class Broker(ABC):
     def close(self) -> None:
         """Release resources (sockets, timers)."""
 
-    @staticmethod
-    def _consume(approved: ApprovedOrder, now_ns: int | None) -> OrderRequest:
+    def _consume(self, approved: ApprovedOrder, now_ns: int | None) -> OrderRequest:
         if not isinstance(approved, ApprovedOrder):
             raise GateBypassError(f"a broker takes only orders approved by the pre-trade gate, "
                                   f"not {type(approved).__name__}")
+        # the gate judged the order for one broker (live trading allowed or not, its account): an approval for
+        # the paper broker must not be spendable at a live one
+        if approved.request.broker != self.name:
+            raise GateBypassError(f"order {approved.request.ref} was approved for the {approved.request.broker} "
+                                  f"broker, not {self.name}; ask the gate again")
         return approved.consume(now_ns)
 
     @abstractmethod

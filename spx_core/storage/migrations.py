@@ -154,11 +154,173 @@ _V3 = _sql(
     "CREATE UNIQUE INDEX ux_import_log_sha256_imported ON import_log (sha256) WHERE status = 'imported'",
 )
 
+# Orders, fills, positions and trades (issue 9). An order is its request (never changes) + the events the
+# broker reported (append only); the status/filled/avg/working-terms columns of ``orders`` and the
+# ``positions`` / ``trades`` rows are denormalized folds of those events and fills, written in the same
+# transaction as the event (storage/orders_repo.py), so a reader never sees one without the other.
+# ``snapshot_id`` is a plain number, not a foreign key: snapshots may be pruned, the record of what an
+# order was decided on must stay (its checksum names the data). ``trade_decisions.order_ref`` is soft for
+# the same reason (a SKIP has none; a TRADE is recorded before its order is stored).
+# ``orders.trade_id`` is the request's (the trade a CLOSE order closes, or an OPEN order extends);
+# ``booked_trade_id`` the trade its fills were booked to (NULL before the first fill): a trade's orders.
+# ``positions.day_*``: the day baseline of portfolio.positions.Position, so a restart keeps today's P&L.
+_ORDER_STATUSES = "('pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'expired')"
+_V4 = _sql(
+    """CREATE TABLE trades (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        quantity INTEGER NOT NULL CHECK (quantity >= 0),
+        opened_quantity INTEGER NOT NULL CHECK (opened_quantity >= 0),
+        closed_quantity INTEGER NOT NULL CHECK (closed_quantity >= 0),
+        open_price REAL,
+        close_price REAL,
+        realized_pnl REAL NOT NULL,
+        commission_fees REAL NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+        opened_ns INTEGER NOT NULL,
+        closed_ns INTEGER,
+        CHECK ((status = 'closed') = (closed_ns IS NOT NULL)))""",
+    "CREATE INDEX ix_trades_open ON trades (id) WHERE status = 'open'",
+    "CREATE INDEX ix_trades_opened ON trades (opened_ns)",
+    "CREATE INDEX ix_trades_closed ON trades (closed_ns)",
+    # a trade leg's own accounting (portfolio.trades.TradeLeg), so a restored trade continues where it stopped
+    """CREATE TABLE trade_legs (
+        id INTEGER PRIMARY KEY,
+        trade_id INTEGER NOT NULL REFERENCES trades (id) ON DELETE CASCADE,
+        leg INTEGER NOT NULL CHECK (leg >= 0),
+        instrument_id INTEGER NOT NULL REFERENCES instruments (id),
+        ratio INTEGER NOT NULL CHECK (ratio != 0),
+        held INTEGER NOT NULL,
+        avg_cost REAL NOT NULL CHECK (avg_cost >= 0),
+        opened INTEGER NOT NULL CHECK (opened >= 0),
+        open_price REAL,
+        closed INTEGER NOT NULL CHECK (closed >= 0),
+        close_price REAL,
+        realized_pnl REAL NOT NULL,
+        commission_fees REAL NOT NULL,
+        UNIQUE (trade_id, leg))""",
+    f"""CREATE TABLE orders (
+        id INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL UNIQUE CHECK (ref != ''),
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        quantity INTEGER NOT NULL CHECK (quantity > 0),
+        order_type TEXT NOT NULL CHECK (order_type IN ('LMT', 'MKT')),
+        limit_price REAL,
+        tif TEXT NOT NULL CHECK (tif IN ('DAY', 'GTC')),
+        account TEXT NOT NULL,
+        snapshot_id INTEGER,
+        snapshot_checksum TEXT,
+        created_ns INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        intent TEXT NOT NULL CHECK (intent IN ('open', 'close')),
+        trade_id INTEGER REFERENCES trades (id),
+        booked_trade_id INTEGER REFERENCES trades (id),
+        broker TEXT NOT NULL,
+        source TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN {_ORDER_STATUSES}),
+        reason TEXT NOT NULL DEFAULT '',
+        filled INTEGER NOT NULL DEFAULT 0 CHECK (filled >= 0),
+        avg_fill_price REAL,
+        working_limit REAL,
+        working_quantity INTEGER NOT NULL CHECK (working_quantity > 0),
+        broker_order_id TEXT,
+        perm_id TEXT,
+        commission REAL NOT NULL DEFAULT 0,
+        fees REAL NOT NULL DEFAULT 0,
+        updated_ns INTEGER NOT NULL,
+        CHECK ((order_type = 'LMT') = (limit_price IS NOT NULL)),
+        CHECK (intent = 'open' OR trade_id IS NOT NULL),
+        CHECK (trade_id IS NULL OR booked_trade_id IS NULL OR booked_trade_id = trade_id))""",
+    # "working orders" (restored on restart) and "today's orders" are the two hot reads
+    "CREATE INDEX ix_orders_working ON orders (id) WHERE status IN ('pending', 'submitted', 'partially_filled')",
+    "CREATE INDEX ix_orders_updated ON orders (updated_ns)",
+    "CREATE INDEX ix_orders_booked_trade ON orders (booked_trade_id)",
+    """CREATE TABLE order_legs (
+        id INTEGER PRIMARY KEY,
+        order_id INTEGER NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+        leg INTEGER NOT NULL CHECK (leg >= 0),
+        instrument_id INTEGER NOT NULL REFERENCES instruments (id),
+        ratio INTEGER NOT NULL CHECK (ratio != 0),
+        UNIQUE (order_id, leg))""",
+    # order_id is NULL for settlement fills (expiry, exercise): they close positions, no order sent them
+    """CREATE TABLE fills (
+        id INTEGER PRIMARY KEY,
+        exec_id TEXT NOT NULL UNIQUE CHECK (exec_id != ''),
+        order_id INTEGER REFERENCES orders (id) ON DELETE CASCADE,
+        leg INTEGER NOT NULL CHECK (leg >= 0),
+        instrument_id INTEGER NOT NULL REFERENCES instruments (id),
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        quantity INTEGER NOT NULL CHECK (quantity > 0),
+        price REAL NOT NULL CHECK (price >= 0),
+        time_ns INTEGER NOT NULL,
+        commission REAL NOT NULL DEFAULT 0,
+        fees REAL NOT NULL DEFAULT 0)""",
+    "CREATE INDEX ix_fills_order ON fills (order_id)",
+    "CREATE INDEX ix_fills_instrument ON fills (instrument_id)",
+    "CREATE INDEX ix_fills_time ON fills (time_ns)",
+    f"""CREATE TABLE order_events (
+        id INTEGER PRIMARY KEY,
+        order_id INTEGER NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL CHECK (seq >= 0),
+        kind TEXT NOT NULL CHECK (kind IN ('status', 'fill', 'amend')),
+        time_ns INTEGER NOT NULL,
+        status TEXT CHECK (status IS NULL OR status IN {_ORDER_STATUSES}),
+        reason TEXT NOT NULL DEFAULT '',
+        broker_order_id TEXT,
+        perm_id TEXT,
+        limit_price REAL,
+        quantity INTEGER CHECK (quantity IS NULL OR quantity > 0),
+        fill_id INTEGER UNIQUE REFERENCES fills (id),
+        UNIQUE (order_id, seq),
+        CHECK (kind != 'status' OR status IS NOT NULL),
+        CHECK ((kind = 'fill') = (fill_id IS NOT NULL)),
+        CHECK (kind != 'amend' OR limit_price IS NOT NULL OR quantity IS NOT NULL))""",
+    """CREATE TABLE positions (
+        id INTEGER PRIMARY KEY,
+        instrument_id INTEGER NOT NULL UNIQUE REFERENCES instruments (id),
+        quantity INTEGER NOT NULL,
+        avg_cost REAL NOT NULL CHECK (avg_cost >= 0),
+        realized_pnl REAL NOT NULL,
+        commission_fees REAL NOT NULL,
+        opened_ns INTEGER NOT NULL,
+        updated_ns INTEGER NOT NULL,
+        day_start_ns INTEGER NOT NULL,
+        day_realized_pnl REAL NOT NULL,
+        day_start_unrealized REAL)""",
+    "CREATE INDEX ix_positions_open ON positions (id) WHERE quantity != 0",
+    "CREATE INDEX ix_positions_updated ON positions (updated_ns)",
+    # shares an exercised/assigned physically settled option (SPY) delivered (portfolio.settlement.ShareDelivery)
+    """CREATE TABLE share_deliveries (
+        id INTEGER PRIMARY KEY,
+        exec_id TEXT NOT NULL UNIQUE CHECK (exec_id != ''),
+        instrument_id INTEGER NOT NULL REFERENCES instruments (id),
+        symbol TEXT NOT NULL,
+        shares INTEGER NOT NULL CHECK (shares != 0),
+        price REAL NOT NULL CHECK (price >= 0),
+        time_ns INTEGER NOT NULL)""",
+    """CREATE TABLE trade_decisions (
+        id INTEGER PRIMARY KEY,
+        time_ns INTEGER NOT NULL,
+        strategy TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('TRADE', 'SKIP')),
+        reasons TEXT NOT NULL,
+        snapshot_id INTEGER,
+        snapshot_checksum TEXT,
+        config_hash TEXT,
+        limit_profile TEXT,
+        order_ref TEXT)""",
+    "CREATE INDEX ix_trade_decisions_time ON trade_decisions (time_ns)",
+)
+
 #: Every schema step, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "instruments, snapshots, underlying bars, import log", _V1),
     Migration(2, "vendor instrument ids (valid per date range)", _V2),
     Migration(3, "staged imports (import_log status 'staging', owner lock)", _V3, rebuilds_tables=True),
+    Migration(4, "orders, order legs and events, fills, positions, trades, decisions, share deliveries", _V4),
 )
 
 

@@ -11,7 +11,9 @@ from sqlalchemy import ColumnElement, Column, Float, ForeignKey, Integer, LargeB
     or_, select
 
 __all__ = ["metadata", "schema_version", "instruments", "snapshots", "underlying_bars", "import_log",
-           "import_rejections", "instrument_ids", "IMPORTED", "FAILED", "STAGING", "visible_snapshots"]
+           "import_rejections", "instrument_ids", "IMPORTED", "FAILED", "STAGING", "visible_snapshots",
+           "orders", "order_legs", "order_events", "fills", "positions", "trades", "trade_legs",
+           "trade_decisions", "share_deliveries", "WORKING_STATUSES"]
 
 metadata = MetaData()
 
@@ -107,6 +109,163 @@ instrument_ids = Table(
     Column("valid_from_ns", Integer, nullable=False),
     Column("valid_to_ns", Integer, nullable=False),
     Column("import_id", Integer, ForeignKey("import_log.id", ondelete="CASCADE")),
+)
+
+
+# --- orders, fills, positions, trades (migration 4; written by storage/orders_repo.py) ---------------------
+#: ``orders.status`` values of orders still working (the partial index ``ix_orders_working``).
+WORKING_STATUSES = ("pending", "submitted", "partially_filled")
+
+trades = Table(
+    "trades", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("side", Text, nullable=False),  # the opening order's side
+    Column("quantity", Integer, nullable=False),  # open units
+    Column("opened_quantity", Integer, nullable=False),
+    Column("closed_quantity", Integer, nullable=False),
+    Column("open_price", Float),  # points per unit, the opening order's convention; NULL = NaN
+    Column("close_price", Float),
+    Column("realized_pnl", Float, nullable=False),  # dollars, net of commission and fees
+    Column("commission_fees", Float, nullable=False),  # dollars (already in realized_pnl)
+    Column("status", Text, nullable=False),  # "open" | "closed"
+    Column("opened_ns", Integer, nullable=False),
+    Column("closed_ns", Integer),
+)
+
+trade_legs = Table(
+    "trade_legs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("trade_id", Integer, ForeignKey("trades.id", ondelete="CASCADE"), nullable=False),
+    Column("leg", Integer, nullable=False),
+    Column("instrument_id", Integer, ForeignKey("instruments.id"), nullable=False),
+    Column("ratio", Integer, nullable=False),  # signed per unit held
+    # the leg's accounting (portfolio.trades.TradeLeg): contracts, points per contract, dollars
+    Column("held", Integer, nullable=False),
+    Column("avg_cost", Float, nullable=False),
+    Column("opened", Integer, nullable=False),
+    Column("open_price", Float),  # NULL = NaN (none opened)
+    Column("closed", Integer, nullable=False),
+    Column("close_price", Float),  # NULL = NaN (none closed)
+    Column("realized_pnl", Float, nullable=False),
+    Column("commission_fees", Float, nullable=False),
+)
+
+orders = Table(
+    "orders", metadata,
+    Column("id", Integer, primary_key=True),
+    # the request (never changes)
+    Column("ref", Text, nullable=False, unique=True),
+    Column("side", Text, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("order_type", Text, nullable=False),
+    Column("limit_price", Float),  # points per unit ("limit" is an SQL keyword)
+    Column("tif", Text, nullable=False),
+    Column("account", Text, nullable=False),
+    Column("snapshot_id", Integer),  # no foreign key: the record outlives pruned snapshots
+    Column("snapshot_checksum", Text),
+    Column("created_ns", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("intent", Text, nullable=False),
+    Column("trade_id", Integer, ForeignKey("trades.id")),  # the request's: closes it (CLOSE) / extends it (OPEN)
+    Column("booked_trade_id", Integer, ForeignKey("trades.id")),  # the trade its fills went to (None before)
+    Column("broker", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    # the state: the fold of order_events, denormalized in the same transaction as each event
+    Column("status", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("filled", Integer, nullable=False),  # units of the structure
+    Column("avg_fill_price", Float),  # NULL before a complete unit (NaN)
+    Column("working_limit", Float),
+    Column("working_quantity", Integer, nullable=False),
+    Column("broker_order_id", Text),
+    Column("perm_id", Text),
+    Column("commission", Float, nullable=False),  # dollars
+    Column("fees", Float, nullable=False),  # dollars
+    Column("updated_ns", Integer, nullable=False),
+)
+
+order_legs = Table(
+    "order_legs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("leg", Integer, nullable=False),
+    Column("instrument_id", Integer, ForeignKey("instruments.id"), nullable=False),
+    Column("ratio", Integer, nullable=False),
+)
+
+fills = Table(
+    "fills", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("exec_id", Text, nullable=False, unique=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE")),  # NULL: settlement fill
+    Column("leg", Integer, nullable=False),
+    Column("instrument_id", Integer, ForeignKey("instruments.id"), nullable=False),
+    Column("side", Text, nullable=False),
+    Column("quantity", Integer, nullable=False),  # contracts
+    Column("price", Float, nullable=False),  # points per contract
+    Column("time_ns", Integer, nullable=False),
+    Column("commission", Float, nullable=False),  # dollars
+    Column("fees", Float, nullable=False),  # dollars
+)
+
+order_events = Table(
+    "order_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),  # 0, 1, 2, ... per order: the replay order
+    Column("kind", Text, nullable=False),
+    Column("time_ns", Integer, nullable=False),
+    Column("status", Text),
+    Column("reason", Text, nullable=False),
+    Column("broker_order_id", Text),
+    Column("perm_id", Text),
+    Column("limit_price", Float),
+    Column("quantity", Integer),
+    Column("fill_id", Integer, ForeignKey("fills.id"), unique=True),
+)
+
+positions = Table(
+    "positions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("instrument_id", Integer, ForeignKey("instruments.id"), nullable=False, unique=True),
+    Column("quantity", Integer, nullable=False),  # signed contracts
+    Column("avg_cost", Float, nullable=False),  # points per contract
+    Column("realized_pnl", Float, nullable=False),  # dollars, net
+    Column("commission_fees", Float, nullable=False),  # dollars
+    Column("opened_ns", Integer, nullable=False),
+    Column("updated_ns", Integer, nullable=False),
+    Column("day_start_ns", Integer, nullable=False),  # the day the day figures count from
+    Column("day_realized_pnl", Float, nullable=False),  # dollars realized (net) since day_start_ns
+    Column("day_start_unrealized", Float),  # dollars unrealized at day_start_ns; NULL = NaN (no mark then)
+)
+
+share_deliveries = Table(
+    "share_deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("exec_id", Text, nullable=False, unique=True),  # "exercise:<occ>"
+    Column("instrument_id", Integer, ForeignKey("instruments.id"), nullable=False),  # the option exercised
+    Column("symbol", Text, nullable=False),
+    Column("shares", Integer, nullable=False),  # signed: + received
+    Column("price", Float, nullable=False),  # dollars per share
+    Column("time_ns", Integer, nullable=False),
+)
+
+
+trade_decisions = Table(
+    "trade_decisions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("time_ns", Integer, nullable=False),
+    Column("strategy", Text, nullable=False),
+    Column("action", Text, nullable=False),  # "TRADE" | "SKIP"
+    Column("reasons", Text, nullable=False),  # JSON array of strings
+    Column("snapshot_id", Integer),
+    Column("snapshot_checksum", Text),
+    Column("config_hash", Text),
+    Column("limit_profile", Text),
+    Column("order_ref", Text),  # soft reference to orders.ref
 )
 
 

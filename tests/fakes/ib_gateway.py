@@ -29,9 +29,11 @@ from typing import Any, Self, TypeVar
 from tests.fakes import ib_trading
 from tests.fakes.ib_book import OptionBook
 from tests.fakes.ib_codec import API_PREFIX, FrameBuffer
-from tests.fakes.ib_orders import Blotter
+from tests.fakes.ib_orders import Blotter, OrderRecord
 from tests.fakes.ib_session import Session, push_pnl
 from tests.fakes.ib_trading import Instruction, WhatIfAnswer
+
+__all__ = ["FakeGateway", "OrderRecord", "Received", "WhatIfAnswer"]
 
 _log = logging.getLogger("tests.fakes.ib_gateway")
 T = TypeVar("T")
@@ -52,7 +54,7 @@ class FakeGateway:
     def __init__(self, *, server_version: int = 176, account: str = "DU1234567", today: date | None = None,
                  spot: float = 5800.0, vol: float = 0.16, auto_fill: bool = True,
                  commission_per_contract: float = 0.65, validate_ticks: bool = True,
-                 pacing_limit: int | None = None) -> None:
+                 pacing_limit: int | None = None, port: int = 0) -> None:
         if server_version not in SUPPORTED_VERSIONS:
             raise ValueError(f"server_version {server_version} unsupported: use 157..178 (157 and 176 are tested)")
         self.server_version = server_version
@@ -72,7 +74,7 @@ class FakeGateway:
         self.received_log: list[Received] = []
         self.failures: list[str] = []
         self.host = "127.0.0.1"
-        self.port = 0
+        self.port = port  # 0: an ephemeral port, read back after start
         self._sessions: list[Session] = []
         self._tasks: set[asyncio.Task] = set()
         self._server: asyncio.AbstractServer | None = None
@@ -82,7 +84,7 @@ class FakeGateway:
     # --- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> tuple[str, int]:
         self._loop = asyncio.get_running_loop()
-        self._server = await asyncio.start_server(self._serve, self.host, 0)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.host, self.port
 
@@ -114,7 +116,11 @@ class FakeGateway:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             try:
-                started.set_result(loop.run_until_complete(self.start()))
+                try:
+                    started.set_result(loop.run_until_complete(self.start()))
+                except OSError as e:  # e.g. the port is taken: tell the caller at once
+                    started.set_exception(e)
+                    return
                 loop.run_forever()
                 loop.run_until_complete(self.aclose())
             finally:
@@ -285,7 +291,7 @@ class FakeGateway:
         self._call(lambda: [s.error(-1, code, text) for s in self.live_sessions()])
 
     # --- state views ----------------------------------------------------------------------------------------
-    def orders(self) -> list[Any]:
+    def orders(self) -> list[OrderRecord]:
         """Snapshot of all order records (``ib_orders.OrderRecord``), what-ifs excluded."""
         return self._call(lambda: list(self.blotter.orders.values()))
 

@@ -15,6 +15,11 @@ from collections.abc import Sequence
 from tests.fakes.ib_book import Greeks, Instrument
 from tests.fakes.ib_codec import UNSET_DOUBLE_TEXT, WireContract, WireLeg
 
+UNSET_INTEGER = 2**31 - 1  # TWS's "unset" int (displaySize of a plain order)
+# TWS reports deltaNeutralOrderType as the string "None", which makes the decoders read the delta-neutral fields
+# that follow; a client re-sending that order object sends them too (the placeOrder parser skips them).
+DELTA_NEUTRAL_TYPE = "None"
+
 
 def error(version: int, req_id: int, code: int, text: str) -> list[object]:
     fields: list[object] = [4, 2, req_id, code, text]
@@ -103,7 +108,8 @@ def open_order(version: int, o, margins: Sequence[str] | None = None, commission
     if version < 177:
         fields.append("")  # faProfile
     fields += ["", "", "", "", "", 0, "", -1, 0, "", "", "", "", "",  # modelCode .. stockRangeUpper
-               "", 0, 0, 0, "", 3, 0, 0, "", 0, 0, "", 0, "", ""]  # displaySize .. deltaNeutralAuxPrice (type empty)
+               UNSET_INTEGER, 0, 0, 0, "", 3, 0, 0, "", 0, 0, "", 0,  # displaySize .. volatilityType
+               DELTA_NEUTRAL_TYPE, "", 0, "", "", "", "", 0, 0, ""]  # "None" and the 8 fields it brings, as TWS
     fields += [0, 0, "", "", "", "", ""]  # continuousUpdate .. comboLegsDescrip
     fields += _legs_block(o.echo.legs)
     fields += [0, 0]  # orderComboLegs, smartComboRoutingParams
@@ -131,7 +137,8 @@ def completed_order(version: int, o) -> list[object]:
                o.order_ref, o.perm_id, int(o.outside_rth), 0, 0.0, "", "", "", ""]
     if version < 177:
         fields.append("")  # faProfile
-    fields += ["", "", "", "", "", 0, "", -1, "", "", "", "", "", "", 0, 0, "", 3, 0, "", 0, "", ""]
+    fields += ["", "", "", "", "", 0, "", -1, "", "", "", "", "", UNSET_INTEGER, 0, 0, "", 3, 0, "", 0,
+               DELTA_NEUTRAL_TYPE, "", 0, 0, 0, ""]  # deltaNeutral "None" and its 4 fields in this layout
     fields += [0, 0, "", "", ""]  # continuousUpdate .. comboLegsDescrip
     fields += _legs_block(o.echo.legs)
     fields += [0, 0, "", "", "", ""]  # orderComboLegs, params, scale x3, hedgeType

@@ -254,6 +254,11 @@ def test_reconnect_sees_same_orders_and_executions(version, ib_decoder_errors):
             assert completed[0].orderStatus.status == "Filled"
             assert {p.contract.conId: p.position for p in ib2.positions()} == {short.conId: -1, long.conId: 1}
             assert ib2.client.getReqId() > resting.order.orderId  # nextValidId persisted
+            (kept,) = ib2.openTrades()  # contract and order exactly as TWS echoed them
+            assert kept.order.deltaNeutralOrderType == "None"
+            kept.order.lmtPrice = -8.0
+            ib2.placeOrder(kept.contract, kept.order)  # a modify after the restart is accepted
+            await until(lambda: [o.lmt_price for o in gw.orders() if o.is_live] == [-8.0])
         finally:
             ib2.disconnect()
 
@@ -261,7 +266,7 @@ def test_reconnect_sees_same_orders_and_executions(version, ib_decoder_errors):
 
 
 def test_connectivity_lost_then_restored(version, ib_decoder_errors):
-    ib_decoder_errors.allow(1100, 1102)
+    ib_decoder_errors.allow(1100, 1101, 1102)
 
     async def body(gw, ib):
         codes: list[int] = []
@@ -270,6 +275,14 @@ def test_connectivity_lost_then_restored(version, ib_decoder_errors):
         gw.connectivity_lost()
         gw.connectivity_restored()
         await until(lambda: codes == [1100, 1102] and gw.count(62) == before + 1)
+        index = ib.reqMktData(ibm.Index("SPX", "CBOE", conId=SPX_CON_ID))
+        await until(lambda: index.last == 5800)
+        gw.connectivity_lost()
+        gw.connectivity_restored(data_lost=True)  # 1101: IB dropped the subscriptions; the client must renew
+        await until(lambda: codes[-1] == 1101)
+        gw.move_market(spot=5810)
+        await asyncio.sleep(0.05)
+        assert index.last == 5800
 
     run(version, body)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import date
 
 import pytest
@@ -35,13 +36,13 @@ def _bag_order(book: OptionBook) -> OrderRecord:
                        -1.25, None, "DAY", "DU1234567", "ref-9")
 
 
-@pytest.mark.parametrize(("version", "count"), [(157, 136), (176, 144), (178, 143)])
+@pytest.mark.parametrize(("version", "count"), [(157, 144), (176, 152), (178, 151)])
 def test_open_order_layout_decodes_in_the_real_decoder(version, count):
     book = OptionBook(today=TODAY)
     o = _bag_order(book)
     o.status = "Submitted"
     fields = [str(f) if f is not None else "" for f in msg.open_order(version, o)]
-    assert len(fields) == count  # 136 for a 2-leg BAG at 157, as TWS sends it
+    assert len(fields) == count  # with deltaNeutralOrderType "None" and its 8 fields, as TWS sends it
     seen = []
     wrapper = type("W", (), {"openOrder": lambda self, *a: seen.append(a)})()
     decoder = ibm.decoder.Decoder(wrapper, version)
@@ -105,6 +106,23 @@ def test_max_rate_counts_the_busiest_window():
     assert gw.max_rate(1.0, {1}) == 0
 
 
+def test_client_error_collector_allows_only_what_is_declared(ib_decoder_errors):
+    from tests.fakes.fixtures import ClientErrorLog
+
+    ib_decoder_errors.allow(200, 201)  # the autouse collector sees these records too
+    log = logging.getLogger(f"{ibm.__name__}.wrapper")
+    handler = ClientErrorLog()
+    log.addHandler(handler)
+    try:
+        log.error("Error 200, reqId 5: No security definition has been found for the request")
+        log.error("Error 201, reqId 9: Order rejected")
+        log.warning("Warning 2104, reqId -1: farm OK")
+    finally:
+        log.removeHandler(handler)
+    handler.allow(200)
+    assert handler.unexpected() == [f"{ibm.__name__}.wrapper: Error 201, reqId 9: Order rejected"]
+
+
 def test_unsupported_versions_refused():
     with pytest.raises(ValueError, match="157..178"):
         FakeGateway(server_version=201)
@@ -155,3 +173,46 @@ def test_blotter_average_cost_and_realized_pnl():
     assert blotter.positions[inst.con_id].avg_cost == pytest.approx(299.5)  # a short's basis is net of fees
     assert blotter._apply_position(inst, 1, 1.0, 0.5) == pytest.approx(199.0)  # buy 1 back at 1.00
     assert blotter.positions[inst.con_id].quantity == -1
+
+
+def test_standalone_server_walks_the_market():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.ib_serve", "--port", "0", "--walk", "0.02"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        port = int(line.split(" on ")[1].split(",")[0].rsplit(":", 1)[1])
+
+        async def main() -> set[float]:
+            ib = ibm.IB()
+            await ib.connectAsync("127.0.0.1", port, clientId=1, timeout=2)
+            ticker = ib.reqMktData(ibm.Index("SPX", "CBOE", conId=416904))
+            seen: set[float] = set()
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+                if ticker.last == ticker.last:  # not NaN
+                    seen.add(ticker.last)
+                if len(seen) >= 3:
+                    break
+            ib.disconnect()
+            return seen
+
+        assert len(asyncio.run(main())) >= 3  # the index moved twice
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+        proc.stdout.close()
+
+
+def test_start_in_thread_reports_a_taken_port():
+    first = FakeGateway(today=TODAY)
+    _, port = first.start_in_thread()
+    try:
+        with pytest.raises(OSError):
+            FakeGateway(today=TODAY, port=port).start_in_thread()
+    finally:
+        first.stop()

@@ -37,6 +37,22 @@ def test_a_new_file_is_at_the_latest_version_and_matches_schema_py(tmp_path):
     assert actual == expected
 
 
+def test_schema_py_states_the_migrated_nullability_and_foreign_keys(tmp_path):
+    # queries build on schema.py: a NOT NULL or a foreign key it misstates goes unnoticed until a write fails
+    with Store.open(tmp_path / "new.sqlite") as store, store._engine.connect() as conn:
+        insp = inspect(conn)
+        tables = insp.get_table_names()
+        nullable = {(n, c["name"], bool(c["nullable"] and not c.get("primary_key"))) for n in tables
+                    for c in insp.get_columns(n)}
+        keys = {(n, tuple(f["constrained_columns"]), f["referred_table"]) for n in tables
+                for f in insp.get_foreign_keys(n)}
+
+    assert nullable == {(t.name, c.name, bool(c.nullable and not c.primary_key)) for t in metadata.sorted_tables
+                        for c in t.columns}
+    assert keys == {(t.name, (fk.parent.name,), fk.column.table.name) for t in metadata.sorted_tables
+                    for fk in t.foreign_keys}
+
+
 @pytest.mark.parametrize("start", range(len(MIGRATIONS)))
 def test_an_older_file_is_migrated_on_open(tmp_path, start):
     path = tmp_path / "old.sqlite"
@@ -52,23 +68,24 @@ def test_an_older_file_is_migrated_on_open(tmp_path, start):
     assert Store.open(path).load_snapshot(sid).checksum
 
 
-def _add_orders(conn):
-    conn.exec_driver_sql("CREATE TABLE orders (id INTEGER PRIMARY KEY, snapshot_id INTEGER "
+def _add_runs(conn):
+    # a made-up later table (the real orders table is migration 4)
+    conn.exec_driver_sql("CREATE TABLE later_runs (id INTEGER PRIMARY KEY, snapshot_id INTEGER "
                          "REFERENCES snapshots (id), qty INTEGER NOT NULL)")
-    conn.exec_driver_sql("INSERT INTO orders (snapshot_id, qty) SELECT id, 1 FROM snapshots")
+    conn.exec_driver_sql("INSERT INTO later_runs (snapshot_id, qty) SELECT id, 1 FROM snapshots")
 
 
 def test_appending_a_migration_upgrades_an_existing_file_and_keeps_its_data(tmp_path):
     path = tmp_path / "v1.sqlite"
     with Store.open(path) as store:
         sid = store.save_snapshot(realistic_chain(n_quotes=50, seed=1), source="t")
-    later = (*MIGRATIONS, Migration(LATEST + 1, "orders", _add_orders))
+    later = (*MIGRATIONS, Migration(LATEST + 1, "later runs", _add_runs))
 
     with Store.open(path, migrations=later) as store:
         assert store.schema_version == LATEST + 1
         assert store.load_snapshot(sid).checksum
         with store._read() as conn:
-            assert conn.exec_driver_sql("SELECT snapshot_id, qty FROM orders").all() == [(sid, 1)]
+            assert conn.exec_driver_sql("SELECT snapshot_id, qty FROM later_runs").all() == [(sid, 1)]
 
 
 def test_a_failing_migration_rolls_back_and_leaves_the_previous_version(tmp_path):
@@ -104,7 +121,7 @@ def test_a_file_from_a_newer_release_is_refused_with_a_clear_message(tmp_path):
 def test_migrations_must_be_numbered_in_order(tmp_path):
     engine = make_engine(tmp_path / "x.sqlite")
     with pytest.raises(MigrationError, match="1, 2, 3"):
-        migrate(engine, (*MIGRATIONS, Migration(LATEST + 2, "skips one", _add_orders)))
+        migrate(engine, (*MIGRATIONS, Migration(LATEST + 2, "skips one", _add_runs)))
     engine.dispose()
 
 

@@ -40,6 +40,10 @@ __all__ = ["IbBroker", "ib_terms"]
 
 log = logging.getLogger(__name__)
 
+#: An order lost in a drop (sent, yet unknown to TWS after the reconnect) is re-sent only this soon after it was
+#: sent (seconds; the gate's approval lives as long): later, the market it was priced on is gone.
+RESEND_WINDOW_S = 30.0
+
 
 def ib_terms(request: OrderRequest, quantity: int | None = None) -> tuple[str, int, float | None]:
     """IB's ``(action, totalQuantity, lmtPrice)`` for ``request`` (``quantity`` units, default all).
@@ -109,9 +113,14 @@ class IbBroker(Broker):
             return
         t = Tracked(OrderState.new(request))
         self.tracker.add(t)
+        if not self.connected:  # never queued for later: a minute-old order is not the order the user meant
+            self.tracker.status(t, OrderStatus.REJECTED, f"not connected to TWS ({self.connection.status.text}); "
+                                                         f"nothing was sent: send it again once connected")
+            return
         if not self._order_rate.try_take():
             self.tracker.status(t, OrderStatus.REJECTED, self._rate_message())
             return
+        t.send_started = time.monotonic()
         self._spawn(self._send(t))
 
     def _rate_message(self) -> str:
@@ -183,12 +192,25 @@ class IbBroker(Broker):
         order.totalQuantity = m.ib_quantity
         if m.ib_limit is not None:
             order.lmtPrice = m.ib_limit
-        contract = t.echoed or t.contract
-        if contract is None:  # adopted and not echoed yet: the legs' conIds make the same BAG
-            contract, _ = await self._build(t.request)
-        await self._messages.take()
-        self.ib.client.placeOrder(t.order_id, contract, order)  # not ib.placeOrder: it asserts on local status
+        try:
+            contract = t.echoed or t.contract
+            if contract is None:  # adopted and not echoed yet: the legs' conIds make the same BAG
+                contract, _ = await self._build(t.request)
+            await self._messages.take()
+            self.ib.client.placeOrder(t.order_id, contract, order)  # not ib.placeOrder: it asserts on local status
+        except (BrokerError, ConnectionError, TimeoutError) as exc:
+            log.warning("order %s: the modify was not sent (%s); the order works on unchanged", t.ref, exc)
+            t.modify = None
+            return
         t.ib_order = order
+        self._call_later(self._settings.request_timeout, lambda: self._modify_timed_out(t, m))
+
+    def _modify_timed_out(self, t: Tracked, m: Modify) -> None:
+        """TWS neither confirmed nor refused the modify: stop waiting so the order can be modified again."""
+        if t.modify is m and t.replace is None:
+            log.warning("order %s: TWS did not confirm the modify within %g s; the order shows its last confirmed "
+                        "terms", t.ref, self._settings.request_timeout)
+            t.modify = None
 
     def _cancel_for_replace(self, t: Tracked) -> None:
         assert t.replace is not None
@@ -246,6 +268,7 @@ class IbBroker(Broker):
         if not self.connected:
             raise NotConnected(f"not connected to TWS; order {ref} was not cancelled: cancel it again once the "
                                f"connection is back (or in TWS)")
+        t.cancel_requested = True
         self.ib.client.cancelOrder(t.order_id)
 
     # --- what-if -------------------------------------------------------------------------------------------
@@ -320,8 +343,13 @@ class IbBroker(Broker):
                 tracker.status(t, OrderStatus.CANCELLED if cancelled or t.state.status.is_working
                                else OrderStatus.REJECTED, done[-1][1] or done[-1][0])
             elif t.state.status is OrderStatus.PENDING and not t.adopted:
-                t.order_id = None
-                await self._send(t)  # TWS never got it: send it now (the ref makes a repeat impossible)
+                age = time.monotonic() - t.send_started
+                if age <= RESEND_WINDOW_S:
+                    t.order_id = None
+                    await self._send(t)  # lost in the drop, TWS never got it: send it once more
+                else:
+                    tracker.status(t, OrderStatus.CANCELLED, f"lost in a disconnect {age:.0f} s ago, never "
+                                                             f"reached TWS; not re-sent: place it again")
             elif t.state.status is OrderStatus.PENDING:
                 tracker.status(t, OrderStatus.CANCELLED, "never reached TWS before the restart; not re-sent: "
                                                          "place it again")

@@ -1,7 +1,8 @@
 """What the adapter knows of each of our orders, and the translation of TWS's reports into order events.
 
 TWS's own pushes are the only source of order state: ``openOrder`` / ``orderStatus`` (working, cancelled),
-``execDetails`` of each LEG (fills; the BAG summary execution is skipped) joined with its ``commissionReport``,
+``execDetails`` of each LEG (fills; the BAG summary execution is skipped) joined with its ``commissionReport``
+(IB's figure includes exchange and regulatory fees: it is recorded as the fill's commission, fees 0),
 ``completedOrder`` (what finished while we were away) and error codes (201 rejected, 202 cancelled). The client
 library's local ``Trade.orderStatus`` is never read: ib_insync marks a still-working order Cancelled after a
 failed modify (error 105).
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from spx_core.domain.contracts import OptionContract
 from spx_core.execution.ib.compat import unset_to_nan
 from spx_core.execution.ib.contracts import from_ib
 from spx_core.execution.orders import (
@@ -44,6 +46,8 @@ _CANCELLED = {"Cancelled", "ApiCancelled"}
 #: Error codes that reject an order TWS has not accepted yet; other codes reject it only while it is unacknowledged.
 REJECTED_CODES = frozenset({201, 203})
 CANCELLED_CODE = 202
+#: Seconds an unasked-for "Cancelled" status waits for the error that says why (201 rejected / 202 cancelled).
+REASON_WAIT_S = 0.5
 #: A modify TWS refused because the order it got does not match the working one (ib_insync issue 464).
 MODIFY_MISMATCH = 105
 #: Informational codes for an order: the order goes on (e.g. 399 "will be placed at the open").
@@ -78,6 +82,8 @@ class Tracked:
     echoed: object | None = None  # the contract as TWS echoed it in openOrder: a modify must re-send exactly this
     ib_order: object | None = None
     sending: bool = False
+    cancel_requested: bool = False  # we asked TWS to cancel it
+    send_started: float = 0.0  # monotonic seconds of the first send attempt (bounds a re-send after a drop)
     known: bool = False  # TWS listed it (open order) since the last reconciliation began
     modify: Modify | None = None
     replace: Replace | None = None
@@ -195,7 +201,8 @@ class OrderTracker:
         m = t.modify
         if m is not None and t.replace is None and _same_terms(order, m):
             t.modify = None
-            self.event(t, EventKind.AMEND, limit=m.limit, quantity=m.quantity, perm_id=str(perm_id) or None)
+            self.event(t, EventKind.AMEND, limit=m.limit, quantity=m.quantity,
+                       perm_id=str(perm_id) if perm_id else None)
 
     def on_order_status(self, order_id: int, status: str, *args) -> None:
         client_id = args[6] if len(args) > 6 else None  # filled, remaining, avg, permId, parentId, last, clientId
@@ -211,8 +218,12 @@ class OrderTracker:
     def _tws_status(self, t: Tracked, tws_status: str, perm_id: int) -> None:
         if tws_status in _WORKING and t.state.status is OrderStatus.PENDING:
             self.status(t, OrderStatus.SUBMITTED, perm_id=perm_id)
-        elif tws_status in _CANCELLED:
-            self.status(t, OrderStatus.CANCELLED, "cancelled at TWS", perm_id=perm_id)
+        elif tws_status in _CANCELLED and not t.state.status.is_done:
+            if t.cancel_requested:
+                self.status(t, OrderStatus.CANCELLED, "cancelled as asked", perm_id=perm_id)
+            else:  # TWS's own cancel or a rejection: its error (202 / 201 with the reason) follows; wait for it
+                self._call_later(REASON_WAIT_S, lambda: self.status(t, OrderStatus.CANCELLED, "cancelled at TWS",
+                                                                    perm_id=perm_id))
 
     def on_completed_order(self, contract, order, order_state) -> None:
         if order.orderRef in self.orders:
@@ -258,7 +269,8 @@ class OrderTracker:
         if t is None or exec_id in self._execs or any(f.exec_id == exec_id for f in t.state.fills):
             return
         ours = from_ib(contract)
-        leg = next((i for i, lg in enumerate(t.request.legs) if lg.contract == ours), None)
+        leg = next((i for i, lg in enumerate(t.request.legs) if ours is not None and _same_listing(lg.contract, ours)),
+                   None)
         if leg is None:
             log.warning("order %s: execution %s of %s is none of its legs; ignored", t.ref, exec_id, ours)
             return
@@ -297,6 +309,11 @@ class OrderTracker:
         fill = Fill(exec_id=exec_id, leg=e.leg, contract=t.request.legs[e.leg].contract, side=e.side,
                     quantity=e.quantity, price=e.price, time_ns=e.time_ns, commission=commission)
         self.event(t, EventKind.FILL, fill=fill, time_ns=e.time_ns, perm_id=str(e.perm_id) if e.perm_id else None)
+
+
+def _same_listing(a: OptionContract, b: OptionContract) -> bool:
+    """The same listed option, whatever exchange/currency label each side carries (TWS reports SMART or CBOE)."""
+    return (a.root, a.expiry, a.strike, a.right) == (b.root, b.expiry, b.strike, b.right)
 
 
 def _same_terms(order, m: Modify) -> bool:

@@ -32,7 +32,9 @@ REQ_OPEN_ORDERS = 5
 
 
 def _refs_placed(gw: FakeGateway) -> list[str]:
-    return [ref for fields in gw.placed_orders() for ref in fields if ref.startswith("r-")]
+    """Our refs of the orders TWS got, once per TWS order id (a modify re-sends an id: not a new order)."""
+    by_id = {fields[1]: ref for fields in gw.placed_orders() for ref in fields if ref.startswith("r-")}
+    return list(by_id.values())
 
 
 def test_connect_and_sync_shows_the_paper_account(version):
@@ -84,16 +86,40 @@ def test_drop_reconnect_reconciles_fills_and_sends_nothing_twice(version, ib_cli
         state = await s.status("r-rest", OrderStatus.SUBMITTED)
         s.gw.drop_clients()
         await s.until(lambda: not s.conn.connected, what="drop seen")
-        s.submit(credit_vertical("r-late", 5600, 5575, limit=5.0))  # while away: queued, sent after reconnect
+        s.submit(credit_vertical("r-late", 5600, 5575, limit=5.0))  # while away: refused, never queued
+        assert "not connected to TWS" in s.states["r-late"].reason
+        assert s.states["r-late"].status is OrderStatus.REJECTED
         s.gw.fill_order(int(state.broker_order_id))  # filled while we were away
+        with pytest.raises(TimeoutError, match="IB not connected within 0.001 s"):
+            await s.conn.wait_ready(0.001)
+        await s.conn.wait_ready(5)
         await s.status("r-rest", OrderStatus.FILLED, timeout=5)
-        await s.status("r-late", OrderStatus.SUBMITTED, timeout=5)
         assert len(s.fills("r-rest")) == 2
         assert "IB DU1234567 (paper): reconnecting - connection to TWS dropped" in s.statuses
         assert s.statuses[-1] == "IB DU1234567 (paper): connected"
 
+    s = run(version, body, settings={"reconnect_delay": 0.2})
+    assert _refs_placed(s.gw) == ["r-rest"]  # sent exactly once
+
+
+def test_order_lost_in_a_drop_is_sent_once_after_the_reconnect(version, ib_client_errors):
+    ib_client_errors.allow("Peer closed")
+
+    async def body(s: Session) -> None:
+        client = s.conn.ib.client
+        real_place = client.placeOrder
+        client.placeOrder = lambda *args: None  # the bytes go into a socket that is already dead
+        s.submit(credit_vertical("r-lost", 5650, 5625, limit=5.0))
+        await s.until(lambda: s.broker.tracker.orders["r-lost"].order_id is not None, what="sent")
+        del client.placeOrder
+        assert client.placeOrder == real_place
+        s.gw.drop_clients()
+        await s.until(lambda: not s.conn.connected, what="drop seen")
+        state = await s.status("r-lost", OrderStatus.SUBMITTED, timeout=5)  # TWS did not know it: re-sent
+        assert state.broker_order_id != "None"
+
     s = run(version, body)
-    assert sorted(_refs_placed(s.gw)) == ["r-late", "r-rest"]  # each ref sent exactly once
+    assert _refs_placed(s.gw) == ["r-lost"]
 
 
 def test_restart_adopts_working_orders_by_ref(version, ib_client_errors):
@@ -121,6 +147,9 @@ def test_restart_adopts_working_orders_by_ref(version, ib_client_errors):
             assert "never reached TWS" in lost.reason
             assert second.states["r-keep"].status is OrderStatus.SUBMITTED
             await second.status("r-ack", OrderStatus.SUBMITTED)  # TWS knows the ref: adopted, not re-sent
+            second.broker._modify(kept.request.with_terms(limit=4.5))  # re-sent as TWS echoed it after restart
+            await second.until(lambda: second.states["r-keep"].limit == 4.5, what="amend after restart")
+            assert [o.lmt_price for o in gw.orders() if o.order_ref == "r-keep"] in ([4.5], [-4.5])
             second.broker._cancel("r-keep")
             await second.status("r-keep", OrderStatus.CANCELLED)
             await conn2.disconnect()

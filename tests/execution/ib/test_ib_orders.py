@@ -73,10 +73,11 @@ def test_modify_resting_combo_resends_the_echoed_contract(version):
     async def body(s: Session) -> None:
         s.submit(credit_vertical("r-mod", 5650, 5625, limit=5.0))  # far more credit than the market: rests
         state = await s.status("r-mod", OrderStatus.SUBMITTED)
-        s.broker._modify(state.request.with_terms(limit=4.5))
+        s.broker._modify(state.request.with_terms(limit=4.5, quantity=2))
         await s.until(lambda: s.states["r-mod"].limit == 4.5, what="amend")
+        assert s.states["r-mod"].quantity == 2
         (record,) = s.gw.orders()
-        assert record.is_live and math.isclose(abs(record.lmt_price), 4.5)
+        assert record.is_live and math.isclose(abs(record.lmt_price), 4.5) and record.quantity == 2
         modify = s.gw.placed_orders()[-1]
         assert str(BAG_CON_ID) in modify  # re-sent as TWS echoed it (conId of the combo)
         assert s.states["r-mod"].status is OrderStatus.SUBMITTED
@@ -116,6 +117,19 @@ def test_cancel_is_confirmed_by_tws(version, ib_client_errors):
         state = await s.status("r-cxl", OrderStatus.CANCELLED)
         assert state.reason
         assert s.kinds("r-cxl").count(("status", "cancelled")) == 1
+
+    run(version, body)
+
+
+def test_cancel_by_tws_says_why(version, ib_client_errors):
+    ib_client_errors.allow(202)
+
+    async def body(s: Session) -> None:
+        s.submit(credit_vertical("r-tws", 5650, 5625, limit=5.0))
+        state = await s.status("r-tws", OrderStatus.SUBMITTED)
+        s.gw.cancel_order(int(state.broker_order_id), reason="Margin check failed")
+        state = await s.status("r-tws", OrderStatus.CANCELLED)
+        assert "Margin check failed" in state.reason  # the 202 after the Cancelled status carries the why
 
     run(version, body)
 

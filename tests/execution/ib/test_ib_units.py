@@ -6,6 +6,7 @@ import asyncio
 import math
 import re
 import socket
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from spx_core.execution.ib.settings import (
     IbSettings,
     LiveTradingRefused,
 )
-from spx_core.execution.orders import OrderRequest, Side
+from spx_core.execution.ib.tracking import OrderTracker, Tracked
+from spx_core.execution.orders import OrderRequest, OrderState, OrderStatus, Side
 from spx_core.strategies.structure import Leg
 from tests.execution.ib.harness import credit_vertical, put
 
@@ -132,3 +134,30 @@ def test_unreachable_gateway_is_one_clear_error(ib_client_errors):
         assert conn.status.state is ConnectionState.DISCONNECTED and not conn.connected
 
     asyncio.run(main())
+
+
+def test_leg_executions_become_fills_with_their_commission():
+    events = []
+    tracker = OrderTracker(events.append, lambda: 1, lambda delay, fn: None, commission_wait=1.0,
+                           client_id=lambda: 17, cancel_for_replace=lambda t: None, on_replace=lambda t: None)
+    short = replace(put(5750), exchange="SMART")  # labels differ from TWS's report; the listing is the same
+    request = OrderRequest(ref="r", legs=(Leg(short, 1), Leg(put(5725), -1)), side=Side.SELL, quantity=1, limit=1.0)
+    tracker.add(t := Tracked(OrderState.new(request)))
+    tracker.status(t, OrderStatus.SUBMITTED)
+
+    def execution(exec_id: str, local: str, side: str, price: float, sec_type: str = "OPT"):
+        contract = ibm.Contract(secType=sec_type, localSymbol=local, multiplier="100", conId=1)
+        tracker.on_exec(-1, contract, ibm.Execution(execId=exec_id, side=side, shares=1.0, price=price,
+                                                    orderRef="r", clientId=17, orderId=5, permId=9))
+
+    execution("bag", "", "SLD", 1.2, sec_type="BAG")  # the combo's summary: not a fill
+    execution("e1", "SPXW  261204P05750000", "SLD", 3.0)
+    tracker.on_commission(ibm.CommissionReport(execId="e2", commission=0.66))  # before its execution
+    execution("e2", "SPXW  261204P05725000", "BOT", 1.8)
+    tracker.on_commission(ibm.CommissionReport(execId="e1", commission=0.65))
+    fills = [e.fill for e in events if e.fill is not None]
+    assert [(f.exec_id, f.leg, f.side, f.price, f.commission) for f in fills] == \
+        [("e2", 1, Side.BUY, 1.8, 0.66), ("e1", 0, Side.SELL, 3.0, 0.65)]
+    assert t.state.status is OrderStatus.FILLED and math.isclose(t.state.avg_fill_price, 1.2)
+    execution("e1", "SPXW  261204P05750000", "SLD", 3.0)  # re-sent on reconnect: no second fill
+    assert len([e for e in events if e.fill is not None]) == 2
