@@ -100,11 +100,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("SPX Terminal")
     app.setOrganizationName("SPXTerminal")
     reporter = ErrorReporter(show=args.self_test is None)
-    import qasync
-
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+    with qasync_runner(app) as runner:
         reporter.install(runner.get_loop())
         return runner.run(_run(app, args, reporter, log_path))
+
+
+def qasync_runner(app) -> asyncio.Runner:
+    """A Runner on a qasync loop over ``app``, also registered as the thread's event loop: ib_insync looks the loop
+    up through the policy (``asyncio.get_event_loop_policy().get_event_loop()``), which a Runner with a loop factory
+    leaves unset, so its connect would wait on a second loop ("attached to a different loop")."""
+    import qasync
+
+    runner = asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app))
+    asyncio.set_event_loop(runner.get_loop())
+    return runner
 
 
 async def _run(app, args: argparse.Namespace, reporter, log_path) -> int:

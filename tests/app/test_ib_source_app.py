@@ -4,6 +4,10 @@ settings that say where TWS is."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 from datetime import datetime
 
 import pytest
@@ -87,3 +91,31 @@ def test_settings_dialog_edits_where_tws_is(qtbot):
     dialog.ib_host_edit.setText("")
     dialog.accept()
     assert "IB host is empty" in dialog.error_label.text() and dialog.result() == 0
+
+
+@pytest.mark.slow
+def test_self_test_on_ib_market_data(gateway, tmp_path):
+    """The app as started from the command line: its loop must be the one the IB client library finds through
+    asyncio's policy (a Runner with a loop factory leaves it unset: "attached to a different loop")."""
+    gw, host, port = gateway
+    (tmp_path / "settings.ini").write_text(f"[settings]\nib_host={host}\nib_port={port}\nib_client_id=43\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SPX_TERMINAL_HOME=str(tmp_path))
+    stop = threading.Event()
+
+    def walk() -> None:  # a live market: the self-test wants the feed to keep flowing
+        step = 0
+        while not stop.wait(0.5):
+            step += 1
+            gw.move_market(spot=5800.0 + (step % 7) * 0.4)
+
+    mover = threading.Thread(target=walk, daemon=True)
+    mover.start()
+    try:
+        result = subprocess.run([sys.executable, "-m", "app.main", "--source", "ib", "--self-test", "60"], env=env,
+                                check=False, capture_output=True, text=True, timeout=180)
+    finally:
+        stop.set()
+        mover.join(5)
+    out = result.stdout
+    assert result.returncode == 0, f"exit {result.returncode}\n{out}\n{result.stderr[-3000:]}"
+    assert "PASS feed: IB running" in out and "98 quotes" in out and "PASS chain" in out, out
