@@ -123,7 +123,7 @@ class IbMarketDataSource:
         self._latest: ChainSnapshot | None = None
         self._last_key: tuple[float, bool] | None = None
         self._sequence = 0
-        self._layout_dirty = False
+        self._layout_dirty = self._applying = False
         self._paused = False
         self._task: asyncio.Task | None = None
         self._recenter_task: asyncio.Task | None = None
@@ -246,7 +246,11 @@ class IbMarketDataSource:
 
     async def _apply(self, selection: Selection) -> None:
         """Stream ``selection`` (caller holds the lines' io); the next batch is a new layout."""
-        keep = await self._lines.apply(selection.contracts)
+        self._applying = True  # lines are cancelled before new ones come: batches wait for the new layout
+        try:
+            keep = await self._lines.apply(selection.contracts)
+        finally:
+            self._applying = False
         self._selection = replace(selection, contracts=keep)
         self._rows = ChainRows(keep, self._clock())
         self._layout_dirty = True
@@ -270,7 +274,7 @@ class IbMarketDataSource:
 
     def _emit(self) -> None:
         rows = self._rows
-        if rows is None:
+        if rows is None or self._applying:
             return
         now = self._clock()
         spot = self._index_price()

@@ -259,6 +259,10 @@ def test_market_move_sends_changed_rows_then_recentres(version):
         added = r.gw.count(REQ_MKT_DATA) - lines
         assert added == r.gw.count(CANCEL_MKT_DATA) == 2 * 2 * 10  # 10 new strikes in, 10 old out, per series
         assert len(r.source.subscriptions().contracts) == 80
+        await asyncio.sleep(0.3)
+        # while the new strikes were qualified, the lines left behind were cancelled: no batch showed them empty
+        assert all(np.isfinite(b.snapshot.bid).all() for b in r.batches), [
+            (b.sequence, int(np.isnan(b.snapshot.bid).sum())) for b in r.batches]
 
     run(version, body, source={"strike_window": 20, "expiries": 2})
 
