@@ -153,10 +153,11 @@ class AppContext(QObject):
 
     # --- orders (issue "Orders and brokers") -----------------------------------------------------------------
     # Events: order_requested(OrderRequest): open the ticket with this order (e.g. a trade's closing order);
-    #         contract_traded(OptionContract): the user asked to trade one contract (chain double-click);
+    #         contract_traded(OptionContract, str): the user asked to trade one contract, "buy" or "sell"
+    #             (chain double-click: the ask buys, the bid sells);
     #         trading_changed(TradingSession | None): the order service was started, switched or stopped.
     order_requested = Signal(object)
-    contract_traded = Signal(object)
+    contract_traded = Signal(object, str)
     trading_changed = Signal(object)
     _trading = None
 
@@ -173,5 +174,6 @@ class AppContext(QObject):
     def request_order(self, request: object) -> None:
         self.order_requested.emit(request)
 
-    def trade_contract(self, contract: OptionContract) -> None:
-        self.contract_traded.emit(contract)
+    def trade_contract(self, contract: OptionContract, side: str = "buy") -> None:
+        """Open the order ticket on one contract; ``side`` "buy" or "sell" (``Side`` values)."""
+        self.contract_traded.emit(contract, str(side))

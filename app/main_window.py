@@ -22,11 +22,14 @@ from qasync import asyncSlot
 from app.context import AppContext
 from app.feed import Feed
 from app.panels.base import LivePanel
+from app.panels.blotter_panel import BlotterPanel
 from app.panels.builder_panel import BuilderPanel
 from app.panels.chain_panel import ChainPanel
 from app.panels.market_panel import MarketPanel
+from app.panels.positions_panel import PositionsPanel
 from app.panels.scanner_panel import ScannerPanel
 from app.panels.surface_panel import SurfacePanel
+from app.panels.ticket_panel import TicketPanel
 from app.resources import ResourceMissingError, icon_path, style_path
 from app.settings import AppSettings, qsettings, save_settings
 from app.source_toolbar import SourceToolBar
@@ -42,7 +45,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MainWindow", "PanelSpec", "PANELS", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,19 @@ PANELS: tuple[PanelSpec, ...] = (
     # builder; as a tab it still feeds the scanner's entry gate (it computes while covered)
     PanelSpec("market", "Market", MarketPanel, tab_with="surface"),
     PanelSpec("scanner", "Spread scanner", ScannerPanel, tab_with="chain"),  # a tab behind the chain
+    PanelSpec("ticket", "Order ticket", TicketPanel, tab_with="surface"),  # comes forward when a trade is asked
+    # tabs behind the chain, not a strip along the bottom: at 1280x720 a strip took the builder's chart down to
+    # ~190 px (the tables are as wide as the chain; the ticket and the panel's status lines report fills)
+    PanelSpec("positions", "Positions", PositionsPanel, tab_with="chain"),
+    PanelSpec("blotter", "Orders", BlotterPanel, tab_with="chain"),
 )
+
+
+def _trading_settings(settings: AppSettings) -> tuple[object, ...]:
+    """The settings the order service is built from (a change restarts it): the broker, the paper account's
+    and the IB connection's."""
+    return tuple(getattr(settings, f) for f in settings.__dataclass_fields__
+                 if f in ("broker", "starting_cash", "fill_model", "fill_offset", "latency_ms") or f.startswith("ib_"))
 
 
 def apply_theme(app: QApplication, theme: str) -> None:
@@ -192,7 +207,38 @@ class MainWindow(QMainWindow):
 
     @store.setter
     def store(self, store: Store | None) -> None:
+        if store is not self.context.store:
+            self.stop_trading()  # orders are written to the database they were placed in
         self.context.set_store(store)
+
+    # --- trading --------------------------------------------------------------------------------------
+    def start_trading(self) -> None:
+        """Open the order service on the open database (restores working orders and positions); idempotent.
+
+        A failure (an unusable database, a broker this build lacks) is one status line; the market runs on."""
+        if self.store is None or self.context.trading is not None:
+            return
+        from app.trading import open_session
+
+        try:
+            session = open_session(self.store, self.settings, parent=self)
+        except Exception as exc:
+            log.exception("cannot start the order service")
+            self.status.showMessage(f"Orders unavailable: {exc}", 15_000)
+            return
+        self.feed.batch.connect(session.on_batch)
+        session.broker_changed.connect(self.status.set_trading)
+        if self.feed.last_batch is not None:
+            session.on_batch(self.feed.last_batch)
+        self.context.set_trading(session)
+
+    def stop_trading(self) -> None:
+        session = self.context.trading
+        if session is None:
+            return
+        self.feed.batch.disconnect(session.on_batch)
+        self.context.set_trading(None)
+        session.close()
 
     def save_layout(self) -> None:
         store = qsettings()
@@ -295,6 +341,9 @@ class MainWindow(QMainWindow):
         if new.db_path != old.db_path:
             self.db_path = database_path(new.db_path or None)
             self.store = None
+        elif _trading_settings(new) != _trading_settings(old) and self.store is not None:
+            self.stop_trading()  # the new broker adopts the working orders on restore
+            self.start_trading()
         self.settings_changed.emit(new)
         if new.seed != old.seed and self._mode() == "sim":
             self._switch("sim", "")
@@ -318,6 +367,7 @@ class MainWindow(QMainWindow):
         self.toolbar.pause_toggled.connect(self._set_paused)
         self.toolbar.seek_requested.connect(self._seek)
         self.context.settings_requested.connect(self.apply_settings)
+        self.context.trading_changed.connect(self.status.set_trading)
         self.toolbar.sessions_wanted.connect(self._on_sessions_wanted)
         self.toolbar.skip_gaps_toggled.connect(self._set_skip_gaps)
         if "market" in self.panels:  # the market state is app-wide: the scanner's entry gate reads it
@@ -357,6 +407,7 @@ class MainWindow(QMainWindow):
             from spx_core.storage import Store
 
             self.store = await asyncio.to_thread(Store.open, self.db_path)
+        self.start_trading()
         await self.refresh_sessions()
         return self.store
 
@@ -418,10 +469,10 @@ class MainWindow(QMainWindow):
             await self.feed.replay(self.store, session, speed=1.0, skip_gaps=skip)
             self.toolbar.set_mode(kind, session=session, speed=1.0, skip_gaps=skip)
         elif kind is SourceKind.IB:
-            from app.settings import ib_settings
+            from app.feed import ib_data_settings
 
             self.toolbar.set_mode(kind)  # before connecting: the choice shows while TWS answers
-            await self.feed.ib(ib_settings(self.settings), strike_window=self.settings.strike_window)
+            await self.feed.ib(ib_data_settings(self.settings), strike_window=self.settings.strike_window)
         else:
             await self.feed.simulated(seed=self.settings.seed, speed=self.settings.speed)
             self.toolbar.set_mode(SourceKind.SIM, speed=self.settings.speed)
@@ -467,6 +518,7 @@ class MainWindow(QMainWindow):
         await self.feed.stop()
         for panel in self.panels.values():
             panel.shutdown()
+        self.stop_trading()
         if self.store is not None:
             self.store.close()
             self.store = None

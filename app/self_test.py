@@ -2,6 +2,10 @@
 
 Checks the window, the feed, every registered panel on screen (its ``self_test_status``; a closed
 panel computes nothing and is reported as not checked) and that no error was reported.
+
+Then it trades on paper as a user would (:mod:`app.self_test_trading`): a 1-lot SPXW put credit vertical at
+the natural price placed through the window's TradingSession, filled, seen in the blotter and as a trade in
+the positions panel, closed, and seen flat.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ if TYPE_CHECKING:
     from app.main_window import MainWindow
 
 __all__ = ["run_self_test"]
+
+#: Seconds the paper round trip (place, fill, see, close, see flat) may take beyond the panels' wait.
+TRADING_SECONDS = 20.0
 
 
 async def run_self_test(window: MainWindow, seconds: float, reporter: ErrorReporter) -> int:
@@ -40,6 +47,9 @@ async def run_self_test(window: MainWindow, seconds: float, reporter: ErrorRepor
         if done or time.monotonic() >= deadline:
             break
         await asyncio.sleep(0.25)
+    from app.self_test_trading import run_trading_check
+
+    checks.update(await run_trading_check(window, TRADING_SECONDS))
     for name, (ok, message) in checks.items():
         print(f"{'PASS' if ok else 'FAIL'} {name}: {message}", flush=True)
     failed = [name for name, (ok, _) in checks.items() if not ok]

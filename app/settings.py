@@ -7,6 +7,7 @@ point ``SPX_TERMINAL_HOME`` at a temp folder never touch a developer's real sett
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -17,13 +18,18 @@ from spx_core.path_checks import DataPathError, PathOrigin, check_database_path
 from spx_core.paths import data_dir
 
 __all__ = ["AppSettings", "SettingsError", "load_settings", "load_settings_with_notes", "save_settings", "qsettings",
-           "THEMES", "SPEEDS", "SETTINGS_DB", "ib_settings"]
+           "THEMES", "SPEEDS", "SETTINGS_DB", "BROKERS", "FILL_MODELS"]
 
 log = logging.getLogger(__name__)
 
 THEMES = ("dark", "light")
 #: Simulator speeds offered in the toolbar (simulated seconds per wall second).
 SPEEDS = (1.0, 10.0, 60.0)
+#: Brokers orders can go to: the in-process paper broker (default) or Interactive Brokers (TWS / IB Gateway).
+BROKERS = ("paper", "ib")
+#: Paper fill models (``spx_core.execution.fill_model.FillModel.mode``): cross at the natural price, fill at
+#: mid, or at mid -/+ ``fill_offset`` of the package spread against us.
+FILL_MODELS = ("natural", "mid", "mid_offset")
 
 
 class SettingsError(ValueError):
@@ -46,8 +52,18 @@ class AppSettings:
         strike_window: strikes shown around the money in the chain (4..400).
         chain_columns: visible chain columns, ChainField names (e.g. "BID", "IV").
         theme: "dark" or "light".
-        ib_host / ib_port / ib_client_id: TWS or IB Gateway for the "IB" market-data source (paper TWS 7497);
-            the client id must differ from every other API client's on that TWS (the order connection's too).
+        broker: where orders go, one of :data:`BROKERS` ("paper" default).
+        starting_cash: the paper account's cash before any trade, dollars (> 0).
+        fill_model: paper fill model, one of :data:`FILL_MODELS`.
+        fill_offset: for "mid_offset", the fraction of each leg's bid/ask spread paid beyond mid (0..0.5, where
+            0.5 is the natural price; 0.30 as the SPX Tools plan's backtest uses).
+        latency_ms: paper broker latency between an order's arrival and its first possible fill, wall ms of
+            market time (0..60000).
+        ib_host / ib_port / ib_client_id: where TWS or IB Gateway listens (paper TWS 7497 by default) and the
+            API client id (keep it stable: TWS binds orders to it).
+        ib_account: the IB account orders go to ("" = the one TWS manages).
+        ib_live_enabled / ib_live_confirmation: live trading needs both the switch on and the confirmation
+            ``spx_core.execution.ib.LIVE_CONFIRMATION`` typed exactly; otherwise a live port or account is refused.
     """
 
     db_path: str = ""
@@ -56,9 +72,17 @@ class AppSettings:
     strike_window: int = 30
     chain_columns: tuple[str, ...] = ("BID", "ASK", "IV", "DELTA", "GAMMA", "THETA", "VOLUME", "OI")
     theme: str = "dark"
+    broker: str = "paper"
+    starting_cash: float = 100_000.0
+    fill_model: str = "natural"
+    fill_offset: float = 0.30
+    latency_ms: int = 0
     ib_host: str = "127.0.0.1"
     ib_port: int = 7497
-    ib_client_id: int = 18
+    ib_client_id: int = 17
+    ib_account: str = ""
+    ib_live_enabled: bool = False
+    ib_live_confirmation: str = ""
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -73,12 +97,31 @@ class AppSettings:
             raise SettingsError(f"chain columns {unknown or '(none)'} invalid; choose from {sorted(known)}")
         if self.theme not in THEMES:
             raise SettingsError(f"theme {self.theme!r} must be one of {THEMES}")
-        _check_ib(self)
+        self._check_trading()
         if self.db_path:
             try:  # refused here, the settings dialog shows the reason instead of the app failing later
                 check_database_path(Path(self.db_path).expanduser(), SETTINGS_DB, must_exist=False)
             except DataPathError as exc:
                 raise SettingsError(str(exc)) from None
+
+    def _check_trading(self) -> None:
+        if self.broker not in BROKERS:
+            raise SettingsError(f"broker {self.broker!r} must be one of {', '.join(BROKERS)}")
+        if not (math.isfinite(self.starting_cash) and self.starting_cash > 0):
+            raise SettingsError(f"starting cash {self.starting_cash!r} must be a positive number of dollars")
+        if self.fill_model not in FILL_MODELS:
+            raise SettingsError(f"fill model {self.fill_model!r} must be one of {', '.join(FILL_MODELS)}")
+        if not 0.0 <= self.fill_offset <= 0.5:
+            raise SettingsError(f"fill offset {self.fill_offset!r} must be a fraction of the spread from 0 to 0.5 "
+                                f"(0.5 fills at the natural price)")
+        if not 0 <= self.latency_ms <= 60_000:
+            raise SettingsError(f"paper latency {self.latency_ms} ms must be between 0 and 60000 ms")
+        if not self.ib_host.strip():
+            raise SettingsError("IB host is empty; use 127.0.0.1 for TWS or IB Gateway on this machine")
+        if not 0 < self.ib_port < 65536:
+            raise SettingsError(f"IB port {self.ib_port} is not a TCP port; TWS paper listens on 7497")
+        if self.ib_client_id < 0:
+            raise SettingsError(f"IB client id {self.ib_client_id} must be >= 0")
 
     @property
     def chain_fields(self) -> list[ChainField]:
@@ -86,22 +129,6 @@ class AppSettings:
 
     def with_changes(self, **changes: object) -> AppSettings:
         return replace(self, **changes)
-
-
-def _check_ib(s: AppSettings) -> None:
-    if not s.ib_host.strip():
-        raise SettingsError("IB host is empty; use 127.0.0.1 for TWS / IB Gateway on this machine")
-    if not 0 < s.ib_port < 65536:
-        raise SettingsError(f"IB port {s.ib_port} is not a TCP port; paper TWS listens on 7497, IB Gateway on 4002")
-    if not 0 <= s.ib_client_id < 2**31:
-        raise SettingsError(f"IB client id {s.ib_client_id} must be a non-negative integer")
-
-
-def ib_settings(s: AppSettings):
-    """The IB connection settings of the "IB" market-data source (``spx_core.execution.ib.IbSettings``)."""
-    from spx_core.execution.ib import IbSettings
-
-    return IbSettings(host=s.ib_host, port=s.ib_port, client_id=s.ib_client_id)
 
 
 def qsettings() -> QSettings:
@@ -130,7 +157,9 @@ def load_settings_with_notes() -> tuple[AppSettings, tuple[str, ...]]:
             continue
         default = getattr(defaults, f.name)
         try:
-            if isinstance(default, tuple):
+            if isinstance(default, bool):  # the INI stores "true"/"false": bool("false") would be True
+                values[f.name] = str(raw).strip().lower() in ("true", "1", "yes")
+            elif isinstance(default, tuple):
                 values[f.name] = tuple(x for x in (raw if isinstance(raw, list) else str(raw).split(",")) if x)
             else:
                 values[f.name] = type(default)(raw)

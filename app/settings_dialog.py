@@ -1,14 +1,35 @@
 """Settings dialog: database, simulator seed and speed, strike window, visible chain columns, theme, and where
-TWS / IB Gateway listens for the IB market-data source."""
+orders go (broker; the paper account's cash, fill model and latency; TWS / IB Gateway and the live switch)."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.models.chain_data import VISIBLE_FIELDS
-from app.settings import SPEEDS, THEMES, AppSettings, SettingsError
+from app.settings import (
+    BROKERS,
+    FILL_MODELS,
+    SPEEDS,
+    THEMES,
+    AppSettings,
+    SettingsError,
+)
 
 __all__ = ["SettingsDialog"]
 
@@ -20,6 +41,7 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setObjectName("settings_dialog")
+        self._original = settings
         form = QFormLayout()
         self.db_edit = QLineEdit(settings.db_path)
         self.db_edit.setPlaceholderText("default: spx_terminal.sqlite in the user data folder")
@@ -55,21 +77,7 @@ class SettingsDialog(QDialog):
         self.theme_combo.addItems(THEMES)
         self.theme_combo.setCurrentText(settings.theme)
         form.addRow("Theme", self.theme_combo)
-        self.ib_host_edit = QLineEdit(settings.ib_host)
-        self.ib_port_spin = QSpinBox()
-        self.ib_port_spin.setRange(1, 65535)
-        self.ib_port_spin.setValue(settings.ib_port)
-        self.ib_port_spin.setToolTip("TWS paper 7497, IB Gateway paper 4002 (live ports are refused)")
-        self.ib_client_spin = QSpinBox()
-        self.ib_client_spin.setRange(0, 2**31 - 1)
-        self.ib_client_spin.setValue(settings.ib_client_id)
-        self.ib_client_spin.setToolTip("API client id of the market-data connection: unique among TWS's clients")
-        ib_row = QHBoxLayout()
-        for label, widget in (("host", self.ib_host_edit), ("port", self.ib_port_spin),
-                              ("client id", self.ib_client_spin)):
-            ib_row.addWidget(QLabel(label))
-            ib_row.addWidget(widget, 1 if widget is self.ib_host_edit else 0)
-        form.addRow("IB (TWS / Gateway)", ib_row)
+        self._trading_rows(form, settings)
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #ff6b6b")
         self.note = QLabel("Database and seed changes take effect when the source restarts.")
@@ -82,7 +90,64 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.note)
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
-        self._original = settings
+
+    def _trading_rows(self, form: QFormLayout, settings: AppSettings) -> None:
+        self.broker_combo = QComboBox()
+        self.broker_combo.addItems(BROKERS)
+        self.broker_combo.setCurrentText(settings.broker)
+        self.broker_combo.setToolTip("paper: the in-process paper broker on the market shown; ib: Interactive "
+                                     "Brokers through TWS or IB Gateway (below)")
+        form.addRow("Broker", self.broker_combo)
+        self.cash_spin = QDoubleSpinBox()
+        self.cash_spin.setRange(1.0, 1e9)
+        self.cash_spin.setDecimals(0)
+        self.cash_spin.setPrefix("$")
+        self.cash_spin.setValue(settings.starting_cash)
+        form.addRow("Paper starting cash", self.cash_spin)
+        self.fill_combo = QComboBox()
+        self.fill_combo.addItems(FILL_MODELS)
+        self.fill_combo.setCurrentText(settings.fill_model)
+        form.addRow("Paper fill model", self.fill_combo)
+        self.offset_spin = QDoubleSpinBox()
+        self.offset_spin.setRange(0.0, 0.5)
+        self.offset_spin.setSingleStep(0.05)
+        self.offset_spin.setValue(settings.fill_offset)
+        self.offset_spin.setToolTip("mid_offset: the fraction of each leg's spread paid beyond mid (0.5 = natural)")
+        form.addRow("Mid offset (of the spread)", self.offset_spin)
+        self.latency_spin = QSpinBox()
+        self.latency_spin.setRange(0, 60_000)
+        self.latency_spin.setSuffix(" ms")
+        self.latency_spin.setValue(settings.latency_ms)
+        form.addRow("Paper latency", self.latency_spin)
+        self.ib_host_edit = QLineEdit(settings.ib_host)
+        self.ib_port_spin = QSpinBox()
+        self.ib_port_spin.setRange(1, 65535)
+        self.ib_port_spin.setValue(settings.ib_port)
+        self.ib_port_spin.setToolTip("TWS paper 7497, IB Gateway paper 4002 (live: 7496 / 4001)")
+        self.ib_client_spin = QSpinBox()
+        self.ib_client_spin.setRange(0, 2**31 - 1)
+        self.ib_client_spin.setValue(settings.ib_client_id)
+        ib_row = QHBoxLayout()
+        for label, widget in (("host", self.ib_host_edit), ("port", self.ib_port_spin),
+                              ("client id", self.ib_client_spin)):
+            ib_row.addWidget(QLabel(label))
+            ib_row.addWidget(widget)
+        form.addRow("IB (TWS / Gateway)", ib_row)
+        self.ib_account_edit = QLineEdit(settings.ib_account)
+        self.ib_account_edit.setPlaceholderText("the account TWS manages")
+        form.addRow("IB account", self.ib_account_edit)
+        self.live_check = QCheckBox("Enable live trading (real money)")
+        self.live_check.setChecked(settings.ib_live_enabled)
+        self.live_edit = QLineEdit(settings.ib_live_confirmation)
+        from spx_core.execution.ib.settings import (
+            LIVE_CONFIRMATION,  # (no IB client library is loaded by it)
+        )
+
+        self.live_edit.setPlaceholderText(f"type {LIVE_CONFIRMATION} to confirm")
+        live_row = QHBoxLayout()
+        live_row.addWidget(self.live_check)
+        live_row.addWidget(self.live_edit, 1)
+        form.addRow("IB live", live_row)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Database file", self.db_edit.text(),
@@ -93,12 +158,17 @@ class SettingsDialog(QDialog):
 
     def result_settings(self) -> AppSettings:
         """The edited settings; raises SettingsError naming the bad field."""
-        return self._original.with_changes(  # settings this dialog does not show are kept as they were
+        # from the original: a field this dialog does not edit keeps its value
+        return self._original.with_changes(
             db_path=self.db_edit.text().strip(), seed=self.seed_spin.value(),
             speed=float(self.speed_combo.currentData()), strike_window=self.window_spin.value(),
             chain_columns=tuple(name for name, box in self.column_checks.items() if box.isChecked()),
-            theme=self.theme_combo.currentText(), ib_host=self.ib_host_edit.text().strip(),
-            ib_port=self.ib_port_spin.value(), ib_client_id=self.ib_client_spin.value())
+            theme=self.theme_combo.currentText(), broker=self.broker_combo.currentText(),
+            starting_cash=float(self.cash_spin.value()), fill_model=self.fill_combo.currentText(),
+            fill_offset=round(float(self.offset_spin.value()), 4), latency_ms=self.latency_spin.value(),
+            ib_host=self.ib_host_edit.text().strip(), ib_port=self.ib_port_spin.value(),
+            ib_client_id=self.ib_client_spin.value(), ib_account=self.ib_account_edit.text().strip(),
+            ib_live_enabled=self.live_check.isChecked(), ib_live_confirmation=self.live_edit.text())
 
     def accept(self) -> None:
         try:

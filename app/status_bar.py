@@ -1,10 +1,13 @@
 """Status bar: the data source, its state and pace with one live ET clock of market time, the market
-session at that time, and how long ago data arrived.
+session at that time, how long ago data arrived, and the broker and account orders go to.
 
 The clock is the data's own time (simulated or replayed), not the wall clock: the latest batch's
 time, run forward at the source's pace between batches while the source runs, frozen while it is
 paused or finished ("running at 60x, Thu 12 Mar 10:31:05 ET"). Data age is an alarm only for a
 source that should be producing now (running and not a replay, whose quiet spells are the data's).
+
+The account is shown at all times ("Paper · PAPER", "IB paper · DU123456"); a live account is red
+(``live`` property), so real money is never mistaken for paper.
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from spx_core.domain.calendar import ET, UTC
-from spx_core.marketdata.source import QuoteBatch, SourceKind, SourceState, SourceStatus, speed_label
+from spx_core.marketdata.source import (
+    QuoteBatch,
+    SourceKind,
+    SourceState,
+    SourceStatus,
+    speed_label,
+)
 
 __all__ = ["TerminalStatusBar"]
 
@@ -33,9 +42,12 @@ class TerminalStatusBar(QStatusBar):
         self.state_label = QLabel("stopped")
         self.session_label = QLabel()
         self.age_label = QLabel("no data")
+        self.account_label = QLabel("Orders: not connected")
+        self.account_label.setObjectName("account_status")
+        self.account_label.setToolTip("where orders go: the broker and its account id (red: live trading)")
         for w in (self.source_label, self.state_label):
             self.addWidget(w)
-        for w in (self.age_label, self.session_label):
+        for w in (self.age_label, self.session_label, self.account_label):
             self.addPermanentWidget(w)
         self.state_label.setToolTip("data source state, its speed and the market time of the data (US/Eastern)")
         self.age_label.setToolTip("how long ago (wall time) the latest chain arrived")
@@ -69,6 +81,19 @@ class TerminalStatusBar(QStatusBar):
     def on_batch(self, batch: QuoteBatch) -> None:
         self._last_wall = time.monotonic()
         self._last_market_ns = batch.snapshot.time_ns
+
+    def set_trading(self, session: object | None) -> None:
+        """Show the broker and account of ``session`` (an ``app.trading.TradingSession``; None: no orders)."""
+        if session is None:
+            self.account_label.setText("Orders: not connected")
+            live = False
+        else:
+            self.account_label.setText(session.describe())
+            self.account_label.setToolTip(session.link_message or "where orders go: the broker and its account id")
+            live = bool(session.is_live)
+        self._set_prop(self.account_label, "live", "true" if live else "false")
+        # red without relying on the theme's style sheet: a live account must never look like paper
+        self.account_label.setStyleSheet("color: #ff3b30; font-weight: bold;" if live else "")
 
     def set_pace(self, speed: float | None, achieved: float | None = None) -> None:
         """The source's stated and measured speed (None when it has no speed control)."""

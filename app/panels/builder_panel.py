@@ -2,7 +2,8 @@
 
 Legs come from :class:`~app.context.AppContext` (Ctrl-click a bid to sell or an ask to buy in the
 chain, or right-click "Add to builder"); here the user changes a leg's side or quantity, removes a
-leg (the ✕ column or Delete) or clears them all. The panel shows:
+leg (the ✕ column or Delete) or clears them all, or sends them to the order ticket ("Trade", once a ticket
+listens). The panel shows:
 
 * the recognised structure's name and kind ("SPXW 2024-03-15 5700/5675 put credit vertical (25 wide)");
 * the legs table (:class:`~app.models.builder_model.LegsModel`): quote, IV and delta per leg, and
@@ -107,8 +108,14 @@ class BuilderPanel(LivePanel):
         self.clear_button = QPushButton("Clear legs")
         self.clear_button.setToolTip("Remove every leg from the builder")
         self.clear_button.clicked.connect(lambda: self._edited(()))
+        self.trade_button = QPushButton("Trade")
+        self.trade_button.setObjectName("builder_trade")
+        self.trade_button.setToolTip("Open the order ticket on these legs")
+        self.trade_button.setEnabled(False)
+        self.trade_button.clicked.connect(self.trade)
         top = QHBoxLayout()
         top.addWidget(self.title_label, 1)
+        top.addWidget(self.trade_button, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.clear_button, 0, Qt.AlignmentFlag.AlignTop)
         self.table = self._build_table()
         self.figures = {key: QLabel("–") for key, *_ in FIGURES}
@@ -298,6 +305,7 @@ class BuilderPanel(LivePanel):
         is a tab behind another, brings it to the front (the trader just picked a leg in the chain)."""
         grew = len(legs) > len(self.model.legs)
         self.model.set_legs(legs)
+        self._update_trade_button()
         dock = self.parentWidget()
         # a dock tabbed behind another stays "visible" with an empty visible region; a closed one is hidden
         if grew and isinstance(dock, QDockWidget) and self.isVisible() and self.visibleRegion().isEmpty():
@@ -307,6 +315,19 @@ class BuilderPanel(LivePanel):
         else:
             self.title_label.setText(f"{len(legs)} leg{'s' if len(legs) > 1 else ''}: valuing…")
         self.refresh(full=True)
+
+    def trade(self) -> None:
+        """The legs as one structure to the order ticket (``AppContext.request_trade``)."""
+        if not self.legs or self.context is None or not self.context.ticket_available:
+            return
+        from spx_core.strategies.recognize import recognize
+
+        result = self.result
+        self.context.request_trade(result.structure if result is not None and result.legs == self.legs
+                                   else recognize(self.legs))
+
+    def _update_trade_button(self, *_: object) -> None:
+        self.trade_button.setEnabled(bool(self.legs) and self.context is not None and self.context.ticket_available)
 
     def _edited(self, legs: tuple[Leg, ...]) -> None:
         if self.context is not None:
@@ -336,8 +357,10 @@ class BuilderPanel(LivePanel):
     def bind(self, context: AppContext) -> None:
         super().bind(context)
         context.legs_changed.connect(self.set_legs)
+        context.ticket_changed.connect(self._update_trade_button)
         if context.legs:
             self.set_legs(context.legs)
+        self._update_trade_button()
 
     def on_batch(self, batch: QuoteBatch) -> None:
         super().on_batch(batch)

@@ -10,6 +10,7 @@ italics with a tooltip saying so. Right-click: copy, copy row, export CSV, re-ce
 copies the selection as tab-separated text. The chosen expiry is remembered (QSettings).
 Strategy builder: Ctrl-click a bid (sell) or ask (buy) to add or remove that leg; right-click "Add to
 builder (buy/sell)"; the builder's legs are framed in the table.
+Order ticket: double-click a quote to trade that contract (the bid sells, any other cell of it buys).
 
 Events (Qt signals):
     contract_selected(OptionContract): the user selected a call or put cell.
@@ -225,6 +226,7 @@ class ChainPanel(LivePanel):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._show_context_menu)
         self.table.leg_clicked.connect(self.leg_toggled)
+        self.table.doubleClicked.connect(self._trade_cell)
         self.captions = SideCaptions(self.table)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -476,6 +478,16 @@ class ChainPanel(LivePanel):
         self._fields = fields
         self.model.set_fields(fields)
         self.columns_changed.emit([f.name for f in fields])
+
+    def _trade_cell(self, index: QModelIndex) -> None:
+        """Double-click: the contract to the order ticket, sold on its bid, bought on any other cell."""
+        contract = self.model.contract_at(index)
+        if contract is None or self.context is None:
+            return
+        if QGuiApplication.keyboardModifiers() & Qt.KeyboardModifier.ControlModifier:
+            return  # a fast Ctrl-click pair edits the builder's legs, it is not a trade
+        field = self.model.columns[index.column()][1]
+        self.context.trade_contract(contract, "sell" if field == ChainField.BID else "buy")
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         contract = self.model.contract_at(current)

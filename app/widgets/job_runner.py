@@ -12,6 +12,7 @@ Events (Qt signals, always delivered on the thread that owns the runner, i.e. th
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -21,6 +22,34 @@ from PySide6.QtCore import QObject, Signal, Slot
 __all__ = ["JobRunner"]
 
 log = logging.getLogger(__name__)
+
+_core_lock = threading.Lock()
+_core_loaded = False
+
+
+def _load_core() -> None:
+    """Import the core packages every worker uses, once, in one thread at a time.
+
+    Several panels' workers start together and import ``spx_core.surface`` / ``spx_core.strategies`` at the
+    same moment; those packages import each other, and Python's per-module import locks resolve such a
+    cycle between threads by handing one thread a partially initialised module ("cannot import name
+    'ExpiryFit' from partially initialized module", about one start in six). Loading them under one lock
+    first makes every later import in any worker a dictionary look-up.
+    """
+    global _core_loaded
+    if _core_loaded:
+        return
+    with _core_lock:
+        if not _core_loaded:
+            import spx_core.surface  # noqa: F401
+            import spx_core.strategies  # noqa: F401
+
+            _core_loaded = True
+
+
+def _run(fn: Callable[..., Any], *args: Any) -> Any:
+    _load_core()
+    return fn(*args)
 
 
 class JobRunner(QObject):
@@ -44,7 +73,7 @@ class JobRunner(QObject):
         """Start ``fn(*args)`` in the worker unless a job is running (then return False)."""
         if self._job is not None or self._closed:
             return False
-        job = self._executor.submit(fn, *args)
+        job = self._executor.submit(_run, fn, *args)
         self._job = job
         job.add_done_callback(self._from_worker)
         return True

@@ -250,7 +250,8 @@ def test_the_builder_shares_the_surface_dock_and_comes_forward_when_a_leg_is_pic
     window = make_window()  # every registered panel
     window.resize(1600, 900)
     builder, surface = window.panels["builder"], window.panels["surface"]
-    assert window.tabifiedDockWidgets(window.docks["surface"]) == [window.docks["builder"], window.docks["market"]]
+    assert window.tabifiedDockWidgets(window.docks["surface"]) == [window.docks["builder"], window.docks["market"],
+                                                                   window.docks["ticket"]]
     # the surface is in front until the trader picks legs
     def in_front(panel) -> bool:  # a dock tabbed behind another stays "visible" with an empty visible region
         return panel.isVisible() and not panel.visibleRegion().isEmpty()

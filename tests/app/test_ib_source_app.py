@@ -12,8 +12,9 @@ from datetime import datetime
 
 import pytest
 
+from app.feed import ib_data_settings
 from app.main import parse_args
-from app.settings import AppSettings, SettingsError, ib_settings
+from app.settings import AppSettings, SettingsError
 from spx_core.domain.calendar import ET
 from spx_core.marketdata.source import SourceKind, SourceState
 from tests.fakes.fixtures import fail_on_client_errors
@@ -31,7 +32,7 @@ def gateway(fail_on_client_errors):
 
 
 def _ib_window(make_window, host: str, port: int):
-    return make_window(AppSettings(seed=3, ib_host=host, ib_port=port, ib_client_id=41), source="ib")
+    return make_window(AppSettings(seed=3, ib_host=host, ib_port=port, ib_client_id=40), source="ib")
 
 
 def test_source_ib_streams_the_chain_and_says_what_is_subscribed(gateway, make_window, qtbot, run_async):
@@ -70,27 +71,12 @@ def test_unreachable_tws_is_one_status_line_and_the_app_runs_on(make_window, qtb
 
 def test_ib_settings_and_the_command_line():
     assert parse_args(["--source", "ib"]).source == "ib"
-    s = ib_settings(AppSettings(ib_host="10.0.0.5", ib_port=4002, ib_client_id=9))
-    assert (s.host, s.port, s.client_id) == ("10.0.0.5", 4002, 9)
-    with pytest.raises(SettingsError, match="IB port 0 is not a TCP port; paper TWS listens on 7497"):
+    s = ib_data_settings(AppSettings(ib_host="10.0.0.5", ib_port=4002, ib_client_id=9, ib_account="DU7"))
+    # its own client id beside the order connection's (TWS refuses an id in use)
+    assert (s.host, s.port, s.client_id, s.account) == ("10.0.0.5", 4002, 10, "DU7")
+    assert not s.live_allowed
+    with pytest.raises(SettingsError, match="IB port 0 is not a TCP port"):
         AppSettings(ib_port=0)
-    with pytest.raises(SettingsError, match="IB host is empty"):
-        AppSettings(ib_host=" ")
-
-
-def test_settings_dialog_edits_where_tws_is(qtbot):
-    from app.settings_dialog import SettingsDialog
-
-    dialog = SettingsDialog(AppSettings(ib_port=4002, ib_client_id=7))
-    qtbot.addWidget(dialog)
-    assert (dialog.ib_port_spin.value(), dialog.ib_client_spin.value()) == (4002, 7)
-    dialog.ib_host_edit.setText(" 192.168.1.20 ")
-    dialog.ib_client_spin.setValue(12)
-    result = dialog.result_settings()
-    assert (result.ib_host, result.ib_port, result.ib_client_id) == ("192.168.1.20", 4002, 12)
-    dialog.ib_host_edit.setText("")
-    dialog.accept()
-    assert "IB host is empty" in dialog.error_label.text() and dialog.result() == 0
 
 
 @pytest.mark.slow

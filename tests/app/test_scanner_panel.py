@@ -267,7 +267,9 @@ def test_in_the_main_window_a_tab_behind_the_chain_that_scans_when_raised(window
     scanner.raise_()
     qtbot.waitUntil(lambda: panel.model.rowCount() > 0, timeout=60_000)
     assert panel.payoff.data is not None and panel.self_test_status()[0]
-    assert not panel.trade_button.isEnabled() and panel.trade_button.toolTip() == NO_TICKET_TIP
+    # the window's order ticket listens: Trade sends the selected candidate there
+    assert panel.trade_button.toolTip() != NO_TICKET_TIP
+    assert panel.trade_button.isEnabled() == (panel.selected_candidate() is not None)
     window.reset_layout()  # the default layout keeps the tab and puts the chain in front again
     assert scanner in window.tabifiedDockWidgets(chain)
 

@@ -1,0 +1,431 @@
+"""TradingSession: the window's order service (gate -> broker -> store) on the live feed, for the panels.
+
+The main window builds one when the database is open (:func:`open_session`) and publishes it with
+``AppContext.set_trading``; the ticket places through it, the blotter lists and amends its orders, the
+positions panel shows its portfolio, the status bar its broker and account.
+
+What it wires (every order path goes through ``OrderService``, so through the pre-trade gate):
+    * an :class:`OrderRepository` on the window's store (every state change one transaction, before it shows);
+    * the broker the settings name: the in-process :class:`PaperBroker` by default, filling against this
+      session's :class:`FeedMarket` (the feed's latest snapshot per underlying, SPX with its SPY companion), or
+      Interactive Brokers (``IbBroker`` over an ``IbConnection`` to TWS / IB Gateway, connected on the running
+      loop at :meth:`TradingSession.start`; its state and any refusal, e.g. a live port without the typed
+      confirmation, come back as ``broker_changed`` and ``link_message``);
+    * ``service.restore()`` at start: working orders back at the broker, positions and today's P&L read back.
+
+Feeding: :meth:`on_batch` (connected to the feed) updates the market view and lets a market-driven broker
+fill what rests (the paper broker's ``on_market``: a dictionary look-up when nothing rests). Portfolio marks
+are refreshed on a coalescing timer, at most every ``refresh_ms`` (250 ms): a burst of batches and fills is
+one re-read and one ``portfolio_changed``.
+
+Events (Qt signals):
+    order_changed(OrderState): an order's stored state changed (placed, acknowledged, filled, amended, done).
+    portfolio_changed(Portfolio): positions, trades, marks and the account line (coalesced).
+    broker_changed(TradingSession): the broker (name, account, live) changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from spx_core.domain.calendar import ET
+from spx_core.domain.contracts import OptionContract
+from spx_core.domain.snapshot import ChainSnapshot
+from spx_core.execution.orders import OrderRequest, OrderState
+from spx_core.marketdata.source import QuoteBatch
+
+if TYPE_CHECKING:
+    from app.settings import AppSettings
+    from spx_core.execution.broker import Broker, WhatIf
+    from spx_core.storage import Store
+
+__all__ = [
+    "FeedMarket",
+    "MarketDriven",
+    "Portfolio",
+    "TradingSession",
+   
+    "day_start_ns",
+    "open_session",
+]
+
+log = logging.getLogger(__name__)
+
+#: Least wall milliseconds between two portfolio refreshes (marks, account): a few a second is what eyes read.
+REFRESH_MS = 250
+
+
+@runtime_checkable
+class MarketDriven(Protocol):
+    """A broker that fills against the market it is shown (the paper broker): call after every update."""
+
+    def on_market(self) -> None: ...
+
+
+@runtime_checkable
+class LinkedBroker(Protocol):
+    """A broker behind a connection the session opens and follows (IB: ``IbConnection``)."""
+
+    connection: Any
+
+
+class FeedMarket:
+    """A :class:`~spx_core.execution.broker.MarketView` over the feed: the latest snapshot per underlying.
+
+    ``now_ns`` is the market clock of the latest batch (the data's time: simulated or replayed), never the
+    wall clock, so the gate's and the broker's times agree with the chain they price against.
+    """
+
+    def __init__(self) -> None:
+        self._snapshots: dict[str, ChainSnapshot] = {}
+        self._now_ns = 0
+
+    def update(self, batch: QuoteBatch) -> None:
+        for b in (batch, *batch.companions):  # the simulator's SPY rides along with SPX
+            self._snapshots[b.snapshot.underlying] = b.snapshot
+        self._now_ns = batch.snapshot.time_ns  # a replay may start earlier than the last source: follow it
+
+    def now_ns(self) -> int:
+        return self._now_ns
+
+    def snapshot(self, underlying: str) -> ChainSnapshot | None:
+        return self._snapshots.get(underlying)
+
+    @property
+    def snapshots(self) -> dict[str, ChainSnapshot]:
+        """Underlying -> its latest snapshot (a copy)."""
+        return dict(self._snapshots)
+
+
+def day_start_ns(now_ns: int) -> int:
+    """UTC ns of midnight US/Eastern of the market day containing ``now_ns`` ("today" for P&L)."""
+    day = datetime.fromtimestamp(now_ns / 1e9, ET).date()
+    return int(datetime.combine(day, time(0), ET).timestamp()) * 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Portfolio:
+    """What the positions panel shows, as of ``time_ns`` (market clock).
+
+    Attributes:
+        positions: every position of the account (flat ones carry realized P&L), marked (``Position.mark``,
+            points; NaN without a usable quote).
+        trades: open trades and those closed today (``spx_core.portfolio.trades.Trade``).
+        marks: contract -> mid (points), the marks above.
+        account: the account line (``AccountSummary``) or None when it could not be computed (``reason``).
+        day_start_ns: where "today" starts (midnight ET of the market day).
+        snapshots: underlying -> the snapshot the marks come from (for greeks in the positions panel).
+    """
+
+    positions: tuple[Any, ...]
+    trades: tuple[Any, ...]
+    marks: dict[OptionContract, float]
+    account: Any | None
+    time_ns: int
+    day_start_ns: int
+    snapshots: dict[str, ChainSnapshot] = field(default_factory=dict)
+    reason: str = ""
+
+    def trade(self, trade_id: int) -> Any | None:
+        return next((t for t in self.trades if t.id == trade_id), None)
+
+    @property
+    def open_trades(self) -> tuple[Any, ...]:
+        return tuple(t for t in self.trades if t.status == "open")
+
+
+class TradingSession(QObject):
+    """See the module docstring. Build with :func:`open_session` (or pass the pieces, as tests do)."""
+
+    order_changed = Signal(object)
+    portfolio_changed = Signal(object)
+    broker_changed = Signal(object)
+
+    def __init__(self, service: Any, repo: Any, market: FeedMarket, *, starting_cash: float,
+                 gate: Any, refresh_ms: int = REFRESH_MS, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.repo = repo
+        self.market = market
+        self.gate = gate
+        self.starting_cash = starting_cash
+        self.portfolio: Portfolio | None = None
+        self._positions: tuple[Any, ...] = ()
+        self._trades: tuple[Any, ...] = ()
+        self._reload = True  # positions/trades must be re-read from the store (a fill arrived)
+        self._day_start = 0  # the market day the stored day baselines count from (midnight ET, UTC ns)
+        self._closed = False
+        #: the broker link's last word ("IB DU123 (paper): connected", or why it is not): the status bar tooltip
+        self.link_message = ""
+        self._link_tasks: set[asyncio.Task] = set()
+        self._unlink: Callable[[], None] | None = None
+        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_order)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(max(int(refresh_ms), 0))
+        self._timer.timeout.connect(self.refresh_portfolio)
+
+    # --- identity ---------------------------------------------------------------------------------------
+    @property
+    def broker(self) -> Broker:
+        return self.service.broker
+
+    @property
+    def broker_name(self) -> str:
+        return self.broker.name
+
+    @property
+    def account(self) -> str:
+        return self.broker.account
+
+    @property
+    def is_live(self) -> bool:
+        return self.broker.is_live
+
+    def describe(self) -> str:
+        """"Paper · PAPER", "IB paper · DU123456", "IB LIVE · U123456" (what the status bar shows); a broker
+        that is not connected says so."""
+        if self.broker_name == "paper":
+            kind = "Paper"
+        else:
+            kind = f"{self.broker_name.upper()} {'LIVE' if self.is_live else 'paper'}"
+        state = "" if self.broker.connected else " (not connected)"
+        return f"{kind} · {self.account or 'no account yet'}{state}"
+
+    # --- lifetime ---------------------------------------------------------------------------------------
+    def start(self) -> list[OrderState]:
+        """Restore what the store holds: working orders handed back to the broker, positions and today's P&L."""
+        restored = self.service.restore()
+        log.info("trading: %s, %d working orders restored", self.describe(), len(restored))
+        self.refresh_portfolio()
+        if isinstance(self.broker, LinkedBroker):
+            self._link(self.broker.connection)
+        return restored
+
+    def _link(self, connection: Any) -> None:
+        """Follow the connection's state (status bar) and connect it on the running loop (never blocks)."""
+        self._unlink = connection.on_status(self._on_link)
+        self._spawn(self._connect(connection))
+
+    async def _connect(self, connection: Any) -> None:
+        from spx_core.execution.broker import BrokerError
+
+        try:
+            await connection.connect()
+        except (ConnectionError, TimeoutError, OSError, BrokerError) as exc:  # incl. LiveTradingRefused
+            self.link_message = str(exc)
+            log.warning("trading: %s", exc)
+            self.broker_changed.emit(self)
+
+    def _on_link(self, status: Any) -> None:
+        self.link_message = status.text
+        if not self._closed:
+            self.broker_changed.emit(self)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._link_tasks.add(task)
+        task.add_done_callback(self._link_tasks.discard)
+
+    def close(self) -> None:
+        """Stop listening and release the broker (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.stop()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._unlink is not None:
+            self._unlink()
+            self._unlink = None
+        for task in list(self._link_tasks):
+            task.cancel()
+        self.broker.close()
+        if isinstance(self.broker, LinkedBroker):
+            try:
+                asyncio.get_running_loop().create_task(self.broker.connection.disconnect())
+            except RuntimeError:  # no loop runs (a test's teardown): the library's socket closes with it
+                self.broker.connection.ib.disconnect()
+
+    def switch_broker(self, broker: Broker) -> None:
+        self.service.switch_broker(broker)
+        self.broker_changed.emit(self)
+
+    # --- orders (everything through the service: the gate cannot be skipped) -------------------------------
+    def preview(self, request: OrderRequest) -> Any:
+        """The gate's verdict on ``request`` now, without approving it (the ticket shows it before sending)."""
+        return self.service.preview(request)
+
+    def what_if(self, request: OrderRequest) -> WhatIf | None:
+        return self.broker.what_if(request)
+
+    def place(self, request: OrderRequest) -> Any:
+        """Gate, store and send; returns ``PlaceResult(state, verdict)`` (refused: stored REJECTED with why)."""
+        return self.service.place(request)
+
+    def modify(self, ref: str, *, limit: float | None = None, quantity: int | None = None) -> Any:
+        return self.service.modify(ref, limit=limit, quantity=quantity)
+
+    def cancel(self, ref: str) -> None:
+        self.service.cancel(ref)
+
+    def close_request(self, trade_id: int, *, quantity: int | None = None) -> OrderRequest:
+        """The order that closes the open units of trade ``trade_id`` (the ticket opens with it): a limit at the
+        package's mid now when every leg has a quote (tick-rounded; the ticket re-prices it), else a market order.
+
+        Raises:
+            TradeError: no such trade, or it has nothing open.
+        """
+        from spx_core.execution.ticks import round_to_tick
+        from spx_core.portfolio.trades import TradeError, closing_request
+
+        trade = self.repo.trade(trade_id)
+        if trade is None:
+            raise TradeError(f"no trade {trade_id} in the store")
+        mark = trade.mark_price(self.market)  # opening convention; closing is the opposite side: same number
+        limit = None
+        if math.isfinite(mark):
+            limit = round_to_tick(mark, combo=len(trade.legs) > 1, root=trade.legs[0].contract.root)
+        return closing_request(trade, quantity=quantity, limit=limit, now_ns=self.market.now_ns(),
+                               broker=self.broker_name, account=self.account, source="positions")
+
+    def orders(self) -> list[OrderState]:
+        return list(self.service.orders())
+
+    # --- market and portfolio -------------------------------------------------------------------------------
+    def on_batch(self, batch: QuoteBatch) -> None:
+        """The feed's batch: new market view, resting paper orders checked, a portfolio refresh scheduled."""
+        self.market.update(batch)
+        broker = self.broker
+        if isinstance(broker, MarketDriven):
+            try:
+                broker.on_market()
+            except Exception:  # one bad fill check must not stop the feed (logged; the order stays working)
+                log.exception("trading: the %s broker failed on a market update", broker.name)
+        self._schedule()
+
+    def _on_order(self, state: OrderState) -> None:
+        if state.fills:
+            self._reload = True
+        self.order_changed.emit(state)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._closed and not self._timer.isActive():
+            self._timer.start()
+
+    def refresh_portfolio(self) -> Portfolio:
+        """Re-read positions and trades if fills arrived, re-mark them, compute the account; emit."""
+        now = self.market.now_ns()
+        start = day_start_ns(now) if now else 0
+        if start > self._day_start:  # a new market day: today's P&L counts from the marks now
+            self._roll_day(start)
+        if self._reload:
+            self._reload = False
+            # every position ever (flat ones carry realized P&L into net liquidation); open and today's trades
+            self._positions = tuple(self.repo.positions(closed_since_ns=0))
+            self._trades = tuple(self.repo.trades(since_ns=start))
+        from spx_core.portfolio.positions import marks_from_view
+
+        contracts = {p.contract for p in self._positions if p.is_open} | {c for t in self._trades for c in t.contracts}
+        marks = marks_from_view(self.market, contracts)
+        positions = tuple(p.with_mark(marks.get(p.contract, math.nan)) for p in self._positions)
+        account, reason = self._account(positions, start)
+        self.portfolio = Portfolio(positions, self._trades, marks, account, now, start,
+                                   self.market.snapshots, reason)
+        self.portfolio_changed.emit(self.portfolio)
+        return self.portfolio
+
+    def _roll_day(self, start: int) -> None:
+        from spx_core.portfolio.positions import marks_from_view
+
+        self._day_start = start
+        held = [p.contract for p in self.repo.positions()]
+        try:
+            self.repo.start_day(start, marks_from_view(self.market, held))
+        except Exception:  # the day figures become NaN (said by the account line); trading goes on
+            log.exception("trading: rolling the day baseline to %d failed", start)
+        self._reload = True
+
+    def _account(self, positions: tuple[Any, ...], start: int) -> tuple[Any | None, str]:
+        from spx_core.portfolio.account import account_summary
+
+        try:
+            return account_summary(self.starting_cash, positions, self._trades, self.market, start), ""
+        except Exception as exc:  # the positions stay on screen without an account line; say why
+            log.exception("trading: account summary failed")
+            return None, f"account line unavailable: {type(exc).__name__}: {exc}"
+
+
+def live_trading_allowed(settings: AppSettings) -> bool:
+    """The user switched live trading on and typed the confirmation (the gate's ``live_trading``; the IB
+    connection applies the same rule to live ports and accounts)."""
+    if settings.broker != "ib" or not settings.ib_live_enabled:
+        return False
+    from spx_core.execution.ib.settings import LIVE_CONFIRMATION
+
+    return settings.ib_live_confirmation == LIVE_CONFIRMATION
+
+
+def ib_broker(settings: AppSettings) -> Broker:
+    """The Interactive Brokers broker the settings describe (not connected yet: :meth:`TradingSession.start`
+    connects it on the running loop)."""
+    from spx_core.execution.ib import IbBroker, IbConnection, IbSettings
+
+    ib = IbSettings(host=settings.ib_host, port=settings.ib_port, client_id=settings.ib_client_id,
+                    account=settings.ib_account, live_enabled=settings.ib_live_enabled,
+                    live_confirmation=settings.ib_live_confirmation)
+    return IbBroker(IbConnection(ib))
+
+
+def paper_broker(settings: AppSettings, market: FeedMarket) -> Broker:
+    """The paper broker the settings describe (fill model, latency; fees: the default schedule)."""
+    from spx_core.execution.fill_model import FillModel
+    from spx_core.execution.paper import PaperBroker
+
+    model = FillModel(mode=settings.fill_model, offset=settings.fill_offset)
+    return PaperBroker(market, fill_model=model, latency_ns=int(settings.latency_ms) * 1_000_000)
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker the settings name cannot be used in this build; the message says what to do."""
+
+
+def open_session(store: Store, settings: AppSettings, *, broker: Callable[[FeedMarket], Broker] | None = None,
+                 parent: QObject | None = None, refresh_ms: int = REFRESH_MS) -> TradingSession:
+    """A started session on ``store`` with the broker the settings name (``broker(market)`` builds another).
+
+    Raises:
+        BrokerUnavailable: the settings name Interactive Brokers and no IB client library is installed.
+    """
+    from spx_core.execution.gate import GateSettings, PreTradeGate
+    from spx_core.execution.service import OrderService
+    from spx_core.storage.orders_repo import OrderRepository
+
+    market = FeedMarket()
+    if broker is not None:
+        built = broker(market)
+    elif settings.broker == "ib":
+        try:
+            built = ib_broker(settings)
+        except ImportError as exc:  # neither ib_insync nor ib_async is installed
+            raise BrokerUnavailable(f"Interactive Brokers needs ib_insync or ib_async ({exc}); install one, or "
+                                    f"choose \"paper\" in Settings") from None
+    else:
+        built = paper_broker(settings, market)
+    repo = OrderRepository(store)
+    gate = PreTradeGate(GateSettings(live_trading=live_trading_allowed(settings)))
+    service = OrderService(repo, built, gate, market)
+    session = TradingSession(service, repo, market, starting_cash=settings.starting_cash, gate=gate,
+                             refresh_ms=refresh_ms, parent=parent)
+    session.start()
+    return session
