@@ -1,4 +1,4 @@
-"""Feed: bridges a spx_core MarketDataSource to Qt signals and owns switching sim <-> replay.
+"""Feed: bridges a spx_core MarketDataSource to Qt signals and owns switching sim <-> replay <-> IB.
 
 The core calls plain callbacks on the asyncio loop (the GUI thread under qasync); the feed re-emits
 them as Qt signals so panels connect with ordinary slots. Only one source runs at a time.
@@ -20,11 +20,27 @@ from PySide6.QtCore import QObject, Signal
 from spx_core.marketdata.source import MarketDataSource, QuoteBatch, SourceKind, SourceStatus
 
 if TYPE_CHECKING:
+    from app.settings import AppSettings
+    from spx_core.execution.ib import IbSettings
     from spx_core.storage import Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Feed"]
+__all__ = ["Feed", "ib_data_settings"]
+
+#: the market-data connection's client id is the orders' one plus this: TWS refuses a second client with an id
+#: in use (326), and orders stay bound to the orders' id
+DATA_CLIENT_OFFSET = 1
+
+
+def ib_data_settings(settings: AppSettings) -> IbSettings:
+    """The IB connection of the "IB" market-data source: the settings' TWS, account and live switch, its own
+    client id (the orders' + :data:`DATA_CLIENT_OFFSET`) so it runs beside an IB order connection."""
+    from spx_core.execution.ib import IbSettings
+
+    return IbSettings(host=settings.ib_host, port=settings.ib_port,
+                      client_id=settings.ib_client_id + DATA_CLIENT_OFFSET, account=settings.ib_account,
+                      live_enabled=settings.ib_live_enabled, live_confirmation=settings.ib_live_confirmation)
 
 
 class Feed(QObject):
@@ -67,6 +83,15 @@ class Feed(QObject):
         from spx_core.marketdata.replay import ReplaySource
 
         await self.switch_to(ReplaySource(store, session=session, speed=speed, skip_gaps=skip_gaps))
+
+    async def ib(self, settings: IbSettings, **source: object) -> None:
+        """Switch to Interactive Brokers market data over its own TWS connection (closed when the feed switches
+        away); ``source``: further :class:`IbMarketDataSource` options (strike_window, expiries, max_tickers).
+        A failure to connect is the source's ERROR status (one line), not an exception."""
+        from spx_core.execution.ib import IbConnection
+        from spx_core.marketdata.ib_source import IbMarketDataSource
+
+        await self.switch_to(IbMarketDataSource(IbConnection(settings), owns_connection=True, **source))
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:

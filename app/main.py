@@ -1,6 +1,6 @@
 """``spx-terminal``: the GUI entry point (qasync: one event loop for Qt and asyncio).
 
-``spx-terminal [--db PATH] [--source sim|replay] [--seed N] [--self-test SECONDS]``
+``spx-terminal [--db PATH] [--source sim|replay|ib] [--seed N] [--self-test SECONDS]``
 
 Exit codes: 0 closed normally (or the self-test passed), 1 the self-test failed, 2 bad usage or a
 path the app cannot use (``--db``, ``$SPX_TERMINAL_DB``, ``$SPX_TERMINAL_HOME``): one line on stderr
@@ -29,8 +29,9 @@ NOTE_MS = 30_000
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="spx-terminal", description="SPX/SPXW options terminal")
     p.add_argument("--db", metavar="PATH", help="SQLite database (default: the user data folder's)")
-    p.add_argument("--source", choices=("sim", "replay"), default="sim",
-                   help="start on the simulated market (default) or replay the latest stored session")
+    p.add_argument("--source", choices=("sim", "replay", "ib"), default="sim",
+                   help="start on the simulated market (default), replay the latest stored session, or Interactive "
+                        "Brokers market data (TWS / IB Gateway at the host, port and client id of the settings)")
     p.add_argument("--seed", type=int, metavar="N", help="simulator seed (default: from settings)")
     p.add_argument("--self-test", type=float, metavar="SECONDS", dest="self_test",
                    help="open the window, run the feed, check chain and surface populate, print, exit")
@@ -99,11 +100,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("SPX Terminal")
     app.setOrganizationName("SPXTerminal")
     reporter = ErrorReporter(show=args.self_test is None)
-    import qasync
-
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+    with qasync_runner(app) as runner:
         reporter.install(runner.get_loop())
         return runner.run(_run(app, args, reporter, log_path))
+
+
+def qasync_runner(app) -> asyncio.Runner:
+    """A Runner on a qasync loop over ``app``, also registered as the thread's event loop: ib_insync looks the loop
+    up through the policy (``asyncio.get_event_loop_policy().get_event_loop()``), which a Runner with a loop factory
+    leaves unset, so its connect would wait on a second loop ("attached to a different loop")."""
+    import qasync
+
+    runner = asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app))
+    asyncio.set_event_loop(runner.get_loop())
+    return runner
 
 
 async def _run(app, args: argparse.Namespace, reporter, log_path) -> int:

@@ -396,6 +396,10 @@ class MainWindow(QMainWindow):
     def _on_status(self, status: SourceStatus) -> None:
         if status.state is SourceState.ERROR:
             log.error("data source error: %s", status.message)
+        if "chain" in self.panels:  # what an IB source streams ("IB: 98 of 240 contracts subscribed")
+            src = self.feed.source
+            subscriptions = getattr(src, "subscriptions", None) if status.kind is SourceKind.IB else None
+            self.panels["chain"].set_source_note(subscriptions().text if subscriptions is not None else "")
 
     async def open_store(self) -> Any:
         """Open (and migrate) the database off the GUI thread; refresh the replayable sessions."""
@@ -454,6 +458,9 @@ class MainWindow(QMainWindow):
             self.status.showMessage(f"No recorded sessions to replay in {self.db_path}: record one with "
                                     f"`spx-data simulate --db {self.db_path}` or import files with `spx-data "
                                     f"import`; running the simulated market", 15_000)
+        elif SourceKind(self.initial_source) is SourceKind.IB:
+            await self._start(SourceKind.IB, "")  # a TWS that cannot be reached is the source's ERROR status
+            return
         await self._start(SourceKind.SIM, "")
 
     async def _start(self, kind: SourceKind, session: str) -> None:
@@ -461,6 +468,11 @@ class MainWindow(QMainWindow):
             skip = self.toolbar.skip_gaps_action.isChecked()
             await self.feed.replay(self.store, session, speed=1.0, skip_gaps=skip)
             self.toolbar.set_mode(kind, session=session, speed=1.0, skip_gaps=skip)
+        elif kind is SourceKind.IB:
+            from app.feed import ib_data_settings
+
+            self.toolbar.set_mode(kind)  # before connecting: the choice shows while TWS answers
+            await self.feed.ib(ib_data_settings(self.settings), strike_window=self.settings.strike_window)
         else:
             await self.feed.simulated(seed=self.settings.seed, speed=self.settings.speed)
             self.toolbar.set_mode(SourceKind.SIM, speed=self.settings.speed)

@@ -1,11 +1,12 @@
-"""Source toolbar: Simulated (speed, pause) or Replay of a stored session (play/pause, speed, seek, gaps).
+"""Source toolbar: Simulated (speed, pause), Replay of a stored session (play/pause, speed, seek, gaps), or IB
+(Interactive Brokers market data at the settings' TWS address: pause only).
 
 The toolbar only asks; the main window acts (switching sources is async). Controls that do not
 apply to the current source are hidden, never shown disabled-but-pretending. The speed shown is the
 stated one; when the source measures that it falls short, the achieved speed is shown beside it.
 
 Signals:
-    source_requested(SourceKind, str): (SourceKind.SIM, "") or (SourceKind.REPLAY, session name).
+    source_requested(SourceKind, str): (SourceKind.SIM, ""), (SourceKind.REPLAY, session name) or (SourceKind.IB, "").
     speed_requested(float): simulated/replay speed; 0 = replay as fast as possible.
     pause_toggled(bool): True to pause.
     seek_requested(int): replay snapshot index (a drag's release, a click on the groove, a key).
@@ -85,7 +86,9 @@ class SourceToolBar(QToolBar):
         self.source_combo = _PopupCombo()
         self.source_combo.setObjectName("source_combo")
         self.source_combo.addItem("Simulated", SourceKind.SIM)
-        self.source_combo.setToolTip("Simulated market, or replay of a recorded/imported session")
+        self.source_combo.addItem("IB", SourceKind.IB)
+        self.source_combo.setToolTip("Simulated market, Interactive Brokers market data (TWS / IB Gateway at the "
+                                     "address in the settings), or replay of a recorded/imported session")
         self.addWidget(self.source_combo)
         self.session_combo = _PopupCombo()
         self.session_combo.setObjectName("session_combo")
@@ -93,11 +96,11 @@ class SourceToolBar(QToolBar):
         self.session_combo.setToolTip("stored session to replay (the list follows imports while the app runs)")
         self._session_action = self.addWidget(self.session_combo)
         self.addSeparator()
-        self.addWidget(QLabel("Speed "))
+        self._speed_actions = [self.addWidget(QLabel("Speed "))]
         self.speed_combo = QComboBox()
         self.speed_combo.setObjectName("speed_combo")
         self.speed_combo.setToolTip("market seconds per wall second")
-        self.addWidget(self.speed_combo)
+        self._speed_actions.append(self.addWidget(self.speed_combo))
         self.achieved_label = QLabel()
         self.achieved_label.setObjectName("achieved_label")
         self.achieved_label.setToolTip("the speed measured over the last few seconds: this machine cannot keep "
@@ -196,6 +199,8 @@ class SourceToolBar(QToolBar):
                   self.pause_action):
             w.blockSignals(False)
         self._show_replay_controls(replay)
+        for action in self._speed_actions:  # a live market runs at the speed of time
+            action.setVisible(kind is not SourceKind.IB)
         self.set_achieved(speed, None)
 
     def set_speed(self, speed: float) -> None:

@@ -41,6 +41,7 @@ from spx_core.domain.contracts import OptionContract
 from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.execution.orders import OrderRequest, OrderState
 from spx_core.marketdata.source import QuoteBatch
+from spx_core.portfolio.settlement_watch import SettlementWatch
 
 if TYPE_CHECKING:
     from app.settings import AppSettings
@@ -162,6 +163,11 @@ class TradingSession(QObject):
         self._trades: tuple[Any, ...] = ()
         self._reload = True  # positions/trades must be re-read from the store (a fill arrived)
         self._day_start = 0  # the market day the stored day baselines count from (midnight ET, UTC ns)
+        #: expiry settlement from the watched underlying prices (the close for PM roots, the open for SPX AM)
+        self.settlement = SettlementWatch()
+        self._settle_at: int | None = None  # the next settlement instant among open positions
+        self._settle_stale = True  # positions changed since _settle_at was computed
+        self._unsettled: set[Any] = set()
         self._closed = False
         #: the broker link's last word ("IB DU123 (paper): connected", or why it is not): the status bar tooltip
         self.link_message = ""
@@ -305,6 +311,9 @@ class TradingSession(QObject):
     def on_batch(self, batch: QuoteBatch) -> None:
         """The feed's batch: new market view, resting paper orders checked, a portfolio refresh scheduled."""
         self.market.update(batch)
+        for b in (batch, *batch.companions):
+            self.settlement.observe(b.snapshot.underlying, b.snapshot.time_ns, b.snapshot.underlying_price)
+        self._settle_due()
         broker = self.broker
         if isinstance(broker, MarketDriven):
             try:
@@ -313,9 +322,35 @@ class TradingSession(QObject):
                 log.exception("trading: the %s broker failed on a market update", broker.name)
         self._schedule()
 
+    def _settle_due(self) -> None:
+        """Book expiry settlement of every open position whose settlement price the feed has shown (one store
+        transaction); a position whose close was not watched stays open and is logged once."""
+        now = self.market.now_ns()
+        if self._settle_stale:
+            self._settle_stale = False
+            self._settle_at = self._next_settlement(self.repo.positions())
+        if self._settle_at is None or now < self._settle_at:
+            return
+        due = self.settlement.settle_due(self.repo.positions(), now)
+        if due.fills:
+            self.repo.apply_settlement(due.fills, due.deliveries)
+            log.info("trading: settled %d expired positions", len(due.fills))
+            self._reload = True
+            self._schedule()
+        for contract in set(due.unresolved) - self._unsettled:
+            log.warning("trading: %s expired but its settlement price was not seen by the feed; it stays open "
+                        "until settled (spx-data positions shows it)", contract)
+        self._unsettled |= set(due.unresolved)
+        self._settle_at = self._next_settlement(self.repo.positions())
+
+    def _next_settlement(self, positions: Any) -> int | None:
+        # a position whose settlement price was missed never becomes settleable here: don't look again
+        return self.settlement.next_instant(p for p in positions if p.contract not in self._unsettled)
+
     def _on_order(self, state: OrderState) -> None:
         if state.fills:
             self._reload = True
+            self._settle_stale = True
         self.order_changed.emit(state)
         self._schedule()
 

@@ -215,6 +215,12 @@ class ChainPanel(LivePanel):
         top.addWidget(self.window_spin)
         top.addWidget(self.recenter_button)
         top.addWidget(self.columns_button)
+        self.source_label = QLabel()  # what a live source streams ("IB: 98 of 240 contracts subscribed")
+        self.source_label.setObjectName("chain_source_label")
+        self.source_label.setToolTip("Contracts the IB source streams: the strike window of the nearest expiries, "
+                                     "cut to the market-data line limit")
+        self.source_label.setVisible(False)
+        top.addWidget(self.source_label)
         self.table = ChainTable(self.model)
         self.table.selectionModel().currentChanged.connect(self._on_current_changed)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -370,6 +376,12 @@ class ChainPanel(LivePanel):
 
     def status_message(self, text: str) -> None:
         self.info_label.setText(text)
+
+    def set_source_note(self, text: str) -> None:
+        """What the source streams, beside the selectors ("" hides it: sources that list every contract)."""
+        if text != self.source_label.text():
+            self.source_label.setText(text)
+        self.source_label.setVisible(bool(text))
 
     def show_result(self, result: _ChainResult | None) -> None:
         if result is None or result.key != self._key or result.snapshot.underlying != self._underlying:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sqlite3
 
 import pytest
 
@@ -174,3 +175,35 @@ def test_the_window_starts_the_session_with_its_database_and_stops_it_with_the_s
     assert window.panels["blotter"].session is session and window.panels["positions"].session is session
     window.store = None  # e.g. another database chosen in the settings
     assert window.context.trading is None and window.status.account_label.text() == "Orders: not connected"
+
+
+def test_positions_held_to_expiry_settle_at_the_watched_close(trading, market, tmp_path):
+    """A vertical held through its expiry day's 16:00 close is settled at that close (intrinsic value), once."""
+    request = sample_vertical(trading.market)
+    assert trading.place(request).verdict.ok
+    drive(trading, market, steps=2)
+    expiry = request.legs[0].contract.expiry
+    close = trading.settlement.instant(request.legs[0].contract)
+    last_before_close = None
+    for _ in range(400):  # 10-minute steps until the first batch after the close
+        batch = market.advance(600.0)
+        if batch.snapshot.time_ns <= close:
+            last_before_close = batch.snapshot.underlying_price
+        trading.on_batch(batch)
+        if batch.snapshot.time_ns > close:
+            break
+    portfolio = trading.refresh_portfolio()
+    held = [p for p in portfolio.positions if p.contract.expiry == expiry]
+    assert held and all(p.quantity == 0 for p in held)
+    assert portfolio.open_trades == ()
+    with sqlite3.connect(tmp_path / "orders.sqlite") as db:
+        settled = dict(db.execute("SELECT exec_id, price FROM fills WHERE order_id IS NULL").fetchall())
+    assert len(settled) == len(request.legs)
+    for leg in request.legs:
+        c = leg.contract
+        intrinsic = max(c.strike - last_before_close, 0.0) if not c.is_call else max(last_before_close - c.strike, 0)
+        assert settled[f"expiry:{c.occ_symbol}"] == pytest.approx(intrinsic, abs=1e-6)
+    # settling again books nothing twice
+    before = [(p.contract, p.realized_pnl) for p in trading.repo.positions(closed_since_ns=0)]
+    trading.on_batch(market.advance(600.0))
+    assert [(p.contract, p.realized_pnl) for p in trading.repo.positions(closed_since_ns=0)] == before
