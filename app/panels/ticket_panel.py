@@ -122,7 +122,9 @@ class TicketPanel(SessionPanel):
         self.open_order(TicketOrder.from_contract(contract, Side(side)))
 
     def open_structure(self, structure: Structure) -> None:
-        self.open_order(TicketOrder.from_structure(structure, source="ticket", snapshots=self._snapshots))
+        # a hidden ticket buffers no batches: orient the package on the session's market then (a credit sold)
+        snapshots = self._snapshots or (self.session.market.snapshots if self.session is not None else {})
+        self.open_order(TicketOrder.from_structure(structure, source="ticket", snapshots=snapshots))
 
     def open_request(self, request: OrderRequest) -> None:
         """A prepared request (e.g. a trade's closing order): its terms, limit and reference."""

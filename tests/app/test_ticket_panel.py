@@ -33,7 +33,7 @@ from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
 from spx_core.marketdata.source import QuoteBatch
 from spx_core.storage import Store
 from spx_core.storage.orders_repo import OrderRepository
-from spx_core.strategies.builders import put_credit_vertical
+from spx_core.strategies.builders import iron_condor, put_credit_vertical
 from spx_core.strategies.structure import Leg
 from tests.execution.gate_market import DAY, QUOTES, T0, RecordingBroker, chain, contract
 
@@ -385,3 +385,14 @@ def test_one_click_on_the_paper_broker_fills_once_and_the_position_enters_the_gr
         panel.shutdown()
         session.close()
         store.close()
+
+
+def test_an_iron_condor_opens_as_a_credit_sale_even_before_the_ticket_saw_a_batch(make_ticket):
+    """The scanner's Trade reaches a hidden ticket (no batch buffered): the session's market orients it."""
+    panel, context, trading = make_ticket()
+    panel._snapshots.clear()
+    trading.session.on_batch(_batch(chain()))
+    condor = iron_condor("SPXW", DAY, 4675, 4725, 25)  # long wings 4650P / 4750C
+    context.request_trade(condor)
+    assert panel.order.side is Side.SELL  # not BUY at a negative price
+    assert panel.quote.mid > 0 and panel.limit > 0
