@@ -129,19 +129,19 @@ async def _run(app, args: argparse.Namespace, reporter, log_path) -> int:
         db_path = startup_db(args.db, settings.db_path)
     except DataPathError as exc:  # $SPX_TERMINAL_DB: as explicit as --db, so as fatal
         return _fatal(exc)
-    if args.self_test is not None and args.db is None and args.source == "sim":
-        # the self-test places and closes paper orders: never in the user's own order book
+    if args.seed is not None:
+        settings = settings.with_changes(seed=args.seed)
+    apply_theme(app, settings.theme)
+    window = MainWindow(settings, source=args.source, db_path=str(db_path))
+    if args.self_test is not None:
+        # the self-test places and closes paper orders: in a temporary order book, never the user's own
         import atexit
         import shutil
         import tempfile
 
         folder = tempfile.mkdtemp(prefix="spx-self-test-")
         atexit.register(shutil.rmtree, folder, True)
-        db_path = Path(folder) / "self_test.sqlite"
-    if args.seed is not None:
-        settings = settings.with_changes(seed=args.seed)
-    apply_theme(app, settings.theme)
-    window = MainWindow(settings, source=args.source, db_path=str(db_path))
+        window.trading_db = str(Path(folder) / "self_test_orders.sqlite")
     if os.environ.get("SPX_TERMINAL_REPORT_PAINT"):
         window.installEventFilter(_FirstPaint(window))
     quit_event = asyncio.Event()

@@ -116,6 +116,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("SPX Terminal")
         self.context = AppContext(settings, self)
         self.initial_source = source
+        #: a separate database for orders (``--self-test`` trades there); None = the window's database
+        self.trading_db: str | None = None
+        self._trading_store: Store | None = None
         self.db_path = database_path(db_path or settings.db_path or None)
         #: compile the pricing kernels in the background when the feed starts (main() sets it; tests don't)
         self.warm_up_pricing = False
@@ -221,7 +224,12 @@ class MainWindow(QMainWindow):
         from app.trading import open_session
 
         try:
-            session = open_session(self.store, self.settings, parent=self)
+            store = self.store
+            if self.trading_db is not None:  # --self-test: orders in their own file, not the user's book
+                from spx_core.storage import Store
+
+                store = self._trading_store = Store.open(self.trading_db)
+            session = open_session(store, self.settings, parent=self)
         except Exception as exc:
             log.exception("cannot start the order service")
             self.status.showMessage(f"Orders unavailable: {exc}", 15_000)
@@ -239,6 +247,9 @@ class MainWindow(QMainWindow):
         self.feed.batch.disconnect(session.on_batch)
         self.context.set_trading(None)
         session.close()
+        if self._trading_store is not None:
+            self._trading_store.close()
+            self._trading_store = None
 
     def save_layout(self) -> None:
         store = qsettings()

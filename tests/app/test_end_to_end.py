@@ -34,15 +34,15 @@ def test_self_test_on_the_simulated_market(tmp_path):
     assert (tmp_path / "logs" / "spx-terminal.log").exists()
     for check in ("PASS trading: paper order", "PASS trading: positions", "PASS trading: flat"):
         assert check in out, out
-    # the self-test traded in a temporary database: the user's order book is untouched
-    user_dbs = list(tmp_path.rglob("*.sqlite"))
-    if user_dbs:
-        from spx_core.storage import Store
-        from spx_core.storage.orders_repo import OrderRepository
+    # the self-test traded in a temporary order book: the user's database holds no order
+    from spx_core.storage import Store
+    from spx_core.storage.orders_repo import OrderRepository
 
-        for db in user_dbs:
-            with Store.open(db) as store:
-                assert OrderRepository(store).orders() == [], db
+    user_dbs = list(tmp_path.rglob("*.sqlite"))
+    assert user_dbs, "the self-test opened the user's database"
+    for db in user_dbs:
+        with Store.open(db) as store:
+            assert OrderRepository(store).orders() == [], db
 
 
 def test_self_test_replays_a_recorded_session(tmp_path):
