@@ -221,7 +221,7 @@ class MainWindow(QMainWindow):
         A failure (an unusable database, a broker this build lacks) is one status line; the market runs on."""
         if self.store is None or self.context.trading is not None:
             return
-        from app.trading import open_session
+        from app.trading_setup import open_session
 
         try:
             store = self.store

@@ -1,6 +1,6 @@
 """TradingSession: the window's order service (gate -> broker -> store) on the live feed, for the panels.
 
-The main window builds one when the database is open (:func:`open_session`) and publishes it with
+The main window builds one when the database is open (:func:`app.trading_setup.open_session`) and publishes it with
 ``AppContext.set_trading``; the ticket places through it, the blotter lists and amends its orders, the
 positions panel shows its portfolio, the status bar its broker and account.
 
@@ -44,18 +44,14 @@ from spx_core.marketdata.source import QuoteBatch
 from spx_core.portfolio.settlement_watch import SettlementWatch
 
 if TYPE_CHECKING:
-    from app.settings import AppSettings
     from spx_core.execution.broker import Broker, WhatIf
-    from spx_core.storage import Store
 
 __all__ = [
     "FeedMarket",
     "MarketDriven",
     "Portfolio",
     "TradingSession",
-   
     "day_start_ns",
-    "open_session",
 ]
 
 log = logging.getLogger(__name__)
@@ -144,7 +140,7 @@ class Portfolio:
 
 
 class TradingSession(QObject):
-    """See the module docstring. Build with :func:`open_session` (or pass the pieces, as tests do)."""
+    """See the module docstring. Build with :func:`app.trading_setup.open_session` (or pass the pieces, as tests do)."""
 
     order_changed = Signal(object)
     portfolio_changed = Signal(object)
@@ -399,68 +395,3 @@ class TradingSession(QObject):
         except Exception as exc:  # the positions stay on screen without an account line; say why
             log.exception("trading: account summary failed")
             return None, f"account line unavailable: {type(exc).__name__}: {exc}"
-
-
-def live_trading_allowed(settings: AppSettings) -> bool:
-    """The user switched live trading on and typed the confirmation (the gate's ``live_trading``; the IB
-    connection applies the same rule to live ports and accounts)."""
-    if settings.broker != "ib" or not settings.ib_live_enabled:
-        return False
-    from spx_core.execution.ib.settings import LIVE_CONFIRMATION
-
-    return settings.ib_live_confirmation == LIVE_CONFIRMATION
-
-
-def ib_broker(settings: AppSettings) -> Broker:
-    """The Interactive Brokers broker the settings describe (not connected yet: :meth:`TradingSession.start`
-    connects it on the running loop)."""
-    from spx_core.execution.ib import IbBroker, IbConnection, IbSettings
-
-    ib = IbSettings(host=settings.ib_host, port=settings.ib_port, client_id=settings.ib_client_id,
-                    account=settings.ib_account, live_enabled=settings.ib_live_enabled,
-                    live_confirmation=settings.ib_live_confirmation)
-    return IbBroker(IbConnection(ib))
-
-
-def paper_broker(settings: AppSettings, market: FeedMarket) -> Broker:
-    """The paper broker the settings describe (fill model, latency; fees: the default schedule)."""
-    from spx_core.execution.fill_model import FillModel
-    from spx_core.execution.paper import PaperBroker
-
-    model = FillModel(mode=settings.fill_model, offset=settings.fill_offset)
-    return PaperBroker(market, fill_model=model, latency_ns=int(settings.latency_ms) * 1_000_000)
-
-
-class BrokerUnavailable(RuntimeError):
-    """The broker the settings name cannot be used in this build; the message says what to do."""
-
-
-def open_session(store: Store, settings: AppSettings, *, broker: Callable[[FeedMarket], Broker] | None = None,
-                 parent: QObject | None = None, refresh_ms: int = REFRESH_MS) -> TradingSession:
-    """A started session on ``store`` with the broker the settings name (``broker(market)`` builds another).
-
-    Raises:
-        BrokerUnavailable: the settings name Interactive Brokers and no IB client library is installed.
-    """
-    from spx_core.execution.gate import GateSettings, PreTradeGate
-    from spx_core.execution.service import OrderService
-    from spx_core.storage.orders_repo import OrderRepository
-
-    market = FeedMarket()
-    if broker is not None:
-        built = broker(market)
-    elif settings.broker == "ib":
-        try:
-            built = ib_broker(settings)
-        except ImportError as exc:  # neither ib_insync nor ib_async is installed
-            raise BrokerUnavailable(f"Interactive Brokers needs ib_insync or ib_async ({exc}); install one, or "
-                                    f"choose \"paper\" in Settings") from None
-    else:
-        built = paper_broker(settings, market)
-    repo = OrderRepository(store)
-    gate = PreTradeGate(GateSettings(live_trading=live_trading_allowed(settings)))
-    service = OrderService(repo, built, gate, market)
-    session = TradingSession(service, repo, market, starting_cash=settings.starting_cash, gate=gate,
-                             refresh_ms=refresh_ms, parent=parent)
-    session.start()
-    return session

@@ -9,7 +9,7 @@ import pytest
 from app.self_test_trading import sample_vertical
 from app.settings import AppSettings
 from app.status_bar import TerminalStatusBar
-from app.trading import open_session
+from app.trading_setup import open_session
 from spx_core.execution.orders import OrderStatus
 from spx_core.storage import Store
 from tests.app.trading_factory import START, drive, sim_market

@@ -12,7 +12,8 @@ from typing import Any
 
 from app.context import AppContext
 from app.settings import AppSettings
-from app.trading import TradingSession, open_session
+from app.trading import TradingSession
+from app.trading_setup import open_session
 from spx_core.domain import ET, OptionContract, Right, Root
 from spx_core.execution.orders import EventKind, Fill, OrderEvent, OrderRequest, OrderState, OrderStatus, Side, apply
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
