@@ -30,8 +30,17 @@ from spx_core.domain.contracts import OptionContract
 from spx_core.strategies.market import Market, locate
 from spx_core.strategies.structure import PRICE_SCALE, underlying_of
 
-__all__ = ["Book", "GREEK_FIELDS", "GreekReport", "GreekTotals", "LegInputs", "PositionGreeks", "gather_legs",
-           "leg_greek_matrix", "portfolio_greeks"]
+__all__ = [
+    "GREEK_FIELDS",
+    "Book",
+    "GreekReport",
+    "GreekTotals",
+    "LegInputs",
+    "PositionGreeks",
+    "gather_legs",
+    "leg_greek_matrix",
+    "portfolio_greeks",
+]
 
 GREEK_FIELDS = ("delta", "delta_usd_pt", "delta_usd_1pct", "gamma_usd_1pct", "vega_usd_volpt", "theta_usd_day")
 Book = Sequence[tuple[OptionContract, int]]
@@ -143,7 +152,8 @@ def _surface_fill(chain, idx, rows, out, american, contracts) -> list[str]:
     if chain.surface is None:
         return [f"leg {c}: no mid IV ({civ.reason_name(int(r))}), greeks NaN (no fitted surface)"
                 for c, r, b in zip(contracts, rows, bad, strict=True) if b]
-    from spx_core.surface.chain_iv import greeks_at  # loads scipy only when a leg needs it
+    # The surface layer loads scipy: import it only when a leg needs surface greeks.
+    from spx_core.surface.chain_iv import greeks_at
 
     r, i = rows[bad], idx[bad]
     vol = np.asarray(chain.surface.iv(k=civ.k[r], t=civ.t[r]), dtype=np.float64)

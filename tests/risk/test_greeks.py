@@ -50,7 +50,7 @@ def test_totals_are_sums_of_every_breakdown(spx, market) -> None:
 
 
 def test_spy_leg_is_beta_weighted(spx, market) -> None:
-    snap, truth, civ = spx
+    snap, truth, _civ = spx
     spy = [c for c in _book(truth, snap.underlying_price) if c[0].root == Root.SPY]
     one = portfolio_greeks(spy, market).total
     beta = portfolio_greeks(spy, market, spy_beta=1.2).total
@@ -73,3 +73,28 @@ def test_bad_inputs_are_one_clear_line(spx, market) -> None:
         portfolio_greeks([], market, spy_beta=0)
     with pytest.raises(ValueError, match="one trade per leg"):
         portfolio_greeks(_book(truth, snap.underlying_price), market, trades=["a"])
+
+
+def test_a_leg_without_iv_takes_surface_greeks_and_is_stressed_at_the_surface_vol(spx) -> None:
+    from spx_core.risk.scenarios import Scenario, stress
+    from spx_core.strategies import Market
+    from spx_core.surface.chain_iv import chain_iv
+    from spx_core.surface.surface import fit_surface
+    from tests.strategies.test_valuation import _edited, _row
+
+    snap, truth, civ = spx
+    call = OptionContract(Root.SPXW, truth[1].expiry, 5100, Right.CALL)
+    i = _row(snap, call)
+    bid, ask = np.array(snap.bid), np.array(snap.ask)
+    bid[i] = ask[i] = np.nan
+    edited_civ = chain_iv(_edited(snap, bid=bid, ask=ask))
+    bare = portfolio_greeks([(call, 2)], Market.of(edited_civ))
+    assert math.isnan(bare.total.delta_usd_pt) and "greeks NaN (no fitted surface)" in bare.notes[0]
+    assert "no mid IV" in bare.by_contract[call].note
+    fitted_market = Market.of(edited_civ, surfaces={"SPX": fit_surface(civ)})
+    fitted = portfolio_greeks([(call, 2)], fitted_market)
+    assert "from the fitted surface" in fitted.notes[0]
+    v = value_structure(b.single(call), fitted_market)
+    assert fitted.total.delta_usd_pt == pytest.approx(2 * v.delta_usd, rel=1e-12)
+    assert fitted.total.vega_usd_volpt == pytest.approx(2 * v.vega_usd_volpt, rel=1e-12)
+    assert stress([(call, 2)], fitted_market, [Scenario("up", spot_pct=0.02)])[0] > 0

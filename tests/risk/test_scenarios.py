@@ -5,13 +5,19 @@ import pytest
 
 from spx_core.domain.contracts import OptionContract, Right, Root
 from spx_core.pricing import black76
-from spx_core.risk.scenarios import (Scenario, ScenarioGrid, named_scenarios, spot_vol_matrix, stress,
-                                     term_scaled_vol_shock)
+from spx_core.risk.scenarios import (
+    Scenario,
+    ScenarioGrid,
+    named_scenarios,
+    spot_vol_matrix,
+    stress,
+    term_scaled_vol_shock,
+)
 from spx_core.strategies.market import locate
 
 
 def _near_atm(spx, right, offset=0.0, expiry_i=1):
-    snap, truth, civ = spx
+    snap, truth, _civ = spx
     e = truth[expiry_i].expiry
     k = round(snap.underlying_price * (1 + offset) / 25) * 25
     c = OptionContract(Root.SPXW, e, k, right)
@@ -22,7 +28,7 @@ def test_short_put_under_minus_five_percent_is_the_black76_reprice_difference(sp
     _, _, civ = spx
     put, row = _near_atm(spx, Right.PUT, -0.03)
     pnl = stress([(put, -1)], market, [Scenario("gap", spot_pct=-0.05)])
-    args = dict(strike=put.strike, t=civ.t[row], vol=civ.iv_mid[row], discount=civ.discount[row], is_call=False)
+    args = {"strike": put.strike, "t": civ.t[row], "vol": civ.iv_mid[row], "discount": civ.discount[row], "is_call": False}
     before = float(black76.price(forward=civ.forward[row], **args))
     after = float(black76.price(forward=civ.forward[row] * 0.95, **args))
     assert pnl[0] == pytest.approx(-100 * (after - before), rel=1e-12)
@@ -41,7 +47,7 @@ def test_vol_shock_is_term_scaled_and_time_decay_shrinks_t(spx, market) -> None:
     call, row = _near_atm(spx, Right.CALL, 0.0, expiry_i=0)
     days = civ.t[row] * 365
     pnl = stress([(call, 1)], market, [Scenario("v", vol_pts=5), Scenario("d", days=1.0)])
-    args = dict(forward=civ.forward[row], strike=call.strike, discount=civ.discount[row], is_call=True)
+    args = {"forward": civ.forward[row], "strike": call.strike, "discount": civ.discount[row], "is_call": True}
     base = float(black76.price(t=civ.t[row], vol=civ.iv_mid[row], **args))
     vol = civ.iv_mid[row] + 0.05 * np.sqrt(30 / days)
     assert pnl[0] == pytest.approx(100 * (float(black76.price(t=civ.t[row], vol=vol, **args)) - base), rel=1e-12)
