@@ -7,7 +7,9 @@ sqrt(30) = 5.5x), and lets ``days`` calendar days pass (t shrinks, rates and the
 A leg's value is Black-76 on its forward (SPX, XSP) or the American model on its spot (SPY rows ChainIV
 solved as American), at the leg's mid IV (or the surface's when the mid did not solve): the same model
 and vol its greeks come from. The P&L of a scenario is the sum over legs of quantity x multiplier x
-(value shocked - value unshocked), both from the model, so a zero scenario is exactly 0.
+(value shocked - value unshocked), both from the model, so a zero scenario is exactly 0. A leg with no
+vol at all (no mid IV and no fitted surface; ``portfolio_greeks`` notes name it) makes every P&L NaN rather
+than silently dropping it.
 
 ``stress`` evaluates a whole :class:`ScenarioGrid` as one (scenario x leg) numpy array.
 """
