@@ -20,7 +20,7 @@ At beta 1 these equal ``value_structure``'s dollar greeks of the same legs (test
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -37,6 +37,7 @@ __all__ = [
     "GreekTotals",
     "LegInputs",
     "PositionGreeks",
+    "book_of",
     "gather_legs",
     "leg_greek_matrix",
     "portfolio_greeks",
@@ -103,6 +104,11 @@ class LegInputs:
     vega: np.ndarray
     theta: np.ndarray
     notes: tuple[str, ...]
+
+
+def book_of(positions: Iterable[object]) -> list[tuple[OptionContract, int]]:
+    """The book of portfolio ``Position``s (anything with ``contract`` and ``quantity``), flat ones left out."""
+    return [(p.contract, int(p.quantity)) for p in positions if int(p.quantity) != 0]  # type: ignore[attr-defined]
 
 
 def gather_legs(legs: Book, market: Market, *, spy_beta: float = 1.0) -> LegInputs:

@@ -98,3 +98,14 @@ def test_a_leg_without_iv_takes_surface_greeks_and_is_stressed_at_the_surface_vo
     assert fitted.total.delta_usd_pt == pytest.approx(2 * v.delta_usd, rel=1e-12)
     assert fitted.total.vega_usd_volpt == pytest.approx(2 * v.vega_usd_volpt, rel=1e-12)
     assert stress([(call, 2)], fitted_market, [Scenario("up", spot_pct=0.02)])[0] > 0
+
+
+def test_book_of_portfolio_positions_leaves_flat_ones_out(spx, market) -> None:
+    from spx_core.portfolio.positions import Position
+    from spx_core.risk.greeks import book_of
+
+    snap, truth, _ = spx
+    (put, _), (call, _) = _book(truth, snap.underlying_price)[:2]
+    book = book_of([Position(put, -2), Position(call, 0)])
+    assert book == [(put, -2)]
+    assert portfolio_greeks(book, market).total == portfolio_greeks([(put, -1), (put, -1)], market).total
