@@ -88,8 +88,8 @@ class BookFigures:
     gamma: float
     vega: float
     theta: float
-    expiry_concentration_pct: float
-    strike_concentration_pct: float
+    expiry_shares: dict[date, float]  # expiry -> % of the book's risk
+    strike_shares: dict[float, float]  # strike (SPX points) -> % of the book's risk
     positions: int
     gross_notional: float
     unknown: str = ""  # "" or which contract's greeks are missing (then the greeks are NaN)
@@ -120,8 +120,10 @@ def book_figures(held: Counter[OptionContract], greeks: dict[OptionContract, tup
         by_strike[round(c.strike / PRICE_SCALE[underlying_of(c.root)], 6)] += risk
         notional += abs(q) * c.multiplier * spots.get(underlying_of(c.root), math.nan)
     gross = sum(by_expiry.values())
-    share = (lambda groups: 100.0 * max(groups.values()) / gross) if gross > 0 else (lambda groups: 0.0)
-    return BookFigures(*totals, share(by_expiry), share(by_strike), len(live), notional, missing)
+    def shares(groups: Counter) -> dict:
+        return {k: 100.0 * v / gross for k, v in groups.items()} if gross > 0 else {}
+
+    return BookFigures(*totals, shares(by_expiry), shares(by_strike), len(live), notional, missing)
 
 
 def _market_clock_date(market: MarketView) -> date:
@@ -170,12 +172,17 @@ class RiskLimits:
             elif b >= limit - _EPS and b > a + _EPS:
                 out.append(_fail(name, limit, fmt(getattr(post, attr))))
         if post.positions >= p.concentration_min_positions:
-            for name, attr in (("max_expiry_concentration_pct", "expiry_concentration_pct"),
-                               ("max_strike_concentration_pct", "strike_concentration_pct")):
+            for name, attr in (("max_expiry_concentration_pct", "expiry_shares"),
+                               ("max_strike_concentration_pct", "strike_shares")):
                 limit = getattr(p, name)
                 a, b = getattr(pre, attr), getattr(post, attr)
-                if limit is not None and b >= limit - _EPS and b > a + _EPS:
-                    out.append(_fail(name, limit, f"{b:.1f}%"))
+                # a group over the limit whose share the order raised (spreading risk out is never refused)
+                over = [(share, key) for key, share in b.items()
+                        if limit is not None and share >= limit - _EPS and share > a.get(key, 0.0) + _EPS]
+                if over:
+                    share, key = max(over)
+                    out.append(_fail(name, limit, f"{share:.1f}% in {key:g}" if isinstance(key, float)
+                                     else f"{share:.1f}% in {key}"))
         if p.max_open_positions is not None and post.positions > p.max_open_positions \
                 and post.positions > pre.positions:
             out.append(_fail("max_open_positions", p.max_open_positions, f"{post.positions} positions"))
