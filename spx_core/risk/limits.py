@@ -28,14 +28,19 @@ from datetime import date
 from spx_core.domain.calendar import ET, from_ns
 from spx_core.domain.contracts import OptionContract
 from spx_core.execution.broker import MarketView
-from spx_core.execution.checks import CheckFailure, TradeLike, order_exposure_usd, package_quote
+from spx_core.execution.checks import (
+    CheckFailure,
+    TradeLike,
+    order_exposure_usd,
+    package_quote,
+)
 from spx_core.execution.orders import Intent, OrderRequest, OrderType
 from spx_core.risk.profiles import LimitProfile
 from spx_core.strategies.market import Market
 from spx_core.strategies.structure import PRICE_SCALE, Leg, Structure, underlying_of
 from spx_core.strategies.valuation import PriceBasis, value_structure
 
-__all__ = ["PortfolioState", "RiskLimits", "BookFigures", "book_figures"]
+__all__ = ["BookFigures", "PortfolioState", "RiskLimits", "book_figures"]
 
 _EPS = 1e-9
 
@@ -268,7 +273,8 @@ class RiskLimits:
     # --- market ---------------------------------------------------------------------------------------------
     def _market(self, market: MarketView, underlyings: set[str]) -> Market:
         """The view's current chains with their IVs (solved once per snapshot)."""
-        from spx_core.surface.chain_iv import chain_iv  # scipy: only when limits are first checked
+        # the surface layer loads scipy: only when limits are first checked
+        from spx_core.surface.chain_iv import chain_iv
 
         civs = []
         for u in sorted(underlyings):

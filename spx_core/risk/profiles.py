@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 
-__all__ = ["LimitProfile", "PROFILES", "profile"]
+__all__ = ["PROFILES", "LimitProfile", "profile"]
 
 _COUNTS = ("max_open_positions", "max_open_trades", "max_new_trades_per_day", "min_entry_dte",
            "concentration_min_positions")
@@ -63,7 +63,7 @@ class LimitProfile:
             if f.name in ("name", "stop_after_stop_loss"):
                 continue
             _validate(f.name, getattr(self, f.name))
-        if not isinstance(self.stop_after_stop_loss, bool):
+        if type(self.stop_after_stop_loss) is not bool:
             raise ValueError(f"LimitProfile.stop_after_stop_loss must be True or False, "
                              f"got {self.stop_after_stop_loss!r}")
 

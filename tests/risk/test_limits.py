@@ -22,7 +22,14 @@ from spx_core.strategies.market import Market
 from spx_core.strategies.structure import Leg, Structure
 from spx_core.strategies.valuation import PriceBasis, value_structure
 from spx_core.surface.chain_iv import chain_iv
-from tests.execution.gate_market import MONTHLY, T0, RecordingBroker, StaticMarket, contract, put_credit_spread
+from tests.execution.gate_market import (
+    MONTHLY,
+    T0,
+    RecordingBroker,
+    StaticMarket,
+    contract,
+    put_credit_spread,
+)
 
 NET_LIQ = 100_000.0
 
@@ -151,9 +158,10 @@ def test_a_closing_order_reducing_a_breached_figure_passes(view, mkt):
     trade = held_trade(ORDER_HELD, quantity=10, trade_id=7)  # a short put spread x 10
     state = PortfolioState(trades=(trade,), net_liq=NET_LIQ, realized_pnl_today=-50_000.0, stops_today=1)
     book_delta = abs(greeks(mkt, ORDER_HELD, 10)["delta"])
-    tight = dict(max_delta=book_delta / 2, max_gamma=1.0, max_vega=1.0, max_theta=1.0, max_open_positions=1,
-                 max_open_trades=0, max_leverage=0.1, max_daily_loss=100.0, stop_after_stop_loss=True,
-                 max_expiry_concentration_pct=10.0, max_margin_utilisation_pct=1.0, max_trade_delta=0.01)
+    tight = {"max_delta": book_delta / 2, "max_gamma": 1.0, "max_vega": 1.0, "max_theta": 1.0,
+             "max_open_positions": 1, "max_open_trades": 0, "max_leverage": 0.1, "max_daily_loss": 100.0,
+             "stop_after_stop_loss": True, "max_expiry_concentration_pct": 10.0,
+             "max_margin_utilisation_pct": 1.0, "max_trade_delta": 0.01}
     close = put_credit_spread(quantity=4, side=Side.BUY, limit=4.40, intent=Intent.CLOSE, trade_id=7)
     assert hook(state, **tight)(close, view) == []
     more = hook(state, **tight)(put_credit_spread(), view)  # opening the same again: every limit speaks
