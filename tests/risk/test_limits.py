@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
-from spx_core.domain import Root
+from spx_core.domain import OptionContract, Right, Root
 from spx_core.domain.calendar import to_ns
+from spx_core.domain.contracts import ROOTS
 from spx_core.execution.gate import PreTradeGate
 from spx_core.execution.orders import Intent, OrderRequest, Side, new_ref
 from spx_core.portfolio.trades import Trade
@@ -219,3 +221,34 @@ def test_profile_validation(field, value, message):
     assert str(err.value) == message
     with pytest.raises(ValueError, match="LimitProfile.name must be a non-empty string"):
         LimitProfile(" ")
+
+
+def test_spy_legs_count_a_tenth_of_spx():
+    """1 SPX call against 10 SPY calls of the same expiry: the book's delta is the pair's own dollar delta per
+    SPX point (value_structure's leg scaling), and the 10 SPY contracts weigh as 1 SPX contract in concentration."""
+    from tests.chains import make_chain
+    from tests.strategies.test_valuation import _spy_snapshot
+
+    spx, truth = make_chain(n_expiries=4, seed=3)
+    spy = _spy_snapshot(spx, truth)
+    view = StaticMarket(snapshots={"SPX": spx, "SPY": spy})
+    view.clock = spx.time_ns
+    expiry = truth[1].expiry
+    c = spx.columns
+    rows = np.flatnonzero((c["expiry"] == np.datetime64(expiry)) & c["is_call"]
+                          & (c["strike"] >= spx.underlying_price) & (c["strike"] % 10 == 0))
+    row = rows[np.argmin(c["strike"][rows])]
+    strike = float(c["strike"][row])
+    spx_leg = OptionContract(ROOTS[int(c["root"][row])], expiry, strike, Right.CALL)
+    spy_leg = OptionContract(Root.SPY, expiry, strike / 10 + 1, Right.CALL)  # 10 SPX points higher
+    legs = (Leg(spx_leg, 1), Leg(spy_leg, -10))
+    expected = value_structure(Structure(legs), Market.of(chain_iv(spx), chain_iv(spy))).delta_usd
+    req = OrderRequest(ref=new_ref(), legs=legs, side=Side.BUY, quantity=1, limit=1.0, created_ns=view.clock)
+    limit = round(abs(expected), 9)
+    flat = PortfolioState(net_liq=NET_LIQ)
+    [failure] = hook(flat, max_delta=limit)(req, view)
+    assert str(failure) == f"max_delta {limit:,g}: post-trade ${expected:,.2f}"
+    assert hook(flat, max_delta=limit * (1 + 1e-6))(req, view) == []
+    # two strikes (SPY's in SPX points), 1 SPX-equivalent contract each: 50% per strike, not 10/11
+    assert hook(flat, max_strike_concentration_pct=50.0, concentration_min_positions=2)(req, view)[0].reason == \
+        f"post-trade 50.0% in {strike + 10:g}"  # a tie names the higher strike
