@@ -50,7 +50,8 @@ class PortfolioState:
     """The book the limits read (the caller builds it from the ledger and the account; no clock in here).
 
     Attributes:
-        trades: the open trades (held legs per unit x ``quantity``; :class:`~spx_core.portfolio.trades.Trade`).
+        trades: the open trades (held legs per unit x ``quantity``; :class:`~spx_core.portfolio.trades.Trade`);
+            closed ones passed in are dropped.
         net_liq: net liquidation value in dollars (NaN: unknown; %-of-net-liq limits then refuse openings).
         margin: dollars of margin the book uses now.
         realized_pnl_today: dollars realized today (net of costs).
@@ -70,7 +71,8 @@ class PortfolioState:
     trades_opened_today: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "trades", tuple(self.trades))
+        # a ledger's trade list may include closed trades: they hold nothing and count for nothing
+        object.__setattr__(self, "trades", tuple(t for t in self.trades if t.status == "open"))
 
     @property
     def day_pnl(self) -> float:

@@ -95,6 +95,9 @@ def test_counts(view):
     req = put_credit_spread()
     assert_boundary(view, req, "max_open_positions", 2, "3 positions")  # 4650P + the order's 2 legs
     assert_boundary(view, req, "max_open_trades", 1, "2 open trades")
+    with_closed = PortfolioState(trades=(*BOOK, replace(held_trade(ORDER_HELD, 5, 2), status="closed")), net_liq=NET_LIQ)
+    assert_boundary(view, req, "max_open_trades", 1, "2 open trades", with_closed)
+    assert_boundary(view, req, "max_open_positions", 2, "3 positions", with_closed)
     state = PortfolioState(trades=BOOK, net_liq=NET_LIQ, trades_opened_today=2)
     assert_boundary(view, req, "max_new_trades_per_day", 2, "3 trades opened today", state)
 
