@@ -154,7 +154,12 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(250, self._default_split)  # window managers may resize after mapping
 
     def _default_split(self) -> None:
-        # each area's panels share its width by their stretch
+        # each area's panels share its width by their stretch. Run again just after the window shows; by then
+        # the user (or a test) may already have floated or closed a dock: that is no longer the default layout,
+        # so neither re-split it nor save it as the default (Reset layout would restore the floating dock)
+        if self.isVisible() and any(dock.isFloating() or not dock.toggleViewAction().isChecked()
+                                    for dock in self.docks.values()):
+            return
         width = max(self.width(), 1000)
         for area in dict.fromkeys(spec.area for spec in self.specs):
             specs = [spec for spec in self.specs if spec.area == area and spec.tab_with not in self.docks]
