@@ -327,7 +327,8 @@ class TradingSession(QObject):
             self._settle_at = self._next_settlement(self.repo.positions())
         if self._settle_at is None or now < self._settle_at:
             return
-        due = self.settlement.settle_due(self.repo.positions(), now)
+        positions = self.repo.positions()
+        due = self.settlement.settle_due(positions, now)
         if due.fills:
             self.repo.apply_settlement(due.fills, due.deliveries)
             log.info("trading: settled %d expired positions", len(due.fills))
@@ -337,7 +338,8 @@ class TradingSession(QObject):
             log.warning("trading: %s expired but its settlement price was not seen by the feed; it stays open "
                         "until settled (spx-data positions shows it)", contract)
         self._unsettled |= set(due.unresolved)
-        self._settle_at = self._next_settlement(self.repo.positions())
+        settled = {f.contract for f in due.fills}  # the rest are as read above: no second read of the store
+        self._settle_at = self._next_settlement(p for p in positions if p.contract not in settled)
 
     def _next_settlement(self, positions: Any) -> int | None:
         # a position whose settlement price was missed never becomes settleable here: don't look again

@@ -35,6 +35,7 @@ from spx_core.execution.checks import (
     package_quote,
 )
 from spx_core.execution.orders import Intent, OrderRequest, OrderType
+from spx_core.risk.greeks import portfolio_greeks
 from spx_core.risk.profiles import LimitProfile
 from spx_core.strategies.market import Market
 from spx_core.strategies.structure import PRICE_SCALE, Leg, Structure, underlying_of
@@ -155,7 +156,7 @@ class RiskLimits:
             after[leg.contract] += request.leg_quantity(i)
         contracts = sorted({c for c in (*before, *after) if before[c] or after[c]}, key=str)
         mkt = self._market(market, {underlying_of(c.root) for c in contracts})
-        greeks = {c: _contract_greeks(c, mkt) for c in contracts}
+        greeks = _contract_greeks(contracts, mkt)
         spots = {u: float(ch.snapshot.underlying_price) for u, ch in mkt.chains.items()}
         pre, post = book_figures(before, greeks, spots), book_figures(after, greeks, spots)
         failures = self._exposure(request, state, pre, post, mkt)
@@ -291,11 +292,15 @@ class RiskLimits:
         return Market.of(*civs)
 
 
-def _contract_greeks(contract: OptionContract, market: Market) -> tuple[float, float, float, float]:
-    """Dollar greeks of one contract held long: delta $/SPX point, gamma $/1%, vega $/vol pt, theta $/day."""
-    v = value_structure(Structure((Leg(contract, 1),)), market)
-    return (v.delta_usd * PRICE_SCALE[underlying_of(contract.root)], v.gamma_usd_1pct, v.vega_usd_volpt,
-            v.theta_usd_day)
+def _contract_greeks(contracts: list[OptionContract], market: Market
+                     ) -> dict[OptionContract, tuple[float, float, float, float]]:
+    """Dollar greeks of each contract held long (delta $/SPX point, gamma $/1%, vega $/vol pt, theta $/day),
+    from the portfolio greeks (one vectorized valuation of every contract, SPY on the SPX axis at beta 1)."""
+    if not contracts:
+        return {}
+    report = portfolio_greeks([(c, 1) for c in contracts], market)
+    return {c: (g.greeks.delta_usd_pt, g.greeks.gamma_usd_1pct, g.greeks.vega_usd_volpt, g.greeks.theta_usd_day)
+            for c, g in report.by_contract.items()}
 
 
 def _order_margin(request: OrderRequest, market: Market) -> float:
