@@ -2,7 +2,8 @@
 vertical at the natural price and press Send (``TicketPanel.send``: the session, so the pre-trade gate), wait
 for the fill, find the order in the blotter and the trade in the positions panel, press "Close trade" there
 (the ticket opens with the closing order), pick the natural price, Send, and see the trade flat. Each step is
-one PASS/FAIL line; the first failure ends the round trip. A window without a ticket places through
+one PASS/FAIL line; the first failure ends the round trip. On a live feed outside market hours the round trip
+is not run, and the line says so with the exchange's hours (the simulated market keeps its own clock). A window without a ticket places through
 ``TradingSession.place`` directly.
 """
 
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from app.models.blotter_model import natural_price
 from spx_core.domain.calendar import ET
 from spx_core.domain.contracts import Root
+from spx_core.execution.hours import market_open
 from spx_core.execution.orders import (
     OrderRequest,
     OrderStatus,
@@ -170,6 +172,9 @@ async def run_trading_check(window: MainWindow, seconds: float) -> Checks:
             sample_vertical(session.market, broker=session.broker_name)
         except SelfTestOrderError as exc:  # says why no vertical could be priced
             return {"trading: paper order": (False, str(exc))}
+    closed = _market_closed(session, request)
+    if closed:  # a live feed outside market hours: nothing can trade, and the gate would rightly refuse
+        return {"trading": (True, f"not checked: {closed}")}
     ok, text, ref = await _fill(session, request, deadline, lambda: _send(window, session, request))
     checks: Checks = {"trading: paper order": (ok, text)}
     if not ok:
@@ -213,6 +218,16 @@ def _close(window: MainWindow, session: TradingSession, positions: Any, trade_id
         return False, f"the positions panel did not close trade {trade_id}: {positions.status_label.text()}", ""
     ticket.set_mode(PriceMode.NATURAL)  # cross the market: the self-test wants the fill now
     return _send(window, session, closing, opened=True)
+
+
+def _market_closed(session: TradingSession, request: OrderRequest) -> str:
+    """Why the market is shut for the order's legs at the feed's time ("" when every leg trades)."""
+    now = session.market.now_ns()
+    for leg in request.legs:
+        is_open, why = market_open(leg.contract, now)
+        if not is_open:
+            return why
+    return ""
 
 
 def _try_vertical(session: TradingSession) -> OrderRequest | None:
