@@ -315,12 +315,71 @@ _V4 = _sql(
     "CREATE INDEX ix_trade_decisions_time ON trade_decisions (time_ns)",
 )
 
+# Risk, alerts and automation (issue 10): what the risk guard, the alert book and the strategies keep across
+# restarts, so the backtester and `spx-data risk` read the same state as the window.
+_V5 = _sql(
+    # one row per raised alert; a repeat of the same key while unacknowledged bumps count/last_ns (de-duplication)
+    """CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        message TEXT NOT NULL,
+        first_ns INTEGER NOT NULL,
+        last_ns INTEGER NOT NULL CHECK (last_ns >= first_ns),
+        count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1),
+        acknowledged_ns INTEGER)""",
+    "CREATE INDEX ix_alerts_open_key ON alerts (key) WHERE acknowledged_ns IS NULL",
+    "CREATE INDEX ix_alerts_time ON alerts (last_ns)",
+    # the circuit breaker: a trip holds for the market day it happened in (day_ns = midnight ET, UTC ns)
+    """CREATE TABLE breaker_trips (
+        id INTEGER PRIMARY KEY,
+        day_ns INTEGER NOT NULL,
+        time_ns INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        cancelled INTEGER NOT NULL DEFAULT 0 CHECK (cancelled >= 0),
+        closed INTEGER NOT NULL DEFAULT 0 CHECK (closed >= 0))""",
+    "CREATE INDEX ix_breaker_trips_day ON breaker_trips (day_ns)",
+    # limit profiles the user edited or added (the shipped ones live in code until edited)
+    """CREATE TABLE limit_profiles (
+        name TEXT PRIMARY KEY,
+        config TEXT NOT NULL,
+        updated_ns INTEGER NOT NULL)""",
+    # the user's strategies: frozen config (JSON) + its hash, on/off and manual/auto
+    """CREATE TABLE strategy_configs (
+        name TEXT PRIMARY KEY,
+        config TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 0 CHECK (enabled IN (0, 1)),
+        mode TEXT NOT NULL DEFAULT 'manual' CHECK (mode IN ('manual', 'auto')),
+        updated_ns INTEGER NOT NULL)""",
+    # per market day and strategy ('' = the whole account): the arbitrage plan's daily_summary
+    """CREATE TABLE daily_summaries (
+        day TEXT NOT NULL,
+        strategy TEXT NOT NULL DEFAULT '',
+        trades_opened INTEGER NOT NULL DEFAULT 0,
+        trades_closed INTEGER NOT NULL DEFAULT 0,
+        wins INTEGER NOT NULL DEFAULT 0,
+        losses INTEGER NOT NULL DEFAULT 0,
+        realized_pnl REAL NOT NULL DEFAULT 0,
+        fees REAL NOT NULL DEFAULT 0,
+        skips INTEGER NOT NULL DEFAULT 0,
+        time_ns INTEGER NOT NULL,
+        PRIMARY KEY (day, strategy))""",
+    # small named settings the engine needs outside the GUI (e.g. 'active_limit_profile', 'close_all_on_breaker')
+    """CREATE TABLE risk_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_ns INTEGER NOT NULL)""",
+)
+
 #: Every schema step, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "instruments, snapshots, underlying bars, import log", _V1),
     Migration(2, "vendor instrument ids (valid per date range)", _V2),
     Migration(3, "staged imports (import_log status 'staging', owner lock)", _V3, rebuilds_tables=True),
     Migration(4, "orders, order legs and events, fills, positions, trades, decisions, share deliveries", _V4),
+    Migration(5, "alerts, breaker trips, limit profiles, strategy configs, daily summaries, risk state", _V5),
 )
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import ColumnElement, Column, Float, ForeignKey, Integer, LargeB
 __all__ = ["metadata", "schema_version", "instruments", "snapshots", "underlying_bars", "import_log",
            "import_rejections", "instrument_ids", "IMPORTED", "FAILED", "STAGING", "visible_snapshots",
            "orders", "order_legs", "order_events", "fills", "positions", "trades", "trade_legs",
-           "trade_decisions", "share_deliveries", "WORKING_STATUSES"]
+           "trade_decisions", "share_deliveries", "WORKING_STATUSES", "alerts", "breaker_trips", "limit_profiles",
+           "strategy_configs", "daily_summaries", "risk_state"]
 
 metadata = MetaData()
 
@@ -266,6 +267,69 @@ trade_decisions = Table(
     Column("config_hash", Text),
     Column("limit_profile", Text),
     Column("order_ref", Text),  # soft reference to orders.ref
+)
+
+
+# --- risk, alerts, automation (migration 5) ---------------------------------------------------------------
+alerts = Table(
+    "alerts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", Text, nullable=False),  # de-duplication key: rule + subject
+    Column("rule", Text, nullable=False),
+    Column("severity", Text, nullable=False),  # "info" | "warning" | "critical"
+    Column("message", Text, nullable=False),
+    Column("first_ns", Integer, nullable=False),
+    Column("last_ns", Integer, nullable=False),
+    Column("count", Integer, nullable=False, default=1),
+    Column("acknowledged_ns", Integer),
+)
+
+breaker_trips = Table(
+    "breaker_trips", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("day_ns", Integer, nullable=False),  # midnight ET of the market day it holds for (UTC ns)
+    Column("time_ns", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("cancelled", Integer, nullable=False, default=0),  # working orders it cancelled
+    Column("closed", Integer, nullable=False, default=0),  # trades it sent closing orders for
+)
+
+limit_profiles = Table(
+    "limit_profiles", metadata,
+    Column("name", Text, primary_key=True),
+    Column("config", Text, nullable=False),  # JSON of LimitProfile fields
+    Column("updated_ns", Integer, nullable=False),
+)
+
+strategy_configs = Table(
+    "strategy_configs", metadata,
+    Column("name", Text, primary_key=True),
+    Column("config", Text, nullable=False),  # JSON of the StrategyConfig
+    Column("config_hash", Text, nullable=False),
+    Column("enabled", Integer, nullable=False, default=0),
+    Column("mode", Text, nullable=False, default="manual"),  # "manual" | "auto"
+    Column("updated_ns", Integer, nullable=False),
+)
+
+daily_summaries = Table(
+    "daily_summaries", metadata,
+    Column("day", Text, primary_key=True),  # ISO date of the market day (ET)
+    Column("strategy", Text, primary_key=True, default=""),  # "" = the whole account
+    Column("trades_opened", Integer, nullable=False, default=0),
+    Column("trades_closed", Integer, nullable=False, default=0),
+    Column("wins", Integer, nullable=False, default=0),
+    Column("losses", Integer, nullable=False, default=0),
+    Column("realized_pnl", Float, nullable=False, default=0.0),
+    Column("fees", Float, nullable=False, default=0.0),
+    Column("skips", Integer, nullable=False, default=0),
+    Column("time_ns", Integer, nullable=False),
+)
+
+risk_state = Table(
+    "risk_state", metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_ns", Integer, nullable=False),
 )
 
 
