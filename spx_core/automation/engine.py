@@ -156,7 +156,9 @@ class DecisionEngine:
                                limit=limit, snapshot_id=ctx.snapshot_id, snapshot_checksum=snap.checksum,
                                created_ns=int(now_ns), name=pick.structure.name, kind=pick.structure.kind.value,
                                intent=Intent.OPEN, source="automation")
-        reasons = (f"entry: {side.value.upper()} {quantity} {pick.structure.name} at {limit:.2f} ({pricing})",
+        cash = "credit" if side is Side.SELL else "debit"
+        reasons = (f"entry: {side.value.upper()} {quantity} {pick.structure.name} for a {cash} of {limit:.2f} "
+                   f"({pricing})",
                    pick.figures, sizing)
         decision = TradeDecision(int(now_ns), config.name, Action.TRADE, reasons, ctx.snapshot_id, snap.checksum,
                                  config.config_hash, config.limit_profile, ref)

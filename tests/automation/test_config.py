@@ -105,10 +105,13 @@ def test_hash_ignores_key_order_and_number_spelling():
     config = _config()
     data = json.loads(config.to_json())
     shuffled = json.dumps(dict(reversed(list(data.items()))), indent=2)
-    data["sizing"]["budget_usd"] = 2000  # an int where the canonical form has 2000.0
-    data["scan"] = {"dte": [3, 7], "short_delta": 0.1}
+    assert data["sizing"]["budget_usd"] == 2000.0 and isinstance(data["sizing"]["budget_usd"], float)
+    data["sizing"]["budget_usd"] = 2000.0  # the config was built with the int 2000
+    data["exits"]["take_profit_pct"] = 50  # and an int where it holds 50.0
+    data["scan"] = {"short_delta": 0.1, "dte": [3.0, 7.0], "widths": [25]}
     assert StrategyConfig.from_json(shuffled).config_hash == config.config_hash
-    assert StrategyConfig.from_dict(data).config_hash == config.config_hash
+    assert StrategyConfig.from_dict(data).config_hash == _config(
+        scan={"short_delta": 0.1, "dte": [3, 7], "widths": [25.0]}).config_hash
     assert _config(name="other").config_hash != config.config_hash
     assert _config(scan={"short_delta": 0.2, "dte": [3, 7]}).config_hash != config.config_hash
 
