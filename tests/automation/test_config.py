@@ -27,11 +27,11 @@ from spx_core.strategies.scanner_params import ScanStructure, ScoreWeights, para
 
 
 def _config(**kw) -> StrategyConfig:
-    base = dict(name="test", structure="put-credit-vertical", scan={"short_delta": 0.1, "dte": [3, 7]},
-                entry=EntrySchedule(times=("11:00", "10:00")), filters=EntryFilters(vix_max=30),
-                sizing=Sizing(SizingMode.RISK_BUDGET, budget_usd=2000, max_quantity=4),
-                exits=Exits(close_time="15:45"), hedge=HedgeConfig(band_delta=50, instrument="synthetic"),
-                price="mid_offset", price_offset=0.05)
+    base = {"name": "test", "structure": "put-credit-vertical", "scan": {"short_delta": 0.1, "dte": [3, 7]},
+            "entry": EntrySchedule(times=("11:00", "10:00")), "filters": EntryFilters(vix_max=30),
+            "sizing": Sizing(SizingMode.RISK_BUDGET, budget_usd=2000, max_quantity=4),
+            "exits": Exits(close_time="15:45"), "hedge": HedgeConfig(band_delta=50, instrument="synthetic"),
+            "price": "mid_offset", "price_offset": 0.05}
     base.update(kw)
     return StrategyConfig(**base)
 

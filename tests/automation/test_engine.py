@@ -161,7 +161,7 @@ def test_the_pair_buys_one_spxw_call_against_ten_spy_calls(session):
 
 
 def test_a_skip_lists_every_failed_filter(session):
-    spx, spy = session[1]
+    spx, _spy = session[1]
     config = dataclasses.replace(PRESETS["iron condor (regime filter)"],
                                  filters=EntryFilters(iv_rank_min=50, vix_max=15,
                                                       regimes=frozenset({"uptrend", "calm"})))
@@ -180,8 +180,8 @@ def test_unknown_inputs_fail_a_filter_unless_missing_passes(session):
     spx, _ = session[1]
     strict = dataclasses.replace(PRESETS["iron condor (regime filter)"], filters=EntryFilters(iv_rank_min=10))
     decision, _ = DecisionEngine().decide(strict, MarketContext(spx), spx.time_ns)
-    assert decision.reasons == ("IV rank unknown: the market context has none; supply it or set "
-                                "filters.missing_passes",)
+    assert decision.reasons == (("IV rank unknown: the market context has none; supply it or set "
+                                "filters.missing_passes"),)
     lenient = dataclasses.replace(strict, filters=EntryFilters(iv_rank_min=10, missing_passes=True))
     decision, _ = DecisionEngine().decide(lenient, MarketContext(spx), spx.time_ns)
     assert decision.traded, decision.reasons
