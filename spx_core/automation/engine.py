@@ -38,6 +38,7 @@ from spx_core.automation.pair import PairCandidate, select_pair
 from spx_core.domain.calendar import from_ns
 from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.execution import ticks
+from spx_core.execution.gate import GateSettings
 from spx_core.execution.orders import (
     Intent,
     OrderRequest,
@@ -126,10 +127,17 @@ class DecisionEngine:
 
     Args:
         profiles: limit profiles by name (default: the shipped :data:`PROFILES`; the app passes the stored ones).
+        max_data_age_s: a chain older than this at the decision time (seconds of market clock) is not decided
+            on (a SKIP saying so; None: no limit). The default is the gate's own limit, so the engine never
+            sends an order the gate would refuse as priced on stale quotes.
     """
 
-    def __init__(self, *, profiles: Mapping[str, LimitProfile] | None = None) -> None:
+    def __init__(self, *, profiles: Mapping[str, LimitProfile] | None = None,
+                 max_data_age_s: float | None = GateSettings().max_snapshot_age_s) -> None:
+        if max_data_age_s is not None and not (math.isfinite(max_data_age_s) and max_data_age_s > 0):
+            raise ValueError(f"max_data_age_s must be > 0 seconds or None, got {max_data_age_s!r}")
         self._profiles = PROFILES if profiles is None else profiles
+        self._max_age_ns = None if max_data_age_s is None else int(max_data_age_s * 1e9)
 
     def decide(self, config: StrategyConfig, ctx: MarketContext, now_ns: int, *,
                state: PortfolioState | None = None) -> tuple[TradeDecision, OrderRequest | None]:
@@ -144,6 +152,9 @@ class DecisionEngine:
             return skip([(f"data: the market context is stamped {from_ns(ctx.time_ns).isoformat()}, after the "
                          f"decision time {from_ns(now_ns).isoformat()}; decide on the latest snapshot at or "
                          f"before it")])
+        stale = self._stale(ctx, now_ns)
+        if stale:
+            return skip(stale)
         failures = filter_failures(config.filters, iv_rank=ctx.iv_rank, vix=ctx.vix, regimes=ctx.regime)
         profile = self._profiles.get(config.limit_profile)
         if profile is None:
@@ -174,6 +185,14 @@ class DecisionEngine:
         decision = TradeDecision(int(now_ns), config.name, Action.TRADE, reasons, ctx.snapshot_id, snap.checksum,
                                  config.config_hash, config.limit_profile, ref)
         return decision, request
+
+    def _stale(self, ctx: MarketContext, now_ns: int) -> list[str]:
+        if self._max_age_ns is None:
+            return []
+        chains = [("SPX", ctx.snapshot), ("SPY", ctx.spy_snapshot)]
+        return [f"data: the {name} chain is {(now_ns - snap.time_ns) / 1e9:.0f} s old at the decision time "
+                f"(limit {self._max_age_ns / 1e9:g} s); decide on fresh quotes"
+                for name, snap in chains if snap is not None and now_ns - snap.time_ns > self._max_age_ns]
 
     # --- selection -----------------------------------------------------------------------------------
     def _scan(self, config: StrategyConfig, ctx: MarketContext, profile: LimitProfile | None

@@ -28,7 +28,9 @@ from spx_core.risk.limits import PortfolioState
 from spx_core.surface import chain_iv, fit_surface
 
 DAY = date(2025, 3, 12)  # a Wednesday
-STEP_S = 1800.0  # one recorded snapshot every 30 simulated minutes, 09:30..12:30 ET
+STEP_S = 300.0  # one recorded snapshot every 5 simulated minutes, 09:30..12:30 ET (14:00 entries find it stale)
+STEPS = 36
+TEN = 6  # the recorded snapshot of 10:00:01 ET
 CUT = to_ns(datetime(2025, 3, 12, 11, 0, tzinfo=ET))  # the perturbation test changes every snapshot after this
 SESSION_CONFIGS = [PRESETS[n] for n in ("credit verticals 3/5/7 DTE", "credit verticals 3/5/7 DTE, 0.20 delta",
                                         "call-spread market making", "iron condor (regime filter)",
@@ -39,7 +41,7 @@ def _record(seed: int) -> list[tuple]:
     market = SimulatedMarket(SimulatorConfig(seed=seed, start=datetime(2025, 3, 12, 9, 30, tzinfo=ET)))
     market.advance(1.0)  # SPY's chain is published with the first batch
     out = [(market.snapshot(), market.spy_snapshot())]
-    for _ in range(6):
+    for _ in range(STEPS):
         market.advance(STEP_S)
         out.append((market.snapshot(), market.spy_snapshot()))
     return out
@@ -105,11 +107,21 @@ def test_decisions_never_use_data_stamped_after_them(replayed, perturbed):
 
 
 def test_a_context_stamped_after_the_decision_is_refused(session):
-    spx, spy = session[2]
+    spx, spy = session[TEN + 1]
     decision, order = DecisionEngine().decide(PRESETS["credit verticals 3/5/7 DTE"],
                                               MarketContext(spx, spy_snapshot=spy), spx.time_ns - 1)
     assert order is None and decision.action == "SKIP"
     assert "after the decision time" in decision.reasons[0]
+
+
+def test_a_chain_older_than_the_gate_allows_is_not_decided_on(replayed):
+    decisions, orders = replayed
+    late = [(d, o) for d, o in zip(decisions, orders, strict=True) if d.strategy == "call-spread market making"
+            and d.time_ns == to_ns(datetime(2025, 3, 12, 14, 0, tzinfo=ET))]
+    assert len(late) == 1 and late[0][1] is None  # the last recorded chain is from 12:30
+    assert late[0][0].reasons == (("data: the SPX chain is 5399 s old at the decision time (limit 600 s); "
+                                  "decide on fresh quotes"), ("data: the SPY chain is 5399 s old at the decision "
+                                  "time (limit 600 s); decide on fresh quotes"))
 
 
 def test_a_trade_carries_the_snapshot_the_config_and_a_ticked_automation_order(session, replayed):
@@ -132,7 +144,7 @@ def test_a_trade_carries_the_snapshot_the_config_and_a_ticked_automation_order(s
 
 
 def test_a_credit_vertical_is_sold_at_its_mid_on_the_tick(session):
-    spx, spy = session[1]
+    spx, spy = session[TEN]
     ctx = _context(spx, spy, 2)
     decision, order = DecisionEngine().decide(PRESETS["credit verticals 3/5/7 DTE"], ctx, spx.time_ns)
     assert decision.traded, decision.reasons
@@ -149,7 +161,7 @@ def test_a_credit_vertical_is_sold_at_its_mid_on_the_tick(session):
 
 
 def test_the_pair_buys_one_spxw_call_against_ten_spy_calls(session):
-    spx, spy = session[1]
+    spx, spy = session[TEN]
     decision, order = DecisionEngine().decide(PRESETS["SPX vs 10x SPY 0DTE pair"], _context(spx, spy, 2),
                                               spx.time_ns)
     assert decision.traded, decision.reasons
@@ -161,7 +173,7 @@ def test_the_pair_buys_one_spxw_call_against_ten_spy_calls(session):
 
 
 def test_a_skip_lists_every_failed_filter(session):
-    spx, _spy = session[1]
+    spx, _spy = session[TEN]
     config = dataclasses.replace(PRESETS["iron condor (regime filter)"],
                                  filters=EntryFilters(iv_rank_min=50, vix_max=15,
                                                       regimes=frozenset({"uptrend", "calm"})))
@@ -177,7 +189,7 @@ def test_a_skip_lists_every_failed_filter(session):
 
 
 def test_unknown_inputs_fail_a_filter_unless_missing_passes(session):
-    spx, _ = session[1]
+    spx, _ = session[TEN]
     strict = dataclasses.replace(PRESETS["iron condor (regime filter)"], filters=EntryFilters(iv_rank_min=10))
     decision, _ = DecisionEngine().decide(strict, MarketContext(spx), spx.time_ns)
     assert decision.reasons == (("IV rank unknown: the market context has none; supply it or set "
@@ -188,7 +200,7 @@ def test_unknown_inputs_fail_a_filter_unless_missing_passes(session):
 
 
 def test_the_limit_profile_entry_conditions_skip_with_their_names(session):
-    spx, _ = session[1]
+    spx, _ = session[TEN]
     config = PRESETS["credit verticals 3/5/7 DTE"]
     state = PortfolioState(trades_opened_today=1, stops_today=1)
     decision, order = DecisionEngine().decide(config, MarketContext(spx), spx.time_ns, state=state)
@@ -201,7 +213,7 @@ def test_the_limit_profile_entry_conditions_skip_with_their_names(session):
 
 
 def test_an_empty_scan_says_why(session):
-    spx, _ = session[1]
+    spx, _ = session[TEN]
     config = StrategyConfig(name="far", structure="put-credit-vertical", scan={"dte": [3, 7], "dte_days": [4]},
                             entry=EntrySchedule())
     decision, order = DecisionEngine().decide(config, MarketContext(spx), spx.time_ns)
@@ -209,7 +221,7 @@ def test_an_empty_scan_says_why(session):
 
 
 def test_risk_budget_sizes_by_max_loss_and_skips_when_it_buys_nothing(session):
-    spx, _ = session[1]
+    spx, _ = session[TEN]
     ctx = _context(spx, None, 2)
     base = PRESETS["iron condor (regime filter)"]
     decision, order = DecisionEngine().decide(base, ctx, spx.time_ns)
@@ -219,3 +231,22 @@ def test_risk_budget_sizes_by_max_loss_and_skips_when_it_buys_nothing(session):
     poor = dataclasses.replace(base, sizing=Sizing(SizingMode.RISK_BUDGET, budget_usd=10.0))
     decision, order = DecisionEngine().decide(poor, ctx, spx.time_ns)
     assert order is None and "above the risk budget 10 $" in decision.reasons[0]
+
+
+def test_every_order_of_the_session_passes_the_pre_trade_gate(session, replayed):
+    from spx_core.execution.gate import PreTradeGate
+    from tests.execution.gate_market import RecordingBroker, StaticMarket
+
+    decisions, orders = replayed
+    by_checksum = {spx.checksum: (spx, spy) for spx, spy in session}
+    checked = 0
+    for decision, order in zip(decisions, orders, strict=True):
+        if order is None:
+            continue
+        spx, spy = by_checksum[decision.snapshot_checksum]
+        market = StaticMarket(snapshots={"SPX": spx, "SPY": spy})
+        market.clock = decision.time_ns
+        verdict = PreTradeGate().preview(order, market, RecordingBroker())
+        assert verdict.ok, (decision.reasons[0], [str(f) for f in verdict.failures])
+        checked += 1
+    assert checked >= 5
