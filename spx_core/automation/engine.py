@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from spx_core.analytics.filters import IVRankSource
+from spx_core.analytics.market_state import MarketState
 from spx_core.automation.config import PriceMode, SizingMode, StrategyConfig
 from spx_core.automation.entry_checks import (
     filter_failures,
@@ -90,6 +92,19 @@ class MarketContext:
         for name in ("iv_rank", "vix"):
             value = getattr(self, name)
             object.__setattr__(self, name, _NAN if value is None else float(value))
+
+    @classmethod
+    def from_state(cls, snapshot: ChainSnapshot, state: MarketState, *, civ: ChainIV | None = None,
+                   surface: VolSurface | None = None, snapshot_id: int | None = None,
+                   spy_snapshot: ChainSnapshot | None = None,
+                   iv_rank_source: IVRankSource = IVRankSource.VIX) -> MarketContext:
+        """The context of a :class:`~spx_core.analytics.market_state.MarketState` (the scanner panel's market
+        filter reads the same one): IV rank from ``iv_rank_source``, VIX, and the trend, mixture and VIX-bucket
+        regimes it names ("unknown" ones count as missing)."""
+        regimes = [r for r in (state.trend, state.mixture_regime, state.vix_bucket) if r is not None]
+        return cls(snapshot, civ, surface, iv_rank=getattr(state, iv_rank_source.field), vix=state.vix,
+                   regime=tuple(r for r in normalize_regimes(regimes) if r != "unknown"),
+                   snapshot_id=snapshot_id, spy_snapshot=spy_snapshot)
 
     @property
     def time_ns(self) -> int:

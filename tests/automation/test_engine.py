@@ -250,3 +250,30 @@ def test_every_order_of_the_session_passes_the_pre_trade_gate(session, replayed)
         assert verdict.ok, (decision.reasons[0], [str(f) for f in verdict.failures])
         checked += 1
     assert checked >= 5
+
+
+def test_a_context_from_a_market_state_reads_its_rank_vix_and_regimes(session):
+    from spx_core.analytics.filters import IVRankSource
+    from spx_core.analytics.market_state import MarketState
+    from spx_core.analytics.regimes import TrendRegime, VixBucket
+
+    spx, _ = session[TEN]
+    state = MarketState(vix=18.0, vix_bucket=VixBucket.NORMAL, trend=TrendRegime.UNKNOWN, vix_rank=40.0,
+                        atm_iv_rank=55.0, mixture_regime="low-vol")
+    ctx = MarketContext.from_state(spx, state, iv_rank_source=IVRankSource.ATM)
+    assert (ctx.iv_rank, ctx.vix, ctx.regime) == (55.0, 18.0, ("low-vol", "normal"))
+    decision, _ = DecisionEngine().decide(PRESETS["iron condor (regime filter)"], ctx, spx.time_ns)
+    assert decision.reasons[0].startswith("regime: trend unknown")  # an unknown trend fails the range filter
+
+
+def test_mid_offset_moves_toward_the_natural_and_stops_there(session):
+    spx, _ = session[TEN]
+    ctx = _context(spx, None, 7)
+    base = PRESETS["credit verticals 3/5/7 DTE"]
+    limits = {}
+    for mode, offset in (("mid", 0.0), ("mid_offset", 0.10), ("mid_offset", 50.0), ("natural", 0.0)):
+        config = dataclasses.replace(base, price=PriceMode(mode), price_offset=offset)
+        _, order = DecisionEngine().decide(config, ctx, spx.time_ns)
+        limits[(mode, offset)] = order.limit
+    assert limits[("mid_offset", 0.10)] == pytest.approx(limits[("mid", 0.0)] - 0.10)  # a SELL gives up credit
+    assert limits[("mid_offset", 50.0)] == limits[("natural", 0.0)] < limits[("mid", 0.0)]
