@@ -167,7 +167,7 @@ class DecisionEngine:
             return skip([(f"data: the market context is stamped {from_ns(ctx.time_ns).isoformat()}, after the "
                          f"decision time {from_ns(now_ns).isoformat()}; decide on the latest snapshot at or "
                          f"before it")])
-        stale = self._stale(ctx, now_ns)
+        stale = self._stale(ctx, now_ns, with_spy=config.is_pair)
         if stale:
             return skip(stale)
         failures = filter_failures(config.filters, iv_rank=ctx.iv_rank, vix=ctx.vix, regimes=ctx.regime)
@@ -201,10 +201,11 @@ class DecisionEngine:
                                  config.config_hash, config.limit_profile, ref)
         return decision, request
 
-    def _stale(self, ctx: MarketContext, now_ns: int) -> list[str]:
+    def _stale(self, ctx: MarketContext, now_ns: int, *, with_spy: bool) -> list[str]:
+        """Why the chains the strategy prices on are too old ([] = fresh enough); SPY only for the pair."""
         if self._max_age_ns is None:
             return []
-        chains = [("SPX", ctx.snapshot), ("SPY", ctx.spy_snapshot)]
+        chains = [("SPX", ctx.snapshot)] + ([("SPY", ctx.spy_snapshot)] if with_spy else [])
         return [f"data: the {name} chain is {(now_ns - snap.time_ns) / 1e9:.0f} s old at the decision time "
                 f"(limit {self._max_age_ns / 1e9:g} s); decide on fresh quotes"
                 for name, snap in chains if snap is not None and now_ns - snap.time_ns > self._max_age_ns]

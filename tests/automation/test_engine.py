@@ -114,14 +114,18 @@ def test_a_context_stamped_after_the_decision_is_refused(session):
     assert "after the decision time" in decision.reasons[0]
 
 
-def test_a_chain_older_than_the_gate_allows_is_not_decided_on(replayed):
+def test_a_chain_older_than_the_gate_allows_is_not_decided_on(session, replayed):
     decisions, orders = replayed
     late = [(d, o) for d, o in zip(decisions, orders, strict=True) if d.strategy == "call-spread market making"
             and d.time_ns == to_ns(datetime(2025, 3, 12, 14, 0, tzinfo=ET))]
     assert len(late) == 1 and late[0][1] is None  # the last recorded chain is from 12:30
     assert late[0][0].reasons == (("data: the SPX chain is 5399 s old at the decision time (limit 600 s); "
-                                  "decide on fresh quotes"), ("data: the SPY chain is 5399 s old at the decision "
-                                  "time (limit 600 s); decide on fresh quotes"))
+                                  "decide on fresh quotes"),)  # SPY is not priced by this strategy
+    spx, spy = session[-1]
+    pair_late = to_ns(datetime(2025, 3, 12, 14, 0, tzinfo=ET))
+    decision, _ = DecisionEngine().decide(PRESETS["SPX vs 10x SPY 0DTE pair"], MarketContext(spx, spy_snapshot=spy),
+                                          pair_late)
+    assert [r.split(" chain")[0] for r in decision.reasons] == ["data: the SPX", "data: the SPY"]
 
 
 def test_a_trade_carries_the_snapshot_the_config_and_a_ticked_automation_order(session, replayed):
