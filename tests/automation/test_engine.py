@@ -281,3 +281,17 @@ def test_mid_offset_moves_toward_the_natural_and_stops_there(session):
         limits[(mode, offset)] = order.limit
     assert limits[("mid_offset", 0.10)] == pytest.approx(limits[("mid", 0.0)] - 0.10)  # a SELL gives up credit
     assert limits[("mid_offset", 50.0)] == limits[("natural", 0.0)] < limits[("mid", 0.0)]
+
+
+def test_the_pair_skips_when_the_cheapest_package_costs_more_than_the_max_debit(session):
+    spx, spy = session[TEN]
+    pair = PRESETS["SPX vs 10x SPY 0DTE pair"]
+    ctx = MarketContext(spx, spy_snapshot=spy)
+    decision, order = DecisionEngine().decide(pair, ctx, spx.time_ns)
+    natural = float(decision.reasons[1].split("/ natural ")[1].split(",")[0])  # the package's natural debit
+    strict = dataclasses.replace(pair, scan={**pair.scan, "max_debit": natural - 0.05})
+    decision, order = DecisionEngine().decide(strict, ctx, spx.time_ns)
+    assert order is None and "above the max debit" in decision.reasons[0]
+    far = dataclasses.replace(pair, scan={**pair.scan, "dte": [300, 400]})  # SPY lists 6 months out
+    decision, _ = DecisionEngine().decide(far, ctx, spx.time_ns)
+    assert decision.reasons[0].startswith("pair: no expiry listed by both SPXW and SPY has DTE 300-400")
