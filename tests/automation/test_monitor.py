@@ -11,7 +11,12 @@ from dataclasses import replace
 
 import pytest
 
-from spx_core.automation.monitor import ExitRule, PositionMonitor, marketable_limit, parse_clock
+from spx_core.automation.monitor import (
+    ExitRule,
+    PositionMonitor,
+    marketable_limit,
+    parse_clock,
+)
 from spx_core.domain.quotes import QuoteFlag
 from spx_core.execution.orders import Intent, OrderType, Side
 from tests.automation.exit_market import (
