@@ -153,7 +153,7 @@ class DeltaHedger:
             return None
         call, put = self._pick(market, now_ns)
         per_unit = unit_delta(call)
-        units = int(round(abs(portfolio_delta) / per_unit))
+        units = round(abs(portfolio_delta) / per_unit)
         if units == 0:
             return None
         side = Side.SELL if portfolio_delta > 0 else Side.BUY
