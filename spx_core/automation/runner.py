@@ -59,6 +59,8 @@ __all__ = ["AutomationRunner", "StepReport", "hedge_strategy"]
 
 log = logging.getLogger(__name__)
 
+_STAGED = "staged: in the order ticket for the user to send (manual mode)"
+
 
 def hedge_strategy(name: str) -> str:
     """The decision strategy name of ``name``'s hedges."""
@@ -208,8 +210,7 @@ class AutomationRunner:
                 return self._refused(decision, why, exit_like)
             self._stage(request)
             out.staged.append(request)
-            return replace(decision, reasons=decision.reasons + ("staged: in the order ticket for the user to send "
-                                                                 "(manual mode)",))
+            return replace(decision, reasons=decision.reasons + (_STAGED,))
         ok, why = _outcome(self._place(request), request)
         if not ok:
             return self._refused(decision, f"order refused: {why}", exit_like)

@@ -130,14 +130,14 @@ def test_time_exit_not_before_expiry_day():
 # --- priority ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("quotes, exits, crash, now, rule", [
     # take profit and time both fire: take profit
-    (((1.40, 1.50), (0.50, 0.60)), dict(close_time="15:45", close_dte=0), False, at(EXPIRY, 15, 46),
+    (((1.40, 1.50), (0.50, 0.60)), {"close_time": "15:45", "close_dte": 0}, False, at(EXPIRY, 15, 46),
      ExitRule.TAKE_PROFIT),
     # stop loss and regime and DTE: stop loss
-    (((5.40, 5.50), (1.50, 1.60)), dict(regime_exit=True, close_dte=3), True, T0, ExitRule.STOP_LOSS),
+    (((5.40, 5.50), (1.50, 1.60)), {"regime_exit": True, "close_dte": 3}, True, T0, ExitRule.STOP_LOSS),
     # regime and DTE: regime
-    (QUIET, dict(regime_exit=True, close_dte=3), True, T0, ExitRule.REGIME),
+    (QUIET, {"regime_exit": True, "close_dte": 3}, True, T0, ExitRule.REGIME),
     # DTE and time: DTE
-    (QUIET, dict(close_dte=0, close_time="15:45"), False, at(EXPIRY, 15, 46), ExitRule.DTE),
+    (QUIET, {"close_dte": 0, "close_time": "15:45"}, False, at(EXPIRY, 15, 46), ExitRule.DTE),
 ])
 def test_the_first_rule_in_priority_names_the_exit(quotes, exits, crash, now, rule):
     result = _check(credit_vertical(), config(**exits), vertical_market(*quotes, t=now), crash_mode=crash)
