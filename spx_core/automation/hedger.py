@@ -26,6 +26,9 @@ like any other order. The wing is far out of the money on the nearest expiry, so
 of the per-unit figure; whatever it leaves is measured in the next portfolio delta and hedged after the interval.
 ``wing_pct=None`` sends the bare synthetic (for a gate whose settings allow it).
 
+A hedge is a trade of its own (strategy ``"<name>/hedge"``): the monitor does not close it; it is held to its
+expiry and settled, and the hedger keeps reading the whole book's delta, so later hedges offset earlier ones.
+
 "The nearest liquid expiry": the first expiry at least ``min_dte`` calendar days out (default 1: a same-day
 synthetic expires within hours and would leave the book unhedged at the settlement) whose call and put at one
 strike are both quoted on both sides with no refused flag; the strike nearest the underlying price among those.

@@ -178,6 +178,14 @@ def test_no_exit_when_a_leg_is_not_listed_or_the_chain_is_old():
     assert result.signals == () and "601 s old" in result.skipped[0].reason
 
 
+def test_one_signal_per_trade_each_by_its_own_strategy():
+    """Two trades on the same quotes (cost 1.70): a 10% take profit fires (1.70 <= 1.80), a 50% one does not."""
+    a, b = credit_vertical(1), credit_vertical(2)
+    market = vertical_market(*QUIET)
+    signals = PositionMonitor().check([a, b], {1: config("tp10", take_profit_pct=10), 2: config("tp50")}, market, T0)
+    assert [(s.trade_id, s.strategy, s.rule) for s in signals] == [(1, "tp10", ExitRule.TAKE_PROFIT)]
+
+
 def test_trades_without_a_strategy_or_closed_are_not_checked():
     trade = credit_vertical()
     market = vertical_market((1.40, 1.50), (0.50, 0.60))
