@@ -129,6 +129,8 @@ class AutomationRunner:
         self._last_entry: dict[str, int] = {}
         self._hedgers: dict[str, DeltaHedger] = {}
         self._staged_exits: set[tuple[int, str]] = set()
+        self._owners: dict[int, str] = {}  # trade id -> strategy, remembered across steps (and days)
+        self._own: dict[str, TradeDecision] = {}  # order ref -> the TRADE decision this runner recorded for it
 
     # --- the step ----------------------------------------------------------------------------------------------
     def step(self, now_ns: int, strategies: Sequence[StoredStrategy],
@@ -138,8 +140,10 @@ class AutomationRunner:
              portfolio_delta: float | None = None) -> StepReport:
         """Entries, then exits, then hedges at ``now_ns`` (market clock).
 
-        ``trades``: the account's trades (open ones are monitored); ``decisions``: the stored decisions (at least
-        since the previous session: the last entry and hedge of each strategy are read from them);
+        ``trades``: the account's trades (open ones are monitored); ``decisions``: the stored decisions, reaching
+        back to the opening of the oldest open trade (its entry decision says which strategy's exits apply: a
+        trade whose entry decision is not given, and that this runner has not seen opened, gets no exits) and at
+        least to the previous session (the last entry and hedge of each strategy are read from them);
         ``state``: the book for the engine's limit-profile checks; ``working``: working orders (a trade with a
         working closing order is not closed again); ``crash_mode`` / ``portfolio_delta``: see the module doc.
         """
@@ -225,6 +229,8 @@ class AutomationRunner:
     def _keep(self, decision: TradeDecision, out: _Step) -> None:
         self._record(decision)
         out.decisions.append(decision)
+        if decision.traded and decision.order_ref is not None:
+            self._own[decision.order_ref] = decision
 
     # --- exits -------------------------------------------------------------------------------------------------
     def _exits(self, strategies: Sequence[StoredStrategy], now_ns: int,
@@ -232,9 +238,9 @@ class AutomationRunner:
                decisions: list[TradeDecision], market: MarketView, working: Iterable[OrderState],
                crash_mode: bool | None, out: _Step) -> None:
         by_name = {s.name: s for s in strategies}
-        owners = strategy_of(trades, decisions)
-        closing = {s.request.trade_id for s in working
-                   if s.request.intent is Intent.CLOSE and (s.is_working or s.status is OrderStatus.PENDING)}
+        self._owners.update(strategy_of(trades, [*self._own.values(), *decisions]))
+        owners = self._owners
+        closing = {s.request.trade_id for s in working if s.request.intent is Intent.CLOSE and s.is_working}
         groups: dict[str, list[Trade]] = {}
         for trade in trades:
             name = owners.get(trade.id)

@@ -170,6 +170,17 @@ def test_a_restart_does_not_enter_twice_for_the_same_slot(world, view, tmp_path)
         again.close()
 
 
+def test_exits_continue_when_the_caller_passes_only_later_decisions(world, view):
+    """A runner that saw the trade open keeps its owner: a later step given no decisions still closes it."""
+    world.step(at(10, 0, 1))
+    (trade,) = world.repo.trades(open_only=True)
+    take_profit_market(view, trade, at(10, 1))
+    view.go(at(10, 1))
+    report = world.runner.step(at(10, 1), world.strategies.strategies(), world.context_for, world.repo.trades(),
+                               [], view)
+    assert [d.reasons[0].split(":")[0] for d in report.decisions] == ["take_profit"]
+
+
 def test_a_step_late_within_the_grace_still_enters_once(world):
     report = world.step(at(10, 4, 0))  # grace 300 s
     assert len(report.decisions) == 1 and report.decisions[0].action == "TRADE"
