@@ -151,13 +151,7 @@ class AutomationRunner:
         trades = list(trades)
         decisions = list(decisions)
         out = _Step()
-        contexts: dict[str, MarketContext | None] = {}
-
-        def context(config: StrategyConfig) -> MarketContext | None:
-            if config.name not in contexts:
-                contexts[config.name] = context_for(config)
-            return contexts[config.name]
-
+        context = _Contexts(context_for)
         for stored in strategies:
             if stored.enabled:
                 self._entry(stored, now_ns, context, decisions, state, out)
@@ -183,15 +177,22 @@ class AutomationRunner:
         if not slots:
             return
         slot_text = "slot: " + ", ".join(f"{from_ns(s).astimezone(ET):%H:%M} ET" for s in slots)
-        ctx = context(config)
-        if ctx is None:
-            decision = TradeDecision(now_ns, config.name, Action.SKIP,
-                                     ("data: no market context (no chain yet); the entry waits for the next slot",
-                                      slot_text), config_hash=config.config_hash, limit_profile=config.limit_profile)
-            request = None
-        else:
-            decision, request = self.engine.decide(config, ctx, now_ns, state=state)
-            decision = replace(decision, reasons=decision.reasons + (slot_text,))
+        def skip(why: str) -> TradeDecision:
+            return TradeDecision(now_ns, config.name, Action.SKIP, (why, slot_text), config_hash=config.config_hash,
+                                 limit_profile=config.limit_profile)
+
+        request = None
+        try:  # one strategy failing must not starve the others, nor the exits that follow
+            ctx = context(config)
+            if ctx is None:
+                decision = skip(context.errors.get(config.name)
+                                or "data: no market context (no chain yet); the entry waits for the next slot")
+            else:
+                decision, request = self.engine.decide(config, ctx, now_ns, state=state)
+                decision = replace(decision, reasons=decision.reasons + (slot_text,))
+        except Exception as exc:
+            log.exception("strategy %s: the entry decision failed", config.name)
+            decision, request = skip(f"error: the decision failed ({type(exc).__name__}: {exc})"), None
         if request is not None:
             request = self._for_broker(request)
             decision = self._act(stored.mode, request, decision, out)
@@ -215,7 +216,11 @@ class AutomationRunner:
             self._stage(request)
             out.staged.append(request)
             return replace(decision, reasons=decision.reasons + (_STAGED,))
-        ok, why = _outcome(self._place(request), request)
+        try:
+            ok, why = _outcome(self._place(request), request)
+        except Exception as exc:  # e.g. a ref already used by another order: recorded, the step goes on
+            log.exception("order %s: place failed", request.ref)
+            ok, why = False, f"{type(exc).__name__}: {exc}"
         if not ok:
             return self._refused(decision, f"order refused: {why}", exit_like)
         out.sent.append(request)
@@ -318,6 +323,26 @@ class AutomationRunner:
             hedger = DeltaHedger(config.hedge, broker=self.broker, account=self.account, last_hedge_ns=last)
             self._hedgers[config.name] = hedger
         return hedger
+
+
+class _Contexts:
+    """``context_for`` called at most once per strategy and step; a failing call is logged and gives None (its
+    error, for the entry's SKIP, in ``errors``)."""
+
+    def __init__(self, context_for: Callable[[StrategyConfig], MarketContext | None]) -> None:
+        self._context_for = context_for
+        self._cache: dict[str, MarketContext | None] = {}
+        self.errors: dict[str, str] = {}
+
+    def __call__(self, config: StrategyConfig) -> MarketContext | None:
+        if config.name not in self._cache:
+            try:
+                self._cache[config.name] = self._context_for(config)
+            except Exception as exc:
+                log.exception("strategy %s: the market context failed", config.name)
+                self._cache[config.name] = None
+                self.errors[config.name] = f"error: the market context failed ({type(exc).__name__}: {exc})"
+        return self._cache[config.name]
 
 
 def _delta(trades: list[Trade], ctx: MarketContext | None) -> tuple[float | None, str]:

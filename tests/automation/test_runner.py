@@ -242,6 +242,32 @@ def test_disabled_strategies_do_not_enter(world):
     assert world.step(at(10, 0, 1)).decisions == ()
 
 
+def test_a_failing_decision_is_a_skip_and_the_exits_still_run(world, view, caplog):
+    world.step(at(10, 0, 1))
+    (trade,) = world.repo.trades(open_only=True)
+    take_profit_market(view, trade, at(11, 0, 1))
+
+    def broken(config):
+        raise RuntimeError("surface fit diverged")
+
+    world.context_for = broken
+    report = world.step(at(11, 0, 1))
+    assert [d.action for d in report.decisions] == ["SKIP", "TRADE"]
+    assert report.decisions[0].reasons[0] == "error: the market context failed (RuntimeError: surface fit diverged)"
+    assert report.decisions[1].reasons[0].startswith("take_profit: ")
+    assert "the market context failed" in caplog.text
+
+
+def test_a_failing_engine_is_a_skip(world, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("bad chain")
+
+    monkeypatch.setattr(world.runner.engine, "decide", broken)
+    (decision,) = world.step(at(10, 0, 1)).decisions
+    assert decision.action == "SKIP" and decision.reasons == ("error: the decision failed (ValueError: bad chain)",
+                                                              "slot: 10:00 ET")
+
+
 def test_no_market_context_is_a_skip(world):
     world.context_for = lambda config: None
     (decision,) = world.step(at(10, 0, 1)).decisions
