@@ -45,7 +45,7 @@ from spx_core.automation.config import (
 from spx_core.automation.engine import DecisionEngine, MarketContext
 from spx_core.automation.entry_checks import filter_failures
 from spx_core.automation.hedger import DeltaHedger, HedgeError, book_delta
-from spx_core.automation.monitor import ExitSignal, PositionMonitor
+from spx_core.automation.monitor import ExitSignal, PositionMonitor, SkippedExit
 from spx_core.automation.schedule import due_entries
 from spx_core.automation.summary import is_exit_decision, strategy_of
 from spx_core.domain.calendar import ET, MarketCalendar, from_ns
@@ -77,6 +77,7 @@ class StepReport:
         staged: orders handed to ``stage`` (manual mode).
         exits: the monitor's exit signals acted on this step.
         notes: why something was not done (an exit not judged on a bad quote, a hedge with no delta, ...).
+        skipped: the trades the monitor could not judge; those with ``due`` rules are exits due but not sent.
     """
 
     decisions: tuple[TradeDecision, ...] = ()
@@ -84,6 +85,7 @@ class StepReport:
     staged: tuple[OrderRequest, ...] = ()
     exits: tuple[ExitSignal, ...] = ()
     notes: tuple[str, ...] = ()
+    skipped: tuple[SkippedExit, ...] = ()
 
 
 @dataclass
@@ -95,10 +97,11 @@ class _Step:
     staged: list[OrderRequest] = field(default_factory=list)
     exits: list[ExitSignal] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    skipped: list[SkippedExit] = field(default_factory=list)
 
     def report(self) -> StepReport:
         return StepReport(tuple(self.decisions), tuple(self.sent), tuple(self.staged), tuple(self.exits),
-                          tuple(self.notes))
+                          tuple(self.notes), tuple(self.skipped))
 
 
 class AutomationRunner:
@@ -260,6 +263,7 @@ class AutomationRunner:
             result = self.monitor.evaluate(group, {t.id: stored.config for t in group}, market, now_ns,
                                            crash_mode=crash)
             out.notes.extend(s.reason for s in result.skipped)
+            out.skipped.extend(result.skipped)
             for signal in result.signals:
                 self._exit(stored, signal, now_ns, out)
 

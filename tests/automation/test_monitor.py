@@ -155,6 +155,7 @@ def test_no_exit_on_a_flagged_quote_even_when_a_rule_is_due(flag):
     (skip,) = result.skipped
     assert skip.trade_id == 1 and skip.strategy == "pcs"
     assert "time exit due but not sent" in skip.reason and str(LONG) in skip.reason
+    assert skip.due == (ExitRule.TIME,) and skip.rule is ExitRule.TIME
 
 
 @pytest.mark.parametrize("flags, why", [(None, "quote is zero bid"), ({}, "has no bid")])
@@ -165,6 +166,7 @@ def test_no_exit_on_a_nan_mark(flags, why):
     assert result.signals == ()
     (skip,) = result.skipped
     assert why in skip.reason and str(SHORT) in skip.reason and skip.reason.startswith("trade #1: not checked")
+    assert skip.due == () and skip.rule is None
 
 
 def test_no_exit_when_a_leg_is_not_listed_or_the_chain_is_old():

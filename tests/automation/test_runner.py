@@ -24,6 +24,7 @@ from spx_core.automation.presets import PRESETS
 from spx_core.automation.runner import AutomationRunner
 from spx_core.automation.summary import daily_summary, strategy_of
 from spx_core.domain.calendar import ET, to_ns
+from spx_core.domain.quotes import QuoteFlag
 from spx_core.execution.checks import CheckFailure
 from spx_core.execution.gate import PreTradeGate
 from spx_core.execution.orders import Intent, OrderStatus
@@ -107,16 +108,21 @@ def world(tmp_path, view):
     w.close()
 
 
-def take_profit_market(view: SimView, trade, t: int) -> None:
-    """Requote the trade's legs so closing it costs 0.25 at the natural (a market that moved in its favour)."""
+def take_profit_market(view: SimView, trade, t: int, *, flag: int = 0) -> None:
+    """Requote the trade's legs so closing it costs 0.25 at the natural (a market that moved in its favour);
+    ``flag``: the quote flags forced on the trade's legs."""
     snap = view.sim.snapshot()
     rows = locate(snap, list(trade.contracts))
     bid, ask = snap.columns["bid"].copy(), snap.columns["ask"].copy()
     held = [leg.ratio for leg in trade.legs]  # short -1, long +1
     for row, ratio in zip(rows, held, strict=True):
         bid[row], ask[row] = ((0.40, 0.45) if ratio < 0 else (0.20, 0.25))
+    flags = {}
+    if flag:
+        flags["flags"] = snap.columns["flags"].copy()
+        flags["flags"][rows] = flag
     view.override["SPX"] = snap.replace_quotes(time=t, underlying_price=snap.underlying_price, bid=bid, ask=ask,
-                                               quote_time=np.full(len(snap), t, dtype=np.int64))
+                                               quote_time=np.full(len(snap), t, dtype=np.int64), **flags)
 
 
 # --- end to end ---------------------------------------------------------------------------------------------
@@ -154,6 +160,17 @@ def test_auto_strategy_enters_at_its_time_is_filled_and_closes_at_take_profit(wo
     assert world.repo.verify() == []
     summary = daily_summary(DAY, world.repo.trades(), stored, "pcs auto")
     assert (summary.trades_opened, summary.trades_closed, summary.wins) == (1, 1, 1)
+
+
+def test_no_exit_on_flagged_quotes_and_the_report_says_why(world, view):
+    world.step(at(10, 0, 1))
+    (trade,) = world.repo.trades(open_only=True)
+    take_profit_market(view, trade, at(10, 1), flag=int(QuoteFlag.STALE))
+    report = world.step(at(10, 1))
+    assert report.decisions == () and report.exits == ()
+    (skip,) = report.skipped
+    assert skip.trade_id == trade.id and "stale" in skip.reason and skip.due == ()
+    assert world.repo.trade(trade.id).is_open
 
 
 def test_a_restart_does_not_enter_twice_for_the_same_slot(world, view, tmp_path):
