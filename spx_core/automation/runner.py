@@ -115,17 +115,21 @@ class AutomationRunner:
         stage: puts an order in the ticket for the user (manual mode); None: manual TRADEs are recorded as SKIPs.
         broker / account: written on entry orders (the engine leaves the default) and on hedges.
         calendar: the exchange calendar the schedule reads (None: the default).
+        cancel: cancels a working order by ref (``TradingSession.cancel``): an auto exit first cancels the unfilled
+            rest of the trade's opening order.
     """
 
     def __init__(self, engine: DecisionEngine, monitor: PositionMonitor, *,
                  place: Callable[[OrderRequest], Any], record: Callable[[TradeDecision], int],
                  stage: Callable[[OrderRequest], None] | None = None, broker: str | None = None,
-                 account: str | None = None, calendar: MarketCalendar | None = None) -> None:
+                 account: str | None = None, calendar: MarketCalendar | None = None,
+                 cancel: Callable[[str], None] | None = None) -> None:
         self.engine = engine
         self.monitor = monitor
         self._place = place
         self._record = record
         self._stage = stage
+        self._cancel = cancel
         self.broker = monitor.broker if broker is None else broker
         self.account = monitor.account if account is None else account
         self.calendar = calendar
@@ -248,7 +252,9 @@ class AutomationRunner:
         by_name = {s.name: s for s in strategies}
         self._owners.update(strategy_of(trades, [*self._own.values(), *decisions]))
         owners = self._owners
-        closing = {s.request.trade_id for s in working if s.request.intent is Intent.CLOSE and s.is_working}
+        working = [s for s in working if s.is_working]
+        closing = {s.request.trade_id for s in working if s.request.intent is Intent.CLOSE}
+        opening = [s.ref for s in working if s.request.intent is Intent.OPEN]
         groups: dict[str, list[Trade]] = {}
         for trade in trades:
             name = owners.get(trade.id)
@@ -264,22 +270,41 @@ class AutomationRunner:
                                            crash_mode=crash)
             out.notes.extend(s.reason for s in result.skipped)
             out.skipped.extend(result.skipped)
+            by_id = {t.id: t for t in group}
             for signal in result.signals:
-                self._exit(stored, signal, now_ns, out)
+                entry_refs = [r for r in opening if r in by_id[signal.trade_id].order_refs]
+                self._exit(stored, signal, now_ns, entry_refs, out)
 
-    def _exit(self, stored: StoredStrategy, signal: ExitSignal, now_ns: int, out: _Step) -> None:
+    def _exit(self, stored: StoredStrategy, signal: ExitSignal, now_ns: int, entry_refs: list[str],
+              out: _Step) -> None:
+        """Act on one exit; in auto mode the trade's still-working opening orders are cancelled first (their late
+        fills would reopen the trade the exit closes)."""
         key = (signal.trade_id, signal.rule.value)
         if stored.mode is StrategyMode.MANUAL and key in self._staged_exits:
             return  # staged once; the user decides
         config = stored.config
-        decision = TradeDecision(now_ns, config.name, Action.TRADE, (signal.reason, f"trade #{signal.trade_id}"),
-                                 config_hash=config.config_hash, limit_profile=config.limit_profile,
-                                 order_ref=signal.request.ref)
+        reasons = (signal.reason, f"trade #{signal.trade_id}")
+        if entry_refs and stored.mode is StrategyMode.AUTO:
+            reasons += (self._cancel_entries(entry_refs),)
+        decision = TradeDecision(now_ns, config.name, Action.TRADE, reasons, config_hash=config.config_hash,
+                                 limit_profile=config.limit_profile, order_ref=signal.request.ref)
         decision = self._act(stored.mode, signal.request, decision, out)
         if stored.mode is StrategyMode.MANUAL and decision.traded:
             self._staged_exits.add(key)
         out.exits.append(signal)
         self._keep(decision, out)
+
+    def _cancel_entries(self, refs: list[str]) -> str:
+        """Cancel ``refs`` (working opening orders); the reason to record."""
+        if self._cancel is None:
+            return f"opening order {', '.join(refs)} still working (no cancel given): its late fills reopen the trade"
+        for ref in refs:
+            try:
+                self._cancel(ref)
+            except Exception as exc:
+                log.exception("order %s: cancel failed", ref)
+                return f"cancel of the opening order {ref} failed ({type(exc).__name__}: {exc})"
+        return f"cancelled the unfilled rest of opening order {', '.join(refs)}"
 
     @staticmethod
     def _crash(config: StrategyConfig, context: Callable[[StrategyConfig], MarketContext | None]) -> bool:

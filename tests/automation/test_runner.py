@@ -173,6 +173,28 @@ def test_no_exit_on_flagged_quotes_and_the_report_says_why(world, view):
     assert world.repo.trade(trade.id).is_open
 
 
+def test_an_exit_cancels_the_unfilled_rest_of_the_entry_first(tmp_path, view):
+    """Ten units asked, the quoted sizes fill fewer: at take profit the rest of the entry is cancelled, then the
+    filled units are closed (a late fill of the rest would reopen the trade)."""
+    config = dataclasses.replace(PCS, sizing=Sizing(quantity=10))
+    w = World(tmp_path / "p.sqlite", view)
+    w.runner = AutomationRunner(DecisionEngine(), PositionMonitor(), place=w.service.place,
+                                record=w.repo.record_decision, cancel=w.service.cancel)
+    try:
+        w.strategies.save(config, enabled=True, mode=StrategyMode.AUTO, now_ns=at(9, 0))
+        (entry,) = w.step(at(10, 0, 1)).decisions
+        (trade,) = w.repo.trades(open_only=True)
+        assert 0 < trade.quantity < 10 and w.repo.order(entry.order_ref).is_working
+        take_profit_market(view, trade, at(10, 1))
+        (decision,) = w.step(at(10, 1)).decisions
+        assert decision.reasons[0].startswith("take_profit: ")
+        assert decision.reasons[2] == f"cancelled the unfilled rest of opening order {entry.order_ref}"
+        assert w.repo.order(entry.order_ref).status is OrderStatus.CANCELLED
+        assert w.repo.trade(trade.id).status == "closed"
+    finally:
+        w.close()
+
+
 def test_a_restart_does_not_enter_twice_for_the_same_slot(world, view, tmp_path):
     world.step(at(10, 0, 1))
     assert len(world.repo.trades()) == 1
