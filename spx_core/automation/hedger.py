@@ -46,6 +46,7 @@ from datetime import date
 import numpy as np
 
 from spx_core.automation.config import HedgeConfig, HedgeInstrument
+from spx_core.automation.engine import MarketContext
 from spx_core.automation.monitor import ALL_FLAGS, marketable_limit
 from spx_core.domain.calendar import ET, from_ns
 from spx_core.domain.contracts import ROOTS, OptionContract, Right, Root
@@ -54,11 +55,13 @@ from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.execution.broker import MarketView
 from spx_core.execution.checks import package_quote
 from spx_core.execution.orders import OrderRequest, Side, new_ref, normalize_side
+from spx_core.portfolio.trades import Trade
 from spx_core.risk.greeks import portfolio_greeks
 from spx_core.strategies.market import Market
 from spx_core.strategies.structure import PRICE_SCALE, Leg, StructureKind, underlying_of
+from spx_core.surface.chain_iv import chain_iv
 
-__all__ = ["DeltaHedger", "Hedge", "HedgeError", "book_delta", "unit_delta"]
+__all__ = ["DeltaHedger", "Hedge", "HedgeError", "book_delta", "context_delta", "unit_delta"]
 
 
 class HedgeError(ValueError):
@@ -87,7 +90,7 @@ def unit_delta(contract: OptionContract, *, spy_beta: float = 1.0) -> float:
     return PRICE_SCALE[underlying_of(contract.root)] * contract.multiplier * beta
 
 
-def book_delta(trades: Iterable[object], market: Market, *, spy_beta: float = 1.0) -> float:
+def book_delta(trades: Iterable[Trade], market: Market, *, spy_beta: float = 1.0) -> float:
     """The delta of the open trades' held legs in dollars per SPX point (the portfolio greeks' ``delta_usd_pt``).
 
     NaN when a held leg has no delta (its IV did not solve and no surface); raises ValueError naming a held
@@ -95,14 +98,29 @@ def book_delta(trades: Iterable[object], market: Market, *, spy_beta: float = 1.
     """
     held: Counter[OptionContract] = Counter()
     for trade in trades:
-        if getattr(trade, "status", "open") != "open":
+        if trade.status != "open":
             continue
-        for leg in trade.legs:  # type: ignore[attr-defined]
-            held[leg.contract] += leg.ratio * trade.quantity  # type: ignore[attr-defined]
+        for leg in trade.legs:
+            held[leg.contract] += leg.ratio * trade.quantity
     book = [(c, q) for c, q in held.items() if q]
     if not book:
         return 0.0
     return portfolio_greeks(book, market, spy_beta=spy_beta).total.delta_usd_pt
+
+
+def context_delta(trades: Iterable[Trade], ctx: MarketContext | None) -> tuple[float | None, str]:
+    """The open trades' delta ($/SPX point) on the strategy's market context, or (None, why)."""
+    if ctx is None:
+        return None, "no market context to compute the portfolio delta; no hedge"
+    civs = [ctx.civ if ctx.civ is not None else chain_iv(ctx.snapshot)]
+    if ctx.spy_snapshot is not None:
+        civs.append(chain_iv(ctx.spy_snapshot))
+    surfaces = {"SPX": ctx.surface} if ctx.surface is not None else None
+    try:
+        value = book_delta([t for t in trades if t.is_open], Market.of(*civs, surfaces=surfaces))
+    except (KeyError, ValueError) as exc:
+        return None, f"portfolio delta unknown ({exc}); no hedge"
+    return value, ""
 
 
 class DeltaHedger:

@@ -44,7 +44,7 @@ from spx_core.automation.config import (
 )
 from spx_core.automation.engine import DecisionEngine, MarketContext
 from spx_core.automation.entry_checks import filter_failures
-from spx_core.automation.hedger import DeltaHedger, HedgeError, book_delta
+from spx_core.automation.hedger import DeltaHedger, HedgeError, context_delta
 from spx_core.automation.monitor import ExitSignal, PositionMonitor, SkippedExit
 from spx_core.automation.schedule import due_entries
 from spx_core.automation.summary import is_exit_decision, strategy_of
@@ -326,7 +326,7 @@ class AutomationRunner:
         name = hedge_strategy(config.name)
         hedger = self._hedger(config, decisions)
         if delta is None:
-            delta, why = _delta(trades, context(config))
+            delta, why = context_delta(trades, context(config))
             if delta is None:
                 out.notes.append(f"{name}: {why}")
                 return None
@@ -372,24 +372,6 @@ class _Contexts:
                 self._cache[config.name] = None
                 self.errors[config.name] = f"error: the market context failed ({type(exc).__name__}: {exc})"
         return self._cache[config.name]
-
-
-def _delta(trades: list[Trade], ctx: MarketContext | None) -> tuple[float | None, str]:
-    """The open trades' delta ($/SPX point) on the strategy's market context, or (None, why)."""
-    if ctx is None:
-        return None, "no market context to compute the portfolio delta; no hedge"
-    from spx_core.strategies.market import Market
-    from spx_core.surface.chain_iv import chain_iv
-
-    civs = [ctx.civ if ctx.civ is not None else chain_iv(ctx.snapshot)]
-    if ctx.spy_snapshot is not None:
-        civs.append(chain_iv(ctx.spy_snapshot))
-    surfaces = {"SPX": ctx.surface} if ctx.surface is not None else None
-    try:
-        value = book_delta([t for t in trades if t.is_open], Market.of(*civs, surfaces=surfaces))
-    except (KeyError, ValueError) as exc:
-        return None, f"portfolio delta unknown ({exc}); no hedge"
-    return value, ""
 
 
 def _outcome(result: Any, request: OrderRequest) -> tuple[bool, str]:
