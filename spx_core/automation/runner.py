@@ -129,7 +129,7 @@ class AutomationRunner:
         self._place = place
         self._record = record
         self._stage = stage
-        self._cancel = cancel
+        self._cancel_ref = cancel
         self.broker = monitor.broker if broker is None else broker
         self.account = monitor.account if account is None else account
         self.calendar = calendar
@@ -296,11 +296,11 @@ class AutomationRunner:
 
     def _cancel_entries(self, refs: list[str]) -> str:
         """Cancel ``refs`` (working opening orders); the reason to record."""
-        if self._cancel is None:
+        if self._cancel_ref is None:
             return f"opening order {', '.join(refs)} still working (no cancel given): its late fills reopen the trade"
         for ref in refs:
             try:
-                self._cancel(ref)
+                self._cancel_ref(ref)
             except Exception as exc:
                 log.exception("order %s: cancel failed", ref)
                 return f"cancel of the opening order {ref} failed ({type(exc).__name__}: {exc})"
