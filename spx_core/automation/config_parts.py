@@ -47,7 +47,7 @@ class StrategyMode(StrEnum):
 
 
 class HedgeInstrument(StrEnum):
-    SPY = "SPY"  # SPY shares
+    SPY = "SPY"  # an SPY option synthetic (100 shares a unit): order legs are options only
     SYNTHETIC = "synthetic"  # an SPX synthetic future (long call + short put, same strike)
 
 
@@ -245,7 +245,8 @@ class HedgeConfig:
     Attributes:
         band_delta: |portfolio delta| allowed before a hedge, in dollars per SPX point (the unit of
             :attr:`LimitProfile.max_delta`).
-        instrument: SPY shares or an SPX synthetic.
+        instrument: an SPY or an SPX synthetic (long call + short put at one strike, with a protective wing;
+            :mod:`spx_core.automation.hedger`): order legs are options, so shares cannot be sent.
         min_interval_s: least seconds between two hedges (s).
     """
 
