@@ -18,12 +18,10 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from spx_core.portfolio.decisions import TradeDecision
-from spx_core.risk.breaker import BreakerTrip
-from spx_core.risk.guard import RiskGuard
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: app.trading loads this module before the first paint (no SQLAlchemy)
     from app.trading import TradingSession
+    from spx_core.risk.breaker import BreakerTrip
+    from spx_core.risk.guard import RiskGuard
 
 __all__ = ["BREAKER_SOURCE", "after_refresh", "attach_guard", "on_breaker_trip", "set_profile"]
 
@@ -81,6 +79,8 @@ def on_breaker_trip(session: TradingSession, trip: BreakerTrip) -> None:
 
 def _close_all(session: TradingSession, guard: RiskGuard, trip: BreakerTrip) -> int:
     """Closing orders at the natural price for every open trade; returns how many the gate let through."""
+    from spx_core.portfolio.decisions import TradeDecision
+
     sent = 0
     for trade in session.repo.trades(open_only=True):
         try:

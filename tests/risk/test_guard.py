@@ -79,7 +79,7 @@ def test_breaker_trips_once_refuses_entries_until_the_next_session_and_survives_
     closing = put_credit_spread(side=Side.BUY, intent=Intent.CLOSE, trade_id=1, limit=4.40)
     assert guard(closing, view) == []  # closing is never refused by the breaker (nor the loss limit)
     restarted = guard_on(store, view)
-    assert [f.check for f in restarted(opening, view)][0] == "circuit breaker"
+    assert next(f.check for f in restarted(opening, view)) == "circuit breaker"
     view.advance(86_400)  # the next session: a new day, a new P&L
     assert restarted(replace(opening), view) == []
     assert restarted.update(portfolio(view, 0.0)).trip is None
