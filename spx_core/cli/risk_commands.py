@@ -44,10 +44,16 @@ import math
 from datetime import date, datetime, time
 from typing import Any
 
-from spx_core.cli.helpers import DbAccess, UsageError, add_db_option, command, open_store
+from spx_core.cli.helpers import (
+    DbAccess,
+    UsageError,
+    add_db_option,
+    command,
+    open_store,
+)
 from spx_core.cli.orders_commands import _contract_keys, _dump, _fmt, _iso, _num, _table
 
-__all__ = ["register", "cmd_risk", "cmd_decisions", "risk_payload", "decisions_payload"]
+__all__ = ["cmd_decisions", "cmd_risk", "decisions_payload", "register", "risk_payload"]
 
 GREEKS = ("delta", "delta_usd_pt", "delta_usd_1pct", "gamma_usd_1pct", "vega_usd_volpt", "theta_usd_day")
 _FIGURES = ("var95", "es95", "var99", "es99")

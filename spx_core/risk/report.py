@@ -23,9 +23,20 @@ import numpy as np
 
 from spx_core.domain.contracts import OptionContract
 from spx_core.pricing import black76
-from spx_core.risk.greeks import Book, GreekReport, LegInputs, gather_legs, portfolio_greeks
+from spx_core.risk.greeks import (
+    Book,
+    GreekReport,
+    LegInputs,
+    gather_legs,
+    portfolio_greeks,
+)
 from spx_core.risk.history import ReturnHistory
-from spx_core.risk.scenarios import ScenarioGrid, named_scenarios, spot_vol_matrix, stress
+from spx_core.risk.scenarios import (
+    ScenarioGrid,
+    named_scenarios,
+    spot_vol_matrix,
+    stress,
+)
 from spx_core.risk.var import VarFigures, historical_var, parametric_var
 from spx_core.strategies.market import Market
 from spx_core.strategies.structure import PRICE_SCALE

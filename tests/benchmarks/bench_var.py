@@ -47,7 +47,7 @@ def run(report: Report) -> None:
     from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
     from spx_core.risk.greeks import gather_legs
     from spx_core.risk.report import merge_books, what_if_report
-    from spx_core.risk.var import history_grid, historical_pnl, historical_var
+    from spx_core.risk.var import historical_pnl, historical_var, history_grid
     from spx_core.strategies.market import Market
     from spx_core.surface import chain_iv
 

@@ -94,7 +94,7 @@ def risk_json(book_db):
 
 
 def test_risk_json_keys_and_the_valued_book(risk_json, book_db):
-    _, snap, (short, long, call, odd), sid = book_db
+    _, snap, (short, long, call, _), sid = book_db
     p = risk_json
     assert list(p) == TOP
     assert p["as_of"] == "2024-03-04T19:30:00Z"

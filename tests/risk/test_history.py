@@ -20,8 +20,11 @@ def store(tmp_path):
         yield s
 
 
-def _days(n: int, start=datetime(2024, 1, 2).date()):
-    return default_calendar().trading_days(start, start.replace(year=start.year + 2))[:n]
+START = datetime(2024, 1, 2).date()
+
+
+def _days(n: int):
+    return default_calendar().trading_days(START, START.replace(year=START.year + 2))[:n]
 
 
 def _bars(days, closes, *, at=time(16, 0)) -> pd.DataFrame:
