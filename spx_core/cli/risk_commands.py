@@ -117,7 +117,29 @@ def _valued_book(store: Any, view: _LatestSnapshots, positions: list[Any], cache
                          f"stresses, and the limits' book figures are unknown")
         else:
             legs.append((c, q))
-    return legs, market, notes
+    return legs, _with_surfaces(market, legs, notes), notes
+
+
+def _with_surfaces(market: Any, legs: list, notes: list[str]) -> Any:
+    """The market with a fitted surface for each underlying where a held leg's mid IV did not solve (a zero bid,
+    a crossed quote), so that leg is valued on the surface instead of making every figure NaN."""
+    import numpy as np
+
+    from spx_core.strategies.market import Market, locate
+    from spx_core.strategies.structure import underlying_of
+    from spx_core.surface import fit_surface
+
+    surfaces = {}
+    for u, chain in market.chains.items():
+        held = [c for c, _ in legs if underlying_of(c.root) == u]
+        if held and not np.isfinite(chain.civ.iv_mid[locate(chain.snapshot, held)]).all():
+            try:
+                surfaces[u] = fit_surface(chain.civ)
+            except ValueError as exc:
+                notes.append(f"no {u} surface for the legs without a mid IV: {exc}")
+    if not surfaces:
+        return market
+    return Market.of(*(ch.civ for ch in market.chains.values()), surfaces=surfaces)
 
 
 def _limits(store: Any, repo: Any, view: _LatestSnapshots, starting_cash: float | None, now_ns: int, cache: dict

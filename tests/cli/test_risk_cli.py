@@ -243,3 +243,34 @@ def test_decisions_text_and_errors(book_db, tmp_path):
 def test_a_missing_database_is_one_line(tmp_path, command):
     line = run_spx_data(command, "--db", tmp_path / "nope.sqlite").assert_one_line_failure(codes=(1,))
     assert "nope.sqlite: no such database" in line and not (tmp_path / "nope.sqlite").exists()
+
+
+def test_a_held_leg_without_a_mid_iv_is_valued_on_the_fitted_surface(tmp_path):
+    from spx_core.domain import ChainSnapshot
+    from spx_core.strategies.market import locate
+
+    snap, truth = make_chain(n_expiries=4, seed=2, now=NOW, strikes_per_expiry=120)
+    short, long, _ = _contracts(snap, truth)
+    cols = {k: np.array(v, copy=True) for k, v in snap.columns.items()}
+    row = int(locate(snap, [short])[0])
+    cols["bid"][row], cols["ask"][row] = 0.0, 0.0  # no market on the held strike: its mid IV cannot solve
+    cols.pop("flags", None)
+    blank = ChainSnapshot.from_columns(underlying="SPX", time=snap.time_ns, underlying_price=snap.underlying_price,
+                                       **cols)
+    path = tmp_path / "blank.sqlite"
+    with Store.open(path) as store:
+        store.save_snapshot(blank, source="test")
+        repo = OrderRepository(store)
+        request = single("a", short, side=Side.SELL, quantity=1, limit=1.0, created_ns=T_FILL)
+        repo.add_order(request)
+        for e in filled_events(request, (1.0,), T_FILL):
+            repo.append(e)
+
+    done = run_spx_data("risk", "--db", path, "--json")
+
+    assert done.returncode == 0, done.stderr
+    p = json.loads(done.stdout)
+    assert all(v is not None for v in p["greeks"]["total"].values())
+    assert p["greeks"]["total"]["delta_usd_pt"] > 0  # a short put: long delta
+    assert all(s["pnl"] is not None for s in p["stress"])
+    assert any("greeks from the fitted surface" in n for n in p["notes"])
