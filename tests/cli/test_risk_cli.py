@@ -250,7 +250,7 @@ def test_a_held_leg_without_a_mid_iv_is_valued_on_the_fitted_surface(tmp_path):
     from spx_core.strategies.market import locate
 
     snap, truth = make_chain(n_expiries=4, seed=2, now=NOW, strikes_per_expiry=120)
-    short, long, _ = _contracts(snap, truth)
+    short, _, _ = _contracts(snap, truth)
     cols = {k: np.array(v, copy=True) for k, v in snap.columns.items()}
     row = int(locate(snap, [short])[0])
     cols["bid"][row], cols["ask"][row] = 0.0, 0.0  # no market on the held strike: its mid IV cannot solve
