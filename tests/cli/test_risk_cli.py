@@ -274,3 +274,32 @@ def test_a_held_leg_without_a_mid_iv_is_valued_on_the_fitted_surface(tmp_path):
     assert p["greeks"]["total"]["delta_usd_pt"] > 0  # a short put: long delta
     assert all(s["pnl"] is not None for s in p["stress"])
     assert any("greeks from the fitted surface" in n for n in p["notes"])
+
+
+@pytest.mark.shared_data
+def test_risk_on_the_real_index_history(tmp_path, shared_data):
+    sp500, vix = shared_data / "index_daily" / "sp500.csv.gz", shared_data / "index_daily" / "vix.csv.gz"
+    if not (sp500.exists() and vix.exists()):
+        pytest.skip(f"{sp500} or {vix} is absent")
+    path = tmp_path / "real.sqlite"
+    snap, truth = make_chain(n_expiries=4, seed=2, now=NOW, strikes_per_expiry=120)
+    short = _contracts(snap, truth)[0]
+    with Store.open(path) as store:
+        store.save_snapshot(snap, source="test")
+        repo = OrderRepository(store)
+        request = single("a", short, side=Side.SELL, quantity=1, limit=1.0, created_ns=T_FILL)
+        repo.add_order(request)
+        for e in filled_events(request, (1.0,), T_FILL):
+            repo.append(e)
+    assert run_spx_data("import", "--db", path, "--format", "daily-bars", sp500, vix).returncode == 0
+
+    done = run_spx_data("risk", "--db", path, "--json")
+
+    assert done.returncode == 0, done.stderr
+    p = json.loads(done.stdout)
+    assert p["var"]["history"] == "SPX + VIX daily bars, 500 days 2017-01-05..2018-12-31"
+    assert p["var"]["historical"]["n"] == 500 and p["var"]["historical"]["var99"] > p["var"]["historical"]["var95"] > 0
+    assert p["var"]["parametric"]["var95"] > 0
+    # the history is years older than the snapshot: the VIX for "VIX to 50" is the chain's 30-day ATM IV
+    assert any("days before the snapshot" in n for n in p["notes"])
+    assert any(n.startswith("VIX to 50 from the SPX 30-day ATM IV") for n in p["notes"])
