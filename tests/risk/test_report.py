@@ -140,3 +140,19 @@ def test_report_reads_no_wall_clock(spx, market, monkeypatch):
     put, _ = _leg(spx, Right.PUT, -0.03, 1)
     r = risk_report([(put, -1)], market, _history(last=str(spx[0].time.astimezone(ET).date())))
     assert math.isfinite(r.historical.var95)
+
+
+def test_order_legs_of_a_ticket_request_are_signed_contracts(spx, market):
+    from spx_core.execution.orders import OrderRequest, Side
+    from spx_core.risk.report import order_legs
+    from spx_core.strategies.structure import Leg
+
+    put, _ = _leg(spx, Right.PUT, -0.03, 1)
+    hedge, _ = _leg(spx, Right.PUT, -0.06, 1)
+    credit = OrderRequest(ref="t1", legs=(Leg(put, 1), Leg(hedge, -1)), side=Side.SELL, quantity=3, limit=1.2,
+                          created_ns=0, name="put credit vertical")
+
+    assert order_legs(credit) == [(put, -3), (hedge, 3)]
+    before, after = what_if_report([], order_legs(credit), market, _history())
+    assert after.greeks.total == risk_report([(put, -3), (hedge, 3)], market, _history()).greeks.total
+    assert before.historical.var95 == 0.0 and after.historical.var95 > 0
