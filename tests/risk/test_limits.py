@@ -198,7 +198,7 @@ def test_the_real_gate_refuses_through_the_hook(view):
 
 
 def test_profiles():
-    assert set(PROFILES) == {"market making", "credit verticals", "iron condor", "SPX/SPY pair", "algo"}
+    assert set(PROFILES) == {"standard", "market making", "credit verticals", "iron condor", "SPX/SPY pair", "algo"}
     mm, ic = profile("market making"), profile("iron condor")
     assert (mm.max_open_positions, mm.max_daily_loss, mm.max_gamma, mm.max_expiry_concentration_pct,
             mm.max_strike_concentration_pct, mm.min_entry_dte) == (10, 5000, 1000, 30, 20, 7)
@@ -206,7 +206,7 @@ def test_profiles():
             ic.max_daily_drawdown_pct) == (30, 100, 200, 50, 500, 2)
     assert profile("algo").limits() == {"max_daily_loss_pct": 5.0, "max_leverage": 2.0,
                                         "max_position_size_pct": 25.0}
-    with pytest.raises(ValueError, match="no limit profile 'x'; choose one of: market making"):
+    with pytest.raises(ValueError, match="no limit profile 'x'; choose one of: standard, market making"):
         profile("x")
 
 
