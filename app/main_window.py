@@ -21,6 +21,8 @@ from qasync import asyncSlot
 
 from app.context import AppContext
 from app.feed import Feed
+from app.panels.alerts_panel import AlertsPanel
+from app.panels.automation_panel import AutomationPanel
 from app.panels.base import LivePanel
 from app.panels.blotter_panel import BlotterPanel
 from app.panels.builder_panel import BuilderPanel
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MainWindow", "PanelSpec", "PANELS", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,8 @@ PANELS: tuple[PanelSpec, ...] = (
     # ~190 px (the tables are as wide as the chain; the ticket and the panel's status lines report fills)
     PanelSpec("positions", "Positions", PositionsPanel, tab_with="chain"),
     PanelSpec("blotter", "Orders", BlotterPanel, tab_with="chain"),
+    PanelSpec("alerts", "Alerts", AlertsPanel, tab_with="chain"),  # beside the orders: a rejection shows in both
+    PanelSpec("automation", "Automation", AutomationPanel, tab_with="chain"),  # strategies, decisions, summary
 )
 
 
@@ -244,11 +248,37 @@ class MainWindow(QMainWindow):
         if self.feed.last_batch is not None:
             session.on_batch(self.feed.last_batch)
         self.context.set_trading(session)
+        self._start_ops(session, store)
+
+    def _start_ops(self, session: Any, store: Store) -> None:
+        """Alerts and automation on the trading session (same store); a failure is one status line."""
+        from app.ops_session import OpsSession
+
+        try:
+            ops = OpsSession(session, store, self.settings, fits=self.context.fits, stage=self.context.request_order,
+                             market_state=lambda: self.context.market_state, parent=self)
+        except Exception as exc:
+            log.exception("cannot start alerts and automation")
+            self.status.showMessage(f"Alerts and automation unavailable: {exc}", 15_000)
+            return
+        self.feed.batch.connect(ops.on_batch)
+        ops.alerts_changed.connect(self.status.set_alerts)
+        self.settings_changed.connect(ops.apply_settings)
+        self.status.set_alerts(ops.recent())
+        self.context.set_ops(ops)
 
     def stop_trading(self) -> None:
         session = self.context.trading
         if session is None:
             return
+        ops = self.context.ops
+        if ops is not None:
+            self.feed.batch.disconnect(ops.on_batch)
+            self.settings_changed.disconnect(ops.apply_settings)
+            self.context.set_ops(None)
+            self.status.set_alerts(None)
+            ops.close()
+            ops.deleteLater()
         self.feed.batch.disconnect(session.on_batch)
         self.context.set_trading(None)
         session.close()

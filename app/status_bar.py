@@ -8,6 +8,9 @@ source that should be producing now (running and not a replay, whose quiet spell
 
 The account is shown at all times ("Paper · PAPER", "IB paper · DU123456"); a live account is red
 (``live`` property), so real money is never mistaken for paper.
+
+The alert indicator counts the open (unacknowledged) alerts, coloured by the worst of them and naming it
+("2 alerts ▲ WARNING"), so the colour is never the only cue.
 """
 
 from __future__ import annotations
@@ -45,9 +48,12 @@ class TerminalStatusBar(QStatusBar):
         self.account_label = QLabel("Orders: not connected")
         self.account_label.setObjectName("account_status")
         self.account_label.setToolTip("where orders go: the broker and its account id (red: live trading)")
+        self.alert_label = QLabel("Alerts: -")
+        self.alert_label.setObjectName("alert_status")
+        self.alert_label.setToolTip("open (unacknowledged) alerts and the worst of them; the Alerts panel lists them")
         for w in (self.source_label, self.state_label):
             self.addWidget(w)
-        for w in (self.age_label, self.session_label, self.account_label):
+        for w in (self.alert_label, self.age_label, self.session_label, self.account_label):
             self.addPermanentWidget(w)
         self.state_label.setToolTip("data source state, its speed and the market time of the data (US/Eastern)")
         self.age_label.setToolTip("how long ago (wall time) the latest chain arrived")
@@ -94,6 +100,27 @@ class TerminalStatusBar(QStatusBar):
         self._set_prop(self.account_label, "live", "true" if live else "false")
         # red without relying on the theme's style sheet: a live account must never look like paper
         self.account_label.setStyleSheet("color: #ff3b30; font-weight: bold;" if live else "")
+
+    def set_alerts(self, alerts: object) -> None:
+        """Show the open alerts among ``alerts`` (``spx_core.risk.alerts.Alert``s; None: no alert service)."""
+        from app.models.alerts_model import SEVERITY_COLORS, severity_text, worst_severity
+
+        if alerts is None:
+            self.alert_label.setText("Alerts: -")
+            self.alert_label.setStyleSheet("")
+            self._set_prop(self.alert_label, "severity", "")
+            return
+        open_alerts = [a for a in alerts if a.acknowledged_ns is None]
+        worst = worst_severity(open_alerts)
+        if worst is None:
+            self.alert_label.setText("Alerts: none open")
+            self.alert_label.setStyleSheet("")
+        else:
+            n = len(open_alerts)
+            self.alert_label.setText(f"{n} alert{'s' if n != 1 else ''} {severity_text(worst)}")
+            # coloured without relying on the theme's style sheet (as the live account)
+            self.alert_label.setStyleSheet(f"color: {SEVERITY_COLORS[worst]}; font-weight: bold;")
+        self._set_prop(self.alert_label, "severity", worst or "")
 
     def set_pace(self, speed: float | None, achieved: float | None = None) -> None:
         """The source's stated and measured speed (None when it has no speed control)."""

@@ -1,0 +1,285 @@
+"""OpsAutomation: the strategies of the Automation panel run on the live market by the AutomationRunner.
+
+After each portfolio refresh (driven by :class:`app.ops_session.OpsSession`), when a strategy is enabled and no
+step is running, one :meth:`AutomationRunner.step` runs in a worker thread (:class:`JobRunner`): entries due by the
+market clock are decided (scan, filters, sizing: the heavy part), then the monitor's exits and the hedges. What the
+runner does to the world goes through callbacks that run on the GUI thread, as every order of the app does:
+``place`` (auto mode: ``TradingSession.place``, the pre-trade gate), ``stage`` (manual mode: the order ticket opens
+with the order, ``AppContext.request_order``) and ``record`` (the decision into the order store). The worker waits
+for each such call (at most :data:`CALL_TIMEOUT_S`); the GUI thread never waits for the worker.
+
+The market context a strategy's filters read: the latest SPX snapshot from a frozen copy of the session's market
+view, its chain IVs and fitted surface from the window's shared fits (one fit per snapshot for every panel), and
+IV rank / VIX / regime from the Market panel's last state when it has one.
+
+Events (Qt signals):
+    changed(): strategies, decisions or settings changed (the panel re-reads :meth:`view`).
+    failed(str): a step failed (one line; the OpsSession raises it as an alert).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app.trading import day_start_ns
+from app.widgets.job_runner import JobRunner
+
+if TYPE_CHECKING:
+    from app.shared_fits import SharedFits
+    from app.trading import TradingSession
+    from spx_core.storage import Store
+
+__all__ = ["CALL_TIMEOUT_S", "AutomationView", "automation_view", "market_context", "FrozenMarket", "OpsAutomation", "seed_presets"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds the worker waits for the GUI thread to place / stage / record (a stuck GUI fails the step).
+CALL_TIMEOUT_S = 30.0
+
+
+class FrozenMarket:
+    """The session's market view at one instant (the worker reads it while the feed moves the live one)."""
+
+    def __init__(self, now_ns: int, snapshots: dict[str, Any]) -> None:
+        self._now = now_ns
+        self._snapshots = dict(snapshots)
+
+    def now_ns(self) -> int:
+        return self._now
+
+    def snapshot(self, underlying: str) -> Any | None:
+        return self._snapshots.get(underlying)
+
+    @property
+    def snapshots(self) -> dict[str, Any]:
+        return dict(self._snapshots)
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationView:
+    """What the Automation panel shows.
+
+    Attributes:
+        strategies: the stored strategies (``StoredStrategy``: config, enabled, mode), by name.
+        next_entry: strategy name -> its next entry instant (UTC ns, market clock) or None (none today/soon).
+        decisions: today's decisions (market day of the clock), oldest first.
+        summaries: today's ``DailySummary`` rows: the account ("") then each strategy with a decision or a trade.
+        now_ns: the market clock the view was made at.
+    """
+
+    strategies: tuple[Any, ...] = ()
+    next_entry: dict[str, int | None] = field(default_factory=dict)
+    decisions: tuple[Any, ...] = ()
+    summaries: tuple[Any, ...] = ()
+    now_ns: int = 0
+
+
+def seed_presets(repo: Any, now_ns: int) -> int:
+    """First run: store every preset strategy, disabled and in manual mode; returns how many were added."""
+    from spx_core.automation.presets import PRESETS
+
+    if repo.strategies():
+        return 0
+    for config in PRESETS.values():
+        repo.save(config, False, "manual", now_ns)
+    return len(PRESETS)
+
+
+class _GuiCalls(QObject):
+    """Runs a function on the thread that owns this object (the GUI thread) for a worker, and waits for it."""
+
+    _call = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._call.connect(self._run)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            return fn(*args)  # already on the GUI thread (a synchronous step): no hop
+        future: Future = Future()
+        self._call.emit((fn, args, future))
+        return future.result(timeout=CALL_TIMEOUT_S)
+
+    @Slot(object)
+    def _run(self, item: tuple[Callable[..., Any], tuple[Any, ...], Future]) -> None:
+        fn, args, future = item
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # handed to the worker, which reports the step as failed
+            future.set_exception(exc)
+
+
+class OpsAutomation(QObject):
+    """See the module docstring."""
+
+    changed = Signal()
+    failed = Signal(str)
+
+    def __init__(self, trading: TradingSession, store: Store, *, fits: SharedFits | None = None,
+                 stage: Callable[[Any], None] | None = None, market_state: Callable[[], Any] | None = None,
+                 parent: QObject | None = None) -> None:
+        from spx_core.automation.engine import DecisionEngine
+        from spx_core.automation.monitor import PositionMonitor
+        from spx_core.automation.runner import AutomationRunner
+        from spx_core.storage.strategy_repo import StrategyRepository
+
+        super().__init__(parent)
+        self.trading = trading
+        self.repo = StrategyRepository(store)
+        self._fits = fits
+        self._stage = stage
+        self._market_state = market_state or (lambda: None)
+        self._gui = _GuiCalls(self)
+        self.runner = AutomationRunner(DecisionEngine(), PositionMonitor(), place=self._gui_call(trading.place),
+                                       record=self._gui_call(self._record),
+                                       stage=self._gui_call(self._stage_order) if stage is not None else None)
+        self._jobs = JobRunner("automation", self)
+        self._jobs.finished.connect(self._on_step)
+        self._jobs.failed.connect(self.failed)
+        self.last_exits: tuple[Any, ...] = ()
+        self.last_report: Any = None
+        self.steps = 0
+        self._decisions: list[Any] | None = None  # today's, read once then appended as recorded
+        self._day = 0
+        seed_presets(self.repo, trading.market.now_ns())
+        self._strategies = list(self.repo.strategies())
+
+    # --- strategies -----------------------------------------------------------------------------------------
+    @property
+    def strategies(self) -> list[Any]:
+        return list(self._strategies)
+
+    def set_enabled(self, name: str, on: bool) -> None:
+        self.repo.set_enabled(name, bool(on), self.trading.market.now_ns())
+        self._reload()
+
+    def set_mode(self, name: str, mode: str) -> None:
+        self.repo.set_mode(name, mode, self.trading.market.now_ns())
+        self._reload()
+
+    def _reload(self) -> None:
+        self._strategies = list(self.repo.strategies())
+        self.changed.emit()
+
+    # --- decisions ------------------------------------------------------------------------------------------
+    def decisions(self) -> list[Any]:
+        """Today's decisions (the market day of the clock), oldest first."""
+        start = day_start_ns(self.trading.market.now_ns()) if self.trading.market.now_ns() else 0
+        if self._decisions is None or start != self._day:
+            self._day = start
+            self._decisions = list(self.trading.repo.decisions(since_ns=start))
+        return list(self._decisions)
+
+    def _record(self, decision: Any) -> int:
+        decision_id = self.trading.repo.record_decision(decision)
+        if self._decisions is not None and decision.time_ns >= self._day:
+            self._decisions.append(decision)
+        return decision_id
+
+    def _stage_order(self, request: Any) -> None:
+        self._stage(request)
+
+    def view_inputs(self) -> tuple[Any, ...]:
+        """GUI thread: what :func:`automation_view` reads (strategies, today's decisions, trades, the clock)."""
+        portfolio = self.trading.portfolio
+        trades = tuple(portfolio.trades) if portfolio is not None else ()
+        return tuple(self._strategies), tuple(self.decisions()), trades, self.trading.market.now_ns()
+
+    def view(self) -> AutomationView:
+        return automation_view(*self.view_inputs())
+
+    # --- the step -------------------------------------------------------------------------------------------
+    def step(self, portfolio: Any) -> bool:
+        """Start one runner step in the worker on the book and the market now (False: none enabled, or busy)."""
+        enabled = [s for s in self._strategies if s.enabled]
+        now = self.trading.market.now_ns()
+        if not enabled or not now or self._jobs.busy:
+            return False
+        market = FrozenMarket(now, self.trading.market.snapshots)
+        trades = tuple(portfolio.trades) if portfolio is not None else ()
+        return self._jobs.submit(self._run, now, enabled, trades, tuple(self.decisions()), market,
+                                 self._market_state())
+
+    def _run(self, now: int, strategies: list[Any], trades: tuple[Any, ...], decisions: tuple[Any, ...],
+             market: FrozenMarket, state: Any) -> Any:
+        """Worker thread: one step of the runner (its callbacks hop to the GUI thread)."""
+        contexts: dict[str, Any] = {}
+
+        def context_for(config: Any) -> Any:
+            underlying = "SPX"
+            if underlying not in contexts:
+                contexts[underlying] = market_context(market.snapshot(underlying), self._fits, state)
+            return contexts[underlying]
+
+        return self.runner.step(now, strategies, context_for, trades, decisions, market)
+
+    def _on_step(self, report: Any) -> None:
+        self.steps += 1
+        self.last_report = report
+        self.last_exits = tuple(getattr(report, "exits", ()) or ())
+        self.changed.emit()
+
+    def _gui_call(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda *args: self._gui.call(fn, *args)
+
+    def shutdown(self) -> None:
+        self._jobs.shutdown()
+
+
+def automation_view(strategies: tuple[Any, ...], decisions: tuple[Any, ...], trades: tuple[Any, ...],
+                    now: int) -> AutomationView:
+    """Strategies with their next entry, today's decisions and summary rows (any thread: a pure function)."""
+    from datetime import datetime
+
+    from spx_core.automation.schedule import next_entry_ns
+    from spx_core.automation.summary import daily_summary
+    from spx_core.domain.calendar import ET, UTC
+
+    nxt: dict[str, int | None] = {}
+    for stored in strategies:
+        try:
+            nxt[stored.config.name] = next_entry_ns(stored.config, now) if now else None
+        except Exception:  # a schedule the calendar cannot place: shown as "-"
+            log.exception("automation: next entry of %s", stored.config.name)
+            nxt[stored.config.name] = None
+    summaries: list[Any] = []
+    if now:
+        day = datetime.fromtimestamp(now / 1e9, UTC).astimezone(ET).date()
+        names = [""] + sorted({d.strategy for d in decisions})
+        summaries = [daily_summary(day, trades, decisions, strategy=name) for name in names]
+    return AutomationView(tuple(strategies), nxt, tuple(decisions), tuple(summaries), now)
+
+
+def market_context(snapshot: Any, fits: SharedFits | None, state: Any) -> Any:
+    """The :class:`MarketContext` of ``snapshot`` (worker thread): its fit (shared with the panels) and the
+    Market panel's IV rank, VIX and regime when it computed them for this market."""
+    from spx_core.automation.engine import MarketContext
+
+    if snapshot is None:
+        return None
+    if fits is not None:
+        fitted = fits.memo().fit(snapshot)
+    else:
+        from spx_core.surface.fit_memo import fit_chain
+
+        fitted = fit_chain(snapshot)
+    iv_rank = vix = math.nan
+    regime = None
+    if state is not None:
+        rank = getattr(state, "atm_iv_rank", math.nan)
+        iv_rank = rank if math.isfinite(rank) else getattr(state, "vix_rank", math.nan)
+        vix = getattr(state, "vix", math.nan)
+        regime = getattr(state, "mixture_regime", "") or None
+    return MarketContext(snapshot=snapshot, civ=fitted.civ, surface=fitted.surface, iv_rank=iv_rank, vix=vix,
+                         regime=regime)
