@@ -31,8 +31,10 @@ __all__ = ["SMTP_SECRET", "AlertSettingsForm", "delivery_settings"]
 
 log = logging.getLogger(__name__)
 
-#: The keyring entry of the SMTP password (service "spx-terminal").
+#: The keyring entry of the SMTP password (service "spx-terminal"; ``spx_core.risk.delivery.SMTP_SECRET``).
 SMTP_SECRET = "smtp_password"
+#: Seconds closing a notifier may wait for its last deliveries (on the GUI thread: short).
+CLOSE_WAIT_S = 1.0
 #: How long the test button waits for the notifier's answer (ms) before saying it is still trying.
 TEST_WAIT_MS = 15_000
 
@@ -166,7 +168,7 @@ class AlertSettingsForm(QGroupBox):
 
     def _close_notifier(self) -> None:
         if self._notifier is not None:
-            self._notifier.close()
+            self._notifier.close(timeout=CLOSE_WAIT_S)
             self._notifier = None
 
     def close_notifier(self) -> None:
@@ -190,4 +192,7 @@ def _test_alert() -> Any:
 
 
 def _result_text(result: Any) -> str:
-    return str(result)
+    """"webhook: delivered", "email: failed after 3 tries: ..." (a ``DeliveryResult``)."""
+    if result.ok:
+        return f"{result.channel}: delivered"
+    return f"{result.channel}: failed after {result.attempts} tries: {result.error}"

@@ -242,9 +242,12 @@ def automation_view(strategies: tuple[Any, ...], decisions: tuple[Any, ...], tra
     """Strategies with their next entry, today's decisions and summary rows (any thread: a pure function)."""
     from datetime import datetime
 
+    from spx_core.domain.calendar import ET, UTC
+
+    if not strategies and not decisions:  # no automation (yet): nothing of it to import
+        return AutomationView(now_ns=now)
     from spx_core.automation.schedule import next_entry_ns
     from spx_core.automation.summary import daily_summary
-    from spx_core.domain.calendar import ET, UTC
 
     nxt: dict[str, int | None] = {}
     for stored in strategies:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.alert_settings_form import CLOSE_WAIT_S
 from app.notify import DesktopNotifier
 from app.ops_automation import OpsAutomation
 from spx_core.execution.orders import OrderState, OrderStatus
@@ -79,9 +80,16 @@ class OpsSession(QObject):
         self._guard: Any = None  # the last GuardStatus (guard branch), None before any
         self._last_batch_wall: float | None = None
         self._closed = False
-        self.automation = OpsAutomation(trading, store, fits=fits, stage=stage, market_state=market_state,
-                                        parent=self)
-        self.automation.failed.connect(self._on_automation_failed)
+        #: None when it could not start (e.g. an unreadable strategy in the store): alerts still run, and say so
+        self.automation: OpsAutomation | None = None
+        self.automation_error = ""
+        try:
+            self.automation = OpsAutomation(trading, store, fits=fits, stage=stage, market_state=market_state,
+                                            parent=self)
+            self.automation.failed.connect(self._on_automation_failed)
+        except Exception as exc:
+            log.exception("automation unavailable")
+            self.automation_error = f"automation unavailable: {type(exc).__name__}: {exc}"
         self.apply_settings(settings)
         trading.portfolio_changed.connect(self.on_portfolio)
         trading.order_changed.connect(self._on_order)
@@ -102,7 +110,7 @@ class OpsSession(QObject):
         if wanted == self._delivery:
             return
         if self._notifier is not None:
-            self._notifier.close()
+            self._notifier.close(timeout=CLOSE_WAIT_S)
             self._notifier = None
         self._delivery = wanted
         if wanted is not None:
@@ -131,7 +139,8 @@ class OpsSession(QObject):
         now = self.trading.market.now_ns()
         if now:
             self.evaluate(now, portfolio)
-            self.automation.step(portfolio)
+            if self.automation is not None:
+                self.automation.step(portfolio)
 
     def _check_silence(self) -> None:
         # the only wall-clock read here: a silent feed does not move the market clock (see the module docstring)
@@ -156,8 +165,9 @@ class OpsSession(QObject):
             trades=tuple(portfolio.open_trades) if portfolio is not None else (), market=market, spots=spots,
             last_data_ns=last_data_ns if last_data_ns is not None else (market.now_ns() or None),
             broker_connected=bool(self.trading.broker.connected), broker_name=self.trading.broker_name,
-            rejected=rejected, exits_due=tuple(self.automation.last_exits), day_pnl=day_pnl,
-            trip=guard.trip if guard is not None else None)
+            rejected=rejected, exits_due=self.automation.last_exits if self.automation is not None else (), day_pnl=day_pnl,
+            trip=guard.trip if guard is not None else None,
+            profile_name=guard.profile.name if guard is not None else "")
 
     # --- alerts ---------------------------------------------------------------------------------------------
     def evaluate(self, now_ns: int, portfolio: Any, *, last_data_ns: int | None = None) -> list[Alert]:
@@ -234,9 +244,10 @@ class OpsSession(QObject):
                 signal.disconnect(slot)
             except (RuntimeError, TypeError):  # the session was deleted first
                 pass
-        self.automation.shutdown()
+        if self.automation is not None:
+            self.automation.shutdown()
         if self._notifier is not None:
-            self._notifier.close()
+            self._notifier.close(timeout=CLOSE_WAIT_S)
             self._notifier = None
         self.desktop.close()
 

@@ -153,6 +153,8 @@ class AppSettings:
             raise SettingsError(f"SMTP port {self.alert_smtp_port} is not a TCP port; 587 is the usual one")
         if self.alert_smtp_host.strip() and not self.alert_smtp_to.strip():
             raise SettingsError("alert e-mail needs a recipient: fill in \"To\" or clear the SMTP host")
+        if self.alert_smtp_host.strip() and not (self.alert_smtp_from.strip() or self.alert_smtp_user.strip()):
+            raise SettingsError("alert e-mail needs a sender: fill in \"From\" or the SMTP user")
 
     @property
     def chain_fields(self) -> list[ChainField]:

@@ -100,20 +100,25 @@ class AutomationPanel(OpsPanel):
         self._update_buttons()
 
     # --- binding --------------------------------------------------------------------------------------------
+    @property
+    def automation(self) -> Any | None:
+        """The window's :class:`~app.ops_automation.OpsAutomation` (None: no order service, or it failed)."""
+        return self.ops.automation if self.ops is not None else None
+
     def ops_slots(self, ops: Any) -> dict[tuple[Any, str], Callable]:
-        return {(ops.automation, "changed"): self.show_view}
+        return {(ops.automation, "changed"): self.show_view} if ops.automation is not None else {}
 
     def ops_changed(self, ops: Any) -> None:
-        if ops is None:
+        if self.automation is None:
             self.show_result(automation_view((), (), (), 0))
-            self.status_label.setText(NO_OPS)
+            self.status_label.setText(ops.automation_error if ops is not None else NO_OPS)
         else:
             self.show_view()
 
     def show_view(self) -> None:
         """Repaint from the automation's state now (a toggle, a decision recorded)."""
-        if self.ops is not None:
-            self.show_result(self.ops.automation.view())
+        if self.automation is not None:
+            self.show_result(self.automation.view())
 
     # --- actions --------------------------------------------------------------------------------------------
     def selected_name(self) -> str:
@@ -128,19 +133,19 @@ class AutomationPanel(OpsPanel):
         return row >= 0
 
     def set_enabled(self, name: str, on: bool) -> None:
-        if self.ops is not None:
-            self.ops.automation.set_enabled(name, on)
+        if self.automation is not None:
+            self.automation.set_enabled(name, on)
 
     def toggle_mode(self) -> bool:
         """Switch the selected strategy between manual and auto (auto asks first)."""
         name = self.selected_name()
         stored = next((s for s in self.strategies_model.rows if s.config.name == name), None)
-        if self.ops is None or stored is None:
+        if self.automation is None or stored is None:
             return False
         mode = "manual" if str(stored.mode) == "auto" else "auto"
         if mode == "auto" and not self.confirm_auto(name):
             return False
-        self.ops.automation.set_mode(name, mode)
+        self.automation.set_mode(name, mode)
         return True
 
     def export_csv(self) -> str:
@@ -177,7 +182,7 @@ class AutomationPanel(OpsPanel):
 
     # --- LivePanel ------------------------------------------------------------------------------------------
     def job(self, batch: QuoteBatch) -> Job | None:
-        return Job(automation_view, self.ops.automation.view_inputs()) if self.ops is not None else None
+        return Job(automation_view, self.automation.view_inputs()) if self.automation is not None else None
 
     def job_spacing(self) -> float:
         return VIEW_SECONDS
@@ -192,14 +197,14 @@ class AutomationPanel(OpsPanel):
         on = sum(1 for s in result.strategies if s.enabled)
         auto = sum(1 for s in result.strategies if s.enabled and str(s.mode) == "auto")
         trades = sum(1 for d in result.decisions if d.action == "TRADE")
-        if self.ops is not None:
+        if self.automation is not None:
             self.status_label.setText(f"{on} of {len(result.strategies)} strategies on ({auto} auto) · today "
                                       f"{len(result.decisions)} decisions, {trades} trades")
         self._update_buttons()
 
     def health(self) -> tuple[bool, str]:
-        if self.ops is None:
-            return False, f"automation: {NO_OPS}"
+        if self.automation is None:
+            return False, f"automation: {self.ops.automation_error if self.ops is not None else NO_OPS}"
         return True, f"automation: {self.status_label.text()}"
 
     def status_message(self, text: str) -> None:
