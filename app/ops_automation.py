@@ -141,7 +141,8 @@ class OpsAutomation(QObject):
         self._stage = stage
         self._market_state = market_state or (lambda: None)
         self._gui = _GuiCalls(self)
-        self.runner = AutomationRunner(DecisionEngine(), PositionMonitor(), place=self._gui_call(trading.place),
+        self.engine = DecisionEngine()
+        self.runner = AutomationRunner(self.engine, PositionMonitor(), place=self._gui_call(trading.place),
                                        record=self._gui_call(self._record),
                                        stage=self._gui_call(self._stage_order) if stage is not None else None)
         self._jobs = JobRunner("automation", self)
@@ -222,12 +223,37 @@ class OpsAutomation(QObject):
                 contexts[underlying] = market_context(market.snapshot(underlying), self._fits, state)
             return contexts[underlying]
 
-        return self.runner.step(now, strategies, context_for, trades, decisions, market)
+        return "step", self.runner.step(now, strategies, context_for, trades, decisions, market)
 
-    def _on_step(self, report: Any) -> None:
-        self.steps += 1
-        self.last_report = report
-        self.last_exits = tuple(getattr(report, "exits", ()) or ())
+    def decide_now(self, name: str) -> bool:
+        """Decide strategy ``name`` on the current snapshot now, whatever its schedule (the panel's "Decide now"):
+        the decision is recorded; a TRADE is staged in the ticket (manual) or placed through the gate (auto).
+        False when there is no such strategy, no chain yet, or a step is running."""
+        stored = next((s for s in self._strategies if s.config.name == name), None)
+        now = self.trading.market.now_ns()
+        if stored is None or not now or self.trading.market.snapshot("SPX") is None or self._jobs.busy:
+            return False
+        market = FrozenMarket(now, self.trading.market.snapshots)
+        return self._jobs.submit(self._decide, stored, now, market, self._market_state())
+
+    def _decide(self, stored: Any, now: int, market: FrozenMarket, state: Any) -> tuple[str, Any]:
+        """Worker thread: one decision of ``stored`` (recording, staging and placing hop to the GUI thread)."""
+        ctx = market_context(market.snapshot("SPX"), self._fits, state)
+        decision, request = self.engine.decide(stored.config, ctx, now)
+        self._gui.call(self._record, decision)
+        if request is not None and decision.traded:
+            if str(stored.mode) == "auto":
+                self._gui.call(self.trading.place, request)
+            elif self._stage is not None:
+                self._gui.call(self._stage_order, request)
+        return "decision", decision
+
+    def _on_step(self, result: tuple[str, Any]) -> None:
+        kind, value = result
+        if kind == "step":
+            self.steps += 1
+            self.last_report = value
+            self.last_exits = tuple(getattr(value, "exits", ()) or ())
         self.changed.emit()
 
     def _gui_call(self, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -80,6 +80,10 @@ class AutomationPanel(OpsPanel):
         self.mode_button.setToolTip("manual: the ticket opens with each entry for you to send; auto: entries are "
                                     "sent through the pre-trade gate by themselves")
         self.mode_button.clicked.connect(self.toggle_mode)
+        self.decide_button = QPushButton("Decide now")
+        self.decide_button.setToolTip("Decide the selected strategy on the current chain now, whatever its schedule "
+                                      "(manual: the ticket opens with the order; auto: it is sent)")
+        self.decide_button.clicked.connect(self.decide_selected)
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("Save today's summary rows as CSV")
         self.export_button.clicked.connect(self.export_csv)
@@ -89,7 +93,7 @@ class AutomationPanel(OpsPanel):
             view.setMinimumHeight(rows * row + 4)
         split = QSplitter(Qt.Orientation.Vertical)
         split.setObjectName("automation_split")
-        split.addWidget(_titled("Strategies", self.strategies, self.mode_button))
+        split.addWidget(_titled("Strategies", self.strategies, self.decide_button, self.mode_button))
         split.addWidget(_titled("Today's decisions", self.decisions))
         split.addWidget(_titled("Daily summary", self.summary, self.export_button))
         split.setSizes([300, 400, 160])
@@ -148,6 +152,13 @@ class AutomationPanel(OpsPanel):
         self.automation.set_mode(name, mode)
         return True
 
+    def decide_selected(self) -> bool:
+        name = self.selected_name()
+        started = bool(name) and self.automation is not None and self.automation.decide_now(name)
+        if name and not started:
+            self.status_label.setText(f"{name}: no decision now (no chain yet, or a step is running); try again")
+        return started
+
     def export_csv(self) -> str:
         """Write the summary rows as CSV where the user says; the path written ("" when cancelled)."""
         from spx_core.automation.summary import summaries_csv
@@ -176,6 +187,7 @@ class AutomationPanel(OpsPanel):
         name = self.selected_name()
         stored = next((s for s in self.strategies_model.rows if s.config.name == name), None)
         self.mode_button.setEnabled(stored is not None)
+        self.decide_button.setEnabled(stored is not None)
         self.mode_button.setText("Switch to manual" if stored is not None and str(stored.mode) == "auto"
                                  else "Switch to auto")
         self.export_button.setEnabled(bool(self.summary_model.rows))
