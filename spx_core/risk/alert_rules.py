@@ -38,13 +38,19 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
 
-from spx_core.domain.calendar import ET, MarketCalendar, default_calendar, from_ns, to_ns
+from spx_core.domain.calendar import (
+    ET,
+    MarketCalendar,
+    default_calendar,
+    from_ns,
+    to_ns,
+)
 from spx_core.domain.contracts import OptionContract, Right, Root
 from spx_core.execution.broker import MarketView
 from spx_core.execution.hours import market_open
 from spx_core.execution.orders import OrderState
 from spx_core.risk.alerts import AlertDraft, Severity
-from spx_core.strategies.structure import Leg, underlying_of
+from spx_core.strategies.structure import Leg
 
 __all__ = ["AlertEngine", "AlertInputs", "AlertSettings", "AlertSettingsError"]
 

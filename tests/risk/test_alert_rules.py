@@ -11,7 +11,12 @@ import pytest
 from spx_core.domain.calendar import ET, to_ns
 from spx_core.execution.orders import OrderState, OrderStatus
 from spx_core.portfolio.trades import Trade
-from spx_core.risk.alert_rules import AlertEngine, AlertInputs, AlertSettings, AlertSettingsError
+from spx_core.risk.alert_rules import (
+    AlertEngine,
+    AlertInputs,
+    AlertSettings,
+    AlertSettingsError,
+)
 from spx_core.risk.alerts import Severity
 from spx_core.strategies.structure import Leg
 from tests.storage.orders_factory import call, put, vertical
