@@ -130,8 +130,6 @@ class OpsAutomation(QObject):
                  stage: Callable[[Any], None] | None = None, market_state: Callable[[], Any] | None = None,
                  parent: QObject | None = None) -> None:
         from spx_core.automation.engine import DecisionEngine
-        from spx_core.automation.monitor import PositionMonitor
-        from spx_core.automation.runner import AutomationRunner
         from spx_core.storage.strategy_repo import StrategyRepository
 
         super().__init__(parent)
@@ -142,9 +140,7 @@ class OpsAutomation(QObject):
         self._market_state = market_state or (lambda: None)
         self._gui = _GuiCalls(self)
         self.engine = DecisionEngine()
-        self.runner = AutomationRunner(self.engine, PositionMonitor(), place=self._gui_call(trading.place),
-                                       record=self._gui_call(self._record),
-                                       stage=self._gui_call(self._stage_order) if stage is not None else None)
+        self._runner: Any = None
         self._jobs = JobRunner("automation", self)
         self._jobs.finished.connect(self._on_step)
         self._jobs.failed.connect(self.failed)
@@ -200,6 +196,18 @@ class OpsAutomation(QObject):
     def view(self) -> AutomationView:
         return automation_view(*self.view_inputs())
 
+    @property
+    def runner(self) -> Any:
+        """The :class:`AutomationRunner` (built on first use: it keeps each strategy's last entry check)."""
+        if self._runner is None:
+            from spx_core.automation.monitor import PositionMonitor
+            from spx_core.automation.runner import AutomationRunner
+
+            self._runner = AutomationRunner(self.engine, PositionMonitor(), place=self._gui_call(self.trading.place),
+                                            record=self._gui_call(self._record),
+                                            stage=self._gui_call(self._stage_order) if self._stage else None)
+        return self._runner
+
     # --- the step -------------------------------------------------------------------------------------------
     def step(self, portfolio: Any) -> bool:
         """Start one runner step in the worker on the book and the market now (False: none enabled, or busy)."""
@@ -209,21 +217,22 @@ class OpsAutomation(QObject):
             return False
         market = FrozenMarket(now, self.trading.market.snapshots)
         trades = tuple(portfolio.trades) if portfolio is not None else ()
-        return self._jobs.submit(self._run, now, enabled, trades, tuple(self.decisions()), market,
+        return self._jobs.submit(self._run, self.runner, now, enabled, trades, tuple(self.decisions()), market,
                                  self._market_state())
 
-    def _run(self, now: int, strategies: list[Any], trades: tuple[Any, ...], decisions: tuple[Any, ...],
-             market: FrozenMarket, state: Any) -> Any:
+    def _run(self, runner: Any, now: int, strategies: list[Any], trades: tuple[Any, ...],
+             decisions: tuple[Any, ...], market: FrozenMarket, state: Any) -> Any:
         """Worker thread: one step of the runner (its callbacks hop to the GUI thread)."""
         contexts: dict[str, Any] = {}
 
         def context_for(config: Any) -> Any:
             underlying = "SPX"
             if underlying not in contexts:
-                contexts[underlying] = market_context(market.snapshot(underlying), self._fits, state)
+                contexts[underlying] = market_context(market.snapshot(underlying), self._fits, state,
+                                                      market.snapshot("SPY"))
             return contexts[underlying]
 
-        return "step", self.runner.step(now, strategies, context_for, trades, decisions, market)
+        return "step", runner.step(now, strategies, context_for, trades, decisions, market)
 
     def decide_now(self, name: str) -> bool:
         """Decide strategy ``name`` on the current snapshot now, whatever its schedule (the panel's "Decide now"):
@@ -238,7 +247,7 @@ class OpsAutomation(QObject):
 
     def _decide(self, stored: Any, now: int, market: FrozenMarket, state: Any) -> tuple[str, Any]:
         """Worker thread: one decision of ``stored`` (recording, staging and placing hop to the GUI thread)."""
-        ctx = market_context(market.snapshot("SPX"), self._fits, state)
+        ctx = market_context(market.snapshot("SPX"), self._fits, state, market.snapshot("SPY"))
         decision, request = self.engine.decide(stored.config, ctx, now)
         self._gui.call(self._record, decision)
         if request is not None and decision.traded:
@@ -290,7 +299,7 @@ def automation_view(strategies: tuple[Any, ...], decisions: tuple[Any, ...], tra
     return AutomationView(tuple(strategies), nxt, tuple(decisions), tuple(summaries), now)
 
 
-def market_context(snapshot: Any, fits: SharedFits | None, state: Any) -> Any:
+def market_context(snapshot: Any, fits: SharedFits | None, state: Any, spy: Any = None) -> Any:
     """The :class:`MarketContext` of ``snapshot`` (worker thread): its fit (shared with the panels) and the
     Market panel's IV rank, VIX and regime when it computed them for this market."""
     from spx_core.automation.engine import MarketContext
@@ -304,11 +313,13 @@ def market_context(snapshot: Any, fits: SharedFits | None, state: Any) -> Any:
 
         fitted = fit_chain(snapshot)
     iv_rank = vix = math.nan
-    regime = None
+    regime: tuple[str, ...] = ()
     if state is not None:
         rank = getattr(state, "atm_iv_rank", math.nan)
         iv_rank = rank if math.isfinite(rank) else getattr(state, "vix_rank", math.nan)
         vix = getattr(state, "vix", math.nan)
-        regime = getattr(state, "mixture_regime", "") or None
+        # the names the filters read: trend, mixture state and VIX bucket ("unknown" ones say nothing)
+        names = (getattr(state, "trend", None), getattr(state, "mixture_regime", ""), getattr(state, "vix_bucket", None))
+        regime = tuple(str(getattr(n, "value", n)) for n in names if n and str(getattr(n, "value", n)) != "unknown")
     return MarketContext(snapshot=snapshot, civ=fitted.civ, surface=fitted.surface, iv_rank=iv_rank, vix=vix,
-                         regime=regime)
+                         regime=regime, spy_snapshot=spy)
