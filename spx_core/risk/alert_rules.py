@@ -236,8 +236,11 @@ class AlertEngine:
 
     def _short_strikes(self, x: AlertInputs) -> list[AlertDraft]:
         out = []
+        today = _et_date(x.now_ns)
         for trade, leg in _short_legs(x.trades):
             c = leg.contract
+            if c.expiry < today:  # expired, waiting for settlement: the strike no longer means a touch
+                continue
             spot = x.spot(leg.underlying)
             touched = spot <= c.strike if c.right is Right.PUT else spot >= c.strike
             if not touched:  # NaN spot compares False: unknown is not touched

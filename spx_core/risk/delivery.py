@@ -46,6 +46,7 @@ __all__ = [
     "NO_KEYCHAIN",
     "SERVICE",
     "SMTP_SECRET",
+    "WEBHOOK_SECRET",
     "DeliveryResult",
     "DeliverySettings",
     "DeliverySettingsError",
@@ -63,6 +64,8 @@ log = logging.getLogger(__name__)
 SERVICE = "spx-terminal"
 #: keyring user name of the SMTP password
 SMTP_SECRET = "smtp_password"
+#: keyring user name of an optional webhook bearer token (sent as ``Authorization: Bearer ...`` when stored)
+WEBHOOK_SECRET = "webhook_token"
 NO_KEYCHAIN = ("no OS keychain available: install/enable one (e.g. gnome-keyring, KWallet) to send e-mail "
                "with a password")
 
@@ -289,15 +292,18 @@ class Notifier:
 
     def _post_webhook(self, alert: Alert) -> None:
         body = json.dumps(_payload(alert)).encode()
-        request = urllib.request.Request(self.settings.webhook_url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json",
-                                                  "User-Agent": "spx-terminal-alerts"})
+        headers = {"Content-Type": "application/json", "User-Agent": "spx-terminal-alerts"}
+        token = self._optional_secret(WEBHOOK_SECRET)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.settings.webhook_url, data=body, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:
                 response.read()
         except urllib.error.HTTPError as e:
             if 400 <= e.code < 500 and e.code not in (408, 429):
-                raise _Permanent(f"webhook answered HTTP {e.code} {e.reason}: check the webhook URL") from None
+                what = "URL and token" if e.code in (401, 403) else "URL"
+                raise _Permanent(f"webhook answered HTTP {e.code} {e.reason}: check the webhook {what}") from None
             raise
 
     def _send_email(self, alert: Alert) -> None:
@@ -323,6 +329,16 @@ class Notifier:
                     raise _Permanent(f"SMTP login as {s.smtp_user} refused ({e.smtp_code}): store the right "
                                      f"password in Settings") from None
             smtp.send_message(message)
+
+    def _optional_secret(self, name: str) -> str | None:
+        """A secret that may be absent (no keychain: none); remembered so it is scrubbed from error texts."""
+        try:
+            value = self._secrets(name)
+        except KeychainError:
+            return None
+        if value:
+            self._secret_values.add(value)
+        return value or None
 
     def _password(self) -> str:
         try:

@@ -119,6 +119,11 @@ def test_a_short_call_strike_touched_fires_and_longs_never_do(engine):
     assert run(AlertEngine(), trades=long_only, spots={"SPX": 5130.0}) == []
 
 
+def test_an_expired_short_leg_awaiting_settlement_is_not_a_touch():
+    book = [trade(Leg(put(5000.0, expiry=date(2024, 3, 1)), -1))]
+    assert run(AlertEngine(), trades=book, spots={"SPX": 4990.0}) == []
+
+
 def test_a_held_leg_is_short_by_its_ratio_times_quantity():
     sold_back = [trade(Leg(put(5000.0), 1), quantity=-1)]  # defensive: the sign of the held units decides
     assert keys(run(AlertEngine(), trades=sold_back, spots={"SPX": 4990.0})) == ["short_strike:7:SPXW240304P05000000"]

@@ -23,6 +23,7 @@ from spx_core.risk.delivery import (
     NO_KEYCHAIN,
     SERVICE,
     SMTP_SECRET,
+    WEBHOOK_SECRET,
     DeliverySettings,
     DeliverySettingsError,
     KeychainError,
@@ -84,6 +85,7 @@ class Receiver:
 
     def __init__(self, fail_first: int = 0, status: int = 500) -> None:
         self.bodies: list[dict] = []
+        self.auth: list[str | None] = []
         self.hits = 0
         self.fail_first, self.status = fail_first, status
         self.hold = threading.Event()
@@ -95,6 +97,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.hits += 1
+                receiver.auth.append(self.headers.get("Authorization"))
                 receiver.got.set()
                 receiver.hold.wait(10)
                 if receiver.hits <= receiver.fail_first:
@@ -145,6 +148,27 @@ def test_an_alert_is_posted_as_json_to_the_webhook(receiver):
                                                                             SERVICE)
     [result] = notifier.results
     assert (result.channel, result.ok, result.attempts) == ("webhook", True, 1)
+
+
+def test_a_stored_webhook_token_is_sent_as_a_bearer_header_and_never_logged(receiver, keychain, caplog):
+    caplog.set_level(logging.DEBUG)
+    hook = receiver(fail_first=1)
+    store_secret(WEBHOOK_SECRET, PASSWORD)
+    notifier = Notifier(DeliverySettings(webhook_url=hook.url), backoff_s=0.01)
+    notifier.send(alert())
+    assert notifier.flush(10)
+    notifier.close()
+    assert hook.auth == [f"Bearer {PASSWORD}"] * 2
+    assert not [r for r in caplog.records if PASSWORD in r.getMessage()]
+
+
+def test_without_a_keychain_the_webhook_goes_without_a_token(receiver, no_keychain):
+    hook = receiver()
+    notifier = Notifier(DeliverySettings(webhook_url=hook.url))
+    notifier.send(alert())
+    assert notifier.flush(10)
+    notifier.close()
+    assert hook.auth == [None] and notifier.results[0].ok
 
 
 def test_a_failing_webhook_is_retried_with_backoff_until_it_answers(receiver, caplog):

@@ -1,0 +1,219 @@
+"""The delta hedger: keep the portfolio's delta within a band with a synthetic future, at most once per interval.
+
+    hedger = DeltaHedger(config.hedge, broker="paper")
+    hedge = hedger.plan(portfolio_delta, market, now_ns)     # Hedge(request, reason, ...) or None
+    request = hedger.check(portfolio_delta, market, now_ns)  # the same order; the attempt starts the interval
+
+Delta is in SPX-contract equivalents (:func:`spx_core.risk.greeks.portfolio_greeks`' ``delta``: one SPX contract
+of delta 1 = $100 per SPX point; :func:`book_delta` computes it for a list of trades). When ``|delta| > band``
+the hedger sends the whole units that bring it nearest to zero.
+
+The instrument. An order here is option legs only (:class:`~spx_core.execution.orders.OrderRequest` legs are
+:class:`~spx_core.domain.contracts.OptionContract`; no share leg can be written), so SPY *shares* cannot be
+ordered. Both instruments are therefore a synthetic future, long call + short put at one strike and expiry
+(delta 1 per share-equivalent, no vega or gamma to first order):
+
+    "synthetic"  SPX (SPXW preferred, else SPX) at the strike nearest the index: 1.0 SPX-equivalent per unit.
+    "SPY"        SPY options, the same shape: 100 shares per unit = 0.1 SPX-equivalent (10x finer steps).
+                 SPY options are American: a deep in-the-money short put may be assigned early (shares).
+
+"The nearest liquid expiry": the first expiry at least ``min_dte`` calendar days out (default 1: a same-day
+synthetic expires within hours and would leave the book unhedged at the settlement) whose call and put at one
+strike are both quoted on both sides with no refused flag; the strike nearest the underlying price among those.
+The order is a limit at the natural (crossing), so it fills when the paper broker or the market can.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from spx_core.automation.monitor import ALL_FLAGS, marketable_limit
+from spx_core.domain.calendar import ET, from_ns
+from spx_core.domain.contracts import ROOTS, OptionContract, Right, Root
+from spx_core.domain.quotes import QuoteFlag
+from spx_core.domain.snapshot import ChainSnapshot
+from spx_core.execution.broker import MarketView
+from spx_core.execution.checks import package_quote
+from spx_core.execution.orders import OrderRequest, Side, new_ref, normalize_side
+from spx_core.risk.greeks import portfolio_greeks
+from spx_core.strategies.market import Market
+from spx_core.strategies.structure import PRICE_SCALE, Leg, StructureKind, underlying_of
+
+if TYPE_CHECKING:
+    from spx_core.automation.config import HedgeConfig
+
+__all__ = ["DeltaHedger", "Hedge", "HedgeError", "book_delta", "unit_delta"]
+
+
+class HedgeError(ValueError):
+    """No hedge can be built (no chain, no liquid strike); one line saying why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hedge:
+    """One hedge: the order, why (``reason`` starts with ``"hedge: "``) and the delta it moves.
+
+    Attributes:
+        delta_before: portfolio delta seen (SPX-contract equivalents).
+        delta_change: delta the order adds when filled (same units; opposite sign to ``delta_before``).
+    """
+
+    request: OrderRequest
+    reason: str
+    delta_before: float
+    delta_change: float
+
+
+def unit_delta(contract: OptionContract) -> float:
+    """SPX-contract equivalents of one synthetic (long call + short put) on ``contract``'s root: 1.0 for SPX,
+    0.1 for SPY (100 shares at a tenth of the index)."""
+    return PRICE_SCALE[underlying_of(contract.root)] * contract.multiplier / 100.0
+
+
+def book_delta(trades: Iterable[object], market: Market, *, spy_beta: float = 1.0) -> float:
+    """The delta of the open trades' held legs (SPX-contract equivalents) from the portfolio greeks.
+
+    NaN when a held leg has no delta (its IV did not solve and no surface); raises ValueError naming a held
+    contract the market's chains do not list.
+    """
+    held: Counter[OptionContract] = Counter()
+    for trade in trades:
+        if getattr(trade, "status", "open") != "open":
+            continue
+        for leg in trade.legs:  # type: ignore[attr-defined]
+            held[leg.contract] += leg.ratio * trade.quantity  # type: ignore[attr-defined]
+    book = [(c, q) for c, q in held.items() if q]
+    if not book:
+        return 0.0
+    return portfolio_greeks(book, market, spy_beta=spy_beta).total.delta
+
+
+class DeltaHedger:
+    """Keeps portfolio delta within ``config.band_delta`` (see the module docstring).
+
+    Args:
+        config: the strategy's hedge settings (band_delta: SPX-contract equivalents, instrument "SPY" |
+            "synthetic", min_interval_s: seconds of market clock between two hedges).
+        broker / account: written on the hedge orders.
+        last_hedge_ns: when the last hedge was sent (a restart passes the last stored hedge decision's time).
+        min_dte: the nearest expiry considered is at least this many calendar days out.
+        refuse_flags: quote flags that make a strike unusable.
+    """
+
+    def __init__(self, config: HedgeConfig, *, broker: str = "paper", account: str = "",
+                 last_hedge_ns: int | None = None, min_dte: int = 1, refuse_flags: QuoteFlag = ALL_FLAGS) -> None:
+        self.config = config
+        self.broker = broker
+        self.account = account
+        self.last_hedge_ns = last_hedge_ns
+        self.min_dte = min_dte
+        self.refuse_flags = QuoteFlag(int(refuse_flags))
+
+    @property
+    def underlying(self) -> str:
+        return "SPY" if str(self.config.instrument).upper() == "SPY" else "SPX"
+
+    def check(self, portfolio_delta: float, market: MarketView, now_ns: int) -> OrderRequest | None:
+        """The hedge order due now, or None; a returned order starts the interval (sent or refused, it is not
+        re-tried before ``min_interval_s``)."""
+        hedge = self.plan(portfolio_delta, market, now_ns)
+        if hedge is None:
+            return None
+        self.last_hedge_ns = int(now_ns)
+        return hedge.request
+
+    def due(self, portfolio_delta: float, now_ns: int) -> str:
+        """Why no hedge is due ("" when one is): inside the band, inside the interval, or no delta."""
+        band = float(self.config.band_delta)
+        if not math.isfinite(portfolio_delta):
+            return "portfolio delta unknown (a held leg has no delta); no hedge"
+        if abs(portfolio_delta) <= band:
+            return f"portfolio delta {portfolio_delta:+.2f} within ±{band:g}"
+        if self.last_hedge_ns is not None:
+            wait = self.last_hedge_ns + float(self.config.min_interval_s) * 1e9 - now_ns
+            if wait > 0:
+                return (f"portfolio delta {portfolio_delta:+.2f} outside ±{band:g}, but the last hedge was "
+                        f"{(now_ns - self.last_hedge_ns) / 1e9:.0f} s ago (interval {self.config.min_interval_s:g} s)")
+        return ""
+
+    def plan(self, portfolio_delta: float, market: MarketView, now_ns: int) -> Hedge | None:
+        """The hedge due now (None when inside the band, inside the interval, or smaller than one unit).
+
+        Raises:
+            HedgeError: a hedge is due but no liquid synthetic can be built on ``market``.
+        """
+        if self.due(portfolio_delta, now_ns):
+            return None
+        call, put = self._pick(market, now_ns)
+        per_unit = unit_delta(call)
+        units = round(abs(portfolio_delta) / per_unit)
+        if units == 0:
+            return None
+        side = Side.SELL if portfolio_delta > 0 else Side.BUY
+        legs, side = self._normalized((Leg(call, 1), Leg(put, -1)), side, market)
+        quote = package_quote(legs, market, self.refuse_flags, side)
+        natural = quote.natural(side)
+        if not math.isfinite(natural):
+            raise HedgeError(f"no natural price for the {call.root} {call.expiry} {call.strike:g} synthetic: "
+                             f"{'; '.join(quote.unlisted + quote.unquoted)}")
+        change = -math.copysign(units * per_unit, portfolio_delta)
+        verb = "buy" if change > 0 else "sell"
+        name = f"{call.root} {call.expiry:%Y-%m-%d} {call.strike:g} synthetic ({'long' if change > 0 else 'short'})"
+        request = OrderRequest(ref=new_ref(), legs=legs, side=side, quantity=units,
+                               limit=marketable_limit(legs, side, natural), created_ns=int(now_ns), name=name,
+                               kind=StructureKind.CUSTOM.value, broker=self.broker, account=self.account,
+                               source="automation")
+        reason = (f"hedge: portfolio delta {portfolio_delta:+.2f} outside ±{float(self.config.band_delta):g}; "
+                  f"{verb} {units} x {name} at {request.limit:.2f} ({change:+.2f} delta) -> "
+                  f"{portfolio_delta + change:+.2f}")
+        return Hedge(request, reason, float(portfolio_delta), change)
+
+    # --- the instrument ----------------------------------------------------------------------------------------
+    def _normalized(self, legs: tuple[Leg, ...], side: Side, market: MarketView) -> tuple[tuple[Leg, ...], Side]:
+        """The order written with a non-negative package price (a synthetic below the strike costs < 0)."""
+        mids = package_quote(legs, market, self.refuse_flags)
+        prices = [0.5 * (b + a) for b, a in zip(mids.leg_bid, mids.leg_ask, strict=True)]
+        return normalize_side(legs, side, prices)
+
+    def _pick(self, market: MarketView, now_ns: int) -> tuple[OptionContract, OptionContract]:
+        """(call, put) of the nearest liquid expiry at the strike nearest the underlying (see the module doc)."""
+        u = self.underlying
+        snap = market.snapshot(u)
+        if snap is None:
+            raise HedgeError(f"no {u} chain in the market yet; the {self.config.instrument} hedge needs one")
+        today = from_ns(now_ns).astimezone(ET).date()
+        roots = (Root.SPY,) if u == "SPY" else (Root.SPXW, Root.SPX)
+        for expiry in sorted(set(snap.columns["expiry"].astype("datetime64[D]").tolist())):
+            if (expiry - today).days < self.min_dte:
+                continue
+            for root in roots:
+                strike = _liquid_strike(snap, root, expiry, self.refuse_flags)
+                if strike is not None:
+                    return (OptionContract(root, expiry, strike, Right.CALL),
+                            OptionContract(root, expiry, strike, Right.PUT))
+        raise HedgeError(f"no {u} expiry {self.min_dte}+ days out has a call and a put quoted on both sides at "
+                         f"one strike; no hedge sent")
+
+
+def _liquid_strike(snap: ChainSnapshot, root: Root, expiry: date, refuse: QuoteFlag) -> float | None:
+    """The strike nearest the underlying where ``root``'s call and put of ``expiry`` are both cleanly quoted."""
+    c = snap.columns
+    rows = (c["root"] == ROOTS.index(root)) & (c["expiry"].astype("datetime64[D]") == np.datetime64(expiry, "D"))
+    with np.errstate(invalid="ignore"):
+        ok = rows & (c["bid"] > 0) & (c["ask"] >= c["bid"]) & ((c["flags"].astype(np.int64) & int(refuse)) == 0)
+    calls = set(c["strike"][ok & c["is_call"]].tolist())
+    puts = set(c["strike"][ok & ~c["is_call"]].tolist())
+    both = sorted(calls & puts)
+    if not both:
+        return None
+    spot = float(snap.underlying_price)
+    if not math.isfinite(spot):
+        spot = float(np.median(both))
+    return min(both, key=lambda k: (abs(k - spot), k))
