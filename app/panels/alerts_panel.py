@@ -15,9 +15,18 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QHeaderView, QPushButton, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
-from app.models.alerts_model import AlertsModel, worst_severity
+from app.models.alerts_model import AlertsModel, et_time, severity_text, worst_severity
 from app.panels.base import Job
 from app.panels.ops_base import NO_OPS, OpsPanel
 from app.widgets.row_views import line_label, row_view, shortcut_action
@@ -27,6 +36,7 @@ __all__ = ["AlertsPanel"]
 
 #: Wall seconds between two re-reads of the store (the signals show this window's alerts at once).
 REREAD_SECONDS = 3.0
+DETAIL_HINT = "select an alert to read its whole message"
 
 
 def _read_recent(ops: Any) -> list[Any]:
@@ -43,7 +53,12 @@ class AlertsPanel(OpsPanel):
         self.table = row_view(QTableView(), self.model, "alerts_table")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)  # the message takes what is left
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
+        # the whole message of the selected alert (the table cuts long ones), wrapped under the table
+        self.detail_label = QLabel(DETAIL_HINT)
+        self.detail_label.setObjectName("alert_detail")
+        self.detail_label.setWordWrap(True)
+        self.detail_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.ack_button = QPushButton("Acknowledge")
         self.ack_button.setToolTip("Acknowledge the selected alert (Space): a repeat then raises a new one")
         self.ack_button.clicked.connect(self.acknowledge_selected)
@@ -69,6 +84,7 @@ class AlertsPanel(OpsPanel):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.detail_label)
         self._update_buttons()
 
     # --- binding --------------------------------------------------------------------------------------------
@@ -102,10 +118,18 @@ class AlertsPanel(OpsPanel):
         self.model.set_alerts(alerts)
         if selected is not None and (row := self.model.row_of(selected.id)) >= 0:
             self.table.selectRow(row)
+        self._on_selection()
         open_alerts = [a for a in self.model.alerts if a.is_open]
         worst = worst_severity(open_alerts)
         self.status_label.setText(f"{len(open_alerts)} open" + (f", worst {worst}" if worst else "")
                                   + f" · {len(self.model.alerts)} listed")
+        self._update_buttons()
+
+    def _on_selection(self) -> None:
+        alert = self.selected_alert()
+        self.detail_label.setText(DETAIL_HINT if alert is None else
+                                  f"{severity_text(alert.severity)} · {alert.rule} · first {et_time(alert.first_ns)} ET"
+                                  f", {alert.count}x: {alert.message}")
         self._update_buttons()
 
     def selected_alert(self) -> Any | None:

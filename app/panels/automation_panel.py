@@ -96,7 +96,7 @@ class AutomationPanel(OpsPanel):
         split.addWidget(_titled("Strategies", self.strategies, self.decide_button, self.mode_button))
         split.addWidget(_titled("Today's decisions", self.decisions))
         split.addWidget(_titled("Daily summary", self.summary, self.export_button))
-        split.setSizes([300, 400, 160])
+        split.setSizes([340, 400, 150])  # strategies and decisions alike; the summary a few rows
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split, 1)

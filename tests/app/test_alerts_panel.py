@@ -111,6 +111,7 @@ def test_acknowledge_selected_then_all(qtbot, ops, panel):
     assert panel.model.rowCount() == 2 and not panel.ack_button.isEnabled()
     target = panel.model.alert_at(1)
     assert panel.select_alert(target.id) and panel.ack_button.isEnabled()
+    assert panel.detail_label.text().endswith(f"1x: {target.message}")  # the whole message, not cut
     qtbot.mouseClick(panel.ack_button, qtbot_left())
     assert panel.model.alert_at(panel.model.row_of(target.id)).acknowledged_ns == now
     assert len(ops.alerts.open_alerts()) == 1
