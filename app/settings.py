@@ -72,6 +72,8 @@ class AppSettings:
         alert_smtp_host / _port / _user / _from / _to / _tls: e-mail each alert ("" host = no e-mail); the SMTP
             password is kept in the system keyring, never in this file.
         alert_min_severity: the least severity sent by webhook / e-mail (one of :data:`ALERT_SEVERITIES`).
+        close_all_on_breaker: when the circuit breaker trips, also send closing orders for every open trade
+            (working orders are always cancelled); written to the database's risk_state for the guard.
     """
 
     db_path: str = ""
@@ -101,6 +103,7 @@ class AppSettings:
     alert_smtp_to: str = ""
     alert_smtp_tls: bool = True
     alert_min_severity: str = "warning"
+    close_all_on_breaker: bool = False
 
     def __post_init__(self) -> None:
         if self.seed < 0:
