@@ -29,12 +29,23 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from spx_core.automation.config import PriceMode, SizingMode, StrategyConfig
-from spx_core.automation.entry_checks import filter_failures, normalize_regimes, profile_failures
+from spx_core.automation.entry_checks import (
+    filter_failures,
+    normalize_regimes,
+    profile_failures,
+)
 from spx_core.automation.pair import PairCandidate, select_pair
 from spx_core.domain.calendar import from_ns
 from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.execution import ticks
-from spx_core.execution.orders import Intent, OrderRequest, OrderType, Side, normalize_side, package_price
+from spx_core.execution.orders import (
+    Intent,
+    OrderRequest,
+    OrderType,
+    Side,
+    normalize_side,
+    package_price,
+)
 from spx_core.portfolio.decisions import Action, TradeDecision
 from spx_core.risk.limits import PortfolioState
 from spx_core.risk.profiles import PROFILES, LimitProfile
@@ -130,9 +141,9 @@ class DecisionEngine:
                                  snap.checksum, config.config_hash, config.limit_profile), None
 
         if ctx.time_ns > now_ns:
-            return skip([f"data: the market context is stamped {from_ns(ctx.time_ns).isoformat()}, after the "
+            return skip([(f"data: the market context is stamped {from_ns(ctx.time_ns).isoformat()}, after the "
                          f"decision time {from_ns(now_ns).isoformat()}; decide on the latest snapshot at or "
-                         f"before it"])
+                         f"before it")])
         failures = filter_failures(config.filters, iv_rank=ctx.iv_rank, vix=ctx.vix, regimes=ctx.regime)
         profile = self._profiles.get(config.limit_profile)
         if profile is None:
@@ -156,7 +167,9 @@ class DecisionEngine:
                                limit=limit, snapshot_id=ctx.snapshot_id, snapshot_checksum=snap.checksum,
                                created_ns=int(now_ns), name=pick.structure.name, kind=pick.structure.kind.value,
                                intent=Intent.OPEN, source="automation")
-        reasons = (f"entry: {side.value.upper()} {quantity} {pick.structure.name} at {limit:.2f} ({pricing})",
+        cash = "credit" if side is Side.SELL else "debit"
+        reasons = ((f"entry: {side.value.upper()} {quantity} {pick.structure.name} for a {cash} of {limit:.2f} "
+                   f"({pricing})"),
                    pick.figures, sizing)
         decision = TradeDecision(int(now_ns), config.name, Action.TRADE, reasons, ctx.snapshot_id, snap.checksum,
                                  config.config_hash, config.limit_profile, ref)
@@ -165,7 +178,10 @@ class DecisionEngine:
     # --- selection -----------------------------------------------------------------------------------
     def _scan(self, config: StrategyConfig, ctx: MarketContext, profile: LimitProfile | None
               ) -> tuple[_Pick | None, str]:
-        from spx_core.surface import chain_iv, fit_surface  # the fit stack loads only when a scan runs
+        from spx_core.surface import (  # the fit stack loads only when a scan runs
+            chain_iv,
+            fit_surface,
+        )
 
         civ = ctx.civ if ctx.civ is not None else chain_iv(ctx.snapshot)
         surface = ctx.surface if ctx.surface is not None else fit_surface(civ)
@@ -210,7 +226,7 @@ def _size(config: StrategyConfig, max_loss_pts: float) -> tuple[int, str]:
     per_unit = max_loss_pts * 100.0  # SPX multiplier: dollars per index point per unit
     if not (math.isfinite(per_unit) and per_unit > 0):
         return 0, "size: risk budget needs a known, positive max loss per unit; this candidate has none"
-    units = min(int(math.floor(s.budget_usd / per_unit + 1e-9)), s.max_quantity)
+    units = min(math.floor(s.budget_usd / per_unit + 1e-9), s.max_quantity)
     if units < 1:
         return 0, (f"size: max loss {per_unit:,.0f} $ per unit is above the risk budget "
                    f"{s.budget_usd:,.0f} $; raise the budget or narrow the widths")

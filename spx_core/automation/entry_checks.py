@@ -39,8 +39,8 @@ def _bounded(label: str, value: float, low: float | None, high: float | None, mi
     if low is None and high is None:
         return []
     if not math.isfinite(value):
-        return [] if missing_passes else [f"{label} unknown: the market context has none; supply it or set "
-                                          f"filters.missing_passes"]
+        return [] if missing_passes else [(f"{label} unknown: the market context has none; supply it or set "
+                                          f"filters.missing_passes")]
     out = []
     if low is not None and value < low:
         out.append(f"{label} {value:.2f}{unit} is below the minimum {low:g}{unit}")

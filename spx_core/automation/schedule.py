@@ -16,7 +16,13 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
 from spx_core.automation.config import EntrySchedule, StrategyConfig, parse_hhmm
-from spx_core.domain.calendar import ET, MarketCalendar, default_calendar, from_ns, to_ns
+from spx_core.domain.calendar import (
+    ET,
+    MarketCalendar,
+    default_calendar,
+    from_ns,
+    to_ns,
+)
 
 __all__ = ["due_entries", "entry_slots_ns", "next_entry_ns"]
 

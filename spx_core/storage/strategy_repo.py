@@ -15,7 +15,12 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.sqlite import insert
 
-from spx_core.automation.config import StoredStrategy, StrategyConfig, StrategyConfigError, StrategyMode
+from spx_core.automation.config import (
+    StoredStrategy,
+    StrategyConfig,
+    StrategyConfigError,
+    StrategyMode,
+)
 from spx_core.storage import schema as t
 from spx_core.storage.errors import StorageError
 
