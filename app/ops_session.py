@@ -79,6 +79,7 @@ class OpsSession(QObject):
         self._seen_rejected: set[str] = set()
         self._guard: Any = None  # the last GuardStatus (guard branch), None before any
         self._last_batch_wall: float | None = None
+        self._pending = False  # an after-refresh pass is scheduled
         self._closed = False
         #: None when it could not start (e.g. an unreadable strategy in the store): alerts still run, and say so
         self.automation: OpsAutomation | None = None
@@ -132,15 +133,22 @@ class OpsSession(QObject):
     def _on_risk(self, status: Any) -> None:
         self._guard = status
 
-    def on_portfolio(self, portfolio: Any) -> None:
-        """After each portfolio refresh: alerts at the market clock, then the automation's step."""
-        if self._closed:
-            return
+    def on_portfolio(self, _portfolio: Any) -> None:
+        """After each portfolio refresh: alerts, then the automation's step, once the guard has updated too (its
+        ``risk_changed`` follows ``portfolio_changed`` in the same refresh: the next turn of the event loop)."""
+        if not self._closed and not self._pending:
+            self._pending = True
+            QTimer.singleShot(0, self, self._after_refresh)
+
+    def _after_refresh(self) -> None:
+        self._pending = False
+        portfolio = self.trading.portfolio
         now = self.trading.market.now_ns()
-        if now:
-            self.evaluate(now, portfolio)
-            if self.automation is not None:
-                self.automation.step(portfolio)
+        if self._closed or portfolio is None or not now:
+            return
+        self.evaluate(now, portfolio)
+        if self.automation is not None:
+            self.automation.step(portfolio)
 
     def _check_silence(self) -> None:
         # the only wall-clock read here: a silent feed does not move the market clock (see the module docstring)
