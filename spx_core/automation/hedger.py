@@ -4,17 +4,18 @@
     hedge = hedger.plan(portfolio_delta, market, now_ns)     # Hedge(request, reason, ...) or None
     request = hedger.check(portfolio_delta, market, now_ns)  # the same order; the attempt starts the interval
 
-Delta is in SPX-contract equivalents (:func:`spx_core.risk.greeks.portfolio_greeks`' ``delta``: one SPX contract
-of delta 1 = $100 per SPX point; :func:`book_delta` computes it for a list of trades). When ``|delta| > band``
-the hedger sends the whole units that bring it nearest to zero.
+Delta is in dollars per SPX point, the unit of ``HedgeConfig.band_delta`` and of the limit profiles' ``max_delta``
+(:func:`spx_core.risk.greeks.portfolio_greeks`' ``delta_usd_pt``, SPY legs beta-weighted: one SPX contract of delta
+1 is $100 per point; :func:`book_delta` computes it for a list of trades). When ``|delta| > band`` the hedger sends
+the whole units that bring it nearest to zero.
 
 The instrument. An order here is option legs only (:class:`~spx_core.execution.orders.OrderRequest` legs are
 :class:`~spx_core.domain.contracts.OptionContract`; no share leg can be written), so SPY *shares* cannot be
 ordered. Both instruments are therefore a synthetic future, long call + short put at one strike and expiry
 (delta 1 per share-equivalent, no vega or gamma to first order):
 
-    "synthetic"  SPX (SPXW preferred, else SPX) at the strike nearest the index: 1.0 SPX-equivalent per unit.
-    "SPY"        SPY options, the same shape: 100 shares per unit = 0.1 SPX-equivalent (10x finer steps).
+    "synthetic"  SPX (SPXW preferred, else SPX) at the strike nearest the index: $100 per SPX point per unit.
+    "SPY"        SPY options, the same shape: 100 shares per unit = $10 per SPX point (10x finer steps).
                  SPY options are American: a deep in-the-money short put may be assigned early (shares).
 
 "The nearest liquid expiry": the first expiry at least ``min_dte`` calendar days out (default 1: a same-day
@@ -30,10 +31,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from spx_core.automation.config import HedgeConfig, HedgeInstrument
 from spx_core.automation.monitor import ALL_FLAGS, marketable_limit
 from spx_core.domain.calendar import ET, from_ns
 from spx_core.domain.contracts import ROOTS, OptionContract, Right, Root
@@ -45,9 +46,6 @@ from spx_core.execution.orders import OrderRequest, Side, new_ref, normalize_sid
 from spx_core.risk.greeks import portfolio_greeks
 from spx_core.strategies.market import Market
 from spx_core.strategies.structure import PRICE_SCALE, Leg, StructureKind, underlying_of
-
-if TYPE_CHECKING:
-    from spx_core.automation.config import HedgeConfig
 
 __all__ = ["DeltaHedger", "Hedge", "HedgeError", "book_delta", "unit_delta"]
 
@@ -61,8 +59,8 @@ class Hedge:
     """One hedge: the order, why (``reason`` starts with ``"hedge: "``) and the delta it moves.
 
     Attributes:
-        delta_before: portfolio delta seen (SPX-contract equivalents).
-        delta_change: delta the order adds when filled (same units; opposite sign to ``delta_before``).
+        delta_before: portfolio delta seen (dollars per SPX point).
+        delta_change: delta the order adds when filled (same unit; opposite sign to ``delta_before``).
     """
 
     request: OrderRequest
@@ -71,14 +69,15 @@ class Hedge:
     delta_change: float
 
 
-def unit_delta(contract: OptionContract) -> float:
-    """SPX-contract equivalents of one synthetic (long call + short put) on ``contract``'s root: 1.0 for SPX,
-    0.1 for SPY (100 shares at a tenth of the index)."""
-    return PRICE_SCALE[underlying_of(contract.root)] * contract.multiplier / 100.0
+def unit_delta(contract: OptionContract, *, spy_beta: float = 1.0) -> float:
+    """Dollars per SPX point of one synthetic (long call + short put) on ``contract``'s root: 100 for SPX, 10 for
+    SPY (100 shares at a tenth of the index, times its beta to SPX)."""
+    beta = spy_beta if underlying_of(contract.root) == "SPY" else 1.0
+    return PRICE_SCALE[underlying_of(contract.root)] * contract.multiplier * beta
 
 
 def book_delta(trades: Iterable[object], market: Market, *, spy_beta: float = 1.0) -> float:
-    """The delta of the open trades' held legs (SPX-contract equivalents) from the portfolio greeks.
+    """The delta of the open trades' held legs in dollars per SPX point (the portfolio greeks' ``delta_usd_pt``).
 
     NaN when a held leg has no delta (its IV did not solve and no surface); raises ValueError naming a held
     contract the market's chains do not list.
@@ -92,33 +91,36 @@ def book_delta(trades: Iterable[object], market: Market, *, spy_beta: float = 1.
     book = [(c, q) for c, q in held.items() if q]
     if not book:
         return 0.0
-    return portfolio_greeks(book, market, spy_beta=spy_beta).total.delta
+    return portfolio_greeks(book, market, spy_beta=spy_beta).total.delta_usd_pt
 
 
 class DeltaHedger:
     """Keeps portfolio delta within ``config.band_delta`` (see the module docstring).
 
     Args:
-        config: the strategy's hedge settings (band_delta: SPX-contract equivalents, instrument "SPY" |
+        config: the strategy's hedge settings (band_delta: dollars per SPX point, instrument "SPY" |
             "synthetic", min_interval_s: seconds of market clock between two hedges).
         broker / account: written on the hedge orders.
         last_hedge_ns: when the last hedge was sent (a restart passes the last stored hedge decision's time).
         min_dte: the nearest expiry considered is at least this many calendar days out.
         refuse_flags: quote flags that make a strike unusable.
+        spy_beta: SPY's beta to SPX, as the portfolio greeks weight SPY legs.
     """
 
     def __init__(self, config: HedgeConfig, *, broker: str = "paper", account: str = "",
-                 last_hedge_ns: int | None = None, min_dte: int = 1, refuse_flags: QuoteFlag = ALL_FLAGS) -> None:
+                 last_hedge_ns: int | None = None, min_dte: int = 1, refuse_flags: QuoteFlag = ALL_FLAGS,
+                 spy_beta: float = 1.0) -> None:
         self.config = config
         self.broker = broker
         self.account = account
         self.last_hedge_ns = last_hedge_ns
         self.min_dte = min_dte
         self.refuse_flags = QuoteFlag(int(refuse_flags))
+        self.spy_beta = spy_beta
 
     @property
     def underlying(self) -> str:
-        return "SPY" if str(self.config.instrument).upper() == "SPY" else "SPX"
+        return "SPY" if self.config.instrument is HedgeInstrument.SPY else "SPX"
 
     def check(self, portfolio_delta: float, market: MarketView, now_ns: int) -> OrderRequest | None:
         """The hedge order due now, or None; a returned order starts the interval (sent or refused, it is not
@@ -135,11 +137,11 @@ class DeltaHedger:
         if not math.isfinite(portfolio_delta):
             return "portfolio delta unknown (a held leg has no delta); no hedge"
         if abs(portfolio_delta) <= band:
-            return f"portfolio delta {portfolio_delta:+.2f} within ±{band:g}"
+            return f"portfolio delta {portfolio_delta:+,.0f} $/pt within ±{band:,g}"
         if self.last_hedge_ns is not None:
             wait = self.last_hedge_ns + float(self.config.min_interval_s) * 1e9 - now_ns
             if wait > 0:
-                return (f"portfolio delta {portfolio_delta:+.2f} outside ±{band:g}, but the last hedge was "
+                return (f"portfolio delta {portfolio_delta:+,.0f} $/pt outside ±{band:,g}, but the last hedge was "
                         f"{(now_ns - self.last_hedge_ns) / 1e9:.0f} s ago (interval {self.config.min_interval_s:g} s)")
         return ""
 
@@ -152,7 +154,7 @@ class DeltaHedger:
         if self.due(portfolio_delta, now_ns):
             return None
         call, put = self._pick(market, now_ns)
-        per_unit = unit_delta(call)
+        per_unit = unit_delta(call, spy_beta=self.spy_beta)
         units = round(abs(portfolio_delta) / per_unit)
         if units == 0:
             return None
@@ -170,9 +172,9 @@ class DeltaHedger:
                                limit=marketable_limit(legs, side, natural), created_ns=int(now_ns), name=name,
                                kind=StructureKind.CUSTOM.value, broker=self.broker, account=self.account,
                                source="automation")
-        reason = (f"hedge: portfolio delta {portfolio_delta:+.2f} outside ±{float(self.config.band_delta):g}; "
-                  f"{verb} {units} x {name} at {request.limit:.2f} ({change:+.2f} delta) -> "
-                  f"{portfolio_delta + change:+.2f}")
+        reason = (f"hedge: portfolio delta {portfolio_delta:+,.0f} $/pt outside ±{float(self.config.band_delta):,g}; "
+                  f"{verb} {units} x {name} at {request.limit:.2f} ({change:+,.0f} $/pt) -> "
+                  f"{portfolio_delta + change:+,.0f} $/pt")
         return Hedge(request, reason, float(portfolio_delta), change)
 
     # --- the instrument ----------------------------------------------------------------------------------------

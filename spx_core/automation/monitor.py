@@ -35,8 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
+from spx_core.automation.config import PriceMode, StrategyConfig
 from spx_core.domain.calendar import ET, from_ns
 from spx_core.domain.quotes import QuoteFlag
 from spx_core.execution import ticks
@@ -45,9 +45,6 @@ from spx_core.execution.checks import PackageQuote, package_quote
 from spx_core.execution.orders import OrderRequest, Side
 from spx_core.portfolio.trades import Trade, closing_request
 from spx_core.strategies.structure import Leg
-
-if TYPE_CHECKING:
-    from spx_core.automation.config import StrategyConfig
 
 __all__ = ["ALL_FLAGS", "ExitRule", "ExitSignal", "MonitorResult", "PositionMonitor", "SkippedExit",
            "marketable_limit", "parse_clock"]
@@ -155,7 +152,7 @@ class PositionMonitor:
     def _check_trade(self, trade: Trade, config: StrategyConfig, market: MarketView, now_ns: int,
                      crash_mode: bool) -> ExitSignal | SkippedExit | None:
         close_side = trade.side.opposite
-        basis = "natural" if str(config.price) == "natural" else "mid"
+        basis = "natural" if config.price is PriceMode.NATURAL else "mid"
         quote = package_quote(trade.order_legs, market, self.refuse_flags,
                               close_side if basis == "natural" else None)
         bad = self._bad_quote(quote, now_ns)

@@ -32,7 +32,8 @@ from spx_core.domain.calendar import ET, from_ns, to_ns
 from spx_core.portfolio.decisions import Action, TradeDecision
 from spx_core.portfolio.trades import Trade
 
-__all__ = ["CSV_FIELDS", "DailySummary", "SummaryError", "daily_summary", "et_day", "strategy_of",
+__all__ = ["CSV_FIELDS", "DailySummary", "SummaryError", "daily_summary", "et_day", "is_exit_decision",
+           "strategy_of",
            "summaries_csv", "summaries_from_csv"]
 
 BREAKER = "breaker"
@@ -81,7 +82,8 @@ def et_day(time_ns: int) -> date:
     return from_ns(time_ns).astimezone(ET).date()
 
 
-def _is_exit(decision: TradeDecision) -> bool:
+def is_exit_decision(decision: TradeDecision) -> bool:
+    """An exit (the monitor's or the breaker's close), TRADE or refused: its first reason names the rule."""
     return decision.strategy == BREAKER or (bool(decision.reasons) and decision.reasons[0].startswith(
         ("take_profit:", "stop_loss:", "regime:", "dte:", "time:", "breaker:")))
 
@@ -97,7 +99,7 @@ def strategy_of(trades: Iterable[Trade], decisions: Iterable[TradeDecision]) -> 
         refs = trade.order_refs
         opening = by_ref.get(refs[0]) if refs else None
         if opening is None:  # the opening ref is not an automation decision: any non-exit decision naming it
-            opening = next((by_ref[r] for r in refs if r in by_ref and not _is_exit(by_ref[r])), None)
+            opening = next((by_ref[r] for r in refs if r in by_ref and not is_exit_decision(by_ref[r])), None)
         if opening is not None:
             out[trade.id] = opening.strategy
     return out

@@ -7,11 +7,12 @@ The 25-wide put credit vertical of these tests is SOLD at 2.00 (4650P filled at 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, datetime
 
 import numpy as np
 
+from spx_core.automation.config import Exits, PriceMode, StrategyConfig
 from spx_core.domain.calendar import ET, to_ns
 from spx_core.domain.contracts import OptionContract
 from spx_core.domain.snapshot import ChainSnapshot
@@ -83,18 +84,6 @@ def debit_vertical(trade_id: int = 2) -> Trade:
     return replace(trade, id=trade_id)
 
 
-# --- a stand-in for the strategies branch's config (only the fields the monitor reads) ------------------------
-@dataclass(frozen=True)
-class ExitsDouble:
-    take_profit_pct: float | None = 50.0
-    stop_loss_pct: float | None = 100.0
-    close_dte: int | None = None
-    close_time: str | None = None
-    regime_exit: bool = False
-
-
-@dataclass(frozen=True)
-class ConfigDouble:
-    name: str = "pcs"
-    price: str = "natural"
-    exits: ExitsDouble = field(default_factory=ExitsDouble)
+def config(name: str = "pcs", price: str = "natural", **exits) -> StrategyConfig:
+    """A put credit vertical strategy with these exits (take profit 50%, stop loss 100% unless given)."""
+    return StrategyConfig(name=name, structure="put-credit-vertical", exits=Exits(**exits), price=PriceMode(price))

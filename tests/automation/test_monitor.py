@@ -24,9 +24,8 @@ from tests.automation.exit_market import (
     LONG,
     SHORT,
     T0,
-    ConfigDouble,
-    ExitsDouble,
     at,
+    config,
     credit_vertical,
     debit_vertical,
     vertical_market,
@@ -48,7 +47,7 @@ def _one(result):
 # --- take profit ---------------------------------------------------------------------------------------------
 def test_take_profit_fires_at_the_boundary_and_closes_through_closing_request():
     trade = credit_vertical()
-    signal = _one(_check(trade, ConfigDouble(), vertical_market((1.40, 1.50), (0.50, 0.60))))  # cost 1.00
+    signal = _one(_check(trade, config(), vertical_market((1.40, 1.50), (0.50, 0.60))))  # cost 1.00
     assert signal.rule is ExitRule.TAKE_PROFIT and signal.strategy == "pcs" and signal.trade_id == trade.id
     assert signal.reason.startswith("take_profit: cost to close 1.00 (natural) <= 1.00")
     req = signal.request
@@ -58,47 +57,47 @@ def test_take_profit_fires_at_the_boundary_and_closes_through_closing_request():
 
 
 def test_take_profit_does_not_fire_one_tick_above():
-    assert _check(credit_vertical(), ConfigDouble(), vertical_market((1.40, 1.55), (0.50, 0.60))).signals == ()
+    assert _check(credit_vertical(), config(), vertical_market((1.40, 1.55), (0.50, 0.60))).signals == ()
 
 
 def test_take_profit_on_the_mid_when_the_strategy_prices_at_mid():
     trade = credit_vertical()
     market = vertical_market((1.40, 1.60), (0.45, 0.55))  # natural 1.15 (no), mid 1.50 - 0.50 = 1.00 (yes)
-    assert _check(trade, ConfigDouble(), market).signals == ()
-    signal = _one(_check(trade, ConfigDouble(price="mid"), market))
+    assert _check(trade, config(), market).signals == ()
+    signal = _one(_check(trade, config(price="mid"), market))
     assert signal.rule is ExitRule.TAKE_PROFIT and "(mid)" in signal.reason
     assert signal.request.limit == pytest.approx(1.15)  # the order itself crosses: an exit is meant to fill
 
 
 # --- stop loss -----------------------------------------------------------------------------------------------
 def test_stop_loss_fires_when_the_loss_reaches_the_credit():
-    signal = _one(_check(credit_vertical(), ConfigDouble(), vertical_market((5.40, 5.50), (1.50, 1.60))))
+    signal = _one(_check(credit_vertical(), config(), vertical_market((5.40, 5.50), (1.50, 1.60))))
     assert signal.rule is ExitRule.STOP_LOSS
     assert signal.reason.startswith("stop_loss: cost to close 4.00 (natural) is a 2.00 loss, >= 100%")
     assert signal.request.limit == pytest.approx(4.00)
 
 
 def test_stop_loss_does_not_fire_just_inside():
-    assert _check(credit_vertical(), ConfigDouble(), vertical_market((5.40, 5.45), (1.50, 1.60))).signals == ()
+    assert _check(credit_vertical(), config(), vertical_market((5.40, 5.45), (1.50, 1.60))).signals == ()
 
 
 def test_debit_trade_uses_the_symmetric_rules():
     """Bought at 2.00: take profit 50% when the value to close (package bid) reaches 3.00, stop 50% at 1.00."""
-    trade, config = debit_vertical(), ConfigDouble(exits=ExitsDouble(take_profit_pct=50, stop_loss_pct=50))
-    tp = _one(_check(trade, config, vertical_market((3.70, 3.80), (0.60, 0.70))))  # 3.70 - 0.70 = 3.00
+    trade, cfg = debit_vertical(), config(take_profit_pct=50, stop_loss_pct=50)
+    tp = _one(_check(trade, cfg, vertical_market((3.70, 3.80), (0.60, 0.70))))  # 3.70 - 0.70 = 3.00
     assert tp.rule is ExitRule.TAKE_PROFIT and tp.reason.startswith("take_profit: value to close 3.00 (natural) >=")
     assert tp.request.side is Side.SELL and tp.request.limit == pytest.approx(3.00)
-    assert _check(trade, config, vertical_market((3.65, 3.80), (0.60, 0.70))).signals == ()
-    sl = _one(_check(trade, config, vertical_market((1.60, 1.70), (0.55, 0.60))))  # 1.60 - 0.60 = 1.00
+    assert _check(trade, cfg, vertical_market((3.65, 3.80), (0.60, 0.70))).signals == ()
+    sl = _one(_check(trade, cfg, vertical_market((1.60, 1.70), (0.55, 0.60))))  # 1.60 - 0.60 = 1.00
     assert sl.rule is ExitRule.STOP_LOSS and "1.00 loss, >= 50%" in sl.reason
 
 
 # --- regime, DTE, time -----------------------------------------------------------------------------------------
 def test_regime_exit_only_in_crash_mode_and_only_when_the_config_asks():
     trade, market = credit_vertical(), vertical_market(*QUIET)
-    asks = ConfigDouble(exits=ExitsDouble(regime_exit=True))
+    asks = config(regime_exit=True)
     assert _check(trade, asks, market).signals == ()
-    assert _check(trade, ConfigDouble(), market, crash_mode=True).signals == ()
+    assert _check(trade, config(), market, crash_mode=True).signals == ()
     signal = _one(_check(trade, asks, market, crash_mode=True))
     assert signal.rule is ExitRule.REGIME and signal.reason.startswith("regime: crash mode")
 
@@ -106,7 +105,7 @@ def test_regime_exit_only_in_crash_mode_and_only_when_the_config_asks():
 @pytest.mark.parametrize("close_dte, fires", [(1, True), (0, False)])
 def test_dte_exit_at_the_boundary(close_dte, fires):
     """On Thursday the Friday expiry is 1 DTE."""
-    result = _check(credit_vertical(), ConfigDouble(exits=ExitsDouble(close_dte=close_dte)), vertical_market(*QUIET))
+    result = _check(credit_vertical(), config(close_dte=close_dte), vertical_market(*QUIET))
     assert [s.rule for s in result.signals] == ([ExitRule.DTE] if fires else [])
     if fires:
         assert result.signals[0].reason == "dte: front expiry 2024-01-05 is 1 DTE, at or inside the close at 1 DTE"
@@ -115,7 +114,7 @@ def test_dte_exit_at_the_boundary(close_dte, fires):
 @pytest.mark.parametrize("hms, fires", [((15, 44, 59), False), ((15, 45, 0), True), ((15, 50, 0), True)])
 def test_time_exit_on_expiry_day_at_close_time(hms, fires):
     now = at(EXPIRY, *hms)
-    result = _check(credit_vertical(), ConfigDouble(exits=ExitsDouble(close_time="15:45")),
+    result = _check(credit_vertical(), config(close_time="15:45"),
                     vertical_market(*QUIET, t=now))
     assert [s.rule for s in result.signals] == ([ExitRule.TIME] if fires else [])
     if fires:
@@ -124,32 +123,25 @@ def test_time_exit_on_expiry_day_at_close_time(hms, fires):
 
 def test_time_exit_not_before_expiry_day():
     now = at(EXPIRY.replace(day=4), 15, 50)
-    assert _check(credit_vertical(), ConfigDouble(exits=ExitsDouble(close_time="15:45")),
+    assert _check(credit_vertical(), config(close_time="15:45"),
                   vertical_market(*QUIET, t=now)).signals == ()
 
 
 # --- priority ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("quotes, exits, crash, now, rule", [
     # take profit and time both fire: take profit
-    (((1.40, 1.50), (0.50, 0.60)), ExitsDouble(close_time="15:45", close_dte=0), False, at(EXPIRY, 15, 46),
+    (((1.40, 1.50), (0.50, 0.60)), dict(close_time="15:45", close_dte=0), False, at(EXPIRY, 15, 46),
      ExitRule.TAKE_PROFIT),
     # stop loss and regime and DTE: stop loss
-    (((5.40, 5.50), (1.50, 1.60)), ExitsDouble(regime_exit=True, close_dte=3), True, T0, ExitRule.STOP_LOSS),
+    (((5.40, 5.50), (1.50, 1.60)), dict(regime_exit=True, close_dte=3), True, T0, ExitRule.STOP_LOSS),
     # regime and DTE: regime
-    (QUIET, ExitsDouble(regime_exit=True, close_dte=3), True, T0, ExitRule.REGIME),
+    (QUIET, dict(regime_exit=True, close_dte=3), True, T0, ExitRule.REGIME),
     # DTE and time: DTE
-    (QUIET, ExitsDouble(close_dte=0, close_time="15:45"), False, at(EXPIRY, 15, 46), ExitRule.DTE),
+    (QUIET, dict(close_dte=0, close_time="15:45"), False, at(EXPIRY, 15, 46), ExitRule.DTE),
 ])
 def test_the_first_rule_in_priority_names_the_exit(quotes, exits, crash, now, rule):
-    result = _check(credit_vertical(), ConfigDouble(exits=exits), vertical_market(*quotes, t=now), crash_mode=crash)
+    result = _check(credit_vertical(), config(**exits), vertical_market(*quotes, t=now), crash_mode=crash)
     assert _one(result).rule is rule
-
-
-def test_take_profit_priority_over_stop_loss_when_both_thresholds_cross():
-    """A 0% take profit and a 0% stop loss both hold at cost == credit: take profit wins."""
-    config = ConfigDouble(exits=ExitsDouble(take_profit_pct=0, stop_loss_pct=0))
-    signal = _one(_check(credit_vertical(), config, vertical_market((2.90, 3.00), (1.00, 1.05))))  # 3.00 - 1.00
-    assert signal.rule is ExitRule.TAKE_PROFIT
 
 
 # --- bad quotes ----------------------------------------------------------------------------------------------
@@ -158,7 +150,7 @@ def test_no_exit_on_a_flagged_quote_even_when_a_rule_is_due(flag):
     """The quotes say take profit (and the time rule is due), but a flagged leg stops every exit."""
     now = at(EXPIRY, 15, 50)
     market = vertical_market((1.40, 1.50), (0.50, 0.60), t=now, flags={LONG: int(flag)})
-    result = _check(credit_vertical(), ConfigDouble(exits=ExitsDouble(close_time="15:45")), market)
+    result = _check(credit_vertical(), config(close_time="15:45"), market)
     assert result.signals == ()
     (skip,) = result.skipped
     assert skip.trade_id == 1 and skip.strategy == "pcs"
@@ -169,7 +161,7 @@ def test_no_exit_on_a_flagged_quote_even_when_a_rule_is_due(flag):
 def test_no_exit_on_a_nan_mark(flags, why):
     """A missing bid: flagged by the snapshot, or (flags forced clean) still no price."""
     market = vertical_market((math.nan, 1.50), (0.50, 0.60), flags=flags)
-    result = _check(credit_vertical(), ConfigDouble(price="mid"), market)
+    result = _check(credit_vertical(), config(price="mid"), market)
     assert result.signals == ()
     (skip,) = result.skipped
     assert why in skip.reason and str(SHORT) in skip.reason and skip.reason.startswith("trade #1: not checked")
@@ -179,10 +171,10 @@ def test_no_exit_when_a_leg_is_not_listed_or_the_chain_is_old():
     trade = credit_vertical()
     market = vertical_market((1.40, 1.50), (0.50, 0.60))
     del market.snaps["SPX"]
-    assert "no SPX chain" in _check(trade, ConfigDouble(), market).skipped[0].reason
+    assert "no SPX chain" in _check(trade, config(), market).skipped[0].reason
     old = vertical_market((1.40, 1.50), (0.50, 0.60))
     old.now = T0 + 601 * 1_000_000_000
-    result = _check(trade, ConfigDouble(), old)
+    result = _check(trade, config(), old)
     assert result.signals == () and "601 s old" in result.skipped[0].reason
 
 
@@ -191,19 +183,19 @@ def test_trades_without_a_strategy_or_closed_are_not_checked():
     market = vertical_market((1.40, 1.50), (0.50, 0.60))
     assert PositionMonitor().check([trade], {}, market, T0) == []
     closed = replace(trade, status="closed", quantity=0)
-    assert PositionMonitor().check([closed], {trade.id: ConfigDouble()}, market, T0) == []
+    assert PositionMonitor().check([closed], {trade.id: config()}, market, T0) == []
 
 
 def test_disabled_price_rules_leave_the_others():
-    config = ConfigDouble(exits=ExitsDouble(take_profit_pct=None, stop_loss_pct=None, close_dte=1))
-    signal = _one(_check(credit_vertical(), config, vertical_market((1.40, 1.50), (0.50, 0.60))))
+    cfg = config(take_profit_pct=None, stop_loss_pct=None, close_dte=1)
+    signal = _one(_check(credit_vertical(), cfg, vertical_market((1.40, 1.50), (0.50, 0.60))))
     assert signal.rule is ExitRule.DTE
 
 
 def test_closing_orders_carry_the_monitor_broker_and_account():
     monitor = PositionMonitor(broker="ib", account="DU1")
     trade = credit_vertical()
-    (signal,) = monitor.check([trade], {1: ConfigDouble()}, vertical_market((1.40, 1.50), (0.50, 0.60)), T0)
+    (signal,) = monitor.check([trade], {1: config()}, vertical_market((1.40, 1.50), (0.50, 0.60)), T0)
     assert signal.request.broker == "ib" and signal.request.account == "DU1"
 
 
