@@ -203,25 +203,37 @@ class OpsAutomation(QObject):
             from spx_core.automation.monitor import PositionMonitor
             from spx_core.automation.runner import AutomationRunner
 
-            self._runner = AutomationRunner(self.engine, PositionMonitor(), place=self._gui_call(self.trading.place),
+            broker, account = self.trading.broker_name, self.trading.account
+            self._runner = AutomationRunner(self.engine, PositionMonitor(broker=broker, account=account),
+                                            place=self._gui_call(self.trading.place),
                                             record=self._gui_call(self._record),
-                                            stage=self._gui_call(self._stage_order) if self._stage else None)
+                                            stage=self._gui_call(self._stage_order) if self._stage else None,
+                                            broker=broker, account=account)
         return self._runner
 
     # --- the step -------------------------------------------------------------------------------------------
-    def step(self, portfolio: Any) -> bool:
-        """Start one runner step in the worker on the book and the market now (False: none enabled, or busy)."""
-        enabled = [s for s in self._strategies if s.enabled]
+    def step(self, portfolio: Any, state: Any = None) -> bool:
+        """Start one runner step in the worker on the book and the market now (False: nothing to run, or busy).
+
+        ``state``: the guard's :class:`PortfolioState` (the engine's limit-profile checks), None without a guard.
+        Disabled strategies with open trades still step: their exits keep running."""
         now = self.trading.market.now_ns()
-        if not enabled or not now or self._jobs.busy:
+        trades = tuple(portfolio.trades) if portfolio is not None else ()
+        if not now or self._jobs.busy or not (any(s.enabled for s in self._strategies) or self._owns_open(trades)):
             return False
         market = FrozenMarket(now, self.trading.market.snapshots)
-        trades = tuple(portfolio.trades) if portfolio is not None else ()
-        return self._jobs.submit(self._run, self.runner, now, enabled, trades, tuple(self.decisions()), market,
-                                 self._market_state())
+        working = tuple(s for s in self.trading.orders() if not s.status.is_done)
+        return self._jobs.submit(self._run, self.runner, now, list(self._strategies), trades,
+                                 tuple(self.decisions()), market, self._market_state(), state, working)
+
+    def _owns_open(self, trades: tuple[Any, ...]) -> bool:
+        """Some open trade was opened by a stored strategy (today's decisions name its order)."""
+        refs = {d.order_ref for d in self.decisions() if d.order_ref}
+        return any(t.status == "open" and refs & set(t.order_refs) for t in trades)
 
     def _run(self, runner: Any, now: int, strategies: list[Any], trades: tuple[Any, ...],
-             decisions: tuple[Any, ...], market: FrozenMarket, state: Any) -> Any:
+             decisions: tuple[Any, ...], market: FrozenMarket, state: Any, book: Any,
+             working: tuple[Any, ...]) -> Any:
         """Worker thread: one step of the runner (its callbacks hop to the GUI thread)."""
         contexts: dict[str, Any] = {}
 
@@ -232,7 +244,8 @@ class OpsAutomation(QObject):
                                                       market.snapshot("SPY"))
             return contexts[underlying]
 
-        return "step", runner.step(now, strategies, context_for, trades, decisions, market)
+        return "step", runner.step(now, strategies, context_for, trades, decisions, market, state=book,
+                                   working=working)
 
     def decide_now(self, name: str) -> bool:
         """Decide strategy ``name`` on the current snapshot now, whatever its schedule (the panel's "Decide now"):
@@ -249,13 +262,32 @@ class OpsAutomation(QObject):
         """Worker thread: one decision of ``stored`` (recording, staging and placing hop to the GUI thread)."""
         ctx = market_context(market.snapshot("SPX"), self._fits, state, market.snapshot("SPY"))
         decision, request = self.engine.decide(stored.config, ctx, now)
-        self._gui.call(self._record, decision)
+        return "decision", self._gui.call(self._act, stored, decision, request)
+
+    def _act(self, stored: Any, decision: Any, request: Any) -> Any:
+        """GUI thread: a decided TRADE staged (manual) or placed (auto), then the decision recorded as it ended
+        (the runner's conventions: "staged: ..." appended; a refusal is a SKIP "order refused: ...")."""
+        from dataclasses import replace
+
         if request is not None and decision.traded:
+            request = replace(request, broker=self.trading.broker_name, account=self.trading.account)
             if str(stored.mode) == "auto":
-                self._gui.call(self.trading.place, request)
+                result = self.trading.place(request)
+                if result.verdict.ok:
+                    decision = replace(decision, reasons=(*decision.reasons, f"order {request.ref}: "
+                                                          f"{result.state.status.value}"))
+                else:
+                    decision = replace(decision, action="SKIP", order_ref=None,
+                                       reasons=(f"order refused: {result.verdict.message}", *decision.reasons))
             elif self._stage is not None:
-                self._gui.call(self._stage_order, request)
-        return "decision", decision
+                self._stage(request)
+                decision = replace(decision, reasons=(*decision.reasons, "staged: in the order ticket for the user "
+                                                      "to send (manual mode)"))
+            else:
+                decision = replace(decision, action="SKIP", order_ref=None,
+                                   reasons=("order not staged: no order ticket", *decision.reasons))
+        self._record(decision)
+        return decision
 
     def _on_step(self, result: tuple[str, Any]) -> None:
         kind, value = result

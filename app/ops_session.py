@@ -148,7 +148,7 @@ class OpsSession(QObject):
             return
         self.evaluate(now, portfolio)
         if self.automation is not None:
-            self.automation.step(portfolio)
+            self.automation.step(portfolio, self._guard.state if self._guard is not None else None)
 
     def _check_silence(self) -> None:
         # the only wall-clock read here: a silent feed does not move the market clock (see the module docstring)

@@ -27,7 +27,8 @@ BEFORE_ENTRY = datetime(2024, 3, 13, 9, 59, 50, tzinfo=ET)
 @pytest.fixture
 def live(qapp, tmp_path):
     market = SimulatedMarket(SimulatorConfig(seed=5, start=BEFORE_ENTRY))
-    session, store = session_on(tmp_path / "auto.sqlite")
+    # the presets price at mid: the paper broker fills a mid limit with the "mid" fill model
+    session, store = session_on(tmp_path / "auto.sqlite", fill_model="mid")
     drive(session, market)
     staged: list = []
     ops = OpsSession(session, store, AppSettings(), stage=staged.append, desktop=FakeDesktop())
