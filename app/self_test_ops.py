@@ -36,10 +36,11 @@ async def _until(done: Callable[[], Any], deadline: float) -> Any:
 async def run_ops_checks(window: MainWindow, seconds: float) -> Checks:
     ops = window.context.ops
     if ops is None:
-        return {"alerts": (False, "no alerts service: the order service did not start (see the log)")}
+        return {"alerts: raised": (False, "no alerts service: the order service did not start (see the log)")}
     deadline = time.monotonic() + seconds
-    checks = {"alerts": await _alert_check(window, ops, deadline)}
-    checks["automation"] = await _automation_check(window, ops, deadline)
+    # (the panels' own checks are "alerts" and "automation")
+    checks = {"alerts: raised": await _alert_check(window, ops, deadline)}
+    checks["automation: decided"] = await _automation_check(window, ops, deadline)
     return checks
 
 
