@@ -175,3 +175,56 @@ def test_delivery_settings_are_validated_and_saved_without_a_password():
     from app.settings import qsettings
 
     assert not [k for k in qsettings().allKeys() if "password" in k.lower()]
+
+
+class _Result:
+    def __init__(self, channel: str, ok: bool, attempts: int, error: str = "") -> None:
+        self.channel, self.ok, self.attempts, self.error = channel, ok, attempts, error
+
+
+def test_settings_dialog_alert_fields_password_to_the_keyring_and_test_alert(qtbot, monkeypatch):
+    from app.settings_dialog import SettingsDialog
+    from spx_core.risk import delivery
+
+    secrets: dict[str, str] = {}
+    monkeypatch.setattr(delivery, "store_secret", lambda name, value: secrets.__setitem__(name, value))
+    dialog = SettingsDialog(AppSettings())
+    qtbot.addWidget(dialog)
+    form = dialog.alerts
+    form.send_test()
+    assert "nothing to send to" in form.test_label.text()
+    form.webhook_edit.setText("https://hooks.example.com/spx")
+    form.smtp_host_edit.setText("smtp.example.com")
+    form.smtp_user_edit.setText("trader")
+    form.smtp_to_edit.setText("desk@example.com")
+    form.smtp_password_edit.setText("s3cret")
+    form.severity_combo.setCurrentText("critical")
+    sent = []
+
+    class Notifier:
+        def __init__(self, settings) -> None:
+            self.settings, self.results = settings, []
+
+        def send(self, alert) -> bool:
+            sent.append((self.settings, alert))
+            self.results = [_Result("webhook", True, 1), _Result("email", False, 3, "connection refused")]
+            return True
+
+        def close(self, timeout: float = 30.0) -> None:
+            pass
+
+    form.make_notifier = Notifier
+    form.send_test()
+    (settings, alert), = sent
+    assert settings.webhook_url == "https://hooks.example.com/spx" and settings.smtp_to == ("desk@example.com",)
+    assert settings.min_severity.value == "info" and alert.severity is Severity.INFO  # a test always goes out
+    assert secrets == {"smtp_password": "s3cret"} and form.smtp_password_edit.text() == ""
+    qtbot.waitUntil(lambda: "delivered" in form.test_label.text(), timeout=3000)
+    assert form.test_label.text() == "webhook: delivered; email: failed after 3 tries: connection refused"
+    result = dialog.result_settings()
+    assert (result.alert_webhook_url, result.alert_smtp_user, result.alert_min_severity) == (
+        "https://hooks.example.com/spx", "trader", "critical")
+    assert "s3cret" not in repr(result)  # the password is not a setting
+    form.smtp_to_edit.setText("")
+    dialog.accept()
+    assert "recipient" in dialog.error_label.text() and dialog.result() == 0
