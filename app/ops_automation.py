@@ -147,8 +147,8 @@ class OpsAutomation(QObject):
         self.last_exits: tuple[Any, ...] = ()
         self.last_report: Any = None
         self.steps = 0
-        self._decisions: list[Any] | None = None  # today's, read once then appended as recorded
-        self._day = 0
+        self._decisions: list[Any] | None = None  # since _since: read once, then appended as recorded
+        self._since = 0
         seed_presets(self.repo, trading.market.now_ns())
         self._strategies = list(self.repo.strategies())
 
@@ -173,14 +173,27 @@ class OpsAutomation(QObject):
     def decisions(self) -> list[Any]:
         """Today's decisions (the market day of the clock), oldest first."""
         start = day_start_ns(self.trading.market.now_ns()) if self.trading.market.now_ns() else 0
-        if self._decisions is None or start != self._day:
-            self._day = start
-            self._decisions = list(self.trading.repo.decisions(since_ns=start))
+        return [d for d in self._read_since(start) if d.time_ns >= start]
+
+    def book_decisions(self, trades: tuple[Any, ...]) -> list[Any]:
+        """Decisions since today or the oldest open trade's opening, whichever is earlier: the runner finds which
+        strategy owns a trade opened days ago (its exits) from its entry decision."""
+        now = self.trading.market.now_ns()
+        # an entry decision precedes its fill by at most the order's day (automation orders are DAY orders)
+        since = min([day_start_ns(now) if now else 0]
+                    + [day_start_ns(t.opened_ns) for t in trades if t.status == "open" and t.opened_ns])
+        return [d for d in self._read_since(since) if d.time_ns >= since]
+
+    def _read_since(self, since: int) -> list[Any]:
+        # read once from the earliest instant asked, then kept current by _record (a step asks on every refresh)
+        if self._decisions is None or since < self._since:
+            self._since = since
+            self._decisions = list(self.trading.repo.decisions(since_ns=since))
         return list(self._decisions)
 
     def _record(self, decision: Any) -> int:
         decision_id = self.trading.repo.record_decision(decision)
-        if self._decisions is not None and decision.time_ns >= self._day:
+        if self._decisions is not None and decision.time_ns >= self._since:
             self._decisions.append(decision)
         return decision_id
 
@@ -224,11 +237,11 @@ class OpsAutomation(QObject):
         market = FrozenMarket(now, self.trading.market.snapshots)
         working = tuple(s for s in self.trading.orders() if not s.status.is_done)
         return self._jobs.submit(self._run, self.runner, now, list(self._strategies), trades,
-                                 tuple(self.decisions()), market, self._market_state(), state, working)
+                                 tuple(self.book_decisions(trades)), market, self._market_state(), state, working)
 
     def _owns_open(self, trades: tuple[Any, ...]) -> bool:
         """Some open trade was opened by a stored strategy (today's decisions name its order)."""
-        refs = {d.order_ref for d in self.decisions() if d.order_ref}
+        refs = {d.order_ref for d in self.book_decisions(trades) if d.order_ref}
         return any(t.status == "open" and refs & set(t.order_refs) for t in trades)
 
     def _run(self, runner: Any, now: int, strategies: list[Any], trades: tuple[Any, ...],

@@ -144,3 +144,23 @@ def test_data_silence_is_measured_from_the_last_batch(qtbot, live, monkeypatch):
     market_now = ops.trading.market.now_ns()
     (now, last) = seen[-1]
     assert last == market_now and now == pytest.approx(market_now + 40e9, abs=1e8)
+
+
+def test_the_runner_sees_the_entry_decision_of_a_trade_opened_days_ago(live):
+    from types import SimpleNamespace
+
+    from spx_core.portfolio.decisions import TradeDecision
+
+    ops, _market, _staged = live
+    now = ops.trading.market.now_ns()
+    two_days_ago = now - 2 * 86_400 * 10**9
+    old = TradeDecision(two_days_ago, STRATEGY, "TRADE", ("entry: SELL 1 ...",), order_ref="spx-old")
+    ops.trading.repo.record_decision(old)
+    automation = ops.automation
+    assert automation.decisions() == []  # the panel lists today's
+    held = SimpleNamespace(status="open", opened_ns=two_days_ago + 1, order_refs=("spx-old",))
+    assert automation.book_decisions((held,)) == [old]  # the runner gets the entry that owns the trade
+    assert automation._owns_open((held,))  # so a disabled strategy's old trade keeps its exits
+    today = TradeDecision(now, STRATEGY, "SKIP", ("iv rank 10 below 30",))
+    automation._record(today)
+    assert automation.decisions() == [today] and automation.book_decisions((held,)) == [old, today]
