@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -40,21 +39,6 @@ __all__ = ["AutomationPanel"]
 
 #: Wall seconds between two recomputations of next entries and the summary on a live feed.
 VIEW_SECONDS = 2.0
-
-
-def _titled(title: str, widget: QWidget, *extra: QWidget) -> QWidget:
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 2, 0, 0)
-    head = QHBoxLayout()
-    label = QLabel(f"<b>{title}</b>")
-    head.addWidget(label)
-    head.addStretch(1)
-    for w in extra:
-        head.addWidget(w)
-    layout.addLayout(head)
-    layout.addWidget(widget, 1)
-    return box
 
 
 class AutomationPanel(OpsPanel):
@@ -89,18 +73,28 @@ class AutomationPanel(OpsPanel):
         self.export_button.clicked.connect(self.export_csv)
         self.status_label = line_label(NO_OPS)
         row = self.strategies.verticalHeader().defaultSectionSize()
-        for view, rows in ((self.strategies, 3), (self.decisions, 3), (self.summary, 2)):
+        for view, rows in ((self.strategies, 3), (self.decisions, 2), (self.summary, 2)):
             view.setMinimumHeight(rows * row + 4)
+        # one toolbar, then the three tables without titles (their headers say what they are): at 1280x720 a
+        # title per table cost two strategy rows
+        self.strategies.setToolTip("Strategies: tick to switch one on; select one for Decide now / Switch mode")
+        self.decisions.setToolTip("Today's decisions, newest first: TRADE or SKIP and why")
+        self.summary.setToolTip("Today's summary: all strategies, then each strategy with a decision")
         split = QSplitter(Qt.Orientation.Vertical)
         split.setObjectName("automation_split")
-        split.addWidget(_titled("Strategies", self.strategies, self.decide_button, self.mode_button))
-        split.addWidget(_titled("Today's decisions", self.decisions))
-        split.addWidget(_titled("Daily summary", self.summary, self.export_button))
-        split.setSizes([340, 400, 150])  # strategies and decisions alike; the summary a few rows
+        for i, (view, stretch) in enumerate(((self.strategies, 4), (self.decisions, 4), (self.summary, 2))):
+            split.addWidget(view)
+            split.setStretchFactor(i, stretch)
+        split.setSizes([400, 400, 200])  # proportions until the first layout
+        bar = QHBoxLayout()
+        bar.addWidget(self.decide_button)
+        bar.addWidget(self.mode_button)
+        bar.addWidget(self.status_label, 1)
+        bar.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
         layout.addWidget(split, 1)
-        layout.addWidget(self.status_label)
         self._update_buttons()
 
     # --- binding --------------------------------------------------------------------------------------------
