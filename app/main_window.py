@@ -193,6 +193,15 @@ class MainWindow(QMainWindow):
         self.panels[spec.key] = panel
         return panel
 
+    def show_dock(self, key: str) -> bool:
+        """Bring panel ``key``'s dock forward (shown, its tab in front); False when no such panel."""
+        dock = self.docks.get(key)
+        if dock is None:
+            return False
+        dock.show()
+        dock.raise_()
+        return True
+
     def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
@@ -423,6 +432,7 @@ class MainWindow(QMainWindow):
         self.toolbar.seek_requested.connect(self._seek)
         self.context.settings_requested.connect(self.apply_settings)
         self.context.trading_changed.connect(self.status.set_trading)
+        self.status.alerts_clicked.connect(lambda: self.show_dock("alerts"))
         self.toolbar.sessions_wanted.connect(self._on_sessions_wanted)
         self.toolbar.skip_gaps_toggled.connect(self._set_skip_gaps)
         if "market" in self.panels:  # the market state is app-wide: the scanner's entry gate reads it

@@ -20,7 +20,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from spx_core.domain.calendar import ET, UTC
@@ -40,7 +41,24 @@ STALE_AFTER_SECONDS = 5.0
 NOTICE_MS = 15_000
 
 
+class _ClickLabel(QLabel):
+    """A label that says when it is clicked (the alert count opens the Alerts panel)."""
+
+    clicked = Signal()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mousePressEvent(event)
+
+
 class TerminalStatusBar(QStatusBar):
+    """See the module docstring.
+
+    Events: alerts_clicked(): the user clicked the alert count (the window brings the Alerts panel forward).
+    """
+
+    alerts_clicked = Signal()
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.source_label = QLabel("Source: -")
@@ -50,9 +68,10 @@ class TerminalStatusBar(QStatusBar):
         self.account_label = QLabel("Orders: not connected")
         self.account_label.setObjectName("account_status")
         self.account_label.setToolTip("where orders go: the broker and its account id (red: live trading)")
-        self.alert_label = QLabel("Alerts: -")
+        self.alert_label = _ClickLabel("Alerts: -")
+        self.alert_label.clicked.connect(self.alerts_clicked)
         self.alert_label.setObjectName("alert_status")
-        self.alert_label.setToolTip("open (unacknowledged) alerts and the worst of them; the Alerts panel lists them")
+        self.alert_label.setToolTip("open (unacknowledged) alerts and the worst of them; click for the Alerts panel")
         self.breaker_label = QLabel()  # shown only while the circuit breaker holds: red, with its reason
         self.breaker_label.setObjectName("breaker_status")
         self.breaker_label.setStyleSheet("color: white; background: #d70015; font-weight: bold; padding: 0 6px;")

@@ -228,3 +228,13 @@ def test_settings_dialog_alert_fields_password_to_the_keyring_and_test_alert(qtb
     form.smtp_to_edit.setText("")
     dialog.accept()
     assert "recipient" in dialog.error_label.text() and dialog.result() == 0
+
+
+def test_clicking_the_alert_count_brings_the_alerts_panel_forward(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    alerts = window.panels["alerts"]
+    assert window.panels["chain"].on_screen() and not alerts.on_screen()  # a tab behind the chain
+    qtbot.mouseClick(window.status.alert_label, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(alerts.on_screen, timeout=3000)
+    assert not window.show_dock("no such panel")
