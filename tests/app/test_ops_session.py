@@ -79,7 +79,8 @@ def test_an_auto_preset_trades_on_paper_by_itself_at_its_entry_time(qtbot, live)
 def test_manual_mode_stages_the_order_in_the_ticket_and_sends_nothing(qtbot, live):
     ops, market, staged = live
     ops.automation.set_enabled(STRATEGY, True)
-    _run_until(qtbot, ops, market, lambda: bool(staged))
+    # the runner stages, then records the decision (both hop to the GUI thread from the worker)
+    _run_until(qtbot, ops, market, lambda: bool(staged) and any(d.traded for d in ops.automation.decisions()))
     (request,) = staged
     (decision,) = [d for d in ops.automation.decisions() if d.traded]
     assert decision.order_ref == request.ref and request.source == "automation"
