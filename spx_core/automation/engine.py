@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from spx_core.analytics.filters import IVRankSource
+from spx_core.analytics.market_state import MarketState
 from spx_core.automation.config import PriceMode, SizingMode, StrategyConfig
 from spx_core.automation.entry_checks import (
     filter_failures,
@@ -38,6 +40,7 @@ from spx_core.automation.pair import PairCandidate, select_pair
 from spx_core.domain.calendar import from_ns
 from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.execution import ticks
+from spx_core.execution.gate import GateSettings
 from spx_core.execution.orders import (
     Intent,
     OrderRequest,
@@ -90,6 +93,19 @@ class MarketContext:
             value = getattr(self, name)
             object.__setattr__(self, name, _NAN if value is None else float(value))
 
+    @classmethod
+    def from_state(cls, snapshot: ChainSnapshot, state: MarketState, *, civ: ChainIV | None = None,
+                   surface: VolSurface | None = None, snapshot_id: int | None = None,
+                   spy_snapshot: ChainSnapshot | None = None,
+                   iv_rank_source: IVRankSource = IVRankSource.VIX) -> MarketContext:
+        """The context of a :class:`~spx_core.analytics.market_state.MarketState` (the scanner panel's market
+        filter reads the same one): IV rank from ``iv_rank_source``, VIX, and the trend, mixture and VIX-bucket
+        regimes it names ("unknown" ones count as missing)."""
+        regimes = [r for r in (state.trend, state.mixture_regime, state.vix_bucket) if r is not None]
+        return cls(snapshot, civ, surface, iv_rank=getattr(state, iv_rank_source.field), vix=state.vix,
+                   regime=tuple(r for r in normalize_regimes(regimes) if r != "unknown"),
+                   snapshot_id=snapshot_id, spy_snapshot=spy_snapshot)
+
     @property
     def time_ns(self) -> int:
         """The latest stamp of the data in the context (ns UTC)."""
@@ -126,10 +142,17 @@ class DecisionEngine:
 
     Args:
         profiles: limit profiles by name (default: the shipped :data:`PROFILES`; the app passes the stored ones).
+        max_data_age_s: a chain older than this at the decision time (seconds of market clock) is not decided
+            on (a SKIP saying so; None: no limit). The default is the gate's own limit, so the engine never
+            sends an order the gate would refuse as priced on stale quotes.
     """
 
-    def __init__(self, *, profiles: Mapping[str, LimitProfile] | None = None) -> None:
+    def __init__(self, *, profiles: Mapping[str, LimitProfile] | None = None,
+                 max_data_age_s: float | None = GateSettings().max_snapshot_age_s) -> None:
+        if max_data_age_s is not None and not (math.isfinite(max_data_age_s) and max_data_age_s > 0):
+            raise ValueError(f"max_data_age_s must be > 0 seconds or None, got {max_data_age_s!r}")
         self._profiles = PROFILES if profiles is None else profiles
+        self._max_age_ns = None if max_data_age_s is None else int(max_data_age_s * 1e9)
 
     def decide(self, config: StrategyConfig, ctx: MarketContext, now_ns: int, *,
                state: PortfolioState | None = None) -> tuple[TradeDecision, OrderRequest | None]:
@@ -144,6 +167,9 @@ class DecisionEngine:
             return skip([(f"data: the market context is stamped {from_ns(ctx.time_ns).isoformat()}, after the "
                          f"decision time {from_ns(now_ns).isoformat()}; decide on the latest snapshot at or "
                          f"before it")])
+        stale = self._stale(ctx, now_ns, with_spy=config.is_pair)
+        if stale:
+            return skip(stale)
         failures = filter_failures(config.filters, iv_rank=ctx.iv_rank, vix=ctx.vix, regimes=ctx.regime)
         profile = self._profiles.get(config.limit_profile)
         if profile is None:
@@ -174,6 +200,15 @@ class DecisionEngine:
         decision = TradeDecision(int(now_ns), config.name, Action.TRADE, reasons, ctx.snapshot_id, snap.checksum,
                                  config.config_hash, config.limit_profile, ref)
         return decision, request
+
+    def _stale(self, ctx: MarketContext, now_ns: int, *, with_spy: bool) -> list[str]:
+        """Why the chains the strategy prices on are too old ([] = fresh enough); SPY only for the pair."""
+        if self._max_age_ns is None:
+            return []
+        chains = [("SPX", ctx.snapshot)] + ([("SPY", ctx.spy_snapshot)] if with_spy else [])
+        return [f"data: the {name} chain is {(now_ns - snap.time_ns) / 1e9:.0f} s old at the decision time "
+                f"(limit {self._max_age_ns / 1e9:g} s); decide on fresh quotes"
+                for name, snap in chains if snap is not None and now_ns - snap.time_ns > self._max_age_ns]
 
     # --- selection -----------------------------------------------------------------------------------
     def _scan(self, config: StrategyConfig, ctx: MarketContext, profile: LimitProfile | None

@@ -16,6 +16,7 @@ from datetime import date
 
 import numpy as np
 
+from spx_core.automation.config_parts import StrategyConfigError
 from spx_core.domain.contracts import ROOTS, Root
 from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.strategies.builders import spx_spy_pair
@@ -45,21 +46,27 @@ class PairParams:
     allow_flagged: bool = False
 
     def __post_init__(self) -> None:
-        from spx_core.automation.config import StrategyConfigError
-
         dte = tuple(self.dte) if isinstance(self.dte, (list, tuple)) else ()
-        if len(dte) != 2 or any(isinstance(d, bool) or not isinstance(d, int) for d in dte) \
-                or not 0 <= dte[0] <= dte[1]:
+        if len(dte) != 2 or not all(_whole_number(d) for d in dte) or not 0 <= dte[0] <= dte[1]:
             raise StrategyConfigError(f"scan.dte {self.dte!r} must be two whole days [low, high] with 0 <= low <= high")
-        object.__setattr__(self, "dte", dte)
-        if isinstance(self.strike_range, bool) or not isinstance(self.strike_range, (int, float)) \
-                or not (math.isfinite(self.strike_range) and self.strike_range > 0):
+        object.__setattr__(self, "dte", (int(dte[0]), int(dte[1])))
+        if not _real(self.strike_range) or self.strike_range <= 0:
             raise StrategyConfigError(f"scan.strike_range {self.strike_range!r} must be positive index points")
-        if self.max_debit is not None and (isinstance(self.max_debit, bool) or not isinstance(
-                self.max_debit, (int, float)) or not math.isfinite(self.max_debit)):
-            raise StrategyConfigError(f"scan.max_debit {self.max_debit!r} must be index points or null")
+        object.__setattr__(self, "strike_range", float(self.strike_range))
+        if self.max_debit is not None:
+            if not _real(self.max_debit):
+                raise StrategyConfigError(f"scan.max_debit {self.max_debit!r} must be index points or null")
+            object.__setattr__(self, "max_debit", float(self.max_debit))
         if type(self.allow_flagged) is not bool:
             raise StrategyConfigError(f"scan.allow_flagged must be true or false, got {self.allow_flagged!r}")
+
+
+def _real(x: object) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _whole_number(x: object) -> bool:
+    return _real(x) and int(x) == x
 
 
 @dataclass(frozen=True, slots=True)

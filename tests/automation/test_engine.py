@@ -28,7 +28,9 @@ from spx_core.risk.limits import PortfolioState
 from spx_core.surface import chain_iv, fit_surface
 
 DAY = date(2025, 3, 12)  # a Wednesday
-STEP_S = 1800.0  # one recorded snapshot every 30 simulated minutes, 09:30..12:30 ET
+STEP_S = 300.0  # one recorded snapshot every 5 simulated minutes, 09:30..12:30 ET (14:00 entries find it stale)
+STEPS = 36
+TEN = 6  # the recorded snapshot of 10:00:01 ET
 CUT = to_ns(datetime(2025, 3, 12, 11, 0, tzinfo=ET))  # the perturbation test changes every snapshot after this
 SESSION_CONFIGS = [PRESETS[n] for n in ("credit verticals 3/5/7 DTE", "credit verticals 3/5/7 DTE, 0.20 delta",
                                         "call-spread market making", "iron condor (regime filter)",
@@ -39,7 +41,7 @@ def _record(seed: int) -> list[tuple]:
     market = SimulatedMarket(SimulatorConfig(seed=seed, start=datetime(2025, 3, 12, 9, 30, tzinfo=ET)))
     market.advance(1.0)  # SPY's chain is published with the first batch
     out = [(market.snapshot(), market.spy_snapshot())]
-    for _ in range(6):
+    for _ in range(STEPS):
         market.advance(STEP_S)
         out.append((market.snapshot(), market.spy_snapshot()))
     return out
@@ -105,11 +107,25 @@ def test_decisions_never_use_data_stamped_after_them(replayed, perturbed):
 
 
 def test_a_context_stamped_after_the_decision_is_refused(session):
-    spx, spy = session[2]
+    spx, spy = session[TEN + 1]
     decision, order = DecisionEngine().decide(PRESETS["credit verticals 3/5/7 DTE"],
                                               MarketContext(spx, spy_snapshot=spy), spx.time_ns - 1)
     assert order is None and decision.action == "SKIP"
     assert "after the decision time" in decision.reasons[0]
+
+
+def test_a_chain_older_than_the_gate_allows_is_not_decided_on(session, replayed):
+    decisions, orders = replayed
+    late = [(d, o) for d, o in zip(decisions, orders, strict=True) if d.strategy == "call-spread market making"
+            and d.time_ns == to_ns(datetime(2025, 3, 12, 14, 0, tzinfo=ET))]
+    assert len(late) == 1 and late[0][1] is None  # the last recorded chain is from 12:30
+    assert late[0][0].reasons == (("data: the SPX chain is 5399 s old at the decision time (limit 600 s); "
+                                  "decide on fresh quotes"),)  # SPY is not priced by this strategy
+    spx, spy = session[-1]
+    pair_late = to_ns(datetime(2025, 3, 12, 14, 0, tzinfo=ET))
+    decision, _ = DecisionEngine().decide(PRESETS["SPX vs 10x SPY 0DTE pair"], MarketContext(spx, spy_snapshot=spy),
+                                          pair_late)
+    assert [r.split(" chain")[0] for r in decision.reasons] == ["data: the SPX", "data: the SPY"]
 
 
 def test_a_trade_carries_the_snapshot_the_config_and_a_ticked_automation_order(session, replayed):
@@ -132,7 +148,7 @@ def test_a_trade_carries_the_snapshot_the_config_and_a_ticked_automation_order(s
 
 
 def test_a_credit_vertical_is_sold_at_its_mid_on_the_tick(session):
-    spx, spy = session[1]
+    spx, spy = session[TEN]
     ctx = _context(spx, spy, 2)
     decision, order = DecisionEngine().decide(PRESETS["credit verticals 3/5/7 DTE"], ctx, spx.time_ns)
     assert decision.traded, decision.reasons
@@ -149,7 +165,7 @@ def test_a_credit_vertical_is_sold_at_its_mid_on_the_tick(session):
 
 
 def test_the_pair_buys_one_spxw_call_against_ten_spy_calls(session):
-    spx, spy = session[1]
+    spx, spy = session[TEN]
     decision, order = DecisionEngine().decide(PRESETS["SPX vs 10x SPY 0DTE pair"], _context(spx, spy, 2),
                                               spx.time_ns)
     assert decision.traded, decision.reasons
@@ -161,7 +177,7 @@ def test_the_pair_buys_one_spxw_call_against_ten_spy_calls(session):
 
 
 def test_a_skip_lists_every_failed_filter(session):
-    spx, _spy = session[1]
+    spx, _spy = session[TEN]
     config = dataclasses.replace(PRESETS["iron condor (regime filter)"],
                                  filters=EntryFilters(iv_rank_min=50, vix_max=15,
                                                       regimes=frozenset({"uptrend", "calm"})))
@@ -177,7 +193,7 @@ def test_a_skip_lists_every_failed_filter(session):
 
 
 def test_unknown_inputs_fail_a_filter_unless_missing_passes(session):
-    spx, _ = session[1]
+    spx, _ = session[TEN]
     strict = dataclasses.replace(PRESETS["iron condor (regime filter)"], filters=EntryFilters(iv_rank_min=10))
     decision, _ = DecisionEngine().decide(strict, MarketContext(spx), spx.time_ns)
     assert decision.reasons == (("IV rank unknown: the market context has none; supply it or set "
@@ -188,7 +204,7 @@ def test_unknown_inputs_fail_a_filter_unless_missing_passes(session):
 
 
 def test_the_limit_profile_entry_conditions_skip_with_their_names(session):
-    spx, _ = session[1]
+    spx, _ = session[TEN]
     config = PRESETS["credit verticals 3/5/7 DTE"]
     state = PortfolioState(trades_opened_today=1, stops_today=1)
     decision, order = DecisionEngine().decide(config, MarketContext(spx), spx.time_ns, state=state)
@@ -201,7 +217,7 @@ def test_the_limit_profile_entry_conditions_skip_with_their_names(session):
 
 
 def test_an_empty_scan_says_why(session):
-    spx, _ = session[1]
+    spx, _ = session[TEN]
     config = StrategyConfig(name="far", structure="put-credit-vertical", scan={"dte": [3, 7], "dte_days": [4]},
                             entry=EntrySchedule())
     decision, order = DecisionEngine().decide(config, MarketContext(spx), spx.time_ns)
@@ -209,7 +225,7 @@ def test_an_empty_scan_says_why(session):
 
 
 def test_risk_budget_sizes_by_max_loss_and_skips_when_it_buys_nothing(session):
-    spx, _ = session[1]
+    spx, _ = session[TEN]
     ctx = _context(spx, None, 2)
     base = PRESETS["iron condor (regime filter)"]
     decision, order = DecisionEngine().decide(base, ctx, spx.time_ns)
@@ -219,3 +235,63 @@ def test_risk_budget_sizes_by_max_loss_and_skips_when_it_buys_nothing(session):
     poor = dataclasses.replace(base, sizing=Sizing(SizingMode.RISK_BUDGET, budget_usd=10.0))
     decision, order = DecisionEngine().decide(poor, ctx, spx.time_ns)
     assert order is None and "above the risk budget 10 $" in decision.reasons[0]
+
+
+def test_every_order_of_the_session_passes_the_pre_trade_gate(session, replayed):
+    from spx_core.execution.gate import PreTradeGate
+    from tests.execution.gate_market import RecordingBroker, StaticMarket
+
+    decisions, orders = replayed
+    by_checksum = {spx.checksum: (spx, spy) for spx, spy in session}
+    checked = 0
+    for decision, order in zip(decisions, orders, strict=True):
+        if order is None:
+            continue
+        spx, spy = by_checksum[decision.snapshot_checksum]
+        market = StaticMarket(snapshots={"SPX": spx, "SPY": spy})
+        market.clock = decision.time_ns
+        verdict = PreTradeGate().preview(order, market, RecordingBroker())
+        assert verdict.ok, (decision.reasons[0], [str(f) for f in verdict.failures])
+        checked += 1
+    assert checked >= 5
+
+
+def test_a_context_from_a_market_state_reads_its_rank_vix_and_regimes(session):
+    from spx_core.analytics.filters import IVRankSource
+    from spx_core.analytics.market_state import MarketState
+    from spx_core.analytics.regimes import TrendRegime, VixBucket
+
+    spx, _ = session[TEN]
+    state = MarketState(vix=18.0, vix_bucket=VixBucket.NORMAL, trend=TrendRegime.UNKNOWN, vix_rank=40.0,
+                        atm_iv_rank=55.0, mixture_regime="low-vol")
+    ctx = MarketContext.from_state(spx, state, iv_rank_source=IVRankSource.ATM)
+    assert (ctx.iv_rank, ctx.vix, ctx.regime) == (55.0, 18.0, ("low-vol", "normal"))
+    decision, _ = DecisionEngine().decide(PRESETS["iron condor (regime filter)"], ctx, spx.time_ns)
+    assert decision.reasons[0].startswith("regime: trend unknown")  # an unknown trend fails the range filter
+
+
+def test_mid_offset_moves_toward_the_natural_and_stops_there(session):
+    spx, _ = session[TEN]
+    ctx = _context(spx, None, 7)
+    base = PRESETS["credit verticals 3/5/7 DTE"]
+    limits = {}
+    for mode, offset in (("mid", 0.0), ("mid_offset", 0.10), ("mid_offset", 50.0), ("natural", 0.0)):
+        config = dataclasses.replace(base, price=PriceMode(mode), price_offset=offset)
+        _, order = DecisionEngine().decide(config, ctx, spx.time_ns)
+        limits[(mode, offset)] = order.limit
+    assert limits[("mid_offset", 0.10)] == pytest.approx(limits[("mid", 0.0)] - 0.10)  # a SELL gives up credit
+    assert limits[("mid_offset", 50.0)] == limits[("natural", 0.0)] < limits[("mid", 0.0)]
+
+
+def test_the_pair_skips_when_the_cheapest_package_costs_more_than_the_max_debit(session):
+    spx, spy = session[TEN]
+    pair = PRESETS["SPX vs 10x SPY 0DTE pair"]
+    ctx = MarketContext(spx, spy_snapshot=spy)
+    decision, order = DecisionEngine().decide(pair, ctx, spx.time_ns)
+    natural = float(decision.reasons[1].split("/ natural ")[1].split(",")[0])  # the package's natural debit
+    strict = dataclasses.replace(pair, scan={**pair.scan, "max_debit": natural - 0.05})
+    decision, order = DecisionEngine().decide(strict, ctx, spx.time_ns)
+    assert order is None and "above the max debit" in decision.reasons[0]
+    far = dataclasses.replace(pair, scan={**pair.scan, "dte": [300, 400]})  # SPY lists 6 months out
+    decision, _ = DecisionEngine().decide(far, ctx, spx.time_ns)
+    assert decision.reasons[0].startswith("pair: no expiry listed by both SPXW and SPY has DTE 300-400")
