@@ -18,6 +18,17 @@ ordered. Both instruments are therefore a synthetic future, long call + short pu
     "SPY"        SPY options, the same shape: 100 shares per unit = $10 per SPX point (10x finer steps).
                  SPY options are American: a deep in-the-money short put may be assigned early (shares).
 
+A bare synthetic never passes the pre-trade gate: its short call is unlimited risk and its short put risks the
+whole strike (~$580,000 per SPX unit), both above ``GateSettings.max_notional``. So by default each synthetic
+carries a protective long *wing* ``wing_pct`` (5%) beyond its strike on the short side (a put below a long
+future, a call above a short one): the risk is defined (about 5% of the strike per unit) and the gate judges it
+like any other order. The wing is far out of the money on the nearest expiry, so its delta is small and left out
+of the per-unit figure; whatever it leaves is measured in the next portfolio delta and hedged after the interval.
+``wing_pct=None`` sends the bare synthetic (for a gate whose settings allow it).
+
+A hedge is a trade of its own (strategy ``"<name>/hedge"``): the monitor does not close it; it is held to its
+expiry and settled, and the hedger keeps reading the whole book's delta, so later hedges offset earlier ones.
+
 "The nearest liquid expiry": the first expiry at least ``min_dte`` calendar days out (default 1: a same-day
 synthetic expires within hours and would leave the book unhedged at the settlement) whose call and put at one
 strike are both quoted on both sides with no refused flag; the strike nearest the underlying price among those.
@@ -35,6 +46,7 @@ from datetime import date
 import numpy as np
 
 from spx_core.automation.config import HedgeConfig, HedgeInstrument
+from spx_core.automation.engine import MarketContext
 from spx_core.automation.monitor import ALL_FLAGS, marketable_limit
 from spx_core.domain.calendar import ET, from_ns
 from spx_core.domain.contracts import ROOTS, OptionContract, Right, Root
@@ -43,11 +55,13 @@ from spx_core.domain.snapshot import ChainSnapshot
 from spx_core.execution.broker import MarketView
 from spx_core.execution.checks import package_quote
 from spx_core.execution.orders import OrderRequest, Side, new_ref, normalize_side
+from spx_core.portfolio.trades import Trade
 from spx_core.risk.greeks import portfolio_greeks
 from spx_core.strategies.market import Market
 from spx_core.strategies.structure import PRICE_SCALE, Leg, StructureKind, underlying_of
+from spx_core.surface.chain_iv import chain_iv
 
-__all__ = ["DeltaHedger", "Hedge", "HedgeError", "book_delta", "unit_delta"]
+__all__ = ["DeltaHedger", "Hedge", "HedgeError", "book_delta", "context_delta", "unit_delta"]
 
 
 class HedgeError(ValueError):
@@ -76,7 +90,7 @@ def unit_delta(contract: OptionContract, *, spy_beta: float = 1.0) -> float:
     return PRICE_SCALE[underlying_of(contract.root)] * contract.multiplier * beta
 
 
-def book_delta(trades: Iterable[object], market: Market, *, spy_beta: float = 1.0) -> float:
+def book_delta(trades: Iterable[Trade], market: Market, *, spy_beta: float = 1.0) -> float:
     """The delta of the open trades' held legs in dollars per SPX point (the portfolio greeks' ``delta_usd_pt``).
 
     NaN when a held leg has no delta (its IV did not solve and no surface); raises ValueError naming a held
@@ -84,14 +98,29 @@ def book_delta(trades: Iterable[object], market: Market, *, spy_beta: float = 1.
     """
     held: Counter[OptionContract] = Counter()
     for trade in trades:
-        if getattr(trade, "status", "open") != "open":
+        if trade.status != "open":
             continue
-        for leg in trade.legs:  # type: ignore[attr-defined]
-            held[leg.contract] += leg.ratio * trade.quantity  # type: ignore[attr-defined]
+        for leg in trade.legs:
+            held[leg.contract] += leg.ratio * trade.quantity
     book = [(c, q) for c, q in held.items() if q]
     if not book:
         return 0.0
     return portfolio_greeks(book, market, spy_beta=spy_beta).total.delta_usd_pt
+
+
+def context_delta(trades: Iterable[Trade], ctx: MarketContext | None) -> tuple[float | None, str]:
+    """The open trades' delta ($/SPX point) on the strategy's market context, or (None, why)."""
+    if ctx is None:
+        return None, "no market context to compute the portfolio delta; no hedge"
+    civs = [ctx.civ if ctx.civ is not None else chain_iv(ctx.snapshot)]
+    if ctx.spy_snapshot is not None:
+        civs.append(chain_iv(ctx.spy_snapshot))
+    surfaces = {"SPX": ctx.surface} if ctx.surface is not None else None
+    try:
+        value = book_delta([t for t in trades if t.is_open], Market.of(*civs, surfaces=surfaces))
+    except (KeyError, ValueError) as exc:
+        return None, f"portfolio delta unknown ({exc}); no hedge"
+    return value, ""
 
 
 class DeltaHedger:
@@ -105,11 +134,15 @@ class DeltaHedger:
         min_dte: the nearest expiry considered is at least this many calendar days out.
         refuse_flags: quote flags that make a strike unusable.
         spy_beta: SPY's beta to SPX, as the portfolio greeks weight SPY legs.
+        wing_pct: the protective wing's distance beyond the strike (fraction of the strike; None: no wing).
     """
 
     def __init__(self, config: HedgeConfig, *, broker: str = "paper", account: str = "",
                  last_hedge_ns: int | None = None, min_dte: int = 1, refuse_flags: QuoteFlag = ALL_FLAGS,
-                 spy_beta: float = 1.0) -> None:
+                 spy_beta: float = 1.0, wing_pct: float | None = 0.05) -> None:
+        if wing_pct is not None and not 0 < wing_pct < 1:
+            raise ValueError(f"wing_pct {wing_pct!r} must be a fraction in (0, 1) (0.05 = 5% beyond the strike) "
+                             f"or None for no wing")
         self.config = config
         self.broker = broker
         self.account = account
@@ -117,6 +150,7 @@ class DeltaHedger:
         self.min_dte = min_dte
         self.refuse_flags = QuoteFlag(int(refuse_flags))
         self.spy_beta = spy_beta
+        self.wing_pct = wing_pct
 
     @property
     def underlying(self) -> str:
@@ -149,43 +183,60 @@ class DeltaHedger:
         """The hedge due now (None when inside the band, inside the interval, or smaller than one unit).
 
         Raises:
-            HedgeError: a hedge is due but no liquid synthetic can be built on ``market``.
+            HedgeError: a hedge is due but no liquid synthetic (or wing) can be built on ``market``.
         """
         if self.due(portfolio_delta, now_ns):
             return None
-        call, put = self._pick(market, now_ns)
+        root, expiry, strike, calls, puts = self._pick(market, now_ns)
+        call, put = OptionContract(root, expiry, strike, Right.CALL), OptionContract(root, expiry, strike, Right.PUT)
         per_unit = unit_delta(call, spy_beta=self.spy_beta)
         units = round(abs(portfolio_delta) / per_unit)
         if units == 0:
             return None
-        side = Side.SELL if portfolio_delta > 0 else Side.BUY
-        legs, side = self._normalized((Leg(call, 1), Leg(put, -1)), side, market)
+        buy = portfolio_delta < 0  # short delta: buy the future (long call, short put)
+        held = [Leg(call, 1 if buy else -1), Leg(put, -1 if buy else 1)]
+        name = f"{root} {expiry:%Y-%m-%d} {strike:g} synthetic ({'long' if buy else 'short'}"
+        if self.wing_pct is not None:
+            wing = self._wing(root, expiry, strike, puts if buy else calls, buy)
+            held.append(Leg(wing, 1))
+            name += f", {wing.strike:g}{wing.right.value} wing"
+        name += ")"
+        legs, side = self._normalized(tuple(held), market)
         quote = package_quote(legs, market, self.refuse_flags, side)
         natural = quote.natural(side)
         if not math.isfinite(natural):
-            raise HedgeError(f"no natural price for the {call.root} {call.expiry} {call.strike:g} synthetic: "
-                             f"{'; '.join(quote.unlisted + quote.unquoted)}")
-        change = -math.copysign(units * per_unit, portfolio_delta)
-        verb = "buy" if change > 0 else "sell"
-        name = f"{call.root} {call.expiry:%Y-%m-%d} {call.strike:g} synthetic ({'long' if change > 0 else 'short'})"
+            raise HedgeError(f"no natural price for the {name}: {'; '.join(quote.unlisted + quote.unquoted)}")
+        change = math.copysign(units * per_unit, -portfolio_delta)
         request = OrderRequest(ref=new_ref(), legs=legs, side=side, quantity=units,
                                limit=marketable_limit(legs, side, natural), created_ns=int(now_ns), name=name,
                                kind=StructureKind.CUSTOM.value, broker=self.broker, account=self.account,
                                source="automation")
         reason = (f"hedge: portfolio delta {portfolio_delta:+,.0f} $/pt outside ±{float(self.config.band_delta):,g}; "
-                  f"{verb} {units} x {name} at {request.limit:.2f} ({change:+,.0f} $/pt) -> "
+                  f"{'buy' if buy else 'sell'} {units} x {name} at {request.limit:.2f} ({change:+,.0f} $/pt) -> "
                   f"{portfolio_delta + change:+,.0f} $/pt")
         return Hedge(request, reason, float(portfolio_delta), change)
 
     # --- the instrument ----------------------------------------------------------------------------------------
-    def _normalized(self, legs: tuple[Leg, ...], side: Side, market: MarketView) -> tuple[tuple[Leg, ...], Side]:
-        """The order written with a non-negative package price (a synthetic below the strike costs < 0)."""
-        mids = package_quote(legs, market, self.refuse_flags)
+    def _normalized(self, held: tuple[Leg, ...], market: MarketView) -> tuple[tuple[Leg, ...], Side]:
+        """BUY ``held`` written with a non-negative package price (a short future is SOLD as written)."""
+        mids = package_quote(held, market, self.refuse_flags)
         prices = [0.5 * (b + a) for b, a in zip(mids.leg_bid, mids.leg_ask, strict=True)]
-        return normalize_side(legs, side, prices)
+        return normalize_side(held, Side.BUY, prices)
 
-    def _pick(self, market: MarketView, now_ns: int) -> tuple[OptionContract, OptionContract]:
-        """(call, put) of the nearest liquid expiry at the strike nearest the underlying (see the module doc)."""
+    def _wing(self, root: Root, expiry: date, strike: float, strikes: list[float], buy: bool) -> OptionContract:
+        """The protective long option ``wing_pct`` beyond the strike: a put below a long future, a call above a
+        short one (the cleanly quoted strike nearest the target, strictly beyond the synthetic's strike)."""
+        target = strike * (1 - self.wing_pct) if buy else strike * (1 + self.wing_pct)
+        beyond = [k for k in strikes if (k < strike if buy else k > strike)]
+        if not beyond:
+            raise HedgeError(f"no cleanly quoted {'put' if buy else 'call'} {'below' if buy else 'above'} {strike:g} "
+                             f"in {root} {expiry} for the hedge's wing; no hedge sent")
+        wing = min(beyond, key=lambda k: (abs(k - target), k))
+        return OptionContract(root, expiry, wing, Right.PUT if buy else Right.CALL)
+
+    def _pick(self, market: MarketView, now_ns: int) -> tuple[Root, date, float, list[float], list[float]]:
+        """(root, expiry, strike, clean call strikes, clean put strikes) of the nearest liquid expiry, at the
+        strike nearest the underlying (see the module doc)."""
         u = self.underlying
         snap = market.snapshot(u)
         if snap is None:
@@ -196,26 +247,20 @@ class DeltaHedger:
             if (expiry - today).days < self.min_dte:
                 continue
             for root in roots:
-                strike = _liquid_strike(snap, root, expiry, self.refuse_flags)
-                if strike is not None:
-                    return (OptionContract(root, expiry, strike, Right.CALL),
-                            OptionContract(root, expiry, strike, Right.PUT))
+                calls, puts = _clean_strikes(snap, root, expiry, self.refuse_flags)
+                both = sorted(set(calls) & set(puts))
+                if both:
+                    spot = float(snap.underlying_price)
+                    spot = spot if math.isfinite(spot) else float(np.median(both))
+                    return root, expiry, min(both, key=lambda k: (abs(k - spot), k)), calls, puts
         raise HedgeError(f"no {u} expiry {self.min_dte}+ days out has a call and a put quoted on both sides at "
                          f"one strike; no hedge sent")
 
 
-def _liquid_strike(snap: ChainSnapshot, root: Root, expiry: date, refuse: QuoteFlag) -> float | None:
-    """The strike nearest the underlying where ``root``'s call and put of ``expiry`` are both cleanly quoted."""
+def _clean_strikes(snap: ChainSnapshot, root: Root, expiry: date, refuse: QuoteFlag) -> tuple[list[float], list[float]]:
+    """Strikes of ``root``'s ``expiry`` whose call / put is quoted on both sides with no refused flag."""
     c = snap.columns
     rows = (c["root"] == ROOTS.index(root)) & (c["expiry"].astype("datetime64[D]") == np.datetime64(expiry, "D"))
     with np.errstate(invalid="ignore"):
         ok = rows & (c["bid"] > 0) & (c["ask"] >= c["bid"]) & ((c["flags"].astype(np.int64) & int(refuse)) == 0)
-    calls = set(c["strike"][ok & c["is_call"]].tolist())
-    puts = set(c["strike"][ok & ~c["is_call"]].tolist())
-    both = sorted(calls & puts)
-    if not both:
-        return None
-    spot = float(snap.underlying_price)
-    if not math.isfinite(spot):
-        spot = float(np.median(both))
-    return min(both, key=lambda k: (abs(k - spot), k))
+    return sorted(c["strike"][ok & c["is_call"]].tolist()), sorted(c["strike"][ok & ~c["is_call"]].tolist())

@@ -77,11 +77,20 @@ class ExitSignal:
 
 @dataclass(frozen=True, slots=True)
 class SkippedExit:
-    """A trade the monitor could not judge this time and why (no exit is sent for it)."""
+    """A trade the monitor could not judge this time and why (no exit is sent for it).
+
+    ``due``: the rules that need no price (regime, DTE, time) and fire now: an exit due but not sent (alert on it).
+    """
 
     trade_id: int
     strategy: str
     reason: str
+    due: tuple[ExitRule, ...] = ()
+
+    @property
+    def rule(self) -> ExitRule | None:
+        """The first rule due (None when none is)."""
+        return self.due[0] if self.due else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +166,10 @@ class PositionMonitor:
                               close_side if basis == "natural" else None)
         bad = self._bad_quote(quote, now_ns)
         if bad:
-            due = [r.value for r in self._due_without_price(trade, config, now_ns, crash_mode)]
-            why = f"{', '.join(due)} exit due but not sent" if due else "not checked"
-            return SkippedExit(trade.id, config.name, f"trade #{trade.id}: {why}: {bad}; waiting for a clean quote")
+            due = tuple(self._due_without_price(trade, config, now_ns, crash_mode))
+            why = f"{', '.join(r.value for r in due)} exit due but not sent" if due else "not checked"
+            return SkippedExit(trade.id, config.name, f"trade #{trade.id}: {why}: {bad}; waiting for a clean quote",
+                               due)
         price = quote.natural(close_side) if basis == "natural" else quote.mid
         rule_reason = self._price_rule(trade, config, price, basis)
         if rule_reason is None:

@@ -44,8 +44,8 @@ from spx_core.automation.config import (
 )
 from spx_core.automation.engine import DecisionEngine, MarketContext
 from spx_core.automation.entry_checks import filter_failures
-from spx_core.automation.hedger import DeltaHedger, HedgeError, book_delta
-from spx_core.automation.monitor import ExitSignal, PositionMonitor
+from spx_core.automation.hedger import DeltaHedger, HedgeError, context_delta
+from spx_core.automation.monitor import ExitSignal, PositionMonitor, SkippedExit
 from spx_core.automation.schedule import due_entries
 from spx_core.automation.summary import is_exit_decision, strategy_of
 from spx_core.domain.calendar import ET, MarketCalendar, from_ns
@@ -58,6 +58,8 @@ from spx_core.risk.limits import PortfolioState
 __all__ = ["AutomationRunner", "StepReport", "hedge_strategy"]
 
 log = logging.getLogger(__name__)
+
+_STAGED = "staged: in the order ticket for the user to send (manual mode)"
 
 
 def hedge_strategy(name: str) -> str:
@@ -75,6 +77,7 @@ class StepReport:
         staged: orders handed to ``stage`` (manual mode).
         exits: the monitor's exit signals acted on this step.
         notes: why something was not done (an exit not judged on a bad quote, a hedge with no delta, ...).
+        skipped: the trades the monitor could not judge; those with ``due`` rules are exits due but not sent.
     """
 
     decisions: tuple[TradeDecision, ...] = ()
@@ -82,6 +85,7 @@ class StepReport:
     staged: tuple[OrderRequest, ...] = ()
     exits: tuple[ExitSignal, ...] = ()
     notes: tuple[str, ...] = ()
+    skipped: tuple[SkippedExit, ...] = ()
 
 
 @dataclass
@@ -93,10 +97,11 @@ class _Step:
     staged: list[OrderRequest] = field(default_factory=list)
     exits: list[ExitSignal] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    skipped: list[SkippedExit] = field(default_factory=list)
 
     def report(self) -> StepReport:
         return StepReport(tuple(self.decisions), tuple(self.sent), tuple(self.staged), tuple(self.exits),
-                          tuple(self.notes))
+                          tuple(self.notes), tuple(self.skipped))
 
 
 class AutomationRunner:
@@ -110,23 +115,29 @@ class AutomationRunner:
         stage: puts an order in the ticket for the user (manual mode); None: manual TRADEs are recorded as SKIPs.
         broker / account: written on entry orders (the engine leaves the default) and on hedges.
         calendar: the exchange calendar the schedule reads (None: the default).
+        cancel: cancels a working order by ref (``TradingSession.cancel``): an auto exit first cancels the unfilled
+            rest of the trade's opening order.
     """
 
     def __init__(self, engine: DecisionEngine, monitor: PositionMonitor, *,
                  place: Callable[[OrderRequest], Any], record: Callable[[TradeDecision], int],
                  stage: Callable[[OrderRequest], None] | None = None, broker: str | None = None,
-                 account: str | None = None, calendar: MarketCalendar | None = None) -> None:
+                 account: str | None = None, calendar: MarketCalendar | None = None,
+                 cancel: Callable[[str], None] | None = None) -> None:
         self.engine = engine
         self.monitor = monitor
         self._place = place
         self._record = record
         self._stage = stage
+        self._cancel_ref = cancel
         self.broker = monitor.broker if broker is None else broker
         self.account = monitor.account if account is None else account
         self.calendar = calendar
         self._last_entry: dict[str, int] = {}
         self._hedgers: dict[str, DeltaHedger] = {}
         self._staged_exits: set[tuple[int, str]] = set()
+        self._owners: dict[int, str] = {}  # trade id -> strategy, remembered across steps (and days)
+        self._own: dict[str, TradeDecision] = {}  # order ref -> the TRADE decision this runner recorded for it
 
     # --- the step ----------------------------------------------------------------------------------------------
     def step(self, now_ns: int, strategies: Sequence[StoredStrategy],
@@ -136,8 +147,10 @@ class AutomationRunner:
              portfolio_delta: float | None = None) -> StepReport:
         """Entries, then exits, then hedges at ``now_ns`` (market clock).
 
-        ``trades``: the account's trades (open ones are monitored); ``decisions``: the stored decisions (at least
-        since the previous session: the last entry and hedge of each strategy are read from them);
+        ``trades``: the account's trades (open ones are monitored); ``decisions``: the stored decisions, reaching
+        back to the opening of the oldest open trade (its entry decision says which strategy's exits apply: a
+        trade whose entry decision is not given, and that this runner has not seen opened, gets no exits) and at
+        least to the previous session (the last entry and hedge of each strategy are read from them);
         ``state``: the book for the engine's limit-profile checks; ``working``: working orders (a trade with a
         working closing order is not closed again); ``crash_mode`` / ``portfolio_delta``: see the module doc.
         """
@@ -145,13 +158,7 @@ class AutomationRunner:
         trades = list(trades)
         decisions = list(decisions)
         out = _Step()
-        contexts: dict[str, MarketContext | None] = {}
-
-        def context(config: StrategyConfig) -> MarketContext | None:
-            if config.name not in contexts:
-                contexts[config.name] = context_for(config)
-            return contexts[config.name]
-
+        context = _Contexts(context_for)
         for stored in strategies:
             if stored.enabled:
                 self._entry(stored, now_ns, context, decisions, state, out)
@@ -177,15 +184,22 @@ class AutomationRunner:
         if not slots:
             return
         slot_text = "slot: " + ", ".join(f"{from_ns(s).astimezone(ET):%H:%M} ET" for s in slots)
-        ctx = context(config)
-        if ctx is None:
-            decision = TradeDecision(now_ns, config.name, Action.SKIP,
-                                     ("data: no market context (no chain yet); the entry waits for the next slot",
-                                      slot_text), config_hash=config.config_hash, limit_profile=config.limit_profile)
-            request = None
-        else:
-            decision, request = self.engine.decide(config, ctx, now_ns, state=state)
-            decision = replace(decision, reasons=decision.reasons + (slot_text,))
+        def skip(why: str) -> TradeDecision:
+            return TradeDecision(now_ns, config.name, Action.SKIP, (why, slot_text), config_hash=config.config_hash,
+                                 limit_profile=config.limit_profile)
+
+        request = None
+        try:  # one strategy failing must not starve the others, nor the exits that follow
+            ctx = context(config)
+            if ctx is None:
+                decision = skip(context.errors.get(config.name)
+                                or "data: no market context (no chain yet); the entry waits for the next slot")
+            else:
+                decision, request = self.engine.decide(config, ctx, now_ns, state=state)
+                decision = replace(decision, reasons=decision.reasons + (slot_text,))
+        except Exception as exc:
+            log.exception("strategy %s: the entry decision failed", config.name)
+            decision, request = skip(f"error: the decision failed ({type(exc).__name__}: {exc})"), None
         if request is not None:
             request = self._for_broker(request)
             decision = self._act(stored.mode, request, decision, out)
@@ -208,9 +222,12 @@ class AutomationRunner:
                 return self._refused(decision, why, exit_like)
             self._stage(request)
             out.staged.append(request)
-            return replace(decision, reasons=decision.reasons + ("staged: in the order ticket for the user to send "
-                                                                 "(manual mode)",))
-        ok, why = _outcome(self._place(request), request)
+            return replace(decision, reasons=decision.reasons + (_STAGED,))
+        try:
+            ok, why = _outcome(self._place(request), request)
+        except Exception as exc:  # e.g. a ref already used by another order: recorded, the step goes on
+            log.exception("order %s: place failed", request.ref)
+            ok, why = False, f"{type(exc).__name__}: {exc}"
         if not ok:
             return self._refused(decision, f"order refused: {why}", exit_like)
         out.sent.append(request)
@@ -224,6 +241,8 @@ class AutomationRunner:
     def _keep(self, decision: TradeDecision, out: _Step) -> None:
         self._record(decision)
         out.decisions.append(decision)
+        if decision.traded and decision.order_ref is not None:
+            self._own[decision.order_ref] = decision
 
     # --- exits -------------------------------------------------------------------------------------------------
     def _exits(self, strategies: Sequence[StoredStrategy], now_ns: int,
@@ -231,9 +250,11 @@ class AutomationRunner:
                decisions: list[TradeDecision], market: MarketView, working: Iterable[OrderState],
                crash_mode: bool | None, out: _Step) -> None:
         by_name = {s.name: s for s in strategies}
-        owners = strategy_of(trades, decisions)
-        closing = {s.request.trade_id for s in working
-                   if s.request.intent is Intent.CLOSE and (s.is_working or s.status is OrderStatus.PENDING)}
+        self._owners.update(strategy_of(trades, [*self._own.values(), *decisions]))
+        owners = self._owners
+        working = [s for s in working if s.is_working]
+        closing = {s.request.trade_id for s in working if s.request.intent is Intent.CLOSE}
+        opening = [s.ref for s in working if s.request.intent is Intent.OPEN]
         groups: dict[str, list[Trade]] = {}
         for trade in trades:
             name = owners.get(trade.id)
@@ -248,22 +269,42 @@ class AutomationRunner:
             result = self.monitor.evaluate(group, {t.id: stored.config for t in group}, market, now_ns,
                                            crash_mode=crash)
             out.notes.extend(s.reason for s in result.skipped)
+            out.skipped.extend(result.skipped)
+            by_id = {t.id: t for t in group}
             for signal in result.signals:
-                self._exit(stored, signal, now_ns, out)
+                entry_refs = [r for r in opening if r in by_id[signal.trade_id].order_refs]
+                self._exit(stored, signal, now_ns, entry_refs, out)
 
-    def _exit(self, stored: StoredStrategy, signal: ExitSignal, now_ns: int, out: _Step) -> None:
+    def _exit(self, stored: StoredStrategy, signal: ExitSignal, now_ns: int, entry_refs: list[str],
+              out: _Step) -> None:
+        """Act on one exit; in auto mode the trade's still-working opening orders are cancelled first (their late
+        fills would reopen the trade the exit closes)."""
         key = (signal.trade_id, signal.rule.value)
         if stored.mode is StrategyMode.MANUAL and key in self._staged_exits:
             return  # staged once; the user decides
         config = stored.config
-        decision = TradeDecision(now_ns, config.name, Action.TRADE, (signal.reason, f"trade #{signal.trade_id}"),
-                                 config_hash=config.config_hash, limit_profile=config.limit_profile,
-                                 order_ref=signal.request.ref)
+        reasons = (signal.reason, f"trade #{signal.trade_id}")
+        if entry_refs and stored.mode is StrategyMode.AUTO:
+            reasons += (self._cancel_entries(entry_refs),)
+        decision = TradeDecision(now_ns, config.name, Action.TRADE, reasons, config_hash=config.config_hash,
+                                 limit_profile=config.limit_profile, order_ref=signal.request.ref)
         decision = self._act(stored.mode, signal.request, decision, out)
         if stored.mode is StrategyMode.MANUAL and decision.traded:
             self._staged_exits.add(key)
         out.exits.append(signal)
         self._keep(decision, out)
+
+    def _cancel_entries(self, refs: list[str]) -> str:
+        """Cancel ``refs`` (working opening orders); the reason to record."""
+        if self._cancel_ref is None:
+            return f"opening order {', '.join(refs)} still working (no cancel given): its late fills reopen the trade"
+        for ref in refs:
+            try:
+                self._cancel_ref(ref)
+            except Exception as exc:
+                log.exception("order %s: cancel failed", ref)
+                return f"cancel of the opening order {ref} failed ({type(exc).__name__}: {exc})"
+        return f"cancelled the unfilled rest of opening order {', '.join(refs)}"
 
     @staticmethod
     def _crash(config: StrategyConfig, context: Callable[[StrategyConfig], MarketContext | None]) -> bool:
@@ -285,7 +326,7 @@ class AutomationRunner:
         name = hedge_strategy(config.name)
         hedger = self._hedger(config, decisions)
         if delta is None:
-            delta, why = _delta(trades, context(config))
+            delta, why = context_delta(trades, context(config))
             if delta is None:
                 out.notes.append(f"{name}: {why}")
                 return None
@@ -313,22 +354,24 @@ class AutomationRunner:
         return hedger
 
 
-def _delta(trades: list[Trade], ctx: MarketContext | None) -> tuple[float | None, str]:
-    """The open trades' delta ($/SPX point) on the strategy's market context, or (None, why)."""
-    if ctx is None:
-        return None, "no market context to compute the portfolio delta; no hedge"
-    from spx_core.strategies.market import Market
-    from spx_core.surface.chain_iv import chain_iv
+class _Contexts:
+    """``context_for`` called at most once per strategy and step; a failing call is logged and gives None (its
+    error, for the entry's SKIP, in ``errors``)."""
 
-    civs = [ctx.civ if ctx.civ is not None else chain_iv(ctx.snapshot)]
-    if ctx.spy_snapshot is not None:
-        civs.append(chain_iv(ctx.spy_snapshot))
-    surfaces = {"SPX": ctx.surface} if ctx.surface is not None else None
-    try:
-        value = book_delta([t for t in trades if t.is_open], Market.of(*civs, surfaces=surfaces))
-    except (KeyError, ValueError) as exc:
-        return None, f"portfolio delta unknown ({exc}); no hedge"
-    return value, ""
+    def __init__(self, context_for: Callable[[StrategyConfig], MarketContext | None]) -> None:
+        self._context_for = context_for
+        self._cache: dict[str, MarketContext | None] = {}
+        self.errors: dict[str, str] = {}
+
+    def __call__(self, config: StrategyConfig) -> MarketContext | None:
+        if config.name not in self._cache:
+            try:
+                self._cache[config.name] = self._context_for(config)
+            except Exception as exc:
+                log.exception("strategy %s: the market context failed", config.name)
+                self._cache[config.name] = None
+                self.errors[config.name] = f"error: the market context failed ({type(exc).__name__}: {exc})"
+        return self._cache[config.name]
 
 
 def _outcome(result: Any, request: OrderRequest) -> tuple[bool, str]:

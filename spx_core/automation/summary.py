@@ -2,6 +2,7 @@
 
     owners = strategy_of(trades, decisions)                 # trade id -> strategy name
     row = daily_summary(day, trades, decisions, "pcs")      # one strategy ("" = the whole account)
+    rows = day_summaries(day, trades, decisions)            # the account and every strategy active that day
     text = summaries_csv(rows); rows == summaries_from_csv(text)
 
 Counting rules (one market day = an ET calendar date):
@@ -32,7 +33,7 @@ from spx_core.domain.calendar import ET, from_ns, to_ns
 from spx_core.portfolio.decisions import Action, TradeDecision
 from spx_core.portfolio.trades import Trade
 
-__all__ = ["CSV_FIELDS", "DailySummary", "SummaryError", "daily_summary", "et_day", "is_exit_decision",
+__all__ = ["CSV_FIELDS", "DailySummary", "SummaryError", "daily_summary", "day_summaries", "et_day", "is_exit_decision",
            "strategy_of",
            "summaries_csv", "summaries_from_csv"]
 
@@ -127,6 +128,21 @@ def daily_summary(day: date, trades: Iterable[Trade], decisions: Iterable[TradeD
         fees=math.fsum(t.commission_fees for t in closed),
         skips=sum(1 for d in todays if d.action == Action.SKIP.value),
         time_ns=int(time_ns) if time_ns is not None else max(times, default=midnight))
+
+
+def day_summaries(day: date, trades: Iterable[Trade], decisions: Iterable[TradeDecision], *,
+                  time_ns: int | None = None) -> list[DailySummary]:
+    """The account's row ("") and one per strategy active on ``day`` (a decision that day, or a trade it owns
+    opened or closed that day; hedges as ``"<name>/hedge"``), by strategy name: what the app stores each day."""
+    trades = list(trades)
+    decisions = list(decisions)
+    owners = strategy_of(trades, decisions)
+    names = {d.strategy for d in decisions if et_day(d.time_ns) == day and d.strategy != BREAKER}
+    for t in trades:
+        touched = et_day(t.opened_ns) == day or (t.closed_ns is not None and et_day(t.closed_ns) == day)
+        if touched and t.id in owners:
+            names.add(owners[t.id])
+    return [daily_summary(day, trades, decisions, name, time_ns=time_ns) for name in ["", *sorted(names)]]
 
 
 #: CSV columns, in order (``win_rate`` is written for readers and recomputed on reading).

@@ -35,6 +35,9 @@ QUOTES = {
     _c(4675, "C"): (40.0, 40.5), _c(4675, "P"): (14.0, 14.5),
     _c(4700, "C"): (26.0, 26.5), _c(4700, "P"): (20.0, 20.5),
     _c(4725, "C"): (15.0, 15.5), _c(4725, "P"): (33.0, 33.5),
+    # the wings 5% beyond: a call near 4700 x 1.05 = 4935 above a short future, a put near 4465 below a long one
+    _c(4950, "C"): (0.50, 0.60), _c(4450, "P"): (0.50, 0.60),
+    _c(4950, "C", EXPIRY): (0.05, 0.10), _c(4450, "P", EXPIRY): (0.05, 0.10),
     # tomorrow's (1 DTE) series and today's (0 DTE, Thursday 01-04): 1 DTE is the nearest the hedger may use
     _c(4700, "C", EXPIRY): (12.0, 12.5), _c(4700, "P", EXPIRY): (11.0, 11.5),
 }
@@ -61,21 +64,24 @@ def test_long_delta_outside_the_band_sells_the_synthetic_back_to_zero():
     req = hedge.request
     assert req.quantity == 12 and hedge.delta_change == pytest.approx(-1200.0)
     held = {leg.contract: leg.ratio * req.side.sign for leg in req.legs}
-    assert held == {_c(4700, "C"): -1, _c(4700, "P"): 1}  # short call + long put: a short future
+    # short call + long put (a short future) + the long 4950 call wing that caps its risk
+    assert held == {_c(4700, "C"): -1, _c(4700, "P"): 1, _c(4950, "C"): 1}
     assert req.intent is Intent.OPEN and req.source == "automation" and req.created_ns == T0
-    # the 4700 synthetic costs 26.25 - 20.25 = +6 at mid: sold as written, at the natural 26.0 - 20.5 = 5.50
-    assert req.side is Side.SELL and req.limit == pytest.approx(5.50)
-    assert hedge.reason.startswith("hedge: portfolio delta +1,230 $/pt outside ±500; sell 12 x SPXW 2024-01-12 4700")
+    # held, it costs -26.25 + 20.25 + 0.55 = -5.45 at mid: written as SELL (+C -P -Cw) at the natural
+    # 26.0 - 20.5 - 0.60 = 4.90
+    assert req.side is Side.SELL and req.limit == pytest.approx(4.90)
+    assert hedge.reason.startswith("hedge: portfolio delta +1,230 $/pt outside ±500; sell 12 x SPXW 2024-01-12 4700 "
+                                   "synthetic (short, 4950C wing) at 4.90")
     assert hedge.reason.endswith("(-1,200 $/pt) -> +30 $/pt")
 
 
 def test_short_delta_buys_and_a_negative_synthetic_price_is_written_the_other_way():
     """The 4725 synthetic costs 15.25 - 33.25 < 0 at mid: a long future is written SELL (-C +P) at a credit."""
-    quotes = {k: v for k, v in QUOTES.items() if k.strike == 4725 or k.expiry == EXPIRY}
+    quotes = {k: v for k, v in QUOTES.items() if k.strike in (4725, 4450) or k.expiry == EXPIRY}
     hedge = DeltaHedger(_hedge(), min_dte=2).plan(-760.0, _market(quotes), T0)
     req = hedge.request
     held = {leg.contract: leg.ratio * req.side.sign for leg in req.legs}
-    assert held == {_c(4725, "C"): 1, _c(4725, "P"): -1} and req.quantity == 8
+    assert held == {_c(4725, "C"): 1, _c(4725, "P"): -1, _c(4450, "P"): 1} and req.quantity == 8
     assert req.limit > 0 and hedge.delta_change == pytest.approx(800.0)
     natural = package_quote(req.legs, _market(quotes), side=req.side).natural(req.side)
     assert req.limit == pytest.approx(natural)
@@ -118,7 +124,7 @@ def test_nearest_expiry_at_least_min_dte_out():
 def test_a_flagged_strike_is_passed_over_for_the_nearest_clean_one():
     flags = {_c(4700, "P"): int(QuoteFlag.STALE), _c(4700, "C", EXPIRY): int(QuoteFlag.WIDE)}
     req = DeltaHedger(_hedge()).plan(900.0, _market(flags=flags), T0).request
-    assert {leg.contract.strike for leg in req.legs} == {4675.0} and req.legs[0].contract.expiry == NEXT
+    assert {leg.contract.strike for leg in req.legs} == {4675.0, 4950.0} and req.legs[0].contract.expiry == NEXT
 
 
 def test_no_liquid_synthetic_is_an_error_that_says_so():
@@ -129,7 +135,8 @@ def test_no_liquid_synthetic_is_an_error_that_says_so():
 
 
 def test_spy_synthetic_hedges_in_tenths():
-    spy = {OptionContract("SPY", NEXT, 470, r): q for r, q in (("C", (3.0, 3.02)), ("P", (2.4, 2.42)))}
+    spy = {OptionContract("SPY", NEXT, k, r): q for k, r, q in ((470, "C", (3.0, 3.02)), (470, "P", (2.4, 2.42)),
+                                                                   (494, "C", (0.05, 0.06)))}
     snap = snapshot(spy, spot=470.0)
     snap = type(snap).from_columns(**{**_columns(snap), "underlying": "SPY"})
     market = Market(snap, now_ns=T0)
@@ -137,6 +144,16 @@ def test_spy_synthetic_hedges_in_tenths():
     assert unit_delta(hedge.request.legs[0].contract) == pytest.approx(10.0)
     assert hedge.request.quantity == 73 and hedge.delta_change == pytest.approx(-730.0)
     assert unit_delta(hedge.request.legs[0].contract, spy_beta=0.98) == pytest.approx(9.8)
+
+
+def test_the_wing_is_required_unless_switched_off():
+    quotes = {k: v for k, v in QUOTES.items() if k.strike == 4700}
+    with pytest.raises(HedgeError, match="no cleanly quoted call above 4700 .* for the hedge's wing"):
+        DeltaHedger(_hedge()).plan(900.0, _market(quotes), T0)
+    bare = DeltaHedger(_hedge(), wing_pct=None).plan(900.0, _market(quotes), T0).request
+    assert {leg.contract.strike for leg in bare.legs} == {4700.0} and len(bare.legs) == 2
+    with pytest.raises(ValueError, match="wing_pct"):
+        DeltaHedger(_hedge(), wing_pct=1.5)
 
 
 def _columns(snap):

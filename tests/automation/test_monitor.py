@@ -130,14 +130,14 @@ def test_time_exit_not_before_expiry_day():
 # --- priority ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("quotes, exits, crash, now, rule", [
     # take profit and time both fire: take profit
-    (((1.40, 1.50), (0.50, 0.60)), dict(close_time="15:45", close_dte=0), False, at(EXPIRY, 15, 46),
+    (((1.40, 1.50), (0.50, 0.60)), {"close_time": "15:45", "close_dte": 0}, False, at(EXPIRY, 15, 46),
      ExitRule.TAKE_PROFIT),
     # stop loss and regime and DTE: stop loss
-    (((5.40, 5.50), (1.50, 1.60)), dict(regime_exit=True, close_dte=3), True, T0, ExitRule.STOP_LOSS),
+    (((5.40, 5.50), (1.50, 1.60)), {"regime_exit": True, "close_dte": 3}, True, T0, ExitRule.STOP_LOSS),
     # regime and DTE: regime
-    (QUIET, dict(regime_exit=True, close_dte=3), True, T0, ExitRule.REGIME),
+    (QUIET, {"regime_exit": True, "close_dte": 3}, True, T0, ExitRule.REGIME),
     # DTE and time: DTE
-    (QUIET, dict(close_dte=0, close_time="15:45"), False, at(EXPIRY, 15, 46), ExitRule.DTE),
+    (QUIET, {"close_dte": 0, "close_time": "15:45"}, False, at(EXPIRY, 15, 46), ExitRule.DTE),
 ])
 def test_the_first_rule_in_priority_names_the_exit(quotes, exits, crash, now, rule):
     result = _check(credit_vertical(), config(**exits), vertical_market(*quotes, t=now), crash_mode=crash)
@@ -155,6 +155,7 @@ def test_no_exit_on_a_flagged_quote_even_when_a_rule_is_due(flag):
     (skip,) = result.skipped
     assert skip.trade_id == 1 and skip.strategy == "pcs"
     assert "time exit due but not sent" in skip.reason and str(LONG) in skip.reason
+    assert skip.due == (ExitRule.TIME,) and skip.rule is ExitRule.TIME
 
 
 @pytest.mark.parametrize("flags, why", [(None, "quote is zero bid"), ({}, "has no bid")])
@@ -165,6 +166,7 @@ def test_no_exit_on_a_nan_mark(flags, why):
     assert result.signals == ()
     (skip,) = result.skipped
     assert why in skip.reason and str(SHORT) in skip.reason and skip.reason.startswith("trade #1: not checked")
+    assert skip.due == () and skip.rule is None
 
 
 def test_no_exit_when_a_leg_is_not_listed_or_the_chain_is_old():
@@ -176,6 +178,14 @@ def test_no_exit_when_a_leg_is_not_listed_or_the_chain_is_old():
     old.now = T0 + 601 * 1_000_000_000
     result = _check(trade, config(), old)
     assert result.signals == () and "601 s old" in result.skipped[0].reason
+
+
+def test_one_signal_per_trade_each_by_its_own_strategy():
+    """Two trades on the same quotes (cost 1.70): a 10% take profit fires (1.70 <= 1.80), a 50% one does not."""
+    a, b = credit_vertical(1), credit_vertical(2)
+    market = vertical_market(*QUIET)
+    signals = PositionMonitor().check([a, b], {1: config("tp10", take_profit_pct=10), 2: config("tp50")}, market, T0)
+    assert [(s.trade_id, s.strategy, s.rule) for s in signals] == [(1, "tp10", ExitRule.TAKE_PROFIT)]
 
 
 def test_trades_without_a_strategy_or_closed_are_not_checked():

@@ -11,6 +11,7 @@ from spx_core.automation.summary import (
     DailySummary,
     SummaryError,
     daily_summary,
+    day_summaries,
     strategy_of,
     summaries_csv,
     summaries_from_csv,
@@ -96,6 +97,14 @@ def test_daily_summary_of_the_whole_account(book):
     assert (s.trades_opened, s.trades_closed, s.wins, s.losses, s.skips) == (4, 4, 2, 1, 3)
     assert s.realized_pnl == pytest.approx(42.0) and s.fees == pytest.approx(8.0)
     assert s.win_rate == pytest.approx(0.5)
+
+
+def test_day_summaries_cover_the_account_and_every_active_strategy(book):
+    trades, decisions = book
+    rows = day_summaries(DAY, trades.values(), decisions)
+    assert [r.strategy for r in rows] == ["", "ic", "pcs"]  # the breaker closes but owns nothing
+    assert rows[2] == daily_summary(DAY, trades.values(), decisions, "pcs")
+    assert [r.strategy for r in day_summaries(YESTERDAY, trades.values(), decisions)] == ["", "pcs"]
 
 
 def test_a_quiet_day_is_all_zero_and_stamped_at_midnight(book):
