@@ -10,7 +10,8 @@
 - the breaker: while today's trip holds, every OPEN request is refused ("circuit breaker: tripped at 10:31 ET
   (...); new entries refused until the next session"); CLOSE requests always pass it;
 - the active profile's :class:`~spx_core.risk.limits.RiskLimits` on the book read from the store at that moment
-  (so a fill a moment ago counts), with the account line (net liquidation, margin) of the latest update.
+  (so a fill a moment ago counts), working opening orders counted as the trades they will open, with the
+  account line (net liquidation, margin) of the latest update.
 
 ``update(portfolio)`` (anything with ``trades``, ``positions``, ``account``, ``time_ns``, ``day_start_ns`` and
 ``snapshots``: the app's ``Portfolio``) builds the :class:`PortfolioState`, tracks the day's P&L high (reset
@@ -96,6 +97,7 @@ class RiskGuard:
         self._account: Any | None = None
         self._day: int | None = None
         self._high = 0.0
+        self._checking: str | None = None  # the ref of the request being checked (left out of the pending orders)
         self._greeks: dict[Any, tuple[float, ...]] = {}  # the usage's last solve (update(revalue=False) reuses it)
         self._use(risk_repo.active_profile())
 
@@ -128,13 +130,20 @@ class RiskGuard:
                 at = from_ns(trip.time_ns).astimezone(ET)
                 failures.append(CheckFailure(BREAKER_CHECK, f"tripped at {at:%H:%M} ET ({trip.reason}); new entries "
                                                             f"refused until the next session"))
-        return failures + self._limits(request, market)
+        self._checking = request.ref
+        try:
+            return failures + self._limits(request, market)
+        finally:
+            self._checking = None
 
     def _book_now(self) -> PortfolioState:
-        """The book as stored this moment, with the latest account line."""
+        """The book as stored this moment with the latest account line; working opening orders count as the
+        trades they will open (except the order being checked: a modify is not counted twice)."""
         day = et_day_start_ns(int(self.clock()))
         self._roll(day)
-        return portfolio_state(self.repo, account=self._account, day_start_ns=day, day_pnl_high=self._high)
+        pending = [s for s in self.repo.orders(working_only=True) if s.ref != self._checking]
+        return portfolio_state(self.repo, account=self._account, day_start_ns=day, day_pnl_high=self._high,
+                               pending=pending)
 
     def _roll(self, day: int) -> None:
         if day != self._day:  # a new market day: the P&L high counts from zero again
