@@ -20,7 +20,6 @@ Events (Qt signals):
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -221,7 +220,8 @@ class OpsAutomation(QObject):
                                             place=self._gui_call(self.trading.place),
                                             record=self._gui_call(self._record),
                                             stage=self._gui_call(self._stage_order) if self._stage else None,
-                                            broker=broker, account=account)
+                                            broker=broker, account=account,
+                                            cancel=self._gui_call(self.trading.cancel))
         return self._runner
 
     # --- the step -------------------------------------------------------------------------------------------
@@ -307,7 +307,8 @@ class OpsAutomation(QObject):
         if kind == "step":
             self.steps += 1
             self.last_report = value
-            self.last_exits = tuple(getattr(value, "exits", ()) or ())
+            # exits acted on (sent, or staged for the trader) and exits due the monitor could not send: the alerts'
+            self.last_exits = tuple(value.exits) + tuple(s for s in value.skipped if s.due)
         self.changed.emit()
 
     def _gui_call(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -357,14 +358,7 @@ def market_context(snapshot: Any, fits: SharedFits | None, state: Any, spy: Any 
         from spx_core.surface.fit_memo import fit_chain
 
         fitted = fit_chain(snapshot)
-    iv_rank = vix = math.nan
-    regime: tuple[str, ...] = ()
-    if state is not None:
-        rank = getattr(state, "atm_iv_rank", math.nan)
-        iv_rank = rank if math.isfinite(rank) else getattr(state, "vix_rank", math.nan)
-        vix = getattr(state, "vix", math.nan)
-        # the names the filters read: trend, mixture state and VIX bucket ("unknown" ones say nothing)
-        names = (getattr(state, "trend", None), getattr(state, "mixture_regime", ""), getattr(state, "vix_bucket", None))
-        regime = tuple(str(getattr(n, "value", n)) for n in names if n and str(getattr(n, "value", n)) != "unknown")
-    return MarketContext(snapshot=snapshot, civ=fitted.civ, surface=fitted.surface, iv_rank=iv_rank, vix=vix,
-                         regime=regime, spy_snapshot=spy)
+    if state is None:
+        return MarketContext(snapshot=snapshot, civ=fitted.civ, surface=fitted.surface, spy_snapshot=spy)
+    # the Market panel's state as the scanner's market filter reads it (IV rank, VIX, regime names)
+    return MarketContext.from_state(snapshot, state, civ=fitted.civ, surface=fitted.surface, spy_snapshot=spy)

@@ -165,3 +165,14 @@ def test_the_runner_sees_the_entry_decision_of_a_trade_opened_days_ago(live):
     today = TradeDecision(now, STRATEGY, "SKIP", ("iv rank 10 below 30",))
     automation._record(today)
     assert automation.decisions() == [today] and automation.book_decisions((held,)) == [old, today]
+
+
+def test_an_exit_due_the_monitor_could_not_send_raises_an_alert(qtbot, live):
+    from spx_core.automation.monitor import ExitRule, SkippedExit
+
+    ops, _market, _staged = live
+    ops.automation.last_exits = (SkippedExit(7, STRATEGY, "dte: 1 day to expiry, closes at 2 (DTE rule); the "
+                                             "short leg has no quote", (ExitRule.DTE,)),)
+    new = ops.evaluate(ops.trading.market.now_ns(), ops.trading.refresh_portfolio())
+    (alert,) = [a for a in new if a.rule == "exit_due"]
+    assert "trade 7" in alert.message and STRATEGY in alert.message and alert.key == "exit_due:7:dte"
