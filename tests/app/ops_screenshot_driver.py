@@ -91,6 +91,11 @@ class _Shooter(Shooter):
         dock.setGeometry(0, 0, width, height // 2)
         if key == "automation":
             self.window.panels[key].select_strategy("credit verticals 3/5/7 DTE")
+        else:  # the open alert selected: its whole message shows under the table
+            alerts = self.window.panels[key]
+            open_alert = next((a for a in alerts.model.alerts if a.is_open), None)
+            if open_alert is not None:
+                alerts.select_alert(open_alert.id)
 
     def _report(self) -> None:
         alerts, automation = self.window.panels["alerts"], self.window.panels["automation"]
