@@ -267,7 +267,8 @@ class MainWindow(QMainWindow):
 
         try:
             ops = OpsSession(session, store, self.settings, fits=self.context.fits, stage=self.context.request_order,
-                             market_state=lambda: self.context.market_state, parent=self)
+                             market_state=lambda: self.context.market_state, expects_data=self._expects_data,
+                             parent=self)
         except Exception as exc:
             log.exception("cannot start alerts and automation")
             self.status.showMessage(f"Alerts and automation unavailable: {exc}", 15_000)
@@ -277,6 +278,12 @@ class MainWindow(QMainWindow):
         self.settings_changed.connect(ops.apply_settings)
         self.status.set_alerts(ops.recent())
         self.context.set_ops(ops)
+
+    def _expects_data(self) -> bool:
+        """Data silence is trouble: a live source (not a replay, whose quiet spells are the data's) that runs."""
+        src = self.feed.source
+        return (src is not None and src.status.state is SourceState.RUNNING
+                and self.feed.kind is not SourceKind.REPLAY)
 
     def stop_trading(self) -> None:
         session = self.context.trading

@@ -64,7 +64,8 @@ class OpsSession(QObject):
     def __init__(self, trading: TradingSession, store: Store, settings: AppSettings, *,
                  fits: SharedFits | None = None, stage: Callable[[Any], None] | None = None,
                  market_state: Callable[[], Any] | None = None, desktop: DesktopNotifier | None = None,
-                 notifier_factory: Callable[[Any], Any] | None = None, parent: QObject | None = None) -> None:
+                 notifier_factory: Callable[[Any], Any] | None = None,
+                 expects_data: Callable[[], bool] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.trading = trading
         self.store = store
@@ -80,6 +81,8 @@ class OpsSession(QObject):
         self._guard: Any = None  # the last GuardStatus (guard branch), None before any
         self._last_batch_wall: float | None = None
         self._pending = False  # an after-refresh pass is scheduled
+        #: silence means trouble only for a live source that says it runs (not a paused sim, not a replay)
+        self._expects_data = expects_data or (lambda: True)
         self._closed = False
         #: None when it could not start (e.g. an unreadable strategy in the store): alerts still run, and say so
         self.automation: OpsAutomation | None = None
@@ -153,7 +156,8 @@ class OpsSession(QObject):
     def _check_silence(self) -> None:
         # the only wall-clock read here: a silent feed does not move the market clock (see the module docstring)
         now = self.trading.market.now_ns()
-        if self._closed or not now or self._last_batch_wall is None or self.trading.portfolio is None:
+        if (self._closed or not now or self._last_batch_wall is None or self.trading.portfolio is None
+                or not self._expects_data()):
             return
         silent_ns = int((time.monotonic() - self._last_batch_wall) * 1e9)
         self.evaluate(now + silent_ns, self.trading.portfolio, last_data_ns=now)

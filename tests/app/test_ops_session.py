@@ -145,6 +145,9 @@ def test_data_silence_is_measured_from_the_last_batch(qtbot, live, monkeypatch):
     market_now = ops.trading.market.now_ns()
     (now, last) = seen[-1]
     assert last == market_now and now == pytest.approx(market_now + 40e9, abs=1e8)
+    ops._expects_data = lambda: False  # a paused simulator or a replay: silence is not an alarm
+    ops._check_silence()
+    assert len(seen) == 1
 
 
 def test_the_runner_sees_the_entry_decision_of_a_trade_opened_days_ago(live):
