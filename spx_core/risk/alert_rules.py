@@ -329,8 +329,8 @@ class AlertEngine:
             name = state.request.name or state.request.kind
             reason = state.reason or "no reason given"
             out.append(AlertDraft(f"order_rejected:{state.ref}", "order_rejected", Severity.WARNING,
-                                  f"Order {state.ref} ({name}, {state.request.side.value} {state.request.quantity}) "
-                                  f"rejected: {reason}"))
+                                  f"Rejected: {state.request.side.value} {state.request.quantity} {name}: {reason} "
+                                  f"(order {state.ref})"))  # what and why first: the ref is for the blotter
         return out
 
     # --- helpers ---------------------------------------------------------------------------------------

@@ -221,9 +221,9 @@ def test_each_rejected_order_is_its_own_alert_raised_once(engine):
                 for ref, why in (("A1", "margin: not enough buying power"), ("A2", ""))]
     drafts = run(engine, rejected=rejected)
     assert keys(drafts) == ["order_rejected:A1", "order_rejected:A2"]
-    assert drafts[0].message == ("Order A1 (5000/4975 put credit vertical, sell 2) rejected: "
-                                 "margin: not enough buying power")
-    assert drafts[1].message.endswith("rejected: no reason given")
+    assert drafts[0].message == ("Rejected: sell 2 5000/4975 put credit vertical: margin: not enough buying power "
+                                 "(order A1)")
+    assert drafts[1].message.endswith(": no reason given (order A2)")
     assert run(engine, rejected=rejected) == []  # handed in again: already raised
 
 
