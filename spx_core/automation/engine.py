@@ -61,6 +61,8 @@ from spx_core.surface.surface import VolSurface
 __all__ = ["DecisionEngine", "MarketContext", "decision_ref", "decisions_checksum"]
 
 _NAN = math.nan
+#: the MarketState fields a context reads (their "why missing" travels with it)
+_CONTEXT_FIELDS = ("trend", "mixture_regime", "vix_bucket", "vix")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -76,6 +78,8 @@ class MarketContext:
             e.g. ("range", "calm")); the VIX bucket follows from ``vix`` when not named.
         snapshot_id: the stored snapshot's id (None when not stored).
         spy_snapshot: the SPY chain (the SPX vs SPY pair needs it).
+        unknown_why: (field, why it is unknown and how to fix it) for the market-state fields that are missing
+            (``MarketState.why``), so a SKIP says e.g. "no SPX daily bars stored: import them" instead of "unknown".
     """
 
     snapshot: ChainSnapshot
@@ -86,6 +90,7 @@ class MarketContext:
     regime: tuple[str, ...] = ()
     snapshot_id: int | None = None
     spy_snapshot: ChainSnapshot | None = None
+    unknown_why: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regime", normalize_regimes(self.regime))
@@ -104,7 +109,8 @@ class MarketContext:
         regimes = [r for r in (state.trend, state.mixture_regime, state.vix_bucket) if r is not None]
         return cls(snapshot, civ, surface, iv_rank=getattr(state, iv_rank_source.field), vix=state.vix,
                    regime=tuple(r for r in normalize_regimes(regimes) if r != "unknown"),
-                   snapshot_id=snapshot_id, spy_snapshot=spy_snapshot)
+                   snapshot_id=snapshot_id, spy_snapshot=spy_snapshot,
+                   unknown_why=tuple((f, state.why(f)) for f in _CONTEXT_FIELDS if state.why(f)))
 
     @property
     def time_ns(self) -> int:
@@ -170,7 +176,8 @@ class DecisionEngine:
         stale = self._stale(ctx, now_ns, with_spy=config.is_pair)
         if stale:
             return skip(stale)
-        failures = filter_failures(config.filters, iv_rank=ctx.iv_rank, vix=ctx.vix, regimes=ctx.regime)
+        failures = filter_failures(config.filters, iv_rank=ctx.iv_rank, vix=ctx.vix, regimes=ctx.regime,
+                                   why=dict(ctx.unknown_why))
         profile = self._profiles.get(config.limit_profile)
         if profile is None:
             failures.append(f"limit profile {config.limit_profile!r} is not defined; pick one of: "

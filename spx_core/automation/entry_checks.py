@@ -8,7 +8,7 @@ the condition unless the filters say ``missing_passes``: a filter that cannot be
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from spx_core.analytics.filters import regime_dimensions
 from spx_core.analytics.regimes import vix_bucket
@@ -49,7 +49,8 @@ def _bounded(label: str, value: float, low: float | None, high: float | None, mi
     return out
 
 
-def _regime_failures(filters: EntryFilters, regimes: tuple[str, ...], vix: float) -> list[str]:
+def _regime_failures(filters: EntryFilters, regimes: tuple[str, ...], vix: float,
+                     why: Mapping[str, str]) -> list[str]:
     if filters.regimes is None:
         return []
     have = set(regimes)
@@ -64,19 +65,20 @@ def _regime_failures(filters: EntryFilters, regimes: tuple[str, ...], vix: float
         label = _LABELS[dimension]
         if not current:
             if not filters.missing_passes:
-                out.append(f"regime: {label} unknown (the market context names none); allowed "
+                out.append(f"regime: {label} unknown ({why.get(dimension) or 'the market context names none'}); allowed "
                            f"{{{', '.join(sorted(allowed))}}}")
         elif not set(current) & allowed:
             out.append(f"regime: {label} {'/'.join(current)} is not in {{{', '.join(sorted(allowed))}}}")
     return out
 
 
-def filter_failures(filters: EntryFilters, *, iv_rank: float, vix: float, regimes: tuple[str, ...]) -> list[str]:
-    """Every failed market filter ([] = all pass)."""
+def filter_failures(filters: EntryFilters, *, iv_rank: float, vix: float, regimes: tuple[str, ...],
+                    why: Mapping[str, str] | None = None) -> list[str]:
+    """Every failed market filter ([] = all pass); ``why`` says why a missing market field is missing."""
     mp = filters.missing_passes
     return (_bounded("IV rank", iv_rank, filters.iv_rank_min, filters.iv_rank_max, mp)
             + _bounded("VIX", vix, filters.vix_min, filters.vix_max, mp)
-            + _regime_failures(filters, regimes, vix))
+            + _regime_failures(filters, regimes, vix, why or {}))
 
 
 def profile_failures(profile: LimitProfile, state: PortfolioState | None) -> list[str]:

@@ -268,6 +268,12 @@ def test_a_context_from_a_market_state_reads_its_rank_vix_and_regimes(session):
     assert (ctx.iv_rank, ctx.vix, ctx.regime) == (55.0, 18.0, ("low-vol", "normal"))
     decision, _ = DecisionEngine().decide(PRESETS["iron condor (regime filter)"], ctx, spx.time_ns)
     assert decision.reasons[0].startswith("regime: trend unknown")  # an unknown trend fails the range filter
+    # the state's reason for a missing field travels to the SKIP: the user reads how to fix it
+    why = "no SPX daily bars stored: import them with spx-data import"
+    missing = dataclasses.replace(state, trend=None, missing=(("trend", why),))
+    ctx = MarketContext.from_state(spx, missing, iv_rank_source=IVRankSource.ATM)
+    decision, _ = DecisionEngine().decide(PRESETS["iron condor (regime filter)"], ctx, spx.time_ns)
+    assert decision.reasons[0].startswith(f"regime: trend unknown ({why}); allowed")
 
 
 def test_mid_offset_moves_toward_the_natural_and_stops_there(session):
