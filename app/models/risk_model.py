@@ -66,22 +66,24 @@ class HistoryCache:
         self._key: tuple[int, date] | None = None
         self._value: tuple[Any | None, str] = (None, "")
 
-    def get(self, store: Any | None, day: date) -> tuple[Any | None, str]:
+    def get(self, store: Any | None, day: date, end_ns: int) -> tuple[Any | None, str]:
+        """The history up to ``end_ns`` (market clock: a replayed day never sees later closes), read once per
+        (store, ``day``)."""
         if store is None:
             return None, "VaR: no database open for the return history"
         with self._lock:
             key = (id(store), day)
             if key != self._key:
-                self._value = _load_history(store)
+                self._value = _load_history(store, end_ns)
                 self._key = key
             return self._value
 
 
-def _load_history(store: Any) -> tuple[Any | None, str]:
+def _load_history(store: Any, end_ns: int) -> tuple[Any | None, str]:
     from spx_core.risk.history import HistoryError, return_history
 
     try:
-        return return_history(store), ""
+        return return_history(store, end_ns=end_ns), ""
     except HistoryError as exc:  # a store without enough daily bars: VaR says why, the rest still shows
         return None, f"VaR: {exc}"
 
@@ -98,7 +100,8 @@ class RiskInputs:
     fits: SharedFits
     store: Any | None
     history: HistoryCache
-    day: date
+    day: date  # the market day of the snapshots (ET) ...
+    now_ns: int  # ... and their time: the history is read up to it
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -147,7 +150,7 @@ def compute_risk(inputs: RiskInputs) -> RiskResult:
                           caches=inputs.caches, seconds=time.perf_counter() - t0)
     caches = market_caches(dict(inputs.snapshots), legs, inputs.caches, inputs.fits)
     market = Market({u: c.chain for u, c in caches.items()})
-    history, why = inputs.history.get(inputs.store, inputs.day)
+    history, why = inputs.history.get(inputs.store, inputs.day, inputs.now_ns)
     report = risk_report(list(inputs.book), market, history)
     by_trade = {}
     if inputs.trade_legs:

@@ -174,7 +174,7 @@ class RiskPanel(SessionPanel):
         store = self.context.store if self.context is not None else None
         day = datetime.fromtimestamp(batch.snapshot.time_ns / 1e9, ET).date()
         return Job(compute_risk, (RiskInputs(book, legs, names, snapshots, dict(self._caches), self.shared_fits,
-                                             store, self._history, day),))
+                                             store, self._history, day, batch.snapshot.time_ns),))
 
     def show_result(self, result: RiskResult) -> None:
         self.result = result

@@ -247,3 +247,43 @@ def _with_positions(portfolio, n: int):
     contracts = [SHORT_PUT, LONG_PUT, SHORT_PUT.__class__(SHORT_PUT.root, SHORT_PUT.expiry, 5050.0,
                                                            SHORT_PUT.right)]
     return replace(portfolio, positions=tuple(SimpleNamespace(contract=c, quantity=1) for c in contracts[:n]))
+
+
+def _daily_bars(store, days: int = 150) -> None:
+    """SPX and VIX daily closes on the business days before the simulated session (a seeded random walk)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    times = pd.bdate_range(end="2024-03-12", periods=days, tz="America/New_York") + pd.Timedelta(hours=16)
+    spx = 5000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, days)))
+    vix = np.clip(15.0 + np.cumsum(rng.normal(0.0, 0.8, days)), 9.0, None)
+    for symbol, close in (("SPX", spx), ("VIX", vix)):
+        store.save_bars(symbol, pd.DataFrame({"time": times, "open": close, "high": close, "low": close,
+                                              "close": close, "volume": 0}))
+
+
+def test_var_from_the_windows_store_read_once_a_day(live, qtbot, tmp_path, monkeypatch):
+    import spx_core.risk.history as history
+    from spx_core.storage import Store
+
+    panel, session, feed = live
+    store = Store.open(tmp_path / "bars.sqlite")
+    _daily_bars(store)
+    panel.context.set_store(store)
+    reads = []
+    real = history.return_history
+    monkeypatch.setattr(history, "return_history", lambda *a, **k: reads.append(k) or real(*a, **k))
+    _fill(session, feed)
+    qtbot.waitUntil(lambda: panel.populated, timeout=30_000)
+    for _ in range(2):  # later jobs on new data reuse the day's history
+        shown = panel.results
+        feed()
+        qtbot.waitUntil(lambda shown=shown: panel.results > shown, timeout=30_000)
+    rows = dict(panel.var_model.rows())
+    hist, para = rows["VaR 95%"]
+    assert 0 < hist <= rows["ES 95%"][0] and 0 < para <= rows["ES 95%"][1]
+    assert rows["VaR 99%"][0] <= rows["ES 99%"][0]
+    assert panel.var_model.data(panel.var_model.index(0, 1)) != "—"
+    assert "historical:" in panel.var_method.text() and "parametric:" in panel.var_method.text()
+    assert len(reads) == 1 and reads[0]["end_ns"] <= session.market.now_ns()  # once a day, never past the feed
+    store.close()
