@@ -84,7 +84,7 @@ PANELS: tuple[PanelSpec, ...] = (
     # ~190 px (the tables are as wide as the chain; the ticket and the panel's status lines report fills)
     PanelSpec("positions", "Positions", PositionsPanel, tab_with="chain"),
     PanelSpec("blotter", "Orders", BlotterPanel, tab_with="chain"),
-    PanelSpec("risk", "Portfolio & risk", RiskPanel, tab_with="chain"),  # beside the positions it summarises
+    PanelSpec("risk", "Risk", RiskPanel, tab_with="chain"),  # portfolio & risk, beside the positions it sums up
 )
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "RiskInputs",
     "RiskResult",
     "book_inputs",
+    "trade_label",
     "compute_risk",
     "money",
     "var_rows",
@@ -46,9 +47,12 @@ __all__ = [
 #: What the panel says instead of zeros when nothing is held.
 EMPTY_BOOK = "no open positions: the book is empty (risk figures appear after a fill)"
 #: GreekTotals fields and their column titles (units as ``spx_core.risk.greeks`` defines them).
-GREEK_COLUMNS = (("delta", "Delta (SPX)"), ("delta_usd_pt", "Delta $/pt"), ("delta_usd_1pct", "Delta $/1%"),
-                 ("gamma_usd_1pct", "Gamma $/1%"), ("vega_usd_volpt", "Vega $/vol pt"),
-                 ("theta_usd_day", "Theta $/day"))
+GREEK_COLUMNS = (("delta", "Δ (SPX)"), ("delta_usd_pt", "Δ $/pt"), ("delta_usd_1pct", "Δ $/1%"),
+                 ("gamma_usd_1pct", "Γ $/1%"), ("vega_usd_volpt", "Vega $/pt"), ("theta_usd_day", "Θ $/day"))
+#: What each column means (header tooltips): the units of ``spx_core.risk.greeks``.
+GREEK_TIPS = ("", "Delta in SPX-contract equivalents (SPY beta-weighted)", "Dollars per SPX point",
+              "Dollars for a 1% SPX move", "Gamma dollars for a 1% SPX move", "Dollars per vol point",
+              "Dollars per calendar day")
 GREEK_HEADERS = ("", *(title for _, title in GREEK_COLUMNS))
 
 Book = tuple[tuple[OptionContract, int], ...]
@@ -127,8 +131,20 @@ def book_inputs(portfolio: Any | None) -> tuple[Book, Book, tuple[str, ...]]:
     for trade in portfolio.open_trades:
         for leg in trade.legs:  # held ratios per unit (side applied) x units held
             legs.append((leg.contract, int(leg.ratio * trade.quantity)))
-            names.append(f"#{trade.id} {trade.name}")
+            names.append(trade_label(trade))
     return book, tuple(legs), tuple(names)
+
+
+def trade_label(trade: Any) -> str:
+    """"#12 5685/5660 put credit vertical (25 wide)": the trade's name without the root and the expiry its legs
+    share (the rows above already group by expiry), so the strikes and the kind survive a narrow column."""
+    name = trade.name
+    expiries = {leg.contract.expiry for leg in trade.legs}
+    roots = {leg.contract.root.value for leg in trade.legs}
+    prefix = f"{next(iter(roots))} {next(iter(expiries)):%Y-%m-%d} "
+    if len(expiries) == 1 and len(roots) == 1 and name.startswith(prefix):
+        name = name[len(prefix):]
+    return f"#{trade.id} {name}"
 
 
 def compute_risk(inputs: RiskInputs) -> RiskResult:
@@ -136,10 +152,9 @@ def compute_risk(inputs: RiskInputs) -> RiskResult:
     t0 = time.perf_counter()
     if not inputs.book:
         return RiskResult(None, reason=EMPTY_BOOK, caches=inputs.caches, seconds=time.perf_counter() - t0)
-    from spx_core.risk.report import risk_report
-
     from app.models.builder_data import market_caches
     from spx_core.risk.greeks import portfolio_greeks
+    from spx_core.risk.report import risk_report
     from spx_core.strategies.market import Market
     from spx_core.strategies.structure import Leg
 
@@ -229,6 +244,8 @@ class GreeksModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return GREEK_HEADERS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return GREEK_TIPS[section] or None
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -243,6 +260,8 @@ class GreeksModel(QAbstractTableModel):
                 return ""
             name = GREEK_COLUMNS[col - 1][0]
             return _greek_text(name, float(getattr(row.totals, name)))
+        if role == Qt.ItemDataRole.ToolTipRole and col == 0:
+            return row.label  # a long trade name is elided in the cell
         if role == Qt.ItemDataRole.TextAlignmentRole and col > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.FontRole and row.bold:

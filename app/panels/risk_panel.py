@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QHeaderView,
     QLabel,
+    QScrollArea,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -57,8 +59,11 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAT_MAP_TITLE", "NO_GUARD", "RiskPanel"]
 
-HEAT_MAP_TITLE = ("Stress P&L ($): rows SPX move, columns implied-vol change in vol points "
-                  "(term-scaled: sqrt(30/days) per leg), full revaluation now")
+HEAT_MAP_TITLE = "Stress P&L ($) now: rows SPX move · columns IV change, vol pts (x sqrt(30/days) per leg)"
+#: Panel width from which the tables sit beside the heat map and curve (a 1280 px screen floated), and the height of
+#: the stacked layout below it (the panel scrolls).
+WIDE_PX = 1150
+STACKED_PX = 1150
 NO_GUARD = "limit use is not available: this order service has no risk guard"
 WAITING_GUARD = "limits: waiting for the first risk check of the book"
 
@@ -96,6 +101,11 @@ class RiskPanel(SessionPanel):
         self.heat_map = HeatMap(HEAT_MAP_TITLE)
         self.curve = BookPnlCurve()
         self.curve.clear(EMPTY_BOOK)
+        for view in (self.var_view, self.named_view):
+            _fit_rows(view, 4, fixed=True)  # every VaR/ES row and the four named stresses, never a scroll bar
+        self.greeks_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.greeks_view.horizontalHeader().resizeSection(0, self.fontMetrics().horizontalAdvance("M") * 16)
+        _fit_rows(self.greeks_view, 6)
         figures = QHBoxLayout()
         figures.setContentsMargins(0, 0, 0, 0)
         figures.addWidget(self.var_view, 3)
@@ -103,26 +113,54 @@ class RiskPanel(SessionPanel):
         left = QWidget()
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(self.greeks_view, 3)
-        column.addLayout(figures, 2)
+        column.addWidget(self.greeks_view, 2)
+        column.addLayout(figures)
         column.addWidget(self.var_method)
-        column.addWidget(self.gauges, 3)
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.heat_map)
-        right.addWidget(self.curve)
-        right.setChildrenCollapsible(False)
+        column.addWidget(self.gauges, 2)
+        self.right = QSplitter(Qt.Orientation.Vertical)
+        self.right.addWidget(self.heat_map)
+        self.right.addWidget(self.curve)
+        self.right.setChildrenCollapsible(False)
+        self.right.setStretchFactor(0, 3)
+        self.right.setStretchFactor(1, 2)
+        self.heat_map.setMinimumHeight(12 * (self.fontMetrics().height() + 4) + 3 * self.fontMetrics().height())
+        self.curve.setMinimumHeight(260)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
-        self.splitter.addWidget(right)
+        self.splitter.addWidget(self.right)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 1)
+        self._body = QWidget()
+        body = QVBoxLayout(self._body)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.splitter)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self._body)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.status_label)
         layout.addWidget(self.notes_label)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.scroll, 1)
+        self._wide: bool | None = None
         self.gauges.set_message(NO_GUARD)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._arrange(event.size().width() >= WIDE_PX)
+
+    def _arrange(self, wide: bool) -> None:
+        """Tables beside the heat map and curve when wide; stacked (the panel scrolls) in a narrow tab, where
+        side by side cut the greeks' columns and the matrix's rows off."""
+        if wide == self._wide:
+            return
+        self._wide = wide
+        self.splitter.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
+        self._body.setMinimumHeight(0 if wide else STACKED_PX)
+        total = max(self.width(), WIDE_PX) if wide else STACKED_PX
+        self.splitter.setSizes([total * 9 // 20, total * 11 // 20] if wide else [STACKED_PX * 2 // 5,
+                                                                                  STACKED_PX * 3 // 5])
 
     @classmethod
     def create(cls, context: AppContext) -> RiskPanel:
@@ -210,7 +248,7 @@ class RiskPanel(SessionPanel):
 
     def _show_matrix(self, report: Any) -> None:
         spot_pct, vol_pts = report.matrix_axes
-        self.heat_map.model.set_matrix(report.matrix, [f"SPX {float(s):+.1%}" for s in spot_pct],
+        self.heat_map.model.set_matrix(report.matrix, [f"SPX {float(s) + 0.0:+.1%}" for s in spot_pct],
                                        [f"IV {float(v):+g}" for v in vol_pts])
 
     def status_message(self, text: str) -> None:
@@ -229,15 +267,21 @@ class RiskPanel(SessionPanel):
         return True, f"risk: {self.status_label.text()}"
 
 
+def _fit_rows(view: QTableView, rows: int, *, fixed: bool = False) -> None:
+    """Tall enough for the header and ``rows`` rows (``fixed``: exactly that tall, no empty rows below)."""
+    height = view.horizontalHeader().sizeHint().height() + rows * view.verticalHeader().defaultSectionSize()
+    view.setMinimumHeight(height + 2 * view.frameWidth() + 2)
+    if fixed:
+        view.setMaximumHeight(view.minimumHeight())
+
+
 def _loss(figures: Any | None) -> str:
     return "—" if figures is None else f"${money(float(figures.var95), signed=False)}"
 
 
 def _methods(report: Any) -> str:
-    parts = []
-    for kind, f in (("historical", report.historical), ("parametric", report.parametric)):
-        if f is not None:
-            parts.append(f"{kind}: {f.method}, {f.n} days" if f.n else f"{kind}: {f.method}")
-    return "VaR/ES as positive dollars of loss over one day. " + "; ".join(parts) if parts else \
+    parts = [f"{f.method}, {f.n} days" if f.n else f.method for f in (report.historical, report.parametric)
+             if f is not None]
+    return "VaR/ES: one-day loss in dollars. " + "; ".join(parts) if parts else \
         "VaR/ES not available (see the notes above)"
 

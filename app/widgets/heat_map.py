@@ -106,6 +106,7 @@ class HeatMap(QWidget):
         self.view.setSelectionMode(QTableView.SelectionMode.NoSelection)
         self.view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
+        self.view.verticalHeader().setMinimumSectionSize(self.fontMetrics().height() + 2)
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.view.horizontalHeader().setMinimumSectionSize(self.fontMetrics().horizontalAdvance("-88,888") + 8)

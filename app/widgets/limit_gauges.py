@@ -98,8 +98,11 @@ class LimitGauges(QWidget):
         super().__init__(parent)
         self.title = QLabel("Limits")
         self._body = QWidget()
-        self._grid = QGridLayout(self._body)
-        self._grid.setContentsMargins(0, 0, 0, 0)
+        column = QVBoxLayout(self._body)
+        column.setContentsMargins(0, 0, 0, 0)
+        self._grid = QGridLayout()
+        column.addLayout(self._grid)
+        column.addStretch(1)  # few limits sit at the top, not spread over the height
         self._grid.setVerticalSpacing(2)
         self._grid.setColumnStretch(1, 1)
         self.message = QLabel("")

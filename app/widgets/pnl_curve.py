@@ -32,7 +32,9 @@ class BookPnlCurve(PayoffPlot):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, underlying="SPX")
         self.setObjectName("book_pnl_curve")
-        self.plot_widget.getPlotItem().setLabel("left", "P&L of the book ($)")
+        plot = self.plot_widget.getPlotItem()
+        plot.setLabel("left", "P&L of the book ($)")
+        plot.hideAxis("right")  # the payoff chart's density axis: the book's curve has no density
 
     def show_curve(self, spots: np.ndarray, t0: np.ndarray, expiry: np.ndarray, spot: float) -> None:
         """``spots`` (SPX points), the book's P&L in dollars at T+0 and at expiry, the current ``spot``."""

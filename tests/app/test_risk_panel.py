@@ -167,7 +167,7 @@ def live(qtbot, tmp_path):
 
 
 def test_an_empty_book_says_so(live, qtbot):
-    panel, session, feed = live
+    panel, session, _feed = live
     qtbot.waitUntil(lambda: panel.result is not None, timeout=10_000)
     assert panel.result.report is None and panel.status_label.text() == EMPTY_BOOK
     assert panel.greeks_model.rowCount() == 0 and panel.heat_map.model.rowCount() == 0
@@ -202,14 +202,15 @@ def test_after_a_paper_fill_the_panel_shows_the_books_greeks_and_stresses(live, 
     cells = np.array([[hm.value(r, c) for c in range(hm.columnCount())] for r in range(hm.rowCount())])
     np.testing.assert_allclose(cells, expected, rtol=0, atol=1e-9)
     trade = session.portfolio.open_trades[0]
-    assert any(m.data(m.index(r, 0)) == f"#{trade.id} {trade.name}" for r in range(m.rowCount()))
+    label = f"#{trade.id} {trade.name.split(' ', 2)[2]}"  # "SPXW 2024-03-15 " left out: the expiry row says it
+    assert any(m.data(m.index(r, 0)) == label for r in range(m.rowCount())), label
     assert panel.self_test_status()[0] and panel.status_label.text().startswith("2 positions")
 
 
 def test_the_job_runs_off_the_gui_thread_one_at_a_time(live, qtbot, monkeypatch):
     import app.panels.risk_panel as module
 
-    panel, session, feed = live
+    panel, session, _feed = live
     threads, books = [], []
 
     def slow(inputs):
@@ -263,7 +264,7 @@ def _daily_bars(store, days: int = 150) -> None:
 
 
 def test_var_from_the_windows_store_read_once_a_day(live, qtbot, tmp_path, monkeypatch):
-    import spx_core.risk.history as history
+    from spx_core.risk import history
     from spx_core.storage import Store
 
     panel, session, feed = live
@@ -284,6 +285,6 @@ def test_var_from_the_windows_store_read_once_a_day(live, qtbot, tmp_path, monke
     assert 0 < hist <= rows["ES 95%"][0] and 0 < para <= rows["ES 95%"][1]
     assert rows["VaR 99%"][0] <= rows["ES 99%"][0]
     assert panel.var_model.data(panel.var_model.index(0, 1)) != "—"
-    assert "historical:" in panel.var_method.text() and "parametric:" in panel.var_method.text()
+    assert "historical (" in panel.var_method.text() and "parametric (" in panel.var_method.text()
     assert len(reads) == 1 and reads[0]["end_ns"] <= session.market.now_ns()  # once a day, never past the feed
     store.close()
