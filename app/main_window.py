@@ -92,7 +92,8 @@ def _trading_settings(settings: AppSettings) -> tuple[object, ...]:
     """The settings the order service is built from (a change restarts it): the broker, the paper account's
     and the IB connection's."""
     return tuple(getattr(settings, f) for f in settings.__dataclass_fields__
-                 if f in ("broker", "starting_cash", "fill_model", "fill_offset", "latency_ms") or f.startswith("ib_"))
+                 if f in ("broker", "starting_cash", "fill_model", "fill_offset", "latency_ms", "close_all_on_breaker")
+                 or f.startswith("ib_"))
 
 
 def apply_theme(app: QApplication, theme: str) -> None:
@@ -243,6 +244,7 @@ class MainWindow(QMainWindow):
             return
         self.feed.batch.connect(session.on_batch)
         session.broker_changed.connect(self.status.set_trading)
+        session.risk_changed.connect(self.status.set_risk)
         if self.feed.last_batch is not None:
             session.on_batch(self.feed.last_batch)
         self.context.set_trading(session)
@@ -310,6 +312,8 @@ class MainWindow(QMainWindow):
             act.setChecked(theme == self.settings.theme)
             act.setObjectName(f"theme_{theme}")
             self.theme_group.addAction(act)
+        risk_menu = bar.addMenu("&Risk")
+        self._action(risk_menu, "&Limit profiles...", "Ctrl+Alt+L", self.open_profiles)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About SPX Terminal", "F1", self.show_about)
 
@@ -372,6 +376,11 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec():
             self.apply_settings(dialog.result_settings())
+
+    def open_profiles(self) -> None:
+        from app.profile_dialog import open_profile_dialog
+
+        open_profile_dialog(self.context.trading, self)
 
     # --- feed -----------------------------------------------------------------------------------------------
     def _wire(self) -> None:

@@ -64,6 +64,8 @@ class AppSettings:
         ib_account: the IB account orders go to ("" = the one TWS manages).
         ib_live_enabled / ib_live_confirmation: live trading needs both the switch on and the confirmation
             ``spx_core.execution.ib.LIVE_CONFIRMATION`` typed exactly; otherwise a live port or account is refused.
+        close_all_on_breaker: when the circuit breaker trips, also send closing orders for every open trade
+            (working orders are always cancelled); written to the database's risk_state for the guard.
     """
 
     db_path: str = ""
@@ -83,6 +85,7 @@ class AppSettings:
     ib_account: str = ""
     ib_live_enabled: bool = False
     ib_live_confirmation: str = ""
+    close_all_on_breaker: bool = False
 
     def __post_init__(self) -> None:
         if self.seed < 0:

@@ -148,6 +148,11 @@ class SettingsDialog(QDialog):
         live_row.addWidget(self.live_check)
         live_row.addWidget(self.live_edit, 1)
         form.addRow("IB live", live_row)
+        self.close_all_check = QCheckBox("Close all positions when the breaker trips")
+        self.close_all_check.setChecked(settings.close_all_on_breaker)
+        self.close_all_check.setToolTip("the circuit breaker (daily loss limit of the active profile) always cancels "
+                                        "working orders; this also sends closing orders for every open trade")
+        form.addRow("Circuit breaker", self.close_all_check)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Database file", self.db_edit.text(),
@@ -168,7 +173,8 @@ class SettingsDialog(QDialog):
             fill_offset=round(float(self.offset_spin.value()), 4), latency_ms=self.latency_spin.value(),
             ib_host=self.ib_host_edit.text().strip(), ib_port=self.ib_port_spin.value(),
             ib_client_id=self.ib_client_spin.value(), ib_account=self.ib_account_edit.text().strip(),
-            ib_live_enabled=self.live_check.isChecked(), ib_live_confirmation=self.live_edit.text())
+            ib_live_enabled=self.live_check.isChecked(), ib_live_confirmation=self.live_edit.text(),
+            close_all_on_breaker=self.close_all_check.isChecked())
 
     def accept(self) -> None:
         try:

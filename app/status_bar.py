@@ -6,6 +6,8 @@ time, run forward at the source's pace between batches while the source runs, fr
 paused or finished ("running at 60x, Thu 12 Mar 10:31:05 ET"). Data age is an alarm only for a
 source that should be producing now (running and not a replay, whose quiet spells are the data's).
 
+A tripped circuit breaker shows as a red "BREAKER: <reason>" label until the next session.
+
 The account is shown at all times ("Paper · PAPER", "IB paper · DU123456"); a live account is red
 (``live`` property), so real money is never mistaken for paper.
 """
@@ -45,6 +47,11 @@ class TerminalStatusBar(QStatusBar):
         self.account_label = QLabel("Orders: not connected")
         self.account_label.setObjectName("account_status")
         self.account_label.setToolTip("where orders go: the broker and its account id (red: live trading)")
+        self.breaker_label = QLabel()  # shown only while the circuit breaker holds: red, with its reason
+        self.breaker_label.setObjectName("breaker_status")
+        self.breaker_label.setStyleSheet("color: white; background: #d70015; font-weight: bold; padding: 0 6px;")
+        self.breaker_label.hide()
+        self.addPermanentWidget(self.breaker_label)
         for w in (self.source_label, self.state_label):
             self.addWidget(w)
         for w in (self.age_label, self.session_label, self.account_label):
@@ -86,6 +93,7 @@ class TerminalStatusBar(QStatusBar):
         """Show the broker and account of ``session`` (an ``app.trading.TradingSession``; None: no orders)."""
         if session is None:
             self.account_label.setText("Orders: not connected")
+            self.set_risk(None)
             live = False
         else:
             self.account_label.setText(session.describe())
@@ -94,6 +102,20 @@ class TerminalStatusBar(QStatusBar):
         self._set_prop(self.account_label, "live", "true" if live else "false")
         # red without relying on the theme's style sheet: a live account must never look like paper
         self.account_label.setStyleSheet("color: #ff3b30; font-weight: bold;" if live else "")
+
+    def set_risk(self, status: object | None) -> None:
+        """The circuit breaker from a ``GuardStatus`` (None: no trading): a red BREAKER label while it holds."""
+        trip = getattr(status, "trip", None)
+        if trip is None:
+            self.breaker_label.hide()
+            return
+        text = f"BREAKER: {trip.reason}"
+        if self.breaker_label.text() != text or self.breaker_label.isHidden():
+            self.breaker_label.setText(text)
+            self.breaker_label.setToolTip(f"{text}. Working orders were cancelled; new entries are refused until "
+                                          f"the next session (closing orders still go through).")
+            self.breaker_label.show()
+            self.showMessage(f"CIRCUIT BREAKER TRIPPED: {trip.reason}", 60_000)
 
     def set_pace(self, speed: float | None, achieved: float | None = None) -> None:
         """The source's stated and measured speed (None when it has no speed control)."""

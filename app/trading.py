@@ -22,6 +22,7 @@ Events (Qt signals):
     order_changed(OrderState): an order's stored state changed (placed, acknowledged, filled, amended, done).
     portfolio_changed(Portfolio): positions, trades, marks and the account line (coalesced).
     broker_changed(TradingSession): the broker (name, account, live) changed.
+    risk_changed(GuardStatus): limit use and the breaker after each portfolio refresh (:mod:`app.trading_risk`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app import trading_risk
 from spx_core.domain.calendar import ET
 from spx_core.domain.contracts import OptionContract
 from spx_core.domain.snapshot import ChainSnapshot
@@ -145,6 +147,7 @@ class TradingSession(QObject):
     order_changed = Signal(object)
     portfolio_changed = Signal(object)
     broker_changed = Signal(object)
+    risk_changed = Signal(object)
 
     def __init__(self, service: Any, repo: Any, market: FeedMarket, *, starting_cash: float,
                  gate: Any, refresh_ms: int = REFRESH_MS, parent: QObject | None = None) -> None:
@@ -154,6 +157,7 @@ class TradingSession(QObject):
         self.market = market
         self.gate = gate
         self.starting_cash = starting_cash
+        self.guard: Any | None = None  # the RiskGuard the gate calls (app.trading_risk.attach_guard)
         self.portfolio: Portfolio | None = None
         self._positions: tuple[Any, ...] = ()
         self._trades: tuple[Any, ...] = ()
@@ -257,6 +261,10 @@ class TradingSession(QObject):
                 asyncio.get_running_loop().create_task(self.broker.connection.disconnect())
             except RuntimeError:  # no loop runs (a test's teardown): the library's socket closes with it
                 self.broker.connection.ib.disconnect()
+
+    def set_profile(self, name: str) -> None:
+        """Make ``name`` the active limit profile (stored; TradeDecision.limit_profile is ``guard.profile.name``)."""
+        trading_risk.set_profile(self, name)
 
     def switch_broker(self, broker: Broker) -> None:
         self.service.switch_broker(broker)
@@ -376,6 +384,7 @@ class TradingSession(QObject):
         self.portfolio = Portfolio(positions, self._trades, marks, account, now, start,
                                    self.market.snapshots, reason)
         self.portfolio_changed.emit(self.portfolio)
+        trading_risk.after_refresh(self, self.portfolio)
         return self.portfolio
 
     def _roll_day(self, start: int) -> None:

@@ -1,5 +1,6 @@
 """Building the trading session from the settings: the broker they name (paper by default, Interactive
-Brokers when chosen), the gate with the live-trading switch, the order service on the store.
+Brokers when chosen), the gate with the live-trading switch and the risk guard (the active limit profile and
+the circuit breaker as its ``limits`` hook), the order service on the store.
 
 Kept apart from :mod:`app.trading` (the session itself) so that module stays about the running session.
 """
@@ -13,6 +14,7 @@ from PySide6.QtCore import QObject
 
 from app.settings import AppSettings
 from app.trading import REFRESH_MS, FeedMarket, TradingSession
+from app.trading_risk import attach_guard, store_close_all
 
 if TYPE_CHECKING:
     from spx_core.execution.broker import Broker
@@ -64,7 +66,9 @@ def open_session(store: Store, settings: AppSettings, *, broker: Callable[[FeedM
     """
     from spx_core.execution.gate import GateSettings, PreTradeGate
     from spx_core.execution.service import OrderService
+    from spx_core.risk.guard import RiskGuard
     from spx_core.storage.orders_repo import OrderRepository
+    from spx_core.storage.risk_repo import RiskRepository
 
     market = FeedMarket()
     if broker is not None:
@@ -78,9 +82,13 @@ def open_session(store: Store, settings: AppSettings, *, broker: Callable[[FeedM
     else:
         built = paper_broker(settings, market)
     repo = OrderRepository(store)
-    gate = PreTradeGate(GateSettings(live_trading=live_trading_allowed(settings)))
+    risk = RiskRepository(store)
+    store_close_all(risk, settings.close_all_on_breaker)
+    guard = RiskGuard(repo, risk, clock=market.now_ns)  # the active limit profile and the circuit breaker
+    gate = PreTradeGate(GateSettings(live_trading=live_trading_allowed(settings)), limits=guard)
     service = OrderService(repo, built, gate, market)
     session = TradingSession(service, repo, market, starting_cash=settings.starting_cash, gate=gate,
                              refresh_ms=refresh_ms, parent=parent)
+    attach_guard(session, guard)
     session.start()
     return session

@@ -41,7 +41,7 @@ from spx_core.strategies.market import Market
 from spx_core.strategies.structure import PRICE_SCALE, Leg, Structure, underlying_of
 from spx_core.strategies.valuation import PriceBasis, value_structure
 
-__all__ = ["BookFigures", "PortfolioState", "RiskLimits", "book_figures"]
+__all__ = ["BookFigures", "PortfolioState", "RiskLimits", "book_figures", "contract_greeks", "spots_of", "view_market"]
 
 _EPS = 1e-9
 
@@ -141,12 +141,14 @@ def _market_clock_date(market: MarketView) -> date:
 class RiskLimits:
     """The gate's ``limits(request, market)`` hook for one :class:`LimitProfile` (see the module docstring)."""
 
-    def __init__(self, profile: LimitProfile, *, portfolio: Callable[[], PortfolioState]) -> None:
+    def __init__(self, profile: LimitProfile, *, portfolio: Callable[[], PortfolioState],
+                 civ_cache: dict[str, tuple[str, object]] | None = None) -> None:
+        """``civ_cache``: shared with :func:`view_market` callers (the guard's usage) so a snapshot is solved once."""
         if not isinstance(profile, LimitProfile):
             raise TypeError(f"RiskLimits needs a LimitProfile, not {type(profile).__name__}")
         self.profile = profile
         self.portfolio = portfolio
-        self._civ_cache: dict[str, tuple[str, object]] = {}
+        self._civ_cache: dict[str, tuple[str, object]] = {} if civ_cache is None else civ_cache
 
     def __call__(self, request: OrderRequest, market: MarketView) -> list[CheckFailure]:
         state = self.portfolio()
@@ -155,9 +157,9 @@ class RiskLimits:
         for i, leg in enumerate(request.legs):
             after[leg.contract] += request.leg_quantity(i)
         contracts = sorted({c for c in (*before, *after) if before[c] or after[c]}, key=str)
-        mkt = self._market(market, {underlying_of(c.root) for c in contracts})
-        greeks = _contract_greeks(contracts, mkt)
-        spots = {u: float(ch.snapshot.underlying_price) for u, ch in mkt.chains.items()}
+        mkt = view_market(market, {underlying_of(c.root) for c in contracts}, self._civ_cache)
+        greeks = contract_greeks(contracts, mkt)
+        spots = spots_of(mkt)
         pre, post = book_figures(before, greeks, spots), book_figures(after, greeks, spots)
         failures = self._exposure(request, state, pre, post, mkt)
         if request.intent is Intent.OPEN:
@@ -273,26 +275,39 @@ class RiskLimits:
                                  f"{pct:.2f}% of net liq at risk ({_usd(risk)})"))
         return out
 
-    # --- market ---------------------------------------------------------------------------------------------
-    def _market(self, market: MarketView, underlyings: set[str]) -> Market:
-        """The view's current chains with their IVs (solved once per snapshot)."""
-        # the surface layer loads scipy: only when limits are first checked
-        from spx_core.surface.chain_iv import chain_iv
-
-        civs = []
-        for u in sorted(underlyings):
-            snap = market.snapshot(u)
-            if snap is None:
-                raise ValueError(f"no {u} chain in the market to value the book")
-            hit = self._civ_cache.get(u)
-            if hit is None or hit[0] != snap.checksum:
-                hit = (snap.checksum, chain_iv(snap))
-                self._civ_cache[u] = hit
-            civs.append(hit[1])
-        return Market.of(*civs)
 
 
-def _contract_greeks(contracts: list[OptionContract], market: Market
+def spots_of(market: Market) -> dict[str, float]:
+    """Underlying -> its price in the market's snapshots."""
+    return {u: float(ch.snapshot.underlying_price) for u, ch in market.chains.items()}
+
+
+def view_market(market: MarketView, underlyings: set[str], cache: dict[str, tuple[str, object]] | None = None
+                ) -> Market:
+    """The view's current chains of ``underlyings`` with their IVs; ``cache`` (underlying -> (checksum, civ))
+    keeps one solve per snapshot across calls.
+
+    Raises:
+        ValueError: the view has no chain of one of ``underlyings``.
+    """
+    # the surface layer loads scipy: only when limits are first checked
+    from spx_core.surface.chain_iv import chain_iv
+
+    cache = {} if cache is None else cache
+    civs = []
+    for u in sorted(underlyings):
+        snap = market.snapshot(u)
+        if snap is None:
+            raise ValueError(f"no {u} chain in the market to value the book")
+        hit = cache.get(u)
+        if hit is None or hit[0] != snap.checksum:
+            hit = (snap.checksum, chain_iv(snap))
+            cache[u] = hit
+        civs.append(hit[1])
+    return Market.of(*civs)
+
+
+def contract_greeks(contracts: list[OptionContract], market: Market
                      ) -> dict[OptionContract, tuple[float, float, float, float]]:
     """Dollar greeks of each contract held long (delta $/SPX point, gamma $/1%, vega $/vol pt, theta $/day),
     from the portfolio greeks (one vectorized valuation of every contract, SPY on the SPX axis at beta 1)."""
