@@ -179,7 +179,10 @@ class RiskPanel(SessionPanel):
             self.status_label.setText(NO_SESSION)
             self.gauges.set_message(NO_SESSION)
             return
-        self.gauges.set_message(WAITING_GUARD if hasattr(session, "risk_changed") else NO_GUARD)
+        guard = getattr(session, "guard", None)
+        self.gauges.set_message(WAITING_GUARD if guard is not None else NO_GUARD)
+        if getattr(guard, "status", None) is not None:  # the guard's last check, before this panel listened
+            self.set_guard_status(guard.status)
         if session.portfolio is not None:
             self.set_portfolio(session.portfolio)
 

@@ -172,7 +172,7 @@ def test_an_empty_book_says_so(live, qtbot):
     assert panel.result.report is None and panel.status_label.text() == EMPTY_BOOK
     assert panel.greeks_model.rowCount() == 0 and panel.heat_map.model.rowCount() == 0
     assert panel.curve.message_text == EMPTY_BOOK
-    if not hasattr(session, "risk_changed"):
+    if session.guard is None:
         assert panel.gauges.message.text() == NO_GUARD
 
 
@@ -205,6 +205,12 @@ def test_after_a_paper_fill_the_panel_shows_the_books_greeks_and_stresses(live, 
     label = f"#{trade.id} {trade.name.split(' ', 2)[2]}"  # "SPXW 2024-03-15 " left out: the expiry row says it
     assert any(m.data(m.index(r, 0)) == label for r in range(m.rowCount())), label
     assert panel.self_test_status()[0] and panel.status_label.text().startswith("2 positions")
+    # the guard's limit use after the refresh: one gauge per limit, coloured by its use
+    status = session.guard.status
+    assert status is not None and status.usage and panel.guard_status is status
+    for use in status.usage:
+        bar = panel.gauges.bars[use.name]
+        assert bar.pct == pytest.approx(use.pct, nan_ok=True) and bar.color == gauge_color(use.pct)
 
 
 def test_the_job_runs_off_the_gui_thread_one_at_a_time(live, qtbot, monkeypatch):
