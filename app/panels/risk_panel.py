@@ -60,10 +60,9 @@ if TYPE_CHECKING:
 __all__ = ["HEAT_MAP_TITLE", "NO_GUARD", "RiskPanel"]
 
 HEAT_MAP_TITLE = "Stress P&L ($) now: rows SPX move · columns IV change, vol pts (x sqrt(30/days) per leg)"
-#: Panel width from which the tables sit beside the heat map and curve (a 1280 px screen floated), and the height of
-#: the stacked layout below it (the panel scrolls).
-WIDE_PX = 1150
-STACKED_PX = 1150
+#: Panel width from which the tables sit beside the heat map and curve (a 1280 px screen floated); below it they
+#: are stacked and the panel scrolls.
+WIDE_PX = 1250
 NO_GUARD = "limit use is not available: this order service has no risk guard"
 WAITING_GUARD = "limits: waiting for the first risk check of the book"
 
@@ -103,14 +102,15 @@ class RiskPanel(SessionPanel):
         self.curve.clear(EMPTY_BOOK)
         for view in (self.var_view, self.named_view):
             _fit_rows(view, 4, fixed=True)  # every VaR/ES row and the four named stresses, never a scroll bar
-        self.greeks_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.greeks_view.horizontalHeader().resizeSection(0, self.fontMetrics().horizontalAdvance("M") * 16)
+        # the label column takes the width the figures leave (a long trade name is elided; its tooltip is whole)
+        self.greeks_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.greeks_view.horizontalHeader().setMinimumSectionSize(self.fontMetrics().horizontalAdvance("M") * 4)
         _fit_rows(self.greeks_view, 6)
         figures = QHBoxLayout()
         figures.setContentsMargins(0, 0, 0, 0)
         figures.addWidget(self.var_view, 3)
         figures.addWidget(self.named_view, 2)
-        left = QWidget()
+        self.left = left = QWidget()
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.greeks_view, 2)
@@ -157,10 +157,24 @@ class RiskPanel(SessionPanel):
             return
         self._wide = wide
         self.splitter.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
-        self._body.setMinimumHeight(0 if wide else STACKED_PX)
-        total = max(self.width(), WIDE_PX) if wide else STACKED_PX
-        self.splitter.setSizes([total * 9 // 20, total * 11 // 20] if wide else [STACKED_PX * 2 // 5,
-                                                                                  STACKED_PX * 3 // 5])
+        if wide:  # the heat map gets the width its nine columns need, the tables the rest (at least half)
+            self._body.setMinimumHeight(0)
+            width = max(self.width(), WIDE_PX)
+            matrix = self._matrix_width()
+            self.heat_map.setMinimumWidth(matrix)
+            self.splitter.setSizes([width - max(matrix, width // 2), max(matrix, width // 2)])
+            return
+        self.heat_map.setMinimumWidth(0)  # stacked it has the full width, or scrolls in its own view
+        # stacked: the tables take what they need, the heat map and the curve their minimum and more
+        tables = max(self.left.sizeHint().height(), 360)
+        charts = self.right.minimumSizeHint().height() + 80
+        self._body.setMinimumHeight(tables + charts + self.splitter.handleWidth())
+        self.splitter.setSizes([tables, charts])
+
+    def _matrix_width(self) -> int:
+        """Width of the heat map with every column readable: row labels plus nine "-88,888" cells."""
+        fm = self.heat_map.view.fontMetrics()
+        return fm.horizontalAdvance("SPX +10.0%") + 24 + 9 * (fm.horizontalAdvance("-88,888") + 14) + 24
 
     @classmethod
     def create(cls, context: AppContext) -> RiskPanel:
