@@ -205,6 +205,7 @@ async def run_trading_check(window: MainWindow, seconds: float) -> Checks:
         closed = session.portfolio.trade(trade.id) if session.portfolio is not None else None
         checks["trading: flat"] = (bool(flat), f"{closed.describe()}" if closed is not None
                                    else "the trade vanished from the portfolio")
+        checks["trading: limit refuses"] = _limit_refuses(session)
     return checks
 
 
@@ -215,6 +216,32 @@ async def _risk_populated(window: MainWindow, deadline: float) -> tuple[bool, st
     shown = await _until(lambda: risk.populated, deadline)
     ok, text = risk.self_test_status()
     return bool(shown) and ok, text if shown else f"the risk panel shows no report of the book: {text}"
+
+
+def _limit_refuses(session: TradingSession) -> tuple[bool, str]:
+    """An order a temporary strict profile (no open trade allowed) must refuse, naming the limit. Synchronous:
+    nothing else runs between making the profile active and restoring the one before (the self-test's DB)."""
+    from spx_core.risk.profiles import LimitProfile
+
+    guard = session.guard
+    if guard is None:
+        return False, "the trading session has no risk guard: orders are not held to any limit profile"
+    try:
+        request = sample_vertical(session.market, broker=session.broker_name)
+    except SelfTestOrderError as exc:
+        return False, str(exc)
+    strict, before = LimitProfile("self-test strict", max_open_trades=0), guard.profile.name
+    guard.risk_repo.save_profile(strict, session.market.now_ns())
+    session.set_profile(strict.name)
+    try:
+        verdict = session.place(request).verdict
+    finally:
+        session.set_profile(before)
+        guard.risk_repo.delete_profile(strict.name)
+    if verdict.ok:
+        return False, f"profile {strict.name!r} (max_open_trades 0) let an opening order through"
+    named = "refused by limits: max_open_trades 0: post-trade" in verdict.message
+    return named, verdict.message if named else f"refused, but not naming max_open_trades: {verdict.message}"
 
 
 def _close(window: MainWindow, session: TradingSession, positions: Any, trade_id: int,

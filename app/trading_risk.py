@@ -14,16 +14,15 @@ Kept apart from :mod:`app.trading` so that module stays about orders and the por
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from spx_core.portfolio.decisions import TradeDecision
-from spx_core.risk.breaker import BreakerTrip
-from spx_core.risk.guard import RiskGuard
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: app.trading loads this module before the first paint (no SQLAlchemy)
     from app.trading import TradingSession
+    from spx_core.risk.breaker import BreakerTrip
+    from spx_core.risk.guard import RiskGuard
 
 __all__ = ["BREAKER_SOURCE", "after_refresh", "attach_guard", "on_breaker_trip", "set_profile"]
 
@@ -39,13 +38,22 @@ def attach_guard(session: TradingSession, guard: RiskGuard) -> None:
     guard.on_trip(lambda trip: on_breaker_trip(session, trip))
 
 
+#: Least wall seconds between two IV solves for the greek limits' use (a full SPX chain takes tens of ms on the
+#: GUI thread; the gauges read well at once a second, and the gate always checks an order on the current chain).
+REVALUE_SECONDS = 1.0
+
+
 def after_refresh(session: TradingSession, portfolio: Any) -> None:
     """The guard's update after a portfolio refresh, then ``risk_changed(GuardStatus)``."""
     guard = session.guard
     if guard is None or portfolio is None:
         return
+    now = time.monotonic()
+    revalue = now - getattr(session, "_risk_valued_at", -math.inf) >= REVALUE_SECONDS
+    if revalue:
+        session._risk_valued_at = now
     try:
-        status = guard.update(portfolio)
+        status = guard.update(portfolio, revalue=revalue)
     except Exception:  # the gauges stop updating; orders are still gated (the hook fails closed)
         log.exception("risk: the guard could not update after the portfolio refresh")
         return
@@ -81,6 +89,8 @@ def on_breaker_trip(session: TradingSession, trip: BreakerTrip) -> None:
 
 def _close_all(session: TradingSession, guard: RiskGuard, trip: BreakerTrip) -> int:
     """Closing orders at the natural price for every open trade; returns how many the gate let through."""
+    from spx_core.portfolio.decisions import TradeDecision
+
     sent = 0
     for trade in session.repo.trades(open_only=True):
         try:

@@ -10,7 +10,8 @@
 - the breaker: while today's trip holds, every OPEN request is refused ("circuit breaker: tripped at 10:31 ET
   (...); new entries refused until the next session"); CLOSE requests always pass it;
 - the active profile's :class:`~spx_core.risk.limits.RiskLimits` on the book read from the store at that moment
-  (so a fill a moment ago counts), with the account line (net liquidation, margin) of the latest update.
+  (so a fill a moment ago counts), working opening orders counted as the trades they will open, with the
+  account line (net liquidation, margin) of the latest update.
 
 ``update(portfolio)`` (anything with ``trades``, ``positions``, ``account``, ``time_ns``, ``day_start_ns`` and
 ``snapshots``: the app's ``Portfolio``) builds the :class:`PortfolioState`, tracks the day's P&L high (reset
@@ -39,7 +40,7 @@ from spx_core.risk.breaker import BreakerTrip, CircuitBreaker
 from spx_core.risk.limits import PortfolioState, RiskLimits
 from spx_core.risk.profiles import LimitProfile
 from spx_core.risk.state import portfolio_state
-from spx_core.risk.usage import LimitUse, limit_usage
+from spx_core.risk.usage import LimitUse, limit_usage, needs_greeks, usage_greeks
 from spx_core.storage.orders_repo import et_day_start_ns
 
 __all__ = ["BREAKER_CHECK", "GuardStatus", "RiskGuard"]
@@ -96,6 +97,8 @@ class RiskGuard:
         self._account: Any | None = None
         self._day: int | None = None
         self._high = 0.0
+        self._checking: str | None = None  # the ref of the request being checked (left out of the pending orders)
+        self._greeks: dict[Any, tuple[float, ...]] = {}  # the usage's last solve (update(revalue=False) reuses it)
         self._use(risk_repo.active_profile())
 
     # --- profile ----------------------------------------------------------------------------------------
@@ -127,13 +130,20 @@ class RiskGuard:
                 at = from_ns(trip.time_ns).astimezone(ET)
                 failures.append(CheckFailure(BREAKER_CHECK, f"tripped at {at:%H:%M} ET ({trip.reason}); new entries "
                                                             f"refused until the next session"))
-        return failures + self._limits(request, market)
+        self._checking = request.ref
+        try:
+            return failures + self._limits(request, market)
+        finally:
+            self._checking = None
 
     def _book_now(self) -> PortfolioState:
-        """The book as stored this moment, with the latest account line."""
+        """The book as stored this moment with the latest account line; working opening orders count as the
+        trades they will open (except the order being checked: a modify is not counted twice)."""
         day = et_day_start_ns(int(self.clock()))
         self._roll(day)
-        return portfolio_state(self.repo, account=self._account, day_start_ns=day, day_pnl_high=self._high)
+        pending = [s for s in self.repo.orders(working_only=True) if s.ref != self._checking]
+        return portfolio_state(self.repo, account=self._account, day_start_ns=day, day_pnl_high=self._high,
+                               pending=pending)
 
     def _roll(self, day: int) -> None:
         if day != self._day:  # a new market day: the P&L high counts from zero again
@@ -145,8 +155,13 @@ class RiskGuard:
         self._callbacks.append(callback)
         return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
 
-    def update(self, portfolio: Any) -> GuardStatus:
-        """Usage and breaker after a portfolio refresh (see the module docstring)."""
+    def update(self, portfolio: Any, *, revalue: bool = True) -> GuardStatus:
+        """Usage and breaker after a portfolio refresh (see the module docstring).
+
+        ``revalue``: solve the held chains' IVs again for the greek limits' use (tens of ms on a full SPX
+        chain); False reuses the greeks of the last solve (held contracts new since then are solved anyway), so a
+        caller refreshing several times a second can re-value at its own pace. Counts, money and the breaker
+        are always current."""
         now = int(portfolio.time_ns or self.clock())
         day = int(portfolio.day_start_ns or et_day_start_ns(now))
         self._roll(day)
@@ -155,8 +170,9 @@ class RiskGuard:
                                 positions=portfolio.positions, day_pnl_high=self._high)
         self._high = state.day_pnl_high
         try:
-            usage = tuple(limit_usage(self.profile, state, _SnapshotView(portfolio.snapshots, now),
-                                      cache=self._cache))
+            view = _SnapshotView(portfolio.snapshots, now)
+            usage = tuple(limit_usage(self.profile, state, view, cache=self._cache,
+                                      greeks=self._usage_greeks(state, view, revalue)))
         except Exception:  # the gauges go blank; the limits themselves still refuse (fail closed) at the gate
             log.exception("risk: the limit usage could not be computed")
             usage = ()
@@ -171,6 +187,19 @@ class RiskGuard:
                     log.exception("risk: a breaker-trip callback failed")
         self.status = GuardStatus(self.profile, usage, state, self.breaker.tripped(day), now)
         return self.status
+
+    def _usage_greeks(self, state: PortfolioState, view: MarketView, revalue: bool) -> dict | None:
+        """Per-contract greeks for the usage: re-solved when asked to (or a held contract is new), else the last."""
+        if not needs_greeks(self.profile):
+            return None
+        held = sorted((c for c, q in state.held().items() if q), key=str)
+        if revalue or any(c not in self._greeks for c in held):
+            try:
+                self._greeks = usage_greeks(held, view, self._cache)
+            except ValueError:  # limit_usage says unknown for the same reason
+                self._greeks = {}
+                return None
+        return self._greeks
 
     def record_action(self, cancelled: int, closed: int) -> BreakerTrip | None:
         """Store what was done about today's trip (orders cancelled, trades sent closing orders)."""

@@ -5,7 +5,8 @@
 
 Where each figure comes from (``day_start_ns``: midnight US/Eastern of the market day, UTC ns):
 
-- trades: the open trades (``repo.trades(since_ns=day_start)`` unless given; closed ones are dropped by the state);
+- trades: the open trades (``repo.trades(since_ns=day_start)`` unless given; closed ones are dropped by the state),
+  plus the trades ``pending`` working opening orders will open (the gate's view: see :func:`pending_trades`);
 - trades_opened_today: trades whose ``opened_ns`` is at or after the day start (open or closed since);
 - stops_today: exit decisions of today whose first reason starts with ``"stop_loss:"`` (the monitor's convention);
 - realized_pnl_today: the positions' ``day_realized_pnl`` (net of charges) for positions whose day baseline is today;
@@ -19,12 +20,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
+from spx_core.execution.orders import Intent
 from spx_core.portfolio.decisions import TradeDecision
+from spx_core.portfolio.trades import Trade, new_trade
 from spx_core.risk.limits import PortfolioState
 
-__all__ = ["STOP_LOSS_PREFIX", "portfolio_state", "stops_today"]
+__all__ = ["STOP_LOSS_PREFIX", "pending_trades", "portfolio_state", "stops_today"]
 
 STOP_LOSS_PREFIX = "stop_loss:"
 
@@ -35,13 +39,28 @@ def stops_today(decisions: Iterable[TradeDecision], day_start_ns: int) -> int:
                if d.time_ns >= day_start_ns and d.traded and d.reasons and d.reasons[0].startswith(STOP_LOSS_PREFIX))
 
 
+def pending_trades(orders: Iterable[Any]) -> list[Trade]:
+    """The trades working opening orders will open: one per working OPEN order that starts a trade and has not
+    filled yet (held legs x the order's quantity, opened at its creation; negative ids, never stored)."""
+    out = []
+    for state in orders:
+        request = state.request
+        if request.intent is Intent.OPEN and request.trade_id is None and state.is_working and state.filled == 0:
+            trade = new_trade(-(len(out) + 1), request, request.created_ns)
+            out.append(replace(trade, quantity=request.quantity, opened_quantity=request.quantity))
+    return out
+
+
 def portfolio_state(repo: Any, *, account: Any | None, day_start_ns: int, trades: Sequence[Any] | None = None,
                     day_pnl_high: float = 0.0, decisions: Sequence[TradeDecision] | None = None,
-                    positions: Sequence[Any] | None = None) -> PortfolioState:
+                    positions: Sequence[Any] | None = None, pending: Sequence[Any] = ()) -> PortfolioState:
     """The book now (see the module docstring). ``repo`` (an ``OrderRepository``) is read for whatever of
-    ``trades`` / ``decisions`` / ``positions`` is not given; ``account`` is an ``AccountSummary`` or None."""
+    ``trades`` / ``decisions`` / ``positions`` is not given; ``account`` is an ``AccountSummary`` or None.
+    ``pending``: working orders whose trades-to-be count as open and opened today (:func:`pending_trades`), so
+    two entries sent before the first fills cannot both pass a one-trade limit."""
     if trades is None:
         trades = repo.trades(since_ns=day_start_ns)
+    trades = (*trades, *pending_trades(pending))
     if decisions is None:
         decisions = repo.decisions(since_ns=day_start_ns)
     if positions is None:

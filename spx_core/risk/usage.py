@@ -20,13 +20,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from spx_core.domain.contracts import OptionContract
 from spx_core.execution.broker import MarketView
-from spx_core.risk.limits import BookFigures, PortfolioState, book_figures, contract_greeks, spots_of, view_market
+from spx_core.risk.limits import BookFigures, PortfolioState, book_figures, contract_greeks, view_market
 from spx_core.risk.profiles import LimitProfile
 from spx_core.strategies.expiry_profile import expiry_profile
 from spx_core.strategies.structure import Structure, underlying_of
 
-__all__ = ["LimitUse", "limit_usage"]
+__all__ = ["GREEK_LIMITS", "LimitUse", "limit_usage", "needs_greeks", "usage_greeks"]
+
+#: the limits whose use needs the held contracts' greeks (an IV solve of their chains)
+GREEK_LIMITS = ("max_trade_delta", "max_trade_vega", "max_delta", "max_gamma", "max_vega", "max_theta")
 
 #: field -> (label, unit)
 _LABELS: dict[str, tuple[str, str]] = {
@@ -72,11 +76,33 @@ class LimitUse:
     unit: str
 
 
+def needs_greeks(profile: LimitProfile) -> bool:
+    """Whether ``profile``'s use needs greeks (else no chain is solved for it)."""
+    return any(getattr(profile, name) is not None for name in GREEK_LIMITS)
+
+
+def usage_greeks(contracts: list[OptionContract], market: MarketView,
+                 cache: dict[str, tuple[str, object]] | None = None) -> dict[OptionContract, tuple[float, ...]]:
+    """Dollar greeks per contract held long (the limits' :func:`contract_greeks`) on ``market``'s chains.
+
+    Raises:
+        ValueError: a contract's chain is missing or does not list it.
+    """
+    if not contracts:
+        return {}
+    return contract_greeks(contracts, view_market(market, {underlying_of(c.root) for c in contracts}, cache))
+
+
 def limit_usage(profile: LimitProfile, state: PortfolioState, market: MarketView, *,
-                cache: dict[str, tuple[str, object]] | None = None) -> list[LimitUse]:
+                cache: dict[str, tuple[str, object]] | None = None,
+                greeks: dict[OptionContract, tuple[float, ...]] | None = None) -> list[LimitUse]:
     """One :class:`LimitUse` per limit ``profile`` sets, on the book ``state`` holds now, valued on ``market``'s
-    current chains (``cache``: the IV solves per snapshot, shared with the limits hook)."""
-    figures, trade_greeks = _figures(state, market, cache)
+    current chains (``cache``: the IV solves per snapshot, shared with the limits hook).
+
+    ``greeks``: per-contract dollar greeks to use instead of solving the chains (a caller re-valuing at its own
+    pace); without them the chains are solved only when the profile sets a greek limit (:data:`GREEK_LIMITS`).
+    """
+    figures, trade_greeks = _figures(state, market, cache, greeks, needs_greeks(profile))
     net_liq = state.net_liq
     day_pnl = state.day_pnl
     loss = max(0.0, -day_pnl) if math.isfinite(day_pnl) else math.nan
@@ -122,18 +148,28 @@ def limit_usage(profile: LimitProfile, state: PortfolioState, market: MarketView
     return out
 
 
-def _figures(state: PortfolioState, market: MarketView, cache: dict | None
+def _figures(state: PortfolioState, market: MarketView, cache: dict | None, greeks: dict | None, solve: bool
              ) -> tuple[BookFigures | None, list[tuple[float, float]]]:
     """The book's figures and each open trade's (delta, vega) in dollars; (None, NaNs) when it cannot be valued."""
     held = state.held()
     contracts = sorted((c for c, q in held.items() if q), key=str)
     if not contracts:
         return book_figures(held, {}, {}), [(0.0, 0.0) for _ in state.trades]
-    try:
-        mkt = view_market(market, {underlying_of(c.root) for c in contracts}, cache)
-        greeks = contract_greeks(contracts, mkt)
-    except ValueError:  # a held contract's chain is missing or does not list it: unknown, not zero
-        return None, [(math.nan, math.nan) for _ in state.trades]
+    unknown = [(math.nan, math.nan) for _ in state.trades]
+    spots: dict[str, float] = {}
+    for u in {underlying_of(c.root) for c in contracts}:
+        snap = market.snapshot(u)
+        if snap is None:  # a held contract's chain is missing: unknown, not zero
+            return None, unknown
+        spots[u] = float(snap.underlying_price)
+    if greeks is None or any(c not in greeks for c in contracts):
+        if not solve:  # no greek limit to show: counts, concentration and notional need no IV solve
+            greeks = dict.fromkeys(contracts, (math.nan,) * 4)
+        else:
+            try:
+                greeks = usage_greeks(contracts, market, cache)
+            except ValueError:  # a held contract the chain does not list: unknown, not zero
+                return None, unknown
     per_trade = []
     for trade in state.trades:
         delta = vega = 0.0
@@ -143,7 +179,7 @@ def _figures(state: PortfolioState, market: MarketView, cache: dict | None
                 g = greeks[leg.contract]
                 delta, vega = delta + q * g[0], vega + q * g[2]
         per_trade.append((delta, vega))
-    return book_figures(held, greeks, spots_of(mkt)), per_trade
+    return book_figures(held, greeks, spots), per_trade
 
 
 def _trade_risk(trade: object) -> float:

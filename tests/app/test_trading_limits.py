@@ -104,3 +104,21 @@ def test_the_breaker_cancels_refuses_entries_and_closes_all(qapp, tmp_path, mark
     finally:
         session.close()
         store.close()
+
+
+def test_a_working_entry_counts_so_a_second_one_cannot_slip_through_before_it_fills(qapp, tmp_path, market):
+    session, store = session_on(tmp_path / "pending.sqlite")
+    try:
+        drive(session, market)
+        first = sample_vertical(session.market)
+        first = dataclasses.replace(first, limit=first.limit + 0.50)  # rests: nothing fills yet
+        assert session.place(first).verdict.ok and _status(session, first.ref) is OrderStatus.SUBMITTED
+        second = session.place(sample_vertical(session.market))
+        assert second.verdict.message == ("refused by limits: max_open_trades 1: post-trade 2 open trades; "
+                                          "max_new_trades_per_day 1: post-trade 2 trades opened today")
+        assert session.modify(first.ref, limit=first.limit - 0.05).ok  # the working order itself is not doubled
+        session.cancel(first.ref)
+        assert session.place(sample_vertical(session.market)).verdict.ok  # cancelled: the slot is free again
+    finally:
+        session.close()
+        store.close()

@@ -79,7 +79,7 @@ def test_breaker_trips_once_refuses_entries_until_the_next_session_and_survives_
     closing = put_credit_spread(side=Side.BUY, intent=Intent.CLOSE, trade_id=1, limit=4.40)
     assert guard(closing, view) == []  # closing is never refused by the breaker (nor the loss limit)
     restarted = guard_on(store, view)
-    assert [f.check for f in restarted(opening, view)][0] == "circuit breaker"
+    assert next(f.check for f in restarted(opening, view)) == "circuit breaker"
     view.advance(86_400)  # the next session: a new day, a new P&L
     assert restarted(replace(opening), view) == []
     assert restarted.update(portfolio(view, 0.0)).trip is None
@@ -104,3 +104,29 @@ def test_close_all_setting_reads_risk_state(store, view):
     assert guard.close_all_on_trip is False
     guard.risk_repo.put("close_all_on_breaker", "1", view.clock)
     assert guard.close_all_on_trip is True
+
+
+def test_update_without_revalue_reuses_the_last_greeks_and_counts_stay_current(store, view):
+    from spx_core.domain import Root
+    from spx_core.portfolio.trades import Trade
+    from spx_core.strategies.structure import Leg
+    from tests.execution.gate_market import DAY, contract
+
+    trade = Trade(id=1, name="v", kind="vertical", legs=(Leg(contract(4700), -1), Leg(contract(4675), 1)),
+                  quantity=1, opened_quantity=1, side=Side.SELL, open_price=4.20)
+    guard = guard_on(store, view, LimitProfile("delta", max_delta=1e6, max_open_trades=5))
+
+    def use(revalue=True, trades=(trade,)):
+        status = guard.update(replace_ns(portfolio(view, 0.0), trades=trades), revalue=revalue)
+        return {u.name: u.value for u in status.usage}
+
+    first = use()
+    view.move({(Root.SPXW, DAY, 4700, "P"): (12.00, 12.20)})  # a new chain: the short put's IV and delta move
+    kept = use(revalue=False)
+    assert kept["max_delta"] == first["max_delta"]
+    assert use(revalue=False, trades=())["max_open_trades"] == 0  # counts are never stale
+    assert use()["max_delta"] != pytest.approx(first["max_delta"], rel=1e-6)
+
+
+def replace_ns(ns, **changes):
+    return SimpleNamespace(**{**vars(ns), **changes})

@@ -13,6 +13,7 @@ from spx_core.portfolio.decisions import TradeDecision
 from spx_core.risk.state import portfolio_state
 from spx_core.storage import Store
 from spx_core.storage.orders_repo import OrderRepository, et_day_start_ns
+from spx_core.strategies.structure import Leg
 from tests.storage.orders_factory import SEC, T0, filled_events, vertical
 
 DAY = 86_400 * SEC
@@ -74,3 +75,17 @@ def test_given_trades_and_decisions_are_used_instead_of_the_store(repo):
     _book(repo)
     state = portfolio_state(repo, account=None, day_start_ns=TODAY, trades=(), decisions=())
     assert state.trades == () and state.stops_today == 0 and state.trades_opened_today == 0
+
+
+def test_working_opening_orders_count_as_the_trades_they_will_open(repo):
+    _book(repo)
+    resting = vertical("D", short=5200.0, long=5175.0, quantity=3, created_ns=T0 + 120 * SEC)
+    repo.add_order(resting)
+    extending = vertical("E", quantity=1, trade_id=2, created_ns=T0 + 130 * SEC)  # adds to trade 2: no new trade
+    repo.add_order(extending)
+    working = repo.orders(working_only=True)
+    state = portfolio_state(repo, account=None, day_start_ns=TODAY, pending=working)
+    assert [t.id for t in state.trades] == [1, 2, -1] and state.trades_opened_today == 2
+    pending = state.trades[-1]
+    assert pending.quantity == 3 and pending.legs == tuple(Leg(leg.contract, -leg.ratio) for leg in resting.legs)
+    assert state.held()[pending.legs[0].contract] == -3

@@ -13,7 +13,12 @@ from spx_core.risk.breaker import BreakerTrip
 from spx_core.risk.profiles import PROFILES, LimitProfile
 from spx_core.storage import Store
 from spx_core.storage import schema as t
-from spx_core.storage.risk_repo import ProfileError, RiskRepository, profile_from_json, profile_to_json
+from spx_core.storage.risk_repo import (
+    ProfileError,
+    RiskRepository,
+    profile_from_json,
+    profile_to_json,
+)
 
 NOW = 1_709_562_600_000_000_000
 DAY = 1_709_528_400_000_000_000
