@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "spx_core.cli.numerics_commands",  # greeks, surface
     "spx_core.cli.scan_command",  # scan
     "spx_core.cli.orders_commands",  # orders, positions
+    "spx_core.cli.risk_commands",  # risk, decisions
 )
 
 

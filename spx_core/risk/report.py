@@ -18,19 +18,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from spx_core.domain.contracts import OptionContract
 from spx_core.pricing import black76
-from spx_core.risk.greeks import Book, GreekReport, LegInputs, gather_legs, portfolio_greeks
+from spx_core.risk.greeks import (
+    Book,
+    GreekReport,
+    LegInputs,
+    gather_legs,
+    portfolio_greeks,
+)
 from spx_core.risk.history import ReturnHistory
-from spx_core.risk.scenarios import ScenarioGrid, named_scenarios, spot_vol_matrix, stress
+from spx_core.risk.scenarios import (
+    ScenarioGrid,
+    named_scenarios,
+    spot_vol_matrix,
+    stress,
+)
 from spx_core.risk.var import VarFigures, historical_var, parametric_var
 from spx_core.strategies.market import Market
 from spx_core.strategies.structure import PRICE_SCALE
 
-__all__ = ["CURVE_PCTS", "FRESH_DAYS", "RiskReport", "merge_books", "risk_report", "what_if_report"]
+__all__ = ["CURVE_PCTS", "FRESH_DAYS", "RiskReport", "merge_books", "order_legs", "risk_report", "what_if_report"]
 
 #: The history's last VIX stands for today's only when it is at most this many calendar days old.
 FRESH_DAYS = 7
@@ -88,6 +100,11 @@ def what_if_report(legs: Book, order_legs: Book, market: Market, history: Return
     level = before.vix if math.isfinite(before.vix) else None
     after = risk_report(merge_books(legs, order_legs), market, history, vix=level, spy_beta=spy_beta)
     return before, after
+
+
+def order_legs(request: Any) -> list[tuple[OptionContract, int]]:
+    """The signed contracts an order request adds to the book (all its units; + = bought): the what-if's legs."""
+    return [(leg.contract, request.leg_quantity(i)) for i, leg in enumerate(request.legs)]
 
 
 def merge_books(*books: Book) -> list[tuple[OptionContract, int]]:

@@ -42,8 +42,16 @@ from spx_core.risk.history import ReturnHistory
 from spx_core.risk.scenarios import MIN_SCALE_DAYS, ScenarioGrid, stress
 from spx_core.strategies.market import Market
 
-__all__ = ["CONFIDENCES", "VarFigures", "history_grid", "historical_pnl", "historical_var", "parametric_moments",
-           "parametric_var", "var_es"]
+__all__ = [
+    "CONFIDENCES",
+    "VarFigures",
+    "historical_pnl",
+    "historical_var",
+    "history_grid",
+    "parametric_moments",
+    "parametric_var",
+    "var_es",
+]
 
 CONFIDENCES = (0.95, 0.99)
 HISTORICAL = "historical (full revaluation)"
@@ -96,7 +104,7 @@ def historical_var(legs: Book | LegInputs, market: Market | None, history: Retur
 
 def _figures(pnl: np.ndarray, method: str) -> VarFigures:
     (v95, e95), (v99, e99) = (var_es(pnl, p) for p in CONFIDENCES)
-    return VarFigures(v95, e95, v99, e99, method, int(len(pnl)))
+    return VarFigures(v95, e95, v99, e99, method, len(pnl))
 
 
 def parametric_moments(legs: Book | LegInputs, market: Market | None, history: ReturnHistory, *,
@@ -142,7 +150,7 @@ def parametric_var(legs: Book | LegInputs, market: Market | None, history: Retur
     figures: list[float] = []
     for p in CONFIDENCES:
         figures += _cornish_fisher(mean, sd, skew, kurt, 1.0 - p)
-    return VarFigures(*figures, PARAMETRIC, int(len(history)))
+    return VarFigures(*figures, PARAMETRIC, len(history))
 
 
 def _cornish_fisher(mean: float, sd: float, skew: float, kurt: float, alpha: float) -> list[float]:
