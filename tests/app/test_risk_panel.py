@@ -202,6 +202,9 @@ def test_after_a_paper_fill_the_panel_shows_the_books_greeks_and_stresses(live, 
     cells = np.array([[hm.value(r, c) for c in range(hm.columnCount())] for r in range(hm.rowCount())])
     np.testing.assert_allclose(cells, expected, rtol=0, atol=1e-9)
     trade = session.portfolio.open_trades[0]
+    for name, _ in GREEK_COLUMNS:  # the trades' greeks add up to the book's (one trade holds it all)
+        assert sum(getattr(t, name) for t in result.by_trade.values()) == pytest.approx(getattr(want, name),
+                                                                                       abs=1e-9, rel=0)
     label = f"#{trade.id} {trade.name.split(' ', 2)[2]}"  # "SPXW 2024-03-15 " left out: the expiry row says it
     assert any(m.data(m.index(r, 0)) == label for r in range(m.rowCount())), label
     assert panel.self_test_status()[0] and panel.status_label.text().startswith("2 positions")
@@ -236,6 +239,7 @@ def test_the_job_runs_off_the_gui_thread_one_at_a_time(live, qtbot, monkeypatch)
     # three newer books while the job runs: they replace each other, only the newest is computed next
     for n in (1, 2, 3):
         panel.set_portfolio(_with_positions(session.portfolio, n))
+        assert panel.status_label.text() == "computing…"
     qtbot.waitUntil(lambda: len(books) >= started + 1, timeout=5_000)
     qtbot.wait(600)
     timer.stop()
