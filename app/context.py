@@ -177,3 +177,19 @@ class AppContext(QObject):
     def trade_contract(self, contract: OptionContract, side: str = "buy") -> None:
         """Open the order ticket on one contract; ``side`` "buy" or "sell" (``Side`` values)."""
         self.contract_traded.emit(contract, str(side))
+
+    # --- alerts and automation (issue 10) ----------------------------------------------------------------------
+    # Events: ops_changed(OpsSession | None): the window's alerts/automation service started, switched or stopped
+    #         (it follows the trading session: one per order service).
+    ops_changed = Signal(object)
+    _ops = None
+
+    @property
+    def ops(self):  # -> app.ops_session.OpsSession | None (untyped: context must not import it)
+        """The alerts and automation service of this window; None while there is no order service."""
+        return self._ops
+
+    def set_ops(self, ops: object) -> None:
+        if ops is not self._ops:
+            self._ops = ops
+            self.ops_changed.emit(ops)

@@ -21,6 +21,8 @@ from qasync import asyncSlot
 
 from app.context import AppContext
 from app.feed import Feed
+from app.panels.alerts_panel import AlertsPanel
+from app.panels.automation_panel import AutomationPanel
 from app.panels.base import LivePanel
 from app.panels.blotter_panel import BlotterPanel
 from app.panels.builder_panel import BuilderPanel
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MainWindow", "PanelSpec", "PANELS", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
-LAYOUT_VERSION = 5
+LAYOUT_VERSION = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,8 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("positions", "Positions", PositionsPanel, tab_with="chain"),
     PanelSpec("blotter", "Orders", BlotterPanel, tab_with="chain"),
     PanelSpec("risk", "Risk", RiskPanel, tab_with="chain"),  # portfolio & risk, beside the positions it sums up
+    PanelSpec("alerts", "Alerts", AlertsPanel, tab_with="chain"),  # beside the orders: a rejection shows in both
+    PanelSpec("automation", "Automation", AutomationPanel, tab_with="chain"),  # strategies, decisions, summary
 )
 
 
@@ -191,6 +195,15 @@ class MainWindow(QMainWindow):
         self.panels[spec.key] = panel
         return panel
 
+    def show_dock(self, key: str) -> bool:
+        """Bring panel ``key``'s dock forward (shown, its tab in front); False when no such panel."""
+        dock = self.docks.get(key)
+        if dock is None:
+            return False
+        dock.show()
+        dock.raise_()
+        return True
+
     def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
@@ -248,11 +261,44 @@ class MainWindow(QMainWindow):
         if self.feed.last_batch is not None:
             session.on_batch(self.feed.last_batch)
         self.context.set_trading(session)
+        self._start_ops(session, store)
+
+    def _start_ops(self, session: Any, store: Store) -> None:
+        """Alerts and automation on the trading session (same store); a failure is one status line."""
+        from app.ops_session import OpsSession
+
+        try:
+            ops = OpsSession(session, store, self.settings, fits=self.context.fits, stage=self.context.request_order,
+                             market_state=lambda: self.context.market_state, expects_data=self._expects_data,
+                             parent=self)
+        except Exception as exc:
+            log.exception("cannot start alerts and automation")
+            self.status.showMessage(f"Alerts and automation unavailable: {exc}", 15_000)
+            return
+        self.feed.batch.connect(ops.on_batch)
+        ops.alerts_changed.connect(self.status.set_alerts)
+        self.settings_changed.connect(ops.apply_settings)
+        self.status.set_alerts(ops.recent())
+        self.context.set_ops(ops)
+
+    def _expects_data(self) -> bool:
+        """Data silence is trouble: a live source (not a replay, whose quiet spells are the data's) that runs."""
+        src = self.feed.source
+        return (src is not None and src.status.state is SourceState.RUNNING
+                and self.feed.kind is not SourceKind.REPLAY)
 
     def stop_trading(self) -> None:
         session = self.context.trading
         if session is None:
             return
+        ops = self.context.ops
+        if ops is not None:
+            self.feed.batch.disconnect(ops.on_batch)
+            self.settings_changed.disconnect(ops.apply_settings)
+            self.context.set_ops(None)
+            self.status.set_alerts(None)
+            ops.close()
+            ops.deleteLater()
         self.feed.batch.disconnect(session.on_batch)
         self.context.set_trading(None)
         session.close()
@@ -395,6 +441,7 @@ class MainWindow(QMainWindow):
         self.toolbar.seek_requested.connect(self._seek)
         self.context.settings_requested.connect(self.apply_settings)
         self.context.trading_changed.connect(self.status.set_trading)
+        self.status.alerts_clicked.connect(lambda: self.show_dock("alerts"))
         self.toolbar.sessions_wanted.connect(self._on_sessions_wanted)
         self.toolbar.skip_gaps_toggled.connect(self._set_skip_gaps)
         if "market" in self.panels:  # the market state is app-wide: the scanner's entry gate reads it

@@ -5,7 +5,8 @@ panel computes nothing and is reported as not checked) and that no error was rep
 
 Then it trades on paper as a user would (:mod:`app.self_test_trading`): a 1-lot SPXW put credit vertical at
 the natural price placed through the window's TradingSession, filled, seen in the blotter and as a trade in
-the positions panel, closed, and seen flat.
+the positions panel, closed, and seen flat. Last, alerts and automation (:mod:`app.self_test_ops`): a refused order
+raises an alert that is listed, and a preset strategy in manual mode decides on the current snapshot.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ __all__ = ["run_self_test"]
 
 #: Seconds the paper round trip (place, fill, see, close, see flat) may take beyond the panels' wait.
 TRADING_SECONDS = 20.0
+#: Seconds the alert (a refused order raised, listed) and automation (a decision stored, shown) checks may take.
+OPS_SECONDS = 20.0
 
 
 async def run_self_test(window: MainWindow, seconds: float, reporter: ErrorReporter) -> int:
@@ -50,6 +53,9 @@ async def run_self_test(window: MainWindow, seconds: float, reporter: ErrorRepor
     from app.self_test_trading import run_trading_check
 
     checks.update(await run_trading_check(window, TRADING_SECONDS))
+    from app.self_test_ops import run_ops_checks
+
+    checks.update(await run_ops_checks(window, OPS_SECONDS))
     for name, (ok, message) in checks.items():
         print(f"{'PASS' if ok else 'FAIL'} {name}: {message}", flush=True)
     failed = [name for name, (ok, _) in checks.items() if not ok]

@@ -18,7 +18,8 @@ from spx_core.path_checks import DataPathError, PathOrigin, check_database_path
 from spx_core.paths import data_dir
 
 __all__ = ["AppSettings", "SettingsError", "load_settings", "load_settings_with_notes", "save_settings", "qsettings",
-           "THEMES", "SPEEDS", "SETTINGS_DB", "BROKERS", "FILL_MODELS"]
+           "THEMES", "SPEEDS", "SETTINGS_DB", "BROKERS", "FILL_MODELS",
+           "ALERT_SEVERITIES"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ BROKERS = ("paper", "ib")
 #: Paper fill models (``spx_core.execution.fill_model.FillModel.mode``): cross at the natural price, fill at
 #: mid, or at mid -/+ ``fill_offset`` of the package spread against us.
 FILL_MODELS = ("natural", "mid", "mid_offset")
+#: Alert severities, least to most severe (``spx_core.risk.alerts.Severity`` values): the e-mail/webhook threshold.
+ALERT_SEVERITIES = ("info", "warning", "critical")
 
 
 class SettingsError(ValueError):
@@ -64,6 +67,11 @@ class AppSettings:
         ib_account: the IB account orders go to ("" = the one TWS manages).
         ib_live_enabled / ib_live_confirmation: live trading needs both the switch on and the confirmation
             ``spx_core.execution.ib.LIVE_CONFIRMATION`` typed exactly; otherwise a live port or account is refused.
+        alert_sound / alert_desktop: a new alert beeps / shows a desktop notification (system tray).
+        alert_webhook_url: POST each alert there as JSON ("" = no webhook; http:// or https://).
+        alert_smtp_host / _port / _user / _from / _to / _tls: e-mail each alert ("" host = no e-mail); the SMTP
+            password is kept in the system keyring, never in this file.
+        alert_min_severity: the least severity sent by webhook / e-mail (one of :data:`ALERT_SEVERITIES`).
         close_all_on_breaker: when the circuit breaker trips, also send closing orders for every open trade
             (working orders are always cancelled); written to the database's risk_state for the guard.
     """
@@ -85,6 +93,16 @@ class AppSettings:
     ib_account: str = ""
     ib_live_enabled: bool = False
     ib_live_confirmation: str = ""
+    alert_sound: bool = True
+    alert_desktop: bool = True
+    alert_webhook_url: str = ""
+    alert_smtp_host: str = ""
+    alert_smtp_port: int = 587
+    alert_smtp_user: str = ""
+    alert_smtp_from: str = ""
+    alert_smtp_to: str = ""
+    alert_smtp_tls: bool = True
+    alert_min_severity: str = "warning"
     close_all_on_breaker: bool = False
 
     def __post_init__(self) -> None:
@@ -101,6 +119,7 @@ class AppSettings:
         if self.theme not in THEMES:
             raise SettingsError(f"theme {self.theme!r} must be one of {THEMES}")
         self._check_trading()
+        self._check_alerts()
         if self.db_path:
             try:  # refused here, the settings dialog shows the reason instead of the app failing later
                 check_database_path(Path(self.db_path).expanduser(), SETTINGS_DB, must_exist=False)
@@ -125,6 +144,20 @@ class AppSettings:
             raise SettingsError(f"IB port {self.ib_port} is not a TCP port; TWS paper listens on 7497")
         if self.ib_client_id < 0:
             raise SettingsError(f"IB client id {self.ib_client_id} must be >= 0")
+
+    def _check_alerts(self) -> None:
+        if self.alert_min_severity not in ALERT_SEVERITIES:
+            raise SettingsError(f"alert severity {self.alert_min_severity!r} must be one of "
+                                f"{', '.join(ALERT_SEVERITIES)}")
+        url = self.alert_webhook_url.strip()
+        if url and not url.lower().startswith(("http://", "https://")):
+            raise SettingsError(f"alert webhook {url!r} must start with http:// or https:// (or be empty)")
+        if not 0 < self.alert_smtp_port < 65536:
+            raise SettingsError(f"SMTP port {self.alert_smtp_port} is not a TCP port; 587 is the usual one")
+        if self.alert_smtp_host.strip() and not self.alert_smtp_to.strip():
+            raise SettingsError("alert e-mail needs a recipient: fill in \"To\" or clear the SMTP host")
+        if self.alert_smtp_host.strip() and not (self.alert_smtp_from.strip() or self.alert_smtp_user.strip()):
+            raise SettingsError("alert e-mail needs a sender: fill in \"From\" or the SMTP user")
 
     @property
     def chain_fields(self) -> list[ChainField]:

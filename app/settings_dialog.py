@@ -1,5 +1,6 @@
 """Settings dialog: database, simulator seed and speed, strike window, visible chain columns, theme, and where
-orders go (broker; the paper account's cash, fill model and latency; TWS / IB Gateway and the live switch)."""
+orders go (broker; the paper account's cash, fill model and latency; TWS / IB Gateway and the live switch), and
+where alerts go (:class:`~app.alert_settings_form.AlertSettingsForm`, beside the rest)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.alert_settings_form import AlertSettingsForm
 from app.models.chain_data import VISIBLE_FIELDS
 from app.settings import (
     BROKERS,
@@ -86,7 +88,11 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        self.alerts = AlertSettingsForm(settings)
+        columns = QHBoxLayout()  # side by side: one column of every row would not fit a 720 px screen
+        columns.addLayout(form, 3)
+        columns.addWidget(self.alerts, 2)
+        layout.addLayout(columns)
         layout.addWidget(self.note)
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
@@ -174,6 +180,7 @@ class SettingsDialog(QDialog):
             ib_host=self.ib_host_edit.text().strip(), ib_port=self.ib_port_spin.value(),
             ib_client_id=self.ib_client_spin.value(), ib_account=self.ib_account_edit.text().strip(),
             ib_live_enabled=self.live_check.isChecked(), ib_live_confirmation=self.live_edit.text(),
+            **self.alerts.changes(),
             close_all_on_breaker=self.close_all_check.isChecked())
 
     def accept(self) -> None:
@@ -182,4 +189,14 @@ class SettingsDialog(QDialog):
         except SettingsError as exc:
             self.error_label.setText(str(exc))
             return
+        try:
+            self.alerts.store_password()
+        except Exception as exc:  # no usable keyring: say so; the other settings are not applied either
+            self.error_label.setText(f"SMTP password not stored: {exc}; clear the field or set up a keyring")
+            return
+        self.alerts.close_notifier()
         super().accept()
+
+    def reject(self) -> None:
+        self.alerts.close_notifier()
+        super().reject()

@@ -10,6 +10,9 @@ A tripped circuit breaker shows as a red "BREAKER: <reason>" label until the nex
 
 The account is shown at all times ("Paper · PAPER", "IB paper · DU123456"); a live account is red
 (``live`` property), so real money is never mistaken for paper.
+
+The alert indicator counts the open (unacknowledged) alerts, coloured by the worst of them and naming it
+("2 alerts ▲ WARNING"), so the colour is never the only cue.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from spx_core.domain.calendar import ET, UTC
@@ -37,7 +41,24 @@ STALE_AFTER_SECONDS = 5.0
 NOTICE_MS = 15_000
 
 
+class _ClickLabel(QLabel):
+    """A label that says when it is clicked (the alert count opens the Alerts panel)."""
+
+    clicked = Signal()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mousePressEvent(event)
+
+
 class TerminalStatusBar(QStatusBar):
+    """See the module docstring.
+
+    Events: alerts_clicked(): the user clicked the alert count (the window brings the Alerts panel forward).
+    """
+
+    alerts_clicked = Signal()
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.source_label = QLabel("Source: -")
@@ -47,6 +68,10 @@ class TerminalStatusBar(QStatusBar):
         self.account_label = QLabel("Orders: not connected")
         self.account_label.setObjectName("account_status")
         self.account_label.setToolTip("where orders go: the broker and its account id (red: live trading)")
+        self.alert_label = _ClickLabel("Alerts: -")
+        self.alert_label.clicked.connect(self.alerts_clicked)
+        self.alert_label.setObjectName("alert_status")
+        self.alert_label.setToolTip("open (unacknowledged) alerts and the worst of them; click for the Alerts panel")
         self.breaker_label = QLabel()  # shown only while the circuit breaker holds: red, with its reason
         self.breaker_label.setObjectName("breaker_status")
         self.breaker_label.setStyleSheet("color: white; background: #d70015; font-weight: bold; padding: 0 6px;")
@@ -54,7 +79,7 @@ class TerminalStatusBar(QStatusBar):
         self.addPermanentWidget(self.breaker_label)
         for w in (self.source_label, self.state_label):
             self.addWidget(w)
-        for w in (self.age_label, self.session_label, self.account_label):
+        for w in (self.alert_label, self.age_label, self.session_label, self.account_label):
             self.addPermanentWidget(w)
         self.state_label.setToolTip("data source state, its speed and the market time of the data (US/Eastern)")
         self.age_label.setToolTip("how long ago (wall time) the latest chain arrived")
@@ -102,6 +127,27 @@ class TerminalStatusBar(QStatusBar):
         self._set_prop(self.account_label, "live", "true" if live else "false")
         # red without relying on the theme's style sheet: a live account must never look like paper
         self.account_label.setStyleSheet("color: #ff3b30; font-weight: bold;" if live else "")
+
+    def set_alerts(self, alerts: object) -> None:
+        """Show the open alerts among ``alerts`` (``spx_core.risk.alerts.Alert``s; None: no alert service)."""
+        from app.models.alerts_model import SEVERITY_COLORS, severity_text, worst_severity
+
+        if alerts is None:
+            self.alert_label.setText("Alerts: -")
+            self.alert_label.setStyleSheet("")
+            self._set_prop(self.alert_label, "severity", "")
+            return
+        open_alerts = [a for a in alerts if a.acknowledged_ns is None]
+        worst = worst_severity(open_alerts)
+        if worst is None:
+            self.alert_label.setText("Alerts: none open")
+            self.alert_label.setStyleSheet("")
+        else:
+            n = len(open_alerts)
+            self.alert_label.setText(f"{n} alert{'s' if n != 1 else ''} {severity_text(worst)}")
+            # coloured without relying on the theme's style sheet (as the live account)
+            self.alert_label.setStyleSheet(f"color: {SEVERITY_COLORS[worst]}; font-weight: bold;")
+        self._set_prop(self.alert_label, "severity", worst or "")
 
     def set_risk(self, status: object | None) -> None:
         """The circuit breaker from a ``GuardStatus`` (None: no trading): a red BREAKER label while it holds."""

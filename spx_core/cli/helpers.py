@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["UsageError", "CommandFailed", "DbAccess", "command", "add_db_option", "add_snapshot_option",
+__all__ = ["LatestSnapshots", "UsageError", "CommandFailed", "DbAccess", "command", "add_db_option", "add_snapshot_option",
            "open_store", "output_file", "describe_failure", "parse_iso_time", "PROG"]
 
 PROG = "spx-data"
@@ -290,3 +290,24 @@ def output_file(target: str, *, option: str = "--csv") -> Iterator[TextIO]:
             # name the target, not the temporary file (nor the database the wrapper would guess)
             raise CommandFailed(f"cannot write {option} {path}: {_os_reason(exc)}") from None
         raise
+
+
+class LatestSnapshots:
+    """A MarketView over the latest stored snapshot of each underlying (loaded on first use); ``infos`` keeps
+    each loaded one's SnapshotInfo (id, time) for the reports that cite it."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._snaps: dict[str, Any] = {}
+        self.infos: dict[str, Any] = {}
+
+    def now_ns(self) -> int:
+        return max((s.time_ns for s in self._snaps.values() if s is not None), default=0)
+
+    def snapshot(self, underlying: str) -> Any:
+        if underlying not in self._snaps:
+            infos = self._store.list_snapshots(underlying=underlying)
+            self._snaps[underlying] = self._store.load_snapshot(infos[-1].id) if infos else None
+            if infos:
+                self.infos[underlying] = infos[-1]
+        return self._snaps[underlying]

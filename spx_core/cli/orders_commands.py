@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from spx_core.cli.helpers import DbAccess, add_db_option, command, open_store
+from spx_core.cli.helpers import DbAccess, LatestSnapshots, add_db_option, command, open_store
 
 __all__ = ["register", "cmd_orders", "cmd_positions", "orders_payload", "positions_payload", "load_marked_positions"]
 
@@ -132,22 +132,6 @@ cmd_orders = command(_orders, db=DbAccess.READ)
 
 
 # --- positions --------------------------------------------------------------------------------------------
-class _LatestSnapshots:
-    """A MarketView over the latest stored snapshot of each underlying (loaded on first use)."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-        self._snaps: dict[str, Any] = {}
-
-    def now_ns(self) -> int:
-        return max((s.time_ns for s in self._snaps.values() if s is not None), default=0)
-
-    def snapshot(self, underlying: str) -> Any:
-        if underlying not in self._snaps:
-            infos = self._store.list_snapshots(underlying=underlying)
-            self._snaps[underlying] = self._store.load_snapshot(infos[-1].id) if infos else None
-        return self._snaps[underlying]
-
 
 def positions_payload(positions: Sequence[Any]) -> dict[str, Any]:
     """The ``positions --json`` document for marked positions (see the module docstring)."""
@@ -167,7 +151,7 @@ def load_marked_positions(store: Any) -> list[Any]:
         return []
     day_start = et_day_start_ns(max(p.updated_ns for p in every))
     shown = [p for p in every if p.is_open or p.updated_ns >= day_start]
-    marks = marks_from_view(_LatestSnapshots(store), [p.contract for p in shown])
+    marks = marks_from_view(LatestSnapshots(store), [p.contract for p in shown])
     return [p.with_mark(marks.get(p.contract)) for p in shown]
 
 

@@ -46,6 +46,7 @@ from typing import Any
 
 from spx_core.cli.helpers import (
     DbAccess,
+    LatestSnapshots,
     UsageError,
     add_db_option,
     command,
@@ -75,27 +76,7 @@ def register(subparsers: Any) -> None:
 
 
 # --- risk ---------------------------------------------------------------------------------------------------
-class _LatestSnapshots:
-    """A MarketView over the latest stored snapshot of each underlying (loaded on first use), ids kept."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-        self._snaps: dict[str, Any] = {}
-        self.infos: dict[str, Any] = {}
-
-    def now_ns(self) -> int:
-        return max((s.time_ns for s in self._snaps.values() if s is not None), default=0)
-
-    def snapshot(self, underlying: str) -> Any:
-        if underlying not in self._snaps:
-            infos = self._store.list_snapshots(underlying=underlying)
-            self._snaps[underlying] = self._store.load_snapshot(infos[-1].id) if infos else None
-            if infos:
-                self.infos[underlying] = infos[-1]
-        return self._snaps[underlying]
-
-
-def _valued_book(store: Any, view: _LatestSnapshots, positions: list[Any], cache: dict) -> tuple[list, Any, list]:
+def _valued_book(store: Any, view: LatestSnapshots, positions: list[Any], cache: dict) -> tuple[list, Any, list]:
     """(legs listed in their latest snapshot, the Market of those snapshots, notes on the legs left out)."""
     from spx_core.risk.greeks import book_of
     from spx_core.risk.limits import view_market
@@ -142,7 +123,7 @@ def _with_surfaces(market: Any, legs: list, notes: list[str]) -> Any:
     return Market.of(*(ch.civ for ch in market.chains.values()), surfaces=surfaces)
 
 
-def _limits(store: Any, repo: Any, view: _LatestSnapshots, starting_cash: float | None, now_ns: int, cache: dict
+def _limits(store: Any, repo: Any, view: LatestSnapshots, starting_cash: float | None, now_ns: int, cache: dict
             ) -> tuple[Any, list[Any], list[str]]:
     from spx_core.risk.state import portfolio_state
     from spx_core.risk.usage import limit_usage
@@ -173,7 +154,7 @@ def _risk(args: argparse.Namespace) -> int:
     store = open_store(args.db_path, create=False)
     try:
         repo = OrderRepository(store)
-        view = _LatestSnapshots(store)
+        view = LatestSnapshots(store)
         cache: dict = {}
         open_positions = [p for p in repo.positions() if p.is_open]
         legs, market, notes = _valued_book(store, view, open_positions, cache)

@@ -50,23 +50,13 @@ from spx_core.execution.broker import MarketView
 from spx_core.execution.hours import market_open
 from spx_core.execution.orders import OrderState
 from spx_core.risk.alerts import AlertDraft, Severity
+from spx_core.risk.usage import LimitUse
 from spx_core.strategies.structure import Leg
 
 __all__ = ["AlertEngine", "AlertInputs", "AlertSettings", "AlertSettingsError"]
 
 _NS = 1_000_000_000
 _SEEN_REJECTIONS = 10_000  # refs remembered so a rejection handed in twice is raised once (bounded memory)
-
-
-class LimitUseLike(Protocol):
-    """What the limit rules read of a :class:`spx_core.risk.usage.LimitUse`."""
-
-    name: str
-    label: str
-    value: float
-    limit: float
-    pct: float
-    unit: str
 
 
 class TradeLike(Protocol):
@@ -165,7 +155,7 @@ class AlertInputs:
     """
 
     now_ns: int
-    usage: Sequence[LimitUseLike] = ()
+    usage: Sequence[LimitUse] = ()
     trades: Sequence[TradeLike] = ()
     spots: Mapping[str, float] = field(default_factory=dict)
     market: MarketView | None = None

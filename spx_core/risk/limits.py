@@ -255,10 +255,11 @@ class RiskLimits:
         mult = request.legs[0].contract.multiplier
         edge = request.side.sign * (price - quote.mid) * mult * request.quantity  # paid over mid: lost at once
         day_pnl = state.day_pnl - (edge if math.isfinite(edge) and edge > 0 else 0.0)
-        loss = max(0.0, -day_pnl)
+        loss = max(0.0, -day_pnl) if math.isfinite(day_pnl) else math.nan
         net_liq = state.net_liq
-        if p.max_daily_loss is not None and loss >= p.max_daily_loss - _EPS:
-            out.append(_fail("max_daily_loss", p.max_daily_loss, f"day loss {_usd(loss)}"))
+        if p.max_daily_loss is not None and not loss < p.max_daily_loss - _EPS:  # unknown (a leg unmarked): refused
+            out.append(_fail("max_daily_loss", p.max_daily_loss, f"day loss {_usd(loss)}" if math.isfinite(loss)
+                             else "day loss unknown (a held leg has no usable mark)"))
         for name, figure in (("max_daily_loss_pct", loss),
                              ("max_daily_drawdown_pct", max(0.0, max(state.day_pnl_high, 0.0) - day_pnl))):
             limit = getattr(p, name)

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 
-__all__ = ["PROFILES", "LimitProfile", "profile"]
+__all__ = ["PROFILES", "STANDARD", "LimitProfile", "profile"]
 
 _COUNTS = ("max_open_positions", "max_open_trades", "max_new_trades_per_day", "min_entry_dte",
            "concentration_min_positions")
@@ -90,7 +90,13 @@ def _validate(name: str, value: object) -> None:
         raise ValueError(f"LimitProfile.{name} is a percentage: at most 100, got {value!r}")
 
 
+#: The profile a new account trades under: guards any account without tying it to one plan (a plan's profile is
+#: chosen in Risk > Limit profiles): the day stops at a 5% loss of net liquidation (the circuit breaker trips
+#: there), at most 25 open trades and 50 new ones a day (a runaway loop of orders is refused, a busy trader is not).
+STANDARD = "standard"
+
 PROFILES: MappingProxyType[str, LimitProfile] = MappingProxyType({p.name: p for p in (
+    LimitProfile(STANDARD, max_daily_loss_pct=5.0, max_open_trades=25, max_new_trades_per_day=50),
     LimitProfile("market making", max_open_positions=10, max_daily_loss=5_000.0, max_gamma=1_000.0,
                  max_expiry_concentration_pct=30.0, max_strike_concentration_pct=20.0, min_entry_dte=7),
     LimitProfile("credit verticals", max_open_trades=1, max_new_trades_per_day=1, stop_after_stop_loss=True),

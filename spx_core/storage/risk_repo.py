@@ -23,7 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from spx_core.risk.breaker import BreakerTrip
-from spx_core.risk.profiles import PROFILES, LimitProfile
+from spx_core.risk.profiles import PROFILES, STANDARD, LimitProfile
 from spx_core.storage import schema as t
 
 __all__ = ["ACTIVE_PROFILE_KEY", "CLOSE_ALL_KEY", "DEFAULT_PROFILE", "ProfileError", "RiskRepository",
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 ACTIVE_PROFILE_KEY = "active_limit_profile"
 #: "1": the breaker also sends closing orders for every open trade when it trips
 CLOSE_ALL_KEY = "close_all_on_breaker"
-DEFAULT_PROFILE = "credit verticals"
+DEFAULT_PROFILE = STANDARD  # a plan's profile is the user's choice, not the default
 
 
 class ProfileError(ValueError):

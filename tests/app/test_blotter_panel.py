@@ -60,7 +60,6 @@ def test_placed_order_shows_then_fills_with_fills_per_leg(setup, market, qtbot):
 
 def test_cancel_from_the_row_with_the_button_and_the_del_key(setup, market, qtbot):
     panel, session = setup
-    session.set_profile("SPX/SPY pair")  # two working entries: the default "credit verticals" allows one
     first, second = _resting(session), _resting(session)
     for r in (first, second):
         assert session.place(r).verdict.ok

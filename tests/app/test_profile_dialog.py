@@ -35,8 +35,8 @@ def _select(dialog, name):
 
 def test_lists_the_profiles_and_shows_every_field(dialog):
     texts = [dialog.profile_list.item(i).text() for i in range(dialog.profile_list.count())]
-    assert texts == [n + (ACTIVE_MARK if n == "credit verticals" else "") for n in PROFILES]
-    assert dialog.current_name() == "credit verticals"  # the active one is shown first
+    assert texts == [n + (ACTIVE_MARK if n == "standard" else "") for n in PROFILES]
+    assert dialog.current_name() == "standard"  # the active one is shown first
     assert set(dialog.edits) | {"name", "stop_after_stop_loss"} == {f.name for f in fields(LimitProfile)}
     _select(dialog, "iron condor")
     assert dialog.edits["max_delta"].text() == "200" and dialog.edits["max_open_trades"].text() == ""

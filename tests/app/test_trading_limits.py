@@ -35,7 +35,8 @@ def _use_profile(session, profile: LimitProfile) -> None:
 def test_a_limit_refuses_a_paper_order_naming_itself(qapp, tmp_path, market):
     session, store = session_on(tmp_path / "limits.sqlite")
     try:
-        assert session.guard.profile.name == "credit verticals"  # the default
+        assert session.guard.profile.name == "standard"  # the default
+        session.set_profile("credit verticals")  # one trade a day: the second vertical must be refused
         statuses = []
         session.risk_changed.connect(statuses.append)
         drive(session, market)
@@ -109,6 +110,7 @@ def test_the_breaker_cancels_refuses_entries_and_closes_all(qapp, tmp_path, mark
 def test_a_working_entry_counts_so_a_second_one_cannot_slip_through_before_it_fills(qapp, tmp_path, market):
     session, store = session_on(tmp_path / "pending.sqlite")
     try:
+        session.set_profile("credit verticals")
         drive(session, market)
         first = sample_vertical(session.market)
         first = dataclasses.replace(first, limit=first.limit + 0.50)  # rests: nothing fills yet

@@ -83,7 +83,6 @@ def test_close_request_is_the_opposite_side_of_the_trade_priced_at_the_mid(tradi
 def test_restart_restores_working_orders_positions_and_todays_pnl(qapp, tmp_path, market):
     path = tmp_path / "restart.sqlite"
     session, store = session_on(path)
-    session.set_profile("SPX/SPY pair")  # two trades today: the default "credit verticals" allows one a day
     drive(session, market)
     filled = sample_vertical(session.market)
     session.place(filled)

@@ -61,11 +61,6 @@ class _Shooter(Shooter):
         self.shots.setdefault("verdicts", {})[name] = result.verdict.message if not result.verdict.ok else "ok"
 
     def _open_trades(self) -> None:
-        from spx_core.risk.profiles import LimitProfile
-
-        # several trades in a day: the default profile ("credit verticals") allows one new trade a day
-        self.session.guard.risk_repo.save_profile(LimitProfile("screenshots", max_open_trades=10), 0)
-        self.session.set_profile("screenshots")
         self._place("first", sample_vertical(self.session.market, otm=0.02, width=25.0, source="screenshot"))
         self._place("second", sample_vertical(self.session.market, otm=0.04, width=10.0, source="screenshot"))
 

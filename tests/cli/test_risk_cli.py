@@ -204,7 +204,7 @@ def test_risk_without_history_or_positions(tmp_path):
     assert p["positions"] == [] and p["greeks"]["total"]["delta"] == 0.0
     assert p["var"] == {"history": None, "historical": None, "parametric": None}
     assert any(n.startswith("VaR/ES not computed: only 0 usable days") for n in p["notes"])
-    assert p["limits"]["profile"] == "credit verticals"  # the default active profile
+    assert p["limits"]["profile"] == "standard"  # the default active profile
     empty = tmp_path / "empty.sqlite"
     Store.open(empty).close()
     done = run_spx_data("risk", "--db", empty)

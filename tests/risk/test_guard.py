@@ -81,8 +81,9 @@ def test_breaker_trips_once_refuses_entries_until_the_next_session_and_survives_
     restarted = guard_on(store, view)
     assert next(f.check for f in restarted(opening, view)) == "circuit breaker"
     view.advance(86_400)  # the next session: a new day, a new P&L
-    assert restarted(replace(opening), view) == []
+    assert next(f.check for f in restarted(replace(opening), view)) == "max_daily_loss 1,000"  # P&L not known yet
     assert restarted.update(portfolio(view, 0.0)).trip is None
+    assert restarted(replace(opening), view) == []
 
 
 def test_the_day_pnl_high_is_tracked_for_the_drawdown_and_reset_each_day(store, view):

@@ -127,6 +127,15 @@ def test_daily_loss_and_drawdown(view):
     assert_boundary(view, req, "max_daily_drawdown_pct", 2.0, "2.00% of net liq ($2,000.00)", high)
 
 
+def test_an_unknown_day_pnl_refuses_an_opening_under_a_dollar_loss_limit(view):
+    # a held leg without a mark makes the day P&L NaN: the loss limit cannot be shown to hold, so it refuses
+    unknown = PortfolioState(trades=BOOK, net_liq=NET_LIQ, unrealized_pnl_today=math.nan)
+    [failure] = hook(unknown, max_daily_loss=1000.0)(put_credit_spread(limit=4.20), view)
+    assert str(failure) == "max_daily_loss 1,000: post-trade day loss unknown (a held leg has no usable mark)"
+    known = PortfolioState(trades=BOOK, net_liq=NET_LIQ)
+    assert hook(known, max_daily_loss=1000.0)(put_credit_spread(limit=4.20), view) == []
+
+
 def test_leverage_margin_and_position_size(view, mkt):
     req = put_credit_spread()
     lev = 4 * 100 * 4705.0 / NET_LIQ  # 2 x 4650P + 1 x 4700P + 1 x 4675P, gross, at SPX 4705
@@ -198,7 +207,7 @@ def test_the_real_gate_refuses_through_the_hook(view):
 
 
 def test_profiles():
-    assert set(PROFILES) == {"market making", "credit verticals", "iron condor", "SPX/SPY pair", "algo"}
+    assert set(PROFILES) == {"standard", "market making", "credit verticals", "iron condor", "SPX/SPY pair", "algo"}
     mm, ic = profile("market making"), profile("iron condor")
     assert (mm.max_open_positions, mm.max_daily_loss, mm.max_gamma, mm.max_expiry_concentration_pct,
             mm.max_strike_concentration_pct, mm.min_entry_dte) == (10, 5000, 1000, 30, 20, 7)
@@ -206,7 +215,7 @@ def test_profiles():
             ic.max_daily_drawdown_pct) == (30, 100, 200, 50, 500, 2)
     assert profile("algo").limits() == {"max_daily_loss_pct": 5.0, "max_leverage": 2.0,
                                         "max_position_size_pct": 25.0}
-    with pytest.raises(ValueError, match="no limit profile 'x'; choose one of: market making"):
+    with pytest.raises(ValueError, match="no limit profile 'x'; choose one of: standard, market making"):
         profile("x")
 
 

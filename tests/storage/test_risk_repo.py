@@ -92,15 +92,15 @@ def test_a_corrupt_stored_profile_is_skipped_with_one_warning(risk, store, caplo
     assert "'algo' skipped: LimitProfile.max_leverage must be a finite number > 0 or None, got 'lots'" in lines[0]
 
 
-def test_active_profile_defaults_to_credit_verticals_and_is_stored(risk, store, caplog):
-    assert risk.active_profile() == PROFILES["credit verticals"]
+def test_active_profile_defaults_to_standard_and_is_stored(risk, store, caplog):
+    assert risk.active_profile() == PROFILES["standard"]
     assert risk.set_active_profile("algo", NOW) == PROFILES["algo"]
     assert RiskRepository(store).active_profile().name == "algo"
-    with pytest.raises(ProfileError, match="no limit profile 'nope'; choose one of: market making"):
+    with pytest.raises(ProfileError, match="no limit profile 'nope'; choose one of: standard, market making"):
         risk.set_active_profile("nope", NOW)
     risk.put("active_limit_profile", "gone", NOW)  # e.g. a deleted custom profile
     with caplog.at_level(logging.WARNING):
-        assert risk.active_profile().name == "credit verticals"
+        assert risk.active_profile().name == "standard"
     assert "active limit profile 'gone' is not known" in caplog.text
 
 
