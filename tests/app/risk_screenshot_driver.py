@@ -6,8 +6,8 @@ app (``spx-terminal --source sim --seed 7 --self-test 40``). Once the window's t
 makes "SPX/SPY pair" the active limit profile, sells two SPXW put credit verticals on paper (3 and 2 lots) at the natural price and waits for the risk panel's
 report of that book. Then, for each size (1280x720, 1920x1080):
 
-* ``trading_risk_main_WxH.png``: the whole window after Reset layout with the risk tab in front;
-* ``risk_WxH.png``: the risk dock floated at the full screen size.
+* ``risk_main_W.png``: the whole window after Reset layout with the risk tab in front;
+* ``risk_W.png``: the risk dock floated at the full screen size (W = 1280 or 1920).
 
 It writes ``shots.json`` (the panel's status line, notes, rows and what each table shows, errors).
 """
@@ -80,9 +80,9 @@ class _Shooter(Shooter):
         steps: list[Step] = []
         for w, h in SIZES:
             steps += [(lambda w=w, h=h: self._resize_and_reset(w, h, self.window.docks["risk"]), PANEL_SETTLE_MS),
-                      (lambda w=w, h=h: self._grab(self.window, f"trading_risk_main_{w}x{h}.png"), 0),
+                      (lambda w=w, h=h: self._grab(self.window, f"risk_main_{w}.png"), 0),
                       (lambda w=w, h=h: self._float(w, h), PANEL_SETTLE_MS + 1000),
-                      (lambda w=w, h=h: self._grab(self.window.docks["risk"], f"risk_{w}x{h}.png"), 0),
+                      (lambda w=w, h=h: self._grab(self.window.docks["risk"], f"risk_{w}.png"), 0),
                       (lambda: self.window.docks["risk"].setFloating(False), 300)]
         return steps + [(self._report, 0)]
 

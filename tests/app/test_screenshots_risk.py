@@ -41,11 +41,11 @@ def test_risk_screenshots(driver_run):
         assert shots["var"][0][0] == "VaR 95%" and "—" not in shots["var"][0], shots["var"]
     names = []
     for w, h in SIZES:
-        main = QImage(str(out / f"trading_risk_main_{w}x{h}.png"))
+        main = QImage(str(out / f"risk_main_{w}.png"))
         assert (main.width(), main.height()) == (w, h)
-        floated = QImage(str(out / f"risk_{w}x{h}.png"))
+        floated = QImage(str(out / f"risk_{w}.png"))
         assert floated.width() >= w * 0.9 and floated.height() >= h * 0.8
         for image in (main, floated):
             assert distinct_colours(image) > 40, "screenshot is (nearly) blank"
-        names += [f"trading_risk_main_{w}x{h}", f"risk_{w}x{h}"]
+        names += [f"risk_main_{w}", f"risk_{w}"]
     update_screenshots(out / f"{name}.png" for name in names)
