@@ -38,9 +38,9 @@ __all__ = [
     "RiskInputs",
     "RiskResult",
     "book_inputs",
-    "trade_label",
     "compute_risk",
     "money",
+    "trade_label",
     "var_rows",
 ]
 
