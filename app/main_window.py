@@ -29,6 +29,7 @@ from app.panels.builder_panel import BuilderPanel
 from app.panels.chain_panel import ChainPanel
 from app.panels.market_panel import MarketPanel
 from app.panels.positions_panel import PositionsPanel
+from app.panels.risk_panel import RiskPanel
 from app.panels.scanner_panel import ScannerPanel
 from app.panels.surface_panel import SurfacePanel
 from app.panels.ticket_panel import TicketPanel
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MainWindow", "PanelSpec", "PANELS", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
-LAYOUT_VERSION = 5
+LAYOUT_VERSION = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ PANELS: tuple[PanelSpec, ...] = (
     # ~190 px (the tables are as wide as the chain; the ticket and the panel's status lines report fills)
     PanelSpec("positions", "Positions", PositionsPanel, tab_with="chain"),
     PanelSpec("blotter", "Orders", BlotterPanel, tab_with="chain"),
+    PanelSpec("risk", "Risk", RiskPanel, tab_with="chain"),  # portfolio & risk, beside the positions it sums up
     PanelSpec("alerts", "Alerts", AlertsPanel, tab_with="chain"),  # beside the orders: a rejection shows in both
     PanelSpec("automation", "Automation", AutomationPanel, tab_with="chain"),  # strategies, decisions, summary
 )

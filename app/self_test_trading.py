@@ -1,7 +1,8 @@
 """The self-test's paper round trip, as a user does it: open the order ticket with a 1-lot SPXW put credit
 vertical at the natural price and press Send (``TicketPanel.send``: the session, so the pre-trade gate), wait
-for the fill, find the order in the blotter and the trade in the positions panel, press "Close trade" there
-(the ticket opens with the closing order), pick the natural price, Send, and see the trade flat. Each step is
+for the fill, find the order in the blotter, the trade in the positions panel and the book's risk report in the risk
+panel, press "Close trade" in the positions panel (the ticket opens with the closing order), pick the natural price,
+Send, and see the trade flat. Each step is
 one PASS/FAIL line; the first failure ends the round trip. On a live feed outside market hours the round trip
 is not run, and the line says so with the exchange's hours (the simulated market keeps its own clock). A window without a ticket places through
 ``TradingSession.place`` directly.
@@ -189,6 +190,8 @@ async def run_trading_check(window: MainWindow, seconds: float) -> Checks:
                                     else "the trade is not in the positions panel")
     if not shown:
         return checks
+    if "risk" in window.panels:
+        checks["risk: populated"] = await _risk_populated(window, deadline)
     try:
         closing = closing_at_natural(session, trade.id)
     except SelfTestOrderError as exc:
@@ -204,6 +207,15 @@ async def run_trading_check(window: MainWindow, seconds: float) -> Checks:
                                    else "the trade vanished from the portfolio")
         checks["trading: limit refuses"] = _limit_refuses(session)
     return checks
+
+
+async def _risk_populated(window: MainWindow, deadline: float) -> tuple[bool, str]:
+    """Bring the risk tab forward (a covered panel computes nothing) and wait for the filled book's report."""
+    risk = window.panels["risk"]
+    window.docks["risk"].raise_()
+    shown = await _until(lambda: risk.populated, deadline)
+    ok, text = risk.self_test_status()
+    return bool(shown) and ok, text if shown else f"the risk panel shows no report of the book: {text}"
 
 
 def _limit_refuses(session: TradingSession) -> tuple[bool, str]:

@@ -32,7 +32,7 @@ def test_self_test_on_the_simulated_market(tmp_path):
         assert check in out, out
     assert "self-test passed" in out
     assert (tmp_path / "logs" / "spx-terminal.log").exists()
-    for check in ("PASS trading: paper order", "PASS trading: positions", "PASS trading: flat",
+    for check in ("PASS trading: paper order", "PASS trading: positions", "PASS risk: populated", "PASS trading: flat",
                   "PASS trading: limit refuses", "PASS alerts: raised: warning order_rejected",
                   "PASS automation: decided"):
         assert check in out, out
