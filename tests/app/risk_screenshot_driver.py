@@ -59,7 +59,7 @@ class _Shooter(Shooter):
         self._await_report()
 
     def _open_trades(self) -> None:
-        # a profile that admits both trades (the default admits one a day)
+        # a profile with a dollar day-loss limit and a trade count, so the gauges show both kinds
         self.session.set_profile(PROFILE)
         for otm, width, lots in ((0.02, 25.0, 3), (0.04, 10.0, 2)):
             request = sample_vertical(self.session.market, otm=otm, width=width, quantity=lots, source="screenshot")
