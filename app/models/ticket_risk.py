@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
+
 from app.models.builder_text import money
 
 __all__ = ["RISK_FIGURES", "RiskRequest", "RiskWhatIf", "compute_what_if", "named_tooltip", "pick_var", "what_if_lines"]
@@ -97,6 +99,15 @@ def _worst_cell(report: Any) -> float:
     return float(matrix.min()) if matrix.size and not math.isnan(matrix.min()) else math.nan
 
 
+def _cell_name(report: Any) -> str:
+    """"SPX -10% IV +10" of the matrix's worst cell ("" when the matrix has no figure)."""
+    if not math.isfinite(_worst_cell(report)):
+        return ""
+    i, j = divmod(int(np.nanargmin(report.matrix)), report.matrix.shape[1])
+    spot, vol = report.matrix_axes
+    return f"SPX {float(spot[i]) * 100:+g}% IV {float(vol[j]):+g}"
+
+
 def figures(what_if: RiskWhatIf) -> dict[str, tuple[float, float]]:
     """(before, after) dollars of each figure: var95/es95 as losses, named/matrix as P&L (NaN: not available)."""
     nan = (math.nan, math.nan)
@@ -118,14 +129,19 @@ def what_if_lines(what_if: RiskWhatIf | None) -> tuple[dict[str, str], str]:
     if what_if.before is None:
         return texts, what_if.reason
     name, _ = _worst_named(what_if.after)
-    if name:
+    if name:  # the scenarios after the order (the ones that matter once it fills)
         texts["named"] += f" · {name}"
+    cell = _cell_name(what_if.after)
+    if cell:
+        texts["matrix"] += f" · {cell}"
     var = pick_var(what_if.before)
     note = f"VaR/ES {var.method}, {var.n} days" if var is not None else \
         (what_if.reason or "VaR/ES not available: a leg has no implied vol to re-price with")
     if var is not None and var is what_if.before.parametric and what_if.reason:
         note += f" ({what_if.reason})"
-    return texts, note
+    # a history that ends long before (or after) the snapshot: the figures stand, the trader should know
+    stale = [n for n in what_if.before.notes if n.startswith(("history ends", "history runs to"))]
+    return texts, "; ".join((note, *stale))
 
 
 def named_tooltip(what_if: RiskWhatIf | None) -> str:

@@ -199,6 +199,7 @@ class TicketForm(QWidget):
             name_label.setToolTip(tip)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            value.setWordWrap(True)  # a narrow dock wraps the scenario's name rather than cutting it off
             grid.addWidget(name_label, row, 0)
             grid.addWidget(value, row, 1)
             self.risk[key] = value

@@ -178,3 +178,40 @@ def test_the_what_if_runs_in_the_worker_and_the_history_is_read_once_for_ticket_
     finally:
         risk_panel.shutdown()
         store.close()
+
+
+def _report(var95: float, *, historical: bool = True, notes: tuple[str, ...] = ()):
+    """A RiskReport-like value: historical VaR (NaN: a leg without IV) beside a parametric one, two stresses and
+    a 2 x 2 matrix whose worst cell is SPX -10%, IV +10."""
+    from types import SimpleNamespace
+
+    from spx_core.risk.var import VarFigures
+
+    hist = VarFigures(var95, var95 * 1.5, var95 * 2, var95 * 3, "historical (full revaluation)", 500)
+    para = VarFigures(var95 + 1, var95 * 1.5 + 1, math.nan, math.nan, "parametric (delta-gamma-vega)", 500)
+    matrix = np.array([[-3 * var95, -4 * var95], [var95, 0.0]])
+    return SimpleNamespace(historical=hist if historical else None, parametric=para,
+                           named={"gap down -5%": -2 * var95, "one day of decay": 5.0}, matrix=matrix,
+                           matrix_axes=(np.array([-0.10, 0.10]), np.array([-10.0, 10.0])), notes=notes)
+
+
+def test_the_lines_name_the_method_the_worst_cell_and_a_stale_history():
+    from app.models.ticket_risk import RiskRequest, RiskWhatIf
+
+    request = RiskRequest((), (), None, None, None, 0)
+    stale = "history ends 2018-12-31, 2900 days before the snapshot: its moves are the scenarios"
+    risk = RiskWhatIf(request, _report(100.0, notes=("history: SPX+VIX daily bars", stale)), _report(250.0))
+    texts, note = what_if_lines(risk)
+    assert texts["var95"] == "$100 → $250 (+$150)" and texts["es95"] == "$150 → $375 (+$225)"
+    assert texts["named"] == "-$200 → -$500 (-$300) · gap down -5%"
+    assert texts["matrix"] == "-$400 → -$1,000 (-$600) · SPX -10% IV +10"
+    assert note == f"VaR/ES historical (full revaluation), 500 days; {stale}"
+    # no finite VaR (a leg has no IV to re-price with): "—" and why, never a zero
+    texts, note = what_if_lines(RiskWhatIf(request, _report(math.nan), _report(math.nan)))
+    assert texts["var95"] == "—" and note.startswith("VaR/ES not available: a leg has no implied vol")
+    # no historical VaR but a parametric one: the parametric figures, the method named and why
+    para = RiskWhatIf(request, _report(100.0, historical=False), _report(250.0, historical=False),
+                      "VaR: only 20 usable days")
+    texts, note = what_if_lines(para)
+    assert texts["var95"] == "$101 → $251 (+$150)"
+    assert note == "VaR/ES parametric (delta-gamma-vega), 500 days (VaR: only 20 usable days)"
