@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+from app.models.history_cache import HistoryCache
 from app.settings import AppSettings, SettingsError
 from app.shared_fits import SharedFits
 from spx_core.domain import OptionContract, Root
@@ -59,6 +60,8 @@ class AppContext(QObject):
         self._legs: tuple[Leg, ...] = ()
         #: one chain-IV solve and surface fit per snapshot for every panel of the window (worker side)
         self.fits = SharedFits()
+        #: the VaR return history of the window's store, read once a day for the risk panel and the ticket
+        self.history_cache = HistoryCache()
 
     # --- selections ---------------------------------------------------------------------------------------
     @property

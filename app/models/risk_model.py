@@ -15,7 +15,6 @@ rows of dollar figures: VaR/ES side by side, the named stresses). A figure that 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QFont
 
+from app.models.history_cache import HistoryCache
 from app.shared_fits import SharedFits
 from spx_core.domain.contracts import OptionContract
 from spx_core.domain.snapshot import ChainSnapshot
@@ -59,39 +59,6 @@ Book = tuple[tuple[OptionContract, int], ...]
 
 
 # --- worker ------------------------------------------------------------------------------------------------
-class HistoryCache:
-    """The return history for VaR, read from ``store`` at most once per market day (any thread, locked).
-
-    ``get`` returns ``(history or None, reason)``; a store too short for VaR (``HistoryError``) is remembered for
-    the day as the reason, so a missing history costs one read a day, not one per job."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple[int, date] | None = None
-        self._value: tuple[Any | None, str] = (None, "")
-
-    def get(self, store: Any | None, day: date, end_ns: int) -> tuple[Any | None, str]:
-        """The history up to ``end_ns`` (market clock: a replayed day never sees later closes), read once per
-        (store, ``day``)."""
-        if store is None:
-            return None, "VaR: no database open for the return history"
-        with self._lock:
-            key = (id(store), day)
-            if key != self._key:
-                self._value = _load_history(store, end_ns)
-                self._key = key
-            return self._value
-
-
-def _load_history(store: Any, end_ns: int) -> tuple[Any | None, str]:
-    from spx_core.risk.history import HistoryError, return_history
-
-    try:
-        return return_history(store, end_ns=end_ns), ""
-    except HistoryError as exc:  # a store without enough daily bars: VaR says why, the rest still shows
-        return None, f"VaR: {exc}"
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class RiskInputs:
     """What one job reads (immutable snapshots taken on the GUI thread)."""

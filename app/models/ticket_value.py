@@ -3,7 +3,8 @@
 :func:`compute_ticket` (worker thread, a pure function of its arguments) values one unit of the order's
 legs *as held after the fill* (``value_structure``: dollar greeks, max profit/loss at the mid, Reg-T
 margin) and the dollar greeks of the open positions, on the latest snapshot per underlying (chain IVs
-and surface through the window's shared fits, as the strategy builder gets them).
+and surface through the window's shared fits, as the strategy builder gets them), and, when asked, the
+book's VaR/ES and stresses before and after the order (:mod:`app.models.ticket_risk`).
 
 :func:`order_figures` (GUI thread, cheap) scales that to the order at its limit: max profit and max loss
 move one for one with the premium (the expiry P&L is the expiry value plus what opening received, so a
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 # surface panel's module, whose Qt objects must not be created by a worker's first import
 from app.models.builder_data import market_caches
 from app.models.ticket_model import PackageQuote, TicketOrder, held_legs
+from app.models.ticket_risk import RiskRequest, RiskWhatIf, compute_what_if
 from app.shared_fits import SharedFits
 from spx_core.domain import ChainSnapshot
 from spx_core.strategies.structure import Leg, Structure
@@ -67,6 +69,7 @@ class TicketValue:
     positions_reason: str
     caches: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    risk: RiskWhatIf | None = None  # VaR/ES and stresses before and after the order (None: not asked this job)
 
 
 def _greeks(value: StructureValue) -> Greeks:
@@ -74,9 +77,10 @@ def _greeks(value: StructureValue) -> Greeks:
 
 
 def compute_ticket(snapshots: dict[str, ChainSnapshot], held: tuple[Leg, ...], positions: tuple[Leg, ...],
-                   caches: dict[str, Any], fits: SharedFits) -> TicketValue:
+                   caches: dict[str, Any], fits: SharedFits, risk: RiskRequest | None = None) -> TicketValue:
     """Worker-thread job: value one unit of ``held`` and the greeks of ``positions`` (legs = signed
-    contracts held) on the latest snapshot per underlying."""
+    contracts held) on the latest snapshot per underlying; with ``risk``, the book's risk what-if on the same
+    market (:mod:`app.models.ticket_risk`)."""
     # the surface package first, as the surface and chain workers take it in parallel: the same package first
     # keeps the module locks acyclic (see app.panels.scanner_panel._import_core)
     import spx_core.surface  # noqa: F401, I001 (this order on purpose)
@@ -98,7 +102,8 @@ def compute_ticket(snapshots: dict[str, ChainSnapshot], held: tuple[Leg, ...], p
             book = _greeks(value_structure(Structure(positions), market))
         except MarketError as exc:
             book, book_reason = NO_GREEKS, f"position greeks: {exc}"
-    return TicketValue(held, value, reason, book, book_reason, new_caches, time.perf_counter() - t0)
+    what_if = compute_what_if(risk, market) if risk is not None else None
+    return TicketValue(held, value, reason, book, book_reason, new_caches, time.perf_counter() - t0, what_if)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,9 @@ the order's state and the wiring.
 Shown: the legs with live bid/ask/mid, the package's bid/ask/mid/natural, side, quantity, type LMT/MKT,
 TIF DAY/GTC, the price mode (mid / natural / custom; on the tick grid; -/+ one tick), and before sending:
 max profit and loss at the limit, margin, commission and fees, the broker's what-if, the greeks of the
-positions now and after the fill, and the pre-trade gate's verdict (``TradingSession.preview``, again on
+positions now and after the fill, the risk what-if (the book's VaR/ES 95% 1-day, worst named stress and worst
+spot x IV cell before → after the fill, :mod:`app.models.ticket_risk`; the VaR history read from the window's
+store once a day, shared with the risk panel), and the pre-trade gate's verdict (``TradingSession.preview``, again on
 every change of the inputs or the market). Send (Ctrl+Enter) hands the request to
 ``TradingSession.place``; a live session asks for a confirmation first. Until the broker acknowledges
 the order sent (it leaves "pending") a second send is refused, so a double press cannot duplicate it.
@@ -22,20 +24,24 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
+from app.models.history_cache import HistoryCache
 from app.models.ticket_model import PackageQuote, PriceMode, TicketOrder, held_legs, limit_for, quote_order, step_limit
+from app.models.ticket_risk import RiskRequest, RiskWhatIf, named_tooltip, what_if_lines
 from app.models.ticket_text import figure_texts, order_line, status_text, verdict_text
 from app.models.ticket_value import TicketValue, compute_ticket, order_figures, position_legs
 from app.panels.base import Job
 from app.panels.session_panel import SessionPanel
 from app.widgets.row_views import shortcut_action
 from app.widgets.ticket_form import TicketForm
-from spx_core.domain import ChainSnapshot, OptionContract
+from spx_core.domain import ET, ChainSnapshot, OptionContract
 from spx_core.execution.fees import DEFAULT_FEES
 from spx_core.execution.fees import FeeSchedule
 from spx_core.execution.orders import (Intent, OrderError, OrderRequest, OrderState, OrderStatus, OrderType, Side,
@@ -46,9 +52,17 @@ if TYPE_CHECKING:
     from app.context import AppContext
     from spx_core.strategies.structure import Structure
 
-__all__ = ["TicketPanel"]
+__all__ = ["RISK_SECONDS", "TicketPanel"]
 
 log = logging.getLogger(__name__)
+
+#: The risk what-if (a full revaluation per VaR day, twice) is recomputed at once when the book or the order
+#: changes, else at most this often as the market moves (the quotes and greeks keep the refresh rate).
+RISK_SECONDS = 2.0
+
+
+#: The history of a ticket outside a window (no AppContext): no store, so it is only ever the reason.
+_NO_CONTEXT_HISTORY = HistoryCache()
 
 
 class TicketPanel(SessionPanel):
@@ -74,6 +88,8 @@ class TicketPanel(SessionPanel):
         self._snapshots: dict[str, ChainSnapshot] = {}
         self._caches: dict[str, Any] = {}
         self._positions: tuple = ()  # open positions as legs (for the post-trade greeks)
+        self.risk: RiskWhatIf | None = None  # the last risk what-if shown
+        self._risk_asked: tuple[Any, float] = (None, -math.inf)  # (what it was asked for, when: monotonic s)
         self._ref = new_ref()  # the next order's reference
         self.sent_state: OrderState | None = None  # the last order sent, as the broker last described it
         self._placing = False
@@ -108,6 +124,7 @@ class TicketPanel(SessionPanel):
         """Show ``order`` (its limit, if any, as a custom price; else the mid) and bring the ticket forward."""
         self.order = order
         self.value = None
+        self.risk = None
         self.mode = PriceMode.CUSTOM if order.limit is not None else PriceMode.MID
         self._custom = order.limit if order.limit is not None else math.nan
         if ref is not None and not self.pending:
@@ -333,12 +350,40 @@ class TicketPanel(SessionPanel):
             return None
         self.update_order()  # live quotes and verdict at the refresh rate; the greeks in the worker
         return Job(compute_ticket, (dict(self._snapshots), held_legs(self.order), self._positions,
-                                    dict(self._caches), self.shared_fits))
+                                    dict(self._caches), self.shared_fits, self._risk_request(batch)))
+
+    def _risk_request(self, batch: QuoteBatch) -> RiskRequest | None:
+        """What the risk what-if reads, when it is due: at once for a new book, order or day, else every
+        :data:`RISK_SECONDS` (None: not this job; the figures shown stay)."""
+        # the order's signed contracts, all units (spx_core.risk.report.order_legs of the request it would send;
+        # not imported here: the risk core loads in the worker)
+        legs = tuple((leg.contract, leg.ratio * self.order.quantity) for leg in held_legs(self.order))
+        book = tuple((leg.contract, int(leg.ratio)) for leg in self._positions)
+        store = self.context.store if self.context is not None else None
+        day = datetime.fromtimestamp(batch.snapshot.time_ns / 1e9, ET).date()
+        key = (book, legs, id(store), day)
+        asked, at = self._risk_asked
+        now = time.monotonic()
+        if key == asked and now - at < RISK_SECONDS:
+            return None
+        if key != asked:
+            self._show_risk(None)  # the figures shown were another book's or order's
+        self._risk_asked = (key, now)
+        history = self.context.history_cache if self.context is not None else _NO_CONTEXT_HISTORY
+        return RiskRequest(book, legs, store, history, day, batch.snapshot.time_ns)
 
     def show_result(self, result: TicketValue) -> None:
         self._caches = {**self._caches, **result.caches}
         self.value = result
         self._show_figures()
+        risk = result.risk
+        if risk is not None and (risk.request.book, risk.request.order) == self._risk_asked[0][:2]:
+            self._show_risk(risk)  # (not one of an order or book since replaced)
+
+    def _show_risk(self, risk: RiskWhatIf | None) -> None:
+        self.risk = risk
+        texts, note = what_if_lines(risk)
+        self.form.show_risk(texts, note, named_tooltip(risk))
 
     def status_message(self, text: str) -> None:
         self.form.set_status("bad", text)

@@ -1,4 +1,5 @@
-"""The order ticket's widgets: legs table, package prices, terms, price row, figures, verdict, Send, status.
+"""The order ticket's widgets: legs table, package prices, terms, price row, figures, verdict, Send, status,
+the risk what-if.
 
 :class:`TicketForm` only shows what it is given and reports what the trader did (signals); the order, its
 price and its verdict live in :class:`~app.panels.ticket_panel.TicketPanel`. Setting values from the panel
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QGrid
 
 from app.models.ticket_legs import TicketColumn, TicketLegsModel
 from app.models.ticket_model import MAX_QUANTITY, PackageQuote, PriceMode, TicketOrder
+from app.models.ticket_risk import RISK_FIGURES
 from app.models.ticket_text import FIGURES, package_texts, premium_text
 from spx_core.execution.orders import OrderType, Side, TimeInForce
 
@@ -73,6 +75,7 @@ class TicketForm(QWidget):
         layout.addLayout(self._build_price())
         layout.addWidget(self._build_send())  # the verdict and Send stay in view on a short dock
         layout.addLayout(self._build_figures())
+        layout.addWidget(self._build_risk())
         layout.addStretch(1)
 
     # --- building -----------------------------------------------------------------------------------------
@@ -177,6 +180,37 @@ class TicketForm(QWidget):
         grid.setColumnStretch(3, 1)
         return grid
 
+    def _build_risk(self) -> QWidget:
+        """The risk what-if: a title, one row per figure ("before → after (change)"), the method or why not."""
+        self.risk_box = box = QWidget()
+        box.setObjectName("ticket_risk")
+        grid = QGridLayout(box)
+        grid.setContentsMargins(0, 6, 0, 0)
+        grid.setHorizontalSpacing(10)
+        grid.setVerticalSpacing(1)
+        title = QLabel("Risk what-if: the book before → after this order fills (dollars)")
+        font = QFont(title.font())
+        font.setBold(True)
+        title.setFont(font)
+        grid.addWidget(title, 0, 0, 1, 2)
+        self.risk: dict[str, QLabel] = {}
+        for row, (key, name, tip) in enumerate(RISK_FIGURES, start=1):
+            name_label, value = QLabel(name), QLabel("–")
+            name_label.setToolTip(tip)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            value.setWordWrap(True)  # a narrow dock wraps the scenario's name rather than cutting it off
+            grid.addWidget(name_label, row, 0)
+            grid.addWidget(value, row, 1)
+            self.risk[key] = value
+        self.risk_note = QLabel("")
+        self.risk_note.setWordWrap(True)
+        self.risk_note.setObjectName("ticket_risk_note")
+        self.risk_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        grid.addWidget(self.risk_note, len(RISK_FIGURES) + 1, 0, 1, 2)
+        grid.setColumnStretch(1, 1)
+        return box
+
     def _build_send(self) -> QWidget:
         self.verdict_label = QLabel()
         self.verdict_label.setWordWrap(True)
@@ -252,6 +286,14 @@ class TicketForm(QWidget):
         for key, text in texts.items():
             self.figures[key].setText(text)
 
+    def show_risk(self, texts: dict[str, str], note: str, tooltip: str) -> None:
+        """The risk what-if's figures, its one-line note and the every-stress tooltip (on the whole block)."""
+        for key, text in texts.items():
+            self.risk[key].setText(text)
+            self.risk[key].setToolTip(tooltip)
+        self.risk_note.setText(note)
+        self.risk_box.setToolTip(tooltip)
+
     def set_verdict(self, colour: str, text: str) -> None:
         self.verdict_label.setText(text)
         self.verdict_label.setStyleSheet(f"color: {_COLOURS[colour]};")
@@ -265,5 +307,6 @@ class TicketForm(QWidget):
                                  "Trade a structure from the scanner or the builder")
         self.set_verdict("idle", "")
         self.send_button.setEnabled(False)
-        for label in self.figures.values():
+        for label in (*self.figures.values(), *self.risk.values()):
             label.setText("–")
+        self.risk_note.setText("")

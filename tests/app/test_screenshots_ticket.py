@@ -5,7 +5,9 @@ tests.app.test_screenshots_ticket OUT``, xcb platform): it launches the app thro
 (``--source sim --seed 7 --self-test``), waits for the chain and the trading session, opens the ticket on an
 SPXW iron condor about a week out (short strikes 0.6 expected moves out, 20 wide) the way the scanner's and
 the builder's Trade do (``AppContext.request_trade``), waits for its figures and the gate's verdict, sends it
-at the natural price (Send) and waits for the paper fill; then for 1280x720 and 1920x1080 (after Reset
+at the natural price (Send) and waits for the paper fill and the risk what-if of the book holding it (the real S&P 500
+and VIX daily closes of ``shared/data/index_daily``, when present, are imported into the app's database first, so
+VaR has a history); then for 1280x720 and 1920x1080 (after Reset
 layout, the ticket raised) saves the window and the ticket dock, and the ticket floated at 600x560
 (``ticket_floating.png``: every figure in view). ``shots.json`` records what the ticket
 showed. With ``SPX_UPDATE_SCREENSHOTS=1`` the PNGs are copied to ``resources/screenshots/ticket*.png``.
@@ -18,9 +20,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.screenshot_driver import PANEL_SETTLE_MS, SIZES, CondorShooter, Step, driver_shots, update_screenshots
+from tests.app.screenshot_driver import (
+    PANEL_SETTLE_MS,
+    REPO,
+    SIZES,
+    CondorShooter,
+    Step,
+    driver_shots,
+    update_screenshots,
+)
 
 FLOAT_SIZE = (600, 560)
+#: the daily closes: the data folder beside the repository (main) or beside the worktrees' folder (a worktree)
+DAILY = next((d for d in (REPO.parent / "shared" / "data" / "index_daily",
+                          REPO.parent.parent / "shared" / "data" / "index_daily") if d.exists()), None)
 
 
 # --- the test ---------------------------------------------------------------------------------------------
@@ -44,6 +57,12 @@ def test_ticket_screenshots_with_a_filled_iron_condor(ticket_shots, qapp):
     assert figures["max_loss"].startswith("-$") and figures["max_profit"].startswith("+$"), figures
     assert figures["commission"].startswith("$") and "→" in figures["delta"], figures
     assert "filled 1 of 1" in shots["status"], shots["status"]
+    risk = shots["risk"]  # the book holding the filled condor, before → after a second one
+    assert all("→" in risk[k] for k in ("named", "matrix")), risk
+    if DAILY is not None:  # the real daily closes give VaR a history
+        assert "→" in risk["var95"] and "→" in risk["es95"], risk
+        assert shots["risk_note"].startswith("VaR/ES historical"), shots["risk_note"]
+    assert "VIX to 50" in shots["risk_tip"] or "SPX" in shots["risk_tip"], shots["risk_tip"]
     floating = QImage(str(out / "ticket_floating.png"))
     assert floating.width() > 500 and floating.height() > 450
     for w, h in SIZES:
@@ -88,7 +107,12 @@ class _Shooter(CondorShooter):
         status = self.window.panels["ticket"].form.status_label.text()
         if "filled 1 of 1" not in status:
             return "rejected" in status  # a rejection ends the wait (the test reports it)
-        self.shots["status"] = status
+        ticket = self.window.panels["ticket"]
+        risk = ticket.risk
+        if risk is None or risk.before is None or not risk.request.book:
+            return False  # the what-if of the book holding the fill is still computing
+        self.shots.update(status=status, risk={k: v.text() for k, v in ticket.form.risk.items()},
+                          risk_note=ticket.form.risk_note.text(), risk_tip=ticket.form.risk_box.toolTip())
         self.stage = "finish"
         return True
 
@@ -119,7 +143,18 @@ class _Shooter(CondorShooter):
         self.window.panels["ticket"].grab().toImage().save(str(self.out / f"ticket_panel_{w}x{h}.png"))
 
 
+def _import_daily_history() -> None:
+    """The real daily closes into the app's database (the folder SPX_TERMINAL_HOME points at)."""
+    if DAILY is None:
+        return  # the what-if then says there is no history and how to import one
+    from spx_core.cli.main import main as spx_data
+    from spx_core.paths import database_path
+
+    spx_data(["import", "--db", str(database_path()), str(DAILY / "sp500.csv.gz"), str(DAILY / "vix.csv.gz")])
+
+
 if __name__ == "__main__":
     from tests.app.screenshot_driver import run_app
 
+    _import_daily_history()
     sys.exit(run_app(Path(sys.argv[1]), _Shooter, seconds="20"))
