@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.settings import AppSettings, SettingsError
 from app.shared_fits import SharedFits
+from app.sim_history import SimulatedPast
 from spx_core.domain import OptionContract, Root
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ class AppContext(QObject):
         self._legs: tuple[Leg, ...] = ()
         #: one chain-IV solve and surface fit per snapshot for every panel of the window (worker side)
         self.fits = SharedFits()
+        #: the simulated market's simulated past for the panels reading daily bars (the main window sets its
+        #: config while the simulator runs; in memory only)
+        self.simulated_past = SimulatedPast()
 
     # --- selections ---------------------------------------------------------------------------------------
     @property

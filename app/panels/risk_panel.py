@@ -228,8 +228,9 @@ class RiskPanel(SessionPanel):
         snapshots = {b.snapshot.underlying: b.snapshot for b in (batch, *batch.companions)}
         store = self.context.store if self.context is not None else None
         day = datetime.fromtimestamp(batch.snapshot.time_ns / 1e9, ET).date()
+        past = self.context.simulated_past if self.context is not None else None
         return Job(compute_risk, (RiskInputs(book, legs, names, snapshots, dict(self._caches), self.shared_fits,
-                                             store, self._history, day, batch.snapshot.time_ns),))
+                                             store, self._history, day, batch.snapshot.time_ns, past),))
 
     def show_result(self, result: RiskResult) -> None:
         self.result = result
