@@ -114,7 +114,7 @@ class SimulatedPast:
         )
 
         end = history_end(config) if config.start is not None else session
-        spx, vix = simulated_daily_history(config, end=end, days=self.days)  # ~0.1 s, in the worker
+        spx, vix = simulated_daily_history(config, end=end, days=self.days)  # ~40 ms, in the worker
         bars = SimBars(spx, vix, history_label(config, self.days), end, generation)
         with self._lock:
             if self._generation != generation:  # the source switched meanwhile: the store answers this one read
