@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, Signal
 from app.models.history_cache import HistoryCache
 from app.settings import AppSettings, SettingsError
 from app.shared_fits import SharedFits
+from app.sim_history import SimulatedPast
 from spx_core.domain import OptionContract, Root
 
 if TYPE_CHECKING:
@@ -62,6 +63,9 @@ class AppContext(QObject):
         self.fits = SharedFits()
         #: the VaR return history of the window's store, read once a day for the risk panel and the ticket
         self.history_cache = HistoryCache()
+        #: the simulated market's simulated past for the panels reading daily bars (the main window sets its
+        #: config while the simulator runs; in memory only)
+        self.simulated_past = SimulatedPast()
 
     # --- selections ---------------------------------------------------------------------------------------
     @property

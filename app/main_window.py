@@ -435,6 +435,7 @@ class MainWindow(QMainWindow):
         self.feed.batch.connect(self._on_batch)
         self.feed.status.connect(self.status.on_status)
         self.feed.status.connect(self._on_status)
+        self.feed.source_changed.connect(self._on_source_changed)
         self.toolbar.source_requested.connect(self._switch)
         self.toolbar.speed_requested.connect(self._set_speed)
         self.toolbar.pause_toggled.connect(self._set_paused)
@@ -450,6 +451,11 @@ class MainWindow(QMainWindow):
     def _mode(self) -> SourceKind:
         """The running source's kind (SIM until one runs)."""
         return self.feed.kind or SourceKind.SIM
+
+    def _on_source_changed(self, kind: SourceKind) -> None:
+        # only the simulator has a simulated past; a replay or IB reads the store's bars alone
+        config = getattr(self.feed.source, "config", None) if kind is SourceKind.SIM else None
+        self.context.simulated_past.set_config(config)
 
     def _on_batch(self, _batch: QuoteBatch) -> None:
         src = self.feed.source

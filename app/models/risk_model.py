@@ -5,7 +5,9 @@ valued on the latest snapshots the way the positions' greeks are (``market_cache
 shared surface fit), then ``spx_core.risk.report.risk_report`` gives the greeks, the spot x vol stress matrix,
 the named stresses, VaR/ES (historical and parametric) and the P&L-vs-spot curve; the greeks per trade come from
 ``portfolio_greeks`` with each leg named by its trade. The return history VaR needs is read from the window's
-store once per market day (:class:`HistoryCache`, in the worker: a store read never runs on the GUI thread).
+store once per market day (:class:`HistoryCache`, in the worker: a store read never runs on the GUI thread); on the
+simulated market a store short of SPX daily bars gives way to the simulation's simulated past
+(:mod:`app.sim_history`), which the report's history note names.
 
 GUI side: :class:`GreeksModel` (rows: each expiry, each trade, the total) and :class:`FiguresModel` (labelled
 rows of dollar figures: VaR/ES side by side, the named stresses). A figure that is not available is shown as
@@ -73,6 +75,7 @@ class RiskInputs:
     history: HistoryCache
     day: date  # the market day of the snapshots (ET) ...
     now_ns: int  # ... and their time: the history is read up to it
+    past: Any | None = None  # the window's SimulatedPast (app.sim_history): the simulator's past for VaR
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -132,7 +135,7 @@ def compute_risk(inputs: RiskInputs) -> RiskResult:
                           caches=inputs.caches, seconds=time.perf_counter() - t0)
     caches = market_caches(dict(inputs.snapshots), legs, inputs.caches, inputs.fits)
     market = Market({u: c.chain for u, c in caches.items()})
-    history, why = inputs.history.get(inputs.store, inputs.day, inputs.now_ns)
+    history, why = inputs.history.get(inputs.store, inputs.day, inputs.now_ns, inputs.past)
     report = risk_report(list(inputs.book), market, history)
     by_trade = {}
     if inputs.trade_legs:

@@ -45,6 +45,7 @@ class RiskRequest:
     history: Any  # HistoryCache
     day: date  # the market day of the snapshots (ET) ...
     now_ns: int  # ... and their time: the history is read up to it
+    past: Any | None = None  # the window's SimulatedPast: the simulator's past stands in for missing daily bars
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -63,7 +64,7 @@ def compute_what_if(request: RiskRequest, market: Any) -> RiskWhatIf:
     from spx_core.risk.report import what_if_report
     from spx_core.strategies.market import MarketError
 
-    history, why = request.history.get(request.store, request.day, request.now_ns)
+    history, why = request.history.get(request.store, request.day, request.now_ns, request.past)
     try:
         before, after = what_if_report(list(request.book), list(request.order), market, history)
     except (MarketError, ValueError) as exc:  # a leg the market cannot value: the rest of the ticket still shows

@@ -10,6 +10,10 @@ so a snapshot stream pays only for the surface. The GUI thread only sets label t
 A missing figure shows "n/a" with the reason and its fix in the tooltip; with no bars or no snapshot the
 status line says what to do (e.g. "no SPX bars: import sp500.csv.gz with spx-data import").
 
+On the simulated market a store short of SPX daily bars is not a gap: the loader reads the simulation's simulated
+past instead (:mod:`app.sim_history`, in memory only), and the status line and the chart say so
+("bars: simulated history (750 days, seed 7), not market data").
+
 Events (Qt signals):
     state_changed(MarketState): a new market state is on screen (for the scanner's entry filters).
 """
@@ -48,6 +52,7 @@ from spx_core.marketdata.source import QuoteBatch
 
 if TYPE_CHECKING:
     from app.context import AppContext
+    from app.sim_history import SimBars, SimulatedPast
     from spx_core.storage import Store
 
 __all__ = ["HISTORY_SESSIONS", "BarsLoader", "MarketPanel", "MarketResult", "compute_market"]
@@ -58,6 +63,7 @@ CHART_WINDOW = 20  # sessions of the charted realized vol (about a month)
 NO_STORE = "no database open: open one in Settings (Data > database) or start the app with --db PATH"
 #: what the chart says instead of empty axes when the store has neither SPX nor VIX bars
 NO_BARS_CHART = "no SPX/VIX bars: import sp500.csv.gz / vix.csv.gz with spx-data import"
+CHART_TITLE = "Realized vs implied"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +74,16 @@ class Bars:
     vix: Any
     atm_history: Any
     reason: str = ""  # why nothing could be read ("" when the store was read)
+    label: str = ""  # "" for the store's bars; the simulated past's name when the frames are simulated
+    caches: tuple[BarsCache, BarsCache] | None = None  # the simulated frames' own (None: the panel's)
 
 
 class BarsLoader:
     """Reads SPX/VIX bars from the store at most every ``reload_seconds`` (wall), and our stored ATM IVs
     once per session (they are days *before* the session, and each stored day costs a snapshot read and
     an IV solve); :meth:`set_store` (GUI thread) re-reads both. :meth:`load` runs in the worker thread.
+    With a :class:`~app.sim_history.SimulatedPast` (:meth:`set_past`) the simulated market's past replaces a
+    store short of SPX bars; a source switch (its ``generation``) makes the bars read again at once.
 
     It holds the store, not the panel: a loader that called back into its panel would tie the widget into
     a reference cycle, which the garbage collector may then free on a worker thread (Qt objects must die
@@ -86,6 +96,9 @@ class BarsLoader:
         self._bars: Bars | None = None
         self._loaded_at = -math.inf
         self._atm: tuple[date, Any] | None = None  # (session, history before it)
+        self._past: SimulatedPast | None = None
+        self._generation: int | None = None  # the past's generation the cached bars were read under
+        self._sim_caches: tuple[SimBars, tuple[BarsCache, BarsCache]] | None = None
         self.loads = 0
         self.atm_loads = 0
 
@@ -94,24 +107,46 @@ class BarsLoader:
         with self._lock:
             self._store, self._bars, self._loaded_at, self._atm = store, None, -math.inf, None
 
+    def set_past(self, past: SimulatedPast | None) -> None:
+        """Read the simulated market's past from ``past`` when the store is short of bars (None: never)."""
+        with self._lock:
+            self._past, self._bars, self._loaded_at = past, None, -math.inf
+
     def load(self, session: date) -> Bars:
         """The bars and the ATM IV history of days before ``session`` (ET date)."""
         with self._lock:
-            fresh = self._bars is not None and time.monotonic() - self._loaded_at < self._reload
+            past = self._past
+            generation = past.generation if past is not None else None
+            fresh = (self._bars is not None and self._generation == generation
+                     and time.monotonic() - self._loaded_at < self._reload)
             bars, atm, store = self._bars, self._atm, self._store
-        if store is None:
-            return Bars(None, None, None, NO_STORE)
         if not fresh:
-            bars = Bars(store.load_bars("SPX"), store.load_bars("VIX"), None)
+            bars = self._read(store, past, session)
             self.loads += 1
-        if atm is None or atm[0] != session:
+        if store is not None and (atm is None or atm[0] != session):
             atm = (session, _atm_history(store, session))
             self.atm_loads += 1
         with self._lock:
             if not fresh:
-                self._bars, self._loaded_at = bars, time.monotonic()
+                self._bars, self._loaded_at, self._generation = bars, time.monotonic(), generation
             self._atm = atm
-        return dataclasses.replace(bars, atm_history=atm[1])
+        return dataclasses.replace(bars, atm_history=atm[1] if atm is not None else None)
+
+    def _read(self, store: Store | None, past: SimulatedPast | None, session: date) -> Bars:
+        spx = store.load_bars("SPX") if store is not None else None
+        sim = past.replacing(spx, session) if past is not None else None
+        if sim is not None:
+            return Bars(sim.spx, sim.vix, None, label=sim.label, caches=self._caches_of(sim))
+        if store is None:
+            return Bars(None, None, None, NO_STORE)
+        return Bars(spx, store.load_bars("VIX"), None)
+
+    def _caches_of(self, sim: SimBars) -> tuple[BarsCache, BarsCache]:
+        """The simulated frames' own caches: two simulations (seeds) share the frames' lengths and last stamps,
+        which is all a cache key reads, so each simulated past gets fresh ones."""
+        if self._sim_caches is None or self._sim_caches[0] is not sim:
+            self._sim_caches = (sim, (BarsCache(), BarsCache(size=2)))
+        return self._sim_caches[1]
 
 
 def _atm_history(store: Store, session: date) -> Any:
@@ -141,6 +176,7 @@ class MarketResult:
     history: History
     reason: str  # why there is no data at all ("" when the store was read)
     seconds: float
+    bars_label: str = ""  # the simulated past's name when the bars are simulated ("" for the store's)
 
 
 def compute_market(snapshot: ChainSnapshot, fits: SharedFits, loader: BarsLoader, cache: BarsCache,
@@ -154,11 +190,15 @@ def compute_market(snapshot: ChainSnapshot, fits: SharedFits, loader: BarsLoader
     civ, surface = fitted.civ, fitted.surface
     session = session_cutoff(snapshot.time_ns)
     bars = loader.load(session)
+    if bars.caches is not None:
+        cache, history_cache = bars.caches
     state = market_state(bars.spx, bars.vix, surface, civ=civ, atm_iv_history=bars.atm_history, cache=cache,
                          session=session)
+    if bars.label:  # whoever reads the state (scanner, automation) can tell a simulated past from market data
+        state = dataclasses.replace(state, notes=(*state.notes, f"SPX/VIX bars: {bars.label}, not market data"))
     key = (_stamp(bars.spx), _stamp(bars.vix), session)
     history = history_cache.get(key, lambda: _history(bars.spx, bars.vix, session))
-    return MarketResult(snapshot, surface, state, history, bars.reason, time.perf_counter() - t0)
+    return MarketResult(snapshot, surface, state, history, bars.reason, time.perf_counter() - t0, bars.label)
 
 
 def _stamp(frame: Any) -> tuple:
@@ -264,7 +304,8 @@ class VolHistoryPlot(ThemedPlotWidget):
         self.setObjectName("vol_history_plot")
         plot = self.getPlotItem()
         plot.setLabel("left", "vol (%)")
-        plot.setTitle("Realized vs implied")
+        plot.setTitle(CHART_TITLE)
+        self._source = ""
         plot.showGrid(x=True, y=True, alpha=0.15)
         self.legend = plot.addLegend(offset=(6, 6), labelTextSize="8pt")
         self.rv_yz = plot.plot(pen=pg.mkPen(PALETTE[0], width=2), name=f"realized YZ {CHART_WINDOW}d")
@@ -275,6 +316,12 @@ class VolHistoryPlot(ThemedPlotWidget):
                                    labelOpts={"position": 0.3, "color": PALETTE[2], "anchors": [(0.5, 1), (0.5, 1)]})
         plot.addItem(self.atm)
         self.atm.setVisible(False)
+
+    def set_source(self, label: str) -> None:
+        """Name simulated bars in the title ("" for the store's)."""
+        if label != self._source:
+            self._source = label
+            self.getPlotItem().setTitle(f"{CHART_TITLE} · {label}" if label else CHART_TITLE)
 
     def has_history(self, history: History) -> bool:
         return len(history.spx_t) > 0 or len(history.vix_t) > 0
@@ -354,6 +401,7 @@ class MarketPanel(LivePanel):
     def bind(self, context: AppContext) -> None:
         super().bind(context)
         self.loader.set_store(context.store)
+        self.loader.set_past(context.simulated_past)
         context.store_changed.connect(self.set_store)
 
     # --- feeding (LivePanel hooks) -----------------------------------------------------------------
@@ -386,6 +434,7 @@ class MarketPanel(LivePanel):
 
     def _show_chart(self, result: MarketResult) -> None:
         self.chart.set_history(result.history, result.state.atm_iv_30d)
+        self.chart.set_source(result.bars_label)
         if self.chart.has_history(result.history):
             self.chart_stack.setCurrentWidget(self.chart)
             return
@@ -402,6 +451,8 @@ class MarketPanel(LivePanel):
                 return f"no data: {state.why(name)}"
         stamp = result.snapshot.time.astimezone(ET)
         text = f"SPX {state.spot:,.2f} · {stamp:%H:%M:%S} ET · {result.seconds * 1000:.0f} ms"
+        if result.bars_label:
+            text += f"\nbars: {result.bars_label}, not market data"
         stale = [f"{symbol} to {day:%Y-%m-%d}" for symbol, day in (("SPX", state.spx_as_of), ("VIX", state.vix_as_of))
                  if any(note.startswith(f"{symbol} bars end") for note in state.notes)]
         if stale:  # the full sentences (with the fix) are in the tooltip

@@ -229,8 +229,9 @@ class RiskPanel(SessionPanel):
         store = self.context.store if self.context is not None else None
         day = datetime.fromtimestamp(batch.snapshot.time_ns / 1e9, ET).date()
         history = self.context.history_cache if self.context is not None else self._history  # shared with the ticket
+        past = self.context.simulated_past if self.context is not None else None
         return Job(compute_risk, (RiskInputs(book, legs, names, snapshots, dict(self._caches), self.shared_fits,
-                                             store, history, day, batch.snapshot.time_ns),))
+                                             store, history, day, batch.snapshot.time_ns, past),))
 
     def show_result(self, result: RiskResult) -> None:
         self.result = result

@@ -30,22 +30,49 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFrame, QMessageBox, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QMessageBox,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.models.history_cache import HistoryCache
-from app.models.ticket_model import PackageQuote, PriceMode, TicketOrder, held_legs, limit_for, quote_order, step_limit
+from app.models.ticket_model import (
+    PackageQuote,
+    PriceMode,
+    TicketOrder,
+    held_legs,
+    limit_for,
+    quote_order,
+    step_limit,
+)
 from app.models.ticket_risk import RiskRequest, RiskWhatIf, named_tooltip, what_if_lines
 from app.models.ticket_text import figure_texts, order_line, status_text, verdict_text
-from app.models.ticket_value import TicketValue, compute_ticket, order_figures, position_legs
+from app.models.ticket_value import (
+    TicketValue,
+    compute_ticket,
+    order_figures,
+    position_legs,
+)
 from app.panels.base import Job
 from app.panels.session_panel import SessionPanel
 from app.widgets.row_views import shortcut_action
 from app.widgets.ticket_form import TicketForm
 from spx_core.domain import ET, ChainSnapshot, OptionContract
-from spx_core.execution.fees import DEFAULT_FEES
-from spx_core.execution.fees import FeeSchedule
-from spx_core.execution.orders import (Intent, OrderError, OrderRequest, OrderState, OrderStatus, OrderType, Side,
-                                       new_ref)
+from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
+from spx_core.execution.orders import (
+    Intent,
+    OrderError,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    OrderType,
+    Side,
+    new_ref,
+)
 from spx_core.marketdata.source import QuoteBatch
 
 if TYPE_CHECKING:
@@ -370,7 +397,8 @@ class TicketPanel(SessionPanel):
             self._show_risk(None)  # the figures shown were another book's or order's
         self._risk_asked = (key, now)
         history = self.context.history_cache if self.context is not None else _NO_CONTEXT_HISTORY
-        return RiskRequest(book, legs, store, history, day, batch.snapshot.time_ns)
+        past = self.context.simulated_past if self.context is not None else None  # as the risk panel reads it
+        return RiskRequest(book, legs, store, history, day, batch.snapshot.time_ns, past)
 
     def show_result(self, result: TicketValue) -> None:
         self._caches = {**self._caches, **result.caches}

@@ -3,7 +3,8 @@
 Two sources, tried in this order:
 
 1. **index bars**: the store's ``SPX`` and ``VIX`` daily bars (``spx-data import`` of the daily CSVs, or any
-   mix with 1-minute bars: each ET date's last close is that day's value, :func:`~spx_core.analytics.bars.daily_closes`);
+   mix with 1-minute bars: each ET date's last close is that day's value, :func:`~spx_core.analytics.bars.daily_closes`),
+   or frames the caller passes instead (``bars=``: the simulated market's simulated past, never stored);
 2. **stored sessions**: the last stored SPX snapshot of each ET date, its underlying price and its 30-day ATM
    implied vol in points (:func:`~spx_core.analytics.iv_rank.atm_iv`, the VIX's construction on our chain).
 
@@ -29,6 +30,8 @@ __all__ = ["MIN_DAYS", "HistoryError", "ReturnHistory", "aligned_history", "retu
 
 #: Fewer usable 1-day returns than this and a historical VaR is not worth showing (5% tail = 3 days).
 MIN_DAYS = 60
+_BARS = "SPX + VIX daily bars"
+_SESSIONS = "stored SPX sessions (price + 30-day ATM IV)"
 
 
 class HistoryError(ValueError):
@@ -72,8 +75,15 @@ class ReturnHistory:
         return self.dates[-1].astype(object) if len(self.dates) else None
 
 
-def return_history(store: Any, *, end_ns: int | None = None, lookback: int = 500) -> ReturnHistory:
+def return_history(store: Any, *, end_ns: int | None = None, lookback: int = 500,
+                   bars: tuple[Any, Any, str] | None = None) -> ReturnHistory:
     """The last ``lookback`` daily moves up to ``end_ns`` (inclusive; None = everything stored).
+
+    Args:
+        bars: ``(spx, vix, label)``: daily-bars frames shaped as ``Store.load_bars`` returns them, read instead of
+            the store's bars and named ``label`` in ``source`` (the simulated market's past,
+            :func:`spx_core.marketdata.simulator.history.simulated_daily_history`); ``end_ns`` bounds them too.
+            The store (None allowed then) is only read for the stored-sessions fallback.
 
     Raises:
         HistoryError: neither source has :data:`MIN_DAYS` usable moves (names both counts and the fix).
@@ -82,17 +92,28 @@ def return_history(store: Any, *, end_ns: int | None = None, lookback: int = 500
         raise ValueError(f"lookback must be a whole number of days >= {MIN_DAYS}, got {lookback!r}")
     from spx_core.analytics.bars import daily_closes
 
-    spot = daily_closes(store.load_bars("SPX", None, end_ns))
-    vix = daily_closes(store.load_bars("VIX", None, end_ns))
-    bars = aligned_history(_as_dict(spot), _as_dict(vix), lookback=lookback, source="SPX + VIX daily bars")
-    if len(bars) >= MIN_DAYS:
-        return bars
-    sessions = _session_history(store, end_ns, lookback)
+    if bars is None:
+        spx, vix, label = store.load_bars("SPX", None, end_ns), store.load_bars("VIX", None, end_ns), _BARS
+    else:
+        spx, vix, label = _until(bars[0], end_ns), _until(bars[1], end_ns), bars[2]
+    daily = aligned_history(_as_dict(daily_closes(spx)), _as_dict(daily_closes(vix)), lookback=lookback,
+                            source=label)
+    if len(daily) >= MIN_DAYS:
+        return daily
+    sessions = _session_history(store, end_ns, lookback) if store is not None else _empty(_SESSIONS)
     if len(sessions) >= MIN_DAYS:
         return sessions
-    raise HistoryError(f"only {len(bars)} usable days of SPX + VIX daily bars and {len(sessions)} of stored SPX "
+    raise HistoryError(f"only {len(daily)} usable days of {label} and {len(sessions)} of stored SPX "
                        f"sessions (need {MIN_DAYS}); import the daily files with `spx-data import --format "
                        f"daily-bars sp500.csv.gz vix.csv.gz`")
+
+
+def _until(frame: Any, end_ns: int | None) -> Any:
+    """The rows of a bars frame stamped at or before ``end_ns`` (all of them for None)."""
+    if end_ns is None or len(frame) == 0:
+        return frame
+    times = frame["time"].dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return frame[times <= int(end_ns)]
 
 
 def aligned_history(spot: dict[date, float], vol: dict[date, float], *, lookback: int = 500,
@@ -164,4 +185,4 @@ def _session_history(store: Any, end_ns: int | None, lookback: int) -> ReturnHis
             spot[day], vol[day] = float(info.underlying_price), level
         if len(vol) > lookback:
             break
-    return aligned_history(spot, vol, lookback=lookback, source="stored SPX sessions (price + 30-day ATM IV)")
+    return aligned_history(spot, vol, lookback=lookback, source=_SESSIONS)

@@ -65,6 +65,11 @@ class SimulatorSource(PacedSource):
         return self._latest
 
     @property
+    def config(self) -> SimulatorConfig:
+        """The simulated market's configuration (its seed and model; e.g. for its simulated past)."""
+        return self._config
+
+    @property
     def market(self) -> SimulatedMarket | None:
         """The underlying model (None before the first start); read its clock, spot, variance."""
         return self._market
