@@ -7,16 +7,29 @@ dock area); the window builds, docks, feeds, self-tests and shuts down every reg
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QMessageBox, QWidget
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QIcon,
+    QKeySequence,
+    QShowEvent,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QWidget,
+)
 from qasync import asyncSlot
 
 from app.context import AppContext
@@ -37,7 +50,15 @@ from app.resources import ResourceMissingError, icon_path, style_path
 from app.settings import AppSettings, qsettings, save_settings
 from app.source_toolbar import SourceToolBar
 from app.status_bar import TerminalStatusBar
-from spx_core.marketdata.source import QuoteBatch, Seekable, SourceKind, SourceState, SourceStatus, SpeedControl
+from app.window_feed import FeedWindowMixin
+from app.window_trading import TradingWindowMixin
+from spx_core.marketdata.source import (
+    QuoteBatch,
+    Seekable,
+    SourceKind,
+    SourceState,
+    SourceStatus,
+)
 from spx_core.paths import database_path
 
 if TYPE_CHECKING:
@@ -45,7 +66,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MainWindow", "PanelSpec", "PANELS", "apply_theme"]
+__all__ = ["PANELS", "MainWindow", "PanelSpec", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
 LAYOUT_VERSION = 6
@@ -110,7 +131,7 @@ def apply_theme(app: QApplication, theme: str) -> None:
         app.setStyleSheet("")
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FeedWindowMixin, TradingWindowMixin, QMainWindow):
     """The terminal window. ``start_feed()`` starts the configured source once the window is shown."""
 
     settings_changed = Signal(object)
@@ -234,77 +255,6 @@ class MainWindow(QMainWindow):
         if store is not self.context.store:
             self.stop_trading()  # orders are written to the database they were placed in
         self.context.set_store(store)
-
-    # --- trading --------------------------------------------------------------------------------------
-    def start_trading(self) -> None:
-        """Open the order service on the open database (restores working orders and positions); idempotent.
-
-        A failure (an unusable database, a broker this build lacks) is one status line; the market runs on."""
-        if self.store is None or self.context.trading is not None:
-            return
-        from app.trading_setup import open_session
-
-        try:
-            store = self.store
-            if self.trading_db is not None:  # --self-test: orders in their own file, not the user's book
-                from spx_core.storage import Store
-
-                store = self._trading_store = Store.open(self.trading_db)
-            session = open_session(store, self.settings, parent=self)
-        except Exception as exc:
-            log.exception("cannot start the order service")
-            self.status.showMessage(f"Orders unavailable: {exc}", 15_000)
-            return
-        self.feed.batch.connect(session.on_batch)
-        session.broker_changed.connect(self.status.set_trading)
-        session.risk_changed.connect(self.status.set_risk)
-        if self.feed.last_batch is not None:
-            session.on_batch(self.feed.last_batch)
-        self.context.set_trading(session)
-        self._start_ops(session, store)
-
-    def _start_ops(self, session: Any, store: Store) -> None:
-        """Alerts and automation on the trading session (same store); a failure is one status line."""
-        from app.ops_session import OpsSession
-
-        try:
-            ops = OpsSession(session, store, self.settings, fits=self.context.fits, stage=self.context.request_order,
-                             market_state=lambda: self.context.market_state, expects_data=self._expects_data,
-                             parent=self)
-        except Exception as exc:
-            log.exception("cannot start alerts and automation")
-            self.status.showMessage(f"Alerts and automation unavailable: {exc}", 15_000)
-            return
-        self.feed.batch.connect(ops.on_batch)
-        ops.alerts_changed.connect(self.status.set_alerts)
-        self.settings_changed.connect(ops.apply_settings)
-        self.status.set_alerts(ops.recent())
-        self.context.set_ops(ops)
-
-    def _expects_data(self) -> bool:
-        """Data silence is trouble: a live source (not a replay, whose quiet spells are the data's) that runs."""
-        src = self.feed.source
-        return (src is not None and src.status.state is SourceState.RUNNING
-                and self.feed.kind is not SourceKind.REPLAY)
-
-    def stop_trading(self) -> None:
-        session = self.context.trading
-        if session is None:
-            return
-        ops = self.context.ops
-        if ops is not None:
-            self.feed.batch.disconnect(ops.on_batch)
-            self.settings_changed.disconnect(ops.apply_settings)
-            self.context.set_ops(None)
-            self.status.set_alerts(None)
-            ops.close()
-            ops.deleteLater()
-        self.feed.batch.disconnect(session.on_batch)
-        self.context.set_trading(None)
-        session.close()
-        if self._trading_store is not None:
-            self._trading_store.close()
-            self._trading_store = None
 
     def save_layout(self) -> None:
         store = qsettings()
@@ -463,16 +413,6 @@ class MainWindow(QMainWindow):
             self.toolbar.set_position(src.position, src.length)
         self._show_pace()
 
-    def _show_pace(self) -> None:
-        """Stated and measured speed to the toolbar and status bar (measured by the source, per batch)."""
-        src = self.feed.source
-        if isinstance(src, SpeedControl):
-            achieved = src.achieved_speed
-            self.toolbar.set_achieved(src.speed, achieved)
-            self.status.set_pace(src.speed, achieved)
-        else:
-            self.status.set_pace(None)
-
     def _on_status(self, status: SourceStatus) -> None:
         if status.state is SourceState.ERROR:
             log.error("data source error: %s", status.message)
@@ -480,24 +420,6 @@ class MainWindow(QMainWindow):
             src = self.feed.source
             subscriptions = getattr(src, "subscriptions", None) if status.kind is SourceKind.IB else None
             self.panels["chain"].set_source_note(subscriptions().text if subscriptions is not None else "")
-
-    async def open_store(self) -> Any:
-        """Open (and migrate) the database off the GUI thread; refresh the replayable sessions."""
-        if self.store is None:
-            from spx_core.storage import Store
-
-            self.store = await asyncio.to_thread(Store.open, self.db_path)
-        self.start_trading()
-        await self.refresh_sessions()
-        return self.store
-
-    async def refresh_sessions(self) -> None:
-        """Re-read the stored sessions (one grouped query on the session index, off the GUI thread), so
-        sessions recorded or imported while the app runs can be picked."""
-        if self.store is None:
-            return
-        sessions = await asyncio.to_thread(self.store.list_sessions)
-        self.toolbar.set_sessions(sessions)
 
     @asyncSlot()
     async def _on_sessions_wanted(self) -> None:
@@ -512,86 +434,12 @@ class MainWindow(QMainWindow):
         finally:
             self._sessions_refreshing = False
 
-    async def start_feed(self) -> None:
-        """Start the source chosen on the command line (replay falls back to sim with a message)."""
-        from spx_core.domain.calendar import default_calendar
-
-        await asyncio.to_thread(default_calendar().load)  # runs after the first paint
-        if self.warm_up_pricing:
-            from spx_core.pricing import start_background_warm_up
-
-            # a new install compiles the pricing kernels (~14 s): meanwhile panels price on the numpy
-            # path instead of showing an empty chain until the compile is done
-            start_background_warm_up()  # pandas-heavy: off the GUI thread, after paint
-        self.status.refresh()
-        try:
-            await self.open_store()
-        except Exception as exc:  # a broken database must not stop the simulated market
-            log.exception("cannot open database %s", self.db_path)
-            self.status.showMessage(f"Database {self.db_path} unavailable: {exc}", 15_000)
-        self.toolbar.start_session_refresh()
-        if SourceKind(self.initial_source) is SourceKind.REPLAY:
-            names = self.toolbar.session_names()
-            if names:
-                await self._start(SourceKind.REPLAY, names[-1])  # the latest; the toolbar picks another
-                return
-            self.status.showMessage(f"No recorded sessions to replay in {self.db_path}: record one with "
-                                    f"`spx-data simulate --db {self.db_path}` or import files with `spx-data "
-                                    f"import`; running the simulated market", 15_000)
-        elif SourceKind(self.initial_source) is SourceKind.IB:
-            await self._start(SourceKind.IB, "")  # a TWS that cannot be reached is the source's ERROR status
-            return
-        await self._start(SourceKind.SIM, "")
-
-    async def _start(self, kind: SourceKind, session: str) -> None:
-        if kind is SourceKind.REPLAY:
-            skip = self.toolbar.skip_gaps_action.isChecked()
-            await self.feed.replay(self.store, session, speed=1.0, skip_gaps=skip)
-            self.toolbar.set_mode(kind, session=session, speed=1.0, skip_gaps=skip)
-        elif kind is SourceKind.IB:
-            from app.feed import ib_data_settings
-
-            self.toolbar.set_mode(kind)  # before connecting: the choice shows while TWS answers
-            await self.feed.ib(ib_data_settings(self.settings), strike_window=self.settings.strike_window)
-        else:
-            await self.feed.simulated(seed=self.settings.seed, speed=self.settings.speed)
-            self.toolbar.set_mode(SourceKind.SIM, speed=self.settings.speed)
-        self._show_pace()
-
     @asyncSlot(object, str)
     async def _switch(self, kind: SourceKind | str, session: str) -> None:
         kind = SourceKind(kind)  # menus may send the plain value ("sim")
         if kind is SourceKind.REPLAY and self.store is None:
             await self.open_store()
         await self._start(kind, session)
-
-    def _set_speed(self, speed: float) -> None:
-        src = self.feed.source
-        if isinstance(src, SpeedControl):
-            src.set_speed(speed)
-            self.toolbar.set_speed(speed)
-            self._show_pace()
-        if self._mode() is SourceKind.SIM and speed in (1.0, 10.0, 60.0) and speed != self.settings.speed:
-            self.settings = self.settings.with_changes(speed=speed)
-            save_settings(self.settings)
-
-    def _set_paused(self, paused: bool) -> None:
-        src = self.feed.source
-        if src is not None:
-            src.pause() if paused else src.resume()
-        self._show_pace()
-
-    def _seek(self, index: int) -> None:
-        src = self.feed.source
-        if isinstance(src, Seekable):
-            src.seek(index)
-
-    def _set_skip_gaps(self, skip: bool) -> None:
-        from spx_core.marketdata.replay import ReplaySource  # loaded already when a replay runs
-
-        src = self.feed.source
-        if isinstance(src, ReplaySource):
-            src.set_skip_gaps(skip)
 
     async def shutdown(self) -> None:
         self.toolbar.stop_session_refresh()
