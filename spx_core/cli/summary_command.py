@@ -44,9 +44,10 @@ ACCOUNT = "(account)"
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("summary", help="the automation's stored daily summaries (trades, P&L, win rate)")
     add_db_option(p)
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    out.add_argument("--csv", action="store_true", help="print the rows as CSV (as the panel's Export CSV)")
+    # not an argparse exclusive group: its error prints the usage too; ours is one line
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--csv", action="store_true", help="print the rows as CSV (as the panel's Export CSV); not with "
+                                                      "--json")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only days on or after this (US/Eastern) date")
     p.add_argument("--strategy", metavar="NAME", help='only this strategy ("" = the whole account)')
     p.set_defaults(func=cmd_summary)
@@ -74,6 +75,8 @@ def _summary(args: argparse.Namespace) -> int:
     from spx_core.automation.summary import summaries_csv
     from spx_core.storage.summary_repo import SummaryRepository
 
+    if args.json and args.csv:
+        raise UsageError("--json and --csv are two output formats; pass one of them (or neither for a table)")
     since = _since(args.since)
     store = open_store(args.db_path, create=False)
     try:
