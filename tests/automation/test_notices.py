@@ -65,7 +65,8 @@ CASES = [  # (decision, kind, message after "<strategy>: ")
                        "loss, >= 100% of the 1.45 credit")),
     (trade("time: 15:45 ET reached on expiry day 2024-03-13 (now 15:45:02 ET)", "trade #9",
            "staged: in the order ticket for the user to send (manual mode)"), NoticeKind.EXIT,
-     "exit of trade #9 staged in the order ticket — time: 15:45 ET reached on expiry day 2024-03-13 (now 15:45:02 ET)"),
+     ("exit of trade #9 staged in the order ticket — time: 15:45 ET reached on expiry day 2024-03-13 "
+      "(now 15:45:02 ET)")),
     (TradeDecision(T, PCS_NAME, "SKIP", ("dte: front expiry 2024-03-15 is 2 DTE, at or inside the close at 2 DTE",
                                          "order refused: refused by limits: test: closes refused", "trade #4")),
      NoticeKind.REFUSED, "exit of trade #4 (dte) refused — refused by limits: test: closes refused"),
@@ -73,7 +74,8 @@ CASES = [  # (decision, kind, message after "<strategy>: ")
      NoticeKind.EXIT, "closing order spx-9 — breaker: daily loss -5,100 $ reached the -5,000 $ limit"),
     (trade("hedge: portfolio delta +1,230 $/pt outside ±500; sell 12 x SPXW synthetic at 5.10 (-1,200 $/pt) -> +30 "
            "$/pt", "order spx-3: filled at 10:00:01 ET", strategy="hedged/hedge"), NoticeKind.HEDGE,
-     "portfolio delta +1,230 $/pt outside ±500; sell 12 x SPXW synthetic at 5.10 (-1,200 $/pt) -> +30 $/pt — filled"),
+     ("portfolio delta +1,230 $/pt outside ±500; sell 12 x SPXW synthetic at 5.10 (-1,200 $/pt) -> +30 $/pt "
+      "— filled")),
     (TradeDecision(T, "hedged/hedge", "SKIP", ("hedge: portfolio delta +1,230 $/pt outside ±500; sell 12 x SPY",
                                                "order refused: refused by limits: max_delta 200: post-trade 310")),
      NoticeKind.REFUSED, ("hedge refused — refused by limits: max_delta 200: post-trade 310 (hedge: portfolio "

@@ -11,11 +11,22 @@ import pytest
 
 from spx_core.automation.config import StrategyMode
 from spx_core.automation.summary import daily_summary, day_summaries
-from spx_core.automation.summary_keeper import SummaryKeeper, decisions_start_ns, midnight_ns
+from spx_core.automation.summary_keeper import (
+    SummaryKeeper,
+    decisions_start_ns,
+    midnight_ns,
+)
 from spx_core.domain.calendar import ET, to_ns
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
 from spx_core.storage.summary_repo import SummaryRepository
-from tests.automation.test_runner import DAY, PCS, SimView, World, at, take_profit_market
+from tests.automation.test_runner import (
+    DAY,
+    PCS,
+    SimView,
+    World,
+    at,
+    take_profit_market,
+)
 
 NEXT = date(2024, 3, 14)
 
