@@ -60,9 +60,14 @@ class AlertSettingsForm(QGroupBox):
         self.sound_check.setChecked(settings.alert_sound)
         self.desktop_check = QCheckBox("Desktop notification")
         self.desktop_check.setChecked(settings.alert_desktop)
+        self.skips_check = QCheckBox("Skipped entries")
+        self.skips_check.setChecked(settings.alert_skip_notices)
+        self.skips_check.setToolTip("an INFO alert for each entry the automation skips (entries, exits, hedges and "
+                                    "refused orders are always notified)")
         row = QHBoxLayout()
         row.addWidget(self.sound_check)
         row.addWidget(self.desktop_check)
+        row.addWidget(self.skips_check)
         form.addRow("On screen", row)
         self.webhook_edit = QLineEdit(settings.alert_webhook_url)
         self.webhook_edit.setPlaceholderText("https://... (empty: no webhook)")
@@ -117,6 +122,7 @@ class AlertSettingsForm(QGroupBox):
 
     def changes(self) -> dict[str, object]:
         return {"alert_sound": self.sound_check.isChecked(), "alert_desktop": self.desktop_check.isChecked(),
+                "alert_skip_notices": self.skips_check.isChecked(),
                 "alert_webhook_url": self.webhook_edit.text().strip(),
                 "alert_smtp_host": self.smtp_host_edit.text().strip(), "alert_smtp_port": self.smtp_port_spin.value(),
                 "alert_smtp_user": self.smtp_user_edit.text().strip(),

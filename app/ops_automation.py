@@ -12,9 +12,14 @@ The market context a strategy's filters read: the latest SPX snapshot from a fro
 view, its chain IVs and fitted surface from the window's shared fits (one fit per snapshot for every panel), and
 IV rank / VIX / regime from the Market panel's last state when it has one.
 
+Daily summaries: today's rows are upserted into the store's ``daily_summaries`` whenever the view is computed
+(only rows whose figures moved are written), at the market close and on a new market day (the previous day's final
+rows), and at shutdown (:class:`~spx_core.automation.summary_keeper.SummaryKeeper`), so past days remain.
+
 Events (Qt signals):
     changed(): strategies, decisions or settings changed (the panel re-reads :meth:`view`).
     failed(str): a step failed (one line; the OpsSession raises it as an alert).
+    decided(int, TradeDecision): a decision was recorded with that id (the OpsSession notifies it).
 """
 
 from __future__ import annotations
@@ -70,7 +75,8 @@ class AutomationView:
         strategies: the stored strategies (``StoredStrategy``: config, enabled, mode), by name.
         next_entry: strategy name -> its next entry instant (UTC ns, market clock) or None (none today/soon).
         decisions: today's decisions (market day of the clock), oldest first.
-        summaries: today's ``DailySummary`` rows: the account ("") then each strategy with a decision or a trade.
+        summaries: today's ``DailySummary`` rows (``day_summaries``): the account ("") then each strategy with a
+            decision or a trade opened or closed today.
         now_ns: the market clock the view was made at.
     """
 
@@ -124,16 +130,20 @@ class OpsAutomation(QObject):
 
     changed = Signal()
     failed = Signal(str)
+    decided = Signal(object, object)
 
     def __init__(self, trading: TradingSession, store: Store, *, fits: SharedFits | None = None,
                  stage: Callable[[Any], None] | None = None, market_state: Callable[[], Any] | None = None,
                  parent: QObject | None = None) -> None:
         from spx_core.automation.engine import DecisionEngine
+        from spx_core.automation.summary_keeper import SummaryKeeper
         from spx_core.storage.strategy_repo import StrategyRepository
+        from spx_core.storage.summary_repo import SummaryRepository
 
         super().__init__(parent)
         self.trading = trading
         self.repo = StrategyRepository(store)
+        self.summaries = SummaryKeeper(SummaryRepository(store), trading.repo)
         self._fits = fits
         self._stage = stage
         self._market_state = market_state or (lambda: None)
@@ -194,19 +204,63 @@ class OpsAutomation(QObject):
         decision_id = self.trading.repo.record_decision(decision)
         if self._decisions is not None and decision.time_ns >= self._since:
             self._decisions.append(decision)
+        self.decided.emit(decision_id, decision)
         return decision_id
 
     def _stage_order(self, request: Any) -> None:
         self._stage(request)
 
     def view_inputs(self) -> tuple[Any, ...]:
-        """GUI thread: what :func:`automation_view` reads (strategies, today's decisions, trades, the clock)."""
+        """GUI thread: what :func:`automation_view` reads (strategies, decisions, trades, the clock): the decisions
+        since today, or since the opening day of a trade closed today (its entry names the strategy it counts to)."""
+        from spx_core.automation.summary import et_day
+        from spx_core.automation.summary_keeper import decisions_start_ns
+
         portfolio = self.trading.portfolio
         trades = tuple(portfolio.trades) if portfolio is not None else ()
-        return tuple(self._strategies), tuple(self.decisions()), trades, self.trading.market.now_ns()
+        now = self.trading.market.now_ns()
+        since = decisions_start_ns(et_day(now), trades) if now else 0
+        decisions = tuple(d for d in self._read_since(since) if d.time_ns >= since)
+        return tuple(self._strategies), decisions, trades, now
 
     def view(self) -> AutomationView:
-        return automation_view(*self.view_inputs())
+        view = automation_view(*self.view_inputs())
+        self.keep_summaries(view.summaries)
+        return view
+
+    # --- daily summaries ------------------------------------------------------------------------------------
+    def keep_summaries(self, rows: Any) -> int:
+        """Store today's summary rows the view computed (those whose figures moved); how many were written."""
+        try:
+            return self.summaries.keep(rows)
+        except Exception:  # the panel still shows them; the close and the next view try again
+            log.exception("automation: storing the daily summary failed")
+            return 0
+
+    def tick_summaries(self) -> int:
+        """After each refresh: the day's rows at the market close, the last day's final rows on a new day."""
+        now = self.trading.market.now_ns()
+        try:
+            return self.summaries.tick(now) if now else 0
+        except Exception:
+            log.exception("automation: storing the daily summary failed")
+            return 0
+
+    def store_today(self) -> int:
+        """Bring the store up to the clock: the close / new-day rows, then today's rebuilt from the store."""
+        from spx_core.automation.summary import et_day
+
+        now = self.trading.market.now_ns()
+        try:
+            return self.summaries.tick(now) + self.summaries.save_day(et_day(now)) if now else 0
+        except Exception:
+            log.exception("automation: storing the daily summary failed")
+            return 0
+
+    def summary_history(self) -> list[Any]:
+        """Every stored daily summary row (today's brought up to date first), by day then strategy."""
+        self.store_today()
+        return self.summaries.summaries.list()
 
     @property
     def runner(self) -> Any:
@@ -315,12 +369,16 @@ class OpsAutomation(QObject):
         return lambda *args: self._gui.call(fn, *args)
 
     def shutdown(self) -> None:
+        """Stop the worker, then store today's summary as it stands (the app may not run to the close)."""
         self._jobs.shutdown()
+        self.store_today()
 
 
 def automation_view(strategies: tuple[Any, ...], decisions: tuple[Any, ...], trades: tuple[Any, ...],
                     now: int) -> AutomationView:
-    """Strategies with their next entry, today's decisions and summary rows (any thread: a pure function)."""
+    """Strategies with their next entry, today's decisions and summary rows (any thread: a pure function).
+
+    ``decisions`` may reach back before today (the entries of trades closed today): only today's are listed."""
     from datetime import datetime
 
     from spx_core.domain.calendar import ET, UTC
@@ -328,7 +386,7 @@ def automation_view(strategies: tuple[Any, ...], decisions: tuple[Any, ...], tra
     if not strategies and not decisions:  # no automation (yet): nothing of it to import
         return AutomationView(now_ns=now)
     from spx_core.automation.schedule import next_entry_ns
-    from spx_core.automation.summary import daily_summary
+    from spx_core.automation.summary import day_summaries
 
     nxt: dict[str, int | None] = {}
     for stored in strategies:
@@ -340,8 +398,9 @@ def automation_view(strategies: tuple[Any, ...], decisions: tuple[Any, ...], tra
     summaries: list[Any] = []
     if now:
         day = datetime.fromtimestamp(now / 1e9, UTC).astimezone(ET).date()
-        names = [""] + sorted({d.strategy for d in decisions})
-        summaries = [daily_summary(day, trades, decisions, strategy=name) for name in names]
+        summaries = day_summaries(day, trades, decisions)
+        start = day_start_ns(now)
+        decisions = tuple(d for d in decisions if d.time_ns >= start)
     return AutomationView(tuple(strategies), nxt, tuple(decisions), tuple(summaries), now)
 
 

@@ -16,6 +16,10 @@ exception is data silence: a feed that stopped sending has no market clock movin
 wall seconds since the last batch (monotonic) and evaluates the alerts at the last data time plus that.
 
 Automation: :class:`app.ops_automation.OpsAutomation` (the runner in a worker, orders placed on the GUI thread).
+Every decision it records is notified the same way (:func:`spx_core.automation.notices.decision_notice`: entries,
+exits and hedges INFO, a refused order WARNING, skips INFO unless ``alert_skip_notices`` is off; key
+``"automation:<decision id>"``). After each refresh its daily summary is stored at the market close and on a new
+market day (:meth:`OpsAutomation.tick_summaries`).
 
 Events (Qt signals):
     alerts_changed(tuple[Alert, ...]): the recent alerts, newest first (after a raise or an acknowledgement).
@@ -91,6 +95,7 @@ class OpsSession(QObject):
             self.automation = OpsAutomation(trading, store, fits=fits, stage=stage, market_state=market_state,
                                             parent=self)
             self.automation.failed.connect(self._on_automation_failed)
+            self.automation.decided.connect(self._on_decision)
         except Exception as exc:
             log.exception("automation unavailable")
             self.automation_error = f"automation unavailable: {type(exc).__name__}: {exc}"
@@ -151,6 +156,7 @@ class OpsSession(QObject):
             return
         self.evaluate(now, portfolio)
         if self.automation is not None:
+            self.automation.tick_summaries()
             self.automation.step(portfolio, self._guard.state if self._guard is not None else None)
 
     def _check_silence(self) -> None:
@@ -237,6 +243,20 @@ class OpsSession(QObject):
 
     def _now(self) -> int:
         return self.trading.market.now_ns()
+
+    def _on_decision(self, decision_id: int, decision: Any) -> None:
+        """A recorded decision as an alert (runs inside the runner's record call: a failure here is logged, never
+        handed back to the step)."""
+        from spx_core.automation.notices import decision_notice
+
+        if self._closed:
+            return
+        try:
+            draft = decision_notice(decision, decision_id, skips=self.settings.alert_skip_notices)
+            if draft is not None:
+                self.raise_drafts([draft], decision.time_ns)
+        except Exception:
+            log.exception("alerts: notifying decision %s failed", decision_id)
 
     def _on_automation_failed(self, message: str) -> None:
         now = self.trading.market.now_ns()

@@ -72,6 +72,9 @@ class AppSettings:
         alert_smtp_host / _port / _user / _from / _to / _tls: e-mail each alert ("" host = no e-mail); the SMTP
             password is kept in the system keyring, never in this file.
         alert_min_severity: the least severity sent by webhook / e-mail (one of :data:`ALERT_SEVERITIES`).
+        alert_skip_notices: each entry the automation skips is an INFO alert (panel, status bar, tray; webhook /
+            e-mail only when ``alert_min_severity`` is "info"); off mutes them (they can be many). Entries, exits,
+            hedges and refused orders are always notified (:mod:`spx_core.automation.notices`).
         close_all_on_breaker: when the circuit breaker trips, also send closing orders for every open trade
             (working orders are always cancelled); written to the database's risk_state for the guard.
     """
@@ -103,6 +106,7 @@ class AppSettings:
     alert_smtp_to: str = ""
     alert_smtp_tls: bool = True
     alert_min_severity: str = "warning"
+    alert_skip_notices: bool = True
     close_all_on_breaker: bool = False
 
     def __post_init__(self) -> None:

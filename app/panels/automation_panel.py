@@ -1,5 +1,6 @@
 """Automation panel: the strategies the automation runs (on/off, manual or auto, next entry time, limit profile),
-today's decisions with their reasons, and the day's summary with "Export CSV…".
+today's decisions with their reasons, and the day's summary with "Export CSV…" (today's rows, or every day stored
+in the database's ``daily_summaries``: the automation stores each day's rows as it goes and at the close).
 
 Strategies come from the window's :class:`~app.ops_session.OpsSession` (its ``automation``: the strategy store,
 seeded with the presets on first run, all disabled). Manual mode stages each entry in the order ticket for the
@@ -11,7 +12,9 @@ the strategies, today's decisions and trades (read on the GUI thread) at the mar
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -35,10 +39,19 @@ from app.panels.ops_base import NO_OPS, OpsPanel
 from app.widgets.row_views import line_label, row_view
 from spx_core.marketdata.source import QuoteBatch
 
-__all__ = ["AutomationPanel"]
+__all__ = ["AutomationPanel", "SummaryScope"]
+
+log = logging.getLogger(__name__)
 
 #: Wall seconds between two recomputations of next entries and the summary on a live feed.
 VIEW_SECONDS = 2.0
+
+
+class SummaryScope(StrEnum):
+    """Which summary rows "Export CSV…" writes."""
+
+    TODAY = "today"  # the rows shown: today's
+    HISTORY = "history"  # every day stored in the database (today's brought up to date first)
 
 
 class AutomationPanel(OpsPanel):
@@ -49,8 +62,8 @@ class AutomationPanel(OpsPanel):
         self.setObjectName("automation_panel")
         #: asks before a strategy trades by itself (tests replace it); returns True to go ahead
         self.confirm_auto: Callable[[str], bool] = self._confirm_auto
-        #: asks where to save the summary CSV (tests replace it); "" = cancelled
-        self.ask_csv_path: Callable[[], str] = self._ask_csv_path
+        #: asks where to save the summary CSV of a scope (tests replace it); "" = cancelled
+        self.ask_csv_path: Callable[[SummaryScope], str] = self._ask_csv_path
         self.strategies_model = StrategiesModel(self)
         self.strategies_model.toggled.connect(self.set_enabled)
         self.strategies = row_view(QTableView(), self.strategies_model, "automation_strategies")
@@ -69,8 +82,13 @@ class AutomationPanel(OpsPanel):
                                       "(manual: the ticket opens with the order; auto: it is sent)")
         self.decide_button.clicked.connect(self.decide_selected)
         self.export_button = QPushButton("Export CSV…")
-        self.export_button.setToolTip("Save today's summary rows as CSV")
-        self.export_button.clicked.connect(self.export_csv)
+        self.export_button.setToolTip("Save the daily summary as CSV: today's rows, or every day stored")
+        export_menu = QMenu(self.export_button)
+        self.export_today_action = export_menu.addAction("Today's summary…",
+                                                         lambda: self.export_csv(SummaryScope.TODAY))
+        self.export_history_action = export_menu.addAction("All stored days…",
+                                                           lambda: self.export_csv(SummaryScope.HISTORY))
+        self.export_button.setMenu(export_menu)
         self.status_label = line_label(NO_OPS)
         row = self.strategies.verticalHeader().defaultSectionSize()
         for view, rows in ((self.strategies, 3), (self.decisions, 2), (self.summary, 2)):
@@ -153,19 +171,33 @@ class AutomationPanel(OpsPanel):
             self.status_label.setText(f"{name}: no decision now (no chain yet, or a step is running); try again")
         return started
 
-    def export_csv(self) -> str:
-        """Write the summary rows as CSV where the user says; the path written ("" when cancelled)."""
+    def export_csv(self, scope: SummaryScope = SummaryScope.TODAY) -> str:
+        """Write today's summary rows, or every stored day's, as CSV where the user says; the path written ("" when
+        cancelled or not written)."""
         from spx_core.automation.summary import summaries_csv
 
-        path = self.ask_csv_path()
+        scope = SummaryScope(scope)
+        path = self.ask_csv_path(scope)
         if not path:
             return ""
         try:
-            Path(path).write_text(summaries_csv(list(self.summary_model.rows)), encoding="utf-8")
+            if scope is SummaryScope.TODAY:
+                rows = list(self.summary_model.rows)
+            elif self.automation is not None:
+                rows = self.automation.summary_history()
+            else:
+                rows = []
+            Path(path).write_text(summaries_csv(rows), encoding="utf-8")
         except OSError as exc:
             self.status_label.setText(f"summary not saved to {path}: {exc.strerror or exc}; choose another folder")
             return ""
-        self.status_label.setText(f"summary saved to {path}")
+        except Exception as exc:  # the database could not be read: one line here, the details in the log
+            log.exception("automation: reading the stored daily summaries failed")
+            self.status_label.setText(f"summary not saved: the stored summaries could not be read ({exc}); "
+                                      f"check the database")
+            return ""
+        days = len({r.day for r in rows})
+        self.status_label.setText(f"summary saved to {path} ({len(rows)} rows, {days} day{'s' if days != 1 else ''})")
         return path
 
     def _confirm_auto(self, name: str) -> bool:
@@ -173,8 +205,10 @@ class AutomationPanel(OpsPanel):
                                       f"Let \"{name}\" send its orders by itself through the pre-trade gate?")
         return answer == QMessageBox.StandardButton.Yes
 
-    def _ask_csv_path(self) -> str:
-        path, _ = QFileDialog.getSaveFileName(self, "Export daily summary", "daily_summary.csv", "CSV (*.csv)")
+    def _ask_csv_path(self, scope: SummaryScope) -> str:
+        title, name = (("Export today's summary", "daily_summary.csv") if scope is SummaryScope.TODAY
+                       else ("Export every stored daily summary", "daily_summaries.csv"))
+        path, _ = QFileDialog.getSaveFileName(self, title, name, "CSV (*.csv)")
         return path
 
     def _update_buttons(self) -> None:
@@ -184,7 +218,8 @@ class AutomationPanel(OpsPanel):
         self.decide_button.setEnabled(stored is not None)
         self.mode_button.setText("Switch to manual" if stored is not None and str(stored.mode) == "auto"
                                  else "Switch to auto")
-        self.export_button.setEnabled(bool(self.summary_model.rows))
+        self.export_button.setEnabled(self.automation is not None)
+        self.export_today_action.setEnabled(bool(self.summary_model.rows))
 
     # --- LivePanel ------------------------------------------------------------------------------------------
     def job(self, batch: QuoteBatch) -> Job | None:
@@ -198,6 +233,8 @@ class AutomationPanel(OpsPanel):
         self.strategies_model.set_strategies(result.strategies, result.next_entry)
         self.decisions_model.set_decisions(result.decisions)
         self.summary_model.set_rows(result.summaries)
+        if self.automation is not None:  # the worker computed them: stored here, on the GUI thread (the store's)
+            self.automation.keep_summaries(result.summaries)
         if name:
             self.select_strategy(name)
         on = sum(1 for s in result.strategies if s.enabled)

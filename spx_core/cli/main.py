@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "spx_core.cli.scan_command",  # scan
     "spx_core.cli.orders_commands",  # orders, positions
     "spx_core.cli.risk_commands",  # risk, decisions
+    "spx_core.cli.summary_command",  # summary
 )
 
 

@@ -102,9 +102,9 @@ def test_summary_exports_as_csv(qtbot, setup, tmp_path):
     qtbot.waitUntil(lambda: panel.decisions_model.rowCount() == 1, timeout=30_000)
     assert panel.summary_model.rowCount() >= 1 and panel.export_button.isEnabled()
     target = tmp_path / "summary.csv"
-    panel.ask_csv_path = lambda: str(target)
+    panel.ask_csv_path = lambda _scope: str(target)
     assert panel.export_csv() == str(target)
     text = target.read_text(encoding="utf-8")
     assert "credit verticals 3/5/7 DTE" in text and text.count("\n") >= 2
-    panel.ask_csv_path = lambda: str(tmp_path / "missing" / "dir" / "x.csv")
+    panel.ask_csv_path = lambda _scope: str(tmp_path / "missing" / "dir" / "x.csv")
     assert panel.export_csv() == "" and "not saved" in panel.status_label.text()
