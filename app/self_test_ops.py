@@ -11,11 +11,11 @@ panel's decisions; a TRADE opens the ticket with its order, which is not sent.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from app.self_test_trading import wait_until
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -23,14 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["run_ops_checks"]
 
 Checks = dict[str, tuple[bool, str]]
-
-
-async def _until(done: Callable[[], Any], deadline: float) -> Any:
-    while True:
-        value = done()
-        if value or time.monotonic() >= deadline:
-            return value
-        await asyncio.sleep(0.05)
 
 
 async def run_ops_checks(window: MainWindow, seconds: float) -> Checks:
@@ -63,11 +55,11 @@ async def _alert_check(window: MainWindow, ops: Any, deadline: float) -> tuple[b
     def raised() -> Any:
         return next((a for a in ops.recent() if a.id not in before and a.rule == "order_rejected"), None)
 
-    alert = await _until(raised, deadline)
+    alert = await wait_until(raised, deadline)
     if alert is None:
         return False, f"order {bad.ref} was rejected ({result.verdict.message}) but no alert was raised"
     panel = window.panels.get("alerts")
-    listed = panel is None or await _until(lambda: panel.model.row_of(alert.id) >= 0, deadline)
+    listed = panel is None or await wait_until(lambda: panel.model.row_of(alert.id) >= 0, deadline)
     counted = "alert" in window.status.alert_label.text()
     ops.acknowledge(alert.id)
     ok = bool(listed) and counted
@@ -87,14 +79,14 @@ async def _automation_check(window: MainWindow, ops: Any, deadline: float) -> tu
     before = len(automation.decisions())
     if not automation.decide_now(name):
         return False, f"{name}: could not start a decision (the automation is busy or there is no chain yet)"
-    decision = await _until(lambda: automation.decisions()[before:] or None, deadline)
+    decision = await wait_until(lambda: automation.decisions()[before:] or None, deadline)
     if not decision:
         return False, f"{name}: no decision within the self-test's time"
     decision = decision[-1]
     stored_again = any(d.time_ns == decision.time_ns and d.strategy == name
                        for d in ops.trading.repo.decisions(since_ns=decision.time_ns))
     panel = window.panels.get("automation")
-    shown = panel is None or await _until(lambda: decision in panel.decisions_model.rows, deadline)
+    shown = panel is None or await wait_until(lambda: decision in panel.decisions_model.rows, deadline)
     why = "; ".join(decision.reasons[:2])
     return stored_again and bool(shown), (f"{name} (manual): {decision.action} - {why}"
                                           f"{'' if stored_again else ' (NOT stored)'}"

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from app.main_window import MainWindow
     from app.trading import FeedMarket, TradingSession
 
-__all__ = ["SelfTestOrderError", "closing_at_natural", "run_trading_check", "sample_vertical"]
+__all__ = ["SelfTestOrderError", "closing_at_natural", "run_trading_check", "sample_vertical", "wait_until"]
 
 Checks = dict[str, tuple[bool, str]]
 
@@ -109,7 +109,8 @@ def closing_at_natural(session: TradingSession, trade_id: int, *, source: str = 
     return replace(request, limit=limit, source=source)
 
 
-async def _until(done: Callable[[], Any], deadline: float) -> Any:
+async def wait_until(done: Callable[[], Any], deadline: float) -> Any:
+    """``done()`` once it is truthy, or its last (falsy) value at ``deadline`` (time.monotonic); polls every 50 ms."""
     while True:
         value = done()
         if value or time.monotonic() >= deadline:
@@ -140,7 +141,7 @@ async def _fill(session: TradingSession, request: OrderRequest, deadline: float,
     sent, why, ref = send()
     if not sent:
         return False, f"{request.name}: not sent: {why}", ref
-    filled = await _until(lambda: _filled(session, ref), deadline)
+    filled = await wait_until(lambda: _filled(session, ref), deadline)
     stored = next(s for s in session.orders() if s.ref == ref)
     if not filled:
         reason = f" ({stored.reason})" if stored.reason else ""
@@ -167,7 +168,7 @@ async def run_trading_check(window: MainWindow, seconds: float) -> Checks:
         why = "no order service: the database did not open or the broker is unavailable (see the log)"
         return {"trading": (False, why)}
     deadline = time.monotonic() + seconds
-    request = await _until(lambda: _try_vertical(session), deadline)
+    request = await wait_until(lambda: _try_vertical(session), deadline)
     if not isinstance(request, OrderRequest):
         try:
             sample_vertical(session.market, broker=session.broker_name)
@@ -184,7 +185,7 @@ async def run_trading_check(window: MainWindow, seconds: float) -> Checks:
     row = blotter.model.row_of(ref) if blotter is not None else -1
     checks["trading: blotter"] = (row >= 0, f"order {ref} in row {row}" if row >= 0 else
                                   f"order {ref} is not in the blotter")
-    trade = await _until(lambda: _trade_of(session, ref), deadline)
+    trade = await wait_until(lambda: _trade_of(session, ref), deadline)
     shown = trade is not None and positions is not None and positions.model.trade_row(trade.id) >= 0
     checks["trading: positions"] = (shown, trade.describe(trade.mark_price(session.market)) if shown
                                     else "the trade is not in the positions panel")
@@ -201,7 +202,7 @@ async def run_trading_check(window: MainWindow, seconds: float) -> Checks:
                                                                            closing))
     checks["trading: close"] = (ok, text)
     if checks["trading: close"][0]:
-        flat = await _until(lambda: _is_flat(session, trade.id), deadline)
+        flat = await wait_until(lambda: _is_flat(session, trade.id), deadline)
         closed = session.portfolio.trade(trade.id) if session.portfolio is not None else None
         checks["trading: flat"] = (bool(flat), f"{closed.describe()}" if closed is not None
                                    else "the trade vanished from the portfolio")
@@ -213,7 +214,7 @@ async def _risk_populated(window: MainWindow, deadline: float) -> tuple[bool, st
     """Bring the risk tab forward (a covered panel computes nothing) and wait for the filled book's report."""
     risk = window.panels["risk"]
     window.docks["risk"].raise_()
-    shown = await _until(lambda: risk.populated, deadline)
+    shown = await wait_until(lambda: risk.populated, deadline)
     ok, text = risk.self_test_status()
     return bool(shown) and ok, text if shown else f"the risk panel shows no report of the book: {text}"
 

@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 from PySide6.QtWidgets import QMainWindow
 
-from app.self_test_trading import SelfTestOrderError, sample_vertical
-from tests.app.screenshot_driver import PANEL_SETTLE_MS, PANEL_WAIT_SECONDS, SIZES, Shooter, Step, run_app
+from app.self_test_trading import sample_vertical
+from tests.app.screenshot_driver import (
+    PANEL_SETTLE_MS,
+    PANEL_WAIT_SECONDS,
+    SIZES,
+    Shooter,
+    Step,
+    run_app,
+)
 
 DECIDE = ("credit verticals 3/5/7 DTE", "call-spread market making", "iron condor (regime filter)")
 
@@ -33,19 +39,10 @@ class _Shooter(Shooter):
         self.pending = list(DECIDE)
 
     def poll(self) -> None:
-        session, ops = self.window.context.trading, self.window.context.ops
-        try:
-            ready = ops is not None and session is not None and sample_vertical(session.market) is not None
-        except SelfTestOrderError:
-            ready = False
-        if not ready and time.monotonic() - self.t0 < PANEL_WAIT_SECONDS:
+        session = self.trading_session(ops=True)
+        if session is None:
             return
-        self.timer.stop()
-        if not ready:
-            self.shots["errors"] = ["no trading / ops session on a chain"]
-            self._finish()
-            return
-        self.session, self.ops = session, ops
+        self.session, self.ops = session, self.window.context.ops
         steps: list[Step] = [(self._refuse, 0), (lambda: None, 1500), (self._ack_first, 0),
                              (self._switch_on, 0)]
         for _ in DECIDE:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer
 
-from app.self_test_trading import SelfTestOrderError, sample_vertical
+from app.self_test_trading import sample_vertical
 from tests.app.screenshot_driver import (
     PANEL_SETTLE_MS,
     PANEL_WAIT_SECONDS,
@@ -37,17 +37,8 @@ DAILY = REPO.parent / "shared" / "data" / "index_daily"
 
 class _Shooter(Shooter):
     def poll(self) -> None:
-        session = self.window.context.trading
-        try:
-            ready = session is not None and sample_vertical(session.market) is not None
-        except SelfTestOrderError:
-            ready = False
-        if not ready and time.monotonic() - self.t0 < PANEL_WAIT_SECONDS:
-            return
-        self.timer.stop()
-        if not ready:
-            self.shots["errors"] = ["no trading session on a chain"]
-            self._finish()
+        session = self.trading_session()
+        if session is None:
             return
         self.session = session
         self.window.docks["risk"].raise_()  # a covered panel computes nothing

@@ -24,7 +24,14 @@ from PySide6.QtCore import QTimer
 
 from app.panels.scanner_panel import ScannerPanel
 from spx_core.strategies.scanner_params import PRESETS, ScanStructure
-from tests.app.screenshot_driver import PANEL_SETTLE_MS, PANEL_WAIT_SECONDS, SIZES, Shooter, Step, run_app
+from tests.app.screenshot_driver import (
+    PANEL_SETTLE_MS,
+    PANEL_WAIT_SECONDS,
+    SIZES,
+    Shooter,
+    Step,
+    run_app,
+)
 
 CONDOR = next(name for name, p in PRESETS.items() if p.structure is ScanStructure.IRON_CONDOR)
 

@@ -154,6 +154,28 @@ class Shooter:
     def poll(self) -> None:
         raise NotImplementedError
 
+    def trading_session(self, *, ops: bool = False) -> Any | None:
+        """The window's trading session once its market can price a vertical (and, with ``ops``, alerts and
+        automation run); None while waiting. After PANEL_WAIT_SECONDS without one the timer stops and the report
+        says so (the drivers that trade start their script from the session this returns)."""
+        from app.self_test_trading import SelfTestOrderError, sample_vertical
+
+        context = self.window.context
+        session = context.trading
+        try:
+            ready = (session is not None and (not ops or context.ops is not None)
+                     and sample_vertical(session.market) is not None)
+        except SelfTestOrderError:
+            ready = False
+        if ready:
+            self.timer.stop()
+            return session
+        if time.monotonic() - self.t0 >= PANEL_WAIT_SECONDS:
+            self.timer.stop()
+            self.shots["errors"] = ["no trading session on a chain" + (" with alerts and automation" if ops else "")]
+            self._finish()
+        return None
+
     def _run(self, steps: list[Step]) -> None:
         if not steps:
             self._finish()

@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 from PySide6.QtWidgets import QMainWindow
 
 from app.self_test_trading import (
-    SelfTestOrderError,
     closing_at_natural,
     sample_vertical,
 )
-from tests.app.screenshot_driver import PANEL_SETTLE_MS, PANEL_WAIT_SECONDS, SIZES, Shooter, Step, run_app
+from tests.app.screenshot_driver import (
+    PANEL_SETTLE_MS,
+    PANEL_WAIT_SECONDS,
+    SIZES,
+    Shooter,
+    Step,
+    run_app,
+)
 
 
 class _Shooter(Shooter):
@@ -38,17 +43,8 @@ class _Shooter(Shooter):
 
     # --- trading ---------------------------------------------------------------------------------------
     def poll(self) -> None:
-        session = self.window.context.trading
-        try:
-            ready = session is not None and sample_vertical(session.market) is not None
-        except SelfTestOrderError:
-            ready = False
-        if not ready and time.monotonic() - self.t0 < PANEL_WAIT_SECONDS:
-            return
-        self.timer.stop()
-        if not ready:
-            self.shots["errors"] = ["no trading session on a chain"]
-            self._finish()
+        session = self.trading_session()
+        if session is None:
             return
         self.session = session
         self._run([(self._open_trades, 0), (lambda: None, 2000), (self._close_second, 0),
