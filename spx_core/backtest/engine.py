@@ -1,0 +1,241 @@
+"""The backtest engine: the live automation, gate, limits, paper broker and settlement driven on stored snapshots.
+
+    bt = Backtest(store, [config], start_ns=a, end_ns=b, fill=FillModel(), fees=DEFAULT_FEES,
+                  profile=profile("credit verticals"), bad_quote="skip", starting_cash=100_000)
+    result = bt.run(progress=lambda done, total: ..., cancel=lambda: False)
+
+The wiring is the app's (``app.trading_setup`` + ``app.ops_automation``) without Qt: an :class:`OrderService` on
+a :class:`PreTradeGate` whose ``limits`` hook is the profile's :class:`RiskLimits` and a :class:`PaperBroker`
+with the run's fill model and fee schedule, writing into a SEPARATE order store (a temporary SQLite file, deleted
+after the run: the data store's order tables are never touched); an :class:`AutomationRunner` on the real
+:class:`DecisionEngine` and :class:`PositionMonitor`; a :class:`SettlementWatch` booking expiry settlement.
+
+One step per distinct stored snapshot instant (and per settlement instant between them), synchronously:
+reveal the snapshots stamped <= now (:class:`~spx_core.backtest.clock.StoredFeed`: nothing later is ever
+decoded), let the paper broker look at its working orders, settle what expired, run the automation (entries,
+exits on the marks the ``bad_quote`` choice gives, hedges), then record the net liquidation. The surface is fitted
+only inside a decision that needs it (the :class:`MarketContext` carries the chain alone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from spx_core.automation.config import StoredStrategy, StrategyConfig, StrategyMode
+from spx_core.automation.engine import DecisionEngine, MarketContext
+from spx_core.automation.monitor import PositionMonitor
+from spx_core.automation.runner import AutomationRunner
+from spx_core.backtest.clock import StoredFeed
+from spx_core.backtest.marks import BadQuote, MarkPolicy
+from spx_core.backtest.run import BacktestResult, code_version, data_checksum, result_checksum
+from spx_core.backtest.trades import trade_records
+from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
+from spx_core.execution.fill_model import FillModel
+from spx_core.execution.gate import PreTradeGate
+from spx_core.execution.paper import PaperBroker
+from spx_core.execution.service import OrderService
+from spx_core.portfolio.account import account_summary
+from spx_core.portfolio.decisions import TradeDecision
+from spx_core.portfolio.positions import marks_from_view
+from spx_core.portfolio.settlement_watch import SettlementWatch
+from spx_core.risk.limits import RiskLimits
+from spx_core.risk.profiles import LimitProfile
+from spx_core.risk.state import portfolio_state
+from spx_core.storage.orders_repo import OrderRepository, et_day_start_ns
+from spx_core.storage.store import Store
+
+__all__ = ["Backtest"]
+
+Progress = Callable[[int, int], None]
+Cancel = Callable[[], bool]
+
+
+class Backtest:
+    """One run's configuration (see the module docstring). ``session`` replaces ``start_ns``/``end_ns``."""
+
+    def __init__(self, store: Any, strategies: Sequence[StrategyConfig], *, start_ns: int | None = None,
+                 end_ns: int | None = None, session: str | None = None, fill: FillModel | None = None,
+                 fees: FeeSchedule = DEFAULT_FEES, profile: LimitProfile | None = None,
+                 bad_quote: BadQuote | str = BadQuote.SKIP, starting_cash: float = 100_000.0) -> None:
+        if not strategies:
+            raise ValueError("a backtest needs at least one strategy config")
+        if session is None and (start_ns is None or end_ns is None):
+            raise ValueError("give a session name, or both start_ns and end_ns")
+        if start_ns is not None and end_ns is not None and end_ns < start_ns:
+            raise ValueError(f"end_ns {end_ns} is before start_ns {start_ns}")
+        self.store = store
+        self.strategies = tuple(strategies)
+        self.start_ns, self.end_ns, self.session = start_ns, end_ns, session
+        self.fill = fill if fill is not None else FillModel()
+        self.fees = fees
+        self.profile = profile
+        self.bad_quote = BadQuote(MarkPolicy(bad_quote).choice)
+        self.starting_cash = float(starting_cash)
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 of everything that shapes the run (strategies by their own hashes, fills, fees, limits, range)."""
+        parts = [*(s.config_hash for s in self.strategies), repr(self.fill), repr(self.fees), repr(self.profile),
+                 repr((self.start_ns, self.end_ns, self.session)), self.bad_quote.value, repr(self.starting_cash)]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+    def run(self, progress: Progress | None = None, cancel: Cancel | None = None) -> BacktestResult:
+        """Run to the end (or until ``cancel()`` is true: a partial result flagged ``cancelled``)."""
+        with tempfile.TemporaryDirectory(prefix="spx-backtest-") as folder:
+            orders = Store.open(Path(folder) / "orders.sqlite")
+            try:
+                return _Run(self, orders).run(progress, cancel)
+            finally:
+                orders.close()
+
+
+class _Run:
+    """The wired components of one run and its step loop."""
+
+    def __init__(self, bt: Backtest, orders: Store) -> None:
+        self.bt = bt
+        self.feed = StoredFeed(bt.store, bt.start_ns, bt.end_ns, session=bt.session)
+        self.repo = OrderRepository(orders)
+        self.broker = PaperBroker(self.feed, fees=bt.fees, fill_model=bt.fill)
+        limits = None
+        if bt.profile is not None:
+            limits = RiskLimits(bt.profile, portfolio=self._state)
+        self.service = OrderService(self.repo, self.broker, PreTradeGate(limits=limits), self.feed)
+        self.service.subscribe(self._on_order)
+        monitor = PositionMonitor(broker=self.broker.name, account=self.broker.account)
+        self.runner = AutomationRunner(DecisionEngine(), monitor, place=self.service.place, record=self._record,
+                                       broker=self.broker.name, account=self.broker.account,
+                                       cancel=self.service.cancel)
+        self.stored = [StoredStrategy(c, True, StrategyMode.AUTO) for c in bt.strategies]
+        self.watch = SettlementWatch()
+        self.marks = MarkPolicy(bt.bad_quote)
+        self.decisions: list[TradeDecision] = []
+        self.equity: dict[int, float] = {}
+        self._account: Any = None
+        self._dirty = True
+        self._positions: list[Any] = []
+        self._trades: list[Any] = []
+        self._last_marks: dict[Any, float] = {}
+
+    # --- the ledger (re-read only after a fill or a settlement) ------------------------------------------------
+    def _on_order(self, state: Any) -> None:
+        if state.fills:
+            self._dirty = True
+
+    def _book(self) -> tuple[list[Any], list[Any]]:
+        if self._dirty:
+            self._positions = self.repo.positions(closed_since_ns=0)
+            self._trades = self.repo.trades()
+            self._dirty = False
+        return self._positions, self._trades
+
+    def _record(self, decision: TradeDecision) -> int:
+        self.decisions.append(decision)
+        return self.repo.record_decision(decision)
+
+    def _state(self) -> Any:
+        now = self.feed.now_ns()
+        working = self.repo.orders(working_only=True)
+        return portfolio_state(self.repo, account=self._account, day_start_ns=et_day_start_ns(now), pending=working)
+
+    # --- the loop ---------------------------------------------------------------------------------------------
+    def run(self, progress: Progress | None, cancel: Cancel | None) -> BacktestResult:
+        total = self.feed.n_steps
+        done = 0
+        cancelled = False
+        for t in self.feed.times():
+            if cancel is not None and cancel():
+                cancelled = True
+                break
+            self._settle_before(t)
+            for snap in self.feed.advance(t):
+                self.watch.observe(snap.underlying, snap.time_ns, snap.underlying_price)
+            self.broker.on_market()
+            self._settle(t)
+            self._automate(t)
+            self._mark(t, self._last_marks)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        if not cancelled and self.bt.end_ns is not None:
+            self._settle_before(self.bt.end_ns + 1)
+        return self._result(cancelled, (done, total))
+
+    def _settle_before(self, t: int) -> None:
+        """Settlement instants strictly between the clock and ``t`` (no snapshot there): each its own step."""
+        while True:
+            positions, _ = self._book()
+            at = self.watch.next_instant(p for p in positions if p.is_open)
+            if at is None or at >= t or at < self.feed.now_ns() or not self.feed.now_ns():
+                return
+            self.feed.set_clock(at)
+            if not self._settle(at):
+                return  # its price was not watched: it stays open (listed as unresolved), not settled at a guess
+            self._mark(at, self._last_marks)
+
+    def _settle(self, now: int) -> bool:
+        positions, _ = self._book()
+        due = self.watch.settle_due([p for p in positions if p.is_open], now)
+        if due.fills:
+            self.repo.apply_settlement(due.fills, due.deliveries)
+            self._dirty = True
+        return bool(due.fills)
+
+    def _automate(self, now: int) -> None:
+        positions, trades = self._book()
+        held = [p.contract for p in positions if p.is_open]
+        view, marks = self.marks.step(self.feed, held)
+        self._last_marks = marks
+        self._account = self._summary(now, marks)
+        state = self._state()
+        working = self.repo.orders(working_only=True)
+        self.runner.step(now, self.stored, self._context, trades, self._book_decisions(trades, now), view,
+                         state=state, working=working)
+
+    def _context(self, config: StrategyConfig) -> MarketContext | None:
+        spx = self.feed.snapshot("SPX")
+        if spx is None:
+            return None
+        # the chain alone: the engine fits the surface only when its scan needs it
+        return MarketContext(spx, spy_snapshot=self.feed.snapshot("SPY"))
+
+    def _book_decisions(self, trades: list[Any], now: int) -> list[TradeDecision]:
+        """As the app: since today, or the oldest open trade's opening day."""
+        since = min([et_day_start_ns(now)] + [et_day_start_ns(t.opened_ns) for t in trades
+                                               if t.is_open and t.opened_ns])
+        return [d for d in self.decisions if d.time_ns >= since]
+
+    def _summary(self, now: int, marks: dict[Any, float]) -> Any:
+        positions, trades = self._book()
+        fresh = [p.contract for p in positions if p.is_open and p.contract not in marks]
+        known = dict(marks)
+        if fresh:  # opened this step: marked at their mid now (counted from the next step on)
+            known.update(marks_from_view(self.feed, fresh))
+        return account_summary(self.bt.starting_cash, positions, trades, known, et_day_start_ns(now))
+
+    def _mark(self, now: int, marks: dict[Any, float]) -> None:
+        account = self._summary(now, marks)
+        self._account = account
+        self.equity[now] = float(account.net_liquidation)
+
+    def _result(self, cancelled: bool, steps: tuple[int, int]) -> BacktestResult:
+        self._dirty = True
+        _, trades = self._book()
+        records = trade_records(trades, self.decisions, self.repo)
+        index = pd.to_datetime(list(self.equity), unit="ns", utc=True)
+        equity = pd.Series(list(self.equity.values()), index=index, name="net_liquidation", dtype="float64")
+        read = tuple(self.feed.read)
+        notes = tuple(f"{name}: {n}" for name, n in self.marks.counts.items() if n and name != "clean")
+        return BacktestResult(
+            trades=records, decisions=tuple(self.decisions), equity=equity, marks=dict(self.marks.counts),
+            config_hash=self.bt.config_hash, strategy_hashes={s.name: s.config_hash for s in self.bt.strategies},
+            snapshots_read=read, data_checksum=data_checksum(read), code_version=code_version(),
+            result_checksum=result_checksum(records, self.decisions, equity), cancelled=cancelled, steps=steps,
+            notes=notes)
+
