@@ -19,9 +19,13 @@ only inside a decision that needs it (the :class:`MarketContext` carries the cha
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import itertools
+import json
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ from spx_core.backtest.trades import trade_records
 from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
 from spx_core.execution.fill_model import FillModel
 from spx_core.execution.gate import PreTradeGate
+from spx_core.execution.orders import ref_source
 from spx_core.execution.paper import PaperBroker
 from spx_core.execution.service import OrderService
 from spx_core.portfolio.account import account_summary
@@ -81,18 +86,42 @@ class Backtest:
     @property
     def config_hash(self) -> str:
         """SHA-256 of everything that shapes the run (strategies by their own hashes, fills, fees, limits, range)."""
-        parts = [*(s.config_hash for s in self.strategies), repr(self.fill), repr(self.fees), repr(self.profile),
-                 repr((self.start_ns, self.end_ns, self.session)), self.bad_quote.value, repr(self.starting_cash)]
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        doc = {"strategies": [s.config_hash for s in self.strategies], "fill": _canonical(self.fill),
+               "fees": _canonical(self.fees), "profile": _canonical(self.profile),
+               "data": [self.start_ns, self.end_ns, self.session], "bad_quote": self.bad_quote.value,
+               "starting_cash": self.starting_cash}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
     def run(self, progress: Progress | None = None, cancel: Cancel | None = None) -> BacktestResult:
         """Run to the end (or until ``cancel()`` is true: a partial result flagged ``cancelled``)."""
-        with tempfile.TemporaryDirectory(prefix="spx-backtest-") as folder:
+        with tempfile.TemporaryDirectory(prefix="spx-backtest-") as folder, ref_source(_refs(self.config_hash)):
             orders = Store.open(Path(folder) / "orders.sqlite")
             try:
                 return _Run(self, orders).run(progress, cancel)
             finally:
                 orders.close()
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON-able form with no process-dependent order (sets sorted; repr() of a set is not stable across runs)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value.value if isinstance(value, Enum) else value
+    return repr(value)
+
+
+def _refs(seed: str) -> Callable[[], str]:
+    """Order refs numbered from the run's config hash (exits and hedges; entries have their own deterministic
+    ref): the same run gives the same refs, so its decisions and result checksum repeat."""
+    count = itertools.count(1)
+    return lambda: "spx-" + hashlib.sha256(f"{seed}:{next(count)}".encode()).hexdigest()[:20]
 
 
 class _Run:

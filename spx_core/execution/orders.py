@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import reduce
@@ -31,7 +33,7 @@ from spx_core.strategies.structure import Leg
 
 __all__ = [
     "Side", "OrderType", "TimeInForce", "OrderStatus", "Intent", "EventKind", "OrderRequest", "Fill",
-    "OrderEvent", "OrderState", "OrderError", "IllegalTransition", "apply", "replay", "new_ref",
+    "OrderEvent", "OrderState", "OrderError", "IllegalTransition", "apply", "replay", "new_ref", "ref_source",
     "normalize_side", "TRANSITIONS", "package_price",
 ]
 
@@ -115,9 +117,24 @@ class EventKind(StrEnum):
     AMEND = "amend"  # the working limit / quantity changed (a modify the broker accepted)
 
 
+#: the ref source in force (None: random); a backtest sets one so that its exit and hedge refs are reproducible
+_REF_SOURCE: ContextVar[Callable[[], str] | None] = ContextVar("spx_order_ref_source", default=None)
+
+
 def new_ref() -> str:
     """A fresh idempotent order reference (our key at every broker: IB's orderRef)."""
-    return "spx-" + uuid.uuid4().hex[:20]
+    source = _REF_SOURCE.get()
+    return source() if source is not None else "spx-" + uuid.uuid4().hex[:20]
+
+
+@contextmanager
+def ref_source(source: Callable[[], str]) -> Iterator[None]:
+    """Within the block, :func:`new_ref` returns ``source()`` (a backtest's deterministic refs)."""
+    token = _REF_SOURCE.set(source)
+    try:
+        yield
+    finally:
+        _REF_SOURCE.reset(token)
 
 
 def package_price(ratios: Sequence[int], prices: Sequence[float]) -> float:
