@@ -8,7 +8,10 @@ triggered by such a quote is fiction, so the position monitor is given a view wh
   leg's last trusted mark;
 - ``surface``: re-quoted at the fitted surface's Black-76 price (bid = ask = model; the surface is fitted only
   when a held leg needs it, once per snapshot);
-- ``raw``: left as quoted with its flags cleared (the raw mid, a missing bid read as 0).
+- ``raw``: re-quoted at its raw mid (a missing or zero bid read as 0: a 0 x 10 quote marks at 5).
+
+A re-quoted leg shows its one price on both sides with no flag, so the monitor reads it as the mid and the
+natural. Only the monitor and the equity see it: the gate and the paper broker always see the stored quotes.
 
 A choice that cannot give a price (no surface, no ask) falls back to ``skip``. Every held leg's mark per step is
 counted once: ``clean`` or the choice that produced it (:attr:`MarkPolicy.counts`).
@@ -89,10 +92,8 @@ class MarkPolicy:
                 if used == "skip":
                     flags[row] = flags[row] | np.uint16(int(QuoteFlag.WIDE))
                     mark = self._last.get(contract, math.nan)
-                else:
-                    bid[row] = mark if used == "surface" else max(float(bid[row]), 0.0) if math.isfinite(bid[row]) \
-                        else 0.0
-                    ask[row] = mark if used == "surface" else ask[row]
+                else:  # one price both sides: the monitor reads it as the mid and as the natural
+                    bid[row] = ask[row] = mark
                     flags[row] = 0
             marks[contract] = mark
             if math.isfinite(mark):

@@ -179,7 +179,8 @@ def test_bad_quote_choice_is_counted_and_a_zero_bid_leg_never_marks_a_take_profi
     if choice == "skip":
         assert np.isnan(marks[contract]) and adjusted.columns["flags"][row] & QuoteFlag.WIDE
     elif choice == "raw":
-        assert marks[contract] == pytest.approx(0.5 * ask[row]) and adjusted.columns["flags"][row] == 0
+        assert marks[contract] == pytest.approx(0.5 * ask[row]) == adjusted.columns["bid"][row]
+        assert adjusted.columns["flags"][row] == 0
     else:
         assert 0 <= marks[contract] < ask[row] and adjusted.columns["bid"][row] == adjusted.columns["ask"][row]
 
@@ -191,3 +192,48 @@ def _row_contract(snap, row):
 def test_bad_quote_setting_is_validated(store):
     with pytest.raises(ValueError, match="bad_quote 'mid' must be one of skip, surface, raw"):
         Backtest(store, [PCS], session="s", bad_quote="mid")
+
+
+def copy_session(store, path, edit) -> Store:
+    """The session copied into a new store, each snapshot passed through ``edit(snap) -> snap``."""
+    other = Store.open(path)
+    for info in store.list_snapshots(session="s"):
+        other.save_snapshot(edit(store.load_snapshot(info.id)), source="Simulated", session="s")
+    return other
+
+
+@pytest.mark.parametrize("choice", ["skip", "surface", "raw"])
+def test_a_zero_bid_short_leg_fakes_a_take_profit_only_when_raw_quotes_are_chosen(store, tmp_path, choice):
+    mid = dataclasses.replace(BASE, name="mid", price=PriceMode.MID,
+                              exits=dataclasses.replace(BASE.exits, take_profit_pct=50.0, stop_loss_pct=None))
+    clean = run(store, mid, profile=None, fill=FillModel(mode=FillMode.MID), bad_quote=choice)
+    (trade,) = clean.trades
+    assert trade.exit_reason == "open"  # no exit on the clean data
+    short = next(_contract(leg) for leg in trade.legs if leg[4] < 0)
+    broken_at = trade.entry_ns + 5 * 60 * 10**9
+
+    def edit(snap):
+        if snap.time_ns != broken_at or snap.underlying != "SPX":
+            return snap
+        row = int(snap.rows_of([short])[0]) if hasattr(snap, "rows_of") else _row(snap, short)
+        bid, ask = snap.columns["bid"].copy(), snap.columns["ask"].copy()
+        bid[row], ask[row] = 0.0, 0.10  # 0 x 0.10: the short leg "worth" 0.05 -> a fictitious take profit
+        return snap.replace_quotes(time=snap.time_ns, underlying_price=snap.underlying_price, bid=bid, ask=ask)
+
+    broken = copy_session(store, tmp_path / "broken.sqlite", edit)
+    try:
+        result = run(broken, mid, profile=None, fill=FillModel(mode=FillMode.MID), bad_quote=choice)
+    finally:
+        broken.close()
+    at_break = [d for d in result.decisions if d.time_ns == broken_at]
+    assert result.marks[choice] == 1  # one held leg, one step with its bad quote
+    if choice == "raw":
+        assert at_break and at_break[0].reasons[0].startswith("take_profit:")
+    else:
+        assert at_break == [] and result.decisions == clean.decisions
+
+
+def _row(snap, contract):
+    from spx_core.strategies.market import locate
+
+    return int(locate(snap, [contract])[0])
