@@ -2,11 +2,14 @@
 
     feed = StoredFeed(store, start_ns, end_ns)        # metadata only: no quote is decoded yet
     for now in feed.times():                          # each distinct stored snapshot instant, ascending
-        fresh = feed.advance(now)                     # decodes only the snapshots stamped <= now not yet seen
+        fresh = feed.advance(now)                     # the metadata of the snapshots revealed (stamped <= now)
         feed.now_ns(); feed.snapshot("SPX")           # the MarketView the live components read
 
-No look-ahead by construction: :meth:`StoredFeed.advance` never decodes a snapshot stamped after the clock, and
-the view only ever holds the latest decoded snapshot per underlying. Between snapshot instants the clock may be
+A snapshot is decoded only when a component asks for its underlying (:meth:`StoredFeed.snapshot`), and only the
+latest revealed one per underlying: a step where nothing is held, due or working decodes nothing.
+
+No look-ahead by construction: :meth:`StoredFeed.advance` never reveals a snapshot stamped after the clock, and
+the view only ever holds the latest revealed snapshot per underlying. Between snapshot instants the clock may be
 moved forward (:meth:`StoredFeed.set_clock`, a settlement instant) without revealing anything new.
 """
 
@@ -26,7 +29,7 @@ class StoredFeed:
     one ``session``), advanced by the backtest's clock.
 
     Attributes:
-        read: ``(snapshot id, checksum)`` of every snapshot decoded so far, in reading order.
+        read: ``(snapshot id, checksum)`` of every snapshot decoded so far, in reading order (the run's inputs).
     """
 
     def __init__(self, store: Any, start_ns: int | None = None, end_ns: int | None = None, *,
@@ -38,6 +41,7 @@ class StoredFeed:
         self._next = 0  # index of the first snapshot not yet revealed
         self._now = 0
         self._latest: dict[str, ChainSnapshot] = {}
+        self._pending: dict[str, SnapshotInfo] = {}  # revealed, not decoded yet (nobody asked)
         self.read: list[tuple[int, str]] = []
 
     # --- schedule --------------------------------------------------------------------------------------------
@@ -59,23 +63,19 @@ class StoredFeed:
         return (self._times[0], self._times[-1]) if self._times else None
 
     # --- the clock -------------------------------------------------------------------------------------------
-    def advance(self, now_ns: int) -> list[ChainSnapshot]:
-        """Move the clock to ``now_ns`` and decode the snapshots stamped at or before it not yet seen (only the
-        latest per underlying is decoded: an older one of the same underlying would be replaced at once)."""
+    def advance(self, now_ns: int) -> list[SnapshotInfo]:
+        """Move the clock to ``now_ns`` and reveal the snapshots stamped at or before it not yet seen; returns
+        their metadata (the underlying price is there: no decoding). Only the latest per underlying will be
+        decoded, on demand."""
         if now_ns < self._now:
             raise ValueError(f"the backtest clock cannot go back ({now_ns} < {self._now})")
         self._now = int(now_ns)
-        due: dict[str, SnapshotInfo] = {}
+        fresh = []
         while self._next < len(self._infos) and self._times[self._next] <= now_ns:
             info = self._infos[self._next]
-            due[info.underlying] = info  # ordered by time then id: the last one wins
+            self._pending[info.underlying] = info  # ordered by time then id: the last one wins
+            fresh.append(info)
             self._next += 1
-        fresh = []
-        for info in due.values():
-            snap = self._store.load_snapshot(info.id)
-            self._latest[snap.underlying] = snap
-            self.read.append((info.id, info.checksum))
-            fresh.append(snap)
         return fresh
 
     def set_clock(self, now_ns: int) -> None:
@@ -89,29 +89,18 @@ class StoredFeed:
         return self._now
 
     def snapshot(self, underlying: str) -> ChainSnapshot | None:
+        info = self._pending.pop(underlying, None)
+        if info is not None:  # revealed (stamped <= now) and asked for: decode it now
+            self._latest[underlying] = self._store.load_snapshot(info.id)
+            self.read.append((info.id, info.checksum))
         return self._latest.get(underlying)
 
     @property
     def snapshots(self) -> dict[str, ChainSnapshot]:
+        """Every underlying's latest revealed snapshot (decoding them)."""
+        for underlying in list(self._pending):
+            self.snapshot(underlying)
         return dict(self._latest)
-
-
-class FixedView:
-    """A MarketView of given snapshots at a given instant (the monitor's view with adjusted marks)."""
-
-    def __init__(self, now_ns: int, snapshots: dict[str, ChainSnapshot]) -> None:
-        self._now = now_ns
-        self._snapshots = snapshots
-
-    def now_ns(self) -> int:
-        return self._now
-
-    def snapshot(self, underlying: str) -> ChainSnapshot | None:
-        return self._snapshots.get(underlying)
-
-    @property
-    def snapshots(self) -> dict[str, ChainSnapshot]:
-        return dict(self._snapshots)
 
 
 def _ns(info: SnapshotInfo) -> int:

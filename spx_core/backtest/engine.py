@@ -37,7 +37,12 @@ from spx_core.automation.monitor import PositionMonitor
 from spx_core.automation.runner import AutomationRunner
 from spx_core.backtest.clock import StoredFeed
 from spx_core.backtest.marks import BadQuote, MarkPolicy
-from spx_core.backtest.run import BacktestResult, code_version, data_checksum, result_checksum
+from spx_core.backtest.run import (
+    BacktestResult,
+    code_version,
+    data_checksum,
+    result_checksum,
+)
 from spx_core.backtest.trades import trade_records
 from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
 from spx_core.execution.fill_model import FillModel
@@ -151,11 +156,17 @@ class _Run:
         self._positions: list[Any] = []
         self._trades: list[Any] = []
         self._last_marks: dict[Any, float] = {}
+        self._working: dict[str, Any] = {}  # ref -> OrderState of every working order
 
     # --- the ledger (re-read only after a fill or a settlement) ------------------------------------------------
     def _on_order(self, state: Any) -> None:
         if state.fills:
             self._dirty = True
+        # the working orders, kept from the service's committed changes (no store read per step)
+        if state.is_working:
+            self._working[state.ref] = state
+        else:
+            self._working.pop(state.ref, None)
 
     def _book(self) -> tuple[list[Any], list[Any]]:
         if self._dirty:
@@ -169,9 +180,11 @@ class _Run:
         return self.repo.record_decision(decision)
 
     def _state(self) -> Any:
-        now = self.feed.now_ns()
-        working = self.repo.orders(working_only=True)
-        return portfolio_state(self.repo, account=self._account, day_start_ns=et_day_start_ns(now), pending=working)
+        """The book the limits read now (the gate calls it for each order: a fill a moment ago counts)."""
+        positions, trades = self._book()
+        return portfolio_state(self.repo, account=self._account, day_start_ns=et_day_start_ns(self.feed.now_ns()),
+                               trades=trades, positions=positions, decisions=self.decisions,
+                               pending=list(self._working.values()))
 
     # --- the loop ---------------------------------------------------------------------------------------------
     def run(self, progress: Progress | None, cancel: Cancel | None) -> BacktestResult:
@@ -183,8 +196,8 @@ class _Run:
                 cancelled = True
                 break
             self._settle_before(t)
-            for snap in self.feed.advance(t):
-                self.watch.observe(snap.underlying, snap.time_ns, snap.underlying_price)
+            for info in self.feed.advance(t):  # the settlement watch needs the index level only: no decoding
+                self.watch.observe(info.underlying, t, info.underlying_price)
             self.broker.on_market()
             self._settle(t)
             self._automate(t)
@@ -222,17 +235,15 @@ class _Run:
         view, marks = self.marks.step(self.feed, held)
         self._last_marks = marks
         self._account = self._summary(now, marks)
-        state = self._state()
-        working = self.repo.orders(working_only=True)
         self.runner.step(now, self.stored, self._context, trades, self._book_decisions(trades, now), view,
-                         state=state, working=working)
+                         state=self._state(), working=list(self._working.values()))
 
     def _context(self, config: StrategyConfig) -> MarketContext | None:
         spx = self.feed.snapshot("SPX")
         if spx is None:
             return None
-        # the chain alone: the engine fits the surface only when its scan needs it
-        return MarketContext(spx, spy_snapshot=self.feed.snapshot("SPY"))
+        # the chain alone: the engine fits the surface only when its scan needs it; SPY only for the pair
+        return MarketContext(spx, spy_snapshot=self.feed.snapshot("SPY") if config.is_pair else None)
 
     def _book_decisions(self, trades: list[Any], now: int) -> list[TradeDecision]:
         """As the app: since today, or the oldest open trade's opening day."""

@@ -19,13 +19,13 @@ counted once: ``clean`` or the choice that produced it (:attr:`MarkPolicy.counts
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from enum import StrEnum
 
 import numpy as np
 
-from spx_core.backtest.clock import FixedView
 from spx_core.domain.contracts import OptionContract
 from spx_core.domain.quotes import QuoteFlag
 from spx_core.domain.snapshot import ChainSnapshot
@@ -33,7 +33,9 @@ from spx_core.execution.broker import MarketView
 from spx_core.strategies.market import locate
 from spx_core.strategies.structure import underlying_of
 
-__all__ = ["BadQuote", "MarkPolicy"]
+__all__ = ["BadQuote", "MarkPolicy", "Overlay"]
+
+log = logging.getLogger(__name__)
 
 
 class BadQuote(StrEnum):
@@ -60,7 +62,7 @@ class MarkPolicy:
         by_underlying: dict[str, list[OptionContract]] = {}
         for c in dict.fromkeys(held):
             by_underlying.setdefault(underlying_of(c.root), []).append(c)
-        snaps = dict(getattr(market, "snapshots", {}))
+        snaps: dict[str, ChainSnapshot] = {}
         marks: dict[OptionContract, float] = {}
         for underlying, contracts in by_underlying.items():
             snap = market.snapshot(underlying)
@@ -69,7 +71,7 @@ class MarkPolicy:
                 self.counts["skip"] += len(contracts)
                 continue
             snaps[underlying] = self._adjust(snap, contracts, marks)
-        return FixedView(market.now_ns(), snaps), marks
+        return Overlay(market, snaps), marks
 
     def _adjust(self, snap: ChainSnapshot, contracts: list[OptionContract],
                 marks: dict[OptionContract, float]) -> ChainSnapshot:
@@ -131,7 +133,8 @@ class MarkPolicy:
         if snap.checksum not in self._fits:
             try:
                 self._fits[snap.checksum] = fit_chain(snap)
-            except Exception:  # no surface for this chain: the mark falls back to skip
+            except Exception:  # no surface for this chain: the mark falls back to skip (logged once per chain)
+                log.exception("backtest: no surface fitted on the %s chain of %d", snap.underlying, snap.time_ns)
                 self._fits[snap.checksum] = None
         fitted = self._fits[snap.checksum]
         if fitted is None:
@@ -142,6 +145,21 @@ class MarkPolicy:
         price = black76.price(forward=civ.forward[row:row + 1], strike=snap.columns["strike"][row:row + 1], t=t,
                               vol=vol, discount=civ.discount[row:row + 1], is_call=snap.columns["is_call"][row:row + 1])
         return round(float(price[0]), 4)
+
+
+class Overlay:
+    """``market`` with some underlyings' snapshots replaced (the held legs re-quoted); the others read through."""
+
+    def __init__(self, market: MarketView, replaced: dict[str, ChainSnapshot]) -> None:
+        self._market = market
+        self._replaced = replaced
+
+    def now_ns(self) -> int:
+        return self._market.now_ns()
+
+    def snapshot(self, underlying: str) -> ChainSnapshot | None:
+        snap = self._replaced.get(underlying)
+        return snap if snap is not None else self._market.snapshot(underlying)
 
 
 def _usual_spread(snap: ChainSnapshot, row: int) -> float:

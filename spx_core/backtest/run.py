@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -85,7 +86,7 @@ def _r(x: float | None) -> Any:
     if x is None:
         return None
     x = float(x)
-    return round(x, 6) if x == x else "nan"
+    return "nan" if math.isnan(x) else round(x, 6)
 
 
 def result_checksum(trades: Sequence[TradeRecord], decisions: Sequence[TradeDecision], equity: pd.Series) -> str:
