@@ -62,6 +62,7 @@ from spx_core.storage.store import Store
 
 __all__ = ["Backtest"]
 
+_NEVER = 2**63 - 1  # past any instant: a session run settles every expiry its data watched
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
 
@@ -205,8 +206,8 @@ class _Run:
             done += 1
             if progress is not None:
                 progress(done, total)
-        if not cancelled and self.bt.end_ns is not None:
-            self._settle_before(self.bt.end_ns + 1)
+        if not cancelled:  # expiries after the last snapshot whose settlement price was watched (the close seen)
+            self._settle_before(self.bt.end_ns + 1 if self.bt.end_ns is not None else _NEVER)
         return self._result(cancelled, (done, total))
 
     def _settle_before(self, t: int) -> None:

@@ -86,17 +86,37 @@ def _contract(leg):
     return OptionContract(Root(root), date.fromisoformat(expiry), strike, Right(right))
 
 
+ZERO = dataclasses.replace(BASE, name="0dte", price=PriceMode.NATURAL,
+                           scan={**BASE.scan, "dte": (0, 0), "dte_days": (0,), "short_delta": 0.3, "widths": (5,)},
+                           entry=EntrySchedule(times=("15:30",)),
+                           exits=dataclasses.replace(BASE.exits, take_profit_pct=None, stop_loss_pct=None))
+CLOSE = to_ns(datetime(2024, 3, 13, 16, tzinfo=ET))
+
+
 def test_zero_dte_vertical_settles_at_the_close(tmp_path):
     store = record(tmp_path / "close.sqlite", datetime(2024, 3, 13, 15, 29, tzinfo=ET), 33)
     try:
-        zero = dataclasses.replace(BASE, name="0dte", price=PriceMode.NATURAL,
-                                   scan={**BASE.scan, "dte": (0, 0), "dte_days": (0,), "short_delta": 0.3, "widths": (5,)},
-                                   entry=EntrySchedule(times=("15:30",)),
-                                   exits=dataclasses.replace(BASE.exits, take_profit_pct=None, stop_loss_pct=None))
-        result = Backtest(store, [zero], session="s", fees=FEES).run()
+        result = Backtest(store, [ZERO], session="s", fees=FEES).run()
         (trade,) = result.trades
-        assert trade.exit_reason == "expiry" and trade.exit_ns == to_ns(datetime(2024, 3, 13, 16, tzinfo=ET))
+        assert trade.exit_reason == "expiry" and trade.exit_ns == CLOSE and trade.exit_price >= 0
         assert result.equity.iloc[-1] == pytest.approx(100_000.0 + trade.pnl)
+    finally:
+        store.close()
+
+
+def test_settlement_between_snapshots_is_a_step_of_its_own(tmp_path):
+    """The last snapshot is at 15:58 (the close was watched, within tolerance): the 16:00 settlement instant is a
+    step with no new data, inside a start/end range that reaches past it."""
+    store = record(tmp_path / "early.sqlite", datetime(2024, 3, 13, 15, 29, tzinfo=ET), 30)
+    try:
+        start, end = to_ns(datetime(2024, 3, 13, 15, 0, tzinfo=ET)), to_ns(datetime(2024, 3, 13, 17, 0, tzinfo=ET))
+        result = Backtest(store, [ZERO], start_ns=start, end_ns=end, fees=FEES).run()
+        (trade,) = result.trades
+        assert trade.exit_reason == "expiry" and trade.exit_ns == CLOSE
+        assert result.equity.index[-1].value == CLOSE and result.steps == (30, 30)
+        assert result.equity.iloc[-1] == pytest.approx(100_000.0 + trade.pnl)
+        by_session = Backtest(store, [ZERO], session="s", fees=FEES).run()  # no end given: the same settlement
+        assert by_session.trades == result.trades
     finally:
         store.close()
 
