@@ -44,6 +44,7 @@ from spx_core.backtest.run import (
     result_checksum,
 )
 from spx_core.backtest.trades import trade_records
+from spx_core.domain.calendar import ET, from_ns
 from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
 from spx_core.execution.fill_model import FillModel
 from spx_core.execution.gate import PreTradeGate
@@ -60,11 +61,15 @@ from spx_core.risk.state import portfolio_state
 from spx_core.storage.orders_repo import OrderRepository, et_day_start_ns
 from spx_core.storage.store import Store
 
-__all__ = ["Backtest"]
+__all__ = ["Backtest", "BacktestError"]
 
 _NEVER = 2**63 - 1  # past any instant: a session run settles every expiry its data watched
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
+
+
+class BacktestError(ValueError):
+    """The run cannot start; the message (one line) says what is wrong and how to fix it."""
 
 
 class Backtest:
@@ -158,6 +163,7 @@ class _Run:
         self._trades: list[Any] = []
         self._last_marks: dict[Any, float] = {}
         self._working: dict[str, Any] = {}  # ref -> OrderState of every working order
+        self._day_start = 0  # the market day the positions' day baselines count from
 
     # --- the ledger (re-read only after a fill or a settlement) ------------------------------------------------
     def _on_order(self, state: Any) -> None:
@@ -190,6 +196,9 @@ class _Run:
     # --- the loop ---------------------------------------------------------------------------------------------
     def run(self, progress: Progress | None, cancel: Cancel | None) -> BacktestResult:
         total = self.feed.n_steps
+        if not total:
+            raise BacktestError(f"no stored snapshots {self._where()}: import data or record some with "
+                                f"spx-data simulate, or pick another range")
         done = 0
         cancelled = False
         for t in self.feed.times():
@@ -201,6 +210,7 @@ class _Run:
                 self.watch.observe(info.underlying, t, info.underlying_price)
             self.broker.on_market()
             self._settle(t)
+            self._roll_day(t)
             self._automate(t)
             self._mark(t, self._last_marks)
             done += 1
@@ -209,6 +219,12 @@ class _Run:
         if not cancelled:  # expiries after the last snapshot whose settlement price was watched (the close seen)
             self._settle_before(self.bt.end_ns + 1 if self.bt.end_ns is not None else _NEVER)
         return self._result(cancelled, (done, total))
+
+    def _where(self) -> str:
+        if self.bt.session is not None:
+            return f"in session {self.bt.session!r}"
+        a, b = (from_ns(x).astimezone(ET).strftime("%Y-%m-%d %H:%M ET") for x in (self.bt.start_ns, self.bt.end_ns))
+        return f"between {a} and {b}"
 
     def _settle_before(self, t: int) -> None:
         """Settlement instants strictly between the clock and ``t`` (no snapshot there): each its own step."""
@@ -229,6 +245,19 @@ class _Run:
             self.repo.apply_settlement(due.fills, due.deliveries)
             self._dirty = True
         return bool(due.fills)
+
+    def _roll_day(self, now: int) -> None:
+        """A new market day: today's P&L counts from the held legs' last marks (the previous close), as the app
+        rolls the day (the daily loss limits read it)."""
+        start = et_day_start_ns(now)
+        if start <= self._day_start:
+            return
+        self._day_start = start
+        positions, _ = self._book()
+        if any(p.is_open for p in positions):
+            self.repo.start_day(start, {p.contract: self._last_marks.get(p.contract, float("nan"))
+                                        for p in positions if p.is_open})
+            self._dirty = True
 
     def _automate(self, now: int) -> None:
         positions, trades = self._book()

@@ -257,3 +257,41 @@ def _row(snap, contract):
     from spx_core.strategies.market import locate
 
     return int(locate(snap, [contract])[0])
+
+
+def test_the_limits_read_a_finite_day_pnl_on_the_next_day(tmp_path, monkeypatch):
+    """Held overnight, the position's day baseline rolls at the new market day (as the app rolls it), so the
+    book the limits read has a day P&L, not NaN."""
+    from spx_core.backtest import engine
+
+    store = record(tmp_path / "overnight.sqlite", datetime(2024, 3, 11, 15, 50, tzinfo=ET), 25, session="s")
+    seen = []
+
+    def spy(*args, **kw):
+        state = portfolio_state(*args, **kw)
+        seen.append((kw["day_start_ns"], state.day_pnl))
+        return state
+
+    from spx_core.risk.state import portfolio_state
+    monkeypatch.setattr(engine, "portfolio_state", spy)
+    overnight = dataclasses.replace(BASE, name="overnight", price=PriceMode.NATURAL,
+                                    entry=EntrySchedule(times=("15:51",)),
+                                    exits=dataclasses.replace(BASE.exits, take_profit_pct=None, stop_loss_pct=None))
+    try:
+        result = Backtest(store, [overnight], session="s", fees=FEES).run()
+    finally:
+        store.close()
+    assert result.trades and result.trades[0].exit_reason == "open"
+    day2 = to_ns(datetime(2024, 3, 12, tzinfo=ET))
+    later = [pnl for day, pnl in seen if day >= day2]
+    assert later and all(np.isfinite(later))
+
+
+def test_a_range_without_snapshots_is_one_clear_error(store):
+    from spx_core.backtest.engine import BacktestError
+
+    with pytest.raises(BacktestError, match=r"^no stored snapshots in session 'nope': import data or record"):
+        Backtest(store, [PCS], session="nope").run()
+    start = to_ns(datetime(2020, 1, 2, 10, tzinfo=ET))
+    with pytest.raises(BacktestError, match=r"between 2020-01-02 10:00 ET and 2020-01-02 10:00 ET"):
+        Backtest(store, [PCS], start_ns=start, end_ns=start).run()
