@@ -73,11 +73,13 @@ class BacktestError(ValueError):
 
 
 class Backtest:
-    """One run's configuration (see the module docstring). ``session`` replaces ``start_ns``/``end_ns``."""
+    """One run's configuration (see the module docstring). ``session`` replaces ``start_ns``/``end_ns``
+    (inclusive bounds, UTC ns); ``profile``: the limit profile (or its name) the gate's limits apply, None for
+    no limits; ``fill``: the paper broker's fill model; ``fees``: its commission and fee schedule."""
 
     def __init__(self, store: Any, strategies: Sequence[StrategyConfig], *, start_ns: int | None = None,
                  end_ns: int | None = None, session: str | None = None, fill: FillModel | None = None,
-                 fees: FeeSchedule = DEFAULT_FEES, profile: LimitProfile | None = None,
+                 fees: FeeSchedule = DEFAULT_FEES, profile: LimitProfile | str | None = None,
                  bad_quote: BadQuote | str = BadQuote.SKIP, starting_cash: float = 100_000.0) -> None:
         if not strategies:
             raise ValueError("a backtest needs at least one strategy config")
@@ -90,6 +92,10 @@ class Backtest:
         self.start_ns, self.end_ns, self.session = start_ns, end_ns, session
         self.fill = fill if fill is not None else FillModel()
         self.fees = fees
+        if isinstance(profile, str):  # a profile name, as the TOML config gives it
+            from spx_core.risk.profiles import profile as named_profile
+
+            profile = named_profile(profile)
         self.profile = profile
         self.bad_quote = BadQuote(MarkPolicy(bad_quote).choice)
         self.starting_cash = float(starting_cash)
@@ -157,6 +163,7 @@ class _Run:
         self.marks = MarkPolicy(bt.bad_quote)
         self.decisions: list[TradeDecision] = []
         self.equity: dict[int, float] = {}
+        self.margin: dict[int, float] = {}
         self._account: Any = None
         self._dirty = True
         self._positions: list[Any] = []
@@ -293,6 +300,7 @@ class _Run:
         account = self._summary(now, marks)
         self._account = account
         self.equity[now] = float(account.net_liquidation)
+        self.margin[now] = float(account.maintenance_margin)
 
     def _result(self, cancelled: bool, steps: tuple[int, int]) -> BacktestResult:
         self._dirty = True
@@ -300,10 +308,12 @@ class _Run:
         records = trade_records(trades, self.decisions, self.repo)
         index = pd.to_datetime(list(self.equity), unit="ns", utc=True)
         equity = pd.Series(list(self.equity.values()), index=index, name="net_liquidation", dtype="float64")
+        margin = pd.Series(list(self.margin.values()), index=index, name="maintenance_margin", dtype="float64")
         read = tuple(self.feed.read)
         notes = tuple(f"{name}: {n}" for name, n in self.marks.counts.items() if n and name != "clean")
         return BacktestResult(
-            trades=records, decisions=tuple(self.decisions), equity=equity, marks=dict(self.marks.counts),
+            trades=records, decisions=tuple(self.decisions), equity=equity, margin=margin,
+            marks=dict(self.marks.counts),
             config_hash=self.bt.config_hash, strategy_hashes={s.name: s.config_hash for s in self.bt.strategies},
             snapshots_read=read, data_checksum=data_checksum(read), code_version=code_version(),
             result_checksum=result_checksum(records, self.decisions, equity), cancelled=cancelled, steps=steps,

@@ -52,6 +52,8 @@ class BacktestResult:
         trades: every trade opened, in opening order.
         decisions: every decision recorded (entries with SKIP reasons, exits, hedges), in order.
         equity: net liquidation (dollars) at each step, indexed by tz-aware UTC timestamps.
+        margin: the maintenance margin of the open trades (dollars) at the same stamps (``compute_metrics``'s
+            ``margin``).
         marks: held-leg marks per choice: ``{"clean", "skip", "surface", "raw"}`` -> count.
         config_hash: SHA-256 of the run's whole configuration (strategies, fills, fees, profile, range, choice).
         strategy_hashes: strategy name -> its ``StrategyConfig.config_hash``.
@@ -66,6 +68,7 @@ class BacktestResult:
     trades: tuple[TradeRecord, ...]
     decisions: tuple[TradeDecision, ...]
     equity: pd.Series
+    margin: pd.Series
     marks: dict[str, int]
     config_hash: str
     strategy_hashes: dict[str, str]

@@ -65,6 +65,7 @@ def test_credit_vertical_enters_exits_at_its_stop_and_pays_the_fee_schedule(stor
     assert result.equity.iloc[0] == 100_000.0
     assert result.equity.iloc[-1] == pytest.approx(100_000.0 + trade.pnl)
     assert str(result.equity.index.tz) == "UTC" and result.equity.index.is_monotonic_increasing
+    assert result.margin.index.equals(result.equity.index) and result.margin.max() > 0 == result.margin.iloc[-1]
     assert result.marks["clean"] >= 1 and not result.cancelled
     # the data store's order tables were never written: the run used its own order store
     from spx_core.storage.orders_repo import OrderRepository
@@ -160,6 +161,7 @@ def test_reproducible_in_process_and_in_a_subprocess(store):
     out = subprocess.run([sys.executable, "-c", code, str(store.path), os.getcwd()], capture_output=True, text=True,
                          env=env, check=True, timeout=300)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [first.result_checksum, first.config_hash]
+    assert run(store, profile="credit verticals").result_checksum == first.result_checksum  # a name or the profile
     other = run(store, starting_cash=50_000.0)
     assert other.config_hash != first.config_hash and other.result_checksum != first.result_checksum
 
