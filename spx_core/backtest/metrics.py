@@ -127,7 +127,7 @@ class Metrics:
 def _clean(equity: pd.Series) -> pd.Series:
     """The equity sorted by a UTC index, float dollars; one clear error for what cannot be used."""
     if not isinstance(equity, pd.Series) or not isinstance(equity.index, pd.DatetimeIndex):
-        raise ValueError("equity must be a pandas Series on a DatetimeIndex (UTC timestamps)")
+        raise TypeError("equity must be a pandas Series on a DatetimeIndex (UTC timestamps)")
     if len(equity) == 0:
         raise ValueError("equity is empty: a run needs at least one equity stamp")
     index = equity.index.tz_localize("UTC") if equity.index.tz is None else equity.index.tz_convert("UTC")

@@ -23,8 +23,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spx_core.backtest.metrics import (Metrics, compute_metrics, daily_closes, drawdown, factor_attribution,
-                                       monthly_returns)
+from spx_core.backtest.metrics import (
+    Metrics,
+    compute_metrics,
+    daily_closes,
+    drawdown,
+    factor_attribution,
+    monthly_returns,
+)
 
 REL = 1e-10
 CASH = 100_000.0
@@ -286,11 +292,16 @@ def test_metrics_is_frozen_and_plain():
 
 @pytest.mark.parametrize("equity, cash, message", [
     (pd.Series([], dtype=float, index=pd.DatetimeIndex([], tz="UTC")), CASH, "equity is empty"),
-    (pd.Series([1.0, math.nan], index=_stamps(["2021-03-01", "2021-03-02"])), CASH, "not a finite number at 2021-03-02"),
-    (pd.Series([1.0, 2.0]), CASH, "DatetimeIndex"),
+    (pd.Series([1.0, math.nan], index=_stamps(["2021-03-01", "2021-03-02"])), CASH,
+     "not a finite number at 2021-03-02"),
     (pd.Series([1.0], index=_stamps(["2021-03-01"])), 0.0, "starting_cash must be a positive"),
 ])
 def test_bad_input_is_one_clear_line(equity, cash, message):
     with pytest.raises(ValueError, match=message) as err:
         compute_metrics(equity, [], starting_cash=cash)
     assert "\n" not in str(err.value)
+
+
+def test_equity_without_timestamps_is_a_type_error():
+    with pytest.raises(TypeError, match="DatetimeIndex"):
+        compute_metrics(pd.Series([1.0, 2.0]), [], starting_cash=CASH)
