@@ -12,7 +12,8 @@ Daily returns (every return-based figure): intraday equity is resampled to **dai
 stamped on each US/Eastern session date (``America/New_York``). The first day's return is measured from
 ``starting_cash`` (the account before the first session), so there is one return per session date and
 ``prod(1 + r) - 1`` is the total return. ``risk_free`` is an annual rate turned into a per-day rate by
-compounding, ``rf_d = (1 + risk_free) ** (1 / periods_per_year) - 1``.
+compounding, ``rf_d = (1 + risk_free) ** (1 / periods_per_year) - 1``. A return from a zero or negative close
+(short options can wipe an account out) is undefined: NaN, and every return-based figure is then NaN.
 
 Conventions (empyrical's where they agree; the tests check against empyrical-reloaded):
     total_return       ``equity_last / starting_cash - 1`` (fraction).
@@ -151,7 +152,12 @@ def daily_returns(equity: pd.Series, starting_cash: float) -> pd.Series:
     closes = daily_closes(equity)
     prev = closes.shift(1)
     prev.iloc[0] = float(starting_cash)
-    return closes / prev - 1.0
+    return _growth(closes, prev)
+
+
+def _growth(value: pd.Series, base: pd.Series) -> pd.Series:
+    """``value / base - 1``, NaN where the base is zero or negative (an account wiped out has no return)."""
+    return (value / base.where(base > 0.0)) - 1.0
 
 
 def drawdown(equity: pd.Series, *, starting_cash: float | None = None) -> pd.Series:
@@ -179,7 +185,7 @@ def monthly_returns(equity: pd.Series, *, starting_cash: float | None = None) ->
     base = float(starting_cash) if starting_cash is not None else float(eq.iloc[0])
     prev = month_close.shift(1)
     prev.iloc[0] = base
-    returns = month_close / prev - 1.0
+    returns = _growth(month_close, prev)
     table = returns.unstack()
     table = table.reindex(columns=range(1, 13))
     table.index.name, table.columns.name = "year", "month"
@@ -208,7 +214,7 @@ def _max_drawdown(eq: pd.Series, starting_cash: float) -> tuple[float, float, fl
 
 def _return_figures(r: np.ndarray, rf_d: float, ppy: int) -> tuple[float, float, float]:
     """(annualised volatility, Sharpe, Sortino) of daily returns ``r`` (module docstring)."""
-    if r.size < 2:
+    if r.size < 2 or not np.all(np.isfinite(r)):
         return math.nan, math.nan, math.nan
     excess = r - rf_d
     sd = float(np.std(r, ddof=1))

@@ -305,3 +305,15 @@ def test_bad_input_is_one_clear_line(equity, cash, message):
 def test_equity_without_timestamps_is_a_type_error():
     with pytest.raises(TypeError, match="DatetimeIndex"):
         compute_metrics(pd.Series([1.0, 2.0]), [], starting_cash=CASH)
+
+
+def test_an_account_wiped_out_has_undefined_returns_not_a_crash():
+    # Short options can take the account to zero and below; a return from a zero or negative close is undefined.
+    equity = pd.Series([100.0, 50.0, 0.0, -10.0], index=_stamps(pd.bdate_range("2021-01-04", periods=4)))
+    m = compute_metrics(equity, [], starting_cash=100.0)
+    assert all(math.isnan(x) for x in (m.volatility, m.sharpe, m.sortino, m.var95, m.es95))
+    assert m.total_return == pytest.approx(-1.1) and m.cagr == -1.0
+    assert m.max_drawdown == pytest.approx(1.1) and m.max_drawdown_usd == pytest.approx(110.0)
+    assert m.var95_usd == pytest.approx(50.0)  # k = 1 of 4 daily dollar P&Ls: the worst, -50
+    table = monthly_returns(pd.Series([100.0, 0.0, 5.0], index=_stamps(["2021-01-29", "2021-02-26", "2021-03-31"])))
+    assert table.loc[2021, 2] == -1.0 and math.isnan(table.loc[2021, 3])
