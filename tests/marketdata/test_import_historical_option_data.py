@@ -199,3 +199,38 @@ def test_the_real_spx_data_imports_detects_the_format_and_reports_lines(tmp_path
     assert [f["status"] for f in json.loads(again.stdout)["files"]] == ["duplicate", "duplicate"]
     listed = run_spx_data("snapshots", "--db", db, "--json")
     assert listed.returncode == 0 and len(json.loads(listed.stdout)["snapshots"]) == 3
+
+
+def _quotes_in(store) -> int:
+    return sum(info.n_quotes for info in store.list_snapshots())
+
+
+def test_mutated_files_are_stored_or_rejected_line_by_line(store, tmp_path):
+    """The other importers' fuzz (byte flips, truncation, repeated/deleted lines, stray quotes, garbage fields)
+    on the fixture: never raises; a failed file stores nothing and says why in words; an imported one accounts
+    for every row (a stored quote or a rejection with its own line)."""
+    import random
+
+    from tests.marketdata.test_import_fuzz import _UNEXPLAINED, mutate
+
+    rng = random.Random("20261203:historical-option-data")
+    source = FIXTURE.read_bytes()
+    outcomes = set()
+    for k in range(120):
+        path = tmp_path / f"case{k:03d}.csv"
+        path.write_bytes(mutate(rng, source))
+        before = _quotes_in(store)
+        [report] = import_files(store, [path], FMT)
+        outcomes.add(report.status)
+        stored = _quotes_in(store) - before
+        context = f"{path.name}: {report.status} {report.error} {report.rejected[:3]}"
+        if report.status is ImportStatus.DUPLICATE:
+            continue
+        if report.status is not ImportStatus.IMPORTED:
+            assert stored == 0 and report.error and "\n" not in report.error, context
+            assert not _UNEXPLAINED.match(report.error, len(str(path))), context
+            continue
+        rows_rejected = sum(1 for r in report.rejected if r.line > 0)
+        assert stored == report.quotes_stored, context
+        assert report.quotes_stored + rows_rejected == report.rows_read, context
+    assert {ImportStatus.IMPORTED, ImportStatus.FAILED} <= outcomes, outcomes
