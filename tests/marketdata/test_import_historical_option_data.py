@@ -4,12 +4,11 @@ grouping by quote date, idempotence, bounded memory, and the real ``spx-data`` o
 from __future__ import annotations
 
 import json
-from collections import Counter
 import tracemalloc
+from collections import Counter
 from datetime import date, datetime
 
 import numpy as np
-import pytest
 
 from spx_core.domain import ET, Root
 from spx_core.domain.quotes import QuoteFlag
@@ -144,8 +143,8 @@ def test_rows_of_a_quote_date_already_written_are_rejected_as_unsorted(store, tm
     [report] = import_files(store, [path], FMT)
     assert report.status is ImportStatus.IMPORTED
     assert [(r.line, r.reason) for r in report.rejected] == [
-        (6, "quotedate 2015-01-02 appears again after other dates (its snapshot is already written); "
-            "sort the file by quotedate")]
+        (6, ("quotedate 2015-01-02 appears again after other dates (its snapshot is already written); "
+             "sort the file by quotedate"))]
     assert sorted(len(s) for s in snapshots(store)) == [2, 2]
 
 

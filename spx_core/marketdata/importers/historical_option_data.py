@@ -41,6 +41,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -82,8 +83,9 @@ _DATE = re.compile(
 _DATES_SHOWN = "M/D/YYYY or YYYY-MM-DD, optionally with a time"
 
 
+@dataclass(frozen=True, slots=True)
 class HistoricalOptionDataOptions:
-    """No options: the files name their roots and dates (kept for the importer protocol)."""
+    """No settings: the files name their roots and dates (the importer protocol passes an options object)."""
 
 
 def default_options() -> HistoricalOptionDataOptions:
