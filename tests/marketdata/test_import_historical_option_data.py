@@ -9,11 +9,13 @@ from collections import Counter
 from datetime import date, datetime
 
 import numpy as np
+import pytest
 
 from spx_core.domain import ET, Root
 from spx_core.domain.quotes import QuoteFlag
 from spx_core.marketdata.importers import ImportStatus, import_files
 from spx_core.marketdata.importers import historical_option_data as hod
+from spx_core.marketdata.importers.historical_option_data import looks_like_historical_option_data
 from tests.cli.conftest import run_spx_data
 from tests.marketdata.import_helpers import FIXTURES, snapshots
 
@@ -233,3 +235,16 @@ def test_mutated_files_are_stored_or_rejected_line_by_line(store, tmp_path):
         assert stored == report.quotes_stored, context
         assert report.quotes_stored + rows_rejected == report.rows_read, context
     assert {ImportStatus.IMPORTED, ImportStatus.FAILED} <= outcomes, outcomes
+
+
+def test_without_format_a_mix_of_detectable_kinds_is_refused_in_one_line(tmp_path, capsys):
+    from spx_core.cli.main import main
+
+    db = tmp_path / "mix.sqlite"
+    with pytest.raises(SystemExit) as exc:
+        main(["import", "--db", str(db), str(FIXTURE), str(FIXTURES / "daily" / "vix.csv")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "\n" not in err
+    assert "the files mix daily OHLCV and historical-option-data CSVs (import each kind separately)" in err
+    assert not looks_like_historical_option_data(FIXTURES / "spxw20190626_cut.csv")
+    assert not looks_like_historical_option_data(tmp_path / "missing.csv")
