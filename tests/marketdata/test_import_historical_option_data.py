@@ -15,7 +15,9 @@ from spx_core.domain import ET, Root
 from spx_core.domain.quotes import QuoteFlag
 from spx_core.marketdata.importers import ImportStatus, import_files
 from spx_core.marketdata.importers import historical_option_data as hod
-from spx_core.marketdata.importers.historical_option_data import looks_like_historical_option_data
+from spx_core.marketdata.importers.historical_option_data import (
+    looks_like_historical_option_data,
+)
 from tests.cli.conftest import run_spx_data
 from tests.marketdata.import_helpers import FIXTURES, snapshots
 
