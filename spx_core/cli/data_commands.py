@@ -2,7 +2,8 @@
 
 Scripts depend on these interfaces; keep them exactly::
 
-    spx-data import --format {cboe-datashop,cboe-delayed,lean-minute,databento,daily-bars} --db PATH [--json] FILE...
+    spx-data import --format {cboe-datashop,cboe-delayed,lean-minute,databento,daily-bars,historical-option-data}
+        --db PATH [--json] FILE...
     spx-data snapshots --db PATH [--json]
     spx-data export --db PATH --snapshot ID --csv OUT
     spx-data simulate --db PATH --seed N --minutes M [--start ISO]
@@ -15,7 +16,8 @@ underlyings are stored it also says how many of each on stderr (stdout's table k
 ``import`` also takes ``--root {SPX,SPXW}`` (cboe-datashop only; see that importer's docstring) and
 ``--time ISO`` (cboe-delayed only: the snapshot time when the file's "Date:" line is missing or unreadable)
 and ``--symbol SYM`` (daily-bars only). Without ``--format``, files whose header is a daily OHLCV one
-(a date and a close column) import as daily-bars; any other file needs ``--format``.
+(a date and a close column) import as daily-bars, files whose header is the vendors' end-of-day option
+layout (underlying_last, optionroot, quotedate, ...) as historical-option-data; any other file needs ``--format``.
 Exit codes: 0 success (every file imported or was a duplicate), 1 a file failed or a command could not
 complete, 2 bad usage.
 """
@@ -42,7 +44,7 @@ from spx_core.cli.helpers import (
 
 __all__ = ["register", "cmd_import", "cmd_snapshots", "cmd_export", "snapshot_frame"]
 
-_FORMATS = ("cboe-datashop", "cboe-delayed", "lean-minute", "databento", "daily-bars")
+_FORMATS = ("cboe-datashop", "cboe-delayed", "lean-minute", "databento", "daily-bars", "historical-option-data")
 _SHOWN_REJECTIONS = 20
 _EXPORT_COLUMNS = ("root", "expiry", "settlement", "strike", "right", "bid", "ask", "last", "bid_size",
                    "ask_size", "volume", "open_interest", "quote_time", "vendor_iv", "vendor_delta",
@@ -55,7 +57,8 @@ def register(subparsers: Any) -> None:
                               description="Import files (each atomic: staged, then published in one commit; "
                                           "already-imported files are skipped as duplicates).")
     p.add_argument("--format", choices=_FORMATS, dest="fmt",
-                   help="file format (may be left out for daily OHLCV CSVs: detected from the header)")
+                   help="file format (may be left out for daily OHLCV and historical-option-data CSVs: "
+                        "detected from the header)")
     add_db_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
     p.add_argument("--root", choices=("SPX", "SPXW"),
@@ -81,16 +84,23 @@ def register(subparsers: Any) -> None:
 
 # --- import ------------------------------------------------------------------------------------------
 def _detect_format(args: argparse.Namespace) -> None:
-    """Without --format: daily OHLCV CSVs are recognised by their header; anything else must say its format."""
+    """Without --format: daily OHLCV and historical-option-data CSVs are recognised by their header (all the
+    files must be of one of them); anything else must say its format."""
     if args.fmt is not None:
         return
     from spx_core.marketdata.importers.daily_bars import looks_like_daily_bars
+    from spx_core.marketdata.importers.historical_option_data import looks_like_historical_option_data
 
-    others = [f for f in args.files if not looks_like_daily_bars(f)]
-    if others:
-        raise UsageError(f"--format is required: {others[0]} is not a readable daily OHLCV CSV (choose one of "
-                         f"{', '.join(_FORMATS)})")
-    args.fmt = "daily-bars"
+    for fmt, looks_like in (("historical-option-data", looks_like_historical_option_data),
+                            ("daily-bars", looks_like_daily_bars)):
+        if all(looks_like(f) for f in args.files):
+            args.fmt = fmt
+            return
+    odd = next((f for f in args.files if not looks_like_daily_bars(f) and not looks_like_historical_option_data(f)),
+               None)
+    what = f"{odd} is not a readable daily OHLCV or historical-option-data CSV" if odd else \
+        "the files mix daily OHLCV and historical-option-data CSVs (import each kind separately)"
+    raise UsageError(f"--format is required: {what} (choose one of {', '.join(_FORMATS)})")
 
 
 def _import_options(args: argparse.Namespace) -> Any:

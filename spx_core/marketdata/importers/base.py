@@ -48,6 +48,7 @@ FORMATS: dict[str, str] = {
     "lean-minute": "spx_core.marketdata.importers.lean_minute",
     "databento": "spx_core.marketdata.importers.databento",
     "daily-bars": "spx_core.marketdata.importers.daily_bars",
+    "historical-option-data": "spx_core.marketdata.importers.historical_option_data",
 }
 
 #: Detailed rejections kept per file; beyond this one summary entry counts the rest (bounded memory).
