@@ -32,25 +32,9 @@ from spx_core.domain.contracts import OptionContract
 from spx_core.strategies.structure import Leg
 
 __all__ = [
-    "TRANSITIONS",
-    "EventKind",
-    "Fill",
-    "IllegalTransition",
-    "Intent",
-    "OrderError",
-    "OrderEvent",
-    "OrderRequest",
-    "OrderState",
-    "OrderStatus",
-    "OrderType",
-    "Side",
-    "TimeInForce",
-    "apply",
-    "new_ref",
-    "normalize_side",
-    "package_price",
-    "ref_source",
-    "replay",
+    "Side", "OrderType", "TimeInForce", "OrderStatus", "Intent", "EventKind", "OrderRequest", "Fill",
+    "OrderEvent", "OrderState", "OrderError", "IllegalTransition", "apply", "replay", "new_ref", "ref_source",
+    "normalize_side", "TRANSITIONS", "package_price",
 ]
 
 
