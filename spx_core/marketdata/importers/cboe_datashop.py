@@ -34,13 +34,27 @@ import numpy as np
 from spx_core.domain.calendar import ET, default_calendar, to_ns
 from spx_core.domain.contracts import ROOTS, Root
 from spx_core.marketdata.importers.base import CountingReader, FileSink, ImportFileError
+from spx_core.marketdata.importers.by_date import stream_by_quote_date
 from spx_core.marketdata.importers.chains import ChainBuffer, build_snapshot
-from spx_core.marketdata.importers.parsing import (RowErrors, duplicated, quoting_reason, read_csv_chunks,
-                                                   read_physical_line, split_line, to_date, to_float, to_int)
-from spx_core.marketdata.importers.plausible import (check_days, check_expiry, check_index_price, check_price,
-                                                     check_strike)
+from spx_core.marketdata.importers.parsing import (
+    RowErrors,
+    duplicated,
+    quoting_reason,
+    read_physical_line,
+    split_line,
+    to_date,
+    to_float,
+    to_int,
+)
+from spx_core.marketdata.importers.plausible import (
+    check_days,
+    check_expiry,
+    check_index_price,
+    check_price,
+    check_strike,
+)
 
-__all__ = ["DataShopOptions", "default_options", "import_path", "SNAPSHOT_TIME"]
+__all__ = ["SNAPSHOT_TIME", "DataShopOptions", "default_options", "import_path"]
 
 #: The DataShop "_1545" fields are the 15:45 ET market; every snapshot is stamped then.
 SNAPSHOT_TIME = time(15, 45)
@@ -102,36 +116,20 @@ def _import_stream(sink: FileSink, path: Path, stream: io.TextIOBase, options: D
     header = _header(path, stream)
     index = {name: i for i, name in enumerate(header)}
     root_rule = _root_rule(path, index, options)
-    buffer = ChainBuffer()
     under: dict[date, list[np.ndarray]] = {}
 
-    def bad_line(line: int, reason: str) -> None:
-        sink.count_rows(1)
-        sink.reject(line, reason)
-
-    for lines, text in read_csv_chunks(stream, ncols=len(header), chunk_rows=_CHUNK_ROWS, first_line=2,
-                                       on_reject=bad_line, fields_hint=f"the header has {len(header)}"):
-        sink.count_rows(len(lines))
+    def parse(text, lines):
         cols, qdate, ubid, uask, errors = _parse_chunk(text, index, lines, root_rule)
-        for qd in np.unique(qdate[~errors.bad]).tolist():
-            if buffer.is_closed(qd):
-                errors.mark(qdate == np.datetime64(qd, "D"),
-                            lambda i, qd=qd: f"quote_date {qd} appears again after other dates; "
-                                             f"sort the file by quote_date")
-        for line, reason in errors.rejections():
-            sink.reject(line, reason)
-        good = ~errors.bad
-        last_date = qdate[good][-1] if good.any() else None
-        for qd in np.unique(qdate[good]):
-            sel = good & (qdate == qd)
-            key = qd.astype(object)
-            buffer.add(key, {k: v[sel] for k, v in cols.items()}, lines[sel])
-            under.setdefault(key, []).append(np.stack([ubid[sel], uask[sel]]))
-        for key in buffer.keys():
-            if last_date is not None and np.datetime64(key, "D") != last_date:
-                _flush(sink, buffer, under, key)
-    for key in buffer.keys():
-        _flush(sink, buffer, under, key)
+        return cols, qdate, (ubid, uask), errors
+
+    def collect(key: date, extra: tuple[np.ndarray, np.ndarray], sel: np.ndarray) -> None:
+        ubid, uask = extra
+        under.setdefault(key, []).append(np.stack([ubid[sel], uask[sel]]))
+
+    stream_by_quote_date(
+        sink, stream, ncols=len(header), chunk_rows=_CHUNK_ROWS, parse=parse, collect=collect,
+        flush=lambda buffer, key: _flush(sink, buffer, under, key),
+        again=lambda qd: f"quote_date {qd} appears again after other dates; sort the file by quote_date")
 
 
 def _flush(sink: FileSink, buffer: ChainBuffer, under: dict, key: date) -> None:
@@ -146,7 +144,7 @@ def _flush(sink: FileSink, buffer: ChainBuffer, under: dict, key: date) -> None:
 
 def _parse_chunk(text: list[np.ndarray], index: dict[str, int], lines: np.ndarray, root_rule):
     errors = RowErrors(lines)
-    col = lambda name: text[index[name]]  # noqa: E731 - tiny local accessor
+    col = lambda name: text[index[name]]
     qdate = to_date(col("quote_date"), "quote_date", errors)
     check_days(qdate, "quote_date", errors)
     expiry = to_date(col("expiration"), "expiration", errors)

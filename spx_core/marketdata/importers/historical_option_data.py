@@ -51,14 +51,33 @@ import pandas as pd
 from spx_core.domain.calendar import ET, default_calendar, to_ns
 from spx_core.domain.contracts import ROOTS, Root
 from spx_core.marketdata.importers.base import CountingReader, FileSink, ImportFileError
+from spx_core.marketdata.importers.by_date import stream_by_quote_date
 from spx_core.marketdata.importers.chains import ChainBuffer, build_snapshot
-from spx_core.marketdata.importers.parsing import (RowErrors, duplicated, quoting_reason, read_csv_chunks,
-                                                   read_physical_line, split_line, to_float, to_int)
-from spx_core.marketdata.importers.plausible import (check_days, check_expiry, check_index_price, check_price,
-                                                     check_strike)
+from spx_core.marketdata.importers.parsing import (
+    RowErrors,
+    duplicated,
+    quoting_reason,
+    read_physical_line,
+    split_line,
+    to_float,
+    to_int,
+)
+from spx_core.marketdata.importers.plausible import (
+    check_days,
+    check_expiry,
+    check_index_price,
+    check_price,
+    check_strike,
+)
 
-__all__ = ["HistoricalOptionDataOptions", "default_options", "import_path", "looks_like_historical_option_data",
-           "CLOSE_DELAY", "REQUIRED"]
+__all__ = [
+    "CLOSE_DELAY",
+    "REQUIRED",
+    "HistoricalOptionDataOptions",
+    "default_options",
+    "import_path",
+    "looks_like_historical_option_data",
+]
 
 #: Index options trade 15 minutes past the equity close; the end-of-day quotes are the 16:15 ET market.
 CLOSE_DELAY = timedelta(minutes=15)
@@ -143,40 +162,25 @@ def _header(path: Path, stream: io.TextIOBase) -> list[str]:
 def _import_stream(sink: FileSink, path: Path, stream: io.TextIOBase) -> None:
     header = _header(path, stream)
     index = {name: i for i, name in enumerate(header)}
-    buffer = ChainBuffer()
     under: dict[date, list[np.ndarray]] = {}
     stamped: dict[date, int] = {}  # latest quote time given in the file, ns, per open date
 
-    def bad_line(line: int, reason: str) -> None:
-        sink.count_rows(1)
-        sink.reject(line, reason)
-
-    for lines, text in read_csv_chunks(stream, ncols=len(header), chunk_rows=_CHUNK_ROWS, first_line=2,
-                                       on_reject=bad_line, fields_hint=f"the header has {len(header)}"):
-        sink.count_rows(len(lines))
+    def parse(text, lines):
         cols, qdate, qtime, ulast, errors = _parse_chunk(text, index, lines)
-        for qd in np.unique(qdate[~errors.bad]).tolist():
-            if buffer.is_closed(qd):
-                errors.mark(qdate == np.datetime64(qd, "D"),
-                            lambda i, qd=qd: f"quotedate {qd} appears again after other dates (its snapshot is "
-                                             f"already written); sort the file by quotedate")
-        for line, reason in errors.rejections():
-            sink.reject(line, reason)
-        good = ~errors.bad
-        last_date = qdate[good][-1] if good.any() else None
-        for qd in np.unique(qdate[good]):
-            sel = good & (qdate == qd)
-            key = qd.astype(object)
-            buffer.add(key, {k: v[sel] for k, v in cols.items()}, lines[sel])
-            under.setdefault(key, []).append(ulast[sel])
-            times = qtime[sel][qtime[sel] >= 0]
-            if len(times):
-                stamped[key] = max(stamped.get(key, -1), int(times.max()))
-        for key in buffer.keys():
-            if last_date is not None and np.datetime64(key, "D") != last_date:
-                _flush(sink, buffer, under, stamped, key)
-    for key in buffer.keys():
-        _flush(sink, buffer, under, stamped, key)
+        return cols, qdate, (qtime, ulast), errors
+
+    def collect(key: date, extra: tuple[np.ndarray, np.ndarray], sel: np.ndarray) -> None:
+        qtime, ulast = extra
+        under.setdefault(key, []).append(ulast[sel])
+        times = qtime[sel][qtime[sel] >= 0]
+        if len(times):
+            stamped[key] = max(stamped.get(key, -1), int(times.max()))
+
+    stream_by_quote_date(
+        sink, stream, ncols=len(header), chunk_rows=_CHUNK_ROWS, parse=parse, collect=collect,
+        flush=lambda buffer, key: _flush(sink, buffer, under, stamped, key),
+        again=lambda qd: f"quotedate {qd} appears again after other dates (its snapshot is already written); "
+                         f"sort the file by quotedate")
 
 
 def _close_ns(day: date) -> int:
@@ -262,7 +266,7 @@ def _roots(text: list[np.ndarray], index: dict[str, int], expiry: np.ndarray, er
 
 def _parse_chunk(text: list[np.ndarray], index: dict[str, int], lines: np.ndarray):
     errors = RowErrors(lines)
-    col = lambda name: text[index[name]]  # noqa: E731 - tiny local accessor
+    col = lambda name: text[index[name]]
     if "underlying" in index:
         und = _leading_root(col("underlying"))
         raw_und = np.char.upper(np.char.strip(col("underlying").astype(str)))
