@@ -20,17 +20,19 @@ import enum
 import errno
 import functools
 import inspect
+import json
+import math
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 __all__ = ["LatestSnapshots", "UsageError", "CommandFailed", "DbAccess", "command", "add_db_option", "add_snapshot_option",
-           "open_store", "output_file", "describe_failure", "parse_iso_time", "PROG"]
+           "contract_keys", "dump_json", "fmt_num", "iso_utc", "json_num", "print_table", "open_store", "output_file", "describe_failure", "parse_iso_time", "PROG"]
 
 PROG = "spx-data"
 DB_HELP = "SQLite database file (default: $SPX_TERMINAL_DB, else the user data folder's database)"
@@ -311,3 +313,34 @@ class LatestSnapshots:
             if infos:
                 self.infos[underlying] = infos[-1]
         return self._snaps[underlying]
+
+
+# --- output shared by the data commands ---------------------------------------------------------------------
+def json_num(x: float | None) -> float | None:
+    """JSON has no NaN: a missing number is null."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def contract_keys(c: Any) -> dict[str, Any]:
+    return {"root": c.root.value, "expiry": c.expiry.isoformat(), "strike": c.strike, "right": c.right.value}
+
+
+def iso_utc(ns: int) -> str:
+    return datetime.fromtimestamp(ns // 10**9, tz=timezone.utc).replace(microsecond=(ns % 10**9) // 1000) \
+        .isoformat().replace("+00:00", "Z")
+
+
+def print_table(header: Sequence[str], rows: list[Sequence[str]], right: set[int]) -> None:
+    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
+    for r in [header, *rows]:
+        print("  ".join(c.rjust(w) if k in right else c.ljust(w)
+                        for k, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
+
+
+def fmt_num(x: float | None, spec: str = ".2f") -> str:
+    return "-" if x is None or not math.isfinite(x) else format(x, spec)
+
+
+def dump_json(payload: dict[str, Any]) -> None:
+    json.dump(payload, sys.stdout)
+    sys.stdout.write("\n")

@@ -18,11 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import Any
 
-from spx_core.cli.helpers import DbAccess, add_db_option, add_snapshot_option, command, open_store, output_file
+from spx_core.cli.helpers import (
+    DbAccess,
+    add_db_option,
+    add_snapshot_option,
+    command,
+    json_num,
+    open_store,
+    output_file,
+)
 
 __all__ = ["register", "cmd_greeks", "cmd_surface", "greeks_frame", "surface_payload"]
 
@@ -94,11 +101,6 @@ def _greeks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _num(x: float) -> float | None:
-    """JSON has no NaN: missing numbers are null."""
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
 def surface_payload(surf, snapshot_id: int | None = None) -> dict:
     """The ``spx-data surface --json`` object for a fitted :class:`VolSurface`."""
     from spx_core.domain.calendar import from_ns
@@ -106,20 +108,20 @@ def surface_payload(surf, snapshot_id: int | None = None) -> dict:
     expiries = []
     for f in surf.expiries:
         expiries.append({
-            "root": f.root.value, "expiry": f.expiry.isoformat(), "t": _num(f.t), "forward": _num(f.forward),
-            "discount": _num(f.discount), "atm_iv": _num(f.atm_iv),
-            "svi": {k: _num(v) for k, v in f.svi.as_dict().items()},
-            "rmse_volpts": _num(f.rmse_volpts), "in_band_share": _num(f.in_band_share),
+            "root": f.root.value, "expiry": f.expiry.isoformat(), "t": json_num(f.t), "forward": json_num(f.forward),
+            "discount": json_num(f.discount), "atm_iv": json_num(f.atm_iv),
+            "svi": {k: json_num(v) for k, v in f.svi.as_dict().items()},
+            "rmse_volpts": json_num(f.rmse_volpts), "in_band_share": json_num(f.in_band_share),
             "n_fit": f.n_fit, "n_scored": f.n_scored,
-            "in_band_share_svi": _num(f.in_band_share_svi), "rmse_volpts_svi": _num(f.rmse_volpts_svi),
+            "in_band_share_svi": json_num(f.in_band_share_svi), "rmse_volpts_svi": json_num(f.rmse_volpts_svi),
             "corrected": f.correction is not None, "calendar_layers": len(f.floor_layers),
-            "rr25": _num(f.rr25), "bf25": _num(f.bf25), "skew": _num(f.skew),
-            "market_arb": {k: (_num(v) if isinstance(v, float) else v) for k, v in f.market_arb.as_dict().items()},
-            "fit_arb": {k: (_num(v) if isinstance(v, float) else v) for k, v in f.fit_arb.as_dict().items()},
+            "rr25": json_num(f.rr25), "bf25": json_num(f.bf25), "skew": json_num(f.skew),
+            "market_arb": {k: (json_num(v) if isinstance(v, float) else v) for k, v in f.market_arb.as_dict().items()},
+            "fit_arb": {k: (json_num(v) if isinstance(v, float) else v) for k, v in f.fit_arb.as_dict().items()},
             "status": f.status,
         })
     return {"snapshot": snapshot_id, "checksum": surf.snapshot_checksum, "time": from_ns(surf.time_ns).isoformat(),
-            "underlying_price": _num(surf.underlying_price), "expiries": expiries}
+            "underlying_price": json_num(surf.underlying_price), "expiries": expiries}
 
 
 def _surface(args: argparse.Namespace) -> int:

@@ -28,14 +28,23 @@ Exit codes: 0 listed (possibly nothing), 1 the database failed (one line on stde
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
-from spx_core.cli.helpers import DbAccess, LatestSnapshots, add_db_option, command, open_store
+from spx_core.cli.helpers import (
+    DbAccess,
+    LatestSnapshots,
+    add_db_option,
+    command,
+    contract_keys,
+    dump_json,
+    fmt_num,
+    iso_utc,
+    json_num,
+    open_store,
+    print_table,
+)
 
 __all__ = ["register", "cmd_orders", "cmd_positions", "orders_payload", "positions_payload", "load_marked_positions"]
 
@@ -53,48 +62,18 @@ def register(subparsers: Any) -> None:
 
 
 # --- shared -----------------------------------------------------------------------------------------------
-def _num(x: float | None) -> float | None:
-    """JSON has no NaN: a missing number is null."""
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
-def _contract_keys(c: Any) -> dict[str, Any]:
-    return {"root": c.root.value, "expiry": c.expiry.isoformat(), "strike": c.strike, "right": c.right.value}
-
-
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns // 10**9, tz=timezone.utc).replace(microsecond=(ns % 10**9) // 1000) \
-        .isoformat().replace("+00:00", "Z")
-
-
-def _table(header: Sequence[str], rows: list[Sequence[str]], right: set[int]) -> None:
-    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-    for r in [header, *rows]:
-        print("  ".join(c.rjust(w) if k in right else c.ljust(w)
-                        for k, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
-
-
-def _fmt(x: float | None, spec: str = ".2f") -> str:
-    return "-" if x is None or not math.isfinite(x) else format(x, spec)
-
-
 def _dollars(x: float) -> str:
     return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
-
-
-def _dump(payload: dict[str, Any]) -> None:
-    json.dump(payload, sys.stdout)
-    sys.stdout.write("\n")
 
 
 # --- orders -----------------------------------------------------------------------------------------------
 def orders_payload(states: Sequence[Any]) -> dict[str, Any]:
     """The ``orders --json`` document for order states (see the module docstring)."""
     return {"orders": [{
-        "id": s.id, "ref": s.ref, "status": s.status.value, "quantity": s.quantity, "limit": _num(s.limit),
-        "filled": s.filled, "avg_fill_price": _num(s.avg_fill_price),
-        "legs": [{**_contract_keys(leg.contract), "ratio": leg.ratio} for leg in s.request.legs],
-        "fills": [{"time": _iso(f.time_ns), **_contract_keys(f.contract), "side": f.side.value,
+        "id": s.id, "ref": s.ref, "status": s.status.value, "quantity": s.quantity, "limit": json_num(s.limit),
+        "filled": s.filled, "avg_fill_price": json_num(s.avg_fill_price),
+        "legs": [{**contract_keys(leg.contract), "ratio": leg.ratio} for leg in s.request.legs],
+        "fills": [{"time": iso_utc(f.time_ns), **contract_keys(f.contract), "side": f.side.value,
                    "quantity": f.quantity, "price": f.price, "commission": f.commission, "fees": f.fees}
                   for f in s.fills],
     } for s in states]}
@@ -114,17 +93,17 @@ def _orders(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        _dump(orders_payload(states))
+        dump_json(orders_payload(states))
         return 0
     if not states:
         print("no orders stored (send one from the order ticket)")
         return 0
     header = ("id", "ref", "status", "side", "qty", "filled", "limit", "avg fill", "commission+fees $", "legs",
               "reason")
-    rows = [(str(s.id), s.ref, s.status.value, s.request.side.value, str(s.quantity), str(s.filled), _fmt(s.limit),
-             _fmt(s.avg_fill_price, ".4f"), _fmt(s.commission + s.fees), _legs_text(s.request), s.reason)
+    rows = [(str(s.id), s.ref, s.status.value, s.request.side.value, str(s.quantity), str(s.filled), fmt_num(s.limit),
+             fmt_num(s.avg_fill_price, ".4f"), fmt_num(s.commission + s.fees), _legs_text(s.request), s.reason)
             for s in states]
-    _table(header, rows, right={0, 4, 5, 6, 7, 8})
+    print_table(header, rows, right={0, 4, 5, 6, 7, 8})
     return 0
 
 
@@ -136,8 +115,8 @@ cmd_orders = command(_orders, db=DbAccess.READ)
 def positions_payload(positions: Sequence[Any]) -> dict[str, Any]:
     """The ``positions --json`` document for marked positions (see the module docstring)."""
     return {"positions": [{
-        **_contract_keys(p.contract), "quantity": p.quantity, "avg_cost": p.avg_cost, "mark": _num(p.mark),
-        "unrealized_pnl": _num(p.unrealized_pnl), "realized_pnl": p.realized_pnl,
+        **contract_keys(p.contract), "quantity": p.quantity, "avg_cost": p.avg_cost, "mark": json_num(p.mark),
+        "unrealized_pnl": json_num(p.unrealized_pnl), "realized_pnl": p.realized_pnl,
     } for p in positions]}
 
 
@@ -162,16 +141,16 @@ def _positions(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        _dump(positions_payload(positions))
+        dump_json(positions_payload(positions))
         return 0
     if not positions:
         print("no positions (nothing filled yet)")
         return 0
     header = ("root", "expiry", "strike", "right", "qty", "avg cost", "mark", "unrealized $", "realized $")
     rows = [(p.contract.root.value, p.contract.expiry.isoformat(), f"{p.contract.strike:g}", p.contract.right.value,
-             str(p.quantity), _fmt(p.avg_cost), _fmt(p.mark), _fmt(p.unrealized_pnl), _fmt(p.realized_pnl))
+             str(p.quantity), fmt_num(p.avg_cost), fmt_num(p.mark), fmt_num(p.unrealized_pnl), fmt_num(p.realized_pnl))
             for p in positions]
-    _table(header, rows, right={2, 4, 5, 6, 7, 8})
+    print_table(header, rows, right={2, 4, 5, 6, 7, 8})
     unmarked = sum(1 for p in positions if math.isnan(p.unrealized_pnl))
     unrealized = sum(p.unrealized_pnl for p in positions if not math.isnan(p.unrealized_pnl))
     realized = sum(p.realized_pnl for p in positions)

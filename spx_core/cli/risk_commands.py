@@ -50,9 +50,14 @@ from spx_core.cli.helpers import (
     UsageError,
     add_db_option,
     command,
+    contract_keys,
+    dump_json,
+    fmt_num,
+    iso_utc,
+    json_num,
     open_store,
+    print_table,
 )
-from spx_core.cli.orders_commands import _contract_keys, _dump, _fmt, _iso, _num, _table
 
 __all__ = ["cmd_decisions", "cmd_risk", "decisions_payload", "register", "risk_payload"]
 
@@ -172,37 +177,37 @@ def _risk(args: argparse.Namespace) -> int:
     payload = risk_payload(report, legs, snaps, profile, usage, history, now_ns,
                            [*notes, *limit_notes, *(n for n in report.notes if not n.startswith(("no daily history", "history: ")))])
     if args.json:
-        _dump(payload)
+        dump_json(payload)
     else:
         _print_risk(payload)
     return 0
 
 
 def _greeks(g: Any) -> dict[str, float | None]:
-    return {k: _num(getattr(g, k)) for k in GREEKS}
+    return {k: json_num(getattr(g, k)) for k in GREEKS}
 
 
 def _var(v: Any) -> dict[str, Any] | None:
-    return None if v is None else {**{k: _num(getattr(v, k)) for k in _FIGURES}, "n": v.n}
+    return None if v is None else {**{k: json_num(getattr(v, k)) for k in _FIGURES}, "n": v.n}
 
 
 def risk_payload(report: Any, legs: list, snaps: list, profile: Any, usage: list, history: Any, now_ns: int,
                  notes: list[str]) -> dict[str, Any]:
     """The ``risk --json`` document (see the module docstring)."""
     return {
-        "as_of": _iso(now_ns) if now_ns else None,
-        "snapshots": [{"underlying": s.underlying, "id": s.id, "time": _iso(t), "checksum": s.checksum}
+        "as_of": iso_utc(now_ns) if now_ns else None,
+        "snapshots": [{"underlying": s.underlying, "id": s.id, "time": iso_utc(t), "checksum": s.checksum}
                       for s, t in snaps],
-        "positions": [{**_contract_keys(c), "quantity": q} for c, q in legs],
+        "positions": [{**contract_keys(c), "quantity": q} for c, q in legs],
         "greeks": {"total": _greeks(report.greeks.total),
                    "by_expiry": [{"expiry": e.isoformat(), **_greeks(g)} for e, g in report.greeks.by_expiry.items()]},
         "limits": {"profile": profile.name,
-                   "usage": [{"name": u.name, "label": u.label, "value": _num(u.value), "limit": _num(u.limit),
-                              "pct": _num(u.pct), "unit": u.unit} for u in usage]},
+                   "usage": [{"name": u.name, "label": u.label, "value": json_num(u.value), "limit": json_num(u.limit),
+                              "pct": json_num(u.pct), "unit": u.unit} for u in usage]},
         "var": {"history": None if history is None else history.source,
                 "historical": _var(report.historical), "parametric": _var(report.parametric)},
-        "stress": [{"name": k, "pnl": _num(v)} for k, v in report.named.items()],
-        "vix": _num(report.vix),
+        "stress": [{"name": k, "pnl": json_num(v)} for k, v in report.named.items()],
+        "vix": json_num(report.vix),
         "notes": list(notes),
     }
 
@@ -210,20 +215,20 @@ def risk_payload(report: Any, legs: list, snaps: list, profile: Any, usage: list
 def _print_risk(p: dict[str, Any]) -> None:
     print(f"book of {len(p['positions'])} leg(s) valued at {p['as_of'] or 'n/a (no stored snapshot)'}")
     head = ("expiry", "delta", "delta $/pt", "delta $/1%", "gamma $/1%", "vega $/pt", "theta $/day")
-    rows = [(r["expiry"], *(_fmt(r[k]) for k in GREEKS)) for r in p["greeks"]["by_expiry"]]
-    rows.append(("total", *(_fmt(p["greeks"]["total"][k]) for k in GREEKS)))
-    _table(head, rows, right=set(range(1, 7)))
+    rows = [(r["expiry"], *(fmt_num(r[k]) for k in GREEKS)) for r in p["greeks"]["by_expiry"]]
+    rows.append(("total", *(fmt_num(p["greeks"]["total"][k]) for k in GREEKS)))
+    print_table(head, rows, right=set(range(1, 7)))
     print(f"\nlimits (profile {p['limits']['profile']!r})")
-    _table(("limit", "what", "value", "limit", "use %"),
-           [(u["name"], u["label"], _fmt(u["value"]), _fmt(u["limit"], "g"), _fmt(u["pct"], ".1f"))
+    print_table(("limit", "what", "value", "limit", "use %"),
+           [(u["name"], u["label"], fmt_num(u["value"]), fmt_num(u["limit"], "g"), fmt_num(u["pct"], ".1f"))
             for u in p["limits"]["usage"]], right={2, 3, 4})
     print("\n1-day VaR / ES, dollars of loss" + (f" ({p['var']['history']})" if p["var"]["history"] else ""))
-    _table(("method", "VaR 95", "ES 95", "VaR 99", "ES 99", "days"),
-           [(name, *(_fmt(v[k]) for k in _FIGURES), str(v["n"])) for name, v in
+    print_table(("method", "VaR 95", "ES 95", "VaR 99", "ES 99", "days"),
+           [(name, *(fmt_num(v[k]) for k in _FIGURES), str(v["n"])) for name, v in
             (("historical", p["var"]["historical"]), ("parametric", p["var"]["parametric"])) if v is not None]
            or [("n/a", "-", "-", "-", "-", "-")], right={1, 2, 3, 4, 5})
     print("\nnamed stresses, P&L $" + (f" (VIX {p['vix']:.2f})" if p["vix"] is not None else ""))
-    _table(("scenario", "P&L $"), [(s["name"], _fmt(s["pnl"])) for s in p["stress"]], right={1})
+    print_table(("scenario", "P&L $"), [(s["name"], fmt_num(s["pnl"])) for s in p["stress"]], right={1})
     for note in p["notes"]:
         print(f"note: {note}")
 
@@ -247,7 +252,7 @@ def _since_ns(text: str | None) -> int | None:
 def decisions_payload(decisions: list[Any]) -> dict[str, Any]:
     """The ``decisions --json`` document (see the module docstring)."""
     return {"decisions": [{
-        "time": _iso(d.time_ns), "strategy": d.strategy, "action": d.action, "reasons": list(d.reasons),
+        "time": iso_utc(d.time_ns), "strategy": d.strategy, "action": d.action, "reasons": list(d.reasons),
         "snapshot_id": d.snapshot_id, "snapshot_checksum": d.snapshot_checksum, "config_hash": d.config_hash or None,
         "limit_profile": d.limit_profile or None, "order_ref": d.order_ref,
     } for d in decisions]}
@@ -263,17 +268,17 @@ def _decisions(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        _dump(decisions_payload(decisions))
+        dump_json(decisions_payload(decisions))
         return 0
     if not decisions:
         print("no trade decisions stored" + (f" since {args.since}" if args.since else "")
               + " (the automation records one per strategy run)")
         return 0
     head = ("time", "strategy", "action", "profile", "snapshot", "checksum", "config", "order", "reasons")
-    rows = [(_iso(d.time_ns), d.strategy, d.action, d.limit_profile or "-",
+    rows = [(iso_utc(d.time_ns), d.strategy, d.action, d.limit_profile or "-",
              "-" if d.snapshot_id is None else str(d.snapshot_id), (d.snapshot_checksum or "-")[:12],
              (d.config_hash or "-")[:12], d.order_ref or "-", "; ".join(d.reasons)) for d in decisions]
-    _table(head, rows, right={4})
+    print_table(head, rows, right={4})
     return 0
 
 

@@ -32,9 +32,13 @@ from spx_core.cli.helpers import (
     UsageError,
     add_db_option,
     command,
+    dump_json,
+    fmt_num,
+    iso_utc,
+    json_num,
     open_store,
+    print_table,
 )
-from spx_core.cli.orders_commands import _dump, _fmt, _iso, _num, _table
 
 __all__ = ["cmd_summary", "register", "summary_payload"]
 
@@ -57,8 +61,8 @@ def summary_payload(rows: list[Any]) -> dict[str, Any]:
     """The ``summary --json`` document (see the module docstring)."""
     return {"summaries": [{
         "day": r.day.isoformat(), "strategy": r.strategy, "trades_opened": r.trades_opened,
-        "trades_closed": r.trades_closed, "wins": r.wins, "losses": r.losses, "win_rate": _num(r.win_rate),
-        "realized_pnl": _num(r.realized_pnl), "fees": _num(r.fees), "skips": r.skips, "time": _iso(r.time_ns),
+        "trades_closed": r.trades_closed, "wins": r.wins, "losses": r.losses, "win_rate": json_num(r.win_rate),
+        "realized_pnl": json_num(r.realized_pnl), "fees": json_num(r.fees), "skips": r.skips, "time": iso_utc(r.time_ns),
     } for r in rows]}
 
 
@@ -84,7 +88,7 @@ def _summary(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        _dump(summary_payload(rows))
+        dump_json(summary_payload(rows))
         return 0
     if args.csv:
         sys.stdout.write(summaries_csv(rows))
@@ -95,9 +99,9 @@ def _summary(args: argparse.Namespace) -> int:
         return 0
     head = ("day", "strategy", "opened", "closed", "wins", "losses", "win rate", "realized P&L", "fees", "skips")
     table = [(r.day.isoformat(), r.strategy or ACCOUNT, str(r.trades_opened), str(r.trades_closed), str(r.wins),
-              str(r.losses), "-" if math.isnan(r.win_rate) else f"{r.win_rate:.0%}", _fmt(r.realized_pnl, ",.2f"),
-              _fmt(r.fees, ",.2f"), str(r.skips)) for r in rows]
-    _table(head, table, right=set(range(2, 10)))
+              str(r.losses), "-" if math.isnan(r.win_rate) else f"{r.win_rate:.0%}", fmt_num(r.realized_pnl, ",.2f"),
+              fmt_num(r.fees, ",.2f"), str(r.skips)) for r in rows]
+    print_table(head, table, right=set(range(2, 10)))
     return 0
 
 
