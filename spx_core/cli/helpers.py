@@ -31,8 +31,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["LatestSnapshots", "UsageError", "CommandFailed", "DbAccess", "command", "add_db_option", "add_snapshot_option",
-           "contract_keys", "dump_json", "fmt_num", "iso_utc", "json_num", "print_table", "open_store", "output_file", "describe_failure", "parse_iso_time", "PROG"]
+__all__ = ["LatestSnapshots", "UsageError", "CommandFailed", "DbAccess", "command", "add_db_option",
+           "add_snapshot_option", "contract_keys", "dump_json", "fmt_num", "iso_utc", "json_num", "print_table",
+           "open_store", "output_file", "describe_failure", "parse_iso_time", "PROG"]
 
 PROG = "spx-data"
 DB_HELP = "SQLite database file (default: $SPX_TERMINAL_DB, else the user data folder's database)"

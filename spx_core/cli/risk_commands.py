@@ -174,8 +174,8 @@ def _risk(args: argparse.Namespace) -> int:
         snaps = [(view.infos[u], view.snapshot(u).time_ns) for u in sorted(market.chains)]
     finally:
         store.close()
-    payload = risk_payload(report, legs, snaps, profile, usage, history, now_ns,
-                           [*notes, *limit_notes, *(n for n in report.notes if not n.startswith(("no daily history", "history: ")))])
+    own = [n for n in report.notes if not n.startswith(("no daily history", "history: "))]
+    payload = risk_payload(report, legs, snaps, profile, usage, history, now_ns, [*notes, *limit_notes, *own])
     if args.json:
         dump_json(payload)
     else:

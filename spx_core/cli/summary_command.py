@@ -62,7 +62,8 @@ def summary_payload(rows: list[Any]) -> dict[str, Any]:
     return {"summaries": [{
         "day": r.day.isoformat(), "strategy": r.strategy, "trades_opened": r.trades_opened,
         "trades_closed": r.trades_closed, "wins": r.wins, "losses": r.losses, "win_rate": json_num(r.win_rate),
-        "realized_pnl": json_num(r.realized_pnl), "fees": json_num(r.fees), "skips": r.skips, "time": iso_utc(r.time_ns),
+        "realized_pnl": json_num(r.realized_pnl), "fees": json_num(r.fees), "skips": r.skips,
+        "time": iso_utc(r.time_ns),
     } for r in rows]}
 
 
