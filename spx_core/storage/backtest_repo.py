@@ -239,9 +239,12 @@ class BacktestRepository:
         Raises:
             KeyError: there is no such sweep.
         """
-        if not any(s.id == int(sweep_id) for s in self.sweeps()):
+        with self._store._read() as conn:
+            known = conn.execute(select(t.backtest_sweeps.c.id).where(t.backtest_sweeps.c.id == int(sweep_id))).first()
+            rows = conn.execute(select(*_INFO_COLUMNS).where(_R.sweep_id == int(sweep_id)).order_by(_R.id)).all()
+        if known is None:
             raise KeyError(f"no backtest sweep {sweep_id}; list them with spx-backtest runs")
-        return self.list_runs(sweep_id=sweep_id)
+        return [_run_info(row) for row in rows]
 
 
 # --- rows <-> records ---------------------------------------------------------------------------------------
