@@ -43,8 +43,22 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from spx_core.automation.config import EntryFilters, EntrySchedule, Exits, PriceMode, Sizing, SizingMode, StrategyConfig
-from spx_core.backtest.config_keys import ALIASES, SECTIONS, BacktestConfigError, fail, write_toml
+from spx_core.automation.config import (
+    EntryFilters,
+    EntrySchedule,
+    Exits,
+    PriceMode,
+    Sizing,
+    SizingMode,
+    StrategyConfig,
+)
+from spx_core.backtest.config_keys import (
+    ALIASES,
+    SECTIONS,
+    BacktestConfigError,
+    fail,
+    write_toml,
+)
 from spx_core.backtest.leg_fills import LegFillModel
 from spx_core.domain.contracts import Root
 from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule

@@ -29,11 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from spx_core.backtest.metrics import Metrics, drawdown
 from spx_core.backtest.run import BacktestResult, TradeRecord
-from spx_core.cli.helpers import iso_utc  # one UTC time format for every command's output
+from spx_core.cli.helpers import (
+    iso_utc,  # one UTC time format for every command's output
+)
 from spx_core.portfolio.decisions import TradeDecision
 
 __all__ = ["decision_json", "json_safe", "run_json", "summary_text", "trade_json", "write_outputs"]
@@ -131,13 +131,13 @@ def summary_text(result: BacktestResult, metrics: Metrics, spec: Any, run_id: in
     m = metrics
     lines = [f"backtest {spec.name or spec.strategy.name!r} over {spec.data.describe()}"
              + (f": run {run_id}" if run_id is not None else ""),
-             f"  steps {result.steps[0]}/{result.steps[1]}{' (cancelled)' if result.cancelled else ''}, "
-             f"trades {m.n_trades} ({m.n_wins} won, {m.n_losses} lost, {m.open_trades} open)",
-             f"  total return {_fmt(100 * m.total_return, '.2f')}%, ending equity ${_fmt(m.ending_equity, ',.2f')}, "
-             f"fees ${_fmt(m.fees_paid, ',.2f')}",
-             f"  Sharpe {_fmt(m.sharpe, '.2f')}, Sortino {_fmt(m.sortino, '.2f')}, max drawdown "
+             (f"  steps {result.steps[0]}/{result.steps[1]}{' (cancelled)' if result.cancelled else ''}, "
+             f"trades {m.n_trades} ({m.n_wins} won, {m.n_losses} lost, {m.open_trades} open)"),
+             (f"  total return {_fmt(100 * m.total_return, '.2f')}%, ending equity ${_fmt(m.ending_equity, ',.2f')}, "
+             f"fees ${_fmt(m.fees_paid, ',.2f')}"),
+             (f"  Sharpe {_fmt(m.sharpe, '.2f')}, Sortino {_fmt(m.sortino, '.2f')}, max drawdown "
              f"{_fmt(100 * m.max_drawdown, '.2f')}% (${_fmt(m.max_drawdown_usd, ',.2f')}), win rate "
-             f"{_fmt(100 * m.win_rate, '.1f')}%",
+             f"{_fmt(100 * m.win_rate, '.1f')}%"),
              f"  marks: {', '.join(f'{k} {v}' for k, v in result.marks.items())}",
              f"  result checksum {result.result_checksum}"]
     lines += [f"  note: {n}" for n in result.notes]

@@ -222,8 +222,10 @@ def _figure(metrics: dict[str, Any], key: str, spec: str) -> str:
     return fmt_num(float(value), spec) if spec != "d" else str(int(value))
 
 
-_SHOWN = (("total return", "total_return", ".2%"), ("Sharpe", "sharpe", ".2f"), ("max drawdown", "max_drawdown", ".2%"),
-          ("win rate", "win_rate", ".1%"), ("fees $", "fees_paid", ",.2f"), ("ending equity $", "ending_equity", ",.2f"))
+#: the figures `show` prints: label, metric, format
+_SHOWN = (("total return", "total_return", ".2%"), ("Sharpe", "sharpe", ".2f"),
+          ("max drawdown", "max_drawdown", ".2%"), ("win rate", "win_rate", ".1%"), ("fees $", "fees_paid", ",.2f"),
+          ("ending equity $", "ending_equity", ",.2f"))
 
 
 def cmd_show(args: argparse.Namespace) -> int:

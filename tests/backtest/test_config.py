@@ -173,8 +173,8 @@ BAD = [
     ('[costs]\ncommission = 1', r"^\[costs\] commission: unknown key; \[costs\] takes: commission_per_contract"),
     ('[risk]\nprofile = "yolo"', r"^\[risk\] profile: 'yolo' is not a limit profile; choose one of: 'standard'"),
     ('[risk]\nstarting_cash = 0', r"^\[risk\] starting_cash: 0 must be in \(0, inf\)"),
-    ('[strategy]\nmax_open = 1\n[risk]\nmax_open = 2', r"^\[risk\] max_open: given twice with different values "
-                                                     r"\(as \[strategy\] max_open and as \[risk\] max_open\)"),
+    ('[strategy]\nmax_open = 1\n[risk]\nmax_open = 2', (r"^\[risk\] max_open: given twice with different values "
+                                                     r"\(as \[strategy\] max_open and as \[risk\] max_open\)")),
     ('[riks]\nprofile = "x"', r"^\[riks\]: unknown section; sections: \[data\], \[strategy\]"),
     ('short_delta = 0.2', r"^short_delta: belongs in a section: write it under \[strategy\]"),
     ('nme = "x"', r"^nme: unknown top-level key; the top level takes: name and the sections"),
@@ -240,7 +240,6 @@ def test_ranges_are_whole_et_days_or_a_sessions_snapshots_and_say_what_is_stored
 
 
 def test_an_empty_database_says_how_to_get_data(tmp_path):
-    with Store.open(tmp_path / "empty.sqlite") as empty:
-        with pytest.raises(BacktestConfigError, match=r"the database holds no snapshots: import some \(spx-data "
-                                                      r"import\) or record them \(spx-data simulate\)$"):
-            load_spec(EXAMPLE).range_ns(empty)
+    message = r"the database holds no snapshots: import some \(spx-data import\) or record them \(spx-data simulate\)$"
+    with Store.open(tmp_path / "empty.sqlite") as empty, pytest.raises(BacktestConfigError, match=message):
+        load_spec(EXAMPLE).range_ns(empty)

@@ -42,7 +42,7 @@ TRADE_KEYS = ["entry_time", "exit_time", "exit_reason", "legs", "entry_price", "
 
 def spx_backtest(*args: object, timeout: float = 300) -> Finished:
     proc = subprocess.run([sys.executable, "-m", "spx_core.cli.backtest_main", *map(str, args)], capture_output=True,
-                          timeout=timeout, env=_env())
+                          timeout=timeout, env=_env(), check=False)
     return Finished(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
 
 
@@ -142,7 +142,8 @@ def test_a_range_without_data_says_what_is_stored_and_the_example_config_loads(d
     assert line.endswith("[data] start/end: no stored snapshots from 2018-01-02 to 2018-02-28 (ET); the database "
                          "holds snapshots from 2024-03-13 to 2024-03-13 (ET); pick dates in that range"), line
     dated = tmp_path / "dated.toml"
-    dated.write_text(EXAMPLE.read_text().replace('"2018-01-02"', '"2024-03-13"').replace('"2018-02-28"', '"2024-03-13"'),
+    text = EXAMPLE.read_text(encoding="utf-8")
+    dated.write_text(text.replace('"2018-01-02"', '"2024-03-13"').replace('"2018-02-28"', '"2024-03-13"'),
                      encoding="utf-8")
     done = spx_backtest("run", "--db", db, "--config", dated, "--json")
     assert done.returncode == 0, done.stderr
