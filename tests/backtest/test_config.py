@@ -14,13 +14,12 @@ import pytest
 from spx_core.automation.config import PriceMode, SizingMode
 from spx_core.automation.presets import PRESETS
 from spx_core.backtest.config import BacktestConfigError, fee_schedule, load_spec
-from spx_core.backtest.leg_fills import LegFillModel
 from spx_core.cli.simulate_command import record_session
 from spx_core.domain.calendar import ET, to_ns
 from spx_core.domain.contracts import OptionContract, Right, Root
 from spx_core.execution.fees import DEFAULT_FEES
 from spx_core.execution.fill_model import FillMode, FillModel, LegQuotes
-from spx_core.execution.orders import Side
+from spx_core.execution.orders import OrderType, Side
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
 from spx_core.storage.store import Store
 from spx_core.strategies.structure import Leg
@@ -42,8 +41,8 @@ def test_the_documented_example_maps_onto_the_live_objects():
     # fractions of the credit -> the monitor's percent; close_dte 0 = hold to expiry (no DTE exit)
     assert (s.exits.take_profit_pct, s.exits.stop_loss_pct, s.exits.close_dte) == (50.0, 100.0, None)
     assert s.price is PriceMode.NATURAL  # marketable: the fill model sets the price
-    assert type(spec.fill) is FillModel and spec.fill.mode is FillMode.MID and spec.fill.offset == 0.30
-    assert spec.bad_quote == "skip" and spec.starting_cash == 100_000.0
+    assert spec.fill == FillModel(mode=FillMode.MID, offset=0.30, per_leg=False)
+    assert spec.bad_quote == "skip" and spec.starting_cash == 100_000.0 and spec.close_on_breaker is False
     assert spec.profile.name == "credit verticals" and spec.profile.max_open_trades == 1
     assert s.limit_profile == "credit verticals"
     assert spec.fees.commission_rate(0.01) == spec.fees.commission_rate(5.0) == 0.65
@@ -99,11 +98,12 @@ def test_fill_models_and_costs():
     assert load_spec(MINIMAL + '[fills]\nmodel = "natural"\n').fill.mode is FillMode.NATURAL
     k = load_spec(MINIMAL + '[fills]\nmodel = "spread-fraction"\nspread_fraction = 0.1\n').fill
     assert (k.mode, k.offset) == (FillMode.MID_OFFSET, 0.1)
-    assert isinstance(load_spec(MINIMAL + '[fills]\nper = "leg"\n').fill, LegFillModel)
     fees = load_spec(MINIMAL + '[costs]\ncommission_per_contract = 0.5\norder_minimum = 0\n').fees
     assert (fees.commission, fees.commission_low, fees.order_minimum, fees.cboe_fee) == (0.5, 0.5, 0.0, 0.45)
-    risk = load_spec(MINIMAL + '[risk]\nprofile = "iron condor"\nmax_open = 3\nstarting_cash = 25000\n')
+    risk = load_spec(MINIMAL + '[risk]\nprofile = "iron condor"\nmax_open = 3\nstarting_cash = 25000\n'
+                               'close_on_breaker = true\n')
     assert risk.profile.max_open_trades == 3 and risk.profile.max_delta == 200.0 and risk.starting_cash == 25_000.0
+    assert risk.close_on_breaker is True
 
 
 def test_per_leg_fills_put_each_leg_on_its_own_tick_adverse_side():
@@ -113,15 +113,13 @@ def test_per_leg_fills_put_each_leg_on_its_own_tick_adverse_side():
     quotes = LegQuotes(bid=np.array([2.00, 1.00]), ask=np.array([2.30, 1.20]), bid_size=np.array([10, 10]),
                        ask_size=np.array([10, 10]), flags=np.zeros(2, np.uint16), rows=np.array([0, 1]),
                        books=(("SPX", "x"), ("SPX", "x")), missing=("", ""))
-    package = FillModel(mode=FillMode.MID)
-    per_leg = LegFillModel(mode=FillMode.MID)
-    assert package.leg_prices(legs, Side.SELL, quotes).tolist() == pytest.approx([2.15, 1.10])
-    # at the mid both legs are on their 0.05 tick already; 0.1 x spread moves them off it
-    k = LegFillModel(mode=FillMode.MID_OFFSET, offset=0.1)
-    assert k.leg_prices(legs, Side.SELL, quotes).tolist() == pytest.approx([2.10, 1.15])  # 2.12 down, 1.12 up
-    assert per_leg.leg_prices(legs, Side.SELL, quotes).tolist() == pytest.approx([2.15, 1.10])
-    assert FillModel(mode=FillMode.MID_OFFSET, offset=0.1).price(legs, Side.SELL, quotes) == pytest.approx(1.0)
-    assert k.price(legs, Side.SELL, quotes) == pytest.approx(0.95)  # legging in costs the ticks
+    fills = {per: load_spec(MINIMAL + f'[fills]\nper = "{per}"\nspread_fraction = 0.1\n').fill
+             for per in ("package", "leg")}
+    assert (fills["package"].per_leg, fills["leg"].per_leg) == (False, True)
+    prices = {per: fill.decide(legs, Side.SELL, quotes, order_type=OrderType.LMT, limit=0.5, resting=False,
+                               wanted=1).price for per, fill in fills.items()}
+    # sold 2.15 - 0.03 = 2.12 and bought 1.10 + 0.02 = 1.12: 1.00 as a package; legged, 2.10 - 1.15 = 0.95
+    assert prices == {"package": pytest.approx(1.00), "leg": pytest.approx(0.95)}
 
 
 def test_overrides_are_dotted_keys_validated_like_the_toml():
@@ -173,6 +171,7 @@ BAD = [
     ('[costs]\ncommission = 1', r"^\[costs\] commission: unknown key; \[costs\] takes: commission_per_contract"),
     ('[risk]\nprofile = "yolo"', r"^\[risk\] profile: 'yolo' is not a limit profile; choose one of: 'standard'"),
     ('[risk]\nstarting_cash = 0', r"^\[risk\] starting_cash: 0 must be in \(0, inf\)"),
+    ('[risk]\nclose_on_breaker = "yes"', r'^\[risk\] close_on_breaker: "yes" must be true or false'),
     ('[strategy]\nmax_open = 1\n[risk]\nmax_open = 2', (r"^\[risk\] max_open: given twice with different values "
                                                      r"\(as \[strategy\] max_open and as \[risk\] max_open\)")),
     ('[riks]\nprofile = "x"', r"^\[riks\]: unknown section; sections: \[data\], \[strategy\]"),
@@ -228,6 +227,11 @@ def test_ranges_are_whole_et_days_or_a_sessions_snapshots_and_say_what_is_stored
                                                                                                 tzinfo=ET)))
     bt = days.backtest(store)
     assert (bt.start_ns, bt.end_ns, bt.session) == (start, end, None)
+    spec = load_spec(MINIMAL + '[fills]\nbad_quote = "raw"\nper = "leg"\n[costs]\nfees_per_contract = 0.3\n'
+                               '[risk]\nprofile = "algo"\nstarting_cash = 5000\nclose_on_breaker = true\n')
+    bt = spec.backtest(store)
+    assert bt.strategies == (spec.strategy,) and (bt.fill, bt.fees, bt.profile) == (spec.fill, spec.fees, spec.profile)
+    assert (bt.bad_quote.value, bt.starting_cash, bt.close_on_breaker) == ("raw", 5000.0, True)
     assert load_spec(MINIMAL).backtest(store).session == "s"
     elsewhere = days.with_overrides({"data.start": "2018-01-02", "data.end": "2018-02-28"})
     with pytest.raises(BacktestConfigError, match=r"^\[data\] start/end: no stored snapshots from 2018-01-02 to "

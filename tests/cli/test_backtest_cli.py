@@ -111,6 +111,7 @@ def test_the_same_config_twice_gives_the_same_result_and_out_files_rerun_alone(d
     assert int(first.stdout.splitlines()[-1].split()[1]) < again["run_id"]
     trades = (out / "trades.csv").read_text().splitlines()
     assert trades[0].startswith("trade_id,strategy,entry_time,exit_time,exit_reason") and len(trades) == 2
+    assert "factor_dte" in trades[0].split(",") and "factor_attribution" in metrics  # each entry's factors
     equity = (out / "equity.csv").read_text().splitlines()
     assert equity[0] == "time,equity,margin,drawdown" and len(equity) == 76
     assert "stop_loss" in (out / "decisions.csv").read_text()
