@@ -111,6 +111,10 @@ class BacktestSpec:
     source_toml: str
     doc: Mapping[str, Mapping[str, Any]] = field(compare=False, hash=False, repr=False)
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # rebuilt from its canonical text: the live objects hold read-only mappings, which do not pickle
+        return load_spec, (self.source_toml,)
+
     @property
     def config_sha256(self) -> str:
         """SHA-256 of :attr:`source_toml` (equal configs, however written, have equal text)."""

@@ -4,6 +4,7 @@ is one line naming the key; the canonical TOML round-trips and names the config;
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import tomllib
 from datetime import date, datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ def test_canonical_toml_round_trips_and_names_the_config_however_it_was_written(
     spec = load_spec(EXAMPLE)
     assert load_spec(spec.source_toml) == spec and load_spec(spec.source_toml).source_toml == spec.source_toml
     assert load_spec(spec.to_dict()) == spec
+    assert pickle.loads(pickle.dumps(spec)) == spec  # a sweep worker process can be handed a spec
     assert tomllib.loads(spec.source_toml)["strategy"]["width"] == 25.0
     # the same config in another order, with ints for floats, TOML dates and max_open under [risk]
     text = ('name = "put credit vertical, 0.20 delta, 25 wide"\n'
