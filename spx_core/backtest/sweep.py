@@ -32,7 +32,8 @@ from spx_core.backtest.pool import Pool, one_line
 from spx_core.backtest.run import BacktestResult
 
 __all__ = ["GridError", "KEY_METRICS", "LOWER_IS_BETTER", "PointOutcome", "PointTask", "Sweep", "SweepResult",
-           "SweepRow", "best_row", "check_metric", "format_grid", "grid_points", "parse_grid", "run_point"]
+           "SweepRow", "best_row", "check_metric", "format_grid", "grid_points", "parse_grid", "prepare",
+           "run_point", "run_points"]
 
 #: figures where less is better (a drawdown, a loss quantile, costs, volatility); every other one: more is better
 LOWER_IS_BETTER = frozenset({"volatility", "max_drawdown", "max_drawdown_usd", "max_drawdown_days", "var95", "es95",
@@ -237,35 +238,47 @@ class Sweep:
         from spx_core.storage.store import Store
 
         points = grid_points(self.grid)
+        prepared = prepare(self.spec, points)
+        refused = [p for p in prepared if isinstance(p, str)]
+        if len(refused) == len(points):  # a mistyped key, say: one error, not a sweep of failed rows
+            raise GridError(f"no grid point is a valid config: {refused[0]}")
         store = Store.open(self.db_path, create=False)  # migrated here, before any worker reads it
         try:
             repo = BacktestRepository(store)
-            with Pool(workers=self.workers, scheduler=self.scheduler, size_hint=len(points)) as pool:
+            with Pool(workers=self.workers, scheduler=self.scheduler, size_hint=len(points) - len(refused)) as pool:
                 sweep_id = repo.create_sweep(config_toml=self.spec.source_toml, grid=format_grid(self.grid),
                                              metric=self.metric)
                 rows = run_points(repo, pool, self.db_path, self.spec, points, sweep_id=sweep_id,
-                                  progress=progress, cancel=cancel)
+                                  prepared=prepared, progress=progress, cancel=cancel)
         finally:
             store.close()
         cancelled = any(r.error == CANCELLED for r in rows)
         return SweepResult(sweep_id, self.metric, self.grid, rows, cancelled)
 
 
+def prepare(spec: Any, points: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Each point's spec (``spec.with_overrides``), or the one-line reason the spec refuses its overrides."""
+    out: list[Any] = []
+    for params in points:
+        try:
+            out.append(spec.with_overrides(dict(params)))
+        except ValueError as exc:
+            out.append(str(exc).splitlines()[0])
+    return out
+
+
 def run_points(repo: Any, pool: Pool, db_path: str, spec: Any, points: Sequence[Mapping[str, Any]], *,
-               sweep_id: int | None, names: Sequence[str] | None = None,
+               sweep_id: int | None, names: Sequence[str] | None = None, prepared: Sequence[Any] | None = None,
                progress: Callable[[int, int], None] | None = None,
                cancel: Callable[[], bool] | None = None) -> list[SweepRow]:
     """Run ``spec`` with each of ``points``' overrides on ``pool`` and store each run; rows in ``points``' order.
 
-    An override the spec refuses is that row's error (checked here, before anything is submitted)."""
-    rows: list[SweepRow | None] = [None] * len(points)
-    specs: dict[int, Any] = {}
-    for i, params in enumerate(points):
-        try:
-            specs[i] = spec.with_overrides(dict(params))
-        except ValueError as exc:
-            rows[i] = SweepRow(dict(params), error=str(exc).splitlines()[0])
-    order = sorted(specs)
+    A point whose overrides the spec refuses is a row with that error (nothing submitted for it);
+    ``prepared``: :func:`prepare`'s answer when the caller has it already."""
+    specs = list(prepared) if prepared is not None else prepare(spec, points)
+    rows: list[SweepRow | None] = [SweepRow(dict(p), error=s) if isinstance(s, str) else None
+                                   for p, s in zip(points, specs, strict=True)]
+    order = [i for i, s in enumerate(specs) if not isinstance(s, str)]
     refused = len(points) - len(order)
     tasks = [PointTask(db_path, spec.to_dict(), dict(points[i])) for i in order]
     report = None if progress is None else (lambda done, total: progress(done + refused, total + refused))
@@ -290,5 +303,5 @@ def _store(repo: Any, outcome: PointOutcome | None, error: str | None, spec: Any
 
 def _name(spec: Any, params: Mapping[str, Any]) -> str:
     label = ", ".join(f"{k.rsplit('.', 1)[-1]}={_format_value(v)}" for k, v in params.items())
-    base = getattr(spec, "name", "") or "sweep"
+    base = spec.name or "sweep"
     return f"{base} [{label}]"
