@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, select
 
-from spx_core.backtest.metrics import compute_metrics
+from spx_core.backtest.metrics import Metrics, compute_metrics
 from spx_core.backtest.run import BacktestResult, TradeRecord
 from spx_core.portfolio.decisions import TradeDecision
 from spx_core.storage import schema as t
@@ -138,7 +138,8 @@ class BacktestRepository:
     def __init__(self, store: Any) -> None:
         self._store = store
 
-    def save_run(self, result: BacktestResult, *, config_toml: str, name: str = "", metrics: Any = None,
+    def save_run(self, result: BacktestResult, *, config_toml: str, name: str = "",
+                 metrics: Metrics | Mapping[str, Any] | None = None,
                  sweep_id: int | None = None, params: Mapping[str, Any] | None = None) -> int:
         """Store ``result`` (its trades, decisions, equity and factors) in one transaction; returns the run id.
 
@@ -238,9 +239,12 @@ class BacktestRepository:
         Raises:
             KeyError: there is no such sweep.
         """
-        if not any(s.id == int(sweep_id) for s in self.sweeps()):
+        with self._store._read() as conn:
+            known = conn.execute(select(t.backtest_sweeps.c.id).where(t.backtest_sweeps.c.id == int(sweep_id))).first()
+            rows = conn.execute(select(*_INFO_COLUMNS).where(_R.sweep_id == int(sweep_id)).order_by(_R.id)).all()
+        if known is None:
             raise KeyError(f"no backtest sweep {sweep_id}; list them with spx-backtest runs")
-        return self.list_runs(sweep_id=sweep_id)
+        return [_run_info(row) for row in rows]
 
 
 # --- rows <-> records ---------------------------------------------------------------------------------------
