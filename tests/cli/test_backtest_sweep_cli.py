@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -139,3 +141,36 @@ def test_an_unreachable_scheduler_is_one_line(files, capsys, monkeypatch):
                  "--scheduler", "tcp://127.0.0.1:9"]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("spx-backtest sweep: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+
+
+def test_ctrl_c_stops_submitting_and_the_running_point_finishes(files):
+    """Ctrl-C in a terminal reaches the whole process group, workers included: the worker finishes its point
+    (stored), the points not started are listed as cancelled, exit 130."""
+    from spx_core.storage.backtest_repo import BacktestRepository
+
+    db, config = files
+    with Store.open(db, create=False) as store:
+        before = len(BacktestRepository(store).list_runs())
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "spx_core.cli.backtest_main", "sweep", "--db", str(db), "--config",
+                             str(config), "--grid", "strategy.short_delta=0.10,0.15,0.20,0.25,0.30", "--workers", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            with Store.open(db, create=False) as store:
+                if len(BacktestRepository(store).list_runs()) > before:
+                    break
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    rows = out.splitlines()[1:6]
+    assert rows[0].split()[0] == "0.1" and rows[-1].split()[-1] == "cancelled" and "Traceback" not in err
+    with Store.open(db, create=False) as store:
+        stored = len(BacktestRepository(store).list_runs()) - before
+    assert stored == sum(row.split()[-1] != "cancelled" for row in rows) >= 1
+    assert "interrupted; the runs that finished are stored" in err
