@@ -29,7 +29,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["Done", "Pool", "PoolError", "one_line"]
 
@@ -80,7 +80,7 @@ class Pool:
             if size_hint is not None:
                 self.workers = max(1, min(self.workers, size_hint))
 
-    def __enter__(self) -> Pool:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:

@@ -25,10 +25,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from spx_core.cli.helpers import CommandFailed, DbAccess, UsageError, add_db_option, command, dump_json, fmt_num, \
-    print_table
+from spx_core.cli.helpers import (
+    CommandFailed,
+    DbAccess,
+    UsageError,
+    add_db_option,
+    command,
+    dump_json,
+    fmt_num,
+    print_table,
+)
 
-__all__ = ["register", "cmd_sweep"]
+__all__ = ["cmd_sweep", "register"]
 
 PROG = "spx-backtest"
 #: (header, metric, format) of the table's figures after the params

@@ -82,7 +82,7 @@ def test_sweep_table_with_its_heat_map_from_the_real_entry_point(files):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run([sys.executable, "-m", "spx_core.cli.backtest_main", "sweep", "--db", str(db), "--config",
                            str(config), "--grid", GRID, "--workers", "1", "--metric", "total_return"],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split() == ["short_delta", "width", "run", "trades", "return", "sharpe", "max", "dd", "win",
@@ -107,19 +107,19 @@ def test_walk_forward_json(files, capsys):
 
 
 @pytest.mark.parametrize(("argv", "code", "message"), [
-    (["--grid", "strategy.width"], 2, "spx-backtest sweep: error: --grid/--metric: grid part 'strategy.width' is "
-                                      "not KEY=V1,V2"),
-    (["--grid", GRID, "--metric", "sharp"], 2, "spx-backtest sweep: error: --grid/--metric: metric 'sharp' is "
-                                               "not one of"),
+    (["--grid", "strategy.width"], 2, ("spx-backtest sweep: error: --grid/--metric: grid part 'strategy.width' is "
+                                      "not KEY=V1,V2")),
+    (["--grid", GRID, "--metric", "sharp"], 2, ("spx-backtest sweep: error: --grid/--metric: metric 'sharp' is "
+                                               "not one of")),
     (["--grid", GRID, "--workers", "0"], 2, "spx-backtest sweep: error: --workers 0 must be at least 1"),
-    (["--grid", "strategy.delta=0.1"], 2, "spx-backtest sweep: error: no grid point is a valid config: override "
-                                          "'strategy.delta': unknown key"),
-    (["--grid", GRID, "--walk-forward", "5"], 2, "spx-backtest sweep: error: --walk-forward '5' is not "
-                                                 "TRAIN_DAYS:TEST_DAYS"),
-    (["--grid", GRID, "--walk-forward", "2:1"], 1, "spx-backtest sweep: walk-forward 2:1 needs at least 3 trading "
-                                                   "days with stored snapshots; 2024-03-12 to 2024-03-13 (ET) has 2"),
-    (["--grid", "data.session=nope,none"], 1, "spx-backtest sweep: no grid point ran: BacktestConfigError: [data] "
-                                              "session: no stored snapshots in session 'nope'"),
+    (["--grid", "strategy.delta=0.1"], 2, ("spx-backtest sweep: error: no grid point is a valid config: override "
+                                          "'strategy.delta': unknown key")),
+    (["--grid", GRID, "--walk-forward", "5"], 2, ("spx-backtest sweep: error: --walk-forward '5' is not "
+                                                 "TRAIN_DAYS:TEST_DAYS")),
+    (["--grid", GRID, "--walk-forward", "2:1"], 1, ("spx-backtest sweep: walk-forward 2:1 needs at least 3 trading "
+                                                   "days with stored snapshots; 2024-03-12 to 2024-03-13 (ET) has 2")),
+    (["--grid", "data.session=nope,none"], 1, ("spx-backtest sweep: no grid point ran: BacktestConfigError: [data] "
+                                              "session: no stored snapshots in session 'nope'")),
 ])
 def test_errors_are_one_line(files, capsys, argv, code, message):
     db, config = files
