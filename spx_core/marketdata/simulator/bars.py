@@ -30,6 +30,13 @@ class MinuteBars:
         """Take the next price; returns the (one-row) bar it extended as a DataFrame, or None."""
         import pandas as pd
 
+        bar = self.update(time_ns, price)
+        if bar is None:
+            return None
+        return pd.DataFrame({k: [v] for k, v in bar.items()}).astype({"time": "int64"})
+
+    def update(self, time_ns: int, price: float) -> dict[str, float] | None:
+        """:meth:`add` without the DataFrame: the bar extended (a copy: time, open, high, low, close, volume)."""
         last, self._last = self._last, (int(time_ns), float(price))
         if not math.isfinite(price):
             self._last = None
@@ -41,5 +48,4 @@ class MinuteBars:
         if bar is None or bar["time"] != start:
             bar = self._bar = {"time": start, "open": last[1], "high": last[1], "low": last[1]}
         bar["high"], bar["low"], bar["close"] = max(bar["high"], price), min(bar["low"], price), float(price)
-        return pd.DataFrame({**{k: [v] for k, v in bar.items()}, "volume": [math.nan]}).astype(
-            {"time": "int64"})
+        return {**bar, "volume": math.nan}

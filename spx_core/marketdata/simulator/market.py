@@ -185,7 +185,7 @@ class SimulatedMarket:
         # a listing opens a session: the range restarts here (the night's steps are no part of the day's bar)
         self._range = [self._state.spot, self._state.spot, self._state.variance, self._state.variance]
         layout = list_chain(now=from_ns(self._now_ns), spot=self._state.spot, carry=cfg.rate - cfg.div_yield,
-                            calendar=self._cal, params=cfg.strikes)
+                            calendar=self._cal, params=cfg.strikes, previous=previous)
         book.list_rows(layout)
         theo, liq, days = self._price()
         book.relist(now_ns=self._now_ns, theo=theo, liq=liq, days=days, previous=previous)

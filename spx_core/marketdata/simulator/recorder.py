@@ -219,11 +219,9 @@ class _Writer:
 
             for snap in snaps:
                 bars = self._minute.setdefault(snap.underlying, MinuteBars())
-                bar = bars.add(snap.time_ns, snap.underlying_price)
+                bar = bars.update(snap.time_ns, snap.underlying_price)
                 if bar is not None:  # the latest version of a bar wins
-                    row = bar.iloc[0]
-                    self._bars.setdefault(snap.underlying, {})[int(row["time"])] = \
-                        {k: float(row[k]) for k in ("open", "high", "low", "close", "volume")}
+                    self._bars.setdefault(snap.underlying, {})[int(bar.pop("time"))] = bar
         if len(self._snaps) >= BATCH_SNAPSHOTS:
             self._flush()
 
