@@ -44,7 +44,7 @@ steps of at most 5 minutes whatever the interval, so an eod recording follows th
 * ``SPX`` (eod): one daily bar per day, stamped 16:00 ET as the daily-bars importer stamps them: the open print,
   high and low over every process step of the session (up to 5 minutes apart), the close print; volume NaN.
 * ``SPX`` and ``SPY`` (1m / 5m): bars of the interval built from the prints as ``--minutes`` builds them
-  (:class:`~spx_core.cli.simulate_command.MinuteBars`; a 5m recording gives 5-minute bars stamped at their start);
+  (:class:`~spx_core.marketdata.simulator.bars.MinuteBars`; a 5m recording gives 5-minute bars stamped at their start);
   the analytics fold them into daily bars by ET date.
 * ``VIX`` (every interval): one daily bar per day, the simulator's 30-day ATM implied vol
   (:func:`~spx_core.marketdata.simulator.history.vix_level`) at the open, the variance's extremes and the close.
@@ -52,8 +52,9 @@ steps of at most 5 minutes whatever the interval, so an eod recording follows th
 These bars go into the store's one bars table, keyed by symbol and time: record into a database of its own, not
 one holding imported real SPX/VIX bars of the same dates (a bar of the same time is replaced).
 
-**Writes.** Snapshots are written :data:`BATCH_SNAPSHOTS` at a time in one transaction (an SPX chain is never
-stored without its SPY companion); the bars of the days written follow in one transaction per symbol. A failure
+**Writes.** Snapshots are written in one transaction per batch of whole days holding at least
+:data:`BATCH_SNAPSHOTS` of them (a 1m day is split at twice that; an SPX chain is never stored without its SPY
+companion); the bars of the days written follow in one transaction per symbol. A failure
 (a full disk) raises :class:`RecordingFailed` saying how many days were recorded whole.
 """
 
@@ -222,7 +223,7 @@ class _Writer:
                 bar = bars.update(snap.time_ns, snap.underlying_price)
                 if bar is not None:  # the latest version of a bar wins
                     self._bars.setdefault(snap.underlying, {})[int(bar.pop("time"))] = bar
-        if len(self._snaps) >= BATCH_SNAPSHOTS:
+        if len(self._snaps) >= 2 * BATCH_SNAPSHOTS:  # a long day (1m: ~780 chains): flush within it too
             self._flush()
 
     def add_daily(self, symbol: str, day: date, bar: dict[str, float]) -> None:
@@ -233,7 +234,7 @@ class _Writer:
 
     def end_day(self, *, final: bool) -> None:
         self._days_pending += 1
-        if final:
+        if final or len(self._snaps) >= BATCH_SNAPSHOTS:
             self._flush()
 
     def _flush(self) -> None:
