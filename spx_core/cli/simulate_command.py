@@ -64,7 +64,7 @@ from spx_core.cli.helpers import (
     parse_iso_time,
 )
 
-__all__ = ["register", "cmd_simulate", "record_session", "record_days", "MinuteBars"]
+__all__ = ["cmd_simulate", "record_days", "record_session", "register"]  # MinuteBars: see __getattr__
 
 _INTERVALS = ("1m", "5m", "eod")
 
@@ -100,7 +100,11 @@ def register(subparsers: Any) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig, SimulatorConfigError
+    from spx_core.marketdata.simulator import (
+        SimulatedMarket,
+        SimulatorConfig,
+        SimulatorConfigError,
+    )
 
     if args.days is not None:
         return _simulate_days(args)
@@ -173,8 +177,13 @@ def record_days(store: Any, config: Any, session: str | None, *, days: int, inte
 
     from spx_core.domain.calendar import default_calendar, from_ns
     from spx_core.marketdata.simulator.clock import wall_start
-    from spx_core.marketdata.simulator.recorder import (RecordingFailed, SessionExistsError, print_instants,
-                                                       record_history, recording_days)
+    from spx_core.marketdata.simulator.recorder import (
+        RecordingFailed,
+        SessionExistsError,
+        print_instants,
+        record_history,
+        recording_days,
+    )
 
     cal = default_calendar()
     config = config if config.start is not None else _with_start(config, wall_start(None))

@@ -8,6 +8,7 @@ The eod recording runs over 2024-11-13 .. 2024-11-29: a third Friday (SPX AM set
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections import defaultdict
 from datetime import date, datetime, time
@@ -20,7 +21,13 @@ from spx_core.automation.presets import PRESETS
 from spx_core.backtest.engine import Backtest
 from spx_core.cli.main import main
 from spx_core.domain.calendar import ET, default_calendar, from_ns, to_ns
-from spx_core.domain.contracts import ROOTS, OptionContract, Right, Root, settlement_for_root
+from spx_core.domain.contracts import (
+    ROOTS,
+    OptionContract,
+    Right,
+    Root,
+    settlement_for_root,
+)
 from spx_core.marketdata.simulator import SimulatorConfig, recorder
 from spx_core.marketdata.simulator.recorder import print_instants, record_history
 from spx_core.portfolio.settlement_watch import SettlementWatch
@@ -201,7 +208,7 @@ def test_a_listed_strike_stays_listed_while_near_the_money(eod):
     opens = dict(zip(DAYS, eod.load_bars("SPX")["open"], strict=True))
     kept = 0
     chains = [s for i, s in _chains(eod) if _et(to_ns(i.time)).time() in (time(15, 45), time(12, 45))]
-    for before, after in zip(chains, chains[1:]):
+    for before, after in itertools.pairwise(chains):
         day = _et(after.time_ns).date()
         open_ns = to_ns(CAL.session_open(day))
         now = {(c.root, c.expiry, c.strike) for c in _contracts(after)}

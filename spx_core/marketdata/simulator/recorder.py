@@ -69,12 +69,24 @@ from typing import Any
 import numpy as np
 
 from spx_core.domain.calendar import ET, MarketCalendar, default_calendar, to_ns
-from spx_core.marketdata.simulator.clock import next_session, session_containing, wall_start
+from spx_core.marketdata.simulator.clock import (
+    next_session,
+    session_containing,
+    wall_start,
+)
 from spx_core.marketdata.simulator.config import SimulatorConfig
 from spx_core.marketdata.simulator.market import SimulatedMarket
 
-__all__ = ["INTERVALS", "EOD_BEFORE_CLOSE", "BATCH_SNAPSHOTS", "RecordingFailed", "SessionExistsError",
-           "record_history", "recording_days", "print_instants"]
+__all__ = [
+    "BATCH_SNAPSHOTS",
+    "EOD_BEFORE_CLOSE",
+    "INTERVALS",
+    "RecordingFailed",
+    "SessionExistsError",
+    "print_instants",
+    "record_history",
+    "recording_days",
+]
 
 #: Seconds between prints of the intraday intervals; "eod" prints once a day (and at the settlement instants).
 INTERVALS: dict[str, int | None] = {"1m": 60, "5m": 300, "eod": None}
