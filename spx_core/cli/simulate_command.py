@@ -93,7 +93,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--start", metavar="ISO", help="simulated start, e.g. 2024-03-04T09:30 (naive = US/Eastern); "
                                                   "default now; outside market hours it moves to the next open")
     p.add_argument("--session", metavar="NAME",
-                   help="session name (default: simulated:seed=N:<start time>)")
+                   help="session name (default: simulated:seed=N:<first snapshot time>; with --days: "
+                        "simulated:seed=N:<interval>:<first snapshot time>)")
     p.add_argument("--replace", action="store_true",
                    help="if the session already holds snapshots, delete them and record it again")
     p.set_defaults(func=cmd_simulate)
