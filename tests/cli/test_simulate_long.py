@@ -293,3 +293,19 @@ def test_the_real_command_records_days_with_progress_on_stderr(tmp_path):
     assert done.stdout.startswith("recorded 2 trading days at eod: 4 simulated snapshots (ids 1..8, with 4 SPY ")
     assert "simulate" in done.stderr and "day" in done.stderr and done.messages == []  # the bar cleared itself
     assert np.isfinite(Store.open(db).load_bars("VIX")["close"]).all()
+
+
+def test_an_hours_long_step_trades_in_the_per_trade_law():
+    """A bulk recording's step of hours draws its ~10^5 trades per row: the chain's volume is still the trade
+    rate times the step times the mean geometric(0.2) size, and each traded row's last is its bid or its ask."""
+    from spx_core.marketdata.simulator import SimulatedMarket
+
+    config = SimulatorConfig(seed=8, start=datetime(2024, 3, 5, 9, 30, tzinfo=ET), spy=None)
+    market = SimulatedMarket(config)
+    market.advance(0.0)
+    snap = market.advance(6.25 * 3600).snapshot  # 09:30 -> 15:45
+    expected = config.quoting.trade_rate * 6.25 * 3600 * 5.0
+    assert int(snap.columns["volume"].sum()) == pytest.approx(expected, rel=0.02)
+    traded = snap.columns["volume"] > 0
+    last, bid, ask = (snap.columns[k][traded] for k in ("last", "bid", "ask"))
+    assert np.all((last == bid) | (last == ask))
