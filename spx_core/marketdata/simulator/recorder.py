@@ -41,8 +41,10 @@ steps of at most 5 minutes whatever the interval, so an eod recording follows th
 
 **Bars** (``underlying_bars``, for the regime filter, the VIX rank and the VaR's daily history):
 
-* ``SPX`` (eod): one daily bar per day, stamped 16:00 ET as the daily-bars importer stamps them: the open print,
-  high and low over every process step of the session (up to 5 minutes apart), the close print; volume NaN.
+* ``SPX`` (eod): one daily bar per day, stamped 16:00 ET as the daily-bars importer stamps them: the opening
+  value, high and low over every process step of the session (up to 5 minutes apart), the close print; volume
+  NaN. Its close and open are exactly the PM and AM settlement values the prints carry, so settlement read from
+  daily bars agrees with settlement observed on the prints.
 * ``SPX`` and ``SPY`` (1m / 5m): bars of the interval built from the prints as ``--minutes`` builds them
   (:class:`~spx_core.marketdata.simulator.bars.MinuteBars`; a 5m recording gives 5-minute bars stamped at their start);
   the analytics fold them into daily bars by ET date.
