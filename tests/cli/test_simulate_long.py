@@ -168,6 +168,8 @@ def test_eod_records_daily_spx_and_vix_bars(eod):
     for (_, bar), day in zip(spx.iterrows(), DAYS, strict=True):
         prints = by_day[day]
         assert bar["close"] == prints[-1]  # the close print
+        if day == date(2024, 11, 15):
+            assert bar["open"] == prints[0]  # the 09:30 AM-settlement print
         assert bar["low"] <= min(prints) and bar["high"] >= max(prints)
     assert spx["open"].iloc[0] == 5800.0  # the simulation opens at the config's spot
     assert 5 < vix["close"].min() and vix["close"].max() < 80
