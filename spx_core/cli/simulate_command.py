@@ -14,9 +14,9 @@ early closes at 13:00 ET), the first being the session of ``--start`` (or the ne
 
 * ``1m`` / ``5m``: the open, every 1 or 5 minutes, and the close;
 * ``eod``: one chain per day at 15:45 ET (15 minutes before the close: 12:45 on early closes), the Cboe
-  end-of-day convention, plus the settlement prints the backtester needs to settle expiries: the chain at the
-  close (16:00 ET, or 13:00: SPXW and SPY settle PM on it) every day, and at the 09:30 open on the days an SPX AM
-  monthly settles (third Fridays). About 2 x 252 + 12 chains a year.
+  end-of-day convention: 252 chains a year, like a real end-of-day file. Daily SPX and SPY bars (stamped 16:00 ET)
+  carry each day's open and close, from which the backtester settles expiries (AM SPX on the open, SPXW and SPY
+  on the close), as it does on imported end-of-day data with imported daily bars.
 
 Each day relists the chain at the open with that day's live expiries (SPXW dailies incl. 0DTE, weeklies, SPX AM
 monthlies), so expiries roll with the calendar. The path is the simulator's Bates model: stochastic variance

@@ -62,12 +62,9 @@ def test_eod_prints_follow_the_exchange_calendar(eod):
     spx, spy = eod.list_snapshots(underlying="SPX"), eod.list_snapshots(underlying="SPY")
     times = [_et(to_ns(i.time)) for i in spx]
     expected = []
-    for day in DAYS:
-        if day == date(2024, 11, 15):  # the third Friday: the SPX AM settlement open
-            expected.append(datetime.combine(day, time(9, 30), ET))
-        close = time(13) if day == date(2024, 11, 29) else time(16)
+    for day in DAYS:  # one chain a day, like a real end-of-day file
         eod_time = time(12, 45) if day == date(2024, 11, 29) else time(15, 45)
-        expected += [datetime.combine(day, eod_time, ET), datetime.combine(day, close, ET)]
+        expected.append(datetime.combine(day, eod_time, ET))
     assert times == expected
     assert date(2024, 11, 28) not in {t.date() for t in times}  # Thanksgiving
     assert [i.time for i in spy] == [i.time for i in spx]  # each SPX chain with its SPY companion
@@ -91,14 +88,9 @@ def test_each_days_chain_lists_that_days_live_expiries(eod):
         live = {(Root(r), e) for r, e in CAL.listed_expiries(day)
                 if to_ns(CAL.expiry_instant(e, settlement_for_root(r))) > t}
         assert {(x.root, x.expiry) for x in snap.expiries()} == live, info.time
-    # the roll: each eod chain's first expiry is that day's 0DTE; the close chain has let it go
+    # the roll: each eod chain's first expiry is that day's 0DTE (15:45, 12:45 on the early close)
     for info, snap in _chains(eod):
-        at = _et(to_ns(info.time))
-        first = snap.expiries()[0].expiry
-        if at.time() in (time(16), time(13)):
-            assert first > at.date()
-        else:  # 15:45 (12:45 on the early close), and the 09:30 AM-settlement open
-            assert first == at.date()
+        assert snap.expiries()[0].expiry == _et(to_ns(info.time)).date()
 
 
 def _contracts(snap) -> list[OptionContract]:
@@ -110,21 +102,26 @@ def _contracts(snap) -> list[OptionContract]:
 
 # --- settlement: the backtester's watch sees every expiry's settlement value -----------------------------------
 def test_the_settlement_watch_can_settle_every_recorded_expiry(eod):
-    """Replayed in time order as the backtester does: every expiry that passed is settled on the print at its
-    settlement instant (PM: the close print; AM: the 09:30 opening print)."""
+    """Replayed in time order as the backtester does: every expiry that passed is settled on the daily bars'
+    values (PM: the close; AM: the open), revealed at each bar's 16:00 stamp."""
+    from spx_core.backtest.settle_bars import DailySettlements
+
     watch = SettlementWatch(calendar=CAL)
+    official = DailySettlements(eod, calendar=CAL)
     listed = {(x.root, x.expiry) for _, s in _chains(eod) for x in s.expiries()}
-    settled = set()
+    bars = {t.date(): row for t, (_, row) in zip(eod.load_bars("SPX")["time"].dt.tz_convert(ET),
+                                                 eod.load_bars("SPX").iterrows(), strict=True)}
     for info in eod.list_snapshots(underlying="SPX"):
-        now = to_ns(info.time)
-        watch.observe("SPX", now, info.underlying_price)
-        for root, expiry in listed:
-            contract = OptionContract(root, expiry, 5800.0, Right.PUT)
-            if watch.instant(contract) == now:
-                assert watch.price_for(contract) == info.underlying_price, (root, expiry)
-                settled.add((root, expiry))
+        watch.observe("SPX", to_ns(info.time), info.underlying_price)
+        official.reveal(to_ns(info.time), watch)
+    now = to_ns(datetime.combine(DAYS[-1], time(16), ET))
+    official.reveal(now, watch)
     passed = {(r, e) for r, e in listed if to_ns(CAL.expiry_instant(e, settlement_for_root(r))) <= now}
-    assert settled == passed and (Root.SPX, date(2024, 11, 15)) in passed and len(passed) == len(DAYS) + 1
+    assert (Root.SPX, date(2024, 11, 15)) in passed and len(passed) == len(DAYS) + 1
+    for root, expiry in passed:
+        contract = OptionContract(root, expiry, 5800.0, Right.PUT)
+        column = "open" if root is Root.SPX else "close"
+        assert watch.price_for(contract) == bars[expiry][column], (root, expiry)
 
 
 def test_a_backtest_over_an_eod_history_settles_its_expiries(tmp_path):
@@ -135,13 +132,17 @@ def test_a_backtest_over_an_eod_history_settles_its_expiries(tmp_path):
         record_history(store, SimulatorConfig(seed=5, start=datetime(2024, 3, 11, tzinfo=ET)), "eod", days=8,
                        interval="eod")
         result = Backtest(store, [hold], session="eod", profile=None).run()
-        closes = {to_ns(i.time): i.underlying_price for i in store.list_snapshots(underlying="SPX")}
+        bars = store.load_bars("SPX")
+        closes = {to_ns(CAL.session_close(t.date())): c
+                  for t, c in zip(bars["time"].dt.tz_convert(ET), bars["close"], strict=True)}
+        n_chains = len(store.list_snapshots(underlying="SPX"))
+    assert n_chains == 8  # one chain a day
     settled = [t for t in result.trades if t.exit_reason == "expiry"]
     assert len(settled) >= 2
     for trade in settled:
         expiry = date.fromisoformat(trade.legs[0][1])
         assert trade.exit_ns == to_ns(CAL.session_close(expiry)) and trade.exit_ns in closes
-        # a put vertical settles at its intrinsic value at the close print
+        # a put vertical settles at its intrinsic value at the day's close (the daily bar's)
         (short, long_) = sorted(trade.legs, key=lambda leg: leg[4])
         spot = closes[trade.exit_ns]
         value = max(short[2] - spot, 0.0) - max(long_[2] - spot, 0.0)
@@ -155,9 +156,8 @@ def test_a_backtest_over_an_eod_history_settles_its_expiries(tmp_path):
 # --- bars ------------------------------------------------------------------------------------------------------
 def test_eod_records_daily_spx_and_vix_bars(eod):
     spx, vix, spy = eod.load_bars("SPX"), eod.load_bars("VIX"), eod.load_bars("SPY")
-    assert len(spy) == 0
     stamps = [datetime.combine(d, time(16), ET) for d in DAYS]
-    for bars in (spx, vix):
+    for bars in (spx, vix, spy):
         assert [t.to_pydatetime() for t in bars["time"].dt.tz_convert(ET)] == stamps
         assert bars["volume"].isna().all()
         assert (bars["low"] <= bars[["open", "close"]].min(axis=1)).all()
@@ -166,11 +166,9 @@ def test_eod_records_daily_spx_and_vix_bars(eod):
     for info in eod.list_snapshots(underlying="SPX"):
         by_day[_et(to_ns(info.time)).date()].append(info.underlying_price)
     for (_, bar), day in zip(spx.iterrows(), DAYS, strict=True):
-        prints = by_day[day]
-        assert bar["close"] == prints[-1]  # the close print
-        if day == date(2024, 11, 15):
-            assert bar["open"] == prints[0]  # the 09:30 AM-settlement print
-        assert bar["low"] <= min(prints) and bar["high"] >= max(prints)
+        (eod_print,) = by_day[day]
+        assert bar["low"] <= eod_print <= bar["high"]
+    assert (abs(spy["close"] * 10 / spx["close"] - 1) < 0.05).all()  # SPY tracks a tenth of the index
     assert spx["open"].iloc[0] == 5800.0  # the simulation opens at the config's spot
     assert 5 < vix["close"].min() and vix["close"].max() < 80
 
@@ -255,11 +253,11 @@ def test_a_recorded_session_is_refused_then_replaced(tmp_path, capsys):
     assert main(argv) == 1
     session = "simulated:seed=2:eod:2024-03-05T20:45:00+00:00"
     assert capsys.readouterr().err.strip().endswith(
-        f"session {session!r} already recorded (2 snapshots); use --session NAME to record another, "
+        f"session {session!r} already recorded (1 snapshots); use --session NAME to record another, "
         f"or --replace to record it again")
     assert main([*argv, "--replace"]) == 0
     with Store.open(db) as store:
-        assert [s.n_snapshots for s in store.list_sessions()] == [4]
+        assert [s.n_snapshots for s in store.list_sessions()] == [2]  # SPX + its SPY companion
 
 
 def test_a_full_disk_is_one_line_saying_how_many_days_were_kept(tmp_path, monkeypatch, capsys):
@@ -274,7 +272,7 @@ def test_a_full_disk_is_one_line_saying_how_many_days_were_kept(tmp_path, monkey
         return real_save(self, snaps, **kw)
 
     monkeypatch.setattr(Store, "save_snapshots", save_until_full)
-    monkeypatch.setattr(recorder, "BATCH_SNAPSHOTS", 4)  # one write per day (2 chains + their SPY companions)
+    monkeypatch.setattr(recorder, "BATCH_SNAPSHOTS", 2)  # one write per day (the chain + its SPY companion)
     db = tmp_path / "full.sqlite"
     capsys.readouterr()
     assert main(["simulate", "--db", str(db), "--seed", "4", "--days", "5", "--interval", "eod",
@@ -284,7 +282,7 @@ def test_a_full_disk_is_one_line_saying_how_many_days_were_kept(tmp_path, monkey
         f"(2 of 5 days of session 'simulated:seed=4:eod:2024-03-04T20:45:00+00:00' were recorded; rerun with "
         f"--replace to record it whole)")
     with Store.open(db) as store:
-        assert len(store.list_snapshots()) == 8  # the two days written whole, nothing of the third
+        assert len(store.list_snapshots()) == 4  # the two days written whole, nothing of the third
 
 
 def test_the_real_command_records_days_with_progress_on_stderr(tmp_path):
@@ -292,7 +290,7 @@ def test_the_real_command_records_days_with_progress_on_stderr(tmp_path):
     done = run_spx_data("simulate", "--db", db, "--seed", 6, "--days", 2, "--interval", "eod",
                         "--start", "2024-03-06")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("recorded 2 trading days at eod: 4 simulated snapshots (ids 1..8, with 4 SPY ")
+    assert done.stdout.startswith("recorded 2 trading days at eod: 2 simulated snapshots (ids 1..4, with 2 SPY ")
     assert "simulate" in done.stderr and "day" in done.stderr and done.messages == []  # the bar cleared itself
     assert np.isfinite(Store.open(db).load_bars("VIX")["close"]).all()
 

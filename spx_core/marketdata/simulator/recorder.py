@@ -16,20 +16,13 @@ roll as the calendar moves.
 **Prints** (the instants recorded; each is the SPX chain and its SPY companion of the same instant):
 
 * ``1m`` / ``5m``: the open, every 1 or 5 minutes after it, and the close (16:00 ET, 13:00 on early closes).
-* ``eod``: the chain at :data:`EOD_BEFORE_CLOSE` (15 minutes) before the close, 15:45 ET (12:45 on early closes),
-  the Cboe end-of-day convention (the DataShop files' "1545" quotes): the day's expiries, 0DTE included, are still
-  live and a strategy entering or exiting "at 15:45" trades on it. Plus the two *settlement prints* the
-  backtester needs, because :class:`~spx_core.portfolio.settlement_watch.SettlementWatch` settles only on an index
-  level it observed (within 5 minutes) at the settlement instant and never guesses one:
-
-  - the close (16:00 ET, 13:00 on early closes), every day: SPXW (and SPY) settle PM on the closing value and
-    SPXW lists an expiry every trading day. A 15:45 level alone would leave each expiring position unsettled;
-  - the open (09:30 ET) on days an SPX AM monthly settles (the third Friday, or the day before when it is a
-    holiday): the opening print stands in for the Special Opening Quotation, as the watch reads it.
-
-  The prints are whole chains, not index-only observations: the backtester steps on every stored instant and
-  reads the latest chain, so an empty chain would count every held leg as a missing quote. A closing chain also
-  marks the equity at the close. So an eod year is about 252 x 2 + 12 SPX chains (and their SPY companions).
+* ``eod``: one chain a day, at :data:`EOD_BEFORE_CLOSE` (15 minutes) before the close, 15:45 ET (12:45 on early
+  closes), the Cboe end-of-day convention (the DataShop files' "1545" quotes): the day's expiries, 0DTE included,
+  are still live and a strategy entering or exiting "at 15:45" trades on it. An eod year is thus 252 SPX chains
+  (and their SPY companions), like a real end-of-day file. Expiries settle from the daily bars, as with real
+  end-of-day data: the backtester hands the settlement watch each SPX/SPY daily bar's close (PM: SPXW, SPY) and
+  open (AM SPX) once the bar's 16:00 stamp is reached (:mod:`spx_core.backtest.settle_bars`). The market still runs
+  to the close after the last print (the path and the bars' closes are those of the close), it is not recorded.
 
 **Path.** The simulator's Bates dynamics (:class:`~spx_core.marketdata.simulator.config.ProcessParams`):
 Heston stochastic variance (``v0``, mean reversion ``kappa`` to ``theta``, vol of variance ``xi``, spot-variance
@@ -42,9 +35,10 @@ steps of at most 5 minutes whatever the interval, so an eod recording follows th
 **Bars** (``underlying_bars``, for the regime filter, the VIX rank and the VaR's daily history):
 
 * ``SPX`` (eod): one daily bar per day, stamped 16:00 ET as the daily-bars importer stamps them: the opening
-  value, high and low over every process step of the session (up to 5 minutes apart), the close print; volume
-  NaN. Its close and open are exactly the PM and AM settlement values the prints carry, so settlement read from
-  daily bars agrees with settlement observed on the prints.
+  value (the AM settlement value), high and low over every process step of the session (up to 5 minutes apart),
+  the closing value (the PM settlement value); volume NaN.
+* ``SPY`` (eod): one daily bar per day, same stamp: the opening and closing values (SPY's PM settlement), high and
+  low over the open, the 15:45 print and the close (SPY is the companion of the prints, not of every step).
 * ``SPX`` and ``SPY`` (1m / 5m): bars of the interval built from the prints as ``--minutes`` builds them
   (:class:`~spx_core.marketdata.simulator.bars.MinuteBars`; a 5m recording gives 5-minute bars stamped at their start);
   the analytics fold them into daily bars by ET date.
@@ -123,18 +117,12 @@ def recording_days(calendar: MarketCalendar, start: datetime, days: int) -> list
         span *= 2
 
 
-def am_settles(calendar: MarketCalendar, day: date) -> bool:
-    """True when an SPX AM monthly settles at ``day``'s open."""
-    return calendar.monthly_expiry(day.year, day.month) == day
-
-
 def print_instants(calendar: MarketCalendar, day: date, interval: str) -> list[int]:
     """The instants (UTC ns, ascending) recorded on trading day ``day`` (module docstring)."""
     open_ns, close_ns = to_ns(calendar.session_open(day)), to_ns(calendar.session_close(day))
     step = INTERVALS[interval]
     if step is None:
-        eod = close_ns - int(EOD_BEFORE_CLOSE.total_seconds()) * _NS
-        return ([open_ns] if am_settles(calendar, day) else []) + [eod, close_ns]
+        return [close_ns - int(EOD_BEFORE_CLOSE.total_seconds()) * _NS]
     return list(range(open_ns, close_ns, step * _NS)) + [close_ns]
 
 
@@ -197,16 +185,32 @@ def _record_day(market: SimulatedMarket, writer: _Writer, cal: MarketCalendar, d
     if market.now_ns != to_ns(cal.session_open(day)):
         raise RuntimeError(f"the simulated market opened at {market.now_ns}, not at {day}'s open")  # a bug
     day_open, vix_open = market.spot, market.variance
+    spy = [_spy(batch)]
     for instant in print_instants(cal, day, interval):
         if instant > market.now_ns:
             batch = market.advance((instant - market.now_ns) / _NS)
         writer.add_step([batch.snapshot, *(b.snapshot for b in batch.companions)], intraday=interval != "eod")
+        spy.append(_spy(batch))
+    if interval == "eod":  # run on to the close (not recorded): the daily bars carry the settlement values
+        close_ns = to_ns(cal.session_close(day))
+        if close_ns > market.now_ns:
+            spy.append(_spy(market.advance((close_ns - market.now_ns) / _NS)))
     high, low, v_high, v_low = market.session_range
     bar_day = {"open": day_open, "high": high, "low": low, "close": market.spot}
     if interval == "eod":
         writer.add_daily("SPX", day, {k: round(v, 2) for k, v in bar_day.items()})
+        seen = [p for p in spy if p is not None]
+        if seen:
+            writer.add_daily("SPY", day, {"open": round(seen[0], 2), "high": round(max(seen), 2),
+                                          "low": round(min(seen), 2), "close": round(seen[-1], 2)})
     vix = _vix_points(market.config, [vix_open, v_high, v_low, market.variance])
     writer.add_daily("VIX", day, {"open": vix[0], "high": vix[1], "low": vix[2], "close": vix[3]})
+
+
+def _spy(batch: Any) -> float | None:
+    """SPY's level in a step's batch (its companion snapshot), None when the market lists no SPY."""
+    return next((float(b.snapshot.underlying_price) for b in batch.companions if b.snapshot.underlying == "SPY"),
+                None)
 
 
 def _vix_points(config: SimulatorConfig, variances: list[float]) -> list[float]:
