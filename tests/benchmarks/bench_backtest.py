@@ -6,7 +6,8 @@ Data (recorded once into a temporary store by :func:`~spx_core.marketdata.simula
 
 * ``1m``: one trading day of one-minute chains (2024-01-02, 391 SPX snapshots, 09:30-16:00 ET). Strategy: the
   "credit verticals 3/5/7 DTE, 0.20 delta" preset (0.20-delta short put, 25 wide, entries from 10:00, 50% take
-  profit, 100% stop loss, the "credit verticals" limit profile), so a position is held and marked every minute.
+  profit, 100% stop loss, the "credit verticals" limit profile; paper fills at the mid, as the example TOML
+  config), so a position is held and marked every minute.
   Target: at least one trading day per second (<= 1 s per day).
 * ``eod``: two months of end-of-day chains (42 trading days from 2024-01-02: the 15:45 ET chain and the 16:00
   settlement print, ~86 SPX snapshots); the same preset entering at 15:45. Target: well under a second
@@ -120,8 +121,10 @@ def _config(entry: tuple[str, ...] | None):
 
 def _engine(store, session: str, entry: tuple[str, ...] | None):
     from spx_core.backtest.engine import Backtest
+    from spx_core.execution.fill_model import FillMode, FillModel
 
-    return Backtest(store, [_config(entry)], session=session, profile="credit verticals")
+    return Backtest(store, [_config(entry)], session=session, profile="credit verticals",
+                    fill=FillModel(mode=FillMode.MID))
 
 
 def _top_costs(fn, n: int = 14) -> str:
