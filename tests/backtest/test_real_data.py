@@ -10,7 +10,8 @@ vendor files with pandas, independently of the engine, the importers' arithmetic
   entered at the 10:00 ET slot and left at its stop loss, at its take profit, or held to the 16:00 settlement.
   Minute by minute from the raw zipped CSVs (prices x10000, ms since midnight ET, the snapshot of a bar stamped
   at its end; the index file's times one hour early): the first minute the rule fires on a clean two-sided quote,
-  the exit price, P&L and fees.
+  the exit price, P&L and fees. And 2021-01-06, a day with option bars but no index bars: the expired 0DTE trade
+  is not settled at a guessed level; it stays open at each leg's last clean mid.
 
 Skipped (with the reason) when ``../shared/data`` is absent.
 """
@@ -43,6 +44,7 @@ DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"  # the rep
 DATASHOP = DATA / "cboe_datashop" / "spxw20190626.csv"
 LEAN_INDEX = DATA / "lean_minute" / "spx_index" / "20210104_trade.zip"
 LEAN_QUOTES = DATA / "lean_minute" / "spxw" / "20210104_quote_european.zip"
+LEAN_UNWATCHED = DATA / "lean_minute" / "spxw" / "20210106_quote_european.zip"  # no index bars for that day
 CASH = 100_000.0
 _BASE = PRESETS["credit verticals 3/5/7 DTE, 0.20 delta"]
 
@@ -166,16 +168,16 @@ LEAN_DAY = datetime(2021, 1, 4, tzinfo=ET)
 INDEX_SHIFT = timedelta(hours=1)  # the index file's bars start at 08:30: Chicago time (see the data README)
 
 
-def _lean_quotes() -> pd.DataFrame:
+def _lean_quotes(path: Path = LEAN_QUOTES, day: datetime = LEAN_DAY) -> pd.DataFrame:
     """Every option bar of the day: (time = bar end ET, right, strike, expiry, bid, ask) at the bar close."""
     frames = []
-    with zipfile.ZipFile(LEAN_QUOTES) as z:
+    with zipfile.ZipFile(path) as z:
         for name in z.namelist():
             _, _, _, _, _, right, strike, expiry = Path(name).stem.split("_")
             bars = pd.read_csv(io.BytesIO(z.read(name)), header=None,
                                names=["ms", "bo", "bh", "bl", "bc", "bs", "ao", "ah", "al", "ac", "as"])
             frames.append(pd.DataFrame({
-                "time": [LEAN_DAY + timedelta(milliseconds=int(ms) + 60_000) for ms in bars.ms],
+                "time": [day + timedelta(milliseconds=int(ms) + 60_000) for ms in bars.ms],
                 "right": "C" if right == "call" else "P", "strike": int(strike) / 10_000,
                 "expiry": f"{expiry[:4]}-{expiry[4:6]}-{expiry[6:]}", "bid": bars.bc / 10_000,
                 "ask": bars.ac / 10_000}))
@@ -277,3 +279,38 @@ def test_lean_minute_zero_dte_vertical_entry_exit_and_pnl(lean, case):
     assert trade.fees == pytest.approx(expected["fees"], abs=1e-6)
     assert trade.pnl == pytest.approx(expected["pnl"], abs=1e-6)
     assert result.equity.iloc[-1] == pytest.approx(CASH + expected["pnl"], abs=1e-6)
+
+
+@pytest.mark.shared_data
+def test_lean_zero_dte_trade_whose_close_was_not_watched_stays_open_at_its_last_clean_marks(tmp_path):
+    """2021-01-06 has option bars but no index bars: the 16:00 level of SPX is never observed, so the expired 0DTE
+    vertical is not settled at a guess (it stays open); the equity keeps each leg's last clean mid."""
+    if not LEAN_UNWATCHED.exists():
+        pytest.skip(f"real sample data absent: {LEAN_UNWATCHED}")
+    day = datetime(2021, 1, 6, tzinfo=ET)
+    store = _import(tmp_path / "jan6.sqlite", [LEAN_UNWATCHED], "lean-minute")
+    try:
+        config = dataclasses.replace(
+            _BASE, name="unwatched", price=PriceMode.MID, entry=EntrySchedule(times=("10:00",)),
+            scan={"roots": ("SPXW",), "dte": (0, 0), "short_delta": 0.7, "widths": (100.0,)},
+            exits=Exits(take_profit_pct=None, stop_loss_pct=None))
+        result = Backtest(store, [config], start_ns=to_ns(day.replace(hour=9)), end_ns=to_ns(day.replace(hour=17)),
+                          fill=FillModel(mode=FillMode.MID), fees=FeeSchedule(), profile=None,
+                          starting_cash=CASH).run()
+    finally:
+        store.close()
+    (trade,) = result.trades
+    assert trade.exit_reason == "open" and trade.exit_ns is None
+    quotes = _lean_quotes(LEAN_UNWATCHED, day)
+    legs = quotes[(quotes.expiry == "2021-01-06") & (quotes.right == "P")]
+    at_entry = legs[legs.time == day.replace(hour=10)].set_index("strike")
+    mids = (at_entry.bid + at_entry.ask) / 2
+    entry = floor_cent(mids[3800.0] - mids[3700.0])
+    assert trade.entry_price == pytest.approx(entry, abs=1e-9)
+    assert trade.fees == pytest.approx(order_costs([mids[3800.0], mids[3700.0]]), abs=1e-6)
+    last = {}  # each leg's last clean mid over the run (a bad or missing quote keeps the previous one)
+    for strike in (3800.0, 3700.0):
+        clean = legs[(legs.strike == strike) & legs.apply(_clean, axis=1)].sort_values("time")
+        last[strike] = float((clean.bid + clean.ask).iloc[-1] / 2)
+    assert result.equity.iloc[-1] == pytest.approx(CASH + 100 * (entry - (last[3800.0] - last[3700.0])) - trade.fees,
+                                                   abs=1e-6)
