@@ -21,13 +21,16 @@ example is ``resources/backtest/example.toml``. How the keys map onto the live o
             ``stop_loss = 1.00`` -> 100 (``false`` switches a rule off); ``close_dte`` (days; 0 = hold to
             expiry); ``close_time`` ("HH:MM" ET on the expiry day); ``regime_exit``.
 [fills]     ``model``: mid | spread-fraction (``FillMode.MID_OFFSET`` with ``offset = spread_fraction``,
-            0.30 by default) | natural; ``per``: package (the package on the cent) | leg (each leg on its own
-            single-leg tick, adverse side: what legging in costs); ``bad_quote``: skip | surface | raw.
+            0.30 by default) | natural; ``per``: package (the package on the cent) | leg (``FillModel.per_leg``:
+            each leg on its own single-leg tick, adverse side, as legging in costs); ``bad_quote``: skip | surface |
+            raw.
 [costs]     ``commission_per_contract``: a flat IBKR commission (every premium tier); ``order_minimum``;
             ``fees_per_contract``: the third-party fees per contract, see :func:`fee_schedule`.
 [risk]      ``profile`` (a :data:`~spx_core.risk.profiles.PROFILES` name, or "none" for no limits; default the
             strategy's ``limit_profile``); ``max_open`` replaces its ``max_open_trades`` (also accepted under
-            [strategy], as the issue's example writes it); ``starting_cash`` (dollars, 100000 by default).
+            [strategy], as the issue's example writes it); ``starting_cash`` (dollars, 100000 by default);
+            ``close_on_breaker``: a circuit-breaker trip also closes every open trade (false: it only stops new
+            ones and cancels working orders).
 A top-level ``name`` names the run.
 """
 
@@ -43,9 +46,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from spx_core.automation.config import EntryFilters, EntrySchedule, Exits, PriceMode, Sizing, SizingMode, StrategyConfig
-from spx_core.backtest.config_keys import ALIASES, SECTIONS, BacktestConfigError, fail, write_toml
-from spx_core.backtest.leg_fills import LegFillModel
+from spx_core.automation.config import StrategyConfig
+from spx_core.backtest.config_keys import (
+    ALIASES,
+    SECTIONS,
+    BacktestConfigError,
+    fail,
+    write_toml,
+)
+from spx_core.backtest.config_strategy import strategy_config
 from spx_core.domain.contracts import Root
 from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
 from spx_core.execution.fill_model import FillMode, FillModel
@@ -90,9 +99,14 @@ class BacktestSpec:
     profile: LimitProfile | None
     bad_quote: str
     starting_cash: float
+    close_on_breaker: bool
     name: str
     source_toml: str
     doc: Mapping[str, Mapping[str, Any]] = field(compare=False, hash=False, repr=False)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # rebuilt from its canonical text: the live objects hold read-only mappings, which do not pickle
+        return load_spec, (self.source_toml,)
 
     @property
     def config_sha256(self) -> str:
@@ -148,7 +162,8 @@ class BacktestSpec:
         where: dict[str, Any] = ({"session": self.data.session} if self.data.session is not None
                                  else {"start_ns": start, "end_ns": end})
         return Backtest(store, [self.strategy], fill=self.fill, fees=self.fees, profile=self.profile,
-                        bad_quote=self.bad_quote, starting_cash=self.starting_cash, **where)
+                        bad_quote=self.bad_quote, starting_cash=self.starting_cash,
+                        close_on_breaker=self.close_on_breaker, **where)
 
 
 _REPLACES = {"width": ("widths",), "widths": ("width",), "session": ("start", "end"), "start": ("session",),
@@ -230,11 +245,11 @@ def _put(doc: dict[str, dict[str, Any]], section: str, key: str, value: Any) -> 
 
 def _build(doc: dict[str, dict[str, Any]]) -> BacktestSpec:
     data = _data_range(doc["data"])
-    strategy = _strategy(doc["strategy"], doc["exits"])
+    strategy = strategy_config(doc["strategy"], doc["exits"])
     f, c, r = doc["fills"], doc["costs"], doc["risk"]
     mode = _MODES[f.get("model", "spread-fraction")]
-    kind = LegFillModel if f.get("per", "package") == "leg" else FillModel
-    fill = kind(mode=mode, offset=f.get("spread_fraction", DEFAULT_SPREAD_FRACTION))
+    fill = FillModel(mode=mode, offset=f.get("spread_fraction", DEFAULT_SPREAD_FRACTION),
+                     per_leg=f.get("per", "package") == "leg")
     fees = fee_schedule(c.get("commission_per_contract"), c.get("fees_per_contract"), c.get("order_minimum"))
     profile = _profile(r, strategy)
     if "profile" in r and r["profile"] != NO_PROFILE:
@@ -243,7 +258,8 @@ def _build(doc: dict[str, dict[str, Any]]) -> BacktestSpec:
     frozen = MappingProxyType({s: MappingProxyType(dict(v)) for s, v in doc.items() if v})
     return BacktestSpec(data=data, strategy=strategy, fill=fill, fees=fees, profile=profile,
                         bad_quote=f.get("bad_quote", "skip"), starting_cash=r.get("starting_cash", DEFAULT_CASH),
-                        name=doc[""].get("name", ""), source_toml=source, doc=frozen)
+                        close_on_breaker=r.get("close_on_breaker", False), name=doc[""].get("name", ""),
+                        source_toml=source, doc=frozen)
 
 
 def _data_range(d: Mapping[str, Any]) -> DataRange:
@@ -258,96 +274,6 @@ def _data_range(d: Mapping[str, Any]) -> DataRange:
     if end < start:
         fail("[data] end", f"{d['end']} is before start {d['start']}; swap them")
     return DataRange(start=start, end=end)
-
-
-# --- [strategy] + [exits] -> StrategyConfig ---------------------------------------------------------------------
-_ENTRY_KEYS = ("entry_times", "entry_window")
-
-
-def _strategy(s: Mapping[str, Any], x: Mapping[str, Any]) -> StrategyConfig:
-    from spx_core.automation.config_parts import StrategyConfigError
-    from spx_core.automation.presets import PRESETS
-
-    base = PRESETS[s["preset"]] if "preset" in s else None
-    structure = s.get("structure", base.structure if base is not None else None)
-    if structure is None:
-        fail("[strategy] structure", 'missing; give a scanner structure (e.g. "put-credit-vertical") or start '
-                                     'from a preset = "<name>"')
-    try:
-        scan = _scan(s, structure, dict(base.scan) if base is not None else {})
-        config = StrategyConfig(
-            name=s.get("name", base.name if base is not None else "backtest"), structure=structure, scan=scan,
-            entry=_entry(s, base.entry if base is not None else EntrySchedule()),
-            filters=base.filters if base is not None else EntryFilters(),
-            sizing=_sizing(s, base.sizing if base is not None else Sizing()),
-            exits=_exits(x, base.exits if base is not None else Exits()),
-            limit_profile=base.limit_profile if base is not None else "credit verticals",
-            hedge=base.hedge if base is not None else None,
-            price=PriceMode(s.get("price", PriceMode.NATURAL.value)),
-            price_offset=s.get("price_offset", base.price_offset if base is not None else 0.0))
-    except StrategyConfigError as exc:  # what the per-key checks cannot see (e.g. a key the structure lacks)
-        raise BacktestConfigError(f"[strategy] {exc}") from None
-    _check_dte_days(config)
-    return config
-
-
-def _scan(s: Mapping[str, Any], structure: str, scan: dict[str, Any]) -> dict[str, Any]:
-    if "width" in s and "widths" in s:
-        fail("[strategy] width", "give width or widths, not both")
-    if "short_delta" in s:
-        scan["short_delta"] = tuple(s["short_delta"]) if isinstance(s["short_delta"], list) else s["short_delta"]
-    if "width" in s or "widths" in s:
-        scan["widths"] = (s["width"],) if "width" in s else tuple(s["widths"])
-    if "dte_min" in s or "dte_max" in s:
-        low, high = _params(StrategyConfig(name="dte", structure=structure, scan=scan)).dte
-        low, high = s.get("dte_min", low), s.get("dte_max", high)
-        if low > high:
-            fail("[strategy] dte_min", f"{low} is above dte_max {high}; swap them")
-        scan["dte"] = (low, high)
-    if "dte_days" in s:
-        scan["dte_days"] = tuple(s["dte_days"])
-    return scan
-
-
-def _params(config: StrategyConfig) -> Any:
-    return config.pair_params if config.is_pair else config.scan_params
-
-
-def _check_dte_days(config: StrategyConfig) -> None:
-    params = _params(config)
-    low, high = params.dte
-    outside = [d for d in getattr(params, "dte_days", ()) if not low <= d <= high]
-    if outside:
-        fail("[strategy] dte_days", f"{outside[0]} is outside dte_min..dte_max {low}..{high}; widen the range or "
-                                    f"drop that day")
-
-
-def _entry(s: Mapping[str, Any], base: EntrySchedule) -> EntrySchedule:
-    every = s.get("entry_every_s", base.every_s)
-    if not any(k in s for k in _ENTRY_KEYS):
-        return dataclasses.replace(base, every_s=every)
-    window = tuple(s["entry_window"]) if "entry_window" in s else None
-    return EntrySchedule(times=tuple(s.get("entry_times", ())), window=window, every_s=every, grace_s=base.grace_s)
-
-
-def _sizing(s: Mapping[str, Any], base: Sizing) -> Sizing:
-    if "quantity" not in s:
-        return base
-    q = s["quantity"]
-    return Sizing(SizingMode.FIXED, quantity=q, max_quantity=max(q, base.max_quantity))
-
-
-def _exits(x: Mapping[str, Any], base: Exits) -> Exits:
-    changes: dict[str, Any] = {}
-    for key, pct in (("take_profit", "take_profit_pct"), ("stop_loss", "stop_loss_pct")):
-        if key in x:  # fractions of the entry credit -> percent; rounded so 0.07 is 7.0, not 7.000000000000001
-            changes[pct] = None if x[key] is False else round(x[key] * 100.0, 9)
-    if "close_dte" in x:
-        changes["close_dte"] = x["close_dte"] or None  # 0 = hold to expiry (no DTE exit)
-    for key in ("close_time", "regime_exit"):
-        if key in x:
-            changes[key] = x[key]
-    return dataclasses.replace(base, **changes)
 
 
 # --- [risk] and [costs] ------------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import logging
 import signal
 import sys
@@ -30,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from spx_core.cli import backtest_sweep
 from spx_core.cli.helpers import (
     CommandFailed,
     DbAccess,
@@ -46,8 +46,6 @@ from spx_core.cli.helpers import (
 __all__ = ["PROG", "build_parser", "main"]
 
 PROG = "spx-backtest"
-#: the sweep subcommand's module (bt-sweep); it defines ``register(subparsers)`` like every command module
-SWEEP_MODULE = "spx_core.cli.backtest_sweep"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,13 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _register(sub)
-    try:
-        sweep = importlib.import_module(SWEEP_MODULE)
-    except ModuleNotFoundError as exc:  # not merged yet (bt-sweep): the other commands work without it
-        if exc.name != SWEEP_MODULE:
-            raise
-    else:
-        sweep.register(sub)
+    backtest_sweep.register(sub)  # sweep (spx_core/cli/backtest_sweep.py)
     return parser
 
 
@@ -110,7 +102,6 @@ def load_config(path: str) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from spx_core.backtest.config import BacktestConfigError
     from spx_core.backtest.engine import BacktestError
-    from spx_core.backtest.metrics import compute_metrics
     from spx_core.backtest.outputs import run_json, summary_text, write_outputs
     from spx_core.storage.backtest_repo import BacktestRepository
 
@@ -129,8 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{PROG} run: interrupted after {result.steps[0]} of {result.steps[1]} steps; nothing stored",
                   file=sys.stderr)
             return 130
-        metrics = compute_metrics(result.equity, result.trades, starting_cash=spec.starting_cash,
-                                  margin=result.margin)
+        metrics = result.metrics()
         name = args.name if args.name is not None else spec.name
         run_id = BacktestRepository(store).save_run(result, config_toml=spec.source_toml, name=name,
                                                     metrics=metrics)
@@ -222,8 +212,10 @@ def _figure(metrics: dict[str, Any], key: str, spec: str) -> str:
     return fmt_num(float(value), spec) if spec != "d" else str(int(value))
 
 
-_SHOWN = (("total return", "total_return", ".2%"), ("Sharpe", "sharpe", ".2f"), ("max drawdown", "max_drawdown", ".2%"),
-          ("win rate", "win_rate", ".1%"), ("fees $", "fees_paid", ",.2f"), ("ending equity $", "ending_equity", ",.2f"))
+#: the figures `show` prints: label, metric, format
+_SHOWN = (("total return", "total_return", ".2%"), ("Sharpe", "sharpe", ".2f"),
+          ("max drawdown", "max_drawdown", ".2%"), ("win rate", "win_rate", ".1%"), ("fees $", "fees_paid", ",.2f"),
+          ("ending equity $", "ending_equity", ",.2f"))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
