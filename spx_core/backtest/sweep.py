@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from spx_core.backtest.metrics import Metrics, compute_metrics
+from spx_core.backtest.metrics import Metrics
 from spx_core.backtest.pool import Pool, one_line
 from spx_core.backtest.run import BacktestResult
 
@@ -161,13 +161,9 @@ def run_point(task: PointTask) -> PointOutcome:
             result = spec.backtest(store).run()
         finally:
             store.close()
-        return PointOutcome(result, run_metrics(result, spec.starting_cash))
+        return PointOutcome(result, result.metrics())
     except Exception as exc:  # noqa: BLE001 - the point's row reports it; the sweep goes on
         return PointOutcome(None, None, one_line(exc))
-
-
-def run_metrics(result: BacktestResult, starting_cash: float) -> Metrics:
-    return compute_metrics(result.equity, result.trades, starting_cash=starting_cash, margin=result.margin)
 
 
 # --- rows and the result ------------------------------------------------------------------------------------
