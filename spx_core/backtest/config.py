@@ -221,6 +221,8 @@ def _normalize(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 fail(f"[{key}]", f"unknown section; sections: {', '.join(f'[{s}]' for s in SECTIONS if s)}")
             for sub, item in value.items():
                 _put(doc, key, sub, item)
+        elif key in SECTIONS and key:
+            fail(key, f"{value!r} must be a section: write [{key}] and its keys under it")
         else:
             _put(doc, "", key, value)
     return doc
