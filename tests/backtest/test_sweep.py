@@ -124,11 +124,12 @@ def test_cancel_stops_submitting_and_lists_the_rest_as_cancelled(db, spec):
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_gives_the_local_pools_results(db, spec, local):
+def test_dask_local_cluster_gives_the_local_pools_results(db, spec, local, tmp_path):
     distributed = pytest.importorskip("distributed")
     expected, _ = local
+    # its own scratch folder: not /tmp/dask-scratch-space, which other test runs on the machine share
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
-                                  silence_logs=True) as cluster:
+                                  silence_logs=True, local_directory=tmp_path) as cluster:
         calls = []
         result = Sweep(db, spec, GRID, scheduler=cluster.scheduler_address, metric="total_return").run(
             progress=lambda d, t: calls.append(d))
