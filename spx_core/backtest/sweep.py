@@ -306,9 +306,14 @@ def _store(repo: Any, outcome: PointOutcome | None, error: str | None, spec: Any
         error = outcome.error
     if error is not None or outcome is None or outcome.result is None:
         return SweepRow(dict(params), error=error or "the worker returned no result")
-    run_id = repo.save_run(outcome.result, config_toml=spec.source_toml, name=name, metrics=outcome.metrics,
-                           sweep_id=sweep_id, params=dict(params))
+    from spx_core.storage.errors import StorageError
+
     metrics = outcome.metrics.as_dict() if outcome.metrics is not None else {}
+    try:
+        run_id = repo.save_run(outcome.result, config_toml=spec.source_toml, name=name, metrics=outcome.metrics,
+                               sweep_id=sweep_id, params=dict(params))
+    except StorageError as exc:  # a busy or full database: this run's row says so, the sweep goes on
+        return SweepRow(dict(params), None, metrics, outcome.result.result_checksum, f"not stored: {one_line(exc)}")
     return SweepRow(dict(params), run_id, metrics, outcome.result.result_checksum)
 
 
