@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -152,10 +152,15 @@ class DecisionEngine:
         max_data_age_s: a chain older than this at the decision time (seconds of market clock) is not decided
             on (a SKIP saying so; None: no limit). The default is the gate's own limit, so the engine never
             sends an order the gate would refuse as priced on stale quotes.
+        fitter: ``fitter(snapshot) -> (civ, surface)`` for a context that carries none, called only when a scan
+            runs (after the filters and the profile passed); default ``chain_iv`` + ``fit_surface``. The
+            backtester passes one that fits each snapshot once and shares it with the limits.
     """
 
     def __init__(self, *, profiles: Mapping[str, LimitProfile] | None = None,
-                 max_data_age_s: float | None = GateSettings().max_snapshot_age_s) -> None:
+                 max_data_age_s: float | None = GateSettings().max_snapshot_age_s,
+                 fitter: Callable[[ChainSnapshot], tuple[ChainIV, VolSurface]] | None = None) -> None:
+        self._fitter = fitter
         if max_data_age_s is not None and not (math.isfinite(max_data_age_s) and max_data_age_s > 0):
             raise ValueError(f"max_data_age_s must be > 0 seconds or None, got {max_data_age_s!r}")
         self._profiles = PROFILES if profiles is None else profiles
@@ -226,8 +231,11 @@ class DecisionEngine:
             fit_surface,
         )
 
-        civ = ctx.civ if ctx.civ is not None else chain_iv(ctx.snapshot)
-        surface = ctx.surface if ctx.surface is not None else fit_surface(civ)
+        if ctx.civ is None and ctx.surface is None and self._fitter is not None:
+            civ, surface = self._fitter(ctx.snapshot)
+        else:
+            civ = ctx.civ if ctx.civ is not None else chain_iv(ctx.snapshot)
+            surface = ctx.surface if ctx.surface is not None else fit_surface(civ)
         result = scan(ctx.snapshot, civ, surface, config.scan_params)
         if not result.candidates:
             return None, f"scan: {result.reason or 'no candidate'}"

@@ -170,8 +170,8 @@ class _Run:
         self.service = OrderService(self.repo, self.broker, PreTradeGate(limits=limits), self.feed)
         self.service.subscribe(self._on_order)
         monitor = PositionMonitor(broker=self.broker.name, account=self.broker.account)
-        self.runner = AutomationRunner(DecisionEngine(), monitor, place=self.service.place, record=self._record,
-                                       broker=self.broker.name, account=self.broker.account,
+        self.runner = AutomationRunner(DecisionEngine(fitter=self._fit), monitor, place=self.service.place,
+                                       record=self._record, broker=self.broker.name, account=self.broker.account,
                                        cancel=self.service.cancel)
         self.stored = [StoredStrategy(c, True, StrategyMode.AUTO) for c in bt.strategies]
         self.watch = SettlementWatch()
@@ -186,7 +186,7 @@ class _Run:
         self._dirty = True
         self._generation = 0  # bumped at each ledger re-read: an account line is reused until the book changes
         self._summary_key: tuple[Any, ...] | None = None
-        self._fit: tuple[str, Any] | None = None  # (checksum, FittedChain | None) of the SPX chain last fitted
+        self._fit_memo: tuple[str, tuple[Any, Any]] | None = None  # (checksum, (civ, surface)) last fitted
         self._positions: list[Any] = []
         self._trades: list[Any] = []
         self._last_marks: dict[Any, float] = {}
@@ -309,29 +309,28 @@ class _Run:
         if spx is None:
             return None
         spy = self.feed.snapshot("SPY") if config.is_pair else None
-        fitted = None if config.is_pair else self._fitted(spx)  # the scan needs it; asked for only at a decision
-        civ, surface = (fitted.civ, fitted.surface) if fitted is not None else (None, None)
         if not MarketStates.needed(config):
+            # the chain alone: the decision engine asks _fit for the surface only when its scan runs
             self.states.last = None
-            return MarketContext(spx, civ=civ, surface=surface, spy_snapshot=spy)
+            return MarketContext(spx, spy_snapshot=spy)
         # the live filters read the market state: the daily bars before this session and the chain's surface
+        try:
+            civ, surface = self._fit(spx)
+        except (ValueError, ArithmeticError):  # the state's surface fields go missing; the scan says why
+            civ = surface = None
         state = self.states.at(spx, civ, surface)
         return MarketContext.from_state(spx, state, civ=civ, surface=surface, spy_snapshot=spy)
 
-    def _fitted(self, spx: Any) -> Any:
-        """The chain's IVs and surface, once per snapshot, shared by the scan, the market state and the limits
-        (None when the fit fails: the decision then fails the same way and says why)."""
-        if self._fit is None or self._fit[0] != spx.checksum:
+    def _fit(self, spx: Any) -> tuple[Any, Any]:
+        """The chain's IVs and surface, fitted once per snapshot and shared by the scan, the market state and
+        the limits (which read the IVs from ``_civ_cache``)."""
+        if self._fit_memo is None or self._fit_memo[0] != spx.checksum:
             from spx_core.surface.fit_memo import fit_chain
 
-            try:
-                fitted = fit_chain(spx)
-            except (ValueError, ArithmeticError):
-                fitted = None
-            self._fit = (spx.checksum, fitted)
-            if fitted is not None:
-                self._civ_cache[spx.underlying] = (spx.checksum, fitted.civ)
-        return self._fit[1]
+            fitted = fit_chain(spx)
+            self._fit_memo = (spx.checksum, (fitted.civ, fitted.surface))
+            self._civ_cache[spx.underlying] = (spx.checksum, fitted.civ)
+        return self._fit_memo[1]
 
     def _check_breaker(self, now: int) -> None:
         """As the app after each refresh: the day's loss against the profile's daily loss limit; a trip cancels

@@ -306,3 +306,25 @@ def test_the_pair_skips_when_the_cheapest_package_costs_more_than_the_max_debit(
     far = dataclasses.replace(pair, scan={**pair.scan, "dte": [300, 400]})  # SPY lists 6 months out
     decision, _ = DecisionEngine().decide(far, ctx, spx.time_ns)
     assert decision.reasons[0].startswith("pair: no expiry listed by both SPXW and SPY has DTE 300-400")
+
+
+def test_a_fitter_is_asked_only_when_the_scan_runs(session):
+    """The backtester hands the engine a fitter that fits each snapshot once; a SKIP before the scan (a failing
+    filter) must not pay for a fit."""
+    from spx_core.surface import chain_iv, fit_surface
+
+    spx, _ = session[TEN]
+    calls = []
+
+    def fitter(snapshot):
+        calls.append(snapshot.checksum)
+        civ = chain_iv(snapshot)
+        return civ, fit_surface(civ)
+
+    engine = DecisionEngine(fitter=fitter)
+    strict = dataclasses.replace(PRESETS["iron condor (regime filter)"], filters=EntryFilters(iv_rank_min=10))
+    decision, _ = engine.decide(strict, MarketContext(spx), spx.time_ns)
+    assert not decision.traded and calls == []
+    lenient = dataclasses.replace(strict, filters=EntryFilters(iv_rank_min=10, missing_passes=True))
+    decision, _ = engine.decide(lenient, MarketContext(spx), spx.time_ns)
+    assert decision.traded and calls == [spx.checksum]
