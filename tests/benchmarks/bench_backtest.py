@@ -9,8 +9,8 @@ Data (recorded once into a temporary store by :func:`~spx_core.marketdata.simula
   profit, 100% stop loss, the "credit verticals" limit profile; paper fills at the mid, as the example TOML
   config), so a position is held and marked every minute.
   Target: at least one trading day per second (<= 1 s per day).
-* ``eod``: two months of end-of-day chains (42 trading days from 2024-01-02: the 15:45 ET chain and the 16:00
-  settlement print, ~86 SPX snapshots); the same preset entering at 15:45. Target: well under a second
+* ``eod``: two months of end-of-day chains (42 trading days from 2024-01-02: one 15:45 ET chain a day, 42 SPX
+  snapshots, expiries settled from the daily bars); the same preset entering at 15:45. Target: well under a second
   (<= 0.5 s) once started (one warm-up run first: imports, numba kernels).
 
 Reference (same process, same snapshots): decode each snapshot (``Store.load_snapshot``) into a pandas frame; at
