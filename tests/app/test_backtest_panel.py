@@ -1,0 +1,216 @@
+"""The Backtest panel on a real SQLite file holding a short recorded simulated session: a run fills every tab
+with the engine's numbers, cancel stops it, a trade click shows its legs and payoff, two runs overlay in Compare,
+errors are one line, and the exports write what is shown."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+from PySide6.QtCore import Qt
+
+from app.backtest_worker import BacktestRequest, data_range, run_backtest
+from app.models.backtest_model import DecisionsModel, MetricsModel, RunsModel, TradesModel, trade_payoff
+from app.panels.backtest_panel import NO_STORE, BacktestPanel
+from spx_core.cli.simulate_command import record_session
+from spx_core.domain.calendar import ET
+from spx_core.execution.fill_model import FillMode
+from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
+from spx_core.storage.store import Store
+
+PRESET = "credit verticals 3/5/7 DTE"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    """75 simulated minutes from 09:59 ET (the preset enters at 10:00) in a real database file."""
+    path = tmp_path_factory.mktemp("btpanel") / "data.sqlite"
+    store = Store.open(path)
+    record_session(store, SimulatedMarket(SimulatorConfig(seed=5, start=datetime(2024, 3, 13, 9, 59, tzinfo=ET))),
+                   "s", 75, replace=False)
+    store.close()
+    return path
+
+
+@pytest.fixture
+def panel(qtbot, db):
+    store = Store.open(db)
+    p = BacktestPanel()
+    qtbot.addWidget(p)
+    p.resize(1280, 720)
+    p.show()
+    p.set_store(store)
+    yield p
+    p.shutdown()
+    store.close()
+
+
+def _run(qtbot, panel, *, tp=1.0, fill=FillMode.MID):
+    """A run of the preset with a take profit the session reaches (1% of the credit), mid fills."""
+    panel.form.take_profit.setValue(tp)
+    panel.form.set_fill(fill)
+    assert panel.form.select_session("s")
+    assert panel.run()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
+    return panel.outcome
+
+
+def test_form_offers_the_stored_session_with_its_count(panel):
+    assert panel.form.data.findData("s") > 0
+    assert "150 snapshots" in panel.form.data_info.text() or "75" in panel.form.data.currentText() \
+        or "snapshots" in panel.form.data.currentText()
+    panel.form.data.setCurrentIndex(0)  # the date range: its snapshot count
+    assert "75 SPX snapshots between 2024-03-13 and 2024-03-13" in panel.form.data_info.text()
+
+
+def test_a_run_fills_every_tab_with_the_engines_numbers(qtbot, panel, db):
+    outcome = _run(qtbot, panel)
+    assert outcome is not None and outcome.ok and not outcome.result.cancelled
+    # the same request run directly gives the same result (the panel adds nothing of its own)
+    direct = run_backtest(outcome.request)
+    assert direct.result.result_checksum == outcome.result.result_checksum
+    trades = outcome.result.trades
+    assert trades and trades[0].exit_reason == "take_profit"
+    r = panel.results
+    assert r.metrics_model.text("n_trades").startswith(f"{outcome.metrics.n_trades} (")
+    assert r.metrics_model.text("total_return") == f"{outcome.metrics.total_return * 100:+.2f}%"
+    assert r.trades_model.rowCount() == len(trades)
+    assert r.decisions_model.rowCount() == len(outcome.result.decisions) > len(trades)
+    assert len(r.equity.equity_items) == 1 and len(r.equity.equity_items[0].xData) == len(outcome.result.equity)
+    closed = [t.pnl for t in trades if t.exit_ns is not None]
+    assert sorted(r.histogram.pnl) == sorted(closed) and r.histogram.message_text == ""
+    assert r.monthly.model.rowCount() == 1  # March 2024
+    assert panel.populated and panel.health()[0]
+    assert "return" in panel.status_label.text() and "run #1" in panel.status_label.text()
+    assert panel.progress.value() == panel.progress.maximum() == outcome.result.steps[1]
+
+
+def test_trade_click_shows_its_legs_and_payoff(qtbot, panel):
+    outcome = _run(qtbot, panel)
+    trade = outcome.result.trades[0]
+    panel.results.select_trade(0)
+    text = panel.results.trade_text.text()
+    for root, expiry, strike, right, ratio in trade.legs:
+        assert f"{ratio:+d} × {root} {expiry} {strike:g} {'call' if right == 'C' else 'put'}" in text
+    assert f"Entry {trade.entry_price:.2f}" in text and trade.exit_reason in text
+    data = panel.results.payoff.data
+    assert data is not None and len(data.prices) > 10
+    # a put credit vertical: the full credit (less fees) above the short strike, the width less the credit below
+    short = max(leg[2] for leg in trade.legs)
+    width = short - min(leg[2] for leg in trade.legs)
+    assert data.expiry[-1] == pytest.approx(trade.entry_price * 100 * trade.quantity - trade.fees)
+    assert data.expiry[0] == pytest.approx((trade.entry_price - width) * 100 * trade.quantity - trade.fees)
+    assert len(data.breakevens) == 1 and short - width < data.breakevens[0] < short
+
+
+def test_cancel_stops_the_run_and_shows_the_partial_result(qtbot, panel, monkeypatch):
+    import app.backtest_worker as worker
+
+    real = worker.RunControl.progress
+
+    def slow(self, done, total):  # a step takes long enough to press Cancel in
+        import time
+        time.sleep(0.05)
+        real(self, done, total)
+
+    monkeypatch.setattr(worker.RunControl, "progress", slow)
+    panel.form.select_session("s")
+    assert panel.run()
+    qtbot.waitUntil(lambda: panel.progress.value() >= 3, timeout=20_000)
+    assert "left" in panel.eta_label.text()
+    panel.cancel()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=20_000)
+    done, total = panel.outcome.result.steps
+    assert panel.outcome.result.cancelled and 3 <= done < total == 75
+    assert "cancelled after" in panel.status_label.text()
+    assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_compare_overlays_two_runs_with_their_metrics(qtbot, panel):
+    first = _run(qtbot, panel, tp=1.0)
+    second = _run(qtbot, panel, tp=0.0, fill=FillMode.MID)  # no take profit: held to the end
+    r = panel.results
+    assert r.runs_model.rowCount() == 2
+    for row in r.runs_model.rows:
+        r.runs_model.set_checked(row.run_id, True)
+    assert r.compare_model.columnCount() == 3
+    assert len(r.compare_chart.equity_items) == 2
+    shown = {r.compare_model.headerData(c, Qt.Orientation.Horizontal) for c in (1, 2)}
+    assert any(f"#{first.run_id}" in s for s in shown) and any(f"#{second.run_id}" in s for s in shown)
+    assert first.metrics.ending_equity != second.metrics.ending_equity
+
+
+def test_no_snapshots_in_the_range_is_one_line(qtbot, panel):
+    panel.form.data.setCurrentIndex(0)
+    panel.form.start.setDate(date(2024, 3, 13))
+    panel.form.end.setDate(date(2024, 3, 13))
+    request = panel.form.request(panel.db_path)
+    empty = BacktestRequest(**{**{f: getattr(request, f) for f in request.__dataclass_fields__},
+                               "start": date(2023, 1, 3), "end": date(2023, 1, 4)})
+    outcome = run_backtest(empty)
+    assert not outcome.ok and "\n" not in outcome.error
+    assert outcome.error.startswith("no stored snapshots between 2023-01-03") and "spx-data simulate" in outcome.error
+
+
+def test_without_a_database_run_says_so(qtbot):
+    p = BacktestPanel()
+    qtbot.addWidget(p)
+    assert not p.run() and p.status_label.text() == NO_STORE
+    p.shutdown()
+
+
+def test_exports_write_the_trades_equity_and_chart(qtbot, panel, tmp_path):
+    outcome = _run(qtbot, panel)
+    trades_csv, equity_csv = panel.export_csv(tmp_path)
+    trades = pd.read_csv(trades_csv)
+    assert len(trades) == len(outcome.result.trades)
+    assert trades["pnl"].sum() == pytest.approx(sum(t.pnl for t in outcome.result.trades))
+    equity = pd.read_csv(equity_csv)
+    assert len(equity) == len(outcome.result.equity) and equity["equity"].iloc[-1] == outcome.result.equity.iloc[-1]
+    panel.results.setCurrentIndex(1)  # Equity
+    png = panel.export_png(tmp_path / "equity.png")
+    assert png.stat().st_size > 1000
+    panel.results.setCurrentIndex(0)  # Summary: a table
+    with pytest.raises(ValueError, match="no chart on this tab"):
+        panel.export_png(tmp_path / "summary.png")
+
+
+def test_data_range_counts_the_stored_snapshots(db):
+    store = Store.open(db)
+    try:
+        data = data_range(store)
+    finally:
+        store.close()
+    assert data.n_snapshots == 150 and [s.name for s in data.sessions] == ["s"]  # SPX + SPY companions
+    assert "150 snapshots stored, 2024-03-13 to 2024-03-13 ET (1 session)" == data.text()
+
+
+def test_models_pass_the_model_tester(qtmodeltester, qtbot, panel):
+    _run(qtbot, panel)
+    r = panel.results
+    for model in (r.metrics_model, r.trades_model, r.decisions_model, r.runs_model):
+        qtmodeltester.check(model)
+    assert isinstance(r.metrics_model, MetricsModel) and isinstance(r.trades_model, TradesModel)
+    assert isinstance(r.decisions_model, DecisionsModel) and isinstance(r.runs_model, RunsModel)
+
+
+def test_decisions_filter_by_action_and_text(qtbot, panel):
+    outcome = _run(qtbot, panel)
+    model = panel.results.decisions_model
+    skips = [d for d in outcome.result.decisions if d.action == "SKIP"]
+    panel.results.action_filter.setCurrentIndex(panel.results.action_filter.findData("SKIP"))
+    assert model.rowCount() == len(skips)
+    panel.results.text_filter.setText("no-such-reason")
+    assert model.rowCount() == 0
+
+
+def test_payoff_of_a_debit_trade():
+    from spx_core.backtest.run import TradeRecord
+
+    call = TradeRecord(1, "x", 0, None, "open", (("SPXW", "2024-03-20", 5000.0, "C", 1),), "buy", 10.0, 0.0, 2, 0.0,
+                       2.0)
+    data = trade_payoff(call)
+    assert data.expiry[0] == pytest.approx(-10.0 * 100 * 2 - 2.0)
+    assert len(data.breakevens) == 1 and math.isclose(data.breakevens[0], 5010.0 + 2.0 / 200, abs_tol=0.5)
