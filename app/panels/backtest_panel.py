@@ -116,7 +116,7 @@ class BacktestPanel(LivePanel):
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(FORM_WIDTH)
-        self.results = BacktestResults()
+        self.tabs = BacktestResults()
         self.csv_button = QPushButton("Export CSV…")
         self.csv_button.setToolTip("trades.csv and equity.csv of the run shown, into a folder")
         self.csv_button.clicked.connect(self._ask_csv)
@@ -132,7 +132,7 @@ class BacktestPanel(LivePanel):
         rcol = QVBoxLayout(right)
         rcol.setContentsMargins(0, 0, 0, 0)
         rcol.addLayout(exports)
-        rcol.addWidget(self.results, 1)
+        rcol.addWidget(self.tabs, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(scroll)
         self.splitter.addWidget(right)
@@ -167,7 +167,7 @@ class BacktestPanel(LivePanel):
                                       "needs a database file (set one in File > Settings)")
             return
         self.reload_data()
-        self.results.set_runs(self.library.rows(store))
+        self.tabs.set_runs(self.library.rows(store))
 
     def reload_data(self) -> None:
         """Re-read the stored sessions and span (after recording or importing)."""
@@ -256,8 +256,8 @@ class BacktestPanel(LivePanel):
             self.status_label.setText(outcome.error)
             return
         self.outcome = outcome
-        self.results.show_outcome(outcome)
-        self.results.set_runs(self.library.rows(self.store))
+        self.tabs.show_outcome(outcome)
+        self.tabs.set_runs(self.library.rows(self.store))
         self._enable_exports()
         m = outcome.metrics
         done, total = outcome.result.steps
@@ -304,7 +304,7 @@ class BacktestPanel(LivePanel):
 
     def export_png(self, path: str | Path) -> Path:
         """The chart on the current tab as a PNG (``ValueError`` on a table tab)."""
-        chart = self.results.current_chart()
+        chart = self.tabs.current_chart()
         if chart is None:
             raise ValueError("no chart on this tab: pick the Equity, Trades (a trade), P&L, Monthly or Compare tab")
         if hasattr(chart, "export_png"):
@@ -343,7 +343,7 @@ class BacktestPanel(LivePanel):
     @property
     def populated(self) -> bool:
         """A run is shown with its equity drawn and its tables filled."""
-        r = self.results
+        r = self.tabs
         return (self.outcome is not None and bool(r.equity.equity_items) and r.metrics_model.rowCount() > 0
                 and r.decisions_model.rowCount() + len(r.decisions_model.all) > 0)
 

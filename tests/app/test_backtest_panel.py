@@ -73,7 +73,7 @@ def test_a_run_fills_every_tab_with_the_engines_numbers(qtbot, panel, db):
     assert direct.result.result_checksum == outcome.result.result_checksum
     trades = outcome.result.trades
     assert trades and trades[0].exit_reason == "take_profit"
-    r = panel.results
+    r = panel.tabs
     assert r.metrics_model.text("n_trades").startswith(f"{outcome.metrics.n_trades} (")
     assert r.metrics_model.text("total_return") == f"{outcome.metrics.total_return * 100:+.2f}%"
     assert r.trades_model.rowCount() == len(trades)
@@ -90,12 +90,12 @@ def test_a_run_fills_every_tab_with_the_engines_numbers(qtbot, panel, db):
 def test_trade_click_shows_its_legs_and_payoff(qtbot, panel):
     outcome = _run(qtbot, panel)
     trade = outcome.result.trades[0]
-    panel.results.select_trade(0)
-    text = panel.results.trade_text.text()
+    panel.tabs.select_trade(0)
+    text = panel.tabs.trade_text.text()
     for root, expiry, strike, right, ratio in trade.legs:
         assert f"{ratio:+d} × {root} {expiry} {strike:g} {'call' if right == 'C' else 'put'}" in text
     assert f"Entry {trade.entry_price:.2f}" in text and trade.exit_reason in text
-    data = panel.results.payoff.data
+    data = panel.tabs.payoff.data
     assert data is not None and len(data.prices) > 10
     # a put credit vertical: the full credit (less fees) above the short strike, the width less the credit below
     short = max(leg[2] for leg in trade.legs)
@@ -131,7 +131,7 @@ def test_cancel_stops_the_run_and_shows_the_partial_result(qtbot, panel, monkeyp
 def test_compare_overlays_two_runs_with_their_metrics(qtbot, panel):
     first = _run(qtbot, panel, tp=1.0)
     second = _run(qtbot, panel, tp=0.0, fill=FillMode.MID)  # no take profit: held to the end
-    r = panel.results
+    r = panel.tabs
     assert r.runs_model.rowCount() == 2
     for row in r.runs_model.rows:
         r.runs_model.set_checked(row.run_id, True)
@@ -169,10 +169,10 @@ def test_exports_write_the_trades_equity_and_chart(qtbot, panel, tmp_path):
     assert trades["pnl"].sum() == pytest.approx(sum(t.pnl for t in outcome.result.trades))
     equity = pd.read_csv(equity_csv)
     assert len(equity) == len(outcome.result.equity) and equity["equity"].iloc[-1] == outcome.result.equity.iloc[-1]
-    panel.results.setCurrentIndex(1)  # Equity
+    panel.tabs.setCurrentIndex(1)  # Equity
     png = panel.export_png(tmp_path / "equity.png")
     assert png.stat().st_size > 1000
-    panel.results.setCurrentIndex(0)  # Summary: a table
+    panel.tabs.setCurrentIndex(0)  # Summary: a table
     with pytest.raises(ValueError, match="no chart on this tab"):
         panel.export_png(tmp_path / "summary.png")
 
@@ -189,7 +189,7 @@ def test_data_range_counts_the_stored_snapshots(db):
 
 def test_models_pass_the_model_tester(qtmodeltester, qtbot, panel):
     _run(qtbot, panel)
-    r = panel.results
+    r = panel.tabs
     for model in (r.metrics_model, r.trades_model, r.decisions_model, r.runs_model):
         qtmodeltester.check(model)
     assert isinstance(r.metrics_model, MetricsModel) and isinstance(r.trades_model, TradesModel)
@@ -198,11 +198,11 @@ def test_models_pass_the_model_tester(qtmodeltester, qtbot, panel):
 
 def test_decisions_filter_by_action_and_text(qtbot, panel):
     outcome = _run(qtbot, panel)
-    model = panel.results.decisions_model
+    model = panel.tabs.decisions_model
     skips = [d for d in outcome.result.decisions if d.action == "SKIP"]
-    panel.results.action_filter.setCurrentIndex(panel.results.action_filter.findData("SKIP"))
+    panel.tabs.action_filter.setCurrentIndex(panel.tabs.action_filter.findData("SKIP"))
     assert model.rowCount() == len(skips)
-    panel.results.text_filter.setText("no-such-reason")
+    panel.tabs.text_filter.setText("no-such-reason")
     assert model.rowCount() == 0
 
 
