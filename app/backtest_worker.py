@@ -38,7 +38,7 @@ from spx_core.execution.fill_model import FillMode, FillModel
 from spx_core.storage.errors import StorageError
 
 __all__ = ["PROGRESS_EVERY_S", "BacktestOutcome", "BacktestRequest", "DataRange", "RunControl", "data_range",
-           "run_backtest"]
+           "run_backtest", "session_text", "spot_at"]
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +276,18 @@ def snapshots_between(store: Any, start: date, end: date) -> int:
     first = datetime.combine(start, datetime.min.time(), ET)
     last = datetime.combine(end + timedelta(days=1), datetime.min.time(), ET) - timedelta(microseconds=1)
     return len(store.list_snapshots(underlying="SPX", start=first, end=last))
+
+
+def spot_at(store: Any, underlying: str, ns: int) -> float:
+    """The ``underlying``'s level in the snapshot stored at ``ns`` (NaN when none is)."""
+    infos = store.list_snapshots(underlying=underlying, start=int(ns), end=int(ns))
+    return float(infos[-1].underlying_price) if infos else math.nan
+
+
+def session_text(session: Any) -> str:
+    """"NAME: 1,120 snapshots, 2024-03-04 to 2024-04-29 ET"."""
+    first, last = (d.astimezone(ET) for d in (session.start, session.end))
+    return f"{session.name}: {session.n_snapshots:,} snapshots, {first:%Y-%m-%d} to {last:%Y-%m-%d} ET"
 
 
 def equity_frame(result: BacktestResult) -> pd.DataFrame:

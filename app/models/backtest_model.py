@@ -39,9 +39,17 @@ def pct(v: Any) -> str:
     return f"{v * 100:+.2f}%" if math.isfinite(v) else "—"
 
 
-def usd(v: Any) -> str:
+def usd(v: Any, *, sign: bool = True) -> str:
+    """Dollars and cents: "+$88.77", "-$1,419.90" (``sign=False``: "$99,934.57" for a level, not a change)."""
     v = _num(v)
-    return f"${round(v, 2) + 0.0:+,.2f}" if math.isfinite(v) else "—"
+    if not math.isfinite(v):
+        return "—"
+    v = round(v, 2) + 0.0
+    return f"{'-' if v < 0 else '+' if sign and v > 0 else ''}${abs(v):,.2f}"
+
+
+def level(v: Any) -> str:
+    return usd(v, sign=False)
 
 
 def plain(v: Any, digits: int = 2) -> str:
@@ -85,7 +93,7 @@ def _below(level: float) -> Callable[[Any], int]:
 METRIC_ROWS: tuple[MetricRow, ...] = (
     MetricRow("total_return", "Total return (%)", pct, _sign),
     MetricRow("cagr", "CAGR (%/year)", pct, _sign),
-    MetricRow("ending_equity", "Ending equity ($)", usd),
+    MetricRow("ending_equity", "Ending equity ($)", level),
     MetricRow("volatility", "Volatility (%/year)", pct),
     MetricRow("sharpe", "Sharpe (annualised)", plain, _above(1.0)),
     MetricRow("sortino", "Sortino (annualised)", plain, _above(1.0)),
@@ -99,14 +107,14 @@ METRIC_ROWS: tuple[MetricRow, ...] = (
     MetricRow("average_win", "Average win ($)", usd),
     MetricRow("average_loss", "Average loss ($)", usd),
     MetricRow("largest_loss", "Largest loss ($)", usd),
-    MetricRow("var95_usd", "VaR 95%, 1 day ($ loss)", lambda v: usd(v).replace("+", "")),
-    MetricRow("es95_usd", "ES 95%, 1 day ($ loss)", lambda v: usd(v).replace("+", "")),
+    MetricRow("var95_usd", "VaR 95%, 1 day ($ loss)", level),
+    MetricRow("es95_usd", "ES 95%, 1 day ($ loss)", level),
     MetricRow("exposure", "Exposure (% of time in a trade)", lambda v: pct(v).lstrip("+")),
-    MetricRow("peak_margin", "Peak margin ($)", lambda v: usd(v).replace("+", "")),
+    MetricRow("peak_margin", "Peak margin ($)", level),
     MetricRow("peak_margin_use", "Peak margin use (% of equity)", lambda v: pct(v).lstrip("+"), _below(0.5)),
     MetricRow("n_trades", "Trades closed (wins / losses)", lambda v: plain(v, 0)),
     MetricRow("open_trades", "Trades open at the end", lambda v: plain(v, 0)),
-    MetricRow("fees_paid", "Fees paid ($)", lambda v: usd(v).replace("+", "")),
+    MetricRow("fees_paid", "Fees paid ($)", level),
     MetricRow("n_days", "Days", lambda v: plain(v, 0)),
 )
 
@@ -327,7 +335,8 @@ class CompareModel(_Rows):
 
 
 def trade_payoff(trade: Any, spot: float = math.nan, points: int = 241) -> PayoffArrays:
-    """The trade's P&L at expiry in dollars (its quantity, net of its fees) against the index at expiry.
+    """The trade's P&L at expiry in dollars per 1 unit (net of its fees per unit) against the index at expiry;
+    ``spot``: the index at the entry (NaN: not drawn).
 
     The legs are the position's (signed ratios); the entry price is a credit (side "sell") or a debit paid."""
     strikes = np.array([leg[2] for leg in trade.legs], float)
@@ -339,12 +348,11 @@ def trade_payoff(trade: Any, spot: float = math.nan, points: int = 241) -> Payof
         intrinsic = np.maximum(prices - strike, 0.0) if right == "C" else np.maximum(strike - prices, 0.0)
         value += ratio * intrinsic
     premium = trade.entry_price if trade.side == "sell" else -trade.entry_price
-    pnl = ((premium + value) * MULTIPLIER * trade.quantity) - trade.fees
+    pnl = (premium + value) * MULTIPLIER - trade.fees / max(trade.quantity, 1)
     crossings = np.nonzero(np.diff(np.sign(pnl)))[0]
     breakevens = tuple(float(prices[i] - pnl[i] * (prices[i + 1] - prices[i]) / (pnl[i + 1] - pnl[i]))
                        for i in crossings if pnl[i + 1] != pnl[i])
-    return PayoffArrays(prices, pnl, None, float(spot) if math.isfinite(spot) else float(np.mean(strikes)),
-                        breakevens)
+    return PayoffArrays(prices, pnl, None, float(spot), breakevens)
 
 
 def trade_detail(trade: Any) -> str:
@@ -352,8 +360,8 @@ def trade_detail(trade: Any) -> str:
     credit = "credit" if trade.side == "sell" else "debit"
     legs = "\n".join(f"  {ratio:+d} × {root} {expiry} {strike:g} {'call' if right == 'C' else 'put'}"
                      for root, expiry, strike, right, ratio in trade.legs)
-    return (f"Trade #{trade.trade_id} ({trade.strategy or 'strategy'}), {trade.side} {trade.quantity} "
-            f"for a {credit}\n{legs}\n"
-            f"Entry {trade.entry_price:.2f} pts at {et_time(trade.entry_ns)}\n"
-            f"Exit  {trade.exit_price:.2f} pts at {et_time(trade.exit_ns)} ({trade.exit_reason})\n"
-            f"P&L {usd(trade.pnl)} net of {trade.fees:,.2f} $ fees")
+    exit_ = "still open at the end of the run" if trade.exit_ns is None else \
+        f"Exit  {trade.exit_price:.2f} pts ({trade.exit_reason})\n  {et_time(trade.exit_ns)}"
+    return (f"Trade #{trade.trade_id}: {trade.side} {trade.quantity} for a {credit}\n{trade.strategy}\n{legs}\n"
+            f"Entry {trade.entry_price:.2f} pts\n  {et_time(trade.entry_ns)}\n{exit_}\n"
+            f"P&L {usd(trade.pnl)} (fees {level(trade.fees)})")

@@ -16,12 +16,13 @@ from PySide6.QtWidgets import (
     QDateEdit,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QWidget,
 )
 
-from app.backtest_worker import BacktestRequest, DataRange
+from app.backtest_worker import BacktestRequest, DataRange, session_text
 from spx_core.automation.presets import PRESETS
 from spx_core.backtest.marks import BadQuote
 from spx_core.domain.calendar import ET
@@ -112,8 +113,12 @@ class BacktestForm(QWidget):
         form.addRow("Take profit", self.take_profit)
         form.addRow("Stop loss", self.stop_loss)
         form.addRow("Data", self.data)
-        form.addRow("Start (ET)", self.start)
-        form.addRow("End (ET)", self.end)
+        dates = QHBoxLayout()
+        dates.setContentsMargins(0, 0, 0, 0)
+        dates.addWidget(self.start, 1)
+        dates.addWidget(QLabel("to"))
+        dates.addWidget(self.end, 1)
+        form.addRow("Dates (ET)", dates)
         form.addRow(self.data_info)
         form.addRow("Fills", self.fill)
         form.addRow("Spread fraction", self.spread_fraction)
@@ -133,8 +138,8 @@ class BacktestForm(QWidget):
         self.data.clear()
         self.data.addItem(DATE_RANGE, None)
         for s in data.sessions:
-            first = s.start.astimezone(ET)
-            self.data.addItem(f"{s.name} — {s.n_snapshots:,} snapshots, {first:%Y-%m-%d}", s.name)
+            self.data.addItem(f"{s.name} ({s.n_snapshots:,})", s.name)
+            self.data.setItemData(self.data.count() - 1, session_text(s), 3)  # Qt.ToolTipRole
         index = self.data.findData(kept) if kept is not None else -1
         # by default the latest session: what a user just recorded is what they want to run
         self.data.setCurrentIndex(index if index >= 0 else self.data.count() - 1)
@@ -159,7 +164,8 @@ class BacktestForm(QWidget):
         if by_dates:
             self._on_dates()
         else:
-            self.data_info.setText(self._range.text())
+            chosen = next(s for s in self._range.sessions if s.name == self.data.currentData())
+            self.data_info.setText(session_text(chosen))
 
     def _on_dates(self, *_: Any) -> None:
         if self.data.currentData() is None and not self._range.empty:

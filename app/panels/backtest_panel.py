@@ -42,6 +42,7 @@ from app.backtest_worker import (
     equity_frame,
     run_backtest,
     snapshots_between,
+    spot_at,
 )
 from app.models.backtest_model import legs_text
 from app.panels.backtest_form import BacktestForm
@@ -60,7 +61,7 @@ __all__ = ["NO_STORE", "BacktestPanel"]
 log = logging.getLogger(__name__)
 
 NO_STORE = "no database open yet: the backtest reads the stored snapshots of the window's database"
-FORM_WIDTH = 330  # px: the form's labels and fields without a horizontal scroll bar
+FORM_WIDTH = 300  # px: the form's labels and fields without a horizontal scroll bar
 
 
 class BacktestPanel(LivePanel):
@@ -159,6 +160,8 @@ class BacktestPanel(LivePanel):
     def set_store(self, store: Any) -> None:
         """Follow the window's database: its file is what a run reads (on a connection of its own)."""
         self.store = store
+        self.tabs.spot_at = (lambda underlying, ns: spot_at(store, underlying, ns)) if store is not None else \
+            (lambda underlying, ns: math.nan)
         path = getattr(store, "path", None)
         self.db_path = str(path) if path is not None else None
         self.run_button.setEnabled(self.db_path is not None and self.control is None)

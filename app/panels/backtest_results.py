@@ -61,8 +61,11 @@ class BacktestResults(QTabWidget):
         super().__init__(parent)
         self.setObjectName("backtest_tabs")
         self.outcome: BacktestOutcome | None = None
+        #: ``spot_at(underlying, ns)``: the index level stored at that instant (NaN: none); the panel reads its store
+        self.spot_at: Any = lambda underlying, ns: math.nan
         self.metrics_model = MetricsModel(self)
         self.metrics_view = row_view(QTableView(), self.metrics_model, "backtest_metrics", select_rows=False)
+        self.metrics_view.setMaximumWidth(self.fontMetrics().horizontalAdvance("M") * 34)
         self.summary_note = QLabel("")
         self.summary_note.setWordWrap(True)
         self.addTab(_page(self.summary_note, self.metrics_view), "Summary")
@@ -70,7 +73,7 @@ class BacktestResults(QTabWidget):
         self.addTab(self.equity, "Equity")
         self.addTab(self._trades_page(), "Trades")
         self.histogram = PnlHistogram()
-        self.addTab(self.histogram, "P&L histogram")
+        self.addTab(self.histogram, "P&&L histogram")  # "&&": a lone "&" is a mnemonic
         self.monthly = MonthlyHeatMap()
         self.addTab(self.monthly, "Monthly")
         self.addTab(self._decisions_page(), "Decisions")
@@ -86,20 +89,23 @@ class BacktestResults(QTabWidget):
         self.trade_text.setWordWrap(True)
         self.trade_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.trade_text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.trade_text.setMinimumWidth(self.fontMetrics().horizontalAdvance("  +1 × SPXW 2024-03-07 5680 put  "))
         self.payoff = PayoffPlot()
+        self.payoff.plot_widget.getPlotItem().hideAxis("right")  # no density of a past expiry: no empty axis
         self.payoff.clear("no trade selected")
         detail = QSplitter(Qt.Orientation.Horizontal)
         detail.addWidget(self.trade_text)
         detail.addWidget(self.payoff)
-        detail.setStretchFactor(0, 2)
-        detail.setStretchFactor(1, 3)
+        detail.setStretchFactor(0, 0)
+        detail.setStretchFactor(1, 1)
         detail.setChildrenCollapsible(False)
         self.trades_split = split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.trades_view)
         split.addWidget(detail)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
         split.setChildrenCollapsible(False)
+        _rows_tall(self.trades_view, 6)
         return _page(split)
 
     def _decisions_page(self) -> QWidget:
@@ -138,6 +144,7 @@ class BacktestResults(QTabWidget):
         top.addWidget(self.runs_view)
         top.addWidget(self.compare_view)
         top.setChildrenCollapsible(False)
+        _rows_tall(self.runs_view, 4)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(self.compare_chart)
@@ -193,7 +200,9 @@ class BacktestResults(QTabWidget):
             return
         trade = self.trades_model.rows[rows[0].row()]
         self.trade_text.setText(trade_detail(trade))
-        self.payoff.show_arrays(trade_payoff(trade))
+        underlying = "SPY" if trade.legs and trade.legs[0][0] == "SPY" else "SPX"
+        self.payoff.set_underlying(underlying)
+        self.payoff.show_arrays(trade_payoff(trade, self.spot_at(underlying, trade.entry_ns)))
 
     def select_trade(self, row: int) -> None:
         self.trades_view.selectRow(row)
@@ -226,6 +235,12 @@ class BacktestResults(QTabWidget):
         if page is self.widget(2):
             return self.payoff if self.payoff.data is not None else None
         return page if hasattr(page, "export_png") else None
+
+
+def _rows_tall(view: QTableView, rows: int) -> None:
+    """At least tall enough for the header, ``rows`` rows and a horizontal scroll bar."""
+    height = view.horizontalHeader().sizeHint().height() + rows * view.verticalHeader().defaultSectionSize()
+    view.setMinimumHeight(height + view.horizontalScrollBar().sizeHint().height() + 2 * view.frameWidth())
 
 
 def _summary_note(outcome: BacktestOutcome) -> str:

@@ -58,9 +58,9 @@ def _run(qtbot, panel, *, tp=1.0, fill=FillMode.MID):
 
 
 def test_form_offers_the_stored_session_with_its_count(panel):
-    assert panel.form.data.findData("s") > 0
-    assert "150 snapshots" in panel.form.data_info.text() or "75" in panel.form.data.currentText() \
-        or "snapshots" in panel.form.data.currentText()
+    assert panel.form.select_session("s")
+    assert panel.form.data.currentText() == "s (150)"  # SPX and its SPY companions
+    assert panel.form.data_info.text() == "s: 150 snapshots, 2024-03-13 to 2024-03-13 ET"
     panel.form.data.setCurrentIndex(0)  # the date range: its snapshot count
     assert "75 SPX snapshots between 2024-03-13 and 2024-03-13" in panel.form.data_info.text()
 
@@ -97,6 +97,12 @@ def test_trade_click_shows_its_legs_and_payoff(qtbot, panel):
     assert f"Entry {trade.entry_price:.2f}" in text and trade.exit_reason in text
     data = panel.tabs.payoff.data
     assert data is not None and len(data.prices) > 10
+    store = Store.open(panel.db_path)
+    try:  # the spot drawn is the index stored at the entry
+        (entry,) = store.list_snapshots(underlying="SPX", start=trade.entry_ns, end=trade.entry_ns)
+    finally:
+        store.close()
+    assert data.spot == entry.underlying_price
     # a put credit vertical: the full credit (less fees) above the short strike, the width less the credit below
     short = max(leg[2] for leg in trade.legs)
     width = short - min(leg[2] for leg in trade.legs)
@@ -212,5 +218,7 @@ def test_payoff_of_a_debit_trade():
     call = TradeRecord(1, "x", 0, None, "open", (("SPXW", "2024-03-20", 5000.0, "C", 1),), "buy", 10.0, 0.0, 2, 0.0,
                        2.0)
     data = trade_payoff(call)
-    assert data.expiry[0] == pytest.approx(-10.0 * 100 * 2 - 2.0)
-    assert len(data.breakevens) == 1 and math.isclose(data.breakevens[0], 5010.0 + 2.0 / 200, abs_tol=0.5)
+    data = trade_payoff(call, 5003.0)
+    assert data.expiry[0] == pytest.approx(-10.0 * 100 - 1.0)  # per unit: the debit and half the fees
+    assert len(data.breakevens) == 1 and math.isclose(data.breakevens[0], 5010.01, abs_tol=1e-6)
+    assert data.spot == 5003.0
