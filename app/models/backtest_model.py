@@ -194,19 +194,21 @@ def legs_text(legs: Sequence[tuple[str, str, float, str, int]]) -> str:
 class TradesModel(_Rows):
     """Every trade of the run, in opening order; P&L green / red."""
 
-    columns = ("#", "Entry", "Exit", "Exit reason", "Legs", "Side", "Entry px", "Exit px", "Qty", "P&L ($)",
-               "Fees ($)")
+    # the legs last: the longest text, it must not push the P&L off a narrow dock
+    columns = ("#", "Entry", "Exit", "Exit reason", "Side", "Entry px", "Exit px", "Qty", "P&L ($)", "Fees ($)",
+               "Legs")
+    PNL = 8
 
     def cell(self, row: Any, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
-            return (str(row.trade_id), et_time(row.entry_ns), et_time(row.exit_ns), row.exit_reason,
-                    legs_text(row.legs), row.side, f"{row.entry_price:.2f}", f"{row.exit_price:.2f}",
-                    str(row.quantity), usd(row.pnl), f"{row.fees:,.2f}")[column]
-        if role == Qt.ItemDataRole.ForegroundRole and column == 9:
+            return (str(row.trade_id), et_time(row.entry_ns), et_time(row.exit_ns), row.exit_reason, row.side,
+                    f"{row.entry_price:.2f}", f"{row.exit_price:.2f}", str(row.quantity), usd(row.pnl),
+                    f"{row.fees:,.2f}", legs_text(row.legs))[column]
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.PNL:
             return GOOD if row.pnl > 0 else BAD if row.pnl < 0 else None
-        if role == Qt.ItemDataRole.TextAlignmentRole and column >= 6:
+        if role == Qt.ItemDataRole.TextAlignmentRole and 5 <= column <= 9:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole and column == 4:
+        if role == Qt.ItemDataRole.ToolTipRole and column == 10:
             return legs_text(row.legs)
         return None
 
@@ -263,7 +265,7 @@ class RunRow:
 class RunsModel(_Rows):
     """The stored runs with a check box each (the checked ones are overlaid)."""
 
-    columns = ("Run", "Name", "Created", "Return", "Sharpe", "Max DD", "Trades")
+    columns = ("Run", "Return", "Sharpe", "Max DD", "Trades", "Name", "Created")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -301,8 +303,11 @@ class RunsModel(_Rows):
         if role == Qt.ItemDataRole.CheckStateRole and column == 0:
             return Qt.CheckState.Checked if row.run_id in self.checked else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.DisplayRole:
-            return (str(row.run_id), row.name, et_time(row.created_ns), pct(m.get("total_return")),
-                    plain(m.get("sharpe")), pct(-_num(m.get("max_drawdown"))), plain(m.get("n_trades"), 0))[column]
+            return (str(row.run_id), pct(m.get("total_return")), plain(m.get("sharpe")),
+                    pct(-_num(m.get("max_drawdown"))), plain(m.get("n_trades"), 0), row.name,
+                    et_time(row.created_ns))[column]
+        if role == Qt.ItemDataRole.TextAlignmentRole and 1 <= column <= 4:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
 
@@ -316,9 +321,16 @@ class CompareModel(_Rows):
     def set_runs(self, runs: Sequence[RunRow]) -> None:
         self.beginResetModel()
         self.runs = tuple(runs)
-        self.columns = ("Metric", *(f"#{r.run_id} {r.name}" for r in self.runs))
+        # short headers ("Run #2"): a long run name would push the figures out of sight (the tooltip has it)
+        self.columns = ("Metric", *(f"Run #{r.run_id}" for r in self.runs))
         self.rows = METRIC_ROWS if self.runs else ()
         self.endResetModel()
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal \
+                and 1 <= section <= len(self.runs):
+            return self.runs[section - 1].name
+        return super().headerData(section, orientation, role)
 
     def cell(self, row: Any, column: int, role: int) -> Any:
         if column == 0:

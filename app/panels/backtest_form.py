@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QDateEdit,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QWidget,
@@ -97,6 +96,10 @@ class BacktestForm(QWidget):
         self.starting_cash.setGroupSeparatorShown(True)
         self.name = QLineEdit()
         self.name.setPlaceholderText("preset · data (default)")
+        for combo in (self.preset, self.data, self.fill, self.bad_quote, self.profile):
+            # a long preset or session name must not widen the form past its column (the tooltip has it whole)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         self._build()
         self.preset.currentTextChanged.connect(self._on_preset)
         self.fill.currentIndexChanged.connect(self._on_fill)
@@ -113,12 +116,8 @@ class BacktestForm(QWidget):
         form.addRow("Take profit", self.take_profit)
         form.addRow("Stop loss", self.stop_loss)
         form.addRow("Data", self.data)
-        dates = QHBoxLayout()
-        dates.setContentsMargins(0, 0, 0, 0)
-        dates.addWidget(self.start, 1)
-        dates.addWidget(QLabel("to"))
-        dates.addWidget(self.end, 1)
-        form.addRow("Dates (ET)", dates)
+        form.addRow("From (ET)", self.start)
+        form.addRow("To (ET)", self.end)
         form.addRow(self.data_info)
         form.addRow("Fills", self.fill)
         form.addRow("Spread fraction", self.spread_fraction)

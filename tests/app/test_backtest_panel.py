@@ -144,7 +144,11 @@ def test_compare_overlays_two_runs_with_their_metrics(qtbot, panel):
     assert r.compare_model.columnCount() == 3
     assert len(r.compare_chart.equity_items) == 2
     shown = {r.compare_model.headerData(c, Qt.Orientation.Horizontal) for c in (1, 2)}
-    assert any(f"#{first.run_id}" in s for s in shown) and any(f"#{second.run_id}" in s for s in shown)
+    assert shown == {f"Run #{first.run_id}", f"Run #{second.run_id}"}
+    total = [r.compare_model.data(r.compare_model.index(0, c)) for c in (1, 2)]
+    by_run = {r.compare_model.runs[c - 1].run_id: total[c - 1] for c in (1, 2)}
+    assert by_run[first.run_id] == f"{first.metrics.total_return * 100:+.2f}%"
+    assert by_run[second.run_id] == f"{second.metrics.total_return * 100:+.2f}%"
     assert first.metrics.ending_equity != second.metrics.ending_equity
 
 
