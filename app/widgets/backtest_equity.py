@@ -5,7 +5,8 @@ One run (:meth:`EquityDrawdownChart.set_equity`) or several stored runs overlaid
 line in the lower pane (one run: the drawdown is a filled red area). Trade entries (yellow triangles) and exits
 (green / red / grey dots by the trade's P&L) can be marked on the first run's curve. Moving the mouse shows a
 crosshair in both panes and a readout "date · equity · drawdown" of every run at that time (the last stamp at
-or before it: equity is a step function of the stamps, nothing is interpolated).
+or before it: equity is a step function of the stamps, nothing is interpolated; a run that ended more than a
+day earlier is left out).
 
 Input equity is a ``pd.Series`` of dollars on UTC stamps (a run's ``equity``); non-finite values are dropped
 and counted in the readout, an empty run shows "no data" instead of failing.
@@ -210,7 +211,7 @@ class EquityDrawdownChart(PngExport, QWidget):
         parts = []
         for run in self.runs:
             i = run.index_at(x)
-            if i < 0:
+            if i < 0 or x > run.x[-1] + _DAY:  # before the run, or a day past its end: it says nothing there
                 continue
             money, dd = fmt_money(float(run.equity[i])), fmt_pct(float(run.drawdown[i]) / 100.0, sign=False)
             parts.append(f"equity {money} · drawdown {dd}" if len(self.runs) == 1 else f"{run.label} {money} ({dd})")

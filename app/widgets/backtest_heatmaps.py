@@ -242,7 +242,7 @@ class SweepHeatMap(_CellHeatMap):
         row.addWidget(self.view, 1)
         row.addWidget(self.color_bar)
         layout.insertLayout(1, row, 1)
-        self.metric = ""
+        self.metric_name = ""
         self.best: tuple[Any, Any] | None = None  # (row value, column value) of the outlined cell
         self.clear()
 
@@ -251,7 +251,7 @@ class SweepHeatMap(_CellHeatMap):
         """``table``: the metric with one parameter's values as the index (rows) and the other's as columns
         (``SweepResult.heat_map``); names default to the index's and columns' names. ``higher_is_better``
         defaults to the metric's sense (:data:`LOWER_IS_BETTER`)."""
-        self.metric = metric
+        self.metric_name = metric
         if table is None or table.empty:
             self.clear()
             return
@@ -281,7 +281,7 @@ class SweepHeatMap(_CellHeatMap):
     def clear(self, reason: str = NO_DATA) -> None:
         self.model.clear()
         self.best = None
-        self.title.setText(f"Sweep{': ' + self.metric if self.metric else ''}")
+        self.title.setText(f"Sweep{': ' + self.metric_name if self.metric_name else ''}")
         self.color_bar.setVisible(False)
         self._show_table(False, reason)
 
