@@ -14,6 +14,7 @@ and counted in the readout, an empty run shows "no data" instead of failing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -46,6 +47,7 @@ WIN_COLOR = "#59a14f"
 SCRATCH_COLOR = "#9aa5b1"
 ENTRY_COLOR = "#edc948"
 AXIS_WIDTH = 84  # px: both panes' left axes, so their plot areas (and dates) line up
+LEGEND_ROW = 18  # px per row of the legend strip above the equity pane
 _DAY = 86_400.0
 _STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine)
 
@@ -97,7 +99,8 @@ class EquityDrawdownChart(PngExport, QWidget):
             plot.setLabel("left", label)
             plot.getAxis("left").setWidth(AXIS_WIDTH)
         eq.getAxis("bottom").setStyle(showValues=False)  # the dates are read under the drawdown pane
-        self.legend = eq.addLegend(offset=(8, 6), labelTextSize="8pt")
+        self.legend = self._build_legend(eq)
+        dd.getAxis("left").setStyle(hideOverlappingLabels=True)  # "0%" at the pane's top edge would be cut in half
         self._equity_items: list[pg.PlotDataItem] = []
         self._drawdown_items: list[pg.PlotDataItem] = []
         self.entries = pg.ScatterPlotItem(symbol="t1", size=9, brush=pg.mkBrush(ENTRY_COLOR), pen=pg.mkPen("#333"))
@@ -113,6 +116,7 @@ class EquityDrawdownChart(PngExport, QWidget):
         self.readout = QLabel(" ")
         self.readout.setObjectName("equity_readout")
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.readout.setContentsMargins(6, 2, 6, 2)
         self.readout.setToolTip("Move the mouse over the chart: date -> equity and drawdown of each run")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -124,6 +128,17 @@ class EquityDrawdownChart(PngExport, QWidget):
         self._mouse = [pg.SignalProxy(w.scene().sigMouseMoved, rateLimit=30, slot=partial(self._on_mouse, w))
                        for w in (self.equity_plot, self.drawdown_plot)]
         self.clear()
+
+    @staticmethod
+    def _build_legend(plot: pg.PlotItem) -> pg.LegendItem:
+        # in a strip of its own above the plot area (the title's row, as PayoffPlot does): inside the view it hid
+        # the first months of the compared curves, which all start at the starting cash at the top left
+        legend = pg.LegendItem(labelTextSize="8pt", frame=False, horSpacing=14, verSpacing=-4)
+        legend.layout.setContentsMargins(2, 0, 2, 0)
+        legend.setParentItem(plot)
+        legend.anchor(itemPos=(0.0, 0.0), parentPos=(0.0, 0.0), offset=(AXIS_WIDTH, 0))
+        plot.legend = legend  # the theme colours the legend it finds there
+        return legend
 
     # --- API ------------------------------------------------------------------------------------------
     def set_equity(self, equity: pd.Series | None, *, trades: Iterable[Any] = (),
@@ -232,7 +247,7 @@ class EquityDrawdownChart(PngExport, QWidget):
         while len(self._equity_items) < len(self.runs):  # items made once, reused by later runs
             self._equity_items.append(eq.plot())
             self._drawdown_items.append(dd.plot(fillLevel=0.0))
-        self.legend.clear()
+        self._layout_legend()
         single = len(self.runs) == 1
         for i, (e_item, d_item) in enumerate(zip(self._equity_items, self._drawdown_items, strict=True)):
             if i >= len(self.runs):
@@ -248,11 +263,23 @@ class EquityDrawdownChart(PngExport, QWidget):
             d_colour = LOSS_COLOR if single else colour
             d_item.setData(run.x, run.drawdown, pen=pg.mkPen(d_colour, width=1.5 if single else 1.2, style=style),
                            symbol="o" if one_point else None, symbolBrush=d_colour, symbolSize=6)
-            d_item.setFillBrush(pg.mkBrush(d_colour + ("70" if single else "22")))
+            # one run: its drawdown a filled red area; compared runs: lines only (overlapping fills turn to mud)
+            d_item.setFillLevel(0.0 if single else None)
+            d_item.setFillBrush(pg.mkBrush(d_colour + "70") if single else None)
             for item in (e_item, d_item):
                 item.setVisible(True)
             self.legend.addItem(e_item, run.label)
         self.legend.setVisible(bool(self.runs))
+
+    def _layout_legend(self) -> None:
+        """Columns by how long the labels are; the strip above the plot as high as the legend's rows."""
+        self.legend.clear()
+        n = len(self.runs)
+        longest = max((len(r.label) for r in self.runs), default=0)
+        cols = 1 if n <= 1 else (2 if longest > 28 else 3)
+        self.legend.setColumnCount(cols)
+        rows = max(math.ceil(n / cols), 1)
+        self.equity_plot.getPlotItem().layout.setRowFixedHeight(0, LEGEND_ROW * rows + 4)
 
     def _fit_range(self) -> None:
         x = np.concatenate([r.x for r in self.runs])
@@ -266,7 +293,7 @@ class EquityDrawdownChart(PngExport, QWidget):
         pad = max(y1 - y0, 0.002 * max(abs(y0), abs(y1)), 1.0) * 0.08
         eq = self.equity_plot.getPlotItem()
         eq.setXRange(x0, x1, padding=0.02)
-        eq.setYRange(y0 - pad, y1 + pad * 2.5, padding=0)  # headroom for the legend
+        eq.setYRange(y0 - pad, y1 + pad, padding=0)
         low = min(float(d.min()), -0.5)
         self.drawdown_plot.getPlotItem().setYRange(low * 1.08, -low * 0.04, padding=0)
 

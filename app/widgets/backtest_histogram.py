@@ -116,6 +116,7 @@ class PnlHistogram(PngExport, QWidget):
         self.summary = QLabel(" ")
         self.summary.setObjectName("pnl_summary")
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.summary.setContentsMargins(6, 2, 6, 0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -143,11 +144,12 @@ class PnlHistogram(PngExport, QWidget):
         sw = bins.width * 0.3  # scratches: a narrow bar centred on zero, in front of its neighbours
         self.scratch_bar.setOpts(x0=[-sw / 2], x1=[sw / 2], height=[bins.scratches])
         self.scratch_bar.setVisible(bins.scratches > 0)
-        mean = float(finite.mean())
-        self.mean_line.setPos(mean)
-        self.mean_line.label.setFormat(f"mean {fmt_money(mean, sign=True)}")
         for item in (self.zero_line, self.mean_line, self.loser_bars, self.winner_bars):
             item.setVisible(True)
+        mean = float(finite.mean())
+        self.mean_line.setPos(mean)
+        self.mean_line.label.setFormat(f"mean {fmt_money(mean, sign=True)}")  # after setVisible: a hidden label
+        # keeps its old text
         self._label_counts(bins)
         self.message.setText("")
         self.summary.setText(self._summary(finite, skipped))

@@ -214,7 +214,7 @@ def test_histogram_bars_colours_counts_and_lines(histogram):
                for t in histogram.count_labels if t.isVisible())
     assert histogram.zero_line.isVisible() and histogram.zero_line.value() == 0.0
     assert histogram.mean_line.value() == pytest.approx(np.mean(pnl))
-    assert histogram.mean_line.label.format == "mean -$11"
+    assert histogram.mean_line.label.textItem.toPlainText() == "mean -$11"
     assert histogram.summary.text().startswith("8 trades · 5 won 2 lost 1 flat · win rate 62% · mean -$11")
     (x0, x1), (_, y1) = histogram.plot_widget.getPlotItem().viewRange()
     assert x0 <= -400.0 and x1 >= 120.0 and y1 > max(b.winners.max(), b.losers.max())
