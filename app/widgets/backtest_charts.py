@@ -17,5 +17,5 @@ from app.widgets.backtest_equity import EquityDrawdownChart
 from app.widgets.backtest_heatmaps import LOWER_IS_BETTER, MonthlyHeatMap, SweepHeatMap, metric_format
 from app.widgets.backtest_histogram import PnlHistogram
 
-__all__ = ["EquityDrawdownChart", "LOWER_IS_BETTER", "MonthlyHeatMap", "PngExport", "PnlHistogram", "SweepHeatMap",
+__all__ = ["LOWER_IS_BETTER", "EquityDrawdownChart", "MonthlyHeatMap", "PngExport", "PnlHistogram", "SweepHeatMap",
            "metric_format"]

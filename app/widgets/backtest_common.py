@@ -15,8 +15,18 @@ import pandas as pd
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-__all__ = ["SESSION_TZ", "DollarAxis", "PngExport", "PercentAxis", "et_axis", "et_seconds", "finite_series",
-           "fmt_money", "fmt_pct", "NO_DATA"]
+__all__ = [
+    "NO_DATA",
+    "SESSION_TZ",
+    "DollarAxis",
+    "PercentAxis",
+    "PngExport",
+    "et_axis",
+    "et_seconds",
+    "finite_series",
+    "fmt_money",
+    "fmt_pct",
+]
 
 SESSION_TZ = "America/New_York"
 NO_DATA = "no data"
@@ -76,13 +86,12 @@ def fmt_money(value: float, *, sign: bool = False) -> str:
 
 
 def fmt_pct(fraction: float, *, sign: bool = True, digits: int = 1) -> str:
-    """A fraction in percent ("+1.2%"); "n/a" if NaN; "+inf%" style never (inf reads "∞")."""
+    """A fraction in percent ("+1.2%", "1.2%" without ``sign``); NaN "n/a"; an infinity "+∞" / "-∞"."""
     if math.isnan(fraction):
         return "n/a"
     if math.isinf(fraction):
         return "+\u221e" if fraction > 0 else "-\u221e"
-    text = f"{fraction * 100.0 + 0.0:{'+' if sign else ''}.{digits}f}%"
-    return text
+    return f"{fraction * 100.0 + 0.0:{'+' if sign else ''}.{digits}f}%"
 
 
 class DollarAxis(pg.AxisItem):
@@ -92,7 +101,7 @@ class DollarAxis(pg.AxisItem):
         super().__init__(orientation, **kwargs)
         self.enableAutoSIPrefix(False)
 
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+    def tickStrings(self, values, scale, spacing):
         return [fmt_money(float(v) * scale) for v in values]
 
 
@@ -103,6 +112,6 @@ class PercentAxis(pg.AxisItem):
         super().__init__(orientation, **kwargs)
         self.enableAutoSIPrefix(False)
 
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+    def tickStrings(self, values, scale, spacing):
         digits = 0 if spacing >= 1 else (1 if spacing >= 0.1 else 2)
         return [f"{float(v) * scale + 0.0:.{digits}f}%" for v in values]

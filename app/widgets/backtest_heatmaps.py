@@ -21,21 +21,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRect, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    Qt,
+)
 from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from app.widgets.backtest_common import NO_DATA, PngExport, fmt_money, fmt_pct
 from app.widgets.color_bar import ColorBar
 from app.widgets.heat_map import HeatMap, pnl_color
+from spx_core.backtest.sweep import (
+    LOWER_IS_BETTER,  # the sweep's ranking: the outlined cell is its best row
+)
 
-__all__ = ["CellGridModel", "MonthlyHeatMap", "SweepHeatMap", "OUTLINE_ROLE", "metric_format", "LOWER_IS_BETTER"]
+__all__ = ["LOWER_IS_BETTER", "OUTLINE_ROLE", "CellGridModel", "MonthlyHeatMap", "SweepHeatMap", "metric_format"]
 
 OUTLINE_ROLE = int(Qt.ItemDataRole.UserRole) + 1
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-#: metrics where a smaller value is the better run (the sweep's best cell and colours follow it)
-LOWER_IS_BETTER = frozenset({"volatility", "max_drawdown", "max_drawdown_usd", "max_drawdown_days", "var95",
-                             "es95", "var95_usd", "es95_usd", "fees_paid", "peak_margin", "peak_margin_use"})
 _PERCENT = frozenset({"total_return", "cagr", "volatility", "max_drawdown", "win_rate", "var95", "es95", "exposure",
                       "peak_margin_use"})
 _DOLLARS = frozenset({"max_drawdown_usd", "expectancy", "average_win", "average_loss", "largest_loss", "var95_usd",
@@ -106,13 +118,13 @@ class CellGridModel(QAbstractTableModel):
     def outline(self) -> tuple[int, int] | None:
         return self._outline
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._cols)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802 (Qt API)
+    def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role != Qt.ItemDataRole.DisplayRole:
             return None
@@ -250,7 +262,7 @@ class SweepHeatMap(_CellHeatMap):
                   row_name: str | None = None, col_name: str | None = None) -> None:
         """``table``: the metric with one parameter's values as the index (rows) and the other's as columns
         (``SweepResult.heat_map``); names default to the index's and columns' names. ``higher_is_better``
-        defaults to the metric's sense (:data:`LOWER_IS_BETTER`)."""
+        defaults to the metric's sense (``spx_core.backtest.sweep.LOWER_IS_BETTER``, as ``SweepResult.best``)."""
         self.metric_name = metric
         if table is None or table.empty:
             self.clear()

@@ -22,7 +22,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 
-from app.widgets.backtest_charts import EquityDrawdownChart, MonthlyHeatMap, PnlHistogram, SweepHeatMap
+from app.widgets.backtest_charts import (
+    EquityDrawdownChart,
+    MonthlyHeatMap,
+    PnlHistogram,
+    SweepHeatMap,
+)
 from app.widgets.backtest_common import et_seconds
 from app.widgets.backtest_heatmaps import OUTLINE_ROLE
 from app.widgets.backtest_histogram import LOSS_COLOR, WIN_COLOR, pnl_bins
@@ -137,7 +142,7 @@ def test_trade_markers_sit_on_the_curve_coloured_by_pnl(equity_chart):
     ex, ey = equity_chart.entries.getData()
     np.testing.assert_array_equal(ey, eq.iloc[[10, 30, 40]].to_numpy())
     np.testing.assert_array_equal(ex, et_seconds(eq.index[[10, 30, 40]]))
-    xx, xy = equity_chart.exits.getData()
+    _, xy = equity_chart.exits.getData()
     np.testing.assert_array_equal(xy, eq.iloc[[20, 31]].to_numpy())  # the open trade has no exit
     brushes = [b.color().name() for b in equity_chart.exits.data["brush"]]
     assert brushes == [WIN_COLOR, LOSS_COLOR]
