@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QImage
 
 from app.widgets.backtest_charts import (
@@ -113,6 +113,20 @@ def test_readout_gives_date_equity_and_drawdown_of_the_last_stamp(equity_chart):
     equity_chart.show_crosshair(between)
     assert all(line.isVisible() and line.value() == between for line in equity_chart.crosshairs)
     assert equity_chart.readout.text() == text
+
+
+@pytest.mark.parametrize("pane", ["equity_plot", "drawdown_plot"])
+def test_mouse_over_either_pane_moves_the_crosshair(equity_chart, qtbot, pane):
+    eq = _eod_equity()
+    equity_chart.set_equity(eq, starting_cash=100_000.0)
+    x = float(equity_chart.runs[0].x[100])
+    widget = getattr(equity_chart, pane)
+    vb = widget.getPlotItem().vb
+    y = sum(vb.viewRange()[1]) / 2.0
+    widget.scene().sigMouseMoved.emit(vb.mapViewToScene(QPointF(x, y)))
+    qtbot.waitUntil(lambda: equity_chart.crosshairs[0].isVisible(), timeout=2000)
+    assert [line.value() for line in equity_chart.crosshairs] == pytest.approx([x, x], abs=60.0)
+    assert equity_chart.readout.text().startswith(f"{eq.index[100].tz_convert('America/New_York'):%Y-%m-%d}")
 
 
 def test_compare_overlay_has_one_coloured_curve_per_run_and_a_legend(equity_chart):
