@@ -158,8 +158,13 @@ class EquityDrawdownChart(PngExport, QWidget):
             label, equity = run[0], run[1]
             cash = run[2] if len(run) > 2 else None
             curve = _run_curve(len(curves), label, equity, cash)
-            (empty.append(label) if curve is None else curves.append(curve))
+            if curve is None:
+                empty.append(label)
+            else:
+                curves.append(curve)
         self.set_trades(())
+        for line in self.crosshairs:  # it pointed into the previous runs
+            line.setVisible(False)
         if not curves:
             self.clear(NO_DATA if not empty else f"{NO_DATA}: {', '.join(empty)} empty")
             return
@@ -173,7 +178,8 @@ class EquityDrawdownChart(PngExport, QWidget):
         self.readout.setText(" · ".join(notes) or " ")
 
     def set_trades(self, trades: Iterable[Any]) -> None:
-        """Mark trade entries and exits on the first run's curve (trades with no finite time are skipped)."""
+        """Mark trade entries and exits on the first run's curve, at its equity of the last stamp at or before
+        each time (times before the run's first stamp are left out)."""
         entries_x, exits_x, exit_pnl = [], [], []
         for t in trades:
             entries_x.append(t.entry_ns)
