@@ -98,6 +98,10 @@ class EquityDrawdownChart(PngExport, QWidget):
             plot.setMenuEnabled(False)
             plot.setLabel("left", label)
             plot.getAxis("left").setWidth(AXIS_WIDTH)
+            # a year of 5-minute stamps is ~20k points a run: pyqtgraph draws about ten per pixel column, and
+            # "peak" keeps each bin's low and high so the deepest drawdown and the equity's extremes still show
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setClipToView(True)
         eq.getAxis("bottom").setStyle(showValues=False)  # the dates are read under the drawdown pane
         self.legend = self._build_legend(eq)
         dd.getAxis("left").setStyle(hideOverlappingLabels=True)  # "0%" at the pane's top edge would be cut in half

@@ -58,6 +58,11 @@ def _shown(widget, qtbot, size=(900, 560)):
     return widget
 
 
+def _data(item) -> tuple[np.ndarray, np.ndarray]:
+    """A curve's data as given (``getData`` returns what is drawn: clipped and downsampled on a big series)."""
+    return item.xData, item.yData
+
+
 def _pen_colour(item) -> str:
     return item.opts["pen"].color().name()
 
@@ -79,13 +84,13 @@ def test_equity_and_drawdown_drawn_on_et_dates(equity_chart):
     eq = _eod_equity()
     equity_chart.set_equity(eq, starting_cash=100_000.0)
     [item], [dd_item] = equity_chart.equity_items, equity_chart.drawdown_items
-    x, y = item.getData()
+    x, y = _data(item)
     np.testing.assert_array_equal(y, eq.to_numpy())
     # 15:45 ET in winter (20:45 UTC) and in summer (19:45 UTC) both read 15:45 on the axis: ET wall clock
     wall = pd.to_datetime(x, unit="s")
     assert set(zip(wall.hour, wall.minute, strict=True)) == {(15, 45)}
     assert ((eq.index.hour == 20).any() and (eq.index.hour == 19).any())
-    dx, dy = dd_item.getData()
+    dx, dy = _data(dd_item)
     np.testing.assert_array_equal(dx, x)
     np.testing.assert_allclose(dy, drawdown(eq, starting_cash=100_000.0).to_numpy() * 100.0)
     assert dy.max() <= 0.0 and dy.min() < -1.0  # percent, negative
@@ -139,7 +144,7 @@ def test_compare_overlay_has_one_coloured_curve_per_run_and_a_legend(equity_char
     assert [_pen_colour(i) for i in equity_chart.drawdown_items] == colours  # a run's drawdown in its colour
     assert [lbl.text for _, lbl in equity_chart.legend.items] == ["run 0", "run 1", "run 2"]
     for item, (_, eq, _) in zip(items, runs, strict=True):
-        np.testing.assert_array_equal(item.getData()[1], eq.to_numpy())
+        np.testing.assert_array_equal(_data(item)[1], eq.to_numpy())
     text = equity_chart.readout_at(equity_chart.runs[2].x[-1])
     assert "run 2 $" in text and "run 0" not in text and "run 1" not in text  # runs 0 and 1 ended weeks before
     # fewer runs next time: the spare curves are hidden, not left over
@@ -166,7 +171,7 @@ def test_non_finite_equity_is_skipped_and_said(equity_chart):
     eq = _eod_equity(50)
     eq.iloc[5], eq.iloc[9] = np.nan, np.inf
     equity_chart.set_equity(eq, starting_cash=100_000.0)
-    y = equity_chart.equity_items[0].getData()[1]
+    y = _data(equity_chart.equity_items[0])[1]
     assert len(y) == 48 and np.isfinite(y).all()
     assert "2 non-finite equity value(s) skipped" in equity_chart.readout.text()
 
@@ -175,10 +180,23 @@ def test_single_stamp_is_a_dot_in_a_day_wide_view(equity_chart):
     eq = _eod_equity(1)
     equity_chart.set_equity(eq)
     item = equity_chart.equity_items[0]
-    assert item.opts["symbol"] == "o" and len(item.getData()[0]) == 1
+    assert item.opts["symbol"] == "o" and len(_data(item)[0]) == 1
     (x0, x1), (y0, y1) = equity_chart.equity_plot.getPlotItem().viewRange()
-    assert x1 - x0 >= 86_400.0 and x0 < item.getData()[0][0] < x1 and y0 < eq.iloc[0] < y1
-    assert "equity $" in equity_chart.readout_at(item.getData()[0][0])
+    assert x1 - x0 >= 86_400.0 and x0 < _data(item)[0][0] < x1 and y0 < eq.iloc[0] < y1
+    assert "equity $" in equity_chart.readout_at(_data(item)[0][0])
+
+
+def test_a_year_of_5_minute_stamps_is_downsampled_keeping_the_deepest_drawdown(equity_chart, qtbot):
+    n = 250 * 78
+    stamps = pd.date_range("2023-01-03 14:35", periods=n, freq="5min", tz="UTC")
+    eq = pd.Series(100_000.0 + np.cumsum(np.random.default_rng(2).normal(1.0, 40.0, n)), index=stamps)
+    equity_chart.set_equity(eq, starting_cash=100_000.0)
+    qtbot.waitExposed(equity_chart)
+    equity_chart.grab()  # a paint: the view's downsampling is worked out for its width
+    dd_item = equity_chart.drawdown_items[0]
+    drawn = dd_item.getData()[1]
+    assert len(drawn) <= n / 2 and len(_data(dd_item)[1]) == n
+    assert drawn.min() == pytest.approx(_data(dd_item)[1].min())  # "peak" mode keeps each column's low
 
 
 @pytest.mark.parametrize("runs", [[], [("a", None)], [("a", pd.Series([], dtype=float))],
