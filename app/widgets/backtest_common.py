@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
+from pyqtgraph.graphicsItems import DateAxisItem as _dates
 from PySide6.QtWidgets import QWidget
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
 
 SESSION_TZ = "America/New_York"
 NO_DATA = "no data"
+_MONTH_DAY_ZOOM = 5 * 86_400  # DateAxisItem.zoomLevels key of its month/day ticks
 
 
 class PngExport:
@@ -59,7 +61,12 @@ def et_seconds(index: pd.Index) -> np.ndarray:
 
 def et_axis() -> pg.DateAxisItem:
     """A bottom date axis for :func:`et_seconds` values (ticks read as ET dates/times)."""
-    return pg.DateAxisItem(orientation="bottom", utcOffset=0)
+    axis = pg.DateAxisItem(orientation="bottom", utcOffset=0)
+    # pyqtgraph's day ticks read "08": a month-long intraday run has no month tick in view, so say "Jan 08"
+    month, day = _dates.MONTH_DAY_ZOOM_LEVEL.tickSpecs
+    axis.zoomLevels[_MONTH_DAY_ZOOM] = _dates.ZoomLevel(
+        [month, _dates.TickSpec(day.spacing, day.step, "%b %d", autoSkip=day.autoSkip)], "MMM 00")
+    return axis
 
 
 def finite_series(series: pd.Series | None) -> tuple[pd.Series, int]:

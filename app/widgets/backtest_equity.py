@@ -93,6 +93,7 @@ class EquityDrawdownChart(PngExport, QWidget):
         self.drawdown_plot = ThemedPlotWidget(axisItems={"bottom": et_axis(), "left": PercentAxis()})
         eq, dd = self.equity_plot.getPlotItem(), self.drawdown_plot.getPlotItem()
         dd.setXLink(eq)
+        self.drawdown_plot.setMinimumHeight(110)  # its axis title fits, and a few ticks
         for plot, label in ((eq, "equity ($)"), (dd, "drawdown (%)")):
             plot.showGrid(x=True, y=True, alpha=0.15)
             plot.setMenuEnabled(False)
@@ -170,7 +171,7 @@ class EquityDrawdownChart(PngExport, QWidget):
         for line in self.crosshairs:  # it pointed into the previous runs
             line.setVisible(False)
         if not curves:
-            self.clear(NO_DATA if not empty else f"{NO_DATA}: {', '.join(empty)} empty")
+            self.clear(f"{NO_DATA}: {', '.join(empty)} empty" if len(empty) > 1 else NO_DATA)
             return
         self.runs = curves
         self.message.setText("")
@@ -300,7 +301,7 @@ class EquityDrawdownChart(PngExport, QWidget):
             mid = (x0 + x1) / 2.0
             x0, x1 = mid - _DAY / 2.0, mid + _DAY / 2.0
         y0, y1 = float(y.min()), float(y.max())
-        pad = max(y1 - y0, 0.002 * max(abs(y0), abs(y1)), 1.0) * 0.08
+        pad = max(y1 - y0, 0.01 * max(abs(y0), abs(y1)), 1.0) * 0.08  # flat: +-0.08% of the equity
         eq = self.equity_plot.getPlotItem()
         eq.setXRange(x0, x1, padding=0.02)
         eq.setYRange(y0 - pad, y1 + pad, padding=0)

@@ -155,7 +155,8 @@ class PnlHistogram(PngExport, QWidget):
         self.message.setText("")
         self.summary.setText(self._summary(finite, skipped))
         self._fit_range(bins)
-        self.plot_widget.getPlotItem().getAxis("bottom").setStyle(showValues=True)
+        for name in ("bottom", "left"):
+            self.plot_widget.getPlotItem().getAxis(name).setStyle(showValues=True)
 
     def clear(self, reason: str = NO_DATA) -> None:
         self.bins, self.pnl = None, np.zeros(0)
@@ -167,7 +168,8 @@ class PnlHistogram(PngExport, QWidget):
         self.summary.setText(" ")
         plot = self.plot_widget.getPlotItem()
         plot.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0), padding=0)
-        plot.getAxis("bottom").setStyle(showValues=False)
+        for name in ("bottom", "left"):  # an empty chart's 0..1 would read as dollars and trades
+            plot.getAxis(name).setStyle(showValues=False)
         self.message.setText(reason)
         self.message.setPos(0.5, 0.5)
 

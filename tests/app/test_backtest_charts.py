@@ -209,6 +209,13 @@ def test_empty_runs_say_no_data(equity_chart, runs):
     assert all(not i.isVisible() for i in equity_chart._equity_items)
 
 
+def test_date_axis_days_name_their_month(equity_chart):
+    axis = equity_chart.drawdown_plot.getPlotItem().getAxis("bottom")
+    axis.setZoomLevelForDensity(30 * 86_400 / 1000)  # a month across 1000 px: month and day ticks
+    day = et_seconds(pd.DatetimeIndex(["2021-01-08 00:00"]).tz_localize("America/New_York"))[0]
+    assert axis.tickStrings([day], 1.0, 86_400) == ["Jan 08"]
+
+
 def test_an_empty_run_among_others_is_named(equity_chart):
     equity_chart.set_runs([("good", _eod_equity(30)), ("broken", pd.Series([], dtype=float))])
     assert [r.label for r in equity_chart.runs] == ["good"] and "broken: no data" in equity_chart.readout.text()
