@@ -109,6 +109,7 @@ class PnlHistogram(PngExport, QWidget):
                                                               "anchors": [(0, 0), (1, 0)]})
         # no fill behind the label: orange reads on both themes, a dark box did not on the light one; the bars
         # stay below 82% of the height (_fit_range), so nothing runs under it
+        self.zero_line.setZValue(-1)  # under the bars and the scratches' count, which sit on zero
         for line in (self.zero_line, self.mean_line):
             plot.addItem(line)
         self.count_labels: list[pg.TextItem] = []

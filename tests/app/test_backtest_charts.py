@@ -279,6 +279,8 @@ def test_histogram_empty_says_no_data(histogram, pnl, message):
     histogram.set_pnl(pnl)
     assert histogram.bins is None and histogram.message_text == message
     assert histogram.shown_counts == [] and not histogram.mean_line.isVisible()
+    plot = histogram.plot_widget.getPlotItem()
+    assert not plot.getAxis("left").style["showValues"] and not plot.getAxis("bottom").style["showValues"]
     assert len(histogram.winner_bars.opts["height"]) == 0
 
 
