@@ -81,8 +81,10 @@ def parse_iso_time(text: str | None, *, option: str) -> datetime | None:
 
 
 # --- the wrapper ------------------------------------------------------------------------------------------
-def command(fn: Callable[[argparse.Namespace], int], *, db: DbAccess | None) -> Callable[[argparse.Namespace], int]:
+def command(fn: Callable[[argparse.Namespace], int], *, db: DbAccess | None,
+            tool: str = PROG) -> Callable[[argparse.Namespace], int]:
     """Wrap a subcommand: resolve and check ``--db`` into ``args.db_path`` first, then map failures to exits.
+    ``tool`` names the program in its messages (``spx-backtest run: ...``).
 
     The check runs before anything is opened, so a mistyped ``--db`` of a READ command never creates
     an empty database and a path under a file fails with a message instead of a traceback.
@@ -90,7 +92,7 @@ def command(fn: Callable[[argparse.Namespace], int], *, db: DbAccess | None) -> 
 
     @functools.wraps(fn)
     def run(args: argparse.Namespace) -> int:
-        prog = f"{PROG} {args.command}"
+        prog = f"{tool} {args.command}"
         args.db_path = None
         try:
             if db is not None:

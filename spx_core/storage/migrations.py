@@ -373,6 +373,76 @@ _V5 = _sql(
         updated_ns INTEGER NOT NULL)""",
 )
 
+# Backtest runs (issue 11): a stored run is its config text + provenance (config hash, data and result checksums,
+# code version), its metrics, and its trades, decisions and equity curve, so runs can be listed, compared and
+# re-checked later without re-running them. Written by storage/backtest_repo.py, one transaction per run.
+# JSON columns hold NaN / +inf / -inf as the strings "NaN" / "Infinity" / "-Infinity" (JSON has no such numbers);
+# REAL columns hold NaN as NULL. A sweep owns its runs: deleting it (or a run) deletes their rows.
+_V6 = _sql(
+    """CREATE TABLE backtest_sweeps (
+        id INTEGER PRIMARY KEY,
+        created_ns INTEGER NOT NULL,
+        config_toml TEXT NOT NULL,
+        grid TEXT NOT NULL,
+        metric TEXT NOT NULL)""",
+    """CREATE TABLE backtest_runs (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        created_ns INTEGER NOT NULL,
+        config_toml TEXT NOT NULL,
+        config_sha256 TEXT NOT NULL,
+        data_checksum TEXT NOT NULL,
+        result_checksum TEXT NOT NULL,
+        code_version TEXT NOT NULL,
+        starting_cash REAL NOT NULL,
+        metrics TEXT NOT NULL,
+        marks TEXT NOT NULL,
+        notes TEXT NOT NULL,
+        cancelled INTEGER NOT NULL DEFAULT 0 CHECK (cancelled IN (0, 1)),
+        steps_done INTEGER NOT NULL CHECK (steps_done >= 0),
+        steps_total INTEGER NOT NULL CHECK (steps_total >= 0),
+        sweep_id INTEGER REFERENCES backtest_sweeps (id) ON DELETE CASCADE,
+        params TEXT)""",
+    "CREATE INDEX ix_backtest_runs_sweep ON backtest_runs (sweep_id)",
+    # the child rows are keyed by (run, position): the primary key is also the index a load and a cascade use
+    """CREATE TABLE backtest_trades (
+        run_id INTEGER NOT NULL REFERENCES backtest_runs (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL CHECK (seq >= 0),
+        trade_id INTEGER NOT NULL,
+        strategy TEXT NOT NULL,
+        entry_ns INTEGER NOT NULL,
+        exit_ns INTEGER,
+        exit_reason TEXT NOT NULL,
+        side TEXT NOT NULL,
+        legs TEXT NOT NULL,
+        entry_price REAL,
+        exit_price REAL,
+        quantity INTEGER NOT NULL,
+        pnl REAL,
+        fees REAL,
+        factors TEXT,
+        PRIMARY KEY (run_id, seq))""",
+    """CREATE TABLE backtest_equity (
+        run_id INTEGER NOT NULL REFERENCES backtest_runs (id) ON DELETE CASCADE,
+        time_ns INTEGER NOT NULL,
+        equity REAL,
+        margin REAL,
+        PRIMARY KEY (run_id, time_ns))""",
+    """CREATE TABLE backtest_decisions (
+        run_id INTEGER NOT NULL REFERENCES backtest_runs (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL CHECK (seq >= 0),
+        time_ns INTEGER NOT NULL,
+        strategy TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('TRADE', 'SKIP')),
+        reasons TEXT NOT NULL,
+        order_ref TEXT,
+        snapshot_id INTEGER,
+        snapshot_checksum TEXT,
+        config_hash TEXT NOT NULL,
+        limit_profile TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq))""",
+)
+
 #: Every schema step, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "instruments, snapshots, underlying bars, import log", _V1),
@@ -380,6 +450,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "staged imports (import_log status 'staging', owner lock)", _V3, rebuilds_tables=True),
     Migration(4, "orders, order legs and events, fills, positions, trades, decisions, share deliveries", _V4),
     Migration(5, "alerts, breaker trips, limit profiles, strategy configs, daily summaries, risk state", _V5),
+    Migration(6, "backtest runs, trades, equity, decisions and sweeps", _V6),
 )
 
 

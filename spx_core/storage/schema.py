@@ -14,7 +14,8 @@ __all__ = ["metadata", "schema_version", "instruments", "snapshots", "underlying
            "import_rejections", "instrument_ids", "IMPORTED", "FAILED", "STAGING", "visible_snapshots",
            "orders", "order_legs", "order_events", "fills", "positions", "trades", "trade_legs",
            "trade_decisions", "share_deliveries", "WORKING_STATUSES", "alerts", "breaker_trips", "limit_profiles",
-           "strategy_configs", "daily_summaries", "risk_state"]
+           "strategy_configs", "daily_summaries", "risk_state", "backtest_sweeps", "backtest_runs",
+           "backtest_trades", "backtest_equity", "backtest_decisions"]
 
 metadata = MetaData()
 
@@ -332,6 +333,80 @@ risk_state = Table(
     Column("updated_ns", Integer, nullable=False),
 )
 
+
+# --- backtest runs and sweeps (migration 6; written by storage/backtest_repo.py) -----------------------------
+# JSON columns: NaN / +inf / -inf are the strings "NaN" / "Infinity" / "-Infinity"; REAL columns: NULL = NaN.
+backtest_sweeps = Table(
+    "backtest_sweeps", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_ns", Integer, nullable=False),
+    Column("config_toml", Text, nullable=False),  # the base config every grid point overrides
+    Column("grid", Text, nullable=False),  # the grid as given ("strategy.short_delta=0.1,0.2;...")
+    Column("metric", Text, nullable=False),  # the metric the sweep ranks by
+)
+
+backtest_runs = Table(
+    "backtest_runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, default=""),
+    Column("created_ns", Integer, nullable=False),
+    Column("config_toml", Text, nullable=False),  # the run's config as given
+    Column("config_sha256", Text, nullable=False),  # BacktestResult.config_hash (the effective configuration)
+    Column("data_checksum", Text, nullable=False),
+    Column("result_checksum", Text, nullable=False),
+    Column("code_version", Text, nullable=False),
+    Column("starting_cash", Float, nullable=False),  # dollars
+    Column("metrics", Text, nullable=False),  # JSON object: Metrics.as_dict()
+    Column("marks", Text, nullable=False),  # JSON object: mark choice -> count
+    Column("notes", Text, nullable=False),  # JSON array of strings
+    Column("cancelled", Integer, nullable=False, default=0),
+    Column("steps_done", Integer, nullable=False),
+    Column("steps_total", Integer, nullable=False),
+    Column("sweep_id", Integer, ForeignKey("backtest_sweeps.id", ondelete="CASCADE")),  # NULL: a single run
+    Column("params", Text),  # JSON object of the sweep point's overrides (dotted keys); NULL outside a sweep
+)
+
+backtest_trades = Table(
+    "backtest_trades", metadata,
+    Column("run_id", Integer, ForeignKey("backtest_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),  # position in BacktestResult.trades (the key of its factors)
+    Column("trade_id", Integer, nullable=False),  # the run's own trade id
+    Column("strategy", Text, nullable=False),
+    Column("entry_ns", Integer, nullable=False),
+    Column("exit_ns", Integer),  # NULL while open at the end of the run
+    Column("exit_reason", Text, nullable=False),
+    Column("side", Text, nullable=False),
+    Column("legs", Text, nullable=False),  # JSON array of [root, expiry ISO, strike, "C"/"P", ratio]
+    Column("entry_price", Float),  # points per unit, opening convention; NULL = NaN
+    Column("exit_price", Float),
+    Column("quantity", Integer, nullable=False),
+    Column("pnl", Float),  # dollars, net
+    Column("fees", Float),  # dollars
+    Column("factors", Text),  # JSON object: entry factor -> value; NULL when the run recorded none
+)
+
+backtest_equity = Table(
+    "backtest_equity", metadata,
+    Column("run_id", Integer, ForeignKey("backtest_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("time_ns", Integer, primary_key=True),
+    Column("equity", Float),  # net liquidation, dollars; NULL = NaN
+    Column("margin", Float),  # maintenance margin, dollars; NULL = NaN
+)
+
+backtest_decisions = Table(
+    "backtest_decisions", metadata,
+    Column("run_id", Integer, ForeignKey("backtest_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),  # position in BacktestResult.decisions
+    Column("time_ns", Integer, nullable=False),
+    Column("strategy", Text, nullable=False),
+    Column("action", Text, nullable=False),  # "TRADE" | "SKIP"
+    Column("reasons", Text, nullable=False),  # JSON array of strings
+    Column("order_ref", Text),
+    Column("snapshot_id", Integer),
+    Column("snapshot_checksum", Text),
+    Column("config_hash", Text, nullable=False),
+    Column("limit_profile", Text, nullable=False),
+)
 
 def visible_snapshots() -> ColumnElement[bool]:
     """The WHERE clause every snapshot read path uses: hide the rows of imports still staging.
