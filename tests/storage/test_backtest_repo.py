@@ -108,6 +108,15 @@ def test_a_real_run_is_saved_and_loaded_back_equal(store, result):
     assert info.metrics["n_trades"] == len(result.trades) == 1
 
 
+def test_the_engines_own_entry_factors_round_trip(store, result):
+    factors = getattr(result, "factors", {})  # the engine records them per trade position (when it does)
+    run = BacktestRepository(store).load_run(BacktestRepository(store).save_run(result, config_toml=TOML))
+    assert run.factors.keys() == factors.keys()
+    for seq, values in factors.items():
+        assert run.factors[seq].keys() == values.keys()
+        assert all(_same(run.factors[seq][k], float(v)) for k, v in values.items())
+
+
 def test_list_delete_and_sweeps(store, result):
     repo = BacktestRepository(store)
     first = repo.save_run(result, config_toml=TOML, name="a")
@@ -211,7 +220,8 @@ def test_inconsistent_results_are_refused_before_writing(store, result):
 
 def test_a_run_cancelled_before_its_first_step_stores_no_metrics(store, result):
     empty = pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype="float64")
-    nothing = WithExtras(result, trades=(), decisions=(), equity=empty, margin=empty, cancelled=True, steps=(0, 60))
+    nothing = WithExtras(result, trades=(), decisions=(), equity=empty, margin=empty, cancelled=True, steps=(0, 60),
+                         factors={})
     repo = BacktestRepository(store)
     run = repo.load_run(repo.save_run(nothing, config_toml=TOML))
     assert run.info.metrics == {} and run.info.cancelled and run.info.steps == (0, 60)
