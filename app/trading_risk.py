@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported where used: app.trading loads this module before the first paint (no SQLAlchemy)
@@ -28,8 +27,8 @@ __all__ = ["BREAKER_SOURCE", "after_refresh", "attach_guard", "on_breaker_trip",
 
 log = logging.getLogger(__name__)
 
-#: the ``source`` of the breaker's closing orders and the ``strategy`` of their decisions
-BREAKER_SOURCE = "breaker"
+#: the ``source`` of the breaker's closing orders and the ``strategy`` of their decisions (the core's constant)
+BREAKER_SOURCE = "breaker"  # == spx_core.risk.breaker_actions.BREAKER_SOURCE (not imported: no SQLAlchemy at paint)
 
 
 def attach_guard(session: TradingSession, guard: RiskGuard) -> None:
@@ -70,43 +69,17 @@ def set_profile(session: TradingSession, name: str) -> None:
 
 def on_breaker_trip(session: TradingSession, trip: BreakerTrip) -> None:
     """Cancel every working order; send closing orders for every open trade when the setting says so."""
+    from spx_core.risk.breaker_actions import act_on_trip
+
     guard = session.guard
-    cancelled = 0
-    for state in session.service.orders(working_only=True):
-        try:
-            session.service.cancel(state.ref)
-            cancelled += 1
-        except Exception:  # one order the broker cannot cancel must not keep the others working
-            log.exception("BREAKER: cancelling order %s failed", state.ref)
-    closed = 0
-    if guard is not None and guard.close_all_on_trip:
-        closed = _close_all(session, guard, trip)
+    cancelled, closed = act_on_trip(
+        trip, session.service, place=session.place, record=session.repo.record_decision,
+        now_ns=int(session.market.now_ns()), close_all=guard is not None and guard.close_all_on_trip,
+        profile_name=guard.profile.name if guard is not None else "")
     if guard is not None:
         guard.record_action(cancelled, closed)
     log.critical("BREAKER: %s; %d working orders cancelled, %d trades sent closing orders; new entries refused "
                  "until the next session", trip.reason, cancelled, closed)
-
-
-def _close_all(session: TradingSession, guard: RiskGuard, trip: BreakerTrip) -> int:
-    """Closing orders at the natural price for every open trade; returns how many the gate let through."""
-    from spx_core.portfolio.decisions import TradeDecision
-
-    sent = 0
-    for trade in session.repo.trades(open_only=True):
-        try:
-            request = replace(session.service.close_request(trade.id), source=BREAKER_SOURCE)
-            result = session.place(request)
-        except Exception:
-            log.exception("BREAKER: closing trade %d failed", trade.id)
-            continue
-        if not result.verdict.ok:
-            log.error("BREAKER: closing trade %d refused: %s", trade.id, result.verdict.message)
-            continue
-        sent += 1
-        session.repo.record_decision(TradeDecision(
-            time_ns=int(session.market.now_ns()), strategy=BREAKER_SOURCE, action="TRADE",
-            reasons=(f"breaker: {trip.reason}",), limit_profile=guard.profile.name, order_ref=request.ref))
-    return sent
 
 
 def store_close_all(risk_repo: Any, on: bool) -> None:

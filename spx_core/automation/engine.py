@@ -110,7 +110,8 @@ class MarketContext:
         return cls(snapshot, civ, surface, iv_rank=getattr(state, iv_rank_source.field), vix=state.vix,
                    regime=tuple(r for r in normalize_regimes(regimes) if r != "unknown"),
                    snapshot_id=snapshot_id, spy_snapshot=spy_snapshot,
-                   unknown_why=tuple((f, state.why(f)) for f in _CONTEXT_FIELDS if state.why(f)))
+                   unknown_why=tuple((f, state.why(f)) for f in _CONTEXT_FIELDS if state.why(f))
+                   + ((("iv_rank", state.why(iv_rank_source.field)),) if state.why(iv_rank_source.field) else ()))
 
     @property
     def time_ns(self) -> int:

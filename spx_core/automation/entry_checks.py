@@ -35,12 +35,12 @@ def normalize_regimes(regime: object) -> tuple[str, ...]:
 
 
 def _bounded(label: str, value: float, low: float | None, high: float | None, missing_passes: bool,
-             unit: str = "") -> list[str]:
+             unit: str = "", why: str = "") -> list[str]:
     if low is None and high is None:
         return []
     if not math.isfinite(value):
-        return [] if missing_passes else [(f"{label} unknown: the market context has none; supply it or set "
-                                          f"filters.missing_passes")]
+        because = f" ({why})" if why else ": the market context has none; supply it"
+        return [] if missing_passes else [f"{label} unknown{because}; or set filters.missing_passes"]
     out = []
     if low is not None and value < low:
         out.append(f"{label} {value:.2f}{unit} is below the minimum {low:g}{unit}")
@@ -76,9 +76,10 @@ def filter_failures(filters: EntryFilters, *, iv_rank: float, vix: float, regime
                     why: Mapping[str, str] | None = None) -> list[str]:
     """Every failed market filter ([] = all pass); ``why`` says why a missing market field is missing."""
     mp = filters.missing_passes
-    return (_bounded("IV rank", iv_rank, filters.iv_rank_min, filters.iv_rank_max, mp)
-            + _bounded("VIX", vix, filters.vix_min, filters.vix_max, mp)
-            + _regime_failures(filters, regimes, vix, why or {}))
+    why = why or {}
+    return (_bounded("IV rank", iv_rank, filters.iv_rank_min, filters.iv_rank_max, mp, why=why.get("iv_rank", ""))
+            + _bounded("VIX", vix, filters.vix_min, filters.vix_max, mp, why=why.get("vix", ""))
+            + _regime_failures(filters, regimes, vix, why))
 
 
 def profile_failures(profile: LimitProfile, state: PortfolioState | None) -> list[str]:

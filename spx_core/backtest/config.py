@@ -21,13 +21,16 @@ example is ``resources/backtest/example.toml``. How the keys map onto the live o
             ``stop_loss = 1.00`` -> 100 (``false`` switches a rule off); ``close_dte`` (days; 0 = hold to
             expiry); ``close_time`` ("HH:MM" ET on the expiry day); ``regime_exit``.
 [fills]     ``model``: mid | spread-fraction (``FillMode.MID_OFFSET`` with ``offset = spread_fraction``,
-            0.30 by default) | natural; ``per``: package (the package on the cent) | leg (each leg on its own
-            single-leg tick, adverse side: what legging in costs); ``bad_quote``: skip | surface | raw.
+            0.30 by default) | natural; ``per``: package (the package on the cent) | leg (``FillModel.per_leg``:
+            each leg on its own single-leg tick, adverse side, as legging in costs); ``bad_quote``: skip | surface |
+            raw.
 [costs]     ``commission_per_contract``: a flat IBKR commission (every premium tier); ``order_minimum``;
             ``fees_per_contract``: the third-party fees per contract, see :func:`fee_schedule`.
 [risk]      ``profile`` (a :data:`~spx_core.risk.profiles.PROFILES` name, or "none" for no limits; default the
             strategy's ``limit_profile``); ``max_open`` replaces its ``max_open_trades`` (also accepted under
-            [strategy], as the issue's example writes it); ``starting_cash`` (dollars, 100000 by default).
+            [strategy], as the issue's example writes it); ``starting_cash`` (dollars, 100000 by default);
+            ``close_on_breaker``: a circuit-breaker trip also closes every open trade (false: it only stops new
+            ones and cancels working orders).
 A top-level ``name`` names the run.
 """
 
@@ -43,9 +46,22 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from spx_core.automation.config import EntryFilters, EntrySchedule, Exits, PriceMode, Sizing, SizingMode, StrategyConfig
-from spx_core.backtest.config_keys import ALIASES, SECTIONS, BacktestConfigError, fail, write_toml
-from spx_core.backtest.leg_fills import LegFillModel
+from spx_core.automation.config import (
+    EntryFilters,
+    EntrySchedule,
+    Exits,
+    PriceMode,
+    Sizing,
+    SizingMode,
+    StrategyConfig,
+)
+from spx_core.backtest.config_keys import (
+    ALIASES,
+    SECTIONS,
+    BacktestConfigError,
+    fail,
+    write_toml,
+)
 from spx_core.domain.contracts import Root
 from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
 from spx_core.execution.fill_model import FillMode, FillModel
@@ -90,9 +106,14 @@ class BacktestSpec:
     profile: LimitProfile | None
     bad_quote: str
     starting_cash: float
+    close_on_breaker: bool
     name: str
     source_toml: str
     doc: Mapping[str, Mapping[str, Any]] = field(compare=False, hash=False, repr=False)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # rebuilt from its canonical text: the live objects hold read-only mappings, which do not pickle
+        return load_spec, (self.source_toml,)
 
     @property
     def config_sha256(self) -> str:
@@ -148,7 +169,8 @@ class BacktestSpec:
         where: dict[str, Any] = ({"session": self.data.session} if self.data.session is not None
                                  else {"start_ns": start, "end_ns": end})
         return Backtest(store, [self.strategy], fill=self.fill, fees=self.fees, profile=self.profile,
-                        bad_quote=self.bad_quote, starting_cash=self.starting_cash, **where)
+                        bad_quote=self.bad_quote, starting_cash=self.starting_cash,
+                        close_on_breaker=self.close_on_breaker, **where)
 
 
 _REPLACES = {"width": ("widths",), "widths": ("width",), "session": ("start", "end"), "start": ("session",),
@@ -233,8 +255,8 @@ def _build(doc: dict[str, dict[str, Any]]) -> BacktestSpec:
     strategy = _strategy(doc["strategy"], doc["exits"])
     f, c, r = doc["fills"], doc["costs"], doc["risk"]
     mode = _MODES[f.get("model", "spread-fraction")]
-    kind = LegFillModel if f.get("per", "package") == "leg" else FillModel
-    fill = kind(mode=mode, offset=f.get("spread_fraction", DEFAULT_SPREAD_FRACTION))
+    fill = FillModel(mode=mode, offset=f.get("spread_fraction", DEFAULT_SPREAD_FRACTION),
+                     per_leg=f.get("per", "package") == "leg")
     fees = fee_schedule(c.get("commission_per_contract"), c.get("fees_per_contract"), c.get("order_minimum"))
     profile = _profile(r, strategy)
     if "profile" in r and r["profile"] != NO_PROFILE:
@@ -243,7 +265,8 @@ def _build(doc: dict[str, dict[str, Any]]) -> BacktestSpec:
     frozen = MappingProxyType({s: MappingProxyType(dict(v)) for s, v in doc.items() if v})
     return BacktestSpec(data=data, strategy=strategy, fill=fill, fees=fees, profile=profile,
                         bad_quote=f.get("bad_quote", "skip"), starting_cash=r.get("starting_cash", DEFAULT_CASH),
-                        name=doc[""].get("name", ""), source_toml=source, doc=frozen)
+                        close_on_breaker=r.get("close_on_breaker", False), name=doc[""].get("name", ""),
+                        source_toml=source, doc=frozen)
 
 
 def _data_range(d: Mapping[str, Any]) -> DataRange:

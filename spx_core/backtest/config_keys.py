@@ -161,7 +161,8 @@ def _sections() -> dict[str, dict[str, Check]]:
                   "per": _choice(("package", "leg")), "bad_quote": _choice(BAD_QUOTES)},
         "costs": {"commission_per_contract": _number(0.0), "fees_per_contract": _number(0.0),
                   "order_minimum": _number(0.0)},
-        "risk": {"profile": _text, "max_open": _whole(0), "starting_cash": _number(0.0, open_low=True)},
+        "risk": {"profile": _text, "max_open": _whole(0), "starting_cash": _number(0.0, open_low=True),
+                 "close_on_breaker": _boolean},
     }
 
 

@@ -36,6 +36,7 @@ from spx_core.automation.engine import DecisionEngine, MarketContext
 from spx_core.automation.monitor import PositionMonitor
 from spx_core.automation.runner import AutomationRunner
 from spx_core.backtest.clock import StoredFeed
+from spx_core.backtest.factors import MarketStates, entry_factors
 from spx_core.backtest.marks import BadQuote, MarkPolicy
 from spx_core.backtest.run import (
     BacktestResult,
@@ -55,10 +56,14 @@ from spx_core.portfolio.account import account_summary
 from spx_core.portfolio.decisions import TradeDecision
 from spx_core.portfolio.positions import marks_from_view
 from spx_core.portfolio.settlement_watch import SettlementWatch
+from spx_core.risk.breaker import BreakerTrip, CircuitBreaker
+from spx_core.risk.breaker_actions import act_on_trip
+from spx_core.risk.guard import breaker_refusal
 from spx_core.risk.limits import RiskLimits
 from spx_core.risk.profiles import LimitProfile
 from spx_core.risk.state import portfolio_state
 from spx_core.storage.orders_repo import OrderRepository, et_day_start_ns
+from spx_core.storage.risk_repo import RiskRepository
 from spx_core.storage.store import Store
 
 __all__ = ["Backtest", "BacktestError"]
@@ -80,7 +85,8 @@ class Backtest:
     def __init__(self, store: Any, strategies: Sequence[StrategyConfig], *, start_ns: int | None = None,
                  end_ns: int | None = None, session: str | None = None, fill: FillModel | None = None,
                  fees: FeeSchedule = DEFAULT_FEES, profile: LimitProfile | str | None = None,
-                 bad_quote: BadQuote | str = BadQuote.SKIP, starting_cash: float = 100_000.0) -> None:
+                 bad_quote: BadQuote | str = BadQuote.SKIP, starting_cash: float = 100_000.0,
+                 close_on_breaker: bool = False) -> None:
         if not strategies:
             raise ValueError("a backtest needs at least one strategy config")
         if session is None and (start_ns is None or end_ns is None):
@@ -99,6 +105,9 @@ class Backtest:
         self.profile = profile
         self.bad_quote = BadQuote(MarkPolicy(bad_quote).choice)
         self.starting_cash = float(starting_cash)
+        if not (self.starting_cash > 0 and self.starting_cash < float("inf")):
+            raise ValueError(f"starting_cash {starting_cash!r} must be a positive number of dollars")
+        self.close_on_breaker = bool(close_on_breaker)
 
     @property
     def config_hash(self) -> str:
@@ -106,7 +115,7 @@ class Backtest:
         doc = {"strategies": [s.config_hash for s in self.strategies], "fill": _canonical(self.fill),
                "fees": _canonical(self.fees), "profile": _canonical(self.profile),
                "data": [self.start_ns, self.end_ns, self.session], "bad_quote": self.bad_quote.value,
-               "starting_cash": self.starting_cash}
+               "starting_cash": self.starting_cash, "close_on_breaker": self.close_on_breaker}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
     def run(self, progress: Progress | None = None, cancel: Cancel | None = None) -> BacktestResult:
@@ -149,9 +158,12 @@ class _Run:
         self.feed = StoredFeed(bt.store, bt.start_ns, bt.end_ns, session=bt.session)
         self.repo = OrderRepository(orders)
         self.broker = PaperBroker(self.feed, fees=bt.fees, fill_model=bt.fill)
+        self.breaker: CircuitBreaker | None = None
+        self.trips: list[BreakerTrip] = []
         limits = None
-        if bt.profile is not None:
-            limits = RiskLimits(bt.profile, portfolio=self._state)
+        if bt.profile is not None:  # the live guard's two refusals: today's breaker trip, then the profile's limits
+            self.breaker = CircuitBreaker(RiskRepository(orders))
+            limits = _Limits(self.breaker, RiskLimits(bt.profile, portfolio=self._state), self.feed.now_ns)
         self.service = OrderService(self.repo, self.broker, PreTradeGate(limits=limits), self.feed)
         self.service.subscribe(self._on_order)
         monitor = PositionMonitor(broker=self.broker.name, account=self.broker.account)
@@ -162,6 +174,8 @@ class _Run:
         self.watch = SettlementWatch()
         self.marks = MarkPolicy(bt.bad_quote)
         self.decisions: list[TradeDecision] = []
+        self.states = MarketStates(bt.store)  # market state (IV rank, VIX, regimes) only for strategies that filter
+        self.entry_factors: dict[str, dict[str, float]] = {}  # entry order ref -> the market it was decided in
         self.equity: dict[int, float] = {}
         self.margin: dict[int, float] = {}
         self._account: Any = None
@@ -191,6 +205,11 @@ class _Run:
 
     def _record(self, decision: TradeDecision) -> int:
         self.decisions.append(decision)
+        if decision.traded and decision.order_ref and decision.reasons and decision.reasons[0].startswith("entry:"):
+            request = self.service.repo.order(decision.order_ref)
+            self.entry_factors[decision.order_ref] = entry_factors(
+                request.request if request is not None else None, self.feed.snapshot("SPX"), decision.time_ns,
+                self.states.last)
         return self.repo.record_decision(decision)
 
     def _state(self) -> Any:
@@ -220,6 +239,7 @@ class _Run:
             self._roll_day(t)
             self._automate(t)
             self._mark(t, self._last_marks)
+            self._check_breaker(t)
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -279,8 +299,27 @@ class _Run:
         spx = self.feed.snapshot("SPX")
         if spx is None:
             return None
-        # the chain alone: the engine fits the surface only when its scan needs it; SPY only for the pair
-        return MarketContext(spx, spy_snapshot=self.feed.snapshot("SPY") if config.is_pair else None)
+        spy = self.feed.snapshot("SPY") if config.is_pair else None
+        if not MarketStates.needed(config):
+            # the chain alone: the engine fits the surface only when its scan needs it; SPY only for the pair
+            self.states.last = None
+            return MarketContext(spx, spy_snapshot=spy)
+        # the live filters read the market state: the daily bars before this session and the chain's surface
+        state, civ, surface = self.states.at(spx)
+        return MarketContext.from_state(spx, state, civ=civ, surface=surface, spy_snapshot=spy)
+
+    def _check_breaker(self, now: int) -> None:
+        """As the app after each refresh: the day's loss against the profile's daily loss limit; a trip cancels
+        the working orders and (``close_on_breaker``) closes every open trade, and holds until the next day."""
+        if self.breaker is None or self.bt.profile is None:
+            return
+        trip = self.breaker.check(self.bt.profile, self._state(), now, et_day_start_ns(now))
+        if trip is None:
+            return
+        cancelled, closed = act_on_trip(trip, self.service, place=self.service.place, record=self._record,
+                                        now_ns=now, close_all=self.bt.close_on_breaker,
+                                        profile_name=self.bt.profile.name)
+        self.trips.append(self.breaker.acted(cancelled, closed) or trip)
 
     def _book_decisions(self, trades: list[Any], now: int) -> list[TradeDecision]:
         """As the app: since today, or the oldest open trade's opening day."""
@@ -310,6 +349,8 @@ class _Run:
         equity = pd.Series(list(self.equity.values()), index=index, name="net_liquidation", dtype="float64")
         margin = pd.Series(list(self.margin.values()), index=index, name="maintenance_margin", dtype="float64")
         read = tuple(self.feed.read)
+        factors = {i: self.entry_factors[ref] for i, t in enumerate(sorted(trades, key=lambda t: (t.opened_ns, t.id)))
+                   for ref in t.order_refs[:1] if ref in self.entry_factors}
         notes = tuple(f"{name}: {n}" for name, n in self.marks.counts.items() if n and name != "clean")
         return BacktestResult(
             trades=records, decisions=tuple(self.decisions), equity=equity, margin=margin,
@@ -317,5 +358,16 @@ class _Run:
             config_hash=self.bt.config_hash, strategy_hashes={s.name: s.config_hash for s in self.bt.strategies},
             snapshots_read=read, data_checksum=data_checksum(read), code_version=code_version(),
             result_checksum=result_checksum(records, self.decisions, equity), cancelled=cancelled, steps=steps,
-            notes=notes)
+            notes=notes, starting_cash=self.bt.starting_cash, factors=factors, breaker_trips=tuple(self.trips))
+
+
+class _Limits:
+    """The gate's ``limits`` hook of a run: the breaker's refusal while today's trip holds, then the profile's
+    limits (the live :class:`~spx_core.risk.guard.RiskGuard`'s two refusals, on the run's clock)."""
+
+    def __init__(self, breaker: CircuitBreaker, limits: RiskLimits, clock: Callable[[], int]) -> None:
+        self.breaker, self.limits, self.clock = breaker, limits, clock
+
+    def __call__(self, request: Any, market: Any) -> list[Any]:
+        return breaker_refusal(self.breaker, request, int(self.clock())) + self.limits(request, market)
 

@@ -12,9 +12,10 @@ Times are ISO 8601 UTC (``...Z``); prices are index points per unit in the openi
 (:attr:`~spx_core.backtest.engine.Backtest.config_hash`: strategy, fills, fees, limits, range). JSON has no NaN:
 a figure that does not exist (a Sharpe over one day) is ``null``.
 
-``--out DIR`` files: ``trades.csv``, ``equity.csv`` (time, equity, margin, drawdown), ``decisions.csv``,
-``metrics.json``, ``config.toml`` (the canonical config, which ``spx-backtest run --config`` reruns) and
-``summary.txt``. Each file is written to a temporary name and renamed: a file there is complete.
+``--out DIR`` files: ``trades.csv`` (with each trade's entry factors), ``equity.csv`` (time, equity, margin,
+drawdown), ``decisions.csv``, ``metrics.json`` (with the factor attribution and the circuit breaker's trips),
+``config.toml`` (the canonical config, which ``spx-backtest run --config`` reruns) and ``summary.txt``. Each file
+is written to a temporary name and renamed: a file there is complete.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from spx_core.backtest.metrics import Metrics, drawdown
 from spx_core.backtest.run import BacktestResult, TradeRecord
-from spx_core.cli.helpers import iso_utc  # one UTC time format for every command's output
+from spx_core.cli.helpers import (
+    iso_utc,  # one UTC time format for every command's output
+)
 from spx_core.portfolio.decisions import TradeDecision
 
 __all__ = ["decision_json", "json_safe", "run_json", "summary_text", "trade_json", "write_outputs"]
@@ -91,10 +92,15 @@ def _csv(header: tuple[str, ...], rows: list[list[Any]]) -> str:
 
 
 def _trades_csv(result: BacktestResult) -> str:
-    return _csv(_TRADE_COLUMNS, [[t.trade_id, t.strategy, iso_utc(t.entry_ns),
-                                  iso_utc(t.exit_ns) if t.exit_ns is not None else "", t.exit_reason, t.side,
-                                  _legs_text(t), t.entry_price, t.exit_price, t.quantity, t.pnl, t.fees]
-                                 for t in result.trades])
+    """One row per trade; its entry factors (``result.factors``) as ``factor_<name>`` columns."""
+    names = sorted({name for figures in result.factors.values() for name in figures})
+    rows = []
+    for i, t in enumerate(result.trades):
+        figures = result.factors.get(i, {})
+        rows.append([t.trade_id, t.strategy, iso_utc(t.entry_ns), iso_utc(t.exit_ns) if t.exit_ns is not None else "",
+                     t.exit_reason, t.side, _legs_text(t), t.entry_price, t.exit_price, t.quantity, t.pnl, t.fees,
+                     *(figures.get(name, "") for name in names)])
+    return _csv((*_TRADE_COLUMNS, *(f"factor_{name}" for name in names)), rows)
 
 
 def _equity_csv(result: BacktestResult, starting_cash: float) -> str:
@@ -118,7 +124,10 @@ def _metrics_json(result: BacktestResult, metrics: Metrics, spec: Any) -> str:
     doc = {"name": spec.name, "config_sha256": result.config_hash, "config_toml_sha256": spec.config_sha256,
            "data_checksum": result.data_checksum, "result_checksum": result.result_checksum,
            "code_version": result.code_version, "cancelled": result.cancelled, "steps": list(result.steps),
-           "marks": dict(result.marks), "notes": list(result.notes), "metrics": json_safe(metrics.as_dict())}
+           "marks": dict(result.marks), "notes": list(result.notes), "metrics": json_safe(metrics.as_dict()),
+           "factor_attribution": json_safe(result.factor_attribution()),
+           "breaker_trips": [{"time": iso_utc(trip.time_ns), "reason": trip.reason, "cancelled": trip.cancelled,
+                              "closed": trip.closed} for trip in result.breaker_trips]}
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
@@ -131,15 +140,16 @@ def summary_text(result: BacktestResult, metrics: Metrics, spec: Any, run_id: in
     m = metrics
     lines = [f"backtest {spec.name or spec.strategy.name!r} over {spec.data.describe()}"
              + (f": run {run_id}" if run_id is not None else ""),
-             f"  steps {result.steps[0]}/{result.steps[1]}{' (cancelled)' if result.cancelled else ''}, "
-             f"trades {m.n_trades} ({m.n_wins} won, {m.n_losses} lost, {m.open_trades} open)",
-             f"  total return {_fmt(100 * m.total_return, '.2f')}%, ending equity ${_fmt(m.ending_equity, ',.2f')}, "
-             f"fees ${_fmt(m.fees_paid, ',.2f')}",
-             f"  Sharpe {_fmt(m.sharpe, '.2f')}, Sortino {_fmt(m.sortino, '.2f')}, max drawdown "
+             (f"  steps {result.steps[0]}/{result.steps[1]}{' (cancelled)' if result.cancelled else ''}, "
+             f"trades {m.n_trades} ({m.n_wins} won, {m.n_losses} lost, {m.open_trades} open)"),
+             (f"  total return {_fmt(100 * m.total_return, '.2f')}%, ending equity ${_fmt(m.ending_equity, ',.2f')}, "
+             f"fees ${_fmt(m.fees_paid, ',.2f')}"),
+             (f"  Sharpe {_fmt(m.sharpe, '.2f')}, Sortino {_fmt(m.sortino, '.2f')}, max drawdown "
              f"{_fmt(100 * m.max_drawdown, '.2f')}% (${_fmt(m.max_drawdown_usd, ',.2f')}), win rate "
-             f"{_fmt(100 * m.win_rate, '.1f')}%",
+             f"{_fmt(100 * m.win_rate, '.1f')}%"),
              f"  marks: {', '.join(f'{k} {v}' for k, v in result.marks.items())}",
              f"  result checksum {result.result_checksum}"]
+    lines += [f"  circuit breaker {iso_utc(trip.time_ns)}: {trip.reason}" for trip in result.breaker_trips]
     lines += [f"  note: {n}" for n in result.notes]
     return "\n".join(lines) + "\n"
 

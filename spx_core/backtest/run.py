@@ -63,6 +63,10 @@ class BacktestResult:
         result_checksum: see the module docstring.
         cancelled: the run was stopped by ``cancel`` before its end (a partial result).
         steps: steps run / steps planned.
+        notes: what the run wants the reader to know (marks that were not clean, per choice).
+        starting_cash: the account before the first step (dollars; the returns' base).
+        factors: trade position (in ``trades``) -> its entry factors (:func:`~spx_core.backtest.factors.entry_factors`).
+        breaker_trips: the circuit breaker's trips during the run, in order.
     """
 
     trades: tuple[TradeRecord, ...]
@@ -79,10 +83,26 @@ class BacktestResult:
     cancelled: bool = False
     steps: tuple[int, int] = (0, 0)
     notes: tuple[str, ...] = field(default=())
+    starting_cash: float = 100_000.0
+    factors: dict[int, dict[str, float]] = field(default_factory=dict)
+    breaker_trips: tuple[Any, ...] = field(default=())
 
     @property
     def fees(self) -> float:
         return float(sum(t.fees for t in self.trades))
+
+    def metrics(self, *, risk_free: float = 0.0) -> Any:
+        """The run's :class:`~spx_core.backtest.metrics.Metrics` (margin use included)."""
+        from spx_core.backtest.metrics import compute_metrics
+
+        return compute_metrics(self.equity, self.trades, starting_cash=self.starting_cash, risk_free=risk_free,
+                               margin=self.margin)
+
+    def factor_attribution(self) -> dict[str, float]:
+        """Mean entry factor of the winners minus the losers', per factor (the Quantor plan)."""
+        from spx_core.backtest.metrics import factor_attribution
+
+        return factor_attribution(self.trades, self.factors)
 
 
 def _r(x: float | None) -> Any:

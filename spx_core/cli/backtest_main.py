@@ -110,7 +110,6 @@ def load_config(path: str) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from spx_core.backtest.config import BacktestConfigError
     from spx_core.backtest.engine import BacktestError
-    from spx_core.backtest.metrics import compute_metrics
     from spx_core.backtest.outputs import run_json, summary_text, write_outputs
     from spx_core.storage.backtest_repo import BacktestRepository
 
@@ -129,8 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{PROG} run: interrupted after {result.steps[0]} of {result.steps[1]} steps; nothing stored",
                   file=sys.stderr)
             return 130
-        metrics = compute_metrics(result.equity, result.trades, starting_cash=spec.starting_cash,
-                                  margin=result.margin)
+        metrics = result.metrics()
         name = args.name if args.name is not None else spec.name
         run_id = BacktestRepository(store).save_run(result, config_toml=spec.source_toml, name=name,
                                                     metrics=metrics)
@@ -222,8 +220,10 @@ def _figure(metrics: dict[str, Any], key: str, spec: str) -> str:
     return fmt_num(float(value), spec) if spec != "d" else str(int(value))
 
 
-_SHOWN = (("total return", "total_return", ".2%"), ("Sharpe", "sharpe", ".2f"), ("max drawdown", "max_drawdown", ".2%"),
-          ("win rate", "win_rate", ".1%"), ("fees $", "fees_paid", ",.2f"), ("ending equity $", "ending_equity", ",.2f"))
+#: the figures `show` prints: label, metric, format
+_SHOWN = (("total return", "total_return", ".2%"), ("Sharpe", "sharpe", ".2f"),
+          ("max drawdown", "max_drawdown", ".2%"), ("win rate", "win_rate", ".1%"), ("fees $", "fees_paid", ",.2f"),
+          ("ending equity $", "ending_equity", ",.2f"))
 
 
 def cmd_show(args: argparse.Namespace) -> int:

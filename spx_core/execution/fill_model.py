@@ -258,6 +258,10 @@ class FillModel:
         limit_by_size: cap each fill at the displayed size (the rest keeps working).
         missing_size: contracts assumed for a side quoted with a price but no size (>= 1).
         blocking_flags: quote flags that stop a fill (:class:`~spx_core.domain.quotes.QuoteFlag`).
+        per_leg: price a multi-leg package as if each leg were its own single-leg order (the backtester's
+            "per leg" fills): each leg's model price goes on its exchange tick on the side adverse to that leg
+            (a bought leg up, a sold leg down) and the package is their sum; False (per package): the combo's
+            model price goes on the cent as a whole.
     """
 
     mode: FillMode = FillMode.NATURAL
@@ -265,6 +269,7 @@ class FillModel:
     limit_by_size: bool = True
     missing_size: int = 1
     blocking_flags: QuoteFlag = DEFAULT_BLOCKING
+    per_leg: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -345,6 +350,8 @@ class FillModel:
         if problem:
             return FillDecision(0, reason=problem)
         leg_model = self.leg_prices(legs, side, quotes, order_type=order_type)
+        if self.per_leg and len(legs) > 1:
+            leg_model = _legs_on_ticks(legs, leg_model, side)
         model_c = _on_grid(legs, float(_ratios(legs) @ leg_model), side)
         if order_type is OrderType.MKT:
             price = model_c
@@ -364,6 +371,14 @@ class FillModel:
             return FillDecision(0, reason="no displayed size left at these quotes", through=True)
         legs_px = allocate_leg_prices(_ratios(legs).tolist(), leg_model.tolist(), price)
         return FillDecision(units, price, legs_px, through=True)
+
+
+def _legs_on_ticks(legs: Sequence[Leg], leg_model: np.ndarray, side: Side) -> np.ndarray:
+    """Each leg's model price on its own exchange tick, adverse to that leg (a bought leg pays the tick above,
+    a sold leg receives the tick below): the package priced as separate single-leg orders."""
+    buys = _buys(legs, side)
+    return np.array([round_to_tick(float(p), combo=False, root=leg.contract.root, direction="up" if b else "down")
+                     for leg, p, b in zip(legs, leg_model, buys, strict=True)], dtype=np.float64)
 
 
 def _on_grid(legs: Sequence[Leg], model: float, side: Side) -> float:

@@ -43,7 +43,7 @@ from spx_core.risk.state import portfolio_state
 from spx_core.risk.usage import LimitUse, limit_usage, needs_greeks, usage_greeks
 from spx_core.storage.orders_repo import et_day_start_ns
 
-__all__ = ["BREAKER_CHECK", "GuardStatus", "RiskGuard"]
+__all__ = ["BREAKER_CHECK", "GuardStatus", "RiskGuard", "breaker_refusal"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,18 @@ class GuardStatus:
     state: PortfolioState
     trip: BreakerTrip | None
     time_ns: int
+
+
+def breaker_refusal(breaker: CircuitBreaker, request: OrderRequest, now_ns: int) -> list[CheckFailure]:
+    """The breaker's refusal of an OPEN request while today's trip holds ([] otherwise; closes always pass)."""
+    if request.intent is not Intent.OPEN:
+        return []
+    trip = breaker.tripped(et_day_start_ns(now_ns))
+    if trip is None:
+        return []
+    at = from_ns(trip.time_ns).astimezone(ET)
+    return [CheckFailure(BREAKER_CHECK, f"tripped at {at:%H:%M} ET ({trip.reason}); new entries refused until the "
+                                        f"next session")]
 
 
 class _SnapshotView:
@@ -123,13 +135,7 @@ class RiskGuard:
 
     # --- the gate's hook ----------------------------------------------------------------------------------
     def __call__(self, request: OrderRequest, market: MarketView) -> list[CheckFailure]:
-        failures: list[CheckFailure] = []
-        if request.intent is Intent.OPEN:
-            trip = self.breaker.tripped(et_day_start_ns(int(self.clock())))
-            if trip is not None:
-                at = from_ns(trip.time_ns).astimezone(ET)
-                failures.append(CheckFailure(BREAKER_CHECK, f"tripped at {at:%H:%M} ET ({trip.reason}); new entries "
-                                                            f"refused until the next session"))
+        failures = breaker_refusal(self.breaker, request, int(self.clock()))
         self._checking = request.ref
         try:
             return failures + self._limits(request, market)

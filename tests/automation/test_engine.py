@@ -196,8 +196,13 @@ def test_unknown_inputs_fail_a_filter_unless_missing_passes(session):
     spx, _ = session[TEN]
     strict = dataclasses.replace(PRESETS["iron condor (regime filter)"], filters=EntryFilters(iv_rank_min=10))
     decision, _ = DecisionEngine().decide(strict, MarketContext(spx), spx.time_ns)
-    assert decision.reasons == (("IV rank unknown: the market context has none; supply it or set "
+    assert decision.reasons == (("IV rank unknown: the market context has none; supply it; or set "
                                 "filters.missing_passes"),)
+    # the market state's reason travels with the context: the SKIP says what is missing and how to fix it
+    told = MarketContext(spx, unknown_why=(("iv_rank", "no ATM IV history stored: record sessions"),))
+    decision, _ = DecisionEngine().decide(strict, told, spx.time_ns)
+    assert decision.reasons == (("IV rank unknown (no ATM IV history stored: record sessions); or set "
+                                 "filters.missing_passes"),)
     lenient = dataclasses.replace(strict, filters=EntryFilters(iv_rank_min=10, missing_passes=True))
     decision, _ = DecisionEngine().decide(lenient, MarketContext(spx), spx.time_ns)
     assert decision.traded, decision.reasons
