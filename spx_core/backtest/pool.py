@@ -25,10 +25,11 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["Done", "Pool", "PoolError", "one_line"]
 
@@ -79,14 +80,20 @@ class Pool:
             if size_hint is not None:
                 self.workers = max(1, min(self.workers, size_hint))
 
-    def __enter__(self) -> Pool:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(abort=exc_type is not None)
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Release the workers. ``abort`` (leaving on an exception, a second Ctrl-C): stop the local worker
+        processes now instead of waiting for the points they are running (their results are not wanted)."""
         if self._executor is not None:
+            if abort:
+                # no public way to stop a running task: end this pool's own worker processes (never others)
+                for process in list((self._executor._processes or {}).values()):
+                    process.terminate()
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
         if self._client is not None:
@@ -99,7 +106,8 @@ class Pool:
             return self._client.submit(fn, arg, pure=False)
         if self._executor is None:  # started on first use: a pool that maps nothing starts no process
             self._executor = cf.ProcessPoolExecutor(max_workers=self.workers,
-                                                    mp_context=multiprocessing.get_context("spawn"))
+                                                    mp_context=multiprocessing.get_context("spawn"),
+                                                    initializer=_ignore_interrupt)
         return self._executor.submit(fn, arg)
 
     def _in_flight(self) -> int:
@@ -163,6 +171,12 @@ class Pool:
                 yield self._outcome(index, future)
                 if progress is not None:
                     progress(finished, total)
+
+
+def _ignore_interrupt() -> None:
+    """In a local worker: Ctrl-C in a terminal reaches the whole process group; the PARENT decides (it stops
+    submitting, see ``cancel``), so a worker finishes its point instead of dying with a half-read result."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _connect(address: str) -> Any:

@@ -31,9 +31,24 @@ from spx_core.backtest.metrics import Metrics, compute_metrics
 from spx_core.backtest.pool import Pool, one_line
 from spx_core.backtest.run import BacktestResult
 
-__all__ = ["GridError", "KEY_METRICS", "LOWER_IS_BETTER", "PointOutcome", "PointTask", "Sweep", "SweepResult",
-           "SweepRow", "best_row", "check_metric", "format_grid", "grid_points", "parse_grid", "prepare",
-           "run_point", "run_points"]
+__all__ = [
+    "KEY_METRICS",
+    "LOWER_IS_BETTER",
+    "GridError",
+    "PointOutcome",
+    "PointTask",
+    "Sweep",
+    "SweepResult",
+    "SweepRow",
+    "best_row",
+    "check_metric",
+    "format_grid",
+    "grid_points",
+    "parse_grid",
+    "prepare",
+    "run_point",
+    "run_points",
+]
 
 #: figures where less is better (a drawdown, a loss quantile, costs, volatility); every other one: more is better
 LOWER_IS_BETTER = frozenset({"volatility", "max_drawdown", "max_drawdown_usd", "max_drawdown_days", "var95", "es95",

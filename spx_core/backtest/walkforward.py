@@ -33,8 +33,16 @@ import pandas as pd
 
 from spx_core.backtest.metrics import compute_metrics
 from spx_core.backtest.pool import Pool
-from spx_core.backtest.sweep import CANCELLED, GridError, SweepRow, best_row, check_metric, format_grid, \
-    grid_points, run_points
+from spx_core.backtest.sweep import (
+    CANCELLED,
+    GridError,
+    SweepRow,
+    best_row,
+    check_metric,
+    format_grid,
+    grid_points,
+    run_points,
+)
 
 __all__ = ["WalkForwardError", "WalkForwardResult", "Window", "plan_windows", "trading_days", "walk_forward"]
 

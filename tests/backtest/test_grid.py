@@ -7,8 +7,16 @@ import math
 import pandas as pd
 import pytest
 
-from spx_core.backtest.sweep import GridError, SweepResult, SweepRow, best_row, check_metric, format_grid, \
-    grid_points, parse_grid
+from spx_core.backtest.sweep import (
+    GridError,
+    SweepResult,
+    SweepRow,
+    best_row,
+    check_metric,
+    format_grid,
+    grid_points,
+    parse_grid,
+)
 
 
 def test_parse_grid_reads_values_as_toml_scalars():

@@ -77,3 +77,17 @@ def test_one_line():
     assert one_line(KeyError("no run 7")) == "KeyError: 'no run 7'"
     assert one_line(RuntimeError()) == "RuntimeError"
     assert Done(0, None, "x").error == "x"
+
+
+def test_leaving_on_an_exception_stops_the_running_workers_at_once():
+    """A second Ctrl-C (KeyboardInterrupt in the parent) must not wait for a long point to finish."""
+    started = time.monotonic()
+
+    def interrupt_later() -> bool:
+        if time.monotonic() - started > 1.0:  # the task is running in its worker by now
+            raise KeyboardInterrupt
+        return False
+
+    with pytest.raises(KeyboardInterrupt), Pool(workers=1) as one:
+        list(one.map_unordered(time.sleep, [60], cancel=interrupt_later))
+    assert time.monotonic() - started < 20
