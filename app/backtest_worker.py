@@ -13,7 +13,6 @@ run does not flood the GUI thread with queued signals) and polls ``cancel()`` (a
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import threading
@@ -26,29 +25,33 @@ from typing import Any
 import pandas as pd
 from PySide6.QtCore import QObject, Signal
 
-from spx_core.automation.config import StrategyConfig
 from spx_core.automation.presets import PRESETS
-from spx_core.backtest.engine import Backtest, BacktestError
+from spx_core.backtest.config import NO_PROFILE, BacktestSpec, load_spec
+from spx_core.backtest.engine import BacktestError
 from spx_core.backtest.marks import BadQuote
-from spx_core.backtest.metrics import Metrics, compute_metrics
+from spx_core.backtest.metrics import Metrics
 from spx_core.backtest.run import BacktestResult
-from spx_core.domain.calendar import ET, to_ns
+from spx_core.domain.calendar import ET
 from spx_core.execution.fees import DEFAULT_FEES
 from spx_core.execution.fill_model import FillMode, FillModel
 from spx_core.storage.errors import StorageError
 
-__all__ = ["PROGRESS_EVERY_S", "BacktestOutcome", "BacktestRequest", "DataRange", "RunControl", "data_range",
+__all__ = ["DEFAULT_FEES_PER_CONTRACT", "PROGRESS_EVERY_S", "BacktestOutcome", "BacktestRequest", "DataRange", "RunControl", "data_range",
            "run_backtest", "session_text", "spot_at"]
 
 log = logging.getLogger(__name__)
 
 #: Least wall seconds between two progress signals (the last step always reports).
 PROGRESS_EVERY_S = 0.1
+#: The paper broker's third-party fees per contract at a premium of $1 or more (exchange + clearing + regulatory).
+DEFAULT_FEES_PER_CONTRACT = round(DEFAULT_FEES.cboe_fee + DEFAULT_FEES.occ_fee + DEFAULT_FEES.orf_fee
+                                  + DEFAULT_FEES.cat_fee, 4)
 
 
 @dataclass(frozen=True, slots=True)
 class BacktestRequest:
-    """One run as the form asks it.
+    """One run as the form asks it; :attr:`spec` is the same run as an ``spx-backtest`` TOML config
+    (:func:`~spx_core.backtest.config.load_spec`), so a stored run reproduces with ``spx-backtest run``.
 
     Attributes:
         db_path: the SQLite file holding the snapshots (the worker opens its own connection on it).
@@ -56,12 +59,12 @@ class BacktestRequest:
         take_profit_pct / stop_loss_pct: the exits, percent of the entry credit (None: the preset's; 0: none).
         session: a stored session's name, or None for the ``start``/``end`` dates (US/Eastern, inclusive).
         fill: the paper broker's fill model (mode and spread fraction ``offset``).
-        commission / exchange_fee: dollars per contract (the fee schedule's commission and Cboe fee; OCC, ORF
-            and CAT as the paper broker's schedule).
+        commission / fees: dollars per contract (``[costs] commission_per_contract`` / ``fees_per_contract``:
+            exchange + clearing + regulatory).
         profile: the limit profile's name, or None for no limits.
         bad_quote: "skip" | "surface" | "raw" (marks from untrustworthy leg quotes).
         starting_cash: dollars.
-        name: the run's name in the stored runs list.
+        name: the run's name in the stored runs list ("" = preset and data).
     """
 
     db_path: str
@@ -73,7 +76,7 @@ class BacktestRequest:
     end: date | None = None
     fill: FillModel = field(default_factory=lambda: FillModel(mode=FillMode.MID_OFFSET))
     commission: float = DEFAULT_FEES.commission
-    exchange_fee: float = DEFAULT_FEES.cboe_fee
+    fees: float = DEFAULT_FEES_PER_CONTRACT
     profile: str | None = "credit verticals"
     bad_quote: str = BadQuote.SKIP.value
     starting_cash: float = 100_000.0
@@ -86,59 +89,23 @@ class BacktestRequest:
             raise ValueError("pick a stored session or both a start and an end date")
         if self.session is None and self.end < self.start:
             raise ValueError(f"the end date {self.end} is before the start date {self.start}")
-        if not (math.isfinite(self.starting_cash) and self.starting_cash > 0):
-            raise ValueError(f"starting cash must be a positive number of dollars, got {self.starting_cash}")
-        if self.commission < 0 or self.exchange_fee < 0:
-            raise ValueError("commission and fees are dollars per contract, at least 0")
-        BadQuote(self.bad_quote)  # one line naming the choices when wrong
+
+    def config(self) -> dict[str, Any]:
+        """The run as the TOML config's mapping (sections -> keys)."""
+        data = {"session": self.session} if self.session is not None else \
+            {"start": self.start.isoformat(), "end": self.end.isoformat()}
+        exits = {key: (pct / 100.0 if pct else False) for key, pct in
+                 (("take_profit", self.take_profit_pct), ("stop_loss", self.stop_loss_pct)) if pct is not None}
+        return {"name": self.describe(), "data": data, "strategy": {"preset": self.preset}, "exits": exits,
+                "fills": {"model": _FILL_NAMES[self.fill.mode], "spread_fraction": self.fill.offset,
+                          "bad_quote": self.bad_quote},
+                "costs": {"commission_per_contract": self.commission, "fees_per_contract": self.fees},
+                "risk": {"profile": self.profile or NO_PROFILE, "starting_cash": self.starting_cash}}
 
     @property
-    def strategy(self) -> StrategyConfig:
-        """The preset with the form's exits (0 turns an exit off)."""
-        config = PRESETS[self.preset]
-        exits = config.exits
-        if self.take_profit_pct is not None:
-            exits = dataclasses.replace(exits, take_profit_pct=self.take_profit_pct or None)
-        if self.stop_loss_pct is not None:
-            exits = dataclasses.replace(exits, stop_loss_pct=self.stop_loss_pct or None)
-        return dataclasses.replace(config, exits=exits)
-
-    @property
-    def fees(self) -> Any:
-        return dataclasses.replace(DEFAULT_FEES, commission=self.commission, cboe_fee=self.exchange_fee)
-
-    def range_ns(self) -> tuple[int | None, int | None]:
-        """(start_ns, end_ns) of the dates: from 00:00 ET of ``start`` to the last instant of ``end`` (ET)."""
-        if self.session is not None:
-            return None, None
-        first = to_ns(datetime.combine(self.start, datetime.min.time(), ET))
-        last = to_ns(datetime.combine(self.end + timedelta(days=1), datetime.min.time(), ET)) - 1
-        return first, last
-
-    def backtest(self, store: Any) -> Backtest:
-        start_ns, end_ns = self.range_ns()
-        return Backtest(store, [self.strategy], start_ns=start_ns, end_ns=end_ns, session=self.session,
-                        fill=self.fill, fees=self.fees, profile=self.profile, bad_quote=self.bad_quote,
-                        starting_cash=self.starting_cash)
-
-    def config_toml(self) -> str:
-        """The run's config as given, in the ``spx-backtest`` TOML layout (``[data]``, ``[strategy]``, ...)."""
-        data = (f'session = "{self.session}"' if self.session is not None
-                else f'start = "{self.start.isoformat()}"\nend = "{self.end.isoformat()}"')
-        profile = f'profile = "{self.profile}"' if self.profile is not None else "# no limit profile"
-        return (f'name = "{_escape(self.name)}"\n\n[data]\n{data}\n\n[strategy]\npreset = "{_escape(self.preset)}"\n\n'
-                f'[exits]\n{self._exits_toml()}\n'
-                f'[fills]\nmodel = "{_FILL_NAMES[self.fill.mode]}"\nspread_fraction = {self.fill.offset!r}\n'
-                f'bad_quote = "{self.bad_quote}"\n\n[costs]\ncommission_per_contract = {self.commission!r}\n'
-                f'fees_per_contract = {self.exchange_fee!r}\n\n[risk]\n{profile}\n'
-                f'starting_cash = {self.starting_cash!r}\n')
-
-    def _exits_toml(self) -> str:
-        """take_profit / stop_loss as fractions of the entry credit (the TOML unit); the preset's when not set."""
-        exits = self.strategy.exits
-        lines = [f"{key} = {pct / 100.0!r}" if pct else f"# no {key}"
-                 for key, pct in (("take_profit", exits.take_profit_pct), ("stop_loss", exits.stop_loss_pct))]
-        return "\n".join(lines) + "\n"
+    def spec(self) -> BacktestSpec:
+        """The validated config (``BacktestConfigError``, one line naming the key, when a value is refused)."""
+        return load_spec(self.config())
 
     def describe(self) -> str:
         """A short name for lists: the preset and the data."""
@@ -148,10 +115,6 @@ class BacktestRequest:
 
 #: The fill model's modes as the TOML config names them.
 _FILL_NAMES = {FillMode.MID: "mid", FillMode.MID_OFFSET: "spread-fraction", FillMode.NATURAL: "natural"}
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 @dataclass(frozen=True)
@@ -208,15 +171,21 @@ class RunControl(QObject):
         return self._cancel.is_set()
 
 
-def run_backtest(request: BacktestRequest, control: RunControl | None = None,
-                 save: Any | None = None) -> BacktestOutcome:
+def run_backtest(request: BacktestRequest, control: RunControl | None = None, *,
+                 store_run: bool = True) -> BacktestOutcome:
     """Worker thread: run ``request`` on its own connection to ``request.db_path``; metrics of what ran.
 
-    ``save(store, outcome) -> run id`` stores the run (same connection; None: not stored). A run that cannot start
-    or a database that cannot be opened is an outcome with ``error`` set (one line)."""
+    ``store_run``: save the run (a cancelled one as a partial run) with its config's canonical TOML through
+    :class:`~spx_core.storage.backtest_repo.BacktestRepository`, on the same connection. A config the spec refuses,
+    a run that cannot start or a database that cannot be opened is an outcome with ``error`` set (one line)."""
+    from spx_core.storage.backtest_repo import BacktestRepository
     from spx_core.storage.store import Store
 
     t0 = time.perf_counter()
+    try:
+        spec = request.spec
+    except ValueError as exc:  # BacktestConfigError: "[costs] fees_per_contract: ..."
+        return BacktestOutcome(request, error=str(exc))
     try:
         store = Store.open(request.db_path, create=False)
     except StorageError as exc:
@@ -225,17 +194,15 @@ def run_backtest(request: BacktestRequest, control: RunControl | None = None,
         progress = control.progress if control is not None else None
         cancel = control.should_stop if control is not None else None
         try:
-            result = request.backtest(store).run(progress, cancel)
-        except (BacktestError, ValueError) as exc:  # the engine's one-line reasons (no snapshots, bad range)
+            result = spec.backtest(store).run(progress, cancel)
+        except (BacktestError, ValueError) as exc:  # one-line reasons (no snapshots in the range, ...)
             return BacktestOutcome(request, error=str(exc), seconds=time.perf_counter() - t0)
-        metrics = None
-        if len(result.equity):
-            metrics = compute_metrics(result.equity, result.trades, starting_cash=request.starting_cash,
-                                      margin=result.margin)
-        outcome = BacktestOutcome(request, result, metrics, seconds=time.perf_counter() - t0)
-        if save is not None and metrics is not None:
-            outcome = dataclasses.replace(outcome, run_id=save(store, outcome))
-        return outcome
+        metrics = result.metrics() if len(result.equity) else None
+        run_id = None
+        if store_run:
+            run_id = BacktestRepository(store).save_run(result, config_toml=spec.source_toml, name=spec.name,
+                                                        metrics=metrics)
+        return BacktestOutcome(request, result, metrics, run_id, seconds=time.perf_counter() - t0)
     finally:
         store.close()
 

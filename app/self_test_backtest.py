@@ -3,7 +3,7 @@
 Like the order checks (orders in a temporary file, ``window.trading_db``), the backtest never touches the user's
 database: a short simulated session (:data:`MINUTES` one-minute snapshots from 09:59 ET, so the preset's 10:00 entry
 falls inside) is recorded into a temporary file beside the self-test's order book, the panel runs the first preset
-over it with mid fills and a take profit the session reaches, and the panel goes back to the window's database.
+over it with mid fills and a stop the session reaches, and the panel goes back to the window's database.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ async def _run(window: MainWindow, panel: Any, store: Any, deadline: float) -> t
         return False, f"the recorded session {SESSION!r} is not offered: {panel.status_label.text()}"
     panel.form.preset.setCurrentIndex(0)
     panel.form.set_fill(FillMode.MID)
-    panel.form.take_profit.setValue(1.0)  # 1% of the credit: the trade closes within the session
+    panel.form.stop_loss.setValue(1.0)  # a loss of 1% of the credit: the trade closes within the session
     if not panel.run():
         return False, f"the run did not start: {panel.status_label.text()}"
     await wait_until(lambda: not panel.busy, deadline)

@@ -21,7 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.backtest_worker import BacktestRequest, DataRange, session_text
+from app.backtest_worker import (
+    DEFAULT_FEES_PER_CONTRACT,
+    BacktestRequest,
+    DataRange,
+    session_text,
+)
 from spx_core.automation.presets import PRESETS
 from spx_core.backtest.marks import BadQuote
 from spx_core.domain.calendar import ET
@@ -89,7 +94,8 @@ class BacktestForm(QWidget):
             self.bad_quote.addItem(text, choice.value)
             self.bad_quote.setItemData(i, tip, 3)  # Qt.ToolTipRole
         self.commission = _spin(0.0, 10.0, 0.05, DEFAULT_FEES.commission, 2, " $/contract")
-        self.exchange_fee = _spin(0.0, 10.0, 0.05, DEFAULT_FEES.cboe_fee, 2, " $/contract")
+        self.fees = _spin(0.0, 10.0, 0.01, DEFAULT_FEES_PER_CONTRACT, 3, " $/contract")
+        self.fees.setToolTip("exchange + clearing + regulatory fees per contract (the [costs] fees_per_contract)")
         self.profile = QComboBox()
         self.profile.addItems([*PROFILES, NO_PROFILE])
         self.starting_cash = _spin(1_000.0, 1e9, 10_000.0, 100_000.0, 0, " $")
@@ -123,7 +129,7 @@ class BacktestForm(QWidget):
         form.addRow("Spread fraction", self.spread_fraction)
         form.addRow("Bad quotes", self.bad_quote)
         form.addRow("Commission", self.commission)
-        form.addRow("Exchange fees", self.exchange_fee)
+        form.addRow("Fees", self.fees)
         form.addRow("Risk profile", self.profile)
         form.addRow("Starting cash", self.starting_cash)
         form.addRow("Run name", self.name)
@@ -208,6 +214,6 @@ class BacktestForm(QWidget):
             db_path=db_path, preset=self.preset.currentText(), take_profit_pct=self.take_profit.value(),
             stop_loss_pct=self.stop_loss.value(), session=session, start=start, end=end,
             fill=FillModel(mode=mode, offset=offset), commission=self.commission.value(),
-            exchange_fee=self.exchange_fee.value(), profile=None if profile == NO_PROFILE else profile,
+            fees=self.fees.value(), profile=None if profile == NO_PROFILE else profile,
             bad_quote=self.bad_quote.currentData(), starting_cash=self.starting_cash.value(),
             name=self.name.text().strip())

@@ -209,7 +209,7 @@ class BacktestPanel(LivePanel):
             return False
         control = RunControl(self)
         control.progressed.connect(self._on_progress)
-        if not self._runner_bt.submit(run_backtest, request, control, self.library.save):
+        if not self._runner_bt.submit(run_backtest, request, control):
             return False
         self.control = control
         self.runs_asked += 1
@@ -372,5 +372,5 @@ def _duration(seconds: float) -> str:
     seconds = max(seconds, 0.0)
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(round(seconds)), 60)
+    minutes, sec = divmod(round(seconds), 60)
     return f"{minutes} min {sec:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

@@ -34,7 +34,11 @@ from app.models.backtest_model import (
     trade_detail,
     trade_payoff,
 )
-from app.widgets.backtest_charts import EquityDrawdownChart, MonthlyHeatMap, PnlHistogram
+from app.widgets.backtest_charts import (
+    EquityDrawdownChart,
+    MonthlyHeatMap,
+    PnlHistogram,
+)
 from app.widgets.payoff_plot import PayoffPlot
 from app.widgets.row_views import line_label, row_view
 from spx_core.backtest.metrics import monthly_returns

@@ -1,38 +1,30 @@
-"""The runs the Backtest panel can compare: every run is stored when it ends and listed for the Compare tab.
+"""The runs the Backtest panel can compare: every run is stored (:class:`BacktestRepository`) when it ends and
+listed in the Compare tab, each row loading its equity only when it is overlaid.
 
-:class:`RunLibrary` is the panel's one door to stored runs: :meth:`save` (worker thread, on the worker's own
-connection) and :meth:`rows` (the GUI thread's list, each row loading its equity only when it is overlaid).
+:class:`RunLibrary` reads on the GUI thread through the window's store (a list of run rows: one query); the worker
+saves through its own connection (:func:`app.backtest_worker.run_backtest`).
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
-from app.backtest_worker import BacktestOutcome, metrics_dict
 from app.models.backtest_model import RunRow
+from spx_core.storage.backtest_repo import BacktestRepository
 
 __all__ = ["RunLibrary"]
 
+#: Runs listed for comparison, newest first (older ones stay stored: ``spx-backtest runs`` lists them all).
+MAX_LISTED = 200
+
 
 class RunLibrary:
-    """Runs of this window, newest first (thread-safe: the worker saves while the GUI lists)."""
+    """The stored runs of the window's database (not the sweeps' grid points), newest first."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._runs: dict[int, tuple[str, int, dict[str, Any], Any]] = {}
-
-    def save(self, store: Any, outcome: BacktestOutcome) -> int:
-        """Store ``outcome``'s run; its id."""
-        with self._lock:
-            run_id = max(self._runs, default=0) + 1
-            self._runs[run_id] = (outcome.request.describe(), time.time_ns(), metrics_dict(outcome.metrics),
-                                  outcome.result.equity)
-        return run_id
-
-    def rows(self, store: Any = None) -> list[RunRow]:
-        with self._lock:
-            runs = dict(self._runs)
-        return [RunRow(run_id, name, created, metrics, lambda e=equity: e)
-                for run_id, (name, created, metrics, equity) in sorted(runs.items(), reverse=True)]
+    def rows(self, store: Any) -> list[RunRow]:
+        if store is None:
+            return []
+        repo = BacktestRepository(store)
+        runs = [r for r in repo.list_runs() if r.sweep_id is None][-MAX_LISTED:]
+        return [RunRow(r.id, r.name, r.created_ns, {**r.metrics, "starting_cash": r.starting_cash},
+                       lambda run_id=r.id: repo.load_run(run_id).equity) for r in reversed(runs)]

@@ -20,7 +20,14 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from tests.app.screenshot_driver import PANEL_SETTLE_MS, PANEL_WAIT_SECONDS, SIZES, Shooter, Step, run_app
+from tests.app.screenshot_driver import (
+    PANEL_SETTLE_MS,
+    PANEL_WAIT_SECONDS,
+    SIZES,
+    Shooter,
+    Step,
+    run_app,
+)
 
 SESSION = "sim 2024-03"
 STEPS_PER_DAY = 14  # 09:30 .. 16:00 ET every 30 minutes

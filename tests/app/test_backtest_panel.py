@@ -5,6 +5,7 @@ errors are one line, and the exports write what is shown."""
 from __future__ import annotations
 
 import math
+import shutil
 from datetime import date, datetime
 
 import pandas as pd
@@ -12,25 +13,41 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.backtest_worker import BacktestRequest, data_range, run_backtest
-from app.models.backtest_model import DecisionsModel, MetricsModel, RunsModel, TradesModel, trade_payoff
+from app.models.backtest_model import (
+    DecisionsModel,
+    MetricsModel,
+    RunsModel,
+    TradesModel,
+    trade_payoff,
+)
 from app.panels.backtest_panel import NO_STORE, BacktestPanel
+from spx_core.backtest.config import load_spec
 from spx_core.cli.simulate_command import record_session
 from spx_core.domain.calendar import ET
 from spx_core.execution.fill_model import FillMode
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
+from spx_core.storage.backtest_repo import BacktestRepository
 from spx_core.storage.store import Store
 
 PRESET = "credit verticals 3/5/7 DTE"
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory):
+def recorded(tmp_path_factory):
     """75 simulated minutes from 09:59 ET (the preset enters at 10:00) in a real database file."""
     path = tmp_path_factory.mktemp("btpanel") / "data.sqlite"
     store = Store.open(path)
     record_session(store, SimulatedMarket(SimulatorConfig(seed=5, start=datetime(2024, 3, 13, 9, 59, tzinfo=ET))),
                    "s", 75, replace=False)
     store.close()
+    return path
+
+
+@pytest.fixture
+def db(recorded, tmp_path):
+    """The recorded file, copied: each test starts with no stored run."""
+    path = tmp_path / "data.sqlite"
+    shutil.copyfile(recorded, path)
     return path
 
 
@@ -47,9 +64,9 @@ def panel(qtbot, db):
     store.close()
 
 
-def _run(qtbot, panel, *, tp=1.0, fill=FillMode.MID):
-    """A run of the preset with a take profit the session reaches (1% of the credit), mid fills."""
-    panel.form.take_profit.setValue(tp)
+def _run(qtbot, panel, *, stop=1.0, fill=FillMode.MID):
+    """A run of the preset with a stop the session reaches (a loss of 1% of the credit), mid fills."""
+    panel.form.stop_loss.setValue(stop)
     panel.form.set_fill(fill)
     assert panel.form.select_session("s")
     assert panel.run()
@@ -68,11 +85,17 @@ def test_form_offers_the_stored_session_with_its_count(panel):
 def test_a_run_fills_every_tab_with_the_engines_numbers(qtbot, panel, db):
     outcome = _run(qtbot, panel)
     assert outcome is not None and outcome.ok and not outcome.result.cancelled
-    # the same request run directly gives the same result (the panel adds nothing of its own)
-    direct = run_backtest(outcome.request)
-    assert direct.result.result_checksum == outcome.result.result_checksum
+    # stored with its canonical TOML: that config alone (as spx-backtest run reads it) gives the same result
+    store = Store.open(db)
+    try:
+        stored = BacktestRepository(store).load_run(outcome.run_id)
+        again = load_spec(stored.config_toml).backtest(store).run()
+    finally:
+        store.close()
+    assert stored.info.result_checksum == again.result_checksum == outcome.result.result_checksum
+    assert len(stored.trades) == len(outcome.result.trades) and stored.info.name == outcome.request.describe()
     trades = outcome.result.trades
-    assert trades and trades[0].exit_reason == "take_profit"
+    assert trades and trades[0].exit_reason == "stop_loss"
     r = panel.tabs
     assert r.metrics_model.text("n_trades").startswith(f"{outcome.metrics.n_trades} (")
     assert r.metrics_model.text("total_return") == f"{outcome.metrics.total_return * 100:+.2f}%"
@@ -135,8 +158,8 @@ def test_cancel_stops_the_run_and_shows_the_partial_result(qtbot, panel, monkeyp
 
 
 def test_compare_overlays_two_runs_with_their_metrics(qtbot, panel):
-    first = _run(qtbot, panel, tp=1.0)
-    second = _run(qtbot, panel, tp=0.0, fill=FillMode.MID)  # no take profit: held to the end
+    first = _run(qtbot, panel, stop=1.0)
+    second = _run(qtbot, panel, stop=0.0)  # no stop: held to the end
     r = panel.tabs
     assert r.runs_model.rowCount() == 2
     for row in r.runs_model.rows:
@@ -161,7 +184,7 @@ def test_no_snapshots_in_the_range_is_one_line(qtbot, panel):
                                "start": date(2023, 1, 3), "end": date(2023, 1, 4)})
     outcome = run_backtest(empty)
     assert not outcome.ok and "\n" not in outcome.error
-    assert outcome.error.startswith("no stored snapshots between 2023-01-03") and "spx-data simulate" in outcome.error
+    assert outcome.error.startswith("[data] start/end: no stored snapshots from 2023-01-03 to 2023-01-04 (ET)")
 
 
 def test_without_a_database_run_says_so(qtbot):

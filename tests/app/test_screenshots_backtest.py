@@ -12,7 +12,12 @@ import pytest
 from PySide6.QtGui import QImage
 
 from tests.app.backtest_screenshot_driver import TABS
-from tests.app.screenshot_driver import SIZES, distinct_colours, driver_shots, update_screenshots
+from tests.app.screenshot_driver import (
+    SIZES,
+    distinct_colours,
+    driver_shots,
+    update_screenshots,
+)
 
 pytestmark = pytest.mark.xvfb
 
