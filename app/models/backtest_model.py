@@ -19,7 +19,7 @@ from PySide6.QtGui import QColor
 from app.widgets.payoff_plot import PayoffArrays
 from spx_core.domain.calendar import ET
 
-__all__ = ["METRIC_ROWS", "CompareModel", "DecisionsModel", "MetricsModel", "RunsModel", "TradesModel",
+__all__ = ["METRIC_ROWS", "CompareModel", "DecisionsModel", "MetricsModel", "RunsModel", "SweepModel", "TradesModel",
            "et_time", "legs_text", "trade_detail", "trade_payoff"]
 
 GOOD, BAD = QColor("#2fb36d"), QColor("#f0524f")
@@ -344,6 +344,41 @@ class CompareModel(_Rows):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+
+class SweepModel(_Rows):
+    """A sweep's points: the grid keys' values, the chosen metrics, the stored run id, the error if any."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.keys: tuple[str, ...] = ()
+        self.metrics: tuple[str, ...] = ()
+
+    def set_result(self, result: Any, metrics: Sequence[str]) -> None:
+        self.beginResetModel()
+        self.keys = tuple(result.grid)
+        self.metrics = tuple(metrics)
+        self.columns = (*(k.rpartition(".")[2] for k in self.keys), *self.metrics, "run", "error")
+        self.rows = tuple(result.rows)
+        self.endResetModel()
+
+    def cell(self, row: Any, column: int, role: int) -> Any:
+        keys, metrics = self.keys, self.metrics
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column < len(keys):
+                return str(row.params.get(keys[column]))
+            column -= len(keys)
+            if column < len(metrics):
+                return _metric_text(metrics[column], row.value(metrics[column])) if row.error is None else ""
+            return (str(row.run_id) if row.run_id is not None else "—", row.error or "")[column - len(metrics)]
+        if role == Qt.ItemDataRole.TextAlignmentRole and len(keys) <= column < len(keys) + len(metrics) + 1:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+def _metric_text(key: str, value: float) -> str:
+    spec = next((m for m in METRIC_ROWS if m.key == key), None)
+    return spec.fmt(value) if spec is not None else plain(value, 3)
 
 
 def trade_payoff(trade: Any, spot: float = math.nan, points: int = 241) -> PayoffArrays:

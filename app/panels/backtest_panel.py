@@ -48,6 +48,7 @@ from app.models.backtest_model import legs_text
 from app.panels.backtest_form import BacktestForm
 from app.panels.backtest_results import BacktestResults
 from app.panels.backtest_runs import RunLibrary
+from app.panels.backtest_sweep import SweepPage
 from app.panels.base import Job, LivePanel
 from app.widgets.job_runner import JobRunner
 from app.widgets.row_views import line_label
@@ -118,6 +119,8 @@ class BacktestPanel(LivePanel):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(FORM_WIDTH)
         self.tabs = BacktestResults()
+        self.sweep = SweepPage(self._request)
+        self.tabs.addTab(self.sweep, "Sweep")
         self.csv_button = QPushButton("Export CSV…")
         self.csv_button.setToolTip("trades.csv and equity.csv of the run shown, into a folder")
         self.csv_button.clicked.connect(self._ask_csv)
@@ -203,7 +206,7 @@ class BacktestPanel(LivePanel):
             self.status_label.setText(NO_STORE)
             return False
         try:
-            request = self.form.request(self.db_path)
+            request = self._request()
         except ValueError as exc:
             self.status_label.setText(str(exc))
             return False
@@ -219,6 +222,12 @@ class BacktestPanel(LivePanel):
         self.eta_label.setText("starting…")
         self.status_label.setText(f"running {request.describe()}…")
         return True
+
+    def _request(self) -> Any:
+        """The form's run on the window's database (``ValueError``, one line, when there is none)."""
+        if self.db_path is None:
+            raise ValueError(NO_STORE)
+        return self.form.request(self.db_path)
 
     def cancel(self) -> None:
         """Stop the running backtest after its current step (its partial result is shown and stored)."""
@@ -363,6 +372,7 @@ class BacktestPanel(LivePanel):
         if self.control is not None:
             self.control.cancel()
         self._runner_bt.shutdown()
+        self.sweep.shutdown()
         super().shutdown()
 
 

@@ -249,3 +249,37 @@ def test_payoff_of_a_debit_trade():
     assert data.expiry[0] == pytest.approx(-10.0 * 100 - 1.0)  # per unit: the debit and half the fees
     assert len(data.breakevens) == 1 and math.isclose(data.breakevens[0], 5010.01, abs_tol=1e-6)
     assert data.spot == 5003.0
+
+
+def test_sweep_tab_runs_a_grid_and_shows_its_heat_map(qtbot, panel, db):
+    panel.form.select_session("s")
+    panel.form.set_fill(FillMode.MID)
+    page = panel.sweep
+    page.keys[0].setCurrentText("exits.stop_loss")
+    page.values[0].setText("0.01,0.02")
+    page.keys[1].setCurrentText("strategy.width")
+    page.values[1].setText("25")
+    page.workers.setValue(1)
+    page.metric.setCurrentText("total_return")
+    assert page.run()
+    qtbot.waitUntil(lambda: not page.busy, timeout=120_000)
+    result = page.outcome.result
+    assert [r.error for r in result.rows] == [None, None], page.status.text()
+    assert page.model.rowCount() == 2 and page.heat_map.model.rowCount() == 2
+    assert page.status.text().startswith(f"sweep #{result.sweep_id}: 2 of 2 points run")
+    store = Store.open(db)
+    try:  # each point is a stored run of the sweep; the Compare tab lists plain runs only
+        assert [r.id for r in BacktestRepository(store).sweep_runs(result.sweep_id)] == [r.run_id for r in result.rows]
+    finally:
+        store.close()
+    panel.tabs.set_runs(panel.library.rows(panel.store))
+    assert panel.tabs.runs_model.rowCount() == 0
+
+
+def test_sweep_with_a_mistyped_grid_is_one_line(qtbot, panel):
+    page = panel.sweep
+    page.values[0].setText("0.1,,0.2")
+    assert not page.run() and "empty value" in page.status.text()
+    page.values[0].setText("0.1,0.2")
+    page.keys[1].setCurrentText(page.keys[0].currentText())
+    assert not page.run() and page.status.text().startswith("pick two different keys")
