@@ -94,7 +94,7 @@ METRIC_ROWS: tuple[MetricRow, ...] = (
     MetricRow("total_return", "Total return (%)", pct, _sign),
     MetricRow("cagr", "CAGR (%/year)", pct, _sign),
     MetricRow("ending_equity", "Ending equity ($)", level),
-    MetricRow("volatility", "Volatility (%/year)", pct),
+    MetricRow("volatility", "Volatility (%/year)", lambda v: pct(v).lstrip("+")),
     MetricRow("sharpe", "Sharpe (annualised)", plain, _above(1.0)),
     MetricRow("sortino", "Sortino (annualised)", plain, _above(1.0)),
     MetricRow("calmar", "Calmar", plain, _above(1.0)),

@@ -4,7 +4,7 @@
 every 30 simulated minutes, trading hours only, March-April 2024) into the app's database, then launches the real
 app (``spx-terminal --source sim --seed 7 --self-test 40``). Once the Backtest panel lists the recorded session it
 runs the default preset over it with the form's defaults, then the 0.20-delta preset, ticks both runs in Compare
-and selects the first trade. Then, for each size (1280x720, 1920x1080):
+and selects the first trade, then sweeps short delta x take profit (3 x 2) in the Sweep tab. Then, for each size (1280x720, 1920x1080):
 
 * ``backtest_main_W.png``: the whole window after Reset layout with the Backtest tab in front (Summary);
 * ``backtest_TAB_W.png``: the Backtest dock floated at the full screen size, one per result tab
@@ -33,7 +33,9 @@ SESSION = "sim 2024-03"
 STEPS_PER_DAY = 14  # 09:30 .. 16:00 ET every 30 minutes
 DAYS = 40
 PRESETS = ("credit verticals 3/5/7 DTE", "credit verticals 3/5/7 DTE, 0.20 delta")
-TABS = (("equity", 1), ("trades", 2), ("pnl", 3), ("monthly", 4), ("decisions", 5), ("compare", 6))
+TABS = (("equity", 1), ("trades", 2), ("pnl", 3), ("monthly", 4), ("decisions", 5), ("compare", 6), ("sweep", 7))
+#: the Sweep tab's grid: rows short delta, columns take profit (6 points on 2 worker processes)
+SWEEP = (("strategy.short_delta", "0.10,0.15,0.20"), ("exits.take_profit", "0.25,0.50"))
 
 
 def record_history() -> None:
@@ -65,7 +67,7 @@ class _Shooter(Shooter):
 
     def poll(self) -> None:
         panel = self.panel
-        if time.monotonic() - self.t0 > PANEL_WAIT_SECONDS + 90:
+        if time.monotonic() - self.t0 > PANEL_WAIT_SECONDS + 150:
             self.timer.stop()
             self.shots.setdefault("errors", []).append(f"backtest runs did not end: {panel.status_label.text()}")
             self._run(self._script())
@@ -83,12 +85,27 @@ class _Shooter(Shooter):
                 if panel.run():
                     self.stage += 1
                 return
+            if self.stage == len(PRESETS):
+                self._sweep()
+                return
+            if self.panel.sweep.busy:
+                return
             self.timer.stop()
             self._prepare()
         except Exception as exc:  # noqa: BLE001 (report, never hang the self-test waiting for shots.json)
             self.timer.stop()
             self.shots.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
         self._run(self._script())
+
+    def _sweep(self) -> None:
+        page = self.panel.sweep
+        self.panel.form.preset.setCurrentText(PRESETS[0])
+        for combo, edit, (key, values) in zip(page.keys, page.values, SWEEP, strict=True):
+            combo.setCurrentText(key)
+            edit.setText(values)
+        if not page.run():
+            raise RuntimeError(page.status.text())
+        self.stage += 1
 
     def _prepare(self) -> None:
         tabs = self.panel.tabs
@@ -126,7 +143,9 @@ class _Shooter(Shooter):
             runs=tabs.runs_model.rowCount(), compared=len(tabs.compare_chart.equity_items),
             monthly=[tabs.monthly.model.rowCount(), tabs.monthly.model.columnCount()],
             histogram=len(tabs.histogram.pnl), payoff=tabs.payoff.data is not None,
-            decisions=tabs.decisions_model.rowCount(), trade_detail=tabs.trade_text.text())
+            decisions=tabs.decisions_model.rowCount(), trade_detail=tabs.trade_text.text(),
+            sweep=[panel.sweep.heat_map.model.rowCount(), panel.sweep.heat_map.model.columnCount()],
+            sweep_status=panel.sweep.status.text())
 
 
 def main() -> int:
