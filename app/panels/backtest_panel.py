@@ -189,6 +189,11 @@ class BacktestPanel(LivePanel):
         if self.control is None:
             self.status_label.setText(data.text() if data.empty else f"{data.text()}; pick the data and Run")
 
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self.control is None:  # sessions recorded or imported while the panel was hidden are offered now
+            self.reload_data()
+
     def _count_dates(self, start: Any, end: Any) -> None:
         if self.store is None:
             return

@@ -283,3 +283,12 @@ def test_sweep_with_a_mistyped_grid_is_one_line(qtbot, panel):
     page.values[0].setText("0.1,0.2")
     page.keys[1].setCurrentText(page.keys[0].currentText())
     assert not page.run() and page.status.text().startswith("pick two different keys")
+
+
+def test_showing_the_panel_offers_sessions_recorded_meanwhile(qtbot, panel):
+    panel.hide()
+    record_session(panel.store, SimulatedMarket(SimulatorConfig(seed=6, start=datetime(2024, 3, 14, 9, 59, tzinfo=ET))),
+                   "later", 3, replace=False)
+    assert panel.form.data.findData("later") < 0
+    panel.show()
+    assert panel.form.data.findData("later") > 0
