@@ -48,16 +48,17 @@ async def run_backtest_check(window: MainWindow, seconds: float) -> dict[str, tu
     folder = Path(window.trading_db).parent if window.trading_db else Path(tempfile.mkdtemp(prefix="spx-bt-"))
     store = await asyncio.get_running_loop().run_in_executor(None, record_sample, folder / "self_test_backtest.sqlite")
     try:
-        return {"backtest: ran": await _run(window, panel, store, deadline)}
+        window.show_dock("backtest")
+        return {"backtest: ran": await _run(panel.view, store, deadline)}
     finally:
         panel.set_store(window.store)
         store.close()
 
 
-async def _run(window: MainWindow, panel: Any, store: Any, deadline: float) -> tuple[bool, str]:
+async def _run(panel: Any, store: Any, deadline: float) -> tuple[bool, str]:
+    """On the panel's view (its content), over ``store``."""
     from spx_core.execution.fill_model import FillMode
 
-    window.show_dock("backtest")
     panel.set_store(store)
     if not panel.form.select_session(SESSION):
         return False, f"the recorded session {SESSION!r} is not offered: {panel.status_label.text()}"

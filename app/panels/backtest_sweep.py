@@ -9,6 +9,7 @@ every point as a run of the sweep, and reports progress and honours Cancel betwe
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -166,6 +167,7 @@ class SweepPage(QWidget):
         except ValueError as exc:
             self.status.setText(str(exc))
             return False
+        gc.collect()  # cyclic Qt garbage freed here, not in the worker (see BacktestView.run)
         control = RunControl(self)
         control.progressed.connect(self._on_progress)
         if not self._runner.submit(run_sweep, request, self.grid_text(), x_key, y_key, self.metric.currentText(),

@@ -63,7 +63,7 @@ class _Shooter(Shooter):
 
     @property
     def panel(self):
-        return self.window.panels["backtest"]
+        return self.window.panels["backtest"].view
 
     def poll(self) -> None:
         panel = self.panel

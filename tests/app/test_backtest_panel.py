@@ -20,7 +20,8 @@ from app.models.backtest_model import (
     TradesModel,
     trade_payoff,
 )
-from app.panels.backtest_panel import NO_STORE, BacktestPanel
+from app.panels.backtest_panel import BacktestPanel
+from app.panels.backtest_view import NO_STORE
 from spx_core.backtest.config import load_spec
 from spx_core.cli.simulate_command import record_session
 from spx_core.domain.calendar import ET
@@ -52,7 +53,7 @@ def db(recorded, tmp_path):
 
 
 @pytest.fixture
-def panel(qtbot, db):
+def shell(qtbot, db):
     store = Store.open(db)
     p = BacktestPanel()
     qtbot.addWidget(p)
@@ -62,6 +63,12 @@ def panel(qtbot, db):
     yield p
     p.shutdown()
     store.close()
+
+
+@pytest.fixture
+def panel(shell):
+    """The panel's content (built when the panel was shown)."""
+    return shell.view
 
 
 def _run(qtbot, panel, *, stop=1.0, fill=FillMode.MID):
@@ -190,8 +197,23 @@ def test_no_snapshots_in_the_range_is_one_line(qtbot, panel):
 def test_without_a_database_run_says_so(qtbot):
     p = BacktestPanel()
     qtbot.addWidget(p)
-    assert not p.run() and p.status_label.text() == NO_STORE
+    assert p.health()[0]  # nothing asked, nothing to check
+    assert not p.view.run() and p.view.status_label.text() == NO_STORE
     p.shutdown()
+
+
+def test_the_content_is_built_on_the_first_show(qtbot, db):
+    p = BacktestPanel()
+    qtbot.addWidget(p)
+    store = Store.open(db)
+    try:
+        p.set_store(store)
+        assert p._view is None
+        p.show()
+        assert p._view is not None and p.view.form.select_session("s")  # the store set before is the view's
+    finally:
+        p.shutdown()
+        store.close()
 
 
 def test_exports_write_the_trades_equity_and_chart(qtbot, panel, tmp_path):
