@@ -72,7 +72,10 @@ class BacktestResults(QTabWidget):
         self.metrics_view.setMaximumWidth(self.fontMetrics().horizontalAdvance("M") * 34)
         self.summary_note = QLabel("")
         self.summary_note.setWordWrap(True)
-        self.addTab(_page(self.summary_note, self.metrics_view), "Summary")
+        self.factors_note = QLabel("")
+        self.factors_note.setObjectName("backtest_factors")
+        self.factors_note.setWordWrap(True)
+        self.addTab(_page(self.summary_note, self.factors_note, self.metrics_view), "Summary")
         self.equity = EquityDrawdownChart()
         self.addTab(self.equity, "Equity")
         self.addTab(self._trades_page(), "Trades")
@@ -164,6 +167,7 @@ class BacktestResults(QTabWidget):
         result, request = outcome.result, outcome.request
         self.metrics_model.set_metrics(metrics_dict(outcome.metrics))
         self.summary_note.setText(_summary_note(outcome))
+        self.factors_note.setText(_factors_note(result))
         if len(result.equity):
             self.equity.set_equity(result.equity, trades=result.trades, starting_cash=request.starting_cash,
                                    label=request.describe())
@@ -189,6 +193,7 @@ class BacktestResults(QTabWidget):
         self.outcome = None
         self.metrics_model.set_metrics(None)
         self.summary_note.setText(reason)
+        self.factors_note.setText("")
         self.equity.clear(reason)
         self.trades_model.set_rows(())
         self._on_trade()
@@ -245,6 +250,15 @@ def _rows_tall(view: QTableView, rows: int) -> None:
     """At least tall enough for the header, ``rows`` rows and a horizontal scroll bar."""
     height = view.horizontalHeader().sizeHint().height() + rows * view.verticalHeader().defaultSectionSize()
     view.setMinimumHeight(height + view.horizontalScrollBar().sizeHint().height() + 2 * view.frameWidth())
+
+
+def _factors_note(result: Any) -> str:
+    """Factor attribution: each entry factor's mean over the winners minus the losers' (the Quantor plan)."""
+    figures = {k: v for k, v in result.factor_attribution().items() if math.isfinite(v)}
+    if not figures:
+        return "Entry factors, winners minus losers: — (needs closed winners and losers with entry factors)"
+    return "Entry factors, winners minus losers (mean at entry): " + ", ".join(
+        f"{name} {value:+.3g}" for name, value in figures.items())
 
 
 def _summary_note(outcome: BacktestOutcome) -> str:

@@ -175,7 +175,7 @@ class BacktestView(QWidget):
             self.status_label.setText(f"cannot list the stored snapshots: {exc}")
             return
         self.form.set_data_range(data)
-        if self.control is None:
+        if self.control is None and self.outcome is None:  # a run's result line stays until the next run
             self.status_label.setText(data.text() if data.empty else f"{data.text()}; pick the data and Run")
 
     def showEvent(self, event: Any) -> None:

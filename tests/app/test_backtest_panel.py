@@ -113,6 +113,8 @@ def test_a_run_fills_every_tab_with_the_engines_numbers(qtbot, panel, db):
     assert sorted(r.histogram.pnl) == sorted(closed) and r.histogram.message_text == ""
     assert r.monthly.model.rowCount() == 1  # March 2024
     assert panel.populated and panel.health()[0]
+    # one losing trade: no winner to set the losers' entry factors against
+    assert r.factors_note.text().endswith("— (needs closed winners and losers with entry factors)")
     assert "return" in panel.status_label.text() and "run #1" in panel.status_label.text()
     assert panel.progress.value() == panel.progress.maximum() == outcome.result.steps[1]
 
@@ -308,9 +310,12 @@ def test_sweep_with_a_mistyped_grid_is_one_line(qtbot, panel):
 
 
 def test_showing_the_panel_offers_sessions_recorded_meanwhile(qtbot, panel):
+    _run(qtbot, panel)
+    shown = panel.status_label.text()
     panel.hide()
     record_session(panel.store, SimulatedMarket(SimulatorConfig(seed=6, start=datetime(2024, 3, 14, 9, 59, tzinfo=ET))),
                    "later", 3, replace=False)
     assert panel.form.data.findData("later") < 0
     panel.show()
     assert panel.form.data.findData("later") > 0
+    assert panel.status_label.text() == shown  # the run's result line stays
