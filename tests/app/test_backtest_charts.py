@@ -103,6 +103,27 @@ def test_equity_and_drawdown_drawn_on_et_dates(equity_chart):
         equity_chart.equity_plot.getPlotItem().getViewBox()
 
 
+def test_starting_cash_line_and_deepest_drawdown_marked(equity_chart):
+    eq = _eod_equity()
+    equity_chart.set_equity(eq + 3_000.0, starting_cash=100_000.0)  # never below the cash: still in view
+    assert equity_chart.cash_line.isVisible() and equity_chart.cash_line.value() == 100_000.0
+    assert equity_chart.cash_line.label.textItem.toPlainText() == "starting cash $100,000"
+    assert equity_chart.equity_plot.getPlotItem().viewRange()[1][0] < 100_000.0
+    run = equity_chart.runs[0]
+    i = int(np.argmin(run.drawdown))
+    (x,), (y,) = equity_chart.max_drawdown_dot.getData()
+    assert (x, y) == (run.x[i], run.drawdown[i])
+    day = eq.index[i].tz_convert("America/New_York")
+    assert equity_chart.max_drawdown_label.textItem.toPlainText() == \
+        f"max drawdown {run.drawdown[i]:.1f}% (${eq.iloc[i] + 3_000.0:,.0f}) {day:%Y-%m-%d}"
+    # compared runs with different cash: no line, no single deepest point
+    equity_chart.set_runs([("a", eq, 100_000.0), ("b", eq, 90_000.0)])
+    assert not equity_chart.cash_line.isVisible() and not equity_chart.max_drawdown_label.isVisible()
+    assert len(equity_chart.max_drawdown_dot.getData()[0]) == 0
+    equity_chart.set_equity(pd.Series(100_000.0 + np.arange(5.0), index=eq.index[:5]))  # never below its peak
+    assert not equity_chart.max_drawdown_label.isVisible() and not equity_chart.cash_line.isVisible()
+
+
 def test_readout_gives_date_equity_and_drawdown_of_the_last_stamp(equity_chart):
     eq = _eod_equity()
     equity_chart.set_equity(eq, starting_cash=100_000.0)
