@@ -4,6 +4,7 @@ the hover readout and PNG export.
 The last test renders every chart with realistic data in a subprocess under Xvfb (the xcb platform, the dark
 theme) and checks the pictures are real; with ``SPX_UPDATE_SCREENSHOTS=1`` it also leaves them at
 ``/tmp/bt_charts_*.png`` to be looked at. ``python -m tests.app.test_backtest_charts OUT_DIR`` is that renderer.
+The heat maps have their own module, ``test_backtest_heatmaps.py``.
 """
 
 from __future__ import annotations
