@@ -68,6 +68,7 @@ class RunCurve:
     drawdown: np.ndarray
     colour: str
     dropped: int
+    starting_cash: float | None
 
     def index_at(self, x: float) -> int:
         """Position of the last stamp at or before ``x`` (-1 before the first)."""
@@ -79,7 +80,7 @@ def _run_curve(i: int, label: str, equity: pd.Series, starting_cash: float | Non
     if clean.empty:
         return None
     dd = drawdown(clean, starting_cash=starting_cash).to_numpy() * 100.0
-    return RunCurve(label, et_seconds(clean.index), clean.to_numpy(), dd, run_colour(i)[0], dropped)
+    return RunCurve(label, et_seconds(clean.index), clean.to_numpy(), dd, run_colour(i)[0], dropped, starting_cash)
 
 
 class EquityDrawdownChart(PngExport, QWidget):
@@ -118,6 +119,7 @@ class EquityDrawdownChart(PngExport, QWidget):
             plot.addItem(line, ignoreBounds=True)
         self.message = pg.TextItem("", anchor=(0.5, 0.5), color="#999999")
         eq.addItem(self.message, ignoreBounds=True)
+        self._build_marks(eq, dd)
         self.readout = QLabel(" ")
         self.readout.setObjectName("equity_readout")
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -133,6 +135,20 @@ class EquityDrawdownChart(PngExport, QWidget):
         self._mouse = [pg.SignalProxy(w.scene().sigMouseMoved, rateLimit=30, slot=partial(self._on_mouse, w))
                        for w in (self.equity_plot, self.drawdown_plot)]
         self.clear()
+
+    def _build_marks(self, eq: pg.PlotItem, dd: pg.PlotItem) -> None:
+        """The starting cash as a dotted line (what the run is measured against) and the deepest drawdown as a
+        dot with its depth and date (one run)."""
+        self.cash_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#9aa5b1", width=1, style=Qt.PenStyle.DotLine),
+                                         label="", labelOpts={"position": 0.98, "color": "#9aa5b1",
+                                                              "anchors": [(1, 1), (1, 1)]})  # right: every
+        # curve starts at the cash, so a label at the left end always sat on it
+        eq.addItem(self.cash_line, ignoreBounds=True)
+        self.max_drawdown_dot = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(LOSS_COLOR), pen=pg.mkPen("#eeeeee"))
+        # white on a dark box: readable on the red fill and on either theme
+        self.max_drawdown_label = pg.TextItem("", color="#ffffff", fill=pg.mkBrush(0, 0, 0, 170))
+        dd.addItem(self.max_drawdown_dot)
+        dd.addItem(self.max_drawdown_label, ignoreBounds=True)
 
     @staticmethod
     def _build_legend(plot: pg.PlotItem) -> pg.LegendItem:
@@ -178,6 +194,7 @@ class EquityDrawdownChart(PngExport, QWidget):
         self._draw_runs()
         self._set_axes_visible(True)
         self._fit_range()
+        self._show_marks()
         notes = [f"{c.label}: {c.dropped} non-finite equity value(s) skipped" for c in curves if c.dropped]
         notes += [f"{label}: no data" for label in empty]
         self.readout.setText(" · ".join(notes) or " ")
@@ -215,6 +232,7 @@ class EquityDrawdownChart(PngExport, QWidget):
         for plot in (self.equity_plot, self.drawdown_plot):
             plot.getPlotItem().setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0), padding=0)
         self._set_axes_visible(False)  # empty date axes would read 1970
+        self._show_marks()
         self.message.setText(reason)
         self.message.setPos(0.5, 0.5)
 
@@ -282,6 +300,28 @@ class EquityDrawdownChart(PngExport, QWidget):
             self.legend.addItem(e_item, run.label)
         self.legend.setVisible(bool(self.runs))
 
+    def _show_marks(self) -> None:
+        cash = {r.starting_cash for r in self.runs}
+        shared = next(iter(cash)) if len(cash) == 1 else None
+        self.cash_line.setVisible(shared is not None)
+        if shared is not None:
+            self.cash_line.setValue(shared)
+            self.cash_line.label.setFormat(f"starting cash {fmt_money(shared)}")  # after setVisible (see there)
+        run = self.runs[0] if len(self.runs) == 1 else None
+        i = int(np.argmin(run.drawdown)) if run is not None else -1
+        shown = run is not None and bool(run.drawdown[i] < 0.0)
+        self.max_drawdown_label.setVisible(shown)
+        if not shown:
+            self.max_drawdown_dot.setData([], [])
+            return
+        x, depth = float(run.x[i]), float(run.drawdown[i])
+        self.max_drawdown_dot.setData([x], [depth])
+        when = pd.Timestamp(int(x * 1e9)).strftime("%Y-%m-%d")
+        self.max_drawdown_label.setText(f"max drawdown {depth:.1f}% ({fmt_money(float(run.equity[i]))}) {when}")
+        right_half = x > (run.x[0] + run.x[-1]) / 2.0  # the text runs away from the nearer edge
+        self.max_drawdown_label.setAnchor((1.0, 1.0) if right_half else (0.0, 1.0))
+        self.max_drawdown_label.setPos(x, depth)
+
     def _layout_legend(self) -> None:
         """Columns by how long the labels are; the strip above the plot as high as the legend's rows."""
         self.legend.clear()
@@ -294,7 +334,8 @@ class EquityDrawdownChart(PngExport, QWidget):
 
     def _fit_range(self) -> None:
         x = np.concatenate([r.x for r in self.runs])
-        y = np.concatenate([r.equity for r in self.runs])
+        cash = [r.starting_cash for r in self.runs if r.starting_cash is not None and np.isfinite(r.starting_cash)]
+        y = np.concatenate([r.equity for r in self.runs] + [np.asarray(cash, dtype=np.float64)])  # cash in view
         d = np.concatenate([r.drawdown for r in self.runs])
         x0, x1 = float(x.min()), float(x.max())
         if x1 - x0 < _DAY:  # one stamp (or one session): a day wide, centred
