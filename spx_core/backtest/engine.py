@@ -44,6 +44,7 @@ from spx_core.backtest.run import (
     data_checksum,
     result_checksum,
 )
+from spx_core.backtest.settle_bars import DailySettlements
 from spx_core.backtest.trades import trade_records
 from spx_core.domain.calendar import ET, from_ns
 from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
@@ -172,6 +173,7 @@ class _Run:
                                        cancel=self.service.cancel)
         self.stored = [StoredStrategy(c, True, StrategyMode.AUTO) for c in bt.strategies]
         self.watch = SettlementWatch()
+        self.official = DailySettlements(bt.store)  # end-of-day data: the daily bars' close/open settle expiries
         self.marks = MarkPolicy(bt.bad_quote)
         self.decisions: list[TradeDecision] = []
         self.states = MarketStates(bt.store)  # market state (IV rank, VIX, regimes) only for strategies that filter
@@ -266,6 +268,7 @@ class _Run:
             self._mark(at, self._last_marks)
 
     def _settle(self, now: int) -> bool:
+        self.official.reveal(now, self.watch)
         positions, _ = self._book()
         due = self.watch.settle_due([p for p in positions if p.is_open], now)
         if due.fills:

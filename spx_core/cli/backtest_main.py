@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import logging
 import signal
 import sys
@@ -30,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from spx_core.cli import backtest_sweep
 from spx_core.cli.helpers import (
     CommandFailed,
     DbAccess,
@@ -46,8 +46,6 @@ from spx_core.cli.helpers import (
 __all__ = ["PROG", "build_parser", "main"]
 
 PROG = "spx-backtest"
-#: the sweep subcommand's module (bt-sweep); it defines ``register(subparsers)`` like every command module
-SWEEP_MODULE = "spx_core.cli.backtest_sweep"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,13 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _register(sub)
-    try:
-        sweep = importlib.import_module(SWEEP_MODULE)
-    except ModuleNotFoundError as exc:  # not merged yet (bt-sweep): the other commands work without it
-        if exc.name != SWEEP_MODULE:
-            raise
-    else:
-        sweep.register(sub)
+    backtest_sweep.register(sub)  # sweep (spx_core/cli/backtest_sweep.py)
     return parser
 
 

@@ -9,6 +9,11 @@ underlying prices and says when it is due, with no wall clock (time is the marke
   ``tolerance_ns`` after it (the opening print stands in for the Special Opening Quotation, which is computed
   from the constituents' opening prices; our feeds carry the index, not the SOQ itself).
 
+End-of-day data (one snapshot a day, stamped at 15:45 or 16:15 ET) never watches the close within the
+tolerance. For it, :meth:`SettlementWatch.add_official` takes the settlement value from the day's daily bar
+once that bar is known (its close for PM-settled roots, its open for AM SPX): an observed price within the
+tolerance is still preferred; the official value is the fall-back.
+
 A position whose settlement price was not observed (the terminal was closed over the close, a replay skipped
 it) is never settled at a guessed price: it stays open and :meth:`SettlementWatch.settle_due` lists it as
 unresolved so the UI can say so.
@@ -27,7 +32,7 @@ from spx_core.portfolio.positions import Position
 from spx_core.portfolio.settlement import settle, settlement_instant_ns
 from spx_core.strategies.structure import underlying_of
 
-__all__ = ["SettlementWatch", "SettlementDue"]
+__all__ = ["SettlementDue", "SettlementWatch"]
 
 _MINUTE_NS = 60 * 1_000_000_000
 
@@ -52,6 +57,7 @@ class SettlementWatch:
         self._times: dict[str, list[int]] = {}
         self._prices: dict[str, list[float]] = {}
         self._instants: dict[OptionContract, int] = {}
+        self._official: dict[tuple[str, int], float] = {}  # (underlying, settlement instant) -> value
 
     def observe(self, underlying: str, time_ns: int, price: float) -> None:
         """Record the underlying's price at ``time_ns`` (market clock). Out-of-order times are ignored."""
@@ -67,6 +73,13 @@ class SettlementWatch:
         if time_ns - times[0] > 2 * self.keep_ns:  # trim now and then, not on every tick
             cut = bisect.bisect_left(times, time_ns - self.keep_ns)
             del times[:cut], prices[:cut]
+
+    def add_official(self, underlying: str, instant_ns: int, price: float) -> None:
+        """The settlement value of ``underlying`` at ``instant_ns`` from a source that knows it (a daily bar's
+        close or open): used when no price was observed within the tolerance. Call it only once the value is
+        known on the market clock (a daily bar at its 16:00 stamp), never earlier."""
+        if math.isfinite(price) and price > 0:
+            self._official[(underlying, int(instant_ns))] = float(price)
 
     def instant(self, contract: OptionContract) -> int:
         """When ``contract``'s value is fixed (UTC ns), cached."""
@@ -86,7 +99,7 @@ class SettlementWatch:
         else:
             i = bisect.bisect_right(times, instant) - 1
             ok = i >= 0 and instant - times[i] <= self.tolerance_ns
-        return prices[i] if ok else None
+        return prices[i] if ok else self._official.get((underlying, instant))
 
     def next_instant(self, positions: Iterable[Position]) -> int | None:
         """The earliest settlement instant among open positions (None without any): nothing is due before."""

@@ -178,6 +178,7 @@ BAD = [
                                                      r"\(as \[strategy\] max_open and as \[risk\] max_open\)")),
     ('[riks]\nprofile = "x"', r"^\[riks\]: unknown section; sections: \[data\], \[strategy\]"),
     ('short_delta = 0.2', r"^short_delta: belongs in a section: write it under \[strategy\]"),
+    ('risk = "none"', r"^risk: 'none' must be a section: write \[risk\] and its keys under it"),
     ('nme = "x"', r"^nme: unknown top-level key; the top level takes: name and the sections"),
     ('[strategy]\nstructure = "spx-spy-pair"\nshort_delta = 0.2', r"^\[strategy\] scan: unknown field 'short_delta'"),
 ]

@@ -152,6 +152,8 @@ def test_a_range_without_data_says_what_is_stored_and_the_example_config_loads(d
 
 
 def test_usage_errors_and_unknown_runs_are_one_line(db, tmp_path):
+    helped = spx_backtest("--help")
+    assert helped.returncode == 0 and all(f"    {name} " in helped.stdout for name in ("run", "runs", "show", "sweep"))
     line = spx_backtest("run", "--db", db, "--config", tmp_path / "nope.toml").assert_one_line_failure(codes=(2,))
     assert "--config" in line and "no such file" in line
     line = spx_backtest("show", 999, "--db", db).assert_one_line_failure(codes=(1,))
