@@ -101,7 +101,7 @@ class Pool:
             self._client = None
 
     # --- the two back ends -----------------------------------------------------------------------------------
-    def _submit(self, fn: Callable[[Any], Any], arg: Any) -> Any:
+    def _start_task(self, fn: Callable[[Any], Any], arg: Any) -> Any:
         if self._client is not None:
             return self._client.submit(fn, arg, pure=False)
         if self._executor is None:  # started on first use: a pool that maps nothing starts no process
@@ -113,7 +113,7 @@ class Pool:
     def _in_flight(self) -> int:
         return self.workers * (2 if self._client is not None else 1)
 
-    def _cancel(self, futures: Sequence[Any]) -> None:
+    def _drop_queued(self, futures: Sequence[Any]) -> None:
         if self._client is not None:
             pending = [f for f in futures if f.status == "pending"]
             if pending:
@@ -153,11 +153,11 @@ class Pool:
             if not stopped and cancel is not None and cancel():
                 stopped = True
                 queue.clear()
-                self._cancel(list(running))
+                self._drop_queued(list(running))
             while queue and len(running) < self._in_flight():
                 index = queue.pop()
                 try:
-                    running[self._submit(fn, args[index])] = index
+                    running[self._start_task(fn, args[index])] = index
                 except Exception as exc:  # noqa: BLE001 - e.g. a broken local pool: this point's error
                     finished += 1
                     yield Done(index, None, one_line(exc))

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from spx_core.backtest.metrics import Metrics, compute_metrics
+from spx_core.backtest.metrics import Metrics
 from spx_core.backtest.pool import Pool, one_line
 from spx_core.backtest.run import BacktestResult
 
@@ -161,13 +161,9 @@ def run_point(task: PointTask) -> PointOutcome:
             result = spec.backtest(store).run()
         finally:
             store.close()
-        return PointOutcome(result, run_metrics(result, spec.starting_cash))
+        return PointOutcome(result, result.metrics())
     except Exception as exc:  # noqa: BLE001 - the point's row reports it; the sweep goes on
         return PointOutcome(None, None, one_line(exc))
-
-
-def run_metrics(result: BacktestResult, starting_cash: float) -> Metrics:
-    return compute_metrics(result.equity, result.trades, starting_cash=starting_cash, margin=result.margin)
 
 
 # --- rows and the result ------------------------------------------------------------------------------------
@@ -310,9 +306,14 @@ def _store(repo: Any, outcome: PointOutcome | None, error: str | None, spec: Any
         error = outcome.error
     if error is not None or outcome is None or outcome.result is None:
         return SweepRow(dict(params), error=error or "the worker returned no result")
-    run_id = repo.save_run(outcome.result, config_toml=spec.source_toml, name=name, metrics=outcome.metrics,
-                           sweep_id=sweep_id, params=dict(params))
+    from spx_core.storage.errors import StorageError
+
     metrics = outcome.metrics.as_dict() if outcome.metrics is not None else {}
+    try:
+        run_id = repo.save_run(outcome.result, config_toml=spec.source_toml, name=name, metrics=outcome.metrics,
+                               sweep_id=sweep_id, params=dict(params))
+    except StorageError as exc:  # a busy or full database: this run's row says so, the sweep goes on
+        return SweepRow(dict(params), None, metrics, outcome.result.result_checksum, f"not stored: {one_line(exc)}")
     return SweepRow(dict(params), run_id, metrics, outcome.result.result_checksum)
 
 

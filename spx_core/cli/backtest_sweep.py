@@ -54,7 +54,8 @@ def register(sub: Any) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: one per CPU, "
                                                                 "at most one per point)")
-    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask distributed cluster")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="run on this Dask distributed cluster (its workers read --db at the same path)")
     p.add_argument("--metric", default="sharpe", metavar="NAME",
                    help="the figure that ranks the points and fills the heat map (default: sharpe)")
     p.add_argument("--walk-forward", metavar="TRAIN_DAYS:TEST_DAYS",

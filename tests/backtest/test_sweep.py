@@ -124,11 +124,12 @@ def test_cancel_stops_submitting_and_lists_the_rest_as_cancelled(db, spec):
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_gives_the_local_pools_results(db, spec, local):
+def test_dask_local_cluster_gives_the_local_pools_results(db, spec, local, tmp_path):
     distributed = pytest.importorskip("distributed")
     expected, _ = local
+    # its own scratch folder: not /tmp/dask-scratch-space, which other test runs on the machine share
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
-                                  silence_logs=True) as cluster:
+                                  silence_logs=True, local_directory=tmp_path) as cluster:
         calls = []
         result = Sweep(db, spec, GRID, scheduler=cluster.scheduler_address, metric="total_return").run(
             progress=lambda d, t: calls.append(d))
@@ -136,3 +137,22 @@ def test_dask_local_cluster_gives_the_local_pools_results(db, spec, local):
     assert [r.result_checksum for r in result.rows] == [r.result_checksum for r in expected.rows]
     assert result.sweep_id != expected.sweep_id and all(r.run_id not in {e.run_id for e in expected.rows}
                                                          for r in result.rows)
+
+
+def test_a_run_the_database_refuses_to_store_is_its_rows_error(db, spec, monkeypatch):
+    from spx_core.storage.errors import StoreBusyError
+
+    save = BacktestRepository.save_run
+
+    def busy_for_width_25(self, result, **kw):
+        if kw["params"]["strategy.width"] == 25:
+            raise StoreBusyError("the database is busy (another writer held it for 5 s); try again")
+        return save(self, result, **kw)
+
+    monkeypatch.setattr(BacktestRepository, "save_run", busy_for_width_25)
+    result = Sweep(db, spec, {"strategy.width": [10, 25]}, workers=1).run()
+    stored, refused = result.rows
+    assert stored.error is None and stored.run_id is not None
+    assert refused.run_id is None and refused.result_checksum and "n_trades" in refused.metrics
+    assert refused.error == "not stored: StoreBusyError: the database is busy (another writer held it for 5 s); " \
+                            "try again"
