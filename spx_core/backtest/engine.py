@@ -159,12 +159,14 @@ class _Run:
         self.feed = StoredFeed(bt.store, bt.start_ns, bt.end_ns, session=bt.session)
         self.repo = OrderRepository(orders)
         self.broker = PaperBroker(self.feed, fees=bt.fees, fill_model=bt.fill)
+        self._civ_cache: dict[str, tuple[str, object]] = {}  # underlying -> (checksum, ChainIV): solved once
         self.breaker: CircuitBreaker | None = None
         self.trips: list[BreakerTrip] = []
         limits = None
         if bt.profile is not None:  # the live guard's two refusals: today's breaker trip, then the profile's limits
             self.breaker = CircuitBreaker(RiskRepository(orders))
-            limits = _Limits(self.breaker, RiskLimits(bt.profile, portfolio=self._state), self.feed.now_ns)
+            limits = _Limits(self.breaker, RiskLimits(bt.profile, portfolio=self._state, civ_cache=self._civ_cache),
+                             self.feed.now_ns)
         self.service = OrderService(self.repo, self.broker, PreTradeGate(limits=limits), self.feed)
         self.service.subscribe(self._on_order)
         monitor = PositionMonitor(broker=self.broker.name, account=self.broker.account)
@@ -182,6 +184,9 @@ class _Run:
         self.margin: dict[int, float] = {}
         self._account: Any = None
         self._dirty = True
+        self._generation = 0  # bumped at each ledger re-read: an account line is reused until the book changes
+        self._summary_key: tuple[Any, ...] | None = None
+        self._fit: tuple[str, Any] | None = None  # (checksum, FittedChain | None) of the SPX chain last fitted
         self._positions: list[Any] = []
         self._trades: list[Any] = []
         self._last_marks: dict[Any, float] = {}
@@ -200,6 +205,7 @@ class _Run:
 
     def _book(self) -> tuple[list[Any], list[Any]]:
         if self._dirty:
+            self._generation += 1
             self._positions = self.repo.positions(closed_since_ns=0)
             self._trades = self.repo.trades()
             self._dirty = False
@@ -303,13 +309,29 @@ class _Run:
         if spx is None:
             return None
         spy = self.feed.snapshot("SPY") if config.is_pair else None
+        fitted = None if config.is_pair else self._fitted(spx)  # the scan needs it; asked for only at a decision
+        civ, surface = (fitted.civ, fitted.surface) if fitted is not None else (None, None)
         if not MarketStates.needed(config):
-            # the chain alone: the engine fits the surface only when its scan needs it; SPY only for the pair
             self.states.last = None
-            return MarketContext(spx, spy_snapshot=spy)
+            return MarketContext(spx, civ=civ, surface=surface, spy_snapshot=spy)
         # the live filters read the market state: the daily bars before this session and the chain's surface
-        state, civ, surface = self.states.at(spx)
+        state = self.states.at(spx, civ, surface)
         return MarketContext.from_state(spx, state, civ=civ, surface=surface, spy_snapshot=spy)
+
+    def _fitted(self, spx: Any) -> Any:
+        """The chain's IVs and surface, once per snapshot, shared by the scan, the market state and the limits
+        (None when the fit fails: the decision then fails the same way and says why)."""
+        if self._fit is None or self._fit[0] != spx.checksum:
+            from spx_core.surface.fit_memo import fit_chain
+
+            try:
+                fitted = fit_chain(spx)
+            except (ValueError, ArithmeticError):
+                fitted = None
+            self._fit = (spx.checksum, fitted)
+            if fitted is not None:
+                self._civ_cache[spx.underlying] = (spx.checksum, fitted.civ)
+        return self._fit[1]
 
     def _check_breaker(self, now: int) -> None:
         """As the app after each refresh: the day's loss against the profile's daily loss limit; a trip cancels
@@ -332,6 +354,10 @@ class _Run:
 
     def _summary(self, now: int, marks: dict[Any, float]) -> Any:
         positions, trades = self._book()
+        key = (now, self._generation, id(marks))
+        if key == self._summary_key:  # _mark after an _automate that filled nothing: the same account line
+            return self._account
+        self._summary_key = key
         fresh = [p.contract for p in positions if p.is_open and p.contract not in marks]
         known = dict(marks)
         if fresh:  # opened this step: marked at their mid now (counted from the next step on)
@@ -355,6 +381,7 @@ class _Run:
         factors = {i: self.entry_factors[ref] for i, t in enumerate(sorted(trades, key=lambda t: (t.opened_ns, t.id)))
                    for ref in t.order_refs[:1] if ref in self.entry_factors}
         notes = tuple(f"{name}: {n}" for name, n in self.marks.counts.items() if n and name != "clean")
+        notes += self._unsettled()
         return BacktestResult(
             trades=records, decisions=tuple(self.decisions), equity=equity, margin=margin,
             marks=dict(self.marks.counts),
@@ -362,6 +389,23 @@ class _Run:
             snapshots_read=read, data_checksum=data_checksum(read), code_version=code_version(),
             result_checksum=result_checksum(records, self.decisions, equity), cancelled=cancelled, steps=steps,
             notes=notes, starting_cash=self.bt.starting_cash, factors=factors, breaker_trips=tuple(self.trips))
+
+
+    def _unsettled(self) -> tuple[str, ...]:
+        """A note naming the legs whose expiry passed with no settlement price in the data (no index print near
+        the close or open, no daily bar): they stay open at their last mark instead of settling at a guess."""
+        positions, _ = self._book()
+        now = self.feed.now_ns()
+        if not now:
+            return ()
+        due = self.watch.settle_due([p for p in positions if p.is_open], now)
+        if not due.unresolved:
+            return ()
+        legs = ", ".join(sorted({str(c) for c in due.unresolved})[:5])
+        more = f" and {len(due.unresolved) - 5} more" if len(due.unresolved) > 5 else ""
+        note = (f"unsettled: {len(due.unresolved)} expired legs have no settlement price in the data ({legs}{more}); "
+                f"they stay open at their last mark: store the index's daily bars (spx-data import) to settle them")
+        return (note,)
 
 
 class _Limits:

@@ -41,21 +41,14 @@ class MarketStates:
         f = config.filters
         return any(v is not None for v in (f.iv_rank_min, f.iv_rank_max, f.vix_min, f.vix_max, f.regimes))
 
-    def at(self, snapshot: Any) -> tuple[MarketState, Any, Any]:
-        """(state, chain IVs, surface) at ``snapshot``; the fit is handed to the decision so it is not redone."""
-        # the fit stack loads only when a filter needs it
-        from spx_core.surface.fit_memo import fit_chain
-
+    def at(self, snapshot: Any, civ: Any, surface: Any) -> MarketState:
+        """The state at ``snapshot`` with its (already fitted) chain IVs and surface (None: the surface fields
+        are missing)."""
         if self._bars is None:
             self._bars = (self.store.load_bars("SPX"), self.store.load_bars("VIX"))
-        try:
-            fitted = fit_chain(snapshot)
-            civ, surface = fitted.civ, fitted.surface
-        except (ValueError, ArithmeticError):  # a chain the fit cannot take: the surface fields are missing
-            civ = surface = None
         session = from_ns(snapshot.time_ns).astimezone(ET).date()
         self.last = market_state(*self._bars, surface, civ=civ, cache=self.cache, session=session)
-        return self.last, civ, surface
+        return self.last
 
 
 def entry_factors(request: Any, snapshot: Any, time_ns: int, state: MarketState | None) -> dict[str, float]:

@@ -81,3 +81,22 @@ def test_per_leg_fills_price_each_leg_on_its_own_tick(store):  # noqa: F811
     # a SELL of a credit vertical legged in: the short leg's tick below, the long leg's tick above: never better
     assert q.entry_price <= p.entry_price + 1e-9
     assert round(q.entry_price * 20) == pytest.approx(q.entry_price * 20, abs=1e-6)  # on the 0.05 grid
+
+
+def test_an_expiry_with_no_settlement_price_in_the_data_is_left_open_and_said(tmp_path):
+    from datetime import datetime
+
+    from spx_core.domain.calendar import ET, to_ns
+    from tests.backtest.test_engine import ZERO, record
+
+    data = record(tmp_path / "short.sqlite", datetime(2024, 3, 13, 15, 29, tzinfo=ET), 15)  # ends 15:43: no close
+    try:
+        start, end = to_ns(datetime(2024, 3, 13, 15, 0, tzinfo=ET)), to_ns(datetime(2024, 3, 13, 17, 0, tzinfo=ET))
+        result = Backtest(data, [ZERO], start_ns=start, end_ns=end, fees=FEES).run()
+        (trade,) = result.trades
+        assert trade.exit_reason == "open"
+        (note,) = [n for n in result.notes if n.startswith("unsettled:")]
+        assert note.startswith("unsettled: 2 expired legs have no settlement price in the data (SPXW")
+        assert "spx-data import" in note
+    finally:
+        data.close()

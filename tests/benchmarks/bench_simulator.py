@@ -3,14 +3,23 @@
 References measured in the same run: pricing the same number of options with a naive per-row Python
 loop (math.erf Black-76, timed on 1,000 rows and scaled), and the snapshot construction alone
 (``ChainSnapshot.replace_quotes``: quality flags + SHA-256 over the columns), the floor of any tick.
+
+Long recordings (``spx-data simulate --days``, end to end in a subprocess: interpreter start, imports, writes):
+a year of end-of-day chains (target < 60 s) against the minute-stepped ``--minutes`` path timed on 30 minutes
+and scaled to the same year (390 steps a day), and ten days of 5-minute chains extrapolated to two months
+(42 trading days, target 180 s).
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +35,7 @@ def _naive_price(f: float, k: float, t: float, vol: float, d: float, call: bool)
     sd = vol * math.sqrt(t)
     d1 = math.log(f / k) / sd + 0.5 * sd
     d2 = d1 - sd
-    cdf = lambda x: 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))  # noqa: E731 - the naive reference on purpose
+    cdf = lambda x: 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
     if call:
         return d * (f * cdf(d1) - k * cdf(d2))
     return d * (k * cdf(-d2) - f * cdf(-d1))
@@ -45,7 +54,49 @@ def _naive_chain_seconds(n_rows: int) -> float:
     return best_of(loop, repeat=5) * n_rows / len(rows)
 
 
+def _simulate_seconds(*args: object) -> float:
+    """Wall time of one ``spx-data simulate`` process into a fresh database."""
+    with tempfile.TemporaryDirectory(prefix="spx_bench_sim_") as folder:
+        cmd = [str(Path(sys.executable).parent / "spx-data"), "simulate", "--db", str(Path(folder) / "sim.sqlite"),
+               "--seed", "7", *map(str, args)]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, timeout=900)
+        return time.perf_counter() - t0
+
+
+def _minute_path_seconds(minutes: int) -> float:
+    """The ``--minutes`` recording (one step, one transaction per simulated minute), in process."""
+    from spx_core.cli.simulate_command import record_session
+    from spx_core.storage.store import Store
+
+    with tempfile.TemporaryDirectory(prefix="spx_bench_sim_") as folder, Store.open(Path(folder) / "m.sqlite") as st:
+        market = SimulatedMarket(SimulatorConfig(seed=7, start=START))
+        t0 = time.perf_counter()
+        record_session(st, market, "m", minutes, replace=False)
+        return time.perf_counter() - t0
+
+
+def run_long(report: Report) -> None:
+    minutes = 30
+    per_minute = _minute_path_seconds(minutes) / minutes
+    report.add(GROUP, "--minutes path, scaled to a year of eod (252 x 390 steps)", per_minute * 252 * 390, "s",
+               note=f"{per_minute * 1e3:.0f} ms per recorded minute, timed on {minutes}")
+    report.add(GROUP, "simulate --days 252 --interval eod (subprocess)",
+               _simulate_seconds("--days", 252, "--interval", "eod", "--start", "2024-01-02"), "s", target=60.0,
+               reference="--minutes path, scaled to a year of eod (252 x 390 steps)",
+               note="516 SPX chains + SPY companions, daily SPX/VIX bars")
+    ten = _simulate_seconds("--days", 10, "--interval", "5m", "--start", "2024-03-04")
+    report.add(GROUP, "simulate --days 10 --interval 5m (subprocess)", ten, "s", note="790 SPX chains + SPY")
+    report.add(GROUP, "5m, two months (42 days), extrapolated", ten * 4.2, "s", target=180.0,
+               reference="--minutes path, scaled to a year of eod (252 x 390 steps)")
+
+
 def run(report: Report) -> None:
+    _run_ticks(report)
+    run_long(report)
+
+
+def _run_ticks(report: Report) -> None:
     t0 = time.perf_counter()
     market = SimulatedMarket(SimulatorConfig(seed=7, start=START))
     listing = time.perf_counter() - t0

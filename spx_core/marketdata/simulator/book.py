@@ -3,7 +3,8 @@
 The book is what SPX and SPY share: given theoretical prices, liquidity and days to expiry per row (each
 underlying prices its own way), it lists (jittered widths, sizes, open interest carried across relistings),
 requotes (a quote the theo left always moves; a good one moves when its maker refreshes), prints random
-trades, drops expired rows and emits :class:`~spx_core.marketdata.source.QuoteBatch` es. All randomness
+trades (one by one; per row, in the same law, when a step holds more trades than the chain has rows: a bulk
+recording's steps of hours would otherwise draw ~10^5 trades each), drops expired rows and emits :class:`~spx_core.marketdata.source.QuoteBatch` es. All randomness
 comes from the book's own generator, in a fixed order, so a seeded run is reproducible and one underlying's
 draws never shift another's.
 """
@@ -144,6 +145,8 @@ class QuoteBook:
         n_trades = int(rng.poisson(self._q.trade_rate * dt))
         if n_trades == 0 or n == 0:
             return traded
+        if n_trades > n:  # a long step (a bulk recording's hours): per row, not per trade
+            return self._trade_rows(cols, liq, n_trades)
         cum = np.cumsum(liq)
         rows = np.minimum(np.searchsorted(cum, rng.random(n_trades) * cum[-1]), n - 1)
         sizes = rng.geometric(0.2, size=n_trades).astype(np.int32)
@@ -153,6 +156,25 @@ class QuoteBook:
         last = cols["last"].copy()
         last[rows] = np.where(at_ask, cols["ask"][rows], cols["bid"][rows])
         cols["volume"], cols["last"] = volume, last
+        traded[rows] = True
+        return traded
+
+    def _trade_rows(self, cols: dict[str, np.ndarray], liq: np.ndarray, n_trades: int) -> np.ndarray:
+        """:meth:`_trade` drawn per row, in the same law: the trades per row are multinomial in the liquidity
+        weights, a row's ``k`` geometric(0.2) sizes sum to ``k`` plus a negative binomial(k, 0.2), and its last
+        trade is at the ask or the bid with even odds (the ask when there is no bid)."""
+        rng = self._rng
+        counts = rng.multinomial(n_trades, liq / liq.sum())
+        rows = np.flatnonzero(counts)
+        k = counts[rows]
+        sizes = k + rng.negative_binomial(k, 0.2)
+        at_ask = (rng.random(len(rows)) < 0.5) | ~(cols["bid"][rows] > 0)
+        volume = cols["volume"].copy()
+        volume[rows] += sizes.astype(volume.dtype)
+        last = cols["last"].copy()
+        last[rows] = np.where(at_ask, cols["ask"][rows], cols["bid"][rows])
+        cols["volume"], cols["last"] = volume, last
+        traded = np.zeros(len(liq), dtype=bool)
         traded[rows] = True
         return traded
 

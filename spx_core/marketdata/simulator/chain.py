@@ -82,6 +82,14 @@ def strike_grid(*, forward: float, t: float, days: float, params: StrikeParams) 
     return grid
 
 
+def _listed_strikes(layout: ChainLayout) -> dict[tuple[int, int], np.ndarray]:
+    """(root code, expiry in days since the epoch) -> the strikes ``layout`` lists for it (a call and a put row
+    per strike)."""
+    days = layout.exp_date.astype(np.int64).tolist()
+    return {(int(r), d): layout.strike[a:b:2]
+            for r, d, a, b in zip(layout.exp_root, days, layout.exp_start, layout.exp_stop, strict=True)}
+
+
 def contract_keys(*, expiry: np.ndarray, root: np.ndarray, strike: np.ndarray, is_call: np.ndarray) -> np.ndarray:
     """A stable int64 key per contract (to carry open interest across relistings)."""
     days = np.asarray(expiry, dtype="datetime64[D]").astype(np.int64)
@@ -90,20 +98,30 @@ def contract_keys(*, expiry: np.ndarray, root: np.ndarray, strike: np.ndarray, i
 
 
 def list_chain(*, now: datetime, spot: float, carry: float, calendar: MarketCalendar,
-               params: StrikeParams) -> ChainLayout:
+               params: StrikeParams, previous: ChainLayout | None = None) -> ChainLayout:
     """The chain listed at ``now`` for an index at ``spot`` with ``carry = r - q`` (1/year).
 
-    Expiries are ``calendar.listed_expiries(now's ET date)`` whose expiry instant is after ``now``.
+    Expiries are ``calendar.listed_expiries(now's ET date)`` whose expiry instant is after ``now``. An expiry
+    of the ``previous`` listing keeps its strikes within ``fine_sd`` standard deviations of the new forward: as on
+    the exchange, a strike once listed trades until it expires, so a position held over days keeps its quote when
+    the index moves (a 5-point strike now in the 25-point band stays). Strikes further out (deep in or out of the
+    money after a large move) are let go, which bounds the chain's growth.
     """
     now_ns = to_ns(now)
     asof = now.astimezone(ET).date()
+    kept = _listed_strikes(previous) if previous is not None else {}
     exp_root, exp_date, exp_inst, strikes_per = [], [], [], []
     for root, expiry in calendar.listed_expiries(asof):
         inst = to_ns(calendar.expiry_instant(expiry, settlement_for_root(root)))
         if inst <= now_ns:
             continue
         t = (inst - now_ns) / 1e9 / YEAR_SECONDS
-        grid = strike_grid(forward=spot * math.exp(carry * t), t=t, days=(expiry - asof).days, params=params)
+        forward = spot * math.exp(carry * t)
+        grid = strike_grid(forward=forward, t=t, days=(expiry - asof).days, params=params)
+        old = kept.get((int(_ROOT_CODE[Root(root)]), int(np.datetime64(expiry, "D").astype(np.int64))))
+        if old is not None:  # the old strikes within fine_sd of the forward (beyond: deep, rarely held)
+            reach = params.fine_sd * params.sigma_ref * math.sqrt(max(t, params.min_t))
+            grid = np.union1d(grid, old[np.abs(np.log(old / forward)) <= reach])
         exp_root.append(_ROOT_CODE[Root(root)])
         exp_date.append(np.datetime64(expiry, "D"))
         exp_inst.append(inst)

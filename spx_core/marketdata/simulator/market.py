@@ -58,6 +58,7 @@ class SimulatedMarket:
             self._session = session_containing(self._cal, start_ns) or next_session(self._cal, start_ns)
             start_ns = max(start_ns, self._session.open_ns)
         self._now_ns = start_ns
+        self._range = [config.spot, config.spot, config.process.v0, config.process.v0]
         self._book = QuoteBook(underlying=config.underlying, quoting_params=config.quoting, rng=self._rng)
         # SPY draws from its own generator (seeded from the same seed), so SPX's path and quotes are the
         # same draws, in the same order, with or without SPY listed
@@ -96,6 +97,13 @@ class SimulatedMarket:
     def spy(self) -> SpyListing | None:
         """The SPY listing riding on the index (None when ``config.spy`` is None)."""
         return self._spy
+
+    @property
+    def session_range(self) -> tuple[float, float, float, float]:
+        """``(high, low)`` of the index and ``(high, low)`` of its variance over every process step since the last
+        listing (the session's open; in demo mode the ET day's first tick): what a daily bar's high and low need,
+        sampled at the sub-steps of at most five minutes the clock takes (unrounded)."""
+        return self._range[0], self._range[1], self._range[2], self._range[3]
 
     def snapshot(self) -> ChainSnapshot:
         """The current chain."""
@@ -162,14 +170,22 @@ class SimulatedMarket:
         for _ in range(n):
             self._state = step(self._state, dt=process_years / n, drift=drift, params=self._cfg.process,
                                rng=self._rng)
+            self._track(self._state)
         if self._spy is not None:
             self._spy.evolve(clock_seconds)
+
+    def _track(self, state: ProcessState) -> None:
+        r = self._range
+        r[0], r[1] = max(r[0], state.spot), min(r[1], state.spot)
+        r[2], r[3] = max(r[2], state.variance), min(r[3], state.variance)
 
     # --- listing -----------------------------------------------------------------------------
     def _relist(self, *, previous: ChainLayout | None) -> None:
         cfg, book = self._cfg, self._book
+        # a listing opens a session: the range restarts here (the night's steps are no part of the day's bar)
+        self._range = [self._state.spot, self._state.spot, self._state.variance, self._state.variance]
         layout = list_chain(now=from_ns(self._now_ns), spot=self._state.spot, carry=cfg.rate - cfg.div_yield,
-                            calendar=self._cal, params=cfg.strikes)
+                            calendar=self._cal, params=cfg.strikes, previous=previous)
         book.list_rows(layout)
         theo, liq, days = self._price()
         book.relist(now_ns=self._now_ns, theo=theo, liq=liq, days=days, previous=previous)
