@@ -36,7 +36,8 @@ from spx_core.execution.fees import DEFAULT_FEES
 from spx_core.execution.fill_model import FillMode, FillModel
 from spx_core.storage.errors import StorageError
 
-__all__ = ["DEFAULT_FEES_PER_CONTRACT", "PROGRESS_EVERY_S", "BacktestOutcome", "BacktestRequest", "DataRange", "RunControl", "data_range",
+__all__ = ["DEFAULT_FEES_PER_CONTRACT", "PROGRESS_EVERY_S", "BacktestOutcome", "BacktestRequest", "RunControl",
+           "StoredData", "data_range",
            "run_backtest", "session_text", "spot_at"]
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ def run_backtest(request: BacktestRequest, control: RunControl | None = None, *,
 
 
 @dataclass(frozen=True, slots=True)
-class DataRange:
+class StoredData:
     """What the store holds for a backtest: its sessions (name, snapshots, first and last instant) and the span."""
 
     sessions: tuple[Any, ...]
@@ -229,12 +230,12 @@ class DataRange:
                 f" ({n} session{'s' * (n != 1)})")
 
 
-def data_range(store: Any) -> DataRange:
+def data_range(store: Any) -> StoredData:
     """The stored sessions and their span (one grouped query)."""
     sessions = tuple(store.list_sessions())
     if not sessions:
-        return DataRange((), 0, None, None)
-    return DataRange(sessions, sum(s.n_snapshots for s in sessions), min(s.start for s in sessions),
+        return StoredData((), 0, None, None)
+    return StoredData(sessions, sum(s.n_snapshots for s in sessions), min(s.start for s in sessions),
                      max(s.end for s in sessions))
 
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from app.backtest_worker import (
     DEFAULT_FEES_PER_CONTRACT,
     BacktestRequest,
-    DataRange,
+    StoredData,
     session_text,
 )
 from spx_core.automation.presets import PRESETS
@@ -110,7 +110,7 @@ class BacktestForm(QWidget):
         self.preset.currentTextChanged.connect(self._on_preset)
         self.fill.currentIndexChanged.connect(self._on_fill)
         self.data.currentIndexChanged.connect(self._on_data)
-        self._range = DataRange((), 0, None, None)
+        self._range = StoredData((), 0, None, None)
         self._on_preset(self.preset.currentText())
         self.set_data_range(self._range)
 
@@ -135,7 +135,7 @@ class BacktestForm(QWidget):
         form.addRow("Run name", self.name)
 
     # --- the store's data ----------------------------------------------------------------------------------
-    def set_data_range(self, data: DataRange) -> None:
+    def set_data_range(self, data: StoredData) -> None:
         """Offer ``data``'s sessions and bound the dates by its span (keeps the user's choice when still there)."""
         self._range = data
         kept = self.data.currentData()

@@ -31,9 +31,8 @@ from app.models.backtest_model import (
     RunRow,
     RunsModel,
     TradesModel,
-    trade_detail,
-    trade_payoff,
 )
+from app.models.backtest_trade import trade_detail, trade_payoff
 from app.widgets.backtest_charts import (
     EquityDrawdownChart,
     MonthlyHeatMap,

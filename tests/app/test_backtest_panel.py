@@ -18,8 +18,8 @@ from app.models.backtest_model import (
     MetricsModel,
     RunsModel,
     TradesModel,
-    trade_payoff,
 )
+from app.models.backtest_trade import trade_payoff
 from app.panels.backtest_panel import BacktestPanel
 from app.panels.backtest_view import NO_STORE
 from spx_core.backtest.config import load_spec
