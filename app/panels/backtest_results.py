@@ -81,7 +81,11 @@ class BacktestResults(QTabWidget):
         self.histogram = PnlHistogram()
         self.addTab(self.histogram, "P&&L histogram")  # "&&": a lone "&" is a mnemonic
         self.monthly = MonthlyHeatMap()
-        self.addTab(self.monthly, "Monthly")
+        # the map's rows share its height: alone in a tall tab one year's row was 550 px high; capped at about
+        # three text lines a year (the space below stays empty)
+        self.monthly_page = _page(self.monthly, stretch_last=False)
+        self.monthly_page.layout().addStretch(1)
+        self.addTab(self.monthly_page, "Monthly")
         self.addTab(self._decisions_page(), "Decisions")
         self.addTab(self._compare_page(), "Compare")
 
@@ -176,7 +180,10 @@ class BacktestResults(QTabWidget):
         self._on_trade()
         self.histogram.set_trades(result.trades)
         if len(result.equity):
-            self.monthly.set_returns(monthly_returns(result.equity, starting_cash=request.starting_cash))
+            table = monthly_returns(result.equity, starting_cash=request.starting_cash)
+            self.monthly.set_returns(table)
+            line = self.fontMetrics().height()
+            self.monthly.setMaximumHeight(int((len(table) * 3 + 5) * line))
         else:
             self.monthly.clear("no equity")
         self.decisions_model.set_decisions(result.decisions)
@@ -242,6 +249,8 @@ class BacktestResults(QTabWidget):
             return self.compare_chart
         if page is self.widget(2):
             return self.payoff if self.payoff.data is not None else None
+        if page is self.monthly_page:
+            return self.monthly
         return page if hasattr(page, "export_png") else None
 
 

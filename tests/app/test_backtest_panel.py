@@ -229,6 +229,9 @@ def test_exports_write_the_trades_equity_and_chart(qtbot, panel, tmp_path):
     panel.tabs.setCurrentIndex(1)  # Equity
     png = panel.export_png(tmp_path / "equity.png")
     assert png.stat().st_size > 1000
+    panel.tabs.setCurrentIndex(4)  # Monthly: the heat map in its page
+    assert panel.export_png(tmp_path / "monthly.png").stat().st_size > 1000
+    assert panel.tabs.monthly.height() < 10 * panel.fontMetrics().height()  # one year: not the whole tab high
     panel.tabs.setCurrentIndex(0)  # Summary: a table
     with pytest.raises(ValueError, match="no chart on this tab"):
         panel.export_png(tmp_path / "summary.png")
