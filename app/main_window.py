@@ -36,6 +36,7 @@ from app.context import AppContext
 from app.feed import Feed
 from app.panels.alerts_panel import AlertsPanel
 from app.panels.automation_panel import AutomationPanel
+from app.panels.backtest_panel import BacktestPanel
 from app.panels.base import LivePanel
 from app.panels.blotter_panel import BlotterPanel
 from app.panels.builder_panel import BuilderPanel
@@ -69,7 +70,7 @@ log = logging.getLogger(__name__)
 __all__ = ["PANELS", "MainWindow", "PanelSpec", "apply_theme"]
 
 #: Bump when the dock set changes so an old saved layout is not applied to a new window.
-LAYOUT_VERSION = 6
+LAYOUT_VERSION = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("risk", "Risk", RiskPanel, tab_with="chain"),  # portfolio & risk, beside the positions it sums up
     PanelSpec("alerts", "Alerts", AlertsPanel, tab_with="chain"),  # beside the orders: a rejection shows in both
     PanelSpec("automation", "Automation", AutomationPanel, tab_with="chain"),  # strategies, decisions, summary
+    PanelSpec("backtest", "Backtest", BacktestPanel, tab_with="chain"),  # stored data: a workspace of its own
 )
 
 

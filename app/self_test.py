@@ -56,6 +56,9 @@ async def run_self_test(window: MainWindow, seconds: float, reporter: ErrorRepor
     from app.self_test_ops import run_ops_checks
 
     checks.update(await run_ops_checks(window, OPS_SECONDS))
+    from app.self_test_backtest import run_backtest_check
+
+    checks.update(await run_backtest_check(window, OPS_SECONDS))
     for name, (ok, message) in checks.items():
         print(f"{'PASS' if ok else 'FAIL'} {name}: {message}", flush=True)
     failed = [name for name, (ok, _) in checks.items() if not ok]

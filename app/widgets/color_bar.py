@@ -11,12 +11,13 @@ __all__ = ["ColorBar"]
 
 
 class ColorBar(QWidget):
-    """``set_ticks(ticks)`` with (position in [0, 1] from the bottom, label); colours from a pyqtgraph colormap."""
+    """``set_ticks(ticks)`` with (position in [0, 1] from the bottom, label); colours from a pyqtgraph colormap
+    (a name, or a ``pg.ColorMap`` built by the caller)."""
 
-    def __init__(self, colormap: str, title: str, parent: QWidget | None = None) -> None:
+    def __init__(self, colormap: str | pg.ColorMap, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("color_bar")
-        self._cmap = pg.colormap.get(colormap)
+        self._cmap = colormap if isinstance(colormap, pg.ColorMap) else pg.colormap.get(colormap)
         self.title = title
         self.ticks: list[tuple[float, str]] = []
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)

@@ -34,7 +34,7 @@ def test_self_test_on_the_simulated_market(tmp_path):
     assert (tmp_path / "logs" / "spx-terminal.log").exists()
     for check in ("PASS trading: paper order", "PASS trading: positions", "PASS risk: populated", "PASS trading: flat",
                   "PASS trading: limit refuses", "PASS alerts: raised: warning order_rejected",
-                  "PASS automation: decided"):
+                  "PASS automation: decided", "PASS backtest: ran"):
         assert check in out, out
     # the self-test traded in a temporary order book: the user's database holds no order
     from spx_core.storage import Store
