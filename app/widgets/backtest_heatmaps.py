@@ -212,10 +212,12 @@ class MonthlyHeatMap(_CellHeatMap):
             growth = np.where(np.isnan(months), 1.0, 1.0 + months)
             total = np.where(np.isnan(months).all(axis=1), np.nan, np.prod(growth, axis=1) - 1.0)
         values = np.column_stack([months, total])
-        month_scale, year_scale = _abs_max(months), _abs_max(total)
+        # a year's scale never below the months': one near-flat year must not glow as deep as a real loss
+        month_scale = _abs_max(months)
+        year_scale = _abs_max(np.array([_abs_max(total), month_scale]))
         texts, colours, tips = [], [], []
         for r, year in enumerate(years):
-            texts.append([fmt_pct(v, digits=1) for v in values[r]])
+            texts.append([_cell_pct(v) for v in values[r]])
             colours.append([pnl_color(_clip(v, month_scale), month_scale) for v in months[r]]
                            + [pnl_color(_clip(total[r], year_scale), year_scale)])
             tips.append([f"{year} {m}: {fmt_pct(v, digits=2)}" for m, v in zip(MONTHS, months[r], strict=True)]
@@ -226,6 +228,13 @@ class MonthlyHeatMap(_CellHeatMap):
     def clear(self, reason: str = NO_DATA) -> None:
         self.model.clear()
         self._show_table(False, reason)
+
+
+def _cell_pct(value: float) -> str:
+    """A cell's percent: one decimal, two when one would round a non-zero return to "0.0%" (never "-0.0%")."""
+    if math.isfinite(value) and value != 0 and abs(value) < 0.0005:
+        return fmt_pct(value, digits=2)
+    return fmt_pct(value, digits=1)
 
 
 def _abs_max(values: np.ndarray) -> float:

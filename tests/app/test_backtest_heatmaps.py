@@ -47,11 +47,22 @@ def test_monthly_cells_percent_year_total_and_diverging_colours(monthly, qtmodel
     assert gain.green() > gain.red() and nan == QColor(160, 160, 160) and flat == QColor(255, 255, 255)
     assert m.colour(0, 10).green() > m.colour(0, 10).red()  # +2%: green, paler than +3%
     assert m.colour(0, 10).red() > m.colour(1, 0).red()
-    # the year column is coloured on its own scale: the worst year is full red
-    assert m.colour(0, 12) == loss
+    # the year column has its own scale, never finer than the months': -3.1% is red, paler than the -5% month
+    year = m.colour(0, 12)
+    assert year.red() > year.green() and year.green() > loss.green()
     assert m.data(m.index(0, 11), Qt.ItemDataRole.ForegroundRole) == QColor(Qt.GlobalColor.white)
     assert "2023 Dec: -5.00%" == m.data(m.index(0, 11), Qt.ItemDataRole.ToolTipRole)
     assert monthly.view.isVisibleTo(monthly) and monthly.message_text == ""
+
+
+def test_a_near_flat_year_reads_in_two_decimals_and_stays_pale(monthly):
+    table = pd.DataFrame([[math.nan, math.nan, -0.007, 0.0066] + [math.nan] * 8], index=pd.Index([2024], name="year"),
+                         columns=pd.Index(range(1, 13), name="month"))
+    monthly.set_returns(table)
+    m = monthly.model
+    assert m.text(0, 12) == "-0.04%" and m.text(0, 2) == "-0.7%"  # (1 - 0.007)(1 + 0.0066) - 1 = -0.0446%
+    flat_year = m.colour(0, 12)
+    assert flat_year.red() > 240 and flat_year.green() > 230  # almost white: not the -0.7% month's red
 
 
 def test_monthly_inf_and_empty(monthly):
