@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import signal
 import sys
 import threading
@@ -41,6 +40,7 @@ from spx_core.cli.helpers import (
     iso_utc,
     open_store,
     print_table,
+    run_cli,
 )
 
 __all__ = ["PROG", "build_parser", "main"]
@@ -252,18 +252,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 on bad usage
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        return int(args.func(args))
-    except UsageError as exc:
-        parser.error(str(exc))  # exits 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(build_parser(), argv, interrupted=f"{PROG}: interrupted")
 
 
 if __name__ == "__main__":

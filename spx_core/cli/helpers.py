@@ -21,19 +21,38 @@ import errno
 import functools
 import inspect
 import json
+import logging
 import math
 import os
 import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["LatestSnapshots", "UsageError", "CommandFailed", "DbAccess", "command", "add_db_option",
-           "add_snapshot_option", "contract_keys", "dump_json", "fmt_num", "iso_utc", "json_num", "print_table",
-           "open_store", "output_file", "describe_failure", "parse_iso_time", "PROG"]
+__all__ = [
+    "PROG",
+    "CommandFailed",
+    "DbAccess",
+    "LatestSnapshots",
+    "UsageError",
+    "add_db_option",
+    "add_snapshot_option",
+    "command",
+    "contract_keys",
+    "describe_failure",
+    "dump_json",
+    "fmt_num",
+    "iso_utc",
+    "json_num",
+    "open_store",
+    "output_file",
+    "parse_iso_time",
+    "print_table",
+    "run_cli",
+]
 
 PROG = "spx-data"
 DB_HELP = "SQLite database file (default: $SPX_TERMINAL_DB, else the user data folder's database)"
@@ -53,6 +72,22 @@ class DbAccess(enum.Enum):
 
     READ = "read"
     WRITE = "write"
+
+
+def run_cli(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *, interrupted: str = "interrupted") -> int:
+    """Parse ``argv`` and run the chosen command: logging to stderr (DEBUG with ``--verbose``), a
+    :class:`UsageError` as argparse's usage error (exit 2), Ctrl-C as ``interrupted`` on stderr (exit 130)."""
+    args = parser.parse_args(argv)  # exits 2 on bad usage
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        parser.error(str(exc))  # exits 2
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
+    return 0
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -226,7 +261,7 @@ def _report_bug(prog: str, exc: BaseException, *, verbose: bool) -> None:
 
         log = log_dir() / BUG_LOG
         with open(log, "a", encoding="utf-8") as fh:
-            fh.write(f"{datetime.now(timezone.utc).isoformat()} {prog} {sys.argv[1:]}\n{text}\n")
+            fh.write(f"{datetime.now(UTC).isoformat()} {prog} {sys.argv[1:]}\n{text}\n")
         where = f"traceback in {log}"
     except Exception:  # noqa: BLE001 - the log folder itself may be the problem; the line below still tells
         pass
@@ -329,7 +364,7 @@ def contract_keys(c: Any) -> dict[str, Any]:
 
 
 def iso_utc(ns: int) -> str:
-    return datetime.fromtimestamp(ns // 10**9, tz=timezone.utc).replace(microsecond=(ns % 10**9) // 1000) \
+    return datetime.fromtimestamp(ns // 10**9, tz=UTC).replace(microsecond=(ns % 10**9) // 1000) \
         .isoformat().replace("+00:00", "Z")
 
 

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
 # Re-exported: subcommand modules written against this module keep working; the helpers live in one place.
-from spx_core.cli.helpers import DB_HELP, CommandFailed, UsageError, add_db_option, add_snapshot_option
+from spx_core.cli.helpers import (
+    DB_HELP,
+    CommandFailed,
+    UsageError,
+    add_db_option,
+    add_snapshot_option,
+    run_cli,
+)
 
 #: Modules that define ``register(subparsers)``; each subcommand sets ``func(args) -> int``.
 COMMAND_MODULES = (
@@ -27,8 +33,16 @@ COMMAND_MODULES = (
 )
 
 
-__all__ = ["main", "build_parser", "COMMAND_MODULES", "DB_HELP", "CommandFailed", "UsageError", "add_db_option",
-           "add_snapshot_option"]
+__all__ = [
+    "COMMAND_MODULES",
+    "DB_HELP",
+    "CommandFailed",
+    "UsageError",
+    "add_db_option",
+    "add_snapshot_option",
+    "build_parser",
+    "main",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,18 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 on bad usage
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        return int(args.func(args))
-    except UsageError as exc:
-        parser.error(str(exc))  # exits 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(build_parser(), argv)
 
 
 if __name__ == "__main__":
