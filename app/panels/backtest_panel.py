@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from app.panels.base import Job, LivePanel
 
@@ -61,7 +61,13 @@ class BacktestPanel(LivePanel):
             from app.panels.backtest_view import BacktestView
 
             self._view = BacktestView(self)
-            self._layout.addWidget(self._view)
+            # in a scroll area: the form + tabs' own minimum width (~870 px) must not force the whole dock column
+            # that wide (it is tabbed with the chain; at 1280x720 the surface column would lose its room)
+            scroll = QScrollArea(self)
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(self._view)
+            self._layout.addWidget(scroll)
             self._view.set_store(self._store)
         return self._view
 
