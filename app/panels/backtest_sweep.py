@@ -21,6 +21,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -100,6 +101,12 @@ class SweepPage(QWidget):
             edit.setText(SWEEP_KEYS[combo.currentText()])
         self.metric = QComboBox()
         self.metric.addItems(list(RANKABLE))
+        # narrow minimums: the Backtest dock shares the chain's column (about 760 px at 1280x720)
+        for box, chars in ((self.keys[0], 20), (self.keys[1], 20), (self.metric, 10)):  # "strategy.short_delta"
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(chars)
+        for edit in self.values:
+            edit.setMinimumWidth(60)
         self.metric.setCurrentText("sharpe")
         self.workers = QSpinBox()
         self.workers.setRange(1, max(os.cpu_count() or 1, 1))
@@ -125,12 +132,17 @@ class SweepPage(QWidget):
             grid.addWidget(QLabel(label), row, 0)
             grid.addWidget(combo, row, 1)
             grid.addWidget(edit, row, 2)
-        grid.addWidget(QLabel("Metric"), 0, 3)
-        grid.addWidget(self.metric, 0, 4)
-        grid.addWidget(QLabel("Workers"), 1, 3)
-        grid.addWidget(self.workers, 1, 4)
-        grid.addWidget(self.run_button, 0, 5)
-        grid.addWidget(self.cancel_button, 1, 5)
+        # metric, workers and the buttons on a row of their own: the page stays narrow enough for the chain's
+        # column at 1280x720 (the Backtest dock is tabbed with the chain)
+        grid.addWidget(self.run_button, 0, 3)
+        grid.addWidget(self.cancel_button, 1, 3)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Metric"))
+        controls.addWidget(self.metric)
+        controls.addWidget(QLabel("Workers"))
+        controls.addWidget(self.workers)
+        controls.addStretch(1)
+        grid.addLayout(controls, 2, 0, 1, 4)
         grid.setColumnStretch(2, 1)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.heat_map)

@@ -34,7 +34,7 @@ def test_backtest_screenshots(driver_run):
     assert shots["runs"] >= 2 and shots["compared"] >= 2, shots
     assert shots["monthly"] == [1, 13], shots  # 2024 (March and April filled); twelve months and the year
     assert shots["histogram"] >= 5 and shots["payoff"] and shots["trade_detail"].startswith("Trade #"), shots
-    assert shots["sweep"] == [3, 2] and "6 of 6 points run" in shots["sweep_status"], shots
+    assert shots["sweep"] == [2, 2] and "4 of 4 points run" in shots["sweep_status"], shots
     names = []
     for w, h in SIZES:
         main = QImage(str(out / f"backtest_main_{w}.png"))
