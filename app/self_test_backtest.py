@@ -9,6 +9,7 @@ over it with mid fills and a stop the session reaches, and the panel goes back t
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 from datetime import datetime
@@ -24,6 +25,10 @@ __all__ = ["MINUTES", "run_backtest_check"]
 
 #: Simulated minutes recorded for the check (about a second to record, well under one to run).
 MINUTES = 40
+#: "1": the check also runs a two-point local sweep in worker processes (the bundle test sets it: a frozen app
+#: must start its spawned workers as workers, not as second windows)
+SWEEP_ENV = "SPX_SELF_TEST_SWEEP"
+SWEEP_SECONDS = 90.0  # two workers each start a Python (a frozen app) before their first step
 SESSION = "self-test backtest"
 
 
@@ -49,10 +54,35 @@ async def run_backtest_check(window: MainWindow, seconds: float) -> dict[str, tu
     store = await asyncio.get_running_loop().run_in_executor(None, record_sample, folder / "self_test_backtest.sqlite")
     try:
         window.show_dock("backtest")
-        return {"backtest: ran": await _run(panel.view, store, deadline)}
+        checks = {"backtest: ran": await _run(panel.view, store, deadline)}
+        if os.environ.get(SWEEP_ENV) == "1" and checks["backtest: ran"][0]:
+            checks["backtest: sweep"] = await _sweep(panel.view, time.monotonic() + SWEEP_SECONDS)
+        return checks
     finally:
         panel.set_store(window.store)
         store.close()
+
+
+async def _sweep(panel: Any, deadline: float) -> tuple[bool, str]:
+    """A two-point local sweep on two worker processes (the frozen bundle's spawn path: freeze_support)."""
+    page = panel.sweep
+    page.keys[0].setCurrentText("exits.stop_loss")
+    page.values[0].setText("0.01,0.02")
+    page.keys[1].setCurrentText("strategy.quantity")
+    page.values[1].setText("1")
+    page.workers.setValue(min(2, page.workers.maximum()))
+    if not page.run():
+        return False, f"the sweep did not start: {page.status.text()}"
+    await wait_until(lambda: not page.busy, deadline)
+    if page.busy:
+        page.cancel()
+        return False, "the sweep did not end in time"
+    outcome = page.outcome
+    rows = outcome.result.rows if outcome is not None and getattr(outcome, "result", None) is not None else []
+    errors = [r.error for r in rows if r.error]
+    if len(rows) != 2 or errors or page.heat_map.model.rowCount() != 2:
+        return False, f"{page.status.text()} {'; '.join(errors)}".strip()
+    return True, page.status.text()
 
 
 async def _run(panel: Any, store: Any, deadline: float) -> tuple[bool, str]:

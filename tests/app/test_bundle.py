@@ -60,8 +60,10 @@ def _assert_passed(result: subprocess.CompletedProcess[str]) -> None:
 
 
 def test_frozen_app_passes_its_self_test_offscreen(bundle, tmp_path):
-    result = _run_self_test(bundle, tmp_path)
+    # with a local sweep: its two worker processes are the frozen executable itself (multiprocessing spawn)
+    result = _run_self_test(bundle, tmp_path, SPX_SELF_TEST_SWEEP="1")
     _assert_passed(result)
+    assert "PASS backtest: sweep" in result.stdout, result.stdout[-3000:]
     assert "heat map view" in result.stdout  # offscreen Qt has no OpenGL: the fallback must be used
     log = tmp_path / "logs" / "spx-terminal.log"
     assert log.exists(), "the frozen app wrote no log file"
