@@ -1,6 +1,6 @@
 """Backtest panel screenshot driver (run in a subprocess under Xvfb by test_screenshots_backtest.py).
 
-``python -m tests.app.backtest_screenshot_driver OUT_DIR`` records a month of simulated chains (a snapshot
+``python -m tests.app.backtest_screenshot_driver OUT_DIR`` records two and a half weeks of simulated chains (a snapshot
 every 30 simulated minutes, trading hours only, March-April 2024) into the app's database, then launches the real
 app (``spx-terminal --source sim --seed 7 --self-test 40``). Once the Backtest panel lists the recorded session it
 runs the default preset over it with the form's defaults, then the 0.20-delta preset, ticks both runs in Compare
@@ -31,7 +31,7 @@ from tests.app.screenshot_driver import (
 
 SESSION = "sim 2024-03"
 STEPS_PER_DAY = 14  # 09:30 .. 16:00 ET every 30 minutes (the presets enter on the hour)
-DAYS = 20  # mid-March to mid-April: two months on the monthly map; CI time (every run and sweep point steps them)
+DAYS = 12  # late March to mid-April: two months on the monthly map; CI time (every run and sweep point steps them)
 PRESETS = ("credit verticals 3/5/7 DTE", "credit verticals 3/5/7 DTE, 0.20 delta")
 TABS = (("equity", 1), ("trades", 2), ("pnl", 3), ("monthly", 4), ("decisions", 5), ("compare", 6), ("sweep", 7))
 #: the Sweep tab's grid: rows short delta, columns take profit (4 points on 2 worker processes)
@@ -47,7 +47,7 @@ def record_history() -> None:
 
     store = Store.open(database_path())
     try:
-        market = SimulatedMarket(SimulatorConfig(seed=7, start=datetime(2024, 3, 18, 9, 30, tzinfo=ET)))
+        market = SimulatedMarket(SimulatorConfig(seed=7, start=datetime(2024, 3, 25, 9, 30, tzinfo=ET)))
         for i in range(STEPS_PER_DAY * DAYS):  # the market's calendar skips nights and weekends
             batch = market.advance(1800.0 if i else 0.0)
             store.save_snapshots([batch.snapshot, *(b.snapshot for b in batch.companions)], source="Simulated",
