@@ -178,6 +178,12 @@ class EntryFilters:
         if type(self.missing_passes) is not bool:
             _fail(f"filters.missing_passes must be true or false, got {self.missing_passes!r}")
 
+    @property
+    def active(self) -> bool:
+        """Any condition is on: an entry then needs the market state (IV rank, VIX, regimes)."""
+        return any(v is not None for v in (self.iv_rank_min, self.iv_rank_max, self.vix_min, self.vix_max,
+                                           self.regimes))
+
 
 @dataclass(frozen=True, slots=True)
 class Sizing:

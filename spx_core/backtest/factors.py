@@ -38,8 +38,7 @@ class MarketStates:
     @staticmethod
     def needed(config: StrategyConfig) -> bool:
         """Whether ``config``'s entry filters read the market state (IV rank, VIX or regimes)."""
-        f = config.filters
-        return any(v is not None for v in (f.iv_rank_min, f.iv_rank_max, f.vix_min, f.vix_max, f.regimes))
+        return config.filters.active
 
     def at(self, snapshot: Any, civ: Any, surface: Any) -> MarketState:
         """The state at ``snapshot`` with its (already fitted) chain IVs and surface (None: the surface fields

@@ -43,7 +43,7 @@ from spx_core.cli.helpers import (
     run_cli,
 )
 
-__all__ = ["PROG", "build_parser", "main"]
+__all__ = ["PROG", "build_parser", "interruptible", "main"]
 
 PROG = "spx-backtest"
 
@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         try:
             backtest = spec.backtest(store)
-            with _interruptible() as stop:
+            with interruptible() as stop:
                 result = _run(backtest, stop)
         except (BacktestConfigError, BacktestError) as exc:
             raise CommandFailed(f"{args.config}: {exc}") from None
@@ -151,7 +151,7 @@ def _run(backtest: Any, stop: Callable[[], bool]) -> Any:
 
 
 @contextlib.contextmanager
-def _interruptible() -> Iterator[Callable[[], bool]]:
+def interruptible() -> Iterator[Callable[[], bool]]:
     """Ctrl-C asks the run to stop at its next step (a clean, partial result that is not stored); a second one
     raises KeyboardInterrupt at once. Outside the main thread signals cannot be caught: never stopped."""
     if threading.current_thread() is not threading.main_thread():

@@ -120,9 +120,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _stoppable() -> Iterator[Callable[[], bool]]:
-    from spx_core.cli.backtest_main import _interruptible  # one Ctrl-C policy for run and sweep
+    # one Ctrl-C policy for run and sweep
+    from spx_core.cli.backtest_main import interruptible
 
-    with _interruptible() as stop:
+    with interruptible() as stop:
         yield stop
 
 
