@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import shutil
 import subprocess
@@ -83,6 +84,11 @@ def make_window(qtbot, qloop, run_async):
         run_async(w.shutdown())
         w.close()
         w.deleteLater()
+    if made:
+        # the closed windows' reference cycles (panels, lambdas) are freed here, on the GUI thread; left to a
+        # later automatic collection, a worker thread of the next test may free them and Qt warns "Timers
+        # cannot be started from another thread" (warnings fail tests)
+        gc.collect()
 
 
 @pytest.fixture
