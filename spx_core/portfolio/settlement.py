@@ -149,10 +149,19 @@ def _expired(positions: Iterable[Position], prices: Mapping[str, float], now_ns:
     return out
 
 
+#: Dollars of binary-float slack in the auto-exercise comparison: 452.01 - 452 is 0.00999999999999 in floats.
+_EXERCISE_SLACK = 1e-9
+
+
 def _exercised(contract: OptionContract, price: float) -> bool:
-    """SPY: OCC's auto-exercise rule (in the money by >= $0.01, compared in whole cents)."""
+    """SPY: OCC's auto-exercise rule, in the money by $0.01 or more.
+
+    Compared as it is written, with only binary-float slack: a settlement price with fractions of a cent (a
+    simulated close) in the money by $0.006 is *not* exercised. Rounding the difference to whole cents would
+    exercise it (0.6 cent rounds up to 1), which is exactly what the threshold is there to exclude.
+    """
     itm = price - contract.strike if contract.is_call else contract.strike - price
-    return round(itm * 100) >= round(AUTO_EXERCISE_THRESHOLD * 100)
+    return itm >= AUTO_EXERCISE_THRESHOLD - _EXERCISE_SLACK
 
 
 def expiry_fills(positions: Iterable[Position], *, underlying_prices: Mapping[str, float], now_ns: int,

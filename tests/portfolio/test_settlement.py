@@ -90,11 +90,23 @@ def test_spy_is_auto_exercised_in_the_money_by_a_cent_and_delivers_shares():
     assert (px[long_call] - 1.00) * 100 + lc.cash + lc.shares * 452.01 == pytest.approx(101.0)
 
 
-def test_spy_in_the_money_by_less_than_a_cent_is_not_exercised():
+@pytest.mark.parametrize("close", [452.005, 452.006, 452.009, 452.0099])
+def test_spy_in_the_money_by_less_than_a_cent_is_not_exercised(close):
     call = opt(452, "C", root="SPY")
-    result = settle(_book(fill(call, "buy", 1, 0.02)).positions(), underlying_prices={"SPY": 452.005},
+    result = settle(_book(fill(call, "buy", 1, 0.02)).positions(), underlying_prices={"SPY": close},
                     now_ns=CLOSE_0105)
     assert [f.price for f in result.fills] == [0.0] and result.deliveries == ()
+
+
+@pytest.mark.parametrize(("close", "value"), [(452.01, 0.01), (452.0100001, 0.01), (452.02, 0.02)])
+def test_spy_in_the_money_by_a_cent_or_more_is_exercised_though_floats_say_0_00999(close, value):
+    put_ = opt(452.02, "P", root="SPY")  # 452.02 - 452.01 is 0.00999999999998 in binary floats
+    call = opt(452, "C", root="SPY")
+    for option, px in ((call, close), (put_, round(452.02 - (close - 452.0), 7))):
+        result = settle(_book(fill(option, "buy", 1, 0.02)).positions(), underlying_prices={"SPY": px},
+                        now_ns=CLOSE_0105)
+        assert [f.price for f in result.fills] == [pytest.approx(value, abs=1e-6)]
+        assert [d.shares for d in result.deliveries] == [100 if option.is_call else -100]
 
 
 def test_an_expired_root_without_a_price_is_refused_or_skipped():
