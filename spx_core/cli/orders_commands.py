@@ -20,6 +20,10 @@ in dollars net of commissions and fees. The mark is the mid of the contract's va
 stored snapshot of its underlying; null when there is none (no snapshot, contract not quoted, quote
 flagged), and then ``unrealized_pnl`` is null too.
 
+Every number is rounded to 1e-6 (points or dollars): binary-float dust (an average fill of 0.7999999999999995, a
+P&L of -24.220000000000006) is gone so a script may compare to the cent, and nothing coarser is lost (a fee of
+$0.495 x 7 stays 3.465).
+
 "Today" is the US/Eastern calendar day of the most recent position change, not the wall clock, so a
 replayed or backtested session lists its own day's closed positions whenever it is inspected.
 Exit codes: 0 listed (possibly nothing), 1 the database failed (one line on stderr), 2 bad usage.
@@ -66,15 +70,26 @@ def _dollars(x: float) -> str:
     return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
 
 
+#: decimals of every JSON number (points and dollars): fine enough for a third of a cent, coarse enough for dust
+_JSON_PLACES = 6
+
+
+def _num(x: float | None) -> float | None:
+    """A JSON number without binary-float dust (null when missing or not finite; never -0.0)."""
+    value = json_num(x)
+    return None if value is None else round(value, _JSON_PLACES) + 0.0
+
+
 # --- orders -----------------------------------------------------------------------------------------------
 def orders_payload(states: Sequence[Any]) -> dict[str, Any]:
     """The ``orders --json`` document for order states (see the module docstring)."""
     return {"orders": [{
-        "id": s.id, "ref": s.ref, "status": s.status.value, "quantity": s.quantity, "limit": json_num(s.limit),
-        "filled": s.filled, "avg_fill_price": json_num(s.avg_fill_price),
+        "id": s.id, "ref": s.ref, "status": s.status.value, "quantity": s.quantity, "limit": _num(s.limit),
+        "filled": s.filled, "avg_fill_price": _num(s.avg_fill_price),
         "legs": [{**contract_keys(leg.contract), "ratio": leg.ratio} for leg in s.request.legs],
         "fills": [{"time": iso_utc(f.time_ns), **contract_keys(f.contract), "side": f.side.value,
-                   "quantity": f.quantity, "price": f.price, "commission": f.commission, "fees": f.fees}
+                   "quantity": f.quantity, "price": _num(f.price), "commission": _num(f.commission),
+                   "fees": _num(f.fees)}
                   for f in s.fills],
     } for s in states]}
 
@@ -115,8 +130,8 @@ cmd_orders = command(_orders, db=DbAccess.READ)
 def positions_payload(positions: Sequence[Any]) -> dict[str, Any]:
     """The ``positions --json`` document for marked positions (see the module docstring)."""
     return {"positions": [{
-        **contract_keys(p.contract), "quantity": p.quantity, "avg_cost": p.avg_cost, "mark": json_num(p.mark),
-        "unrealized_pnl": json_num(p.unrealized_pnl), "realized_pnl": p.realized_pnl,
+        **contract_keys(p.contract), "quantity": p.quantity, "avg_cost": _num(p.avg_cost), "mark": _num(p.mark),
+        "unrealized_pnl": _num(p.unrealized_pnl), "realized_pnl": _num(p.realized_pnl),
     } for p in positions]}
 
 

@@ -7,16 +7,20 @@ import json
 import numpy as np
 import pytest
 
+from spx_core.cli.orders_commands import orders_payload, positions_payload
 from spx_core.domain import ChainSnapshot
-from spx_core.execution.orders import OrderStatus, Side
+from spx_core.execution.orders import Fill, OrderRequest, OrderState, OrderStatus, Side, apply
+from spx_core.portfolio.positions import apply_fill
 from spx_core.portfolio.trades import closing_request
 from spx_core.storage import Store
 from spx_core.storage.orders_repo import OrderRepository
+from spx_core.strategies.structure import Leg
 from tests.cli.conftest import run_spx_data
 from tests.storage.orders_factory import (
     EXPIRY,
     SEC,
     T0,
+    call,
     filled_events,
     put,
     single,
@@ -148,3 +152,25 @@ def test_a_missing_or_foreign_database_is_one_line(tmp_path, command):
     junk.write_bytes(b"this is not sqlite" * 100)
     line = run_spx_data(command, "--db", junk).assert_one_line_failure(codes=(1,))
     assert "not an SQLite database" in line or "not an spx-terminal database" in line
+
+
+def test_json_numbers_carry_no_binary_float_dust():
+    # an iron condor sold at 1.40 / 1.00 / 1.20 / 0.80 averages 0.7999999999999995 in floats; 3 bought at 0.80
+    # cost 0.8000000000000002 on average; 2.11 + 22.11 of charges and losses is 24.220000000000006
+    condor = OrderRequest(ref="ic", legs=(Leg(put(4650), 1), Leg(put(4625), -1), Leg(call(4750), 1),
+                                          Leg(call(4775), -1)), side=Side.SELL, quantity=3, limit=0.80)
+    state = OrderState.new(condor, id=1)
+    for event in filled_events(condor, (1.40, 1.00, 1.20, 0.80), T0):
+        state = apply(state, event)
+    position = apply_fill(None, Fill("a", 0, call(4775), Side.BUY, 3, 0.80, T0, commission=1.95, fees=0.16))
+    closed = apply_fill(apply_fill(None, Fill("b", 0, call(4800), Side.BUY, 2, 0.45, T0, 1.30, 0.81)),
+                        Fill("c", 0, call(4800), Side.SELL, 2, 0.35, T0 + SEC, 1.30, 0.81))
+
+    order = orders_payload([state])["orders"][0]
+    rows = positions_payload([position.with_mark(0.5 * (1.10 + 1.20)), closed])["positions"]
+
+    assert state.avg_fill_price != 0.80 and order["avg_fill_price"] == 0.80
+    assert position.avg_cost != 0.80 and (rows[0]["avg_cost"], rows[0]["mark"]) == (0.80, 1.15)
+    assert rows[0]["unrealized_pnl"] == 105.0  # (1.15 - 0.80) x 3 x 100
+    assert closed.realized_pnl != -24.22 and rows[1]["realized_pnl"] == -24.22
+    assert order["fills"][0]["fees"] == 1.41 and rows[1]["unrealized_pnl"] == 0.0
