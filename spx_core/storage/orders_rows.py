@@ -5,7 +5,9 @@ An order is stored as its request (``orders`` request columns + ``order_legs``) 
 (:func:`~spx_core.execution.orders.replay`); the state columns of ``orders`` are a denormalized copy
 for queries (working orders, today's orders, the CLI) written by :func:`state_columns` in the same
 transaction as each event, so :func:`state_columns` of the replay equals the stored row (checked by
-:meth:`OrderRepository.verify`).
+:meth:`OrderRepository.verify`). Stored rows that do not rebuild (an event illegal in its order's state, a fill
+that overfills its leg: the file was edited or damaged outside spx-terminal) raise
+:class:`~spx_core.storage.errors.DatabaseCorruptError` naming the order, like any other damaged file.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from spx_core.domain import OptionContract
 from spx_core.execution.orders import (
     EventKind,
     Fill,
+    OrderError,
     OrderEvent,
     OrderRequest,
     OrderState,
@@ -26,6 +29,7 @@ from spx_core.execution.orders import (
     replay,
 )
 from spx_core.storage import schema as t
+from spx_core.storage.errors import DatabaseCorruptError
 from spx_core.storage.imports import upsert_instruments
 from spx_core.storage.rows import contract_from_row, nan_to_none
 from spx_core.strategies.structure import Leg
@@ -138,8 +142,25 @@ def load_events(conn: Connection, order_ids: Select[Any] | list[int],
     fills = load_fills(conn, t.fills.c.id.in_(select(e.fill_id).where(cond, e.fill_id.is_not(None))))
     out: dict[int, list[OrderEvent]] = {oid: [] for oid in refs}
     for r in rows:
-        out[r.order_id].append(_event_from_row(refs[r.order_id], r, fills.get(r.fill_id)))
+        try:
+            out[r.order_id].append(_event_from_row(refs[r.order_id], r, fills.get(r.fill_id)))
+        except (OrderError, ValueError) as exc:
+            raise _damaged(refs[r.order_id], r.order_id, exc) from None
     return out
+
+
+def _damaged(ref: str, order_id: int, exc: Exception) -> DatabaseCorruptError:
+    return DatabaseCorruptError(f"the order store is damaged: order {ref} (id {order_id}) does not rebuild from its "
+                                f"stored events ({exc}); the file was edited or damaged outside spx-terminal: "
+                                f"restore it from a backup")
+
+
+def _rebuild(row: Any, legs: tuple[Leg, ...], events: list[OrderEvent]) -> OrderState:
+    """The order's state replayed from its stored events (a replay that fails is a damaged file, not a bug)."""
+    try:
+        return replay(request_from_row(row, legs), events, id=row.id)
+    except (OrderError, ValueError) as exc:
+        raise _damaged(row.ref, row.id, exc) from None
 
 
 def load_states(conn: Connection, where: ColumnElement[bool] | None = None) -> list[tuple[Any, OrderState]]:
@@ -159,7 +180,7 @@ def load_states(conn: Connection, where: ColumnElement[bool] | None = None) -> l
     refs = {r.id: r.ref for r in rows}
     legs = _load_legs(conn, ids)
     events = load_events(conn, ids, refs)
-    return [(r, replay(request_from_row(r, legs[r.id]), events[r.id], id=r.id)) for r in rows]
+    return [(r, _rebuild(r, legs.get(r.id, ()), events[r.id])) for r in rows]
 
 
 def _load_legs(conn: Connection, order_ids: Select[Any] | list[int]) -> dict[int, tuple[Leg, ...]]:

@@ -15,6 +15,7 @@ from spx_core.execution.orders import (
     replay,
 )
 from spx_core.storage import Store
+from spx_core.storage.errors import DatabaseCorruptError
 from spx_core.storage.orders_repo import OrderRepository, UnknownOrderError
 from tests.storage.orders_factory import (
     SEC,
@@ -184,6 +185,26 @@ def test_verify_reports_a_row_that_disagrees_with_its_events(repo, store):
         con.execute("UPDATE orders SET filled = 1, avg_fill_price = NULL")
 
     assert repo.verify() == ["order r1: stored filled, avg_fill_price differ from the replay of its events"]
+
+
+@pytest.mark.parametrize(("edit", "why"), [
+    ("UPDATE fills SET quantity = 99 WHERE exec_id = 'Xr1.0'", "overfills leg 0"),
+    ("UPDATE orders SET side = 'buy'", "the order buys it"),
+    ("UPDATE order_events SET status = 'filled' WHERE seq = 0", "cannot go from pending to filled"),
+    ("UPDATE fills SET leg = 1 WHERE exec_id = 'Xr1.0'", "which is not a leg of this order"),
+])
+def test_stored_events_that_do_not_replay_are_a_damaged_file_naming_the_order(repo, store, edit, why):
+    request = vertical("r1")
+    repo.add_order(request)
+    for e in filled_events(request, (2.1, 0.6), T0):
+        repo.append(e)
+    with sqlite3.connect(store.path) as con:
+        con.execute(edit)  # what an edit outside spx-terminal (or a damaged page) leaves
+
+    for read in (repo.orders, lambda: repo.order("r1"), repo.verify):
+        with pytest.raises(DatabaseCorruptError, match="order r1 .*does not rebuild") as caught:
+            read()
+        assert why in str(caught.value) and "restore it from a backup" in str(caught.value)
 
 
 def test_the_schema_refuses_bad_enums_and_dangling_references(repo, store):
