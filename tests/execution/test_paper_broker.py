@@ -100,6 +100,24 @@ def test_iron_condor_partial_by_size_then_the_rest():
     assert len({f.exec_id for f in rec.fills()}) == 8
 
 
+def test_vertical_at_mid_minus_k_spread_partial_by_size_then_the_rest_with_its_money_to_the_cent():
+    # 4650P 1.40/1.50 (bid size 10), 4625P 0.90/1.00 (ask size 15); k = 0.30 of each leg's 0.10 spread:
+    # the sold 4650P at 1.45 - 0.03 = 1.42, the bought 4625P at 0.95 + 0.03 = 0.98: 0.44, through the 0.40 limit
+    broker, rec, market = make(fill_model=FillModel(mode="mid_offset", offset=0.30))
+    send(broker, rec, request(put_vertical(), Side.SELL, 20, 0.40))
+    assert [(f.side, f.quantity, f.price) for f in rec.fills()] == [(Side.SELL, 10, 1.42), (Side.BUY, 10, 0.98)]
+    assert rec.states["r1"].status is OrderStatus.PARTIALLY_FILLED and rec.states["r1"].filled == 10
+    market.update(chain(time_ns=T0 + SECOND))  # fresh displayed size: the other 10 at the same price
+    broker.on_market()
+    state = rec.states["r1"]
+    assert (state.status, state.filled, state.avg_fill_price) == (OrderStatus.FILLED, 20, pytest.approx(0.44))
+    # commission 20 x 0.65 per leg; fees per contract: Cboe 0.45 at 1.42, 0.36 at 0.98 (below $1), + 0.045
+    assert state.commission == pytest.approx(2 * 20 * 0.65)
+    assert state.fees == pytest.approx(20 * (0.45 + THIRD_PARTY) + 20 * (0.36 + THIRD_PARTY))
+    credit = sum(f.cash for f in state.fills)
+    assert round(credit - state.commission - state.fees, 2) == round(20 * 44.0 - 26.0 - 18.0, 2) == 836.0
+
+
 @pytest.mark.parametrize(("mode", "price"), [("mid", 1.00), ("mid_offset", 0.88)])
 def test_condor_in_mid_modes(mode, price):
     broker, rec, _ = make(fill_model=FillModel(mode=mode))
