@@ -308,6 +308,10 @@ def check_tick(ctx: CheckContext) -> CheckFailure | None:
     if req.order_type is OrderType.MKT:
         return None
     price = float(req.limit)
+    if not ctx.combo and price <= 0:  # a package may net to zero or a credit; one option never trades at <= 0
+        tick = ctx.tick(0.0)
+        return CheckFailure("tick", f"limit {price:g}: a single option trades at a positive price; "
+                                    f"use at least {tick:.2f}")
     off = [r for r in ctx.roots if not ticks.on_tick(price, combo=ctx.combo, root=r)]
     if not off:
         return None

@@ -13,9 +13,9 @@ Events (through the sink bound by the order service, in this order for one order
     leg's contract stops trading for good). ``STATUS rejected`` with the reason instead of ``submitted`` when a
     real exchange would refuse the order: a leg expired, not listed in the current chain of its underlying,
     its market closed (:mod:`spx_core.execution.hours`), a limit off the tick grid
-    (:mod:`spx_core.execution.ticks`), an account that is not this broker's; and for a market order whose
-    first look at the market finds a leg without a usable quote (the reason names the leg). ``AMEND`` after
-    an accepted modify.
+    (:mod:`spx_core.execution.ticks`) or at or below zero for a single option, an account that is not this
+    broker's; and for a market order whose first look at the market finds a leg without a usable quote (the
+    reason names the leg). ``AMEND`` after an accepted modify.
 
 Latency: an order (or a modified one) becomes visible to the market ``latency_ns`` after it is sent; it is
 first looked at by the first :meth:`on_market` whose clock is at or past that instant. With no latency it is
@@ -325,6 +325,8 @@ def order_problem(request: OrderRequest, market: MarketView, now_ns: int, *, acc
     if request.order_type is OrderType.LMT:
         assert request.limit is not None
         combo = len(legs) > 1
+        if not combo and request.limit <= 0:  # exchanges take no zero or negative price for one option
+            return f"limit {request.limit:g} is not a price: a single option trades above 0"
         root = max((leg.contract.root for leg in legs), key=lambda r: tick_size(request.limit, combo=combo, root=r))
         if not on_tick(request.limit, combo=combo, root=root):
             tick = tick_size(request.limit, combo=combo, root=root)

@@ -176,6 +176,14 @@ def test_tick_size(market, broker):
     assert "not on the 0.1 tick of SPXW options; use 17.20 or 17.30" in verdict.message
 
 
+@pytest.mark.parametrize("limit", [0.0, -0.05])
+def test_a_single_option_at_no_price_is_refused_but_a_package_at_zero_is_not(market, broker, limit):
+    # a bid of 0 or less on one option sat on the tick grid and inside the price band, so it was approved
+    verdict = PreTradeGate().check(single(4700, "C", Side.BUY, limit), market, broker)
+    assert failed(verdict)["tick"] == f"limit {limit:g}: a single option trades at a positive price; use at least 0.05"
+    assert "tick" not in failed(PreTradeGate().preview(put_credit_spread(limit=0.0), market, broker))
+
+
 def test_market_orders_skip_price_checks_but_need_a_natural(market, broker):
     assert PreTradeGate().check(single(4700, "C", Side.BUY, None), market, broker).ok
     verdict = PreTradeGate().check(single(4600, "P", Side.SELL, None), market, broker)  # no bid to sell into

@@ -174,6 +174,8 @@ def test_rejects_bad_ticks():
     assert "0.10 steps; use 3.00 or 3.10" in _reject_reason(request(single, Side.BUY, 1, 3.05))
     assert "0.05 steps; use 1.45 or 1.50" in _reject_reason(request(single, Side.BUY, 1, 1.47))
     assert "combo" in _reject_reason(request(put_vertical(), Side.SELL, 1, 0.42))
+    assert "a single option trades above 0" in _reject_reason(request(single, Side.BUY, 1, 0.0))
+    assert "limit -0.05 is not a price" in _reject_reason(request(single, Side.BUY, 1, -0.05))
 
 
 def test_spy_trades_in_pennies():
