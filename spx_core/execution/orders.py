@@ -349,12 +349,18 @@ class OrderState:
 
     @property
     def avg_fill_price(self) -> float:
-        """Average package price per unit in the request's convention (NaN before any complete unit)."""
-        units = self.filled
-        if units == 0:
+        """Average package price per unit in the request's convention (NaN before any complete unit).
+
+        ``sum(ratio_i * average fill price of leg i)``: a leg filled ahead of the others (IB reports a combo's
+        executions leg by leg) moves its own average, not the package's count of units. Dividing all the fill
+        money by the complete units instead priced a vertical with one extra short leg at 1.125, not 0.40.
+        """
+        if self.filled == 0:
             return math.nan
-        debit = sum(f.signed_quantity * f.price for f in self.fills) / units
-        return debit * self.request.side.sign
+        money = [0.0] * len(self.request.legs)
+        for f in self.fills:
+            money[f.leg] += f.quantity * f.price
+        return package_price(self.request.ratios, [m / q for m, q in zip(money, self._leg_filled, strict=True)])
 
     @property
     def commission(self) -> float:

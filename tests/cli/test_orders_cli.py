@@ -21,6 +21,7 @@ from tests.storage.orders_factory import (
     SEC,
     T0,
     call,
+    fill_event,
     filled_events,
     put,
     single,
@@ -174,3 +175,20 @@ def test_json_numbers_carry_no_binary_float_dust():
     assert rows[0]["unrealized_pnl"] == 105.0  # (1.15 - 0.80) x 3 x 100
     assert closed.realized_pnl != -24.22 and rows[1]["realized_pnl"] == -24.22
     assert order["fills"][0]["fees"] == 1.41 and rows[1]["unrealized_pnl"] == 0.0
+
+
+def test_a_partly_filled_order_lists_its_fills_and_counts_whole_units_only():
+    request = vertical("p1", quantity=3, limit=0.40)
+    state = OrderState.new(request, id=7)
+    events = [status("p1", OrderStatus.SUBMITTED, T0), fill_event(request, 0, 2, 1.40, T0 + SEC, "a"),
+              fill_event(request, 1, 2, 1.00, T0 + SEC, "b"), fill_event(request, 0, 1, 1.45, T0 + 2 * SEC, "c")]
+    for event in events:
+        state = apply(state, event)
+
+    (order,) = orders_payload([state])["orders"]
+
+    assert (order["status"], order["quantity"], order["filled"], order["limit"]) == ("partially_filled", 3, 2, 0.40)
+    # legs: 3 sold at (2 x 1.40 + 1.45) / 3, 2 bought at 1.00: a leg ahead of the other moves its own average
+    assert order["avg_fill_price"] == round((2 * 1.40 + 1.45) / 3 - 1.00, 6)
+    assert [(f["side"], f["quantity"], f["price"]) for f in order["fills"]] == [("sell", 2, 1.40), ("buy", 2, 1.00),
+                                                                                  ("sell", 1, 1.45)]

@@ -112,6 +112,14 @@ def test_fill_driven_transitions_and_package_quantities():
     assert s.commission == pytest.approx(0.65 * 4) and s.fees == pytest.approx(0.47 * 4)
 
 
+def test_a_leg_filled_ahead_of_the_others_moves_its_own_average_not_the_package_price():
+    s = fill(fill(reach(OrderStatus.SUBMITTED), 0, 1, 3.00), 1, 1, 1.55)  # one unit: 1.45
+    s = fill(s, 0, 1, 3.10)  # the short leg of the second unit, its long leg not yet filled
+    assert (s.filled, s.leg_filled) == (1, (2, 1))
+    # the short leg averages 3.05, the long leg 1.55: dividing all the money by one unit said 4.55
+    assert s.avg_fill_price == pytest.approx(3.05 - 1.55)
+
+
 def test_illegal_fills_are_refused():
     with pytest.raises(IllegalTransition, match="pending"):
         fill(reach(OrderStatus.PENDING), 0, 1, 3.0)
