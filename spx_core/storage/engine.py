@@ -26,7 +26,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.exc import DBAPIError
 
-from spx_core.storage.errors import DatabaseNotFoundError, DatabasePathError
+from spx_core.storage.errors import DatabaseNotFoundError, DatabasePathError, NotADatabaseError
 from spx_core.storage.sqlite_errors import busy_error, is_busy, translating
 
 __all__ = ["make_engine", "configure_engine", "write_transaction", "read_transaction", "begin_immediate",
@@ -101,22 +101,42 @@ def make_engine(path: str | os.PathLike[str], *, echo: bool = False, create: boo
 
     With ``create`` (the default) a missing file and its folder are created; without it a missing
     file raises :class:`DatabaseNotFoundError` and SQLite is opened read-write only (``mode=rw``), so
-    a mistyped path never leaves an empty database behind.
+    a mistyped path never leaves an empty database behind, and a file that is not an spx-terminal
+    database (an empty file, another program's SQLite file) is refused before anything writes to it
+    (our connections switch it to WAL and the store migrates it).
 
     Raises:
         DatabasePathError: the path is a folder, or its folder cannot be created.
         DatabaseNotFoundError: ``create=False`` and there is no file at ``path``.
+        NotADatabaseError: ``create=False`` and the file is not an spx-terminal database.
     """
     target = Path(path).expanduser()
     _check_path(target, create=create)
     connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": WRITE_TIMEOUT_S}
     if not create:
+        _refuse_foreign(target)
         uri = f"file:{quote(str(target.absolute()))}?mode=rw"
         engine = create_engine(f"sqlite+pysqlite:///{target}", echo=echo,
                                creator=lambda: sqlite3.connect(uri, uri=True, **connect_args))
     else:
         engine = create_engine(f"sqlite+pysqlite:///{target}", echo=echo, connect_args=connect_args)
     return configure_engine(engine)
+
+
+def _refuse_foreign(target: Path) -> None:
+    """Raise NotADatabaseError unless ``target`` holds spx-terminal's ``schema_version`` table (read-only look)."""
+    uri = f"file:{quote(str(target.absolute()))}?mode=ro"
+    with translating(str(target)):
+        con = sqlite3.connect(uri, uri=True, timeout=WRITE_TIMEOUT_S)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    if "schema_version" not in tables:
+        names = ", ".join(sorted(tables)[:3])
+        what = f"another program's SQLite file: tables {names}" if tables else "an empty file"
+        raise NotADatabaseError(f"{target} is not an spx-terminal database ({what}); it was left unchanged: pass "
+                                f"the --db that spx-terminal created")
 
 
 def begin_immediate(conn: Connection, *, timeout_s: float, where: str) -> RootTransaction:

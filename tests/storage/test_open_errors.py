@@ -57,6 +57,28 @@ def test_a_file_that_is_not_sqlite_is_refused_and_left_alone(tmp_path):
     assert path.read_text().startswith("these are my notes")
 
 
+def test_a_reader_refuses_an_empty_file_or_another_programs_sqlite_file_and_writes_nothing(tmp_path):
+    # a reader (spx-data orders / positions / summary ...) once migrated such a file into an spx database
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    foreign = tmp_path / "contacts.sqlite"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE people (name TEXT)")
+    con.commit()
+    con.close()
+    before = foreign.read_bytes()
+
+    for path, what in ((empty, "an empty file"), (foreign, "another program's SQLite file: tables people")):
+        with pytest.raises(NotADatabaseError, match="is not an spx-terminal database") as info:
+            Store.open(path, create=False)
+        assert what in _one_line(info.value)
+    assert empty.read_bytes() == b"" and foreign.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["contacts.sqlite", "empty.sqlite"]  # no -wal / -shm
+    Store.open(empty).close()  # a writer may still make an empty file its database
+    with Store.open(empty, create=False) as store:
+        assert store.schema_version > 0
+
+
 def test_a_damaged_database_says_restore_or_reimport(tmp_path):
     path = tmp_path / "damaged.sqlite"
     with Store.open(path) as store:
