@@ -12,7 +12,7 @@ import numpy as np
 from spx_core.domain import ChainSnapshot, OptionContract
 from spx_core.domain.calendar import from_ns, to_ns
 from spx_core.storage.codec import decode_payload, encode_snapshot
-from spx_core.storage.errors import PayloadError, SnapshotIntegrityError, StorageError
+from spx_core.storage.errors import DatabaseCorruptError, PayloadError, SnapshotIntegrityError, StorageError
 from spx_core.storage.records import SnapshotInfo
 
 __all__ = ["snapshot_row", "snapshot_from_payload", "snapshot_info", "instrument_rows", "contract_from_row", "bar_rows",
@@ -125,11 +125,20 @@ def instrument_rows(contracts: Iterable[OptionContract]) -> list[dict[str, Any]]
 
 
 def contract_from_row(row: Any) -> OptionContract:
-    """The contract of an ``instruments`` row (with its broker ids)."""
-    return OptionContract(root=row.root, expiry=datetime.fromisoformat(row.expiry).date(), strike=row.strike,
-                          right=row.option_right, settlement=row.settlement, multiplier=row.multiplier,
-                          exchange=row.exchange, currency=row.currency, con_id=row.con_id,
-                          trading_class=row.trading_class)
+    """The contract of an ``instruments`` row (with its broker ids).
+
+    Raises:
+        DatabaseCorruptError: the row names no contract (a root or date edited outside spx-terminal).
+    """
+    try:
+        return OptionContract(root=row.root, expiry=datetime.fromisoformat(row.expiry).date(), strike=row.strike,
+                              right=row.option_right, settlement=row.settlement, multiplier=row.multiplier,
+                              exchange=row.exchange, currency=row.currency, con_id=row.con_id,
+                              trading_class=row.trading_class)
+    except (TypeError, ValueError) as exc:
+        raise DatabaseCorruptError(f"instrument {row.occ_symbol!r} (id {row.id}) in the database names no option "
+                                   f"contract ({exc}); the file was edited or damaged outside spx-terminal: restore "
+                                   f"it from a backup") from None
 
 
 def _time_ns_column(values: Any) -> np.ndarray:

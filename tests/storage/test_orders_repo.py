@@ -207,6 +207,23 @@ def test_stored_events_that_do_not_replay_are_a_damaged_file_naming_the_order(re
         assert why in str(caught.value) and "restore it from a backup" in str(caught.value)
 
 
+@pytest.mark.parametrize(("edit", "why"), [("root = 'NDX'", "'NDX' is not a valid Root"),
+                                           ("expiry = 'soon'", "Invalid isoformat string")])
+def test_an_instrument_that_names_no_contract_is_a_damaged_file_naming_it(repo, store, edit, why):
+    request = vertical("r1")
+    repo.add_order(request)
+    for e in filled_events(request, (2.1, 0.6), T0):
+        repo.append(e)
+    with sqlite3.connect(store.path) as con:
+        con.execute(f"UPDATE instruments SET {edit} WHERE strike = 5000")
+
+    named = r"instrument 'SPXW +240304P05000000' \(id \d+\) .*names no option contract"
+    for read in (repo.orders, repo.positions, repo.trades):
+        with pytest.raises(DatabaseCorruptError, match=named) as e:
+            read()
+        assert why in str(e.value)
+
+
 def test_the_schema_refuses_bad_enums_and_dangling_references(repo, store):
     repo.add_order(vertical("r1"))
     with sqlite3.connect(store.path) as con:
