@@ -16,7 +16,8 @@ denormalized rows against that replay (and the positions against the fold of the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, time, timezone
 from typing import Any
 
@@ -39,6 +40,7 @@ from spx_core.portfolio.positions import Position, apply_fill
 from spx_core.portfolio.settlement import ShareDelivery
 from spx_core.portfolio.trades import Trade, apply_trade_fill, new_trade, settle_trade
 from spx_core.storage import schema as t
+from spx_core.storage.errors import DatabaseCorruptError
 from spx_core.storage.ledger_rows import (
     decision_from_row,
     decision_row,
@@ -158,7 +160,7 @@ class OrderRepository:
 
     def order(self, ref: str) -> OrderState | None:
         """The order's state rebuilt from its stored events, or None."""
-        with self._store._read() as conn:
+        with self._read() as conn:
             return _state_by_ref(conn, ref)
 
     def orders(self, *, working_only: bool = False, since_ns: int | None = None) -> list[OrderState]:
@@ -173,12 +175,12 @@ class OrderRepository:
             conds.append(o.status.in_(t.WORKING_STATUSES))
         if since_ns is not None:
             conds.append(o.updated_ns >= int(since_ns))
-        with self._store._read() as conn:
+        with self._read() as conn:
             return [state for _, state in load_states(conn, and_(*conds) if conds else None)]
 
     def events(self, ref: str) -> list[OrderEvent]:
         """The order's stored events in replay order ([] for an unknown ref)."""
-        with self._store._read() as conn:
+        with self._read() as conn:
             order_id = conn.execute(select(t.orders.c.id).where(t.orders.c.ref == ref)).scalar_one_or_none()
             if order_id is None:
                 return []
@@ -190,7 +192,7 @@ class OrderRepository:
         p = t.positions.c
         where = p.quantity != 0 if closed_since_ns is None else or_(p.quantity != 0,
                                                                      p.updated_ns >= int(closed_since_ns))
-        with self._store._read() as conn:
+        with self._read() as conn:
             return load_positions(conn, where)
 
     def start_day(self, day_start_ns: int, marks: Mapping[OptionContract, float] | None = None) -> list[Position]:
@@ -220,12 +222,13 @@ class OrderRepository:
             conds.append(tr.status == "open")
         if since_ns is not None:
             conds.append(or_(tr.status == "open", tr.closed_ns >= int(since_ns)))
-        with self._store._read() as conn:
+        with self._read() as conn:
             return load_trades(conn, and_(*conds) if conds else None)
 
     def trade(self, trade_id: int) -> Trade | None:
-        with self._store._read() as conn:
-            found = load_trades(conn, t.trades.c.id == int(trade_id))
+        where = t.trades.c.id == int(trade_id)  # (a bad id is the caller's error, raised outside the read)
+        with self._read() as conn:
+            found = load_trades(conn, where)
         return found[0] if found else None
 
     def apply_settlement(self, fills: Iterable[Fill], deliveries: Iterable[ShareDelivery] = ()) -> None:
@@ -258,7 +261,7 @@ class OrderRepository:
 
     def deliveries(self) -> list[ShareDelivery]:
         """Stored share deliveries in the order they were booked."""
-        with self._store._read() as conn:
+        with self._read() as conn:
             return load_deliveries(conn)
 
     # --- decisions ----------------------------------------------------------------------------------------
@@ -273,7 +276,7 @@ class OrderRepository:
         query = select(t.trade_decisions).order_by(d.time_ns, d.id)
         if since_ns is not None:
             query = query.where(d.time_ns >= int(since_ns))
-        with self._store._read() as conn:
+        with self._read() as conn:
             return [decision_from_row(r) for r in conn.execute(query)]
 
     # --- consistency --------------------------------------------------------------------------------
@@ -284,10 +287,25 @@ class OrderRepository:
         against a ledger rebuilt from every fill (:mod:`spx_core.storage.orders_verify`). One read
         transaction: a consistent view even while another process writes.
         """
-        with self._store._read() as conn:
+        with self._read() as conn:
             return ledger_problems(conn, self._day_start)
 
     # --- internals ----------------------------------------------------------------------------------
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read transaction in which stored rows that do not make domain objects are a damaged file.
+
+        Reads take no user input: a ValueError or TypeError while rebuilding orders, positions or trades can
+        only come from the rows (edited outside spx-terminal, or damaged), never from the caller.
+        """
+        with self._store._read() as conn:
+            try:
+                yield conn
+            except (ValueError, TypeError) as exc:  # OrderError, PositionError, TradeError are ValueErrors
+                raise DatabaseCorruptError(f"the order store is damaged: stored rows do not load ({exc}); the file "
+                                           f"was edited or damaged outside spx-terminal: restore it from a backup"
+                                           ) from None
+
     def _insert_fill(self, conn: Connection, fill: Fill, *, order_id: int | None, ids: dict[OptionContract, int]
                      ) -> int:
         instrument_id = _ids(conn, [fill.contract], ids)[fill.contract]

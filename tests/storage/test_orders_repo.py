@@ -224,6 +224,21 @@ def test_an_instrument_that_names_no_contract_is_a_damaged_file_naming_it(repo, 
         assert why in str(e.value)
 
 
+def test_any_stored_row_that_does_not_load_is_a_damaged_file_and_a_bad_argument_is_not(repo, store):
+    request = vertical("r1")
+    repo.add_order(request)
+    for e in filled_events(request, (2.1, 0.6), T0):
+        repo.append(e)
+    with sqlite3.connect(store.path) as con:
+        con.execute("UPDATE positions SET quantity = 1.5 WHERE quantity = -2")  # SQLite keeps the REAL
+
+    with pytest.raises(DatabaseCorruptError, match="stored rows do not load .*quantity 1.5 must be a whole number"):
+        repo.positions()
+    with pytest.raises(ValueError, match="invalid literal") as e:
+        repo.trade("one")  # the caller's mistake, not the file's
+    assert not isinstance(e.value, DatabaseCorruptError)
+
+
 def test_the_schema_refuses_bad_enums_and_dangling_references(repo, store):
     repo.add_order(vertical("r1"))
     with sqlite3.connect(store.path) as con:
