@@ -13,7 +13,7 @@ Modify (ib_insync issue 464): the order is re-sent under its TWS order id with t
 it in ``openOrder``; if TWS still refuses (error 105) the order is cancelled and, on the cancel's confirmation
 (202), replaced by a new TWS order under the same ref for the remaining quantity.
 
-Positions: after the orders' reconciliation (so the executions it brought are booked), ``positions``
+Positions: after the orders' reconciliation (so the executions it brought are booked), ``position_watch``
 (:class:`~spx_core.execution.ib.position_watch.PositionWatch`) compares TWS's positions of our account with the
 book and reports the result; the book is never rewritten from IB's numbers.
 """
@@ -86,10 +86,10 @@ class IbBroker(Broker):
         self.tracker = OrderTracker(self._emit, clock, self._call_later, commission_wait=s.commission_wait,
                                     client_id=lambda: s.client_id, cancel_for_replace=self._cancel_for_replace,
                                     on_replace=self._on_replace)
-        self.positions = PositionWatch(self.ib, account=lambda: self.account, timeout=s.request_timeout,
-                                       settle_wait=s.commission_wait + 0.1, book=book,
-                                       executions_pending=lambda: any(map(self.tracker.has_pending_exec,
-                                                                          self.tracker.orders)))
+        self.position_watch = PositionWatch(self.ib, account=lambda: self.account, timeout=s.request_timeout,
+                                            settle_wait=s.commission_wait + 0.1, book=book,
+                                            executions_pending=lambda: any(map(self.tracker.has_pending_exec,
+                                                                               self.tracker.orders)))
         wrapper = self.ib.wrapper
         tap(wrapper, "openOrder", self.tracker.on_open_order)
         tap(wrapper, "orderStatus", self.tracker.on_order_status)
@@ -343,7 +343,7 @@ class IbBroker(Broker):
                         "next reconnect", str(exc) or f"no answer within {timeout:g} s")
             return
         await self._match_orders()
-        await self.positions.check()  # after the orders: the executions this reconnect brought are booked
+        await self.position_watch.check()  # after the orders: the executions this reconnect brought are booked
 
     async def _match_orders(self) -> None:
         """Settle each of our orders TWS did not list as open: filled, done at TWS, lost in the drop (re-sent
@@ -376,7 +376,7 @@ class IbBroker(Broker):
 
     # --- plumbing ------------------------------------------------------------------------------------------
     def _on_exec(self, *args) -> None:
-        self.positions.execution_seen()
+        self.position_watch.execution_seen()
         self.tracker.on_exec(*args)
 
     def _on_error(self, req_id: int, code: int, text: str, *_rest: object) -> None:

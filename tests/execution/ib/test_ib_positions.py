@@ -15,7 +15,12 @@ import pytest
 from spx_core.domain.contracts import OptionContract, Right, Root
 from spx_core.execution.ib.compat import UNSET_DOUBLE, ib_module
 from spx_core.execution.ib.position_watch import PositionWatch
-from spx_core.execution.ib.positions import ContractKey, PositionCheck, compare_positions, key_of_ib
+from spx_core.execution.ib.positions import (
+    ContractKey,
+    PositionCheck,
+    compare_positions,
+    key_of_ib,
+)
 from spx_core.execution.orders import OrderStatus
 from spx_core.portfolio.positions import Book, Position
 from tests.execution.ib.harness import EXPIRY, Session, credit_vertical, run
@@ -127,7 +132,7 @@ class _Ib:
     def __init__(self, answers: list, on_request=None) -> None:
         self.answers, self.requests, self.on_request = answers, 0, on_request
 
-    async def reqPositionsAsync(self):  # noqa: N802 - the client library's name
+    async def reqPositionsAsync(self):
         self.requests += 1
         if self.on_request is not None:
             self.on_request(self.requests)
@@ -186,8 +191,8 @@ def test_reconnect_checks_positions_a_fill_matches_and_an_outside_trade_is_repor
     checks: list[PositionCheck] = []
 
     async def body(s: Session) -> None:
-        s.broker.positions.book = lambda account: _book_of(s) if account == ACCOUNT else []
-        s.broker.positions.on_check(checks.append)
+        s.broker.position_watch.book = lambda account: _book_of(s) if account == ACCOUNT else []
+        s.broker.position_watch.on_check(checks.append)
         s.submit(credit_vertical("r-fill", 5750, 5725, limit=0.05))  # marketable: fills on placement
         await s.status("r-fill", OrderStatus.FILLED)
         s.gw.connectivity_restored()  # 1102: the broker reconciles, then compares the positions
