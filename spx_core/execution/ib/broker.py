@@ -375,9 +375,9 @@ class IbBroker(Broker):
                                                          "completed); check TWS")
 
     # --- plumbing ------------------------------------------------------------------------------------------
-    def _on_exec(self, *args) -> None:
-        self.position_watch.execution_seen()
-        self.tracker.on_exec(*args)
+    def _on_exec(self, *args, **kwargs) -> None:
+        self.position_watch.execution_seen()  # a check under way reads the positions again
+        self.tracker.on_exec(*args, **kwargs)
 
     def _on_error(self, req_id: int, code: int, text: str, *_rest: object) -> None:
         try:
