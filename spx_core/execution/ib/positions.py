@@ -143,7 +143,7 @@ def key_of_ib(contract: object) -> tuple[ContractKey | None, str]:
         expiry = _expiry(getattr(contract, "lastTradeDateOrContractMonth", ""))
         strike = round(float(getattr(contract, "strike", 0) or 0) * 1000) / 1000
         right = _RIGHTS[str(getattr(contract, "right", "") or "").strip().upper()]
-    except (ValueError, KeyError):
+    except (ValueError, OverflowError, KeyError):  # OverflowError: an infinite strike
         return None, "its expiry, strike or right cannot be read"
     if not 0 < strike < 100_000:
         return None, f"strike {strike:g} is not a listed strike"
@@ -153,8 +153,8 @@ def key_of_ib(contract: object) -> tuple[ContractKey | None, str]:
 
 def _expiry(text: object) -> date:
     """``20261218``, ``20261218 16:00:00 US/Eastern``, ``2026-12-18``; a month (``202612``) is refused."""
-    token = str(text or "").strip().split()[0] if str(text or "").strip() else ""
-    digits = "".join(ch for ch in token if ch.isdigit())
+    words = str(text or "").split()
+    digits = "".join(ch for ch in words[0] if ch.isdigit()) if words else ""
     if len(digits) != 8:
         raise ValueError(f"expiry {text!r} is not a date")
     return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
@@ -226,7 +226,7 @@ def compare_positions(ib_positions: Iterable[object], ours: Iterable[Position], 
             continue  # TWS lists a position closed today with quantity 0
         key, why = key_of_ib(contract)
         if key is None:
-            untracked.append(Untracked(_describe(contract), float(getattr(p, "position", 0) or 0), why))
+            untracked.append(Untracked(_describe(contract), unset_to_nan(getattr(p, "position", 0)), why))
             continue
         ib_qty[key] = ib_qty.get(key, 0) + quantity
         ib_held[key] = ib_held.get(key, 0) + abs(quantity)

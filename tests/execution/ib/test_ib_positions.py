@@ -98,6 +98,8 @@ def test_odd_ib_contracts_map_to_our_keys(contract, expected):
     (ib_option(5900, trading_class=""), "SPX (AM) or SPXW (PM)"),  # a third Friday without a class: ambiguous
     (ib_option(5900, expiry="202612"), "expiry, strike or right cannot be read"),  # a month, not a date
     (ib_option(5900, right="?"), "expiry, strike or right cannot be read"),
+    (ib_option(math.inf), "expiry, strike or right cannot be read"),
+    (ib_option(0.0), "strike 0 is not a listed strike"),
     (ib_option(5900, trading_class="SPXQ"), "trading class SPXQ of SPX is not traded"),
 ])
 def test_what_the_terminal_does_not_trade_is_untracked_not_a_mismatch(contract, why):
