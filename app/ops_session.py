@@ -18,7 +18,9 @@ wall seconds since the last batch (monotonic) and evaluates the alerts at the la
 Automation: :class:`app.ops_automation.OpsAutomation` (the runner in a worker, orders placed on the GUI thread).
 Every decision it records is notified the same way (:func:`spx_core.automation.notices.decision_notice`: entries,
 exits and hedges INFO, a refused order WARNING, skips INFO unless ``alert_skip_notices`` is off; key
-``"automation:<decision id>"``). After each refresh its daily summary is stored at the market close and on a new
+``"automation:<decision id>"``). The broker's positions differing from the book (``positions_checked``, after
+every IB (re)connect) raise one WARNING naming each differing contract (key ``"ib_positions:<account>"``: a repeat
+while unacknowledged updates it). After each refresh its daily summary is stored at the market close and on a new
 market day (:meth:`OpsAutomation.tick_summaries`).
 
 Events (Qt signals):
@@ -104,6 +106,8 @@ class OpsSession(QObject):
         trading.order_changed.connect(self._on_order)
         if hasattr(trading, "risk_changed"):
             trading.risk_changed.connect(self._on_risk)
+        if hasattr(trading, "positions_checked"):
+            trading.positions_checked.connect(self._on_positions_checked)
         self._stale_timer = QTimer(self)
         self._stale_timer.setInterval(STALE_CHECK_MS)
         self._stale_timer.timeout.connect(self._check_silence)
@@ -257,6 +261,16 @@ class OpsSession(QObject):
                 self.raise_drafts([draft], decision.time_ns)
         except Exception:
             log.exception("alerts: notifying decision %s failed", decision_id)
+
+    def _on_positions_checked(self, check: Any) -> None:
+        """The broker's positions differ from the book: one alert naming each contract (a clean check is logged
+        by the broker and shown in the status bar's tooltip)."""
+        if self._closed or check.ok:
+            return
+        # a check runs on connect, possibly before the first quote moves the market clock
+        now = self.trading.market.now_ns() or time.time_ns()
+        self.raise_drafts([AlertDraft(f"ib_positions:{check.account or 'all'}", "ib_positions", Severity.WARNING,
+                                      check.message)], now)
 
     def _on_automation_failed(self, message: str) -> None:
         now = self.trading.market.now_ns()

@@ -11,7 +11,10 @@ What it wires (every order path goes through ``OrderService``, so through the pr
       Interactive Brokers (``IbBroker`` over an ``IbConnection`` to TWS / IB Gateway, connected on the running
       loop at :meth:`TradingSession.start`; its state and any refusal, e.g. a live port without the typed
       confirmation, come back as ``broker_changed`` and ``link_message``);
-    * ``service.restore()`` at start: working orders back at the broker, positions and today's P&L read back.
+    * ``service.restore()`` at start: working orders back at the broker, positions and today's P&L read back;
+    * a broker that checks its own positions against the book after every (re)connect (IB's ``position_watch``)
+      reads the store's positions; the result is ``positions_checked`` and a line of the status bar's tooltip
+      (the book is never rewritten from the broker's numbers).
 
 Feeding: :meth:`on_batch` (connected to the feed) updates the market view and lets a market-driven broker
 fill what rests (the paper broker's ``on_market``: a dictionary look-up when nothing rests). Portfolio marks
@@ -23,6 +26,8 @@ Events (Qt signals):
     portfolio_changed(Portfolio): positions, trades, marks and the account line (coalesced).
     broker_changed(TradingSession): the broker (name, account, live) changed.
     risk_changed(GuardStatus): limit use and the breaker after each portfolio refresh (:mod:`app.trading_risk`).
+    positions_checked(PositionCheck): the broker's positions compared with the book (after each IB (re)connect;
+        ``spx_core.execution.ib.positions``); the alerts raise a mismatch.
 """
 
 from __future__ import annotations
@@ -74,6 +79,13 @@ class LinkedBroker(Protocol):
     """A broker behind a connection the session opens and follows (IB: ``IbConnection``)."""
 
     connection: Any
+
+
+@runtime_checkable
+class PositionChecking(Protocol):
+    """A broker that compares its own positions with the book after each (re)connect (IB: ``PositionWatch``)."""
+
+    position_watch: Any
 
 
 class FeedMarket:
@@ -148,6 +160,7 @@ class TradingSession(QObject):
     portfolio_changed = Signal(object)
     broker_changed = Signal(object)
     risk_changed = Signal(object)
+    positions_checked = Signal(object)
 
     def __init__(self, service: Any, repo: Any, market: FeedMarket, *, starting_cash: float,
                  gate: Any, refresh_ms: int = REFRESH_MS, parent: QObject | None = None) -> None:
@@ -171,6 +184,10 @@ class TradingSession(QObject):
         self._closed = False
         #: the broker link's last word ("IB DU123 (paper): connected", or why it is not): the status bar tooltip
         self.link_message = ""
+        self._link_text = ""  # the connection's own last word (link_message adds the position check's)
+        #: the broker's last comparison of its positions with the book (``PositionCheck``; None before any)
+        self.position_check: Any | None = None
+        self._unwatch: Callable[[], None] | None = None
         self._link_tasks: set[asyncio.Task] = set()
         self._unlink: Callable[[], None] | None = None
         self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_order)
@@ -219,6 +236,11 @@ class TradingSession(QObject):
     def _link(self, connection: Any) -> None:
         """Follow the connection's state (status bar) and connect it on the running loop (never blocks)."""
         self._unlink = connection.on_status(self._on_link)
+        if isinstance(self.broker, PositionChecking):  # before connecting: the first check runs on connect
+            watch = self.broker.position_watch
+            # the store keeps one book per database (positions carry no account): the account's book is all of it
+            watch.book = lambda _account: self.repo.positions()
+            self._unwatch = watch.on_check(self._on_position_check)
         self._spawn(self._connect(connection))
 
     async def _connect(self, connection: Any) -> None:
@@ -232,7 +254,18 @@ class TradingSession(QObject):
             self.broker_changed.emit(self)
 
     def _on_link(self, status: Any) -> None:
-        self.link_message = status.text
+        self._link_text = status.text
+        self._show_link()
+
+    def _on_position_check(self, check: Any) -> None:
+        self.position_check = check
+        self._show_link()
+        if not self._closed:
+            self.positions_checked.emit(check)
+
+    def _show_link(self) -> None:
+        check = self.position_check
+        self.link_message = self._link_text + (f"\n{check.message}" if check is not None else "")
         if not self._closed:
             self.broker_changed.emit(self)
 
@@ -250,9 +283,10 @@ class TradingSession(QObject):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._unlink is not None:
-            self._unlink()
-            self._unlink = None
+        for stop in (self._unlink, self._unwatch):
+            if stop is not None:
+                stop()
+        self._unlink = self._unwatch = None
         for task in list(self._link_tasks):
             task.cancel()
         self.broker.close()

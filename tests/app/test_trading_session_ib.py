@@ -1,6 +1,7 @@
 """TradingSession with the Interactive Brokers broker against the fake IB Gateway (real ib_insync / ib_async
-client over loopback): connects on the running loop, the status bar shows the IB account, an order placed
-through the session fills and is stored; a live port without the typed confirmation is refused in one line."""
+client over loopback): connects on the running loop, the status bar shows the IB account and the position check,
+an order placed through the session fills and is stored, and IB's positions then match the stored book; a live port
+without the typed confirmation is refused in one line."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def store(tmp_path):
     s.close()
 
 
-def test_ib_session_connects_shows_the_account_and_fills(qtbot, qloop, gateway, store):
+def test_ib_session_connects_shows_the_account_and_fills(qtbot, qloop, gateway, store, request):
+    request.getfixturevalue("fail_on_client_errors").allow(1102)  # the 1102 below asks for a reconciliation
     gw, host, port = gateway
     session = open_session(store, AppSettings(broker="ib", ib_host=host, ib_port=port, ib_client_id=5),
                            refresh_ms=0)
@@ -45,7 +47,9 @@ def test_ib_session_connects_shows_the_account_and_fills(qtbot, qloop, gateway, 
         qtbot.waitUntil(lambda: session.broker.connected, timeout=15_000)
         assert bar.account_label.text() == "IB paper · DU1234567"
         assert bar.account_label.property("live") == "false"
-        assert "connected" in bar.account_label.toolTip()
+        qtbot.waitUntil(lambda: session.position_check is not None, timeout=15_000)
+        assert bar.account_label.toolTip() == ("IB DU1234567 (paper): connected\n"
+                                               "IB positions match the book (0 contracts)")
         market = sim_market()
         drive(session, market)
         request = sample_vertical(session.market, broker=session.broker_name)
@@ -55,6 +59,11 @@ def test_ib_session_connects_shows_the_account_and_fills(qtbot, qloop, gateway, 
         qtbot.waitUntil(lambda: _status(session, request.ref) is OrderStatus.FILLED, timeout=15_000)
         (trade,) = session.refresh_portfolio().open_trades
         assert request.ref in trade.order_refs
+        checked = []
+        session.positions_checked.connect(checked.append)
+        gw.connectivity_restored()  # 1102: reconciled again, IB's positions compared with the stored book
+        qtbot.waitUntil(lambda: bool(checked), timeout=15_000)
+        assert checked[0].message == "IB positions match the book (2 contracts)"
     finally:
         session.close()
         qtbot.wait(200)  # the scheduled disconnect runs on the loop

@@ -29,7 +29,7 @@ from typing import Any, Self, TypeVar
 from tests.fakes import ib_trading
 from tests.fakes.ib_book import OptionBook
 from tests.fakes.ib_codec import API_PREFIX, FrameBuffer
-from tests.fakes.ib_orders import Blotter, OrderRecord
+from tests.fakes.ib_orders import Blotter, OrderRecord, PositionRecord
 from tests.fakes.ib_session import Session, push_pnl
 from tests.fakes.ib_trading import Instruction, WhatIfAnswer
 
@@ -268,6 +268,17 @@ class FakeGateway:
     def set_what_if(self, answer: WhatIfAnswer | None = None, **fields: Any) -> None:
         """Set the what-if answer (``WhatIfAnswer`` or its fields as keywords); None restores the computed one."""
         self.what_if_answer = answer if answer is not None or not fields else WhatIfAnswer(**fields)
+
+    def set_position(self, con_id: int, quantity: float, *, avg_cost: float = 0.0) -> None:
+        """Hold ``quantity`` of ``con_id`` at the account outside any API order (a trade placed in TWS by hand, an
+        assignment): no execution, only the position (``avg_cost`` in dollars per contract, as IB reports it),
+        pushed to clients subscribed to positions."""
+        self._call(self._set_position, con_id, quantity, avg_cost)
+
+    def _set_position(self, con_id: int, quantity: float, avg_cost: float) -> None:
+        inst = self.book.by_con_id[con_id]
+        self.blotter.positions[con_id] = PositionRecord(inst, float(quantity), float(avg_cost))
+        ib_trading.push_positions(self, [inst])
 
     # --- scenario hooks: connectivity ---------------------------------------------------------------------
     def drop_clients(self) -> None:

@@ -12,6 +12,10 @@ to our orders by ``orderRef``, and re-sends only an order that TWS does not know
 Modify (ib_insync issue 464): the order is re-sent under its TWS order id with the contract exactly as TWS echoed
 it in ``openOrder``; if TWS still refuses (error 105) the order is cancelled and, on the cancel's confirmation
 (202), replaced by a new TWS order under the same ref for the remaining quantity.
+
+Positions: after the orders' reconciliation (so the executions it brought are booked), ``position_watch``
+(:class:`~spx_core.execution.ib.position_watch.PositionWatch`) compares TWS's positions of our account with the
+book and reports the result; the book is never rewritten from IB's numbers.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from spx_core.execution.ib.contracts import (
     qualify,
 )
 from spx_core.execution.ib.pacing import TokenBucket
+from spx_core.execution.ib.position_watch import BookReader, PositionWatch
 from spx_core.execution.ib.tracking import Modify, OrderTracker, Tracked, tap
 from spx_core.execution.orders import OrderRequest, OrderState, OrderStatus, OrderType
 
@@ -65,7 +70,7 @@ class IbBroker(Broker):
     name = "ib"
 
     def __init__(self, connection: IbConnection, *, clock: Callable[[], int] = time.time_ns,
-                 exchange: str = "SMART") -> None:
+                 exchange: str = "SMART", book: BookReader | None = None) -> None:
         super().__init__()
         self.connection = connection
         self.ib = connection.ib
@@ -81,10 +86,14 @@ class IbBroker(Broker):
         self.tracker = OrderTracker(self._emit, clock, self._call_later, commission_wait=s.commission_wait,
                                     client_id=lambda: s.client_id, cancel_for_replace=self._cancel_for_replace,
                                     on_replace=self._on_replace)
+        self.position_watch = PositionWatch(self.ib, account=lambda: self.account, timeout=s.request_timeout,
+                                            settle_wait=s.commission_wait + 0.1, book=book,
+                                            executions_pending=lambda: any(map(self.tracker.has_pending_exec,
+                                                                               self.tracker.orders)))
         wrapper = self.ib.wrapper
         tap(wrapper, "openOrder", self.tracker.on_open_order)
         tap(wrapper, "orderStatus", self.tracker.on_order_status)
-        tap(wrapper, "execDetails", self.tracker.on_exec)
+        tap(wrapper, "execDetails", self._on_exec)
         tap(wrapper, "commissionReport", self.tracker.on_commission)
         tap(wrapper, "completedOrder", self.tracker.on_completed_order)
         self.ib.errorEvent += self._on_error
@@ -330,8 +339,16 @@ class IbBroker(Broker):
             await asyncio.wait_for(self.ib.reqCompletedOrdersAsync(False), timeout)
             await asyncio.wait_for(self.ib.reqExecutionsAsync(), timeout)
         except (TimeoutError, ConnectionError) as exc:
-            log.warning("IB order reconciliation incomplete (%s); it runs again after the next reconnect", exc)
+            log.warning("IB order reconciliation incomplete (%s); it and the position check run again after the "
+                        "next reconnect", str(exc) or f"no answer within {timeout:g} s")
             return
+        await self._match_orders()
+        await self.position_watch.check()  # after the orders: the executions this reconnect brought are booked
+
+    async def _match_orders(self) -> None:
+        """Settle each of our orders TWS did not list as open: filled, done at TWS, lost in the drop (re-sent
+        within the window) or gone."""
+        tracker = self.tracker
         for t in list(tracker.orders.values()):
             if t.state.status.is_done or t.sending or t.known or tracker.has_pending_exec(t.ref):
                 continue
@@ -358,6 +375,10 @@ class IbBroker(Broker):
                                                          "completed); check TWS")
 
     # --- plumbing ------------------------------------------------------------------------------------------
+    def _on_exec(self, *args, **kwargs) -> None:
+        self.position_watch.execution_seen()  # a check under way reads the positions again
+        self.tracker.on_exec(*args, **kwargs)
+
     def _on_error(self, req_id: int, code: int, text: str, *_rest: object) -> None:
         try:
             self.tracker.on_error(int(req_id), int(code), str(text))
