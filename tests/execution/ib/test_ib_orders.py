@@ -195,3 +195,33 @@ def test_messages_are_paced(version):
     s = run(version, body, settings={"messages_per_second": 20.0, "orders_per_minute": 100})
     assert s.gw.count(3) == 12
     assert s.gw.max_rate(1.0, {3, 9}) <= 22
+
+
+def test_what_if_is_asked_once_per_terms_while_tws_has_not_answered(version):
+    """The ticket asks for the what-if on every refresh (twice a second) until TWS answers: one request goes out
+    per set of terms, and a what-if TWS refused is an answer too (it is not asked again and again)."""
+    async def body(s: Session) -> None:
+        s.gw.set_what_if(init_margin_change=2500.0, maint_margin_change=2400.0, commission=2.6)
+        request = credit_vertical("r-wi1", 5750, 5725, limit=1.0)
+        for _ in range(5):
+            assert s.broker.what_if(request) is None
+            await asyncio.sleep(0)
+        await s.until(lambda: s.broker.what_if(request) is not None, what="what-if answer")
+        assert len(s.gw.placed_orders()) == 1
+        refused = credit_vertical("r-wi2", 5700, 5675, limit=1.0)
+        s.broker.ib.whatIfOrderAsync = _refusing_what_if
+        for _ in range(3):
+            s.broker.what_if(refused)
+            await asyncio.sleep(0.02)
+        answer = s.broker.what_if(refused)
+        assert answer is not None and math.isnan(answer.init_margin_change) and "refused" in answer.warning
+        assert _refusing_what_if.calls == 1
+
+    _refusing_what_if.calls = 0
+    run(version, body)
+
+
+async def _refusing_what_if(contract, order):
+    """ib_insync/ib_async answer a what-if TWS refused with an empty list (the refusal is an error message)."""
+    _refusing_what_if.calls += 1
+    return []
