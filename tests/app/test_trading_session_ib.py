@@ -55,6 +55,12 @@ def test_ib_session_connects_shows_the_account_and_fills(qtbot, qloop, gateway, 
         qtbot.waitUntil(lambda: _status(session, request.ref) is OrderStatus.FILLED, timeout=15_000)
         (trade,) = session.refresh_portfolio().open_trades
         assert request.ref in trade.order_refs
+        # the account line is IB's account (1,000,000 at the fake), not the paper starting cash of the settings
+        ib = gw.blotter.account_values()
+        account = session.refresh_portfolio().account
+        assert account.net_liquidation == pytest.approx(ib["NetLiquidation"], abs=0.01)
+        assert account.buying_power == pytest.approx(ib["BuyingPower"], abs=0.01)
+        assert account.maintenance_margin == pytest.approx(ib["MaintMarginReq"], abs=0.01)
     finally:
         session.close()
         qtbot.wait(200)  # the scheduled disconnect runs on the loop

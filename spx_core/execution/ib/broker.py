@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from spx_core.execution.broker import Broker, BrokerError, WhatIf
+from spx_core.execution.ib.account import IbAccount, account_figures
 from spx_core.execution.ib.compat import ib_module, unset_to_nan
 from spx_core.execution.ib.connection import IbConnection, NotConnected
 from spx_core.execution.ib.contracts import (
@@ -105,6 +106,10 @@ class IbBroker(Broker):
     @property
     def connected(self) -> bool:
         return self.connection.connected
+
+    def account_figures(self) -> IbAccount | None:
+        """IB's own net liquidation, buying power and margin of the account (None before TWS sent them)."""
+        return account_figures(self.ib, self.account)
 
     def working_refs(self) -> list[str]:
         return [ref for ref, t in self.tracker.orders.items() if t.state.is_working]

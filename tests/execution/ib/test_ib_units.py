@@ -161,3 +161,19 @@ def test_leg_executions_become_fills_with_their_commission():
     assert t.state.status is OrderStatus.FILLED and math.isclose(t.state.avg_fill_price, 1.2)
     execution("e1", "SPXW  261204P05750000", "SLD", 3.0)  # re-sent on reconnect: no second fill
     assert len([e for e in events if e.fill is not None]) == 2
+
+
+def test_account_figures_are_ibs_account_values():
+    from types import SimpleNamespace as V
+
+    from spx_core.execution.ib.account import account_figures
+
+    values = [V(account="DU1", tag="NetLiquidation", value="1000500.25", currency="USD"),
+              V(account="DU1", tag="NetLiquidationByCurrency", value="1", currency="BASE"),
+              V(account="DU1", tag="BuyingPower", value="3990000", currency="USD"),
+              V(account="DU1", tag="NetLiquidation", value="7", currency="EUR")]  # a per-currency line: not it
+    ib = V(accountValues=lambda account: [v for v in values if v.account == account])
+    figures = account_figures(ib, "DU1")
+    assert (figures.net_liquidation, figures.buying_power) == (1000500.25, 3990000.0)
+    assert math.isnan(figures.maintenance_margin)  # not sent: NaN, never 0
+    assert account_figures(ib, "DU2") is None and account_figures(ib, "") is None
