@@ -225,3 +225,28 @@ async def _refusing_what_if(contract, order):
     """ib_insync/ib_async answer a what-if TWS refused with an empty list (the refusal is an error message)."""
     _refusing_what_if.calls += 1
     return []
+
+
+def test_a_refused_modify_or_cancel_leaves_the_order_working_whatever_the_library_says(version, ib_client_errors):
+    """TWS refuses a modify (110: off the tick grid) and then a cancel (161: not cancellable now) and keeps the
+    order working. ib_insync marks its local trade Cancelled on the 161 (an error, not a warning, to it). Our
+    state comes from TWS's reports only: still working at its old terms, and it fills at them."""
+    ib_client_errors.allow(110, 161, "Canceled order")
+
+    async def body(s: Session) -> None:
+        s.submit(credit_vertical("r-110", 5650, 5625, limit=5.0))
+        state = await s.status("r-110", OrderStatus.SUBMITTED)
+        order_id = int(state.broker_order_id)
+        s.broker._modify(state.request.with_terms(limit=4.97))  # the gate would refuse it; TWS does here
+        await s.until(lambda: s.broker.tracker.orders["r-110"].modify is None, what="modify refused")
+        s.gw.session_for(17).error(order_id, 161, "Cancel attempted when order is not in a cancellable state.")
+        local = next(t for t in s.conn.ib.trades() if t.order.orderId == order_id)
+        await s.until(lambda: local.orderStatus.status == "Cancelled", what="the library's belief")
+        await asyncio.sleep(0.05)
+        assert s.states["r-110"].status is OrderStatus.SUBMITTED and s.states["r-110"].limit == 5.0
+        assert [o.status for o in s.gw.orders()] == ["Submitted"]
+        s.gw.fill_order(order_id)
+        filled = await s.status("r-110", OrderStatus.FILLED)
+        assert filled.filled == 1 and len(s.fills("r-110")) == 2
+
+    run(version, body)
