@@ -70,6 +70,9 @@ def test_contracts_round_trip_and_bag_legs():
 
 
 def test_settings_refuse_live_without_the_typed_confirmation():
+    defaults = IbSettings()
+    assert (defaults.port, defaults.orders_per_minute, defaults.live_allowed) == (7497, 60, False)  # paper TWS
+    assert defaults.messages_per_second <= 50  # TWS disconnects a client above 50 messages/s
     with pytest.raises(LiveTradingRefused, match="account U123 is a LIVE account"):
         IbSettings().check_account("U123")
     IbSettings().check_account("DU123")
