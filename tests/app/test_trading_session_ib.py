@@ -61,6 +61,11 @@ def test_ib_session_connects_shows_the_account_and_fills(qtbot, qloop, gateway, 
         assert account.net_liquidation == pytest.approx(ib["NetLiquidation"], abs=0.01)
         assert account.buying_power == pytest.approx(ib["BuyingPower"], abs=0.01)
         assert account.maintenance_margin == pytest.approx(ib["MaintMarginReq"], abs=0.01)
+        # the ticket's "Broker what-if" line: asked in the background, IB's answer on a later refresh
+        assert session.what_if(request) is None
+        qtbot.waitUntil(lambda: session.what_if(request) is not None, timeout=5_000)
+        what_if = session.what_if(request)
+        assert what_if.source == "IB what-if" and what_if.init_margin_change > 0 and what_if.commission > 0
     finally:
         session.close()
         qtbot.wait(200)  # the scheduled disconnect runs on the loop
