@@ -73,7 +73,7 @@ class MarketDriven(Protocol):
 
 @runtime_checkable
 class LinkedBroker(Protocol):
-    """A broker behind a connection the session opens and follows (IB: ``IbConnection``)."""
+    """A broker behind a connection the session opens (``connect_retrying``) and follows (IB: ``IbConnection``)."""
 
     connection: Any
 
@@ -237,8 +237,8 @@ class TradingSession(QObject):
     async def _connect(self, connection: Any) -> None:
         from spx_core.execution.broker import BrokerError
 
-        try:
-            await connection.connect()
+        try:  # TWS may start after the app: unreachable is retried with the backoff (the status bar says so)
+            await connection.connect_retrying()
         except (ConnectionError, TimeoutError, OSError, BrokerError) as exc:  # incl. LiveTradingRefused
             self.link_message = str(exc)
             log.warning("trading: %s", exc)

@@ -4,6 +4,8 @@ through the session fills and is stored; a live port without the typed confirmat
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from app.self_test_trading import sample_vertical
@@ -107,6 +109,29 @@ def test_a_confirmed_live_account_shows_in_red(qtbot, qloop, store):
         drive(session, sim_market())
         request = sample_vertical(session.market, broker=session.broker_name)
         assert "live_trading" not in session.preview(request).message  # switched on and confirmed: the gate agrees
+    finally:
+        session.close()
+        qtbot.wait(200)
+        gw.stop()
+
+
+def test_a_session_started_before_tws_connects_once_tws_listens(qtbot, qloop, store, fail_on_client_errors):
+    import socket
+
+    fail_on_client_errors.allow("API connection failed", "Make sure API port")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here yet
+    session = open_session(store, AppSettings(broker="ib", ib_port=port, ib_client_id=7), refresh_ms=0)
+    session.broker.connection.settings = replace(session.broker.connection.settings, connect_timeout=1.0,
+                                                 reconnect_delay=0.05, reconnect_max_delay=0.1)
+    gw = FakeGateway(account="DU1234567", today=START.date(), port=port)
+    try:
+        qtbot.waitUntil(lambda: "next try in" in session.link_message, timeout=5_000)
+        assert session.describe() == "IB paper · no account yet (not connected)"
+        gw.start_in_thread()  # TWS is started after the app
+        qtbot.waitUntil(lambda: session.broker.connected, timeout=10_000)
+        assert session.describe() == "IB paper · DU1234567"
     finally:
         session.close()
         qtbot.wait(200)
