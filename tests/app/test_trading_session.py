@@ -166,7 +166,8 @@ def test_settings_dialog_keeps_and_edits_the_trading_settings(qtbot):
     assert dialog.result_settings() == mine.with_changes(fill_model="natural", latency_ms=0)
 
 
-def test_live_trading_needs_the_switch_and_the_typed_confirmation_in_the_settings_dialog(qtbot):
+def test_live_trading_needs_the_switch_and_the_typed_confirmation_in_the_settings_dialog(qtbot, qloop):
+    # qloop: the IB client library needs the current loop when it is first imported (the app always has one)
     from app.feed import ib_data_settings
     from app.settings_dialog import SettingsDialog
     from app.trading_setup import ib_broker, live_trading_allowed
