@@ -239,6 +239,8 @@ def test_a_refused_modify_or_cancel_leaves_the_order_working_whatever_the_librar
         order_id = int(state.broker_order_id)
         s.broker._modify(state.request.with_terms(limit=4.97))  # the gate would refuse it; TWS does here
         await s.until(lambda: s.broker.tracker.orders["r-110"].modify is None, what="modify refused")
+        assert s.states["r-110"].reason.startswith("modify to 4.97 x 1 refused by TWS (error 110: ")
+        assert s.states["r-110"].reason.endswith("works on at 5 x 1")
         s.gw.session_for(17).error(order_id, 161, "Cancel attempted when order is not in a cancellable state.")
         local = next(t for t in s.conn.ib.trades() if t.order.orderId == order_id)
         await s.until(lambda: local.orderStatus.status == "Cancelled", what="the library's belief")
