@@ -57,6 +57,8 @@ def test_ib_session_connects_shows_the_account_and_fills(qtbot, qloop, gateway, 
         qtbot.waitUntil(lambda: _status(session, request.ref) is OrderStatus.FILLED, timeout=15_000)
         (trade,) = session.refresh_portfolio().open_trades
         assert request.ref in trade.order_refs
+        stored = next(s for s in session.repo.orders() if s.ref == request.ref)  # from the store, not memory
+        assert len(stored.fills) == 2 and stored.commission == pytest.approx(2 * 0.65)  # IB's report per leg
         # the account line is IB's account (1,000,000 at the fake), not the paper starting cash of the settings
         ib = gw.blotter.account_values()
         account = session.refresh_portfolio().account
