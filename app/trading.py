@@ -81,8 +81,8 @@ class LinkedBroker(Protocol):
 @runtime_checkable
 class AccountReporting(Protocol):
     """A broker that values the account itself (IB: ``IbBroker.account_figures``): net liquidation, buying
-    power and margin as the broker says (None until it has), in place of the ones computed from the paper
-    starting cash of the settings."""
+    power, margin and day P&L (NaN: not yet) as the broker says (None until it has), in place of the ones
+    computed from the paper starting cash of the settings."""
 
     def account_figures(self) -> Any | None: ...
 
@@ -131,8 +131,9 @@ class Portfolio:
         trades: open trades and those closed today (``spx_core.portfolio.trades.Trade``).
         marks: contract -> mid (points), the marks above.
         account: the account line (``AccountSummary``) or None when it could not be computed (``reason``); with
-            a broker that values the account (:class:`AccountReporting`: IB) its net liquidation, buying power
-            and margin are the broker's, the P&L figures ours (this app's fills at the feed's marks).
+            a broker that values the account (:class:`AccountReporting`: IB) its net liquidation, buying power,
+            margin and day P&L are the broker's (the whole account), unrealized / realized P&L ours (this app's
+            fills at the feed's marks).
         day_start_ns: where "today" starts (midnight ET of the market day).
         snapshots: underlying -> the snapshot the marks come from (for greeks in the positions panel).
     """
@@ -422,7 +423,8 @@ class TradingSession(QObject):
         broker = self.broker
         figures = broker.account_figures() if isinstance(broker, AccountReporting) else None
         if figures is not None:  # the broker's account (IB: every position, deposits): its figures, not ours
+            day = figures.day_pnl if math.isfinite(figures.day_pnl) else summary.day_pnl
             summary = dataclasses.replace(summary, net_liquidation=figures.net_liquidation,
                                           buying_power=figures.buying_power,
-                                          maintenance_margin=figures.maintenance_margin)
+                                          maintenance_margin=figures.maintenance_margin, day_pnl=day)
         return summary, ""

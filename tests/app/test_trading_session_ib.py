@@ -61,8 +61,9 @@ def test_ib_session_connects_shows_the_account_and_fills(qtbot, qloop, gateway, 
         assert len(stored.fills) == 2 and stored.commission == pytest.approx(2 * 0.65)  # IB's report per leg
         # the account line is IB's account (1,000,000 at the fake), not the paper starting cash of the settings
         ib = gw.blotter.account_values()  # as TWS pushes them after the fill (they arrive a little later)
+        ib["DailyPnL"] = round(ib["UnrealizedPnL"] + ib["RealizedPnL"], 2)  # the fake's reqPnL answer
         tags = {"net_liquidation": "NetLiquidation", "buying_power": "BuyingPower",
-                "maintenance_margin": "MaintMarginReq"}
+                "maintenance_margin": "MaintMarginReq", "day_pnl": "DailyPnL"}
 
         def ibs() -> bool:
             account = session.refresh_portfolio().account

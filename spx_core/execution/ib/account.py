@@ -1,4 +1,5 @@
-"""The account as IB values it: net liquidation, buying power and margin from TWS's account values.
+"""The account as IB values it: net liquidation, buying power and margin from TWS's account values, day P&L from
+its P&L subscription (``reqPnL``: TWS's own daily P&L of the account, pushed as it changes).
 
 TWS pushes an account's values after the subscription every connect makes (``reqAccountUpdates``) and whenever
 they change; the client library keeps the latest per (account, tag, currency). They are IB's figures for the whole
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 from spx_core.execution.ib.compat import unset_to_nan
 
-__all__ = ["IbAccount", "account_figures"]
+__all__ = ["IbAccount", "account_figures", "watch_pnl"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +25,13 @@ class IbAccount:
         net_liquidation: IB's NetLiquidation (cash + every position at IB's marks).
         buying_power: IB's BuyingPower.
         maintenance_margin: IB's MaintMarginReq.
+        day_pnl: IB's daily P&L of the account (NaN until the P&L subscription answered).
     """
 
     net_liquidation: float
     buying_power: float
     maintenance_margin: float
+    day_pnl: float = math.nan
 
 
 #: IbAccount field <- TWS account value tag.
@@ -47,4 +50,11 @@ def account_figures(ib: object, account: str) -> IbAccount | None:
             values[v.tag] = unset_to_nan(v.value)
     if "NetLiquidation" not in values:
         return None
-    return IbAccount(**{name: values.get(tag, math.nan) for name, tag in _TAGS.items()})
+    day = next((unset_to_nan(p.dailyPnL) for p in ib.pnl(account) if not p.modelCode), math.nan)
+    return IbAccount(**{name: values.get(tag, math.nan) for name, tag in _TAGS.items()}, day_pnl=day)
+
+
+def watch_pnl(ib: object, account: str) -> None:
+    """Subscribe to ``account``'s daily P&L unless subscribed (a reconnect starts the library afresh: again)."""
+    if account and not any(p.account == account and not p.modelCode for p in ib.pnl(account)):
+        ib.reqPnL(account)

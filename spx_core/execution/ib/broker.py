@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from spx_core.execution.broker import Broker, BrokerError, WhatIf
-from spx_core.execution.ib.account import IbAccount, account_figures
+from spx_core.execution.ib.account import IbAccount, account_figures, watch_pnl
 from spx_core.execution.ib.compat import ib_module, unset_to_nan
 from spx_core.execution.ib.connection import IbConnection, NotConnected
 from spx_core.execution.ib.contracts import (
@@ -93,6 +93,7 @@ class IbBroker(Broker):
         tap(wrapper, "completedOrder", self.tracker.on_completed_order)
         self.ib.errorEvent += self._on_error
         connection.on_ready(self._reconcile)
+        connection.on_ready(lambda _data_lost: watch_pnl(self.ib, self.account))  # the account line's day P&L
 
     # --- identity ------------------------------------------------------------------------------------------
     @property
@@ -108,7 +109,7 @@ class IbBroker(Broker):
         return self.connection.connected
 
     def account_figures(self) -> IbAccount | None:
-        """IB's own net liquidation, buying power and margin of the account (None before TWS sent them)."""
+        """IB's own net liquidation, buying power, margin and day P&L of the account (None before TWS sent them)."""
         return account_figures(self.ib, self.account)
 
     def working_refs(self) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 from dataclasses import replace
 
@@ -45,6 +46,10 @@ def test_connect_and_sync_shows_the_paper_account(version):
             ("DU1234567", True, "DU1234567", False)
         assert s.conn.status.state is ConnectionState.CONNECTED
         assert s.conn.ib.client.serverVersion() == version
+        # the account line's figures: IB's own (the fake's account holds 1,000,000), its daily P&L subscribed
+        await s.until(lambda: not math.isnan(s.broker.account_figures().day_pnl), what="IB's daily P&L")
+        figures = s.broker.account_figures()
+        assert (figures.net_liquidation, figures.day_pnl) == (1_000_000.0, 0.0)
 
     s = run(version, body)
     assert s.statuses[:2] == [f"IB: connecting - 127.0.0.1:{s.gw.port}", "IB DU1234567 (paper): connected"]

@@ -175,8 +175,12 @@ def test_account_figures_are_ibs_account_values():
               V(account="DU1", tag="NetLiquidationByCurrency", value="1", currency="BASE"),
               V(account="DU1", tag="BuyingPower", value="3990000", currency="USD"),
               V(account="DU1", tag="NetLiquidation", value="7", currency="EUR")]  # a per-currency line: not it
-    ib = V(accountValues=lambda account: [v for v in values if v.account == account])
+    pnls = [V(account="DU1", modelCode="", dailyPnL=-250.5)]
+    ib = V(accountValues=lambda account: [v for v in values if v.account == account],
+           pnl=lambda account: [p for p in pnls if p.account == account])
     figures = account_figures(ib, "DU1")
-    assert (figures.net_liquidation, figures.buying_power) == (1000500.25, 3990000.0)
+    assert (figures.net_liquidation, figures.buying_power, figures.day_pnl) == (1000500.25, 3990000.0, -250.5)
     assert math.isnan(figures.maintenance_margin)  # not sent: NaN, never 0
+    pnls[0].dailyPnL = UNSET_DOUBLE  # subscribed, not answered yet
+    assert math.isnan(account_figures(ib, "DU1").day_pnl)
     assert account_figures(ib, "DU2") is None and account_figures(ib, "") is None
