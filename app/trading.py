@@ -33,6 +33,7 @@ Events (Qt signals):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from spx_core.execution.broker import Broker, WhatIf
 
 __all__ = [
+    "AccountReporting",
     "FeedMarket",
     "MarketDriven",
     "Portfolio",
@@ -76,7 +78,7 @@ class MarketDriven(Protocol):
 
 @runtime_checkable
 class LinkedBroker(Protocol):
-    """A broker behind a connection the session opens and follows (IB: ``IbConnection``)."""
+    """A broker behind a connection the session opens (``connect_retrying``) and follows (IB: ``IbConnection``)."""
 
     connection: Any
 
@@ -86,6 +88,15 @@ class PositionChecking(Protocol):
     """A broker that compares its own positions with the book after each (re)connect (IB: ``PositionWatch``)."""
 
     position_watch: Any
+
+
+@runtime_checkable
+class AccountReporting(Protocol):
+    """A broker that values the account itself (IB: ``IbBroker.account_figures``): net liquidation, buying
+    power, margin and day P&L (NaN: not yet) as the broker says (None until it has), in place of the ones
+    computed from the paper starting cash of the settings."""
+
+    def account_figures(self) -> Any | None: ...
 
 
 class FeedMarket:
@@ -131,7 +142,10 @@ class Portfolio:
             points; NaN without a usable quote).
         trades: open trades and those closed today (``spx_core.portfolio.trades.Trade``).
         marks: contract -> mid (points), the marks above.
-        account: the account line (``AccountSummary``) or None when it could not be computed (``reason``).
+        account: the account line (``AccountSummary``) or None when it could not be computed (``reason``); with
+            a broker that values the account (:class:`AccountReporting`: IB) its net liquidation, buying power,
+            margin and day P&L are the broker's (the whole account), unrealized / realized P&L ours (this app's
+            fills at the feed's marks).
         day_start_ns: where "today" starts (midnight ET of the market day).
         snapshots: underlying -> the snapshot the marks come from (for greeks in the positions panel).
     """
@@ -246,8 +260,8 @@ class TradingSession(QObject):
     async def _connect(self, connection: Any) -> None:
         from spx_core.execution.broker import BrokerError
 
-        try:
-            await connection.connect()
+        try:  # TWS may start after the app: unreachable is retried with the backoff (the status bar says so)
+            await connection.connect_retrying()
         except (ConnectionError, TimeoutError, OSError, BrokerError) as exc:  # incl. LiveTradingRefused
             self.link_message = str(exc)
             log.warning("trading: %s", exc)
@@ -436,7 +450,15 @@ class TradingSession(QObject):
         from spx_core.portfolio.account import account_summary
 
         try:
-            return account_summary(self.starting_cash, positions, self._trades, self.market, start), ""
+            summary = account_summary(self.starting_cash, positions, self._trades, self.market, start)
         except Exception as exc:  # the positions stay on screen without an account line; say why
             log.exception("trading: account summary failed")
             return None, f"account line unavailable: {type(exc).__name__}: {exc}"
+        broker = self.broker
+        figures = broker.account_figures() if isinstance(broker, AccountReporting) else None
+        if figures is not None:  # the broker's account (IB: every position, deposits): its figures, not ours
+            day = figures.day_pnl if math.isfinite(figures.day_pnl) else summary.day_pnl
+            summary = dataclasses.replace(summary, net_liquidation=figures.net_liquidation,
+                                          buying_power=figures.buying_power,
+                                          maintenance_margin=figures.maintenance_margin, day_pnl=day)
+        return summary, ""

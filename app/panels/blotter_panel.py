@@ -176,10 +176,13 @@ class BlotterPanel(SessionPanel):
         self.refresh(full=True)
 
     def on_order(self, state: OrderState) -> None:
+        row = self.model.row_of(state.ref)
+        before = self.model.state(row).reason if row >= 0 else ""
         self.model.upsert(state)
         if (selected := self.selected_state()) is not None and selected.ref == state.ref:
             self._show_detail(state)
-        if state.reason and state.status.is_done:
+        # a done order's why, and a working order's new word from the broker (e.g. IB refused a modify)
+        if state.reason and (state.status.is_done or state.reason != before):
             text = f"{state.request.name or state.ref}: {state.status.value} ({state.reason})"
             self.status_label.setText(text)
             self.status_label.setToolTip(text)  # a long refusal is cut in a narrow dock: all of it on hover

@@ -13,6 +13,7 @@ from app.models.blotter_model import ORDER_COLUMNS, BlotterFilter
 from app.panels.blotter_panel import BlotterPanel
 from app.self_test_trading import sample_vertical
 from app.settings import AppSettings
+from spx_core.execution.orders import EventKind, OrderEvent, OrderStatus
 from tests.app.trading_factory import drive, running_session, show_panel, sim_market
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
@@ -93,6 +94,26 @@ def test_modify_price_and_quantity_from_the_row(setup, market, qtbot):
     assert not panel.modify_selected()
     assert panel.status_label.text().startswith("modify refused: refused by")
     assert _cell(panel, request.ref, "Limit") == f"{new_limit:.2f}"  # unchanged
+
+
+def test_a_modify_the_broker_refused_later_says_why_on_the_status_line(setup, market):
+    """IB answers a modify some time after the blotter sent it: a refusal comes back as the working order's new
+    reason (``IbBroker``'s tracker), which the status line shows as it arrives, not only the Reason column."""
+    panel, session = setup
+    request = _resting(session)
+    session.place(request)
+    drive(session, market)
+    state = next(s for s in session.orders() if s.ref == request.ref)
+    assert state.status is OrderStatus.SUBMITTED
+    why = f"modify to 9.95 x 1 refused by TWS (error 110: price does not conform); works on at {request.limit:g} x 1"
+    session.broker._emit(OrderEvent(request.ref, EventKind.STATUS, market_ns(session), status=OrderStatus.SUBMITTED,
+                                    reason=why))
+    assert _cell(panel, request.ref, "Status") == "submitted" and _cell(panel, request.ref, "Reason") == why
+    assert why in panel.status_label.text()
+
+
+def market_ns(session) -> int:
+    return int(session.market.now_ns())
 
 
 def test_a_rejection_shows_its_reason(setup):

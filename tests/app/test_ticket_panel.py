@@ -27,7 +27,7 @@ from app.trading import FeedMarket, TradingSession
 from spx_core.domain import ET, Root
 from spx_core.execution.gate import GateSettings, PreTradeGate
 from spx_core.execution.orders import (EventKind, Fill, Intent, OrderEvent, OrderRequest, OrderStatus, Side,
-                                       new_ref)
+                                       TimeInForce, new_ref)
 from spx_core.execution.service import OrderService
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
 from spx_core.marketdata.source import QuoteBatch
@@ -208,6 +208,17 @@ def test_ctrl_enter_sends_one_order_and_a_second_while_pending_does_not(make_tic
     assert "submitted" in panel.form.status_label.text() and panel.form.send_button.isEnabled()
     _ctrl_enter(panel, qtbot)  # acknowledged: the next press is a new order under a new reference
     assert len(trading.broker.submitted) == 2 and trading.broker.submitted[1].ref != sent.ref
+
+
+def test_the_time_in_force_chosen_on_the_ticket_is_the_one_sent(make_ticket, qtbot):
+    panel, context, trading = make_ticket()
+    context.request_trade(VERTICAL)
+    assert panel.form.tif_combo.currentText() == "DAY"  # the default
+    panel.form.tif_combo.setCurrentText("GTC")
+    assert panel.order.tif is TimeInForce.GTC
+    qtbot.mouseClick(panel.form.send_button, Qt.MouseButton.LeftButton)
+    (sent,) = trading.broker.submitted
+    assert sent.tif is TimeInForce.GTC and trading.repo.order(sent.ref).request.tif is TimeInForce.GTC
 
 
 def test_the_status_line_follows_the_order_to_its_fill(make_ticket):

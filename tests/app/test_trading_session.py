@@ -166,6 +166,31 @@ def test_settings_dialog_keeps_and_edits_the_trading_settings(qtbot):
     assert dialog.result_settings() == mine.with_changes(fill_model="natural", latency_ms=0)
 
 
+def test_live_trading_needs_the_switch_and_the_typed_confirmation_in_the_settings_dialog(qtbot, qloop):
+    # qloop: the IB client library needs the current loop when it is first imported (the app always has one)
+    from app.feed import ib_data_settings
+    from app.settings_dialog import SettingsDialog
+    from app.trading_setup import ib_broker, live_trading_allowed
+    from spx_core.execution.ib import LIVE_CONFIRMATION
+
+    dialog = SettingsDialog(AppSettings(broker="ib"))
+    qtbot.addWidget(dialog)
+    assert dialog.ib_port_spin.value() == 7497 and not dialog.live_check.isChecked()  # paper TWS by default
+    assert not live_trading_allowed(dialog.result_settings())
+    dialog.live_check.setChecked(True)
+    dialog.live_edit.setText("yes")  # switched on, not confirmed
+    assert not live_trading_allowed(dialog.result_settings())
+    assert not ib_broker(dialog.result_settings()).connection.settings.live_allowed
+    dialog.live_edit.setText(LIVE_CONFIRMATION.lower())  # typed exactly, or not at all
+    assert not live_trading_allowed(dialog.result_settings())
+    dialog.live_edit.setText(LIVE_CONFIRMATION)
+    confirmed = dialog.result_settings()
+    assert live_trading_allowed(confirmed)  # the gate's live_trading switch
+    assert ib_broker(confirmed).connection.settings.live_allowed  # the order connection's live port/account rule
+    assert ib_data_settings(confirmed).live_allowed  # the market-data connection's
+    assert not live_trading_allowed(confirmed.with_changes(broker="paper"))  # the paper broker is never live
+
+
 def test_the_window_starts_the_session_with_its_database_and_stops_it_with_the_store(make_window, run_async):
     window = make_window()
     assert window.context.trading is None and window.status.account_label.text() == "Orders: not connected"

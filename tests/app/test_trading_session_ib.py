@@ -5,6 +5,8 @@ without the typed confirmation is refused in one line."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from app.self_test_trading import sample_vertical
@@ -59,6 +61,25 @@ def test_ib_session_connects_shows_the_account_and_fills(qtbot, qloop, gateway, 
         qtbot.waitUntil(lambda: _status(session, request.ref) is OrderStatus.FILLED, timeout=15_000)
         (trade,) = session.refresh_portfolio().open_trades
         assert request.ref in trade.order_refs
+        stored = next(s for s in session.repo.orders() if s.ref == request.ref)  # from the store, not memory
+        assert len(stored.fills) == 2 and stored.commission == pytest.approx(2 * 0.65)  # IB's report per leg
+        # the account line is IB's account (1,000,000 at the fake), not the paper starting cash of the settings
+        ib = gw.blotter.account_values()  # as TWS pushes them after the fill (they arrive a little later)
+        ib["DailyPnL"] = round(ib["UnrealizedPnL"] + ib["RealizedPnL"], 2)  # the fake's reqPnL answer
+        tags = {"net_liquidation": "NetLiquidation", "buying_power": "BuyingPower",
+                "maintenance_margin": "MaintMarginReq", "day_pnl": "DailyPnL"}
+
+        def ibs() -> bool:
+            account = session.refresh_portfolio().account
+            return all(getattr(account, name) == pytest.approx(ib[tag], abs=0.01) for name, tag in tags.items())
+
+        qtbot.waitUntil(ibs, timeout=5_000)
+        assert ib["MaintMarginReq"] > 0 and ib["NetLiquidation"] > 500_000  # the settings' cash is 100,000
+        # the ticket's "Broker what-if" line: asked in the background, IB's answer on a later refresh
+        assert session.what_if(request) is None
+        qtbot.waitUntil(lambda: session.what_if(request) is not None, timeout=5_000)
+        what_if = session.what_if(request)
+        assert what_if.source == "IB what-if" and what_if.init_margin_change > 0 and what_if.commission > 0
         checked = []
         session.positions_checked.connect(checked.append)
         gw.connectivity_restored()  # 1102: reconciled again, IB's positions compared with the stored book
@@ -105,6 +126,29 @@ def test_a_confirmed_live_account_shows_in_red(qtbot, qloop, store):
         drive(session, sim_market())
         request = sample_vertical(session.market, broker=session.broker_name)
         assert "live_trading" not in session.preview(request).message  # switched on and confirmed: the gate agrees
+    finally:
+        session.close()
+        qtbot.wait(200)
+        gw.stop()
+
+
+def test_a_session_started_before_tws_connects_once_tws_listens(qtbot, qloop, store, fail_on_client_errors):
+    import socket
+
+    fail_on_client_errors.allow("API connection failed", "Make sure API port")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here yet
+    session = open_session(store, AppSettings(broker="ib", ib_port=port, ib_client_id=7), refresh_ms=0)
+    session.broker.connection.settings = replace(session.broker.connection.settings, connect_timeout=1.0,
+                                                 reconnect_delay=0.05, reconnect_max_delay=0.1)
+    gw = FakeGateway(account="DU1234567", today=START.date(), port=port)
+    try:
+        qtbot.waitUntil(lambda: "next try in" in session.link_message, timeout=5_000)
+        assert session.describe() == "IB paper · no account yet (not connected)"
+        gw.start_in_thread()  # TWS is started after the app
+        qtbot.waitUntil(lambda: session.broker.connected, timeout=10_000)
+        assert session.describe() == "IB paper · DU1234567"
     finally:
         session.close()
         qtbot.wait(200)

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from spx_core.execution.broker import Broker, BrokerError, WhatIf
+from spx_core.execution.ib.account import IbAccount, account_figures, watch_pnl
 from spx_core.execution.ib.compat import ib_module, unset_to_nan
 from spx_core.execution.ib.connection import IbConnection, NotConnected
 from spx_core.execution.ib.contracts import (
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 #: An order lost in a drop (sent, yet unknown to TWS after the reconnect) is re-sent only this soon after it was
 #: sent (seconds; the gate's approval lives as long): later, the market it was priced on is gone.
 RESEND_WINDOW_S = 30.0
+#: What-if answers kept (by terms): a ticket priced at the mid asks for new terms whenever the mid moves.
+WHAT_IF_KEPT = 64
 
 
 def ib_terms(request: OrderRequest, quantity: int | None = None) -> tuple[str, int, float | None]:
@@ -82,7 +85,8 @@ class IbBroker(Broker):
         self._messages = TokenBucket(s.messages_per_second, max(1.0, s.messages_per_second / 10))
         self._qualified = QualifiedCache()
         self._tasks: set[asyncio.Task] = set()
-        self._what_ifs: dict[tuple, WhatIf] = {}
+        self._what_ifs: dict[tuple, WhatIf] = {}  # answers by terms (newest last, at most WHAT_IF_KEPT)
+        self._what_ifs_asked: set[tuple] = set()  # terms asked and not answered yet: never asked twice at once
         self.tracker = OrderTracker(self._emit, clock, self._call_later, commission_wait=s.commission_wait,
                                     client_id=lambda: s.client_id, cancel_for_replace=self._cancel_for_replace,
                                     on_replace=self._on_replace)
@@ -98,6 +102,7 @@ class IbBroker(Broker):
         tap(wrapper, "completedOrder", self.tracker.on_completed_order)
         self.ib.errorEvent += self._on_error
         connection.on_ready(self._reconcile)
+        connection.on_ready(lambda _data_lost: watch_pnl(self.ib, self.account))  # the account line's day P&L
 
     # --- identity ------------------------------------------------------------------------------------------
     @property
@@ -111,6 +116,10 @@ class IbBroker(Broker):
     @property
     def connected(self) -> bool:
         return self.connection.connected
+
+    def account_figures(self) -> IbAccount | None:
+        """IB's own net liquidation, buying power, margin and day P&L of the account (None before TWS sent them)."""
+        return account_figures(self.ib, self.account)
 
     def working_refs(self) -> list[str]:
         return [ref for ref, t in self.tracker.orders.items() if t.state.is_working]
@@ -282,11 +291,17 @@ class IbBroker(Broker):
 
     # --- what-if -------------------------------------------------------------------------------------------
     def what_if(self, request: OrderRequest) -> WhatIf | None:
-        """The last IB what-if of these terms; None (and one is requested in the background) if none yet."""
+        """The last IB what-if of these terms; None (and one is requested in the background) if none yet.
+
+        The ticket calls this on every refresh: terms already asked wait for their answer (one request per set
+        of terms in flight), and a what-if that failed is not asked again (its terms are remembered as asked)."""
         key = _what_if_key(request)
         if key in self._what_ifs:
             return self._what_ifs[key]
-        if self.connected:
+        if self.connected and key not in self._what_ifs_asked:
+            if len(self._what_ifs_asked) >= WHAT_IF_KEPT:  # failures pile up here: forget the oldest half
+                self._what_ifs_asked = set(list(self._what_ifs_asked)[WHAT_IF_KEPT // 2:])
+            self._what_ifs_asked.add(key)
             self._spawn(self._what_if_quietly(request))
         return None
 
@@ -307,12 +322,17 @@ class IbBroker(Broker):
             result = await asyncio.wait_for(self.ib.whatIfOrderAsync(contract, order), timeout)
         except TimeoutError:
             raise TimeoutError(f"IB what-if of order {request.ref}: no answer within {timeout:g} s") from None
-        if not hasattr(result, "initMarginChange"):
-            return WhatIf(math.nan, math.nan, math.nan, "IB what-if",
-                          warning="TWS refused the what-if (see the TWS message log)")
-        out = WhatIf(unset_to_nan(result.initMarginChange), unset_to_nan(result.maintMarginChange),
-                     unset_to_nan(result.commission), "IB what-if", warning=result.warningText or "")
-        self._what_ifs[_what_if_key(request)] = out
+        if not hasattr(result, "initMarginChange"):  # the libraries answer a refusal with an empty list
+            out = WhatIf(math.nan, math.nan, math.nan, "IB what-if",
+                         warning="TWS refused the what-if (see the TWS message log)")
+        else:
+            out = WhatIf(unset_to_nan(result.initMarginChange), unset_to_nan(result.maintMarginChange),
+                         unset_to_nan(result.commission), "IB what-if", warning=result.warningText or "")
+        key = _what_if_key(request)
+        self._what_ifs[key] = out  # a refusal is an answer too: asking again on every refresh gets the same
+        self._what_ifs_asked.discard(key)
+        while len(self._what_ifs) > WHAT_IF_KEPT:  # a mid-priced ticket makes new terms as the market moves
+            del self._what_ifs[next(iter(self._what_ifs))]
         return out
 
     # --- reconnects ----------------------------------------------------------------------------------------

@@ -125,6 +125,25 @@ class IbConnection:
         self._closing = False
         await self._connect_once()
 
+    async def connect_retrying(self) -> None:
+        """:meth:`connect`, trying again with the reconnect backoff while TWS is not reachable (the app may start
+        before TWS; the status says when the next try is). Returns once connected; stops when :meth:`disconnect`
+        is called meanwhile (ConnectionError). A refusal that needs the user (a live port or account without
+        the confirmation, an account TWS does not manage) is raised at once, never retried."""
+        delay = self.settings.reconnect_delay
+        while True:
+            try:
+                await self.connect()
+                return
+            except (ConnectionError, TimeoutError) as exc:
+                if self._closing:
+                    raise
+                self._set_state(ConnectionState.RECONNECTING, f"{exc}; next try in {delay:g} s")
+            await asyncio.sleep(delay)
+            if self._closing:  # disconnect() was called while we waited
+                raise ConnectionError("IB connection closed before TWS could be reached")
+            delay = min(delay * 2, self.settings.reconnect_max_delay)
+
     async def _connect_once(self) -> None:
         s = self.settings
         self._set_state(ConnectionState.CONNECTING, f"{s.host}:{s.port}")

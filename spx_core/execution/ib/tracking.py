@@ -257,7 +257,12 @@ class OrderTracker:
             return
         log.warning("order %s: TWS refused the modify (error %s: %s); the order works on unchanged",
                     t.ref, code, text)
-        t.modify = None
+        m, t.modify = t.modify, None
+        # said on the order itself (same status, new reason: stored, shown in the blotter), not only in the log
+        was = f"{t.state.limit:g} x {t.state.quantity}" if t.state.limit is not None else f"x {t.state.quantity}"
+        asked = f"{m.limit:g} x {m.quantity}" if m.limit is not None else f"x {m.quantity}"
+        self.event(t, EventKind.STATUS, status=t.state.status,
+                   reason=f"modify to {asked} refused by TWS (error {code}: {text}); works on at {was}")
 
     def on_exec(self, req_id: int, contract, execution) -> None:
         if getattr(contract, "secType", "") == "BAG":

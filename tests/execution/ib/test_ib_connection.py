@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import socket
 from dataclasses import replace
 
 import pytest
@@ -44,6 +46,10 @@ def test_connect_and_sync_shows_the_paper_account(version):
             ("DU1234567", True, "DU1234567", False)
         assert s.conn.status.state is ConnectionState.CONNECTED
         assert s.conn.ib.client.serverVersion() == version
+        # the account line's figures: IB's own (the fake's account holds 1,000,000), its daily P&L subscribed
+        await s.until(lambda: not math.isnan(s.broker.account_figures().day_pnl), what="IB's daily P&L")
+        figures = s.broker.account_figures()
+        assert (figures.net_liquidation, figures.day_pnl) == (1_000_000.0, 0.0)
 
     s = run(version, body)
     assert s.statuses[:2] == [f"IB: connecting - 127.0.0.1:{s.gw.port}", "IB DU1234567 (paper): connected"]
@@ -197,5 +203,36 @@ def test_adopted_order_filled_while_away_gets_its_fills(version):
             state = await second.status("r-away", OrderStatus.FILLED)
             assert state.filled == 2 and len(second.fills("r-away")) == 2
             await conn2.disconnect()
+
+    asyncio.run(asyncio.wait_for(main(), 15))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_connect_retrying_waits_for_tws_to_start(version, ib_client_errors):
+    """The app starts before TWS: it keeps trying with the backoff (the status says so) and connects once TWS
+    listens; a refusal that needs the user (a live port) is not retried."""
+    ib_client_errors.allow("API connection failed", "Make sure API port")
+
+    async def main() -> None:
+        port = _free_port()
+        conn = IbConnection(IbSettings(port=port, connect_timeout=1.0, reconnect_delay=0.05, reconnect_max_delay=0.1))
+        seen: list[str] = []
+        conn.on_status(lambda s: seen.append(s.text))
+        task = asyncio.get_running_loop().create_task(conn.connect_retrying())
+        while not any("next try in" in text for text in seen):
+            await asyncio.sleep(0.01)
+        assert conn.status.state is ConnectionState.RECONNECTING and not task.done()
+        assert "cannot reach TWS/IB Gateway" in conn.status.message
+        async with FakeGateway(server_version=version, today=TODAY, port=port):
+            await asyncio.wait_for(task, 5)
+            assert conn.connected and conn.account == "DU1234567"
+            await conn.disconnect()
+        with pytest.raises(LiveTradingRefused):
+            await asyncio.wait_for(IbConnection(IbSettings(port=7496)).connect_retrying(), 2)
 
     asyncio.run(asyncio.wait_for(main(), 15))

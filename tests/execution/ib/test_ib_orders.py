@@ -195,3 +195,60 @@ def test_messages_are_paced(version):
     s = run(version, body, settings={"messages_per_second": 20.0, "orders_per_minute": 100})
     assert s.gw.count(3) == 12
     assert s.gw.max_rate(1.0, {3, 9}) <= 22
+
+
+def test_what_if_is_asked_once_per_terms_while_tws_has_not_answered(version):
+    """The ticket asks for the what-if on every refresh (twice a second) until TWS answers: one request goes out
+    per set of terms, and a what-if TWS refused is an answer too (it is not asked again and again)."""
+    async def body(s: Session) -> None:
+        s.gw.set_what_if(init_margin_change=2500.0, maint_margin_change=2400.0, commission=2.6)
+        request = credit_vertical("r-wi1", 5750, 5725, limit=1.0)
+        for _ in range(5):
+            assert s.broker.what_if(request) is None
+            await asyncio.sleep(0)
+        await s.until(lambda: s.broker.what_if(request) is not None, what="what-if answer")
+        assert len(s.gw.placed_orders()) == 1
+        refused = credit_vertical("r-wi2", 5700, 5675, limit=1.0)
+        s.broker.ib.whatIfOrderAsync = _refusing_what_if
+        for _ in range(3):
+            s.broker.what_if(refused)
+            await asyncio.sleep(0.02)
+        answer = s.broker.what_if(refused)
+        assert answer is not None and math.isnan(answer.init_margin_change) and "refused" in answer.warning
+        assert _refusing_what_if.calls == 1
+
+    _refusing_what_if.calls = 0
+    run(version, body)
+
+
+async def _refusing_what_if(contract, order):
+    """ib_insync/ib_async answer a what-if TWS refused with an empty list (the refusal is an error message)."""
+    _refusing_what_if.calls += 1
+    return []
+
+
+def test_a_refused_modify_or_cancel_leaves_the_order_working_whatever_the_library_says(version, ib_client_errors):
+    """TWS refuses a modify (110: off the tick grid) and then a cancel (161: not cancellable now) and keeps the
+    order working. ib_insync marks its local trade Cancelled on the 161 (an error, not a warning, to it). Our
+    state comes from TWS's reports only: still working at its old terms, and it fills at them."""
+    ib_client_errors.allow(110, 161, "Canceled order")
+
+    async def body(s: Session) -> None:
+        s.submit(credit_vertical("r-110", 5650, 5625, limit=5.0))
+        state = await s.status("r-110", OrderStatus.SUBMITTED)
+        order_id = int(state.broker_order_id)
+        s.broker._modify(state.request.with_terms(limit=4.97))  # the gate would refuse it; TWS does here
+        await s.until(lambda: s.broker.tracker.orders["r-110"].modify is None, what="modify refused")
+        assert s.states["r-110"].reason.startswith("modify to 4.97 x 1 refused by TWS (error 110: ")
+        assert s.states["r-110"].reason.endswith("works on at 5 x 1")
+        s.gw.session_for(17).error(order_id, 161, "Cancel attempted when order is not in a cancellable state.")
+        local = next(t for t in s.conn.ib.trades() if t.order.orderId == order_id)
+        await s.until(lambda: local.orderStatus.status == "Cancelled", what="the library's belief")
+        await asyncio.sleep(0.05)
+        assert s.states["r-110"].status is OrderStatus.SUBMITTED and s.states["r-110"].limit == 5.0
+        assert [o.status for o in s.gw.orders()] == ["Submitted"]
+        s.gw.fill_order(order_id)
+        filled = await s.status("r-110", OrderStatus.FILLED)
+        assert filled.filled == 1 and len(s.fills("r-110")) == 2
+
+    run(version, body)

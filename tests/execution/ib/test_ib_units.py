@@ -70,6 +70,9 @@ def test_contracts_round_trip_and_bag_legs():
 
 
 def test_settings_refuse_live_without_the_typed_confirmation():
+    defaults = IbSettings()
+    assert (defaults.port, defaults.orders_per_minute, defaults.live_allowed) == (7497, 60, False)  # paper TWS
+    assert defaults.messages_per_second <= 50  # TWS disconnects a client above 50 messages/s
     with pytest.raises(LiveTradingRefused, match="account U123 is a LIVE account"):
         IbSettings().check_account("U123")
     IbSettings().check_account("DU123")
@@ -161,3 +164,23 @@ def test_leg_executions_become_fills_with_their_commission():
     assert t.state.status is OrderStatus.FILLED and math.isclose(t.state.avg_fill_price, 1.2)
     execution("e1", "SPXW  261204P05750000", "SLD", 3.0)  # re-sent on reconnect: no second fill
     assert len([e for e in events if e.fill is not None]) == 2
+
+
+def test_account_figures_are_ibs_account_values():
+    from types import SimpleNamespace as V
+
+    from spx_core.execution.ib.account import account_figures
+
+    values = [V(account="DU1", tag="NetLiquidation", value="1000500.25", currency="USD"),
+              V(account="DU1", tag="NetLiquidationByCurrency", value="1", currency="BASE"),
+              V(account="DU1", tag="BuyingPower", value="3990000", currency="USD"),
+              V(account="DU1", tag="NetLiquidation", value="7", currency="EUR")]  # a per-currency line: not it
+    pnls = [V(account="DU1", modelCode="", dailyPnL=-250.5)]
+    ib = V(accountValues=lambda account: [v for v in values if v.account == account],
+           pnl=lambda account: [p for p in pnls if p.account == account])
+    figures = account_figures(ib, "DU1")
+    assert (figures.net_liquidation, figures.buying_power, figures.day_pnl) == (1000500.25, 3990000.0, -250.5)
+    assert math.isnan(figures.maintenance_margin)  # not sent: NaN, never 0
+    pnls[0].dailyPnL = UNSET_DOUBLE  # subscribed, not answered yet
+    assert math.isnan(account_figures(ib, "DU1").day_pnl)
+    assert account_figures(ib, "DU2") is None and account_figures(ib, "") is None
