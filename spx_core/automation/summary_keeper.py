@@ -2,14 +2,16 @@
 
     keeper = SummaryKeeper(SummaryRepository(store), OrderRepository(store))
     keeper.keep(rows)          # rows computed elsewhere (the Automation view's): written when they changed
-    keeper.tick(now_ns)        # each refresh: the day's rows at its close, the previous day's final rows on a new day
+    keeper.tick(now_ns)        # each refresh: the day's rows from its close on, the previous day's final rows on a new day
     keeper.save_day(day)       # the rows of ``day`` rebuilt from the stored trades and decisions, written now
 
 Why both: the live view recomputes today's rows every few seconds (cheap: upserted only when a figure moved), but
 a day must also be stored when no view runs, and its last figures (a fill at 15:59, a settlement) must survive the
-day change that drops its closed trades from the session's book. So at the close (the exchange calendar's close of
-the clock's day, 13:00 on early-close days) and again when the clock reaches a new day, the day's rows are rebuilt
-from the store (:meth:`rows_for`) and upserted: past days remain, each row replaced by its final figures.
+day change that drops its closed trades from the session's book. So from the close on (the exchange calendar's close
+of the clock's day, 13:00 on early-close days; every tick after it, since the closing batch's fills can be stored
+after the refresh that first reached the close) and again when the clock reaches a new day, the day's rows are
+rebuilt from the store (:meth:`rows_for`) and upserted when they moved: past days remain, each row replaced by its
+final figures.
 
 A day on which nothing happened (no decision, no trade opened or closed) is not stored. Rows of a day before the
 clock's day handed to :meth:`keep` (a view computed just before midnight) are ignored: that day's final rows are
@@ -78,7 +80,6 @@ class SummaryKeeper:
         self.calendar = calendar if calendar is not None else default_calendar()
         self._saved: dict[tuple[date, str], DailySummary] = {}
         self._day: date | None = None  # the latest day of the clock seen
-        self._closed: set[date] = set()  # days stored at their close
 
     @property
     def day(self) -> date | None:
@@ -111,16 +112,18 @@ class SummaryKeeper:
         return self.keep(self.rows_for(day), final=True)
 
     def tick(self, now_ns: int) -> int:
-        """The market clock is ``now_ns``: store the previous day's final rows when a new day began, and today's at
-        its close (once); returns how many rows were written."""
+        """The market clock is ``now_ns``: store the previous day's final rows when a new day began, and today's from
+        its close on (rebuilt each tick, written when a figure moved); returns how many rows were written."""
         day = et_day(int(now_ns))
         written = 0
         if self._day is not None and day > self._day:
             written += self.save_day(self._day)
         if self._day is None or day > self._day:
             self._day = day
-        if day == self._day and day not in self._closed and self._after_close(day, int(now_ns)):
-            self._closed.add(day)
+        if day == self._day and self._after_close(day, int(now_ns)):
+            # at the close and on every tick after it (rows written only when a figure moved): the fills of the
+            # closing batch can be stored after the refresh that first reached the close, and a settlement or a
+            # late IB execution lands after it too; the day's store reads are small and the market is shut
             written += self.save_day(day)
         return written
 

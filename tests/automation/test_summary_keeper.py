@@ -1,5 +1,5 @@
 """The summary keeper on a real store: the real runner trades a day on the simulated market; the day's rows are
-stored at the close (once), or on the next day when the clock skipped the close; unchanged rows are not rewritten;
+stored at the close and rewritten after it only when a figure moved, or on the next day when the clock skipped the close; unchanged rows are not rewritten;
 an empty day is not stored; a stale view of a finished day does not overwrite its final rows."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from spx_core.automation.summary_keeper import (
 )
 from spx_core.domain.calendar import ET, to_ns
 from spx_core.marketdata.simulator import SimulatedMarket, SimulatorConfig
+from spx_core.portfolio.decisions import TradeDecision
 from spx_core.storage.summary_repo import SummaryRepository
 from tests.automation.test_runner import (
     DAY,
@@ -57,7 +58,7 @@ def stored(w: World) -> list:
     return SummaryRepository(w.store).list()
 
 
-def test_the_day_is_stored_once_at_the_close(traded):
+def test_the_day_is_stored_at_the_close_and_again_only_when_it_changes(traded):
     keeper = SummaryKeeper(SummaryRepository(traded.store), traded.repo)
     assert keeper.tick(at(15, 59, 59)) == 0 and stored(traded) == []
     assert keeper.tick(at(16, 0)) == 3  # the account, "ic", "pcs auto"
@@ -67,7 +68,15 @@ def test_the_day_is_stored_once_at_the_close(traded):
     assert (pcs.trades_opened, pcs.trades_closed, pcs.wins, pcs.skips) == (2, 1, 1, 0)
     assert pcs == daily_summary(DAY, traded.repo.trades(), traded.repo.decisions(), "pcs auto")
     assert rows[1].skips == 1 and rows[0].realized_pnl == pcs.realized_pnl > 0
-    assert keeper.tick(at(16, 5)) == 0  # once a day
+    assert keeper.tick(at(16, 5)) == 0  # nothing moved: nothing rewritten
+    # what the store learns after the tick that reached the close (a fill of the closing batch processed after the
+    # refresh, a late execution) reaches the day's rows on the next tick: here a skip of "ic" stored at 16:00
+    traded.repo.record_decision(TradeDecision(time_ns=at(16, 0), strategy="ic", action="SKIP",
+                                              reasons=("late: stored after the close's first tick",),
+                                              snapshot_id=None, snapshot_checksum="0" * 64, config_hash="0" * 64))
+    assert keeper.tick(at(16, 6)) == 2  # the account's row and "ic"'s; "pcs auto" did not move
+    after = stored(traded)
+    assert after[1].skips == 2 and after[0].skips == 2 and after[2] == pcs
 
 
 def test_a_skipped_close_is_made_up_on_the_next_day_and_an_empty_day_is_not_stored(traded):
