@@ -41,13 +41,13 @@ ALERT_SEVERITIES = ("info", "warning", "critical")
 #: per contract; the order minimum per order): field -> (label, where the figure comes from). The premium
 #: thresholds ($0.10 / $0.05 commission tiers, $1.00 Cboe tier) stay the schedule's.
 COST_FIGURES: dict[str, tuple[str, str]] = {
-    "commission": ("IBKR commission", "IBKR Pro tiered, US index options, premium >= $0.10 (first 10,000 "
-                                      "contracts a month)"),
+    "commission": ("IBKR commission", ("IBKR Pro tiered, US index options, premium >= $0.10 (first 10,000 "
+                                       "contracts a month)")),
     "commission_mid": ("commission $0.05-0.10", "IBKR Pro tiered, premium from $0.05 to below $0.10"),
     "commission_low": ("commission < $0.05", "IBKR Pro tiered, premium below $0.05"),
     "order_minimum": ("order minimum", "IBKR minimum commission per order (across all of its fills)"),
-    "cboe_fee": ("Cboe SPX fee", "Cboe SPX/SPXW fee table: customer fee at premiums >= $1.00 (fee codes "
-                                 "effective 2024-11-01, as IBKR passes it on)"),
+    "cboe_fee": ("Cboe SPX fee", ("Cboe SPX/SPXW fee table: customer fee at premiums >= $1.00 (fee codes "
+                                  "effective 2024-11-01, as IBKR passes it on)")),
     "cboe_fee_low": ("Cboe fee < $1", "Cboe SPX/SPXW fee table: customer fee at premiums below $1.00"),
     "occ_fee": ("OCC fee", "OCC clearing fee per contract (OCC fee schedule)"),
     "orf_fee": ("ORF", "Options Regulatory Fee per contract (OCC-collected); revised during the year"),

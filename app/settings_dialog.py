@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from app.alert_settings_form import AlertSettingsForm
 from app.models.chain_data import VISIBLE_FIELDS
-from app.settings_costs import CostSettingsForm
 from app.settings import (
     BROKERS,
     FILL_MODELS,
@@ -34,6 +33,7 @@ from app.settings import (
     AppSettings,
     SettingsError,
 )
+from app.settings_costs import CostSettingsForm
 
 __all__ = ["SettingsDialog"]
 

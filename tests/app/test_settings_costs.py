@@ -14,8 +14,15 @@ import numpy as np
 import pytest
 
 from app.context import AppContext
-from app.settings import (COST_FIGURES, AppSettings, SettingsError, load_settings, load_settings_with_notes,
-                          qsettings, save_settings)
+from app.settings import (
+    COST_FIGURES,
+    AppSettings,
+    SettingsError,
+    load_settings,
+    load_settings_with_notes,
+    qsettings,
+    save_settings,
+)
 from spx_core.execution.fees import DEFAULT_FEES
 from spx_core.execution.orders import OrderStatus
 from spx_core.marketdata.source import QuoteBatch
