@@ -32,21 +32,28 @@ from spx_core.backtest.marks import BadQuote
 from spx_core.backtest.metrics import Metrics
 from spx_core.backtest.run import BacktestResult
 from spx_core.domain.calendar import ET
-from spx_core.execution.fees import DEFAULT_FEES
+from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
 from spx_core.execution.fill_model import FillMode, FillModel
 from spx_core.storage.errors import StorageError
 
 __all__ = ["DEFAULT_FEES_PER_CONTRACT", "PROGRESS_EVERY_S", "BacktestOutcome", "BacktestRequest", "RunControl",
-           "StoredData", "data_range",
+           "StoredData", "data_range", "fees_per_contract",
            "run_backtest", "session_text", "spot_at"]
 
 log = logging.getLogger(__name__)
 
 #: Least wall seconds between two progress signals (the last step always reports).
 PROGRESS_EVERY_S = 0.1
-#: The paper broker's third-party fees per contract at a premium of $1 or more (exchange + clearing + regulatory).
-DEFAULT_FEES_PER_CONTRACT = round(DEFAULT_FEES.cboe_fee + DEFAULT_FEES.occ_fee + DEFAULT_FEES.orf_fee
-                                  + DEFAULT_FEES.cat_fee, 4)
+
+
+def fees_per_contract(schedule: FeeSchedule) -> float:
+    """``schedule``'s third-party fees per SPX contract at a premium of $1 or more (exchange + clearing +
+    regulatory): the flat ``[costs] fees_per_contract`` of a backtest charged like the paper broker."""
+    return round(schedule.cboe_fee + schedule.occ_fee + schedule.orf_fee + schedule.cat_fee, 6)
+
+
+#: :func:`fees_per_contract` of the shipped schedule.
+DEFAULT_FEES_PER_CONTRACT = fees_per_contract(DEFAULT_FEES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ from app.panels.scanner_panel import ScannerPanel
 from app.panels.surface_panel import SurfacePanel
 from app.panels.ticket_panel import TicketPanel
 from app.resources import ResourceMissingError, icon_path, style_path
-from app.settings import AppSettings, qsettings, save_settings
+from app.settings import COST_FIELDS, AppSettings, qsettings, save_settings
 from app.source_toolbar import SourceToolBar
 from app.status_bar import TerminalStatusBar
 from app.window_feed import FeedWindowMixin
@@ -117,10 +117,10 @@ PANELS: tuple[PanelSpec, ...] = (
 
 def _trading_settings(settings: AppSettings) -> tuple[object, ...]:
     """The settings the order service is built from (a change restarts it): the broker, the paper account's
-    and the IB connection's."""
+    (its costs too) and the IB connection's."""
     return tuple(getattr(settings, f) for f in settings.__dataclass_fields__
                  if f in ("broker", "starting_cash", "fill_model", "fill_offset", "latency_ms", "close_all_on_breaker")
-                 or f.startswith("ib_"))
+                 or f.startswith("ib_") or f in COST_FIELDS)
 
 
 def apply_theme(app: QApplication, theme: str) -> None:

@@ -9,17 +9,19 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass, fields, replace
+from datetime import date
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
 from app.models.chain_data import VISIBLE_FIELDS, ChainField
+from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
 from spx_core.path_checks import DataPathError, PathOrigin, check_database_path
 from spx_core.paths import data_dir
 
 __all__ = ["AppSettings", "SettingsError", "load_settings", "load_settings_with_notes", "save_settings", "qsettings",
            "THEMES", "SPEEDS", "SETTINGS_DB", "BROKERS", "FILL_MODELS",
-           "ALERT_SEVERITIES"]
+           "ALERT_SEVERITIES", "COST_FIGURES", "COST_FIELDS", "MAX_COST"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,27 @@ BROKERS = ("paper", "ib")
 FILL_MODELS = ("natural", "mid", "mid_offset")
 #: Alert severities, least to most severe (``spx_core.risk.alerts.Severity`` values): the e-mail/webhook threshold.
 ALERT_SEVERITIES = ("info", "warning", "critical")
+
+
+#: The paper broker's cost figures the user edits (:class:`~spx_core.execution.fees.FeeSchedule` fields, dollars
+#: per contract; the order minimum per order): field -> (label, where the figure comes from). The premium
+#: thresholds ($0.10 / $0.05 commission tiers, $1.00 Cboe tier) stay the schedule's.
+COST_FIGURES: dict[str, tuple[str, str]] = {
+    "commission": ("IBKR commission", ("IBKR Pro tiered, US index options, premium >= $0.10 (first 10,000 "
+                                       "contracts a month)")),
+    "commission_mid": ("commission $0.05-0.10", "IBKR Pro tiered, premium from $0.05 to below $0.10"),
+    "commission_low": ("commission < $0.05", "IBKR Pro tiered, premium below $0.05"),
+    "order_minimum": ("order minimum", "IBKR minimum commission per order (across all of its fills)"),
+    "cboe_fee": ("Cboe SPX fee", ("Cboe SPX/SPXW fee table: customer fee at premiums >= $1.00 (fee codes "
+                                  "effective 2024-11-01, as IBKR passes it on)")),
+    "cboe_fee_low": ("Cboe fee < $1", "Cboe SPX/SPXW fee table: customer fee at premiums below $1.00"),
+    "occ_fee": ("OCC fee", "OCC clearing fee per contract (OCC fee schedule)"),
+    "orf_fee": ("ORF", "Options Regulatory Fee per contract (OCC-collected); revised during the year"),
+    "cat_fee": ("CAT fee", "FINRA Consolidated Audit Trail fee per contract"),
+}
+COST_FIELDS = (*COST_FIGURES, "orf_as_of")
+#: The most a cost figure may be, dollars per contract (per order for the minimum): a typo guard.
+MAX_COST = 10.0
 
 
 class SettingsError(ValueError):
@@ -77,6 +100,10 @@ class AppSettings:
             hedges and refused orders are always notified (:mod:`spx_core.automation.notices`).
         close_all_on_breaker: when the circuit breaker trips, also send closing orders for every open trade
             (working orders are always cancelled); written to the database's risk_state for the guard.
+        commission ... cat_fee: the paper broker's cost figures, dollars per contract (``order_minimum`` per
+            order), 0..:data:`MAX_COST`, defaults from :data:`~spx_core.execution.fees.DEFAULT_FEES`
+            (:data:`COST_FIGURES` has each one's source); :meth:`fee_schedule` makes the schedule of them.
+        orf_as_of: the ISO date (YYYY-MM-DD) the ``orf_fee`` figure was taken.
     """
 
     db_path: str = ""
@@ -108,6 +135,16 @@ class AppSettings:
     alert_min_severity: str = "warning"
     alert_skip_notices: bool = True
     close_all_on_breaker: bool = False
+    commission: float = DEFAULT_FEES.commission
+    commission_mid: float = DEFAULT_FEES.commission_mid
+    commission_low: float = DEFAULT_FEES.commission_low
+    order_minimum: float = DEFAULT_FEES.order_minimum
+    cboe_fee: float = DEFAULT_FEES.cboe_fee
+    cboe_fee_low: float = DEFAULT_FEES.cboe_fee_low
+    occ_fee: float = DEFAULT_FEES.occ_fee
+    orf_fee: float = DEFAULT_FEES.orf_fee
+    orf_as_of: str = DEFAULT_FEES.orf_as_of.isoformat()
+    cat_fee: float = DEFAULT_FEES.cat_fee
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -124,6 +161,7 @@ class AppSettings:
             raise SettingsError(f"theme {self.theme!r} must be one of {THEMES}")
         self._check_trading()
         self._check_alerts()
+        self._check_costs()
         if self.db_path:
             try:  # refused here, the settings dialog shows the reason instead of the app failing later
                 check_database_path(Path(self.db_path).expanduser(), SETTINGS_DB, must_exist=False)
@@ -163,6 +201,24 @@ class AppSettings:
         if self.alert_smtp_host.strip() and not (self.alert_smtp_from.strip() or self.alert_smtp_user.strip()):
             raise SettingsError("alert e-mail needs a sender: fill in \"From\" or the SMTP user")
 
+    def _check_costs(self) -> None:
+        for name, (label, _) in COST_FIGURES.items():
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0.0 <= value <= MAX_COST):  # NaN fails both
+                per = "order" if name == "order_minimum" else "contract"
+                raise SettingsError(f"{label} {value!r} must be from $0 to ${MAX_COST:g} per {per}; fix it in "
+                                    f"Settings > Costs (default ${getattr(DEFAULT_FEES, name):g})")
+        try:
+            date.fromisoformat(self.orf_as_of)
+        except (TypeError, ValueError):
+            raise SettingsError(f"ORF date {self.orf_as_of!r} is not a date; write it as YYYY-MM-DD in "
+                                f"Settings > Costs") from None
+
+    def fee_schedule(self) -> FeeSchedule:
+        """The paper broker's :class:`FeeSchedule` of these figures (the thresholds of :data:`DEFAULT_FEES`)."""
+        return replace(DEFAULT_FEES, orf_as_of=date.fromisoformat(self.orf_as_of),
+                       **{name: float(getattr(self, name)) for name in COST_FIGURES})
+
     @property
     def chain_fields(self) -> list[ChainField]:
         return [ChainField[c] for c in self.chain_columns]
@@ -184,8 +240,8 @@ def load_settings() -> AppSettings:
 def load_settings_with_notes() -> tuple[AppSettings, tuple[str, ...]]:
     """:func:`load_settings`, plus one line per fall-back the user should be told about.
 
-    A stored database path that cannot be used (its folder is a file, or not writable) is dropped on
-    its own, so the default database is used and the other settings are kept.
+    A stored database path that cannot be used (its folder is a file, or not writable) or a cost figure out of
+    range is dropped on its own, so its default is used and the other settings are kept.
     """
     store = qsettings()
     defaults = AppSettings()
@@ -205,12 +261,16 @@ def load_settings_with_notes() -> tuple[AppSettings, tuple[str, ...]]:
                 values[f.name] = type(default)(raw)
         except (TypeError, ValueError):
             log.warning("ignoring unreadable setting %s=%r", f.name, raw)
-    if values.get("db_path"):
+    # checked on their own (none depends on another field): a bad one falls back alone, the rest are kept
+    for name in ("db_path", *COST_FIELDS):
+        if name not in values or (name == "db_path" and not values[name]):
+            continue
         try:
-            AppSettings(db_path=values["db_path"])
+            AppSettings(**{name: values[name]})
         except SettingsError as exc:
-            del values["db_path"]
-            notes.append(f"{exc}; using the default database this time")
+            del values[name]
+            fallback = "database" if name == "db_path" else repr(getattr(defaults, name))
+            notes.append(f"{exc}; using the default {fallback} this time")
             log.warning("%s", notes[-1])
     try:
         return AppSettings(**values), tuple(notes)

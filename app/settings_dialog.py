@@ -1,6 +1,7 @@
 """Settings dialog: database, simulator seed and speed, strike window, visible chain columns, theme, and where
 orders go (broker; the paper account's cash, fill model and latency; TWS / IB Gateway and the live switch), and
-where alerts go (:class:`~app.alert_settings_form.AlertSettingsForm`, beside the rest)."""
+where alerts go (:class:`~app.alert_settings_form.AlertSettingsForm`, beside the rest) and what orders cost on the
+paper broker (:class:`~app.settings_costs.CostSettingsForm`, under the alerts)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from app.settings import (
     AppSettings,
     SettingsError,
 )
+from app.settings_costs import CostSettingsForm
 
 __all__ = ["SettingsDialog"]
 
@@ -89,9 +91,14 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         self.alerts = AlertSettingsForm(settings)
+        self.costs = CostSettingsForm(settings)
+        right = QVBoxLayout()
+        right.addWidget(self.alerts)
+        right.addWidget(self.costs)
+        right.addStretch(1)
         columns = QHBoxLayout()  # side by side: one column of every row would not fit a 720 px screen
         columns.addLayout(form, 3)
-        columns.addWidget(self.alerts, 2)
+        columns.addLayout(right, 2)
         layout.addLayout(columns)
         layout.addWidget(self.note)
         layout.addWidget(self.error_label)
@@ -180,7 +187,7 @@ class SettingsDialog(QDialog):
             ib_host=self.ib_host_edit.text().strip(), ib_port=self.ib_port_spin.value(),
             ib_client_id=self.ib_client_spin.value(), ib_account=self.ib_account_edit.text().strip(),
             ib_live_enabled=self.live_check.isChecked(), ib_live_confirmation=self.live_edit.text(),
-            **self.alerts.changes(),
+            **self.alerts.changes(), **self.costs.changes(),
             close_all_on_breaker=self.close_all_check.isChecked())
 
     def accept(self) -> None:

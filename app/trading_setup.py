@@ -45,12 +45,13 @@ def ib_broker(settings: AppSettings) -> Broker:
 
 
 def paper_broker(settings: AppSettings, market: FeedMarket) -> Broker:
-    """The paper broker the settings describe (fill model, latency; fees: the default schedule)."""
+    """The paper broker the settings describe (fill model, latency, the commissions and fees of Settings > Costs)."""
     from spx_core.execution.fill_model import FillModel
     from spx_core.execution.paper import PaperBroker
 
     model = FillModel(mode=settings.fill_model, offset=settings.fill_offset)
-    return PaperBroker(market, fill_model=model, latency_ns=int(settings.latency_ms) * 1_000_000)
+    return PaperBroker(market, fees=settings.fee_schedule(), fill_model=model,
+                       latency_ns=int(settings.latency_ms) * 1_000_000)
 
 
 class BrokerUnavailable(RuntimeError):

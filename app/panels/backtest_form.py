@@ -25,12 +25,13 @@ from app.backtest_worker import (
     DEFAULT_FEES_PER_CONTRACT,
     BacktestRequest,
     StoredData,
+    fees_per_contract,
     session_text,
 )
 from spx_core.automation.presets import PRESETS
 from spx_core.backtest.marks import BadQuote
 from spx_core.domain.calendar import ET
-from spx_core.execution.fees import DEFAULT_FEES
+from spx_core.execution.fees import DEFAULT_FEES, FeeSchedule
 from spx_core.execution.fill_model import FillMode, FillModel
 from spx_core.risk.profiles import PROFILES
 
@@ -94,8 +95,9 @@ class BacktestForm(QWidget):
             self.bad_quote.addItem(text, choice.value)
             self.bad_quote.setItemData(i, tip, 3)  # Qt.ToolTipRole
         self.commission = _spin(0.0, 10.0, 0.05, DEFAULT_FEES.commission, 2, " $/contract")
-        self.fees = _spin(0.0, 10.0, 0.01, DEFAULT_FEES_PER_CONTRACT, 3, " $/contract")
+        self.fees = _spin(0.0, 10.0, 0.01, DEFAULT_FEES_PER_CONTRACT, 4, " $/contract")
         self.fees.setToolTip("exchange + clearing + regulatory fees per contract (the [costs] fees_per_contract)")
+        self._costs = (self.commission.value(), self.fees.value())  # the schedule's, as last shown
         self.profile = QComboBox()
         self.profile.addItems([*PROFILES, NO_PROFILE])
         self.starting_cash = _spin(1_000.0, 1e9, 10_000.0, 100_000.0, 0, " $")
@@ -189,6 +191,15 @@ class BacktestForm(QWidget):
 
     def _on_fill(self, *_: Any) -> None:
         self.spread_fraction.setEnabled(self.fill.currentData() is FillMode.MID_OFFSET)
+
+    def set_costs(self, schedule: FeeSchedule) -> None:
+        """Default the commission and fees to ``schedule`` (the paper broker's, from Settings > Costs) when it
+        changed since the last call: a settings change that leaves the costs alone keeps the user's edits here."""
+        costs = (schedule.commission, fees_per_contract(schedule))
+        if costs != self._costs:
+            self._costs = costs
+            self.commission.setValue(costs[0])
+            self.fees.setValue(costs[1])
 
     # --- the request ---------------------------------------------------------------------------------------
     def select_session(self, name: str) -> bool:

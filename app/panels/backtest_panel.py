@@ -44,6 +44,7 @@ class BacktestPanel(LivePanel):
     def bind(self, context: AppContext) -> None:
         super().bind(context)
         context.store_changed.connect(self.set_store)
+        context.settings_changed.connect(self._follow_costs)
         self.set_store(context.store)
 
     def set_store(self, store: Any) -> None:
@@ -69,7 +70,14 @@ class BacktestPanel(LivePanel):
             scroll.setWidget(self._view)
             self._layout.addWidget(scroll)
             self._view.set_store(self._store)
+            if self.context is not None:
+                self._follow_costs(self.context.settings)
         return self._view
+
+    def _follow_costs(self, settings: Any) -> None:
+        """The form's default costs are the paper broker's (Settings > Costs): a backtest charges what paper does."""
+        if self._view is not None:
+            self._view.form.set_costs(settings.fee_schedule())
 
     def showEvent(self, event: Any) -> None:
         self.ensure_view()
