@@ -221,9 +221,11 @@ class TicketPanel(SessionPanel):
     @property
     def fees(self) -> FeeSchedule:
         """The schedule of the commission estimate: the one the paper broker charges (IB's own commission is in
-        its what-if), else the default IBKR schedule."""
+        its what-if), else the one of the settings (Settings > Costs), else the default IBKR schedule."""
         fees = getattr(self.session.broker, "fees", None) if self.session is not None else None
-        return fees if isinstance(fees, FeeSchedule) else DEFAULT_FEES
+        if isinstance(fees, FeeSchedule):
+            return fees
+        return self.context.settings.fee_schedule() if self.context is not None else DEFAULT_FEES
 
     def update_order(self) -> None:
         """Re-read the legs' quotes and re-price, re-preview and re-show the order (GUI thread, cheap)."""

@@ -172,3 +172,13 @@ def test_the_backtest_forms_costs_follow_the_settings_and_keep_an_edit(qtbot):
         assert (form.commission.value(), form.fees.value()) == (2.0, pytest.approx(0.495))
     finally:
         panel.shutdown()
+
+
+def test_without_a_paper_schedule_the_tickets_estimate_uses_the_settings_costs(qtbot):
+    from app.panels.ticket_panel import TicketPanel
+
+    panel = TicketPanel()  # no paper broker to ask (an IB session, or none yet): the schedule of Settings > Costs
+    qtbot.addWidget(panel)
+    settings = AppSettings(**CHANGED)
+    panel.bind(AppContext(settings))
+    assert panel.fees == settings.fee_schedule() != DEFAULT_FEES
