@@ -187,6 +187,16 @@ def test_verify_reports_a_row_that_disagrees_with_its_events(repo, store):
     assert repo.verify() == ["order r1: stored filled, avg_fill_price differ from the replay of its events"]
 
 
+def _filled_then_edited(repo, store, sql: str) -> None:
+    """Order r1 filled, then ``sql`` run on the file: what an edit outside spx-terminal (or a damaged page) leaves."""
+    request = vertical("r1")
+    repo.add_order(request)
+    for e in filled_events(request, (2.1, 0.6), T0):
+        repo.append(e)
+    with sqlite3.connect(store.path) as con:
+        con.execute(sql)
+
+
 @pytest.mark.parametrize(("edit", "why"), [
     ("UPDATE fills SET quantity = 99 WHERE exec_id = 'Xr1.0'", "overfills leg 0"),
     ("UPDATE orders SET side = 'buy'", "the order buys it"),
@@ -194,12 +204,7 @@ def test_verify_reports_a_row_that_disagrees_with_its_events(repo, store):
     ("UPDATE fills SET leg = 1 WHERE exec_id = 'Xr1.0'", "which is not a leg of this order"),
 ])
 def test_stored_events_that_do_not_replay_are_a_damaged_file_naming_the_order(repo, store, edit, why):
-    request = vertical("r1")
-    repo.add_order(request)
-    for e in filled_events(request, (2.1, 0.6), T0):
-        repo.append(e)
-    with sqlite3.connect(store.path) as con:
-        con.execute(edit)  # what an edit outside spx-terminal (or a damaged page) leaves
+    _filled_then_edited(repo, store, edit)
 
     for read in (repo.orders, lambda: repo.order("r1"), repo.verify):
         with pytest.raises(DatabaseCorruptError, match="order r1 .*does not rebuild") as caught:
@@ -210,12 +215,7 @@ def test_stored_events_that_do_not_replay_are_a_damaged_file_naming_the_order(re
 @pytest.mark.parametrize(("edit", "why"), [("root = 'NDX'", "'NDX' is not a valid Root"),
                                            ("expiry = 'soon'", "Invalid isoformat string")])
 def test_an_instrument_that_names_no_contract_is_a_damaged_file_naming_it(repo, store, edit, why):
-    request = vertical("r1")
-    repo.add_order(request)
-    for e in filled_events(request, (2.1, 0.6), T0):
-        repo.append(e)
-    with sqlite3.connect(store.path) as con:
-        con.execute(f"UPDATE instruments SET {edit} WHERE strike = 5000")
+    _filled_then_edited(repo, store, f"UPDATE instruments SET {edit} WHERE strike = 5000")
 
     named = r"instrument 'SPXW +240304P05000000' \(id \d+\) .*names no option contract"
     for read in (repo.orders, repo.positions, repo.trades):
