@@ -11,6 +11,7 @@ Nothing here creates anything: resolution follows :mod:`spx_core.paths` without 
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,16 @@ from spx_core.paths import (
 )
 
 __all__ = ["DataPathError", "PathOrigin", "FLAG_DB", "check_folder", "check_home", "database_origin",
-           "check_database_path"]
+           "check_database_path", "db_argument"]
+
+
+def db_argument(text: str) -> str:
+    """The ``type=`` of every ``--db`` option: an empty path is a mistake (an unset shell variable, a
+    stray quote), not a request for the default database, so it is refused before anything is opened."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give the SQLite file's path, or leave --db out to use "
+                                         "the default database")
+    return text
 
 
 class DataPathError(OSError):

@@ -92,7 +92,9 @@ def run_cli(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *, inte
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
     """``--db PATH`` as every subcommand spells it."""
-    parser.add_argument("--db", metavar="PATH", help=DB_HELP)
+    from spx_core.path_checks import db_argument
+
+    parser.add_argument("--db", metavar="PATH", type=db_argument, help=DB_HELP)
 
 
 def add_snapshot_option(parser: argparse.ArgumentParser) -> None:

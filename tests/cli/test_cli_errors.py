@@ -55,6 +55,29 @@ def test_db_whose_folder_cannot_be_created(read_only_dir):
     assert "--db" in line
 
 
+@pytest.mark.parametrize("argv", [["orders"], ["positions", "--json"], ["snapshots"],
+                                  ["simulate", "--seed", "1", "--minutes", "1", "--start", START]])
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_db_is_refused_not_taken_for_the_default(tmp_path, monkeypatch, capsys, argv, empty):
+    """``--db "$UNSET_VAR"`` must not quietly open (or fill) the default database."""
+    monkeypatch.setenv("SPX_TERMINAL_HOME", str(tmp_path / "home"))
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--db", empty])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --db: is empty: give the SQLite file's path, or leave --db out" in err
+    assert "Traceback" not in err and not (tmp_path / "home").exists()
+
+
+def test_spx_backtest_refuses_an_empty_db_too(tmp_path, monkeypatch, capsys):
+    from spx_core.cli.backtest_main import main as backtest_main
+
+    monkeypatch.setenv("SPX_TERMINAL_HOME", str(tmp_path / "home"))
+    with pytest.raises(SystemExit) as exc:
+        backtest_main(["runs", "--db", ""])
+    assert exc.value.code == 2 and "argument --db: is empty" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", ["snapshots", "export", "greeks", "surface"])
 def test_read_commands_refuse_a_missing_database_and_create_nothing(tmp_path, command):
     typo = tmp_path / "typo" / "spx.sqlite"

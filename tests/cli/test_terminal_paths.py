@@ -53,6 +53,15 @@ def test_bad_startup_path_is_one_line_and_exit_2(tmp_path, blocker, case):
     assert line.startswith(expected), line
 
 
+def test_an_empty_db_is_refused_before_the_window_opens(capsys):
+    from app.main import parse_args
+
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--db", ""])
+    assert exc.value.code == 2
+    assert "spx-terminal: error: argument --db: is empty: give the SQLite file's path" in capsys.readouterr().err
+
+
 def test_unwritable_home_is_one_line_and_exit_2(read_only_dir):
     line = run_terminal("--self-test", 30, home=read_only_dir / "home").assert_one_line_failure(codes=(2,))
     assert line.startswith(f"spx-terminal: SPX_TERMINAL_HOME {read_only_dir / 'home'}: {read_only_dir} is not "
