@@ -36,6 +36,8 @@ class IbSettings:
         request_timeout: seconds for any one request (qualification, what-if, reconciliation).
         reconnect_delay / reconnect_max_delay: seconds of the first retry after a drop, doubling up to the max.
         commission_wait: seconds a leg execution waits for its commission report before it is reported without.
+        position_check_interval: seconds between comparisons of TWS's positions with the book while connected (a
+            trade entered in TWS by hand, an assignment); 0 = only after each (re)connect.
     """
 
     host: str = "127.0.0.1"
@@ -52,6 +54,7 @@ class IbSettings:
     reconnect_delay: float = 1.0
     reconnect_max_delay: float = 30.0
     commission_wait: float = 3.0
+    position_check_interval: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -64,6 +67,9 @@ class IbSettings:
             raise ValueError(f"market_data_type {self.market_data_type} must be 1 (live), 2, 3 (delayed) or 4")
         if min(self.connect_timeout, self.request_timeout, self.reconnect_delay, self.commission_wait) <= 0:
             raise ValueError("IB timeouts and delays must be positive seconds")
+        if not self.position_check_interval >= 0:
+            raise ValueError(f"IB position check interval {self.position_check_interval} must be >= 0 seconds "
+                             f"(0 = only after each reconnect)")
 
     @property
     def live_allowed(self) -> bool:

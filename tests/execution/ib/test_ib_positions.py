@@ -214,3 +214,33 @@ def test_reconnect_checks_positions_a_fill_matches_and_an_outside_trade_is_repor
     assert check.only_ib[0].ib_avg_cost == pytest.approx(3.10)
     assert len(check.matches) == 2 and not check.mismatches and not check.only_ours
     assert check.message.startswith("IB positions differ from the book: SPXW 2026-12-04 5700P ours +0, IB -2 (")
+
+
+def test_positions_are_checked_again_while_connected_without_a_reconnect(ib_client_errors):
+    """A trade entered in TWS by hand shows within ``position_check_interval``, not only after a drop."""
+    checks: list[PositionCheck] = []
+
+    async def body(s: Session) -> None:
+        s.broker.position_watch.book = lambda account: _book_of(s) if account == ACCOUNT else []
+        s.broker.position_watch.on_check(checks.append)
+        await s.until(lambda: len(checks) >= 1, what="first periodic check")
+        assert checks[-1].ok
+        outside = next(i for i in s.gw.book.instruments("SPX", f"{EXPIRY:%Y%m%d}")
+                       if i.trading_class == "SPXW" and i.strike == 5700 and i.right == "C")
+        s.gw.set_position(outside.con_id, 1, avg_cost=50.0)
+        await s.until(lambda: not checks[-1].ok, what="the outside trade reported by a periodic check")
+        assert [str(line) for line in checks[-1].only_ib] == ["SPXW 2026-12-04 5700C ours +0, IB +1"]
+        assert not any("reconnecting" in text or "lost" in text for text in s.statuses), s.statuses  # no drop
+
+    run(176, body, settings={"position_check_interval": 0.1})
+
+
+def test_no_periodic_check_when_the_interval_is_zero():
+    async def body(s: Session) -> None:
+        checks: list[PositionCheck] = []
+        s.broker.position_watch.book = lambda account: []
+        s.broker.position_watch.on_check(checks.append)
+        await asyncio.sleep(0.5)
+        assert checks == [] and s.broker._position_timer is None
+
+    run(176, body, settings={"position_check_interval": 0})
