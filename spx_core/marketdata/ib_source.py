@@ -16,7 +16,11 @@ qualified and subscribed, those left behind cancelled, so the line count stays u
 Data without a subscription: error 354 (or 10168) on live data switches to delayed data
 (``reqMarketDataType(3)``) and re-requests every line; 10167 confirms delayed data; 10168 means delayed data is
 not enabled either. The status says so in words. Connection: TWS losing IB (1100) or the socket dropping marks
-every row STALE and the status ERROR; 1102 clears it; 1101 and a reconnect re-request every line.
+every row STALE and the status ERROR; 1102 clears it; 1101 and a reconnect re-request every line. TWS not
+reachable at start (not running yet, API port closed) is an ERROR status saying when the next try is: the source
+tries again with the connection's backoff (``reconnect_delay`` doubling up to ``reconnect_max_delay``) until it
+starts or is stopped. A refusal that needs the user (a live port or account without the confirmation) is not
+retried.
 """
 
 from __future__ import annotations
@@ -127,6 +131,8 @@ class IbMarketDataSource:
         self._paused = False
         self._task: asyncio.Task | None = None
         self._recenter_task: asyncio.Task | None = None
+        self._retry_task: asyncio.Task | None = None  # the next start while TWS is not reachable
+        self._retry_delay = connection.settings.reconnect_delay
         self._side: set[asyncio.Task] = set()
         self._unhook: list[Callable[[], None]] = []
 
@@ -171,18 +177,31 @@ class IbMarketDataSource:
                 await self.connection.connect()
             self._hook()
             await self._discover()
+        except (ConnectionError, TimeoutError) as exc:  # TWS not up (yet): try again, as the orders' connection does
+            log.warning("IB market data could not start (%s); next try in %g s", _one_line(exc), self._retry_delay)
+            self._set_status(SourceState.ERROR, f"IB market data: {_one_line(exc)}; next try in "
+                                                f"{self._retry_delay:g} s")
+            await self._release()
+            self._retry_task = asyncio.get_running_loop().create_task(self._retry_start(), name="ib-data-retry")
+            return
         except Exception as exc:  # one line for the user; the log has the rest
             log.warning("IB market data failed to start", exc_info=True)
             self._set_status(SourceState.ERROR, f"IB market data: {_one_line(exc)}")
             await self._release()
             return
+        self._retry_delay = s.reconnect_delay
         self._task = asyncio.get_running_loop().create_task(self._run(), name="ib-market-data")
         self._announce()
 
+    async def _retry_start(self) -> None:
+        await asyncio.sleep(self._retry_delay)
+        self._retry_delay = min(self._retry_delay * 2, self.connection.settings.reconnect_max_delay)
+        await self.start()
+
     async def stop(self) -> None:
-        """Stop batching, cancel the lines (or disconnect an owned connection). Idempotent."""
-        tasks = [t for t in (self._task, self._recenter_task, *self._side) if t is not None]
-        self._task = self._recenter_task = None
+        """Stop batching (and trying to start), cancel the lines (or disconnect an owned connection). Idempotent."""
+        tasks = [t for t in (self._task, self._recenter_task, self._retry_task, *self._side) if t is not None]
+        self._task = self._recenter_task = self._retry_task = None
         for t in tasks:
             t.cancel()
         for t in tasks:

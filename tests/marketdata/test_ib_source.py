@@ -355,6 +355,64 @@ def test_unreachable_gateway_is_one_line_error(client_errors):
     assert "\n" not in src.status.message
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_tws_started_after_the_source_is_found_by_the_retries(client_errors):
+    """TWS not up yet at start: ERROR saying when the next try is, then (backing off) running once it is up."""
+    client_errors.allow("API connection failed", "Make sure API port")
+    port = _free_port()
+
+    async def main() -> list[SourceStatus]:
+        conn = IbConnection(IbSettings(port=port, client_id=23, connect_timeout=1.0, request_timeout=3.0,
+                                       reconnect_delay=0.05, reconnect_max_delay=0.1))
+        src = IbMarketDataSource(conn, owns_connection=True, today=lambda: TODAY, clock=market_clock(),
+                                 strike_window=4, expiries=2)
+        statuses: list[SourceStatus] = []
+        batches: list[QuoteBatch] = []
+        src.subscribe(batches.append, statuses.append)
+        await src.start()
+        assert src.status.state is SourceState.ERROR and not src.running
+        assert src.status.message.endswith("; next try in 0.05 s") and "\n" not in src.status.message
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3
+        while sum(st.message.endswith("next try in 0.1 s") for st in statuses) < 2:  # backed off, capped
+            assert loop.time() < deadline, statuses
+            await asyncio.sleep(0.01)
+        async with FakeGateway(today=TODAY, port=port):
+            while not batches:
+                assert loop.time() < deadline + 5, src.status
+                await asyncio.sleep(0.01)
+            assert src.running and src.status.state is SourceState.RUNNING
+            await src.stop()
+        assert not conn.ib.isConnected()
+        return statuses
+
+    asyncio.run(asyncio.wait_for(main(), 15))
+
+
+def test_stop_ends_the_retries(client_errors):
+    client_errors.allow("API connection failed", "Make sure API port")
+
+    async def main() -> None:
+        conn = IbConnection(IbSettings(port=_free_port(), connect_timeout=1.0, reconnect_delay=0.05))
+        src = IbMarketDataSource(conn, owns_connection=True)
+        statuses: list[SourceStatus] = []
+        src.subscribe(None, statuses.append)
+        await src.start()
+        await src.stop()
+        tries = len(statuses)
+        await asyncio.sleep(0.3)
+        assert len(statuses) == tries and not src.running
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_ticks_are_coalesced_at_the_cadence_and_pause_holds_batches(version):
     async def body(r: Run) -> None:
