@@ -86,7 +86,6 @@ class IbBroker(Broker):
         self._messages = TokenBucket(s.messages_per_second, max(1.0, s.messages_per_second / 10))
         self._qualified = QualifiedCache()
         self._tasks: set[asyncio.Task] = set()
-        self._position_timer: asyncio.Task | None = None  # the periodic position check (not in _tasks: endless)
         self._what_ifs: dict[tuple, WhatIf] = {}  # answers by terms (newest last, at most WHAT_IF_KEPT)
         self._what_ifs_asked: set[tuple] = set()  # terms asked and not answered yet: never asked twice at once
         self.tracker = OrderTracker(self._emit, clock, self._call_later, commission_wait=s.commission_wait,
@@ -104,7 +103,8 @@ class IbBroker(Broker):
         tap(wrapper, "completedOrder", self.tracker.on_completed_order)
         self.ib.errorEvent += self._on_error
         connection.on_ready(self._reconcile)
-        connection.on_ready(self._keep_checking_positions)
+        connection.on_ready(lambda _data_lost: self.position_watch.every(s.position_check_interval, self._loop(),
+                                                                         connected=lambda: self.connected))
         connection.on_ready(lambda _data_lost: watch_pnl(self.ib, self.account))  # the account line's day P&L
 
     # --- identity ------------------------------------------------------------------------------------------
@@ -397,20 +397,6 @@ class IbBroker(Broker):
                 tracker.status(t, OrderStatus.CANCELLED, "TWS no longer lists this order (not open, not "
                                                          "completed); check TWS")
 
-    def _keep_checking_positions(self, _data_lost: bool) -> None:
-        """Start the periodic position check at the first connect (it lives across reconnects)."""
-        if self._settings.position_check_interval > 0 and (self._position_timer is None
-                                                           or self._position_timer.done()):
-            self._position_timer = self._loop().create_task(self._position_checks())
-            self._position_timer.add_done_callback(self._task_done)
-
-    async def _position_checks(self) -> None:
-        interval = self._settings.position_check_interval
-        while True:
-            await asyncio.sleep(interval)
-            if self.connected:  # a drop skips the turn: the reconnect's reconciliation checks anyway
-                await self.position_watch.check()
-
     # --- plumbing ------------------------------------------------------------------------------------------
     def _on_exec(self, *args, **kwargs) -> None:
         self.position_watch.execution_seen()  # a check under way reads the positions again
@@ -450,9 +436,9 @@ class IbBroker(Broker):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def close(self) -> None:
-        for task in [*self._tasks, self._position_timer]:
-            if task is not None:
-                task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        self.position_watch.stop()
 
 
 def _what_if_key(request: OrderRequest) -> tuple:

@@ -1,7 +1,8 @@
 """The position check run after every (re)connect: TWS's positions of our account against the book.
 
 The broker runs :meth:`PositionWatch.check` at the end of its reconciliation, so the executions the reconnect
-brought are booked first. The comparison itself is :func:`~spx_core.execution.ib.positions.compare_positions`;
+brought are booked first, and (:meth:`PositionWatch.every`) every ``position_check_interval`` seconds while
+connected: a trade entered in TWS by hand or an assignment shows without waiting for a drop. The comparison itself is :func:`~spx_core.execution.ib.positions.compare_positions`;
 its result is reported, never applied: the book stays what our fills say.
 
 Events (plain callbacks; a failing callback is logged and does not stop the others):
@@ -56,10 +57,32 @@ class PositionWatch:
         self._cbs: list[Callable[[PositionCheck], None]] = []
         self._running = False
         self._executions = 0
+        self._timer: asyncio.Task | None = None
 
     def on_check(self, cb: Callable[[PositionCheck], None]) -> Callable[[], None]:
         self._cbs.append(cb)
         return lambda: self._cbs.remove(cb) if cb in self._cbs else None
+
+    def every(self, interval: float, loop: asyncio.AbstractEventLoop, *, connected: Callable[[], bool]) -> None:
+        """Check every ``interval`` seconds (0: never) while ``connected()``; started once, it lives across
+        reconnects until :meth:`stop`."""
+        if interval > 0 and (self._timer is None or self._timer.done()):
+            self._timer = loop.create_task(self._periodic(interval, connected), name="ib-position-check")
+
+    def stop(self) -> None:
+        """End the periodic check."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _periodic(self, interval: float, connected: Callable[[], bool]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            if connected():  # a drop skips the turn: the reconnect's reconciliation checks anyway
+                try:
+                    await self.check()
+                except Exception:  # a bug in one check must not end the schedule
+                    log.exception("IB position check failed")
 
     def execution_seen(self) -> None:
         """An execution report arrived (the broker's execDetails tap)."""

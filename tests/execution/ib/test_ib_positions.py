@@ -241,6 +241,6 @@ def test_no_periodic_check_when_the_interval_is_zero():
         s.broker.position_watch.book = lambda account: []
         s.broker.position_watch.on_check(checks.append)
         await asyncio.sleep(0.5)
-        assert checks == [] and s.broker._position_timer is None
+        assert checks == [] and s.broker.position_watch._timer is None
 
     run(176, body, settings={"position_check_interval": 0})
