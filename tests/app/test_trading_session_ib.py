@@ -16,7 +16,7 @@ from app.trading_setup import open_session
 from spx_core.execution.orders import OrderStatus
 from spx_core.storage import Store
 from tests.app.trading_factory import START, drive, sim_market
-from tests.fakes.fixtures import fail_on_client_errors  # noqa: F401 (pytest fixture; tests/fakes' README)
+from tests.fakes.fixtures import fail_on_client_errors, free_port  # noqa: F401 (pytest fixture; tests/fakes' README)
 from tests.fakes.ib_gateway import FakeGateway
 
 pytestmark = pytest.mark.usefixtures("fail_on_client_errors")
@@ -133,12 +133,8 @@ def test_a_confirmed_live_account_shows_in_red(qtbot, qloop, store):
 
 
 def test_a_session_started_before_tws_connects_once_tws_listens(qtbot, qloop, store, fail_on_client_errors):
-    import socket
-
     fail_on_client_errors.allow("API connection failed", "Make sure API port")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here yet
+    port = free_port()  # nothing listens here yet
     session = open_session(store, AppSettings(broker="ib", ib_port=port, ib_client_id=7), refresh_ms=0)
     session.broker.connection.settings = replace(session.broker.connection.settings, connect_timeout=1.0,
                                                  reconnect_delay=0.05, reconnect_max_delay=0.1)

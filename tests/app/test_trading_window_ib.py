@@ -6,7 +6,6 @@ it; an order resting at TWS is modified and cancelled from its blotter row, and 
 from __future__ import annotations
 
 import math
-import socket
 from datetime import datetime
 
 import pytest
@@ -18,19 +17,13 @@ from app.models.ticket_model import PriceMode
 from app.settings import AppSettings
 from spx_core.execution.orders import OrderStatus
 from spx_core.domain.calendar import ET
-from tests.fakes.fixtures import fail_on_client_errors  # noqa: F401 (pytest fixture; tests/fakes' README)
+from tests.fakes.fixtures import fail_on_client_errors, free_port  # noqa: F401 (pytest fixture; tests/fakes' README)
 from tests.fakes.ib_gateway import FakeGateway
 
 pytestmark = [pytest.mark.usefixtures("fail_on_client_errors"), pytest.mark.qt_log_ignore("propagateSizeHints")]
 
 COL = {c.title: i for i, c in enumerate(ORDER_COLUMNS)}
 PNL_OPEN = POSITION_HEADERS.index("P&L open ($)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -83,7 +76,7 @@ def _ticket_from_scanner(window, qtbot, gw: FakeGateway):
 def test_ticket_blotter_and_positions_trade_at_ib(tws, make_window, qtbot, run_async, fail_on_client_errors):
     fail_on_client_errors.allow("API connection failed", "Make sure API port")  # tries before TWS listens
     fail_on_client_errors.allow(202)  # the cancel's confirmation (ib_async logs it as an error)
-    port = _free_port()
+    port = free_port()
     window = make_window(AppSettings(seed=3, broker="ib", ib_host="127.0.0.1", ib_port=port, ib_client_id=41))
     run_async(window.start_feed(), timeout=30)
     qtbot.waitUntil(lambda: window.feed.last_batch is not None, timeout=15_000)

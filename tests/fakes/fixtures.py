@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 
 import pytest
 
 from tests.fakes.ib_client import logger_names
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (yet): for "TWS is started after the app" scenarios."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class ClientErrorLog(logging.Handler):

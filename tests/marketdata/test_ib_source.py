@@ -28,7 +28,7 @@ from spx_core.marketdata.source import (
     SourceState,
     SourceStatus,
 )
-from tests.fakes.fixtures import fail_on_client_errors
+from tests.fakes.fixtures import fail_on_client_errors, free_port
 from tests.fakes.ib_book import SPX_CON_ID
 from tests.fakes.ib_gateway import FakeGateway
 
@@ -355,18 +355,10 @@ def test_unreachable_gateway_is_one_line_error(client_errors):
     assert "\n" not in src.status.message
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_tws_started_after_the_source_is_found_by_the_retries(client_errors):
     """TWS not up yet at start: ERROR saying when the next try is, then (backing off) running once it is up."""
     client_errors.allow("API connection failed", "Make sure API port")
-    port = _free_port()
+    port = free_port()
 
     async def main() -> list[SourceStatus]:
         conn = IbConnection(IbSettings(port=port, client_id=23, connect_timeout=1.0, request_timeout=3.0,
@@ -400,7 +392,7 @@ def test_stop_ends_the_retries(client_errors):
     client_errors.allow("API connection failed", "Make sure API port")
 
     async def main() -> None:
-        conn = IbConnection(IbSettings(port=_free_port(), connect_timeout=1.0, reconnect_delay=0.05))
+        conn = IbConnection(IbSettings(port=free_port(), connect_timeout=1.0, reconnect_delay=0.05))
         src = IbMarketDataSource(conn, owns_connection=True)
         statuses: list[SourceStatus] = []
         src.subscribe(None, statuses.append)
