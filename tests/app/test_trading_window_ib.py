@@ -36,7 +36,7 @@ def tws():
         snap = batch.snapshot
         today = datetime.fromtimestamp(snap.time_ns / 1e9, ET).date()
         gw = FakeGateway(account="DU1234567", today=today, spot=round(snap.underlying_price / 5) * 5,
-                         auto_fill=False, port=port)  # orders rest at TWS unless a test says fill
+                         auto_fill=False, port=port, daily_expiries=30)  # orders rest at TWS unless told to fill
         gw.start_in_thread()
         started.append(gw)
         return gw
@@ -55,19 +55,22 @@ def _status(session, ref: str) -> OrderStatus | None:
 
 
 def _ticket_from_scanner(window, qtbot, gw: FakeGateway):
-    """The ticket of the scanner's first candidate whose expiry the fake TWS lists (it lists a week of dailies)."""
+    """The ticket of the scanner's first candidate whose legs the fake TWS lists (chosen before the ticket opens:
+    the ticket asks TWS for a what-if, and TWS answers an unknown contract with error 200)."""
     scanner, ticket = window.panels["scanner"], window.panels["ticket"]
     window.docks["scanner"].raise_()
     qtbot.waitUntil(lambda: scanner.model.rowCount() > 0, timeout=60_000)
-    listed = set(gw.book.expiries["SPXW"])
-    for row in range(scanner.model.rowCount()):
-        scanner.table.selectRow(row)
-        qtbot.mouseClick(scanner.trade_button, Qt.MouseButton.LeftButton)
-        assert ticket.on_screen() and ticket.order is not None and len(ticket.order.legs) >= 2
-        if all(leg.contract.expiry in listed for leg in ticket.order.legs):
-            break
-    else:
-        pytest.fail(f"no scanned candidate expires on a day the fake TWS lists ({sorted(listed)})")
+    listed, strikes = set(gw.book.expiries["SPXW"]), set(gw.book.strikes)
+
+    def at_tws(row: int) -> bool:
+        legs = scanner.model.candidate(row).structure.legs
+        return all(leg.contract.expiry in listed and leg.contract.strike in strikes for leg in legs)
+
+    row = next((r for r in range(scanner.model.rowCount()) if at_tws(r)), None)
+    assert row is not None, f"no scanned candidate the fake TWS lists ({sorted(listed)})"
+    scanner.table.selectRow(row)
+    qtbot.mouseClick(scanner.trade_button, Qt.MouseButton.LeftButton)
+    assert ticket.on_screen() and ticket.order is not None and len(ticket.order.legs) >= 2
     qtbot.mouseClick(ticket.form.mode_buttons[PriceMode.NATURAL], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(ticket.send_button.isEnabled, timeout=10_000)
     return ticket

@@ -54,12 +54,12 @@ class FakeGateway:
     def __init__(self, *, server_version: int = 176, account: str = "DU1234567", today: date | None = None,
                  spot: float = 5800.0, vol: float = 0.16, auto_fill: bool = True,
                  commission_per_contract: float = 0.65, validate_ticks: bool = True,
-                 pacing_limit: int | None = None, port: int = 0) -> None:
+                 pacing_limit: int | None = None, port: int = 0, daily_expiries: int = 5) -> None:
         if server_version not in SUPPORTED_VERSIONS:
             raise ValueError(f"server_version {server_version} unsupported: use 157..178 (157 and 176 are tested)")
         self.server_version = server_version
         self.accounts = [account]
-        self.book = OptionBook(today=today or date.today(), spot=spot, vol=vol)
+        self.book = OptionBook(today=today or date.today(), spot=spot, vol=vol, daily_expiries=daily_expiries)
         self.blotter = Blotter(self.book, account, commission_per_contract=commission_per_contract)
         self.auto_fill = auto_fill
         self.validate_ticks = validate_ticks  # off-grid limit prices get error 110, as at TWS
