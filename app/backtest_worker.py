@@ -48,7 +48,8 @@ PROGRESS_EVERY_S = 0.1
 
 def fees_per_contract(schedule: FeeSchedule) -> float:
     """``schedule``'s third-party fees per SPX contract at a premium of $1 or more (exchange + clearing +
-    regulatory): the flat ``[costs] fees_per_contract`` of a backtest charged like the paper broker."""
+    regulatory): the flat ``[costs] fees_per_contract`` of a backtest charged like the paper broker (bar the FINRA
+    TAF, which only sales pay: a flat figure has no sides)."""
     return round(schedule.cboe_fee + schedule.occ_fee + schedule.orf_fee + schedule.cat_fee, 6)
 
 

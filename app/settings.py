@@ -52,6 +52,7 @@ COST_FIGURES: dict[str, tuple[str, str]] = {
     "occ_fee": ("OCC fee", "OCC clearing fee per contract (OCC fee schedule)"),
     "orf_fee": ("ORF", "Options Regulatory Fee per contract (OCC-collected); revised during the year"),
     "cat_fee": ("CAT fee", "FINRA Consolidated Audit Trail fee per contract"),
+    "taf_fee": ("FINRA TAF", "FINRA Trading Activity Fee per contract sold (IBKR: 0.00279 x quantity sold)"),
 }
 COST_FIELDS = (*COST_FIGURES, "orf_as_of")
 #: The most a cost figure may be, dollars per contract (per order for the minimum): a typo guard.
@@ -100,7 +101,7 @@ class AppSettings:
             hedges and refused orders are always notified (:mod:`spx_core.automation.notices`).
         close_all_on_breaker: when the circuit breaker trips, also send closing orders for every open trade
             (working orders are always cancelled); written to the database's risk_state for the guard.
-        commission ... cat_fee: the paper broker's cost figures, dollars per contract (``order_minimum`` per
+        commission ... taf_fee: the paper broker's cost figures, dollars per contract (``order_minimum`` per
             order), 0..:data:`MAX_COST`, defaults from :data:`~spx_core.execution.fees.DEFAULT_FEES`
             (:data:`COST_FIGURES` has each one's source); :meth:`fee_schedule` makes the schedule of them.
         orf_as_of: the ISO date (YYYY-MM-DD) the ``orf_fee`` figure was taken.
@@ -145,6 +146,7 @@ class AppSettings:
     orf_fee: float = DEFAULT_FEES.orf_fee
     orf_as_of: str = DEFAULT_FEES.orf_as_of.isoformat()
     cat_fee: float = DEFAULT_FEES.cat_fee
+    taf_fee: float = DEFAULT_FEES.taf_fee
 
     def __post_init__(self) -> None:
         if self.seed < 0:

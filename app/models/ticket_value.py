@@ -153,7 +153,7 @@ def _charges(order: TicketOrder, quote: PackageQuote, fees: FeeSchedule) -> tupl
     """(commission, fees) in dollars if every leg fills at its mid (NaN when a leg has no quote)."""
     if not all(math.isfinite(line.mid) for line in quote.legs):
         return math.nan, math.nan
-    return fees.estimate([(leg.contract, abs(leg.ratio) * order.quantity, line.mid)
+    return fees.estimate([(leg.contract, leg.ratio * order.side.sign * order.quantity, line.mid)  # < 0: sold
                           for leg, line in zip(order.legs, quote.legs, strict=True)])
 
 

@@ -306,7 +306,8 @@ def fee_schedule(commission_per_contract: float | None = None, fees_per_contract
     minimum. ``fees_per_contract`` F is spread over the fee fields so that EVERY contract, of any root and at any
     premium, pays exactly F: the clearing and regulatory fees keep their schedule figures (OCC + ORF + CAT =
     $0.045 together) and the rest, F - 0.045, is the exchange fee (``cboe_fee`` = ``cboe_fee_low``, applied to
-    every root); an F below $0.045 scales the three down to F with no exchange fee.
+    every root); an F below $0.045 scales the three down to F with no exchange fee. A flat F has no sell-side
+    part: the FINRA TAF (per contract sold) is off.
     """
     changes: dict[str, Any] = {}
     if commission_per_contract is not None:
@@ -320,5 +321,5 @@ def fee_schedule(commission_per_contract: float | None = None, fees_per_contract
         scale = min(1.0, total / clearing) if clearing > 0 else 0.0
         changes.update({n: getattr(DEFAULT_FEES, n) * scale for n in _CLEARING})
         rest = max(total - clearing, 0.0)
-        changes.update(cboe_fee=rest, cboe_fee_low=rest, cboe_fee_roots=frozenset(Root))
+        changes.update(cboe_fee=rest, cboe_fee_low=rest, cboe_fee_roots=frozenset(Root), taf_fee=0.0)
     return dataclasses.replace(DEFAULT_FEES, **changes) if changes else DEFAULT_FEES

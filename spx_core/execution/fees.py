@@ -8,6 +8,8 @@ each is a field to update, not a constant to hunt for):
     Cboe customer fee, SPX and SPXW only: $0.45 per contract at premiums >= $1.00, $0.36 below.
     OCC clearing fee: $0.02 per contract.  Options Regulatory Fee (ORF): about $0.02 per contract, revised
     several times a year (``orf_as_of`` says which revision the figure is).  FINRA CAT fee: about $0.005.
+    FINRA Trading Activity Fee (TAF): $0.00279 per contract SOLD (IBKR's options pricing page passes it through
+    as "0.00279 * Quantity Sold"); bought contracts pay none.
 
 Commission vs fees, as IB reports them: ``commission`` is IBKR's own charge (with the order minimum's top-up);
 ``fees`` are the third-party pass-throughs (exchange, clearing, regulatory). SPY and XSP legs pay no Cboe SPX
@@ -53,6 +55,7 @@ class FeeSchedule:
         orf_fee: Options Regulatory Fee per contract (OCC-collected, revised during the year).
         orf_as_of: the date the ``orf_fee`` figure was taken (check it against the current rate).
         cat_fee: FINRA Consolidated Audit Trail fee per contract (about $0.005).
+        taf_fee: FINRA Trading Activity Fee per contract sold (none on contracts bought).
     """
 
     commission: float = 0.65
@@ -69,11 +72,12 @@ class FeeSchedule:
     orf_fee: float = 0.02
     orf_as_of: date = date(2024, 11, 1)
     cat_fee: float = 0.005
+    taf_fee: float = 0.00279
 
     def __post_init__(self) -> None:
         for name in ("commission", "commission_mid", "commission_low", "commission_mid_below",
                      "commission_low_below", "order_minimum", "cboe_fee", "cboe_fee_low", "cboe_fee_low_below",
-                     "occ_fee", "orf_fee", "cat_fee"):
+                     "occ_fee", "orf_fee", "cat_fee", "taf_fee"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0):
                 raise ValueError(f"FeeSchedule.{name} must be a number >= 0 (dollars or points), got {value!r}")
@@ -92,17 +96,19 @@ class FeeSchedule:
             return self.commission_mid
         return self.commission
 
-    def fee_rate(self, contract: OptionContract, price: float) -> float:
-        """Third-party fees per contract (exchange + clearing + regulatory) at premium ``price``."""
+    def fee_rate(self, contract: OptionContract, price: float, *, sold: bool = False) -> float:
+        """Third-party fees per contract (exchange + clearing + regulatory; the TAF when ``sold``) at premium
+        ``price``."""
         exchange = 0.0
         if contract.root in self.cboe_fee_roots:
             exchange = self.cboe_fee_low if abs(price) < self.cboe_fee_low_below else self.cboe_fee
-        return exchange + self.occ_fee + self.orf_fee + self.cat_fee
+        return exchange + self.occ_fee + self.orf_fee + self.cat_fee + (self.taf_fee if sold else 0.0)
 
-    def charges(self, contract: OptionContract, quantity: int, price: float) -> tuple[float, float]:
-        """``(commission, fees)`` in dollars of one leg fill, before the order minimum."""
+    def charges(self, contract: OptionContract, quantity: int, price: float, *,
+                sold: bool = False) -> tuple[float, float]:
+        """``(commission, fees)`` in dollars of one leg fill (``sold``: a sale), before the order minimum."""
         q = abs(int(quantity))
-        return _money(q * self.commission_rate(price)), _money(q * self.fee_rate(contract, price))
+        return _money(q * self.commission_rate(price)), _money(q * self.fee_rate(contract, price, sold=sold))
 
     # --- per order ---------------------------------------------------------------------------------------------
     def order_commission(self, base_before: float, charged_before: float, base: float) -> float:
@@ -115,10 +121,11 @@ class FeeSchedule:
         return _money(max(max(base_before + base, self.order_minimum) - charged_before, 0.0))
 
     def estimate(self, legs: list[tuple[OptionContract, int, float]]) -> tuple[float, float]:
-        """``(commission, fees)`` of a whole order filled at once: ``(contract, contracts, price)`` per leg."""
+        """``(commission, fees)`` of a whole order filled at once: ``(contract, contracts, price)`` per leg,
+        contracts negative for a leg sold."""
         base = fees = 0.0
         for contract, quantity, price in legs:
-            c, f = self.charges(contract, quantity, price)
+            c, f = self.charges(contract, quantity, price, sold=quantity < 0)
             base += c
             fees += f
         return self.order_commission(0.0, 0.0, base) if legs else 0.0, _money(fees)

@@ -273,7 +273,7 @@ class PaperBroker(Broker):
             if quantity <= 0:
                 continue
             price = decision.leg_prices[i]
-            base, fees = self._fees.charges(leg.contract, quantity, price)
+            base, fees = self._fees.charges(leg.contract, quantity, price, sold=request.leg_side(i).sign < 0)
             commission = self._fees.order_commission(work.commission_base, work.commission_charged, base)
             fill = Fill(f"{request.ref}.{work.rounds}.{i}", i, leg.contract, request.leg_side(i), quantity, price,
                         now, commission=commission, fees=fees)
@@ -361,8 +361,8 @@ def what_if_figures(request: OrderRequest, market: MarketView, fees: FeeSchedule
     if bad:
         warning = f"no margin estimate: {', '.join(bad)} without a two-sided quote"
     natural = [float(quotes.ask[i] if request.leg_side(i).sign > 0 else quotes.bid[i]) for i in range(len(mids))]
-    estimate = [(leg.contract, abs(leg.ratio) * request.quantity, n if n > 0 else m)
-                for leg, n, m in zip(request.legs, natural, mids, strict=True)]
+    estimate = [(leg.contract, request.leg_side(i).sign * abs(leg.ratio) * request.quantity, n if n > 0 else m)
+                for i, (leg, n, m) in enumerate(zip(request.legs, natural, mids, strict=True))]
     commission, fee = fees.estimate(estimate)
     return WhatIf(init_margin_change=margin, maint_margin_change=margin, commission=commission + fee,
                   source="paper: local Reg-T margin rules and the fee schedule", warning=warning)

@@ -128,7 +128,8 @@ def test_a_paper_session_opened_with_changed_costs_charges_them(qapp, tmp_path):
         (state,) = session.orders()
         assert state.status is OrderStatus.FILLED
         assert state.commission == pytest.approx(2 * 2.00)  # was 2 x $0.65 = $1.30
-        assert state.fees == pytest.approx(2 * (0.45 + 0.02 + 0.50 + 0.005))  # ORF $0.50: was 2 x $0.495
+        # ORF $0.50 (was 2 x $0.495), and the FINRA TAF on the contract sold
+        assert state.fees == pytest.approx(2 * (0.45 + 0.02 + 0.50 + 0.005) + 0.00279)
     finally:
         session.close()
         store.close()

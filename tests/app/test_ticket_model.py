@@ -146,7 +146,8 @@ def test_figures_at_the_limit_scale_with_price_and_quantity():
     assert f.max_profit == pytest.approx(2 * 240.0) and f.max_loss == pytest.approx(2 * 2260.0)
     assert f.margin == pytest.approx(4500.0)
     assert f.after == Greeks(116.0, -2.0, 26.0, 40.0) and f.before == book
-    commission, fees = DEFAULT_FEES.estimate([(_put(5700), 2, 10.25), (_put(5675), 2, 7.75)])
+    commission, fees = DEFAULT_FEES.estimate([(_put(5700), -2, 10.25), (_put(5675), 2, 7.75)])  # 5700 sold
+    assert fees == pytest.approx(2 * (0.45 + 0.045) + 2 * 0.00279 + 2 * (0.45 + 0.045))  # the TAF on the sale
     assert (f.commission, f.fees) == (commission, fees) and commission >= DEFAULT_FEES.order_minimum
     stale = order_figures(order.with_changes(side=Side.BUY), q, 2.40, value, DEFAULT_FEES)
     assert math.isnan(stale.max_loss)  # a value of other legs (the side flipped) is not used

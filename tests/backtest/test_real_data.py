@@ -51,6 +51,7 @@ _BASE = PRESETS["credit verticals 3/5/7 DTE, 0.20 delta"]
 # --- the fee schedule by hand (docs/market_rules.md "Costs"; FeeSchedule's defaults) ---------------------------
 COMMISSION_MINIMUM = 1.00  # IBKR, per order
 OCC, ORF, CAT = 0.02, 0.02, 0.005
+TAF = 0.00279  # FINRA Trading Activity Fee, per contract sold
 
 
 def commission(price: float) -> float:
@@ -65,8 +66,10 @@ def leg_fees(price: float) -> float:
 
 
 def order_costs(leg_prices: list[float]) -> float:
-    """Commission (with the order minimum) + fees of a one-lot order at these leg prices."""
-    return max(sum(commission(p) for p in leg_prices), COMMISSION_MINIMUM) + sum(leg_fees(p) for p in leg_prices)
+    """Commission (with the order minimum) + fees of a one-lot vertical's order at these leg prices: it sells one
+    contract (the entry its short leg, the exit its long one), which pays the TAF."""
+    return (max(sum(commission(p) for p in leg_prices), COMMISSION_MINIMUM) + sum(leg_fees(p) for p in leg_prices)
+            + TAF)
 
 
 def floor_cent(x: float) -> float:

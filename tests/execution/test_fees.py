@@ -1,4 +1,4 @@
-"""The fee schedule against hand-computed IBKR / Cboe / OCC / ORF / CAT charges."""
+"""The fee schedule against hand-computed IBKR / Cboe / OCC / ORF / CAT / FINRA TAF charges."""
 
 from __future__ import annotations
 
@@ -54,6 +54,21 @@ def test_estimate_of_an_iron_condor():
     assert commission == pytest.approx(8 * 0.65)
     assert fees == pytest.approx(6 * (0.36 + THIRD_PARTY) + 2 * (0.45 + THIRD_PARTY))
     assert DEFAULT_FEES.estimate([(SPXW, 1, 0.07)])[0] == pytest.approx(1.00)
+
+
+def test_the_finra_taf_is_paid_on_contracts_sold_only():
+    # IBKR's options pricing page: "FINRA Trading Activity Fee: USD 0.00279 * Quantity Sold"
+    assert DEFAULT_FEES.taf_fee == 0.00279
+    bought = DEFAULT_FEES.charges(SPXW, 10, 2.50)
+    sold = DEFAULT_FEES.charges(SPXW, 10, 2.50, sold=True)
+    assert sold[0] == bought[0] == pytest.approx(6.50)  # the commission does not depend on the side
+    assert sold[1] - bought[1] == pytest.approx(10 * 0.00279, abs=1e-9)
+    assert bought[1] == pytest.approx(10 * (0.45 + THIRD_PARTY), abs=1e-9)
+    # an estimate takes the side from the sign: a 3-lot put credit vertical sells 3 and buys 3
+    short, long_ = SPXW, SPXW.__class__(Root.SPXW, date(2024, 1, 5), 4675, "P")
+    _, fees = DEFAULT_FEES.estimate([(short, -3, 1.40), (long_, 3, 0.90)])
+    assert fees == pytest.approx(3 * (0.45 + THIRD_PARTY + 0.00279) + 3 * (0.36 + THIRD_PARTY), abs=1e-9)
+    assert FeeSchedule(taf_fee=0.0).charges(SPXW, 10, 2.50, sold=True) == bought  # a setting like the rest
 
 
 def test_every_figure_is_a_setting():

@@ -30,6 +30,7 @@ from tests.execution.paper_market import (
 )
 
 THIRD_PARTY = 0.045  # OCC + ORF + CAT per contract
+TAF = 0.00279  # FINRA Trading Activity Fee per contract sold
 
 
 class Recorder:
@@ -111,11 +112,12 @@ def test_vertical_at_mid_minus_k_spread_partial_by_size_then_the_rest_with_its_m
     broker.on_market()
     state = rec.states["r1"]
     assert (state.status, state.filled, state.avg_fill_price) == (OrderStatus.FILLED, 20, pytest.approx(0.44))
-    # commission 20 x 0.65 per leg; fees per contract: Cboe 0.45 at 1.42, 0.36 at 0.98 (below $1), + 0.045
+    # commission 20 x 0.65 per leg; fees per contract: Cboe 0.45 at 1.42, 0.36 at 0.98 (below $1), + 0.045, and
+    # the TAF on the 20 contracts sold
     assert state.commission == pytest.approx(2 * 20 * 0.65)
-    assert state.fees == pytest.approx(20 * (0.45 + THIRD_PARTY) + 20 * (0.36 + THIRD_PARTY))
+    assert state.fees == pytest.approx(20 * (0.45 + THIRD_PARTY + TAF) + 20 * (0.36 + THIRD_PARTY))
     credit = sum(f.cash for f in state.fills)
-    assert round(credit - state.commission - state.fees, 2) == round(20 * 44.0 - 26.0 - 18.0, 2) == 836.0
+    assert round(credit - state.commission - state.fees, 2) == round(20 * 44.0 - 26.0 - 18.0 - 20 * TAF, 2) == 835.94
 
 
 @pytest.mark.parametrize(("mode", "price"), [("mid", 1.00), ("mid_offset", 0.88)])
@@ -232,8 +234,9 @@ def test_fees_of_a_condor_by_hand():
     send(broker, rec, request(iron_condor(), Side.SELL, 8, 0.70))
     fills = rec.fills()
     assert [f.commission for f in fills] == pytest.approx([8 * 0.65] * 4)
-    # premium >= $1: Cboe 0.45; the 0.80 leg: 0.36
-    assert [f.fees for f in fills] == pytest.approx([8 * (0.45 + THIRD_PARTY)] * 3 + [8 * (0.36 + THIRD_PARTY)])
+    # premium >= $1: Cboe 0.45; the 0.80 leg: 0.36; the two short legs (1st, 3rd) pay the TAF
+    assert [f.fees for f in fills] == pytest.approx([8 * (0.45 + THIRD_PARTY + TAF), 8 * (0.45 + THIRD_PARTY),
+                                                     8 * (0.45 + THIRD_PARTY + TAF), 8 * (0.36 + THIRD_PARTY)])
 
 
 def test_order_minimum_across_fills():
@@ -358,7 +361,7 @@ def test_what_if_margin_and_commission():
     w = broker.what_if(request(put_vertical(), Side.SELL, 2, 0.45))
     # 25 wide x $100 less the mid credit (1.45 - 0.95) x $100, per unit, x 2
     assert w.init_margin_change == pytest.approx((2500 - 50) * 2)
-    assert w.commission == pytest.approx(4 * 0.65 + 4 * (0.45 + THIRD_PARTY))
+    assert w.commission == pytest.approx(4 * 0.65 + 4 * (0.45 + THIRD_PARTY) + 2 * TAF)  # 2 contracts sold
     close = broker.what_if(request(put_vertical(), Side.BUY, 2, 0.60, intent="close", trade_id=1))
     assert close.init_margin_change == pytest.approx(-(2500 - 50) * 2)
     assert broker.what_if(request((Leg(contract(4651, "P"), 1),), Side.BUY, 1, 1.0)).warning
@@ -409,7 +412,7 @@ def test_real_0dte_vertical_buys_a_zero_bid_wing_at_its_ask(datashop):
     fills = rec.fills()
     assert [(f.quantity, f.price) for f in fills] == [(38, 0.35), (38, 0.05)]
     assert [f.commission for f in fills] == pytest.approx([38 * 0.65, 38 * 0.50])  # 0.05 premium: $0.50 tier
-    assert [f.fees for f in fills] == pytest.approx([38 * (0.36 + THIRD_PARTY)] * 2)
+    assert [f.fees for f in fills] == pytest.approx([38 * (0.36 + THIRD_PARTY + TAF), 38 * (0.36 + THIRD_PARTY)])
     assert rec.states["r1"].status is OrderStatus.PARTIALLY_FILLED
 
 
