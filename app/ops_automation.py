@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.trading import day_start_ns
+from app.trading_types import FeedMarket, day_start_ns
 from app.widgets.job_runner import JobRunner
 
 if TYPE_CHECKING:
@@ -41,30 +41,12 @@ if TYPE_CHECKING:
     from app.trading import TradingSession
     from spx_core.storage import Store
 
-__all__ = ["CALL_TIMEOUT_S", "AutomationView", "automation_view", "market_context", "FrozenMarket", "OpsAutomation", "seed_presets"]
+__all__ = ["CALL_TIMEOUT_S", "AutomationView", "automation_view", "market_context", "OpsAutomation", "seed_presets"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds the worker waits for the GUI thread to place / stage / record (a stuck GUI fails the step).
 CALL_TIMEOUT_S = 30.0
-
-
-class FrozenMarket:
-    """The session's market view at one instant (the worker reads it while the feed moves the live one)."""
-
-    def __init__(self, now_ns: int, snapshots: dict[str, Any]) -> None:
-        self._now = now_ns
-        self._snapshots = dict(snapshots)
-
-    def now_ns(self) -> int:
-        return self._now
-
-    def snapshot(self, underlying: str) -> Any | None:
-        return self._snapshots.get(underlying)
-
-    @property
-    def snapshots(self) -> dict[str, Any]:
-        return dict(self._snapshots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +270,7 @@ class OpsAutomation(QObject):
         trades = tuple(portfolio.trades) if portfolio is not None else ()
         if not now or self._jobs.busy or not (any(s.enabled for s in self._strategies) or self._owns_open(trades)):
             return False
-        market = FrozenMarket(now, self.trading.market.snapshots)
+        market = self.trading.market.frozen()  # the worker reads it while the feed moves on
         working = tuple(s for s in self.trading.orders() if not s.status.is_done)
         return self._jobs.submit(self._run, self.runner, now, list(self._strategies), trades,
                                  tuple(self.book_decisions(trades)), market, self._market_state(), state, working)
@@ -299,7 +281,7 @@ class OpsAutomation(QObject):
         return any(t.status == "open" and refs & set(t.order_refs) for t in trades)
 
     def _run(self, runner: Any, now: int, strategies: list[Any], trades: tuple[Any, ...],
-             decisions: tuple[Any, ...], market: FrozenMarket, state: Any, book: Any,
+             decisions: tuple[Any, ...], market: FeedMarket, state: Any, book: Any,
              working: tuple[Any, ...]) -> Any:
         """Worker thread: one step of the runner (its callbacks hop to the GUI thread)."""
         contexts: dict[str, Any] = {}
@@ -322,10 +304,10 @@ class OpsAutomation(QObject):
         now = self.trading.market.now_ns()
         if stored is None or not now or self.trading.market.snapshot("SPX") is None or self._jobs.busy:
             return False
-        market = FrozenMarket(now, self.trading.market.snapshots)
+        market = self.trading.market.frozen()  # the worker reads it while the feed moves on
         return self._jobs.submit(self._decide, stored, now, market, self._market_state())
 
-    def _decide(self, stored: Any, now: int, market: FrozenMarket, state: Any) -> tuple[str, Any]:
+    def _decide(self, stored: Any, now: int, market: FeedMarket, state: Any) -> tuple[str, Any]:
         """Worker thread: one decision of ``stored`` (recording, staging and placing hop to the GUI thread)."""
         ctx = market_context(market.snapshot("SPX"), self._fits, state, market.snapshot("SPY"))
         decision, request = self.engine.decide(stored.config, ctx, now)

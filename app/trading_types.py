@@ -78,6 +78,13 @@ class FeedMarket:
         """Underlying -> its latest snapshot (a copy)."""
         return dict(self._snapshots)
 
+    def frozen(self) -> FeedMarket:
+        """This market as it is now, in a copy the feed no longer moves (what a worker thread reads while the
+        feed moves this one)."""
+        copy = FeedMarket()
+        copy._snapshots, copy._now_ns = dict(self._snapshots), self._now_ns
+        return copy
+
 
 def day_start_ns(now_ns: int) -> int:
     """UTC ns of midnight US/Eastern of the market day containing ``now_ns`` ("today" for P&L)."""
