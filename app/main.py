@@ -30,7 +30,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from spx_core.path_checks import db_argument
 
     p = argparse.ArgumentParser(prog="spx-terminal", description="SPX/SPXW options terminal")
-    p.add_argument("--db", metavar="PATH", type=db_argument, help="SQLite database (default: the user data folder's)")
+    p.add_argument("--db", metavar="PATH", type=db_argument,
+                   help="SQLite database (default: the user data folder's)")
     p.add_argument("--source", choices=("sim", "replay", "ib"), default="sim",
                    help="start on the simulated market (default), replay the latest stored session, or Interactive "
                         "Brokers market data (TWS / IB Gateway at the host, port and client id of the settings)")

@@ -20,8 +20,9 @@ Every decision it records is notified the same way (:func:`spx_core.automation.n
 exits and hedges INFO, a refused order WARNING, skips INFO unless ``alert_skip_notices`` is off; key
 ``"automation:<decision id>"``). The broker's positions differing from the book (``positions_checked``, after
 every IB (re)connect and every ``position_check_interval`` while connected) raise one WARNING naming each
-differing contract (key ``"ib_positions:<account>"``: a repeat while unacknowledged updates it). After each refresh its daily summary is stored at the market close and on a new
-market day (:meth:`OpsAutomation.tick_summaries`).
+differing contract (key ``"ib_positions:<account>"``: a repeat while unacknowledged updates it). After each
+refresh its daily summary is stored at the market close and on a new market day
+(:meth:`OpsAutomation.tick_summaries`).
 
 Events (Qt signals):
     alerts_changed(tuple[Alert, ...]): the recent alerts, newest first (after a raise or an acknowledgement).

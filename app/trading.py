@@ -13,7 +13,8 @@ What it wires (every order path goes through ``OrderService``, so through the pr
       confirmation, come back as ``broker_changed`` and ``link_message``);
     * ``service.restore()`` at start: working orders back at the broker, positions and today's P&L read back;
     * a broker that checks its own positions against the book (IB's ``position_watch``: after every (re)connect
-      and every ``position_check_interval`` while connected) reads the store's positions; the result is ``positions_checked`` and a line of the status bar's tooltip
+      and every ``position_check_interval`` while connected) reads the store's positions; the result is
+      ``positions_checked`` and a line of the status bar's tooltip
       (the book is never rewritten from the broker's numbers).
 
 Feeding: :meth:`on_batch` (connected to the feed) updates the market view and lets a market-driven broker

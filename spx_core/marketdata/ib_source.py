@@ -132,7 +132,6 @@ class IbMarketDataSource:
         self._task: asyncio.Task | None = None
         self._recenter_task: asyncio.Task | None = None
         self._retry_task: asyncio.Task | None = None  # the next start while TWS is not reachable
-        self._retry_delay = connection.settings.reconnect_delay
         self._side: set[asyncio.Task] = set()
         self._unhook: list[Callable[[], None]] = []
 
@@ -178,24 +177,39 @@ class IbMarketDataSource:
             self._hook()
             await self._discover()
         except (ConnectionError, TimeoutError) as exc:  # TWS not up (yet): try again, as the orders' connection does
-            log.warning("IB market data could not start (%s); next try in %g s", _one_line(exc), self._retry_delay)
+            log.warning("IB market data could not start (%s); next try in %g s", _one_line(exc), s.reconnect_delay)
             self._set_status(SourceState.ERROR, f"IB market data: {_one_line(exc)}; next try in "
-                                                f"{self._retry_delay:g} s")
+                                                f"{s.reconnect_delay:g} s")
             await self._release()
-            self._retry_task = asyncio.get_running_loop().create_task(self._retry_start(), name="ib-data-retry")
+            self._retry_task = asyncio.get_running_loop().create_task(self._start_when_reachable(),
+                                                                      name="ib-data-retry")
             return
         except Exception as exc:  # one line for the user; the log has the rest
             log.warning("IB market data failed to start", exc_info=True)
             self._set_status(SourceState.ERROR, f"IB market data: {_one_line(exc)}")
             await self._release()
             return
-        self._retry_delay = s.reconnect_delay
         self._task = asyncio.get_running_loop().create_task(self._run(), name="ib-market-data")
         self._announce()
 
-    async def _retry_start(self) -> None:
-        await asyncio.sleep(self._retry_delay)
-        self._retry_delay = min(self._retry_delay * 2, self.connection.settings.reconnect_max_delay)
+    async def _start_when_reachable(self) -> None:
+        """Start again once TWS answers: the connection tries with its own backoff (``connect_retrying``), and its
+        "next try in" lines are this source's status meanwhile."""
+
+        def relay(status: ConnectionStatus) -> None:
+            if status.state is ConnectionState.RECONNECTING:
+                self._set_status(SourceState.ERROR, f"IB market data: {status.message}")
+
+        unrelay = self.connection.on_status(relay)
+        try:
+            await asyncio.sleep(self.connection.settings.reconnect_delay)
+            if not self.connection.connected:
+                await self.connection.connect_retrying()
+        except Exception as exc:  # a refusal that needs the user (a live port or account): said, not retried
+            self._set_status(SourceState.ERROR, f"IB market data: {_one_line(exc)}")
+            return
+        finally:
+            unrelay()
         await self.start()
 
     async def stop(self) -> None:

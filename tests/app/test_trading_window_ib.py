@@ -15,8 +15,8 @@ from app.models.blotter_model import ORDER_COLUMNS
 from app.models.positions_model import POSITION_HEADERS
 from app.models.ticket_model import PriceMode
 from app.settings import AppSettings
-from spx_core.execution.orders import OrderStatus
 from spx_core.domain.calendar import ET
+from spx_core.execution.orders import OrderStatus
 from tests.fakes.fixtures import fail_on_client_errors, free_port  # noqa: F401 (pytest fixture; tests/fakes' README)
 from tests.fakes.ib_gateway import FakeGateway
 

@@ -103,7 +103,7 @@ class IbBroker(Broker):
         tap(wrapper, "completedOrder", self.tracker.on_completed_order)
         self.ib.errorEvent += self._on_error
         connection.on_ready(self._reconcile)
-        connection.on_ready(lambda _data_lost: self.position_watch.every(s.position_check_interval, self._loop(),
+        connection.on_ready(lambda _data_lost: self.position_watch.every(s.position_check_interval,
                                                                          connected=lambda: self.connected))
         connection.on_ready(lambda _data_lost: watch_pnl(self.ib, self.account))  # the account line's day P&L
 

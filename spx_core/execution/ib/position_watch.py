@@ -2,7 +2,8 @@
 
 The broker runs :meth:`PositionWatch.check` at the end of its reconciliation, so the executions the reconnect
 brought are booked first, and (:meth:`PositionWatch.every`) every ``position_check_interval`` seconds while
-connected: a trade entered in TWS by hand or an assignment shows without waiting for a drop. The comparison itself is :func:`~spx_core.execution.ib.positions.compare_positions`;
+connected: a trade entered in TWS by hand or an assignment shows without waiting for a drop. The comparison
+itself is :func:`~spx_core.execution.ib.positions.compare_positions`;
 its result is reported, never applied: the book stays what our fills say.
 
 Events (plain callbacks; a failing callback is logged and does not stop the others):
@@ -63,11 +64,12 @@ class PositionWatch:
         self._cbs.append(cb)
         return lambda: self._cbs.remove(cb) if cb in self._cbs else None
 
-    def every(self, interval: float, loop: asyncio.AbstractEventLoop, *, connected: Callable[[], bool]) -> None:
-        """Check every ``interval`` seconds (0: never) while ``connected()``; started once, it lives across
-        reconnects until :meth:`stop`."""
+    def every(self, interval: float, *, connected: Callable[[], bool]) -> None:
+        """Check every ``interval`` seconds (0: never) while ``connected()``, on the running loop; started once,
+        it lives across reconnects until :meth:`stop`."""
         if interval > 0 and (self._timer is None or self._timer.done()):
-            self._timer = loop.create_task(self._periodic(interval, connected), name="ib-position-check")
+            self._timer = asyncio.get_running_loop().create_task(self._periodic(interval, connected),
+                                                                 name="ib-position-check")
 
     def stop(self) -> None:
         """End the periodic check."""
