@@ -25,6 +25,16 @@ from collections.abc import Iterator
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _qt_garbage_freed_on_the_gui_thread():
+    """After every app test (its windows shut down, qtbot's widgets closed: this fixture is set up first, so torn
+    down last), collect its reference cycles (panels, lambdas, wrappers) here, on the GUI thread. Left to a later
+    automatic collection, a worker thread of a later test may free Qt objects: Qt warns "Timers cannot be started
+    from another thread" (warnings fail tests), and PySide may hand out a stale wrapper for a reused address."""
+    yield
+    gc.collect()
+
+
 @pytest.fixture
 def qloop(qapp):
     import qasync
@@ -84,11 +94,6 @@ def make_window(qtbot, qloop, run_async):
         run_async(w.shutdown())
         w.close()
         w.deleteLater()
-    if made:
-        # the closed windows' reference cycles (panels, lambdas) are freed here, on the GUI thread; left to a
-        # later automatic collection, a worker thread of the next test may free them and Qt warns "Timers
-        # cannot be started from another thread" (warnings fail tests)
-        gc.collect()
 
 
 @pytest.fixture
