@@ -267,13 +267,15 @@ class RiskLimits:
                 continue
             pct = 100.0 * figure / net_liq if net_liq > 0 else math.nan
             if not math.isfinite(pct) or pct >= limit - _EPS:
-                out.append(_fail(name, limit, f"{pct:.2f}% of net liq ({_usd(figure)})"))
+                out.append(_fail(name, limit, f"{pct:.2f}% of net liq ({_usd(figure)})" if math.isfinite(pct)
+                                 else _share_unknown(figure, net_liq)))
         if p.max_position_size_pct is not None:
             risk = order_exposure_usd(request, price, quote)
             pct = 100.0 * risk / net_liq if net_liq > 0 else math.nan
             if not math.isfinite(pct) or pct >= p.max_position_size_pct - _EPS:
                 out.append(_fail("max_position_size_pct", p.max_position_size_pct,
-                                 f"{pct:.2f}% of net liq at risk ({_usd(risk)})"))
+                                 f"{pct:.2f}% of net liq at risk ({_usd(risk)})" if math.isfinite(pct)
+                                 else _share_unknown(risk, net_liq)))
         return out
 
 
@@ -329,6 +331,16 @@ def _fail(name: str, limit: object, figure: str) -> CheckFailure:
     value = f"{limit:,g}" if isinstance(limit, (int, float)) and not isinstance(limit, bool) else str(limit)
     # the gate words each as "<check>: <reason>", i.e. "<limit> <value>: post-trade <figure>"
     return CheckFailure(f"{name} {value}", f"post-trade {figure}")
+
+
+def _share_unknown(figure: float, net_liq: float) -> str:
+    """Why a %-of-net-liq figure cannot be computed: such a limit refuses (never guesses) until it can."""
+    if not math.isfinite(figure):
+        return "share of net liq unknown (a held leg has no usable mark yet)"
+    if not math.isfinite(net_liq):
+        return (f"share of net liq unknown ({_usd(figure)}; net liq n/a: no usable mark for a held leg, or the "
+                f"broker's figure, yet; try again once it is in)")
+    return f"share of net liq unknown ({_usd(figure)}; net liq {_usd(net_liq)} is not positive)"
 
 
 def _usd(x: float) -> str:

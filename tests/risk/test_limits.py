@@ -193,6 +193,14 @@ def test_unknown_net_liq_refuses_percent_limits(view):
     assert all("n/a" in f.reason or "nan" in f.reason for f in failures)
 
 
+def test_an_unknown_share_of_net_liq_says_why_not_nan(view):
+    # after a restart, before the held legs are marked: the % limits refuse and say why, not "nan%"
+    state = PortfolioState(trades=BOOK, unrealized_pnl_today=-100.0)
+    [failure] = hook(state, max_daily_loss_pct=5.0)(put_credit_spread(), view)
+    assert failure.reason.startswith("post-trade share of net liq unknown (") and "nan" not in failure.reason
+    assert "net liq n/a" in failure.reason and failure.reason.endswith("try again once it is in)")
+
+
 def test_the_real_gate_refuses_through_the_hook(view):
     broker = RecordingBroker()
     one_open = PortfolioState(trades=(held_trade(ORDER_HELD),), net_liq=NET_LIQ, trades_opened_today=1)
