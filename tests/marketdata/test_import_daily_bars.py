@@ -136,7 +136,8 @@ def test_plain_and_gzip_are_told_apart_by_content_not_name(store, tmp_path):
 
 
 def _corrupt_deflate() -> bytes:
-    data = bytearray(gzip.compress(b"Date,Close\n" + b"".join(b"2019-01-%02d,%d\n" % (d, 100 + d) for d in range(1, 29))))
+    rows = b"".join(b"2019-01-%02d,%d\n" % (d, 100 + d) for d in range(1, 29))
+    data = bytearray(gzip.compress(b"Date,Close\n" + rows, mtime=0))
     data[14:24] = b"\xff" * 10  # inside the deflate stream, past the 10-byte gzip header
     return bytes(data)
 
@@ -144,8 +145,10 @@ def _corrupt_deflate() -> bytes:
 @pytest.mark.parametrize(("content", "message"), [
     (b"when,what\n2019-01-02,x\n", "not a daily OHLCV CSV: the header"),
     (b"Date,Close\nyesterday,100\n", "the dates are in no known format (first: 'yesterday')"),
-    (gzip.compress(b"Date,Close\n2019-01-02,100\n")[:-12], "the gzip data is damaged"),  # cut short
-    (gzip.compress(b"Date,Close\n" + b"2019-01-02,100\n" * 50)[:-8] + b"\0" * 8, "the gzip data is damaged"),  # CRC
+    (gzip.compress(b"Date,Close\n2019-01-02,100\n", mtime=0)[:-12], "the gzip data is damaged"),  # cut short
+    # a bad CRC (mtime=0 everywhere here: a parameter's id must not change with the clock, or xdist's workers
+    # collect different tests and the run fails)
+    (gzip.compress(b"Date,Close\n" + b"2019-01-02,100\n" * 50, mtime=0)[:-8] + b"\0" * 8, "the gzip data is damaged"),
     (_corrupt_deflate(), "the gzip data is damaged"),
     (b"\xff\xfeD\x00a\x00", "not UTF-8 text"),
 ])
